@@ -1,0 +1,1 @@
+"""FinalMile fleet manager: the service that turns orders into vehicle missions and reports back."""

@@ -1,0 +1,1 @@
+"""Vehicle adapters: one contract (`base.VehicleAdapter`), one module per back-end."""

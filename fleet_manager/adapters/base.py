@@ -1,0 +1,212 @@
+"""The one contract every vehicle adapter fulfils (MAVLink drones, ROS 2 Nav2 robots, vans).
+
+The dispatcher speaks only this interface; it never knows which autopilot, robot stack or
+simulator is on the other side. Commands are coroutines that raise an `AdapterError` subclass
+carrying the vehicle's own result code; telemetry is an async generator of `VehicleState`.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from mission_planner.airspace import Airspace, ZoneKind
+
+
+class VehicleKind(str, enum.Enum):
+    """What kind of vehicle an adapter drives."""
+
+    DRONE = "drone"
+    ROBOT = "robot"
+    VAN = "van"
+
+
+class LinkStatus(str, enum.Enum):
+    """Whether telemetry is arriving from the vehicle."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    LOST = "lost"
+
+
+@dataclass(frozen=True)
+class VehicleState:
+    """One telemetry snapshot, in SI units, WGS84 at the interface."""
+
+    vehicle_id: str
+    kind: VehicleKind
+    stamp_s: float  # clock time of the newest message folded into this snapshot
+    latitude_deg: float
+    longitude_deg: float
+    altitude_amsl_m: float = 0.0
+    relative_altitude_m: float = 0.0
+    heading_deg: float = 0.0
+    ground_speed_m_s: float = 0.0
+    battery_remaining_pct: float | None = None
+    battery_remaining_wh: float | None = None
+    battery_voltage_v: float | None = None
+    mode: str = ""
+    armed: bool = False
+    link: LinkStatus = LinkStatus.CONNECTED
+    mission_id: str | None = None
+    mission_step: int | None = None  # index into Mission.steps being executed
+    position_valid: bool = True  # False before a GPS fix / localisation
+
+
+class StepKind(str, enum.Enum):
+    """One step of a vehicle mission."""
+
+    TAKEOFF = "takeoff"  # climb to altitude_m above home (drones)
+    GOTO = "goto"  # move to the position (drones at altitude_m; robots and vans on the ground)
+    DELIVER = "deliver"  # hand the parcel over here: drones descend, release, climb; robots open the compartment
+    WAIT = "wait"  # hold position for duration_s
+    LAND = "land"  # land where the vehicle is (drones)
+    RETURN = "return"  # go back to home / launch point and land (drones: RTL)
+
+
+@dataclass(frozen=True)
+class MissionStep:
+    """A step with its target; unused fields keep their defaults."""
+
+    kind: StepKind
+    latitude_deg: float | None = None
+    longitude_deg: float | None = None
+    altitude_m: float | None = None  # above home
+    duration_s: float = 0.0
+    order_id: str | None = None  # the parcel a DELIVER step hands over
+    release_altitude_m: float = 3.0  # DELIVER by drone: height above ground at which the gripper opens
+
+
+@dataclass(frozen=True)
+class Mission:
+    """An ordered list of steps for one vehicle."""
+
+    mission_id: str
+    steps: tuple[MissionStep, ...]
+    cruise_speed_m_s: float | None = None
+
+
+@dataclass(frozen=True)
+class FencePolygon:
+    """A geofence polygon: vertices (latitude_deg, longitude_deg), not closed (first != last)."""
+
+    vertices: tuple[tuple[float, float], ...]
+    inclusion: bool
+
+
+@dataclass(frozen=True)
+class FenceCircle:
+    """A geofence circle."""
+
+    latitude_deg: float
+    longitude_deg: float
+    radius_m: float
+    inclusion: bool
+
+
+@dataclass(frozen=True)
+class Geofence:
+    """What a drone's autopilot enforces on its own: stay inside inclusions, out of exclusions."""
+
+    polygons: tuple[FencePolygon, ...] = ()
+    circles: tuple[FenceCircle, ...] = ()
+
+    @classmethod
+    def from_airspace(cls, airspace: Airspace, *, operator: str | None = None) -> Geofence:
+        """Operating areas become inclusion polygons; no-fly and (for other operators) restricted zones exclusions."""
+        polygons = []
+        for zone in airspace.zones:
+            ring = [(lat, lon) for lon, lat in zone.polygon_wgs84[:-1]]
+            if not ring:
+                ring = [airspace.frame.to_wgs84(x, y) for x, y in list(zone.polygon.exterior.coords)[:-1]]
+            if zone.kind is ZoneKind.OPERATING_AREA:
+                polygons.append(FencePolygon(tuple(ring), inclusion=True))
+            elif zone.blocks(operator):
+                polygons.append(FencePolygon(tuple(ring), inclusion=False))
+        return cls(polygons=tuple(polygons))
+
+
+class MissionOutcome(str, enum.Enum):
+    """How a mission ended (as in Nav2's simple commander)."""
+
+    SUCCEEDED = "succeeded"
+    CANCELED = "canceled"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class MissionResult:
+    """The end of a mission, with the vehicle's own error code and message when it failed."""
+
+    mission_id: str
+    outcome: MissionOutcome
+    error_code: int | None = None
+    error_msg: str = ""
+    steps_completed: int = 0
+
+
+@dataclass(frozen=True)
+class MissionEvent:
+    """Progress of a running mission: a step reached, a parcel released/handed over, a mode change."""
+
+    mission_id: str
+    stamp_s: float
+    step_index: int
+    what: str  # "step_reached" | "payload_released" | "compartment_opened" | "mode_changed" | ...
+    detail: str = ""
+    latitude_deg: float | None = None
+    longitude_deg: float | None = None
+
+
+class VehicleAdapter(abc.ABC):
+    """A connection to one vehicle. Subclasses: MAVLink (drones), ROS 2 Nav2 (robots), van driver app."""
+
+    vehicle_id: str
+    kind: VehicleKind
+
+    @abc.abstractmethod
+    async def connect(self, timeout_s: float = 30.0) -> None:
+        """Open the link and wait for the first telemetry; raises AdapterTimeout."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close the link; idempotent."""
+
+    @abc.abstractmethod
+    def latest_state(self) -> VehicleState | None:
+        """The newest telemetry snapshot, or None before the first one."""
+
+    @abc.abstractmethod
+    def telemetry(self) -> AsyncIterator[VehicleState]:
+        """Every new snapshot as it arrives; the generator ends when the adapter is closed."""
+
+    @abc.abstractmethod
+    async def start_mission(self, mission: Mission, *, geofence: Geofence | None = None) -> None:
+        """Upload (and verify) the fence and mission, then start it; returns once the vehicle has begun."""
+
+    @abc.abstractmethod
+    def mission_events(self) -> AsyncIterator[MissionEvent]:
+        """Progress events of the current mission, as they happen."""
+
+    @abc.abstractmethod
+    async def wait_mission(self, timeout_s: float) -> MissionResult:
+        """Wait until the current mission ends; raises AdapterTimeout after `timeout_s`."""
+
+    @abc.abstractmethod
+    async def pause(self) -> None:
+        """Stop where the vehicle is and hold (drones: BRAKE/LOITER; robots: cancel the goal, keep the mission)."""
+
+    @abc.abstractmethod
+    async def resume(self) -> None:
+        """Continue the paused mission."""
+
+    @abc.abstractmethod
+    async def return_home(self) -> None:
+        """Abandon the mission and go back to home (drones: RTL)."""
+
+    @abc.abstractmethod
+    async def land(self) -> None:
+        """Land now where the vehicle is (robots: stop)."""

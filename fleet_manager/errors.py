@@ -1,0 +1,57 @@
+"""Errors of the fleet manager; all derive from mission_planner's FinalMileError."""
+
+from __future__ import annotations
+
+from mission_planner.errors import FinalMileError
+
+
+class AdapterError(FinalMileError):
+    """A vehicle refused, failed or did not answer a request.
+
+    Carries the vehicle, the call, and the vehicle's own result code and text, so an operator
+    can see what the autopilot or robot said (e.g. MAV_RESULT_DENIED + 'PreArm: GPS 1: Bad fix').
+    """
+
+    def __init__(
+        self,
+        vehicle_id: str,
+        call: str,
+        reason: str,
+        *,
+        result_code: int | None = None,
+        result_name: str | None = None,
+        status_text: str | None = None,
+    ) -> None:
+        self.vehicle_id = vehicle_id
+        self.call = call
+        self.reason = reason
+        self.result_code = result_code
+        self.result_name = result_name
+        self.status_text = status_text
+        detail = f" [{result_name or result_code}]" if (result_name or result_code is not None) else ""
+        text = f": {status_text!r}" if status_text else ""
+        super().__init__(f"{vehicle_id}: {call} failed{detail}: {reason}{text}")
+
+
+class CommandRefused(AdapterError):
+    """The vehicle answered and said no (COMMAND_ACK != ACCEPTED, goal rejected, MISSION_ACK error)."""
+
+
+class AdapterTimeout(AdapterError):
+    """The vehicle did not answer within the timeout."""
+
+
+class LinkLost(AdapterError):
+    """No telemetry (heartbeat, odometry) from the vehicle within the link timeout."""
+
+
+class NotConnected(AdapterError):
+    """A command was sent to an adapter that is not connected; call `connect()` first."""
+
+
+class StoreError(FinalMileError):
+    """The store refused an operation (illegal transition, unknown id, conflict)."""
+
+
+class ConfigError(FinalMileError):
+    """The configuration is invalid or unsafe (e.g. serving on a public address without API keys)."""

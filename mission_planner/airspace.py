@@ -1,0 +1,248 @@
+"""Airspace zones: no-fly, restricted and operating-area volumes with altitude bands and time windows.
+
+Zones come from GeoJSON (a FeatureCollection of Polygon features) and are held in the world's
+local metric frame. Every validation error is an `AirspaceError` that names the zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from shapely.geometry import Polygon
+from shapely.validation import explain_validity
+
+from .errors import AirspaceError
+from .geodesy import LocalFrame
+
+
+class ZoneKind(str, Enum):
+    """What a zone means for a drone."""
+
+    NO_FLY = "no_fly"
+    RESTRICTED = "restricted"  # closed except to the operators listed in the zone
+    OPERATING_AREA = "operating_area"  # drones must stay inside
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """When a zone is active: an absolute UTC interval, or a daily interval in seconds since midnight UTC."""
+
+    start_s: float
+    end_s: float
+    daily: bool = False
+
+    def contains(self, when: dt.datetime) -> bool:
+        """True when `when` (timezone-aware) falls inside the window."""
+        if self.daily:
+            utc = when.astimezone(dt.UTC)
+            second = utc.hour * 3600 + utc.minute * 60 + utc.second + utc.microsecond / 1e6
+            if self.start_s <= self.end_s:
+                return self.start_s <= second < self.end_s
+            return second >= self.start_s or second < self.end_s  # window across midnight
+        stamp = when.timestamp()
+        return self.start_s <= stamp < self.end_s
+
+
+@dataclass(frozen=True)
+class Zone:
+    """One airspace volume: a polygon in the local frame with an altitude band (m above ground)."""
+
+    zone_id: str
+    kind: ZoneKind
+    polygon: Polygon
+    lower_m: float
+    upper_m: float
+    name: str = ""
+    reason: str = ""
+    allowed_operators: frozenset[str] = frozenset()
+    time_windows: tuple[TimeWindow, ...] = ()
+    polygon_wgs84: tuple[tuple[float, float], ...] = field(default=(), compare=False)  # (lon, lat)
+
+    def __post_init__(self) -> None:
+        if not self.zone_id:
+            raise AirspaceError("zone without an id")
+        if self.lower_m < 0 or self.upper_m <= self.lower_m:
+            raise AirspaceError(
+                f"zone {self.zone_id!r}: altitude band lower_m={self.lower_m} upper_m={self.upper_m} "
+                "needs 0 <= lower_m < upper_m"
+            )
+        if not self.polygon.is_valid:
+            raise AirspaceError(f"zone {self.zone_id!r}: invalid polygon ({explain_validity(self.polygon)})")
+
+    def active_at(self, when: dt.datetime | None) -> bool:
+        """A zone without time windows is always active; `None` means 'at any time' (conservative)."""
+        if not self.time_windows or when is None:
+            return True
+        return any(window.contains(when) for window in self.time_windows)
+
+    def blocks(self, operator: str | None = None) -> bool:
+        """Whether this zone keeps `operator`'s drones out (operating areas never do)."""
+        if self.kind is ZoneKind.NO_FLY:
+            return True
+        if self.kind is ZoneKind.RESTRICTED:
+            return operator is None or operator not in self.allowed_operators
+        return False
+
+
+@dataclass(frozen=True)
+class Airspace:
+    """All zones of a world, in its local frame."""
+
+    frame: LocalFrame
+    zones: tuple[Zone, ...] = ()
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for zone in self.zones:
+            if zone.zone_id in seen:
+                raise AirspaceError(f"zone {zone.zone_id!r} is defined twice")
+            seen.add(zone.zone_id)
+
+    @classmethod
+    def from_geojson(cls, data: Mapping[str, Any], frame: LocalFrame) -> Airspace:
+        """Parse a GeoJSON FeatureCollection of zone polygons (see `zone_from_feature`)."""
+        if data.get("type") != "FeatureCollection" or not isinstance(data.get("features"), list):
+            raise AirspaceError("airspace GeoJSON must be a FeatureCollection with a 'features' list")
+        return cls(frame, tuple(zone_from_feature(feature, frame) for feature in data["features"]))
+
+    def with_zone(self, zone: Zone) -> Airspace:
+        """A copy with `zone` added (a zone with the same id is replaced)."""
+        return Airspace(self.frame, (*[z for z in self.zones if z.zone_id != zone.zone_id], zone))
+
+    def without_zone(self, zone_id: str) -> Airspace:
+        """A copy without the zone `zone_id`."""
+        return Airspace(self.frame, tuple(z for z in self.zones if z.zone_id != zone_id))
+
+    def of_kind(self, kind: ZoneKind) -> tuple[Zone, ...]:
+        """The zones of one kind."""
+        return tuple(zone for zone in self.zones if zone.kind is kind)
+
+    def to_geojson(self) -> dict[str, Any]:
+        """The zones as a GeoJSON FeatureCollection (WGS84), round-trippable through `from_geojson`."""
+        return {"type": "FeatureCollection", "features": [zone_to_feature(z, self.frame) for z in self.zones]}
+
+
+def _parse_time_windows(zone_id: str, raw: Iterable[Mapping[str, Any]]) -> tuple[TimeWindow, ...]:
+    windows = []
+    for item in raw:
+        try:
+            if "daily_start" in item:
+                start = dt.time.fromisoformat(str(item["daily_start"]))
+                end = dt.time.fromisoformat(str(item["daily_end"]))
+                windows.append(
+                    TimeWindow(
+                        start.hour * 3600 + start.minute * 60 + start.second,
+                        end.hour * 3600 + end.minute * 60 + end.second,
+                        daily=True,
+                    )
+                )
+            else:
+                start_at = dt.datetime.fromisoformat(str(item["start"]))
+                end_at = dt.datetime.fromisoformat(str(item["end"]))
+                if start_at.tzinfo is None or end_at.tzinfo is None:
+                    raise ValueError("times need a UTC offset")
+                if end_at <= start_at:
+                    raise ValueError("end is not after start")
+                windows.append(TimeWindow(start_at.timestamp(), end_at.timestamp()))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise AirspaceError(f"zone {zone_id!r}: invalid time window {dict(item)!r}: {exc}") from exc
+    return tuple(windows)
+
+
+def _ring(zone_id: str, coordinates: Any) -> list[tuple[float, float]]:
+    if not isinstance(coordinates, Sequence) or len(coordinates) != 1:
+        raise AirspaceError(f"zone {zone_id!r}: polygon must have exactly one ring (no holes)")
+    ring = coordinates[0]
+    try:
+        points = [(float(p[0]), float(p[1])) for p in ring]
+    except (TypeError, ValueError, IndexError) as exc:
+        raise AirspaceError(f"zone {zone_id!r}: coordinates are not [lon, lat] pairs") from exc
+    if len(points) < 4:
+        raise AirspaceError(f"zone {zone_id!r}: a polygon ring needs at least 4 positions, got {len(points)}")
+    if points[0] != points[-1]:
+        raise AirspaceError(f"zone {zone_id!r}: polygon ring is not closed (first position != last)")
+    for lon, lat in points:
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise AirspaceError(f"zone {zone_id!r}: position ({lon}, {lat}) is not WGS84 lon/lat")
+    return points
+
+
+def zone_from_feature(feature: Mapping[str, Any], frame: LocalFrame) -> Zone:
+    """One GeoJSON Feature -> Zone.
+
+    properties: id, kind (no_fly | restricted | operating_area), lower_m, upper_m (m above ground),
+    name, reason, allowed_operators [..], time_windows [{start, end} ISO-8601 with offset, or
+    {daily_start, daily_end} HH:MM in UTC].
+    """
+    properties = feature.get("properties") or {}
+    zone_id = str(properties.get("id") or feature.get("id") or "")
+    if not zone_id:
+        raise AirspaceError("zone feature without 'id' in properties")
+    geometry = feature.get("geometry") or {}
+    if geometry.get("type") != "Polygon":
+        raise AirspaceError(f"zone {zone_id!r}: geometry must be a Polygon, got {geometry.get('type')!r}")
+    try:
+        kind = ZoneKind(properties.get("kind"))
+    except ValueError as exc:
+        known = ", ".join(k.value for k in ZoneKind)
+        raise AirspaceError(f"zone {zone_id!r}: unknown kind {properties.get('kind')!r} (known: {known})") from exc
+    try:
+        lower_m = float(properties.get("lower_m", 0.0))
+        upper_m = float(properties["upper_m"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AirspaceError(f"zone {zone_id!r}: lower_m/upper_m must be numbers (upper_m is required)") from exc
+    ring = _ring(zone_id, geometry.get("coordinates"))
+    polygon = Polygon([frame.to_local(lat, lon) for lon, lat in ring])
+    return Zone(
+        zone_id=zone_id,
+        kind=kind,
+        polygon=polygon,
+        lower_m=lower_m,
+        upper_m=upper_m,
+        name=str(properties.get("name", "")),
+        reason=str(properties.get("reason", "")),
+        allowed_operators=frozenset(str(o) for o in properties.get("allowed_operators") or ()),
+        time_windows=_parse_time_windows(zone_id, properties.get("time_windows") or ()),
+        polygon_wgs84=tuple(ring),
+    )
+
+
+def zone_to_feature(zone: Zone, frame: LocalFrame) -> dict[str, Any]:
+    """Zone -> GeoJSON Feature (WGS84)."""
+    ring = list(zone.polygon_wgs84) or [
+        (lon, lat) for lat, lon in (frame.to_wgs84(x, y) for x, y in zone.polygon.exterior.coords)
+    ]
+    windows: list[dict[str, str]] = []
+    for window in zone.time_windows:
+        if window.daily:
+            windows.append(
+                {
+                    "daily_start": f"{int(window.start_s) // 3600:02d}:{int(window.start_s) % 3600 // 60:02d}",
+                    "daily_end": f"{int(window.end_s) // 3600:02d}:{int(window.end_s) % 3600 // 60:02d}",
+                }
+            )
+        else:
+            windows.append(
+                {
+                    "start": dt.datetime.fromtimestamp(window.start_s, dt.UTC).isoformat(),
+                    "end": dt.datetime.fromtimestamp(window.end_s, dt.UTC).isoformat(),
+                }
+            )
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [[list(p) for p in ring]]},
+        "properties": {
+            "id": zone.zone_id,
+            "kind": zone.kind.value,
+            "lower_m": zone.lower_m,
+            "upper_m": zone.upper_m,
+            "name": zone.name,
+            "reason": zone.reason,
+            "allowed_operators": sorted(zone.allowed_operators),
+            "time_windows": windows,
+        },
+    }

@@ -1,0 +1,1 @@
+"""FinalMile worlds, scenarios and the simulators that live in them."""
