@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from shapely.geometry import Polygon
@@ -19,7 +19,7 @@ from .errors import AirspaceError
 from .geodesy import LocalFrame
 
 
-class ZoneKind(str, Enum):
+class ZoneKind(StrEnum):
     """What a zone means for a drone."""
 
     NO_FLY = "no_fly"
@@ -186,7 +186,7 @@ def zone_from_feature(feature: Mapping[str, Any], frame: LocalFrame) -> Zone:
     if geometry.get("type") != "Polygon":
         raise AirspaceError(f"zone {zone_id!r}: geometry must be a Polygon, got {geometry.get('type')!r}")
     try:
-        kind = ZoneKind(properties.get("kind"))
+        kind = ZoneKind(str(properties.get("kind")))
     except ValueError as exc:
         known = ", ".join(k.value for k in ZoneKind)
         raise AirspaceError(f"zone {zone_id!r}: unknown kind {properties.get('kind')!r} (known: {known})") from exc

