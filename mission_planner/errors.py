@@ -17,3 +17,11 @@ class AirspaceError(FinalMileError):
 
 class WorldError(FinalMileError):
     """A world (streets, buildings, hub, lockers, zones) cannot be loaded or is inconsistent."""
+
+
+class EnergyError(PlanningError):
+    """An energy query is ill-formed (negative payload, airspeed below the wind) or a sortie cannot fly."""
+
+
+class PathError(PlanningError):
+    """No path exists between two points (blocked by zones, outside the operating area, unreachable node)."""
