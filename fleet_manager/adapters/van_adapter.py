@@ -1,0 +1,284 @@
+"""Van "driver app" adapter: newline-delimited JSON over TCP (protocol in `sim_worlds.vans`).
+
+A van's driver app (or the simulated van) listens on `tcp:HOST:PORT`; the adapter says hello
+with its vehicle id, then sends missions and commands, each acknowledged by `request_id`, and
+receives `state`, `event` and `result` messages. Vans do GOTO, DELIVER (the driver hands the
+parcel over on foot), WAIT and RETURN; other step kinds are refused by the van.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fleet_manager.errors import AdapterTimeout, CommandRefused, LinkLost, NotConnected
+
+from .base import (
+    Geofence,
+    LinkStatus,
+    Mission,
+    MissionEvent,
+    MissionOutcome,
+    MissionResult,
+    VehicleAdapter,
+    VehicleKind,
+    VehicleState,
+)
+
+logger = logging.getLogger(__name__)
+
+_ACK_TIMEOUT_S = 10.0
+_LINK_TIMEOUT_S = 5.0  # wall seconds without a state message -> link lost
+
+
+def mission_to_wire(mission: Mission) -> dict[str, Any]:
+    """A `Mission` as the JSON the van understands."""
+    return {
+        "mission_id": mission.mission_id,
+        "steps": [
+            {
+                "kind": step.kind.value,
+                "latitude_deg": step.latitude_deg,
+                "longitude_deg": step.longitude_deg,
+                "duration_s": step.duration_s,
+                "order_id": step.order_id,
+            }
+            for step in mission.steps
+        ],
+    }
+
+
+def parse_tcp_url(url: str) -> tuple[str, int]:
+    """`tcp:HOST:PORT` -> (host, port); ValueError naming the URL otherwise."""
+    scheme, _, rest = url.partition(":")
+    host, _, port = rest.removeprefix("//").rpartition(":")
+    if scheme != "tcp" or not host or not port.isdigit():
+        raise ValueError(f"van URL {url!r} is not 'tcp:HOST:PORT'")
+    return host, int(port)
+
+
+class VanAdapter(VehicleAdapter):
+    """One van, reached through its driver app's JSON-over-TCP link."""
+
+    kind = VehicleKind.VAN
+
+    def __init__(self, vehicle_id: str, url: str) -> None:
+        self.vehicle_id = vehicle_id
+        self.url = url
+        self._host, self._port = parse_tcp_url(url)
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._state: VehicleState | None = None
+        self._first_state = asyncio.Event()
+        self._acks: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._next_request = 1
+        self._telemetry_queues: list[asyncio.Queue[VehicleState | None]] = []
+        self._event_queues: list[asyncio.Queue[MissionEvent | None]] = []
+        self._results: dict[str, MissionResult] = {}
+        self._result_changed = asyncio.Condition()
+        self._mission_id: str | None = None
+        self._last_state_wall_s = 0.0
+        self.odometer_m = 0.0
+
+    async def connect(self, timeout_s: float = 30.0) -> None:
+        """Open the link, say hello and wait for the first state message."""
+        try:
+            self._reader, self._writer = await asyncio.wait_for(
+                asyncio.open_connection(self._host, self._port), timeout_s
+            )
+        except (TimeoutError, OSError) as exc:
+            raise AdapterTimeout(self.vehicle_id, "connect()", f"no driver app at {self.url}: {exc}") from exc
+        self._reader_task = asyncio.create_task(self._read_loop(), name=f"van-reader-{self.vehicle_id}")
+        self._write({"type": "hello", "vehicle_id": self.vehicle_id})
+        try:
+            await asyncio.wait_for(self._first_state.wait(), timeout_s)
+        except TimeoutError as exc:
+            await self.close()
+            raise AdapterTimeout(self.vehicle_id, "connect()", f"no state from {self.url} in {timeout_s} s") from exc
+
+    async def close(self) -> None:
+        """Close the link and end every telemetry/event iterator; idempotent."""
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader_task
+            self._reader_task = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        for queue in self._telemetry_queues:
+            queue.put_nowait(None)
+        for events in self._event_queues:
+            events.put_nowait(None)
+        for future in self._acks.values():
+            if not future.done():
+                future.set_exception(LinkLost(self.vehicle_id, "request", "link closed"))
+
+    def latest_state(self) -> VehicleState | None:
+        """Newest state, with the link marked LOST when the van has gone quiet."""
+        state = self._state
+        if state is None:
+            return None
+        loop_time = asyncio.get_event_loop().time() if self._reader_task is not None else 0.0
+        if self._reader_task is None or loop_time - self._last_state_wall_s > _LINK_TIMEOUT_S:
+            return VehicleState(**{**state.__dict__, "link": LinkStatus.LOST})
+        return state
+
+    async def telemetry(self) -> AsyncIterator[VehicleState]:
+        """Every state message as it arrives."""
+        queue: asyncio.Queue[VehicleState | None] = asyncio.Queue(maxsize=1000)
+        self._telemetry_queues.append(queue)
+        try:
+            while (item := await queue.get()) is not None:
+                yield item
+        finally:
+            self._telemetry_queues.remove(queue)
+
+    async def mission_events(self) -> AsyncIterator[MissionEvent]:
+        """Progress events (step_reached, parcel_handed_over) as they happen."""
+        queue: asyncio.Queue[MissionEvent | None] = asyncio.Queue()
+        self._event_queues.append(queue)
+        try:
+            while (item := await queue.get()) is not None:
+                yield item
+        finally:
+            self._event_queues.remove(queue)
+
+    async def start_mission(self, mission: Mission, *, geofence: Geofence | None = None) -> None:
+        """Send the route; vans ignore geofences (they drive on streets)."""
+        self._mission_id = mission.mission_id
+        self._results.pop(mission.mission_id, None)
+        await self._request({"type": "mission", "mission": mission_to_wire(mission)}, "start_mission()")
+
+    async def wait_mission(self, timeout_s: float) -> MissionResult:
+        """Wait for the current mission's result."""
+        mission_id = self._mission_id
+        if mission_id is None:
+            raise NotConnected(self.vehicle_id, "wait_mission()", "no mission was started")
+        async with self._result_changed:
+            try:
+                await asyncio.wait_for(
+                    self._result_changed.wait_for(lambda: mission_id in self._results), timeout_s
+                )
+            except TimeoutError as exc:
+                raise AdapterTimeout(
+                    self.vehicle_id, "wait_mission()", f"mission {mission_id} still running after {timeout_s} s"
+                ) from exc
+        return self._results[mission_id]
+
+    async def pause(self) -> None:
+        """Pull over and hold."""
+        await self._request({"type": "command", "name": "pause"}, "pause()")
+
+    async def resume(self) -> None:
+        """Continue."""
+        await self._request({"type": "command", "name": "resume"}, "resume()")
+
+    async def return_home(self) -> None:
+        """Drive back to the hub."""
+        await self._request({"type": "command", "name": "return"}, "return_home()")
+
+    async def land(self) -> None:
+        """Stop where the van is."""
+        await self._request({"type": "command", "name": "land"}, "land()")
+
+    # ----- internals ------------------------------------------------------------------------------
+    def _write(self, message: dict[str, Any]) -> None:
+        if self._writer is None or self._writer.is_closing():
+            raise NotConnected(self.vehicle_id, str(message.get("type")), "not connected; call connect() first")
+        self._writer.write((json.dumps(message) + "\n").encode())
+
+    async def _request(self, message: dict[str, Any], call: str) -> None:
+        request_id = self._next_request
+        self._next_request += 1
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._acks[request_id] = future
+        try:
+            self._write({**message, "request_id": request_id})
+            ack = await asyncio.wait_for(future, _ACK_TIMEOUT_S)
+        except TimeoutError as exc:
+            raise AdapterTimeout(self.vehicle_id, call, f"no ack within {_ACK_TIMEOUT_S} s") from exc
+        finally:
+            self._acks.pop(request_id, None)
+        if not ack.get("ok"):
+            raise CommandRefused(self.vehicle_id, call, "the van refused", status_text=str(ack.get("error") or ""))
+
+    async def _read_loop(self) -> None:
+        if self._reader is None:
+            return
+        try:
+            while line := await self._reader.readline():
+                try:
+                    message = json.loads(line)
+                except json.JSONDecodeError:
+                    logger.warning("%s: ignoring a line that is not JSON", self.vehicle_id)
+                    continue
+                await self._dispatch(message)
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            logger.warning("%s: link to %s closed: %s", self.vehicle_id, self.url, exc)
+        finally:
+            for future in self._acks.values():
+                if not future.done():
+                    future.set_exception(LinkLost(self.vehicle_id, "request", "link closed"))
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "state":
+            self._last_state_wall_s = asyncio.get_running_loop().time()
+            self.odometer_m = float(message.get("odometer_m") or 0.0)
+            state = VehicleState(
+                vehicle_id=self.vehicle_id,
+                kind=VehicleKind.VAN,
+                stamp_s=float(message["stamp_s"]),
+                latitude_deg=float(message["latitude_deg"]),
+                longitude_deg=float(message["longitude_deg"]),
+                heading_deg=float(message.get("heading_deg") or 0.0),
+                ground_speed_m_s=float(message.get("ground_speed_m_s") or 0.0),
+                battery_remaining_pct=message.get("battery_remaining_pct"),
+                battery_remaining_wh=message.get("battery_remaining_wh"),
+                mode=str(message.get("mode") or ""),
+                armed=message.get("mode") not in ("IDLE", None),
+                link=LinkStatus.CONNECTED,
+                mission_id=message.get("mission_id"),
+                mission_step=message.get("mission_step"),
+            )
+            self._state = state
+            self._first_state.set()
+            for queue in self._telemetry_queues:
+                if queue.full():
+                    with contextlib.suppress(asyncio.QueueEmpty):
+                        queue.get_nowait()  # a slow consumer sees the newest states, not a backlog
+                queue.put_nowait(state)
+        elif kind == "ack":
+            future = self._acks.get(int(message.get("request_id") or 0))
+            if future is not None and not future.done():
+                future.set_result(message)
+        elif kind == "event":
+            event = MissionEvent(
+                mission_id=str(message["mission_id"]),
+                stamp_s=float(message["stamp_s"]),
+                step_index=int(message["step_index"]),
+                what=str(message["what"]),
+                detail=str(message.get("detail") or ""),
+                latitude_deg=message.get("latitude_deg"),
+                longitude_deg=message.get("longitude_deg"),
+            )
+            for event_queue in self._event_queues:
+                event_queue.put_nowait(event)
+        elif kind == "result":
+            result = MissionResult(
+                mission_id=str(message["mission_id"]),
+                outcome=MissionOutcome(str(message["outcome"])),
+                error_msg=str(message.get("error_msg") or ""),
+                steps_completed=int(message.get("steps_completed") or 0),
+            )
+            async with self._result_changed:
+                self._results[result.mission_id] = result
+                self._result_changed.notify_all()
+        elif kind == "error":
+            logger.error("%s: driver app error: %s", self.vehicle_id, message.get("error"))

@@ -1,0 +1,481 @@
+"""Simulated delivery vans: drive the world's street graph, stop at recipients, report over JSON-over-TCP.
+
+Each van is the "driver app" end of `fleet_manager.adapters.van_adapter`. The wire protocol is
+newline-delimited JSON on one TCP port for the whole fleet (`VanProtocol` documents it):
+
+    client -> server  {"type": "hello", "vehicle_id": "van-1"}
+                      {"type": "mission", "request_id": 7, "mission": {...}}   (see `mission_to_wire`)
+                      {"type": "command", "request_id": 8, "name": "pause|resume|return|land"}
+    server -> client  {"type": "welcome", "vehicle_id": ..., "home": [lat, lon]}
+                      {"type": "ack", "request_id": 7, "ok": true | false, "error": "..."}
+                      {"type": "state", ...VehicleState fields...}   (every `telemetry_period_s` wall seconds)
+                      {"type": "event", "mission_id", "step_index", "what", "detail", "latitude_deg", ...}
+                      {"type": "result", "mission_id", "outcome", "steps_completed", "error_msg"}
+
+Vans move kinematically at each edge's `speed_m_s` along the fastest street route, consume
+`energy_wh_per_km`, and spend `stop_duration_s` at each DELIVER step (park, walk, hand over).
+The physics (`VanSim.advance`) is pure; the server only moves time and bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from mission_planner.clock import Clock
+from mission_planner.errors import FinalMileError
+
+from .world import World, load_world
+
+logger = logging.getLogger(__name__)
+
+TELEMETRY_PERIOD_S = 0.2  # wall seconds between state messages per van
+TICK_PERIOD_S = 0.05  # wall seconds between physics steps
+
+
+class VanSimError(FinalMileError):
+    """A van refused a request (unknown step kind, malformed mission, unknown van)."""
+
+
+@dataclass
+class _Leg:
+    """A drive along street nodes: polyline points (x, y) with cumulative distances."""
+
+    points: list[tuple[float, float]]
+    cumulative_m: list[float]
+    speeds_m_s: list[float]  # per segment
+
+    @property
+    def length_m(self) -> float:
+        return self.cumulative_m[-1]
+
+
+@dataclass
+class VanSim:
+    """One van's state and mission execution; `advance(dt_s)` moves it forward in simulated time."""
+
+    vehicle_id: str
+    world: World
+    home_xy: tuple[float, float]
+    battery_wh: float = 60_000.0
+    energy_wh_per_km: float = 250.0
+    stop_duration_s: float = 120.0
+    x_m: float = 0.0
+    y_m: float = 0.0
+    heading_deg: float = 0.0
+    speed_m_s: float = 0.0
+    remaining_wh: float = 0.0
+    odometer_m: float = 0.0
+    mode: str = "IDLE"
+    paused: bool = False
+    mission: dict[str, Any] | None = None
+    step_index: int = 0
+    _leg: _Leg | None = None
+    _leg_progress_m: float = 0.0
+    _segment: int = 0
+    _dwell_left_s: float = 0.0
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.x_m, self.y_m = self.home_xy
+        self.remaining_wh = self.battery_wh
+
+    # ----- commands -------------------------------------------------------------------------------
+    def start_mission(self, mission: dict[str, Any], now_s: float) -> None:
+        """Validate and begin a mission (replacing any running one, which ends CANCELED)."""
+        steps = mission.get("steps")
+        if not isinstance(mission.get("mission_id"), str) or not isinstance(steps, list) or not steps:
+            raise VanSimError(f"{self.vehicle_id}: mission needs a mission_id and a non-empty steps list")
+        for index, step in enumerate(steps):
+            kind = step.get("kind")
+            if kind not in ("goto", "deliver", "wait", "return"):
+                raise VanSimError(f"{self.vehicle_id}: step {index} kind {kind!r} is not something a van does")
+            if kind in ("goto", "deliver") and (step.get("latitude_deg") is None or step.get("longitude_deg") is None):
+                raise VanSimError(f"{self.vehicle_id}: step {index} ({kind}) needs latitude_deg and longitude_deg")
+        if self.mission is not None:
+            self._finish("canceled", now_s, "replaced by a new mission")
+        self.mission = mission
+        self.step_index = 0
+        self.paused = False
+        self._begin_step(now_s)
+
+    def pause(self) -> None:
+        """Pull over and wait."""
+        self.paused = True
+        self.speed_m_s = 0.0
+        self.mode = "PAUSED"
+
+    def resume(self) -> None:
+        """Carry on with the mission."""
+        self.paused = False
+        self.mode = "DRIVING" if self.mission is not None else "IDLE"
+
+    def return_home(self, now_s: float) -> None:
+        """Abandon the mission and drive back to the hub."""
+        if self.mission is not None:
+            self._finish("canceled", now_s, "return to hub requested")
+        self.mission = {"mission_id": f"{self.vehicle_id}-rth-{int(now_s)}", "steps": [{"kind": "return"}]}
+        self.step_index = 0
+        self.paused = False
+        self._begin_step(now_s)
+
+    def stop(self, now_s: float) -> None:
+        """Stop where it is (a van's 'land')."""
+        if self.mission is not None:
+            self._finish("canceled", now_s, "stopped by operator")
+        self.speed_m_s = 0.0
+        self.mode = "IDLE"
+
+    # ----- physics --------------------------------------------------------------------------------
+    def advance(self, dt_s: float, now_s: float) -> None:
+        """Move the simulation `dt_s` seconds forward."""
+        if self.mission is None or self.paused:
+            self.speed_m_s = 0.0
+            return
+        budget_s = dt_s
+        while budget_s > 1e-9 and self.mission is not None:
+            if self._leg is not None:
+                budget_s = self._drive(budget_s)
+                if self._leg is None:
+                    self._arrived(now_s)
+            elif self._dwell_left_s > 0:
+                used = min(budget_s, self._dwell_left_s)
+                self._dwell_left_s -= used
+                budget_s -= used
+                self.speed_m_s = 0.0
+                if self._dwell_left_s <= 1e-9:
+                    self._step_done(now_s)
+            else:
+                self._step_done(now_s)
+
+    def _drive(self, budget_s: float) -> float:
+        leg = self._leg
+        if leg is None:
+            return budget_s
+        while budget_s > 1e-9 and self._segment < len(leg.speeds_m_s):
+            speed = leg.speeds_m_s[self._segment]
+            seg_end_m = leg.cumulative_m[self._segment + 1]
+            can_go_m = speed * budget_s
+            left_m = seg_end_m - self._leg_progress_m
+            moved_m = min(can_go_m, left_m)
+            self._leg_progress_m += moved_m
+            self.odometer_m += moved_m
+            self.remaining_wh = max(0.0, self.remaining_wh - moved_m / 1000.0 * self.energy_wh_per_km)
+            budget_s -= moved_m / speed if speed > 0 else budget_s
+            self.speed_m_s = speed
+            (x0, y0), (x1, y1) = leg.points[self._segment], leg.points[self._segment + 1]
+            seg_len = max(1e-9, seg_end_m - leg.cumulative_m[self._segment])
+            frac = min(1.0, (self._leg_progress_m - leg.cumulative_m[self._segment]) / seg_len)
+            self.x_m, self.y_m = x0 + (x1 - x0) * frac, y0 + (y1 - y0) * frac
+            if x1 != x0 or y1 != y0:
+                self.heading_deg = math.degrees(math.atan2(x1 - x0, y1 - y0)) % 360.0
+            if moved_m >= left_m - 1e-9:
+                self._segment += 1
+        if self._segment >= len(leg.speeds_m_s):
+            self._leg = None
+            self.speed_m_s = 0.0
+        return budget_s
+
+    def _route_to(self, x_m: float, y_m: float) -> _Leg:
+        graph = self.world.street_graph
+        source = self.world.nearest_street_node(self.x_m, self.y_m)
+        target = self.world.nearest_street_node(x_m, y_m)
+        nodes = nx.shortest_path(
+            graph, source, target, weight=lambda u, v, d: d["length_m"] / max(0.5, d["speed_m_s"])
+        )
+        points = [(self.x_m, self.y_m)] + [(graph.nodes[n]["x_m"], graph.nodes[n]["y_m"]) for n in nodes]
+        speeds = [max(0.5, graph[nodes[0]][nodes[1]]["speed_m_s"]) if len(nodes) > 1 else 5.0]
+        speeds += [max(0.5, graph[a][b]["speed_m_s"]) for a, b in itertools.pairwise(nodes)]
+        cumulative = [0.0]
+        for (ax, ay), (bx, by) in itertools.pairwise(points):
+            cumulative.append(cumulative[-1] + math.hypot(bx - ax, by - ay))
+        return _Leg(points, cumulative, speeds[: len(points) - 1])
+
+    def _begin_step(self, now_s: float) -> None:
+        if self.mission is None:
+            return
+        step = self.mission["steps"][self.step_index]
+        kind = step["kind"]
+        self._leg, self._leg_progress_m, self._segment, self._dwell_left_s = None, 0.0, 0, 0.0
+        if kind in ("goto", "deliver"):
+            x_m, y_m = self.world.frame.to_local(float(step["latitude_deg"]), float(step["longitude_deg"]))
+            self._leg = self._route_to(x_m, y_m)
+            self.mode = "DRIVING"
+        elif kind == "return":
+            self._leg = self._route_to(*self.home_xy)
+            self.mode = "RETURNING"
+        elif kind == "wait":
+            self._dwell_left_s = float(step.get("duration_s") or 0.0)
+            self.mode = "WAITING"
+        if self._leg is not None and len(self._leg.points) < 2:
+            self._leg = None
+
+    def _arrived(self, now_s: float) -> None:
+        if self.mission is None:
+            return
+        step = self.mission["steps"][self.step_index]
+        self._event("step_reached", now_s)
+        if step["kind"] == "deliver":
+            self._dwell_left_s = max(float(step.get("duration_s") or 0.0), self.stop_duration_s)
+            self.mode = "HANDING_OVER"
+        elif step["kind"] == "return":
+            self.x_m, self.y_m = self.home_xy
+            self.mode = "IDLE"
+
+    def _step_done(self, now_s: float) -> None:
+        if self.mission is None:
+            return
+        step = self.mission["steps"][self.step_index]
+        if step["kind"] == "deliver":
+            self._event("parcel_handed_over", now_s, detail=str(step.get("order_id") or ""))
+        elif step["kind"] == "wait":
+            self._event("step_reached", now_s)
+        self.step_index += 1
+        if self.step_index >= len(self.mission["steps"]):
+            self._finish("succeeded", now_s, "")
+            self.mode = "IDLE"
+        else:
+            self._begin_step(now_s)
+
+    def _event(self, what: str, now_s: float, detail: str = "") -> None:
+        if self.mission is None:
+            return
+        latitude_deg, longitude_deg = self.world.frame.to_wgs84(self.x_m, self.y_m)
+        self.outbox.append(
+            {
+                "type": "event",
+                "mission_id": self.mission["mission_id"],
+                "stamp_s": now_s,
+                "step_index": self.step_index,
+                "what": what,
+                "detail": detail,
+                "latitude_deg": latitude_deg,
+                "longitude_deg": longitude_deg,
+            }
+        )
+
+    def _finish(self, outcome: str, now_s: float, error_msg: str) -> None:
+        if self.mission is None:
+            return
+        self.outbox.append(
+            {
+                "type": "result",
+                "mission_id": self.mission["mission_id"],
+                "stamp_s": now_s,
+                "outcome": outcome,
+                "steps_completed": self.step_index,
+                "error_msg": error_msg,
+            }
+        )
+        self.mission = None
+        self._leg = None
+        self._dwell_left_s = 0.0
+
+    def state(self, now_s: float) -> dict[str, Any]:
+        """The telemetry message for this van."""
+        latitude_deg, longitude_deg = self.world.frame.to_wgs84(self.x_m, self.y_m)
+        return {
+            "type": "state",
+            "vehicle_id": self.vehicle_id,
+            "stamp_s": now_s,
+            "latitude_deg": latitude_deg,
+            "longitude_deg": longitude_deg,
+            "heading_deg": self.heading_deg,
+            "ground_speed_m_s": self.speed_m_s,
+            "battery_remaining_wh": self.remaining_wh,
+            "battery_remaining_pct": 100.0 * self.remaining_wh / self.battery_wh,
+            "mode": self.mode,
+            "mission_id": None if self.mission is None else self.mission["mission_id"],
+            "mission_step": None if self.mission is None else self.step_index,
+            "odometer_m": self.odometer_m,
+        }
+
+
+class VanFleetServer:
+    """Serves a fleet of `VanSim`s on one TCP port; time from a shared `Clock`."""
+
+    def __init__(self, vans: list[VanSim], clock: Clock) -> None:
+        self._vans = {van.vehicle_id: van for van in vans}
+        self._clock = clock
+        self._writers: dict[str, list[asyncio.StreamWriter]] = {v: [] for v in self._vans}
+        self._server: asyncio.Server | None = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen; returns the bound port."""
+        self._server = await asyncio.start_server(self._serve_client, host, port)
+        self._ticker = asyncio.create_task(self._tick())
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        """Stop listening and close every connection."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        for writers in self._writers.values():
+            for writer in writers:
+                writer.close()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _tick(self) -> None:
+        last_s = self._clock.now()
+        last_telemetry_wall = 0.0
+        while True:
+            await asyncio.sleep(TICK_PERIOD_S)
+            now_s = self._clock.now()
+            for van in self._vans.values():
+                van.advance(now_s - last_s, now_s)
+            last_s = now_s
+            send_state = time.monotonic() - last_telemetry_wall >= TELEMETRY_PERIOD_S
+            if send_state:
+                last_telemetry_wall = time.monotonic()
+            for van in self._vans.values():
+                messages, van.outbox = van.outbox, []
+                if send_state or messages:  # the state goes first, so a result never outruns its position
+                    messages.insert(0, van.state(now_s))
+                for message in messages:
+                    self._broadcast(van.vehicle_id, message)
+
+    def _broadcast(self, vehicle_id: str, message: dict[str, Any]) -> None:
+        data = (json.dumps(message) + "\n").encode()
+        for writer in list(self._writers[vehicle_id]):
+            if writer.is_closing():
+                self._writers[vehicle_id].remove(writer)
+                continue
+            writer.write(data)
+
+    async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        vehicle_id: str | None = None
+        try:
+            while line := await reader.readline():
+                try:
+                    message = json.loads(line)
+                except json.JSONDecodeError:
+                    writer.write(b'{"type": "ack", "request_id": null, "ok": false, "error": "not JSON"}\n')
+                    continue
+                if message.get("type") == "hello":
+                    vehicle_id = str(message.get("vehicle_id"))
+                    van = self._vans.get(vehicle_id)
+                    if van is None:
+                        known = ", ".join(sorted(self._vans))
+                        self._send(writer, {"type": "error", "error": f"unknown van {vehicle_id!r} (known: {known})"})
+                        break
+                    self._writers[vehicle_id].append(writer)
+                    home = self._vans[vehicle_id].world.frame.to_wgs84(*van.home_xy)
+                    self._send(writer, {"type": "welcome", "vehicle_id": vehicle_id, "home": list(home)})
+                    self._send(writer, van.state(self._clock.now()))
+                    continue
+                self._send(writer, self._handle(vehicle_id, message))
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            if vehicle_id in self._writers and writer in self._writers[vehicle_id]:
+                self._writers[vehicle_id].remove(writer)
+            writer.close()
+
+    def _handle(self, vehicle_id: str | None, message: dict[str, Any]) -> dict[str, Any]:
+        request_id = message.get("request_id")
+        van = self._vans.get(vehicle_id or "")
+        if van is None:
+            return {"type": "ack", "request_id": request_id, "ok": False, "error": "say hello with a vehicle_id first"}
+        now_s = self._clock.now()
+        try:
+            if message.get("type") == "mission":
+                van.start_mission(dict(message.get("mission") or {}), now_s)
+            elif message.get("type") == "command":
+                name = message.get("name")
+                if name == "pause":
+                    van.pause()
+                elif name == "resume":
+                    van.resume()
+                elif name == "return":
+                    van.return_home(now_s)
+                elif name == "land":
+                    van.stop(now_s)
+                else:
+                    raise VanSimError(f"{van.vehicle_id}: unknown command {name!r}")
+            else:
+                raise VanSimError(f"{van.vehicle_id}: unknown message type {message.get('type')!r}")
+        except VanSimError as exc:
+            return {"type": "ack", "request_id": request_id, "ok": False, "error": str(exc)}
+        return {"type": "ack", "request_id": request_id, "ok": True}
+
+    @staticmethod
+    def _send(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
+        writer.write((json.dumps(message) + "\n").encode())
+
+
+def build_vans(
+    world: World, count: int, *, energy_wh_per_km: float = 250.0, stop_duration_s: float = 120.0, prefix: str = "van"
+) -> list[VanSim]:
+    """`count` vans parked at the hub's nearest street node, a few metres apart."""
+    node = world.street_graph.nodes[world.nearest_street_node(world.hub.x_m, world.hub.y_m)]
+    return [
+        VanSim(
+            vehicle_id=f"{prefix}-{i + 1}",
+            world=world,
+            home_xy=(float(node["x_m"]) + 3.0 * i, float(node["y_m"])),
+            energy_wh_per_km=energy_wh_per_km,
+            stop_duration_s=stop_duration_s,
+        )
+        for i in range(count)
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m sim_worlds.vans --world helsinki --count 2 --port 0 --speedup 60 --start-s S`."""
+    parser = argparse.ArgumentParser(prog="python -m sim_worlds.vans", description=__doc__.splitlines()[0])
+    parser.add_argument("--world", default="helsinki")
+    parser.add_argument("--count", type=int, default=2)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 = any free port (printed on stdout)")
+    parser.add_argument("--speedup", type=float, default=1.0)
+    parser.add_argument("--start-s", type=float, default=None, help="simulated epoch seconds at --origin-monotonic")
+    parser.add_argument("--origin-monotonic", type=float, default=None, help="time.monotonic() at which --start-s held")
+    parser.add_argument("--energy-wh-per-km", type=float, default=250.0)
+    parser.add_argument("--stop-duration-s", type=float, default=120.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    clock = shared_clock(args.start_s, args.speedup, args.origin_monotonic)
+    world = load_world(args.world)
+    vans = build_vans(world, args.count, energy_wh_per_km=args.energy_wh_per_km, stop_duration_s=args.stop_duration_s)
+    return asyncio.run(_serve_forever(vans, clock, args.host, args.port))
+
+
+def shared_clock(start_s: float | None, speedup: float, origin_monotonic: float | None) -> Clock:
+    """A Clock aligned with another process's: both read `start_s` at the same `time.monotonic()` origin."""
+    if start_s is None:
+        return Clock(speedup=speedup)
+    elapsed_wall_s = 0.0 if origin_monotonic is None else max(0.0, time.monotonic() - origin_monotonic)
+    return Clock(start_s=start_s + elapsed_wall_s * speedup, speedup=speedup)
+
+
+async def _serve_forever(vans: list[VanSim], clock: Clock, host: str, port: int) -> int:
+    server = VanFleetServer(vans, clock)
+    bound = await server.start(host, port)
+    print(json.dumps({"van_port": bound, "vans": [v.vehicle_id for v in vans]}), flush=True)  # noqa: T201
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
