@@ -7,12 +7,16 @@ local metric frame. Every validation error is an `AirspaceError` that names the 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from shapely.geometry import Polygon
+from shapely.geometry import LineString, Point, Polygon
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import unary_union
 from shapely.validation import explain_validity
 
 from .errors import AirspaceError
@@ -34,17 +38,40 @@ class TimeWindow:
     start_s: float
     end_s: float
     daily: bool = False
+    weekdays: frozenset[int] = frozenset()  # daily windows only: 0 = Monday (UTC); empty = every day
 
     def contains(self, when: dt.datetime) -> bool:
         """True when `when` (timezone-aware) falls inside the window."""
         if self.daily:
             utc = when.astimezone(dt.UTC)
+            # a window across midnight still covers the small hours of the day after a listed day
+            carried_over = self.start_s > self.end_s and (utc.weekday() - 1) % 7 in self.weekdays
+            if self.weekdays and utc.weekday() not in self.weekdays and not carried_over:
+                return False
             second = utc.hour * 3600 + utc.minute * 60 + utc.second + utc.microsecond / 1e6
             if self.start_s <= self.end_s:
                 return self.start_s <= second < self.end_s
             return second >= self.start_s or second < self.end_s  # window across midnight
         stamp = when.timestamp()
         return self.start_s <= stamp < self.end_s
+
+    def overlaps(self, start_s: float, end_s: float) -> bool:
+        """True when the window is active at some instant of [start_s, end_s] (epoch seconds)."""
+        if end_s < start_s:
+            raise AirspaceError(f"interval end_s={end_s} is before start_s={start_s}")
+        if not self.daily:
+            return self.start_s <= end_s and start_s < self.end_s
+        if end_s - start_s >= 86400.0:
+            return True
+        # the window is piecewise constant: it can only switch on at its start (daily, in UTC)
+        if self.contains(dt.datetime.fromtimestamp(start_s, dt.UTC)):
+            return True
+        day_start = start_s - (start_s % 86400.0)
+        for offset in (0.0, 86400.0):
+            switch_on = day_start + offset + self.start_s
+            if start_s <= switch_on <= end_s and self.contains(dt.datetime.fromtimestamp(switch_on, dt.UTC)):
+                return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -72,6 +99,17 @@ class Zone:
             )
         if not self.polygon.is_valid:
             raise AirspaceError(f"zone {self.zone_id!r}: invalid polygon ({explain_validity(self.polygon)})")
+
+    def active_during(self, start_s: float | None, end_s: float | None = None) -> bool:
+        """Active at some instant of [start_s, end_s] (epoch s); `None` means 'at any time' (conservative)."""
+        if not self.time_windows or start_s is None:
+            return True
+        end = start_s if end_s is None else end_s
+        return any(window.overlaps(start_s, end) for window in self.time_windows)
+
+    def overlaps_band(self, low_m: float, high_m: float) -> bool:
+        """True when the altitude interval [low_m, high_m] (m above ground) meets the zone's band."""
+        return low_m <= self.upper_m and high_m >= self.lower_m
 
     def active_at(self, when: dt.datetime | None) -> bool:
         """A zone without time windows is always active; `None` means 'at any time' (conservative)."""
@@ -121,9 +159,137 @@ class Airspace:
         """The zones of one kind."""
         return tuple(zone for zone in self.zones if zone.kind is kind)
 
+    @classmethod
+    def from_ed269(cls, data: Mapping[str, Any], frame: LocalFrame) -> Airspace:
+        """Parse EUROCAE ED-269 UAS geographical zones (JSON); see `mission_planner.ed269`."""
+        from .ed269 import zones_from_ed269  # local import: ed269 builds on this module
+
+        return cls(frame, zones_from_ed269(data, frame))
+
+    def operating_area(self) -> BaseGeometry | None:
+        """Union of the operating-area polygons (drones must stay inside), or None when there is none."""
+        areas = [zone.polygon for zone in self.of_kind(ZoneKind.OPERATING_AREA)]
+        return unary_union(areas) if areas else None
+
+    def exclusion_zones(
+        self,
+        *,
+        start_s: float | None = None,
+        end_s: float | None = None,
+        operator: str | None = None,
+        low_m: float = 0.0,
+        high_m: float = math.inf,
+    ) -> tuple[Zone, ...]:
+        """Zones that keep `operator` out somewhere in [low_m, high_m] at some time of [start_s, end_s]."""
+        return tuple(
+            zone
+            for zone in self.zones
+            if zone.blocks(operator) and zone.overlaps_band(low_m, high_m) and zone.active_during(start_s, end_s)
+        )
+
+    def buffered(self, margin_m: float) -> Airspace:
+        """A copy with exclusion zones grown and operating areas shrunk by `margin_m` (the safety margin)."""
+        if not math.isfinite(margin_m) or margin_m < 0:
+            raise AirspaceError(f"margin_m must be a finite number >= 0, got {margin_m!r}")
+        zones = []
+        for zone in self.zones:
+            grown = zone.polygon.buffer(-margin_m if zone.kind is ZoneKind.OPERATING_AREA else margin_m)
+            if grown.is_empty or not isinstance(grown, Polygon):
+                raise AirspaceError(
+                    f"zone {zone.zone_id!r}: buffering by {margin_m} m leaves {grown.geom_type or 'nothing'}"
+                )
+            zones.append(replace(zone, polygon=grown, polygon_wgs84=()))
+        return Airspace(self.frame, tuple(zones))
+
+    def path_conflicts(
+        self,
+        points_m: Sequence[tuple[float, float, float]],
+        *,
+        start_s: float | None = None,
+        end_s: float | None = None,
+        operator: str | None = None,
+        margin_m: float = 0.0,
+    ) -> list[str]:
+        """Ids of the zones a 3-D polyline (x_m, y_m, altitude_m above ground) violates during [start_s, end_s].
+
+        A segment violates an exclusion zone (grown by `margin_m`) when the part of it above the
+        zone's footprint lies within the zone's altitude band; it violates an operating area when
+        it leaves the area (shrunk by `margin_m`) or flies above its ceiling.
+        """
+        if len(points_m) < 2:
+            raise AirspaceError(f"a path needs at least 2 points, got {len(points_m)}")
+        conflicts: list[str] = []
+        segments = list(itertools.pairwise(points_m))
+        for zone in self.zones:
+            if not zone.active_during(start_s, end_s):
+                continue
+            if zone.kind is ZoneKind.OPERATING_AREA:
+                area = zone.polygon.buffer(-margin_m) if margin_m else zone.polygon
+                if any(not area.covers(_line(a, b)) or max(a[2], b[2]) > zone.upper_m for a, b in segments):
+                    conflicts.append(zone.zone_id)
+            elif zone.blocks(operator):
+                footprint = zone.polygon.buffer(margin_m) if margin_m else zone.polygon
+                if any(_segment_enters(footprint, zone, a, b) for a, b in segments):
+                    conflicts.append(zone.zone_id)
+        return conflicts
+
+    def is_path_clear(
+        self,
+        points_m: Sequence[tuple[float, float, float]],
+        *,
+        start_s: float | None = None,
+        end_s: float | None = None,
+        operator: str | None = None,
+        margin_m: float = 0.0,
+    ) -> bool:
+        """True when the 3-D polyline violates no zone during [start_s, end_s] (see `path_conflicts`)."""
+        return not self.path_conflicts(points_m, start_s=start_s, end_s=end_s, operator=operator, margin_m=margin_m)
+
+    def nearest_boundary(self, x_m: float, y_m: float, *, kinds: Iterable[ZoneKind] | None = None) -> tuple[str, float]:
+        """(zone_id, distance_m) of the zone boundary nearest to a local point (inside or outside)."""
+        wanted = set(kinds) if kinds is not None else set(ZoneKind)
+        candidates = [zone for zone in self.zones if zone.kind in wanted]
+        if not candidates:
+            raise AirspaceError("no zones to measure a boundary distance to")
+        point = Point(x_m, y_m)
+        best = min(candidates, key=lambda zone: zone.polygon.exterior.distance(point))
+        return best.zone_id, float(best.polygon.exterior.distance(point))
+
+    def distance_to_nearest_boundary_m(
+        self, x_m: float, y_m: float, *, kinds: Iterable[ZoneKind] | None = None
+    ) -> float:
+        """Distance (m) from a local point to the nearest zone boundary."""
+        return self.nearest_boundary(x_m, y_m, kinds=kinds)[1]
+
     def to_geojson(self) -> dict[str, Any]:
         """The zones as a GeoJSON FeatureCollection (WGS84), round-trippable through `from_geojson`."""
         return {"type": "FeatureCollection", "features": [zone_to_feature(z, self.frame) for z in self.zones]}
+
+
+def _line(a: tuple[float, float, float], b: tuple[float, float, float]) -> BaseGeometry:
+    if (a[0], a[1]) == (b[0], b[1]):
+        return Point(a[0], a[1])
+    return LineString([(a[0], a[1]), (b[0], b[1])])
+
+
+def _segment_enters(
+    footprint: BaseGeometry, zone: Zone, a: tuple[float, float, float], b: tuple[float, float, float]
+) -> bool:
+    """Whether the 3-D segment a-b passes through footprint x [lower_m, upper_m]."""
+    line = _line(a, b)
+    if not footprint.intersects(line):
+        return False
+    if isinstance(line, Point):
+        return zone.overlaps_band(min(a[2], b[2]), max(a[2], b[2]))
+    inside = footprint.intersection(line)
+    length = line.length
+    for part in getattr(inside, "geoms", [inside]):
+        coords = list(part.coords)
+        fractions = [math.hypot(x - a[0], y - a[1]) / length for x, y in coords]
+        altitudes = [a[2] + (b[2] - a[2]) * f for f in fractions]
+        if zone.overlaps_band(min(altitudes), max(altitudes)):
+            return True
+    return False
 
 
 def _parse_time_windows(zone_id: str, raw: Iterable[Mapping[str, Any]]) -> tuple[TimeWindow, ...]:
@@ -153,7 +319,8 @@ def _parse_time_windows(zone_id: str, raw: Iterable[Mapping[str, Any]]) -> tuple
     return tuple(windows)
 
 
-def _ring(zone_id: str, coordinates: Any) -> list[tuple[float, float]]:
+def parse_ring(zone_id: str, coordinates: Any) -> list[tuple[float, float]]:
+    """The single closed [lon, lat] ring of a GeoJSON Polygon; AirspaceError naming the zone otherwise."""
     if not isinstance(coordinates, Sequence) or len(coordinates) != 1:
         raise AirspaceError(f"zone {zone_id!r}: polygon must have exactly one ring (no holes)")
     ring = coordinates[0]
@@ -195,7 +362,7 @@ def zone_from_feature(feature: Mapping[str, Any], frame: LocalFrame) -> Zone:
         upper_m = float(properties["upper_m"])
     except (KeyError, TypeError, ValueError) as exc:
         raise AirspaceError(f"zone {zone_id!r}: lower_m/upper_m must be numbers (upper_m is required)") from exc
-    ring = _ring(zone_id, geometry.get("coordinates"))
+    ring = parse_ring(zone_id, geometry.get("coordinates"))
     polygon = Polygon([frame.to_local(lat, lon) for lon, lat in ring])
     return Zone(
         zone_id=zone_id,

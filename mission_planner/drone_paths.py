@@ -1,0 +1,290 @@
+"""Drone paths: shortest route at cruise altitude that never enters a buffered exclusion zone.
+
+A path is: vertical climb at the start, a polyline at cruise altitude, vertical descent at the
+goal. The polyline comes from a visibility graph over the exclusion zones that are active (in
+time and at cruise altitude) grown by the safety margin, and over the operating area shrunk by
+it, searched with A* (networkx). Because a shortest path in a polygonal domain bends only at
+obstacle corners, the graph finds a path whenever one exists with clearance
+``safety_margin_m + clearance_m`` (up to the polygonal approximation of round buffers, made
+conservative below).
+
+Geometry detail: segments are checked against zones grown by ``margin + clearance/2``; graph
+corners are placed on polygons grown by ``(margin + clearance) / cos(π/16)``, whose edges (chords
+of the round buffer) therefore stay at least ``margin + clearance`` away from every zone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+from shapely.geometry import LineString, Point, Polygon
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import unary_union
+from shapely.prepared import PreparedGeometry, prep
+
+from .airspace import Airspace
+from .energy import MultirotorModel, Wind
+from .errors import PathError, PlanningError
+from .geodesy import bearing_deg
+
+_QUAD_SEGS = 4
+_CHORD_FACTOR = 1.0 / math.cos(math.pi / (4 * _QUAD_SEGS))
+
+
+@dataclass(frozen=True)
+class Waypoint:
+    """A 3-D point in the world's local frame: metres east, north, and above ground."""
+
+    x_m: float
+    y_m: float
+    altitude_m: float
+
+
+@dataclass(frozen=True)
+class DronePath:
+    """Climb, cruise polyline, descent; all waypoints in the local frame (see `Waypoint`)."""
+
+    waypoints: tuple[Waypoint, ...]
+    cruise_altitude_m: float
+
+    @property
+    def horizontal_m(self) -> float:
+        """Length of the cruise part over the ground."""
+        return sum(math.hypot(b.x_m - a.x_m, b.y_m - a.y_m) for a, b in itertools.pairwise(self.waypoints))
+
+    @property
+    def vertical_m(self) -> float:
+        """Total climb plus descent."""
+        return sum(abs(b.altitude_m - a.altitude_m) for a, b in itertools.pairwise(self.waypoints))
+
+    def points_m(self) -> list[tuple[float, float, float]]:
+        """Waypoints as (x_m, y_m, altitude_m) tuples (the form `Airspace.path_conflicts` takes)."""
+        return [(w.x_m, w.y_m, w.altitude_m) for w in self.waypoints]
+
+    def flight_time_s(self, model: MultirotorModel, wind: Wind | None = None) -> float:
+        """Time (s) to fly the path at the model's cruise airspeed and vertical rates."""
+        total = 0.0
+        for a, b in itertools.pairwise(self.waypoints):
+            ground_m = math.hypot(b.x_m - a.x_m, b.y_m - a.y_m)
+            if ground_m > 0:
+                head, cross = _components(wind, a, b)
+                total += model.leg_time_s(ground_m, headwind_m_s=head, crosswind_m_s=cross)
+            total += model.vertical_time_s(b.altitude_m - a.altitude_m)
+        return total
+
+    def energy_wh(self, model: MultirotorModel, payload_kg: float, wind: Wind | None = None) -> float:
+        """Energy (Wh) to fly the path carrying `payload_kg`."""
+        total = 0.0
+        for a, b in itertools.pairwise(self.waypoints):
+            ground_m = math.hypot(b.x_m - a.x_m, b.y_m - a.y_m)
+            if ground_m > 0:
+                head, cross = _components(wind, a, b)
+                total += model.leg_energy_wh(payload_kg, ground_m, headwind_m_s=head, crosswind_m_s=cross)
+            total += model.vertical_energy_wh(payload_kg, b.altitude_m - a.altitude_m)
+        return total
+
+
+def _components(wind: Wind | None, a: Waypoint, b: Waypoint) -> tuple[float, float]:
+    if wind is None or wind.speed_m_s == 0:
+        return 0.0, 0.0
+    return wind.components(bearing_deg(b.x_m - a.x_m, b.y_m - a.y_m))
+
+
+@dataclass
+class _Scene:
+    """Visibility graph and collision geometry for one set of active zones at one altitude."""
+
+    blocked: PreparedGeometry | None
+    allowed: PreparedGeometry | None
+    endpoint_blocked: PreparedGeometry | None
+    corners: list[tuple[float, float]]
+    graph: nx.Graph = field(default_factory=nx.Graph)
+
+    def segment_clear(self, a: tuple[float, float], b: tuple[float, float]) -> bool:
+        line = LineString([a, b]) if a != b else Point(a)
+        if self.blocked is not None and self.blocked.intersects(line):
+            return False
+        return self.allowed is None or self.allowed.covers(line)
+
+    def endpoint_clear(self, p: tuple[float, float]) -> bool:
+        point = Point(p)
+        if self.endpoint_blocked is not None and self.endpoint_blocked.intersects(point):
+            return False
+        return self.allowed is None or self.allowed.covers(point)
+
+
+class DronePathPlanner:
+    """Plans drone paths over one airspace; caches a visibility graph per set of active zones.
+
+    The caller keeps the planner (and with it the cache): there is no global state.
+    """
+
+    def __init__(
+        self,
+        airspace: Airspace,
+        *,
+        safety_margin_m: float = 20.0,
+        cruise_altitude_m: float = 60.0,
+        vertical_margin_m: float = 10.0,
+        clearance_m: float = 1.0,
+        operator: str | None = None,
+    ) -> None:
+        for name, value in (
+            ("safety_margin_m", safety_margin_m),
+            ("vertical_margin_m", vertical_margin_m),
+            ("clearance_m", clearance_m),
+        ):
+            if not math.isfinite(value) or value < 0:
+                raise PlanningError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not math.isfinite(cruise_altitude_m) or cruise_altitude_m <= 0:
+            raise PlanningError(f"cruise_altitude_m must be > 0, got {cruise_altitude_m!r}")
+        self.airspace = airspace
+        self.safety_margin_m = safety_margin_m
+        self.cruise_altitude_m = cruise_altitude_m
+        self.vertical_margin_m = vertical_margin_m
+        self.clearance_m = clearance_m
+        self.operator = operator
+        self._scenes: dict[tuple[frozenset[str], frozenset[str]], _Scene] = {}
+
+    def path(
+        self,
+        start_xy: tuple[float, float],
+        goal_xy: tuple[float, float],
+        *,
+        start_s: float | None = None,
+        end_s: float | None = None,
+    ) -> DronePath:
+        """Shortest safe path from `start_xy` to `goal_xy` (local m) for zones active during [start_s, end_s].
+
+        `start_s=None` treats every zone as active (conservative). Raises PathError when an
+        endpoint is inside a buffered zone or outside the operating area, or no path exists.
+        """
+        scene = self._scene(start_s, end_s)
+        start = (float(start_xy[0]), float(start_xy[1]))
+        goal = (float(goal_xy[0]), float(goal_xy[1]))
+        for name, point in (("start", start), ("goal", goal)):
+            if not scene.endpoint_clear(point):
+                raise PathError(
+                    f"{name} ({point[0]:.1f}, {point[1]:.1f}) is inside a buffered exclusion zone "
+                    f"(margin {self.safety_margin_m} m) or outside the operating area"
+                )
+        polyline = self._route(scene, start, goal)
+        altitude = self.cruise_altitude_m
+        waypoints = (
+            Waypoint(start[0], start[1], 0.0),
+            *(Waypoint(x, y, altitude) for x, y in polyline),
+            Waypoint(goal[0], goal[1], 0.0),
+        )
+        return DronePath(waypoints, altitude)
+
+    def horizontal_distance_m(
+        self,
+        start_xy: tuple[float, float],
+        goal_xy: tuple[float, float],
+        *,
+        start_s: float | None = None,
+        end_s: float | None = None,
+    ) -> float:
+        """Cruise length (m) of the safe path, or +inf when there is none."""
+        try:
+            return self.path(start_xy, goal_xy, start_s=start_s, end_s=end_s).horizontal_m
+        except PathError:
+            return math.inf
+
+    def distance_matrix_m(
+        self,
+        points_xy: list[tuple[float, float]],
+        *,
+        start_s: float | None = None,
+        end_s: float | None = None,
+    ) -> np.ndarray:
+        """Symmetric matrix of safe cruise lengths (m) between points; +inf where no path exists."""
+        size = len(points_xy)
+        matrix = np.zeros((size, size), dtype=float)
+        for i in range(size):
+            for j in range(i + 1, size):
+                matrix[i, j] = matrix[j, i] = self.horizontal_distance_m(
+                    points_xy[i], points_xy[j], start_s=start_s, end_s=end_s
+                )
+        return matrix
+
+    def _route(self, scene: _Scene, start: tuple[float, float], goal: tuple[float, float]) -> list[tuple[float, float]]:
+        if scene.segment_clear(start, goal):
+            return [start, goal]
+        graph = scene.graph
+        start_node, goal_node = ("start",), ("goal",)
+        try:
+            for label, point in ((start_node, start), (goal_node, goal)):
+                graph.add_node(label, xy=point)
+                for corner in scene.corners:
+                    if scene.segment_clear(point, corner):
+                        graph.add_edge(label, corner, weight=math.dist(point, corner))
+
+            def heuristic(u: object, v: object) -> float:
+                return math.dist(graph.nodes[u]["xy"], graph.nodes[v]["xy"])
+
+            try:
+                nodes = nx.astar_path(graph, start_node, goal_node, heuristic=heuristic, weight="weight")
+            except nx.NetworkXNoPath as exc:
+                raise PathError(
+                    f"no safe drone path from ({start[0]:.1f}, {start[1]:.1f}) to ({goal[0]:.1f}, {goal[1]:.1f})"
+                ) from exc
+            return [graph.nodes[n]["xy"] for n in nodes]
+        finally:
+            graph.remove_nodes_from([start_node, goal_node])
+
+    def _scene(self, start_s: float | None, end_s: float | None) -> _Scene:
+        altitude = self.cruise_altitude_m
+        cruise_zones = self.airspace.exclusion_zones(
+            start_s=start_s,
+            end_s=end_s,
+            operator=self.operator,
+            low_m=max(0.0, altitude - self.vertical_margin_m),
+            high_m=altitude + self.vertical_margin_m,
+        )
+        column_zones = self.airspace.exclusion_zones(
+            start_s=start_s, end_s=end_s, operator=self.operator, low_m=0.0, high_m=altitude + self.vertical_margin_m
+        )
+        key = (frozenset(z.zone_id for z in cruise_zones), frozenset(z.zone_id for z in column_zones))
+        scene = self._scenes.get(key)
+        if scene is None:
+            scene = self._build_scene([z.polygon for z in cruise_zones], [z.polygon for z in column_zones])
+            self._scenes[key] = scene
+        return scene
+
+    def _build_scene(self, cruise: list[Polygon], column: list[Polygon]) -> _Scene:
+        check_m = self.safety_margin_m + self.clearance_m / 2.0
+        corner_m = (self.safety_margin_m + self.clearance_m) * _CHORD_FACTOR
+        blocked = unary_union([p.buffer(check_m) for p in cruise]) if cruise else None
+        endpoint_blocked = unary_union([p.buffer(check_m) for p in column]) if column else None
+        area = self.airspace.operating_area()
+        allowed = area.buffer(-check_m) if area is not None else None
+        if allowed is not None and allowed.is_empty:
+            raise PlanningError(f"the operating area is narrower than twice the safety margin ({check_m:.1f} m)")
+        outlines: list[BaseGeometry] = [p.buffer(corner_m, quad_segs=_QUAD_SEGS) for p in cruise]
+        if area is not None:
+            outlines.append(area.buffer(-corner_m, quad_segs=_QUAD_SEGS))
+        scene = _Scene(
+            blocked=prep(blocked) if blocked is not None else None,
+            allowed=prep(allowed) if allowed is not None else None,
+            endpoint_blocked=prep(endpoint_blocked) if endpoint_blocked is not None else None,
+            corners=[],
+        )
+        corners: list[tuple[float, float]] = []
+        for outline in outlines:
+            for polygon in getattr(outline, "geoms", [outline]):
+                if polygon.is_empty:
+                    continue
+                for ring in (polygon.exterior, *polygon.interiors):
+                    corners.extend((float(x), float(y)) for x, y in list(ring.coords)[:-1])
+        scene.corners = [c for c in dict.fromkeys(corners) if scene.segment_clear(c, c)]
+        for corner in scene.corners:
+            scene.graph.add_node(corner, xy=corner)
+        for a, b in itertools.combinations(scene.corners, 2):
+            if scene.segment_clear(a, b):
+                scene.graph.add_edge(a, b, weight=math.dist(a, b))
+        return scene

@@ -1,0 +1,105 @@
+"""Ground paths on a world's walk graph (robots) and street graph (vans), with cached matrices.
+
+`GroundNetwork` wraps one networkx graph whose nodes carry ``x_m``/``y_m`` and whose edges carry
+``length_m`` (and, on streets, ``speed_m_s``). Shortest-path trees are computed once per source
+node and kept in the network object the caller holds — there is no module-level cache.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+
+from .errors import PathError, PlanningError
+
+
+@dataclass(frozen=True)
+class GroundPath:
+    """A shortest path: node ids, its length and its travel time."""
+
+    nodes: tuple[Hashable, ...]
+    length_m: float
+    duration_s: float
+
+
+class GroundNetwork:
+    """Shortest paths and distance/time matrices on one graph (walk or street).
+
+    `speed_m_s` is the travel speed; when `use_edge_speed` is true an edge's own ``speed_m_s``
+    attribute (vans on posted limits) is used instead, so time and distance minimise separately
+    only in distance here: paths are shortest by time, their length is reported alongside.
+    """
+
+    def __init__(self, graph: nx.Graph, *, speed_m_s: float, use_edge_speed: bool = False) -> None:
+        if not math.isfinite(speed_m_s) or speed_m_s <= 0:
+            raise PlanningError(f"speed_m_s must be > 0, got {speed_m_s!r}")
+        if graph.number_of_nodes() == 0:
+            raise PlanningError("ground graph has no nodes")
+        self.graph = graph
+        self.speed_m_s = speed_m_s
+        self.use_edge_speed = use_edge_speed
+        self._trees: dict[Hashable, tuple[dict[Hashable, float], dict[Hashable, float]]] = {}
+        ids = list(graph.nodes)
+        self._ids = ids
+        self._index = {node: i for i, node in enumerate(ids)}
+        self._xy = np.array([(graph.nodes[n]["x_m"], graph.nodes[n]["y_m"]) for n in ids], dtype=float)
+
+    def _edge_time_s(self, u: Hashable, v: Hashable, data: dict[str, float]) -> float:
+        speed = float(data.get("speed_m_s", self.speed_m_s)) if self.use_edge_speed else self.speed_m_s
+        return float(data["length_m"]) / speed
+
+    def nearest_node(self, x_m: float, y_m: float) -> Hashable:
+        """The graph node closest to a local point (straight-line)."""
+        d2 = (self._xy[:, 0] - x_m) ** 2 + (self._xy[:, 1] - y_m) ** 2
+        return self._ids[int(np.argmin(d2))]
+
+    def _tree(self, source: Hashable) -> tuple[dict[Hashable, float], dict[Hashable, float]]:
+        tree = self._trees.get(source)
+        if tree is None:
+            if source not in self.graph:
+                raise PathError(f"node {source!r} is not in the graph")
+            times, paths = nx.single_source_dijkstra(self.graph, source, weight=self._edge_time_s)
+            lengths: dict[Hashable, float] = {source: 0.0}
+            for target in times:  # settled order: a node's predecessor is always measured first
+                if target != source:
+                    parent = paths[target][-2]
+                    lengths[target] = lengths[parent] + float(self.graph.edges[parent, target]["length_m"])
+            tree = (times, lengths)
+            self._trees[source] = tree
+        return tree
+
+    def path(self, source: Hashable, target: Hashable) -> GroundPath:
+        """Fastest path between two nodes; PathError when they are not connected."""
+        try:
+            duration_s, nodes = nx.single_source_dijkstra(self.graph, source, target, weight=self._edge_time_s)
+        except (nx.NetworkXNoPath, nx.NodeNotFound) as exc:
+            raise PathError(f"no ground path from node {source!r} to node {target!r}") from exc
+        length_m = sum(self.graph.edges[a, b]["length_m"] for a, b in itertools.pairwise(nodes))
+        return GroundPath(tuple(nodes), float(length_m), float(duration_s))
+
+    def matrices(self, nodes: Sequence[Hashable]) -> tuple[np.ndarray, np.ndarray]:
+        """(distance_m, duration_s) matrices between `nodes`; +inf where unreachable. Cached per source."""
+        size = len(nodes)
+        distance = np.full((size, size), math.inf)
+        duration = np.full((size, size), math.inf)
+        for i, source in enumerate(nodes):
+            times, lengths = self._tree(source)
+            for j, target in enumerate(nodes):
+                if target in times:
+                    duration[i, j] = times[target]
+                    distance[i, j] = lengths[target]
+        return distance, duration
+
+    def point_matrices(self, points_xy: Sequence[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+        """Matrices between local points, each snapped to its nearest node (the snap leg walked straight)."""
+        nodes = [self.nearest_node(x, y) for x, y in points_xy]
+        distance, duration = self.matrices(nodes)
+        snap_m = np.array([math.dist(p, self._xy[self._index[n]]) for p, n in zip(points_xy, nodes, strict=True)])
+        extra_m = snap_m[:, None] + snap_m[None, :]
+        np.fill_diagonal(extra_m, 0.0)
+        return distance + extra_m, duration + extra_m / self.speed_m_s
