@@ -1,0 +1,182 @@
+"""Live event fan-out: tails the outbox (so events of every process appear) and feeds many SSE listeners."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from fleet_manager.store import outbox
+from fleet_manager.store.db import Database
+from fleet_manager.webhooks.cloudevents import to_cloudevent
+
+logger = logging.getLogger(__name__)
+
+# A transaction that took its sequence number before a later one but commits after it shows up as a
+# gap; the tail looks for such late rows for this long (PostgreSQL sequences are not commit-ordered).
+GAP_GRACE_S = 5.0
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One event on the stream: `seq` is its SSE id (None for ephemeral events such as telemetry)."""
+
+    seq: int | None
+    type: str
+    hub_id: str
+    cloudevent: dict[str, Any]
+
+
+@dataclass
+class _Listener:
+    queue: asyncio.Queue[StreamEvent | None]
+    hub_ids: frozenset[str] | None
+    type_prefixes: tuple[str, ...]
+    overflowed: bool = False
+
+    def wants(self, event: StreamEvent) -> bool:
+        if self.hub_ids is not None and event.hub_id not in self.hub_ids:
+            return False
+        return not self.type_prefixes or event.type.startswith(self.type_prefixes)
+
+
+@dataclass
+class EventBroker:
+    """One per app. `run()` is its tail task; `subscribe()` yields events for one listener."""
+
+    database: Database
+    hub_ids: tuple[str, ...]
+    poll_interval_s: float = 0.25
+    queue_size: int = 2000
+    on_event: Callable[[StreamEvent], None] | None = None
+    _listeners: set[_Listener] = field(default_factory=set)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _high_water: int = -1
+    _gaps: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def listener_count(self) -> int:
+        """How many streams are open."""
+        return len(self._listeners)
+
+    def poke(self) -> None:
+        """Events were committed: tail now."""
+        self._wake.set()
+
+    def publish_ephemeral(
+        self, *, hub_id: str, event_type: str, subject: str, data: dict[str, Any], at_s: float
+    ) -> None:
+        """Stream something that is not worth storing (telemetry) to current listeners only."""
+        stamp = f"{at_s:.3f}"
+        event = StreamEvent(
+            None,
+            event_type,
+            hub_id,
+            {
+                "specversion": "1.0",
+                "id": f"{subject}@{stamp}",
+                "source": f"/finalmile/hubs/{hub_id}",
+                "type": event_type,
+                "subject": subject,
+                "time_s": at_s,
+                "data": data,
+            },
+        )
+        self._dispatch(event)
+
+    def _dispatch(self, event: StreamEvent) -> None:
+        for listener in list(self._listeners):
+            if listener.overflowed or not listener.wants(event):
+                continue
+            try:
+                listener.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                # A listener that cannot keep up is cut off; it reconnects with Last-Event-ID and replays.
+                listener.overflowed = True
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    listener.queue.get_nowait()
+                listener.queue.put_nowait(None)
+
+    def _read_new(self) -> list[outbox.OutboxEvent]:
+        with self.database.read() as session:
+            if self._high_water < 0:
+                self._high_water = outbox.last_seq(session)
+                return []
+            rows = outbox.events_after(session, after_seq=self._high_water, hub_ids=self.hub_ids)
+            late = outbox.events_by_seq(session, seqs=list(self._gaps))
+            late = [row for row in late if row.hub_id in self.hub_ids]
+        now = time.monotonic()
+        expected = self._high_water + 1
+        for row in rows:
+            for missing in range(expected, row.seq):
+                self._gaps[missing] = now
+            expected = row.seq + 1
+        for row in late:
+            self._gaps.pop(row.seq, None)
+        for seq, seen in list(self._gaps.items()):
+            if now - seen > GAP_GRACE_S:
+                del self._gaps[seq]
+        if rows:
+            self._high_water = rows[-1].seq
+        return sorted(late + rows, key=lambda r: r.seq)
+
+    async def run(self) -> None:
+        """Tail the outbox until cancelled."""
+        while True:
+            self._wake.clear()
+            try:
+                rows = await asyncio.to_thread(self._read_new)
+            except Exception:
+                logger.exception("event stream tail failed; retrying")
+                rows = []
+            for row in rows:
+                event = self.to_stream_event(row)
+                if self.on_event is not None:
+                    self.on_event(event)
+                self._dispatch(event)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
+
+    @staticmethod
+    def to_stream_event(row: outbox.OutboxEvent) -> StreamEvent:
+        """An outbox row as a stream event (secrets redacted: the stream is for operators, not recipients)."""
+        return StreamEvent(row.seq, row.type, row.hub_id, to_cloudevent(row, data=outbox.redacted(row.data)))
+
+    async def subscribe(
+        self,
+        *,
+        after_seq: int | None = None,
+        hub_ids: Collection[str] | None = None,
+        type_prefixes: Collection[str] = (),
+    ) -> AsyncIterator[StreamEvent]:
+        """Events from now on (or replayed from after `after_seq`); ends if the listener falls behind."""
+        listener = _Listener(
+            asyncio.Queue(self.queue_size), frozenset(hub_ids) if hub_ids else None, tuple(type_prefixes)
+        )
+        self._listeners.add(listener)
+        try:
+            replayed_to = -1
+            if after_seq is not None:
+
+                def backlog() -> list[outbox.OutboxEvent]:
+                    with self.database.read() as session:
+                        return outbox.events_after(session, after_seq=after_seq, hub_ids=self.hub_ids, limit=10_000)
+
+                for row in await asyncio.to_thread(backlog):
+                    event = self.to_stream_event(row)
+                    replayed_to = max(replayed_to, row.seq)
+                    if listener.wants(event):
+                        yield event
+            while True:
+                item = await listener.queue.get()
+                if item is None:
+                    return
+                if item.seq is not None and item.seq <= replayed_to:
+                    continue
+                yield item
+        finally:
+            self._listeners.discard(listener)

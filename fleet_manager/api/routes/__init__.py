@@ -1,0 +1,1 @@
+"""One APIRouter per resource, mounted under /v1 by `fleet_manager.api.app.create_app`."""

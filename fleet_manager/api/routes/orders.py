@@ -1,0 +1,193 @@
+"""Orders: create (idempotent), read, list, cancel, customs clearance, audit events, status changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from sqlalchemy.exc import IntegrityError
+
+from fleet_manager.domain.errors import NotFound
+from fleet_manager.domain.orders import Address, OrderStatus, Recipient
+from fleet_manager.store import orders as order_store
+from fleet_manager.store.orders import NewOrder
+
+from ..deps import Backend, BackendOrOperator, Operator, Reader, ServiceDep
+from ..schemas import (
+    CancelIn,
+    NotificationOut,
+    OrderCreate,
+    OrderEventOut,
+    OrderList,
+    OrderOut,
+    StatusChangeIn,
+    to_time,
+)
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+
+
+def _new_order(body: OrderCreate, hub_id: str) -> NewOrder:
+    return NewOrder(
+        hub_id=hub_id,
+        reference=body.reference,
+        recipient=Recipient(body.recipient.name, body.recipient.phone, body.recipient.email),
+        destination=Address(
+            body.destination.latitude_deg,
+            body.destination.longitude_deg,
+            body.destination.street,
+            body.destination.city,
+            body.destination.postcode,
+        ),
+        weight_kg=body.weight_kg,
+        customs_cleared=body.customs_cleared,
+        window_start_s=body.window_start.timestamp() if body.window_start else None,
+        window_end_s=body.window_end.timestamp() if body.window_end else None,
+        allow_leave_at_door=body.allow_leave_at_door,
+        metadata=body.metadata,
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "replay of an earlier request with the same Idempotency-Key"}},
+)
+def create_order(
+    body: OrderCreate,
+    response: Response,
+    service: ServiceDep,
+    caller: Backend,
+    idempotency_key: Annotated[str, Header(min_length=1, max_length=200, description="unique per intended order")],
+) -> OrderOut:
+    """Create a delivery order. Retrying with the same Idempotency-Key returns the same order (200)."""
+    hub_id = body.hub_id or service.settings.hub_id
+    if hub_id not in service.hub_ids:
+        raise HTTPException(422, f"hub_id {hub_id!r} is not served here (serving: {', '.join(service.hub_ids)})")
+    request_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    idempotency = (caller.key_id, idempotency_key, request_hash)
+    for attempt in range(2):
+        try:
+            with service.write() as session:
+                order, created = order_store.create_order(
+                    session,
+                    new=_new_order(body, hub_id),
+                    actor=caller.actor,
+                    at_s=service.now(),
+                    idempotency=idempotency,
+                )
+            break
+        except IntegrityError:
+            # A concurrent request with the same key won the race; the retry finds its order.
+            if attempt == 1:
+                raise
+    if not created:
+        response.status_code = status.HTTP_200_OK
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/v1/orders/{order.order_id}"
+    return OrderOut.of(order)
+
+
+@router.get("")
+def list_orders(
+    service: ServiceDep,
+    _caller: Reader,
+    status_filter: Annotated[list[OrderStatus] | None, Query(alias="status")] = None,
+    hub_id: Annotated[str | None, Query(max_length=64)] = None,
+    since: Annotated[str | None, Query(description="RFC 3339 time: orders changed at or after it")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> OrderList:
+    """Orders oldest first, filtered by status (repeatable), hub and last change; paged by cursor."""
+    since_s = None
+    if since is not None:
+        try:
+            parsed = dt.datetime.fromisoformat(since)
+        except ValueError as exc:
+            raise HTTPException(422, f"since {since!r} is not an RFC 3339 time") from exc
+        since_s = (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
+    hub_ids = [hub_id] if hub_id else list(service.hub_ids)
+    with service.database.read() as session:
+        page = order_store.list_orders(
+            session, hub_ids=hub_ids, statuses=status_filter, since_s=since_s, limit=limit, cursor=cursor
+        )
+    return OrderList(items=[OrderOut.of(o) for o in page.orders], next_cursor=page.next_cursor)
+
+
+@router.get("/{order_id}")
+def get_order(order_id: str, service: ServiceDep, _caller: Reader) -> OrderOut:
+    """One order."""
+    with service.database.read() as session:
+        order = order_store.get_order(session, order_id=order_id)
+    if order.hub_id not in service.hub_ids:
+        raise NotFound(f"order {order_id!r} not found")
+    return OrderOut.of(order)
+
+
+@router.get("/{order_id}/events")
+def order_events(order_id: str, service: ServiceDep, _caller: Reader) -> list[OrderEventOut]:
+    """The audit trail: every status change with time, actor and reason."""
+    with service.database.read() as session:
+        events = order_store.list_order_events(session, order_id=order_id)
+    return [OrderEventOut.of(e) for e in events if e.hub_id in service.hub_ids]
+
+
+@router.get("/{order_id}/notifications")
+def order_notifications(order_id: str, service: ServiceDep, _caller: Reader) -> list[NotificationOut]:
+    """Recipient notifications sent for this order (pickup codes are never shown here)."""
+    with service.database.read() as session:
+        order_store.get_order(session, order_id=order_id)
+        notes = order_store.list_notifications(session, order_id=order_id)
+    return [
+        NotificationOut(
+            notification_id=n["notification_id"],
+            kind=n["kind"],
+            created_at=to_time(n["created_at_s"]),  # type: ignore[arg-type]
+            payload=n["payload"],
+        )
+        for n in notes
+    ]
+
+
+@router.post("/{order_id}/cancel")
+def cancel_order(
+    order_id: str, service: ServiceDep, caller: BackendOrOperator, body: CancelIn | None = None
+) -> OrderOut:
+    """Cancel an order that has not left on a vehicle (409 afterwards)."""
+    with service.write() as session:
+        order = order_store.cancel_order(
+            session, order_id=order_id, actor=caller.actor, reason=body.reason if body else "", at_s=service.now()
+        )
+    return OrderOut.of(order)
+
+
+@router.post("/{order_id}/customs-cleared")
+def customs_cleared(order_id: str, service: ServiceDep, caller: Backend) -> OrderOut:
+    """Customs released the parcel: it becomes ready for dispatch. Idempotent."""
+    with service.write() as session:
+        order = order_store.mark_customs_cleared(session, order_id=order_id, actor=caller.actor, at_s=service.now())
+    return OrderOut.of(order)
+
+
+@router.post("/{order_id}/status")
+def change_status(order_id: str, body: StatusChangeIn, service: ServiceDep, caller: Operator) -> OrderOut:
+    """Operator override or van-driver report of a status change; the state machine still applies (409)."""
+    with service.write() as session:
+        order = order_store.transition_order(
+            session,
+            order_id=order_id,
+            to_status=body.to_status,
+            actor=caller.actor,
+            reason=body.reason,
+            at_s=service.now(),
+            mode=body.mode,
+            vehicle_id=body.vehicle_id,
+            mission_id=body.mission_id,
+            locker_id=body.locker_id,
+            details=body.details,
+            code_ttl_s=service.settings.locker_code_ttl_s,
+        )
+    return OrderOut.of(order)

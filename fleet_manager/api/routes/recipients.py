@@ -1,0 +1,56 @@
+"""The recipient's answers, relayed by the backend: reschedule, redirect to a locker, leave at the door."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from fleet_manager.store import orders as order_store
+
+from ..deps import Backend, ServiceDep
+from ..schemas import LeaveAtDoorIn, OrderOut, RedirectIn, RescheduleIn
+
+router = APIRouter(prefix="/orders", tags=["recipient actions"])
+
+
+@router.post("/{order_id}/reschedule")
+def reschedule(order_id: str, body: RescheduleIn, service: ServiceDep, caller: Backend) -> OrderOut:
+    """Deliver in a new window (after a failed attempt, or before the parcel is loaded)."""
+    with service.write() as session:
+        order = order_store.reschedule_order(
+            session,
+            order_id=order_id,
+            window_start_s=body.window_start.timestamp(),
+            window_end_s=body.window_end.timestamp(),
+            actor=caller.actor,
+            at_s=service.now(),
+        )
+    return OrderOut.of(order)
+
+
+@router.post("/{order_id}/redirect-to-locker")
+def redirect_to_locker(order_id: str, service: ServiceDep, caller: Backend, body: RedirectIn | None = None) -> OrderOut:
+    """Send the parcel to a locker (given or nearest with room); the code goes out in the notification."""
+    with service.write() as session:
+        order = order_store.redirect_to_locker(
+            session,
+            order_id=order_id,
+            locker_id=body.locker_id if body else None,
+            actor=caller.actor,
+            at_s=service.now(),
+            code_ttl_s=service.settings.locker_code_ttl_s,
+        )
+    return OrderOut.of(order)
+
+
+@router.post("/{order_id}/leave-at-door")
+def leave_at_door(order_id: str, service: ServiceDep, caller: Backend, body: LeaveAtDoorIn | None = None) -> OrderOut:
+    """Allow (or withdraw) leaving the parcel at the door, where the order permits it (409 otherwise)."""
+    with service.write() as session:
+        order = order_store.set_leave_at_door(
+            session,
+            order_id=order_id,
+            leave_at_door=body.leave_at_door if body else True,
+            actor=caller.actor,
+            at_s=service.now(),
+        )
+    return OrderOut.of(order)

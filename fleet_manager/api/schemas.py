@@ -1,0 +1,380 @@
+"""Request and response bodies of the Fleet API (pydantic); times are RFC 3339 UTC at the interface."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from fleet_manager.adapters.base import VehicleKind
+from fleet_manager.domain.orders import DeliveryMode, Order, OrderEvent, OrderStatus
+from fleet_manager.store.fleet import CommandKind, CommandStatus, MissionRecord, MissionStatus, Vehicle, VehicleCommand
+from fleet_manager.store.lockers import Locker
+from fleet_manager.store.outbox import OutboxEvent, redacted
+
+
+def to_time(stamp_s: float | None) -> dt.datetime | None:
+    """Clock seconds -> aware UTC datetime."""
+    return None if stamp_s is None else dt.datetime.fromtimestamp(stamp_s, dt.UTC)
+
+
+class Strict(BaseModel):
+    """Bodies refuse unknown fields, so a typo is a 422 naming it rather than silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class AddressIn(Strict):
+    latitude_deg: float = Field(ge=-90, le=90)
+    longitude_deg: float = Field(ge=-180, le=180)
+    street: str = Field(default="", max_length=200)
+    city: str = Field(default="", max_length=100)
+    postcode: str = Field(default="", max_length=20)
+
+
+class RecipientIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    phone: str = Field(default="", max_length=64)
+    email: str = Field(default="", max_length=200)
+
+
+class OrderCreate(Strict):
+    """A new delivery order from the logistics backend."""
+
+    hub_id: str | None = Field(default=None, max_length=64, description="defaults to the server's hub")
+    reference: str = Field(default="", max_length=128, description="the backend's own order number")
+    recipient: RecipientIn
+    destination: AddressIn
+    weight_kg: float = Field(gt=0, le=100)
+    customs_cleared: bool = False
+    window_start: AwareDatetime | None = None
+    window_end: AwareDatetime | None = None
+    allow_leave_at_door: bool = False
+    metadata: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=32)
+
+    @model_validator(mode="after")
+    def _window(self) -> OrderCreate:
+        if (self.window_start is None) != (self.window_end is None):
+            raise ValueError("window_start and window_end go together")
+        if self.window_start and self.window_end and self.window_end <= self.window_start:
+            raise ValueError("window_end must be after window_start")
+        return self
+
+
+class OrderOut(BaseModel):
+    order_id: str
+    hub_id: str
+    reference: str
+    status: OrderStatus
+    recipient: RecipientIn
+    destination: AddressIn
+    weight_kg: float
+    customs_cleared: bool
+    window_start: dt.datetime | None
+    window_end: dt.datetime | None
+    allow_leave_at_door: bool
+    leave_at_door: bool
+    mode: DeliveryMode | None
+    vehicle_id: str | None
+    mission_id: str | None
+    locker_id: str | None
+    attempts: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    version: int
+    metadata: dict[str, Any]
+
+    @classmethod
+    def of(cls, order: Order) -> OrderOut:
+        """From the domain record."""
+        return cls(
+            order_id=order.order_id,
+            hub_id=order.hub_id,
+            reference=order.reference,
+            status=order.status,
+            recipient=RecipientIn(name=order.recipient.name, phone=order.recipient.phone, email=order.recipient.email),
+            destination=AddressIn(
+                latitude_deg=order.destination.latitude_deg,
+                longitude_deg=order.destination.longitude_deg,
+                street=order.destination.street,
+                city=order.destination.city,
+                postcode=order.destination.postcode,
+            ),
+            weight_kg=order.weight_kg,
+            customs_cleared=order.customs_cleared,
+            window_start=to_time(order.window_start_s),
+            window_end=to_time(order.window_end_s),
+            allow_leave_at_door=order.allow_leave_at_door,
+            leave_at_door=order.leave_at_door,
+            mode=order.mode,
+            vehicle_id=order.vehicle_id,
+            mission_id=order.mission_id,
+            locker_id=order.locker_id,
+            attempts=order.attempts,
+            created_at=dt.datetime.fromtimestamp(order.created_at_s, dt.UTC),
+            updated_at=dt.datetime.fromtimestamp(order.updated_at_s, dt.UTC),
+            version=order.version,
+            metadata=order.metadata,
+        )
+
+
+class OrderList(BaseModel):
+    items: list[OrderOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null at the end")
+
+
+class OrderEventOut(BaseModel):
+    event_id: str
+    order_id: str
+    from_status: OrderStatus | None
+    to_status: OrderStatus
+    at: dt.datetime
+    actor: str
+    reason: str
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: OrderEvent) -> OrderEventOut:
+        """From the audit record."""
+        return cls(
+            event_id=event.event_id,
+            order_id=event.order_id,
+            from_status=event.from_status,
+            to_status=event.to_status,
+            at=dt.datetime.fromtimestamp(event.at_s, dt.UTC),
+            actor=event.actor,
+            reason=event.reason,
+            details=event.details,
+        )
+
+
+class CancelIn(Strict):
+    reason: str = Field(default="", max_length=500)
+
+
+class StatusChangeIn(Strict):
+    """An operator (or the van driver app) moves an order; the state machine still decides."""
+
+    to_status: OrderStatus
+    reason: str = Field(min_length=1, max_length=500)
+    mode: DeliveryMode | None = None
+    vehicle_id: str | None = Field(default=None, max_length=64)
+    mission_id: str | None = Field(default=None, max_length=64)
+    locker_id: str | None = Field(default=None, max_length=64)
+    details: dict[str, str | int | float | bool | None] = Field(default_factory=dict, max_length=32)
+
+
+class RescheduleIn(Strict):
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+
+
+class RedirectIn(Strict):
+    locker_id: str | None = Field(default=None, max_length=64, description="omit for the nearest locker with room")
+
+
+class LeaveAtDoorIn(Strict):
+    leave_at_door: bool = True
+
+
+class NotificationOut(BaseModel):
+    notification_id: str
+    kind: str
+    created_at: dt.datetime
+    payload: dict[str, Any]
+
+
+class VehicleIn(Strict):
+    kind: VehicleKind
+    hub_id: str | None = Field(default=None, max_length=64)
+    name: str = Field(default="", max_length=200)
+    adapter_url: str = Field(default="", max_length=300, description="e.g. tcp:127.0.0.1:5760 or ros2:robot_1")
+
+
+class VehicleOut(BaseModel):
+    vehicle_id: str
+    hub_id: str
+    kind: VehicleKind
+    name: str
+    adapter_url: str
+    state: dict[str, Any]
+    state_at: dt.datetime | None
+    registered_at: dt.datetime
+
+    @classmethod
+    def of(cls, vehicle: Vehicle) -> VehicleOut:
+        """From the store record."""
+        return cls(
+            vehicle_id=vehicle.vehicle_id,
+            hub_id=vehicle.hub_id,
+            kind=vehicle.kind,
+            name=vehicle.name,
+            adapter_url=vehicle.adapter_url,
+            state=vehicle.state,
+            state_at=to_time(vehicle.state_stamp_s),
+            registered_at=dt.datetime.fromtimestamp(vehicle.registered_at_s, dt.UTC),
+        )
+
+
+class CommandIn(Strict):
+    command: CommandKind
+    reason: str = Field(default="", max_length=500)
+
+
+class CommandOut(BaseModel):
+    command_id: str
+    vehicle_id: str
+    command: CommandKind
+    status: CommandStatus
+    reason: str
+    requested_by: str
+    requested_at: dt.datetime
+    finished_at: dt.datetime | None
+    error: str
+    detail: str = ""
+
+    @classmethod
+    def of(cls, command: VehicleCommand, detail: str = "") -> CommandOut:
+        """From the store record."""
+        return cls(
+            command_id=command.command_id,
+            vehicle_id=command.vehicle_id,
+            command=command.command,
+            status=command.status,
+            reason=command.reason,
+            requested_by=command.requested_by,
+            requested_at=dt.datetime.fromtimestamp(command.requested_at_s, dt.UTC),
+            finished_at=to_time(command.finished_at_s),
+            error=command.error,
+            detail=detail,
+        )
+
+
+class GeometryIn(BaseModel):
+    type: str
+    coordinates: list[Any]
+
+
+class ZoneFeatureIn(BaseModel):
+    """A GeoJSON Feature; `properties` as in `mission_planner.airspace.zone_from_feature`."""
+
+    type: Literal["Feature"]
+    geometry: GeometryIn
+    properties: dict[str, Any]
+    id: str | None = None
+
+
+class MissionOut(BaseModel):
+    mission_id: str
+    hub_id: str
+    vehicle_id: str
+    status: MissionStatus
+    order_ids: list[str]
+    steps: list[dict[str, Any]]
+    details: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, mission: MissionRecord) -> MissionOut:
+        """From the store record."""
+        return cls(
+            mission_id=mission.mission_id,
+            hub_id=mission.hub_id,
+            vehicle_id=mission.vehicle_id,
+            status=mission.status,
+            order_ids=mission.order_ids,
+            steps=mission.steps,
+            details=mission.details,
+            created_at=dt.datetime.fromtimestamp(mission.created_at_s, dt.UTC),
+            updated_at=dt.datetime.fromtimestamp(mission.updated_at_s, dt.UTC),
+        )
+
+
+class LockerIn(Strict):
+    hub_id: str | None = Field(default=None, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    address: str = Field(default="", max_length=300)
+    latitude_deg: float = Field(ge=-90, le=90)
+    longitude_deg: float = Field(ge=-180, le=180)
+    compartments: int = Field(default=24, ge=1, le=500)
+
+
+class LockerOut(BaseModel):
+    locker_id: str
+    hub_id: str
+    name: str
+    address: str
+    latitude_deg: float
+    longitude_deg: float
+    compartments: int
+
+    @classmethod
+    def of(cls, locker: Locker) -> LockerOut:
+        """From the store record."""
+        return cls(
+            locker_id=locker.locker_id,
+            hub_id=locker.hub_id,
+            name=locker.name,
+            address=locker.address,
+            latitude_deg=locker.latitude_deg,
+            longitude_deg=locker.longitude_deg,
+            compartments=locker.compartments,
+        )
+
+
+class PickupIn(Strict):
+    order_id: str = Field(min_length=1, max_length=64)
+    code: str = Field(pattern=r"^[0-9]{4,12}$", description="the one-time code from the diversion notification")
+
+
+class UnlockIn(Strict):
+    order_id: str = Field(min_length=1, max_length=64)
+
+
+class PickupOut(BaseModel):
+    order_id: str
+    compartment: str
+    status: OrderStatus
+
+
+class EventOut(BaseModel):
+    """A stored event (CloudEvent attributes) with its webhook bookkeeping."""
+
+    seq: int
+    id: str
+    type: str
+    subject: str
+    time: dt.datetime
+    hub_id: str
+    data: dict[str, Any]
+    attempts: int
+    delivered_at: dt.datetime | None
+    dead_lettered_at: dt.datetime | None
+    last_error: str
+
+    @classmethod
+    def of(cls, event: OutboxEvent) -> EventOut:
+        """From the outbox record (secrets redacted)."""
+        return cls(
+            seq=event.seq,
+            id=event.event_id,
+            type=event.type,
+            subject=event.subject,
+            time=dt.datetime.fromtimestamp(event.time_s, dt.UTC),
+            hub_id=event.hub_id,
+            data=redacted(event.data),
+            attempts=event.attempts,
+            delivered_at=to_time(event.delivered_at_s),
+            dead_lettered_at=to_time(event.dead_lettered_at_s),
+            last_error=event.last_error,
+        )
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    database: str
+    hubs: list[str]
+    stream_listeners: int
+    webhooks: Literal["on", "off"]

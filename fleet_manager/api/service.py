@@ -1,0 +1,91 @@
+"""What one running app holds (on `app.state.service`): store, clock, settings, stream, webhooks, commander."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from fleet_manager.config import Settings
+from fleet_manager.domain.commander import VehicleCommander
+from fleet_manager.errors import AdapterError
+from fleet_manager.store import fleet as fleet_store
+from fleet_manager.store.db import Database
+from fleet_manager.webhooks.deliverer import WebhookDeliverer
+from mission_planner.clock import Clock
+from mission_planner.geodesy import LocalFrame
+
+from .broker import EventBroker
+from .metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FleetService:
+    """Per-app state; routes reach it through `deps.ServiceDep`."""
+
+    settings: Settings
+    database: Database
+    clock: Clock
+    frame: LocalFrame
+    broker: EventBroker
+    metrics: Metrics
+    commander: VehicleCommander | None = None
+    deliverer: WebhookDeliverer | None = None
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def hub_ids(self) -> tuple[str, ...]:
+        """Hubs this process serves."""
+        return self.settings.hub_ids
+
+    def now(self) -> float:
+        """Clock time (simulation time in a speeded-up day)."""
+        return self.clock.now()
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction; on commit the stream and the webhook deliverer are woken."""
+        with self.database.transaction() as session:
+            yield session
+        self.committed()
+
+    def committed(self) -> None:
+        """Wake the event tail and the deliverer (call after any outbox write outside `write()`)."""
+        self.broker.poke()
+        if self.deliverer is not None:
+            self.deliverer.poke()
+
+    def spawn(self, coroutine: object, *, name: str) -> None:
+        """Run a background coroutine owned by the app (kept referenced, cancelled at shutdown)."""
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine, name=name)  # type: ignore[arg-type]
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def execute_command(self, command: fleet_store.VehicleCommand) -> None:
+        """Hand a queued command to the commander and record what the vehicle said."""
+        commander = self.commander
+        if commander is None:
+            return
+        await asyncio.to_thread(self._finish, command.command_id, fleet_store.CommandStatus.SENT, "")
+        try:
+            await commander.execute(command)
+        except AdapterError as exc:
+            await asyncio.to_thread(self._finish, command.command_id, fleet_store.CommandStatus.FAILED, str(exc))
+            return
+        except Exception as exc:
+            logger.exception("commander crashed on %s", command.command_id)
+            await asyncio.to_thread(
+                self._finish, command.command_id, fleet_store.CommandStatus.FAILED, f"{type(exc).__name__}: {exc}"
+            )
+            return
+        await asyncio.to_thread(self._finish, command.command_id, fleet_store.CommandStatus.ACCEPTED, "")
+
+    def _finish(self, command_id: str, status: fleet_store.CommandStatus, error: str) -> None:
+        with self.write() as session:
+            fleet_store.finish_command(session, command_id=command_id, status=status, at_s=self.now(), error=error)

@@ -1,0 +1,123 @@
+"""The order state machine: every legal status change, in one table.
+
+The issue's main line is received → awaiting_customs → ready → planned → assigned → loaded →
+out_for_delivery → handed_off → delivered, with attempt_failed → rescheduled | diverted_to_locker
+→ delivered_to_locker, returned_to_hub and cancelled. Extra edges chosen here (each has a `why`):
+
+- received → ready when the parcel arrives already cleared; nothing reaches `ready` uncleared.
+- cancel from every state before the parcel is on a vehicle (received … loaded, rescheduled,
+  returned_to_hub, diverted_to_locker before it is in the locker).
+- planned/assigned/loaded → ready: the dispatcher drops a plan (re-plan, vehicle failed before
+  departure, parcel unloaded).
+- out_for_delivery/handed_off → returned_to_hub: a vehicle aborts mid-mission and brings it back.
+- rescheduled → planned (the dispatcher plans the new window); returned_to_hub → ready | rescheduled
+  | diverted_to_locker so a returned parcel can go out again.
+- ready/planned → diverted_to_locker: a recipient asks for a locker before the parcel leaves.
+- delivered_to_locker → picked_up (the recipient used the one-time code) | returned_to_hub
+  (never collected).
+
+Terminal: delivered, picked_up, cancelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .errors import IllegalTransition
+from .orders import DeliveryMode, OrderStatus
+
+S = OrderStatus
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One legal edge of the order state machine."""
+
+    source: OrderStatus
+    target: OrderStatus
+    why: str
+
+
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition(S.RECEIVED, S.AWAITING_CUSTOMS, "parcel waits for customs clearance"),
+    Transition(S.RECEIVED, S.READY, "parcel arrived already cleared"),
+    Transition(S.RECEIVED, S.CANCELLED, "backend cancelled"),
+    Transition(S.AWAITING_CUSTOMS, S.READY, "customs cleared"),
+    Transition(S.AWAITING_CUSTOMS, S.CANCELLED, "backend cancelled / customs refused"),
+    Transition(S.READY, S.PLANNED, "dispatcher put it in a plan"),
+    Transition(S.READY, S.DIVERTED_TO_LOCKER, "recipient asked for a locker before dispatch"),
+    Transition(S.READY, S.CANCELLED, "backend cancelled"),
+    Transition(S.PLANNED, S.ASSIGNED, "dispatcher gave it to a vehicle"),
+    Transition(S.PLANNED, S.READY, "plan dropped (re-plan)"),
+    Transition(S.PLANNED, S.DIVERTED_TO_LOCKER, "recipient asked for a locker before dispatch"),
+    Transition(S.PLANNED, S.CANCELLED, "backend cancelled"),
+    Transition(S.ASSIGNED, S.LOADED, "parcel loaded on the vehicle"),
+    Transition(S.ASSIGNED, S.READY, "vehicle unavailable before loading"),
+    Transition(S.ASSIGNED, S.CANCELLED, "backend cancelled"),
+    Transition(S.LOADED, S.OUT_FOR_DELIVERY, "vehicle departed"),
+    Transition(S.LOADED, S.READY, "parcel unloaded at the hub"),
+    Transition(S.LOADED, S.CANCELLED, "backend cancelled before departure"),
+    Transition(S.OUT_FOR_DELIVERY, S.HANDED_OFF, "van launched a drone/robot with the parcel"),
+    Transition(S.OUT_FOR_DELIVERY, S.DELIVERED, "handed to the recipient"),
+    Transition(S.OUT_FOR_DELIVERY, S.ATTEMPT_FAILED, "recipient absent / drop refused"),
+    Transition(S.OUT_FOR_DELIVERY, S.RETURNED_TO_HUB, "mission aborted, parcel brought back"),
+    Transition(S.HANDED_OFF, S.DELIVERED, "handed to the recipient"),
+    Transition(S.HANDED_OFF, S.ATTEMPT_FAILED, "recipient absent / drop refused"),
+    Transition(S.HANDED_OFF, S.RETURNED_TO_HUB, "mission aborted, parcel brought back"),
+    Transition(S.ATTEMPT_FAILED, S.RESCHEDULED, "new delivery window"),
+    Transition(S.ATTEMPT_FAILED, S.DIVERTED_TO_LOCKER, "sent to a parcel locker"),
+    Transition(S.ATTEMPT_FAILED, S.RETURNED_TO_HUB, "brought back to the hub"),
+    Transition(S.RESCHEDULED, S.PLANNED, "dispatcher planned the new window"),
+    Transition(S.RESCHEDULED, S.DIVERTED_TO_LOCKER, "recipient chose a locker instead"),
+    Transition(S.RESCHEDULED, S.CANCELLED, "backend cancelled"),
+    Transition(S.DIVERTED_TO_LOCKER, S.DELIVERED_TO_LOCKER, "parcel placed in the locker compartment"),
+    Transition(S.DIVERTED_TO_LOCKER, S.RETURNED_TO_HUB, "locker trip aborted"),
+    Transition(S.DIVERTED_TO_LOCKER, S.CANCELLED, "backend cancelled before the locker drop"),
+    Transition(S.DELIVERED_TO_LOCKER, S.PICKED_UP, "recipient opened the compartment with the code"),
+    Transition(S.DELIVERED_TO_LOCKER, S.RETURNED_TO_HUB, "not collected in time"),
+    Transition(S.RETURNED_TO_HUB, S.READY, "goes out again"),
+    Transition(S.RETURNED_TO_HUB, S.RESCHEDULED, "new delivery window"),
+    Transition(S.RETURNED_TO_HUB, S.DIVERTED_TO_LOCKER, "sent to a parcel locker"),
+    Transition(S.RETURNED_TO_HUB, S.CANCELLED, "returned to sender"),
+)
+
+_EDGES: Mapping[tuple[OrderStatus, OrderStatus], Transition] = {(t.source, t.target): t for t in TRANSITIONS}
+
+#: Statuses a parcel can only be in after customs cleared it.
+CLEARED_ONLY: frozenset[OrderStatus] = frozenset(S) - {S.RECEIVED, S.AWAITING_CUSTOMS, S.CANCELLED}
+#: Statuses the dispatcher may pick orders from.
+DISPATCHABLE: frozenset[OrderStatus] = frozenset({S.READY, S.RESCHEDULED, S.DIVERTED_TO_LOCKER})
+#: Statuses that need a delivery mode (the vehicle kind on the last leg).
+NEEDS_MODE: frozenset[OrderStatus] = frozenset({S.OUT_FOR_DELIVERY, S.HANDED_OFF})
+#: Statuses with no way out.
+TERMINAL: frozenset[OrderStatus] = frozenset(s for s in S if not any(t.source is s for t in TRANSITIONS))
+#: Statuses an order can be cancelled from.
+CANCELLABLE: frozenset[OrderStatus] = frozenset(t.source for t in TRANSITIONS if t.target is S.CANCELLED)
+
+
+def allowed_targets(source: OrderStatus) -> frozenset[OrderStatus]:
+    """Every status reachable from `source` in one step."""
+    return frozenset(t.target for t in TRANSITIONS if t.source is source)
+
+
+def check_transition(
+    order_id: str,
+    source: OrderStatus,
+    target: OrderStatus,
+    *,
+    customs_cleared: bool,
+    mode: DeliveryMode | None = None,
+) -> Transition:
+    """Return the edge for source -> target, or raise IllegalTransition saying why not."""
+    edge = _EDGES.get((source, target))
+    if edge is None:
+        allowed = ", ".join(sorted(s.value for s in allowed_targets(source))) or "none (terminal)"
+        raise IllegalTransition(order_id, source.value, target.value, f"allowed from {source.value}: {allowed}")
+    if target in CLEARED_ONLY and not customs_cleared:
+        raise IllegalTransition(order_id, source.value, target.value, "parcel has not cleared customs")
+    if target in NEEDS_MODE and mode is None:
+        raise IllegalTransition(order_id, source.value, target.value, "a delivery mode (drone|robot|van) is required")
+    if target is S.HANDED_OFF and mode is DeliveryMode.VAN:
+        raise IllegalTransition(order_id, source.value, target.value, "a hand-off goes from a van to a drone or robot")
+    return edge

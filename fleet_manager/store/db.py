@@ -1,0 +1,105 @@
+"""The database handle: engine, sessions, SQLite WAL set-up and Alembic migrations at start-up."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from fleet_manager.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+_WRITE_OPTION = "finalmile_write"
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    """WAL journal, foreign keys, and BEGIN IMMEDIATE for write transactions.
+
+    Python's sqlite3 starts transactions lazily; a read transaction that later writes fails at once
+    with SQLITE_BUSY when another writer got there first. Taking the write lock at BEGIN makes
+    writers queue on the busy timeout instead.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        write = connection.get_execution_options().get(_WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+class Database:
+    """One database (SQLite file or PostgreSQL) and its sessions; create one per process."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        try:
+            parsed = make_url(url)
+        except Exception as exc:
+            raise ConfigError(f"FINALMILE_DATABASE_URL {url!r} is not a database URL: {exc}") from exc
+        self.url = parsed
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.is_sqlite:
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30.0}
+        else:
+            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=30.0)
+        self.engine = create_engine(parsed, **kwargs)
+        if self.is_sqlite:
+            _sqlite_setup(self.engine)
+        self._write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
+        self._write_sessions = sessionmaker(bind=self._write_engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A write transaction: committed when the block ends, rolled back on any exception."""
+        with self._write_sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session (rolled back at the end)."""
+        with self._read_sessions() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (idempotent; run at start-up)."""
+        config = alembic_config()
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        logger.info("database %s at migration head", self.url.render_as_string(hide_password=True))
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def alembic_config() -> Config:
+    """Alembic configuration pointing at the package's migrations (no alembic.ini needed)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config

@@ -1,0 +1,236 @@
+"""The transactional outbox: events written with their cause, then streamed (SSE) and delivered (webhooks)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fleet_manager.domain.errors import Conflict, NotFound
+
+from .models import OutboxRow, WebhookAttemptRow
+
+EVENT_TYPE_PREFIX = "com.finalmile."
+SECRET_FIELDS = ("pickup_code",)  # never shown outside the webhook to the backend; scrubbed once delivered
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """One stored event (a CloudEvent's attributes and data plus its delivery bookkeeping)."""
+
+    seq: int
+    event_id: str
+    hub_id: str
+    type: str
+    subject: str
+    time_s: float
+    data: dict[str, Any]
+    webhook: bool
+    attempts: int
+    next_attempt_s: float
+    delivered_at_s: float | None
+    dead_lettered_at_s: float | None
+    last_error: str
+
+
+def _to_event(row: OutboxRow) -> OutboxEvent:
+    return OutboxEvent(
+        seq=row.seq,
+        event_id=row.event_id,
+        hub_id=row.hub_id,
+        type=row.type,
+        subject=row.subject,
+        time_s=row.time_s,
+        data=dict(row.data),
+        webhook=row.webhook,
+        attempts=row.attempts,
+        next_attempt_s=row.next_attempt_s,
+        delivered_at_s=row.delivered_at_s,
+        dead_lettered_at_s=row.dead_lettered_at_s,
+        last_error=row.last_error,
+    )
+
+
+def redacted(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of event data with secrets (the locker pickup code) replaced, for streams and listings."""
+    return {k: ("<redacted>" if k in SECRET_FIELDS and v is not None else v) for k, v in data.items()}
+
+
+def append_event(
+    session: Session,
+    *,
+    hub_id: str,
+    event_type: str,
+    subject: str,
+    data: Mapping[str, Any],
+    at_s: float,
+    webhook: bool = True,
+    event_id: str | None = None,
+) -> str:
+    """Add an event to the outbox in the caller's transaction; returns its stable id."""
+    event_id = event_id or str(uuid.uuid4())
+    full_type = event_type if event_type.startswith(EVENT_TYPE_PREFIX) else EVENT_TYPE_PREFIX + event_type
+    session.add(
+        OutboxRow(
+            event_id=event_id,
+            hub_id=hub_id,
+            type=full_type,
+            subject=subject,
+            time_s=at_s,
+            data=dict(data),
+            webhook=webhook,
+            attempts=0,
+            next_attempt_s=at_s,
+            last_error="",
+        )
+    )
+    return event_id
+
+
+def events_after(
+    session: Session, *, after_seq: int, hub_ids: Collection[str] | None = None, limit: int = 500
+) -> list[OutboxEvent]:
+    """Events with seq > after_seq in seq order (the live stream's tail)."""
+    query = select(OutboxRow).where(OutboxRow.seq > after_seq)
+    if hub_ids is not None:
+        query = query.where(OutboxRow.hub_id.in_(list(hub_ids)))
+    return [_to_event(row) for row in session.scalars(query.order_by(OutboxRow.seq).limit(limit))]
+
+
+def events_by_seq(session: Session, *, seqs: Collection[int]) -> list[OutboxEvent]:
+    """Events with the given seqs (late commits below the stream's high-water mark)."""
+    if not seqs:
+        return []
+    query = select(OutboxRow).where(OutboxRow.seq.in_(list(seqs))).order_by(OutboxRow.seq)
+    return [_to_event(row) for row in session.scalars(query)]
+
+
+def last_seq(session: Session) -> int:
+    """The newest event's seq (0 when empty)."""
+    return int(session.scalar(select(func.coalesce(func.max(OutboxRow.seq), 0))) or 0)
+
+
+def get_event(session: Session, *, event_id: str) -> OutboxEvent:
+    """One event by id; NotFound otherwise."""
+    row = session.scalar(select(OutboxRow).where(OutboxRow.event_id == event_id))
+    if row is None:
+        raise NotFound(f"event {event_id!r} not found")
+    return _to_event(row)
+
+
+def due_webhook_events(
+    session: Session, *, hub_ids: Collection[str], now_s: float, limit: int = 100
+) -> list[OutboxEvent]:
+    """Undelivered, not dead-lettered webhook events whose next attempt is due, oldest first."""
+    query = (
+        select(OutboxRow)
+        .where(
+            OutboxRow.hub_id.in_(list(hub_ids)),
+            OutboxRow.webhook.is_(True),
+            OutboxRow.delivered_at_s.is_(None),
+            OutboxRow.dead_lettered_at_s.is_(None),
+            OutboxRow.next_attempt_s <= now_s,
+        )
+        .order_by(OutboxRow.seq)
+        .limit(limit)
+    )
+    return [_to_event(row) for row in session.scalars(query)]
+
+
+def next_due_s(session: Session, *, hub_ids: Collection[str]) -> float | None:
+    """When the earliest pending webhook event is due, or None when nothing is pending."""
+    query = select(func.min(OutboxRow.next_attempt_s)).where(
+        OutboxRow.hub_id.in_(list(hub_ids)),
+        OutboxRow.webhook.is_(True),
+        OutboxRow.delivered_at_s.is_(None),
+        OutboxRow.dead_lettered_at_s.is_(None),
+    )
+    value = session.scalar(query)
+    return None if value is None else float(value)
+
+
+def record_attempt(
+    session: Session,
+    *,
+    event_id: str,
+    at_s: float,
+    status_code: int | None,
+    error: str,
+    delivered: bool,
+    next_attempt_s: float | None,
+) -> OutboxEvent:
+    """Log one delivery attempt; mark delivered, schedule the next try, or dead-letter (next_attempt_s None)."""
+    row = session.scalar(select(OutboxRow).where(OutboxRow.event_id == event_id).with_for_update())
+    if row is None:
+        raise NotFound(f"event {event_id!r} not found")
+    row.attempts += 1
+    session.add(
+        WebhookAttemptRow(
+            event_id=event_id, hub_id=row.hub_id, attempt=row.attempts, at_s=at_s, status_code=status_code, error=error
+        )
+    )
+    if delivered:
+        row.delivered_at_s = at_s
+        row.last_error = ""
+        if any(key in row.data for key in SECRET_FIELDS):
+            # The backend has the plain pickup code now; keep no copy of it at rest.
+            row.data = {k: (None if k in SECRET_FIELDS else v) for k, v in row.data.items()}
+    elif next_attempt_s is None:
+        row.dead_lettered_at_s = at_s
+        row.last_error = error
+    else:
+        row.next_attempt_s = next_attempt_s
+        row.last_error = error
+    return _to_event(row)
+
+
+def list_dead_letters(session: Session, *, hub_ids: Collection[str], limit: int = 100) -> list[OutboxEvent]:
+    """Events that exhausted their webhook attempts, newest first."""
+    query = (
+        select(OutboxRow)
+        .where(OutboxRow.hub_id.in_(list(hub_ids)), OutboxRow.dead_lettered_at_s.is_not(None))
+        .order_by(OutboxRow.seq.desc())
+        .limit(limit)
+    )
+    return [_to_event(row) for row in session.scalars(query)]
+
+
+def retry_dead_letter(session: Session, *, event_id: str, hub_ids: Collection[str], at_s: float) -> OutboxEvent:
+    """Put a dead-lettered event back in the queue with a fresh attempt budget."""
+    row = session.scalar(
+        select(OutboxRow).where(OutboxRow.event_id == event_id, OutboxRow.hub_id.in_(list(hub_ids))).with_for_update()
+    )
+    if row is None:
+        raise NotFound(f"event {event_id!r} not found")
+    if row.dead_lettered_at_s is None:
+        raise Conflict(f"event {event_id!r} is not dead-lettered")
+    row.dead_lettered_at_s = None
+    row.attempts = 0
+    row.next_attempt_s = at_s
+    return _to_event(row)
+
+
+def webhook_backlog(session: Session, *, hub_ids: Collection[str]) -> tuple[int, int]:
+    """(pending, dead-lettered) webhook event counts."""
+    pending = session.scalar(
+        select(func.count()).where(
+            OutboxRow.hub_id.in_(list(hub_ids)),
+            OutboxRow.webhook.is_(True),
+            OutboxRow.delivered_at_s.is_(None),
+            OutboxRow.dead_lettered_at_s.is_(None),
+        )
+    )
+    dead = session.scalar(
+        select(func.count()).where(OutboxRow.hub_id.in_(list(hub_ids)), OutboxRow.dead_lettered_at_s.is_not(None))
+    )
+    return int(pending or 0), int(dead or 0)
+
+
+def list_attempts(session: Session, *, event_id: str) -> list[tuple[int, float, int | None, str]]:
+    """(attempt, at_s, status_code, error) of every delivery attempt of one event."""
+    query = select(WebhookAttemptRow).where(WebhookAttemptRow.event_id == event_id).order_by(WebhookAttemptRow.attempt)
+    return [(r.attempt, r.at_s, r.status_code, r.error) for r in session.scalars(query)]

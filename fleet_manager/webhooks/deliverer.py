@@ -1,0 +1,161 @@
+"""Webhook deliverer: POSTs due outbox events to the backend, at least once, with backoff and dead-lettering."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+import httpx
+
+from fleet_manager.store import outbox
+from fleet_manager.store.db import Database
+from mission_planner.clock import Clock
+
+from . import cloudevents
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """Where and how to deliver; delays are clock seconds."""
+
+    url: str
+    secret: bytes
+    max_attempts: int = 10
+    backoff_base_s: float = 2.0
+    backoff_max_s: float = 600.0
+    timeout_s: float = 10.0
+    poll_interval_s: float = 0.5
+    batch_size: int = 100
+    concurrency: int = 8
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"webhook url must be http(s), got {self.url!r}")
+        if not self.secret:
+            raise ValueError("webhook secret must not be empty")
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
+
+
+def backoff_s(attempt: int, config: WebhookConfig, rng: random.Random) -> float:
+    """Delay before retry number `attempt` (1-based): exponential, capped, with 'equal jitter' in [d/2, d]."""
+    delay_s = min(config.backoff_max_s, config.backoff_base_s * 2 ** (attempt - 1))
+    return delay_s / 2 + rng.random() * delay_s / 2
+
+
+class WebhookDeliverer:
+    """Runs as an asyncio task next to the API; several processes may run one per hub set."""
+
+    def __init__(
+        self,
+        database: Database,
+        config: WebhookConfig,
+        *,
+        hub_ids: Collection[str],
+        clock: Clock,
+        rng: random.Random | None = None,
+        on_attempt: Callable[[str], None] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._database = database
+        self._config = config
+        self._hub_ids = tuple(hub_ids)
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._on_attempt = on_attempt
+        self._transport = transport
+        self._wake = asyncio.Event()
+
+    def poke(self) -> None:
+        """Something was committed to the outbox: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver forever (until cancelled)."""
+        async with httpx.AsyncClient(timeout=self._config.timeout_s, transport=self._transport) as client:
+            while True:
+                self._wake.clear()  # before the round, so a poke during it is not lost
+                try:
+                    delivered = await self.deliver_due(client)
+                except Exception:
+                    logger.exception("webhook delivery round failed; retrying after the poll interval")
+                    delivered = 0
+                if delivered >= self._config.batch_size:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._config.poll_interval_s)
+
+    async def deliver_due(self, client: httpx.AsyncClient) -> int:
+        """One round: every due event gets one attempt; returns how many were attempted."""
+        now_s = self._clock.now()
+
+        def load() -> list[outbox.OutboxEvent]:
+            with self._database.read() as session:
+                return outbox.due_webhook_events(
+                    session, hub_ids=self._hub_ids, now_s=now_s, limit=self._config.batch_size
+                )
+
+        due = await asyncio.to_thread(load)
+        semaphore = asyncio.Semaphore(self._config.concurrency)
+
+        async def one(event: outbox.OutboxEvent) -> None:
+            async with semaphore:
+                await self._attempt(client, event)
+
+        await asyncio.gather(*(one(event) for event in due))
+        return len(due)
+
+    async def _attempt(self, client: httpx.AsyncClient, event: outbox.OutboxEvent) -> None:
+        attempt = event.attempts + 1
+        body = cloudevents.encode(cloudevents.to_cloudevent(event))
+        headers = {
+            "Content-Type": cloudevents.CONTENT_TYPE,
+            cloudevents.SIGNATURE_HEADER: cloudevents.sign(body, self._config.secret),
+            cloudevents.TIMESTAMP_HEADER: str(int(self._clock.now())),
+            cloudevents.EVENT_ID_HEADER: event.event_id,
+            cloudevents.ATTEMPT_HEADER: str(attempt),
+            "User-Agent": "finalmile-webhooks/1",
+        }
+        status_code: int | None = None
+        error = ""
+        try:
+            response = await client.post(self._config.url, content=body, headers=headers)
+            status_code = response.status_code
+            if not 200 <= status_code < 300:
+                error = f"HTTP {status_code}: {response.text[:200]}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
+        delivered = not error
+        at_s = self._clock.now()
+        if delivered:
+            next_attempt_s: float | None = None
+            outcome = "delivered"
+        elif attempt >= self._config.max_attempts:
+            next_attempt_s = None
+            outcome = "dead_lettered"
+            logger.warning("webhook event %s dead-lettered after %d attempts: %s", event.event_id, attempt, error)
+        else:
+            next_attempt_s = at_s + backoff_s(attempt, self._config, self._rng)
+            outcome = "failed"
+
+        def save() -> None:
+            with self._database.transaction() as session:
+                outbox.record_attempt(
+                    session,
+                    event_id=event.event_id,
+                    at_s=at_s,
+                    status_code=status_code,
+                    error=error,
+                    delivered=delivered,
+                    next_attempt_s=next_attempt_s,
+                )
+
+        await asyncio.to_thread(save)
+        if self._on_attempt is not None:
+            self._on_attempt(outcome)
