@@ -1,0 +1,107 @@
+"""Run N sim robots in one process with one executor: the body of `finalmile robots`."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+
+from mission_planner.energy import RobotModel
+from sim_worlds.robots.battery import SimBattery
+from sim_worlds.robots.robot import RobotSim
+from sim_worlds.robots.route import WalkRouter
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    """What `finalmile robots` starts: names `{prefix}{first_index}..`, all at the world's hub."""
+
+    count: int
+    world: str = "helsinki"
+    speedup: float = 1.0
+    domain_id: int | None = None
+    battery_pct: float = 100.0
+    speed_limit_m_s: float = 1.7
+    namespace_prefix: str = "robot_"
+    first_index: int = 1
+    max_snap_m: float = 50.0
+
+    def __post_init__(self) -> None:
+        if self.count < 1:
+            raise ValueError(f"count must be >= 1, got {self.count}")
+        if self.speedup <= 0:
+            raise ValueError(f"speedup must be > 0, got {self.speedup}")
+        if self.domain_id is not None and not 0 <= self.domain_id <= 232:
+            raise ValueError(f"domain_id must be within 0..232, got {self.domain_id}")
+
+    def namespaces(self) -> list[str]:
+        """`/robot_1`, `/robot_2`, ..."""
+        return [f"/{self.namespace_prefix}{self.first_index + i}" for i in range(self.count)]
+
+
+def build_robots(config: FleetConfig) -> list[tuple[str, RobotSim]]:
+    """(namespace, RobotSim) for every robot, each on the walk node nearest the world's hub."""
+    from sim_worlds.world import load_world
+
+    world = load_world(config.world)
+    router = WalkRouter(world.walk_graph, max_snap_m=config.max_snap_m)
+    start_node, _ = router.nearest_node(world.hub.x_m, world.hub.y_m)
+    start_xy = router.node_xy(start_node)
+    model = RobotModel(speed_m_s=config.speed_limit_m_s)
+    return [
+        (
+            namespace,
+            RobotSim(
+                namespace.strip("/"),
+                router,
+                start_xy,
+                battery=SimBattery.at_percent(model, config.battery_pct),
+                speed_limit_m_s=config.speed_limit_m_s,
+            ),
+        )
+        for namespace in config.namespaces()
+    ]
+
+
+def run_fleet(config: FleetConfig, stop: threading.Event | None = None) -> None:
+    """Spin all robots until `stop` is set or SIGINT/SIGTERM arrives."""
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
+
+    from sim_worlds.robots.node import SimRobotNode
+
+    robots = build_robots(config)
+    stop = stop or threading.Event()
+    context = Context()
+    # Signals are ours (stop the loop cleanly), not rclpy's.
+    rclpy.init(context=context, domain_id=config.domain_id, signal_handler_options=SignalHandlerOptions.NO)
+    executor = SingleThreadedExecutor(context=context)
+    nodes = []
+    try:
+        for namespace, robot in robots:
+            node = SimRobotNode(robot, namespace=namespace, speedup=config.speedup, context=context)
+            executor.add_node(node)
+            nodes.append(node)
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: stop.set())
+        logger.info(
+            "%d sim robot(s) ready on ROS_DOMAIN_ID %s: %s (speedup %g)",
+            len(nodes), config.domain_id if config.domain_id is not None else "from env",
+            " ".join(config.namespaces()), config.speedup,
+        )
+        while not stop.is_set():
+            try:
+                executor.spin_once(timeout_sec=0.1)
+            except ExternalShutdownException:
+                break
+    finally:
+        executor.shutdown(timeout_sec=1.0)
+        for node in nodes:
+            node.destroy_node()
+        rclpy.shutdown(context=context)
