@@ -1,0 +1,675 @@
+"""One simulated ArduCopter: boot timeline, arming checks, flight modes, failsafes, gripper.
+
+Everything here runs in simulated seconds (`now_s`) handed in by the runner; nothing blocks and
+nothing does I/O except through the vehicle's links. Message handling lives in `commands.py`,
+the AUTO mission in `mission_executor.py`, the outgoing telemetry in `telemetry.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pymavlink.dialects.v20 import ardupilotmega as mavlink
+
+from sim_worlds.mavsim import modes
+from sim_worlds.mavsim.battery import Battery
+from sim_worlds.mavsim.fence import Fence, FenceVertex, breaches, validate
+from sim_worlds.mavsim.guidance import FlightSettings, Nav, NavKind, advance, rtl_nav
+from sim_worlds.mavsim.link import Link
+from sim_worlds.mavsim.mission_executor import MissionExecutor
+from sim_worlds.mavsim.mission_protocol import FENCE, MISSION, MissionItem, MissionProtocol
+from sim_worlds.mavsim.params import ParamTable
+from sim_worlds.mavsim.physics import GeoOrigin, Kinematics, Limits, wind_vector
+
+logger = logging.getLogger(__name__)
+
+SEV_CRITICAL = mavlink.MAV_SEVERITY_CRITICAL
+SEV_WARNING = mavlink.MAV_SEVERITY_WARNING
+SEV_NOTICE = mavlink.MAV_SEVERITY_NOTICE
+SEV_INFO = mavlink.MAV_SEVERITY_INFO
+SEV_DEBUG = mavlink.MAV_SEVERITY_DEBUG
+
+MAX_SUBSTEP_S = 0.05
+GRIPPER_ACTION_S = 3.0  # AP_Gripper_Servo's servo travel time before "released"/"grabbed"
+LANDED_DISARM_S = 1.0  # land detector + disarm after touchdown, as seen on SITL
+PREARM_REPORT_S = 30.0
+
+
+class PowerModel(Protocol):
+    """The planner's multirotor energy model (mission_planner.energy.MultirotorModel)."""
+
+    @property
+    def battery_capacity_wh(self) -> float:
+        """Usable pack energy."""
+        ...
+
+    def power_w(self, payload_kg: float, airspeed_m_s: float, climb_rate_m_s: float = 0.0) -> float:
+        """Electrical power drawn in this flight condition."""
+        ...
+
+
+@dataclass(frozen=True)
+class BootTimeline:
+    """Simulated seconds after the first client connects (SITL: 1.5, 9, 19, 41 s; shortened here)."""
+
+    ready_s: float = 1.0
+    gps_fix_s: float = 3.0
+    origin_s: float = 4.0
+    ekf_gps_s: float = 6.0
+
+
+@dataclass(frozen=True)
+class ReleaseEvent:
+    """Where and when the gripper let the parcel go."""
+
+    system_id: int
+    time_s: float
+    latitude_deg: float
+    longitude_deg: float
+    relative_alt_m: float
+
+
+@dataclass
+class Failsafes:
+    """Active failsafe flags."""
+
+    battery: int = 0  # 0 none, 1 low, 2 critical
+    gcs: bool = False
+    fence_breaches: int = 0
+    low_volt_since_s: float | None = None
+    crit_volt_since_s: float | None = None
+
+
+@dataclass
+class GripperState:
+    """Servo gripper: releasing/grabbing completes after GRIPPER_ACTION_S."""
+
+    released: bool = False
+    pending: str | None = None  # "released" / "grabbed"
+    done_at_s: float = 0.0
+    releases: list[ReleaseEvent] = field(default_factory=list)
+
+
+class Vehicle:
+    """A quadcopter running (a model of) ArduCopter."""
+
+    def __init__(
+        self,
+        index: int,
+        home: GeoOrigin,
+        power_model: PowerModel,
+        params: ParamTable,
+        timeline: BootTimeline | None = None,
+        on_release: Callable[[ReleaseEvent], None] | None = None,
+    ) -> None:
+        self.index = index
+        self.system_id = index + 1
+        self.home = home
+        self.params = params
+        self.power_model = power_model
+        self.timeline = timeline or BootTimeline()
+        self.on_release = on_release
+        self.links: list[Link] = []
+        self.boot_s: float | None = None
+        self.now_s = 0.0
+        self.kin = Kinematics()
+        self.nav = Nav()
+        self.mode = modes.STABILIZE
+        self.armed = False
+        self.landed = True
+        self.touchdown_s: float | None = None
+        self.armed_idle_since_s: float | None = None
+        self.home_set = False
+        self.gps_fix = False
+        self.ekf_gps = False
+        capacity_wh = params.get("SIM_BATT_CAP_AH") * 11.1 or power_model.battery_capacity_wh
+        self.battery = Battery(capacity_wh=capacity_wh)
+        params.set("BATT_CAPACITY", round(self.battery.capacity_mah))
+        self.failsafe = Failsafes()
+        self.gripper = GripperState()
+        self.fence = Fence()
+        self.mission: list[MissionItem] = []
+        self.rally: list[MissionItem] = []
+        self.protocol = MissionProtocol(self)
+        self.executor = MissionExecutor(self)
+        self.speed_override_m_s: float | None = None
+        self.climb_override_m_s: float | None = None
+        self.descent_override_m_s: float | None = None
+        self.last_gcs_heartbeat_s: float | None = None
+        self._last_prearm_report_s = 0.0
+        self._booted_events: set[str] = set()
+        self._heartbeat_due_s = 0.0
+        self._timesync_due_s = 0.0
+
+    # ---- time and boot -------------------------------------------------------------------
+    @property
+    def boot_age_s(self) -> float:
+        """Simulated seconds since boot (0 before the first connection)."""
+        return 0.0 if self.boot_s is None else self.now_s - self.boot_s
+
+    @property
+    def time_boot_ms(self) -> int:
+        """Milliseconds since boot, for message timestamps."""
+        return int(self.boot_age_s * 1000.0) & 0xFFFFFFFF
+
+    def start_boot(self, now_s: float) -> None:
+        """SITL starts simulating when its first client connects; so does this vehicle."""
+        if self.boot_s is None:
+            self.boot_s = now_s
+            self.now_s = now_s
+            self._heartbeat_due_s = now_s
+            self._timesync_due_s = now_s + 10.0
+
+    def _boot_events(self) -> None:
+        age = self.boot_age_s
+        timeline = self.timeline
+
+        def once(name: str, at_s: float) -> bool:
+            if age >= at_s and name not in self._booted_events:
+                self._booted_events.add(name)
+                return True
+            return False
+
+        if once("ready", timeline.ready_s):
+            self.statustext(SEV_INFO, "ArduPilot Ready")
+            self.statustext(SEV_INFO, "AHRS: EKF3 active")
+            if self.params.get("GRIP_ENABLE") >= 1:
+                self._start_gripper("released")  # AP_Gripper_Servo::init_gripper() releases at boot
+        if self.params.get("SIM_GPS_DISABLE") >= 1:
+            return
+        if once("gps", timeline.gps_fix_s):
+            self.gps_fix = True
+            self.statustext(SEV_INFO, "GPS 1: detected u-blox")
+        if once("origin", timeline.origin_s):
+            self.home_set = True
+            self.fence.reindex(self.home)
+            self.statustext(SEV_INFO, "EKF3 IMU0 origin set")
+            self.statustext(SEV_INFO, f"Field Elevation Set: {self.home.altitude_amsl_m:.0f}m")
+            self.statustext(SEV_INFO, "EKF3 IMU1 origin set")
+            from sim_worlds.mavsim import telemetry  # local: telemetry imports this module's types
+
+            self.broadcast(telemetry.gps_global_origin(self))
+            self.broadcast(telemetry.home_position(self))
+        if once("ekf", timeline.ekf_gps_s):
+            self.ekf_gps = True
+            self.statustext(SEV_INFO, "EKF3 IMU0 is using GPS")
+            self.statustext(SEV_INFO, "EKF3 IMU1 is using GPS")
+
+    # ---- output ----------------------------------------------------------------------------
+    def broadcast(self, message: Any) -> None:
+        """Send to every link (HEARTBEAT, HOME_POSITION...)."""
+        for link in self.links:
+            link.send(message)
+
+    def broadcast_active(self, message: Any) -> None:
+        """Send to links that have spoken MAVLink to us (STATUSTEXT, MISSION_ITEM_REACHED)."""
+        for link in self.links:
+            if link.active:
+                link.send(message)
+
+    def statustext(self, severity: int, text: str) -> None:
+        """STATUSTEXT to every active link, as ArduPilot's gcs().send_text()."""
+        logger.debug("sysid %d: %s", self.system_id, text)
+        self.broadcast_active(mavlink.MAVLink_statustext_message(severity, text.encode()[:50]))
+
+    # ---- settings from parameters ---------------------------------------------------------
+    def flight_settings(self) -> FlightSettings:
+        """Controller limits from WPNAV_*/RTL_*/LAND_* (and DO_CHANGE_SPEED overrides)."""
+        get = self.params.get
+        speed = self.speed_override_m_s or get("WPNAV_SPEED") / 100.0
+        climb = self.climb_override_m_s or get("WPNAV_SPEED_UP") / 100.0
+        descent = self.descent_override_m_s or get("WPNAV_SPEED_DN") / 100.0
+        return FlightSettings(
+            limits=Limits(speed_m_s=max(0.2, speed), climb_m_s=max(0.1, climb),
+                          descent_m_s=max(0.1, descent), accel_m_s2=max(0.5, get("WPNAV_ACCEL") / 100.0)),
+            arrive_radius_m=max(0.05, get("WPNAV_RADIUS") / 100.0),
+            rtl_alt_m=get("RTL_ALT") / 100.0,
+            rtl_loiter_s=get("RTL_LOIT_TIME") / 1000.0,
+            land_speed_m_s=max(0.1, get("LAND_SPEED") / 100.0),
+            land_speed_high_m_s=(get("LAND_SPEED_HIGH") / 100.0) or max(0.1, descent),
+        )
+
+    def rtl_settings_speed(self) -> float:
+        """RTL_SPEED (cm/s) or WPNAV_SPEED."""
+        return self.params.get("RTL_SPEED") / 100.0 or self.flight_settings().limits.speed_m_s
+
+    @property
+    def position_ok(self) -> bool:
+        """EKF has an absolute horizontal position."""
+        return self.ekf_gps
+
+    def location(self) -> tuple[float, float]:
+        """(latitude_deg, longitude_deg) now."""
+        return self.home.to_wgs84(self.kin.x_m, self.kin.y_m)
+
+    # ---- arming ----------------------------------------------------------------------------
+    def arming_failure(self) -> str | None:
+        """The first reason ArduCopter would give for refusing to arm now, or None."""
+        get = self.params.get
+        if self.boot_age_s < self.timeline.ready_s:
+            return "System not initialised"
+        checks = int(get("ARMING_CHECK"))
+        if checks:
+            if not self.home_set:
+                return "AHRS: waiting for home"
+            if self.mode in modes.REQUIRES_POSITION and not self.position_ok:
+                return "Need Position Estimate"
+            battery = self.battery_check_failure()
+            if battery:
+                return battery
+            if self.failsafe.gcs:
+                return "GCS failsafe on"
+        if self.mode in modes.NOT_ARMABLE or (self.mode == modes.AUTO and not int(get("AUTO_OPTIONS")) & 1):
+            return f"{modes.NAMES[self.mode]} mode not armable"
+        return None
+
+    def battery_check_failure(self) -> str | None:
+        """AP_BattMonitor's arming check text."""
+        get = self.params.get
+        volts = self.battery.voltage_v
+        remaining_mah = get("BATT_CAPACITY") - self.battery.consumed_mah
+        problems = (
+            (get("BATT_ARM_VOLT") > 0 and volts < get("BATT_ARM_VOLT"), "below minimum arming voltage"),
+            (get("BATT_ARM_MAH") > 0 and remaining_mah < get("BATT_ARM_MAH"), "below minimum arming capacity"),
+            (self.failsafe.battery >= 1 and self._low_by_voltage(), "low voltage failsafe"),
+            (self.failsafe.battery >= 1 and not self._low_by_voltage(), "low capacity failsafe"),
+        )
+        for failed, text in problems:
+            if failed:
+                return f"Battery 1 {text}"
+        return None
+
+    def _low_by_voltage(self) -> bool:
+        low = self.params.get("BATT_LOW_VOLT")
+        return low > 0 and self.battery.voltage_v < low
+
+    def arm(self) -> bool:
+        """Try to arm; sends ArduPilot's refusal text on failure."""
+        if self.armed:
+            return True
+        failure = self.arming_failure()
+        if failure:
+            self.statustext(SEV_CRITICAL, f"Arm: {failure}")
+            return False
+        self.armed = True
+        self.armed_idle_since_s = self.now_s
+        self.battery.current_a = 0.0
+        self.statustext(SEV_INFO, "Arming motors")
+        # Home is reset to the arming position, and announced (observed on SITL).
+        from sim_worlds.mavsim import telemetry
+
+        self.broadcast(telemetry.home_position(self))
+        return True
+
+    def disarm(self) -> None:
+        """Stop the motors."""
+        if not self.armed:
+            return
+        self.armed = False
+        self.armed_idle_since_s = None
+        self.nav = Nav(NavKind.IDLE)
+        self.statustext(SEV_INFO, "Disarming motors")
+
+    # ---- modes -----------------------------------------------------------------------------
+    def set_mode(self, mode: int) -> bool:
+        """Change flight mode with ArduCopter's checks; False (and a STATUSTEXT) when refused."""
+        if mode not in modes.NAMES:
+            self.statustext(SEV_WARNING, f"No such mode {mode}")
+            return False
+        name = modes.NAMES[mode]
+        if mode == self.mode:
+            return True
+        if self.armed and mode in modes.REQUIRES_POSITION and not self.position_ok:
+            self.statustext(SEV_WARNING, f"Mode change to {name} failed: requires position")
+            return False
+        if mode == modes.AUTO and self.armed and self.landed and not self.executor.starts_with_takeoff():
+            self.statustext(SEV_WARNING, "Auto: Missing Takeoff Cmd")
+            self.statustext(SEV_WARNING, "Mode change to AUTO failed: init failed")
+            return False
+        if mode in (modes.RTL, modes.SMART_RTL, modes.AUTO_RTL) and not self.home_set:
+            self.statustext(SEV_WARNING, f"Mode change to {name} failed: init failed")
+            return False
+        previous = self.mode
+        self.mode = mode
+        if previous == modes.AUTO and mode != modes.AUTO:
+            self.executor.pause()
+        self._enter_mode(mode)
+        return True
+
+    def _enter_mode(self, mode: int) -> None:
+        kin = self.kin
+        if mode == modes.AUTO:
+            self.executor.start_or_resume()
+            return
+        if self.landed:
+            if mode == modes.LAND or mode in (modes.RTL, modes.SMART_RTL, modes.AUTO_RTL):
+                self.nav = Nav(NavKind.LAND, kin.x_m, kin.y_m) if self.armed else Nav(NavKind.IDLE)
+            else:
+                self.nav = Nav(NavKind.IDLE)
+            return
+        if mode == modes.LAND:
+            self.nav = Nav(NavKind.LAND, kin.x_m, kin.y_m)
+        elif mode in (modes.RTL, modes.SMART_RTL, modes.AUTO_RTL):
+            self.nav = rtl_nav(kin, self.flight_settings())
+        elif mode == modes.BRAKE:
+            self.nav = Nav(NavKind.BRAKE)
+        else:
+            self.nav = Nav(NavKind.HOLD, kin.x_m, kin.y_m, kin.alt_m)
+
+    def failsafe_mode(self, action: str) -> None:
+        """Apply a failsafe action: 'rtl', 'smartrtl', 'land', 'brake', 'terminate'."""
+        if not self.armed:
+            return
+        if self.landed:
+            self.disarm()  # should_disarm_on_failsafe(): landed
+            return
+        if action == "terminate":
+            self.disarm()
+            return
+        wanted = {"rtl": modes.RTL, "smartrtl": modes.SMART_RTL, "land": modes.LAND, "brake": modes.BRAKE}
+        mode = wanted.get(action)
+        if mode is None or self.mode == mode:
+            return
+        if not self.set_mode(mode):
+            self.set_mode(modes.LAND)
+
+    # ---- guided -----------------------------------------------------------------------------
+    def takeoff(self, alt_m: float) -> bool:
+        """User take-off (GUIDED): armed, on the ground, to `alt_m` above home."""
+        if not self.armed or not self.landed or self.mode != modes.GUIDED or alt_m <= 0:
+            return False
+        self.landed = False
+        self.touchdown_s = None
+        self.nav = Nav(NavKind.TAKEOFF, self.kin.x_m, self.kin.y_m, alt_m)
+        return True
+
+    def goto(self, x_m: float, y_m: float, alt_m: float) -> bool:
+        """Guided go-to (SET_POSITION_TARGET_GLOBAL_INT / DO_REPOSITION): flying in GUIDED only."""
+        if self.mode != modes.GUIDED or not self.armed or self.landed:
+            return False
+        self.nav = Nav(NavKind.GOTO, x_m, y_m, alt_m)
+        return True
+
+    # ---- gripper ----------------------------------------------------------------------------
+    def gripper_action(self, grab: bool) -> bool:
+        """DO_GRIPPER: release (grab=False) or grab; False when no gripper is enabled."""
+        if self.params.get("GRIP_ENABLE") < 1:
+            return False
+        if not grab:
+            if self.gripper.released and self.gripper.pending is None:
+                self.statustext(SEV_INFO, "Gripper load released")
+                return True
+            lat, lon = self.location()
+            event = ReleaseEvent(self.system_id, self.now_s, lat, lon, self.kin.alt_m)
+            if self.armed:
+                self.gripper.releases.append(event)
+                logger.info("sysid %d released payload at %.7f, %.7f, %.1f m", self.system_id, lat, lon,
+                            self.kin.alt_m)
+                if self.on_release is not None:
+                    self.on_release(event)
+            self._start_gripper("released")
+        else:
+            self._start_gripper("grabbed")
+        return True
+
+    def _start_gripper(self, target: str) -> None:
+        self.gripper.pending = target
+        self.gripper.done_at_s = self.now_s + GRIPPER_ACTION_S
+        self.gripper.released = target == "released"
+        self.statustext(SEV_INFO, "Gripper load releasing" if target == "released" else "Gripper load grabbing")
+
+    def payload_kg(self) -> float:
+        """Mass hanging under the vehicle (SIM_PAYLOAD_KG until released)."""
+        return 0.0 if self.gripper.released else max(0.0, self.params.get("SIM_PAYLOAD_KG"))
+
+    # ---- mission host (mission_protocol.MissionHost) --------------------------------------
+    def home_item(self) -> MissionItem:
+        """Mission item 0 as ArduPilot reports it: home, frame GLOBAL, altitude AMSL."""
+        if not self.home_set:
+            return MissionItem(0, 0, 16)
+        return MissionItem(0, 0, 16, x=round(self.home.latitude_deg * 1e7),
+                           y=round(self.home.longitude_deg * 1e7), z=self.home.altitude_amsl_m)
+
+    def stored_items(self, mission_type: int) -> list[MissionItem]:
+        """Lists as read back."""
+        if mission_type == MISSION:
+            return [self.home_item(), *self.mission[1:]]
+        if mission_type == FENCE:
+            return [MissionItem(i, 0, v.command, param1=v.param1, x=v.latitude_e7, y=v.longitude_e7,
+                                autocontinue=0, mission_type=FENCE) for i, v in enumerate(self.fence.items)]
+        return list(self.rally)
+
+    def commit_items(self, mission_type: int, items: list[MissionItem]) -> int:
+        """Store an uploaded list (fence validated first, as AC_PolyFence_loader does)."""
+        if mission_type == MISSION:
+            self.mission = list(items)
+            self.executor.mission_changed()
+            self.statustext(SEV_INFO, "Flight plan received")
+        elif mission_type == FENCE:
+            vertices = [FenceVertex(i.command, i.param1, i.x, i.y) for i in items]
+            problems = validate(vertices)
+            if problems:
+                for text in problems:
+                    self.statustext(SEV_WARNING, text)
+                return mavlink.MAV_MISSION_ERROR
+            self.fence.load(vertices, self.home if self.home_set else None)
+            self.statustext(SEV_DEBUG, "Fence Indexed OK")
+        else:
+            self.rally = list(items)
+        return mavlink.MAV_MISSION_ACCEPTED
+
+    def clear_items(self, mission_type: int) -> int:
+        """MISSION_CLEAR_ALL; a running mission cannot be cleared."""
+        if mission_type == MISSION:
+            if self.mode == modes.AUTO and self.executor.running:
+                return mavlink.MAV_MISSION_ERROR
+            self.mission = []
+            self.executor.mission_changed()
+        elif mission_type == FENCE:
+            self.fence.load([], None)
+        else:
+            self.rally = []
+        return mavlink.MAV_MISSION_ACCEPTED
+
+    # ---- the tick ----------------------------------------------------------------------------
+    def step(self, now_s: float) -> None:
+        """Advance the vehicle to simulated time `now_s` (physics, mission, failsafes)."""
+        if self.boot_s is None:
+            self.now_s = now_s
+            return
+        dt_total = max(0.0, now_s - self.now_s)
+        self._boot_events()
+        settings = self.flight_settings()
+        wind_e, wind_n = wind_vector(self.params.get("SIM_WIND_SPD"), self.params.get("SIM_WIND_DIR"))
+        arrived = touched_down = False
+        steps = max(1, int(dt_total / MAX_SUBSTEP_S + 0.999))
+        dt = dt_total / steps
+        for _ in range(steps):
+            self.now_s += dt
+            if self.armed and not self.landed:
+                result = advance(self.nav, self.kin, settings, self.now_s, dt)
+                arrived = arrived or result.arrived
+                if result.touched_down and not self.landed:
+                    self.landed = True
+                    self.touchdown_s = self.now_s
+                    touched_down = True
+                power = self.power_model.power_w(
+                    self.payload_kg(), self.kin.airspeed_m_s(wind_e, wind_n), self.kin.vz_m_s)
+                self.battery.drain(power, dt)
+            else:
+                self.kin.stop()
+                self.battery.current_a = 0.0
+        self.now_s = now_s
+        if touched_down:
+            self.nav = Nav(NavKind.IDLE)
+        self._after_motion(arrived)
+        self._gripper_update()
+        self._check_battery()
+        self._check_gcs()
+        self._check_fence()
+        self._auto_disarm()
+        self._prearm_report()
+        self.protocol.update(now_s)
+
+    def _after_motion(self, arrived: bool) -> None:
+        if self.mode == modes.AUTO:
+            self.executor.update(arrived)
+            return
+        if arrived and self.nav.kind in (NavKind.TAKEOFF, NavKind.GOTO):
+            self.nav = Nav(NavKind.HOLD, self.nav.x_m, self.nav.y_m, self.nav.alt_m)
+
+    def _gripper_update(self) -> None:
+        if self.gripper.pending and self.now_s >= self.gripper.done_at_s:
+            text = "Gripper load released" if self.gripper.pending == "released" else "Gripper load grabbed"
+            self.gripper.pending = None
+            self.statustext(SEV_INFO, text)
+
+    def _auto_disarm(self) -> None:
+        if not self.armed or not self.landed:
+            return
+        if self.touchdown_s is not None and self.now_s - self.touchdown_s >= LANDED_DISARM_S:
+            self.touchdown_s = None
+            if self.mode in (modes.LAND, modes.RTL, modes.SMART_RTL, modes.AUTO_RTL, modes.AUTO):
+                self.disarm()
+                return
+            self.armed_idle_since_s = self.now_s
+        delay = self.params.get("DISARM_DELAY")
+        if (delay > 0 and self.nav.kind is NavKind.IDLE and self.armed_idle_since_s is not None
+                and self.now_s - self.armed_idle_since_s >= delay):
+            self.disarm()
+
+    def _prearm_report(self) -> None:
+        if self.armed or self.now_s - self._last_prearm_report_s < PREARM_REPORT_S:
+            return
+        self._last_prearm_report_s = self.now_s
+        if self.boot_age_s < self.timeline.ready_s:
+            return
+        if not self.home_set:
+            reason: str | None = "AHRS: waiting for home"
+        elif not self.position_ok:
+            reason = "Need Position Estimate"
+        else:
+            reason = self.battery_check_failure()
+        if reason:
+            self.statustext(SEV_CRITICAL, f"PreArm: {reason}")
+
+    # ---- failsafes ---------------------------------------------------------------------------
+    def _check_battery(self) -> None:
+        get = self.params.get
+        volts = self.battery.voltage_v
+        remaining_mah = get("BATT_CAPACITY") - self.battery.consumed_mah
+        timer = get("BATT_LOW_TIMER")
+        fs = self.failsafe
+
+        def held(low: bool, since: float | None) -> tuple[bool, float | None]:
+            if not low:
+                return False, None
+            since = self.now_s if since is None else since
+            return self.now_s - since >= timer, since
+
+        crit_v, fs.crit_volt_since_s = held(get("BATT_CRT_VOLT") > 0 and volts < get("BATT_CRT_VOLT"),
+                                            fs.crit_volt_since_s)
+        low_v, fs.low_volt_since_s = held(get("BATT_LOW_VOLT") > 0 and volts < get("BATT_LOW_VOLT"),
+                                          fs.low_volt_since_s)
+        critical = crit_v or (get("BATT_CRT_MAH") > 0 and remaining_mah < get("BATT_CRT_MAH"))
+        low = low_v or (get("BATT_LOW_MAH") > 0 and remaining_mah < get("BATT_LOW_MAH"))
+        level = 2 if critical else 1 if low else 0
+        if level <= fs.battery:
+            return
+        fs.battery = level
+        kind = "critical" if level == 2 else "low"
+        self.statustext(SEV_WARNING, f"Battery 1 is {kind} {volts:.2f}V used {self.battery.consumed_mah:.0f} mAh")
+        action = int(get("BATT_FS_CRT_ACT" if level == 2 else "BATT_FS_LOW_ACT"))
+        self._do_failsafe_action(action)
+
+    def _do_failsafe_action(self, action: int) -> None:
+        # Copter FailsafeAction numbers (BATT_FS_*_ACT): 1 land, 2 RTL, 3 SmartRTL/RTL,
+        # 4 SmartRTL/land, 5 terminate, 6 DO_LAND_START/RTL, 7 brake/land.
+        mapping = {1: "land", 2: "rtl", 3: "smartrtl", 4: "smartrtl", 5: "terminate", 6: "rtl", 7: "brake"}
+        if action in mapping:
+            if self.mode == modes.LAND and action != 5:
+                return  # already landing: continue
+            self.failsafe_mode(mapping[action])
+
+    def note_gcs_heartbeat(self, system_id: int) -> None:
+        """Record a heartbeat from the ground station the failsafe watches (MAV_GCS_SYSID)."""
+        if system_id == int(self.params.get("MAV_GCS_SYSID")):
+            self.last_gcs_heartbeat_s = self.now_s
+
+    def _check_gcs(self) -> None:
+        get = self.params.get
+        if self.last_gcs_heartbeat_s is None:
+            return
+        enable = int(get("FS_GCS_ENABLE"))
+        lost = self.now_s - self.last_gcs_heartbeat_s > get("FS_GCS_TIMEOUT")
+        if not lost:
+            if self.failsafe.gcs:
+                self.failsafe.gcs = False
+                self.statustext(SEV_WARNING, "GCS Failsafe Cleared")
+            return
+        if self.failsafe.gcs or enable == 0:
+            return
+        self.failsafe.gcs = True
+        if not self.armed:
+            self.statustext(SEV_WARNING, "GCS Failsafe")
+            return
+        if self.landed:
+            self.statustext(SEV_WARNING, "GCS Failsafe - Disarming")
+            self.disarm()
+            return
+        if enable == 2 and self.mode == modes.AUTO:
+            self.statustext(SEV_WARNING, "GCS Failsafe - Continuing Auto Mode")
+            return
+        self.statustext(SEV_WARNING, "GCS Failsafe")
+        # FS_GCS_ENABLE: 1 RTL, 2 RTL (continue in AUTO), 3 SmartRTL/RTL, 4 SmartRTL/land, 5 land,
+        # 6 DO_LAND_START/RTL, 7 brake/land.
+        mapping = {1: "rtl", 2: "rtl", 3: "smartrtl", 4: "smartrtl", 5: "land", 6: "rtl", 7: "brake"}
+        self.failsafe_mode(mapping.get(enable, "rtl"))
+
+    def _check_fence(self) -> None:
+        get = self.params.get
+        if get("FENCE_ENABLE") < 1 or not self.home_set:
+            self.failsafe.fence_breaches = 0
+            return
+        found = breaches(
+            self.fence, int(get("FENCE_TYPE")), self.kin.x_m, self.kin.y_m, self.kin.alt_m,
+            radius_m=get("FENCE_RADIUS"), alt_max_m=get("FENCE_ALT_MAX"), alt_min_m=get("FENCE_ALT_MIN"),
+        )
+        new = found & ~self.failsafe.fence_breaches
+        self.failsafe.fence_breaches = found
+        if not new or not self.armed:
+            return
+        if self.landed:
+            self.disarm()
+            return
+        self.statustext(SEV_NOTICE, "Fence Breached")
+        # FENCE_ACTION: 0 report, 1 RTL/land, 2 land, 3 SmartRTL/RTL/land, 4 brake/land,
+        # 5 SmartRTL/land, 6 guided, 7 guided (throttle pass).
+        action = int(get("FENCE_ACTION"))
+        mapping = {1: "rtl", 2: "land", 3: "smartrtl", 4: "brake", 5: "smartrtl"}
+        if action in mapping:
+            self.failsafe_mode(mapping[action])
+        elif action in (6, 7) and self.mode != modes.GUIDED and self.set_mode(modes.GUIDED):
+            self.nav = Nav(NavKind.HOLD, 0.0, 0.0, self.kin.alt_m)
+
+    def any_failsafe(self) -> bool:
+        """A failsafe that makes HEARTBEAT.system_status CRITICAL."""
+        return self.failsafe.battery > 0 or self.failsafe.gcs
+
+    # ---- heartbeats and timesync scheduling (telemetry module builds them) ------------------
+    def heartbeat_due(self) -> bool:
+        """1 Hz heartbeat clock."""
+        if self.boot_s is None or self.now_s < self._heartbeat_due_s:
+            return False
+        self._heartbeat_due_s = max(self._heartbeat_due_s + 1.0, self.now_s + 0.5)
+        return True
+
+    def timesync_due(self) -> bool:
+        """TIMESYNC every ~10 s, unrequested, as SITL does."""
+        if self.boot_s is None or self.now_s < self._timesync_due_s:
+            return False
+        self._timesync_due_s = self.now_s + 10.0
+        return True

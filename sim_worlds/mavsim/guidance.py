@@ -1,0 +1,128 @@
+"""What the position controller is doing now: hold, go to, take off, land, return home, brake.
+
+`Nav` is the controller's target; `advance` moves the kinematics one step towards it and says
+what happened (arrived, touched down). No MAVLink here.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+from sim_worlds.mavsim.physics import Kinematics, Limits, brake, step_towards
+
+
+class NavKind(enum.Enum):
+    """The controller's task."""
+
+    IDLE = "idle"  # on the ground, motors idle or off
+    HOLD = "hold"
+    GOTO = "goto"
+    TAKEOFF = "takeoff"
+    LAND = "land"
+    RTL = "rtl"
+    BRAKE = "brake"
+
+
+class RtlPhase(enum.Enum):
+    """RTL's stages as ArduCopter flies them."""
+
+    CLIMB = "climb"
+    RETURN = "return"
+    LOITER = "loiter"
+    DESCEND = "descend"
+
+
+@dataclass
+class Nav:
+    """A controller target in the home frame (metres)."""
+
+    kind: NavKind = NavKind.IDLE
+    x_m: float = 0.0
+    y_m: float = 0.0
+    alt_m: float = 0.0
+    rtl_phase: RtlPhase = RtlPhase.CLIMB
+    loiter_until_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class FlightSettings:
+    """Parameter-derived numbers guidance needs (SI units)."""
+
+    limits: Limits
+    arrive_radius_m: float
+    rtl_alt_m: float
+    rtl_loiter_s: float
+    land_speed_m_s: float
+    land_speed_high_m_s: float
+
+
+@dataclass
+class StepResult:
+    """What happened during one `advance`."""
+
+    arrived: bool = False
+    touched_down: bool = False
+
+
+def land_descent_m_s(alt_m: float, settings: FlightSettings) -> float:
+    """ArduCopter's landing speed: LAND_SPEED_HIGH (or WPNAV_SPEED_DN) above 10 m, LAND_SPEED below."""
+    return settings.land_speed_high_m_s if alt_m > 10.0 else settings.land_speed_m_s
+
+
+def advance(nav: Nav, state: Kinematics, settings: FlightSettings, now_s: float, dt_s: float) -> StepResult:
+    """Move `state` one step under `nav`; RTL advances through its phases by itself."""
+    result = StepResult()
+    limits = settings.limits
+    if nav.kind is NavKind.IDLE:
+        state.stop()
+        return result
+    if nav.kind is NavKind.BRAKE:
+        brake(state, limits, dt_s)
+    elif nav.kind in (NavKind.HOLD, NavKind.GOTO, NavKind.TAKEOFF):
+        step_towards(state, nav.x_m, nav.y_m, nav.alt_m, limits, dt_s)
+        horizontal = math.hypot(nav.x_m - state.x_m, nav.y_m - state.y_m)
+        if nav.kind is NavKind.TAKEOFF:
+            result.arrived = state.alt_m >= nav.alt_m - 0.1
+        else:
+            result.arrived = horizontal <= settings.arrive_radius_m and abs(nav.alt_m - state.alt_m) < 1.0
+    elif nav.kind is NavKind.LAND:
+        _descend(nav, state, settings, dt_s, result)
+    elif nav.kind is NavKind.RTL:
+        _rtl(nav, state, settings, now_s, dt_s, result)
+    return result
+
+
+def _descend(nav: Nav, state: Kinematics, settings: FlightSettings, dt_s: float, result: StepResult) -> None:
+    step_towards(state, nav.x_m, nav.y_m, -1.0, settings.limits, dt_s,
+                 descent_m_s=land_descent_m_s(state.alt_m, settings))
+    if state.alt_m <= 0.0:
+        state.alt_m = 0.0
+        state.stop()
+        result.touched_down = True
+
+
+def _rtl(nav: Nav, state: Kinematics, settings: FlightSettings, now_s: float, dt_s: float,
+         result: StepResult) -> None:
+    if nav.rtl_phase is RtlPhase.CLIMB:
+        step_towards(state, nav.x_m, nav.y_m, nav.alt_m, settings.limits, dt_s)
+        if state.alt_m >= nav.alt_m - 0.2:
+            nav.rtl_phase = RtlPhase.RETURN
+            nav.x_m = nav.y_m = 0.0
+    elif nav.rtl_phase is RtlPhase.RETURN:
+        step_towards(state, 0.0, 0.0, nav.alt_m, settings.limits, dt_s)
+        if math.hypot(state.x_m, state.y_m) <= 0.2 and state.ground_speed_m_s < 0.3:
+            nav.rtl_phase = RtlPhase.LOITER
+            nav.loiter_until_s = now_s + settings.rtl_loiter_s
+    elif nav.rtl_phase is RtlPhase.LOITER:
+        step_towards(state, 0.0, 0.0, nav.alt_m, settings.limits, dt_s)
+        if now_s >= nav.loiter_until_s:
+            nav.rtl_phase = RtlPhase.DESCEND
+    else:
+        _descend(nav, state, settings, dt_s, result)
+
+
+def rtl_nav(state: Kinematics, settings: FlightSettings) -> Nav:
+    """Start an RTL from where the vehicle is: climb to RTL_ALT first if lower (ArduCopter's rule)."""
+    return Nav(NavKind.RTL, state.x_m, state.y_m, max(state.alt_m, settings.rtl_alt_m), RtlPhase.CLIMB)
