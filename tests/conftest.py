@@ -1,0 +1,62 @@
+"""Shared store fixtures: a migrated `Database` on SQLite and on PostgreSQL, and a unique hub id.
+
+PostgreSQL runs in its own throw-away database (`finalmile_test_<random>`), created once per test
+session and dropped at the end; its parameter is skipped with the reason when the server is unreachable.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from fleet_manager.store.db import Database
+
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of a fresh, uniquely named PostgreSQL database for this test session (dropped afterwards)."""
+    name = f"finalmile_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 unreachable: {str(exc).splitlines()[0]}")
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _postgres_database(postgres_url: str) -> Iterator[Database]:
+    database = Database(postgres_url)
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """A migrated database, once on a SQLite file (WAL) and once on PostgreSQL; use a unique `hub_id`."""
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path_factory.mktemp('store') / 'finalmile.db'}")
+        db.migrate()
+        yield db
+        db.dispose()
+    else:
+        yield request.getfixturevalue("_postgres_database")
+
+
+@pytest.fixture
+def hub_id() -> str:
+    """A hub of its own for each test, so tests sharing the PostgreSQL database never see each other's rows."""
+    return f"hub-{uuid.uuid4().hex[:8]}"

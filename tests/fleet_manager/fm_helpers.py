@@ -1,0 +1,160 @@
+"""Test helpers for the fleet manager: a uvicorn server in a thread, a server subprocess, a webhook receiver."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+KEYS = {
+    "backend": "backend-key-123",
+    "operator": "operator-key-123",
+    "viewer": "viewer-key-123",
+    "locker": "locker-key-123",
+}
+API_KEYS_ENV = ",".join(f"{role}:{key}" for role, key in KEYS.items())
+SECRET = "webhook-secret-for-tests"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def auth(role: str) -> dict[str, str]:
+    """The Authorization header of a role's test key."""
+    return {"Authorization": f"Bearer {KEYS[role]}"}
+
+
+def wait_until(predicate: Any, *, timeout_s: float, what: str, interval_s: float = 0.05) -> None:
+    """Poll `predicate()` until true; AssertionError naming `what` after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: FastAPI, *, timeout_s: float = 20.0) -> Iterator[str]:
+    """Run `app` under uvicorn on a free port in a thread; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, timeout_s=timeout_s, what="uvicorn to start")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=timeout_s)
+
+
+@contextlib.contextmanager
+def serve_subprocess(
+    env: dict[str, str], *, port: int, log_path: Path, timeout_s: float = 30.0
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`finalmile serve` in its own process group (killed with the group at the end); waits for /healthz."""
+    code = "import sys; from fleet_manager.cli import main; sys.exit(main(sys.argv[1:]))"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", code, "serve", "--port", str(port)],
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+
+        def healthy() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"server exited with {process.returncode}: {log_path.read_text()[-2000:]}")
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(healthy, timeout_s=timeout_s, what="the server's /healthz", interval_s=0.1)
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+@dataclass
+class Received:
+    """One webhook POST as the receiver saw it."""
+
+    body: bytes
+    headers: dict[str, str]
+
+    @property
+    def event(self) -> dict[str, Any]:
+        """The CloudEvent."""
+        return dict(json.loads(self.body))
+
+
+@dataclass
+class WebhookReceiver:
+    """A local HTTP endpoint that answers 500 to the first `fail_first` POSTs (or all, when `down`)."""
+
+    fail_first: int = 0
+    down: bool = False
+    received: list[Received] = field(default_factory=list)
+    failures: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def accepted_events(self) -> list[dict[str, Any]]:
+        """CloudEvents answered with 200."""
+        with self.lock:
+            return [r.event for r in self.received]
+
+
+@contextlib.contextmanager
+def webhook_receiver(receiver: WebhookReceiver) -> Iterator[str]:
+    """Serve `receiver` on a free port; yields its URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            with receiver.lock:
+                fail = receiver.down or receiver.failures < receiver.fail_first
+                if fail:
+                    receiver.failures += 1
+                else:
+                    receiver.received.append(Received(body, {k.lower(): v for k, v in self.headers.items()}))
+            self.send_response(500 if fail else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
