@@ -95,7 +95,11 @@ def world_geojson(world: World) -> dict[str, Any]:
         },
         "hub": _site(world.hub),
         "lockers": [_site(locker) for locker in world.lockers],
-        "streets": {"type": "Feature", "properties": {"layer": "streets"}, "geometry": _edges_multiline(world.street_graph)},
+        "streets": {
+            "type": "Feature",
+            "properties": {"layer": "streets"},
+            "geometry": _edges_multiline(world.street_graph),
+        },
         "walkways": {
             "type": "Feature",
             "properties": {"layer": "walkways"},
