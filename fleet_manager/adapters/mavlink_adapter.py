@@ -60,6 +60,7 @@ T = TypeVar("T")
 # Modes the autopilot switches to on its own in a failsafe (fence, battery, GCS/RC loss, EKF).
 _FAILSAFE_MODES = frozenset({"RTL", "LAND", "SMART_RTL", "BRAKE", "AUTO_RTL"})
 _ARMED = mavlink.MAV_MODE_FLAG_SAFETY_ARMED
+_EKF_POSITION = mavlink.EKF_POS_HORIZ_ABS  # ArduCopter arms in GUIDED once the EKF has this
 _QUEUE_SIZE = 256
 _TEXT_GRACE_S = 0.3  # STATUSTEXT explaining a refusal may trail its COMMAND_ACK / MISSION_ACK
 _DISARM_GRACE_S = 1.0  # MISSION_ITEM_REACHED of the last item may trail the disarm heartbeat
@@ -157,6 +158,7 @@ class MavlinkAdapter(VehicleAdapter):
             StreamRequest(mavlink.MAVLINK_MSG_ID_GPS_RAW_INT, 1.0),
             StreamRequest(mavlink.MAVLINK_MSG_ID_BATTERY_STATUS, 1.0),
             StreamRequest(mavlink.MAVLINK_MSG_ID_MISSION_CURRENT, 1.0),
+            StreamRequest(mavlink.MAVLINK_MSG_ID_EKF_STATUS_REPORT, 1.0),
             StreamRequest(mavlink.MAVLINK_MSG_ID_HOME_POSITION, 0.2),
         )
         self.link = MavlinkLink(self.address, self._on_message, source_system=source_system)
@@ -252,6 +254,14 @@ class MavlinkAdapter(VehicleAdapter):
     def link_status(self) -> LinkStatus:
         """Whether heartbeats are arriving."""
         return self._link_status
+
+    async def wait_ready(self, timeout_s: float = 120.0) -> None:
+        """Wait until the vehicle has a GPS fix and an EKF position (armable in GUIDED); clock seconds."""
+        self._require_link("wait_ready()")
+        await self._wait_until(
+            self._position_valid, self._clock_to_wall(timeout_s), "wait_ready()",
+            "no GPS fix / EKF position (EKF_STATUS_REPORT without POS_HORIZ_ABS)",
+        )  # fmt: skip
 
     def recent_status_texts(self) -> list[str]:
         """The last STATUSTEXT messages of the vehicle, oldest first."""
@@ -522,6 +532,16 @@ class MavlinkAdapter(VehicleAdapter):
 
     async def _housekeeping(self) -> None:
         """One periodic task per link: GCS heartbeat at 1 Hz, heartbeat watchdog, reconnect, stream re-request."""
+        while not self._closed:
+            try:
+                await self._keep_link()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the watchdog must outlive any single failure, or link loss goes unseen
+                logger.exception("%s: link housekeeping failed; restarting it", self.vehicle_id)
+                await asyncio.sleep(1.0)
+
+    async def _keep_link(self) -> None:
         lost_wall = max(self.timeouts.link_lost_min_wall_s, self._clock_to_wall(self.timeouts.link_lost_clock_s))
         tick = min(0.25, lost_wall / 4)
         next_heartbeat = 0.0
@@ -660,7 +680,10 @@ class MavlinkAdapter(VehicleAdapter):
         self._publish()
 
     def _on_gps_raw(self, msg: Any) -> None:
+        changed = self._telemetry.gps_fix_type != int(msg.fix_type)
         self._telemetry.gps_fix_type = int(msg.fix_type)
+        if changed:
+            self._publish()
 
     def _on_sys_status(self, msg: Any) -> None:
         t = self._telemetry
@@ -680,7 +703,10 @@ class MavlinkAdapter(VehicleAdapter):
         self._telemetry.home = (msg.latitude / 1e7, msg.longitude / 1e7, msg.altitude / 1000.0)
 
     def _on_ekf_status(self, msg: Any) -> None:
+        changed = self._telemetry.ekf_flags != int(msg.flags)
         self._telemetry.ekf_flags = int(msg.flags)
+        if changed:
+            self._publish()
 
     def _on_mission_current(self, msg: Any) -> None:
         self._telemetry.mission_seq = int(msg.seq)
@@ -1009,14 +1035,21 @@ class MavlinkAdapter(VehicleAdapter):
             link=self._link_status,
             mission_id=run.mission.mission_id if run is not None else None,
             mission_step=step if step is not None and step >= 0 else None,
-            position_valid=(t.gps_fix_type is None or t.gps_fix_type >= 3)
-            and not (t.latitude_deg == 0.0 and t.longitude_deg == 0.0),
+            position_valid=self._position_valid(),
         )
         self._state = state
         for queue in self._telemetry_queues:
             self._put(queue, state)
         self._changed.set()
         self._changed = asyncio.Event()
+
+    def _position_valid(self) -> bool:
+        t = self._telemetry
+        if t.latitude_deg == 0.0 and t.longitude_deg == 0.0:
+            return False
+        if t.gps_fix_type is not None and t.gps_fix_type < 3:
+            return False
+        return t.ekf_flags is None or bool(t.ekf_flags & _EKF_POSITION)
 
     @staticmethod
     def _put(queue: asyncio.Queue[Any], item: Any) -> None:

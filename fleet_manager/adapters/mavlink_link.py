@@ -182,15 +182,14 @@ class MavlinkLink:
             return False
         data = message.pack(self._mav)
         self._mav.seq = (self._mav.seq + 1) % 256
-        if isinstance(transport, asyncio.DatagramTransport):
-            if self.address.scheme == "udpout":
-                transport.sendto(data)
-            elif self._peer is not None:
-                transport.sendto(data, self._peer)
-            else:
-                return False
-        else:
+        if self.address.scheme == "tcp":
             transport.write(data)  # type: ignore[attr-defined]
+        elif self.address.scheme == "udpout":
+            transport.sendto(data)  # type: ignore[attr-defined]
+        elif self._peer is not None:
+            transport.sendto(data, self._peer)  # type: ignore[attr-defined]
+        else:
+            return False
         self.stats.messages_out += 1
         return True
 

@@ -162,9 +162,7 @@ class VanAdapter(VehicleAdapter):
             raise NotConnected(self.vehicle_id, "wait_mission()", "no mission was started")
         async with self._result_changed:
             try:
-                await asyncio.wait_for(
-                    self._result_changed.wait_for(lambda: mission_id in self._results), timeout_s
-                )
+                await asyncio.wait_for(self._result_changed.wait_for(lambda: mission_id in self._results), timeout_s)
             except TimeoutError as exc:
                 raise AdapterTimeout(
                     self.vehicle_id, "wait_mission()", f"mission {mission_id} still running after {timeout_s} s"
