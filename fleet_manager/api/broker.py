@@ -31,7 +31,7 @@ class StreamEvent:
     cloudevent: dict[str, Any]
 
 
-@dataclass
+@dataclass(eq=False)  # identity hash: listeners live in a set
 class _Listener:
     queue: asyncio.Queue[StreamEvent | None]
     hub_ids: frozenset[str] | None

@@ -58,7 +58,7 @@ def test_out_for_delivery_needs_a_mode_and_handoff_leaves_the_van() -> None:
 
 def test_terminal_and_cancellable_sets() -> None:
     """Delivered, picked up and cancelled end the lifecycle; nothing on a vehicle can be cancelled."""
-    assert TERMINAL == {S.DELIVERED, S.PICKED_UP, S.CANCELLED}
+    assert {S.DELIVERED, S.PICKED_UP, S.CANCELLED} == TERMINAL
     assert not CANCELLABLE & {S.OUT_FOR_DELIVERY, S.HANDED_OFF, S.DELIVERED_TO_LOCKER}
     assert {S.RECEIVED, S.AWAITING_CUSTOMS, S.READY, S.PLANNED, S.ASSIGNED} <= CANCELLABLE
 
