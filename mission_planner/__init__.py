@@ -1,11 +1,66 @@
-"""FinalMile mission planner: pure planning library (geodesy, airspace, paths, energy, assignment, handoff)."""
+"""FinalMile mission planner: pure planning library (geodesy, airspace, paths, energy, assignment, handoff).
+
+No I/O, no threads, no database; deterministic for a seed.
+
+Entry point for the dispatcher::
+
+    from mission_planner import FleetTravel, VehicleSpec, OrderSpec, plan_fleet
+    travel = FleetTravel.for_world(world)      # once per world/airspace; holds the path and matrix caches
+    plan = plan_fleet(travel, vehicles, orders, now_s=clock.now(), seed=0, time_budget_s=5.0)
+    plan.routes      -> per vehicle: VehicleRoute(vehicle_id, kind, legs)
+    leg              -> Leg(kind=PICKUP|DROPOFF|RETURN|CHARGE|LAUNCH|RECOVERY|WAIT, start_s, arrival_s, end_s,
+                            from_xy_m, to_xy_m (local metres), to_latitude_deg, to_longitude_deg,
+                            distance_m, energy_wh, order_ids, waypoints (drones, local 3-D))
+    plan.unplanned   -> {order_id: reason}   (customs not cleared, unreachable, no time...)
+
+Re-planning after events (new order, cancellation, vehicle down) keeps committed legs:
+``replan(state, events, time_budget_s)`` (see `mission_planner.replan`).
+
+Core API (PyVRP style): ``Model`` (``add_depot``, ``add_vehicle``, ``add_order`` return the created
+objects) -> ``Model.problem(travel)`` -> frozen ``Problem`` -> ``solve(problem, stop=MaxRuntime(s), seed=0)``
+-> ``Result`` (``cost()``, ``is_feasible()``, ``summary()``, ``plan``).
+"""
 
 from .airspace import Airspace as Airspace
+from .airspace import TimeWindow as TimeWindow
 from .airspace import Zone as Zone
 from .airspace import ZoneKind as ZoneKind
 from .clock import Clock as Clock
+from .drone_paths import DronePath as DronePath
+from .drone_paths import DronePathPlanner as DronePathPlanner
+from .drone_paths import Waypoint as Waypoint
+from .energy import MultirotorModel as MultirotorModel
+from .energy import ReservePolicy as ReservePolicy
+from .energy import RobotModel as RobotModel
+from .energy import Wind as Wind
 from .errors import AirspaceError as AirspaceError
+from .errors import EnergyError as EnergyError
 from .errors import FinalMileError as FinalMileError
+from .errors import PathError as PathError
 from .errors import PlanningError as PlanningError
 from .errors import WorldError as WorldError
+from .fleet import FleetTravel as FleetTravel
+from .fleet import OrderSpec as OrderSpec
+from .fleet import VehicleSpec as VehicleSpec
+from .fleet import plan_fleet as plan_fleet
+from .fleet import plan_fleet_result as plan_fleet_result
 from .geodesy import LocalFrame as LocalFrame
+from .ground_paths import GroundNetwork as GroundNetwork
+from .model import Locker as Locker
+from .model import Model as Model
+from .model import Objective as Objective
+from .model import ObjectiveKind as ObjectiveKind
+from .model import Problem as Problem
+from .model import SizeClass as SizeClass
+from .model import VehicleKind as VehicleKind
+from .plan import Leg as Leg
+from .plan import LegKind as LegKind
+from .plan import Plan as Plan
+from .plan import VehicleRoute as VehicleRoute
+from .solver import MaxIterations as MaxIterations
+from .solver import MaxRuntime as MaxRuntime
+from .solver import Result as Result
+from .solver import solve as solve
+from .travel import DroneTravel as DroneTravel
+from .travel import EuclideanTravel as EuclideanTravel
+from .travel import GroundTravel as GroundTravel

@@ -26,10 +26,7 @@ class LocalFrame:
         """Frame whose (0, 0) is the given WGS84 point."""
         if not (-90.0 <= latitude_deg <= 90.0) or not (-180.0 <= longitude_deg <= 180.0):
             raise ValueError(f"origin ({latitude_deg}, {longitude_deg}) is not a WGS84 lat/lon in degrees")
-        proj = (
-            f"+proj=aeqd +lat_0={latitude_deg} +lon_0={longitude_deg} "
-            "+x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
-        )
+        proj = f"+proj=aeqd +lat_0={latitude_deg} +lon_0={longitude_deg} +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
         return cls(
             latitude_deg,
             longitude_deg,

@@ -1,0 +1,295 @@
+"""The dispatcher's entry point: `plan_fleet(travel, vehicles, orders, now_s=..., seed=..., time_budget_s=...)`.
+
+Inputs are WGS84 (what telemetry and the order API speak); everything inside is local metres.
+
+    travel = FleetTravel.for_world(world)            # once per world (and per airspace change): keeps caches
+    plan = plan_fleet(travel, vehicles, orders, now_s=clock.now(), seed=0, time_budget_s=5.0)
+    for route in plan.routes:                        # one per vehicle with work
+        for leg in route.legs:                       # PICKUP / DROPOFF / RETURN / CHARGE / LAUNCH / RECOVERY
+            leg.to_latitude_deg, leg.to_longitude_deg, leg.arrival_s, leg.waypoints_wgs84(travel.frame)
+
+Vans that carry drones or robots (``VehicleSpec.carried_by``) get launch and recovery legs from
+the handoff planner (`mission_planner.handoff`) after the core solve.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .airspace import Airspace
+from .drone_paths import DronePathPlanner
+from .energy import MultirotorModel, ReservePolicy, RobotModel
+from .errors import PlanningError
+from .geodesy import LocalFrame
+from .ground_paths import GroundNetwork
+from .model import Locker, Model, Objective, SizeClass, VehicleKind
+from .plan import Plan, VehicleRoute
+from .solver import MaxRuntime, Result, solve
+from .travel import DroneTravel, GroundTravel, Travel
+
+AT_HUB_RADIUS_M = 30.0
+
+
+@dataclass(frozen=True)
+class SafeSite:
+    """A named place (hub, locker) in WGS84 and local metres."""
+
+    site_id: str
+    latitude_deg: float
+    longitude_deg: float
+    x_m: float
+    y_m: float
+
+
+@dataclass
+class FleetTravel:
+    """Everything the planner needs about a world, with its caches (build once, keep, pass to `plan_fleet`)."""
+
+    frame: LocalFrame
+    hub: SafeSite
+    lockers: tuple[SafeSite, ...]
+    airspace: Airspace
+    drone: DroneTravel
+    robot: GroundTravel
+    van: GroundTravel
+    robot_model: RobotModel = field(default_factory=RobotModel)
+    reserve: ReservePolicy = field(default_factory=ReservePolicy)
+
+    @classmethod
+    def for_world(
+        cls,
+        world: Any,
+        *,
+        airspace: Airspace | None = None,
+        safety_margin_m: float = 20.0,
+        cruise_altitude_m: float = 60.0,
+        drone_model: MultirotorModel | None = None,
+        robot_model: RobotModel | None = None,
+        operator: str | None = None,
+    ) -> FleetTravel:
+        """Build from a `sim_worlds.world.World` (frame, airspace, walk/street graphs, hub, lockers)."""
+        space = airspace if airspace is not None else world.airspace
+        robots = robot_model if robot_model is not None else RobotModel()
+
+        def site(raw: Any) -> SafeSite:
+            return SafeSite(raw.site_id, raw.latitude_deg, raw.longitude_deg, raw.x_m, raw.y_m)
+
+        planner = DronePathPlanner(
+            space, safety_margin_m=safety_margin_m, cruise_altitude_m=cruise_altitude_m, operator=operator
+        )
+        return cls(
+            frame=world.frame,
+            hub=site(world.hub),
+            lockers=tuple(site(locker) for locker in world.lockers),
+            airspace=space,
+            drone=DroneTravel(planner, drone_model if drone_model is not None else MultirotorModel()),
+            robot=GroundTravel(GroundNetwork(world.walk_graph, speed_m_s=robots.speed_m_s)),
+            van=GroundTravel(GroundNetwork(world.street_graph, speed_m_s=8.0, use_edge_speed=True)),
+            robot_model=robots,
+        )
+
+    def by_kind(self) -> dict[VehicleKind, Travel]:
+        """The travel model of each vehicle kind."""
+        return {VehicleKind.DRONE: self.drone, VehicleKind.ROBOT: self.robot, VehicleKind.VAN: self.van}
+
+    def to_local(self, latitude_deg: float, longitude_deg: float) -> tuple[float, float]:
+        """WGS84 -> local metres."""
+        return self.frame.to_local(latitude_deg, longitude_deg)
+
+
+@dataclass(frozen=True)
+class VehicleSpec:
+    """A vehicle as the fleet snapshot knows it. Zero/None fields take the kind's defaults (see `DEFAULTS`)."""
+
+    vehicle_id: str
+    kind: VehicleKind
+    latitude_deg: float
+    longitude_deg: float
+    battery_wh: float | None = None  # current charge; None = full
+    available_from_s: float | None = None  # busy until (committed legs end)
+    carried_by: str | None = None  # van id for drones/robots riding a van
+    shift_end_s: float = math.inf
+    capacity_kg: float | None = None
+    capacity_parcels: int | None = None
+
+
+@dataclass(frozen=True)
+class OrderSpec:
+    """An open order as the store knows it. Times are epoch seconds."""
+
+    order_id: str
+    latitude_deg: float
+    longitude_deg: float
+    weight_kg: float
+    size_class: SizeClass = SizeClass.S
+    earliest_s: float = 0.0
+    latest_s: float = math.inf
+    priority: int = 1
+    customs_cleared: bool = True
+    recipient_from_s: float | None = None
+    recipient_until_s: float | None = None
+    locker_site_id: str | None = None
+
+
+# Per-kind defaults: capacity, speed, service at the door, costs (EUR), energy. Van: an e-van with a driver.
+DEFAULTS: dict[VehicleKind, dict[str, float]] = {
+    VehicleKind.DRONE: {
+        "capacity_kg": 2.0,
+        "capacity_parcels": 1,
+        "service_s": 30.0,
+        "cost_per_km": 0.05,
+        "cost_per_hour": 6.0,
+        "fixed_cost": 1.0,
+    },
+    VehicleKind.ROBOT: {
+        "capacity_kg": 10.0,
+        "capacity_parcels": 1,
+        "service_s": 60.0,
+        "cost_per_km": 0.02,
+        "cost_per_hour": 2.0,
+        "fixed_cost": 0.5,
+    },
+    VehicleKind.VAN: {
+        "capacity_kg": 600.0,
+        "capacity_parcels": 120,
+        "service_s": 120.0,
+        "cost_per_km": 0.25,
+        "cost_per_hour": 35.0,
+        "fixed_cost": 20.0,
+        "wh_per_km": 250.0,
+        "speed_m_s": 8.0,
+    },
+}
+
+
+def build_model(
+    travel: FleetTravel,
+    vehicles: Sequence[VehicleSpec],
+    orders: Sequence[OrderSpec],
+    *,
+    now_s: float,
+    objective: Objective | None = None,
+    hub_reload_s: float = 120.0,
+) -> Model:
+    """The `Model` `plan_fleet` solves: one hub depot, the vehicles, and the orders with locker fallbacks."""
+    model = Model(objective)
+    hub = model.add_depot(travel.hub.x_m, travel.hub.y_m, name=travel.hub.site_id, reload_s=hub_reload_s)
+    lockers = {site.site_id: site for site in travel.lockers}
+    for spec in vehicles:
+        kind = VehicleKind(spec.kind)
+        defaults = DEFAULTS[kind]
+        x_m, y_m = travel.to_local(spec.latitude_deg, spec.longitude_deg)
+        away = math.hypot(x_m - hub.x_m, y_m - hub.y_m) > AT_HUB_RADIUS_M and spec.carried_by is None
+        if kind is VehicleKind.DRONE:
+            speed, capacity_wh, wh_per_km = (
+                travel.drone.model.cruise_airspeed_m_s,
+                travel.drone.model.battery_capacity_wh,
+                0.0,
+            )
+        elif kind is VehicleKind.ROBOT:
+            robot = travel.robot_model
+            speed, capacity_wh, wh_per_km = robot.speed_m_s, robot.battery_capacity_wh, robot.wh_per_km
+        else:
+            speed, capacity_wh, wh_per_km = defaults["speed_m_s"], 0.0, defaults["wh_per_km"]
+        model.add_vehicle(
+            spec.vehicle_id,
+            kind,
+            hub,
+            capacity_kg=spec.capacity_kg if spec.capacity_kg is not None else defaults["capacity_kg"],
+            capacity_parcels=spec.capacity_parcels or int(defaults["capacity_parcels"]),
+            speed_m_s=speed,
+            service_s=defaults["service_s"],
+            shift_start_s=now_s,
+            shift_end_s=max(spec.shift_end_s, now_s + 1.0),
+            battery_capacity_wh=capacity_wh,
+            battery_wh=spec.battery_wh,
+            cost_per_km=defaults["cost_per_km"],
+            cost_per_hour=defaults["cost_per_hour"],
+            fixed_cost=defaults["fixed_cost"],
+            wh_per_km=wh_per_km,
+            carried_by=spec.carried_by,
+            available_from_s=spec.available_from_s,
+            start_xy_m=(x_m, y_m) if away else None,
+        )
+    for order in orders:
+        x_m, y_m = travel.to_local(order.latitude_deg, order.longitude_deg)
+        locker = None
+        if order.locker_site_id is not None:
+            site = lockers.get(order.locker_site_id)
+            if site is None:
+                raise PlanningError(f"order {order.order_id!r}: unknown locker_site_id {order.locker_site_id!r}")
+            locker = Locker(site.site_id, site.x_m, site.y_m)
+        model.add_order(
+            order.order_id,
+            x_m,
+            y_m,
+            weight_kg=order.weight_kg,
+            size_class=order.size_class,
+            earliest_s=order.earliest_s,
+            latest_s=order.latest_s,
+            priority=order.priority,
+            customs_cleared=order.customs_cleared,
+            recipient_from_s=order.recipient_from_s,
+            recipient_until_s=order.recipient_until_s,
+            locker=locker,
+        )
+    return model
+
+
+def plan_fleet(
+    travel: FleetTravel,
+    vehicles: Sequence[VehicleSpec],
+    orders: Sequence[OrderSpec],
+    *,
+    now_s: float,
+    seed: int = 0,
+    time_budget_s: float = 5.0,
+    objective: Objective | None = None,
+) -> Plan:
+    """Plan the fleet: which vehicle delivers which order, in what order, when, with what energy.
+
+    Orders not cleared by customs are never planned; impossible orders come back in
+    `Plan.unplanned` with the reason. Deterministic for a seed (up to the time limit).
+    """
+    return plan_fleet_result(
+        travel, vehicles, orders, now_s=now_s, seed=seed, time_budget_s=time_budget_s, objective=objective
+    ).plan
+
+
+def plan_fleet_result(
+    travel: FleetTravel,
+    vehicles: Sequence[VehicleSpec],
+    orders: Sequence[OrderSpec],
+    *,
+    now_s: float,
+    seed: int = 0,
+    time_budget_s: float = 5.0,
+    objective: Objective | None = None,
+) -> Result:
+    """Like `plan_fleet`, but returns the full `Result` (problem, solver solution) for re-planning."""
+    if not math.isfinite(time_budget_s) or time_budget_s <= 0:
+        raise PlanningError(f"time_budget_s must be > 0, got {time_budget_s!r}")
+    model = build_model(travel, vehicles, orders, now_s=now_s, objective=objective)
+    problem = model.problem(
+        travel.by_kind(),
+        now_s=now_s,
+        reserve=travel.reserve,
+        safe_landing_xy=[(travel.hub.x_m, travel.hub.y_m)] + [(s.x_m, s.y_m) for s in travel.lockers],
+    )
+    result = solve(problem, MaxRuntime(time_budget_s), seed=seed)
+    return replace(result, plan=with_wgs84(result.plan, travel.frame))
+
+
+def with_wgs84(plan: Plan, frame: LocalFrame) -> Plan:
+    """The same plan with every leg's destination also in WGS84."""
+    routes = []
+    for route in plan.routes:
+        legs = []
+        for leg in route.legs:
+            latitude_deg, longitude_deg = frame.to_wgs84(*leg.to_xy_m)
+            legs.append(replace(leg, to_latitude_deg=latitude_deg, to_longitude_deg=longitude_deg))
+        routes.append(VehicleRoute(route.vehicle_id, route.kind, tuple(legs)))
+    return replace(plan, routes=tuple(routes))

@@ -1,0 +1,475 @@
+"""Assignment and routing on PyVRP: `solve(problem, stop=MaxRuntime(s), seed=0) -> Result`.
+
+Why PyVRP: on the Solomon C1/R1/RC1 instances, with the same integer matrices and the same
+10 s limit on this 2-core machine, PyVRP's iterated local search lands closer to the best-known
+distances than OR-Tools' routing library (guided local search) and VROOM — see
+`benchmarks/bench_vrptw.py` and `benchmarks/results/vrptw.csv` for the measurement.
+
+Encoding (one PyVRP client per delivery target):
+- load dimensions ``[grams, parcels, not_drone, not_robot, not_van]``: a vehicle kind has
+  capacity 0 in its own "not" dimension, so it can only take orders it is eligible for;
+- drones and robots make single-parcel trips and reload (battery swap) at their depot;
+- a locker fallback is a second client in a mutually exclusive group with the door delivery;
+- orders are optional with a prize ``unplanned_penalty × priority`` (unless `require_all`), so
+  an impossible order is reported as unplanned instead of breaking the plan;
+- a vehicle kind's service time is folded into its duration matrix (outgoing arcs of a client).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyvrp
+from pyvrp.stop import MaxIterations, MaxRuntime, StoppingCriterion
+
+from .errors import PlanningError
+from .model import ObjectiveKind, Order, Problem, Vehicle, VehicleKind
+from .plan import Leg, LegKind, Plan, VehicleRoute
+from .travel import DroneTravel
+
+__all__ = ["MaxIterations", "MaxRuntime", "Result", "encode", "solve"]
+
+HORIZON_S = 14 * 86400
+_UNREACHABLE = 10_000_000  # metres / seconds standing in for "no path" in PyVRP's integer matrices
+_BIG_CAPACITY = 1_000_000_000
+_KINDS = (VehicleKind.DRONE, VehicleKind.ROBOT, VehicleKind.VAN)
+
+
+@dataclass(frozen=True)
+class _Target:
+    order: Order
+    at_locker: bool
+    point: int
+
+
+@dataclass(frozen=True)
+class _TypeKey:
+    kind: VehicleKind
+    home: int
+    start: int
+    capacity_kg: float
+    capacity_parcels: int
+    start_s: float
+    end_s: float
+    costs: tuple[int, int, int]
+
+
+@dataclass(frozen=True, eq=False)
+class Encoded:
+    """A Problem in PyVRP form, with the maps needed to read a solution back."""
+
+    data: pyvrp.ProblemData
+    targets: tuple[_Target, ...]  # per PyVRP client
+    type_vehicles: tuple[tuple[Vehicle, ...], ...]  # per PyVRP vehicle type
+    location_points: tuple[int, ...]  # per PyVRP location: index into problem.points
+    depot_points: tuple[int, ...]  # per PyVRP depot
+    service_s: dict[VehicleKind, float]
+    unplannable: dict[str, str]
+
+
+def _rel(problem: Problem, t: float) -> int:
+    if t == math.inf:
+        return HORIZON_S
+    if t == -math.inf:
+        return 0
+    return int(min(HORIZON_S, max(0.0, round(t - problem.origin_s))))
+
+
+def _scale(problem: Problem, vehicle: Vehicle) -> tuple[int, int, int, int]:
+    """(unit_distance_cost per m, unit_duration_cost per s, fixed_cost, prize per priority level)."""
+    objective = problem.objective
+    if objective.kind is ObjectiveKind.COST:  # units of 1e-5 euro
+        return (
+            round(vehicle.cost_per_km * 100),
+            round(vehicle.cost_per_hour / 3600 * 1e5),
+            round(vehicle.fixed_cost * 1e5),
+            round(objective.penalty * 1e5),
+        )
+    if objective.kind is ObjectiveKind.ENERGY:  # mWh
+        per_km = vehicle.wh_per_km
+        travel = problem.travel.get(vehicle.kind)
+        if vehicle.kind is VehicleKind.DRONE and isinstance(travel, DroneTravel):
+            speed = travel.model.cruise_airspeed_m_s
+            per_km = travel.model.power_w(0.5 * vehicle.capacity_kg, speed) / speed / 3.6
+        return max(1, round(per_km)), 0, 0, round(objective.penalty * 1000)
+    if objective.kind is ObjectiveKind.DISTANCE:
+        return 1, 0, 0, round(objective.penalty)
+    return 0, 1, 0, round(objective.penalty)
+
+
+def encode(problem: Problem) -> Encoded:
+    """Translate a Problem into PyVRP's ProblemData (see the module docstring for the encoding)."""
+    vehicles = [v for v in problem.vehicles if v.carried_by is None]
+    if not vehicles:
+        raise PlanningError("no vehicle to plan with (carried drones/robots need their van in the problem)")
+    kinds = sorted({v.kind for v in vehicles}, key=_KINDS.index)
+    service_s = {k: max(v.service_s for v in problem.vehicles if v.kind is k) for k in kinds}
+
+    depot_points = list(problem.depot_point)
+    depot_windows = [(d.opens_s, d.closes_s, d.reload_s, d.name) for d in problem.depots]
+    start_depot: dict[str, int] = {}
+    for vehicle in vehicles:
+        if vehicle.start_x_m is not None and vehicle.start_y_m is not None:
+            key = (round(vehicle.start_x_m, 1), round(vehicle.start_y_m, 1))
+            point = next(i for i, (x, y) in enumerate(problem.points) if (round(x, 1), round(y, 1)) == key)
+            start_depot[vehicle.vehicle_id] = len(depot_points)
+            depot_points.append(point)
+            depot_windows.append((-math.inf, math.inf, 0.0, f"{vehicle.vehicle_id}-now"))
+
+    targets: list[_Target] = []
+    windows: list[tuple[int, int]] = []
+    unplannable: dict[str, str] = {}
+    groups: list[list[int]] = []
+    for order in problem.orders:
+        options = [(False, problem.home_point[order.index], order.home_window_s())]
+        locker_window = order.locker_window_s()
+        locker_point = problem.locker_point[order.index]
+        if locker_window is not None and locker_point is not None:
+            options.append((True, locker_point, locker_window))
+        made = []
+        for at_locker, point, (early, late) in options:
+            eligible = any(problem.eligible[k][order.index][int(at_locker)] for k in kinds)
+            if late < problem.origin_s or late < early or not eligible:
+                continue
+            made.append(len(targets))
+            targets.append(_Target(order, at_locker, point))
+            windows.append((_rel(problem, early), _rel(problem, late)))
+        if not made:
+            unplannable[order.order_id] = "no vehicle in this fleet can reach it within its time window"
+        elif len(made) > 1:
+            groups.append(made)
+
+    location_points = depot_points + [t.point for t in targets]
+    index = np.asarray(location_points)
+    n_depots = len(depot_points)
+    distance_matrices, duration_matrices = [], []
+    for kind in kinds:
+        matrices = problem.matrices[kind]
+        distance = matrices.distance_m[np.ix_(index, index)]
+        duration = matrices.duration_s[np.ix_(index, index)].copy()
+        duration[n_depots:, :] += service_s[kind]
+        # a kind may not visit a client it is not eligible for: cut every arc into and out of it
+        barred = n_depots + np.array(
+            [i for i, t in enumerate(targets) if not problem.eligible[kind][t.order.index][int(t.at_locker)]],
+            dtype=np.int64,
+        )
+        for m in (distance, duration):
+            m[barred, :] = math.inf
+            m[:, barred] = math.inf
+        np.fill_diagonal(duration, 0.0)
+        np.fill_diagonal(distance, 0.0)
+        for m in (distance, duration):
+            m[~np.isfinite(m)] = _UNREACHABLE
+        distance_matrices.append(np.minimum(np.rint(distance), _UNREACHABLE).astype(np.int64))
+        duration_matrices.append(np.minimum(np.rint(duration), _UNREACHABLE).astype(np.int64))
+
+    locations = [pyvrp.Location(float(problem.points[p][0]), float(problem.points[p][1])) for p in location_points]
+    depots = [
+        pyvrp.Depot(
+            i, tw_early=_rel(problem, opens), tw_late=_rel(problem, closes), service_duration=round(reload_s), name=name
+        )
+        for i, (opens, closes, reload_s, name) in enumerate(depot_windows)
+    ]
+    group_of = {client: g for g, members in enumerate(groups) for client in members}
+    required_all = problem.require_all
+    clients = []
+    for number, (target, (early, late)) in enumerate(zip(targets, windows, strict=True)):
+        order = target.order
+        flags = [int(not problem.eligible[k][order.index][int(target.at_locker)]) if k in kinds else 0 for k in _KINDS]
+        prize = _scale(problem, vehicles[0])[3] * order.priority
+        clients.append(
+            pyvrp.Client(
+                location=n_depots + number,
+                delivery=[round(order.weight_kg * 1000), 1, *flags],
+                tw_early=early,
+                tw_late=late,
+                prize=prize if not target.at_locker else max(0, prize - 1),
+                required=required_all and number not in group_of,
+                group=group_of.get(number),
+                name=order.order_id + ("@locker" if target.at_locker else ""),
+            )
+        )
+    client_groups = [pyvrp.ClientGroup(members, required=required_all) for members in groups]
+
+    grouped: dict[_TypeKey, list[Vehicle]] = {}
+    for vehicle in vehicles:
+        type_key = _TypeKey(
+            kind=vehicle.kind,
+            home=vehicle.depot.index,
+            start=start_depot.get(vehicle.vehicle_id, vehicle.depot.index),
+            capacity_kg=vehicle.capacity_kg,
+            capacity_parcels=vehicle.capacity_parcels,
+            start_s=max(vehicle.shift_start_s, vehicle.available_from_s or -math.inf),
+            end_s=vehicle.shift_end_s,
+            costs=_scale(problem, vehicle)[:3],
+        )
+        grouped.setdefault(type_key, []).append(vehicle)
+    vehicle_types = []
+    for type_key, members in grouped.items():
+        own = _KINDS.index(type_key.kind)
+        capacity = [round(type_key.capacity_kg * 1000), type_key.capacity_parcels]
+        capacity += [0 if i == own else _BIG_CAPACITY for i in range(len(_KINDS))]
+        distance_cost, duration_cost, fixed_cost = type_key.costs
+        multi_trip = type_key.kind in (VehicleKind.DRONE, VehicleKind.ROBOT)
+        vehicle_types.append(
+            pyvrp.VehicleType(
+                num_available=len(members),
+                capacity=capacity,
+                start_depot=type_key.start,
+                end_depot=type_key.home,
+                fixed_cost=fixed_cost,
+                tw_early=_rel(problem, type_key.start_s),
+                tw_late=_rel(problem, type_key.end_s),
+                unit_distance_cost=distance_cost,
+                unit_duration_cost=duration_cost,
+                profile=kinds.index(type_key.kind),
+                reload_depots=[type_key.home] if multi_trip else [],
+                name=",".join(v.vehicle_id for v in members),
+            )
+        )
+    data = pyvrp.ProblemData(
+        locations, clients, depots, vehicle_types, distance_matrices, duration_matrices, groups=client_groups
+    )
+    return Encoded(
+        data=data,
+        targets=tuple(targets),
+        type_vehicles=tuple(tuple(m) for m in grouped.values()),
+        location_points=tuple(location_points),
+        depot_points=tuple(depot_points),
+        service_s=service_s,
+        unplannable=unplannable,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    """What `solve` returns: the plan, the PyVRP solution behind it, and how long it took."""
+
+    problem: Problem
+    plan: Plan
+    encoded: Encoded | None
+    solution: pyvrp.Solution | None
+    runtime_s: float
+    iterations: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def cost(self) -> float:
+        """Objective value in the objective's unit (euros, Wh, m or s), unplanned-order penalties included."""
+        return self.plan.objective_value
+
+    def is_feasible(self) -> bool:
+        """Whether every hard constraint (load, time windows, eligibility) holds."""
+        return self.plan.feasible
+
+    def summary(self) -> str:
+        """A few lines a person reads first."""
+        plan = self.plan
+        used = [r for r in plan.routes if r.legs]
+        lines = [
+            f"objective ({self.problem.objective.kind.value}): {self.cost():.2f}   feasible: {self.is_feasible()}",
+            f"orders planned: {len(plan.planned_order_ids)} / {len(self.problem.orders) + len(self.problem.skipped)}"
+            f"   unplanned: {len(plan.unplanned)}   vehicles used: {len(used)} / {len(self.problem.vehicles)}",
+            f"distance: {sum(r.distance_m for r in used) / 1000:.2f} km"
+            f"   energy: {sum(r.energy_wh for r in used):.0f} Wh   makespan: {plan.makespan_s / 60:.1f} min"
+            f"   runtime: {self.runtime_s:.2f} s",
+        ]
+        return "\n".join(lines)
+
+
+_UNIT_DIVISOR = {
+    ObjectiveKind.COST: 1e5,
+    ObjectiveKind.ENERGY: 1e3,
+    ObjectiveKind.DISTANCE: 1.0,
+    ObjectiveKind.DURATION: 1.0,
+}
+
+
+def solve(
+    problem: Problem,
+    stop: StoppingCriterion | None = None,
+    seed: int = 0,
+    *,
+    initial_routes: Sequence[tuple[str, Sequence[str]]] | None = None,
+) -> Result:
+    """Solve `problem` with PyVRP until `stop` (default 5 s); deterministic for a seed (given iterations).
+
+    `initial_routes` (vehicle_id, [order_id...]) warm-starts the search (used by re-planning).
+    """
+    started = time.perf_counter()
+    encoded = encode(problem)
+    if not encoded.targets:
+        plan = Plan(
+            (), {**problem.skipped, **encoded.unplannable}, 0.0, True, problem.origin_s, time.perf_counter() - started
+        )
+        return Result(problem, plan, encoded, None, plan.runtime_s)
+    initial = _initial_solution(encoded, initial_routes) if initial_routes is not None else None
+    result = pyvrp.solve(
+        encoded.data,
+        stop=stop if stop is not None else MaxRuntime(5.0),
+        seed=seed,
+        collect_stats=False,
+        display=False,
+        initial_solution=initial,
+    )
+    best = result.best
+    runtime = time.perf_counter() - started
+    plan = decode(problem, encoded, best, runtime=runtime)
+    return Result(problem, plan, encoded, best, runtime, iterations=result.num_iterations)
+
+
+def _initial_solution(encoded: Encoded, routes: Sequence[tuple[str, Sequence[str]]]) -> pyvrp.Solution:
+    client_of = {t.order.order_id + ("@locker" if t.at_locker else ""): i for i, t in enumerate(encoded.targets)}
+    type_of = {v.vehicle_id: i for i, members in enumerate(encoded.type_vehicles) for v in members}
+    built = []
+    for vehicle_id, order_ids in routes:
+        clients = [client_of[o] for o in order_ids if o in client_of]
+        if not clients or vehicle_id not in type_of:
+            continue
+        vehicle = next(v for v in encoded.type_vehicles[type_of[vehicle_id]] if v.vehicle_id == vehicle_id)
+        activities: list[pyvrp.Activity] = []
+        for number, client in enumerate(clients):
+            if number and vehicle.kind is not VehicleKind.VAN:  # single-parcel trips: reload between
+                activities.append(pyvrp.Activity(pyvrp.ActivityType.DEPOT, vehicle.depot.index))
+            activities.append(pyvrp.Activity(pyvrp.ActivityType.CLIENT, client))
+        built.append(pyvrp.Route(encoded.data, activities, type_of[vehicle_id]))
+    return pyvrp.Solution(encoded.data, built)
+
+
+def decode(problem: Problem, encoded: Encoded, solution: pyvrp.Solution, *, runtime: float) -> Plan:
+    """Turn a PyVRP solution into per-vehicle legs with absolute times, distances and energy."""
+    free = [list(members) for members in encoded.type_vehicles]
+    routes = []
+    visited: set[str] = set()
+    for route in solution.routes():
+        vehicle = free[route.vehicle_type()].pop(0)
+        legs = _legs(problem, encoded, vehicle, route)
+        routes.append(VehicleRoute(vehicle.vehicle_id, vehicle.kind, tuple(legs)))
+        visited.update(o for leg in legs if leg.kind is LegKind.DROPOFF for o in leg.order_ids)
+    unplanned = {**problem.skipped, **encoded.unplannable}
+    for order in problem.orders:
+        if order.order_id not in visited and order.order_id not in unplanned:
+            unplanned[order.order_id] = "left out: no feasible or worthwhile slot in the fleet's routes"
+    divisor = _UNIT_DIVISOR[problem.objective.kind]
+    # PyVRP counts the prize of the unused alternative of a locker group as lost: recompute
+    travel_cost = solution.distance_cost() + solution.duration_cost() + solution.fixed_vehicle_cost()
+    left_out = sum(o.priority for o in problem.orders if o.order_id not in visited)
+    return Plan(
+        routes=tuple(routes),
+        unplanned=unplanned,
+        objective_value=travel_cost / divisor + problem.objective.penalty * left_out,
+        feasible=bool(solution.is_feasible()),
+        made_at_s=problem.origin_s,
+        runtime_s=runtime,
+    )
+
+
+def _legs(problem: Problem, encoded: Encoded, vehicle: Vehicle, route: pyvrp.Route) -> list[Leg]:
+    kind = vehicle.kind
+    matrices = problem.matrices[kind]
+    travel = problem.travel.get(kind)
+    service = encoded.service_s[kind]
+    schedule = list(route.schedule())
+    legs: list[Leg] = []
+    previous_point: int | None = None
+    depart_rel = 0.0
+    for number, activity in enumerate(schedule):
+        if activity.is_depot():
+            point = encoded.depot_points[activity.idx]
+            target = None
+        else:
+            target = encoded.targets[activity.idx]
+            point = target.point
+        if previous_point is not None:
+            arrival_rel = activity.start_time - activity.wait_duration
+            legs.append(
+                _travel_leg(
+                    problem,
+                    vehicle,
+                    travel,
+                    matrices,
+                    previous_point,
+                    point,
+                    target,
+                    depart_rel,
+                    arrival_rel,
+                    activity.start_time + (service if target else 0),
+                    activity.trip,
+                )
+            )
+        if activity.is_depot():
+            trip_orders = tuple(
+                encoded.targets[a.idx].order.order_id
+                for a in schedule[number + 1 :]
+                if not a.is_depot() and a.trip == activity.trip
+            )
+            if trip_orders:
+                xy = problem.points[point]
+                start = problem.origin_s + activity.start_time
+                end = problem.origin_s + activity.end_time
+                if kind is not VehicleKind.VAN and number > 0:
+                    legs.append(Leg(LegKind.CHARGE, vehicle.vehicle_id, start, start, end, xy, xy, trip=activity.trip))
+                legs.append(
+                    Leg(
+                        LegKind.PICKUP,
+                        vehicle.vehicle_id,
+                        start,
+                        start,
+                        end,
+                        xy,
+                        xy,
+                        order_ids=trip_orders,
+                        trip=activity.trip,
+                    )
+                )
+            depart_rel = activity.end_time
+        else:
+            depart_rel = activity.start_time + service
+        previous_point = point
+    return legs
+
+
+def _travel_leg(
+    problem: Problem,
+    vehicle: Vehicle,
+    travel: object,
+    matrices: object,
+    from_point: int,
+    to_point: int,
+    target: _Target | None,
+    depart_rel: float,
+    arrival_rel: float,
+    end_rel: float,
+    trip: int,
+) -> Leg:
+    from_xy = problem.points[from_point]
+    to_xy = problem.points[to_point]
+    distance_m = float(problem.matrices[vehicle.kind].distance_m[from_point, to_point])
+    payload_kg = target.order.weight_kg if target is not None else 0.0
+    waypoints: tuple = ()
+    if isinstance(travel, DroneTravel):
+        path = travel.planner.path(from_xy, to_xy, start_s=travel.start_s, end_s=travel.end_s)
+        waypoints = path.waypoints
+        energy_wh = path.energy_wh(travel.model, payload_kg)
+        if target is not None:
+            energy_wh += travel.model.hover_energy_wh(payload_kg, vehicle.service_s)
+    else:
+        energy_wh = vehicle.wh_per_km * distance_m / 1000.0
+    return Leg(
+        kind=LegKind.DROPOFF if target is not None else LegKind.RETURN,
+        vehicle_id=vehicle.vehicle_id,
+        start_s=problem.origin_s + depart_rel,
+        arrival_s=problem.origin_s + arrival_rel,
+        end_s=problem.origin_s + end_rel,
+        from_xy_m=from_xy,
+        to_xy_m=to_xy,
+        distance_m=distance_m if math.isfinite(distance_m) else 0.0,
+        energy_wh=energy_wh,
+        order_ids=(target.order.order_id,) if target is not None else (),
+        at_locker=target.at_locker if target is not None else False,
+        trip=trip,
+        waypoints=waypoints,
+    )

@@ -1,0 +1,245 @@
+"""Travel models per vehicle kind (straight line, ground graph, safe drone paths) and the freeze of a `Model`.
+
+A travel model turns the problem's distinct points into distance (m) and duration (s) matrices
+(+inf where a vehicle cannot go). `build_problem` uses them to freeze a `Model` into a `Problem`
+and to decide, per order and vehicle kind, whether a single-parcel trip fits the vehicle's
+battery under the reserve policy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+import numpy as np
+
+from .drone_paths import DronePathPlanner
+from .energy import MultirotorModel, ReservePolicy
+from .errors import PlanningError
+from .ground_paths import GroundNetwork
+from .model import KindMatrices, Model, Order, Problem, Vehicle, VehicleKind
+
+
+class Travel(Protocol):
+    """Distance and duration matrices between local points for one vehicle kind."""
+
+    def matrices(self, points_xy: Sequence[tuple[float, float]]) -> KindMatrices:
+        """Matrices between `points_xy` (local m); +inf where unreachable."""
+        ...
+
+
+@dataclass(frozen=True)
+class EuclideanTravel:
+    """Straight lines at `speed_m_s`; `truncate_decimals` floors each arc (the CVRPLIB convention)."""
+
+    speed_m_s: float = 1.0
+    truncate_decimals: int | None = None
+
+    def matrices(self, points_xy: Sequence[tuple[float, float]]) -> KindMatrices:
+        """Euclidean matrices between the points."""
+        xy = np.asarray(points_xy, dtype=float).reshape(-1, 2)
+        distance = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
+        if self.truncate_decimals is not None:
+            scale = 10.0**self.truncate_decimals
+            distance = np.floor(distance * scale + 1e-9) / scale
+        return KindMatrices(distance, distance / self.speed_m_s)
+
+
+@dataclass(frozen=True)
+class GroundTravel:
+    """Shortest paths on a ground network (walk graph for robots, street graph for vans)."""
+
+    network: GroundNetwork
+
+    def matrices(self, points_xy: Sequence[tuple[float, float]]) -> KindMatrices:
+        """Graph matrices (each point snapped to its nearest node); cached in the network."""
+        distance, duration = self.network.point_matrices(list(points_xy))
+        return KindMatrices(distance, duration)
+
+
+@dataclass
+class DroneTravel:
+    """Safe drone paths (climb, cruise around buffered zones, descend) flown by `model`."""
+
+    planner: DronePathPlanner
+    model: MultirotorModel = field(default_factory=MultirotorModel)
+    drop_hover_s: float = 30.0
+    start_s: float | None = None
+    end_s: float | None = None
+    _cache: dict[tuple[tuple[float, float], tuple[float, float]], float] = field(default_factory=dict, repr=False)
+
+    def matrices(self, points_xy: Sequence[tuple[float, float]]) -> KindMatrices:
+        """Cruise lengths and flight times (climb + cruise + descent); +inf where no safe path."""
+        size = len(points_xy)
+        distance = np.zeros((size, size))
+        for i in range(size):
+            for j in range(i + 1, size):
+                key = (points_xy[i], points_xy[j])
+                if key not in self._cache:
+                    self._cache[key] = self.planner.horizontal_distance_m(
+                        points_xy[i], points_xy[j], start_s=self.start_s, end_s=self.end_s
+                    )
+                distance[i, j] = distance[j, i] = self._cache[key]
+        altitude = self.planner.cruise_altitude_m
+        vertical_s = self.model.vertical_time_s(altitude) + self.model.vertical_time_s(-altitude)
+        duration = distance / self.model.cruise_airspeed_m_s + vertical_s
+        np.fill_diagonal(duration, 0.0)
+        return KindMatrices(distance, duration)
+
+    def sortie_energy_wh(self, payload_kg: float, outbound_m: float, return_m: float) -> float:
+        """Energy of a depot -> drop -> depot sortie with the model's climb, cruise, hover and descent."""
+        return self.model.sortie_energy_wh(
+            payload_kg, outbound_m, return_m, self.planner.cruise_altitude_m, drop_hover_s=self.drop_hover_s
+        )
+
+
+def _dedupe(points: list[tuple[float, float]]) -> tuple[list[tuple[float, float]], list[int]]:
+    index: dict[tuple[float, float], int] = {}
+    unique: list[tuple[float, float]] = []
+    mapping = []
+    for x, y in points:
+        key = (round(x, 1), round(y, 1))
+        if key not in index:
+            index[key] = len(unique)
+            unique.append((x, y))
+        mapping.append(index[key])
+    return unique, mapping
+
+
+def build_problem(
+    model: Model,
+    travel: Mapping[VehicleKind, Travel],
+    *,
+    now_s: float = 0.0,
+    reserve: ReservePolicy | None = None,
+    safe_landing_xy: Sequence[tuple[float, float]] = (),
+) -> Problem:
+    """Freeze `model`: matrices per kind, orders that can be planned, and per-kind eligibility.
+
+    An order is skipped (with the reason in `Problem.skipped`) when customs has not cleared it,
+    when its window has closed by `now_s`, or when no vehicle can carry it there at all.
+    Drone/robot eligibility keeps the reserve policy: the single-parcel trip from the depot must
+    leave ``reserve_fraction`` of the battery plus the energy to the nearest safe landing point.
+    """
+    reserve = reserve if reserve is not None else ReservePolicy()
+    if not model.depots:
+        raise PlanningError("a problem needs at least one depot")
+    kinds = {v.kind for v in model.vehicles}
+    missing = sorted(k.value for k in kinds if k not in travel)
+    if missing:
+        raise PlanningError(f"no travel model for vehicle kind(s) {', '.join(missing)}")
+    skipped: dict[str, str] = {}
+    candidates: list[Order] = []
+    for order in model.orders:
+        if not order.customs_cleared:
+            skipped[order.order_id] = "customs not cleared"
+        elif max(order.home_window_s()[1], (order.locker_window_s() or (0.0, -math.inf))[1]) < now_s:
+            skipped[order.order_id] = "delivery window already closed"
+        else:
+            candidates.append(order)
+    raw_points = [(d.x_m, d.y_m) for d in model.depots]
+    raw_points += [
+        (v.start_x_m, v.start_y_m) for v in model.vehicles if v.start_x_m is not None and v.start_y_m is not None
+    ]
+    raw_points += [(o.x_m, o.y_m) for o in candidates]
+    raw_points += [(o.locker.x_m, o.locker.y_m) for o in candidates if o.locker is not None]
+    raw_points += list(safe_landing_xy)
+    points, _ = _dedupe(raw_points)
+    lookup = {(round(x, 1), round(y, 1)): i for i, (x, y) in enumerate(points)}
+
+    def point_of(x: float, y: float) -> int:
+        return lookup[(round(x, 1), round(y, 1))]
+
+    matrices = {kind: travel[kind].matrices(points) for kind in sorted(kinds)}
+    landing_points = [point_of(x, y) for x, y in safe_landing_xy] + [point_of(d.x_m, d.y_m) for d in model.depots]
+    eligible_lists: dict[VehicleKind, list[tuple[bool, bool]]] = {kind: [] for kind in kinds}
+    planned: list[Order] = []
+    for order in candidates:
+        home = point_of(order.x_m, order.y_m)
+        locker = point_of(order.locker.x_m, order.locker.y_m) if order.locker is not None else None
+        flags: dict[VehicleKind, tuple[bool, bool]] = {}
+        for kind in kinds:
+            fleet = [v for v in model.vehicles if v.kind is kind]
+
+            def reachable(
+                target: int | None, fleet: list[Vehicle] = fleet, kind: VehicleKind = kind, order: Order = order
+            ) -> bool:
+                if target is None:
+                    return False
+                return any(
+                    order.fits(v)
+                    if v.carried_by is not None  # judged per sortie by the handoff planner
+                    else _trip_feasible(
+                        v,
+                        order,
+                        target,
+                        point_of(v.depot.x_m, v.depot.y_m),
+                        matrices[kind],
+                        travel[kind],
+                        reserve,
+                        landing_points,
+                    )
+                    for v in fleet
+                )
+
+            flags[kind] = (reachable(home), reachable(locker))
+        if not any(home_ok or locker_ok for home_ok, locker_ok in flags.values()):
+            skipped[order.order_id] = "no vehicle can carry it there (size, weight, range, airspace)"
+            continue
+        planned.append(order)
+        for kind in kinds:
+            eligible_lists[kind].append(flags[kind])
+    renumbered = tuple(_renumber(order, i) for i, order in enumerate(planned))
+    return Problem(
+        depots=tuple(model.depots),
+        vehicles=tuple(model.vehicles),
+        orders=renumbered,
+        skipped=skipped,
+        points=tuple(points),
+        depot_point=tuple(point_of(d.x_m, d.y_m) for d in model.depots),
+        home_point=tuple(point_of(o.x_m, o.y_m) for o in renumbered),
+        locker_point=tuple(point_of(o.locker.x_m, o.locker.y_m) if o.locker else None for o in renumbered),
+        matrices=matrices,
+        eligible={kind: tuple(flags) for kind, flags in eligible_lists.items()},
+        objective=model.objective,
+        origin_s=float(now_s),
+        require_all=model.require_all,
+        travel=dict(travel),
+    )
+
+
+def _renumber(order: Order, index: int) -> Order:
+    return replace(order, index=index)
+
+
+def _trip_feasible(
+    vehicle: Vehicle,
+    order: Order,
+    target: int,
+    depot: int,
+    matrices: KindMatrices,
+    travel: Travel,
+    reserve: ReservePolicy,
+    landing_points: list[int],
+) -> bool:
+    if not order.fits(vehicle):
+        return False
+    outbound_m = float(matrices.distance_m[depot, target])
+    return_m = float(matrices.distance_m[target, depot])
+    if not (math.isfinite(outbound_m) and math.isfinite(return_m)):
+        return False
+    if vehicle.battery_capacity_wh <= 0:
+        return True  # no battery limit modelled (vans, benchmark vehicles)
+    if isinstance(travel, DroneTravel):
+        sortie_wh = travel.sortie_energy_wh(order.weight_kg, outbound_m, return_m)
+        landing_m = min(float(matrices.distance_m[target, p]) for p in landing_points)
+        landing_wh = travel.model.leg_energy_wh(0.0, landing_m) if math.isfinite(landing_m) else math.inf
+    else:
+        sortie_wh = vehicle.wh_per_km * (outbound_m + return_m) / 1000.0
+        landing_wh = 0.0
+    # every trip starts on a swapped (full) battery at the depot
+    return math.isfinite(landing_wh) and reserve.is_feasible(
+        vehicle.battery_capacity_wh, vehicle.battery_capacity_wh, sortie_wh, landing_wh
+    )
