@@ -450,9 +450,12 @@ class Ros2Adapter(VehicleAdapter):
                 index += 1
             self._finish(MissionOutcome.SUCCEEDED, index)
         except AdapterError as exc:
-            if not begun.done():
-                begun.set_exception(exc)
+            rejected_at_start = not begun.done()
+            if rejected_at_start:
+                begun.set_exception(exc)  # start_mission raises it
             self._fail_mission(exc)
+            if rejected_at_start and self._result is not None:
+                self._result.exception()  # already reported by start_mission; wait_mission still raises it
         finally:
             self._settle(begun)
             self._mode = "IDLE"

@@ -10,29 +10,19 @@ from __future__ import annotations
 import enum
 import math
 
+from fleet_manager.adapters import nav2_codes
 from mission_planner.errors import FinalMileError
 from sim_worlds.robots.battery import SimBattery
 from sim_worlds.robots.route import Pose2D, Route, RouteError, WalkRouter
 
-# Error codes a real Nav2 (Kilted) reports in NavigateToPose's result: its own (9000-range) and the
-# planner's ComputePathToPose codes (200-range) that bt_navigator passes up through
-# `error_code_name_prefixes`. The sim robot uses the same numbers so clients cannot tell them apart.
-NAV2_UNKNOWN = 9000
-NAV2_TF_ERROR = 9002
-NAV2_START_OUTSIDE_MAP = 203
-NAV2_GOAL_OUTSIDE_MAP = 204
-NAV2_NO_VALID_PATH = 208
-NAV2_ERROR_NAMES = {
-    NAV2_UNKNOWN: "UNKNOWN",
-    NAV2_TF_ERROR: "TF_ERROR",
-    NAV2_START_OUTSIDE_MAP: "START_OUTSIDE_MAP",
-    NAV2_GOAL_OUTSIDE_MAP: "GOAL_OUTSIDE_MAP",
-    NAV2_NO_VALID_PATH: "NO_VALID_PATH",
-}
+# The sim robot reports the numbers a real Nav2 reports (see fleet_manager.adapters.nav2_codes):
+# the navigator's own codes, and the planner's that bt_navigator passes up.
+NAV2_UNKNOWN = nav2_codes.UNKNOWN
+NAV2_TF_ERROR = nav2_codes.TF_ERROR
 _ROUTE_ERROR_CODES = {
-    "goal_off_graph": NAV2_GOAL_OUTSIDE_MAP,
-    "start_off_graph": NAV2_START_OUTSIDE_MAP,
-    "no_path": NAV2_NO_VALID_PATH,
+    "goal_off_graph": nav2_codes.GOAL_OUTSIDE_MAP,
+    "start_off_graph": nav2_codes.START_OUTSIDE_MAP,
+    "no_path": nav2_codes.NO_VALID_PATH,
 }
 GOAL_FRAME_ID = "map"
 
@@ -42,7 +32,7 @@ class GoalFailure(FinalMileError):
 
     def __init__(self, error_code: int, error_msg: str) -> None:
         self.error_code = error_code
-        self.error_name = NAV2_ERROR_NAMES.get(error_code, str(error_code))
+        self.error_name = nav2_codes.error_name(error_code)
         self.error_msg = error_msg
         super().__init__(f"{self.error_name} ({error_code}): {error_msg}")
 
@@ -108,7 +98,7 @@ class RobotSim:
         if frame_id != GOAL_FRAME_ID:
             raise GoalFailure(NAV2_TF_ERROR, f"goal frame {frame_id!r} is not {GOAL_FRAME_ID!r}; no transform known")
         if not (math.isfinite(goal_x_m) and math.isfinite(goal_y_m)):
-            raise GoalFailure(NAV2_GOAL_OUTSIDE_MAP, f"goal ({goal_x_m}, {goal_y_m}) is not a finite position")
+            raise GoalFailure(nav2_codes.GOAL_OUTSIDE_MAP, f"goal ({goal_x_m}, {goal_y_m}) is not a finite position")
         if self.battery.empty:
             raise GoalFailure(NAV2_UNKNOWN, "battery exhausted: cannot drive")
         try:

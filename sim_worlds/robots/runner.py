@@ -92,8 +92,10 @@ def run_fleet(config: FleetConfig, stop: threading.Event | None = None) -> None:
                 signal.signal(signum, lambda *_: stop.set())
         logger.info(
             "%d sim robot(s) ready on ROS_DOMAIN_ID %s: %s (speedup %g)",
-            len(nodes), config.domain_id if config.domain_id is not None else "from env",
-            " ".join(config.namespaces()), config.speedup,
+            len(nodes),
+            config.domain_id if config.domain_id is not None else "from env",
+            " ".join(config.namespaces()),
+            config.speedup,
         )
         while not stop.is_set():
             try:
