@@ -162,6 +162,7 @@ class SitlFleet:
         *,
         ready_timeout_s: float = 240.0,
         home_spacing_m: float = 5.0,
+        wait_armable: bool = True,
     ) -> None:
         if count < 1:
             raise SitlError(f"count must be >= 1, got {count}")
@@ -179,6 +180,7 @@ class SitlFleet:
         self.instance_base = instance_base
         self.params: dict[str, float] = {**DELIVERY_PARAMETERS, **(params or {})}
         self.ready_timeout_s = ready_timeout_s
+        self.wait_armable = wait_armable  # False: return once parameters are set (for tests of refusals)
         self._root = Path(workdir) if workdir is not None else None
         self._homes = spread_homes(home, count, home_spacing_m)
         self._processes: list[subprocess.Popen[bytes]] = []
@@ -283,7 +285,8 @@ class SitlFleet:
         conn = _connect(vehicle, deadline)
         try:
             _check_parameters(conn, vehicle, self.params, deadline)
-            _wait_armable(conn, vehicle, deadline)
+            if self.wait_armable:
+                _wait_armable(conn, vehicle, deadline)
         finally:
             conn.close()  # SERIAL0 serves one client at a time: leave it to the fleet manager
 
