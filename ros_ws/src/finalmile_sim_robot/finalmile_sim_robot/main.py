@@ -1,0 +1,26 @@
+"""`ros2 run finalmile_sim_robot sim_robots --count N --speedup K`: the flags of `finalmile robots`."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the sim robots; needs the `finalmile` distribution importable (pip install -e . in the ROS env)."""
+    try:
+        from fleet_manager.cli import main as finalmile_main
+    except ImportError as exc:
+        sys.stderr.write(
+            "finalmile_sim_robot needs the `finalmile` Python distribution (sim_worlds.robots) on PYTHONPATH: "
+            f"pip install -e <finalmile checkout> in this ROS 2 environment ({exc})\n"
+        )
+        return 1
+    # ros2 launch appends --ros-args ...; the robots take their settings from our own flags.
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--ros-args" in args:
+        args = args[: args.index("--ros-args")]
+    return int(finalmile_main(["robots", *args]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
