@@ -296,7 +296,7 @@ class Dispatcher:
         events_task = asyncio.create_task(self._follow_events(running), name=f"events-{mission.mission_id}")
         await asyncio.sleep(0)  # subscribe before the vehicle can report anything
         try:
-            geofence = Geofence.from_airspace(self.airspace) if vehicle.kind is VehicleKind.DRONE else None
+            geofence = self._geofence(vehicle) if vehicle.kind is VehicleKind.DRONE else None
             try:
                 await adapter.start_mission(mission, geofence=geofence)
             except AdapterError as exc:
@@ -528,10 +528,14 @@ class Dispatcher:
         running = self.running.get(vehicle.vehicle_id)
         if running is not None:
             running.superseded_ids.add(running.mission.mission_id)
-        await vehicle.adapter.start_mission(mission, geofence=Geofence.from_airspace(self.airspace))
+        await vehicle.adapter.start_mission(mission, geofence=self._geofence(vehicle))
         if running is not None:
             running.mission = mission
             vehicle.mission_id = mission.mission_id
+
+    def _geofence(self, vehicle: FleetVehicle) -> Geofence:
+        fence_airspace = self.planner.fence_airspace(self.airspace, vehicle.profile.cruise_altitude_m, self.clock.now())
+        return Geofence.from_airspace(fence_airspace)
 
     def pending_drop(self, vehicle_id: str) -> tuple[str, float, float] | None:
         """(order_id, lat, lon) of the next parcel a running vehicle has not handed over yet."""

@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mission_planner.airspace import Airspace
+from mission_planner.airspace import Airspace, ZoneKind
 from mission_planner.drone_paths import DronePath, DronePathPlanner
 from mission_planner.energy import MultirotorModel, ReservePolicy, RobotModel, Wind
 from mission_planner.errors import PlanningError
@@ -66,6 +66,8 @@ class PlanningConfig:
     van_urgent_before_end_s: float = 2700.0  # orders this close to their window end may go by van alone
     drop_hover_s: float = 30.0
     robot_stop_s: float = 60.0
+    path_horizon_s: float = 3600.0  # zones active within this of departure are avoided
+    vertical_margin_m: float = 10.0
 
 
 class FleetPlanner:
@@ -97,10 +99,24 @@ class FleetPlanner:
         key = (*sorted(z.zone_id for z in airspace.zones), str(cruise_altitude_m))
         if self._drone_paths is None or key != self._airspace_key:
             self._drone_paths = DronePathPlanner(
-                airspace, safety_margin_m=self.config.drone_safety_margin_m, cruise_altitude_m=cruise_altitude_m
+                airspace, safety_margin_m=self.config.drone_safety_margin_m, cruise_altitude_m=cruise_altitude_m,
+                vertical_margin_m=self.config.vertical_margin_m,
             )
             self._airspace_key = key
         return self._drone_paths
+
+    def fence_airspace(self, airspace: Airspace, cruise_altitude_m: float, now_s: float) -> Airspace:
+        """What the drone's own fence must hold for a mission from `now_s`: the zones its path avoided.
+
+        Autopilot fences have no altitude bands or time windows, so only zones that block somewhere
+        below cruise altitude (plus the vertical margin) during the planning horizon go in; a zone the
+        path legitimately overflies or that opens later would trip the fence.
+        """
+        blocking = airspace.exclusion_zones(
+            start_s=now_s, end_s=now_s + self.config.path_horizon_s, low_m=0.0,
+            high_m=cruise_altitude_m + self.config.vertical_margin_m,
+        )
+        return Airspace(airspace.frame, (*airspace.of_kind(ZoneKind.OPERATING_AREA), *blocking))
 
     def next_mission_id(self, vehicle_id: str, now_s: float) -> str:
         """A unique, readable mission id."""
@@ -174,8 +190,9 @@ class FleetPlanner:
         profile = vehicle.profile
         planner = self.drone_paths(airspace, profile.cruise_altitude_m)
         try:
-            outbound = planner.path(start_xy, (order.x_m, order.y_m), start_s=now_s, end_s=now_s + 3600)
-            inbound = planner.path((order.x_m, order.y_m), start_xy, start_s=now_s, end_s=now_s + 3600)
+            end_s = now_s + self.config.path_horizon_s
+            outbound = planner.path(start_xy, (order.x_m, order.y_m), start_s=now_s, end_s=end_s)
+            inbound = planner.path((order.x_m, order.y_m), start_xy, start_s=now_s, end_s=end_s)
         except PlanningError:
             return None
         model = MultirotorModel(
@@ -298,4 +315,5 @@ class FleetPlanner:
         goal_xy: tuple[float, float], now_s: float
     ) -> DronePath:
         """A safe path for a drone already flying (PathError when there is none)."""
-        return self.drone_paths(airspace, cruise_altitude_m).path(start_xy, goal_xy, start_s=now_s, end_s=now_s + 3600)
+        end_s = now_s + self.config.path_horizon_s
+        return self.drone_paths(airspace, cruise_altitude_m).path(start_xy, goal_xy, start_s=now_s, end_s=end_s)

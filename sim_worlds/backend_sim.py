@@ -153,7 +153,7 @@ class BackendSim:
         self.stats.webhooks_received += 1
         self.stats.event_types[str(event.get("type"))] += 1
         data = event.get("data") or {}
-        if event.get("type") == "order.status_changed":
+        if str(event.get("type", "")).endswith("order.status_changed"):
             order_id, status = str(data.get("order_id")), str(data.get("to_status"))
             self.stats.status_by_order[order_id] = status
             self.stats.history.setdefault(order_id, []).append((float(data.get("at_s") or 0.0), status))

@@ -51,10 +51,16 @@ class DemandOrder:
     prefers_locker: bool  # when absent, the recipient redirects to a locker (else reschedules)
 
 
+def ordering_horizon_s(scenario: Scenario) -> float:
+    """Orders are created until this offset; a short run keeps at least three quarters of its length for orders."""
+    cutoff_s = min(scenario.demand.stop_ordering_before_end_s, 0.25 * scenario.duration_s)
+    return max(0.0, scenario.duration_s - cutoff_s)
+
+
 def arrival_offsets_s(scenario: Scenario, rng: np.random.Generator) -> list[float]:
     """Order release times (s after start) from the hourly profile, by thinning a Poisson process."""
     demand = scenario.demand
-    horizon_s = max(0.0, scenario.duration_s - demand.stop_ordering_before_end_s)
+    horizon_s = ordering_horizon_s(scenario)
     peak_per_s = max(demand.orders_per_hour) / 3600.0
     if peak_per_s <= 0 or horizon_s <= 0:
         return []
@@ -123,7 +129,7 @@ def generate_orders(scenario: Scenario, addresses: Sequence[Building], seed: int
 
 def expected_order_count(scenario: Scenario) -> float:
     """Mean number of orders the profile gives over the ordering horizon (for sanity checks)."""
-    horizon_s = max(0.0, scenario.duration_s - scenario.demand.stop_ordering_before_end_s)
+    horizon_s = ordering_horizon_s(scenario)
     total, t_s = 0.0, 0.0
     while t_s < horizon_s:
         step_s = min(3600.0 - math.fmod(t_s, 3600.0), horizon_s - t_s)

@@ -6,6 +6,8 @@ newline-delimited JSON on one TCP port for the whole fleet (`VanProtocol` docume
     client -> server  {"type": "hello", "vehicle_id": "van-1"}
                       {"type": "mission", "request_id": 7, "mission": {...}}   (see `mission_to_wire`)
                       {"type": "command", "request_id": 8, "name": "pause|resume|return|land"}
+                      {"type": "clock", "start_s": S, "origin_monotonic": T, "speedup": K}  (simulation control:
+                          re-align the fleet's clock with the orchestrator's; no hello needed)
     server -> client  {"type": "welcome", "vehicle_id": ..., "home": [lat, lon]}
                       {"type": "ack", "request_id": 7, "ok": true | false, "error": "..."}
                       {"type": "state", ...VehicleState fields...}   (every `telemetry_period_s` wall seconds)
@@ -311,6 +313,7 @@ class VanFleetServer:
         self._writers: dict[str, list[asyncio.StreamWriter]] = {v: [] for v in self._vans}
         self._server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self._clock_changed = False
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen; returns the bound port."""
@@ -331,11 +334,19 @@ class VanFleetServer:
             self._server.close()
             await self._server.wait_closed()
 
+    def sync_clock(self, start_s: float, speedup: float, origin_monotonic: float) -> None:
+        """Re-align with another process's clock (the day starts once every vehicle is connected)."""
+        self._clock = shared_clock(start_s, speedup, origin_monotonic)
+        self._clock_changed = True
+
     async def _tick(self) -> None:
         last_s = self._clock.now()
         last_telemetry_wall = 0.0
         while True:
             await asyncio.sleep(TICK_PERIOD_S)
+            if self._clock_changed:
+                self._clock_changed = False
+                last_s = self._clock.now()
             now_s = self._clock.now()
             for van in self._vans.values():
                 van.advance(now_s - last_s, now_s)
@@ -366,6 +377,15 @@ class VanFleetServer:
                     message = json.loads(line)
                 except json.JSONDecodeError:
                     writer.write(b'{"type": "ack", "request_id": null, "ok": false, "error": "not JSON"}\n')
+                    continue
+                if message.get("type") == "clock":
+                    try:
+                        self.sync_clock(float(message["start_s"]), float(message["speedup"]),
+                                        float(message["origin_monotonic"]))
+                        self._send(writer, {"type": "ack", "request_id": message.get("request_id"), "ok": True})
+                    except (KeyError, TypeError, ValueError) as exc:
+                        self._send(writer, {"type": "ack", "request_id": message.get("request_id"), "ok": False,
+                                            "error": f"clock needs start_s, speedup, origin_monotonic: {exc}"})
                     continue
                 if message.get("type") == "hello":
                     vehicle_id = str(message.get("vehicle_id"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim_worlds.demand import DemandError, PresenceDraw, expected_order_count, generate_orders
+from sim_worlds.demand import DemandError, PresenceDraw, expected_order_count, generate_orders, ordering_horizon_s
 from sim_worlds.scenario import load_scenario
 from sim_worlds.world import load_world
 
@@ -32,7 +32,7 @@ def test_orders_follow_profile_and_addresses(world) -> None:  # type: ignore[no-
     assert all(addresses[o.building_id] == o.address for o in orders)
     releases = [o.release_s for o in orders]
     assert releases == sorted(releases)
-    assert max(releases) < scenario.duration_s - scenario.demand.stop_ordering_before_end_s
+    assert max(releases) < ordering_horizon_s(scenario) <= scenario.duration_s - scenario.demand.stop_ordering_before_end_s
     assert len({o.reference for o in orders}) == len(orders)
 
 
