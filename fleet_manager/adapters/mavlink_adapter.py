@@ -186,6 +186,7 @@ class MavlinkAdapter(VehicleAdapter):
         self._run: _MissionRun | None = None
         self._stream_task: asyncio.Task[None] | None = None
         self.heartbeats_received = 0
+        self.positions_received = 0
 
     # ------------------------------------------------------------------ contract: link
 
@@ -672,6 +673,7 @@ class MavlinkAdapter(VehicleAdapter):
     def _on_global_position(self, msg: Any) -> None:
         t = self._telemetry
         self._last_position_wall = time.monotonic()
+        self.positions_received += 1
         t.latitude_deg, t.longitude_deg = msg.lat / 1e7, msg.lon / 1e7
         t.altitude_amsl_m, t.relative_altitude_m = msg.alt / 1000.0, msg.relative_alt / 1000.0
         if msg.hdg != 65535:
