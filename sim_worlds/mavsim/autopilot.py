@@ -53,12 +53,25 @@ class PowerModel(Protocol):
 
 @dataclass(frozen=True)
 class BootTimeline:
-    """Simulated seconds after the first client connects (SITL: 1.5, 9, 19, 41 s; shortened here)."""
+    """Simulated seconds after the first client connects until each boot stage.
 
-    ready_s: float = 1.0
-    gps_fix_s: float = 3.0
-    origin_s: float = 4.0
-    ekf_gps_s: float = 6.0
+    SITL: ready 1.5 s, GPS fix 9 s, EKF origin (home) 19 s, EKF using GPS (armable in GUIDED) 41 s.
+    The default here is shorter (20 s to armable) but keeps the order, so a ground station sees
+    the same refusals in the same sequence; `scaled(ekf_gps_s)` stretches or shrinks it.
+    """
+
+    ready_s: float = 1.5
+    gps_fix_s: float = 6.0
+    origin_s: float = 12.0
+    ekf_gps_s: float = 20.0
+
+    @classmethod
+    def scaled(cls, ekf_gps_s: float) -> BootTimeline:
+        """The default timeline stretched so that the EKF uses GPS at `ekf_gps_s` (ready stays <= 1.5 s)."""
+        if ekf_gps_s <= 0:
+            raise ValueError(f"ekf_gps_s must be > 0, got {ekf_gps_s}")
+        factor = ekf_gps_s / cls.ekf_gps_s
+        return cls(min(1.5, 1.5 * factor), 6.0 * factor, 12.0 * factor, ekf_gps_s)
 
 
 @dataclass(frozen=True)
@@ -126,10 +139,12 @@ class Vehicle:
         self.gps_fix = False
         self.ekf_gps = False
         capacity_wh = params.get("SIM_BATT_CAP_AH") * 11.1 or power_model.battery_capacity_wh
-        self.battery = Battery(capacity_wh=capacity_wh)
+        self.battery = Battery(capacity_wh=capacity_wh, cells=3)
         params.set("BATT_CAPACITY", round(self.battery.capacity_mah))
         self.failsafe = Failsafes()
         self.gripper = GripperState()
+        # The parcel hangs in the gripper whatever the servo reports: AP_Gripper opens at boot.
+        self.payload_attached = True
         self.fence = Fence()
         self.mission: list[MissionItem] = []
         self.rally: list[MissionItem] = []
@@ -399,17 +414,18 @@ class Vehicle:
         if self.params.get("GRIP_ENABLE") < 1:
             return False
         if not grab:
-            if self.gripper.released and self.gripper.pending is None:
-                self.statustext(SEV_INFO, "Gripper load released")
-                return True
-            lat, lon = self.location()
-            event = ReleaseEvent(self.system_id, self.now_s, lat, lon, self.kin.alt_m)
-            if self.armed:
+            if self.armed and self.payload_attached:
+                lat, lon = self.location()
+                event = ReleaseEvent(self.system_id, self.now_s, lat, lon, self.kin.alt_m)
+                self.payload_attached = False
                 self.gripper.releases.append(event)
                 logger.info("sysid %d released payload at %.7f, %.7f, %.1f m", self.system_id, lat, lon,
                             self.kin.alt_m)
                 if self.on_release is not None:
                     self.on_release(event)
+            if self.gripper.released and self.gripper.pending is None:
+                self.statustext(SEV_INFO, "Gripper load released")  # already open, as AP_Gripper says
+                return True
             self._start_gripper("released")
         else:
             self._start_gripper("grabbed")
@@ -422,8 +438,12 @@ class Vehicle:
         self.statustext(SEV_INFO, "Gripper load releasing" if target == "released" else "Gripper load grabbing")
 
     def payload_kg(self) -> float:
-        """Mass hanging under the vehicle (SIM_PAYLOAD_KG until released)."""
-        return 0.0 if self.gripper.released else max(0.0, self.params.get("SIM_PAYLOAD_KG"))
+        """Mass hanging under the vehicle (SIM_PAYLOAD_KG until released in flight)."""
+        return max(0.0, self.params.get("SIM_PAYLOAD_KG")) if self.payload_attached else 0.0
+
+    def load_payload(self) -> None:
+        """A new parcel is attached (the next release in flight drops it)."""
+        self.payload_attached = True
 
     # ---- mission host (mission_protocol.MissionHost) --------------------------------------
     def home_item(self) -> MissionItem:
@@ -530,7 +550,9 @@ class Vehicle:
     def _auto_disarm(self) -> None:
         if not self.armed or not self.landed:
             return
-        if self.touchdown_s is not None and self.now_s - self.touchdown_s >= LANDED_DISARM_S:
+        if self.touchdown_s is not None:
+            if self.now_s - self.touchdown_s < LANDED_DISARM_S:
+                return
             self.touchdown_s = None
             if self.mode in (modes.LAND, modes.RTL, modes.SMART_RTL, modes.AUTO_RTL, modes.AUTO):
                 self.disarm()

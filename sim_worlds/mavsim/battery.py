@@ -47,15 +47,18 @@ class Battery:
 
     capacity_wh: float
     cells: int = 3
-    internal_resistance_ohm: float = 0.03
+    cell_resistance_ohm_ah: float = 0.05  # one cell's internal resistance x its capacity (5 Ah cell: 10 mOhm)
     used_wh: float = 0.0
     current_a: float = field(default=0.0)
+    internal_resistance_ohm: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
         if self.capacity_wh <= 0:
             raise BatteryError(f"battery capacity_wh must be > 0, got {self.capacity_wh}")
         if self.cells < 1:
             raise BatteryError(f"battery cells must be >= 1, got {self.cells}")
+        # Bigger packs are more cells in parallel: resistance falls with capacity.
+        self.internal_resistance_ohm = self.cells * self.cell_resistance_ohm_ah / (self.capacity_mah / 1000.0)
 
     @property
     def capacity_mah(self) -> float:

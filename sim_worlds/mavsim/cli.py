@@ -8,6 +8,7 @@ import logging
 import signal
 from pathlib import Path
 
+from sim_worlds.mavsim.autopilot import BootTimeline
 from sim_worlds.mavsim.params import parse_overrides
 from sim_worlds.mavsim.runner import FleetConfig, SimulatorConfigError, run_fleet
 
@@ -28,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speedup", type=float, default=1.0, help="simulated seconds per wall second")
     parser.add_argument("--param", action="append", metavar="NAME=VALUE",
                         help="override a parameter on every vehicle (repeatable), e.g. FENCE_ENABLE=1")
+    parser.add_argument("--boot-s", type=float, default=None,
+                        help="simulated seconds from first connection until armable in GUIDED (default 20; SITL ~41)")
     parser.add_argument("--event-log", type=Path, default=None,
                         help="append JSON lines for payload releases to this file")
 
@@ -48,6 +51,7 @@ def config_from_args(args: argparse.Namespace) -> FleetConfig:
         home_altitude_m=args.home_alt, base_port=args.base_port,
         udp_base_port=args.udp_base_port or None, host=args.host, speedup=args.speedup,
         params=parse_overrides(args.param), event_log=args.event_log,
+        timeline=BootTimeline() if args.boot_s is None else BootTimeline.scaled(args.boot_s),
     )
 
 

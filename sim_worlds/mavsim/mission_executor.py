@@ -134,7 +134,9 @@ class MissionExecutor:
                     vehicle.speed_override_m_s = item.param2
             self._done(item)
         elif command == mp.DO_GRIPPER:
-            vehicle.gripper_action(grab=int(item.param2) == 1)
+            grab = int(item.param2) == 1
+            if vehicle.gripper_action(grab=grab):
+                vehicle.statustext(mavlink.MAV_SEVERITY_INFO, "Gripper Grabbed" if grab else "Gripper Released")
             self._done(item)
         else:
             vehicle.statustext(mavlink.MAV_SEVERITY_WARNING, f"Skipping invalid cmd #{command}")
@@ -175,7 +177,8 @@ class MissionExecutor:
                 self._done(item)
 
     def _done(self, item: mp.MissionItem) -> None:
-        self.vehicle.broadcast_active(mavlink.MAVLink_mission_item_reached_message(item.seq))
+        if item.command in _NAV_COMMANDS:  # SITL reports no MISSION_ITEM_REACHED for DO_ commands
+            self.vehicle.broadcast_active(mavlink.MAVLink_mission_item_reached_message(item.seq))
         if self.running:
             self._start(item.seq + 1)
 

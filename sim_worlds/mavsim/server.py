@@ -17,6 +17,8 @@ from sim_worlds.mavsim.link import MAX_BACKLOG_BYTES, Link
 
 logger = logging.getLogger(__name__)
 
+PROBE_GRACE_S = 0.2
+
 BANNER = (
     b"\n\nInit ArduCopter V4.7.0-dev (mavsim)\n\nFree RAM: 524288\nBooting 0/0\n"
     b"0 0 0 AP_Logger_File: buffer size=204800\n"
@@ -39,21 +41,30 @@ class _TcpClient(asyncio.Protocol):
         self.link: Link | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport = cast(asyncio.Transport, transport)
+        self.transport = cast(asyncio.Transport, transport)
+        # A port probe that closes at once must neither boot the vehicle nor eat the banner.
+        asyncio.get_running_loop().call_later(PROBE_GRACE_S, self._attach)
+
+    def _attach(self) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing() or self.link is not None:
+            return
         vehicle = self.vehicle
-        first = vehicle.boot_s is None
-        vehicle.start_boot(self._loop_time())
-        if first:
+        if vehicle.boot_s is None:
+            vehicle.start_boot(self._loop_time())
             transport.write(BANNER)
         self.link = Link(vehicle.system_id, transport.write, f"tcp{transport.get_extra_info('peername')}",
                          backlog=transport.get_write_buffer_size)
         vehicle.links.append(self.link)
 
     def data_received(self, data: bytes) -> None:
+        if self.link is None:
+            self._attach()
         if self.link is not None:
             _deliver(self.vehicle, self.link, data)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
         if self.link is not None:
             self.link.closed = True
             if self.link in self.vehicle.links:

@@ -1,0 +1,125 @@
+"""Start `python -m sim_worlds.mavsim` as a child process (tests, benchmarks, `finalmile sim`).
+
+`MavsimProcess` is a context manager: it picks free ports when none are given, starts the
+simulator in its own process group, waits until vehicle 0's TCP port accepts, and on exit kills
+the whole group (TERM, then KILL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from types import TracebackType
+
+from sim_worlds.mavsim.runner import SimulatorConfigError
+
+_PORT_STRIDE = 10
+
+
+def _free(port: int, kind: int) -> bool:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_base_ports(count: int, *, tries: int = 200) -> tuple[int, int]:
+    """(tcp_base, udp_base): random bases whose ports base+10·i are all free for `count` vehicles."""
+    for _ in range(tries):
+        tcp_base = random.randrange(20000, 60000 - _PORT_STRIDE * count)
+        udp_base = tcp_base + 1  # interleaves with the TCP ports, never the same number
+        ports = [tcp_base + _PORT_STRIDE * i for i in range(count)]
+        if all(_free(p, socket.SOCK_STREAM) for p in ports) and all(
+            _free(p + 1, socket.SOCK_DGRAM) for p in ports
+        ):
+            return tcp_base, udp_base
+    raise SimulatorConfigError(f"no free port range for {count} vehicles after {tries} tries")
+
+
+class MavsimProcess:
+    """The simulator as a subprocess (`finalmile mavsim` when `via_finalmile`); `.urls` are its TCP URLs."""
+
+    def __init__(
+        self,
+        count: int = 1,
+        *,
+        speedup: float = 1.0,
+        home: tuple[float, float, float] = (60.1715, 24.9381, 10.0),
+        params: Mapping[str, float] | None = None,
+        base_port: int | None = None,
+        udp_base_port: int | None = None,
+        extra_args: tuple[str, ...] = (),
+        via_finalmile: bool = False,
+        start_timeout_s: float = 20.0,
+    ) -> None:
+        if base_port is None or udp_base_port is None:
+            base_port, udp_base_port = free_base_ports(count)
+        self.count = count
+        self.base_port = base_port
+        self.udp_base_port = udp_base_port
+        self.start_timeout_s = start_timeout_s
+        launcher = ("-m", "fleet_manager.cli", "mavsim") if via_finalmile else ("-m", "sim_worlds.mavsim")
+        self.command = [
+            sys.executable, *launcher, "--count", str(count), "--base-port", str(base_port),
+            "--udp-base-port", str(udp_base_port), "--speedup", f"{speedup:g}",
+            "--home-lat", f"{home[0]:.7f}", "--home-lon", f"{home[1]:.7f}", "--home-alt", f"{home[2]:g}",
+            *(arg for name, value in (params or {}).items() for arg in ("--param", f"{name}={value:g}")),
+            *extra_args,
+        ]  # fmt: skip
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def urls(self) -> list[str]:
+        """`tcp:127.0.0.1:PORT` of every vehicle."""
+        return [f"tcp:127.0.0.1:{self.base_port + _PORT_STRIDE * i}" for i in range(self.count)]
+
+    @property
+    def udp_ports(self) -> list[int]:
+        """UDP port of every vehicle."""
+        return [self.udp_base_port + _PORT_STRIDE * i for i in range(self.count)]
+
+    def __enter__(self) -> MavsimProcess:
+        self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.stop()
+                raise SimulatorConfigError(f"mavsim exited with code {self.process.returncode}: {self.command}")
+            # Probe the last vehicle's port: it is bound last.
+            with socket.socket() as sock, contextlib.suppress(OSError):
+                sock.settimeout(0.2)
+                if sock.connect_ex(("127.0.0.1", self.base_port + _PORT_STRIDE * (self.count - 1))) != 0:
+                    time.sleep(0.1)
+                    continue
+                # A bare probe connection must not boot vehicle 0 early: only the last is touched.
+                return self
+        self.stop()
+        raise SimulatorConfigError(f"mavsim did not open tcp {self.base_port} within {self.start_timeout_s} s")
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Kill the process group (TERM, then KILL after 5 s)."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5.0)
