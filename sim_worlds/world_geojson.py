@@ -71,6 +71,13 @@ def _site(site: Site) -> dict[str, Any]:
     }
 
 
+def _world_zones(world: World) -> dict[str, Any]:
+    collection = world.airspace.to_geojson()
+    for feature in collection["features"]:
+        feature["properties"] = {**feature.get("properties", {}), "source": "world"}
+    return collection
+
+
 def world_geojson(world: World) -> dict[str, Any]:
     """Everything a map needs to draw the world, in WGS84 (GeoJSON order: longitude, latitude)."""
     latitudes = [d["latitude_deg"] for _, d in world.street_graph.nodes(data=True)]
@@ -109,5 +116,7 @@ def world_geojson(world: World) -> dict[str, Any]:
             "type": "FeatureCollection",
             "features": [_building_feature(building, world) for building in world.buildings],
         },
+        # The world's standing airspace (operators add temporary zones through /v1/zones).
+        "zones": _world_zones(world),
         "attribution": "Map data © OpenStreetMap contributors (ODbL 1.0)",
     }

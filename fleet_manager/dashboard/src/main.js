@@ -173,7 +173,9 @@ async function loadMissions() {
 }
 
 async function loadZones() {
-  state.zones = itemsOf(await api.get("/v1/zones"));
+  // The world's standing zones come with the world; operators' zones live in the store.
+  const standing = state.world?.zones?.features ?? [];
+  state.zones = [...standing, ...itemsOf(await api.get("/v1/zones"))];
   fleetMap.showZones(state.zones);
   renderZones(state.zones, { canEdit: state.canOperate });
 }
@@ -367,6 +369,8 @@ async function main() {
   $("#key-dialog").open && $("#key-dialog").close();
   $("#world-name").textContent = state.world.name;
   fleetMap.showWorld(state.world);
+  // A handle for the browser console (and the browser test) to read the map's projection.
+  window.finalmileMap = fleetMap.map;
   document.body.dataset.world = state.world.name;
 
   await Promise.all([loadZones(), loadVehicles(), loadMissions(), loadOrders()]).catch((error) => reportError("loading", error));

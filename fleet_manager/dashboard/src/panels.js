@@ -72,7 +72,7 @@ export function renderOrders(orders, { openOnly, canCancel }) {
       id.title = `${order.order_id}\n${order.destination?.street ?? ""}`;
       const action = document.createElement("td");
       if (orderIsCancellable(order)) action.append(button("Cancel", "cancel-order", order.order_id, { disabled: !canCancel }));
-      tr.append(id, cell(order.status.replaceAll("_", " "), `status status--${order.status}`), cell(order.mode ?? "–"), cell(order.vehicle_id ?? "–"), action);
+      tr.append(id, cell(order.status.replaceAll("_", " "), `order-status order-status--${order.status}`), cell(order.mode ?? "–"), cell(order.vehicle_id ?? "–"), action);
       return tr;
     }),
   );
@@ -95,7 +95,11 @@ export function renderZones(features, { canEdit }) {
       label.textContent = `${p.name || p.id}`;
       label.title = `${p.kind} · ${p.lower_m ?? 0}–${p.upper_m} m${p.reason ? "\n" + p.reason : ""}`;
       li.append(label);
-      if (p.kind !== "operating_area") li.append(button("Remove", "delete-zone", p.id, { disabled: !canEdit }));
+      if (p.source === "world") {
+        li.dataset.source = "world";
+      } else {
+        li.append(button("Remove", "delete-zone", p.id, { disabled: !canEdit }));
+      }
       return li;
     }),
   );
