@@ -13,14 +13,19 @@ ENV := . $(CURDIR)/tools/env.sh &&
 VENV_STAMP := $(VENV)/.finalmile-deps
 ROS_STAMP := ros_ws/install/.finalmile-built
 ROS_SOURCES := $(shell find ros_ws/src -type f -not -name '*.pyc' 2>/dev/null)
+DASHBOARD := fleet_manager/dashboard
+DASHBOARD_STAMP := $(DASHBOARD)/static/.finalmile-built
+DASHBOARD_SOURCES := $(DASHBOARD)/package-lock.json $(DASHBOARD)/build.mjs $(wildcard $(DASHBOARD)/src/*)
+# Debian packages the tests use: headless Chromium (browser test), libsdformat + ign (SDF check).
+SYSTEM_PACKAGES := chromium ignition-tools libsdformat-dev
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv ros demo test lint bench clean
+.PHONY: help setup venv ros dashboard system-packages demo test lint bench clean
 
 help:
 	@echo "make demo | make test | make bench | make setup | make clean"
 
-setup: $(VENV_STAMP) $(ROS_STAMP)
+setup: $(VENV_STAMP) $(ROS_STAMP) $(DASHBOARD_STAMP)
 
 venv: $(VENV_STAMP)
 
@@ -38,6 +43,21 @@ $(ROS_STAMP): $(VENV_STAMP) $(ROS_SOURCES) tools/build_ros.sh
 	tools/build_ros.sh
 	touch $@
 
+dashboard: $(DASHBOARD_STAMP)
+
+# The map page is bundled from pinned npm packages (Leaflet, esbuild); nothing comes from a CDN.
+$(DASHBOARD_STAMP): $(DASHBOARD_SOURCES)
+	npm ci --prefix $(DASHBOARD) --no-audit --no-fund --loglevel=error
+	npm run build --prefix $(DASHBOARD) --silent
+	touch $@
+
+# Installed only when missing, and only where we may (root); without them those tests skip.
+system-packages:
+	@if command -v chromium >/dev/null && command -v ign >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	else echo "note: not root; install $(SYSTEM_PACKAGES) for the browser and SDF tests"; fi
+
 demo: setup
 	$(ENV) finalmile world show helsinki --picture var/helsinki.png
 
@@ -45,7 +65,7 @@ lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check mission_planner fleet_manager sim_worlds tests benchmarks tools
 	$(VENV)/bin/mypy
 
-test: setup lint
+test: setup system-packages lint
 	$(ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup

@@ -24,7 +24,7 @@ from mission_planner.geodesy import LocalFrame
 from . import errors
 from .broker import EventBroker
 from .metrics import Metrics
-from .routes import events, health, lockers, missions, orders, recipients, vehicles, zones
+from .routes import events, health, lockers, missions, orders, recipients, vehicles, world, zones
 from .service import FleetService
 
 logger = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ def create_app(
         metrics.http_latency_s.labels(route=path).observe(time.perf_counter() - started)
         return response
 
-    for module in (orders, recipients, vehicles, zones, missions, lockers, events):
+    for module in (orders, recipients, vehicles, zones, missions, lockers, events, world):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)
     static_dir = dashboard_dir or DASHBOARD_DIR

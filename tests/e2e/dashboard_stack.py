@@ -113,14 +113,6 @@ async def _serve(args: argparse.Namespace) -> None:
             settings, clock=clock, database=database, commander=dispatcher, frame=world.frame, background=background
         )
         holder["service"] = app.state.service
-        if not any(getattr(route, "path", "") == "/v1/world" for route in app.routes):
-            # The app factory does not mount the world route yet (fleet_manager/api/routes/world.py).
-            from fleet_manager.api.routes import world as world_routes
-
-            logger.warning("create_app() lacks /v1/world; mounting fleet_manager.api.routes.world here")
-            app.include_router(world_routes.router, prefix="/v1")
-            # StaticFiles at "/" was mounted first and would shadow it: move the mount to the end.
-            app.router.routes.sort(key=lambda route: getattr(route, "name", "") == "dashboard")
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning"))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
