@@ -5,7 +5,7 @@ N `MavlinkAdapter`s over UDP (one asyncio event loop, no threads), asks for GLOB
 10 Hz (plus the 1 Hz status streams) and measures over a window: MAVLink messages handled per
 second, position messages received versus the 10·N expected, this process's CPU %, the
 simulator's CPU %, and event-loop lag. "Keeps up" means ≥ 95 % of the expected position messages
-arrive and the loop lag stays under 100 ms, i.e. no backlog grows.
+arrive and the 95th-percentile loop lag stays under 100 ms, i.e. no backlog grows.
 """
 
 from __future__ import annotations
@@ -62,7 +62,10 @@ async def _measure(count: int, udp_ports: list[int], window_s: float) -> dict[st
         lost = sum(1 for a in adapters if a.link_status.value != "connected")
         positions = sum(a.positions_received for a in adapters) - positions_before
         received_ratio = positions / (count * RATE_HZ * elapsed)
-        lag_ms = 1000 * max(lags)
+        lags.sort()
+        lag_ms = (
+            1000 * lags[int(0.95 * (len(lags) - 1))]
+        )  # p95: one scheduler hiccup on a shared machine is not a backlog
         return {
             "drones": count,
             "connect_s": round(connect_s, 2),
@@ -70,7 +73,8 @@ async def _measure(count: int, udp_ports: list[int], window_s: float) -> dict[st
             "snapshots_per_s": round(snapshots[0] / elapsed),
             "received_pct": round(100 * received_ratio, 1),
             "adapter_cpu_pct": round(cpu, 1),
-            "max_loop_lag_ms": round(lag_ms, 1),
+            "p95_loop_lag_ms": round(lag_ms, 1),
+            "max_loop_lag_ms": round(1000 * lags[-1], 1),
             "links_lost": lost,
             "keeps_up": received_ratio >= 0.95 and lag_ms < 100 and lost == 0,
         }
