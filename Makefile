@@ -62,7 +62,7 @@ demo: setup
 	$(ENV) finalmile world show helsinki --picture var/helsinki.png
 
 lint: $(VENV_STAMP)
-	$(VENV)/bin/ruff check mission_planner fleet_manager sim_worlds tests benchmarks tools
+	$(VENV)/bin/ruff check mission_planner fleet_manager sim_worlds tests benchmarks tools ros_ws/src/finalmile_sim_robot
 	$(VENV)/bin/mypy
 
 test: setup system-packages lint
