@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
+import shapely
 from shapely.geometry import LineString, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
@@ -103,6 +104,30 @@ class _Scene:
     endpoint_blocked: PreparedGeometry | None
     corners: list[tuple[float, float]]
     graph: nx.Graph = field(default_factory=nx.Graph)
+    blocked_geometry: BaseGeometry | None = None
+    allowed_geometry: BaseGeometry | None = None
+    endpoint_geometry: BaseGeometry | None = None
+    corner_distance_m: np.ndarray | None = None  # all-pairs shortest paths over the corner graph
+
+    def clear_mask(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Vectorised `segment_clear` for arrays of segment endpoints, shape (n, 2) each."""
+        lines = shapely.linestrings(np.stack([starts, ends], axis=1))
+        ok = np.ones(len(starts), dtype=bool)
+        if self.blocked_geometry is not None:
+            ok &= ~shapely.intersects(self.blocked_geometry, lines)
+        if self.allowed_geometry is not None:
+            ok &= shapely.covers(self.allowed_geometry, lines)
+        return ok
+
+    def endpoint_mask(self, points: np.ndarray) -> np.ndarray:
+        """Vectorised `endpoint_clear`."""
+        geoms = shapely.points(points)
+        ok = np.ones(len(points), dtype=bool)
+        if self.endpoint_geometry is not None:
+            ok &= ~shapely.intersects(self.endpoint_geometry, geoms)
+        if self.allowed_geometry is not None:
+            ok &= shapely.covers(self.allowed_geometry, geoms)
+        return ok
 
     def segment_clear(self, a: tuple[float, float], b: tuple[float, float]) -> bool:
         line = LineString([a, b]) if a != b else Point(a)
@@ -202,15 +227,65 @@ class DronePathPlanner:
         start_s: float | None = None,
         end_s: float | None = None,
     ) -> np.ndarray:
-        """Symmetric matrix of safe cruise lengths (m) between points; +inf where no path exists."""
-        size = len(points_xy)
-        matrix = np.zeros((size, size), dtype=float)
-        for i in range(size):
-            for j in range(i + 1, size):
-                matrix[i, j] = matrix[j, i] = self.horizontal_distance_m(
-                    points_xy[i], points_xy[j], start_s=start_s, end_s=end_s
-                )
-        return matrix
+        """Matrix of safe cruise lengths (m) between points; +inf where no path exists."""
+        return self.distance_rows_m(points_xy, points_xy, start_s=start_s, end_s=end_s)
+
+    def distance_rows_m(
+        self,
+        sources_xy: list[tuple[float, float]],
+        targets_xy: list[tuple[float, float]],
+        *,
+        start_s: float | None = None,
+        end_s: float | None = None,
+    ) -> np.ndarray:
+        """Safe cruise lengths (m) from each source to each target; +inf where no path exists.
+
+        The same answer as `path(...).horizontal_m` for every pair, computed at once: straight
+        segments where clear, else the best (source -> visible corner -> corner graph -> visible
+        corner -> target) combination (min-plus products over the corner graph's shortest paths).
+        """
+        scene = self._scene(start_s, end_s)
+        sources = np.asarray(sources_xy, dtype=float).reshape(-1, 2)
+        targets = np.asarray(targets_xy, dtype=float).reshape(-1, 2)
+        n_s, n_t = len(sources), len(targets)
+        result = np.full((n_s, n_t), np.inf)
+        if n_s == 0 or n_t == 0:
+            return result
+        euclid = np.hypot(sources[:, None, 0] - targets[None, :, 0], sources[:, None, 1] - targets[None, :, 1])
+        direct = scene.clear_mask(np.repeat(sources, n_t, axis=0), np.tile(targets, (n_s, 1))).reshape(n_s, n_t)
+        result[direct] = euclid[direct]
+        corners = np.asarray(scene.corners, dtype=float).reshape(-1, 2)
+        if len(corners) and not direct.all():
+            between = self._corner_distances(scene)
+            to_source = self._visible_distances(scene, sources, corners)  # (n_s, c)
+            to_target = self._visible_distances(scene, targets, corners)  # (n_t, c)
+            through = np.min(to_source[:, :, None] + between[None, :, :], axis=1)  # (n_s, c)
+            via = np.min(through[:, None, :] + to_target[None, :, :], axis=2)  # (n_s, n_t)
+            result = np.where(direct, result, via)
+        same = euclid == 0.0
+        result[same] = 0.0
+        result[~scene.endpoint_mask(sources), :] = np.inf
+        result[:, ~scene.endpoint_mask(targets)] = np.inf
+        return result
+
+    @staticmethod
+    def _visible_distances(scene: _Scene, points: np.ndarray, corners: np.ndarray) -> np.ndarray:
+        n, c = len(points), len(corners)
+        clear = scene.clear_mask(np.repeat(points, c, axis=0), np.tile(corners, (n, 1))).reshape(n, c)
+        distance = np.hypot(points[:, None, 0] - corners[None, :, 0], points[:, None, 1] - corners[None, :, 1])
+        return np.where(clear, distance, np.inf)
+
+    @staticmethod
+    def _corner_distances(scene: _Scene) -> np.ndarray:
+        if scene.corner_distance_m is None:
+            index = {corner: i for i, corner in enumerate(scene.corners)}
+            size = len(scene.corners)
+            matrix = np.full((size, size), np.inf)
+            for source, lengths in nx.all_pairs_dijkstra_path_length(scene.graph, weight="weight"):
+                for target, length in lengths.items():
+                    matrix[index[source], index[target]] = length  # type: ignore[index]
+            scene.corner_distance_m = matrix
+        return scene.corner_distance_m
 
     def _route(self, scene: _Scene, start: tuple[float, float], goal: tuple[float, float]) -> list[tuple[float, float]]:
         if scene.segment_clear(start, goal):
@@ -268,11 +343,17 @@ class DronePathPlanner:
         outlines: list[BaseGeometry] = [p.buffer(corner_m, quad_segs=_QUAD_SEGS) for p in cruise]
         if area is not None:
             outlines.append(area.buffer(-corner_m, quad_segs=_QUAD_SEGS))
+        for geometry in (blocked, allowed, endpoint_blocked):
+            if geometry is not None:
+                shapely.prepare(geometry)
         scene = _Scene(
             blocked=prep(blocked) if blocked is not None else None,
             allowed=prep(allowed) if allowed is not None else None,
             endpoint_blocked=prep(endpoint_blocked) if endpoint_blocked is not None else None,
             corners=[],
+            blocked_geometry=blocked,
+            allowed_geometry=allowed,
+            endpoint_geometry=endpoint_blocked,
         )
         corners: list[tuple[float, float]] = []
         for outline in outlines:

@@ -7,6 +7,7 @@ node and kept in the network object the caller holds — there is no module-leve
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 from collections.abc import Hashable, Sequence
@@ -47,6 +48,7 @@ class GroundNetwork:
         ids = list(graph.nodes)
         self._ids = ids
         self._index = {node: i for i, node in enumerate(ids)}
+        self._adjacent: list[list[tuple[int, float, float]]] | None = None
         self._xy = np.array([(graph.nodes[n]["x_m"], graph.nodes[n]["y_m"]) for n in ids], dtype=float)
 
     def _edge_time_s(self, u: Hashable, v: Hashable, data: dict[str, float]) -> float:
@@ -58,18 +60,44 @@ class GroundNetwork:
         d2 = (self._xy[:, 0] - x_m) ** 2 + (self._xy[:, 1] - y_m) ** 2
         return self._ids[int(np.argmin(d2))]
 
+    def _adjacency(self) -> list[list[tuple[int, float, float]]]:
+        if self._adjacent is None:
+            adjacent: list[list[tuple[int, float, float]]] = [[] for _ in self._ids]
+            directed = self.graph.is_directed()
+            for u, v, data in self.graph.edges(data=True):
+                time_s = self._edge_time_s(u, v, data)
+                length_m = float(data["length_m"])
+                adjacent[self._index[u]].append((self._index[v], time_s, length_m))
+                if not directed:
+                    adjacent[self._index[v]].append((self._index[u], time_s, length_m))
+            self._adjacent = adjacent
+        return self._adjacent
+
     def _tree(self, source: Hashable) -> tuple[dict[Hashable, float], dict[Hashable, float]]:
+        """Fastest times and their path lengths from `source` to every reachable node (Dijkstra, cached)."""
         tree = self._trees.get(source)
         if tree is None:
-            if source not in self.graph:
+            if source not in self._index:
                 raise PathError(f"node {source!r} is not in the graph")
-            times, paths = nx.single_source_dijkstra(self.graph, source, weight=self._edge_time_s)
-            lengths: dict[Hashable, float] = {source: 0.0}
-            for target in times:  # settled order: a node's predecessor is always measured first
-                if target != source:
-                    parent = paths[target][-2]
-                    lengths[target] = lengths[parent] + float(self.graph.edges[parent, target]["length_m"])
-            tree = (times, lengths)
+            adjacent = self._adjacency()
+            start = self._index[source]
+            best = {start: 0.0}
+            length = {start: 0.0}
+            done: set[int] = set()
+            heap = [(0.0, start)]
+            while heap:
+                time_s, node = heapq.heappop(heap)
+                if node in done:
+                    continue
+                done.add(node)
+                for neighbour, edge_s, edge_m in adjacent[node]:
+                    candidate = time_s + edge_s
+                    if candidate < best.get(neighbour, math.inf):
+                        best[neighbour] = candidate
+                        length[neighbour] = length[node] + edge_m
+                        heapq.heappush(heap, (candidate, neighbour))
+            ids = self._ids
+            tree = ({ids[i]: t for i, t in best.items()}, {ids[i]: m for i, m in length.items()})
             self._trees[source] = tree
         return tree
 

@@ -206,6 +206,7 @@ class Problem:
     origin_s: float
     require_all: bool = False
     travel: Mapping[VehicleKind, Any] = field(default_factory=dict)  # the travel models, for leg paths
+    safe_landing_xy: tuple[tuple[float, float], ...] = ()
 
     def vehicle(self, vehicle_id: str) -> Vehicle:
         """The vehicle with this id."""

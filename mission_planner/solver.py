@@ -69,6 +69,7 @@ class Encoded:
     depot_points: tuple[int, ...]  # per PyVRP depot
     service_s: dict[VehicleKind, float]
     unplannable: dict[str, str]
+    barred: dict[VehicleKind, frozenset[int]] = field(default_factory=dict)  # clients a kind may not visit
 
 
 def _rel(problem: Problem, t: float) -> int:
@@ -242,6 +243,12 @@ def encode(problem: Problem) -> Encoded:
         depot_points=tuple(depot_points),
         service_s=service_s,
         unplannable=unplannable,
+        barred={
+            kind: frozenset(
+                i for i, t in enumerate(targets) if not problem.eligible[kind][t.order.index][int(t.at_locker)]
+            )
+            for kind in kinds
+        },
     )
 
 
@@ -294,10 +301,16 @@ def solve(
     seed: int = 0,
     *,
     initial_routes: Sequence[tuple[str, Sequence[str]]] | None = None,
+    insert_first: Sequence[str] = (),
+    deadline_s: float | None = None,
 ) -> Result:
     """Solve `problem` with PyVRP until `stop` (default 5 s); deterministic for a seed (given iterations).
 
-    `initial_routes` (vehicle_id, [order_id...]) warm-starts the search (used by re-planning).
+    `initial_routes` (vehicle_id, [order_id...]) warm-starts the search (used by re-planning);
+    the orders in `insert_first` are put into it by cheapest feasible insertion before the search,
+    so they are planned even when the search gets almost no time. With `deadline_s` (a
+    `time.perf_counter()` instant) the search gets what is left before it, less an allowance for
+    PyVRP's set-up and for reading the solution back; if nothing is left the warm start is returned.
     """
     started = time.perf_counter()
     encoded = encode(problem)
@@ -306,37 +319,164 @@ def solve(
             (), {**problem.skipped, **encoded.unplannable}, 0.0, True, problem.origin_s, time.perf_counter() - started
         )
         return Result(problem, plan, encoded, None, plan.runtime_s)
-    initial = _initial_solution(encoded, initial_routes) if initial_routes is not None else None
-    result = pyvrp.solve(
-        encoded.data,
-        stop=stop if stop is not None else MaxRuntime(5.0),
-        seed=seed,
-        collect_stats=False,
-        display=False,
-        initial_solution=initial,
-    )
-    best = result.best
+    initial = _initial_solution(encoded, initial_routes, insert_first) if initial_routes is not None else None
+    stop = stop if stop is not None else MaxRuntime(5.0)
+    search_s = math.inf
+    if deadline_s is not None:
+        allowance_s = 0.1 + 0.0006 * len(encoded.targets)  # neighbourhoods + decode grow with the clients
+        search_s = deadline_s - time.perf_counter() - allowance_s
+        stop = MaxRuntime(max(search_s, 0.0))
+    if initial is not None and search_s < 0.05:
+        found, iterations = initial, 0
+    else:
+        result = pyvrp.solve(
+            encoded.data, stop=stop, seed=seed, collect_stats=False, display=False, initial_solution=initial
+        )
+        found, iterations = result.best, result.num_iterations
+    best = found if found.is_feasible() else repair(encoded, found)
     runtime = time.perf_counter() - started
     plan = decode(problem, encoded, best, runtime=runtime)
-    return Result(problem, plan, encoded, best, runtime, iterations=result.num_iterations)
+    return Result(problem, plan, encoded, best, runtime, iterations=iterations)
 
 
-def _initial_solution(encoded: Encoded, routes: Sequence[tuple[str, Sequence[str]]]) -> pyvrp.Solution:
+def _initial_solution(
+    encoded: Encoded, routes: Sequence[tuple[str, Sequence[str]]], insert_first: Sequence[str] = ()
+) -> pyvrp.Solution:
     client_of = {t.order.order_id + ("@locker" if t.at_locker else ""): i for i, t in enumerate(encoded.targets)}
     type_of = {v.vehicle_id: i for i, members in enumerate(encoded.type_vehicles) for v in members}
-    built = []
+    vehicle_of = {v.vehicle_id: v for members in encoded.type_vehicles for v in members}
+    built: dict[str, tuple[int, list[pyvrp.Activity]]] = {}
     for vehicle_id, order_ids in routes:
         clients = [client_of[o] for o in order_ids if o in client_of]
         if not clients or vehicle_id not in type_of:
             continue
-        vehicle = next(v for v in encoded.type_vehicles[type_of[vehicle_id]] if v.vehicle_id == vehicle_id)
+        vehicle = vehicle_of[vehicle_id]
         activities: list[pyvrp.Activity] = []
         for number, client in enumerate(clients):
             if number and vehicle.kind is not VehicleKind.VAN:  # single-parcel trips: reload between
                 activities.append(pyvrp.Activity(pyvrp.ActivityType.DEPOT, vehicle.depot.index))
             activities.append(pyvrp.Activity(pyvrp.ActivityType.CLIENT, client))
-        built.append(pyvrp.Route(encoded.data, activities, type_of[vehicle_id]))
-    return pyvrp.Solution(encoded.data, built)
+        built[vehicle_id] = (type_of[vehicle_id], activities)
+    for order_id in insert_first:
+        options = [client_of[k] for k in (order_id, order_id + "@locker") if k in client_of]
+        _insert_cheapest(encoded, built, vehicle_of, options)
+    return pyvrp.Solution(
+        encoded.data, [pyvrp.Route(encoded.data, acts, vehicle_type) for vehicle_type, acts in built.values()]
+    )
+
+
+def _insert_cheapest(
+    encoded: Encoded,
+    built: dict[str, tuple[int, list[pyvrp.Activity]]],
+    vehicle_of: dict[str, Vehicle],
+    clients: list[int],
+) -> None:
+    """Put one of `clients` (alternatives of one order) where it raises the cost least, keeping routes feasible."""
+    data = encoded.data
+    best: tuple[float, str, int, list[pyvrp.Activity]] | None = None
+    idle = [
+        (v.vehicle_id, i)
+        for i, members in enumerate(encoded.type_vehicles)
+        for v in members
+        if v.vehicle_id not in built
+    ]
+    barred = {kind: _barred_clients(encoded, kind) for kind in {v.kind for v in vehicle_of.values()}}
+    candidates = [(vid, vt, acts) for vid, (vt, acts) in built.items()]
+    seen_types: set[int] = set()
+    for vehicle_id, vehicle_type in idle:  # one idle vehicle per type is enough
+        if vehicle_type not in seen_types:
+            seen_types.add(vehicle_type)
+            candidates.append((vehicle_id, vehicle_type, []))
+    for client in clients:
+        visit = pyvrp.Activity(pyvrp.ActivityType.CLIENT, client)
+        for vehicle_id, vehicle_type, acts in candidates:
+            vehicle = vehicle_of[vehicle_id]
+            if client in barred[vehicle.kind]:
+                continue
+            base = pyvrp.Route(data, acts, vehicle_type) if acts else None
+            base_cost = (base.distance_cost() + base.duration_cost()) if base is not None else 0.0
+            reload = pyvrp.Activity(pyvrp.ActivityType.DEPOT, vehicle.depot.index)
+            multi_trip = vehicle.kind is not VehicleKind.VAN
+            for position in range(len(acts) + 1):
+                if multi_trip:
+                    if position not in (0, len(acts)) and not acts[position].is_depot():
+                        continue
+                    if not acts:
+                        trial = [visit]
+                    elif position == len(acts):
+                        trial = [*acts, reload, visit]
+                    else:
+                        trial = [*acts[:position], visit, reload, *acts[position:]]
+                else:
+                    trial = [*acts[:position], visit, *acts[position:]]
+                route = pyvrp.Route(data, trial, vehicle_type)
+                if not route.is_feasible():
+                    continue
+                delta = (
+                    route.distance_cost()
+                    + route.duration_cost()
+                    - base_cost
+                    + (vehicle.fixed_cost if base is None else 0.0)
+                )
+                if best is None or delta < best[0]:
+                    best = (delta, vehicle_id, vehicle_type, trial)
+    if best is not None:
+        built[best[1]] = (best[2], best[3])
+
+
+def repair(encoded: Encoded, solution: pyvrp.Solution) -> pyvrp.Solution:
+    """Make an infeasible solution feasible by dropping visits (their orders become unplanned).
+
+    Visits a vehicle kind may not make go first; then, per route, the visit with the most time
+    warp (or the heaviest, on excess load) until the route is feasible. The search returns an
+    infeasible best only when its time ran out before penalties had done their work.
+    """
+    data = encoded.data
+    kinds = [members[0].kind for members in encoded.type_vehicles]
+    weight_g = [client.delivery[0] for client in data.clients()]
+    routes = []
+    for route in solution.routes():
+        vehicle_type = route.vehicle_type()
+        barred = _barred_clients(encoded, kinds[vehicle_type])
+        activities = [
+            pyvrp.Activity(a.type, a.idx) for a in list(route.schedule())[1:-1] if a.is_depot() or a.idx not in barred
+        ]
+        candidate = _route_or_none(data, activities, vehicle_type)
+        while candidate is not None and not candidate.is_feasible():
+            schedule = list(candidate.schedule())[1:-1]
+            clients = [a for a in schedule if a.is_client()]
+            if not clients:
+                candidate = None
+                break
+            if candidate.has_time_warp():
+                victim = max(clients, key=lambda a: a.time_warp)
+                if victim.time_warp == 0:
+                    victim = clients[-1]
+            else:
+                victim = max(clients, key=lambda a: weight_g[a.idx])
+            activities = [pyvrp.Activity(a.type, a.idx) for a in schedule if a is not victim]
+            candidate = _route_or_none(data, activities, vehicle_type)
+        if candidate is not None:
+            routes.append(candidate)
+    return pyvrp.Solution(data, routes)
+
+
+def _barred_clients(encoded: Encoded, kind: VehicleKind) -> frozenset[int]:
+    return encoded.barred.get(kind, frozenset())
+
+
+def _route_or_none(data: pyvrp.ProblemData, activities: list[pyvrp.Activity], vehicle_type: int) -> pyvrp.Route | None:
+    # no empty trips: collapse consecutive reloads and drop reloads at either end
+    cleaned: list[pyvrp.Activity] = []
+    for activity in activities:
+        if activity.is_depot() and (not cleaned or cleaned[-1].is_depot()):
+            continue
+        cleaned.append(activity)
+    while cleaned and cleaned[-1].is_depot():
+        cleaned.pop()
+    if not cleaned:
+        return None
+    return pyvrp.Route(data, cleaned, vehicle_type)
 
 
 def decode(problem: Problem, encoded: Encoded, solution: pyvrp.Solution, *, runtime: float) -> Plan:
@@ -451,7 +591,7 @@ def _travel_leg(
     payload_kg = target.order.weight_kg if target is not None else 0.0
     waypoints: tuple = ()
     if isinstance(travel, DroneTravel):
-        path = travel.planner.path(from_xy, to_xy, start_s=travel.start_s, end_s=travel.end_s)
+        path = travel.path(from_xy, to_xy)
         waypoints = path.waypoints
         energy_wh = path.energy_wh(travel.model, payload_kg)
         if target is not None:

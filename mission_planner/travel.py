@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .drone_paths import DronePathPlanner
+from .drone_paths import DronePath, DronePathPlanner
 from .energy import MultirotorModel, ReservePolicy
 from .errors import PlanningError
 from .ground_paths import GroundNetwork
@@ -68,25 +68,40 @@ class DroneTravel:
     drop_hover_s: float = 30.0
     start_s: float | None = None
     end_s: float | None = None
-    _cache: dict[tuple[tuple[float, float], tuple[float, float]], float] = field(default_factory=dict, repr=False)
+    _rows: dict[tuple[float, float], dict[tuple[float, float], float]] = field(default_factory=dict, repr=False)
+    _paths: dict[tuple[tuple[float, float], tuple[float, float]], DronePath] = field(default_factory=dict, repr=False)
+
+    def path(self, start_xy: tuple[float, float], goal_xy: tuple[float, float]) -> DronePath:
+        """The safe path between two points (cached; PathError when there is none)."""
+        key = (start_xy, goal_xy)
+        path = self._paths.get(key)
+        if path is None:
+            path = self.planner.path(start_xy, goal_xy, start_s=self.start_s, end_s=self.end_s)
+            self._paths[key] = path
+        return path
 
     def matrices(self, points_xy: Sequence[tuple[float, float]]) -> KindMatrices:
-        """Cruise lengths and flight times (climb + cruise + descent); +inf where no safe path."""
-        size = len(points_xy)
-        distance = np.zeros((size, size))
-        for i in range(size):
-            for j in range(i + 1, size):
-                key = (points_xy[i], points_xy[j])
-                if key not in self._cache:
-                    self._cache[key] = self.planner.horizontal_distance_m(
-                        points_xy[i], points_xy[j], start_s=self.start_s, end_s=self.end_s
-                    )
-                distance[i, j] = distance[j, i] = self._cache[key]
+        """Cruise lengths and flight times (climb + cruise + descent); +inf where no safe path.
+
+        Rows are cached per point: a later call with a few new points computes only their rows.
+        """
+        points = [(float(x), float(y)) for x, y in points_xy]
+        missing = [p for p in dict.fromkeys(points) if p not in self._rows or not self._covers(p, points)]
+        if missing:
+            rows = self.planner.distance_rows_m(missing, points, start_s=self.start_s, end_s=self.end_s)
+            for point, row in zip(missing, rows, strict=True):
+                known = self._rows.setdefault(point, {})
+                known.update(zip(points, row.tolist(), strict=True))
+        distance = np.array([[self._rows[p][q] for q in points] for p in points], dtype=float)
         altitude = self.planner.cruise_altitude_m
         vertical_s = self.model.vertical_time_s(altitude) + self.model.vertical_time_s(-altitude)
         duration = distance / self.model.cruise_airspeed_m_s + vertical_s
         np.fill_diagonal(duration, 0.0)
         return KindMatrices(distance, duration)
+
+    def _covers(self, point: tuple[float, float], points: list[tuple[float, float]]) -> bool:
+        row = self._rows[point]
+        return all(q in row for q in points)
 
     def sortie_energy_wh(self, payload_kg: float, outbound_m: float, return_m: float) -> float:
         """Energy of a depot -> drop -> depot sortie with the model's climb, cruise, hover and descent."""
@@ -155,13 +170,23 @@ def build_problem(
     matrices = {kind: travel[kind].matrices(points) for kind in sorted(kinds)}
     landing_points = [point_of(x, y) for x, y in safe_landing_xy] + [point_of(d.x_m, d.y_m) for d in model.depots]
     eligible_lists: dict[VehicleKind, list[tuple[bool, bool]]] = {kind: [] for kind in kinds}
+    # one representative per distinct (depot, capacity, battery, carried) vehicle: eligibility is the same
+    fleets: dict[VehicleKind, list[Vehicle]] = {}
+    for kind in kinds:
+        distinct: dict[tuple[object, ...], Vehicle] = {}
+        for v in model.vehicles:
+            if v.kind is kind:
+                distinct.setdefault(
+                    (v.depot.index, v.capacity_kg, v.battery_capacity_wh, v.wh_per_km, v.carried_by is None), v
+                )
+        fleets[kind] = list(distinct.values())
     planned: list[Order] = []
     for order in candidates:
         home = point_of(order.x_m, order.y_m)
         locker = point_of(order.locker.x_m, order.locker.y_m) if order.locker is not None else None
         flags: dict[VehicleKind, tuple[bool, bool]] = {}
         for kind in kinds:
-            fleet = [v for v in model.vehicles if v.kind is kind]
+            fleet = fleets[kind]
 
             def reachable(
                 target: int | None, fleet: list[Vehicle] = fleet, kind: VehicleKind = kind, order: Order = order
@@ -207,6 +232,7 @@ def build_problem(
         origin_s=float(now_s),
         require_all=model.require_all,
         travel=dict(travel),
+        safe_landing_xy=tuple((float(x), float(y)) for x, y in safe_landing_xy),
     )
 
 
