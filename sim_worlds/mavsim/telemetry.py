@@ -42,12 +42,22 @@ CAPABILITIES = 64495
 FLIGHT_SW_VERSION = 0x04070000  # 4.7.0 DEV, as the reference SITL reports
 
 
+def _landed_in_landing_mode(vehicle: Vehicle) -> bool:
+    # Observed on SITL 4.7: disarmed in RTL/LAND, or in AUTO after the mission ended, base_mode is
+    # 81 (no GUIDED_ENABLED) although GUIDED or AUTO disarmed before a flight report 89.
+    if vehicle.armed:
+        return False
+    if vehicle.mode in (modes.RTL, modes.LAND, modes.SMART_RTL, modes.AUTO_RTL):
+        return True
+    return vehicle.mode == modes.AUTO and vehicle.executor.complete
+
+
 def heartbeat(vehicle: Vehicle) -> Any:
     """HEARTBEAT with ArduCopter's base_mode / custom_mode / system_status rules."""
     base_mode = mavlink.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED | mavlink.MAV_MODE_FLAG_STABILIZE_ENABLED
     base_mode |= mavlink.MAV_MODE_FLAG_MANUAL_INPUT_ENABLED
     booting = vehicle.boot_age_s < vehicle.timeline.ready_s
-    if vehicle.mode in modes.GUIDED_FLAG_MODES or booting:
+    if booting or (vehicle.mode in modes.GUIDED_FLAG_MODES and not _landed_in_landing_mode(vehicle)):
         base_mode |= mavlink.MAV_MODE_FLAG_GUIDED_ENABLED
     if vehicle.armed:
         base_mode |= mavlink.MAV_MODE_FLAG_SAFETY_ARMED

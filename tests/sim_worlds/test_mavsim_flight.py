@@ -25,7 +25,8 @@ def _distance_m(lat_e7: int, lon_e7: int, target: tuple[int, int]) -> float:
 @pytest.fixture
 def sim(request: pytest.FixtureRequest) -> Iterator[MavsimProcess]:
     """One vehicle at 10x speed, armable 3 s after connecting; parameters from indirect parametrisation."""
-    params = getattr(request, "param", {})
+    # DISARM_DELAY 0: at 10x a loaded CI machine may take more than the 1 wall-second of the default.
+    params = {"DISARM_DELAY": 0, **getattr(request, "param", {})}
     with MavsimProcess(1, speedup=SPEEDUP, home=HOME, params=params, extra_args=("--boot-s", "3")) as process:
         yield process
 
@@ -72,8 +73,8 @@ def test_auto_delivery_releases_near_the_drop_point_and_comes_home(sim: MavsimPr
         gcs.heartbeat()
         assert gcs.upload(mav.MAV_MISSION_TYPE_MISSION, mission) == mav.MAV_MISSION_ACCEPTED
         gcs.stream(0, 10)
-        gcs.wait_armable_and_arm()
         battery_before = gcs.wait_type("SYS_STATUS").battery_remaining
+        gcs.wait_armable_and_arm()
         assert gcs.command(mav.MAV_CMD_MISSION_START) == mav.MAV_RESULT_ACCEPTED
         text = gcs.wait(lambda m: m.get_type() == "STATUSTEXT" and m.text == "Gripper Released", 60,
                         "gripper release")

@@ -288,7 +288,6 @@ def run_session(url: str) -> Session:
         obs["auto_disarmed_base_mode"] = _next_heartbeat(gcs).base_mode
         obs["request_home"] = gcs.command(mav.MAV_CMD_REQUEST_MESSAGE, 242)[0]
         session.texts = gcs.texts
-        obs["passive_statustext"] = False
         return session
     finally:
         gcs.close()
