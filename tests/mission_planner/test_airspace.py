@@ -71,7 +71,7 @@ def test_invalid_zone_is_refused_naming_it(change: dict[str, object], message: s
 
 def test_self_intersecting_polygon_is_refused() -> None:
     """A bow-tie polygon is invalid geometry."""
-    with pytest.raises(AirspaceError, match="bowtie.*invalid polygon"):
+    with pytest.raises(AirspaceError, match=r"bowtie.*invalid polygon"):
         Zone("bowtie", ZoneKind.NO_FLY, Polygon([(0, 0), (10, 10), (10, 0), (0, 10)]), 0, 100)
 
 

@@ -14,8 +14,10 @@ from mission_planner.solver import MaxIterations, solve
 from mission_planner.travel import EuclideanTravel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from benchmarks.bench_vrptw import planner_problem  # noqa: E402
-from benchmarks.solomon import SOLOMON_DIR, best_known, read_instance  # noqa: E402
+import itertools
+
+from benchmarks.bench_vrptw import planner_problem
+from benchmarks.solomon import SOLOMON_DIR, best_known, read_instance
 
 TRAVEL = {
     VehicleKind.VAN: EuclideanTravel(8.0),
@@ -98,9 +100,7 @@ def test_drone_trips_carry_one_parcel_and_reload_between() -> None:
     kinds = [leg.kind for leg in legs]
     assert kinds.count(LegKind.DROPOFF) == 3 and kinds.count(LegKind.RETURN) == 3
     assert kinds.count(LegKind.CHARGE) == 2
-    assert all(
-        a.end_s <= b.start_s + 1e-6 for a, b in zip(legs, legs[1:], strict=False) if a.kind is not LegKind.CHARGE
-    )
+    assert all(a.end_s <= b.start_s + 1e-6 for a, b in itertools.pairwise(legs) if a.kind is not LegKind.CHARGE)
     assert result.cost() == pytest.approx(2 * (200 + 400 + 600))
 
 
