@@ -65,8 +65,11 @@ lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check mission_planner fleet_manager sim_worlds tests benchmarks tools ros_ws/src/finalmile_sim_robot
 	$(VENV)/bin/mypy
 
-test: setup system-packages lint
-	$(ENV) $(PY) -m pytest $(PYTEST_ARGS)
+# Lint and types are checked after the tests so one run shows both; either failing fails the target.
+test: setup system-packages
+	status=0; $(ENV) $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	$(MAKE) --no-print-directory lint || status=$$((status ? status : 1)); \
+	exit $$status
 
 bench: setup
 	$(ENV) $(PY) -m benchmarks

@@ -32,7 +32,8 @@ def test_orders_follow_profile_and_addresses(world) -> None:  # type: ignore[no-
     assert all(addresses[o.building_id] == o.address for o in orders)
     releases = [o.release_s for o in orders]
     assert releases == sorted(releases)
-    assert max(releases) < ordering_horizon_s(scenario) <= scenario.duration_s - scenario.demand.stop_ordering_before_end_s
+    last_order_s = scenario.duration_s - scenario.demand.stop_ordering_before_end_s
+    assert max(releases) < ordering_horizon_s(scenario) <= last_order_s
     assert len({o.reference for o in orders}) == len(orders)
 
 

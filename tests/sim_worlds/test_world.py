@@ -89,11 +89,14 @@ def _with_zone_change(zones_geojson: dict, zone_id: str, **changes) -> dict:
     return data
 
 
+BOWTIE = [[[24.940, 60.170], [24.945, 60.172], [24.945, 60.170], [24.940, 60.172], [24.940, 60.170]]]
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         (
-            {"coordinates": [[[24.940, 60.170], [24.945, 60.172], [24.945, 60.170], [24.940, 60.172], [24.940, 60.170]]]},
+            {"coordinates": BOWTIE},
             "invalid polygon",
         ),
         ({"coordinates": [[[24.940, 60.170], [24.945, 60.170], [24.945, 60.172], [24.940, 60.172]]]}, "not closed"),
