@@ -1,0 +1,96 @@
+"""plan_fleet on the Helsinki world: the dispatcher's entry point, in WGS84 in and out."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+
+from mission_planner.fleet import FleetTravel, OrderSpec, VehicleSpec, plan_fleet
+from mission_planner.model import Objective, ObjectiveKind, SizeClass, VehicleKind
+from mission_planner.plan import LegKind
+
+NOW_S = 1_750_000_000.0
+
+
+@pytest.fixture(scope="module")
+def travel() -> FleetTravel:
+    """The Helsinki world's travel model (caches shared by the tests of this module)."""
+    from sim_worlds.world import load_world
+
+    return FleetTravel.for_world(load_world("helsinki"))
+
+
+@pytest.fixture(scope="module")
+def plan(travel: FleetTravel):
+    """A plan for 12 parcels with 2 drones, 1 robot and 1 van, minimising energy."""
+    from sim_worlds.world import load_world
+
+    world = load_world("helsinki")
+    hub = world.hub
+    vehicles = [
+        VehicleSpec("drone-1", VehicleKind.DRONE, hub.latitude_deg, hub.longitude_deg),
+        VehicleSpec("drone-2", VehicleKind.DRONE, hub.latitude_deg, hub.longitude_deg),
+        VehicleSpec("robot-1", VehicleKind.ROBOT, hub.latitude_deg, hub.longitude_deg),
+        VehicleSpec("van-1", VehicleKind.VAN, hub.latitude_deg, hub.longitude_deg),
+    ]
+    orders = []
+    for number, building in enumerate(world.addresses[:12]):
+        orders.append(
+            OrderSpec(
+                f"o{number}",
+                building.latitude_deg,
+                building.longitude_deg,
+                weight_kg=1.0 if number % 3 else 12.0,
+                size_class=SizeClass.S if number % 3 else SizeClass.L,
+                earliest_s=NOW_S,
+                latest_s=NOW_S + 4 * 3600,
+                customs_cleared=number != 5,
+                locker_site_id="locker-forum" if number == 7 else None,
+            )
+        )
+    # energy objective: drones (~20 Wh/km) take what they can, the e-van (250 Wh/km) the rest
+    objective = Objective(ObjectiveKind.ENERGY)
+    return plan_fleet(travel, vehicles, orders, now_s=NOW_S, seed=0, time_budget_s=1.0, objective=objective)
+
+
+def test_every_cleared_order_is_planned_once(plan) -> None:
+    """11 cleared orders planned exactly once; o5 waits for customs."""
+    assert plan.unplanned == {"o5": "customs not cleared"}
+    assert sorted(plan.planned_order_ids) == sorted(f"o{i}" for i in range(12) if i != 5)
+    assert plan.feasible
+
+
+def test_heavy_parcels_go_by_van(plan) -> None:
+    """12 kg, size L parcels are only on the van."""
+    van = plan.route("van-1")
+    assert van is not None
+    assert {"o0", "o3", "o6", "o9"} <= set(van.order_ids)
+
+
+def test_drone_legs_avoid_buffered_zones_and_carry_wgs84(plan, travel: FleetTravel) -> None:
+    """Every drone flight is clear of every zone grown by the 20 m margin at the time it flies; legs have lat/lon."""
+    drone_legs = [leg for r in plan.routes if r.kind is VehicleKind.DRONE for leg in r.legs if leg.waypoints]
+    assert drone_legs
+    for leg in drone_legs:
+        points = [(w.x_m, w.y_m, w.altitude_m) for w in leg.waypoints]
+        assert travel.airspace.is_path_clear(points, margin_m=20.0)
+        assert leg.to_latitude_deg is not None and 60.16 < leg.to_latitude_deg < 60.18
+        _lat, lon, alt = leg.waypoints_wgs84(travel.frame)[1]
+        assert alt == 60.0 and 24.93 < lon < 24.96
+
+
+def test_legs_are_in_time_order_with_energy(plan, travel: FleetTravel) -> None:
+    """Per vehicle, legs follow each other; every drone sortie leaves the 20 % reserve."""
+    for route in plan.routes:
+        timed = [leg for leg in route.legs if leg.kind is not LegKind.CHARGE]
+        for a, b in itertools.pairwise(timed):
+            assert a.end_s <= b.start_s + 1e-6
+        assert all(leg.start_s >= NOW_S for leg in route.legs)
+        if route.kind is VehicleKind.DRONE:
+            capacity = travel.drone.model.battery_capacity_wh
+            for trip in {leg.trip for leg in route.legs}:
+                used = sum(leg.energy_wh for leg in route.legs if leg.trip == trip)
+                assert 0 < used <= 0.8 * capacity
+    assert not math.isnan(plan.objective_value)
