@@ -15,18 +15,21 @@ TRAVEL = {VehicleKind.DRONE: EuclideanTravel(15.0), VehicleKind.VAN: EuclideanTr
 
 @pytest.fixture
 def state() -> PlanState:
-    """Two drones and a van, eight orders, planned at t=0; 'now' is 100 s later."""
-    model = Model(Objective(ObjectiveKind.DISTANCE))
+    """Two drones and a van, eight orders, planned at t=0; 'now' is just after the first drone set off."""
+    model = Model(Objective(ObjectiveKind.ENERGY))  # drones are cheap in energy: they get the light parcels
     hub = model.add_depot(0, 0, reload_s=60)
     model.add_vehicle("d1", VehicleKind.DRONE, hub, capacity_kg=2, speed_m_s=15, service_s=30)
     model.add_vehicle("d2", VehicleKind.DRONE, hub, capacity_kg=2, speed_m_s=15, service_s=30)
-    model.add_vehicle("van", VehicleKind.VAN, hub, capacity_kg=200, capacity_parcels=20, speed_m_s=8, service_s=90)
+    model.add_vehicle(
+        "van", VehicleKind.VAN, hub, capacity_kg=200, capacity_parcels=20, speed_m_s=8, service_s=90, wh_per_km=250
+    )
     for i in range(8):
         model.add_order(
             f"o{i}", 300 + 150 * i, 100 * (i % 3), weight_kg=1.0 if i % 2 else 5.0, size_class="S" if i % 2 else "L"
         )
     result = solve(model.problem(TRAVEL), MaxIterations(200), seed=0)
-    return PlanState(result, now_s=100.0)
+    first_flight_s = min(leg.start_s for r in result.plan.routes if r.kind is VehicleKind.DRONE for leg in r.legs)
+    return PlanState(result, now_s=first_flight_s + 1.0)
 
 
 def test_committed_legs_are_kept_verbatim(state: PlanState) -> None:
