@@ -29,6 +29,7 @@ from .model import Locker, Model, Objective, SizeClass, VehicleKind
 from .plan import Plan, VehicleRoute
 from .solver import MaxRuntime, Result, solve
 from .travel import DroneTravel, GroundTravel, Travel
+from .van_handoff import apply_handoff
 
 AT_HUB_RADIUS_M = 30.0
 
@@ -280,7 +281,8 @@ def plan_fleet_result(
         safe_landing_xy=[(travel.hub.x_m, travel.hub.y_m)] + [(s.x_m, s.y_m) for s in travel.lockers],
     )
     result = solve(problem, MaxRuntime(time_budget_s), seed=seed)
-    return replace(result, plan=with_wgs84(result.plan, travel.frame))
+    plan = apply_handoff(problem, result.plan, travel.reserve)
+    return replace(result, plan=with_wgs84(plan, travel.frame))
 
 
 def with_wgs84(plan: Plan, frame: LocalFrame) -> Plan:

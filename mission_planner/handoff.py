@@ -126,6 +126,8 @@ def simulate(
                 + params.carrier_service_s
                 + float(carrier_time[sortie.customer, tour[sortie.recovery_pos]])
             )
+            if not math.isfinite(back_at[number]):
+                return None  # the carrier cannot fly/drive this sortie at all
         for number in sorted(same_stop, key=lambda n: back_at[n]):
             t = max(t, back_at[number]) + params.recovery_s
             recovered_at[number] = t

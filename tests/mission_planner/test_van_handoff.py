@@ -1,0 +1,62 @@
+"""Van handoff in plan_fleet: drones riding a van launch at one stop and land on it at the same or a later one."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from mission_planner.fleet import FleetTravel, OrderSpec, VehicleSpec, plan_fleet
+from mission_planner.model import VehicleKind
+from mission_planner.plan import LegKind
+
+NOW_S = 1_750_000_000.0
+
+
+@pytest.fixture(scope="module")
+def setting():
+    """One van carrying two drones, 20 light parcels at Helsinki addresses."""
+    from sim_worlds.world import load_world
+
+    world = load_world("helsinki")
+    travel = FleetTravel.for_world(world)
+    hub = world.hub
+    vehicles = [
+        VehicleSpec("van-1", VehicleKind.VAN, hub.latitude_deg, hub.longitude_deg),
+        VehicleSpec("vd-1", VehicleKind.DRONE, hub.latitude_deg, hub.longitude_deg, carried_by="van-1"),
+        VehicleSpec("vd-2", VehicleKind.DRONE, hub.latitude_deg, hub.longitude_deg, carried_by="van-1"),
+    ]
+    rng = random.Random(3)
+    orders = [
+        OrderSpec(f"o{i}", b.latitude_deg, b.longitude_deg, 1.0, earliest_s=NOW_S, latest_s=NOW_S + 5 * 3600)
+        for i, b in enumerate(rng.sample(list(world.addresses), 20))
+    ]
+    plan = plan_fleet(travel, vehicles, orders, now_s=NOW_S, seed=0, time_budget_s=1.0)
+    return travel, plan
+
+
+def test_every_parcel_is_delivered_once_by_van_or_drone(setting) -> None:
+    """20 parcels, each dropped off exactly once; some of them by the carried drones."""
+    _, plan = setting
+    assert sorted(plan.planned_order_ids) == sorted(f"o{i}" for i in range(20))
+    drone_orders = [o for r in plan.routes if r.kind is VehicleKind.DRONE for o in r.order_ids]
+    assert drone_orders
+
+
+def test_sorties_launch_and_land_on_the_van(setting) -> None:
+    """Each sortie starts where the van is at launch time and ends at a van stop reached no later than recovery."""
+    travel, plan = setting
+    van = plan.route("van-1")
+    assert van is not None
+    van_places = {leg.to_xy_m for leg in van.legs} | {(travel.hub.x_m, travel.hub.y_m)}
+    for route in plan.routes:
+        if route.kind is not VehicleKind.DRONE:
+            continue
+        legs = route.legs
+        for launch, drop, recovery in zip(legs[0::3], legs[1::3], legs[2::3], strict=True):
+            assert (launch.kind, drop.kind, recovery.kind) == (LegKind.LAUNCH, LegKind.DROPOFF, LegKind.RECOVERY)
+            assert launch.from_xy_m in van_places and recovery.to_xy_m in van_places
+            assert launch.end_s <= drop.arrival_s <= recovery.start_s <= recovery.end_s
+            assert recovery.end_s - launch.start_s < 20 * 60  # well inside a battery
+            points = [(w.x_m, w.y_m, w.altitude_m) for w in (*drop.waypoints, *recovery.waypoints)]
+            assert travel.airspace.is_path_clear(points, margin_m=20.0)
