@@ -13,8 +13,14 @@ Entry point for the dispatcher::
                             distance_m, energy_wh, order_ids, waypoints (drones, local 3-D))
     plan.unplanned   -> {order_id: reason}   (customs not cleared, unreachable, no time...)
 
-Re-planning after events (new order, cancellation, vehicle down) keeps committed legs:
-``replan(state, events, time_budget_s)`` (see `mission_planner.replan`).
+Re-planning after events keeps committed legs (a drone in the air finishes its trip)::
+
+    result = plan_fleet_result(travel, vehicles, orders, now_s=t0)          # keep the Result
+    result = replan(PlanState(result, now_s=t1), [NewOrder(...), CancelOrder("o7"), VehicleDown("drone-3")],
+                    time_budget_s=1.0)                                     # -> Result (result.plan)
+
+Van handoff: give drones/robots ``VehicleSpec(carried_by="van-1")``; their legs are LAUNCH (from the
+van at a stop), DROPOFF, RECOVERY (back onto the van at the same or a later stop).
 
 Core API (PyVRP style): ``Model`` (``add_depot``, ``add_vehicle``, ``add_order`` return the created
 objects) -> ``Model.problem(travel)`` -> frozen ``Problem`` -> ``solve(problem, stop=MaxRuntime(s), seed=0)``
@@ -46,6 +52,9 @@ from .fleet import plan_fleet as plan_fleet
 from .fleet import plan_fleet_result as plan_fleet_result
 from .geodesy import LocalFrame as LocalFrame
 from .ground_paths import GroundNetwork as GroundNetwork
+from .handoff import HandoffParams as HandoffParams
+from .handoff import HandoffSchedule as HandoffSchedule
+from .handoff import Sortie as Sortie
 from .model import Locker as Locker
 from .model import Model as Model
 from .model import Objective as Objective
@@ -57,6 +66,11 @@ from .plan import Leg as Leg
 from .plan import LegKind as LegKind
 from .plan import Plan as Plan
 from .plan import VehicleRoute as VehicleRoute
+from .replan import CancelOrder as CancelOrder
+from .replan import NewOrder as NewOrder
+from .replan import PlanState as PlanState
+from .replan import VehicleDown as VehicleDown
+from .replan import replan as replan
 from .solver import MaxIterations as MaxIterations
 from .solver import MaxRuntime as MaxRuntime
 from .solver import Result as Result
@@ -64,3 +78,4 @@ from .solver import solve as solve
 from .travel import DroneTravel as DroneTravel
 from .travel import EuclideanTravel as EuclideanTravel
 from .travel import GroundTravel as GroundTravel
+from .van_handoff import apply_handoff as apply_handoff
