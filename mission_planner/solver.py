@@ -330,13 +330,36 @@ def solve(
         found, iterations = initial, 0
     else:
         result = pyvrp.solve(
-            encoded.data, stop=stop, seed=seed, collect_stats=False, display=False, initial_solution=initial
+            encoded.data,
+            stop=stop,
+            seed=seed,
+            collect_stats=False,
+            display=False,
+            initial_solution=initial,
+            params=_params(encoded),
         )
         found, iterations = result.best, result.num_iterations
     best = found if found.is_feasible() else repair(encoded, found)
     runtime = time.perf_counter() - started
     plan = decode(problem, encoded, best, runtime=runtime)
     return Result(problem, plan, encoded, best, runtime, iterations=iterations)
+
+
+def _params(encoded: Encoded) -> pyvrp.SolveParams:
+    """Solver parameters; the penalty ceiling must outgrow the largest prize, or breaking a time window
+    to collect a prize looks worthwhile to the search (PyVRP's default ceiling is 1e5)."""
+    largest_prize = max((client.prize for client in encoded.data.clients()), default=0)
+    defaults = pyvrp.PenaltyParams()
+    penalty = pyvrp.PenaltyParams(
+        solutions_between_updates=defaults.solutions_between_updates,
+        penalty_increase=defaults.penalty_increase,
+        penalty_decrease=defaults.penalty_decrease,
+        target_feasible=defaults.target_feasible,
+        feas_tolerance=defaults.feas_tolerance,
+        min_penalty=defaults.min_penalty,
+        max_penalty=max(defaults.max_penalty, float(largest_prize)),
+    )
+    return pyvrp.SolveParams(penalty=penalty)
 
 
 def _initial_solution(
@@ -357,7 +380,21 @@ def _initial_solution(
                 activities.append(pyvrp.Activity(pyvrp.ActivityType.DEPOT, vehicle.depot.index))
             activities.append(pyvrp.Activity(pyvrp.ActivityType.CLIENT, client))
         built[vehicle_id] = (type_of[vehicle_id], activities)
-    for order_id in insert_first:
+    # routes that no longer hold (the vehicle starts later or elsewhere now) shed visits; those are re-inserted
+    shed: list[str] = []
+    for vehicle_id, (vehicle_type, activities) in list(built.items()):
+        route = _route_or_none(encoded.data, activities, vehicle_type)
+        kept_route = repair(encoded, pyvrp.Solution(encoded.data, [route])).routes() if route is not None else []
+        kept = [pyvrp.Activity(a.type, a.idx) for r in kept_route for a in list(r.schedule())[1:-1]]
+        kept_clients = {a.idx for a in kept if a.is_client()}
+        shed.extend(
+            encoded.targets[a.idx].order.order_id for a in activities if a.is_client() and a.idx not in kept_clients
+        )
+        if kept:
+            built[vehicle_id] = (vehicle_type, kept)
+        else:
+            del built[vehicle_id]
+    for order_id in [*insert_first, *shed]:
         options = [client_of[k] for k in (order_id, order_id + "@locker") if k in client_of]
         _insert_cheapest(encoded, built, vehicle_of, options)
     return pyvrp.Solution(
