@@ -129,6 +129,9 @@ def replan(state: PlanState, events: Sequence[Event], time_budget_s: float, *, s
     result = solve(
         new_problem, seed=seed, initial_routes=warm, insert_first=new_ids, deadline_s=started + time_budget_s
     )
+    # orders the old problem could not plan at all (customs, closed windows) are still reported
+    carried = {k: v for k, v in problem.skipped.items() if k not in cancelled and k not in result.plan.unplanned}
+    result = replace(result, plan=replace(result.plan, unplanned={**carried, **result.plan.unplanned}))
     merged = _merge(result.plan, kept, {v.vehicle_id: v.kind for v in problem.vehicles}, time.perf_counter() - started)
     return replace(result, plan=merged, runtime_s=merged.runtime_s)
 
