@@ -68,6 +68,7 @@ class DispatcherConfig:
     retry_window_s: float = 7200.0
     max_attempts: int = 2
     telemetry_period_wall_s: float = 1.0
+    avoid_after_failure_s: float = 1800.0
 
 
 @dataclass
@@ -80,6 +81,7 @@ class _Running:
     order_ids: list[str]
     resolved: set[str] = field(default_factory=set)
     superseded_ids: set[str] = field(default_factory=set)
+    departed: asyncio.Event = field(default_factory=asyncio.Event)  # out_for_delivery is in the store
 
 
 class Dispatcher:
@@ -115,6 +117,7 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_plan_s = -math.inf
         self._lockers: dict[str, tuple[float, float]] = {}
+        self._avoid: dict[str, dict[str, float]] = {}  # order -> vehicle -> until (clock s), after a failed mission
 
     # ----- store helpers ---------------------------------------------------------------------------
     async def _write(self, fn: Callable[[Session], T]) -> T:
@@ -190,9 +193,10 @@ class Dispatcher:
         zones_changed = False
         for event in events:
             self._after_seq = max(self._after_seq, event.seq)
-            if event.type.startswith("zone."):
+            kind = event.type.removeprefix(outbox.EVENT_TYPE_PREFIX)
+            if kind.startswith("zone."):
                 zones_changed = True
-            if event.type.startswith(_WAKE_EVENTS):
+            if kind.startswith(_WAKE_EVENTS):
                 self._wake.set()
         if zones_changed:
             await self._refresh_airspace()
@@ -235,7 +239,10 @@ class Dispatcher:
         if order.status is OrderStatus.DIVERTED_TO_LOCKER and order.locker_id in self._lockers:
             latitude_deg, longitude_deg = self._lockers[order.locker_id]
         x_m, y_m = self.frame.to_local(latitude_deg, longitude_deg)
-        return OpenOrder(order.order_id, x_m, y_m, latitude_deg, longitude_deg, order.weight_kg, order.window_end_s)
+        now_s = self.clock.now()
+        avoid = frozenset(v for v, until_s in self._avoid.get(order.order_id, {}).items() if until_s > now_s)
+        return OpenOrder(order.order_id, x_m, y_m, latitude_deg, longitude_deg, order.weight_kg, order.window_end_s,
+                         avoid)
 
     async def _dispatch(self, sortie: Sortie) -> None:
         vehicle = self.fleet.get(sortie.vehicle_id)
@@ -301,6 +308,9 @@ class Dispatcher:
                 await adapter.start_mission(mission, geofence=geofence)
             except AdapterError as exc:
                 logger.warning("%s refused %s: %s", vehicle.vehicle_id, mission.mission_id, exc)
+                for order_id in running.order_ids:
+                    until_s = self.clock.now() + self.config.avoid_after_failure_s
+                    self._avoid.setdefault(order_id, {})[vehicle.vehicle_id] = until_s
                 await self._abort_before_departure(running, str(exc))
                 return
             await self._depart(running, sortie)
@@ -339,8 +349,12 @@ class Dispatcher:
                     continue
                 logger.warning("%s: %s", running.vehicle.vehicle_id, exc)
                 return MissionOutcome.FAILED
-            if result.mission_id in running.superseded_ids or result.mission_id != running.mission.mission_id:
-                continue  # the old mission ended because a re-route replaced it
+            if result.mission_id in running.superseded_ids:
+                await asyncio.sleep(0.05)  # the old mission ended because a re-route replaced it
+                continue
+            if result.mission_id != running.mission.mission_id:
+                logger.warning("%s: ended mission %s is not the running %s", running.vehicle.vehicle_id,
+                               result.mission_id, running.mission.mission_id)
             await self._resolve_completed_steps(running, result.steps_completed)
             return result.outcome
 
@@ -349,6 +363,8 @@ class Dispatcher:
             if event.mission_id != running.mission.mission_id or event.what not in HANDOVER_EVENTS:
                 continue
             order_id = delivery_steps(running.mission).get(event.step_index) or event.detail
+            # A fast vehicle may report the drop before the departure is written; the queue keeps the event.
+            await running.departed.wait()
             if order_id in running.order_ids and order_id not in running.resolved:
                 await self._handover(running, order_id, event)
 
@@ -385,6 +401,7 @@ class Dispatcher:
                 )
 
         await self._write(depart)
+        running.departed.set()
 
     async def _abort_before_departure(self, running: _Running, why: str) -> None:
         now_s = self.clock.now()
@@ -449,6 +466,11 @@ class Dispatcher:
         """Mission over: parcels still aboard go back to the hub and out again; the mission gets its status."""
         now_s = self.clock.now()
         aboard = [o for o in running.order_ids if o not in running.resolved]
+        if outcome is not MissionOutcome.SUCCEEDED:
+            # Do not hand the same parcel straight back to the vehicle that just failed it.
+            until_s = now_s + self.config.avoid_after_failure_s
+            for order_id in aboard:
+                self._avoid.setdefault(order_id, {})[running.vehicle.vehicle_id] = until_s
         status = {
             MissionOutcome.SUCCEEDED: fleet_store.MissionStatus.SUCCEEDED,
             MissionOutcome.CANCELED: fleet_store.MissionStatus.CANCELED,
@@ -526,10 +548,9 @@ class Dispatcher:
     async def replace_mission(self, vehicle: FleetVehicle, mission: Mission) -> None:
         """Send a new mission to a vehicle already on one; its parcels stay with the running record."""
         running = self.running.get(vehicle.vehicle_id)
-        if running is not None:
-            running.superseded_ids.add(running.mission.mission_id)
         await vehicle.adapter.start_mission(mission, geofence=self._geofence(vehicle))
         if running is not None:
+            running.superseded_ids.add(running.mission.mission_id)
             running.mission = mission
             vehicle.mission_id = mission.mission_id
 

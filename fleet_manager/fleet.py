@@ -64,15 +64,13 @@ class FleetVehicle:
         return self.adapter.latest_state()
 
     def is_available(self) -> bool:
-        """In service, connected, at rest and without a mission."""
+        """In service, connected, without a mission, and (drones) landed and disarmed."""
         state = self.state()
-        return (
-            not self.out_of_service
-            and self.mission_id is None
-            and state is not None
-            and state.link is LinkStatus.CONNECTED
-            and state.position_valid
-        )
+        if state is None or self.out_of_service or self.mission_id is not None:
+            return False
+        if self.kind is VehicleKind.DRONE and (state.armed or state.relative_altitude_m > 1.0):
+            return False  # a mission 'ends' at its last item; the drone may still be landing
+        return state.link is LinkStatus.CONNECTED and state.position_valid
 
 
 class Fleet:

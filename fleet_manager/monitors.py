@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import itertools
 import logging
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -248,18 +246,8 @@ class SafetyMonitor:
             max_payload_kg=max(vehicle.profile.max_payload_kg, 0.1),
             cruise_airspeed_m_s=vehicle.profile.speed_m_s,
         )
-        here = self.frame.to_local(state.latitude_deg, state.longitude_deg)
-        points = [here]
-        running = self.dispatcher.running.get(vehicle.vehicle_id)
-        if running is not None:
-            start = state.mission_step or 0
-            points += [
-                self.frame.to_local(step.latitude_deg, step.longitude_deg)
-                for step in running.mission.steps[start:]
-                if step.latitude_deg is not None and step.longitude_deg is not None
-            ]
-        points.append(self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg))
-        distance_m = sum(math.dist(a, b) for a, b in itertools.pairwise(points))
+        route = self.remaining_route(vehicle, state)
+        distance_m = route.length if route is not None else 0.0
         return model.leg_energy_wh(0.0, distance_m) + model.vertical_energy_wh(0.0, -state.relative_altitude_m)
 
     # ----- new zones -------------------------------------------------------------------------------
@@ -270,16 +258,23 @@ class SafetyMonitor:
                 asyncio.get_running_loop().call_soon(self.check_all)
 
     def remaining_route(self, vehicle: FleetVehicle, state: VehicleState) -> LineString | None:
-        """From the reported position through the mission's remaining targets and home."""
+        """From the reported position to the parcel not yet handed over, along the rest of the mission, home.
+
+        Step counters differ between back-ends (MAVLink items vs mission steps), so progress is taken
+        from the hand-overs the dispatcher has recorded, not from `mission_step`.
+        """
         running = self.dispatcher.running.get(vehicle.vehicle_id)
         points = [self.frame.to_local(state.latitude_deg, state.longitude_deg)]
         if running is not None:
-            start = max(0, state.mission_step or 0) if state.mission_id == running.mission.mission_id else 0
-            for step in running.mission.steps[start:]:
+            steps = list(running.mission.steps)
+            pending = [i for i, step in enumerate(steps) if step.kind is StepKind.DELIVER
+                       and step.order_id in running.order_ids and step.order_id not in running.resolved]
+            first = pending[0] if pending else next(
+                (i for i in range(len(steps) - 1, -1, -1) if steps[i].kind is StepKind.DELIVER), 0) + 1
+            for step in steps[first:]:
                 if step.latitude_deg is not None and step.longitude_deg is not None:
                     points.append(self.frame.to_local(step.latitude_deg, step.longitude_deg))
-                elif step.kind is StepKind.RETURN:
-                    points.append(self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg))
+        points.append(self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg))
         if len(points) < 2:
             return None
         return LineString(points)
@@ -330,6 +325,15 @@ class SafetyMonitor:
         try:
             await self.dispatcher.replace_mission(vehicle, mission)
         except AdapterError as exc:
+            # RTL flies straight home: only safe when that line keeps clear of every blocking zone.
+            straight_home = LineString([here, home])
+            margin_m = planner.config.drone_safety_margin_m
+            if any(straight_home.intersects(z.polygon.buffer(margin_m)) for z in airspace.zones
+                   if zone_blocks_at(z, now_s, altitude_m)):
+                self.alert(vehicle.vehicle_id, "zone_recall",
+                           f"re-route around {names} refused ({exc}); straight line home crosses a zone: holding")
+                await vehicle.adapter.pause()
+                return
             self.alert(vehicle.vehicle_id, "zone_recall", f"re-route around {names} refused ({exc}): returning home")
             await vehicle.adapter.return_home()
             return

@@ -41,6 +41,7 @@ class OpenOrder:
     longitude_deg: float
     weight_kg: float
     window_end_s: float | None
+    avoid_vehicle_ids: frozenset[str] = frozenset()  # vehicles that failed this order recently
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ class FleetPlanner:
         for order in pending:
             best: tuple[float, Sortie] | None = None
             for vehicle in free.values():
-                if vehicle.kind is VehicleKind.VAN:
+                if vehicle.kind is VehicleKind.VAN or vehicle.vehicle_id in order.avoid_vehicle_ids:
                     continue
                 option = self._single(vehicle, order, now_s, airspace)
                 if option is not None and (best is None or option[0] < best[0]):
@@ -253,9 +254,11 @@ class FleetPlanner:
         if not reserve.is_feasible(profile.battery_wh, charge_wh, energy_wh):
             return None
         out_s = model.time_s(path.length_m)
+        # The robot stops on the footpath nearest the door (a building centroid is off its map).
+        kerb = self._walk.graph.nodes[target]
         mission = ground_tour(
             self.next_mission_id(vehicle.vehicle_id, now_s),
-            [Stop(order.order_id, order.latitude_deg, order.longitude_deg)],
+            [Stop(order.order_id, float(kerb["latitude_deg"]), float(kerb["longitude_deg"]))],
             cruise_speed_m_s=profile.speed_m_s,
         )
         sortie = Sortie(vehicle.vehicle_id, DeliveryMode.ROBOT, mission, (order.order_id,),
@@ -264,7 +267,8 @@ class FleetPlanner:
 
     def _van_batch(self, van: FleetVehicle, orders: Sequence[OpenOrder], now_s: float) -> Sortie | None:
         config = self.config
-        fits = [o for o in orders if o.weight_kg <= van.profile.max_payload_kg]
+        fits = [o for o in orders if o.weight_kg <= van.profile.max_payload_kg and van.vehicle_id not in
+                o.avoid_vehicle_ids]
         if not fits:
             return None
         urgent = any(o.window_end_s is not None and o.window_end_s - now_s < config.van_urgent_before_end_s
@@ -303,10 +307,11 @@ class FleetPlanner:
             position = (order.x_m, order.y_m)
         if not chosen:
             return None
-        mission = ground_tour(
-            self.next_mission_id(van.vehicle_id, now_s),
-            [Stop(o.order_id, o.latitude_deg, o.longitude_deg) for o in chosen],
-        )
+        stops = []
+        for order in chosen:
+            kerb = self._streets.graph.nodes[self._streets.nearest_node(order.x_m, order.y_m)]
+            stops.append(Stop(order.order_id, float(kerb["latitude_deg"]), float(kerb["longitude_deg"])))
+        mission = ground_tour(self.next_mission_id(van.vehicle_id, now_s), stops)
         energy_wh = total_m / 1000.0 * (van.profile.energy_wh_per_km or 250.0)
         return Sortie(van.vehicle_id, DeliveryMode.VAN, mission, tuple(o.order_id for o in chosen), eta, energy_wh)
 

@@ -1,0 +1,276 @@
+"""Dispatcher: order lifecycle driven through a real SQLite store, vehicles played by an in-memory fake.
+
+The fake adapter is only for the dispatcher's pure logic (which order goes where, which status
+follows which vehicle report); the adapters themselves are tested over their real protocols.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from fleet_manager.adapters.base import (
+    Geofence,
+    LinkStatus,
+    Mission,
+    MissionEvent,
+    MissionOutcome,
+    MissionResult,
+    StepKind,
+    VehicleAdapter,
+    VehicleKind,
+    VehicleState,
+)
+from fleet_manager.dispatcher import Dispatcher, DispatcherConfig
+from fleet_manager.domain.orders import Address, Order, OrderStatus, Recipient
+from fleet_manager.fleet import Fleet, VehicleProfile
+from fleet_manager.planning import FleetPlanner
+from fleet_manager.store import fleet as fleet_store
+from fleet_manager.store import lockers as locker_store
+from fleet_manager.store import orders as order_store
+from fleet_manager.store.db import Database
+from mission_planner.clock import Clock
+from sim_worlds.world import load_world
+
+pytestmark = pytest.mark.timeout(60)
+HUB = "hub-test"
+
+
+class FakeVehicle(VehicleAdapter):
+    """Flies every mission instantly: one release event per DELIVER step, then SUCCEEDED (or a scripted failure)."""
+
+    def __init__(self, vehicle_id: str, kind: VehicleKind, lat: float, lon: float) -> None:
+        self.vehicle_id = vehicle_id
+        self.kind = kind
+        self.state = VehicleState(vehicle_id, kind, 0.0, lat, lon, battery_remaining_pct=100.0,
+                                  battery_remaining_wh=500.0, link=LinkStatus.CONNECTED)
+        self.missions: list[Mission] = []
+        self.commands: list[str] = []
+        self.fail_before_delivery = False
+        self._events: list[asyncio.Queue[MissionEvent | None]] = []
+        self._result: asyncio.Future[MissionResult] | None = None
+
+    async def connect(self, timeout_s: float = 30.0) -> None:
+        return None
+
+    async def close(self) -> None:
+        for queue in self._events:
+            queue.put_nowait(None)
+
+    def latest_state(self) -> VehicleState | None:
+        return self.state
+
+    async def telemetry(self) -> AsyncIterator[VehicleState]:
+        yield self.state
+
+    async def mission_events(self) -> AsyncIterator[MissionEvent]:
+        queue: asyncio.Queue[MissionEvent | None] = asyncio.Queue()
+        self._events.append(queue)
+        while (item := await queue.get()) is not None:
+            yield item
+
+    async def start_mission(self, mission: Mission, *, geofence: Geofence | None = None) -> None:
+        self.missions.append(mission)
+        self._result = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(self._fly, mission)
+
+    def _fly(self, mission: Mission) -> None:
+        assert self._result is not None
+        if self.fail_before_delivery:
+            self._result.set_result(MissionResult(mission.mission_id, MissionOutcome.FAILED, error_msg="motor fault"))
+            return
+        for index, step in enumerate(mission.steps):
+            if step.kind is StepKind.DELIVER:
+                event = MissionEvent(mission.mission_id, 0.0, index, "payload_released", step.order_id or "",
+                                     step.latitude_deg, step.longitude_deg)
+                for queue in self._events:
+                    queue.put_nowait(event)
+        asyncio.get_running_loop().call_later(
+            0.05, self._result.set_result,
+            MissionResult(mission.mission_id, MissionOutcome.SUCCEEDED, steps_completed=len(mission.steps)),
+        )
+
+    async def wait_mission(self, timeout_s: float) -> MissionResult:
+        assert self._result is not None
+        return await asyncio.wait_for(asyncio.shield(self._result), timeout_s)
+
+    async def pause(self) -> None:
+        self.commands.append("pause")
+
+    async def resume(self) -> None:
+        self.commands.append("resume")
+
+    async def return_home(self) -> None:
+        self.commands.append("return")
+
+    async def land(self) -> None:
+        self.commands.append("land")
+
+
+class Recipients:
+    """Scripted presence answers (default: at home)."""
+
+    def __init__(self) -> None:
+        self.absent: set[str] = set()
+
+    async def is_present(self, order: Order) -> bool:
+        return order.reference not in self.absent
+
+
+@pytest.fixture(scope="module")
+def world():  # type: ignore[no-untyped-def]
+    return load_world("helsinki")
+
+
+@pytest.fixture
+def setup(tmp_path: Path, world):  # type: ignore[no-untyped-def]
+    database = Database(f"sqlite:///{tmp_path / 'fm.db'}")
+    database.migrate()
+    with database.transaction() as session:
+        for locker in world.lockers:
+            locker_store.upsert_locker(session, locker_id=locker.site_id, hub_id=HUB, name=locker.name,
+                                       address=locker.name, latitude_deg=locker.latitude_deg,
+                                       longitude_deg=locker.longitude_deg)
+    clock = Clock(start_s=1_749_704_400.0, speedup=1.0)
+    drone = FakeVehicle("drone-1", VehicleKind.DRONE, world.hub.latitude_deg, world.hub.longitude_deg)
+    fleet = Fleet()
+    fleet.add(HUB, drone, VehicleProfile(max_payload_kg=2.5, battery_wh=500.0, speed_m_s=12.0,
+                                         cruise_altitude_m=60.0, reserve_pct=25.0),
+              home_latitude_deg=world.hub.latitude_deg, home_longitude_deg=world.hub.longitude_deg)
+    planner = FleetPlanner(world.frame, walk_graph=world.walk_graph, street_graph=world.street_graph,
+                           hub_xy=(world.hub.x_m, world.hub.y_m))
+    recipients = Recipients()
+    dispatcher = Dispatcher(database=database, fleet=fleet, planner=planner, clock=clock, frame=world.frame,
+                            recipients=recipients, config=DispatcherConfig(hub_id=HUB, lookahead_s=math.inf),
+                            base_airspace=world.airspace)
+    yield database, dispatcher, drone, recipients, clock
+    database.dispose()
+
+
+def _create(database: Database, world, reference: str, *, cleared: bool = True, weight_kg: float = 1.0) -> str:  # type: ignore[no-untyped-def]
+    target = world.addresses[5]
+    with database.transaction() as session:
+        order, _ = order_store.create_order(
+            session,
+            new=order_store.NewOrder(
+                hub_id=HUB, recipient=Recipient("Aino"), reference=reference, weight_kg=weight_kg,
+                destination=Address(target.latitude_deg, target.longitude_deg, street=target.address),
+                customs_cleared=cleared,
+            ),
+            actor="backend", at_s=1_749_704_400.0,
+        )
+    return order.order_id
+
+
+def _order(database: Database, order_id: str) -> Order:
+    with database.read() as session:
+        return order_store.get_order(session, order_id=order_id)
+
+
+async def _settle(dispatcher: Dispatcher) -> None:
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if not dispatcher.running:
+            return
+    raise AssertionError("mission runner did not finish")
+
+
+async def test_ready_order_is_flown_and_delivered(setup, world) -> None:  # type: ignore[no-untyped-def]
+    """A cleared order goes planned -> assigned -> loaded -> out_for_delivery -> delivered, by the dispatcher."""
+    database, dispatcher, drone, _recipients, _clock = setup
+    order_id = _create(database, world, "ref-1")
+    await dispatcher.start()
+    sorties = await dispatcher.cycle()
+    assert [s.order_ids for s in sorties] == [(order_id,)]
+    await _settle(dispatcher)
+    assert _order(database, order_id).status is OrderStatus.DELIVERED
+    with database.read() as session:
+        history = order_store.list_order_events(session, order_id=order_id)
+        missions = fleet_store.list_missions(session, hub_ids=[HUB])
+    path = [e.to_status.value for e in history]
+    assert path[-5:] == ["planned", "assigned", "loaded", "out_for_delivery", "delivered"]
+    assert {e.actor for e in history[-5:]} == {"dispatcher"}
+    assert missions[0].status is fleet_store.MissionStatus.SUCCEEDED
+    mission = drone.missions[0]
+    assert mission.steps[0].kind is StepKind.TAKEOFF and mission.steps[-1].kind is StepKind.RETURN
+
+
+async def test_uncleared_parcel_is_never_dispatched(setup, world) -> None:  # type: ignore[no-untyped-def]
+    """A parcel waiting for customs stays put however idle the fleet is."""
+    database, dispatcher, drone, _recipients, _clock = setup
+    order_id = _create(database, world, "ref-customs", cleared=False)
+    await dispatcher.start()
+    assert await dispatcher.cycle() == []
+    assert drone.missions == []
+    assert _order(database, order_id).status is OrderStatus.AWAITING_CUSTOMS
+
+
+async def test_absent_recipient_then_reschedule_then_locker(setup, world) -> None:  # type: ignore[no-untyped-def]
+    """Recipient absent -> attempt_failed; unanswered -> rescheduled; absent again -> nearest locker."""
+    database, dispatcher, _drone, recipients, clock = setup
+    recipients.absent.add("ref-away")
+    order_id = _create(database, world, "ref-away")
+    await dispatcher.start()
+    await dispatcher.cycle()
+    await _settle(dispatcher)
+    assert _order(database, order_id).status is OrderStatus.ATTEMPT_FAILED
+    later_s = clock.now() + dispatcher.config.answer_grace_s + 1
+    await dispatcher._handle_unanswered_attempts(later_s)
+    assert _order(database, order_id).status is OrderStatus.RESCHEDULED
+    await dispatcher.cycle()
+    await _settle(dispatcher)
+    assert _order(database, order_id).status is OrderStatus.ATTEMPT_FAILED
+    await dispatcher._handle_unanswered_attempts(later_s + 10_000)
+    order = _order(database, order_id)
+    assert order.status is OrderStatus.DIVERTED_TO_LOCKER and order.locker_id is not None
+    await dispatcher.cycle()
+    await _settle(dispatcher)
+    assert _order(database, order_id).status is OrderStatus.DELIVERED_TO_LOCKER
+
+
+async def test_vehicle_failure_returns_parcel_for_reassignment(setup, world) -> None:  # type: ignore[no-untyped-def]
+    """A mission that fails before the drop brings the parcel back; another vehicle (not the failed one) takes it."""
+    database, dispatcher, drone, _recipients, _clock = setup
+    drone.fail_before_delivery = True
+    order_id = _create(database, world, "ref-fail")
+    await dispatcher.start()
+    await dispatcher.cycle()
+    await _settle(dispatcher)
+    with database.read() as session:
+        path = [e.to_status.value for e in order_store.list_order_events(session, order_id=order_id)]
+    assert path[-2:] == ["returned_to_hub", "ready"]
+    assert await dispatcher.cycle() == []  # not straight back to the drone that failed it
+    spare = FakeVehicle("drone-2", VehicleKind.DRONE, world.hub.latitude_deg, world.hub.longitude_deg)
+    dispatcher.fleet.add(HUB, spare, dispatcher.fleet.get("drone-1").profile,
+                         home_latitude_deg=world.hub.latitude_deg, home_longitude_deg=world.hub.longitude_deg)
+    await dispatcher.start()
+    await dispatcher.cycle()
+    await _settle(dispatcher)
+    order = _order(database, order_id)
+    assert order.status is OrderStatus.DELIVERED and order.vehicle_id == "drone-2"
+
+
+async def test_too_heavy_for_drone_waits_for_another_mode(setup, world) -> None:  # type: ignore[no-untyped-def]
+    """A 12 kg parcel is not given to a 2.5 kg drone."""
+    database, dispatcher, drone, _recipients, _clock = setup
+    _create(database, world, "ref-heavy", weight_kg=12.0)
+    await dispatcher.start()
+    assert await dispatcher.cycle() == []
+    assert drone.missions == []
+
+
+async def test_operator_commands_reach_the_adapter(setup) -> None:  # type: ignore[no-untyped-def]
+    """pause/resume/return/land queued through the store are executed on the vehicle's adapter."""
+    database, dispatcher, drone, _recipients, clock = setup
+    await dispatcher.start()
+    for kind in (fleet_store.CommandKind.PAUSE, fleet_store.CommandKind.RESUME, fleet_store.CommandKind.RETURN,
+                 fleet_store.CommandKind.LAND):
+        with database.transaction() as session:
+            command = fleet_store.request_command(session, vehicle_id="drone-1", command=kind, requested_by="op",
+                                                  reason="test", at_s=clock.now())
+        await dispatcher.execute(command)
+    assert drone.commands == ["pause", "resume", "return", "land"]
