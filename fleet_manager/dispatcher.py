@@ -120,14 +120,18 @@ class Dispatcher:
         self._avoid: dict[str, dict[str, float]] = {}  # order -> vehicle -> until (clock s), after a failed mission
 
     # ----- store helpers ---------------------------------------------------------------------------
-    async def _write(self, fn: Callable[[Session], T]) -> T:
+    async def write(self, fn: Callable[[Session], T]) -> T:
+        """Run `fn` in a write transaction in a worker thread."""
+
         def run() -> T:
             with self.database.transaction() as session:
                 return fn(session)
 
         return await asyncio.to_thread(run)
 
-    async def _read(self, fn: Callable[[Session], T]) -> T:
+    async def read(self, fn: Callable[[Session], T]) -> T:
+        """Run `fn` in a read session in a worker thread."""
+
         def run() -> T:
             with self.database.read() as session:
                 return fn(session)
@@ -157,9 +161,9 @@ class Dispatcher:
             order_store.requeue_orphaned_orders(session, hub_id=hub_id, actor=ACTOR, at_s=now_s)
             return outbox.last_seq(session)
 
-        self._after_seq = await self._write(register)
+        self._after_seq = await self.write(register)
         await self._refresh_airspace()
-        lockers = await self._read(lambda s: locker_store.list_lockers(s, hub_id=hub_id))
+        lockers = await self.read(lambda s: locker_store.list_lockers(s, hub_id=hub_id))
         self._lockers = {locker.locker_id: (locker.latitude_deg, locker.longitude_deg) for locker in lockers}
 
     async def run(self, _service: object = None) -> None:
@@ -189,7 +193,7 @@ class Dispatcher:
 
     async def _tail_outbox(self) -> None:
         hub_id = self.config.hub_id
-        events = await self._read(lambda s: outbox.events_after(s, after_seq=self._after_seq, hub_ids=[hub_id]))
+        events = await self.read(lambda s: outbox.events_after(s, after_seq=self._after_seq, hub_ids=[hub_id]))
         zones_changed = False
         for event in events:
             self._after_seq = max(self._after_seq, event.seq)
@@ -202,7 +206,7 @@ class Dispatcher:
             await self._refresh_airspace()
 
     async def _refresh_airspace(self) -> None:
-        stored = await self._read(lambda s: zone_store.load_airspace(s, hub_id=self.config.hub_id, frame=self.frame))
+        stored = await self.read(lambda s: zone_store.load_airspace(s, hub_id=self.config.hub_id, frame=self.frame))
         airspace = self.base_airspace
         for zone in stored.zones:
             airspace = airspace.with_zone(zone)
@@ -217,7 +221,7 @@ class Dispatcher:
         self.cycles += 1
         now_s = self.clock.now()
         hub_id = self.config.hub_id
-        orders = await self._read(lambda s: order_store.list_dispatchable_orders(s, hub_id=hub_id))
+        orders = await self.read(lambda s: order_store.list_dispatchable_orders(s, hub_id=hub_id))
         open_orders = [self._open_order(o) for o in orders if self._plannable(o, now_s)]
         vehicles = [v for v in self.fleet.vehicles(hub_id) if v.vehicle_id not in self.running]
         if not open_orders or not any(v.is_available() for v in vehicles):
@@ -284,7 +288,7 @@ class Dispatcher:
             return loaded
 
         try:
-            loaded = await self._write(prepare)
+            loaded = await self.write(prepare)
         except (Conflict, NotFound) as exc:
             logger.warning("%s: could not prepare %s: %s", vehicle.vehicle_id, mission.mission_id, exc)
             vehicle.mission_id = None
@@ -400,7 +404,7 @@ class Dispatcher:
                     details={"eta_s": sortie.eta_s.get(order_id), "mode": running.mode.value},
                 )
 
-        await self._write(depart)
+        await self.write(depart)
         running.departed.set()
 
     async def _abort_before_departure(self, running: _Running, why: str) -> None:
@@ -422,7 +426,7 @@ class Dispatcher:
                         reason=f"vehicle refused the mission: {why}", at_s=now_s,
                     )
 
-        await self._write(unload)
+        await self.write(unload)
         running.vehicle.out_of_service = f"refused mission: {why}"[:200]
         # A refusal is often transient (EKF settling, previous mission still closing): retry later.
         asyncio.get_running_loop().call_later(
@@ -438,7 +442,7 @@ class Dispatcher:
             state.latitude_deg if state else None)
         longitude_deg = event.longitude_deg if event and event.longitude_deg is not None else (
             state.longitude_deg if state else None)
-        order = await self._read(lambda s: order_store.get_order(s, order_id=order_id))
+        order = await self.read(lambda s: order_store.get_order(s, order_id=order_id))
         if order.status is OrderStatus.DIVERTED_TO_LOCKER:
             target, reason = OrderStatus.DELIVERED_TO_LOCKER, f"placed in locker {order.locker_id}"
         elif order.status in (OrderStatus.OUT_FOR_DELIVERY, OrderStatus.HANDED_OFF):
@@ -453,7 +457,7 @@ class Dispatcher:
         details = {"latitude_deg": latitude_deg, "longitude_deg": longitude_deg, "vehicle_id": vehicle.vehicle_id,
                    "reason": reason}
         try:
-            await self._write(
+            await self.write(
                 lambda s: order_store.transition_order(
                     s, order_id=order_id, to_status=target, actor=ACTOR, reason=reason, at_s=now_s, details=details,
                     vehicle_id=vehicle.vehicle_id,
@@ -500,7 +504,7 @@ class Dispatcher:
                         reason="mission ended before departure", at_s=now_s,
                     )
 
-        await self._write(settle)
+        await self.write(settle)
 
     async def _handle_unanswered_attempts(self, now_s: float) -> None:
         """Failed attempts the recipient left unanswered: reschedule once, then the nearest locker."""
@@ -524,7 +528,7 @@ class Dispatcher:
                     )
 
         try:
-            await self._write(decide)
+            await self.write(decide)
         except (Conflict, NotFound) as exc:
             logger.warning("unanswered attempts: %s", exc)
 
@@ -586,7 +590,7 @@ class Dispatcher:
                     fleet_store.update_vehicle_state(session, vehicle_id=vehicle_id, state=data, stamp_s=state.stamp_s)
 
             try:
-                await self._write(functools.partial(record, states=states))
+                await self.write(functools.partial(record, states=states))
             except Exception:
                 logger.exception("recording telemetry failed")
 

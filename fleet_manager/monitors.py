@@ -15,20 +15,21 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shapely.geometry import LineString, Point
 
 from mission_planner.airspace import Airspace, Zone, ZoneKind
 from mission_planner.clock import Clock
 from mission_planner.energy import MultirotorModel
-from mission_planner.errors import PlanningError
+from mission_planner.errors import FinalMileError, PlanningError
 from mission_planner.geodesy import LocalFrame
 
 from .adapters.base import LinkStatus, StepKind, VehicleKind, VehicleState
 from .errors import AdapterError
 from .fleet import Fleet, FleetVehicle
 from .missions import Stop, drone_reroute
+from .store import outbox
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher
@@ -138,12 +139,29 @@ class SafetyMonitor:
         logger.warning("ALERT %s %s: %s", vehicle_id, kind, message)
         if self._on_alert is not None:
             self._on_alert(entry)
+        with contextlib.suppress(RuntimeError):  # no running loop: unit use without a store
+            asyncio.get_running_loop()
+            self._act(self._store_alert(entry), f"{vehicle_id}-alert")
+
+    async def _store_alert(self, entry: Alert) -> None:
+        """Put the alert on the event stream (the dashboard shows it); not a webhook to the backend."""
+        hub_id = self.fleet.get(entry.vehicle_id).hub_id if entry.vehicle_id in self.fleet else ""
+        data = {"vehicle_id": entry.vehicle_id, "kind": entry.kind, "message": entry.message}
+
+        def store(session: Any) -> None:
+            outbox.append_event(session, hub_id=hub_id, event_type="vehicle.alert",
+                                subject=f"vehicles/{entry.vehicle_id}", data=data, at_s=entry.at_s, webhook=False)
+
+        try:
+            await self.dispatcher.write(store)
+        except Exception:
+            logger.exception("could not store alert %s", entry)
 
     def _act(self, action: Awaitable[None], what: str) -> None:
         async def guarded() -> None:
             try:
                 await action
-            except AdapterError as exc:
+            except FinalMileError as exc:
                 logger.error("%s failed: %s", what, exc)
 
         task = asyncio.create_task(guarded(), name=what)

@@ -12,6 +12,8 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+SITL_DEFAULT_SPEEDUP = 10.0
+
 
 def register(subparsers: Any) -> None:
     """Add the `sim` command."""
@@ -73,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
         fleet = scenario.fleet.model_copy(update={"drones": scenario.fleet.drones.model_copy(
             update={"count": args.drone_count})})
         scenario = scenario.model_copy(update={"fleet": fleet})
+    if args.drones == "sitl" and args.speedup is None and scenario.speedup > SITL_DEFAULT_SPEEDUP:
+        # Real firmware does not keep up with the embedded simulator's speed-up on a small machine.
+        scenario = scenario.with_overrides(speedup=SITL_DEFAULT_SPEEDUP)
     progress = _Progress()
 
     def show_url(url: str) -> None:
