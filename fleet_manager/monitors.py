@@ -236,7 +236,7 @@ class SafetyMonitor:
 
     def _check_battery(self, vehicle: FleetVehicle, state: VehicleState) -> None:
         """Energy to fly home from here (plus reserve) against what is left -> return early."""
-        if state.relative_altitude_m < AIRBORNE_M:
+        if state.relative_altitude_m < AIRBORNE_M or not state.armed or not state.position_valid:
             self._recalled.discard(vehicle.vehicle_id)
             return
         if vehicle.vehicle_id in self._recalled:

@@ -220,6 +220,12 @@ async def _connected(adapters: list[VehicleAdapter], timeout_s: float) -> AsyncI
                 await asyncio.wait_for(adapter.close(), 5.0)
 
 
+def _near(world: World, state: VehicleState, within_m: float = 200.0) -> bool:
+    """True when a reported position is within `within_m` of the world's hub."""
+    x_m, y_m = world.frame.to_local(state.latitude_deg, state.longitude_deg)
+    return math.hypot(x_m - world.hub.x_m, y_m - world.hub.y_m) <= within_m
+
+
 def _drone_profile(scenario: Scenario) -> VehicleProfile:
     drones = scenario.fleet.drones
     return VehicleProfile(
@@ -367,7 +373,10 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
                         VehicleKind.VAN: _van_profile(scenario)}
             for adapter in adapters:
                 state = adapter.latest_state()
-                home = (state.latitude_deg, state.longitude_deg) if state else (hub.latitude_deg, hub.longitude_deg)
+                # Before its GPS fix a drone reports 0/0: its home is then the hub it stands on.
+                located = state is not None and state.position_valid and _near(world, state)
+                home = (state.latitude_deg, state.longitude_deg) if located and state else (
+                    hub.latitude_deg, hub.longitude_deg)
                 fleet.add(scenario.hub_id, adapter, profiles[adapter.kind], home_latitude_deg=home[0],
                           home_longitude_deg=home[1])
             backend = BackendSim(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import os
 import sys
@@ -62,6 +63,18 @@ class _Progress:
             sys.stderr.write("\n")
 
 
+def _log_to_file(path: Path, *, quiet_console: bool) -> None:
+    """Everything at INFO into the run folder; the console keeps warnings (vehicle chatter stays in the file)."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    logging.getLogger().addHandler(handler)
+    if quiet_console:
+        for console in logging.getLogger().handlers:
+            if console is not handler:
+                console.setLevel(logging.WARNING)
+
+
 def run(args: argparse.Namespace) -> int:
     """Load the scenario, run the day, write and print the report."""
     from sim_worlds.day import RunOptions, run_day
@@ -85,12 +98,16 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"FinalMile dashboard: {url}\n")
         sys.stderr.flush()
 
+    run_id = args.run_id or f"{dt.datetime.now():%Y%m%d-%H%M%S}-{scenario.name}-s{scenario.seed}"
+    run_dir = args.runs_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _log_to_file(run_dir / "sim.log", quiet_console=not args.verbose)
     options = RunOptions(
         drones_backend=args.drones,
         port=args.port,
         headless=args.headless,
         runs_dir=args.runs_dir,
-        run_id=args.run_id,
+        run_id=run_id,
         with_robots=not args.no_robots,
         sitl_binary=os.environ.get("FINALMILE_SITL_BINARY"),
         progress=progress,
