@@ -71,6 +71,10 @@ test: setup system-packages
 	$(MAKE) --no-print-directory lint || status=$$((status ? status : 1)); \
 	exit $$status
 
+# Public truck-drone instances are not redistributed: point FINALMILE_BENCH_DATA at a checkout of them.
+FINALMILE_BENCH_DATA ?= $(abspath $(CURDIR)/../shared/data)
+export FINALMILE_BENCH_DATA
+
 bench: setup
 	$(ENV) $(PY) -m benchmarks
 
