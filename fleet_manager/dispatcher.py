@@ -82,6 +82,7 @@ class _Running:
     resolved: set[str] = field(default_factory=set)
     superseded_ids: set[str] = field(default_factory=set)
     departed: asyncio.Event = field(default_factory=asyncio.Event)  # out_for_delivery is in the store
+    abandoned: asyncio.Event = field(default_factory=asyncio.Event)  # the vehicle is given up (lost link)
 
 
 class Dispatcher:
@@ -346,8 +347,15 @@ class Dispatcher:
                 with contextlib.suppress(AdapterError):
                     await running.vehicle.adapter.return_home()
                 return MissionOutcome.FAILED
+            waiting = asyncio.ensure_future(running.vehicle.adapter.wait_mission(timeout_s=min(remaining_s, 600.0)))
+            given_up = asyncio.ensure_future(running.abandoned.wait())
+            await asyncio.wait({waiting, given_up}, return_when=asyncio.FIRST_COMPLETED)
+            given_up.cancel()
+            if running.abandoned.is_set():
+                waiting.cancel()
+                return MissionOutcome.FAILED
             try:
-                result = await running.vehicle.adapter.wait_mission(timeout_s=min(remaining_s, 600.0))
+                result = waiting.result()
             except AdapterError as exc:
                 if "still running" in str(exc):
                     continue
@@ -557,6 +565,15 @@ class Dispatcher:
             running.superseded_ids.add(running.mission.mission_id)
             running.mission = mission
             vehicle.mission_id = mission.mission_id
+
+    def abandon(self, vehicle_id: str, why: str) -> bool:
+        """Give up a vehicle's running mission (lost for good): its parcels are replanned. False if none."""
+        running = self.running.get(vehicle_id)
+        if running is None or running.abandoned.is_set():
+            return False
+        logger.warning("%s: abandoning mission %s (%s)", vehicle_id, running.mission.mission_id, why)
+        running.abandoned.set()
+        return True
 
     def _geofence(self, vehicle: FleetVehicle) -> Geofence:
         fence_airspace = self.planner.fence_airspace(self.airspace, vehicle.profile.cruise_altitude_m, self.clock.now())

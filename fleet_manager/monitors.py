@@ -55,8 +55,7 @@ class MonitorConfig:
 
     period_wall_s: float = 0.2
     near_zone_m: float = 10.0
-    link_lost_after_s: float = 20.0
-    reassign_after_link_lost_s: float = 300.0
+    reassign_after_link_lost_s: float = 300.0  # a vehicle silent this long gives up its parcels
     battery_margin_wh: float = 10.0
 
 
@@ -212,6 +211,9 @@ class SafetyMonitor:
             vehicle.link_lost_since_s = now_s
             self.alert(vehicle.vehicle_id, "link_lost", f"no telemetry since {state.stamp_s:.0f}")
             vehicle.out_of_service = "link lost"
+        elif (now_s - vehicle.link_lost_since_s >= self.config.reassign_after_link_lost_s
+              and self.dispatcher.abandon(vehicle.vehicle_id, "link lost")):
+            self.alert(vehicle.vehicle_id, "reassigned", "link lost too long: its parcels go out with other vehicles")
 
     def _check_geofence(self, vehicle: FleetVehicle, state: VehicleState, airspace: Airspace, now_s: float) -> None:
         if state.relative_altitude_m < AIRBORNE_M or not state.position_valid:

@@ -51,6 +51,7 @@ class FakeVehicle(VehicleAdapter):
         self.missions: list[Mission] = []
         self.commands: list[str] = []
         self.fail_before_delivery = False
+        self.silent = False  # never reports again (lost link)
         self._events: list[asyncio.Queue[MissionEvent | None]] = []
         self._result: asyncio.Future[MissionResult] | None = None
 
@@ -80,6 +81,8 @@ class FakeVehicle(VehicleAdapter):
 
     def _fly(self, mission: Mission) -> None:
         assert self._result is not None
+        if self.silent:
+            return
         if self.fail_before_delivery:
             self._result.set_result(MissionResult(mission.mission_id, MissionOutcome.FAILED, error_msg="motor fault"))
             return
@@ -274,3 +277,18 @@ async def test_operator_commands_reach_the_adapter(setup) -> None:  # type: igno
                                                   reason="test", at_s=clock.now())
         await dispatcher.execute(command)
     assert drone.commands == ["pause", "resume", "return", "land"]
+
+
+async def test_lost_vehicle_is_abandoned_and_parcel_replanned(setup, world) -> None:  # type: ignore[no-untyped-def]
+    """A vehicle that goes silent mid-mission is given up on request; its parcel becomes dispatchable again."""
+    database, dispatcher, drone, _recipients, _clock = setup
+    drone.silent = True
+    order_id = _create(database, world, "ref-lost")
+    await dispatcher.start()
+    await dispatcher.cycle()
+    await asyncio.sleep(0.2)
+    assert _order(database, order_id).status is OrderStatus.OUT_FOR_DELIVERY
+    assert dispatcher.abandon("drone-1", "link lost")
+    assert not dispatcher.abandon("drone-1", "link lost")  # once
+    await _settle(dispatcher)
+    assert _order(database, order_id).status is OrderStatus.READY
