@@ -48,6 +48,10 @@ class SimRunError(FinalMileError):
     """The simulated day could not start or run (a simulator did not come up, a port is taken)."""
 
 
+class SimInterrupted(SimRunError):
+    """The run was interrupted (Ctrl-C, SIGTERM) and shut down cleanly."""
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """What `finalmile sim` was asked for."""
@@ -437,6 +441,8 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
                 end_s = scenario.start_epoch_s + scenario.duration_s
                 while clock.now() < end_s:
                     if server_task.done():
+                        if server.should_exit:  # uvicorn took the Ctrl-C / SIGTERM
+                            raise SimInterrupted("interrupted: every process of the run was stopped")
                         raise SimRunError("the fleet manager stopped during the day")
                     if options.progress:
                         counters = {

@@ -77,7 +77,7 @@ def _log_to_file(path: Path, *, quiet_console: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the scenario, run the day, write and print the report."""
-    from sim_worlds.day import RunOptions, run_day
+    from sim_worlds.day import RunOptions, SimInterrupted, run_day
     from sim_worlds.report import compute_kpis, kpi_table, write_report
     from sim_worlds.scenario import load_scenario
 
@@ -117,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
                 scenario.speedup, scenario.seed, args.drones)
     try:
         result = asyncio.run(run_day(scenario, options))
+    except (SimInterrupted, KeyboardInterrupt):
+        logger.warning("interrupted; partial run left in %s", run_dir)
+        return 130
     finally:
         progress.done()
     kpis = compute_kpis(result)
