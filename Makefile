@@ -58,8 +58,12 @@ system-packages:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	else echo "note: not root; install $(SYSTEM_PACKAGES) for the browser and SDF tests"; fi
 
+# The main job: a 4-hour Helsinki delivery day on the embedded simulators (a few minutes of wall time).
+# It prints the dashboard URL while it runs, then the KPIs and the run folder (var/runs/<id>/).
+DEMO_ARGS ?=
 demo: setup
 	$(ENV) finalmile world show helsinki --picture var/helsinki.png
+	$(ENV) finalmile sim helsinki $(DEMO_ARGS)
 
 lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check mission_planner fleet_manager sim_worlds tests benchmarks tools ros_ws/src/finalmile_sim_robot
