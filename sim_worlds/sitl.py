@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
-import contextlib
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -32,6 +30,8 @@ from typing import IO, Any
 
 from mission_planner.errors import FinalMileError
 from mission_planner.geodesy import LocalFrame
+
+from .process_group import stop_groups
 
 logger = logging.getLogger(__name__)
 
@@ -218,16 +218,7 @@ class SitlFleet:
     def stop(self) -> None:
         """Kill every process group started (TERM, then KILL after 3 s) and remove temporary work dirs."""
         processes, self._processes = self._processes, []
-        for process in processes:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=3.0)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=3.0)
+        stop_groups(processes, grace_s=3.0)
         for log in self._logs:
             log.close()
         self._logs = []

@@ -8,9 +8,7 @@ the whole group (TERM, then KILL).
 from __future__ import annotations
 
 import contextlib
-import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +17,7 @@ from collections.abc import Mapping
 from types import TracebackType
 
 from sim_worlds.mavsim.runner import SimulatorConfigError
+from sim_worlds.process_group import stop_group
 
 _PORT_STRIDE = 10
 
@@ -113,13 +112,5 @@ class MavsimProcess:
     def stop(self) -> None:
         """Kill the process group (TERM, then KILL after 5 s)."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5.0)
+        if process is not None:
+            stop_group(process, grace_s=5.0)
