@@ -2,7 +2,8 @@
 
 Event-driven with a periodic re-plan. It tails the store's outbox (new/ready orders, customs
 cleared, zones created/deleted) and wakes on vehicles becoming free and on failures; each cycle
-it asks the planner for sorties, stores each mission, moves its orders planned -> assigned ->
+it asks `FleetPlanner` (which calls `mission_planner.plan_fleet_result` / `replan`) for the trips
+idle vehicles should start, stores each mission, moves its orders planned -> assigned ->
 loaded -> out_for_delivery (actor 'dispatcher'), and starts the mission through the vehicle's
 adapter. A runner per mission follows the adapter's progress events: at each DELIVER step it asks
 whether the recipient is there and records delivered / delivered_to_locker / attempt_failed.
@@ -31,14 +32,14 @@ from mission_planner.airspace import Airspace
 from mission_planner.clock import Clock
 from mission_planner.geodesy import LocalFrame
 
-from .adapters.base import Geofence, Mission, MissionEvent, MissionOutcome, StepKind, VehicleKind
+from .adapters.base import Geofence, LinkStatus, Mission, MissionEvent, MissionOutcome, StepKind, VehicleKind
 from .domain.errors import Conflict, NotFound
 from .domain.orders import DeliveryMode, Order, OrderStatus
 from .errors import AdapterError
 from .fleet import Fleet, FleetVehicle
 from .handover import RecipientCheck
 from .missions import delivery_steps, mission_steps_json
-from .planning import FleetPlanner, OpenOrder, Sortie
+from .planning import FleetPlanner, FleetSlot, OpenOrder, Sortie
 from .store import fleet as fleet_store
 from .store import lockers as locker_store
 from .store import orders as order_store
@@ -83,6 +84,7 @@ class _Running:
     superseded_ids: set[str] = field(default_factory=set)
     departed: asyncio.Event = field(default_factory=asyncio.Event)  # out_for_delivery is in the store
     abandoned: asyncio.Event = field(default_factory=asyncio.Event)  # the vehicle is given up (lost link)
+    planned_end_s: float = math.inf  # when the plan expects the vehicle back home
 
 
 class Dispatcher:
@@ -166,6 +168,7 @@ class Dispatcher:
         await self._refresh_airspace()
         lockers = await self.read(lambda s: locker_store.list_lockers(s, hub_id=hub_id))
         self._lockers = {locker.locker_id: (locker.latitude_deg, locker.longitude_deg) for locker in lockers}
+        self.planner.set_lockers(self._lockers)
 
     async def run(self, _service: object = None) -> None:
         """Run until cancelled (usable as a `create_app(background=[...])` job)."""
@@ -218,36 +221,59 @@ class Dispatcher:
 
     # ----- planning --------------------------------------------------------------------------------
     async def cycle(self) -> list[Sortie]:
-        """One planning cycle: open orders x available vehicles -> started missions."""
+        """One planning cycle: open orders x fleet -> plan (full or incremental) -> started missions."""
         self.cycles += 1
         now_s = self.clock.now()
         hub_id = self.config.hub_id
         orders = await self.read(lambda s: order_store.list_dispatchable_orders(s, hub_id=hub_id))
-        open_orders = [self._open_order(o) for o in orders if self._plannable(o, now_s)]
-        vehicles = [v for v in self.fleet.vehicles(hub_id) if v.vehicle_id not in self.running]
-        if not open_orders or not any(v.is_available() for v in vehicles):
+        open_orders = [self._open_order(o, now_s) for o in orders if self._plannable(o, now_s)]
+        slots = self._slots(now_s)
+        if not open_orders or not any(slot.idle for slot in slots):
             return []
-        sorties = self.planner.assign_greedy(
-            now_s=now_s, airspace=self.airspace, vehicles=vehicles, orders=[o for o in open_orders if o is not None]
-        )
+        # The solver runs for its time budget: keep the event loop (vehicle links) responsive meanwhile.
+        plan = functools.partial(self.planner.plan, now_s=now_s, airspace=self.airspace, slots=slots,
+                                 orders=open_orders)
+        sorties = await asyncio.to_thread(plan)
         for sortie in sorties:
             await self._dispatch(sortie)
         return sorties
+
+    def _slots(self, now_s: float) -> list[FleetSlot]:
+        """The vehicles the planner may use: idle ones now, busy ones from when they are expected back."""
+        slots = []
+        for vehicle in self.fleet.vehicles(self.config.hub_id):
+            running = self.running.get(vehicle.vehicle_id)
+            if running is not None:
+                if not running.abandoned.is_set():
+                    back_s = running.planned_end_s if math.isfinite(running.planned_end_s) else now_s + 1800.0
+                    slots.append(FleetSlot(vehicle, max(back_s, now_s + 60.0)))
+            elif vehicle.is_available():
+                slots.append(FleetSlot(vehicle))
+            elif self._landing(vehicle):
+                slots.append(FleetSlot(vehicle, now_s + 60.0))
+        return slots
+
+    @staticmethod
+    def _landing(vehicle: FleetVehicle) -> bool:
+        """A connected, in-service vehicle with no mission that is not yet ready (a drone still landing)."""
+        state = vehicle.state()
+        return (state is not None and not vehicle.out_of_service and vehicle.mission_id is None
+                and state.link is LinkStatus.CONNECTED and state.position_valid)
 
     def _plannable(self, order: Order, now_s: float) -> bool:
         if order.order_id in self._claimed:
             return False
         return order.window_start_s is None or order.window_start_s - self.config.lookahead_s <= now_s
 
-    def _open_order(self, order: Order) -> OpenOrder | None:
+    def _open_order(self, order: Order, now_s: float) -> OpenOrder:
         latitude_deg, longitude_deg = order.destination.latitude_deg, order.destination.longitude_deg
         if order.status is OrderStatus.DIVERTED_TO_LOCKER and order.locker_id in self._lockers:
             latitude_deg, longitude_deg = self._lockers[order.locker_id]
-        x_m, y_m = self.frame.to_local(latitude_deg, longitude_deg)
-        now_s = self.clock.now()
         avoid = frozenset(v for v, until_s in self._avoid.get(order.order_id, {}).items() if until_s > now_s)
-        return OpenOrder(order.order_id, x_m, y_m, latitude_deg, longitude_deg, order.weight_kg, order.window_end_s,
-                         avoid)
+        # The lookahead is also how early before its window a parcel may arrive (as it always was).
+        earliest_s = None if order.window_start_s is None else order.window_start_s - self.config.lookahead_s
+        return OpenOrder(order.order_id, latitude_deg, longitude_deg, order.weight_kg, earliest_s,
+                         order.window_end_s, avoid)
 
     async def _dispatch(self, sortie: Sortie) -> None:
         vehicle = self.fleet.get(sortie.vehicle_id)
@@ -295,7 +321,7 @@ class Dispatcher:
             vehicle.mission_id = None
             self._claimed.difference_update(sortie.order_ids)
             return
-        running = _Running(vehicle, mission, sortie.mode, list(loaded))
+        running = _Running(vehicle, mission, sortie.mode, list(loaded), planned_end_s=sortie.planned_end_s)
         self.running[vehicle.vehicle_id] = running
         task = asyncio.create_task(self._run_mission(running, sortie), name=f"mission-{mission.mission_id}")
         self._tasks.add(task)

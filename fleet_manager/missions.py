@@ -1,4 +1,4 @@
-"""Planner output -> adapter `Mission`s: drone sorties along safe paths, robot and van delivery tours.
+"""Planner output -> adapter `Mission`s: drone trips along the planner's safe 3-D paths, robot and van tours.
 
 Pure functions (no I/O): the dispatcher calls them with planner results and sends what they
 return through the adapters. Missions are also stored as JSON (`mission_steps_json`).
@@ -6,12 +6,14 @@ return through the adapters. Missions are also stored as JSON (`mission_steps_js
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from mission_planner.drone_paths import DronePath
+from mission_planner.errors import FinalMileError
 from mission_planner.geodesy import LocalFrame
+from mission_planner.plan import Leg, LegKind, VehicleRoute
 
 from .adapters.base import Mission, MissionStep, StepKind
 
@@ -25,33 +27,93 @@ class Stop:
     longitude_deg: float
 
 
-def drone_sortie(
+class MissionBuildError(FinalMileError):
+    """A planned route cannot be turned into an adapter mission (unsupported leg kind, empty trip)."""
+
+
+def trips(route: VehicleRoute) -> list[tuple[Leg, ...]]:
+    """The route's legs grouped by trip (a trip starts at a PICKUP), in time order."""
+    grouped: dict[int, list[Leg]] = {}
+    for leg in route.legs:
+        grouped.setdefault(leg.trip, []).append(leg)
+    return [tuple(legs) for _trip, legs in sorted(grouped.items())]
+
+
+def trip_order_ids(legs: Sequence[Leg]) -> tuple[str, ...]:
+    """Orders handed over on a trip, in delivery order."""
+    return tuple(o for leg in legs if leg.kind is LegKind.DROPOFF for o in leg.order_ids)
+
+
+def _check_legs(legs: Sequence[Leg]) -> None:
+    for leg in legs:
+        if leg.kind in (LegKind.LAUNCH, LegKind.RECOVERY, LegKind.WAIT):
+            raise MissionBuildError(
+                f"leg kind {leg.kind.value!r} of {leg.vehicle_id} (van-carried vehicles) has no adapter mission yet"
+            )
+    if not trip_order_ids(legs):
+        raise MissionBuildError(f"trip of {legs[0].vehicle_id if legs else '?'} delivers nothing")
+
+
+def _target(leg: Leg, frame: LocalFrame) -> tuple[float, float]:
+    if leg.to_latitude_deg is not None and leg.to_longitude_deg is not None:
+        return leg.to_latitude_deg, leg.to_longitude_deg
+    return frame.to_wgs84(*leg.to_xy_m)
+
+
+def drone_trip(
     mission_id: str,
-    stop: Stop,
-    outbound: DronePath,
-    inbound: DronePath,
+    legs: Sequence[Leg],
     frame: LocalFrame,
     *,
+    cruise_altitude_m: float,
     cruise_speed_m_s: float | None = None,
     release_altitude_m: float = 3.0,
 ) -> Mission:
-    """Take off, fly the outbound path's cruise corners, deliver, fly the inbound corners, return and land."""
-    altitude_m = outbound.cruise_altitude_m
-    steps: list[MissionStep] = [MissionStep(StepKind.TAKEOFF, altitude_m=altitude_m)]
-    steps += _cruise_steps(outbound, frame)
-    steps.append(
-        MissionStep(
-            StepKind.DELIVER,
-            stop.latitude_deg,
-            stop.longitude_deg,
-            altitude_m=altitude_m,
-            order_id=stop.order_id,
-            release_altitude_m=release_altitude_m,
-        )
-    )
-    steps += _cruise_steps(inbound, frame)
+    """One planned drone trip: take off, fly each leg's 3-D corners (around zones), deliver, fly home, land.
+
+    The planner's leg waypoints are climb column, cruise corners, descent column; the corners
+    (with their altitudes) become GOTO steps, the drop point a DELIVER step, the way home RETURN.
+    """
+    _check_legs(legs)
+    flown = [leg for leg in legs if leg.kind in (LegKind.DROPOFF, LegKind.RETURN)]
+    cruise = [w.altitude_m for leg in flown for w in leg.waypoints[1:-1]]
+    takeoff_m = cruise[0] if cruise else cruise_altitude_m
+    steps: list[MissionStep] = [MissionStep(StepKind.TAKEOFF, altitude_m=takeoff_m)]
+    for leg in flown:
+        corners = leg.waypoints[1:-1]
+        for waypoint in corners:
+            latitude_deg, longitude_deg = frame.to_wgs84(waypoint.x_m, waypoint.y_m)
+            steps.append(MissionStep(StepKind.GOTO, latitude_deg, longitude_deg, altitude_m=waypoint.altitude_m))
+        if leg.kind is LegKind.DROPOFF:
+            latitude_deg, longitude_deg = _target(leg, frame)
+            altitude_m = corners[-1].altitude_m if corners else takeoff_m
+            for order_id in leg.order_ids:
+                steps.append(
+                    MissionStep(
+                        StepKind.DELIVER,
+                        latitude_deg,
+                        longitude_deg,
+                        altitude_m=altitude_m,
+                        order_id=order_id,
+                        release_altitude_m=release_altitude_m,
+                    )
+                )
     steps.append(MissionStep(StepKind.RETURN))
     return Mission(mission_id, tuple(steps), cruise_speed_m_s=cruise_speed_m_s)
+
+
+def ground_trip(
+    mission_id: str,
+    legs: Sequence[Leg],
+    kerb: Callable[[tuple[float, float]], tuple[float, float]],
+    *,
+    cruise_speed_m_s: float | None = None,
+) -> Mission:
+    """One planned robot/van trip: deliver at the kerb point of each DROPOFF (`kerb(xy) -> lat, lon`), then home."""
+    _check_legs(legs)
+    stops = [Stop(order_id, *kerb(leg.to_xy_m)) for leg in legs if leg.kind is LegKind.DROPOFF
+             for order_id in leg.order_ids]
+    return ground_tour(mission_id, stops, cruise_speed_m_s=cruise_speed_m_s)
 
 
 def drone_reroute(

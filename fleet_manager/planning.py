@@ -1,47 +1,69 @@
-"""The dispatcher's bridge to `mission_planner`: fleet snapshot + open orders -> sorties with missions.
+"""The dispatcher's bridge to `mission_planner`: fleet snapshot + open orders -> a plan -> sorties with missions.
 
-Paths and energy come from the planner library (`DronePathPlanner`, `GroundNetwork`,
-`MultirotorModel`, `RobotModel`, `ReservePolicy`). The assignment here is a greedy,
-earliest-deadline-first insertion: each open order goes to the available vehicle that finishes
-it soonest within its energy budget; vans batch what drones and robots cannot take (too heavy,
-no safe flight path) or what is about to miss its window. The planner's VRP `plan()` entry
-point replaces `assign_greedy` when it lands (same inputs, same `Sortie` output).
+No planning logic lives here: the assignment, routing, timing and energy come from
+`mission_planner.plan_fleet_result` (PyVRP core) and `mission_planner.replan`. This module only
+translates: fleet vehicles -> `VehicleSpec` (current position and charge for idle vehicles; home
+and the end of the running mission for busy ones), stored orders -> `OrderSpec` (drop point or
+locker, window), and the first trip of each idle vehicle's route -> an adapter `Mission`.
+
+Between full plans (every `full_plan_period_s`, or whenever the fleet differs from what the
+previous plan assumed) new and withdrawn orders go through `replan`, which keeps the trips
+already flying and answers within `replan_budget_s`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from mission_planner.airspace import Airspace, ZoneKind
 from mission_planner.drone_paths import DronePath, DronePathPlanner
 from mission_planner.energy import MultirotorModel, ReservePolicy, RobotModel, Wind
-from mission_planner.errors import PlanningError
+from mission_planner.fleet import FleetTravel, OrderSpec, SafeSite, VehicleSpec, plan_fleet_result
 from mission_planner.geodesy import LocalFrame
 from mission_planner.ground_paths import GroundNetwork
+from mission_planner.model import Locker
+from mission_planner.model import VehicleKind as PlannerKind
+from mission_planner.plan import Leg, LegKind, Plan, VehicleRoute
+from mission_planner.replan import CancelOrder, Event, NewOrder, PlanState, VehicleDown, replan
+from mission_planner.solver import Result
+from mission_planner.travel import DroneTravel, GroundTravel
 
 from .adapters.base import Mission, VehicleKind
 from .domain.orders import DeliveryMode
 from .fleet import FleetVehicle
-from .missions import Stop, drone_sortie, ground_tour
+from .missions import MissionBuildError, drone_trip, ground_trip, trip_order_ids
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class OpenOrder:
-    """An order the dispatcher may plan, with its drop point (recipient or locker) in the local frame."""
+    """An order the dispatcher may plan, with its drop point (recipient or locker) in WGS84."""
 
     order_id: str
-    x_m: float
-    y_m: float
     latitude_deg: float
     longitude_deg: float
     weight_kg: float
-    window_end_s: float | None
+    window_start_s: float | None = None
+    window_end_s: float | None = None
     avoid_vehicle_ids: frozenset[str] = frozenset()  # vehicles that failed this order recently
+
+
+@dataclass(frozen=True)
+class FleetSlot:
+    """A vehicle the planner may give work: idle now (`busy_until_s` None) or busy until a forecast time."""
+
+    vehicle: FleetVehicle
+    busy_until_s: float | None = None
+
+    @property
+    def idle(self) -> bool:
+        """Free to start a mission now."""
+        return self.busy_until_s is None
 
 
 @dataclass(frozen=True)
@@ -54,25 +76,46 @@ class Sortie:
     order_ids: tuple[str, ...]
     eta_s: dict[str, float]  # order -> expected hand-over time
     planned_energy_wh: float
+    planned_end_s: float = math.inf  # when the vehicle is expected back (the RETURN leg's end)
 
 
 @dataclass(frozen=True)
 class PlanningConfig:
-    """Knobs of the assignment."""
+    """Knobs of the translation and of the planner calls."""
 
     drone_safety_margin_m: float = 25.0
-    robot_max_one_way_m: float = 1500.0
-    robot_preferred_below_m: float = 450.0  # closer than this, a robot is cheaper than a drone
-    van_min_batch: int = 4
-    van_urgent_before_end_s: float = 2700.0  # orders this close to their window end may go by van alone
-    drop_hover_s: float = 30.0
-    robot_stop_s: float = 60.0
     path_horizon_s: float = 3600.0  # zones active within this of departure are avoided
     vertical_margin_m: float = 10.0
+    time_budget_s: float = 2.0  # full plan (solver wall time)
+    replan_budget_s: float = 0.5  # incremental re-plan after new/withdrawn orders
+    full_plan_period_s: float = 120.0  # replan() at most this long after the last full plan
+    dispatch_slack_s: float = 60.0  # a trip planned to start within this of now starts now
+    late_after_s: float = 600.0  # orders due sooner than this are planned without a deadline (late beats never)
+    seed: int = 0
+
+
+@dataclass
+class _LastPlan:
+    """What the plan in force assumed, to decide between `replan` and a full plan."""
+
+    result: Result
+    full_at_s: float
+    airspace_key: tuple[str, ...]
+    specs: dict[str, OrderSpec]
+    vehicle_ids: frozenset[str]
+    idle_ids: frozenset[str]
+    dispatched: set[str] = field(default_factory=set)  # orders whose trips were started
+
+
+_MODES = {
+    VehicleKind.DRONE: DeliveryMode.DRONE,
+    VehicleKind.ROBOT: DeliveryMode.ROBOT,
+    VehicleKind.VAN: DeliveryMode.VAN,
+}
 
 
 class FleetPlanner:
-    """Holds the per-world planning state (path caches, ground networks) across cycles; no I/O."""
+    """Holds the per-world planning state (travel caches, the plan in force) across cycles; no I/O."""
 
     def __init__(
         self,
@@ -83,16 +126,25 @@ class FleetPlanner:
         hub_xy: tuple[float, float],
         wind: Wind | None = None,
         config: PlanningConfig | None = None,
+        hub_id: str = "hub",
     ) -> None:
         self.frame = frame
         self.hub_xy = hub_xy
-        self.wind = wind or Wind()
+        self.wind = wind or Wind()  # the planner's energy model has no wind yet; kept for the path planner callers
         self.config = config or PlanningConfig()
+        hub_lat, hub_lon = frame.to_wgs84(*hub_xy)
+        self.hub = SafeSite(hub_id, hub_lat, hub_lon, hub_xy[0], hub_xy[1])
+        self.lockers: tuple[SafeSite, ...] = ()
         self._walk = GroundNetwork(walk_graph, speed_m_s=1.5)  # type: ignore[arg-type]
         self._streets = GroundNetwork(street_graph, speed_m_s=8.0, use_edge_speed=True)  # type: ignore[arg-type]
         self._drone_paths: DronePathPlanner | None = None
         self._airspace_key: tuple[str, ...] = ()
+        self._travel: FleetTravel | None = None
+        self._travel_key: tuple[object, ...] = ()
+        self._last: _LastPlan | None = None
         self._sequence = 0
+        self.last_plan_kind = ""  # "full" or "replan" (what the last `plan` call did)
+        self.last_plan_wall_s = 0.0
 
     # ----- airspace --------------------------------------------------------------------------------
     def drone_paths(self, airspace: Airspace, cruise_altitude_m: float) -> DronePathPlanner:
@@ -119,202 +171,6 @@ class FleetPlanner:
         )
         return Airspace(airspace.frame, (*airspace.of_kind(ZoneKind.OPERATING_AREA), *blocking))
 
-    def next_mission_id(self, vehicle_id: str, now_s: float) -> str:
-        """A unique, readable mission id."""
-        self._sequence += 1
-        return f"{vehicle_id}-{int(now_s)}-{self._sequence}"
-
-    # ----- assignment ------------------------------------------------------------------------------
-    def assign_greedy(
-        self, *, now_s: float, airspace: Airspace, vehicles: Sequence[FleetVehicle], orders: Sequence[OpenOrder]
-    ) -> list[Sortie]:
-        """Sorties for the available vehicles, earliest deadline first."""
-        free = {v.vehicle_id: v for v in vehicles if v.is_available()}
-        pending = sorted(orders, key=lambda o: (o.window_end_s or math.inf, o.order_id))
-        sorties: list[Sortie] = []
-        leftovers: list[OpenOrder] = []
-        for order in pending:
-            best: tuple[float, Sortie] | None = None
-            for vehicle in free.values():
-                if vehicle.kind is VehicleKind.VAN or vehicle.vehicle_id in order.avoid_vehicle_ids:
-                    continue
-                option = self._single(vehicle, order, now_s, airspace)
-                if option is not None and (best is None or option[0] < best[0]):
-                    best = option
-            if best is None:
-                leftovers.append(order)
-                continue
-            sorties.append(best[1])
-            del free[best[1].vehicle_id]
-        vans = [v for v in free.values() if v.kind is VehicleKind.VAN]
-        for van in vans:
-            batch = self._van_batch(van, leftovers, now_s)
-            if batch is None:
-                continue
-            sorties.append(batch)
-            taken = set(batch.order_ids)
-            leftovers = [o for o in leftovers if o.order_id not in taken]
-        return sorties
-
-    def _single(
-        self, vehicle: FleetVehicle, order: OpenOrder, now_s: float, airspace: Airspace
-    ) -> tuple[float, Sortie] | None:
-        profile = vehicle.profile
-        if order.weight_kg > profile.max_payload_kg:
-            return None
-        state = vehicle.state()
-        if state is None:
-            return None
-        start_xy = self.frame.to_local(state.latitude_deg, state.longitude_deg)
-        charge_wh = state.battery_remaining_wh
-        if charge_wh is None and state.battery_remaining_pct is not None:
-            charge_wh = profile.battery_wh * state.battery_remaining_pct / 100.0
-        if charge_wh is None:
-            return None
-        reserve = ReservePolicy(profile.reserve_pct / 100.0)
-        if vehicle.kind is VehicleKind.DRONE:
-            return self._drone_option(vehicle, order, now_s, airspace, start_xy, charge_wh, reserve)
-        if vehicle.kind is VehicleKind.ROBOT:
-            return self._robot_option(vehicle, order, now_s, start_xy, charge_wh, reserve)
-        return None
-
-    def _drone_option(
-        self,
-        vehicle: FleetVehicle,
-        order: OpenOrder,
-        now_s: float,
-        airspace: Airspace,
-        start_xy: tuple[float, float],
-        charge_wh: float,
-        reserve: ReservePolicy,
-    ) -> tuple[float, Sortie] | None:
-        profile = vehicle.profile
-        planner = self.drone_paths(airspace, profile.cruise_altitude_m)
-        try:
-            end_s = now_s + self.config.path_horizon_s
-            outbound = planner.path(start_xy, (order.x_m, order.y_m), start_s=now_s, end_s=end_s)
-            inbound = planner.path((order.x_m, order.y_m), start_xy, start_s=now_s, end_s=end_s)
-        except PlanningError:
-            return None
-        model = MultirotorModel(
-            battery_capacity_wh=profile.battery_wh,
-            max_payload_kg=max(profile.max_payload_kg, order.weight_kg),
-            cruise_airspeed_m_s=profile.speed_m_s,
-        )
-        energy_wh = (
-            outbound.energy_wh(model, order.weight_kg, self.wind)
-            + model.hover_energy_wh(order.weight_kg, self.config.drop_hover_s)
-            + inbound.energy_wh(model, 0.0, self.wind)
-        )
-        if not reserve.is_feasible(profile.battery_wh, charge_wh, energy_wh):
-            return None
-        out_s = outbound.flight_time_s(model, self.wind)
-        eta_s = now_s + out_s
-        distance_m = outbound.horizontal_m
-        if distance_m < self.config.robot_preferred_below_m:
-            out_s *= 2.5  # leave short hops to the robots when one is free
-        stop = Stop(order.order_id, order.latitude_deg, order.longitude_deg)
-        mission = drone_sortie(
-            self.next_mission_id(vehicle.vehicle_id, now_s),
-            stop,
-            outbound,
-            inbound,
-            self.frame,
-            cruise_speed_m_s=profile.speed_m_s,
-        )
-        sortie = Sortie(vehicle.vehicle_id, DeliveryMode.DRONE, mission, (order.order_id,), {order.order_id: eta_s},
-                        energy_wh)
-        return out_s, sortie
-
-    def _robot_option(
-        self,
-        vehicle: FleetVehicle,
-        order: OpenOrder,
-        now_s: float,
-        start_xy: tuple[float, float],
-        charge_wh: float,
-        reserve: ReservePolicy,
-    ) -> tuple[float, Sortie] | None:
-        profile = vehicle.profile
-        try:
-            source = self._walk.nearest_node(*start_xy)
-            target = self._walk.nearest_node(order.x_m, order.y_m)
-            path = self._walk.path(source, target)
-        except PlanningError:
-            return None
-        if path.length_m > self.config.robot_max_one_way_m:
-            return None
-        model = RobotModel(
-            wh_per_km=profile.energy_wh_per_km or 30.0,
-            battery_capacity_wh=profile.battery_wh,
-            max_payload_kg=profile.max_payload_kg,
-            speed_m_s=profile.speed_m_s,
-        )
-        energy_wh = model.energy_wh(path.length_m, order.weight_kg) + model.energy_wh(path.length_m)
-        if not reserve.is_feasible(profile.battery_wh, charge_wh, energy_wh):
-            return None
-        out_s = model.time_s(path.length_m)
-        # The robot stops on the footpath nearest the door (a building centroid is off its map).
-        kerb = self._walk.graph.nodes[target]
-        mission = ground_tour(
-            self.next_mission_id(vehicle.vehicle_id, now_s),
-            [Stop(order.order_id, float(kerb["latitude_deg"]), float(kerb["longitude_deg"]))],
-            cruise_speed_m_s=profile.speed_m_s,
-        )
-        sortie = Sortie(vehicle.vehicle_id, DeliveryMode.ROBOT, mission, (order.order_id,),
-                        {order.order_id: now_s + out_s}, energy_wh)
-        return out_s, sortie
-
-    def _van_batch(self, van: FleetVehicle, orders: Sequence[OpenOrder], now_s: float) -> Sortie | None:
-        config = self.config
-        fits = [o for o in orders if o.weight_kg <= van.profile.max_payload_kg and van.vehicle_id not in
-                o.avoid_vehicle_ids]
-        if not fits:
-            return None
-        urgent = any(o.window_end_s is not None and o.window_end_s - now_s < config.van_urgent_before_end_s
-                     for o in fits)
-        if len(fits) < config.van_min_batch and not urgent:
-            return None
-        state = van.state()
-        if state is None:
-            return None
-        position = self.frame.to_local(state.latitude_deg, state.longitude_deg)
-        chosen: list[OpenOrder] = []
-        remaining = list(fits)
-        eta: dict[str, float] = {}
-        clock_s = now_s
-        total_m = 0.0
-        # Nearest neighbour on the street network; the VRP planner improves on this.
-        while remaining and len(chosen) < van.profile.capacity_parcels:
-            source = self._streets.nearest_node(*position)
-            best: tuple[float, float, OpenOrder] | None = None
-            for order in remaining:
-                try:
-                    leg = self._streets.path(source, self._streets.nearest_node(order.x_m, order.y_m))
-                except PlanningError:
-                    continue
-                if best is None or leg.duration_s < best[0]:
-                    best = (leg.duration_s, leg.length_m, order)
-            if best is None:
-                break
-            duration_s, length_m, order = best
-            clock_s += duration_s
-            eta[order.order_id] = clock_s
-            clock_s += 120.0
-            total_m += length_m
-            chosen.append(order)
-            remaining.remove(order)
-            position = (order.x_m, order.y_m)
-        if not chosen:
-            return None
-        stops = []
-        for order in chosen:
-            kerb = self._streets.graph.nodes[self._streets.nearest_node(order.x_m, order.y_m)]
-            stops.append(Stop(order.order_id, float(kerb["latitude_deg"]), float(kerb["longitude_deg"])))
-        mission = ground_tour(self.next_mission_id(van.vehicle_id, now_s), stops)
-        energy_wh = total_m / 1000.0 * (van.profile.energy_wh_per_km or 250.0)
-        return Sortie(van.vehicle_id, DeliveryMode.VAN, mission, tuple(o.order_id for o in chosen), eta, energy_wh)
-
     def reroute_path(
         self, airspace: Airspace, cruise_altitude_m: float, start_xy: tuple[float, float],
         goal_xy: tuple[float, float], now_s: float
@@ -322,3 +178,259 @@ class FleetPlanner:
         """A safe path for a drone already flying (PathError when there is none)."""
         end_s = now_s + self.config.path_horizon_s
         return self.drone_paths(airspace, cruise_altitude_m).path(start_xy, goal_xy, start_s=now_s, end_s=end_s)
+
+    def next_mission_id(self, vehicle_id: str, now_s: float) -> str:
+        """A unique, readable mission id."""
+        self._sequence += 1
+        return f"{vehicle_id}-{int(now_s)}-{self._sequence}"
+
+    def set_lockers(self, lockers: Mapping[str, tuple[float, float]]) -> None:
+        """The hub's lockers (id -> lat, lon): safe landing points for the planner's reserve policy."""
+        sites = []
+        for locker_id, (latitude_deg, longitude_deg) in sorted(lockers.items()):
+            x_m, y_m = self.frame.to_local(latitude_deg, longitude_deg)
+            sites.append(SafeSite(locker_id, latitude_deg, longitude_deg, x_m, y_m))
+        self.lockers = tuple(sites)
+        self._travel = None
+
+    # ----- translation into the planner's inputs ---------------------------------------------------
+    def travel(self, airspace: Airspace, vehicles: Sequence[FleetVehicle]) -> FleetTravel:
+        """The planner's world (paths, matrices caches) for this airspace and fleet; rebuilt when either changes."""
+        drones = [v.profile for v in vehicles if v.kind is VehicleKind.DRONE]
+        robots = [v.profile for v in vehicles if v.kind is VehicleKind.ROBOT]
+        drone_model = MultirotorModel()
+        if drones:  # one drone type per hub: the first profile stands for all
+            p = drones[0]
+            drone_model = MultirotorModel(
+                battery_capacity_wh=p.battery_wh, max_payload_kg=max(p.max_payload_kg for p in drones),
+                cruise_airspeed_m_s=p.speed_m_s,
+            )
+        robot_model = RobotModel()
+        if robots:
+            p = robots[0]
+            robot_model = RobotModel(wh_per_km=p.energy_wh_per_km or 30.0, battery_capacity_wh=p.battery_wh,
+                                     max_payload_kg=max(p.max_payload_kg for p in robots), speed_m_s=p.speed_m_s)
+        reserve = ReservePolicy(max((v.profile.reserve_pct for v in vehicles if v.kind is not VehicleKind.VAN),
+                                    default=20.0) / 100.0)
+        cruise_m = drones[0].cruise_altitude_m if drones else 60.0
+        key = (*sorted(z.zone_id for z in airspace.zones), drone_model, robot_model, reserve, cruise_m, self.lockers)
+        if self._travel is None or key != self._travel_key:
+            self._travel = FleetTravel(
+                frame=self.frame, hub=self.hub, lockers=self.lockers, airspace=airspace,
+                drone=DroneTravel(self.drone_paths(airspace, cruise_m), drone_model,
+                                  start_s=None, end_s=None),
+                robot=GroundTravel(self._walk), van=GroundTravel(self._streets),
+                robot_model=robot_model, reserve=reserve,
+            )
+            self._travel_key = key
+            self._last = None
+        return self._travel
+
+    def vehicle_spec(self, slot: FleetSlot) -> VehicleSpec | None:
+        """The planner's view of one vehicle (None when it reports no position)."""
+        vehicle = slot.vehicle
+        profile = vehicle.profile
+        kind = PlannerKind(vehicle.kind.value)
+        common = {"capacity_kg": profile.max_payload_kg, "capacity_parcels": profile.capacity_parcels}
+        if not slot.idle:  # a running mission ends at home; the battery is swapped there
+            return VehicleSpec(vehicle.vehicle_id, kind, vehicle.home_latitude_deg, vehicle.home_longitude_deg,
+                               available_from_s=slot.busy_until_s, **common)  # type: ignore[arg-type]
+        state = vehicle.state()
+        if state is None:
+            return None
+        charge_wh = state.battery_remaining_wh
+        if charge_wh is None and state.battery_remaining_pct is not None:
+            charge_wh = profile.battery_wh * state.battery_remaining_pct / 100.0
+        battery_wh = None
+        if vehicle.kind is not VehicleKind.VAN and charge_wh is not None:
+            battery_wh = max(0.0, min(charge_wh, profile.battery_wh))
+        return VehicleSpec(vehicle.vehicle_id, kind, state.latitude_deg, state.longitude_deg, battery_wh=battery_wh,
+                           **common)  # type: ignore[arg-type]
+
+    def order_spec(self, order: OpenOrder, now_s: float) -> OrderSpec:
+        """The planner's view of one order: a deadline only while it can still be met (late beats never)."""
+        latest_s = math.inf
+        if order.window_end_s is not None and order.window_end_s > now_s + self.config.late_after_s:
+            latest_s = order.window_end_s
+        return OrderSpec(order.order_id, order.latitude_deg, order.longitude_deg, order.weight_kg,
+                         earliest_s=order.window_start_s or 0.0, latest_s=latest_s)
+
+    # ----- planning --------------------------------------------------------------------------------
+    def plan(
+        self, *, now_s: float, airspace: Airspace, slots: Sequence[FleetSlot], orders: Sequence[OpenOrder]
+    ) -> list[Sortie]:
+        """Plan (or re-plan) the fleet and return the trips idle vehicles should start now."""
+        started = time.perf_counter()
+        travel = self.travel(airspace, [s.vehicle for s in slots])
+        vehicle_specs = [spec for spec in (self.vehicle_spec(s) for s in slots) if spec is not None]
+        specs = {o.order_id: self.order_spec(o, now_s) for o in orders}
+        idle_ids = frozenset(s.vehicle.vehicle_id for s in slots if s.idle)
+        events = self._replan_events(now_s, travel, vehicle_specs, specs, idle_ids)
+        if events is None or self._last is None:
+            result = plan_fleet_result(travel, vehicle_specs, list(specs.values()), now_s=now_s,
+                                       seed=self.config.seed, time_budget_s=self.config.time_budget_s)
+            self._last = _LastPlan(result, now_s, self._airspace_key, specs,
+                                   frozenset(v.vehicle_id for v in vehicle_specs), idle_ids)
+            self.last_plan_kind = "full"
+        elif events:
+            result = replan(PlanState(self._last.result, now_s), events, self.config.replan_budget_s,
+                            seed=self.config.seed)
+            self._last.result = result
+            self._last.specs = specs
+            self.last_plan_kind = "replan"
+        else:
+            result = self._last.result  # nothing changed: trips planned for later may be due now
+            self.last_plan_kind = "kept"
+        sorties, avoided = self._sorties(result.plan, slots, orders, now_s)
+        self._last.dispatched.update(o for s in sorties for o in s.order_ids)
+        if avoided:
+            sorties += self._plan_avoided(travel, slots, avoided, {s.vehicle_id for s in sorties}, now_s)
+        self._last.idle_ids = idle_ids - {s.vehicle_id for s in sorties}
+        self.last_plan_wall_s = time.perf_counter() - started
+        logger.debug("%s plan: %d orders, %d vehicles, %d sorties in %.2f s", self.last_plan_kind, len(specs),
+                     len(vehicle_specs), len(sorties), self.last_plan_wall_s)
+        return sorties
+
+    def _replan_events(
+        self,
+        now_s: float,
+        travel: FleetTravel,
+        vehicle_specs: Sequence[VehicleSpec],
+        specs: Mapping[str, OrderSpec],
+        idle_ids: frozenset[str],
+    ) -> list[Event] | None:
+        """The events that bring the plan in force up to date, or None when only a full plan will do."""
+        last = self._last
+        if last is None or now_s - last.full_at_s >= self.config.full_plan_period_s:
+            return None
+        if last.airspace_key != self._airspace_key or idle_ids != last.idle_ids:
+            return None  # a vehicle came back or left: the plan's start states are wrong
+        vehicle_ids = frozenset(v.vehicle_id for v in vehicle_specs)
+        if not vehicle_ids <= last.vehicle_ids:
+            return None
+        for route in last.result.plan.routes:
+            for leg in route.legs:  # a trip the plan started that no vehicle flies: the plan is stale
+                if leg.kind is LegKind.DROPOFF and leg.start_s < now_s and not set(leg.order_ids) <= last.dispatched:
+                    return None
+        if any(specs[o] != last.specs[o] for o in specs.keys() & last.specs.keys()):
+            return None  # rescheduled or diverted to a locker
+        events: list[Event] = [VehicleDown(v) for v in sorted(last.vehicle_ids - vehicle_ids)]
+        known = {o.order_id for o in last.result.problem.orders}
+        events += [CancelOrder(o) for o in sorted(known - specs.keys() - last.dispatched)]
+        for order_id in sorted(specs.keys() - known):
+            events.append(_new_order(specs[order_id], travel))
+        return events
+
+    def _sorties(
+        self, plan: Plan, slots: Sequence[FleetSlot], orders: Sequence[OpenOrder], now_s: float
+    ) -> tuple[list[Sortie], list[OpenOrder]]:
+        """First undispatched trip of each idle vehicle, if due; orders planned on a vehicle they avoid."""
+        by_id = {o.order_id: o for o in orders}
+        dispatched = self._last.dispatched if self._last is not None else set()
+        sorties: list[Sortie] = []
+        avoided: list[OpenOrder] = []
+        for slot in slots:
+            if not slot.idle:
+                continue
+            route = plan.route(slot.vehicle.vehicle_id)
+            if route is None:
+                continue
+            trip = _first_open_trip(route, dispatched)
+            if trip is None or trip[0].start_s > now_s + self.config.dispatch_slack_s:
+                continue
+            vehicle_id = slot.vehicle.vehicle_id
+            bad = [o for o in trip_order_ids(trip) if o in by_id and vehicle_id in by_id[o].avoid_vehicle_ids]
+            avoided += [by_id[o] for o in bad]
+            unknown = [o for o in trip_order_ids(trip) if o not in by_id]
+            legs = tuple(leg for leg in trip if not set(leg.order_ids) & {*bad, *unknown})
+            if not trip_order_ids(legs):
+                continue
+            try:
+                sorties.append(self.sortie(slot.vehicle, legs, now_s))
+            except MissionBuildError as exc:
+                logger.warning("%s: %s", vehicle_id, exc)
+        return sorties, avoided
+
+    def _plan_avoided(
+        self,
+        travel: FleetTravel,
+        slots: Sequence[FleetSlot],
+        avoided: Sequence[OpenOrder],
+        taken: set[str],
+        now_s: float,
+    ) -> list[Sortie]:
+        """Orders a vehicle recently failed: planned again on the idle vehicles they do not avoid."""
+        sorties: list[Sortie] = []
+        groups: dict[frozenset[str], list[OpenOrder]] = {}
+        for order in avoided:
+            groups.setdefault(order.avoid_vehicle_ids, []).append(order)
+        for avoid, group in groups.items():
+            free = [s for s in slots if s.idle and s.vehicle.vehicle_id not in avoid | taken]
+            specs = [spec for spec in (self.vehicle_spec(s) for s in free) if spec is not None]
+            if not specs:
+                continue
+            result = plan_fleet_result(travel, specs, [self.order_spec(o, now_s) for o in group], now_s=now_s,
+                                       seed=self.config.seed, time_budget_s=self.config.replan_budget_s)
+            for slot in free:
+                route = result.plan.route(slot.vehicle.vehicle_id)
+                trip = _first_open_trip(route, set()) if route is not None else None
+                if trip is None or trip[0].start_s > now_s + self.config.dispatch_slack_s:
+                    continue
+                try:
+                    sortie = self.sortie(slot.vehicle, trip, now_s)
+                except MissionBuildError as exc:
+                    logger.warning("%s: %s", slot.vehicle.vehicle_id, exc)
+                    continue
+                sorties.append(sortie)
+                taken.add(slot.vehicle.vehicle_id)
+                if self._last is not None:
+                    self._last.dispatched.update(sortie.order_ids)
+        return sorties
+
+    def sortie(self, vehicle: FleetVehicle, legs: Sequence[Leg], now_s: float) -> Sortie:
+        """One planned trip -> the adapter mission and what the dispatcher records about it."""
+        mission_id = self.next_mission_id(vehicle.vehicle_id, now_s)
+        profile = vehicle.profile
+        if vehicle.kind is VehicleKind.DRONE:
+            mission = drone_trip(mission_id, legs, self.frame, cruise_altitude_m=profile.cruise_altitude_m,
+                                 cruise_speed_m_s=profile.speed_m_s)
+        else:
+            # Robots and vans stop on the footpath / street node nearest the door (a centroid is off their map).
+            network = self._walk if vehicle.kind is VehicleKind.ROBOT else self._streets
+            mission = ground_trip(mission_id, legs, lambda xy: _node_wgs84(network, xy),
+                                  cruise_speed_m_s=profile.speed_m_s if vehicle.kind is VehicleKind.ROBOT else None)
+        # The plan's clock started when it was made; shift the trip to start now.
+        shift_s = now_s - legs[0].start_s
+        eta = {o: leg.arrival_s + shift_s for leg in legs if leg.kind is LegKind.DROPOFF for o in leg.order_ids}
+        return Sortie(vehicle.vehicle_id, _MODES[vehicle.kind], mission, trip_order_ids(legs), eta,
+                      sum(leg.energy_wh for leg in legs), legs[-1].end_s + shift_s)
+
+
+def _first_open_trip(route: VehicleRoute, dispatched: set[str]) -> tuple[Leg, ...] | None:
+    """The route's first trip that delivers something not yet dispatched (trips start at a CHARGE/PICKUP)."""
+    trips: list[list[Leg]] = [[]]
+    for leg in route.legs:
+        starts = leg.kind in (LegKind.CHARGE, LegKind.PICKUP)
+        if starts and any(x.kind not in (LegKind.CHARGE, LegKind.PICKUP) for x in trips[-1]):
+            trips.append([])
+        trips[-1].append(leg)
+    for trip in trips:
+        order_ids = trip_order_ids(trip)
+        if order_ids and not set(order_ids) & dispatched:
+            return tuple(leg for leg in trip if leg.kind is not LegKind.CHARGE)
+    return None
+
+
+def _new_order(spec: OrderSpec, travel: FleetTravel) -> NewOrder:
+    x_m, y_m = travel.to_local(spec.latitude_deg, spec.longitude_deg)
+    locker = None
+    if spec.locker_site_id is not None:
+        site = next(s for s in travel.lockers if s.site_id == spec.locker_site_id)
+        locker = Locker(site.site_id, site.x_m, site.y_m)
+    return NewOrder(spec.order_id, x_m, y_m, spec.weight_kg, spec.size_class, spec.earliest_s, spec.latest_s,
+                    spec.priority, spec.customs_cleared, spec.recipient_from_s, spec.recipient_until_s, locker)
+
+
+def _node_wgs84(network: GroundNetwork, xy: tuple[float, float]) -> tuple[float, float]:
+    node = network.graph.nodes[network.nearest_node(*xy)]
+    return float(node["latitude_deg"]), float(node["longitude_deg"])
