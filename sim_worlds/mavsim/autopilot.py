@@ -158,6 +158,8 @@ class Vehicle:
         self._booted_events: set[str] = set()
         self._heartbeat_due_s = 0.0
         self._timesync_due_s = 0.0
+        # Simulation only (sim_control): the van this landed vehicle rides on, or None.
+        self.carrier: str | None = None
 
     # ---- time and boot -------------------------------------------------------------------
     @property
@@ -267,6 +269,8 @@ class Vehicle:
         if self.boot_age_s < self.timeline.ready_s:
             return "System not initialised"
         checks = int(get("ARMING_CHECK"))
+        if self.carrier is not None:
+            return f"stowed on {self.carrier}"
         if checks:
             if not self.home_set:
                 return "AHRS: waiting for home"
@@ -314,10 +318,42 @@ class Vehicle:
         self.battery.current_a = 0.0
         self.statustext(SEV_INFO, "Arming motors")
         # Home is reset to the arming position, and announced (observed on SITL).
+        latitude, longitude = self.location()
+        self.move_home(latitude, longitude, self.home.altitude_amsl_m + self.kin.alt_m, announce=False)
         from sim_worlds.mavsim import telemetry
 
         self.broadcast(telemetry.home_position(self))
         return True
+
+    def reset_battery(self, remaining_pct: float) -> None:
+        """Set the pack to `remaining_pct` and clear the battery failsafe (AP_BattMonitor reset_remaining)."""
+        self.battery.used_wh = self.battery.capacity_wh * (1.0 - min(100.0, max(0.0, remaining_pct)) / 100.0)
+        self.failsafe.battery = 0
+        self.failsafe.low_volt_since_s = self.failsafe.crit_volt_since_s = None
+
+    def move_home(self, latitude_deg: float, longitude_deg: float, altitude_amsl_m: float,
+                  *, announce: bool = True) -> None:
+        """Move home (the local frame's origin) without moving the vehicle: state is re-expressed."""
+        old = self.home
+        new = GeoOrigin(latitude_deg, longitude_deg, altitude_amsl_m)
+        if new == old:
+            return
+        dz_m = old.altitude_amsl_m - altitude_amsl_m
+
+        def moved(x_m: float, y_m: float) -> tuple[float, float]:
+            return new.to_local(*old.to_wgs84(x_m, y_m))
+
+        self.kin.x_m, self.kin.y_m = moved(self.kin.x_m, self.kin.y_m)
+        self.kin.alt_m += dz_m
+        self.nav.x_m, self.nav.y_m = moved(self.nav.x_m, self.nav.y_m)
+        self.nav.alt_m += dz_m
+        self.home = new
+        if self.home_set:
+            self.fence.reindex(new)
+        if announce:
+            from sim_worlds.mavsim import telemetry
+
+            self.broadcast(telemetry.home_position(self))
 
     def disarm(self) -> None:
         """Stop the motors."""

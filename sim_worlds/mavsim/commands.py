@@ -60,7 +60,9 @@ def _on_command(vehicle: Vehicle, link: Link, message: Any) -> None:
     else:
         params = (message.param1, message.param2, message.param3, message.param4,
                   message.param5, message.param6, message.param7)
-        frame = mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT
+        # ArduPilot converts COMMAND_LONG to COMMAND_INT; DO_SET_HOME's altitude is then AMSL.
+        frame = (mavlink.MAV_FRAME_GLOBAL if message.command == mavlink.MAV_CMD_DO_SET_HOME
+                 else mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT)
     result = run_command(vehicle, link, message.command, params, frame)
     _ack(link, message, message.command, result)
 
@@ -98,6 +100,14 @@ def run_command(
         return _reposition(vehicle, p, frame)
     if command == mavlink.MAV_CMD_DO_SET_MISSION_CURRENT:
         return ACCEPTED if vehicle.executor.set_current(int(p[0])) else FAILED
+    if command == mavlink.MAV_CMD_DO_SET_HOME:
+        return _set_home(vehicle, p, frame)
+    if command == mavlink.MAV_CMD_BATTERY_RESET:
+        # param1 battery mask (bit 0 = the one battery), param2 remaining percent; SITL: ACCEPTED.
+        if not int(p[0]) & 1 or not 0 <= p[1] <= 100:
+            return FAILED
+        vehicle.reset_battery(float(p[1]))
+        return ACCEPTED
     if command == mavlink.MAV_CMD_DO_FENCE_ENABLE:
         if int(p[0]) not in (0, 1):
             return FAILED
@@ -163,6 +173,24 @@ def _reposition(vehicle: Vehicle, p: tuple[float, ...], frame: int) -> int:
     if p[0] > 0:
         vehicle.speed_override_m_s = float(p[0])
     return ACCEPTED if vehicle.goto(x_m, y_m, alt_m) else FAILED
+
+
+def _set_home(vehicle: Vehicle, p: tuple[float, ...], frame: int) -> int:
+    # GCS_MAVLINK::handle_command_do_set_home: param1 == 1, or lat and lon both 0, means "here".
+    if not vehicle.home_set:
+        return FAILED
+    latitude, longitude, alt = float(p[4]), float(p[5]), float(p[6])
+    if int(p[0]) == 1 or (latitude == 0 and longitude == 0):
+        latitude, longitude = vehicle.location()
+        vehicle.move_home(latitude, longitude, vehicle.home.altitude_amsl_m + vehicle.kin.alt_m)
+        return ACCEPTED
+    if not (math.isfinite(latitude) and math.isfinite(longitude) and math.isfinite(alt)) \
+            or abs(latitude) > 90 or abs(longitude) > 180:
+        return DENIED
+    if frame not in (mavlink.MAV_FRAME_GLOBAL, mavlink.MAV_FRAME_GLOBAL_INT):
+        alt += vehicle.home.altitude_amsl_m
+    vehicle.move_home(latitude, longitude, alt)
+    return ACCEPTED
 
 
 def _set_interval(vehicle: Vehicle, link: Link, message_id: int, interval_us: float) -> int:

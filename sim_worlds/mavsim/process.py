@@ -44,6 +44,13 @@ def free_base_ports(count: int, *, tries: int = 200) -> tuple[int, int]:
     raise SimulatorConfigError(f"no free port range for {count} vehicles after {tries} tries")
 
 
+def free_tcp_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class MavsimProcess:
     """The simulator as a subprocess (`finalmile mavsim` when `via_finalmile`); `.urls` are its TCP URLs."""
 
@@ -59,9 +66,13 @@ class MavsimProcess:
         extra_args: tuple[str, ...] = (),
         via_finalmile: bool = False,
         start_timeout_s: float = 20.0,
+        control: bool = False,
     ) -> None:
         if base_port is None or udp_base_port is None:
             base_port, udp_base_port = free_base_ports(count)
+        self.control_port = free_tcp_port() if control else None
+        if self.control_port is not None:
+            extra_args = (*extra_args, "--control-port", str(self.control_port))
         self.count = count
         self.base_port = base_port
         self.udp_base_port = udp_base_port
@@ -82,6 +93,13 @@ class MavsimProcess:
         return [f"tcp:127.0.0.1:{self.base_port + _PORT_STRIDE * i}" for i in range(self.count)]
 
     @property
+    def control_url(self) -> str:
+        """`tcp:127.0.0.1:PORT` of the sim-control channel (SimulatorConfigError when not opened)."""
+        if self.control_port is None:
+            raise SimulatorConfigError("this simulator was started without control=True: no sim-control channel")
+        return f"tcp:127.0.0.1:{self.control_port}"
+
+    @property
     def udp_ports(self) -> list[int]:
         """UDP port of every vehicle."""
         return [self.udp_base_port + _PORT_STRIDE * i for i in range(self.count)]
@@ -93,10 +111,12 @@ class MavsimProcess:
             if self.process.poll() is not None:
                 self.stop()
                 raise SimulatorConfigError(f"mavsim exited with code {self.process.returncode}: {self.command}")
-            # Probe the last vehicle's port: it is bound last.
+            # Probe the port bound last: the sim-control channel, else the last vehicle's.
+            last_port = self.base_port + _PORT_STRIDE * (self.count - 1)
+            probe_port = last_port if self.control_port is None else self.control_port
             with socket.socket() as sock, contextlib.suppress(OSError):
                 sock.settimeout(0.2)
-                if sock.connect_ex(("127.0.0.1", self.base_port + _PORT_STRIDE * (self.count - 1))) != 0:
+                if sock.connect_ex(("127.0.0.1", probe_port)) != 0:
                     time.sleep(0.1)
                     continue
                 # A bare probe connection must not boot vehicle 0 early: only the last is touched.

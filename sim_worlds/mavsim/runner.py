@@ -49,6 +49,7 @@ class FleetConfig:
     params: dict[str, float] = field(default_factory=dict)
     timeline: BootTimeline = field(default_factory=BootTimeline)
     event_log: Path | None = None
+    control_port: int | None = None  # sim-control channel (sim_control.py); 0 = any free port
 
     def __post_init__(self) -> None:
         if self.count < 1:
@@ -94,6 +95,7 @@ class Fleet:
             self.vehicles.append(Vehicle(index, home, model, ParamTable(config.params), config.timeline,
                                          on_release=self._log_release))
         self._closers: list[Any] = []
+        self.control_port: int | None = None
 
     def _log_release(self, event: ReleaseEvent) -> None:
         if self.config.event_log is None:
@@ -121,6 +123,16 @@ class Fleet:
                 await self.close()
                 raise SimulatorConfigError(
                     f"vehicle {index}: cannot listen on tcp {self.tcp_port(index)} / udp {udp}: {exc}") from exc
+        if config.control_port is not None:
+            from sim_worlds.mavsim.sim_control import control_port, serve_control
+
+            try:
+                server = await serve_control(self.vehicles, config.host, config.control_port)
+            except OSError as exc:
+                await self.close()
+                raise SimulatorConfigError(f"sim-control: cannot listen on tcp {config.control_port}: {exc}") from exc
+            self._closers.append(server)
+            self.control_port = control_port(server)
 
     async def close(self) -> None:
         """Close every socket."""
@@ -156,6 +168,8 @@ async def run_fleet(config: FleetConfig, stop: asyncio.Event | None = None) -> N
     await fleet.open()
     logger.warning("mavsim: %d vehicle(s), speed-up %g: %s (udp base %s)", config.count, config.speedup,
                    " ".join(fleet.urls()), config.udp_base_port)
+    if fleet.control_port is not None:
+        logger.warning("mavsim: sim-control on tcp:%s:%d", config.host, fleet.control_port)
     try:
         await fleet.run(stop or asyncio.Event())
     finally:
