@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from mission_planner.energy import MultirotorModel
 from mission_planner.errors import FinalMileError, PlanningError
 from mission_planner.geodesy import LocalFrame
 
-from .adapters.base import LinkStatus, StepKind, VehicleKind, VehicleState
+from .adapters.base import LinkStatus, Mission, MissionStep, StepKind, VehicleKind, VehicleState
 from .errors import AdapterError
 from .fleet import Fleet, FleetVehicle
 from .missions import Stop, drone_reroute
@@ -309,11 +310,41 @@ class SafetyMonitor:
             route = self.remaining_route(vehicle, state)
             if route is None:
                 continue
-            crossed = [z for z in zones if route.intersects(z.polygon.buffer(margin_m)) and z.active_at(
-                dt.datetime.fromtimestamp(now_s, dt.UTC))]
-            if crossed:
-                names = ", ".join(z.zone_id for z in crossed)
-                self._act(self._reroute(vehicle, state, airspace, names, now_s), f"{vehicle.vehicle_id}-reroute")
+            now_utc = dt.datetime.fromtimestamp(now_s, dt.UTC)
+            crossed = [z for z in zones if route.intersects(z.polygon.buffer(margin_m)) and z.active_at(now_utc)]
+            if not crossed:
+                continue
+            names = ", ".join(z.zone_id for z in crossed)
+            here = Point(self.frame.to_local(state.latitude_deg, state.longitude_deg))
+            inside = [z.zone_id for z in crossed if z.polygon.covers(here)]
+            if inside:
+                # No path out is "safe" any more; the shortest way out of the way is home (RTL).
+                self.alert(vehicle.vehicle_id, "zone_recall", f"inside new zone {', '.join(inside)}: returning home")
+                self._act(vehicle.adapter.return_home(), f"{vehicle.vehicle_id}-zone-rtl")
+                continue
+            self._act(self._reroute(vehicle, state, airspace, names, now_s), f"{vehicle.vehicle_id}-reroute")
+
+    def _escape(self, airspace: Airspace, here: tuple[float, float], altitude_m: float,
+                now_s: float) -> tuple[float, float] | None:
+        """A point just outside every buffered blocking zone, straight away from the zone the drone is near.
+
+        The path planner refuses a start inside a zone's safety margin; a drone that is there (but
+        not inside the zone itself) first moves straight out, which only increases its distance.
+        """
+        margin_m = self.dispatcher.planner.config.drone_safety_margin_m
+        point = Point(here)
+        near = [z for z in airspace.zones if zone_blocks_at(z, now_s, altitude_m)
+                and z.polygon.distance(point) < margin_m + 1.0]
+        if not near:
+            return None
+        zone = min(near, key=lambda z: z.polygon.distance(point))
+        nearest = zone.polygon.exterior.interpolate(zone.polygon.exterior.project(point))
+        dx, dy = point.x - nearest.x, point.y - nearest.y
+        length = math.hypot(dx, dy)
+        if length < 1e-6:
+            return None
+        scale = (margin_m + 5.0) / length
+        return nearest.x + dx * scale, nearest.y + dy * scale
 
     async def _reroute(
         self, vehicle: FleetVehicle, state: VehicleState, airspace: Airspace, names: str, now_s: float
@@ -324,6 +355,9 @@ class SafetyMonitor:
         home = self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg)
         altitude_m = vehicle.profile.cruise_altitude_m or max(state.relative_altitude_m, 30.0)
         pending = self.dispatcher.pending_drop(vehicle.vehicle_id)
+        escape = self._escape(airspace, here, altitude_m, now_s)
+        if escape is not None:
+            here = escape
         try:
             if pending is not None:
                 order_id, latitude_deg, longitude_deg = pending
@@ -342,6 +376,10 @@ class SafetyMonitor:
             planner.next_mission_id(vehicle.vehicle_id, now_s), stop, to_drop, home_path, self.frame,
             cruise_speed_m_s=vehicle.profile.speed_m_s,
         )
+        if escape is not None:
+            latitude_deg, longitude_deg = self.frame.to_wgs84(*escape)
+            out = MissionStep(StepKind.GOTO, latitude_deg, longitude_deg, altitude_m=altitude_m)
+            mission = Mission(mission.mission_id, (out, *mission.steps), cruise_speed_m_s=mission.cruise_speed_m_s)
         try:
             await self.dispatcher.replace_mission(vehicle, mission)
         except AdapterError as exc:

@@ -24,6 +24,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
+from shapely.geometry import Point
+from shapely.geometry import Polygon as ShapelyPolygon
+
 from mission_planner.clock import Clock
 
 from ..errors import AdapterError, AdapterTimeout, CommandRefused, LinkLost, NotConnected
@@ -63,7 +66,8 @@ _ARMED = mavlink.MAV_MODE_FLAG_SAFETY_ARMED
 _EKF_POSITION = mavlink.EKF_POS_HORIZ_ABS  # ArduCopter arms in GUIDED once the EKF has this
 _QUEUE_SIZE = 256
 _TEXT_GRACE_S = 0.3  # STATUSTEXT explaining a refusal may trail its COMMAND_ACK / MISSION_ACK
-_DISARM_GRACE_S = 1.0  # MISSION_ITEM_REACHED of the last item may trail the disarm heartbeat
+_DISARM_GRACE_S = 1.0
+_EARTH_RADIUS_M = 6_371_000.0  # MISSION_ITEM_REACHED of the last item may trail the disarm heartbeat
 
 
 class MissionVerifyError(AdapterError):
@@ -83,6 +87,7 @@ class MavlinkTimeouts:
     link_lost_min_wall_s: float = 1.0  # never declare a loss faster than this (scheduler hiccups)
     mode_change_clock_s: float = 5.0
     takeoff_clock_s: float = 60.0
+    vehicle_wait_floor_wall_s: float = 5.0  # clock-second waits for the vehicle never shrink below this wall time
     reconnect_backoff_wall_s: float = 0.5
     reconnect_backoff_max_wall_s: float = 5.0
 
@@ -260,7 +265,7 @@ class MavlinkAdapter(VehicleAdapter):
         """Wait until the vehicle has a GPS fix and an EKF position (armable in GUIDED); clock seconds."""
         self._require_link("wait_ready()")
         await self._wait_until(
-            self._position_valid, self._clock_to_wall(timeout_s), "wait_ready()",
+            self._position_valid, self._vehicle_wait_wall(timeout_s), "wait_ready()",
             "no GPS fix / EKF position (EKF_STATUS_REPORT without POS_HORIZ_ABS)",
         )  # fmt: skip
 
@@ -271,37 +276,75 @@ class MavlinkAdapter(VehicleAdapter):
     # ------------------------------------------------------------------ contract: mission
 
     async def start_mission(self, mission: Mission, *, geofence: Geofence | None = None) -> None:
-        """Upload and verify fence and mission, arm in GUIDED, take off, switch to AUTO."""
+        """Upload and verify fence and mission, arm in GUIDED, take off, switch to AUTO.
+
+        On a drone already flying a mission this replaces it in flight (see `replace_mission`).
+        """
         call = f"start_mission({mission.mission_id!r})"
         self._require_link(call)
         if self._run is not None and not self._run.result.done() and self._telemetry.armed:
+            if self._airborne():
+                await self.replace_mission(mission, geofence=geofence)
+                return
             raise CommandRefused(self.vehicle_id, call, f"mission {self._run.mission.mission_id!r} is still running")
         if geofence is not None:
-            await self.upload_geofence(geofence)
-            if self.enable_fence and (geofence.polygons or geofence.circles):
-                await self._enable_fence(call)
+            await self._upload_fence(geofence, call)
         plan = await self.upload_mission(mission)
         loop = asyncio.get_running_loop()
         run = _MissionRun(mission, plan, loop.create_future(), released=set())
         self._run = run
         try:
-            if not (self._telemetry.armed and self._telemetry.relative_altitude_m > 1.0):
+            if not self._airborne():
                 await self.set_mode("GUIDED")
                 await self.arm()
                 await self.takeoff(plan.takeoff_altitude_m)
                 climbed_m = min(1.5, 0.5 * plan.takeoff_altitude_m)
                 await self._wait_until(
                     lambda: self._telemetry.relative_altitude_m >= climbed_m,
-                    self._clock_to_wall(self.timeouts.takeoff_clock_s),
+                    self._vehicle_wait_wall(self.timeouts.takeoff_clock_s),
                     call,
                     f"vehicle did not climb to {climbed_m:.1f} m after take-off",
                 )
+            else:
+                await self._set_current_item(1, call)
             await self.set_mode("AUTO")
         except BaseException:
             self._run = None
             raise
         run.started = True
         self._event(run, "mission_started", -1, f"{len(plan.items) - 1} items")
+
+    async def replace_mission(self, mission: Mission, *, geofence: Geofence | None = None) -> None:
+        """Replace the mission of a flying drone: it flies the new one from where it is, at once.
+
+        Order matters for the autopilot's own fence: the new mission goes up first and is made
+        current (ArduCopter keeps flying its in-memory item after an upload until told to jump;
+        MAV_CMD_DO_SET_MISSION_CURRENT restarts at item 1), so the drone already heads away when the
+        new fence arrives. The old mission then ends CANCELED ("replaced by ...").
+        """
+        call = f"replace_mission({mission.mission_id!r})"
+        self._require_link(call)
+        if not self._airborne():
+            raise CommandRefused(self.vehicle_id, call, "the vehicle is not flying; use start_mission()")
+        old = self._run
+        plan = await self.upload_mission(mission)
+        run = _MissionRun(mission, plan, asyncio.get_running_loop().create_future(), released=set())
+        self._run = run
+        try:
+            await self._set_current_item(1, call)
+            if self._telemetry.custom_mode != COPTER_MODES["AUTO"]:
+                await self.set_mode("AUTO")
+        except BaseException:
+            self._run = old
+            raise
+        run.started = True
+        if old is not None and not old.result.done():
+            why = f"replaced by mission {mission.mission_id}"
+            self._event(old, "mission_ended", old.steps_completed, f"{MissionOutcome.CANCELED.value}: {why}")
+            old.result.set_result(self._result(old, MissionOutcome.CANCELED, why))
+        self._event(run, "mission_started", -1, f"{len(plan.items) - 1} items, in flight")
+        if geofence is not None:
+            await self._upload_fence(geofence, call)
 
     async def wait_mission(self, timeout_s: float) -> MissionResult:
         """Wait until the mission ends (landed and disarmed, or its last item reached airborne).
@@ -359,7 +402,7 @@ class MavlinkAdapter(VehicleAdapter):
             )
             await self._wait_until(
                 lambda: self._telemetry.custom_mode == number,
-                self._clock_to_wall(self.timeouts.mode_change_clock_s),
+                self._vehicle_wait_wall(self.timeouts.mode_change_clock_s),
                 call,
                 f"heartbeat still shows {self._mode_name()}",
             )
@@ -372,7 +415,7 @@ class MavlinkAdapter(VehicleAdapter):
         await self.command(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 1, call="arm()")
         await self._wait_until(
             lambda: self._telemetry.armed,
-            self._clock_to_wall(self.timeouts.mode_change_clock_s),
+            self._vehicle_wait_wall(self.timeouts.mode_change_clock_s),
             "arm()",
             "heartbeat does not show armed",
         )
@@ -382,7 +425,7 @@ class MavlinkAdapter(VehicleAdapter):
         await self.command(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 0, call="disarm()")
         await self._wait_until(
             lambda: not self._telemetry.armed,
-            self._clock_to_wall(self.timeouts.mode_change_clock_s),
+            self._vehicle_wait_wall(self.timeouts.mode_change_clock_s),
             "disarm()",
             "heartbeat still shows armed",
         )
@@ -951,6 +994,51 @@ class MavlinkAdapter(VehicleAdapter):
                 return problem
         return None
 
+    async def _upload_fence(self, geofence: Geofence, call: str) -> None:
+        fence = self._fence_for_here(geofence)
+        await self.upload_geofence(fence)
+        if self.enable_fence and (fence.polygons or fence.circles):
+            await self._enable_fence(call)
+
+    def _fence_for_here(self, geofence: Geofence) -> Geofence:
+        """The fence without exclusions the flying drone is inside: a breach there would only trigger RTL
+        straight through the zone; the drone's mission leads it out and the monitors watch it."""
+        if not self._airborne() or not self._position_valid():
+            return geofence
+        here = Point(self._telemetry.longitude_deg, self._telemetry.latitude_deg)
+        kept = []
+        for polygon in geofence.polygons:
+            if not polygon.inclusion and len(polygon.vertices) >= 3 and ShapelyPolygon(
+                [(lon, lat) for lat, lon in polygon.vertices]
+            ).covers(here):
+                logger.warning("%s: fence exclusion around the drone's position left out of the upload",
+                               self.vehicle_id)
+                continue
+            kept.append(polygon)
+        circles = []
+        for circle in geofence.circles:
+            inside = self._distance_m(circle.latitude_deg, circle.longitude_deg) <= circle.radius_m
+            if not circle.inclusion and inside:
+                logger.warning("%s: fence exclusion circle around the drone left out of the upload", self.vehicle_id)
+                continue
+            circles.append(circle)
+        return Geofence(polygons=tuple(kept), circles=tuple(circles))
+
+    def _distance_m(self, latitude_deg: float, longitude_deg: float) -> float:
+        t = self._telemetry
+        north_m = math.radians(latitude_deg - t.latitude_deg) * _EARTH_RADIUS_M
+        east_m = math.radians(longitude_deg - t.longitude_deg) * _EARTH_RADIUS_M
+        east_m *= math.cos(math.radians(t.latitude_deg))
+        return math.hypot(north_m, east_m)
+
+    async def _set_current_item(self, seq: int, call: str) -> None:
+        """Make mission item `seq` current (ACCEPTED means the autopilot jumped; in AUTO it starts it now)."""
+        await self.command(mavlink.MAV_CMD_DO_SET_MISSION_CURRENT, seq, 0, call=f"{call}: set_current({seq})")
+        self._telemetry.mission_seq = seq
+
+    def _airborne(self) -> bool:
+        return self._telemetry.armed and self._telemetry.relative_altitude_m > 1.0
+
     async def _enable_fence(self, call: str) -> None:
         try:
             await self.command(mavlink.MAV_CMD_DO_FENCE_ENABLE, 1, call="enable_fence()")
@@ -1117,6 +1205,11 @@ class MavlinkAdapter(VehicleAdapter):
 
     def _clock_to_wall(self, clock_s: float) -> float:
         return self.clock.wall_s(clock_s)
+
+    def _vehicle_wait_wall(self, clock_s: float) -> float:
+        """Wall seconds to wait for the vehicle: `clock_s` scaled by the speed-up, but never under the
+        floor (a 5 s mode change at x60 would be 0.08 s, less than one heartbeat round trip)."""
+        return max(self.clock.wall_s(clock_s), min(clock_s, self.timeouts.vehicle_wait_floor_wall_s))
 
     def _timeout(self, call: str, why: str) -> AdapterTimeout:
         logger.warning("%s: %s timed out: %s", self.vehicle_id, call, why)

@@ -150,6 +150,12 @@ def mission_plan(
         step_of_seq.append(step_index)
         return seq
 
+    if mission.cruise_speed_m_s is not None and mission.steps[0].kind is not StepKind.TAKEOFF:
+        # A mission started in flight (a re-route) sets its speed first: ArduCopter keeps the last
+        # DO_CHANGE_SPEED only while it stays in AUTO, and runs DO_ items before item 1's waypoint.
+        add(0, mavlink.MAV_CMD_DO_CHANGE_SPEED, param1=1.0,
+            param2=float(mission.cruise_speed_m_s), param3=-1.0)
+
     for index, step in enumerate(mission.steps):
         if step.altitude_m is not None and (not math.isfinite(step.altitude_m) or step.altitude_m <= 0):
             raise MissionEncodingError(

@@ -38,6 +38,7 @@ class MissionExecutor:
         self.complete = False
         self._wait_until_s: float | None = None
         self._landing_leg = False
+        self._active: mp.MissionItem | None = None  # the item being flown, as it was when it started
 
     @property
     def items(self) -> list[mp.MissionItem]:
@@ -45,10 +46,18 @@ class MissionExecutor:
         return self.vehicle.mission
 
     def mission_changed(self) -> None:
-        """A new mission was uploaded or cleared: start again from item 1."""
+        """A new mission was uploaded or cleared.
+
+        As ArduPilot's AP_Mission: a running mission keeps flying the item it has loaded (its copy
+        in memory) and then goes on with the next index of the *new* list, until a
+        MISSION_SET_CURRENT jumps; a mission not running starts again from item 1.
+        """
+        if self.running and self.items:
+            return
         self.running = False
         self.complete = False
         self.current_seq = 0
+        self._active = None
 
     def starts_with_takeoff(self) -> bool:
         """The next navigation command is a take-off (ModeAuto refuses to start on the ground otherwise)."""
@@ -96,6 +105,7 @@ class MissionExecutor:
             return
         self.current_seq = seq
         item = self.items[seq]
+        self._active = item
         name = COMMAND_NAMES.get(item.command, str(item.command))
         vehicle.statustext(mavlink.MAV_SEVERITY_INFO, f"Mission: {seq} {name}")
         kin = vehicle.kin
@@ -144,10 +154,10 @@ class MissionExecutor:
 
     def update(self, arrived: bool) -> None:
         """Called every tick in AUTO with whether the controller reached its target."""
-        if not self.running or self.current_seq >= len(self.items):
+        item = self._active
+        if not self.running or item is None:
             return
         vehicle = self.vehicle
-        item = self.items[self.current_seq]
         command = item.command
         now = vehicle.now_s
         if command == mp.NAV_TAKEOFF:
@@ -186,6 +196,7 @@ class MissionExecutor:
         vehicle = self.vehicle
         self.running = False
         self.complete = True
+        self._active = None
         if vehicle.landed:
             vehicle.disarm()
         else:
