@@ -6,6 +6,8 @@ newline-delimited JSON on one TCP port for the whole fleet (`VanProtocol` docume
     client -> server  {"type": "hello", "vehicle_id": "van-1"}
                       {"type": "mission", "request_id": 7, "mission": {...}}   (see `mission_to_wire`)
                       {"type": "command", "request_id": 8, "name": "pause|resume|return|land"}
+                      {"type": "command", "request_id": 9, "name": "load|unload|launch|recover",
+                       "vehicle_id": "drone-1"}   (carried drones/robots, below)
                       {"type": "clock", "start_s": S, "origin_monotonic": T, "speedup": K}  (simulation control:
                           re-align the fleet's clock with the orchestrator's; no hello needed)
     server -> client  {"type": "welcome", "vehicle_id": ..., "home": [lat, lon]}
@@ -13,6 +15,15 @@ newline-delimited JSON on one TCP port for the whole fleet (`VanProtocol` docume
                       {"type": "state", ...VehicleState fields...}   (every `telemetry_period_s` wall seconds)
                       {"type": "event", "mission_id", "step_index", "what", "detail", "latitude_deg", ...}
                       {"type": "result", "mission_id", "outcome", "steps_completed", "error_msg"}
+
+Carrying: `load` (at the hub, van stopped) stows a landed, disarmed drone in the van; `launch`
+(van stopped anywhere) sets it down at the van and frees it to take off; `recover` (van stopped,
+the drone landed and disarmed within `RECOVER_RADIUS_M`) stows it again; `unload` at the hub.
+Carried vehicles ride along (their simulator is told every metre or so) and are listed in the
+state's `carried`; a launch or recovery during a mission is also an event (`vehicle_launched`,
+`vehicle_recovered`, detail = the vehicle id). The van reaches the carried vehicles' simulators
+through a `sim_worlds.van_carriage.Carriage` (drones: the mavsim sim-control channel,
+`--mavsim-control`); without one, carrying is refused.
 
 Vans move kinematically at each edge's `speed_m_s` along the fastest street route, consume
 `energy_wh_per_km`, and spend `stop_duration_s` at each DELIVER step (park, walk, hand over).
@@ -38,12 +49,16 @@ import networkx as nx
 from mission_planner.clock import Clock
 from mission_planner.errors import FinalMileError
 
+from .van_carriage import Carriage, CarriageError
 from .world import World, load_world
 
 logger = logging.getLogger(__name__)
 
 TELEMETRY_PERIOD_S = 0.2  # wall seconds between state messages per van
 TICK_PERIOD_S = 0.05  # wall seconds between physics steps
+HUB_RADIUS_M = 30.0  # load/unload only this close to the van's home
+RECOVER_RADIUS_M = 30.0  # a vehicle this close to a stopped van can be recovered
+CARRY_SYNC_M = 1.0  # carried vehicles are moved when the van has gone this far
 
 
 class VanSimError(FinalMileError):
@@ -88,6 +103,9 @@ class VanSim:
     _segment: int = 0
     _dwell_left_s: float = 0.0
     outbox: list[dict[str, Any]] = field(default_factory=list)
+    carriage: Carriage | None = None
+    carried: list[str] = field(default_factory=list)
+    _carried_at: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         self.x_m, self.y_m = self.home_xy
@@ -138,6 +156,99 @@ class VanSim:
             self._finish("canceled", now_s, "stopped by operator")
         self.speed_m_s = 0.0
         self.mode = "IDLE"
+
+    # ----- carrying -------------------------------------------------------------------------------
+    @property
+    def stopped(self) -> bool:
+        """Parked: not on a drive leg (idle, waiting, handing over) or pulled over."""
+        return self._leg is None or self.paused
+
+    def _carriage(self, action: str, vehicle_id: str) -> Carriage:
+        if self.carriage is None:
+            raise VanSimError(f"{self.vehicle_id}: cannot {action} {vehicle_id}: "
+                              "no vehicle simulator is connected to this van")
+        if not self.stopped:
+            raise VanSimError(f"{self.vehicle_id}: cannot {action} {vehicle_id} while driving")
+        return self.carriage
+
+    def _at_hub(self, action: str, vehicle_id: str) -> None:
+        distance_m = math.hypot(self.x_m - self.home_xy[0], self.y_m - self.home_xy[1])
+        if distance_m > HUB_RADIUS_M:
+            raise VanSimError(f"{self.vehicle_id}: cannot {action} {vehicle_id} {distance_m:.0f} m from the hub "
+                              f"(within {HUB_RADIUS_M:.0f} m only)")
+
+    def _position(self) -> tuple[float, float]:
+        latitude_deg, longitude_deg = self.world.frame.to_wgs84(self.x_m, self.y_m)
+        return latitude_deg, longitude_deg
+
+    def load(self, vehicle_id: str) -> None:
+        """Stow a parked vehicle standing at the hub."""
+        carriage = self._carriage("load", vehicle_id)
+        self._at_hub("load", vehicle_id)
+        if vehicle_id in self.carried:
+            raise VanSimError(f"{self.vehicle_id}: {vehicle_id} is already loaded")
+        self._stow(carriage, vehicle_id, "load")
+
+    def unload(self, vehicle_id: str) -> None:
+        """Take a carried vehicle out at the hub."""
+        carriage = self._carriage("unload", vehicle_id)
+        self._at_hub("unload", vehicle_id)
+        self._release(carriage, vehicle_id, "unload")
+
+    def launch(self, vehicle_id: str, now_s: float) -> None:
+        """Set a carried vehicle down where the van stands, free to go."""
+        self._release(self._carriage("launch", vehicle_id), vehicle_id, "launch")
+        self._event("vehicle_launched", now_s, detail=vehicle_id)
+
+    def recover(self, vehicle_id: str, now_s: float) -> None:
+        """Stow a vehicle that has landed (and disarmed) next to the stopped van."""
+        carriage = self._carriage("recover", vehicle_id)
+        if vehicle_id in self.carried:
+            raise VanSimError(f"{self.vehicle_id}: {vehicle_id} is already on board")
+        try:
+            latitude_deg, longitude_deg = carriage.parked_position(vehicle_id)
+        except CarriageError as exc:
+            raise VanSimError(f"{self.vehicle_id}: cannot recover {exc}") from exc
+        x_m, y_m = self.world.frame.to_local(latitude_deg, longitude_deg)
+        distance_m = math.hypot(x_m - self.x_m, y_m - self.y_m)
+        if distance_m > RECOVER_RADIUS_M:
+            raise VanSimError(f"{self.vehicle_id}: cannot recover {vehicle_id}: it stands {distance_m:.0f} m away "
+                              f"(within {RECOVER_RADIUS_M:.0f} m only)")
+        self._stow(carriage, vehicle_id, "recover")
+        self._event("vehicle_recovered", now_s, detail=vehicle_id)
+
+    def _stow(self, carriage: Carriage, vehicle_id: str, action: str) -> None:
+        try:
+            carriage.stow(vehicle_id, self.vehicle_id, *self._position())
+        except CarriageError as exc:
+            raise VanSimError(f"{self.vehicle_id}: cannot {action} {exc}") from exc
+        self.carried.append(vehicle_id)
+        self._carried_at = (self.x_m, self.y_m)
+
+    def _release(self, carriage: Carriage, vehicle_id: str, action: str) -> None:
+        if vehicle_id not in self.carried:
+            raise VanSimError(f"{self.vehicle_id}: cannot {action} {vehicle_id}: it is not on board "
+                              f"(carried: {', '.join(self.carried) or 'nothing'})")
+        try:
+            carriage.release(vehicle_id, *self._position())
+        except CarriageError as exc:
+            raise VanSimError(f"{self.vehicle_id}: cannot {action} {exc}") from exc
+        self.carried.remove(vehicle_id)
+
+    def move_carried(self) -> None:
+        """Tell the carried vehicles' simulators where the van is (once it has moved CARRY_SYNC_M)."""
+        if not self.carried or self.carriage is None:
+            return
+        last = self._carried_at
+        if last is not None and math.hypot(self.x_m - last[0], self.y_m - last[1]) < CARRY_SYNC_M:
+            return
+        position = self._position()
+        for vehicle_id in self.carried:
+            try:
+                self.carriage.move(vehicle_id, *position)
+            except CarriageError:
+                logger.exception("%s: could not move carried %s", self.vehicle_id, vehicle_id)
+        self._carried_at = (self.x_m, self.y_m)
 
     # ----- physics --------------------------------------------------------------------------------
     def advance(self, dt_s: float, now_s: float) -> None:
@@ -301,6 +412,7 @@ class VanSim:
             "mission_id": None if self.mission is None else self.mission["mission_id"],
             "mission_step": None if self.mission is None else self.step_index,
             "odometer_m": self.odometer_m,
+            "carried": list(self.carried),
         }
 
 
@@ -350,6 +462,7 @@ class VanFleetServer:
             now_s = self._clock.now()
             for van in self._vans.values():
                 van.advance(now_s - last_s, now_s)
+                van.move_carried()
             last_s = now_s
             send_state = time.monotonic() - last_telemetry_wall >= TELEMETRY_PERIOD_S
             if send_state:
@@ -426,6 +539,8 @@ class VanFleetServer:
                     van.return_home(now_s)
                 elif name == "land":
                     van.stop(now_s)
+                elif name in ("load", "unload", "launch", "recover"):
+                    self._carry(van, str(name), message.get("vehicle_id"), now_s)
                 else:
                     raise VanSimError(f"{van.vehicle_id}: unknown command {name!r}")
             else:
@@ -434,15 +549,32 @@ class VanFleetServer:
             return {"type": "ack", "request_id": request_id, "ok": False, "error": str(exc)}
         return {"type": "ack", "request_id": request_id, "ok": True}
 
+    def _carry(self, van: VanSim, name: str, vehicle_id: Any, now_s: float) -> None:
+        if not isinstance(vehicle_id, str) or not vehicle_id:
+            raise VanSimError(f"{van.vehicle_id}: {name} needs a vehicle_id, got {vehicle_id!r}")
+        if name in ("load", "recover"):
+            holder = next((v.vehicle_id for v in self._vans.values() if vehicle_id in v.carried), None)
+            if holder is not None and holder != van.vehicle_id:
+                raise VanSimError(f"{van.vehicle_id}: {vehicle_id} is on board {holder}")
+        if name == "load":
+            van.load(vehicle_id)
+        elif name == "unload":
+            van.unload(vehicle_id)
+        elif name == "launch":
+            van.launch(vehicle_id, now_s)
+        else:
+            van.recover(vehicle_id, now_s)
+
     @staticmethod
     def _send(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
         writer.write((json.dumps(message) + "\n").encode())
 
 
 def build_vans(
-    world: World, count: int, *, energy_wh_per_km: float = 250.0, stop_duration_s: float = 120.0, prefix: str = "van"
+    world: World, count: int, *, energy_wh_per_km: float = 250.0, stop_duration_s: float = 120.0, prefix: str = "van",
+    carriage: Carriage | None = None,
 ) -> list[VanSim]:
-    """`count` vans parked at the hub's nearest street node, a few metres apart."""
+    """`count` vans parked at the hub's nearest street node, a few metres apart (carrying through `carriage`)."""
     node = world.street_graph.nodes[world.nearest_street_node(world.hub.x_m, world.hub.y_m)]
     return [
         VanSim(
@@ -451,6 +583,7 @@ def build_vans(
             home_xy=(float(node["x_m"]) + 3.0 * i, float(node["y_m"])),
             energy_wh_per_km=energy_wh_per_km,
             stop_duration_s=stop_duration_s,
+            carriage=carriage,
         )
         for i in range(count)
     ]
@@ -468,11 +601,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--origin-monotonic", type=float, default=None, help="time.monotonic() at which --start-s held")
     parser.add_argument("--energy-wh-per-km", type=float, default=250.0)
     parser.add_argument("--stop-duration-s", type=float, default=120.0)
+    parser.add_argument("--mavsim-control", default=None, metavar="tcp:HOST:PORT",
+                        help="mavsim's sim-control channel: vans can then carry its drones (drone-1..N)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     clock = shared_clock(args.start_s, args.speedup, args.origin_monotonic)
     world = load_world(args.world)
-    vans = build_vans(world, args.count, energy_wh_per_km=args.energy_wh_per_km, stop_duration_s=args.stop_duration_s)
+    carriage = None
+    if args.mavsim_control:
+        from .mavsim.sim_control import MavsimControl
+        from .van_carriage import Carriages, DroneCarriage
+
+        carriage = Carriages([DroneCarriage.numbered(MavsimControl(args.mavsim_control))])
+    vans = build_vans(world, args.count, energy_wh_per_km=args.energy_wh_per_km, stop_duration_s=args.stop_duration_s,
+                      carriage=carriage)
     return asyncio.run(_serve_forever(vans, clock, args.host, args.port))
 
 

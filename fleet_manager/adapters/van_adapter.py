@@ -4,6 +4,9 @@ A van's driver app (or the simulated van) listens on `tcp:HOST:PORT`; the adapte
 with its vehicle id, then sends missions and commands, each acknowledged by `request_id`, and
 receives `state`, `event` and `result` messages. Vans do GOTO, DELIVER (the driver hands the
 parcel over on foot), WAIT and RETURN; other step kinds are refused by the van.
+
+Vans also carry drones and robots: `load` / `unload` at the hub, `launch` / `recover` wherever the
+van is stopped (a WAIT step, or paused). The van's state lists what it carries (`carried`).
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ class VanAdapter(VehicleAdapter):
         self._mission_id: str | None = None
         self._last_state_wall_s = 0.0
         self.odometer_m = 0.0
+        self.carried: tuple[str, ...] = ()  # vehicle ids on board, from the latest state
 
     async def connect(self, timeout_s: float = 30.0) -> None:
         """Open the link, say hello and wait for the first state message."""
@@ -185,6 +189,32 @@ class VanAdapter(VehicleAdapter):
         """Stop where the van is."""
         await self._request({"type": "command", "name": "land"}, "land()")
 
+    async def load(self, vehicle_id: str) -> None:
+        """Stow a landed, disarmed drone/robot standing at the hub (van stopped at the hub)."""
+        await self._carry("load", vehicle_id)
+
+    async def unload(self, vehicle_id: str) -> None:
+        """Take a carried vehicle out at the hub."""
+        await self._carry("unload", vehicle_id)
+
+    async def launch(self, vehicle_id: str) -> None:
+        """Set a carried vehicle down where the stopped van stands; it may then arm and go."""
+        await self._carry("launch", vehicle_id)
+
+    async def recover(self, vehicle_id: str) -> None:
+        """Take on board a vehicle that has landed and disarmed next to the stopped van."""
+        await self._carry("recover", vehicle_id)
+
+    async def _carry(self, name: str, vehicle_id: str) -> None:
+        await self._request({"type": "command", "name": name, "vehicle_id": vehicle_id}, f"{name}({vehicle_id!r})")
+        # The ack is sent after the state change; the next state carries it, but callers may ask now.
+        carried = set(self.carried)
+        if name in ("load", "recover"):
+            carried.add(vehicle_id)
+        else:
+            carried.discard(vehicle_id)
+        self.carried = tuple(sorted(carried))
+
     # ----- internals ------------------------------------------------------------------------------
     def _write(self, message: dict[str, Any]) -> None:
         if self._writer is None or self._writer.is_closing():
@@ -229,6 +259,7 @@ class VanAdapter(VehicleAdapter):
         if kind == "state":
             self._last_state_wall_s = asyncio.get_running_loop().time()
             self.odometer_m = float(message.get("odometer_m") or 0.0)
+            self.carried = tuple(sorted(str(v) for v in message.get("carried") or ()))
             state = VehicleState(
                 vehicle_id=self.vehicle_id,
                 kind=VehicleKind.VAN,

@@ -6,11 +6,16 @@ import asyncio
 import math
 
 import pytest
+from _mavsim_gcs import Gcs
+from pymavlink.dialects.v20 import ardupilotmega as mav
 
 from fleet_manager.adapters.base import Mission, MissionOutcome, MissionStep, StepKind
 from fleet_manager.adapters.van_adapter import VanAdapter
 from fleet_manager.errors import CommandRefused
 from mission_planner.clock import Clock
+from sim_worlds.mavsim.process import MavsimProcess
+from sim_worlds.mavsim.sim_control import MavsimControl
+from sim_worlds.van_carriage import Carriages, DroneCarriage
 from sim_worlds.vans import VanFleetServer, build_vans
 from sim_worlds.world import load_world
 
@@ -109,3 +114,98 @@ async def test_unknown_van_is_refused(world) -> None:  # type: ignore[no-untyped
     finally:
         await adapter.close()
         await server.close()
+
+
+@pytest.mark.timeout(120)
+async def test_van_loads_launches_and_recovers_a_drone(world) -> None:  # type: ignore[no-untyped-def]
+    """Over the van protocol and mavsim's sim-control + MAVLink: load at the hub, ride, launch at a stop
+    (the drone arms there and home is the stop), refuse to recover it flying, recover it landed, ride home."""
+    hub = world.hub
+    stop = min(world.addresses, key=lambda b: abs(math.hypot(b.x_m - hub.x_m, b.y_m - hub.y_m) - 400.0))
+    with MavsimProcess(1, speedup=10, home=(hub.latitude_deg, hub.longitude_deg, 10.0),
+                       params={"DISARM_DELAY": 0}, extra_args=("--boot-s", "3"), control=True) as drones, \
+            MavsimControl(drones.control_url) as control:
+        carriage = Carriages([DroneCarriage.numbered(MavsimControl(drones.control_url))])
+        server = VanFleetServer(build_vans(world, 1, carriage=carriage), Clock(start_s=0.0, speedup=60))
+        port = await server.start()
+        van = VanAdapter("van-1", f"tcp:127.0.0.1:{port}")
+        gcs = Gcs(drones.urls[0])
+        try:
+            await van.connect(timeout_s=5)
+            await asyncio.to_thread(_gcs_ready, gcs)
+            with pytest.raises(CommandRefused, match="robots cannot ride a simulated van yet"):
+                await van.load("robot-1")
+            await van.load("drone-1")
+            assert van.carried == ("drone-1",)
+            assert await asyncio.to_thread(gcs.command, mav.MAV_CMD_COMPONENT_ARM_DISARM, 1) == mav.MAV_RESULT_FAILED
+
+            await van.start_mission(Mission("m-van", (MissionStep(StepKind.GOTO, stop.latitude_deg, stop.longitude_deg),
+                                                      MissionStep(StepKind.WAIT, duration_s=3600.0))))
+            with pytest.raises(CommandRefused, match="while driving"):
+                await van.launch("drone-1")
+            parked = await _wait_state(van, lambda s: s.mode == "WAITING", 20.0)
+            assert parked.mission_step == 1 and "drone-1" in (await _next_carried(van))
+            status = control.status(0)
+            assert _distance_m(world, status["latitude_deg"], status["longitude_deg"],
+                               parked.latitude_deg, parked.longitude_deg) < 2.0
+            assert _distance_m(world, parked.latitude_deg, parked.longitude_deg, hub.latitude_deg,
+                               hub.longitude_deg) > 150
+
+            await van.launch("drone-1")
+            assert van.carried == ()
+            await asyncio.to_thread(_take_off, gcs)
+            with pytest.raises(CommandRefused, match="drone-1 is armed: it must land and disarm first"):
+                await van.recover("drone-1")
+            await asyncio.to_thread(_land, gcs)
+            home = control.status(0)
+            assert _distance_m(world, home["home_latitude_deg"], home["home_longitude_deg"],
+                               parked.latitude_deg, parked.longitude_deg) < 2.0  # armed at the stop: home moved
+
+            await van.recover("drone-1")
+            assert van.carried == ("drone-1",)
+            await van.start_mission(Mission("m-home", (MissionStep(StepKind.RETURN),)))
+            assert (await van.wait_mission(timeout_s=30)).outcome is MissionOutcome.SUCCEEDED
+            back = await _wait_state(van, lambda s: s.mode == "IDLE", 5.0)
+            await asyncio.sleep(0.3)  # one more tick moves the carried drone to the van's last position
+            status = control.status(0)
+            assert _distance_m(world, status["latitude_deg"], status["longitude_deg"],
+                               back.latitude_deg, back.longitude_deg) < 2.0
+            await van.unload("drone-1")
+            assert van.carried == () and control.status(0)["carrier"] is None
+        finally:
+            gcs.close()
+            await van.close()
+            await server.close()
+
+
+def _gcs_ready(gcs: Gcs) -> None:
+    gcs.heartbeat()
+    gcs.stream(0, 10)
+    gcs.wait_type("HOME_POSITION", 10.0)
+
+
+def _take_off(gcs: Gcs) -> None:
+    gcs.wait_armable_and_arm()
+    assert gcs.command(mav.MAV_CMD_NAV_TAKEOFF, 0, 0, 0, 0, 0, 0, 8.0) == mav.MAV_RESULT_ACCEPTED
+    gcs.wait(lambda m: m.get_type() == "GLOBAL_POSITION_INT" and m.relative_alt > 7000, 20, "8 m up")
+
+
+def _land(gcs: Gcs) -> None:
+    assert gcs.command(mav.MAV_CMD_NAV_LAND) == mav.MAV_RESULT_ACCEPTED
+    gcs.wait(lambda m: m.get_type() == "HEARTBEAT" and m.get_srcComponent() == 1
+             and not m.base_mode & mav.MAV_MODE_FLAG_SAFETY_ARMED, 30, "landed and disarmed")
+
+
+async def _wait_state(van: VanAdapter, predicate, timeout_s: float):  # type: ignore[no-untyped-def]
+    async def first():  # type: ignore[no-untyped-def]
+        async for state in van.telemetry():
+            if predicate(state):
+                return state
+        raise AssertionError("telemetry ended")
+
+    return await asyncio.wait_for(first(), timeout_s)
+
+
+async def _next_carried(van: VanAdapter) -> tuple[str, ...]:
+    await _wait_state(van, lambda s: True, 2.0)
+    return van.carried

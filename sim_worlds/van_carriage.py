@@ -1,0 +1,131 @@
+"""What a van physically does to the vehicles it carries, through their simulators' control channels.
+
+A simulated van (`sim_worlds.vans`) holds drones and robots; in reality they sit in its load bay
+and move with it. Simulators do not know that, so a `Carriage` tells them: stow a parked vehicle
+on the van, move it with the van, release it (on the ground, where the van stands), and say where a
+parked vehicle is before recovering it. `DroneCarriage` does this for `sim_worlds.mavsim` drones
+over its sim-control channel (`MavsimControl`); `Carriages` routes each vehicle id to the carriage
+that knows it. Robots: the sim robot has no placement service yet, so a robot id is refused by
+`Carriages` with an error that says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from mission_planner.errors import FinalMileError
+from sim_worlds.mavsim.sim_control import MavsimControl, SimControlError
+
+logger = logging.getLogger(__name__)
+
+
+class CarriageError(FinalMileError):
+    """A carried vehicle could not be stowed, moved or released (names the vehicle and why)."""
+
+
+class Carriage(Protocol):
+    """The simulator side of carrying vehicles."""
+
+    def handles(self, vehicle_id: str) -> bool:
+        """True when this carriage can carry `vehicle_id`."""
+        ...
+
+    def parked_position(self, vehicle_id: str) -> tuple[float, float]:
+        """(lat, lon) of a landed, disarmed vehicle; CarriageError when it is armed or flying."""
+        ...
+
+    def stow(self, vehicle_id: str, van_id: str, latitude_deg: float, longitude_deg: float) -> None:
+        """The parked vehicle is now in `van_id`'s bay at (lat, lon); it cannot start moving by itself."""
+        ...
+
+    def move(self, vehicle_id: str, latitude_deg: float, longitude_deg: float) -> None:
+        """The van carrying it has moved."""
+        ...
+
+    def release(self, vehicle_id: str, latitude_deg: float, longitude_deg: float) -> None:
+        """Put it down at (lat, lon), free to go."""
+        ...
+
+
+class DroneCarriage:
+    """Drones of one `sim_worlds.mavsim` process, by vehicle id -> simulator vehicle index."""
+
+    def __init__(self, control: MavsimControl, index_by_id: Mapping[str, int]) -> None:
+        self.control = control
+        self.index_by_id = dict(index_by_id)
+
+    @classmethod
+    def numbered(cls, control: MavsimControl, prefix: str = "drone-") -> DroneCarriage:
+        """Ids `drone-1..N` for the simulator's vehicles 0..N-1 (as `finalmile sim` names them)."""
+        return cls(control, {f"{prefix}{i + 1}": i for i in range(control.ping())})
+
+    def handles(self, vehicle_id: str) -> bool:
+        """True for the drones of this simulator."""
+        return vehicle_id in self.index_by_id
+
+    def _call(self, vehicle_id: str, what: str, *args: object) -> dict[str, object]:
+        method = getattr(self.control, what)
+        try:
+            return dict(method(self.index_by_id[vehicle_id], *args))
+        except SimControlError as exc:
+            raise CarriageError(f"{vehicle_id}: {exc}") from exc
+
+    def parked_position(self, vehicle_id: str) -> tuple[float, float]:
+        """Where the drone stands; CarriageError when it is armed or in the air."""
+        status = self._call(vehicle_id, "status")
+        if status["armed"] or not status["landed"]:
+            raise CarriageError(f"{vehicle_id} is {'armed' if status['armed'] else 'flying'}: "
+                                "it must land and disarm first")
+        return float(status["latitude_deg"]), float(status["longitude_deg"])  # type: ignore[arg-type]
+
+    def stow(self, vehicle_id: str, van_id: str, latitude_deg: float, longitude_deg: float) -> None:
+        """Attach to the van (arming refused while stowed) and put it at the van."""
+        self._call(vehicle_id, "attach", van_id)
+        self._call(vehicle_id, "place", latitude_deg, longitude_deg)
+
+    def move(self, vehicle_id: str, latitude_deg: float, longitude_deg: float) -> None:
+        """Ride along."""
+        self._call(vehicle_id, "place", latitude_deg, longitude_deg)
+
+    def release(self, vehicle_id: str, latitude_deg: float, longitude_deg: float) -> None:
+        """Set it down at the van's position and detach: it may arm and take off."""
+        self._call(vehicle_id, "place", latitude_deg, longitude_deg)
+        self._call(vehicle_id, "detach")
+
+
+class Carriages:
+    """Several carriages (drone simulators, later robots) behind one `Carriage` interface."""
+
+    def __init__(self, carriages: Sequence[Carriage]) -> None:
+        self.carriages = tuple(carriages)
+
+    def _for(self, vehicle_id: str) -> Carriage:
+        for carriage in self.carriages:
+            if carriage.handles(vehicle_id):
+                return carriage
+        if vehicle_id.startswith("robot"):
+            raise CarriageError(f"{vehicle_id}: robots cannot ride a simulated van yet "
+                                "(the sim robot has no placement service)")
+        raise CarriageError(f"{vehicle_id}: no simulator connected to this van knows that vehicle")
+
+    def handles(self, vehicle_id: str) -> bool:
+        """True when one of the carriages knows `vehicle_id`."""
+        return any(carriage.handles(vehicle_id) for carriage in self.carriages)
+
+    def parked_position(self, vehicle_id: str) -> tuple[float, float]:
+        """See `Carriage.parked_position`."""
+        return self._for(vehicle_id).parked_position(vehicle_id)
+
+    def stow(self, vehicle_id: str, van_id: str, latitude_deg: float, longitude_deg: float) -> None:
+        """See `Carriage.stow`."""
+        self._for(vehicle_id).stow(vehicle_id, van_id, latitude_deg, longitude_deg)
+
+    def move(self, vehicle_id: str, latitude_deg: float, longitude_deg: float) -> None:
+        """See `Carriage.move`."""
+        self._for(vehicle_id).move(vehicle_id, latitude_deg, longitude_deg)
+
+    def release(self, vehicle_id: str, latitude_deg: float, longitude_deg: float) -> None:
+        """See `Carriage.release`."""
+        self._for(vehicle_id).release(vehicle_id, latitude_deg, longitude_deg)
