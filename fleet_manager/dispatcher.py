@@ -32,7 +32,7 @@ from mission_planner.airspace import Airspace
 from mission_planner.clock import Clock
 from mission_planner.geodesy import LocalFrame
 
-from .adapters.base import Geofence, LinkStatus, Mission, MissionEvent, MissionOutcome, StepKind, VehicleKind
+from .adapters.base import Geofence, Mission, MissionEvent, MissionOutcome, StepKind, VehicleKind
 from .domain.errors import Conflict, NotFound
 from .domain.orders import DeliveryMode, Order, OrderStatus
 from .errors import AdapterError
@@ -84,7 +84,6 @@ class _Running:
     superseded_ids: set[str] = field(default_factory=set)
     departed: asyncio.Event = field(default_factory=asyncio.Event)  # out_for_delivery is in the store
     abandoned: asyncio.Event = field(default_factory=asyncio.Event)  # the vehicle is given up (lost link)
-    planned_end_s: float = math.inf  # when the plan expects the vehicle back home
 
 
 class Dispatcher:
@@ -227,7 +226,7 @@ class Dispatcher:
         hub_id = self.config.hub_id
         orders = await self.read(lambda s: order_store.list_dispatchable_orders(s, hub_id=hub_id))
         open_orders = [self._open_order(o, now_s) for o in orders if self._plannable(o, now_s)]
-        slots = self._slots(now_s)
+        slots = self._slots()
         if not open_orders or not any(slot.idle for slot in slots):
             return []
         # The solver runs for its time budget: keep the event loop (vehicle links) responsive meanwhile.
@@ -238,27 +237,10 @@ class Dispatcher:
             await self._dispatch(sortie)
         return sorties
 
-    def _slots(self, now_s: float) -> list[FleetSlot]:
-        """The vehicles the planner may use: idle ones now, busy ones from when they are expected back."""
-        slots = []
-        for vehicle in self.fleet.vehicles(self.config.hub_id):
-            running = self.running.get(vehicle.vehicle_id)
-            if running is not None:
-                if not running.abandoned.is_set():
-                    back_s = running.planned_end_s if math.isfinite(running.planned_end_s) else now_s + 1800.0
-                    slots.append(FleetSlot(vehicle, max(back_s, now_s + 60.0)))
-            elif vehicle.is_available():
-                slots.append(FleetSlot(vehicle))
-            elif self._landing(vehicle):
-                slots.append(FleetSlot(vehicle, now_s + 60.0))
-        return slots
-
-    @staticmethod
-    def _landing(vehicle: FleetVehicle) -> bool:
-        """A connected, in-service vehicle with no mission that is not yet ready (a drone still landing)."""
-        state = vehicle.state()
-        return (state is not None and not vehicle.out_of_service and vehicle.mission_id is None
-                and state.link is LinkStatus.CONNECTED and state.position_valid)
+    def _slots(self) -> list[FleetSlot]:
+        """The vehicles the planner may give trips: the idle ones (a busy vehicle gets work once it is back)."""
+        return [FleetSlot(vehicle, state=vehicle.state()) for vehicle in self.fleet.vehicles(self.config.hub_id)
+                if vehicle.vehicle_id not in self.running and vehicle.is_available()]
 
     def _plannable(self, order: Order, now_s: float) -> bool:
         if order.order_id in self._claimed:
@@ -321,7 +303,7 @@ class Dispatcher:
             vehicle.mission_id = None
             self._claimed.difference_update(sortie.order_ids)
             return
-        running = _Running(vehicle, mission, sortie.mode, list(loaded), planned_end_s=sortie.planned_end_s)
+        running = _Running(vehicle, mission, sortie.mode, list(loaded))
         self.running[vehicle.vehicle_id] = running
         task = asyncio.create_task(self._run_mission(running, sortie), name=f"mission-{mission.mission_id}")
         self._tasks.add(task)
@@ -584,45 +566,13 @@ class Dispatcher:
 
     # ----- in-flight re-routing (used by the monitors) ---------------------------------------------
     async def replace_mission(self, vehicle: FleetVehicle, mission: Mission) -> None:
-        """Send a new mission to a vehicle already on one; its parcels stay with the running record.
-
-        The old mission is marked superseded *before* the adapter switches (its CANCELED end must not
-        settle the run), the new one is stored as running and the old one canceled (the dashboard
-        draws the new route). Raises AdapterError when the vehicle refuses; the old mission then runs on.
-        """
+        """Send a new mission to a vehicle already on one; its parcels stay with the running record."""
         running = self.running.get(vehicle.vehicle_id)
-        old = running.mission if running is not None else None
-        if running is not None and old is not None:
-            running.superseded_ids.add(old.mission_id)
-        try:
-            await vehicle.adapter.start_mission(mission, geofence=self._geofence(vehicle))
-        except BaseException:
-            if running is not None and old is not None and running.mission is old:
-                running.superseded_ids.discard(old.mission_id)
-            raise
-        vehicle.mission_id = mission.mission_id
-        if running is None or old is None:
-            return
-        running.mission = mission
-        now_s = self.clock.now()
-        hub_id = self.config.hub_id
-        order_ids = [o for o in running.order_ids if o not in running.resolved]
-
-        def record(session: Session) -> None:
-            fleet_store.create_mission(
-                session, mission_id=mission.mission_id, hub_id=hub_id, vehicle_id=vehicle.vehicle_id,
-                order_ids=order_ids, steps=mission_steps_json(mission), at_s=now_s,
-                details={"mode": running.mode.value, "replaces": old.mission_id},
-            )
-            fleet_store.update_mission(session, mission_id=mission.mission_id,
-                                       status=fleet_store.MissionStatus.RUNNING, at_s=now_s)
-            fleet_store.update_mission(session, mission_id=old.mission_id, status=fleet_store.MissionStatus.CANCELED,
-                                       at_s=now_s, details={"replaced_by": mission.mission_id})
-
-        try:
-            await self.write(record)
-        except (Conflict, NotFound) as exc:
-            logger.warning("%s: could not record re-route %s: %s", vehicle.vehicle_id, mission.mission_id, exc)
+        await vehicle.adapter.start_mission(mission, geofence=self._geofence(vehicle))
+        if running is not None:
+            running.superseded_ids.add(running.mission.mission_id)
+            running.mission = mission
+            vehicle.mission_id = mission.mission_id
 
     def abandon(self, vehicle_id: str, why: str) -> bool:
         """Give up a vehicle's running mission (lost for good): its parcels are replanned. False if none."""

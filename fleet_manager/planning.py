@@ -25,14 +25,14 @@ from mission_planner.energy import MultirotorModel, ReservePolicy, RobotModel, W
 from mission_planner.fleet import FleetTravel, OrderSpec, SafeSite, VehicleSpec, plan_fleet_result
 from mission_planner.geodesy import LocalFrame
 from mission_planner.ground_paths import GroundNetwork
-from mission_planner.model import Locker
+from mission_planner.model import Locker, Objective, ObjectiveKind
 from mission_planner.model import VehicleKind as PlannerKind
 from mission_planner.plan import Leg, LegKind, Plan, VehicleRoute
 from mission_planner.replan import CancelOrder, Event, NewOrder, PlanState, VehicleDown, replan
 from mission_planner.solver import Result
 from mission_planner.travel import DroneTravel, GroundTravel
 
-from .adapters.base import Mission, VehicleKind
+from .adapters.base import Mission, VehicleKind, VehicleState
 from .domain.orders import DeliveryMode
 from .fleet import FleetVehicle
 from .missions import MissionBuildError, drone_trip, ground_trip, trip_order_ids
@@ -55,10 +55,15 @@ class OpenOrder:
 
 @dataclass(frozen=True)
 class FleetSlot:
-    """A vehicle the planner may give work: idle now (`busy_until_s` None) or busy until a forecast time."""
+    """A vehicle the planner may give work: idle now (`busy_until_s` None) or busy until a forecast time.
+
+    `state` is the telemetry snapshot taken in the event loop (adapters are not thread-safe and the
+    planner runs in a worker thread).
+    """
 
     vehicle: FleetVehicle
     busy_until_s: float | None = None
+    state: VehicleState | None = None
 
     @property
     def idle(self) -> bool:
@@ -91,6 +96,7 @@ class PlanningConfig:
     full_plan_period_s: float = 120.0  # replan() at most this long after the last full plan
     dispatch_slack_s: float = 60.0  # a trip planned to start within this of now starts now
     late_after_s: float = 600.0  # orders due sooner than this are planned without a deadline (late beats never)
+    objective: ObjectiveKind = ObjectiveKind.COST
     seed: int = 0
 
 
@@ -102,7 +108,6 @@ class _LastPlan:
     full_at_s: float
     airspace_key: tuple[str, ...]
     specs: dict[str, OrderSpec]
-    vehicle_ids: frozenset[str]
     idle_ids: frozenset[str]
     dispatched: set[str] = field(default_factory=set)  # orders whose trips were started
 
@@ -193,6 +198,10 @@ class FleetPlanner:
         self.lockers = tuple(sites)
         self._travel = None
 
+    def invalidate(self) -> None:
+        """Forget the plan in force: the next `plan` call plans from scratch."""
+        self._last = None
+
     # ----- translation into the planner's inputs ---------------------------------------------------
     def travel(self, airspace: Airspace, vehicles: Sequence[FleetVehicle]) -> FleetTravel:
         """The planner's world (paths, matrices caches) for this airspace and fleet; rebuilt when either changes."""
@@ -235,7 +244,7 @@ class FleetPlanner:
         if not slot.idle:  # a running mission ends at home; the battery is swapped there
             return VehicleSpec(vehicle.vehicle_id, kind, vehicle.home_latitude_deg, vehicle.home_longitude_deg,
                                available_from_s=slot.busy_until_s, **common)  # type: ignore[arg-type]
-        state = vehicle.state()
+        state = slot.state
         if state is None:
             return None
         charge_wh = state.battery_remaining_wh
@@ -268,9 +277,9 @@ class FleetPlanner:
         events = self._replan_events(now_s, travel, vehicle_specs, specs, idle_ids)
         if events is None or self._last is None:
             result = plan_fleet_result(travel, vehicle_specs, list(specs.values()), now_s=now_s,
-                                       seed=self.config.seed, time_budget_s=self.config.time_budget_s)
-            self._last = _LastPlan(result, now_s, self._airspace_key, specs,
-                                   frozenset(v.vehicle_id for v in vehicle_specs), idle_ids)
+                                       seed=self.config.seed, time_budget_s=self.config.time_budget_s,
+                                       objective=Objective(self.config.objective))
+            self._last = _LastPlan(result, now_s, self._airspace_key, specs, idle_ids)
             self.last_plan_kind = "full"
         elif events:
             result = replan(PlanState(self._last.result, now_s), events, self.config.replan_budget_s,
@@ -306,7 +315,8 @@ class FleetPlanner:
         if last.airspace_key != self._airspace_key or idle_ids != last.idle_ids:
             return None  # a vehicle came back or left: the plan's start states are wrong
         vehicle_ids = frozenset(v.vehicle_id for v in vehicle_specs)
-        if not vehicle_ids <= last.vehicle_ids:
+        planned_ids = frozenset(v.vehicle_id for v in last.result.problem.vehicles)
+        if not vehicle_ids <= planned_ids:
             return None
         for route in last.result.plan.routes:
             for leg in route.legs:  # a trip the plan started that no vehicle flies: the plan is stale
@@ -314,7 +324,8 @@ class FleetPlanner:
                     return None
         if any(specs[o] != last.specs[o] for o in specs.keys() & last.specs.keys()):
             return None  # rescheduled or diverted to a locker
-        events: list[Event] = [VehicleDown(v) for v in sorted(last.vehicle_ids - vehicle_ids)]
+        # vehicles sent out since (or gone): their trips finish, they take no new work
+        events: list[Event] = [VehicleDown(v) for v in sorted(planned_ids - vehicle_ids)]
         known = {o.order_id for o in last.result.problem.orders}
         events += [CancelOrder(o) for o in sorted(known - specs.keys() - last.dispatched)]
         for order_id in sorted(specs.keys() - known):
@@ -370,7 +381,8 @@ class FleetPlanner:
             if not specs:
                 continue
             result = plan_fleet_result(travel, specs, [self.order_spec(o, now_s) for o in group], now_s=now_s,
-                                       seed=self.config.seed, time_budget_s=self.config.replan_budget_s)
+                                       seed=self.config.seed, time_budget_s=self.config.replan_budget_s,
+                                       objective=Objective(self.config.objective))
             for slot in free:
                 route = result.plan.route(slot.vehicle.vehicle_id)
                 trip = _first_open_trip(route, set()) if route is not None else None

@@ -1,0 +1,206 @@
+"""Dispatcher cycle time with 1,000 open orders and 100 vehicles (issue 7), on SQLite.
+
+A cycle is what `Dispatcher.cycle()` does: read the dispatchable orders from the store, plan with
+`mission_planner` (through `FleetPlanner`), and write every started trip (mission row, orders
+planned -> assigned -> loaded). Vehicles are in-memory adapters that accept missions and never
+finish them (the benchmark measures the fleet manager, not the vehicles).
+
+Fleet: 60 drones, 30 robots, 10 vans at the Helsinki hub. Orders: 1,000 parcels at seeded street
+addresses, 75 % drone-size, windows open now and closing 2-10 h later. Rows:
+- `cycle-cold`: the first cycle (travel matrices built, full plan, ~one trip per used vehicle written);
+- `cycle-kept`: the next cycle with nothing changed (plan in force reused);
+- `cycle-new-order`: one new order in the store, then a cycle: `replan` (budget `replan_budget_s`);
+- `cycle-full-warm`: a full plan again with warm caches (what the periodic full plan costs).
+`departed_s` is the time until every started trip is out_for_delivery (adapter start + store write).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fleet_manager.adapters.base import (
+    Geofence,
+    LinkStatus,
+    Mission,
+    MissionEvent,
+    MissionResult,
+    VehicleAdapter,
+    VehicleKind,
+    VehicleState,
+)
+from fleet_manager.errors import AdapterError
+
+NAME = "dispatcher"
+HUB = "hub-bench"
+DAY_START_S = 1_750_000_000.0
+FLEET = {VehicleKind.DRONE: 60, VehicleKind.ROBOT: 30, VehicleKind.VAN: 10}
+
+
+class ParkedVehicle(VehicleAdapter):
+    """Benchmark-only adapter: accepts every mission at once, reports nothing, never finishes."""
+
+    def __init__(self, vehicle_id: str, kind: VehicleKind, latitude_deg: float, longitude_deg: float) -> None:
+        self.vehicle_id = vehicle_id
+        self.kind = kind
+        self._state = VehicleState(vehicle_id, kind, DAY_START_S, latitude_deg, longitude_deg,
+                                   battery_remaining_pct=100.0, link=LinkStatus.CONNECTED)
+        self.started: list[str] = []
+
+    async def connect(self, timeout_s: float = 30.0) -> None:
+        """Nothing to connect to."""
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+    def latest_state(self) -> VehicleState | None:
+        """Parked at the hub, full battery."""
+        return self._state
+
+    async def telemetry(self) -> AsyncIterator[VehicleState]:
+        """One snapshot."""
+        yield self._state
+
+    async def mission_events(self) -> AsyncIterator[MissionEvent]:
+        """Never reports (waits until cancelled)."""
+        await asyncio.Event().wait()
+        yield MissionEvent("", 0.0, 0, "", "")  # unreachable: keeps this an async generator
+
+    async def start_mission(self, mission: Mission, *, geofence: Geofence | None = None) -> None:
+        """Accept the mission."""
+        self.started.append(mission.mission_id)
+
+    async def wait_mission(self, timeout_s: float) -> MissionResult:
+        """The mission is still running after `timeout_s`."""
+        await asyncio.sleep(timeout_s)
+        raise AdapterError(self.vehicle_id, "wait_mission", "mission still running")
+
+    async def pause(self) -> None:
+        """Accepted."""
+
+    async def resume(self) -> None:
+        """Accepted."""
+
+    async def return_home(self) -> None:
+        """Accepted."""
+
+    async def land(self) -> None:
+        """Accepted."""
+
+
+def _profile(kind: VehicleKind) -> Any:
+    from fleet_manager.fleet import VehicleProfile
+
+    if kind is VehicleKind.DRONE:
+        return VehicleProfile(max_payload_kg=2.5, battery_wh=500.0, speed_m_s=12.0, cruise_altitude_m=60.0,
+                              reserve_pct=25.0)
+    if kind is VehicleKind.ROBOT:
+        return VehicleProfile(max_payload_kg=10.0, battery_wh=800.0, speed_m_s=1.5, energy_wh_per_km=30.0,
+                              reserve_pct=15.0)
+    return VehicleProfile(max_payload_kg=600.0, battery_wh=60_000.0, speed_m_s=8.0, capacity_parcels=30,
+                          energy_wh_per_km=250.0)
+
+
+def _add_orders(database: Any, world: Any, count: int, rng: random.Random, now_s: float, prefix: str) -> None:
+    from fleet_manager.domain.orders import Address, Recipient
+    from fleet_manager.store import orders as order_store
+
+    with database.transaction() as session:
+        for number in range(count):
+            building = rng.choice(world.addresses)
+            weight_kg = rng.uniform(0.2, 2.4) if rng.random() < 0.75 else rng.uniform(2.5, 20.0)
+            order_store.create_order(
+                session,
+                new=order_store.NewOrder(
+                    hub_id=HUB, recipient=Recipient(f"r{number}"), reference=f"{prefix}-{number:04d}",
+                    weight_kg=round(weight_kg, 2),
+                    destination=Address(building.latitude_deg, building.longitude_deg, street=building.address),
+                    customs_cleared=True, window_start_s=now_s - 600.0,
+                    window_end_s=now_s + rng.uniform(2 * 3600, 10 * 3600),
+                ),
+                actor="bench", at_s=now_s,
+            )
+
+
+async def _measure(folder: Path, budget_s: float, replan_budget_s: float) -> list[dict[str, Any]]:
+    from fleet_manager.dispatcher import Dispatcher, DispatcherConfig
+    from fleet_manager.fleet import Fleet
+    from fleet_manager.handover import AlwaysPresent
+    from fleet_manager.planning import FleetPlanner, PlanningConfig
+    from fleet_manager.store import lockers as locker_store
+    from fleet_manager.store.db import Database
+    from mission_planner.clock import Clock
+    from sim_worlds.world import load_world
+
+    world = load_world("helsinki")
+    hub = world.hub
+    database = Database(f"sqlite:///{folder / 'bench.db'}")
+    database.migrate()
+    with database.transaction() as session:
+        for locker in world.lockers:
+            locker_store.upsert_locker(session, locker_id=locker.site_id, hub_id=HUB, name=locker.name,
+                                       address=locker.name, latitude_deg=locker.latitude_deg,
+                                       longitude_deg=locker.longitude_deg)
+    clock = Clock(start_s=DAY_START_S, speedup=1.0)
+    rng = random.Random(7)
+    _add_orders(database, world, 1000, rng, clock.now(), "bench")
+    fleet = Fleet()
+    adapters = []
+    for kind, count in FLEET.items():
+        for number in range(count):
+            adapter = ParkedVehicle(f"{kind.value}-{number:02d}", kind, hub.latitude_deg, hub.longitude_deg)
+            adapters.append(adapter)
+            fleet.add(HUB, adapter, _profile(kind), home_latitude_deg=hub.latitude_deg,
+                      home_longitude_deg=hub.longitude_deg)
+    planner = FleetPlanner(world.frame, walk_graph=world.walk_graph, street_graph=world.street_graph,
+                           hub_xy=(hub.x_m, hub.y_m),
+                           config=PlanningConfig(time_budget_s=budget_s, replan_budget_s=replan_budget_s,
+                                                 full_plan_period_s=3600.0))
+    dispatcher = Dispatcher(database=database, fleet=fleet, planner=planner, clock=clock, frame=world.frame,
+                            recipients=AlwaysPresent(), config=DispatcherConfig(hub_id=HUB),
+                            base_airspace=world.airspace)
+    await dispatcher.start()
+    rows = []
+    try:
+        for label in ("cycle-cold", "cycle-kept", "cycle-new-order", "cycle-full-warm"):
+            if label == "cycle-new-order":
+                _add_orders(database, world, 1, rng, clock.now(), "late")
+            if label == "cycle-full-warm":
+                planner.invalidate()
+            started = time.perf_counter()
+            sorties = await dispatcher.cycle()
+            cycle_s = time.perf_counter() - started
+            for _ in range(2000):
+                if all(r.departed.is_set() for r in dispatcher.running.values()):
+                    break
+                await asyncio.sleep(0.01)
+            rows.append({
+                "instance": "helsinki-1000x100", "step": label, "plan": planner.last_plan_kind,
+                "cycle_s": round(cycle_s, 3), "plan_s": round(planner.last_plan_wall_s, 3),
+                "store_s": round(cycle_s - planner.last_plan_wall_s, 3),
+                "departed_s": round(time.perf_counter() - started, 3),
+                "budget_s": budget_s if planner.last_plan_kind == "full" else replan_budget_s,
+                "trips_started": len(sorties), "vehicles_busy": len(dispatcher.running),
+                "orders_on_trips": sum(len(s.order_ids) for s in sorties),
+            })
+    finally:
+        current = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        database.dispose()
+    return rows
+
+
+def run(args: Any = None) -> list[dict[str, Any]]:
+    """Four dispatcher cycles over 1,000 open orders and 100 vehicles (see the module docstring)."""
+    quick = bool(getattr(args, "quick", False))
+    budget_s = getattr(args, "time_limit", None) or (2.0 if quick else 5.0)
+    with tempfile.TemporaryDirectory(prefix="bench-dispatcher-") as folder:
+        return asyncio.run(_measure(Path(folder), budget_s, replan_budget_s=0.5))
