@@ -1,25 +1,27 @@
 """The mission dashboard in real headless Chromium (Debian `chromium`, driven by Playwright).
 
-A running fleet (tests/e2e/dashboard_stack.py: Fleet API + dispatcher + safety monitors + MAVLink
-simulator drones over the real adapter) serves the dashboard; the test acts as an operator: the
-page loads and draws the world, drones move on the map once orders arrive, a no-fly zone drawn on
-the map makes a flying drone go around it, Pause stops a drone, and Cancel cancels an order.
-Screenshots go to var/test-artifacts/dashboard/.
+The real main job serves it: `finalmile sim helsinki` (MAVLink simulator drones over the real
+adapter, vans, the simulated backend, dispatcher, safety monitors, Fleet API) in its own process
+group, keys read from the run folder's api-keys.json. The test acts as an operator: the page loads
+and draws the world, drones move on the map once orders arrive, a no-fly zone drawn on the map
+across a flying drone's leg makes it re-route (new mission, new route drawn, never inside the
+zone), Pause stops a drone, and Cancel cancels an order. Screenshots go to var/test-artifacts/dashboard/.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +45,14 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-OPERATOR_KEY = "operator-" + uuid.uuid4().hex[:12]
-BACKEND_KEY = "backend-" + uuid.uuid4().hex[:12]
-SPEEDUP = 2.0
+# Slow enough that a drone's leg lasts the few wall seconds an operator needs to draw a zone across it.
+SPEEDUP = 4.0
 DRONES = 2
 
 
 def _free_port() -> int:
+    import socket
+
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -57,7 +60,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    """The Helsinki world the stack serves."""
+    """The Helsinki world the sim serves."""
     return load_world("helsinki")
 
 
@@ -75,9 +78,10 @@ def dashboard_built() -> Path:
 
 
 @contextlib.contextmanager
-def _process_group(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def _process_group(command: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `command` in its own session; SIGTERM then SIGKILL the whole process group on exit."""
     with log.open("wb") as sink:
-        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             yield process
         finally:
@@ -89,49 +93,63 @@ def _process_group(command: list[str], env: dict[str, str], log: Path) -> Iterat
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # anything of the group that outlived its parent
+
+
+@dataclass(frozen=True)
+class SimRun:
+    """A running `finalmile sim`: its API base URL and the keys it wrote to its run folder."""
+
+    base: str
+    operator_key: str
+    backend_key: str
 
 
 @pytest.fixture(scope="module")
-def stack(dashboard_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a running fleet manager with DRONES simulated drones."""
-    folder = tmp_path_factory.mktemp("stack")
+def stack(dashboard_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimRun]:
+    """`finalmile sim helsinki` with DRONES drones, no robots, headless, on a free port."""
+    runs = tmp_path_factory.mktemp("runs")
     port = _free_port()
-    env = {
-        **os.environ,
-        "FINALMILE_API_KEYS": f"operator:{OPERATOR_KEY},backend:{BACKEND_KEY}",
-        "STACK_LOG_LEVEL": "WARNING",
-    }
     command = [
-        sys.executable, str(Path(__file__).with_name("dashboard_stack.py")), "--port", str(port),
-        "--database-url", f"sqlite:///{folder / 'fleet.db'}", "--drones", str(DRONES), "--speedup", f"{SPEEDUP:g}",
+        sys.executable, "-m", "fleet_manager.cli", "sim", "helsinki", "--duration", "1h", "--speedup", f"{SPEEDUP:g}",
+        "--port", str(port), "--no-robots", "--drone-count", str(DRONES), "--headless", "--runs-dir", str(runs),
+        "--run-id", "dashboard",
     ]  # fmt: skip
-    log = folder / "stack.log"
+    log = runs / "sim-console.log"
     base = f"http://127.0.0.1:{port}"
-    with _process_group(command, env, log) as process:
+    keys_file = runs / "dashboard" / "api-keys.json"
+    with _process_group(command, log) as process:
         deadline = time.monotonic() + 120
         while True:
             if process.poll() is not None:
-                pytest.fail(f"fleet stack exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+                pytest.fail(f"finalmile sim exited with {process.returncode}:\n{log.read_text()[-3000:]}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                if keys_file.exists() and httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
                     break
             if time.monotonic() > deadline:
-                pytest.fail(f"fleet stack did not answer /healthz in 120 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield base
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(log, ARTIFACTS / "stack.log")
+                pytest.fail(f"finalmile sim did not answer /healthz in 120 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.25)
+        keys = json.loads(keys_file.read_text())
+        try:
+            yield SimRun(base, keys["operator"], keys["backend"])
+        finally:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            for name in ("sim.log",):
+                with contextlib.suppress(OSError):
+                    shutil.copy(runs / "dashboard" / name, ARTIFACTS / name)
 
 
 @pytest.fixture(scope="module")
-def api(stack: str) -> Iterator[httpx.Client]:
+def api(stack: SimRun) -> Iterator[httpx.Client]:
     """An HTTP client on the Fleet API with the operator key."""
-    with httpx.Client(base_url=stack, headers={"Authorization": f"Bearer {OPERATOR_KEY}"}, timeout=10) as client:
+    with httpx.Client(base_url=stack.base, headers={"Authorization": f"Bearer {stack.operator_key}"},
+                      timeout=10) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
-def page(stack: str) -> Iterator[Any]:
+def page(stack: SimRun) -> Iterator[Any]:
     """The dashboard open in headless Chromium, signed in through the URL fragment."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
@@ -143,7 +161,7 @@ def page(stack: str) -> Iterator[Any]:
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.on("dialog", lambda dialog: dialog.accept())
-        page.goto(f"{stack}/#key={OPERATOR_KEY}", timeout=60_000)
+        page.goto(f"{stack.base}/#key={stack.operator_key}", timeout=60_000)
         page.wait_for_selector("body[data-ready=true]", timeout=60_000)
         page.page_errors = errors  # type: ignore[attr-defined]
         try:
@@ -164,10 +182,10 @@ def _vehicles(api: httpx.Client) -> dict[str, dict[str, Any]]:
     return {v["vehicle_id"]: v["state"] for v in response.json()}
 
 
-def _create_order(stack: str, latitude_deg: float, longitude_deg: float, reference: str, *, cleared: bool) -> str:
+def _create_order(stack: SimRun, latitude_deg: float, longitude_deg: float, reference: str, *, cleared: bool) -> str:
     response = httpx.post(
-        f"{stack}/v1/orders",
-        headers={"Authorization": f"Bearer {BACKEND_KEY}", "Idempotency-Key": str(uuid.uuid4())},
+        f"{stack.base}/v1/orders",
+        headers={"Authorization": f"Bearer {stack.backend_key}", "Idempotency-Key": str(uuid.uuid4())},
         json={
             "reference": reference,
             "recipient": {"name": "Test Recipient"},
@@ -214,25 +232,26 @@ def _far_addresses(world: World, count: int) -> list[Any]:
 
 
 @pytest.mark.timeout(240)
-def test_page_loads_and_draws_the_world(page: Any, world: World) -> None:
-    """World name, buildings and streets drawn, standing zones listed, both drones shown; key not left in the URL."""
+def test_page_loads_and_draws_the_world(page: Any, world: World, stack: SimRun) -> None:
+    """World name, buildings and streets drawn, standing zones listed, both drones (and the vans) shown; key not
+    left in the URL."""
     assert page.inner_text("#world-name") == world.name
     assert page.locator(".leaflet-overlay-pane canvas").count() >= 1
     zone_ids = page.locator("#zones li").evaluate_all("items => items.map(i => i.dataset.zoneId)")
     assert {z.zone_id for z in world.airspace.zones} <= set(zone_ids)
     assert page.locator("path.zone--no_fly").count() >= len([z for z in world.airspace.zones if z.kind == "no_fly"])
-    _wait("both drones on the map", lambda: page.locator(".vehicle[data-vehicle-id]").count() == DRONES, 30)
-    assert page.locator("#vehicles tbody tr").count() == DRONES
+    _wait("both drones on the map", lambda: page.locator(".vehicle--drone[data-vehicle-id]").count() == DRONES, 30)
+    assert page.locator("#vehicles tbody tr").count() == page.locator(".vehicle[data-vehicle-id]").count() > DRONES
     assert page.locator(".site--hub").count() == 1
     assert page.locator(".site--locker").count() == len(world.lockers)
-    assert OPERATOR_KEY not in page.url
+    assert stack.operator_key not in page.url
     _wait("the live event stream", lambda: page.get_attribute("#stream-status", "data-status") == "live", 20)
     _shot(page, "01-loaded")
     assert page.page_errors == []
 
 
 @pytest.mark.timeout(240)
-def test_drones_move_on_the_map_after_orders_arrive(page: Any, stack: str, world: World) -> None:
+def test_drones_move_on_the_map_after_orders_arrive(page: Any, stack: SimRun, world: World) -> None:
     """Orders from the backend are dispatched; the drones' markers move across the screen."""
     for index, building in enumerate(_far_addresses(world, DRONES)):
         _create_order(stack, building.latitude_deg, building.longitude_deg, f"E2E-{index}", cleared=True)
@@ -251,38 +270,36 @@ def test_drones_move_on_the_map_after_orders_arrive(page: Any, stack: str, world
     _shot(page, "02-moving")
 
 
-@pytest.mark.timeout(240)
-def test_drawing_a_no_fly_zone_makes_a_drone_go_around_it(page: Any, api: httpx.Client, world: World) -> None:
-    """A zone drawn across a flying drone's path is stored, drawn, and the drone never enters it."""
-    pytest.importorskip("fleet_manager.monitors", reason="in-flight re-routing lives in fleet_manager.monitors")
-    if os.environ.get("FINALMILE_E2E_REROUTE") != "1":
-        pytest.skip(
-            "re-route check not yet on the `finalmile sim` day runner: in this hand-wired stack the simulated drones "
-            "go RTL ('Fence Breached', then battery low-capacity failsafe) once a zone is added; "
-            "FINALMILE_E2E_REROUTE=1 runs it anyway"
-        )
+@pytest.mark.timeout(120)
+def test_drawing_a_no_fly_zone_makes_a_drone_reroute(page: Any, api: httpx.Client, world: World) -> None:
+    """A zone drawn across a flying drone's leg: the drone gets a new mission (its new route drawn, the old
+    one canceled), goes around, never enters the zone, and reaches its drop."""
     frame = world.frame
 
-    def candidate() -> tuple[str, tuple[float, float], tuple[float, float]] | None:
+    def candidate() -> tuple[str, str, tuple[float, float], tuple[float, float], tuple[float, float]] | None:
         for vehicle_id, state in _vehicles(api).items():
             mission_id = state.get("mission_id")
-            if not mission_id or state.get("relative_altitude_m", 0) < 15:
+            if not mission_id or state.get("relative_altitude_m", 0) < 30 or state.get("ground_speed_m_s", 0) < 3:
                 continue
-            mission = api.get(f"/v1/missions/{mission_id}").json()
-            targets = [s for s in mission["steps"] if s["kind"] == "deliver" and s.get("latitude_deg") is not None]
-            if not targets:
+            steps = api.get(f"/v1/missions/{mission_id}").json()["steps"]
+            step = state.get("mission_step") or 0
+            ahead = [s for s in steps[step:] if s.get("latitude_deg") is not None]
+            drops = [s for s in steps[step:] if s["kind"] == "deliver"]
+            if not ahead or not drops:
                 continue
             here = frame.to_local(state["latitude_deg"], state["longitude_deg"])
-            there = frame.to_local(targets[0]["latitude_deg"], targets[0]["longitude_deg"])
-            if math.dist(here, there) > 250:
-                return vehicle_id, here, there
+            leg_end = frame.to_local(ahead[0]["latitude_deg"], ahead[0]["longitude_deg"])
+            drop = frame.to_local(drops[0]["latitude_deg"], drops[0]["longitude_deg"])
+            if math.dist(here, leg_end) > 280:
+                return vehicle_id, mission_id, here, leg_end, drop
         return None
 
-    vehicle_id, here, there = _wait("a drone cruising toward a drop more than 250 m away", candidate, 90)
-    # A 100 m square across the straight line, 60 % of the way to the drop.
-    cx, cy = here[0] + 0.6 * (there[0] - here[0]), here[1] + 0.6 * (there[1] - here[1])
-    length = math.dist(here, there)
-    ux, uy = (there[0] - here[0]) / length, (there[1] - here[1]) / length
+    vehicle_id, first_mission, here, leg_end, drop = _wait("a drone cruising a leg over 280 m long", candidate, 60,
+                                                           period_s=0.1)
+    # A 60 x 120 m rectangle across the leg, 160 m ahead of the drone (a few wall seconds at this speed-up).
+    length = math.dist(here, leg_end)
+    ux, uy = (leg_end[0] - here[0]) / length, (leg_end[1] - here[1]) / length
+    cx, cy = here[0] + 160.0 * ux, here[1] + 160.0 * uy
     half_along, half_across = 30.0, 60.0
     corners_local = [
         (cx + sa * half_along * ux - sc * half_across * uy, cy + sa * half_along * uy + sc * half_across * ux)
@@ -298,32 +315,38 @@ def test_drawing_a_no_fly_zone_makes_a_drone_go_around_it(page: Any, api: httpx.
             [latitude_deg, longitude_deg],
         )
         page.mouse.click(map_box["x"] + point[0], map_box["y"] + point[1])
+    drawn_at = time.monotonic()
     _wait("the new zone drawn on the map", lambda: page.locator("path.zone--no_fly").count() > zones_before, 15)
     stored = [f for f in api.get("/v1/zones").json()["features"] if f["properties"]["id"].startswith("temp-")]
     assert len(stored) == 1, stored
-    _shot(page, "03-zone-drawn")
     zone_local = Polygon(frame.to_local(lat, lon) for lon, lat in stored[0]["geometry"]["coordinates"][0])
-    # A few metres of slack: the autopilot's own track wobbles around the planned line.
-    inside = zone_local.buffer(-5.0)
+    inside = zone_local.buffer(-2.0)  # the click-drawn outline is a pixel or two off the intended corners
 
-    samples = 0
-    closest_m = math.inf
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    samples: list[tuple[float, float]] = []
+
+    def sample() -> dict[str, Any]:
         state = _vehicles(api)[vehicle_id]
         position = frame.to_local(state["latitude_deg"], state["longitude_deg"])
-        samples += 1
+        samples.append(position)
         assert not inside.contains(Point(position)), f"{vehicle_id} flew into the new no-fly zone at {position}"
-        closest_m = min(closest_m, math.dist(position, there))
-        if closest_m < 25:
-            break
-        time.sleep(0.2)
-    assert closest_m < 25, f"{vehicle_id} never reached its drop (closest {closest_m:.0f} m) after the zone appeared"
-    _shot(page, "04-rerouted")
+        return state
+
+    new_mission = _wait("a new mission for the drone",
+                        lambda: (m := sample().get("mission_id")) != first_mission and m, 20, period_s=0.1)
+    reroute_s = time.monotonic() - drawn_at
+    _wait("the new route drawn", lambda: page.locator(f'path.route[data-mission-id="{new_mission}"]').count() == 1, 10)
+    _shot(page, "03-rerouted")
+    assert api.get(f"/v1/missions/{first_mission}").json()["status"] == "canceled"
+    assert page.locator(f'path.route[data-mission-id="{first_mission}"]').count() == 0
+    _wait("the drone at its drop", lambda: math.dist(drop, frame.to_local(
+        sample()["latitude_deg"], sample()["longitude_deg"])) < 25, 60, period_s=0.2)
+    assert len(samples) > 20, f"too few position samples ({len(samples)}) to judge the track"
+    _shot(page, "04-at-drop")
+    (ARTIFACTS / "reroute.txt").write_text(f"new mission {new_mission} {reroute_s:.2f} s after the zone was drawn\n")
 
 
 @pytest.mark.timeout(240)
-def test_pausing_a_moving_drone_stops_it(page: Any, api: httpx.Client, world: World, stack: str) -> None:
+def test_pausing_a_moving_drone_stops_it(page: Any, api: httpx.Client, world: World, stack: SimRun) -> None:
     """Pause in the vehicles table stops a moving drone where it is; Resume lets it go on."""
 
     def moving() -> str | None:
@@ -359,7 +382,7 @@ def test_pausing_a_moving_drone_stops_it(page: Any, api: httpx.Client, world: Wo
 
 
 @pytest.mark.timeout(120)
-def test_cancelling_an_order_from_the_table(page: Any, api: httpx.Client, stack: str, world: World) -> None:
+def test_cancelling_an_order_from_the_table(page: Any, api: httpx.Client, stack: SimRun, world: World) -> None:
     """An order waiting for customs can be cancelled from the orders table; the API shows it cancelled."""
     building = world.addresses[0]
     order_id = _create_order(stack, building.latitude_deg, building.longitude_deg, "E2E-cancel", cleared=False)
