@@ -566,13 +566,45 @@ class Dispatcher:
 
     # ----- in-flight re-routing (used by the monitors) ---------------------------------------------
     async def replace_mission(self, vehicle: FleetVehicle, mission: Mission) -> None:
-        """Send a new mission to a vehicle already on one; its parcels stay with the running record."""
+        """Send a new mission to a vehicle already on one; its parcels stay with the running record.
+
+        The old mission is marked superseded *before* the adapter switches (its CANCELED end must not
+        settle the run), the new one is stored as running and the old one canceled (the dashboard
+        draws the new route). Raises AdapterError when the vehicle refuses; the old mission then runs on.
+        """
         running = self.running.get(vehicle.vehicle_id)
-        await vehicle.adapter.start_mission(mission, geofence=self._geofence(vehicle))
-        if running is not None:
-            running.superseded_ids.add(running.mission.mission_id)
-            running.mission = mission
-            vehicle.mission_id = mission.mission_id
+        old = running.mission if running is not None else None
+        if running is not None and old is not None:
+            running.superseded_ids.add(old.mission_id)
+        try:
+            await vehicle.adapter.start_mission(mission, geofence=self._geofence(vehicle))
+        except BaseException:
+            if running is not None and old is not None and running.mission is old:
+                running.superseded_ids.discard(old.mission_id)
+            raise
+        vehicle.mission_id = mission.mission_id
+        if running is None or old is None:
+            return
+        running.mission = mission
+        now_s = self.clock.now()
+        hub_id = self.config.hub_id
+        order_ids = [o for o in running.order_ids if o not in running.resolved]
+
+        def record(session: Session) -> None:
+            fleet_store.create_mission(
+                session, mission_id=mission.mission_id, hub_id=hub_id, vehicle_id=vehicle.vehicle_id,
+                order_ids=order_ids, steps=mission_steps_json(mission), at_s=now_s,
+                details={"mode": running.mode.value, "replaces": old.mission_id},
+            )
+            fleet_store.update_mission(session, mission_id=mission.mission_id,
+                                       status=fleet_store.MissionStatus.RUNNING, at_s=now_s)
+            fleet_store.update_mission(session, mission_id=old.mission_id, status=fleet_store.MissionStatus.CANCELED,
+                                       at_s=now_s, details={"replaced_by": mission.mission_id})
+
+        try:
+            await self.write(record)
+        except (Conflict, NotFound) as exc:
+            logger.warning("%s: could not record re-route %s: %s", vehicle.vehicle_id, mission.mission_id, exc)
 
     def abandon(self, vehicle_id: str, why: str) -> bool:
         """Give up a vehicle's running mission (lost for good): its parcels are replanned. False if none."""
