@@ -271,34 +271,34 @@ def drone_parameters(scenario: Scenario) -> dict[str, float]:
 
 
 def _drone_sources(scenario: Scenario, world: World, options: RunOptions, run_dir: Path,
-                   stack: ExitStack) -> list[str]:
-    """Start the drone back-end; returns MAVLink URLs."""
+                   stack: ExitStack) -> tuple[list[str], str | None]:
+    """Start the drone back-end; returns MAVLink URLs and the sim-control URL (embedded simulator only)."""
     hub = world.hub
     if options.drones_backend == "sitl":
         from .sitl import SitlFleet
 
         count = scenario.fleet.sitl_drones
         if count == 0:
-            return []
+            return [], None
         fleet = SitlFleet(
             options.sitl_binary, count=count, speedup=scenario.speedup,
             home=(hub.latitude_deg, hub.longitude_deg, 10.0, 0.0), workdir=run_dir / "sitl",
             params=drone_parameters(scenario),
         )
         stack.enter_context(fleet)
-        return list(fleet.urls)
+        return list(fleet.urls), None
     if options.drones_backend != "embedded":
         raise SimRunError(f"--drones {options.drones_backend!r}: choose 'embedded' or 'sitl'")
     count = scenario.fleet.drones.count
     if count == 0:
-        return []
+        return [], None
     from .mavsim.process import MavsimProcess
 
     sim = MavsimProcess(count, speedup=scenario.speedup, home=(hub.latitude_deg, hub.longitude_deg, 10.0),
                         params=drone_parameters(scenario),
-                        extra_args=("--event-log", str(run_dir / "mavsim-events.jsonl")))
+                        extra_args=("--event-log", str(run_dir / "mavsim-events.jsonl")), control=True)
     stack.enter_context(sim)
-    return list(sim.urls)
+    return list(sim.urls), sim.control_url
 
 
 async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
@@ -333,7 +333,7 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
     hub = world.hub
 
     with ExitStack() as processes:
-        drone_urls = _drone_sources(scenario, world, options, run_dir, processes)
+        drone_urls, drone_control_url = _drone_sources(scenario, world, options, run_dir, processes)
         bridge = None
         if options.with_robots and scenario.fleet.robots.count > 0:
             bridge, reason = _start_robots(scenario, run_dir, processes)
@@ -347,7 +347,9 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
                  str(scenario.fleet.vans.count), "--speedup", f"{scenario.speedup:g}",
                  "--start-s", f"{scenario.start_epoch_s:.3f}", "--origin-monotonic", f"{origin_monotonic:.6f}",
                  "--energy-wh-per-km", f"{scenario.fleet.vans.energy_wh_per_km:g}",
-                 "--stop-duration-s", f"{scenario.fleet.vans.stop_duration_s:g}"],
+                 "--stop-duration-s", f"{scenario.fleet.vans.stop_duration_s:g}",
+                 *(("--mavsim-control", drone_control_url)
+                   if drone_control_url and scenario.fleet.vans.carries_drones > 0 else ())],
                 log_path=run_dir / "vans.log"))
             handshake = _read_handshake(vans, 60.0, "van simulator")
             van_urls = [(vid, f"tcp:127.0.0.1:{handshake['van_port']}") for vid in handshake["vans"]]
@@ -425,6 +427,9 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
                                                    lifespan="on"))
             server_task = asyncio.create_task(server.serve(), name="fleet-api")
             followers = [asyncio.create_task(recorder.follow(v), name=f"track-{v.vehicle_id}") for v in fleet]
+            if drone_control_url is not None:
+                followers.append(asyncio.create_task(
+                    _hub_swap_station(drone_control_url, scenario, world, clock).run(), name="hub-swap"))
             try:
                 deadline = time.monotonic() + 30.0
                 while not server.started:
@@ -474,6 +479,15 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
         tracks=recorder.tracks, geofence_violations=recorder.violations, alerts=monitor.alerts,
         backend_stats=backend.stats, skipped=skipped, webhook_counts=webhook_counts,
     )
+
+
+def _hub_swap_station(control_url: str, scenario: Scenario, world: World, clock: Clock) -> Any:
+    """The hub's battery swap (fleet.drones.swap_time_s) through mavsim's sim-control channel."""
+    from .hub_swap import HubSwapStation, SwapTracker
+    from .mavsim.sim_control import MavsimControl
+
+    tracker = SwapTracker((world.hub.x_m, world.hub.y_m), world.frame, scenario.fleet.drones.swap_time_s)
+    return HubSwapStation(MavsimControl(control_url), tracker, clock.now)
 
 
 def _start_robots(scenario: Scenario, run_dir: Path, stack: ExitStack) -> tuple[Any, str]:

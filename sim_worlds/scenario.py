@@ -73,6 +73,7 @@ class DroneFleet(_Model):
     max_payload_kg: float = Field(default=2.5, gt=0)
     empty_mass_kg: float = Field(default=6.0, gt=0)
     reserve_pct: float = Field(default=25.0, ge=0, lt=100)
+    swap_time_s: float = Field(default=180.0, ge=0)  # hub battery swap: landed, disarmed -> full pack after this
 
 
 class RobotFleet(_Model):

@@ -612,7 +612,9 @@ def main(argv: list[str] | None = None) -> int:
         from .mavsim.sim_control import MavsimControl
         from .van_carriage import Carriages, DroneCarriage
 
-        carriage = Carriages([DroneCarriage.numbered(MavsimControl(args.mavsim_control))])
+        drones = DroneCarriage.numbered(MavsimControl(args.mavsim_control))
+        carriage = Carriages([drones])
+        logger.info("vans can carry %s (sim-control %s)", ", ".join(drones.index_by_id), args.mavsim_control)
     vans = build_vans(world, args.count, energy_wh_per_km=args.energy_wh_per_km, stop_duration_s=args.stop_duration_s,
                       carriage=carriage)
     return asyncio.run(_serve_forever(vans, clock, args.host, args.port))
