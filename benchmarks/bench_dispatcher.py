@@ -133,6 +133,7 @@ async def _measure(folder: Path, budget_s: float, replan_budget_s: float) -> lis
     from fleet_manager.handover import AlwaysPresent
     from fleet_manager.planning import FleetPlanner, PlanningConfig
     from fleet_manager.store import lockers as locker_store
+    from fleet_manager.store import orders as order_store
     from fleet_manager.store.db import Database
     from mission_planner.clock import Clock
     from sim_worlds.world import load_world
@@ -172,6 +173,7 @@ async def _measure(folder: Path, budget_s: float, replan_budget_s: float) -> lis
                 _add_orders(database, world, 1, rng, clock.now(), "late")
             if label == "cycle-full-warm":
                 planner.invalidate()
+            open_orders = len(await dispatcher.read(lambda s: order_store.list_dispatchable_orders(s, hub_id=HUB)))
             started = time.perf_counter()
             sorties = await dispatcher.cycle()
             cycle_s = time.perf_counter() - started
@@ -184,8 +186,9 @@ async def _measure(folder: Path, budget_s: float, replan_budget_s: float) -> lis
                 "cycle_s": round(cycle_s, 3), "plan_s": round(planner.last_plan_wall_s, 3),
                 "store_s": round(cycle_s - planner.last_plan_wall_s, 3),
                 "departed_s": round(time.perf_counter() - started, 3),
-                "budget_s": budget_s if planner.last_plan_kind == "full" else replan_budget_s,
-                "trips_started": len(sorties), "vehicles_busy": len(dispatcher.running),
+                "budget_s": planner.budget_s(budget_s if planner.last_plan_kind == "full" else replan_budget_s,
+                                             open_orders),
+                "open_orders": open_orders, "trips_started": len(sorties), "vehicles_busy": len(dispatcher.running),
                 "orders_on_trips": sum(len(s.order_ids) for s in sorties),
             })
     finally:

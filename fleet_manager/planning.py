@@ -17,7 +17,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mission_planner.airspace import Airspace, ZoneKind
 from mission_planner.drone_paths import DronePath, DronePathPlanner
@@ -91,12 +91,15 @@ class PlanningConfig:
     drone_safety_margin_m: float = 25.0
     path_horizon_s: float = 3600.0  # zones active within this of departure are avoided
     vertical_margin_m: float = 10.0
-    time_budget_s: float = 2.0  # full plan (solver wall time)
-    replan_budget_s: float = 0.5  # incremental re-plan after new/withdrawn orders
+    time_budget_s: float = 2.0  # full plan (solver wall time), at most
+    replan_budget_s: float = 0.5  # incremental re-plan after new/withdrawn orders, at most
+    budget_per_order_s: float = 0.002  # small problems converge fast: budget = min(cap, floor + this x orders)
+    budget_floor_s: float = 0.1
     full_plan_period_s: float = 120.0  # replan() at most this long after the last full plan
     dispatch_slack_s: float = 60.0  # a trip planned to start within this of now starts now
     late_after_s: float = 600.0  # orders due sooner than this are planned without a deadline (late beats never)
     objective: ObjectiveKind = ObjectiveKind.COST
+    min_spare_charge_fraction: float = 0.03  # idle drones/robots with less above their reserve are not planned
     seed: int = 0
 
 
@@ -247,14 +250,41 @@ class FleetPlanner:
         state = slot.state
         if state is None:
             return None
-        charge_wh = state.battery_remaining_wh
-        if charge_wh is None and state.battery_remaining_pct is not None:
-            charge_wh = profile.battery_wh * state.battery_remaining_pct / 100.0
+        charge_wh = _charge_wh(slot)
         battery_wh = None
         if vehicle.kind is not VehicleKind.VAN and charge_wh is not None:
             battery_wh = max(0.0, min(charge_wh, profile.battery_wh))
         return VehicleSpec(vehicle.vehicle_id, kind, state.latitude_deg, state.longitude_deg, battery_wh=battery_wh,
                            **common)  # type: ignore[arg-type]
+
+    def budget_s(self, cap_s: float, order_count: int) -> float:
+        """Solver time for a problem of `order_count` orders: grows with the problem, never above `cap_s`.
+
+        The dispatcher waits for the plan (and, in an accelerated simulation, the clock runs on).
+        """
+        return min(cap_s, self.config.budget_floor_s + self.config.budget_per_order_s * order_count)
+
+    def affordable(self, slot: FleetSlot, legs: Sequence[Leg]) -> bool:
+        """Whether the vehicle's present charge covers the trip and keeps its reserve.
+
+        The planner assumes every drone/robot trip starts on a swapped (full) battery; a vehicle
+        that was not swapped or charged flies on what telemetry says is left.
+        """
+        charge_wh = _charge_wh(slot)
+        if slot.vehicle.kind is VehicleKind.VAN or charge_wh is None:
+            return True
+        profile = slot.vehicle.profile
+        reserve = ReservePolicy(profile.reserve_pct / 100.0)
+        return reserve.is_feasible(profile.battery_wh, charge_wh, sum(leg.energy_wh for leg in legs))
+
+    def usable(self, slot: FleetSlot) -> bool:
+        """Worth planning: not so drained that even a short trip would eat into the reserve."""
+        charge_wh = _charge_wh(slot)
+        if slot.vehicle.kind is VehicleKind.VAN or charge_wh is None:
+            return True
+        profile = slot.vehicle.profile
+        spare_wh = charge_wh - ReservePolicy(profile.reserve_pct / 100.0).reserve_wh(profile.battery_wh)
+        return spare_wh >= self.config.min_spare_charge_fraction * profile.battery_wh
 
     def order_spec(self, order: OpenOrder, now_s: float) -> OrderSpec:
         """The planner's view of one order: a deadline only while it can still be met (late beats never)."""
@@ -270,6 +300,7 @@ class FleetPlanner:
     ) -> list[Sortie]:
         """Plan (or re-plan) the fleet and return the trips idle vehicles should start now."""
         started = time.perf_counter()
+        slots = [s for s in slots if not s.idle or self.usable(s)]
         travel = self.travel(airspace, [s.vehicle for s in slots])
         vehicle_specs = [spec for spec in (self.vehicle_spec(s) for s in slots) if spec is not None]
         specs = {o.order_id: self.order_spec(o, now_s) for o in orders}
@@ -277,12 +308,14 @@ class FleetPlanner:
         events = self._replan_events(now_s, travel, vehicle_specs, specs, idle_ids)
         if events is None or self._last is None:
             result = plan_fleet_result(travel, vehicle_specs, list(specs.values()), now_s=now_s,
-                                       seed=self.config.seed, time_budget_s=self.config.time_budget_s,
+                                       seed=self.config.seed,
+                                       time_budget_s=self.budget_s(self.config.time_budget_s, len(specs)),
                                        objective=Objective(self.config.objective))
             self._last = _LastPlan(result, now_s, self._airspace_key, specs, idle_ids)
             self.last_plan_kind = "full"
         elif events:
-            result = replan(PlanState(self._last.result, now_s), events, self.config.replan_budget_s,
+            result = replan(PlanState(self._last.result, now_s), events,
+                            self.budget_s(self.config.replan_budget_s, len(specs)),
                             seed=self.config.seed)
             self._last.result = result
             self._last.specs = specs
@@ -290,10 +323,11 @@ class FleetPlanner:
         else:
             result = self._last.result  # nothing changed: trips planned for later may be due now
             self.last_plan_kind = "kept"
-        sorties, avoided = self._sorties(result.plan, slots, orders, now_s)
+        short: set[str] = set()
+        sorties, avoided = self._sorties(result.plan, slots, orders, now_s, short)
         self._last.dispatched.update(o for s in sorties for o in s.order_ids)
         if avoided:
-            sorties += self._plan_avoided(travel, slots, avoided, {s.vehicle_id for s in sorties}, now_s)
+            sorties += self._plan_avoided(travel, slots, avoided, {s.vehicle_id for s in sorties} | short, now_s)
         self._last.idle_ids = idle_ids - {s.vehicle_id for s in sorties}
         self.last_plan_wall_s = time.perf_counter() - started
         logger.debug("%s plan: %d orders, %d vehicles, %d sorties in %.2f s", self.last_plan_kind, len(specs),
@@ -333,9 +367,12 @@ class FleetPlanner:
         return events
 
     def _sorties(
-        self, plan: Plan, slots: Sequence[FleetSlot], orders: Sequence[OpenOrder], now_s: float
+        self, plan: Plan, slots: Sequence[FleetSlot], orders: Sequence[OpenOrder], now_s: float, short: set[str]
     ) -> tuple[list[Sortie], list[OpenOrder]]:
-        """First undispatched trip of each idle vehicle, if due; orders planned on a vehicle they avoid."""
+        """First undispatched trip of each idle vehicle, if due; orders planned on a vehicle they avoid.
+
+        Vehicles whose charge cannot cover their trip are added to `short`.
+        """
         by_id = {o.order_id: o for o in orders}
         dispatched = self._last.dispatched if self._last is not None else set()
         sorties: list[Sortie] = []
@@ -350,6 +387,11 @@ class FleetPlanner:
             if trip is None or trip[0].start_s > now_s + self.config.dispatch_slack_s:
                 continue
             vehicle_id = slot.vehicle.vehicle_id
+            if not self.affordable(slot, trip):  # re-planned on the others with the orders that avoid someone
+                short.add(vehicle_id)
+                avoided += [replace(by_id[o], avoid_vehicle_ids=by_id[o].avoid_vehicle_ids | {vehicle_id})
+                            for o in trip_order_ids(trip) if o in by_id]
+                continue
             bad = [o for o in trip_order_ids(trip) if o in by_id and vehicle_id in by_id[o].avoid_vehicle_ids]
             avoided += [by_id[o] for o in bad]
             unknown = [o for o in trip_order_ids(trip) if o not in by_id]
@@ -381,12 +423,14 @@ class FleetPlanner:
             if not specs:
                 continue
             result = plan_fleet_result(travel, specs, [self.order_spec(o, now_s) for o in group], now_s=now_s,
-                                       seed=self.config.seed, time_budget_s=self.config.replan_budget_s,
+                                       seed=self.config.seed,
+                                       time_budget_s=self.budget_s(self.config.replan_budget_s, len(group)),
                                        objective=Objective(self.config.objective))
             for slot in free:
                 route = result.plan.route(slot.vehicle.vehicle_id)
                 trip = _first_open_trip(route, set()) if route is not None else None
-                if trip is None or trip[0].start_s > now_s + self.config.dispatch_slack_s:
+                if (trip is None or trip[0].start_s > now_s + self.config.dispatch_slack_s
+                        or not self.affordable(slot, trip)):
                     continue
                 try:
                     sortie = self.sortie(slot.vehicle, trip, now_s)
@@ -430,6 +474,18 @@ def _first_open_trip(route: VehicleRoute, dispatched: set[str]) -> tuple[Leg, ..
         order_ids = trip_order_ids(trip)
         if order_ids and not set(order_ids) & dispatched:
             return tuple(leg for leg in trip if leg.kind is not LegKind.CHARGE)
+    return None
+
+
+def _charge_wh(slot: FleetSlot) -> float | None:
+    """Charge left (Wh) by telemetry, None when unknown."""
+    state = slot.state
+    if state is None:
+        return None
+    if state.battery_remaining_wh is not None:
+        return state.battery_remaining_wh
+    if state.battery_remaining_pct is not None:
+        return slot.vehicle.profile.battery_wh * state.battery_remaining_pct / 100.0
     return None
 
 

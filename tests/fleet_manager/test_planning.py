@@ -8,6 +8,7 @@ mission that flies the planner's own 3-D corners, new orders between full plans 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -128,3 +129,16 @@ def test_van_carried_legs_are_refused(world) -> None:  # type: ignore[no-untyped
     leg = Leg(LegKind.LAUNCH, "drone-1", NOW_S, NOW_S, NOW_S, (0.0, 0.0), (10.0, 10.0), order_ids=("o-1",))
     with pytest.raises(MissionBuildError, match="launch"):
         drone_trip("m-1", [leg], world.frame, cruise_altitude_m=60.0)
+
+
+def test_drained_drone_is_not_sent(world) -> None:  # type: ignore[no-untyped-def]
+    """The planner assumes swapped batteries; a drone with hardly more than its reserve left gets no trip."""
+    planner = _planner(world)
+    drained = _slot(world, "drone-1", VehicleKind.DRONE)
+    assert drained.state is not None
+    drained = FleetSlot(drained.vehicle, None, replace(drained.state, battery_remaining_pct=26.0))
+    assert not planner.usable(drained)
+    sorties = planner.plan(now_s=NOW_S, airspace=world.airspace,
+                           slots=[drained, _slot(world, "robot-1", VehicleKind.ROBOT)],
+                           orders=[_order(world, "o-1", 3)])
+    assert all(s.vehicle_id == "robot-1" for s in sorties)
