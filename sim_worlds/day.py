@@ -335,8 +335,9 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
     with ExitStack() as processes:
         drone_urls, drone_control_url = _drone_sources(scenario, world, options, run_dir, processes)
         bridge = None
+        robots_control_port = free_port() if scenario.fleet.vans.carries_robots > 0 else None
         if options.with_robots and scenario.fleet.robots.count > 0:
-            bridge, reason = _start_robots(scenario, run_dir, processes)
+            bridge, reason = _start_robots(scenario, run_dir, processes, robots_control_port)
             if reason:
                 skipped.append(reason)
         origin_monotonic = time.monotonic()
@@ -349,7 +350,9 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
                  "--energy-wh-per-km", f"{scenario.fleet.vans.energy_wh_per_km:g}",
                  "--stop-duration-s", f"{scenario.fleet.vans.stop_duration_s:g}",
                  *(("--mavsim-control", drone_control_url)
-                   if drone_control_url and scenario.fleet.vans.carries_drones > 0 else ())],
+                   if drone_control_url and scenario.fleet.vans.carries_drones > 0 else ()),
+                 *(("--robots-control", f"tcp:127.0.0.1:{robots_control_port}")
+                   if bridge is not None and robots_control_port is not None else ())],
                 log_path=run_dir / "vans.log"))
             handshake = _read_handshake(vans, 60.0, "van simulator")
             van_urls = [(vid, f"tcp:127.0.0.1:{handshake['van_port']}") for vid in handshake["vans"]]
@@ -490,8 +493,9 @@ def _hub_swap_station(control_url: str, scenario: Scenario, world: World, clock:
     return HubSwapStation(MavsimControl(control_url), tracker, clock.now)
 
 
-def _start_robots(scenario: Scenario, run_dir: Path, stack: ExitStack) -> tuple[Any, str]:
-    """ROS 2 sim robots in a subprocess on a private domain, and the bridge their adapters share."""
+def _start_robots(scenario: Scenario, run_dir: Path, stack: ExitStack,
+                  control_port: int | None = None) -> tuple[Any, str]:
+    """ROS 2 sim robots in a subprocess on a private domain (sim-control on `control_port`), and their bridge."""
     try:
         from fleet_manager.adapters.ros2_bridge import Ros2Bridge
     except ImportError as exc:
@@ -501,7 +505,8 @@ def _start_robots(scenario: Scenario, run_dir: Path, stack: ExitStack) -> tuple[
     stack.enter_context(managed_process(
         [sys.executable, "-m", "fleet_manager.cli", "robots", "--count", str(count), "--world", scenario.world,
          "--speedup", f"{scenario.speedup:g}", "--domain-id", str(domain_id),
-         "--speed-limit", f"{scenario.fleet.robots.speed_m_s:g}"],
+         "--speed-limit", f"{scenario.fleet.robots.speed_m_s:g}",
+         *(("--control-port", str(control_port)) if control_port is not None else ())],
         env={"ROS_DOMAIN_ID": str(domain_id)}, log_path=run_dir / "robots.log"))
     bridge = Ros2Bridge(domain_id=domain_id)
     try:

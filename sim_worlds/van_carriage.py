@@ -3,10 +3,9 @@
 A simulated van (`sim_worlds.vans`) holds drones and robots; in reality they sit in its load bay
 and move with it. Simulators do not know that, so a `Carriage` tells them: stow a parked vehicle
 on the van, move it with the van, release it (on the ground, where the van stands), and say where a
-parked vehicle is before recovering it. `DroneCarriage` does this for `sim_worlds.mavsim` drones
-over its sim-control channel (`MavsimControl`); `Carriages` routes each vehicle id to the carriage
-that knows it. Robots: the sim robot has no placement service yet, so a robot id is refused by
-`Carriages` with an error that says so.
+parked vehicle is before recovering it. `ChannelCarriage` does this over a simulator's sim-control
+channel (the same JSON lines for `sim_worlds.mavsim` drones and `sim_worlds.robots` robots; client
+`MavsimControl`); `Carriages` routes each vehicle id to the carriage that knows it.
 """
 
 from __future__ import annotations
@@ -49,20 +48,20 @@ class Carriage(Protocol):
         ...
 
 
-class DroneCarriage:
-    """Drones of one `sim_worlds.mavsim` process, by vehicle id -> simulator vehicle index."""
+class ChannelCarriage:
+    """The vehicles of one simulator process with a sim-control channel, by vehicle id -> index."""
 
     def __init__(self, control: MavsimControl, index_by_id: Mapping[str, int]) -> None:
         self.control = control
         self.index_by_id = dict(index_by_id)
 
     @classmethod
-    def numbered(cls, control: MavsimControl, prefix: str = "drone-") -> DroneCarriage:
-        """Ids `drone-1..N` for the simulator's vehicles 0..N-1 (as `finalmile sim` names them)."""
+    def numbered(cls, control: MavsimControl, prefix: str = "drone-") -> ChannelCarriage:
+        """Ids `{prefix}1..N` for the simulator's vehicles 0..N-1 (`finalmile sim`: drone-N, robot_N)."""
         return cls(control, {f"{prefix}{i + 1}": i for i in range(control.ping())})
 
     def handles(self, vehicle_id: str) -> bool:
-        """True for the drones of this simulator."""
+        """True for the vehicles of this simulator."""
         return vehicle_id in self.index_by_id
 
     def _call(self, vehicle_id: str, what: str, *args: object) -> dict[str, object]:
@@ -73,11 +72,11 @@ class DroneCarriage:
             raise CarriageError(f"{vehicle_id}: {exc}") from exc
 
     def parked_position(self, vehicle_id: str) -> tuple[float, float]:
-        """Where the drone stands; CarriageError when it is armed or in the air."""
+        """Where it stands; CarriageError when it is armed, flying or driving."""
         status = self._call(vehicle_id, "status")
         if status["armed"] or not status["landed"]:
             raise CarriageError(f"{vehicle_id} is {'armed' if status['armed'] else 'flying'}: "
-                                "it must land and disarm first")
+                                "it must land/stop and disarm first")
         return float(status["latitude_deg"]), float(status["longitude_deg"])  # type: ignore[arg-type]
 
     def stow(self, vehicle_id: str, van_id: str, latitude_deg: float, longitude_deg: float) -> None:
@@ -105,9 +104,6 @@ class Carriages:
         for carriage in self.carriages:
             if carriage.handles(vehicle_id):
                 return carriage
-        if vehicle_id.startswith("robot"):
-            raise CarriageError(f"{vehicle_id}: robots cannot ride a simulated van yet "
-                                "(the sim robot has no placement service)")
         raise CarriageError(f"{vehicle_id}: no simulator connected to this van knows that vehicle")
 
     def handles(self, vehicle_id: str) -> bool:

@@ -603,21 +603,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stop-duration-s", type=float, default=120.0)
     parser.add_argument("--mavsim-control", default=None, metavar="tcp:HOST:PORT",
                         help="mavsim's sim-control channel: vans can then carry its drones (drone-1..N)")
+    parser.add_argument("--robots-control", default=None, metavar="tcp:HOST:PORT",
+                        help="the sim robots' sim-control channel: vans can then carry them (robot_1..N)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     clock = shared_clock(args.start_s, args.speedup, args.origin_monotonic)
     world = load_world(args.world)
-    carriage = None
-    if args.mavsim_control:
-        from .mavsim.sim_control import MavsimControl
-        from .van_carriage import Carriages, DroneCarriage
-
-        drones = DroneCarriage.numbered(MavsimControl(args.mavsim_control))
-        carriage = Carriages([drones])
-        logger.info("vans can carry %s (sim-control %s)", ", ".join(drones.index_by_id), args.mavsim_control)
+    carriage = _carriage(args.mavsim_control, args.robots_control)
     vans = build_vans(world, args.count, energy_wh_per_km=args.energy_wh_per_km, stop_duration_s=args.stop_duration_s,
                       carriage=carriage)
     return asyncio.run(_serve_forever(vans, clock, args.host, args.port))
+
+
+def _carriage(mavsim_control: str | None, robots_control: str | None) -> Carriage | None:
+    """Carriages over the simulators' sim-control channels (waits up to a minute for each to answer)."""
+    from .mavsim.sim_control import MavsimControl
+    from .van_carriage import Carriages, ChannelCarriage
+
+    carriages = []
+    for url, prefix in ((mavsim_control, "drone-"), (robots_control, "robot_")):
+        if url:
+            control = MavsimControl(url)
+            control.wait_ready(60.0)
+            carriage = ChannelCarriage.numbered(control, prefix)
+            logger.info("vans can carry %s (sim-control %s)", ", ".join(carriage.index_by_id), url)
+            carriages.append(carriage)
+    return Carriages(carriages) if carriages else None
 
 
 def shared_clock(start_s: float | None, speedup: float, origin_monotonic: float | None) -> Clock:

@@ -20,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--speed-limit", type=float, default=1.7, help="driving speed limit in m/s (default 1.7)")
     parser.add_argument("--namespace-prefix", default="robot_", help="namespace prefix (default robot_)")
     parser.add_argument("--first-index", type=int, default=1, help="index of the first robot (default 1)")
+    parser.add_argument("--control-port", type=int, default=None,
+                        help="open the sim-control channel (place/attach for vans) on this port (0 = any, logged)")
     parser.set_defaults(func=_run)
 
 
@@ -36,6 +38,7 @@ def _run(args: argparse.Namespace) -> int:
             speed_limit_m_s=args.speed_limit,
             namespace_prefix=args.namespace_prefix,
             first_index=args.first_index,
+            control_port=args.control_port,
         )
     except ValueError as exc:
         raise SystemExit(f"finalmile robots: {exc}") from exc

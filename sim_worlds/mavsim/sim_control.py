@@ -37,7 +37,8 @@ import json
 import logging
 import math
 import socket
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -108,11 +109,20 @@ def recharge(vehicle: Vehicle, remaining_pct: float) -> None:
     vehicle.reset_battery(remaining_pct)
 
 
-def _number(request: dict[str, Any], name: str) -> float:
+def number_field(request: dict[str, Any], name: str) -> float:
+    """The request's field `name` as a finite number (SimControlError naming the field otherwise)."""
     value = request.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SimControlError(f"{request.get('op')}: field {name!r} must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise SimControlError(f"{request.get('op')}: field {name!r} must be a finite number, got {value!r}")
     return float(value)
+
+
+def vehicle_index(request: dict[str, Any], count: int) -> int:
+    """The request's `vehicle` index, checked against `count` vehicles."""
+    index = request.get("vehicle")
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
+        raise SimControlError(f"{request.get('op')}: vehicle must be an index 0..{count - 1}, got {index!r}")
+    return index
 
 
 def handle_request(vehicles: Sequence[Vehicle], request: dict[str, Any]) -> dict[str, Any]:
@@ -122,18 +132,15 @@ def handle_request(vehicles: Sequence[Vehicle], request: dict[str, Any]) -> dict
         op = request.get("op")
         if op == "ping":
             return {"id": request_id, "ok": True, "vehicles": len(vehicles)}
-        index = request.get("vehicle")
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(vehicles):
-            raise SimControlError(f"{op}: vehicle must be an index 0..{len(vehicles) - 1}, got {index!r}")
-        vehicle = vehicles[index]
+        vehicle = vehicles[vehicle_index(request, len(vehicles))]
         if op == "place":
-            place(vehicle, _number(request, "latitude_deg"), _number(request, "longitude_deg"))
+            place(vehicle, number_field(request, "latitude_deg"), number_field(request, "longitude_deg"))
         elif op == "attach":
             attach(vehicle, str(request.get("carrier") or ""))
         elif op == "detach":
             vehicle.carrier = None
         elif op == "recharge":
-            recharge(vehicle, _number(request, "remaining_pct"))
+            recharge(vehicle, number_field(request, "remaining_pct"))
         elif op != "status":
             raise SimControlError(f"unknown op {op!r} (ping, status, place, attach, detach, recharge)")
         return {"id": request_id, "ok": True, "status": status(vehicle)}
@@ -142,8 +149,9 @@ def handle_request(vehicles: Sequence[Vehicle], request: dict[str, Any]) -> dict
 
 
 # ---- server (in the simulator's loop) ------------------------------------------------------
-async def serve_control(vehicles: Sequence[Vehicle], host: str, port: int) -> asyncio.Server:
-    """Listen for control clients on host:port (0 = any free port); returns the server."""
+async def serve_json_lines(handle: Callable[[dict[str, Any]], dict[str, Any]], host: str,
+                           port: int) -> asyncio.Server:
+    """A JSON-lines request/reply server: `handle(request) -> reply` for every line (0 = any free port)."""
 
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -155,7 +163,7 @@ async def serve_control(vehicles: Sequence[Vehicle], host: str, port: int) -> as
                 except ValueError:
                     reply: dict[str, Any] = {"id": None, "ok": False, "error": "a request is one JSON object per line"}
                 else:
-                    reply = handle_request(vehicles, request)
+                    reply = handle(request)
                 writer.write((json.dumps(reply) + "\n").encode())
                 await writer.drain()
         except ConnectionError:
@@ -164,6 +172,11 @@ async def serve_control(vehicles: Sequence[Vehicle], host: str, port: int) -> as
             writer.close()
 
     return await asyncio.start_server(client, host, port)
+
+
+async def serve_control(vehicles: Sequence[Vehicle], host: str, port: int) -> asyncio.Server:
+    """Listen for control clients on host:port (0 = any free port); returns the server."""
+    return await serve_json_lines(lambda request: handle_request(vehicles, request), host, port)
 
 
 def control_port(server: asyncio.Server) -> int:
@@ -203,6 +216,17 @@ class MavsimControl:
             self._socket = socket.create_connection(self._address, timeout=self.timeout_s)
         except OSError as exc:
             raise SimControlError(f"no simulator control channel at {self.url}: {exc}") from exc
+
+    def wait_ready(self, timeout_s: float) -> int:
+        """Retry connecting until the simulator answers a ping (a starting simulator); returns its count."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                return self.ping()
+            except SimControlError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
 
     def close(self) -> None:
         """Close the connection; idempotent."""

@@ -77,6 +77,7 @@ class RobotSim:
         self.navigation_time_s = 0.0
         self.odometer_m = 0.0
         self.parcels_handed_over = 0
+        self.carrier: str | None = None  # simulation only (sim_control): the van it rides in
 
     @property
     def active(self) -> bool:
@@ -101,6 +102,8 @@ class RobotSim:
             raise GoalFailure(nav2_codes.GOAL_OUTSIDE_MAP, f"goal ({goal_x_m}, {goal_y_m}) is not a finite position")
         if self.battery.empty:
             raise GoalFailure(NAV2_UNKNOWN, "battery exhausted: cannot drive")
+        if self.carrier is not None:
+            raise GoalFailure(NAV2_UNKNOWN, f"stowed on {self.carrier}: cannot drive until launched")
         try:
             route = self.router.plan((self.pose.x_m, self.pose.y_m), (goal_x_m, goal_y_m))
         except RouteError as exc:

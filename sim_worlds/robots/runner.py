@@ -28,6 +28,7 @@ class FleetConfig:
     namespace_prefix: str = "robot_"
     first_index: int = 1
     max_snap_m: float = 50.0
+    control_port: int | None = None  # sim-control channel (robots/sim_control.py); 0 = any free port
 
     def __post_init__(self) -> None:
         if self.count < 1:
@@ -77,6 +78,14 @@ def run_fleet(config: FleetConfig, stop: threading.Event | None = None) -> None:
 
     robots = build_robots(config)
     stop = stop or threading.Event()
+    control = None
+    if config.control_port is not None:
+        from sim_worlds.robots.sim_control import RobotControlServer
+        from sim_worlds.world import load_world
+
+        control = RobotControlServer([robot for _, robot in robots], load_world(config.world).frame,
+                                     port=config.control_port)
+        logger.warning("robots: sim-control on tcp:127.0.0.1:%d", control.start())
     context = Context()
     # Signals are ours (stop the loop cleanly), not rclpy's.
     rclpy.init(context=context, domain_id=config.domain_id, signal_handler_options=SignalHandlerOptions.NO)
@@ -103,6 +112,8 @@ def run_fleet(config: FleetConfig, stop: threading.Event | None = None) -> None:
             except ExternalShutdownException:
                 break
     finally:
+        if control is not None:
+            control.stop()
         executor.shutdown(timeout_sec=1.0)
         for node in nodes:
             node.destroy_node()

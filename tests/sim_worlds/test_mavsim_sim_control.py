@@ -142,7 +142,7 @@ def test_malformed_requests_get_clear_errors(sim: MavsimProcess) -> None:
             control.status(7)
         with pytest.raises(SimControlError, match="unknown op 'teleport'"):
             control.request("teleport", vehicle=0)
-        with pytest.raises(SimControlError, match="field 'longitude_deg' must be a number"):
+        with pytest.raises(SimControlError, match="field 'longitude_deg' must be a finite number"):
             control.request("place", vehicle=0, latitude_deg=60.0)
         host, _, port = sim.control_url.removeprefix("tcp:").rpartition(":")
         with socket.create_connection((host, int(port)), timeout=5) as raw:

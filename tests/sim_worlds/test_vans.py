@@ -15,7 +15,10 @@ from fleet_manager.errors import CommandRefused
 from mission_planner.clock import Clock
 from sim_worlds.mavsim.process import MavsimProcess
 from sim_worlds.mavsim.sim_control import MavsimControl
-from sim_worlds.van_carriage import Carriages, DroneCarriage
+from sim_worlds.robots.runner import FleetConfig as RobotFleetConfig
+from sim_worlds.robots.runner import build_robots
+from sim_worlds.robots.sim_control import RobotControlServer
+from sim_worlds.van_carriage import Carriages, ChannelCarriage
 from sim_worlds.vans import VanFleetServer, build_vans
 from sim_worlds.world import load_world
 
@@ -125,7 +128,7 @@ async def test_van_loads_launches_and_recovers_a_drone(world) -> None:  # type: 
     with MavsimProcess(1, speedup=10, home=(hub.latitude_deg, hub.longitude_deg, 10.0),
                        params={"DISARM_DELAY": 0}, extra_args=("--boot-s", "3"), control=True) as drones, \
             MavsimControl(drones.control_url) as control:
-        carriage = Carriages([DroneCarriage.numbered(MavsimControl(drones.control_url))])
+        carriage = Carriages([ChannelCarriage.numbered(MavsimControl(drones.control_url))])
         server = VanFleetServer(build_vans(world, 1, carriage=carriage), Clock(start_s=0.0, speedup=60))
         port = await server.start()
         van = VanAdapter("van-1", f"tcp:127.0.0.1:{port}")
@@ -133,7 +136,7 @@ async def test_van_loads_launches_and_recovers_a_drone(world) -> None:  # type: 
         try:
             await van.connect(timeout_s=5)
             await asyncio.to_thread(_gcs_ready, gcs)
-            with pytest.raises(CommandRefused, match="robots cannot ride a simulated van yet"):
+            with pytest.raises(CommandRefused, match="no simulator connected to this van knows that vehicle"):
                 await van.load("robot-1")
             await van.load("drone-1")
             assert van.carried == ("drone-1",)
@@ -154,7 +157,7 @@ async def test_van_loads_launches_and_recovers_a_drone(world) -> None:  # type: 
             await van.launch("drone-1")
             assert van.carried == ()
             await asyncio.to_thread(_take_off, gcs)
-            with pytest.raises(CommandRefused, match="drone-1 is armed: it must land and disarm first"):
+            with pytest.raises(CommandRefused, match="drone-1 is armed: it must land/stop and disarm first"):
                 await van.recover("drone-1")
             await asyncio.to_thread(_land, gcs)
             home = control.status(0)
@@ -209,3 +212,35 @@ async def _wait_state(van: VanAdapter, predicate, timeout_s: float):  # type: ig
 async def _next_carried(van: VanAdapter) -> tuple[str, ...]:
     await _wait_state(van, lambda s: True, 2.0)
     return van.carried
+
+
+async def test_van_carries_a_robot_through_the_robots_control_channel(world) -> None:  # type: ignore[no-untyped-def]
+    """Load a sim robot at the hub, drive to a stop, launch it there (it then plans from the stop), recover it."""
+    hub = world.hub
+    stop = min(world.addresses, key=lambda b: abs(math.hypot(b.x_m - hub.x_m, b.y_m - hub.y_m) - 400.0))
+    sims = [robot for _, robot in build_robots(RobotFleetConfig(count=1))]
+    robots_server = RobotControlServer(sims, world.frame)
+    control_url = f"tcp:127.0.0.1:{robots_server.start()}"
+    carriage = Carriages([ChannelCarriage.numbered(MavsimControl(control_url), "robot_")])
+    server = VanFleetServer(build_vans(world, 1, carriage=carriage), Clock(start_s=0.0, speedup=60))
+    van = VanAdapter("van-1", f"tcp:127.0.0.1:{await server.start()}")
+    try:
+        await van.connect(timeout_s=5)
+        await van.load("robot_1")
+        assert sims[0].carrier == "van-1"
+        await van.start_mission(Mission("m-r", (MissionStep(StepKind.GOTO, stop.latitude_deg, stop.longitude_deg),
+                                                MissionStep(StepKind.WAIT, duration_s=3600.0))))
+        parked = await _wait_state(van, lambda s: s.mode == "WAITING", 20.0)
+        await van.launch("robot_1")
+        x_m, y_m = world.frame.to_local(parked.latitude_deg, parked.longitude_deg)
+        assert sims[0].carrier is None and math.hypot(sims[0].pose.x_m - x_m, sims[0].pose.y_m - y_m) < 2.0
+        sims[0].start_goal(hub.x_m, hub.y_m)
+        with pytest.raises(CommandRefused, match="robot_1 is armed"):
+            await van.recover("robot_1")  # it is driving its goal
+        sims[0].stop()
+        await van.recover("robot_1")
+        assert van.carried == ("robot_1",) and sims[0].carrier == "van-1"
+    finally:
+        await van.close()
+        await server.close()
+        robots_server.stop()
