@@ -3,13 +3,15 @@
 It cannot tell ArduPilot SITL, a real autopilot and the in-repo simulator apart: it discovers
 the system id from the first autopilot heartbeat, requests the streams it needs
 (SET_MESSAGE_INTERVAL; ArduCopter streams nothing until asked), uploads and reads back fence and
-mission, flies them (GUIDED arm + take-off, then AUTO), and turns every refusal into a
+mission, flies them (GUIDED arm + take-off, then AUTO), replaces the mission of a drone in flight
+(upload, DO_SET_MISSION_CURRENT 1, then the fence), and turns every refusal into a
 `CommandRefused` carrying the MAV_RESULT / MAV_MISSION_RESULT and the STATUSTEXT that came with it.
 
 Time: protocol round trips (acks, mission items, connect) are wall-clock seconds; the vehicle's
 own behaviour (heartbeat silence, take-off, mode changes, `wait_mission`) is measured in seconds
 of the adapter's `Clock`, so an accelerated simulation (SITL --speedup K with Clock(speedup=K))
-keeps the same timeouts in simulated time.
+keeps the same timeouts in simulated time; waits for the vehicle never go below a wall-clock floor
+(`vehicle_wait_floor_wall_s`), as a heartbeat round trip does not speed up with the simulation.
 """
 
 from __future__ import annotations

@@ -120,6 +120,14 @@ async def fly_and_replace(drone: MavlinkAdapter, frame: LocalFrame) -> None:
     assert not any(e.what == "failsafe" for e in events), [e.detail for e in events if e.what == "failsafe"]
 
 
+def test_vehicle_waits_keep_a_wall_clock_floor_at_high_speedup() -> None:
+    """At speed-up 60 a 5 s mode-change wait is not 0.08 s of wall time; long waits still scale."""
+    drone = MavlinkAdapter("drone-x", "udpout:127.0.0.1:9", clock=Clock(speedup=60.0))
+    assert drone._vehicle_wait_wall(drone.timeouts.mode_change_clock_s) == pytest.approx(5.0)
+    assert drone._vehicle_wait_wall(600.0) == pytest.approx(10.0)
+    assert drone._vehicle_wait_wall(0.5) == pytest.approx(0.5)
+
+
 @pytest.fixture
 async def mavsim_drone() -> AsyncIterator[MavlinkAdapter]:
     """One simulator vehicle (fence enabled) behind a connected, ready adapter."""
@@ -288,6 +296,7 @@ async def test_zone_created_through_the_api_reroutes_a_drone_in_flight(tmp_path:
                         assert loop.time() - published < 10.0, [a.message for a in monitor.alerts]
                         await asyncio.sleep(0.02)
                     latency_s = loop.time() - published
+                    print(f"re-route: new mission {latency_s:.2f} s (wall) after POST /v1/zones")
                     kinds = [a.kind for a in monitor.alerts]
                     assert "zone_reroute" in kinds and "zone_recall" not in kinds, (kinds, latency_s)
                     deadline = loop.time() + 90.0
