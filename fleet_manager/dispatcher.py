@@ -582,9 +582,9 @@ class Dispatcher:
             if running is not None and old is not None and running.mission is old:
                 running.superseded_ids.discard(old.mission_id)
             raise
-        vehicle.mission_id = mission.mission_id
         if running is None or old is None:
             return
+        vehicle.mission_id = mission.mission_id
         running.mission = mission
         now_s = self.clock.now()
         hub_id = self.config.hub_id
