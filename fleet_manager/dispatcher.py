@@ -232,7 +232,12 @@ class Dispatcher:
         # The solver runs for its time budget: keep the event loop (vehicle links) responsive meanwhile.
         plan = functools.partial(self.planner.plan, now_s=now_s, airspace=self.airspace, slots=slots,
                                  orders=open_orders)
-        sorties = await asyncio.to_thread(plan)
+        try:
+            sorties = await asyncio.to_thread(plan)
+        except Exception:  # a planner bug must not stop dispatching: start over from a full plan next cycle
+            logger.exception("planning cycle %d failed", self.cycles)
+            self.planner.invalidate()
+            return []
         for sortie in sorties:
             await self._dispatch(sortie)
         return sorties

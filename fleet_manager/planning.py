@@ -98,7 +98,7 @@ class PlanningConfig:
     full_plan_period_s: float = 120.0  # replan() at most this long after the last full plan
     dispatch_slack_s: float = 60.0  # a trip planned to start within this of now starts now
     late_after_s: float = 600.0  # orders due sooner than this are planned without a deadline (late beats never)
-    objective: ObjectiveKind = ObjectiveKind.COST
+    objective: ObjectiveKind = ObjectiveKind.DURATION  # deliver soon: vehicle-seconds, not euros
     min_spare_charge_fraction: float = 0.03  # idle drones/robots with less above their reserve are not planned
     seed: int = 0
 

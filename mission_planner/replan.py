@@ -132,7 +132,10 @@ def replan(state: PlanState, events: Sequence[Event], time_budget_s: float, *, s
     # orders the old problem could not plan at all (customs, closed windows) are still reported
     carried = {k: v for k, v in problem.skipped.items() if k not in cancelled and k not in result.plan.unplanned}
     result = replace(result, plan=replace(result.plan, unplanned={**carried, **result.plan.unplanned}))
-    merged = _merge(result.plan, kept, {v.vehicle_id: v.kind for v in problem.vehicles}, time.perf_counter() - started)
+    # a vehicle taken down by an earlier replan is no longer in the problem but its committed legs still fly
+    kinds = {route.vehicle_id: route.kind for route in old.plan.routes}
+    kinds.update({v.vehicle_id: v.kind for v in problem.vehicles})
+    merged = _merge(result.plan, kept, kinds, time.perf_counter() - started)
     return replace(result, plan=merged, runtime_s=merged.runtime_s)
 
 

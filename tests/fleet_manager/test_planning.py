@@ -142,3 +142,19 @@ def test_drained_drone_is_not_sent(world) -> None:  # type: ignore[no-untyped-de
                            slots=[drained, _slot(world, "robot-1", VehicleKind.ROBOT)],
                            orders=[_order(world, "o-1", 3)])
     assert all(s.vehicle_id == "robot-1" for s in sorties)
+
+
+def test_chained_replans_keep_vehicles_sent_out_earlier(world) -> None:  # type: ignore[no-untyped-def]
+    """Three orders arriving one by one between full plans: each replan sends the next idle drone, and the
+    trips of drones sent by earlier replans stay in the plan (no vehicle is lost from it)."""
+    planner = _planner(world)
+    slots = [_slot(world, f"drone-{i}", VehicleKind.DRONE) for i in range(4)]
+    sent: list[str] = []
+    for number, index in enumerate((3, 8, 12)):
+        idle = [s for s in slots if s.vehicle.vehicle_id not in sent]
+        sorties = planner.plan(now_s=NOW_S + 10 * number, airspace=world.airspace, slots=idle,
+                               orders=[_order(world, f"o-{number}", index)])
+        assert planner.last_plan_kind == ("full" if number == 0 else "replan")
+        assert [s.order_ids for s in sorties] == [(f"o-{number}",)]
+        sent.append(sorties[0].vehicle_id)
+    assert len(set(sent)) == 3
