@@ -301,8 +301,10 @@ class FleetPlanner:
         """Plan (or re-plan) the fleet and return the trips idle vehicles should start now."""
         started = time.perf_counter()
         slots = [s for s in slots if not s.idle or self.usable(s)]
-        travel = self.travel(airspace, [s.vehicle for s in slots])
         vehicle_specs = [spec for spec in (self.vehicle_spec(s) for s in slots) if spec is not None]
+        if not vehicle_specs or not any(s.idle for s in slots):
+            return []  # nobody can be sent (all drained): the plan in force stays for the next cycle
+        travel = self.travel(airspace, [s.vehicle for s in slots])
         specs = {o.order_id: self.order_spec(o, now_s) for o in orders}
         idle_ids = frozenset(s.vehicle.vehicle_id for s in slots if s.idle)
         events = self._replan_events(now_s, travel, vehicle_specs, specs, idle_ids)

@@ -142,6 +142,7 @@ def test_drained_drone_is_not_sent(world) -> None:  # type: ignore[no-untyped-de
                            slots=[drained, _slot(world, "robot-1", VehicleKind.ROBOT)],
                            orders=[_order(world, "o-1", 3)])
     assert all(s.vehicle_id == "robot-1" for s in sorties)
+    assert planner.plan(now_s=NOW_S, airspace=world.airspace, slots=[drained], orders=[_order(world, "o-2", 8)]) == []
 
 
 def test_chained_replans_keep_vehicles_sent_out_earlier(world) -> None:  # type: ignore[no-untyped-def]
