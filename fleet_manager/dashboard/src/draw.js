@@ -21,6 +21,8 @@ export class PolygonDrawer {
     this.points = [];
     this.layer = this.fleetMap.toolLayer();
     this.fleetMap.setCursor("crosshair");
+    // Markers and zone outlines would swallow a corner clicked on top of them; while drawing they let it through.
+    this.fleetMap.map.getContainer().classList.add("map--drawing");
     document.addEventListener("keydown", this.onKey);
     this.onChange(this);
   }
@@ -78,6 +80,7 @@ export class PolygonDrawer {
     this.layer?.remove();
     this.layer = null;
     this.fleetMap.setCursor("");
+    this.fleetMap.map.getContainer().classList.remove("map--drawing");
     document.removeEventListener("keydown", this.onKey);
     this.onChange(this);
   }
