@@ -153,6 +153,7 @@ class FleetPlanner:
         self._sequence = 0
         self.last_plan_kind = ""  # "full" or "replan" (what the last `plan` call did)
         self.last_plan_wall_s = 0.0
+        self.last_plan_reason = ""  # why the last plan was a full one
 
     # ----- airspace --------------------------------------------------------------------------------
     def drone_paths(self, airspace: Airspace, cruise_altitude_m: float) -> DronePathPlanner:
@@ -200,6 +201,10 @@ class FleetPlanner:
             sites.append(SafeSite(locker_id, latitude_deg, longitude_deg, x_m, y_m))
         self.lockers = tuple(sites)
         self._travel = None
+
+    def plan_in_force(self) -> Result | None:
+        """The planner result the next cycle starts from (None before the first plan or after `invalidate`)."""
+        return self._last.result if self._last is not None else None
 
     def invalidate(self) -> None:
         """Forget the plan in force: the next `plan` call plans from scratch."""
@@ -332,8 +337,8 @@ class FleetPlanner:
             sorties += self._plan_avoided(travel, slots, avoided, {s.vehicle_id for s in sorties} | short, now_s)
         self._last.idle_ids = idle_ids - {s.vehicle_id for s in sorties}
         self.last_plan_wall_s = time.perf_counter() - started
-        logger.debug("%s plan: %d orders, %d vehicles, %d sorties in %.2f s", self.last_plan_kind, len(specs),
-                     len(vehicle_specs), len(sorties), self.last_plan_wall_s)
+        logger.debug("%s plan (%s): %d orders, %d vehicles, %d sorties in %.2f s", self.last_plan_kind,
+                     self.last_plan_reason, len(specs), len(vehicle_specs), len(sorties), self.last_plan_wall_s)
         return sorties
 
     def _replan_events(
@@ -346,20 +351,12 @@ class FleetPlanner:
     ) -> list[Event] | None:
         """The events that bring the plan in force up to date, or None when only a full plan will do."""
         last = self._last
-        if last is None or now_s - last.full_at_s >= self.config.full_plan_period_s:
+        reason = self._stale_reason(now_s, vehicle_specs, specs, idle_ids)
+        self.last_plan_reason = reason
+        if last is None or reason:
             return None
-        if last.airspace_key != self._airspace_key or idle_ids != last.idle_ids:
-            return None  # a vehicle came back or left: the plan's start states are wrong
         vehicle_ids = frozenset(v.vehicle_id for v in vehicle_specs)
         planned_ids = frozenset(v.vehicle_id for v in last.result.problem.vehicles)
-        if not vehicle_ids <= planned_ids:
-            return None
-        for route in last.result.plan.routes:
-            for leg in route.legs:  # a trip the plan started that no vehicle flies: the plan is stale
-                if leg.kind is LegKind.DROPOFF and leg.start_s < now_s and not set(leg.order_ids) <= last.dispatched:
-                    return None
-        if any(specs[o] != last.specs[o] for o in specs.keys() & last.specs.keys()):
-            return None  # rescheduled or diverted to a locker
         # vehicles sent out since (or gone): their trips finish, they take no new work
         events: list[Event] = [VehicleDown(v) for v in sorted(planned_ids - vehicle_ids)]
         known = {o.order_id for o in last.result.problem.orders}
@@ -367,6 +364,31 @@ class FleetPlanner:
         for order_id in sorted(specs.keys() - known):
             events.append(_new_order(specs[order_id], travel))
         return events
+
+    def _stale_reason(
+        self, now_s: float, vehicle_specs: Sequence[VehicleSpec], specs: Mapping[str, OrderSpec],
+        idle_ids: frozenset[str],
+    ) -> str:
+        """Why the plan in force cannot just be updated ("" when `replan` will do)."""
+        last = self._last
+        if last is None:
+            return "no plan in force"
+        if now_s - last.full_at_s >= self.config.full_plan_period_s:
+            return "periodic full plan"
+        if last.airspace_key != self._airspace_key:
+            return "airspace changed"
+        if idle_ids != last.idle_ids:
+            return "a vehicle came back or left"  # the plan's start states are wrong
+        planned_ids = frozenset(v.vehicle_id for v in last.result.problem.vehicles)
+        if not {v.vehicle_id for v in vehicle_specs} <= planned_ids:
+            return "a vehicle joined"
+        for route in last.result.plan.routes:
+            for leg in route.legs:
+                if leg.kind is LegKind.DROPOFF and leg.start_s < now_s and not set(leg.order_ids) <= last.dispatched:
+                    return f"{route.vehicle_id} should have left with {', '.join(leg.order_ids)}"
+        if any(specs[o] != last.specs[o] for o in specs.keys() & last.specs.keys()):
+            return "an order was rescheduled or diverted to a locker"
+        return ""
 
     def _sorties(
         self, plan: Plan, slots: Sequence[FleetSlot], orders: Sequence[OpenOrder], now_s: float, short: set[str]
