@@ -34,7 +34,7 @@ from mission_planner.travel import DroneTravel, GroundTravel
 
 from .adapters.base import Mission, VehicleKind, VehicleState
 from .domain.orders import DeliveryMode
-from .fleet import FleetVehicle
+from .fleet import FleetVehicle, VehicleProfile
 from .missions import MissionBuildError, drone_trip, ground_trip, trip_order_ids
 
 logger = logging.getLogger(__name__)
@@ -149,6 +149,7 @@ class FleetPlanner:
         self._airspace_key: tuple[str, ...] = ()
         self._travel: FleetTravel | None = None
         self._travel_key: tuple[object, ...] = ()
+        self._profiles: dict[str, tuple[VehicleKind, VehicleProfile]] = {}
         self._last: _LastPlan | None = None
         self._sequence = 0
         self.last_plan_kind = ""  # "full" or "replan" (what the last `plan` call did)
@@ -212,9 +213,16 @@ class FleetPlanner:
 
     # ----- translation into the planner's inputs ---------------------------------------------------
     def travel(self, airspace: Airspace, vehicles: Sequence[FleetVehicle]) -> FleetTravel:
-        """The planner's world (paths, matrices caches) for this airspace and fleet; rebuilt when either changes."""
-        drones = [v.profile for v in vehicles if v.kind is VehicleKind.DRONE]
-        robots = [v.profile for v in vehicles if v.kind is VehicleKind.ROBOT]
+        """The planner's world (paths, matrices caches) for this airspace and fleet; rebuilt when either changes.
+
+        The models come from every profile seen so far (not only the vehicles idle this cycle), so the
+        caches survive cycles where, say, no robot is free.
+        """
+        for vehicle in vehicles:
+            self._profiles.setdefault(vehicle.vehicle_id, (vehicle.kind, vehicle.profile))
+        known = sorted(self._profiles.items())
+        drones = [p for _id, (kind, p) in known if kind is VehicleKind.DRONE]
+        robots = [p for _id, (kind, p) in known if kind is VehicleKind.ROBOT]
         drone_model = MultirotorModel()
         if drones:  # one drone type per hub: the first profile stands for all
             p = drones[0]
@@ -227,7 +235,7 @@ class FleetPlanner:
             p = robots[0]
             robot_model = RobotModel(wh_per_km=p.energy_wh_per_km or 30.0, battery_capacity_wh=p.battery_wh,
                                      max_payload_kg=max(p.max_payload_kg for p in robots), speed_m_s=p.speed_m_s)
-        reserve = ReservePolicy(max((v.profile.reserve_pct for v in vehicles if v.kind is not VehicleKind.VAN),
+        reserve = ReservePolicy(max((p.reserve_pct for _id, (kind, p) in known if kind is not VehicleKind.VAN),
                                     default=20.0) / 100.0)
         cruise_m = drones[0].cruise_altitude_m if drones else 60.0
         key = (*sorted(z.zone_id for z in airspace.zones), drone_model, robot_model, reserve, cruise_m, self.lockers)

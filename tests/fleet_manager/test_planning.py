@@ -159,3 +159,14 @@ def test_chained_replans_keep_vehicles_sent_out_earlier(world) -> None:  # type:
         assert [s.order_ids for s in sorties] == [(f"o-{number}",)]
         sent.append(sorties[0].vehicle_id)
     assert len(set(sent)) == 3
+
+
+def test_caches_survive_a_cycle_without_some_vehicle_kind(world) -> None:  # type: ignore[no-untyped-def]
+    """Once the drone is out, a cycle with only the robot idle still updates the plan in force (no rebuild)."""
+    planner = _planner(world)
+    slots = [_slot(world, "drone-0", VehicleKind.DRONE), _slot(world, "robot-0", VehicleKind.ROBOT)]
+    first = planner.plan(now_s=NOW_S, airspace=world.airspace, slots=slots, orders=[_order(world, "o-1", 3)])
+    assert len(first) == 1
+    idle = [s for s in slots if s.vehicle.vehicle_id != first[0].vehicle_id]
+    planner.plan(now_s=NOW_S + 10, airspace=world.airspace, slots=idle, orders=[_order(world, "o-2", 8)])
+    assert planner.last_plan_kind == "replan", planner.last_plan_reason
