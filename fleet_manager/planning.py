@@ -3,8 +3,11 @@
 No planning logic lives here: the assignment, routing, timing and energy come from
 `mission_planner.plan_fleet_result` (PyVRP core) and `mission_planner.replan`. This module only
 translates: fleet vehicles -> `VehicleSpec` (current position and charge for idle vehicles; home
-and the end of the running mission for busy ones), stored orders -> `OrderSpec` (drop point or
-locker, window), and the first trip of each idle vehicle's route -> an adapter `Mission`.
+and a forecast return time for busy ones, if a caller passes them: the dispatcher passes only
+idle vehicles), stored orders -> `OrderSpec` (drop point or locker, window), and the first trip of
+each idle vehicle's route -> an adapter `Mission`. Two things the planner assumes that the fleet
+may not honour are checked here: every trip starting on a swapped battery (a trip the present
+charge cannot cover goes to another vehicle) and per-order vehicle exclusions after a failure.
 
 Between full plans (every `full_plan_period_s`, or whenever the fleet differs from what the
 previous plan assumed) new and withdrawn orders go through `replan`, which keeps the trips
