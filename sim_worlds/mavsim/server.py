@@ -53,9 +53,15 @@ class _TcpClient(asyncio.Protocol):
         if vehicle.boot_s is None:
             vehicle.start_boot(self._loop_time())
             transport.write(BANNER)
-        self.link = Link(vehicle.system_id, transport.write, f"tcp{transport.get_extra_info('peername')}",
+        self.link = Link(vehicle.system_id, self._write, f"tcp{transport.get_extra_info('peername')}",
                          backlog=transport.get_write_buffer_size)
         vehicle.links.append(self.link)
+
+    def _write(self, data: bytes) -> None:
+        # A client that went away leaves the transport closing before connection_lost runs; writing
+        # on would only make asyncio log "socket.send() raised exception" for every frame.
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
 
     def data_received(self, data: bytes) -> None:
         if self.link is None:

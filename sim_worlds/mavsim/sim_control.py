@@ -166,7 +166,9 @@ async def serve_json_lines(handle: Callable[[dict[str, Any]], dict[str, Any]], h
                     reply = handle(request)
                 writer.write((json.dumps(reply) + "\n").encode())
                 await writer.drain()
-        except ConnectionError:
+        except (ConnectionError, asyncio.CancelledError):
+            # Closing the server at shutdown cancels its client tasks: a normal end, not an error
+            # (Python 3.11's start_server callback would otherwise log the cancellation as one).
             pass
         finally:
             writer.close()
