@@ -23,7 +23,7 @@ def test_position_violation_uses_time_and_altitude(world) -> None:  # type: igno
     noon_utc = dt.datetime(2025, 6, 12, 10, 0, tzinfo=dt.UTC).timestamp()
     night_utc = dt.datetime(2025, 6, 12, 23, 0, tzinfo=dt.UTC).timestamp()
     assert position_violation(world.airspace, inside.x, inside.y, 40.0, noon_utc) == "esplanadi-daytime"
-    assert position_violation(world.airspace, inside.x, inside.y, 80.0, noon_utc) is None  # above its 60 m ceiling
+    assert position_violation(world.airspace, inside.x, inside.y, 80.0, noon_utc) is None  # above its 50 m ceiling
     assert position_violation(world.airspace, inside.x, inside.y, 40.0, night_utc) is None  # zone closed at night
     assert position_violation(world.airspace, 5000.0, 5000.0, 40.0, noon_utc) == "operating-area"
     assert not zone_blocks_at(esplanadi, night_utc, 40.0)
