@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy.orm import Session
 
@@ -39,7 +40,7 @@ from .errors import AdapterError
 from .fleet import Fleet, FleetVehicle
 from .handover import RecipientCheck
 from .missions import delivery_steps, mission_steps_json
-from .planning import FleetPlanner, FleetSlot, OpenOrder, Sortie
+from .planning import FleetPlanner, FleetSlot, Handoff, OpenOrder, Sortie
 from .store import fleet as fleet_store
 from .store import lockers as locker_store
 from .store import orders as order_store
@@ -53,6 +54,24 @@ ACTOR = "dispatcher"
 HANDOVER_EVENTS = frozenset({"payload_released", "compartment_opened", "parcel_handed_over", "delivered"})
 _WAKE_EVENTS = ("order.", "zone.")
 T = TypeVar("T")
+RECOVER_ATTEMPTS = 20  # the drone disarms a moment after its mission ends; retry recovery meanwhile
+RECOVER_RETRY_WALL_S = 0.5
+
+
+@runtime_checkable
+class Carrier(Protocol):
+    """A van that carries drones (`VanAdapter`): load/unload at the hub, launch/recover at a stop."""
+
+    carried: tuple[str, ...]
+
+    async def load(self, vehicle_id: str) -> None:
+        """Stow a drone standing at the hub."""
+    async def unload(self, vehicle_id: str) -> None:
+        """Take a drone out at the hub."""
+    async def launch(self, vehicle_id: str) -> None:
+        """Set a drone down at the stopped van."""
+    async def recover(self, vehicle_id: str) -> None:
+        """Take back a drone landed next to the stopped van."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +103,9 @@ class _Running:
     superseded_ids: set[str] = field(default_factory=set)
     departed: asyncio.Event = field(default_factory=asyncio.Event)  # out_for_delivery is in the store
     abandoned: asyncio.Event = field(default_factory=asyncio.Event)  # the vehicle is given up (lost link)
+    handoffs: dict[int, Handoff] = field(default_factory=dict)  # van: WAIT step index -> drone it launches there
+    handoff_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    launched: set[str] = field(default_factory=set)  # drones this van has set down on the way
 
 
 class Dispatcher:
@@ -120,6 +142,7 @@ class Dispatcher:
         self._last_plan_s = -math.inf
         self._lockers: dict[str, tuple[float, float]] = {}
         self._avoid: dict[str, dict[str, float]] = {}  # order -> vehicle -> until (clock s), after a failed mission
+        self._riding: set[str] = set()  # drones out with their van's sortie (aboard or launched from it)
 
     # ----- store helpers ---------------------------------------------------------------------------
     async def write(self, fn: Callable[[Session], T]) -> T:
@@ -244,8 +267,13 @@ class Dispatcher:
 
     def _slots(self) -> list[FleetSlot]:
         """The vehicles the planner may give trips: the idle ones (a busy vehicle gets work once it is back)."""
-        return [FleetSlot(vehicle, state=vehicle.state()) for vehicle in self.fleet.vehicles(self.config.hub_id)
-                if vehicle.vehicle_id not in self.running and vehicle.is_available()]
+        free = [vehicle for vehicle in self.fleet.vehicles(self.config.hub_id)
+                if vehicle.vehicle_id not in self.running and vehicle.vehicle_id not in self._riding
+                and vehicle.is_available()]
+        free_ids = {vehicle.vehicle_id for vehicle in free}
+        # A carried drone is planned only with its van (the planner launches it from the van's stops).
+        return [FleetSlot(vehicle, state=vehicle.state()) for vehicle in free
+                if vehicle.carried_by is None or vehicle.carried_by in free_ids]
 
     def _plannable(self, order: Order, now_s: float) -> bool:
         if order.order_id in self._claimed:
@@ -262,12 +290,13 @@ class Dispatcher:
         return OpenOrder(order.order_id, latitude_deg, longitude_deg, order.weight_kg, earliest_s,
                          order.window_end_s, avoid)
 
-    async def _dispatch(self, sortie: Sortie) -> None:
+    async def _dispatch(self, sortie: Sortie) -> asyncio.Task[None] | None:
         vehicle = self.fleet.get(sortie.vehicle_id)
         mission = sortie.mission
         now_s = self.clock.now()
         hub_id = self.config.hub_id
-        self._claimed.update(sortie.order_ids)
+        self._claimed.update(sortie.all_order_ids)
+        self._riding.update(h.drone_id for h in sortie.handoffs)
         vehicle.mission_id = mission.mission_id
 
         def prepare(session: Session) -> list[str]:
@@ -279,7 +308,8 @@ class Dispatcher:
                 order_ids=sortie.order_ids,
                 steps=mission_steps_json(mission),
                 at_s=now_s,
-                details={"mode": sortie.mode.value, "planned_energy_wh": round(sortie.planned_energy_wh, 1)},
+                details={"mode": sortie.mode.value, "planned_energy_wh": round(sortie.planned_energy_wh, 1),
+                         **sortie.details},
             )
             loaded = []
             for order_id in sortie.order_ids:
@@ -306,13 +336,16 @@ class Dispatcher:
         except (Conflict, NotFound) as exc:
             logger.warning("%s: could not prepare %s: %s", vehicle.vehicle_id, mission.mission_id, exc)
             vehicle.mission_id = None
-            self._claimed.difference_update(sortie.order_ids)
-            return
-        running = _Running(vehicle, mission, sortie.mode, list(loaded))
+            self._claimed.difference_update(sortie.all_order_ids)
+            self._riding.difference_update(h.drone_id for h in sortie.handoffs)
+            return None
+        running = _Running(vehicle, mission, sortie.mode, list(loaded),
+                           handoffs={h.wait_step_index: h for h in sortie.handoffs})
         self.running[vehicle.vehicle_id] = running
         task = asyncio.create_task(self._run_mission(running, sortie), name=f"mission-{mission.mission_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # ----- following a mission ---------------------------------------------------------------------
     async def _run_mission(self, running: _Running, sortie: Sortie) -> None:
@@ -322,6 +355,8 @@ class Dispatcher:
         await asyncio.sleep(0)  # subscribe before the vehicle can report anything
         try:
             geofence = self._geofence(vehicle) if vehicle.kind is VehicleKind.DRONE else None
+            if running.handoffs:
+                await self._load_drones(running)
             try:
                 await adapter.start_mission(mission, geofence=geofence)
             except AdapterError as exc:
@@ -334,6 +369,8 @@ class Dispatcher:
             await self._depart(running, sortie)
             outcome = await self._wait_until_done(running)
             await self._settle(running, outcome)
+            if running.handoff_tasks:  # a van that ended its mission early: its drone's runner still settles
+                await asyncio.wait(running.handoff_tasks, timeout=self.clock.wall_s(self.config.mission_timeout_s))
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -348,6 +385,8 @@ class Dispatcher:
             vehicle.mission_id = None
             vehicle.order_ids = ()
             self._claimed.difference_update(running.order_ids)
+            if running.handoffs or running.handoff_tasks:
+                await self._end_handoffs(running)
             self.wake()
 
     async def _wait_until_done(self, running: _Running) -> MissionOutcome:
@@ -385,13 +424,107 @@ class Dispatcher:
 
     async def _follow_events(self, running: _Running) -> None:
         async for event in running.vehicle.adapter.mission_events():
-            if event.mission_id != running.mission.mission_id or event.what not in HANDOVER_EVENTS:
+            if event.mission_id != running.mission.mission_id:
+                continue
+            # The van is at a launch stop: handing over its last parcel there (or already waiting).
+            for wait_index in (event.step_index, event.step_index + 1):
+                handoff = running.handoffs.pop(wait_index, None)
+                if handoff is not None:
+                    running.handoff_tasks.append(asyncio.create_task(
+                        self._launch_and_recover(running, handoff), name=f"handoff-{handoff.drone_id}"))
+            if event.what not in HANDOVER_EVENTS:
                 continue
             order_id = delivery_steps(running.mission).get(event.step_index) or event.detail
             # A fast vehicle may report the drop before the departure is written; the queue keeps the event.
             await running.departed.wait()
             if order_id in running.order_ids and order_id not in running.resolved:
                 await self._handover(running, order_id, event)
+
+    # ----- van handoff ------------------------------------------------------------------------------
+    async def _load_drones(self, running: _Running) -> None:
+        """Stow the van's drones at the hub before it leaves; a drone that cannot be loaded stays home."""
+        van = running.vehicle.adapter
+        for index, handoff in list(running.handoffs.items()):
+            try:
+                if isinstance(van, Carrier) and handoff.drone_id not in van.carried:
+                    await van.load(handoff.drone_id)
+                elif not isinstance(van, Carrier):
+                    raise TypeError("its adapter has no load/launch/recover")
+            except (AdapterError, TypeError) as exc:
+                logger.warning("%s: could not load %s: %s", running.vehicle.vehicle_id, handoff.drone_id, exc)
+                del running.handoffs[index]
+                self._release_handoff(handoff)
+
+    def _release_handoff(self, handoff: Handoff) -> None:
+        """A drone trip that will not happen: its orders are planned again, the drone is free."""
+        self._claimed.difference_update(handoff.sortie.order_ids)
+        self._riding.discard(handoff.drone_id)
+        self.wake()
+
+    async def _launch_and_recover(self, running: _Running, handoff: Handoff) -> None:
+        """At the launch stop: hold the van, launch the drone on its trip, take it back aboard, drive on."""
+        van_vehicle = running.vehicle
+        van = van_vehicle.adapter
+        drone = self.fleet.get(handoff.drone_id)
+        if not isinstance(van, Carrier):
+            self._release_handoff(handoff)
+            return
+        try:
+            await van.pause()
+            await van.launch(handoff.drone_id)
+        except AdapterError as exc:
+            logger.warning("%s: launch of %s failed: %s", van_vehicle.vehicle_id, handoff.drone_id, exc)
+            self._release_handoff(handoff)
+            with contextlib.suppress(AdapterError):
+                await van.resume()
+            return
+        running.launched.add(handoff.drone_id)
+        logger.info("%s launched %s for %s", van_vehicle.vehicle_id, handoff.drone_id,
+                    ", ".join(handoff.sortie.order_ids))
+        state = van_vehicle.state()
+        launched_at = {"launched_from": van_vehicle.vehicle_id,
+                       "launch_latitude_deg": state.latitude_deg if state else None,
+                       "launch_longitude_deg": state.longitude_deg if state else None}
+        task = await self._dispatch(dataclasses.replace(handoff.sortie, details=launched_at))
+        if task is None:
+            self._release_handoff(handoff)
+        else:
+            await asyncio.wait({task}, timeout=self.clock.wall_s(self.config.mission_timeout_s))
+        await self._recover(van_vehicle, van, drone)
+        with contextlib.suppress(AdapterError):
+            await van.resume()
+
+    async def _recover(self, van_vehicle: FleetVehicle, van: Carrier, drone: FleetVehicle) -> None:
+        """Take the landed drone back aboard (it disarms shortly after landing: retried a while)."""
+        for attempt in range(RECOVER_ATTEMPTS):
+            try:
+                await van.recover(drone.vehicle_id)
+            except AdapterError as exc:
+                if attempt == RECOVER_ATTEMPTS - 1:
+                    logger.error("%s: could not recover %s: %s", van_vehicle.vehicle_id, drone.vehicle_id, exc)
+                    drone.out_of_service = f"left at a van stop: {exc}"[:200]
+                    return
+                await asyncio.sleep(RECOVER_RETRY_WALL_S)
+            else:
+                logger.info("%s recovered %s", van_vehicle.vehicle_id, drone.vehicle_id)
+                return
+
+    async def _end_handoffs(self, running: _Running) -> None:
+        """Van back (or its mission over): trips never launched are released, carried drones unloaded."""
+        van = running.vehicle.adapter
+        unlaunched = list(running.handoffs.values())
+        drone_ids = {h.drone_id for h in unlaunched} | running.launched
+        running.handoffs.clear()
+        if isinstance(van, Carrier):
+            for drone_id in sorted(drone_ids & set(van.carried)):
+                try:
+                    await van.unload(drone_id)
+                except AdapterError as exc:
+                    logger.warning("%s: could not unload %s: %s", running.vehicle.vehicle_id, drone_id, exc)
+                    self.fleet.get(drone_id).out_of_service = f"stuck in {running.vehicle.vehicle_id}: {exc}"[:200]
+        for handoff in unlaunched:
+            self._release_handoff(handoff)
+        self._riding.difference_update(drone_ids)
 
     async def _resolve_completed_steps(self, running: _Running, steps_completed: int) -> None:
         """A vehicle that reports its DELIVER steps done without a release event still handed them over."""

@@ -43,6 +43,7 @@ class FleetVehicle:
     mission_id: str | None = None
     order_ids: tuple[str, ...] = ()
     out_of_service: str = ""  # why the vehicle may not be given work ("" = in service)
+    carried_by: str | None = None  # the van this drone/robot rides on (van handoff), None = flies from the hub
     link_lost_since_s: float | None = None
     odometer_m: float = 0.0
     energy_used_wh: float = 0.0

@@ -7,7 +7,7 @@ return through the adapters. Missions are also stored as JSON (`mission_steps_js
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from mission_planner.drone_paths import DronePath
@@ -100,6 +100,46 @@ def drone_trip(
                 )
     steps.append(MissionStep(StepKind.RETURN))
     return Mission(mission_id, tuple(steps), cruise_speed_m_s=cruise_speed_m_s)
+
+
+def carried_drone_trip(
+    mission_id: str,
+    legs: Sequence[Leg],
+    frame: LocalFrame,
+    *,
+    cruise_altitude_m: float,
+    cruise_speed_m_s: float | None = None,
+) -> Mission:
+    """A van-launched drone trip (LAUNCH, DROPOFF, RECOVERY at the launch stop) as a drone mission.
+
+    Arming resets home to the launch point, so the way back is the RECOVERY leg's corners then RETURN.
+    Recovery at another van stop is not supported (MissionBuildError).
+    """
+    launch = next((leg for leg in legs if leg.kind is LegKind.LAUNCH), None)
+    recovery = next((leg for leg in legs if leg.kind is LegKind.RECOVERY), None)
+    if launch is None or recovery is None:
+        raise MissionBuildError(f"carried trip of {legs[0].vehicle_id if legs else '?'} lacks a LAUNCH or RECOVERY leg")
+    if recovery.to_xy_m != launch.from_xy_m:
+        raise MissionBuildError(
+            f"carried trip of {launch.vehicle_id}: recovery at {recovery.to_xy_m} differs from launch at "
+            f"{launch.from_xy_m} (only recovery at the launch stop is supported)"
+        )
+    flown = [replace(leg, kind=LegKind.RETURN) if leg.kind is LegKind.RECOVERY else leg
+             for leg in legs if leg.kind is not LegKind.LAUNCH]
+    return drone_trip(mission_id, flown, frame, cruise_altitude_m=cruise_altitude_m, cruise_speed_m_s=cruise_speed_m_s)
+
+
+def with_wait_after(mission: Mission, order_id: str, wait_s: float = 300.0) -> tuple[Mission, int]:
+    """The mission with a WAIT step right after the DELIVER of `order_id`, and that step's index.
+
+    The van pauses during the WAIT while its drone is out; `wait_s` only has to outlast the pause command.
+    """
+    for index, step in enumerate(mission.steps):
+        if step.kind is StepKind.DELIVER and step.order_id == order_id:
+            steps = (*mission.steps[: index + 1], MissionStep(StepKind.WAIT, duration_s=wait_s),
+                     *mission.steps[index + 1:])
+            return replace(mission, steps=steps), index + 1
+    raise MissionBuildError(f"mission {mission.mission_id} has no DELIVER step for {order_id}")
 
 
 def ground_trip(

@@ -38,7 +38,7 @@ from mission_planner.travel import DroneTravel, GroundTravel
 from .adapters.base import Mission, VehicleKind, VehicleState
 from .domain.orders import DeliveryMode
 from .fleet import FleetVehicle, VehicleProfile
-from .missions import MissionBuildError, drone_trip, ground_trip, trip_order_ids
+from .missions import MissionBuildError, carried_drone_trip, drone_trip, ground_trip, trip_order_ids, with_wait_after
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,15 @@ class FleetSlot:
 
 
 @dataclass(frozen=True)
+class Handoff:
+    """A drone the van launches at one of its stops: the van waits (WAIT step) until the drone is back."""
+
+    drone_id: str
+    wait_step_index: int  # the van mission's WAIT step at the launch stop
+    sortie: Sortie  # the drone's own mission, started once the van has launched it
+
+
+@dataclass(frozen=True)
 class Sortie:
     """One mission for one vehicle and the orders it carries."""
 
@@ -85,6 +94,13 @@ class Sortie:
     eta_s: dict[str, float]  # order -> expected hand-over time
     planned_energy_wh: float
     planned_end_s: float = math.inf  # when the vehicle is expected back (the RETURN leg's end)
+    handoffs: tuple[Handoff, ...] = ()  # van only: drones it carries and launches on the way
+    details: Mapping[str, object] = field(default_factory=dict)  # extra facts for the stored mission
+
+    @property
+    def all_order_ids(self) -> tuple[str, ...]:
+        """The orders of this mission and of the drones launched from it."""
+        return self.order_ids + tuple(o for h in self.handoffs for o in h.sortie.order_ids)
 
 
 @dataclass(frozen=True)
@@ -259,7 +275,8 @@ class FleetPlanner:
         vehicle = slot.vehicle
         profile = vehicle.profile
         kind = PlannerKind(vehicle.kind.value)
-        common = {"capacity_kg": profile.max_payload_kg, "capacity_parcels": profile.capacity_parcels}
+        common = {"capacity_kg": profile.max_payload_kg, "capacity_parcels": profile.capacity_parcels,
+                  "carried_by": vehicle.carried_by}
         if not slot.idle:  # a running mission ends at home; the battery is swapped there
             return VehicleSpec(vehicle.vehicle_id, kind, vehicle.home_latitude_deg, vehicle.home_longitude_deg,
                                available_from_s=slot.busy_until_s, **common)  # type: ignore[arg-type]
@@ -343,7 +360,7 @@ class FleetPlanner:
             self.last_plan_kind = "kept"
         short: set[str] = set()
         sorties, avoided = self._sorties(result.plan, slots, orders, now_s, short)
-        self._last.dispatched.update(o for s in sorties for o in s.order_ids)
+        self._last.dispatched.update(o for s in sorties for o in s.all_order_ids)
         if avoided:
             sorties += self._plan_avoided(travel, slots, avoided, {s.vehicle_id for s in sorties} | short, now_s)
         self._last.idle_ids = idle_ids - {s.vehicle_id for s in sorties}
@@ -413,15 +430,18 @@ class FleetPlanner:
         sorties: list[Sortie] = []
         avoided: list[OpenOrder] = []
         for slot in slots:
-            if not slot.idle:
-                continue
+            if not slot.idle or slot.vehicle.carried_by is not None:
+                continue  # carried drones go out with their van's sortie
             route = plan.route(slot.vehicle.vehicle_id)
             if route is None:
                 continue
             trip = _first_open_trip(route, dispatched)
             if trip is None or trip[0].start_s > now_s + self.config.dispatch_slack_s:
                 continue
+            trip = _unique_dropoffs(trip)
             vehicle_id = slot.vehicle.vehicle_id
+            if slot.vehicle.kind is VehicleKind.VAN:
+                trip = self._without_carried_orders(trip, plan, slots, vehicle_id)
             if not self.affordable(slot, trip):  # re-planned on the others with the orders that avoid someone
                 short.add(vehicle_id)
                 avoided += [replace(by_id[o], avoid_vehicle_ids=by_id[o].avoid_vehicle_ids | {vehicle_id})
@@ -434,10 +454,87 @@ class FleetPlanner:
             if not trip_order_ids(legs):
                 continue
             try:
-                sorties.append(self.sortie(slot.vehicle, legs, now_s))
+                sortie = self.sortie(slot.vehicle, legs, now_s)
             except MissionBuildError as exc:
                 logger.warning("%s: %s", vehicle_id, exc)
+                continue
+            if slot.vehicle.kind is VehicleKind.VAN:
+                weights = {o.order_id: o.weight_kg for o in orders}
+                sortie = self._with_handoffs(sortie, legs, plan, slots, now_s, dispatched, weights)
+            sorties.append(sortie)
         return sorties, avoided
+
+    def _without_carried_orders(
+        self, trip: tuple[Leg, ...], plan: Plan, slots: Sequence[FleetSlot], van_id: str
+    ) -> tuple[Leg, ...]:
+        """The van's trip without the stops its drones are planned to serve.
+
+        The handoff planner's re-timed van route can keep the first stop a drone took over; a drone
+        trip that is skipped leaves its order for the next cycle.
+        """
+        carried: set[str] = set()
+        for slot in slots:
+            if slot.vehicle.carried_by == van_id and (route := plan.route(slot.vehicle.vehicle_id)) is not None:
+                carried.update(trip_order_ids(route.legs))
+        return tuple(leg for leg in trip if leg.kind is not LegKind.DROPOFF or not set(leg.order_ids) & carried)
+
+    def _with_handoffs(
+        self, sortie: Sortie, van_legs: Sequence[Leg], plan: Plan, slots: Sequence[FleetSlot], now_s: float,
+        dispatched: set[str], weights: Mapping[str, float],
+    ) -> Sortie:
+        """The van's sortie with the drone trips it launches: one per drone, launched and recovered at one stop.
+
+        Trips recovered at another stop, launched at the hub, or sharing a stop with an earlier one are
+        left out (their orders are planned again next cycle).
+        """
+        handoffs: list[Handoff] = []
+        mission = sortie.mission
+        used_stops: set[tuple[float, float]] = set()
+        stops = {leg.to_xy_m: leg for leg in van_legs if leg.kind is LegKind.DROPOFF}
+        if not stops:
+            return sortie
+        for slot in slots:
+            drone = slot.vehicle
+            if not slot.idle or drone.carried_by != sortie.vehicle_id or drone.kind is not VehicleKind.DRONE:
+                continue
+            route = plan.route(drone.vehicle_id)
+            if route is None:
+                continue
+            trips: dict[int, list[Leg]] = {}
+            for leg in route.legs:
+                trips.setdefault(leg.trip, []).append(leg)
+            for legs in trips.values():
+                launch = next((leg for leg in legs if leg.kind is LegKind.LAUNCH), None)
+                recovery = next((leg for leg in legs if leg.kind is LegKind.RECOVERY), None)
+                if launch is None or recovery is None or set(trip_order_ids(legs)) & dispatched:
+                    continue
+                dropoff = next(leg for leg in legs if leg.kind is LegKind.DROPOFF)
+                stop = stops.get(launch.from_xy_m)
+                if stop is None:  # launched at the depot: from the van stop nearest the drop instead
+                    stop = min(stops.values(), key=lambda leg: math.dist(leg.to_xy_m, dropoff.to_xy_m))
+                if stop.to_xy_m != launch.from_xy_m or recovery.to_xy_m != launch.from_xy_m:
+                    legs = self._anchored_at(legs, stop.to_xy_m, weights.get(dropoff.order_ids[0], 0.0))
+                why = ("another drone launches at that stop" if stop.to_xy_m in used_stops
+                       else "its charge cannot cover the trip from and back to that stop"
+                       if not self.affordable(slot, legs) else "")
+                if why:
+                    logger.info("%s: trip of %s with %s skipped: %s", sortie.vehicle_id, drone.vehicle_id,
+                                ", ".join(trip_order_ids(legs)), why)
+                    continue
+                try:
+                    drone_sortie = self.sortie(drone, legs, now_s)
+                except MissionBuildError as exc:
+                    logger.warning("%s: %s", drone.vehicle_id, exc)
+                    continue
+                mission, wait_index = with_wait_after(mission, stop.order_ids[-1])
+                handoffs = [replace(h, wait_step_index=h.wait_step_index + (h.wait_step_index >= wait_index))
+                            for h in handoffs]
+                handoffs.append(Handoff(drone.vehicle_id, wait_index, drone_sortie))
+                used_stops.add(stop.to_xy_m)
+                break  # one sortie per drone and van trip: it is back aboard before the van moves on
+        if not handoffs:
+            return sortie
+        return replace(sortie, mission=mission, handoffs=tuple(sorted(handoffs, key=lambda h: h.wait_step_index)))
 
     def _plan_avoided(
         self,
@@ -478,11 +575,39 @@ class FleetPlanner:
                     self._last.dispatched.update(sortie.order_ids)
         return sorties
 
+    def _anchored_at(self, legs: Sequence[Leg], stop_xy: tuple[float, float], payload_kg: float) -> list[Leg]:
+        """The trip launched from and recovered at one van stop (the van waits there while the drone is out).
+
+        The planner's handoff may launch at the depot or recover at a later stop; only launch and
+        recovery at the same stop is executed so far and the planner has no option for it, so the
+        flights out and back are re-routed here (safe paths, energy) and `affordable` judges them.
+        """
+        if self._travel is None:
+            raise MissionBuildError("no travel model for the re-anchored drone trip")
+        drone = self._travel.drone
+        anchored: list[Leg] = []
+        for leg in legs:
+            if leg.kind is LegKind.LAUNCH:
+                leg = replace(leg, from_xy_m=stop_xy, to_xy_m=stop_xy)
+            elif leg.kind is LegKind.DROPOFF:
+                path = drone.path(stop_xy, leg.to_xy_m)
+                leg = replace(leg, from_xy_m=stop_xy, distance_m=path.horizontal_m,
+                              energy_wh=path.energy_wh(drone.model, payload_kg), waypoints=path.waypoints)
+            elif leg.kind is LegKind.RECOVERY:
+                path = drone.path(leg.from_xy_m, stop_xy)
+                leg = replace(leg, to_xy_m=stop_xy, distance_m=path.horizontal_m,
+                              energy_wh=path.energy_wh(drone.model, 0.0), waypoints=path.waypoints)
+            anchored.append(leg)
+        return anchored
+
     def sortie(self, vehicle: FleetVehicle, legs: Sequence[Leg], now_s: float) -> Sortie:
         """One planned trip -> the adapter mission and what the dispatcher records about it."""
         mission_id = self.next_mission_id(vehicle.vehicle_id, now_s)
         profile = vehicle.profile
-        if vehicle.kind is VehicleKind.DRONE:
+        if vehicle.kind is VehicleKind.DRONE and vehicle.carried_by is not None:
+            mission = carried_drone_trip(mission_id, legs, self.frame, cruise_altitude_m=profile.cruise_altitude_m,
+                                         cruise_speed_m_s=profile.speed_m_s)
+        elif vehicle.kind is VehicleKind.DRONE:
             mission = drone_trip(mission_id, legs, self.frame, cruise_altitude_m=profile.cruise_altitude_m,
                                  cruise_speed_m_s=profile.speed_m_s)
         else:
@@ -510,6 +635,17 @@ def _first_open_trip(route: VehicleRoute, dispatched: set[str]) -> tuple[Leg, ..
         if order_ids and not set(order_ids) & dispatched:
             return tuple(leg for leg in trip if leg.kind is not LegKind.CHARGE)
     return None
+
+
+def _unique_dropoffs(legs: tuple[Leg, ...]) -> tuple[Leg, ...]:
+    """Each parcel dropped once: a van route re-timed by the handoff planner can repeat its first stop.
+
+    (`mission_planner.van_handoff._legs` keeps legs starting at the pickup's start and re-adds them
+    from the tour; the later, re-timed copy is the one kept.)
+    """
+    last = {leg.order_ids: index for index, leg in enumerate(legs) if leg.kind is LegKind.DROPOFF}
+    return tuple(leg for index, leg in enumerate(legs)
+                 if leg.kind is not LegKind.DROPOFF or last[leg.order_ids] == index)
 
 
 def _charge_wh(slot: FleetSlot) -> float | None:

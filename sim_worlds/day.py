@@ -301,6 +301,19 @@ def _drone_sources(scenario: Scenario, world: World, options: RunOptions, run_di
     return list(sim.urls), sim.control_url
 
 
+def _assign_carried_drones(fleet: Fleet, scenario: Scenario) -> None:
+    """The first `carries_drones` drones per van ride on it (the dispatcher launches them from its stops)."""
+    per_van = scenario.fleet.vans.carries_drones
+    if per_van <= 0:
+        return
+    drones = [v for v in fleet.vehicles(scenario.hub_id) if v.kind is VehicleKind.DRONE]
+    vans = [v for v in fleet.vehicles(scenario.hub_id) if v.kind is VehicleKind.VAN]
+    for number, van in enumerate(vans):
+        for drone in drones[number * per_van:(number + 1) * per_van]:
+            drone.carried_by = van.vehicle_id
+            logger.info("%s rides on %s", drone.vehicle_id, van.vehicle_id)
+
+
 async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
     """Run the scenario's day and return what the report needs; stops everything it started."""
     import uvicorn
@@ -388,6 +401,7 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
                     hub.latitude_deg, hub.longitude_deg)
                 fleet.add(scenario.hub_id, adapter, profiles[adapter.kind], home_latitude_deg=home[0],
                           home_longitude_deg=home[1])
+            _assign_carried_drones(fleet, scenario)
             backend = BackendSim(
                 api_url="http://127.0.0.1:0", backend_key=keys["backend"], operator_key=keys["operator"],
                 webhook_secret=webhook_secret.encode(), scenario=scenario, orders=orders, clock=clock,

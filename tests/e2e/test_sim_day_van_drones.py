@@ -1,11 +1,17 @@
-"""`finalmile sim` with vans that can carry drones and a hub that swaps batteries: a short day runs."""
+"""`finalmile sim` with a van that carries drones and a hub that swaps batteries: a short day runs.
+
+The van carries two of the three drones; the dispatcher launches them at van stops and
+takes them back aboard there, so some parcels go by drone from away from the hub.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +20,7 @@ import pytest
 import yaml
 
 from sim_worlds.scenario import load_scenario
+from sim_worlds.world import load_world
 
 pytestmark = [pytest.mark.sim, pytest.mark.slow, pytest.mark.timeout(150)]
 
@@ -23,8 +30,8 @@ def _scenario(tmp_path: Path) -> Path:
     data.update(name="van_drones_day", duration_s=1800, speedup=120, seed=11)
     data["fleet"]["drones"].update(count=3, swap_time_s=60)
     data["fleet"]["robots"]["count"] = 0
-    data["fleet"]["vans"].update(count=1, carries_drones=1)
-    data["demand"]["orders_per_hour"] = [40.0]
+    data["fleet"]["vans"].update(count=1, carries_drones=2)  # drone-1 and drone-2 ride; drone-3 flies from the hub
+    data["demand"]["orders_per_hour"] = [60.0]
     data["demand"].update(customs_delay_min_s=120, customs_delay_max_s=300)
     data["zone_events"] = []
     path = tmp_path / "van_drones_day.yaml"
@@ -33,7 +40,7 @@ def _scenario(tmp_path: Path) -> Path:
 
 
 def test_day_with_van_carried_drones_and_hub_swaps(tmp_path: Path) -> None:
-    """The van simulator reaches the drones' sim-control channel; drones landing at the hub get full packs."""
+    """Van-launched drones deliver away from the hub without fence breaches; hub drones get full packs."""
     runs = tmp_path / "runs"
     process = subprocess.Popen(
         [sys.executable, "-m", "fleet_manager.cli", "sim", str(_scenario(tmp_path)), "--runs-dir", str(runs),
@@ -51,3 +58,30 @@ def test_day_with_van_carried_drones_and_hub_swaps(tmp_path: Path) -> None:
     assert "vans can carry drone-1, drone-2, drone-3" in (run_dir / "vans.log").read_text()
     swaps = [line for line in (run_dir / "sim.log").read_text().splitlines() if "got a full pack" in line]
     assert swaps, "no drone had its battery swapped at the hub"
+    assert kpis["geofence_violations"] == 0
+    launched = _van_launched_deliveries(run_dir / "finalmile.db")
+    assert launched, "no parcel was delivered by a drone the van launched"
+    hub = load_world("helsinki").hub
+    for drone_id, latitude_deg, longitude_deg in launched:
+        assert drone_id in ("drone-1", "drone-2")
+        away_m = math.hypot((latitude_deg - hub.latitude_deg) * 111_320.0,
+                            (longitude_deg - hub.longitude_deg) * 111_320.0 * math.cos(math.radians(hub.latitude_deg)))
+        assert away_m > 100.0, f"{drone_id} was launched {away_m:.0f} m from the hub"
+
+
+def _van_launched_deliveries(db_path: Path) -> list[tuple[str, float, float]]:
+    """(drone, launch lat, launch lon) of each parcel delivered (mode drone) on a mission launched from a van."""
+    found = []
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        missions = db.execute("SELECT vehicle_id, order_ids, details FROM missions").fetchall()
+        for vehicle_id, order_ids, details in missions:
+            facts = json.loads(details)
+            if not facts.get("launched_from"):
+                continue
+            for order_id in json.loads(order_ids):
+                events = {to: json.loads(d) for to, d in db.execute(
+                    "SELECT to_status, details FROM order_events WHERE order_id = ? ORDER BY seq", (order_id,))}
+                if (events.get("out_for_delivery", {}).get("mode") == "drone"
+                        and events.get("delivered", {}).get("vehicle_id") == vehicle_id):
+                    found.append((vehicle_id, facts["launch_latitude_deg"], facts["launch_longitude_deg"]))
+    return found

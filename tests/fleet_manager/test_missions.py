@@ -1,0 +1,52 @@
+"""Planner legs -> adapter missions for van-carried drones: the launched trip and the van's WAIT."""
+
+from __future__ import annotations
+
+import pytest
+
+from fleet_manager.adapters.base import Mission, MissionStep, StepKind
+from fleet_manager.missions import MissionBuildError, carried_drone_trip, with_wait_after
+from mission_planner.drone_paths import Waypoint
+from mission_planner.geodesy import LocalFrame
+from mission_planner.plan import Leg, LegKind
+
+FRAME = LocalFrame.at(60.1715, 24.9381)
+STOP = (200.0, -300.0)
+DROP = (400.0, -100.0)
+
+
+def _trip(recovery_xy: tuple[float, float]) -> list[Leg]:
+    out = (Waypoint(*STOP, 0.0), Waypoint(300.0, -200.0, 60.0), Waypoint(*DROP, 0.0))
+    back = (Waypoint(*DROP, 0.0), Waypoint(350.0, -250.0, 60.0), Waypoint(*recovery_xy, 0.0))
+    return [
+        Leg(LegKind.LAUNCH, "drone-1", 0.0, 0.0, 60.0, STOP, STOP, order_ids=("o1",)),
+        Leg(LegKind.DROPOFF, "drone-1", 60.0, 200.0, 230.0, STOP, DROP, 290.0, 20.0, ("o1",), waypoints=out),
+        Leg(LegKind.RECOVERY, "drone-1", 230.0, 370.0, 430.0, DROP, recovery_xy, 290.0, 15.0, waypoints=back),
+    ]
+
+
+def test_carried_trip_flies_out_delivers_and_returns_to_the_launch_stop() -> None:
+    """Take off where the van set the drone down, corners out, drop, corners back, RETURN (home = launch)."""
+    mission = carried_drone_trip("m1", _trip(STOP), FRAME, cruise_altitude_m=60.0)
+    kinds = [step.kind for step in mission.steps]
+    assert kinds == [StepKind.TAKEOFF, StepKind.GOTO, StepKind.DELIVER, StepKind.GOTO, StepKind.RETURN]
+    deliver = mission.steps[2]
+    assert deliver.order_id == "o1"
+    assert (deliver.latitude_deg, deliver.longitude_deg) == pytest.approx(FRAME.to_wgs84(*DROP))
+
+
+def test_recovery_at_another_stop_is_refused() -> None:
+    """Only recovery at the launch stop is executed: another stop is a clear error, not a wrong mission."""
+    with pytest.raises(MissionBuildError, match="recovery"):
+        carried_drone_trip("m1", _trip((900.0, 900.0)), FRAME, cruise_altitude_m=60.0)
+
+
+def test_wait_goes_right_after_the_launch_stop_delivery() -> None:
+    """The van's WAIT follows the DELIVER of the named order; its index is returned."""
+    van = Mission("v1", (MissionStep(StepKind.DELIVER, 60.17, 24.94, order_id="a"),
+                         MissionStep(StepKind.DELIVER, 60.16, 24.95, order_id="b"), MissionStep(StepKind.RETURN)))
+    waited, index = with_wait_after(van, "a")
+    assert index == 1
+    assert [s.kind for s in waited.steps] == [StepKind.DELIVER, StepKind.WAIT, StepKind.DELIVER, StepKind.RETURN]
+    with pytest.raises(MissionBuildError, match="zzz"):
+        with_wait_after(van, "zzz")
