@@ -34,6 +34,7 @@ def _scenario(tmp_path: Path) -> Path:
     data["demand"]["orders_per_hour"] = [60.0]
     data["demand"].update(customs_delay_min_s=120, customs_delay_max_s=300)
     data["zone_events"] = []
+    data["recipients"].update(presence_probability=1.0, presence_spread=0.0)  # a drop is a delivery: tests handoff
     path = tmp_path / "van_drones_day.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
