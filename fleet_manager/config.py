@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     webhook_poll_interval_s: float = Field(default=0.5, gt=0)
     locker_max_wrong_codes: int = Field(default=5, ge=1)
     locker_code_ttl_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    # The vehicles `finalmile serve` drives: 'id=URL,...' (see fleet_manager.vehicle_config). Empty: API only.
+    vehicles: str = ""
+    ros_domain_id: int | None = Field(default=None, ge=0, le=232)
+    vehicle_connect_timeout_s: float = Field(default=60.0, gt=0)
     stream_poll_interval_s: float = Field(default=0.25, gt=0)
 
     @field_validator("api_keys", mode="before")
