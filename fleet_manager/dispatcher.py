@@ -136,6 +136,7 @@ class Dispatcher:
         self.airspace_listeners: list[Callable[[Airspace, frozenset[str]], None]] = []
         self.cycles = 0
         self._wake = asyncio.Event()
+        self._located: set[str] = set()  # vehicles whose position is known (a drone after its GPS fix)
         self._claimed: set[str] = set()
         self._after_seq = 0
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -774,6 +775,10 @@ class Dispatcher:
         while True:
             await asyncio.sleep(self.config.telemetry_period_wall_s)
             states = [(v.vehicle_id, v.state(), v) for v in self.fleet.vehicles(self.config.hub_id)]
+            located = {vehicle_id for vehicle_id, state, _ in states if state is not None and state.position_valid}
+            if located - self._located:
+                self.wake()  # "vehicle available": a vehicle that could not be planned (no position) now can
+            self._located = located
 
             def record(session: Session, states: list[tuple[str, Any, FleetVehicle]]) -> None:
                 for vehicle_id, state, vehicle in states:

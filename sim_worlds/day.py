@@ -19,7 +19,6 @@ import logging
 import math
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from mission_planner.energy import Wind
 from mission_planner.errors import FinalMileError
 
 from .demand import generate_orders
+from .process_group import exit_with_parent, stop_group
 from .scenario import Scenario
 from .world import World, load_world
 
@@ -116,20 +116,12 @@ def managed_process(command: list[str], *, env: dict[str, str] | None = None, lo
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **(env or {})}, preexec_fn=exit_with_parent,
         )
         try:
             yield process
         finally:
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=5.0)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=5.0)
+            stop_group(process, grace_s=5.0)
             if process.stdout is not None:
                 process.stdout.close()
 
@@ -296,7 +288,8 @@ def _drone_sources(scenario: Scenario, world: World, options: RunOptions, run_di
 
     sim = MavsimProcess(count, speedup=scenario.speedup, home=(hub.latitude_deg, hub.longitude_deg, 10.0),
                         params=drone_parameters(scenario),
-                        extra_args=("--event-log", str(run_dir / "mavsim-events.jsonl")), control=True)
+                        extra_args=("--event-log", str(run_dir / "mavsim-events.jsonl")), control=True,
+                        exit_with_parent=True)
     stack.enter_context(sim)
     return list(sim.urls), sim.control_url
 

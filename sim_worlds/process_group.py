@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -35,3 +36,18 @@ def stop_groups(processes: Iterable[subprocess.Popen[Any]], *, grace_s: float = 
             process.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
             kill_group(process)
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def exit_with_parent() -> None:
+    """`preexec_fn` for a child in its own session: Linux sends it SIGTERM when its parent dies, however it dies.
+
+    A simulator in its own process group does not get the signal that kills its parent; without this, a parent
+    killed by SIGKILL (or by a signal re-raised after cleanup was skipped) leaves it running. Call Popen from the
+    thread that lives as long as the child should: the kernel ties the signal to that thread.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from types import TracebackType
 
 from sim_worlds.mavsim.runner import SimulatorConfigError
-from sim_worlds.process_group import stop_group
+from sim_worlds.process_group import exit_with_parent, stop_group
 
 _PORT_STRIDE = 10
 
@@ -67,12 +67,14 @@ class MavsimProcess:
         via_finalmile: bool = False,
         start_timeout_s: float = 20.0,
         control: bool = False,
+        exit_with_parent: bool = False,
     ) -> None:
         if base_port is None or udp_base_port is None:
             base_port, udp_base_port = free_base_ports(count)
         self.control_port = free_tcp_port() if control else None
         if self.control_port is not None:
             extra_args = (*extra_args, "--control-port", str(self.control_port))
+        self.exit_with_parent = exit_with_parent  # the simulator dies with the process that started it
         self.count = count
         self.base_port = base_port
         self.udp_base_port = udp_base_port
@@ -105,7 +107,8 @@ class MavsimProcess:
         return [self.udp_base_port + _PORT_STRIDE * i for i in range(self.count)]
 
     def __enter__(self) -> MavsimProcess:
-        self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, start_new_session=True,
+                                        preexec_fn=exit_with_parent if self.exit_with_parent else None)
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
