@@ -15,7 +15,8 @@ candidates+=("${inherited[@]}")
 for distro in /opt/ros/*; do candidates+=("$distro"); done
 for prefix in "${candidates[@]}"; do
   [ -n "$prefix" ] || continue
-  case "$prefix" in "$root/ros_ws/install"*) continue ;; esac
+  # Ours, or another FinalMile checkout's stand-in (a shell that sourced its tools/env.sh), is no system Nav2.
+  case "$prefix" in "$root/ros_ws/install"* | */ros_ws/install/nav2_msgs) continue ;; esac
   if [ -f "$prefix/share/ament_index/resource_index/packages/nav2_msgs" ]; then
     system_nav2_prefix="$prefix"
     break
