@@ -29,7 +29,6 @@ from mission_planner.fleet import FleetTravel, OrderSpec, SafeSite, VehicleSpec,
 from mission_planner.geodesy import LocalFrame
 from mission_planner.ground_paths import GroundNetwork
 from mission_planner.model import Locker, Objective, ObjectiveKind
-from mission_planner.model import VehicleKind as PlannerKind
 from mission_planner.plan import Leg, LegKind, Plan, VehicleRoute
 from mission_planner.replan import CancelOrder, Event, NewOrder, PlanState, VehicleDown, replan
 from mission_planner.solver import Result
@@ -274,7 +273,7 @@ class FleetPlanner:
         """The planner's view of one vehicle (None when it reports no position)."""
         vehicle = slot.vehicle
         profile = vehicle.profile
-        kind = PlannerKind(vehicle.kind.value)
+        kind = vehicle.kind
         common = {"capacity_kg": profile.max_payload_kg, "capacity_parcels": profile.capacity_parcels,
                   "carried_by": vehicle.carried_by}
         if not slot.idle:  # a running mission ends at home; the battery is swapped there

@@ -13,14 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from mission_planner.airspace import Airspace, ZoneKind
-
-
-class VehicleKind(enum.StrEnum):
-    """What kind of vehicle an adapter drives."""
-
-    DRONE = "drone"
-    ROBOT = "robot"
-    VAN = "van"
+from mission_planner.model import VehicleKind as VehicleKind  # one kind for planner, adapters and store
 
 
 class LinkStatus(enum.StrEnum):
