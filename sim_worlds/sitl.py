@@ -38,7 +38,9 @@ logger = logging.getLogger(__name__)
 BINARY_ENV = "FINALMILE_SITL_BINARY"
 BASE_PORT = 5760
 PORT_STRIDE = 10
-MAX_INSTANCE = 255
+MAX_INSTANCE = 255  # SITL keeps -I in one byte: -I350 silently serves on the ports of -I94
+SERIAL_PORT_OFFSETS = (0, 2, 3)  # SERIAL0 (the fleet manager), SERIAL1 and SERIAL2 (observers)
+
 
 # What a delivery drone needs on top of ArduCopter's defaults. Looked up in ArduPilot's parameter
 # docs (ardupilot.org/copter/docs/parameters.html) and the autotest's gripper test.
@@ -87,6 +89,26 @@ _READ_BACK_TOLERANCE = 1e-3
 
 class SitlError(FinalMileError):
     """SITL cannot be started, configured or made ready."""
+
+
+def check_instances(instance_base: int, count: int) -> None:
+    """Refuse instance numbers SITL would wrap: -I300 silently serves on the ports of -I44."""
+    if instance_base < 0 or instance_base + count - 1 > MAX_INSTANCE:
+        raise SitlError(
+            f"--instance-base {instance_base} with {count} drone(s) needs instances up to {instance_base + count - 1}; "
+            f"SITL instances must be 0..{MAX_INSTANCE} (SITL keeps the instance in one byte)"
+        )
+
+
+def sitl_tcp_port(instance: int, serial: int = 0) -> int:
+    """The TCP port of SERIAL`serial` of SITL instance `instance`, derived as SITL derives it.
+
+    Raises SitlError for an instance SITL would wrap (outside 0..255) rather than guess its port.
+    """
+    if not 0 <= instance <= MAX_INSTANCE:
+        raise SitlError(f"SITL instance {instance} is outside 0..{MAX_INSTANCE} (SITL keeps it in one byte)")
+    return BASE_PORT + PORT_STRIDE * (instance & 0xFF) + SERIAL_PORT_OFFSETS[serial]
+
 
 
 @dataclass(frozen=True)
@@ -168,11 +190,7 @@ class SitlFleet:
             raise SitlError(f"count must be >= 1, got {count}")
         if speedup <= 0:
             raise SitlError(f"speedup must be > 0, got {speedup}")
-        if instance_base < 0 or instance_base + count - 1 > MAX_INSTANCE:
-            # SITL keeps the instance number in a byte: -I300 silently serves on the port of -I44.
-            raise SitlError(
-                f"instance_base={instance_base} with count={count}: SITL instances must be 0..{MAX_INSTANCE}"
-            )
+        check_instances(instance_base, count)
         self.binary = resolve_binary(binary)
         self.count = count
         self.speedup = speedup
@@ -247,8 +265,8 @@ class SitlFleet:
 
     def _launch(self, index: int) -> SitlVehicle:
         instance = self.instance_base + index
-        port = BASE_PORT + PORT_STRIDE * instance
-        for busy in (port, port + 2, port + 3):
+        port = sitl_tcp_port(instance)
+        for busy in (sitl_tcp_port(instance, serial) for serial in range(len(SERIAL_PORT_OFFSETS))):
             if not _port_free(busy):
                 raise SitlError(f"TCP port {busy} for SITL instance {instance} is in use; choose another instance_base")
         workdir = self._workdir(index, instance)

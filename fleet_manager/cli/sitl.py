@@ -33,10 +33,11 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sim_worlds.sitl import SitlError, SitlFleet, resolve_binary
-    from sim_worlds.world import load_world
+    from fleet_manager.world import load_world
+    from sim_worlds.sitl import SitlError, SitlFleet, check_instances, resolve_binary
 
-    resolve_binary(args.binary)  # fail fast, before loading the world
+    check_instances(args.instance_base, args.count)  # fail fast, before starting anything
+    resolve_binary(args.binary)
     hub = load_world(args.world).hub
     # SIGINT too: a shell starts background jobs with SIGINT ignored, and Ctrl-C must always clean up.
     signal.signal(signal.SIGTERM, _stop_on_sigterm)

@@ -28,6 +28,7 @@ from pymavlink import mavutil
 from pymavlink.dialects.v20 import ardupilotmega as mav
 
 from sim_worlds.mavsim.process import MavsimProcess
+from sim_worlds.sitl import MAX_INSTANCE, sitl_tcp_port
 
 pytestmark = [pytest.mark.sitl, pytest.mark.slow]
 
@@ -314,8 +315,9 @@ def _accepts(port: int) -> bool:
 @contextlib.contextmanager
 def sitl_process(binary: Path) -> Iterator[str]:
     """Real SITL in a fresh work dir on a random free instance; the process group dies on exit."""
-    instance = next(i for i in random.sample(range(30, 400), 50)
-                    if all(_port_free(5760 + 10 * i + k) for k in (0, 2, 3)))
+    # Instances stay within SITL's byte (0..255) and ports come from the same rule SITL follows.
+    instance = next(i for i in random.sample(range(30, MAX_INSTANCE + 1), 50)
+                    if all(_port_free(sitl_tcp_port(i, serial)) for serial in range(3)))
     workdir = Path(tempfile.mkdtemp(prefix="finalmile-diff-sitl-"))
     defaults = [str(binary.parent / "copter.parm")] if (binary.parent / "copter.parm").exists() else []
     extra = workdir / "session.parm"
@@ -328,11 +330,11 @@ def sitl_process(binary: Path) -> Iterator[str]:
                                stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
-        while not _accepts(5760 + 10 * instance):
+        while not _accepts(sitl_tcp_port(instance)):
             assert process.poll() is None, f"SITL exited: {(workdir / 'sitl.log').read_text()[-2000:]}"
             assert time.monotonic() < deadline, "SITL did not open its port"
             time.sleep(0.2)
-        yield f"tcp:127.0.0.1:{5760 + 10 * instance}"
+        yield f"tcp:127.0.0.1:{sitl_tcp_port(instance)}"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
