@@ -152,8 +152,8 @@ async def _measure(folder: Path, budget_s: float, replan_budget_s: float) -> lis
     from fleet_manager.store import lockers as locker_store
     from fleet_manager.store import orders as order_store
     from fleet_manager.store.db import Database
+    from fleet_manager.world import load_world
     from mission_planner.clock import Clock
-    from sim_worlds.world import load_world
 
     world = load_world("helsinki")
     hub = world.hub

@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 def _targets(count: int) -> list[tuple[float, float]]:
     """(lat, lon) of walk nodes 1-2 km from the hub, cycled to `count`."""
-    from sim_worlds.world import load_world
+    from fleet_manager.world import load_world
 
     world = load_world("helsinki")
     hub = world.nearest_walk_node(world.hub.x_m, world.hub.y_m)
@@ -59,8 +59,8 @@ async def _measure(count: int, window_s: float, domain_id: int) -> dict[str, Any
     from fleet_manager.adapters.base import Mission, MissionStep, StepKind
     from fleet_manager.adapters.ros2_adapter import Ros2Adapter
     from fleet_manager.adapters.ros2_bridge import Ros2Bridge
+    from fleet_manager.world import load_world
     from sim_worlds.robots.process import RobotsProcess
-    from sim_worlds.world import load_world
 
     frame = load_world("helsinki").frame
     processes = [

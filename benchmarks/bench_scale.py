@@ -29,7 +29,7 @@ def _peak_rss_mb() -> float:
 
 def scenario(orders: int = 1000, seed: int = 0) -> tuple[Any, list[VehicleSpec], list[OrderSpec]]:
     """The Helsinki world's travel model, 100 vehicles and `orders` open orders."""
-    from sim_worlds.world import load_world
+    from fleet_manager.world import load_world
 
     world = load_world("helsinki")
     travel = FleetTravel.for_world(world)

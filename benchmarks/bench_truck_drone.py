@@ -112,9 +112,9 @@ def fstsp_rows(args: Any) -> list[dict[str, Any]]:
 
 def helsinki_rows(args: Any) -> list[dict[str, Any]]:
     """Same parcels, three fleets via `plan_fleet`: 2 hub drones (hub-only), a van alone, a van carrying 2 drones."""
+    from fleet_manager.world import load_world
     from mission_planner.fleet import FleetTravel, OrderSpec, VehicleSpec, plan_fleet
     from mission_planner.model import VehicleKind
-    from sim_worlds.world import load_world
 
     world = load_world("helsinki")
     travel = FleetTravel.for_world(world)

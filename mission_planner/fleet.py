@@ -71,7 +71,7 @@ class FleetTravel:
         robot_model: RobotModel | None = None,
         operator: str | None = None,
     ) -> FleetTravel:
-        """Build from a `sim_worlds.world.World` (frame, airspace, walk/street graphs, hub, lockers)."""
+        """Build from a `fleet_manager.world.World` (frame, airspace, walk/street graphs, hub, lockers)."""
         space = airspace if airspace is not None else world.airspace
         robots = robot_model if robot_model is not None else RobotModel()
 

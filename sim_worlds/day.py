@@ -32,6 +32,7 @@ from typing import Any
 from fleet_manager.adapters.base import VehicleAdapter, VehicleKind, VehicleState
 from fleet_manager.fleet import Fleet, FleetVehicle, VehicleProfile
 from fleet_manager.monitors import position_violation
+from fleet_manager.world import World, load_world
 from mission_planner.clock import Clock
 from mission_planner.energy import Wind
 from mission_planner.errors import FinalMileError
@@ -39,7 +40,6 @@ from mission_planner.errors import FinalMileError
 from .demand import generate_orders
 from .process_group import exit_with_parent, stop_group
 from .scenario import Scenario
-from .world import World, load_world
 
 logger = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fleet_manager.world import Building
 from mission_planner.errors import FinalMileError
 
 from .scenario import Scenario
-from .world import Building
 
 _FIRST_NAMES = ("Aino", "Eero", "Helmi", "Juho", "Kaisa", "Lauri", "Maija", "Niko", "Oona", "Pekka", "Saara", "Ville")
 _LAST_NAMES = ("Korhonen", "Virtanen", "Mäkinen", "Nieminen", "Tamm", "Saar", "Mägi", "Laine", "Heikkinen", "Koskinen")

@@ -12,9 +12,8 @@ import matplotlib.pyplot as plt
 from matplotlib.collections import LineCollection
 from matplotlib.patches import Polygon as PolygonPatch
 
+from fleet_manager.world import World
 from mission_planner.airspace import ZoneKind
-
-from .world import World
 
 _ZONE_STYLE = {
     ZoneKind.NO_FLY: ("#d62728", 0.25),

@@ -18,9 +18,8 @@ from pathlib import Path
 
 from shapely.geometry import Polygon
 
+from fleet_manager.world import Building, Site, World
 from mission_planner.errors import WorldError
-
-from .world import Building, Site, World
 
 logger = logging.getLogger(__name__)
 

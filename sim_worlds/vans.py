@@ -1,20 +1,11 @@
 """Simulated delivery vans: drive the world's street graph, stop at recipients, report over JSON-over-TCP.
 
-Each van is the "driver app" end of `fleet_manager.adapters.van_adapter`. The wire protocol is
-newline-delimited JSON on one TCP port for the whole fleet (`VanProtocol` documents it):
+Each van is the "driver app" end of `fleet_manager.adapters.van_adapter`, whose docstring defines
+the wire protocol: newline-delimited JSON on one TCP port for the whole fleet. The simulator adds
+one message of its own, for simulation control (no hello needed):
 
-    client -> server  {"type": "hello", "vehicle_id": "van-1"}
-                      {"type": "mission", "request_id": 7, "mission": {...}}   (see `mission_to_wire`)
-                      {"type": "command", "request_id": 8, "name": "pause|resume|return|land"}
-                      {"type": "command", "request_id": 9, "name": "load|unload|launch|recover",
-                       "vehicle_id": "drone-1"}   (carried drones/robots, below)
-                      {"type": "clock", "start_s": S, "origin_monotonic": T, "speedup": K}  (simulation control:
-                          re-align the fleet's clock with the orchestrator's; no hello needed)
-    server -> client  {"type": "welcome", "vehicle_id": ..., "home": [lat, lon]}
-                      {"type": "ack", "request_id": 7, "ok": true | false, "error": "..."}
-                      {"type": "state", ...VehicleState fields...}   (every `telemetry_period_s` wall seconds)
-                      {"type": "event", "mission_id", "step_index", "what", "detail", "latitude_deg", ...}
-                      {"type": "result", "mission_id", "outcome", "steps_completed", "error_msg"}
+    client -> server  {"type": "clock", "start_s": S, "origin_monotonic": T, "speedup": K}
+                      (re-align the fleet's clock with the orchestrator's)
 
 Carrying: `load` (at the hub, van stopped) stows a landed, disarmed drone in the van; `launch`
 (van stopped anywhere) sets it down at the van and frees it to take off; `recover` (van stopped,
@@ -46,11 +37,11 @@ from typing import Any
 
 import networkx as nx
 
+from fleet_manager.world import World, load_world
 from mission_planner.clock import Clock
 from mission_planner.errors import FinalMileError
 
 from .van_carriage import Carriage, CarriageError
-from .world import World, load_world
 
 logger = logging.getLogger(__name__)
 

@@ -1,14 +1,25 @@
-"""Van "driver app" adapter: newline-delimited JSON over TCP (protocol in `sim_worlds.vans`).
+"""Van "driver app" adapter: newline-delimited JSON over TCP.
 
 A van's driver app (or the simulated van) listens on `tcp:HOST:PORT`; the adapter says hello
 with its vehicle id, then sends missions and commands, each acknowledged by `request_id`, and
 receives `state`, `event` and `result` messages. Vans do GOTO, DELIVER (the driver hands the
-parcel over on foot), WAIT and RETURN; other step kinds are refused by the van.
+parcel over on foot), WAIT and RETURN; other step kinds are refused by the van. The wire
+protocol (this adapter defines it; the simulated vans implement it):
+
+    client -> server  {"type": "hello", "vehicle_id": "van-1"}
+                      {"type": "mission", "request_id": 7, "mission": {...}}   (see `mission_to_wire`)
+                      {"type": "command", "request_id": 8, "name": "pause|resume|return|land"}
+                      {"type": "command", "request_id": 9, "name": "load|unload|launch|recover",
+                       "vehicle_id": "drone-1"}
+    server -> client  {"type": "welcome", "vehicle_id": ..., "home": [lat, lon]}
+                      {"type": "ack", "request_id": 7, "ok": true | false, "error": "..."}
+                      {"type": "state", ...VehicleState fields..., "carried": [...]}
+                      {"type": "event", "mission_id", "step_index", "what", "detail", "latitude_deg", ...}
+                      {"type": "result", "mission_id", "outcome", "steps_completed", "error_msg"}
 
 Vans also carry drones and robots: `load` / `unload` at the hub, `launch` / `recover` wherever the
 van is stopped (a WAIT step, or paused). The van's state lists what it carries (`carried`).
 """
-
 from __future__ import annotations
 
 import asyncio

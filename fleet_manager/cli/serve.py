@@ -58,8 +58,8 @@ async def serve(settings: Settings) -> None:
     from fleet_manager.planning import FleetPlanner
     from fleet_manager.store.db import Database
     from fleet_manager.vehicle_config import DEFAULT_PROFILES, build_adapters, parse_vehicles
+    from fleet_manager.world import load_world
     from mission_planner.clock import Clock
-    from sim_worlds.world import load_world
 
     endpoints = parse_vehicles(settings.vehicles)
     clock = Clock()

@@ -25,8 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _show(args: argparse.Namespace) -> int:
+    from fleet_manager.world import load_world
     from sim_worlds.map_picture import draw_world
-    from sim_worlds.world import load_world
 
     world = load_world(args.world)
     summary = world.summary()

@@ -29,8 +29,8 @@ def register(world_subparsers: argparse._SubParsersAction) -> None:  # type: ign
 
 
 def _export(args: argparse.Namespace) -> int:
+    from fleet_manager.world import load_world
     from sim_worlds.sdf_export import SdfOptions, export_sdf, sitl_home
-    from sim_worlds.world import load_world
 
     world = load_world(args.world)
     options = SdfOptions(ground_elevation_m=args.elevation_m, include_gz_systems=not args.no_gz_systems)

@@ -10,7 +10,7 @@ from typing import Any
 
 import networkx as nx
 
-from .world import Building, Site, World
+from .model import Building, Site, World
 
 # 1e-6 degrees is ~0.1 m here: finer than any OSM footprint, and it keeps the payload small.
 _DECIMALS = 6

@@ -1,7 +1,8 @@
 """A delivery world: street graph (vans), walk graph (robots), addressed buildings, hub, lockers, airspace.
 
-Worlds are described by a small YAML file in `sim_worlds/worlds/` that names an OSM source and
-hand-placed sites; the streets and buildings come from the real OpenStreetMap extract.
+Worlds are described by a small YAML file in `fleet_manager/world/worlds/` that names an OSM source
+and hand-placed sites; the streets and buildings come from the real OpenStreetMap extract. The
+service (API, planner translation) and the simulators both use it, so it lives with the service.
 """
 
 from __future__ import annotations
@@ -144,8 +145,8 @@ def _nearest(index: tuple[np.ndarray, np.ndarray], x_m: float, y_m: float) -> in
 
 
 def available_worlds() -> list[str]:
-    """Names of the worlds shipped in `sim_worlds/worlds/`."""
-    folder = resources.files("sim_worlds") / "worlds"
+    """Names of the worlds shipped in `fleet_manager/world/worlds/`."""
+    folder = resources.files("fleet_manager.world") / "worlds"
     return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
@@ -156,7 +157,7 @@ def load_world(name_or_path: str = "helsinki") -> World:
     if path.suffix in (".yaml", ".yml") and path.exists():
         spec_text, folder = path.read_text(), path.parent
     else:
-        candidate = resources.files("sim_worlds") / "worlds" / f"{name_or_path}.yaml"
+        candidate = resources.files("fleet_manager.world") / "worlds" / f"{name_or_path}.yaml"
         if not candidate.is_file():
             raise WorldError(f"unknown world {name_or_path!r}; available: {', '.join(available_worlds())}")
         spec_text, folder = candidate.read_text(), Path(str(candidate)).parent

@@ -43,7 +43,7 @@ def config_from_args(args: argparse.Namespace) -> FleetConfig:
     if (args.home_lat is None) != (args.home_lon is None):
         raise SimulatorConfigError("give both --home-lat and --home-lon, or neither")
     if args.home_lat is None:
-        from sim_worlds.world import load_world
+        from fleet_manager.world import load_world
 
         hub = load_world(args.world).hub
         latitude, longitude = hub.latitude_deg, hub.longitude_deg

@@ -45,7 +45,7 @@ class FleetConfig:
 
 def build_robots(config: FleetConfig) -> list[tuple[str, RobotSim]]:
     """(namespace, RobotSim) for every robot, each on the walk node nearest the world's hub."""
-    from sim_worlds.world import load_world
+    from fleet_manager.world import load_world
 
     world = load_world(config.world)
     router = WalkRouter(world.walk_graph, max_snap_m=config.max_snap_m)
@@ -80,8 +80,8 @@ def run_fleet(config: FleetConfig, stop: threading.Event | None = None) -> None:
     stop = stop or threading.Event()
     control = None
     if config.control_port is not None:
+        from fleet_manager.world import load_world
         from sim_worlds.robots.sim_control import RobotControlServer
-        from sim_worlds.world import load_world
 
         control = RobotControlServer([robot for _, robot in robots], load_world(config.world).frame,
                                      port=config.control_port)

@@ -31,8 +31,8 @@ import pytest
 import yaml
 from shapely.geometry import Point, Polygon
 
+from fleet_manager.world import World, load_world
 from sim_worlds.scenario import load_scenario
-from sim_worlds.world import World, load_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.sim, pytest.mark.slow]
 

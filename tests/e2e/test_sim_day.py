@@ -21,10 +21,10 @@ import psutil
 import pytest
 import yaml
 
+from fleet_manager.world import load_world
 from sim_worlds.demand import generate_orders
 from sim_worlds.report import TERMINAL_OR_KNOWN
 from sim_worlds.scenario import load_scenario
-from sim_worlds.world import load_world
 
 pytestmark = [pytest.mark.sim, pytest.mark.slow, pytest.mark.timeout(180)]
 

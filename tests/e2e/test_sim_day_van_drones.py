@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fleet_manager.world import load_world
 from sim_worlds.scenario import load_scenario
-from sim_worlds.world import load_world
 
 pytestmark = [pytest.mark.sim, pytest.mark.slow, pytest.mark.timeout(150)]
 

@@ -33,8 +33,8 @@ from fleet_manager.store import fleet as fleet_store
 from fleet_manager.store import lockers as locker_store
 from fleet_manager.store import orders as order_store
 from fleet_manager.store.db import Database
+from fleet_manager.world import load_world
 from mission_planner.clock import Clock
-from sim_worlds.world import load_world
 
 pytestmark = pytest.mark.timeout(60)
 HUB = "hub-test"

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from fleet_manager.monitors import GeofenceLedger, position_violation, zone_blocks_at
-from sim_worlds.world import load_world
+from fleet_manager.world import load_world
 
 
 @pytest.fixture(scope="module")

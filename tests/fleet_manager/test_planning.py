@@ -17,8 +17,8 @@ from fleet_manager.adapters.base import LinkStatus, StepKind, VehicleKind, Vehic
 from fleet_manager.fleet import FleetVehicle, VehicleProfile
 from fleet_manager.missions import MissionBuildError, drone_trip
 from fleet_manager.planning import FleetPlanner, FleetSlot, OpenOrder, PlanningConfig
+from fleet_manager.world import load_world
 from mission_planner.plan import Leg, LegKind
-from sim_worlds.world import load_world
 
 pytestmark = pytest.mark.timeout(120)
 NOW_S = 1_749_704_400.0

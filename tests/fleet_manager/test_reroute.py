@@ -208,10 +208,10 @@ async def test_zone_created_through_the_api_reroutes_a_drone_in_flight(tmp_path:
     from fleet_manager.monitors import SafetyMonitor
     from fleet_manager.planning import FleetPlanner
     from fleet_manager.store.db import Database
+    from fleet_manager.world import load_world
     from sim_worlds.day import drone_parameters, free_port
     from sim_worlds.mavsim.process import MavsimProcess
     from sim_worlds.scenario import load_scenario
-    from sim_worlds.world import load_world
 
     world = load_world("helsinki")
     scenario = load_scenario("helsinki_day")

@@ -11,8 +11,8 @@ from fm_helpers import free_port, serve_subprocess, wait_until
 from fleet_manager.adapters.base import VehicleKind
 from fleet_manager.errors import ConfigError
 from fleet_manager.vehicle_config import parse_vehicles
+from fleet_manager.world import load_world
 from sim_worlds.mavsim.process import MavsimProcess
-from sim_worlds.world import load_world
 
 
 def test_vehicle_urls_name_the_kind() -> None:

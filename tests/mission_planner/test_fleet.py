@@ -17,7 +17,7 @@ NOW_S = 1_750_000_000.0
 @pytest.fixture(scope="module")
 def travel() -> FleetTravel:
     """The Helsinki world's travel model (caches shared by the tests of this module)."""
-    from sim_worlds.world import load_world
+    from fleet_manager.world import load_world
 
     return FleetTravel.for_world(load_world("helsinki"))
 
@@ -25,7 +25,7 @@ def travel() -> FleetTravel:
 @pytest.fixture(scope="module")
 def plan(travel: FleetTravel):
     """A plan for 12 parcels with 2 drones, 1 robot and 1 van, minimising energy."""
-    from sim_worlds.world import load_world
+    from fleet_manager.world import load_world
 
     world = load_world("helsinki")
     hub = world.hub

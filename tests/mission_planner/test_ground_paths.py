@@ -62,7 +62,7 @@ def test_bad_speed_is_refused() -> None:
 
 def test_helsinki_matrices_are_finite_between_addresses() -> None:
     """On the real walk graph every pair of the first 10 addresses is connected, lengths ≥ straight line."""
-    from sim_worlds.world import load_world
+    from fleet_manager.world import load_world
 
     world = load_world("helsinki")
     network = GroundNetwork(world.walk_graph, speed_m_s=1.5)

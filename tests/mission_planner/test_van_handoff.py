@@ -17,7 +17,7 @@ NOW_S = 1_750_000_000.0
 @pytest.fixture(scope="module")
 def setting():
     """One van carrying two drones, 20 light parcels at Helsinki addresses."""
-    from sim_worlds.world import load_world
+    from fleet_manager.world import load_world
 
     world = load_world("helsinki")
     travel = FleetTravel.for_world(world)

@@ -27,8 +27,8 @@ from fleet_manager.adapters.base import LinkStatus, Mission, MissionOutcome, Mis
 from fleet_manager.adapters.ros2_adapter import GoalAborted, GoalRejected, Ros2Adapter
 from fleet_manager.adapters.ros2_bridge import Ros2Bridge
 from fleet_manager.errors import LinkLost
+from fleet_manager.world import World, load_world
 from sim_worlds.robots.process import RobotsProcess
-from sim_worlds.world import World, load_world
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
 

@@ -9,11 +9,11 @@ import json
 import httpx
 import pytest
 
+from fleet_manager.world import load_world
 from mission_planner.clock import Clock
 from sim_worlds.backend_sim import SIGNATURE_HEADER, BackendSim, verify_signature
 from sim_worlds.demand import generate_orders
 from sim_worlds.scenario import load_scenario
-from sim_worlds.world import load_world
 
 pytestmark = pytest.mark.timeout(60)
 SECRET = b"backend-sim-secret"

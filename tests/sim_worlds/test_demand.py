@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from fleet_manager.world import load_world
 from sim_worlds.demand import DemandError, PresenceDraw, expected_order_count, generate_orders, ordering_horizon_s
 from sim_worlds.scenario import load_scenario
-from sim_worlds.world import load_world
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from fleet_manager.world import load_world
 from sim_worlds.hub_swap import HubSwapError, HubSwapStation, SwapTracker
 from sim_worlds.mavsim.process import MavsimProcess
 from sim_worlds.mavsim.sim_control import MavsimControl
-from sim_worlds.world import load_world
 
 
 @pytest.fixture(scope="module")

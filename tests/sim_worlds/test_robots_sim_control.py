@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from fleet_manager.world import load_world
 from sim_worlds.mavsim.sim_control import MavsimControl, SimControlError
 from sim_worlds.robots.robot import GoalFailure, RobotSim
 from sim_worlds.robots.runner import FleetConfig, build_robots
 from sim_worlds.robots.sim_control import RobotControlServer
-from sim_worlds.world import load_world
 
 pytestmark = pytest.mark.timeout(60)
 STOP = (60.1690, 24.9450)

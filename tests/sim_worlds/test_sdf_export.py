@@ -16,9 +16,9 @@ from lxml import etree
 from shapely.geometry import Polygon
 
 from fleet_manager.cli import main as finalmile
+from fleet_manager.world import World, load_world
 from mission_planner.errors import WorldError
 from sim_worlds.sdf_export import SdfOptions, sitl_home, world_to_sdf
-from sim_worlds.world import World, load_world
 
 
 @pytest.fixture(scope="module")

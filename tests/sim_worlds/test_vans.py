@@ -12,6 +12,7 @@ from pymavlink.dialects.v20 import ardupilotmega as mav
 from fleet_manager.adapters.base import Mission, MissionOutcome, MissionStep, StepKind
 from fleet_manager.adapters.van_adapter import VanAdapter
 from fleet_manager.errors import CommandRefused
+from fleet_manager.world import load_world
 from mission_planner.clock import Clock
 from sim_worlds.mavsim.process import MavsimProcess
 from sim_worlds.mavsim.sim_control import MavsimControl
@@ -20,7 +21,6 @@ from sim_worlds.robots.runner import build_robots
 from sim_worlds.robots.sim_control import RobotControlServer
 from sim_worlds.van_carriage import Carriages, ChannelCarriage
 from sim_worlds.vans import VanFleetServer, build_vans
-from sim_worlds.world import load_world
 
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(60)]
 

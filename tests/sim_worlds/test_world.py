@@ -13,9 +13,9 @@ import networkx as nx
 import pytest
 from shapely.geometry import Point
 
+from fleet_manager.world import load_world
 from mission_planner.airspace import Airspace, ZoneKind
 from mission_planner.errors import AirspaceError, WorldError
-from sim_worlds.world import load_world
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def world():
 
 @pytest.fixture(scope="module")
 def zones_geojson() -> dict:
-    return json.loads((resources.files("sim_worlds") / "worlds" / "helsinki_zones.geojson").read_text())
+    return json.loads((resources.files("fleet_manager.world") / "worlds" / "helsinki_zones.geojson").read_text())
 
 
 def test_streets_walkways_and_addresses_come_from_osm(world) -> None:

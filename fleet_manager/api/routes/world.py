@@ -17,8 +17,7 @@ router = APIRouter(prefix="/world", tags=["world"])
 @functools.lru_cache(maxsize=4)
 def _world_document(world_name: str) -> tuple[bytes, str]:
     """The encoded GeoJSON document and its ETag; a world never changes while the process runs."""
-    from sim_worlds.world import load_world
-    from sim_worlds.world_geojson import world_geojson
+    from fleet_manager.world import load_world, world_geojson
 
     body = json.dumps(world_geojson(load_world(world_name)), separators=(",", ":"), ensure_ascii=False).encode()
     return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
