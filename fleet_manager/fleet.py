@@ -10,25 +10,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from mission_planner.errors import FinalMileError
+from mission_planner.profiles import VehicleProfile as VehicleProfile
 
 from .adapters.base import LinkStatus, VehicleAdapter, VehicleKind, VehicleState
 
 
 class FleetError(FinalMileError):
     """A vehicle is unknown or registered twice."""
-
-
-@dataclass(frozen=True)
-class VehicleProfile:
-    """What a vehicle can do, from the fleet configuration (not from telemetry)."""
-
-    max_payload_kg: float
-    battery_wh: float
-    speed_m_s: float
-    capacity_parcels: int = 1
-    cruise_altitude_m: float = 0.0  # drones only
-    reserve_pct: float = 20.0
-    energy_wh_per_km: float = 0.0  # ground vehicles; drones use mission_planner.energy
 
 
 @dataclass

@@ -16,25 +16,13 @@ from typing import Any
 
 from mission_planner.clock import Clock
 from mission_planner.geodesy import LocalFrame
+from mission_planner.profiles import DEFAULT_PROFILES
 
 from .adapters.base import VehicleAdapter, VehicleKind
 from .errors import ConfigError
-from .fleet import VehicleProfile
 
 _MAVLINK_SCHEMES = ("tcp:", "udp:", "udpin:", "udpout:")
 _VEHICLE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-
-# What a vehicle of each kind can do when the configuration says nothing else (a typical 2 kg-payload
-# quadcopter, a sidewalk robot, a city van), as in the default scenario.
-DEFAULT_PROFILES = {
-    VehicleKind.DRONE: VehicleProfile(max_payload_kg=2.5, battery_wh=500.0, speed_m_s=12.0, cruise_altitude_m=60.0,
-                                      reserve_pct=25.0),
-    VehicleKind.ROBOT: VehicleProfile(max_payload_kg=10.0, battery_wh=800.0, speed_m_s=1.5, reserve_pct=15.0,
-                                      energy_wh_per_km=30.0),
-    VehicleKind.VAN: VehicleProfile(max_payload_kg=500.0, battery_wh=60_000.0, speed_m_s=8.0, capacity_parcels=30,
-                                    reserve_pct=10.0, energy_wh_per_km=250.0),
-}
-
 
 @dataclass(frozen=True)
 class VehicleEndpoint:

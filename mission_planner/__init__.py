@@ -66,6 +66,8 @@ from .plan import Leg as Leg
 from .plan import LegKind as LegKind
 from .plan import Plan as Plan
 from .plan import VehicleRoute as VehicleRoute
+from .profiles import DEFAULT_PROFILES as DEFAULT_PROFILES
+from .profiles import VehicleProfile as VehicleProfile
 from .replan import CancelOrder as CancelOrder
 from .replan import NewOrder as NewOrder
 from .replan import PlanState as PlanState

@@ -27,6 +27,7 @@ from .geodesy import LocalFrame
 from .ground_paths import GroundNetwork
 from .model import Locker, Model, Objective, SizeClass, VehicleKind
 from .plan import Plan, VehicleRoute
+from .profiles import DEFAULT_PROFILES
 from .solver import MaxRuntime, Result, solve
 from .travel import DroneTravel, GroundTravel, Travel
 from .van_handoff import apply_handoff
@@ -103,7 +104,7 @@ class FleetTravel:
 
 @dataclass(frozen=True)
 class VehicleSpec:
-    """A vehicle as the fleet snapshot knows it. Zero/None fields take the kind's defaults (see `DEFAULTS`)."""
+    """A vehicle as the fleet snapshot knows it. Zero/None fields take the kind's defaults (`DEFAULT_PROFILES`)."""
 
     vehicle_id: str
     kind: VehicleKind
@@ -135,37 +136,6 @@ class OrderSpec:
     locker_site_id: str | None = None
 
 
-# Per-kind defaults: capacity, speed, service at the door, costs (EUR), energy. Van: an e-van with a driver.
-DEFAULTS: dict[VehicleKind, dict[str, float]] = {
-    VehicleKind.DRONE: {
-        "capacity_kg": 2.0,
-        "capacity_parcels": 1,
-        "service_s": 30.0,
-        "cost_per_km": 0.05,
-        "cost_per_hour": 6.0,
-        "fixed_cost": 1.0,
-    },
-    VehicleKind.ROBOT: {
-        "capacity_kg": 10.0,
-        "capacity_parcels": 1,
-        "service_s": 60.0,
-        "cost_per_km": 0.02,
-        "cost_per_hour": 2.0,
-        "fixed_cost": 0.5,
-    },
-    VehicleKind.VAN: {
-        "capacity_kg": 600.0,
-        "capacity_parcels": 120,
-        "service_s": 120.0,
-        "cost_per_km": 0.25,
-        "cost_per_hour": 35.0,
-        "fixed_cost": 20.0,
-        "wh_per_km": 250.0,
-        "speed_m_s": 8.0,
-    },
-}
-
-
 def build_model(
     travel: FleetTravel,
     vehicles: Sequence[VehicleSpec],
@@ -181,7 +151,7 @@ def build_model(
     lockers = {site.site_id: site for site in travel.lockers}
     for spec in vehicles:
         kind = VehicleKind(spec.kind)
-        defaults = DEFAULTS[kind]
+        defaults = DEFAULT_PROFILES[kind]
         x_m, y_m = travel.to_local(spec.latitude_deg, spec.longitude_deg)
         away = math.hypot(x_m - hub.x_m, y_m - hub.y_m) > AT_HUB_RADIUS_M and spec.carried_by is None
         if kind is VehicleKind.DRONE:
@@ -194,22 +164,22 @@ def build_model(
             robot = travel.robot_model
             speed, capacity_wh, wh_per_km = robot.speed_m_s, robot.battery_capacity_wh, robot.wh_per_km
         else:
-            speed, capacity_wh, wh_per_km = defaults["speed_m_s"], 0.0, defaults["wh_per_km"]
+            speed, capacity_wh, wh_per_km = defaults.speed_m_s, 0.0, defaults.energy_wh_per_km
         model.add_vehicle(
             spec.vehicle_id,
             kind,
             hub,
-            capacity_kg=spec.capacity_kg if spec.capacity_kg is not None else defaults["capacity_kg"],
-            capacity_parcels=spec.capacity_parcels or int(defaults["capacity_parcels"]),
+            capacity_kg=spec.capacity_kg if spec.capacity_kg is not None else defaults.max_payload_kg,
+            capacity_parcels=spec.capacity_parcels or defaults.capacity_parcels,
             speed_m_s=speed,
-            service_s=defaults["service_s"],
+            service_s=defaults.service_s,
             shift_start_s=now_s,
             shift_end_s=max(spec.shift_end_s, now_s + 1.0),
             battery_capacity_wh=capacity_wh,
             battery_wh=spec.battery_wh,
-            cost_per_km=defaults["cost_per_km"],
-            cost_per_hour=defaults["cost_per_hour"],
-            fixed_cost=defaults["fixed_cost"],
+            cost_per_km=defaults.cost_per_km,
+            cost_per_hour=defaults.cost_per_hour,
+            fixed_cost=defaults.fixed_cost,
             wh_per_km=wh_per_km,
             carried_by=spec.carried_by,
             available_from_s=spec.available_from_s,

@@ -19,7 +19,10 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mission_planner.errors import FinalMileError
+from mission_planner.model import VehicleKind
+from mission_planner.profiles import DEFAULT_PROFILES
 
+_DRONE, _ROBOT, _VAN = (DEFAULT_PROFILES[kind] for kind in (VehicleKind.DRONE, VehicleKind.ROBOT, VehicleKind.VAN))
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(h|min|m|s)?\s*$")
 _UNIT_S = {"h": 3600.0, "min": 60.0, "m": 60.0, "s": 1.0, None: 1.0}
 
@@ -67,35 +70,35 @@ class DroneFleet(_Model):
     """Delivery drones based at the hub (quadcopters with a winch/gripper)."""
 
     count: int = Field(default=6, ge=0, le=50)
-    battery_wh: float = Field(default=500.0, gt=0)
-    cruise_speed_m_s: float = Field(default=12.0, gt=0, le=30)
-    cruise_altitude_m: float = Field(default=60.0, gt=0, le=120)
-    max_payload_kg: float = Field(default=2.5, gt=0)
+    battery_wh: float = Field(default=_DRONE.battery_wh, gt=0)
+    cruise_speed_m_s: float = Field(default=_DRONE.speed_m_s, gt=0, le=30)
+    cruise_altitude_m: float = Field(default=_DRONE.cruise_altitude_m, gt=0, le=120)
+    max_payload_kg: float = Field(default=_DRONE.max_payload_kg, gt=0)
     empty_mass_kg: float = Field(default=6.0, gt=0)
-    reserve_pct: float = Field(default=25.0, ge=0, lt=100)
-    swap_time_s: float = Field(default=180.0, ge=0)  # hub battery swap: landed, disarmed -> full pack after this
+    reserve_pct: float = Field(default=_DRONE.reserve_pct, ge=0, lt=100)
+    swap_time_s: float = Field(default=_DRONE.swap_time_s, ge=0)  # hub battery swap: landed -> full pack after this
 
 
 class RobotFleet(_Model):
     """Sidewalk robots based at the hub."""
 
     count: int = Field(default=4, ge=0, le=50)
-    battery_wh: float = Field(default=800.0, gt=0)
-    speed_m_s: float = Field(default=1.5, gt=0, le=5)
-    max_payload_kg: float = Field(default=10.0, gt=0)
-    energy_wh_per_km: float = Field(default=30.0, gt=0)
-    reserve_pct: float = Field(default=15.0, ge=0, lt=100)
+    battery_wh: float = Field(default=_ROBOT.battery_wh, gt=0)
+    speed_m_s: float = Field(default=_ROBOT.speed_m_s, gt=0, le=5)
+    max_payload_kg: float = Field(default=_ROBOT.max_payload_kg, gt=0)
+    energy_wh_per_km: float = Field(default=_ROBOT.energy_wh_per_km, gt=0)
+    reserve_pct: float = Field(default=_ROBOT.reserve_pct, ge=0, lt=100)
 
 
 class VanFleet(_Model):
     """Vans that deliver on foot from the kerb and may carry drones/robots to launch near recipients."""
 
     count: int = Field(default=2, ge=0, le=20)
-    capacity_parcels: int = Field(default=30, ge=1)
-    max_payload_kg: float = Field(default=600.0, gt=0)
+    capacity_parcels: int = Field(default=_VAN.capacity_parcels, ge=1)
+    max_payload_kg: float = Field(default=_VAN.max_payload_kg, gt=0)
     carries_drones: int = Field(default=0, ge=0, le=4)
     carries_robots: int = Field(default=0, ge=0, le=4)
-    energy_wh_per_km: float = Field(default=250.0, gt=0)  # an electric van in city traffic
+    energy_wh_per_km: float = Field(default=_VAN.energy_wh_per_km, gt=0)  # an electric van in city traffic
     stop_duration_s: float = Field(default=120.0, ge=0)  # park, walk to the door, hand over, walk back
 
 

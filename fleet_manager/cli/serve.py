@@ -57,9 +57,10 @@ async def serve(settings: Settings) -> None:
     from fleet_manager.monitors import SafetyMonitor
     from fleet_manager.planning import FleetPlanner
     from fleet_manager.store.db import Database
-    from fleet_manager.vehicle_config import DEFAULT_PROFILES, build_adapters, parse_vehicles
+    from fleet_manager.vehicle_config import build_adapters, parse_vehicles
     from fleet_manager.world import load_world
     from mission_planner.clock import Clock
+    from mission_planner.profiles import DEFAULT_PROFILES
 
     endpoints = parse_vehicles(settings.vehicles)
     clock = Clock()
