@@ -40,7 +40,7 @@ from .errors import AdapterError
 from .fleet import Fleet, FleetVehicle
 from .handover import RecipientCheck
 from .missions import delivery_steps, mission_steps_json
-from .planning import FleetPlanner, FleetSlot, Handoff, OpenOrder, Sortie
+from .planning import FleetPlanner, FleetSlot, Handoff, Sortie
 from .store import fleet as fleet_store
 from .store import lockers as locker_store
 from .store import orders as order_store
@@ -249,7 +249,11 @@ class Dispatcher:
         now_s = self.clock.now()
         hub_id = self.config.hub_id
         orders = await self.read(lambda s: order_store.list_dispatchable_orders(s, hub_id=hub_id))
-        open_orders = [self._open_order(o, now_s) for o in orders if self._plannable(o, now_s)]
+        open_orders = [
+            self.planner.open_order(o, now_s=now_s, lookahead_s=self.config.lookahead_s,
+                                    avoid_vehicle_ids=self._avoided_by(o.order_id, now_s))
+            for o in orders if self._plannable(o, now_s)
+        ]
         slots = self._slots()
         if not open_orders or not any(slot.idle for slot in slots):
             return []
@@ -276,20 +280,14 @@ class Dispatcher:
         return [FleetSlot(vehicle, state=vehicle.state()) for vehicle in free
                 if vehicle.carried_by is None or vehicle.carried_by in free_ids]
 
+    def _avoided_by(self, order_id: str, now_s: float) -> frozenset[str]:
+        """Vehicles that failed this order recently (not given it again until the avoidance ends)."""
+        return frozenset(v for v, until_s in self._avoid.get(order_id, {}).items() if until_s > now_s)
+
     def _plannable(self, order: Order, now_s: float) -> bool:
         if order.order_id in self._claimed:
             return False
         return order.window_start_s is None or order.window_start_s - self.config.lookahead_s <= now_s
-
-    def _open_order(self, order: Order, now_s: float) -> OpenOrder:
-        latitude_deg, longitude_deg = order.destination.latitude_deg, order.destination.longitude_deg
-        if order.status is OrderStatus.DIVERTED_TO_LOCKER and order.locker_id in self._lockers:
-            latitude_deg, longitude_deg = self._lockers[order.locker_id]
-        avoid = frozenset(v for v, until_s in self._avoid.get(order.order_id, {}).items() if until_s > now_s)
-        # The lookahead is also how early before its window a parcel may arrive (as it always was).
-        earliest_s = None if order.window_start_s is None else order.window_start_s - self.config.lookahead_s
-        return OpenOrder(order.order_id, latitude_deg, longitude_deg, order.weight_kg, earliest_s,
-                         order.window_end_s, avoid)
 
     async def _dispatch(self, sortie: Sortie) -> asyncio.Task[None] | None:
         vehicle = self.fleet.get(sortie.vehicle_id)

@@ -35,7 +35,7 @@ from mission_planner.solver import Result
 from mission_planner.travel import DroneTravel, GroundTravel
 
 from .adapters.base import Mission, VehicleKind, VehicleState
-from .domain.orders import DeliveryMode
+from .domain.orders import DeliveryMode, Order, OrderStatus
 from .fleet import FleetVehicle, VehicleProfile
 from .missions import MissionBuildError, carried_drone_trip, drone_trip, ground_trip, trip_order_ids, with_wait_after
 
@@ -161,6 +161,7 @@ class FleetPlanner:
         hub_lat, hub_lon = frame.to_wgs84(*hub_xy)
         self.hub = SafeSite(hub_id, hub_lat, hub_lon, hub_xy[0], hub_xy[1])
         self.lockers: tuple[SafeSite, ...] = ()
+        self._locker_positions: dict[str, tuple[float, float]] = {}
         self._walk = GroundNetwork(walk_graph, speed_m_s=1.5)  # type: ignore[arg-type]
         self._streets = GroundNetwork(street_graph, speed_m_s=8.0, use_edge_speed=True)  # type: ignore[arg-type]
         self._drone_paths: DronePathPlanner | None = None
@@ -213,7 +214,8 @@ class FleetPlanner:
         return f"{vehicle_id}-{int(now_s)}-{self._sequence}"
 
     def set_lockers(self, lockers: Mapping[str, tuple[float, float]]) -> None:
-        """The hub's lockers (id -> lat, lon): safe landing points for the planner's reserve policy."""
+        """The hub's lockers (id -> lat, lon): safe landing points, and where diverted parcels go."""
+        self._locker_positions = dict(lockers)
         sites = []
         for locker_id, (latitude_deg, longitude_deg) in sorted(lockers.items()):
             x_m, y_m = self.frame.to_local(latitude_deg, longitude_deg)
@@ -230,6 +232,20 @@ class FleetPlanner:
         self._last = None
 
     # ----- translation into the planner's inputs ---------------------------------------------------
+    def open_order(
+        self, order: Order, *, now_s: float, lookahead_s: float, avoid_vehicle_ids: frozenset[str] = frozenset()
+    ) -> OpenOrder:
+        """A stored order as the planner sees it: its drop point (the locker once diverted) and window.
+
+        `lookahead_s` is also how early before its window a parcel may arrive.
+        """
+        latitude_deg, longitude_deg = order.destination.latitude_deg, order.destination.longitude_deg
+        if order.status is OrderStatus.DIVERTED_TO_LOCKER and order.locker_id in self._locker_positions:
+            latitude_deg, longitude_deg = self._locker_positions[order.locker_id]
+        earliest_s = None if order.window_start_s is None else order.window_start_s - lookahead_s
+        return OpenOrder(order.order_id, latitude_deg, longitude_deg, order.weight_kg, earliest_s,
+                         order.window_end_s, avoid_vehicle_ids)
+
     def travel(self, airspace: Airspace, vehicles: Sequence[FleetVehicle]) -> FleetTravel:
         """The planner's world (paths, matrices caches) for this airspace and fleet; rebuilt when either changes.
 
