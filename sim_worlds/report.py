@@ -40,7 +40,7 @@ _MODE_COLOURS = {"drone": "#d62728", "robot": "#2ca02c", "van": "#1f77b4"}
 
 
 def _order_history(database_url: str, hub_id: str) -> tuple[list[Any], dict[str, list[Any]]]:
-    from fleet_manager.store import orders as order_store
+    from fleet_manager.store import order_queries
     from fleet_manager.store.db import Database
 
     database = Database(database_url)
@@ -49,12 +49,12 @@ def _order_history(database_url: str, hub_id: str) -> tuple[list[Any], dict[str,
             orders: list[Any] = []
             cursor = None
             while True:
-                page = order_store.list_orders(session, hub_ids=[hub_id], limit=500, cursor=cursor)
+                page = order_queries.list_orders(session, hub_ids=[hub_id], limit=500, cursor=cursor)
                 orders += page.orders
                 if page.next_cursor is None:
                     break
                 cursor = page.next_cursor
-            events = {o.order_id: order_store.list_order_events(session, order_id=o.order_id) for o in orders}
+            events = {o.order_id: order_queries.list_order_events(session, order_id=o.order_id) for o in orders}
     finally:
         database.dispose()
     return orders, events

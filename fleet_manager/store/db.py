@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -20,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _WRITE_OPTION = "finalmile_write"
+T = TypeVar("T")
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -84,6 +86,27 @@ class Database:
                 yield session
             finally:
                 session.rollback()
+
+    async def write_async(self, fn: Callable[[Session], T]) -> T:
+        """Run `fn` in one write transaction in a worker thread.
+
+        The event loop also talks to the vehicles, so a busy SQLite writer must never stall it.
+        """
+
+        def run() -> T:
+            with self.transaction() as session:
+                return fn(session)
+
+        return await asyncio.to_thread(run)
+
+    async def read_async(self, fn: Callable[[Session], T]) -> T:
+        """Run `fn` in a read session in a worker thread."""
+
+        def run() -> T:
+            with self.read() as session:
+                return fn(session)
+
+        return await asyncio.to_thread(run)
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (idempotent; run at start-up)."""

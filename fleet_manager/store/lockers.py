@@ -15,8 +15,10 @@ from fleet_manager.domain.errors import Conflict, NotFound
 from fleet_manager.domain.notifications import LockerInfo
 
 from .models import LockerRow, PickupCodeRow
+from .outbox import append_event
 
 CODE_DIGITS = 6
+LOCKER_REGISTERED = "locker.registered"
 _PBKDF2_ITERATIONS = 60_000
 
 
@@ -69,8 +71,9 @@ def upsert_locker(
     latitude_deg: float,
     longitude_deg: float,
     compartments: int = 24,
+    at_s: float = 0.0,
 ) -> Locker:
-    """Create or update a locker."""
+    """Create or update a locker; emits `locker.registered` for the hub's planner."""
     row = session.get(LockerRow, locker_id)
     if row is None:
         row = LockerRow(locker_id=locker_id, hub_id=hub_id)
@@ -80,7 +83,12 @@ def upsert_locker(
     row.name, row.address, row.compartments = name, address, compartments
     row.latitude_deg, row.longitude_deg = latitude_deg, longitude_deg
     session.flush()
-    return _to_locker(row)
+    locker = _to_locker(row)
+    # The planner of the locker's hub picks it up from here (not a webhook: the backend registered it).
+    append_event(session, hub_id=hub_id, event_type=LOCKER_REGISTERED, subject=f"lockers/{locker_id}",
+                 data={"locker_id": locker_id, "name": name, "latitude_deg": latitude_deg,
+                       "longitude_deg": longitude_deg, "compartments": compartments}, at_s=at_s, webhook=False)
+    return locker
 
 
 def get_locker(session: Session, *, locker_id: str) -> Locker:

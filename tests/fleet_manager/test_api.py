@@ -344,3 +344,10 @@ def test_schemathesis_finds_no_server_errors(server: tuple[str, Any]) -> None:
         fuzz()
     assert failures == []
     assert len(calls) > 60 and any(200 <= code < 300 for code in calls)
+
+
+def test_an_event_cursor_past_64_bits_is_a_422(client: httpx.Client) -> None:
+    """GET /v1/events?after=<huge> names the parameter instead of overflowing the store (schemathesis found it)."""
+    response = client.get("/v1/events", params={"after": 2**64}, headers=auth("viewer"))
+    assert response.status_code == 422, response.text
+    assert "after" in response.text

@@ -11,7 +11,7 @@ from fleet_manager.adapters.base import VehicleKind
 from fleet_manager.config import Settings
 from fleet_manager.domain import Address, Conflict, IdempotencyMismatch, IllegalTransition, NotFound, Recipient
 from fleet_manager.domain.orders import DeliveryMode, OrderStatus
-from fleet_manager.store import fleet, lockers, orders, outbox, zones
+from fleet_manager.store import fleet, lockers, order_queries, orders, outbox, zones
 from fleet_manager.store.db import Database
 from fleet_manager.store.models import Base, OrderEventRow, OutboxRow
 from mission_planner.airspace import AirspaceError
@@ -75,9 +75,9 @@ def test_created_order_waits_for_customs_with_audit_and_outbox(database: Databas
     order_id = _create(database, hub_id)
     with database.read() as session:
         order = orders.get_order(session, order_id=order_id)
-        events = orders.list_order_events(session, order_id=order_id)
+        events = order_queries.list_order_events(session, order_id=order_id)
         outbox_ids = set(session.scalars(select(OutboxRow.event_id).where(OutboxRow.subject == f"orders/{order_id}")))
-        assert orders.list_dispatchable_orders(session, hub_id=hub_id) == []
+        assert order_queries.list_dispatchable_orders(session, hub_id=hub_id) == []
     assert order.status is S.AWAITING_CUSTOMS and not order.customs_cleared
     assert [(e.from_status, e.to_status) for e in events] == [(None, S.RECEIVED), (S.RECEIVED, S.AWAITING_CUSTOMS)]
     assert all(e.at_s == T0 and e.actor and e.reason for e in events)
@@ -92,8 +92,8 @@ def test_customs_clearance_makes_it_dispatchable_once(database: Database, hub_id
             order = orders.mark_customs_cleared(session, order_id=order_id, actor="backend:x", at_s=T0 + 5)
     assert order.status is S.READY
     with database.read() as session:
-        assert [o.order_id for o in orders.list_dispatchable_orders(session, hub_id=hub_id)] == [order_id]
-        assert len(orders.list_order_events(session, order_id=order_id)) == 3
+        assert [o.order_id for o in order_queries.list_dispatchable_orders(session, hub_id=hub_id)] == [order_id]
+        assert len(order_queries.list_order_events(session, order_id=order_id)) == 3
 
 
 def test_uncleared_order_cannot_be_planned(database: Database, hub_id: str) -> None:
@@ -103,7 +103,7 @@ def test_uncleared_order_cannot_be_planned(database: Database, hub_id: str) -> N
         _move(database, order_id, S.PLANNED, T0 + 1)
     with database.read() as session:
         assert orders.get_order(session, order_id=order_id).status is S.AWAITING_CUSTOMS
-        assert len(orders.list_order_events(session, order_id=order_id)) == 2
+        assert len(order_queries.list_order_events(session, order_id=order_id)) == 2
 
 
 def test_full_delivery_is_audited_with_time_actor_reason(database: Database, hub_id: str) -> None:
@@ -121,7 +121,7 @@ def test_full_delivery_is_audited_with_time_actor_reason(database: Database, hub
         _move(database, order_id, status, T0 + 60 * index, **kwargs)
     with database.read() as session:
         order = orders.get_order(session, order_id=order_id)
-        events = orders.list_order_events(session, order_id=order_id)
+        events = order_queries.list_order_events(session, order_id=order_id)
         notes = orders.list_notifications(session, order_id=order_id)
     assert order.status is S.DELIVERED and order.mode is DeliveryMode.DRONE and order.vehicle_id == "drone-3"
     assert [e.to_status for e in events][-6:] == [s for s, _ in steps]
@@ -147,7 +147,7 @@ def test_idempotency_key_returns_the_first_order(database: Database, hub_id: str
     with pytest.raises(IdempotencyMismatch), database.transaction() as session:
         orders.create_order(session, new=_new(hub_id), actor="b", at_s=T0, idempotency=(key[0], key[1], "other"))
     with database.read() as session:
-        assert len(orders.list_orders(session, hub_ids=[hub_id]).orders) == 1
+        assert len(order_queries.list_orders(session, hub_ids=[hub_id]).orders) == 1
 
 
 def test_stale_version_is_a_conflict_not_an_overwrite(database: Database, hub_id: str) -> None:
@@ -174,14 +174,14 @@ def test_list_orders_filters_and_pages(database: Database, hub_id: str) -> None:
     with database.read() as session:
         seen, cursor = [], None
         while True:
-            page = orders.list_orders(session, hub_ids=[hub_id], limit=3, cursor=cursor)
+            page = order_queries.list_orders(session, hub_ids=[hub_id], limit=3, cursor=cursor)
             seen += [o.order_id for o in page.orders]
             cursor = page.next_cursor
             if cursor is None:
                 break
-        ready = orders.list_orders(session, hub_ids=[hub_id], statuses=[S.READY]).orders
-        later = orders.list_orders(session, hub_ids=[hub_id], since_s=T0 + 1).orders
-        other_hub = orders.list_orders(session, hub_ids=["no-such-hub"]).orders
+        ready = order_queries.list_orders(session, hub_ids=[hub_id], statuses=[S.READY]).orders
+        later = order_queries.list_orders(session, hub_ids=[hub_id], since_s=T0 + 1).orders
+        other_hub = order_queries.list_orders(session, hub_ids=["no-such-hub"]).orders
     assert sorted(seen) == sorted(ids) and len(seen) == 7
     assert len(ready) == 4 and later == [] and other_hub == []
 

@@ -15,6 +15,7 @@ from ..deps import Operator, Reader, ServiceDep, StreamReader
 from ..schemas import EventOut
 
 router = APIRouter(tags=["events"])
+MAX_SEQ = 2**63 - 1  # event seqs are 64-bit integers in the store; a larger cursor is a 422, not a 500
 
 
 @router.get("/events/stream", response_class=EventSourceResponse)
@@ -22,12 +23,12 @@ async def stream(
     service: ServiceDep,
     _caller: StreamReader,
     last_event_id: Annotated[str | None, Header(description="resume after this event (SSE reconnect)")] = None,
-    after: Annotated[int | None, Query(ge=0, description="replay stored events after this seq")] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_SEQ, description="replay stored events after this seq")] = None,
     types: Annotated[list[str] | None, Query(description="type prefixes, e.g. com.finalmile.order")] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events: every stored event (id = its seq) and live telemetry, as CloudEvents JSON."""
     after_seq = after
-    if last_event_id and last_event_id.isdigit():
+    if last_event_id and last_event_id.isdigit() and int(last_event_id) <= MAX_SEQ:
         after_seq = int(last_event_id)
     service.metrics.stream_listeners.inc()
     try:
@@ -46,7 +47,7 @@ async def stream(
 def list_events(
     service: ServiceDep,
     _caller: Reader,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[EventOut]:
     """Stored events after a seq, oldest first (polling alternative to the stream)."""

@@ -37,6 +37,7 @@ def register_locker(locker_id: str, body: LockerIn, service: ServiceDep, _caller
             latitude_deg=body.latitude_deg,
             longitude_deg=body.longitude_deg,
             compartments=body.compartments,
+            at_s=service.clock.now(),
         )
     return LockerOut.of(locker)
 

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fleet_manager.domain.errors import NotFound
 from fleet_manager.domain.orders import Address, OrderStatus, Recipient
+from fleet_manager.store import order_queries
 from fleet_manager.store import orders as order_store
 from fleet_manager.store.orders import NewOrder
 
@@ -111,7 +112,7 @@ def list_orders(
         since_s = (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
     hub_ids = [hub_id] if hub_id else list(service.hub_ids)
     with service.database.read() as session:
-        page = order_store.list_orders(
+        page = order_queries.list_orders(
             session, hub_ids=hub_ids, statuses=status_filter, since_s=since_s, limit=limit, cursor=cursor
         )
     return OrderList(items=[OrderOut.of(o) for o in page.orders], next_cursor=page.next_cursor)
@@ -131,7 +132,7 @@ def get_order(order_id: str, service: ServiceDep, _caller: Reader) -> OrderOut:
 def order_events(order_id: str, service: ServiceDep, _caller: Reader) -> list[OrderEventOut]:
     """The audit trail: every status change with time, actor and reason."""
     with service.database.read() as session:
-        events = order_store.list_order_events(session, order_id=order_id)
+        events = order_queries.list_order_events(session, order_id=order_id)
     return [OrderEventOut.of(e) for e in events if e.hub_id in service.hub_ids]
 
 
