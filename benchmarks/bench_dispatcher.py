@@ -111,16 +111,10 @@ class ParkedVehicle(VehicleAdapter):
 
 
 def _profile(kind: VehicleKind) -> Any:
-    from fleet_manager.fleet import VehicleProfile
+    from mission_planner.profiles import DEFAULT_PROFILES
 
-    if kind is VehicleKind.DRONE:
-        return VehicleProfile(max_payload_kg=2.5, battery_wh=500.0, speed_m_s=12.0, cruise_altitude_m=60.0,
-                              reserve_pct=25.0)
-    if kind is VehicleKind.ROBOT:
-        return VehicleProfile(max_payload_kg=10.0, battery_wh=800.0, speed_m_s=1.5, energy_wh_per_km=30.0,
-                              reserve_pct=15.0)
-    return VehicleProfile(max_payload_kg=600.0, battery_wh=60_000.0, speed_m_s=8.0, capacity_parcels=30,
-                          energy_wh_per_km=250.0)
+    profile = DEFAULT_PROFILES[kind]  # the demo's vans carry 30 parcels, as in the helsinki_day scenario
+    return profile.with_changes(capacity_parcels=30) if kind is VehicleKind.VAN else profile
 
 
 def _add_orders(database: Any, world: Any, count: int, rng: random.Random, now_s: float, prefix: str) -> None:
@@ -145,12 +139,12 @@ def _add_orders(database: Any, world: Any, count: int, rng: random.Random, now_s
 
 
 async def _measure(folder: Path, budget_s: float, replan_budget_s: float) -> list[dict[str, Any]]:
-    from fleet_manager.dispatcher import Dispatcher, DispatcherConfig
     from fleet_manager.fleet import Fleet
     from fleet_manager.handover import AlwaysPresent
     from fleet_manager.planning import FleetPlanner, PlanningConfig
+    from fleet_manager.runtime import build_hub
     from fleet_manager.store import lockers as locker_store
-    from fleet_manager.store import orders as order_store
+    from fleet_manager.store import order_queries
     from fleet_manager.store.db import Database
     from fleet_manager.world import load_world
     from mission_planner.clock import Clock
@@ -179,9 +173,9 @@ async def _measure(folder: Path, budget_s: float, replan_budget_s: float) -> lis
                            hub_xy=(hub.x_m, hub.y_m),
                            config=PlanningConfig(time_budget_s=budget_s, replan_budget_s=replan_budget_s,
                                                  full_plan_period_s=3600.0))
-    dispatcher = Dispatcher(database=database, fleet=fleet, planner=planner, clock=clock, frame=world.frame,
-                            recipients=AlwaysPresent(), config=DispatcherConfig(hub_id=HUB),
-                            base_airspace=world.airspace)
+    services = build_hub(hub_id=HUB, database=database, fleet=fleet, world=world, clock=clock,
+                         recipients=AlwaysPresent(), planner=planner)
+    dispatcher, running = services.dispatcher, services.missions.running
     await dispatcher.start()
     rows = []
     try:
@@ -190,18 +184,19 @@ async def _measure(folder: Path, budget_s: float, replan_budget_s: float) -> lis
                 back = next(a for a in adapters if a.kind is VehicleKind.DRONE and a.started)
                 back.finish()
                 for _ in range(2000):
-                    if back.vehicle_id not in dispatcher.running:
+                    if back.vehicle_id not in running:
                         break
                     await asyncio.sleep(0.01)
             if label == "cycle-new-order":
                 _add_orders(database, world, 1, rng, clock.now(), "late")
-            open_orders = len(await dispatcher.read(lambda s: order_store.list_dispatchable_orders(s, hub_id=HUB)))
+            open_orders = len(await database.read_async(
+                lambda s: order_queries.list_dispatchable_orders(s, hub_id=HUB)))
             planner.last_plan_kind, planner.last_plan_reason, planner.last_plan_wall_s = "not called", "", 0.0
             started = time.perf_counter()
             sorties = await dispatcher.cycle()
             cycle_s = time.perf_counter() - started
             for _ in range(2000):
-                if all(r.departed.is_set() for r in dispatcher.running.values()):
+                if all(r.departed.is_set() for r in running.values()):
                     break
                 await asyncio.sleep(0.01)
             rows.append({
@@ -212,7 +207,7 @@ async def _measure(folder: Path, budget_s: float, replan_budget_s: float) -> lis
                 "departed_s": round(time.perf_counter() - started, 3),
                 "budget_s": planner.budget_s(budget_s if planner.last_plan_kind == "full" else replan_budget_s,
                                              open_orders),
-                "open_orders": open_orders, "trips_started": len(sorties), "vehicles_busy": len(dispatcher.running),
+                "open_orders": open_orders, "trips_started": len(sorties), "vehicles_busy": len(running),
                 "orders_on_trips": sum(len(s.order_ids) for s in sorties),
             })
         rows.append(_replan_row(planner, world, clock.now(), replan_budget_s))

@@ -11,7 +11,7 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fleet_manager.errors import ConfigError
@@ -51,7 +51,7 @@ def parse_api_keys(raw: str) -> dict[str, frozenset[Role]]:
 class Settings(BaseSettings):
     """Everything `finalmile serve` needs; each field is the env var `FINALMILE_<NAME>`."""
 
-    model_config = SettingsConfigDict(env_prefix="FINALMILE_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="FINALMILE_", extra="ignore", frozen=True, hide_input_in_errors=True)
 
     database_url: str = Field(default_factory=lambda: f"sqlite:///{Path('var') / 'finalmile.db'}")
     api_keys: Annotated[dict[str, frozenset[Role]], NoDecode] = Field(default_factory=dict)
@@ -71,8 +71,11 @@ class Settings(BaseSettings):
     webhook_poll_interval_s: float = Field(default=0.5, gt=0)
     locker_max_wrong_codes: int = Field(default=5, ge=1)
     locker_code_ttl_s: float = Field(default=7 * 24 * 3600.0, gt=0)
-    # The vehicles `finalmile serve` drives: 'id=URL,...' (see fleet_manager.vehicle_config). Empty: API only.
+    # The vehicles `finalmile serve` drives: a fleet file (fleet_manager.fleet_file), or the shorthand
+    # 'id=URL,...' for one hub with FINALMILE_RECIPIENT_PRESENCE ('always' or the backend's URL). Neither: API only.
+    fleet_file: Path | None = None
     vehicles: str = ""
+    recipient_presence: str = ""
     ros_domain_id: int | None = Field(default=None, ge=0, le=232)
     vehicle_connect_timeout_s: float = Field(default=60.0, gt=0)
     stream_poll_interval_s: float = Field(default=0.25, gt=0)
@@ -111,3 +114,21 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+_SECRET_FIELDS = frozenset({"api_keys", "webhook_secret"})
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """`Settings()` from the environment (plus overrides); a bad value is one ConfigError line naming the variable.
+
+    Secret values (API keys, the webhook secret) are never repeated in the message.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_input=True)[0]
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        shown = "" if field in _SECRET_FIELDS or "input" not in error else f" (got {error['input']!r})"
+        raise ConfigError(f"FINALMILE_{field.upper()}: {message}{shown}") from None

@@ -32,6 +32,7 @@ class FleetVehicle:
     order_ids: tuple[str, ...] = ()
     out_of_service: str = ""  # why the vehicle may not be given work ("" = in service)
     carried_by: str | None = None  # the van this drone/robot rides on (van handoff), None = flies from the hub
+    adapter_url: str = ""  # where the adapter connects (for the store and the operator)
     link_lost_since_s: float | None = None
     odometer_m: float = 0.0
     energy_used_wh: float = 0.0
@@ -77,11 +78,14 @@ class Fleet:
         *,
         home_latitude_deg: float,
         home_longitude_deg: float,
+        carried_by: str | None = None,
+        adapter_url: str = "",
     ) -> FleetVehicle:
         """Register a connected adapter under its hub."""
         if adapter.vehicle_id in self._by_id:
             raise FleetError(f"vehicle {adapter.vehicle_id!r} is already in the fleet")
-        vehicle = FleetVehicle(adapter, hub_id, profile, home_latitude_deg, home_longitude_deg)
+        vehicle = FleetVehicle(adapter, hub_id, profile, home_latitude_deg, home_longitude_deg,
+                               carried_by=carried_by, adapter_url=adapter_url)
         self._by_hub.setdefault(hub_id, {})[adapter.vehicle_id] = vehicle
         self._by_id[adapter.vehicle_id] = vehicle
         return vehicle

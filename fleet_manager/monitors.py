@@ -1,10 +1,10 @@
 """Safety monitors: battery, geofence conformance, link loss, and new no-fly zones for drones in flight.
 
 They read only what the vehicles themselves report (telemetry positions, battery), never the
-plan. Actions go through the adapters (RTL / land / hold) or the dispatcher (re-route: a new
-mission that avoids the zone). Every alert is logged and kept in `alerts` with its clock time;
-`GeofenceLedger` counts violations (a vehicle inside a blocking zone active at that moment, or
-outside the operating area, while airborne) for the run's KPIs.
+plan. Actions go through the adapters (RTL / land / hold), the mission control (give up a lost
+vehicle's mission) or the re-router (a new mission around a zone published in flight): a narrow
+interface, `FlightControl`, not the dispatcher's fields. Every alert is logged, kept in `alerts`
+with its clock time and put on the event stream; `GeofenceLedger` counts violations.
 """
 
 from __future__ import annotations
@@ -13,27 +13,41 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shapely.geometry import LineString, Point
 
-from mission_planner.airspace import Airspace, Zone, ZoneKind
+from mission_planner.airspace import Airspace
 from mission_planner.clock import Clock
 from mission_planner.energy import MultirotorModel
-from mission_planner.errors import FinalMileError, PlanningError
+from mission_planner.errors import FinalMileError
 from mission_planner.geodesy import LocalFrame
 
-from .adapters.base import LinkStatus, Mission, MissionStep, StepKind, VehicleKind, VehicleState
-from .errors import AdapterError
+from .adapters.base import LinkStatus, StepKind, VehicleKind, VehicleState
 from .fleet import Fleet, FleetVehicle
-from .missions import Stop, drone_reroute
+from .live_airspace import LiveAirspace
+from .reroute import Rerouter
 from .store import outbox
+from .store.db import Database
+from .zone_rules import GeofenceLedger, position_violation, zone_blocks_at
 
 if TYPE_CHECKING:
-    from .dispatcher import Dispatcher
+    from .mission_runner import RunningMission
+
+
+class FlightControl(Protocol):
+    """What the monitors may ask of the mission side (implemented by `MissionControl`)."""
+
+    def running_mission(self, vehicle_id: str) -> RunningMission | None:
+        """The mission a vehicle is running, if any."""
+        ...
+
+    def abandon(self, vehicle_id: str, why: str) -> bool:
+        """Give up a lost vehicle's mission (its parcels are replanned); False when it has none."""
+        ...
+
 
 logger = logging.getLogger(__name__)
 
@@ -60,50 +74,6 @@ class MonitorConfig:
     battery_margin_wh: float = 10.0
 
 
-def zone_blocks_at(zone: Zone, when_s: float, altitude_m: float) -> bool:
-    """True when `zone` keeps a drone at `altitude_m` out at clock time `when_s`."""
-    if zone.kind is ZoneKind.OPERATING_AREA or not zone.blocks(None):
-        return False
-    if not (zone.lower_m <= altitude_m <= zone.upper_m):
-        return False
-    return zone.active_at(dt.datetime.fromtimestamp(when_s, dt.UTC))
-
-
-def position_violation(airspace: Airspace, x_m: float, y_m: float, altitude_m: float, when_s: float) -> str | None:
-    """The id of the zone a reported position violates, 'operating-area' when outside it, else None."""
-    point = Point(x_m, y_m)
-    areas = airspace.of_kind(ZoneKind.OPERATING_AREA)
-    if areas and not any(area.polygon.covers(point) for area in areas):
-        return "operating-area"
-    for zone in airspace.zones:
-        if zone_blocks_at(zone, when_s, altitude_m) and zone.polygon.contains(point):
-            return zone.zone_id
-    return None
-
-
-@dataclass
-class GeofenceLedger:
-    """Counts violation episodes per vehicle and zone from reported positions (for the KPIs)."""
-
-    violations: int = 0
-    episodes: list[tuple[float, str, str]] = field(default_factory=list)  # (at_s, vehicle, zone)
-    _inside: set[tuple[str, str]] = field(default_factory=set)
-
-    def observe(self, vehicle_id: str, zone_id: str | None, at_s: float) -> bool:
-        """Record one sample; True when it starts a new violation episode."""
-        current = {key for key in self._inside if key[0] == vehicle_id}
-        if zone_id is None:
-            self._inside -= current
-            return False
-        key = (vehicle_id, zone_id)
-        if key in self._inside:
-            return False
-        self._inside.add(key)
-        self.violations += 1
-        self.episodes.append((at_s, vehicle_id, zone_id))
-        return True
-
-
 class SafetyMonitor:
     """Watches every vehicle of a fleet and acts on battery, geofence, link and zone changes."""
 
@@ -111,14 +81,20 @@ class SafetyMonitor:
         self,
         *,
         fleet: Fleet,
-        dispatcher: Dispatcher,
         clock: Clock,
         frame: LocalFrame,
+        airspace: LiveAirspace,
+        missions: FlightControl,
+        rerouter: Rerouter,
+        database: Database | None = None,
         config: MonitorConfig | None = None,
         on_alert: Callable[[Alert], None] | None = None,
     ) -> None:
         self.fleet = fleet
-        self.dispatcher = dispatcher
+        self.airspace = airspace
+        self.missions = missions
+        self.rerouter = rerouter
+        self.database = database
         self.clock = clock
         self.frame = frame
         self.config = config or MonitorConfig()
@@ -129,7 +105,7 @@ class SafetyMonitor:
         self._recalled: set[str] = set()
         self._actions: set[asyncio.Task[None]] = set()
         self._pending_zone_ids: set[str] = set()
-        dispatcher.airspace_listeners.append(self._on_airspace)
+        airspace.add_listener(self._on_airspace)
 
     # ----- alerts and actions ----------------------------------------------------------------------
     def alert(self, vehicle_id: str, kind: str, message: str) -> None:
@@ -141,9 +117,10 @@ class SafetyMonitor:
             self._on_alert(entry)
         with contextlib.suppress(RuntimeError):  # no running loop: unit use without a store
             asyncio.get_running_loop()
-            self._act(self._store_alert(entry), f"{vehicle_id}-alert")
+            if self.database is not None:
+                self._act(self._store_alert(entry, self.database), f"{vehicle_id}-alert")
 
-    async def _store_alert(self, entry: Alert) -> None:
+    async def _store_alert(self, entry: Alert, database: Database) -> None:
         """Put the alert on the event stream (the dashboard shows it); not a webhook to the backend."""
         hub_id = self.fleet.get(entry.vehicle_id).hub_id if entry.vehicle_id in self.fleet else ""
         data = {"vehicle_id": entry.vehicle_id, "kind": entry.kind, "message": entry.message}
@@ -153,7 +130,7 @@ class SafetyMonitor:
                                 subject=f"vehicles/{entry.vehicle_id}", data=data, at_s=entry.at_s, webhook=False)
 
         try:
-            await self.dispatcher.write(store)
+            await database.write_async(store)
         except Exception:
             logger.exception("could not store alert %s", entry)
 
@@ -182,7 +159,7 @@ class SafetyMonitor:
     def check_all(self) -> None:
         """One pass over the fleet."""
         now_s = self.clock.now()
-        airspace = self.dispatcher.airspace
+        airspace = self.airspace.current
         if self._pending_zone_ids:
             zone_ids, self._pending_zone_ids = set(self._pending_zone_ids), set()
             self._react_to_new_zones(airspace, zone_ids, now_s)
@@ -213,7 +190,7 @@ class SafetyMonitor:
             self.alert(vehicle.vehicle_id, "link_lost", f"no telemetry since {state.stamp_s:.0f}")
             vehicle.out_of_service = "link lost"
         elif (now_s - vehicle.link_lost_since_s >= self.config.reassign_after_link_lost_s
-              and self.dispatcher.abandon(vehicle.vehicle_id, "link lost")):
+              and self.missions.abandon(vehicle.vehicle_id, "link lost")):
             self.alert(vehicle.vehicle_id, "reassigned", "link lost too long: its parcels go out with other vehicles")
 
     def _check_geofence(self, vehicle: FleetVehicle, state: VehicleState, airspace: Airspace, now_s: float) -> None:
@@ -284,7 +261,7 @@ class SafetyMonitor:
         Step counters differ between back-ends (MAVLink items vs mission steps), so progress is taken
         from the hand-overs the dispatcher has recorded, not from `mission_step`.
         """
-        running = self.dispatcher.running.get(vehicle.vehicle_id)
+        running = self.missions.running_mission(vehicle.vehicle_id)
         points = [self.frame.to_local(state.latitude_deg, state.longitude_deg)]
         if running is not None:
             steps = list(running.mission.steps)
@@ -302,7 +279,7 @@ class SafetyMonitor:
 
     def _react_to_new_zones(self, airspace: Airspace, zone_ids: set[str], now_s: float) -> None:
         zones = [z for z in airspace.zones if z.zone_id in zone_ids and z.blocks(None)]
-        margin_m = self.dispatcher.planner.config.drone_safety_margin_m
+        margin_m = self.rerouter.safety_margin_m
         for vehicle in self.fleet:
             state = vehicle.state()
             if vehicle.kind is not VehicleKind.DRONE or state is None or state.relative_altitude_m < AIRBORNE_M:
@@ -324,75 +301,8 @@ class SafetyMonitor:
                 continue
             self._act(self._reroute(vehicle, state, airspace, names, now_s), f"{vehicle.vehicle_id}-reroute")
 
-    def _escape(self, airspace: Airspace, here: tuple[float, float], altitude_m: float,
-                now_s: float) -> tuple[float, float] | None:
-        """A point just outside every buffered blocking zone, straight away from the zone the drone is near.
-
-        The path planner refuses a start inside a zone's safety margin; a drone that is there (but
-        not inside the zone itself) first moves straight out, which only increases its distance.
-        """
-        margin_m = self.dispatcher.planner.config.drone_safety_margin_m
-        point = Point(here)
-        near = [z for z in airspace.zones if zone_blocks_at(z, now_s, altitude_m)
-                and z.polygon.distance(point) < margin_m + 1.0]
-        if not near:
-            return None
-        zone = min(near, key=lambda z: z.polygon.distance(point))
-        nearest = zone.polygon.exterior.interpolate(zone.polygon.exterior.project(point))
-        dx, dy = point.x - nearest.x, point.y - nearest.y
-        length = math.hypot(dx, dy)
-        if length < 1e-6:
-            return None
-        scale = (margin_m + 5.0) / length
-        return nearest.x + dx * scale, nearest.y + dy * scale
-
     async def _reroute(
         self, vehicle: FleetVehicle, state: VehicleState, airspace: Airspace, names: str, now_s: float
     ) -> None:
-        """New mission around the zone (to the pending drop if any, then home); recall or hold when impossible."""
-        planner = self.dispatcher.planner
-        here = self.frame.to_local(state.latitude_deg, state.longitude_deg)
-        home = self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg)
-        altitude_m = vehicle.profile.cruise_altitude_m or max(state.relative_altitude_m, 30.0)
-        pending = self.dispatcher.pending_drop(vehicle.vehicle_id)
-        escape = self._escape(airspace, here, altitude_m, now_s)
-        if escape is not None:
-            here = escape
-        try:
-            if pending is not None:
-                order_id, latitude_deg, longitude_deg = pending
-                drop = self.frame.to_local(latitude_deg, longitude_deg)
-                to_drop = planner.reroute_path(airspace, altitude_m, here, drop, now_s)
-                home_path = planner.reroute_path(airspace, altitude_m, drop, home, now_s)
-                stop: Stop | None = Stop(order_id, latitude_deg, longitude_deg)
-            else:
-                to_drop, stop = None, None
-                home_path = planner.reroute_path(airspace, altitude_m, here, home, now_s)
-        except PlanningError as exc:
-            self.alert(vehicle.vehicle_id, "zone_recall", f"no safe path around {names} ({exc}): holding position")
-            await vehicle.adapter.pause()
-            return
-        mission = drone_reroute(
-            planner.next_mission_id(vehicle.vehicle_id, now_s), stop, to_drop, home_path, self.frame,
-            cruise_speed_m_s=vehicle.profile.speed_m_s,
-        )
-        if escape is not None:
-            latitude_deg, longitude_deg = self.frame.to_wgs84(*escape)
-            out = MissionStep(StepKind.GOTO, latitude_deg, longitude_deg, altitude_m=altitude_m)
-            mission = Mission(mission.mission_id, (out, *mission.steps), cruise_speed_m_s=mission.cruise_speed_m_s)
-        try:
-            await self.dispatcher.replace_mission(vehicle, mission)
-        except AdapterError as exc:
-            # RTL flies straight home: only safe when that line keeps clear of every blocking zone.
-            straight_home = LineString([here, home])
-            margin_m = planner.config.drone_safety_margin_m
-            if any(straight_home.intersects(z.polygon.buffer(margin_m)) for z in airspace.zones
-                   if zone_blocks_at(z, now_s, altitude_m)):
-                self.alert(vehicle.vehicle_id, "zone_recall",
-                           f"re-route around {names} refused ({exc}); straight line home crosses a zone: holding")
-                await vehicle.adapter.pause()
-                return
-            self.alert(vehicle.vehicle_id, "zone_recall", f"re-route around {names} refused ({exc}): returning home")
-            await vehicle.adapter.return_home()
-            return
-        self.alert(vehicle.vehicle_id, "zone_reroute", f"re-routed around {names} with mission {mission.mission_id}")
+        outcome = await self.rerouter.reroute(vehicle, state, airspace, names, now_s)
+        self.alert(vehicle.vehicle_id, outcome.kind, outcome.message)

@@ -115,6 +115,12 @@ class BackendSim:
         """Base URL of the backend's own HTTP endpoint (webhooks at /webhooks)."""
         return f"http://{self.host}:{self.port}"
 
+    def use_api(self, api_url: str) -> None:
+        """Send orders and operator requests to the Fleet API at `api_url` (known once it has started)."""
+        self.api_url = api_url.rstrip("/")
+        self._backend.base_url = self.api_url
+        self._operator.base_url = self.api_url
+
     def order_id(self, reference: str) -> str | None:
         """The Fleet API's id for one of our references (None until created)."""
         return self._order_ids.get(reference)

@@ -11,6 +11,7 @@ import abc
 import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from mission_planner.airspace import Airspace, ZoneKind
 from mission_planner.model import VehicleKind as VehicleKind  # one kind for planner, adapters and store
@@ -203,3 +204,22 @@ class VehicleAdapter(abc.ABC):
     @abc.abstractmethod
     async def land(self) -> None:
         """Land now where the vehicle is (robots: stop)."""
+
+
+@runtime_checkable
+class Carrier(Protocol):
+    """A capability of some adapters: a van that carries drones or robots and sets them down at its stops."""
+
+    carried: tuple[str, ...]
+
+    async def load(self, vehicle_id: str) -> None:
+        """Stow a vehicle standing at the hub."""
+
+    async def unload(self, vehicle_id: str) -> None:
+        """Take a vehicle out at the hub."""
+
+    async def launch(self, vehicle_id: str) -> None:
+        """Set a vehicle down at the stopped van."""
+
+    async def recover(self, vehicle_id: str) -> None:
+        """Take back a vehicle landed (or parked) next to the stopped van."""

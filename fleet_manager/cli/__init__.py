@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `finalmile` console script."""
+    if argv is None:  # the console script: make ROS 2 importable without sourcing tools/env.sh
+        from .ros_env import reexec_with_ros_environment
+
+        reexec_with_ros_environment(sys.argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -55,8 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args))
-    except FinalMileError as exc:
-        logger.error("%s", exc)
+    except FinalMileError as exc:  # configuration and run errors: one line, the traceback only with -v
+        if args.verbose:
+            logger.exception("%s", exc)
+        else:
+            logger.error("%s", exc)
         return 1
     except KeyboardInterrupt:
         return 130

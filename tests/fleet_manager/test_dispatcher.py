@@ -25,12 +25,15 @@ from fleet_manager.adapters.base import (
     VehicleKind,
     VehicleState,
 )
-from fleet_manager.dispatcher import Dispatcher, DispatcherConfig
+from fleet_manager.dispatcher import DispatcherConfig
 from fleet_manager.domain.orders import Address, Order, OrderStatus, Recipient
 from fleet_manager.fleet import Fleet, VehicleProfile
+from fleet_manager.operator_commands import AdapterCommander
 from fleet_manager.planning import FleetPlanner
+from fleet_manager.runtime import HubServices, build_hub
 from fleet_manager.store import fleet as fleet_store
 from fleet_manager.store import lockers as locker_store
+from fleet_manager.store import order_queries
 from fleet_manager.store import orders as order_store
 from fleet_manager.store.db import Database
 from fleet_manager.world import load_world
@@ -147,10 +150,9 @@ def setup(tmp_path: Path, world):  # type: ignore[no-untyped-def]
     planner = FleetPlanner(world.frame, walk_graph=world.walk_graph, street_graph=world.street_graph,
                            hub_xy=(world.hub.x_m, world.hub.y_m))
     recipients = Recipients()
-    dispatcher = Dispatcher(database=database, fleet=fleet, planner=planner, clock=clock, frame=world.frame,
-                            recipients=recipients, config=DispatcherConfig(hub_id=HUB, lookahead_s=math.inf),
-                            base_airspace=world.airspace)
-    yield database, dispatcher, drone, recipients, clock
+    hub = build_hub(hub_id=HUB, database=database, fleet=fleet, world=world, clock=clock, recipients=recipients,
+                    planner=planner, dispatcher_config=DispatcherConfig(hub_id=HUB, lookahead_s=math.inf))
+    yield database, hub, drone, recipients, clock
     database.dispose()
 
 
@@ -174,25 +176,25 @@ def _order(database: Database, order_id: str) -> Order:
         return order_store.get_order(session, order_id=order_id)
 
 
-async def _settle(dispatcher: Dispatcher) -> None:
+async def _settle(hub: HubServices) -> None:
     for _ in range(100):
         await asyncio.sleep(0.02)
-        if not dispatcher.running:
+        if not hub.missions.running:
             return
     raise AssertionError("mission runner did not finish")
 
 
 async def test_ready_order_is_flown_and_delivered(setup, world) -> None:  # type: ignore[no-untyped-def]
     """A cleared order goes planned -> assigned -> loaded -> out_for_delivery -> delivered, by the dispatcher."""
-    database, dispatcher, drone, _recipients, _clock = setup
+    database, hub, drone, _recipients, _clock = setup
     order_id = _create(database, world, "ref-1")
-    await dispatcher.start()
-    sorties = await dispatcher.cycle()
+    await hub.dispatcher.start()
+    sorties = await hub.dispatcher.cycle()
     assert [s.order_ids for s in sorties] == [(order_id,)]
-    await _settle(dispatcher)
+    await _settle(hub)
     assert _order(database, order_id).status is OrderStatus.DELIVERED
     with database.read() as session:
-        history = order_store.list_order_events(session, order_id=order_id)
+        history = order_queries.list_order_events(session, order_id=order_id)
         missions = fleet_store.list_missions(session, hub_ids=[HUB])
     path = [e.to_status.value for e in history]
     assert path[-5:] == ["planned", "assigned", "loaded", "out_for_delivery", "delivered"]
@@ -204,91 +206,91 @@ async def test_ready_order_is_flown_and_delivered(setup, world) -> None:  # type
 
 async def test_uncleared_parcel_is_never_dispatched(setup, world) -> None:  # type: ignore[no-untyped-def]
     """A parcel waiting for customs stays put however idle the fleet is."""
-    database, dispatcher, drone, _recipients, _clock = setup
+    database, hub, drone, _recipients, _clock = setup
     order_id = _create(database, world, "ref-customs", cleared=False)
-    await dispatcher.start()
-    assert await dispatcher.cycle() == []
+    await hub.dispatcher.start()
+    assert await hub.dispatcher.cycle() == []
     assert drone.missions == []
     assert _order(database, order_id).status is OrderStatus.AWAITING_CUSTOMS
 
 
 async def test_absent_recipient_then_reschedule_then_locker(setup, world) -> None:  # type: ignore[no-untyped-def]
     """Recipient absent -> attempt_failed; unanswered -> rescheduled; absent again -> nearest locker."""
-    database, dispatcher, _drone, recipients, clock = setup
+    database, hub, _drone, recipients, clock = setup
     recipients.absent.add("ref-away")
     order_id = _create(database, world, "ref-away")
-    await dispatcher.start()
-    await dispatcher.cycle()
-    await _settle(dispatcher)
+    await hub.dispatcher.start()
+    await hub.dispatcher.cycle()
+    await _settle(hub)
     assert _order(database, order_id).status is OrderStatus.ATTEMPT_FAILED
-    later_s = clock.now() + dispatcher.config.answer_grace_s + 1
-    await dispatcher._handle_unanswered_attempts(later_s)
+    later_s = clock.now() + hub.lifecycle.policy.answer_grace_s + 1
+    await hub.lifecycle.follow_up_failed_attempts(busy_vehicle_ids=frozenset(), now_s=later_s)
     assert _order(database, order_id).status is OrderStatus.RESCHEDULED
-    await dispatcher.cycle()
-    await _settle(dispatcher)
+    await hub.dispatcher.cycle()
+    await _settle(hub)
     assert _order(database, order_id).status is OrderStatus.ATTEMPT_FAILED
-    await dispatcher._handle_unanswered_attempts(later_s + 10_000)
+    await hub.lifecycle.follow_up_failed_attempts(busy_vehicle_ids=frozenset(), now_s=later_s + 10_000)
     order = _order(database, order_id)
     assert order.status is OrderStatus.DIVERTED_TO_LOCKER and order.locker_id is not None
-    await dispatcher.cycle()
-    await _settle(dispatcher)
+    await hub.dispatcher.cycle()
+    await _settle(hub)
     assert _order(database, order_id).status is OrderStatus.DELIVERED_TO_LOCKER
 
 
 async def test_vehicle_failure_returns_parcel_for_reassignment(setup, world) -> None:  # type: ignore[no-untyped-def]
     """A mission that fails before the drop brings the parcel back; another vehicle (not the failed one) takes it."""
-    database, dispatcher, drone, _recipients, _clock = setup
+    database, hub, drone, _recipients, _clock = setup
     drone.fail_before_delivery = True
     order_id = _create(database, world, "ref-fail")
-    await dispatcher.start()
-    await dispatcher.cycle()
-    await _settle(dispatcher)
+    await hub.dispatcher.start()
+    await hub.dispatcher.cycle()
+    await _settle(hub)
     with database.read() as session:
-        path = [e.to_status.value for e in order_store.list_order_events(session, order_id=order_id)]
+        path = [e.to_status.value for e in order_queries.list_order_events(session, order_id=order_id)]
     assert path[-2:] == ["returned_to_hub", "ready"]
-    assert await dispatcher.cycle() == []  # not straight back to the drone that failed it
+    assert await hub.dispatcher.cycle() == []  # not straight back to the drone that failed it
     spare = FakeVehicle("drone-2", VehicleKind.DRONE, world.hub.latitude_deg, world.hub.longitude_deg)
-    dispatcher.fleet.add(HUB, spare, dispatcher.fleet.get("drone-1").profile,
+    hub.dispatcher.fleet.add(HUB, spare, hub.dispatcher.fleet.get("drone-1").profile,
                          home_latitude_deg=world.hub.latitude_deg, home_longitude_deg=world.hub.longitude_deg)
-    await dispatcher.start()
-    await dispatcher.cycle()
-    await _settle(dispatcher)
+    await hub.dispatcher.start()
+    await hub.dispatcher.cycle()
+    await _settle(hub)
     order = _order(database, order_id)
     assert order.status is OrderStatus.DELIVERED and order.vehicle_id == "drone-2"
 
 
 async def test_too_heavy_for_drone_waits_for_another_mode(setup, world) -> None:  # type: ignore[no-untyped-def]
     """A 12 kg parcel is not given to a 2.5 kg drone."""
-    database, dispatcher, drone, _recipients, _clock = setup
+    database, hub, drone, _recipients, _clock = setup
     _create(database, world, "ref-heavy", weight_kg=12.0)
-    await dispatcher.start()
-    assert await dispatcher.cycle() == []
+    await hub.dispatcher.start()
+    assert await hub.dispatcher.cycle() == []
     assert drone.missions == []
 
 
 async def test_operator_commands_reach_the_adapter(setup) -> None:  # type: ignore[no-untyped-def]
     """pause/resume/return/land queued through the store are executed on the vehicle's adapter."""
-    database, dispatcher, drone, _recipients, clock = setup
-    await dispatcher.start()
+    database, hub, drone, _recipients, clock = setup
+    await hub.dispatcher.start()
     for kind in (fleet_store.CommandKind.PAUSE, fleet_store.CommandKind.RESUME, fleet_store.CommandKind.RETURN,
                  fleet_store.CommandKind.LAND):
         with database.transaction() as session:
             command = fleet_store.request_command(session, vehicle_id="drone-1", command=kind, requested_by="op",
                                                   reason="test", at_s=clock.now())
-        await dispatcher.execute(command)
+        await AdapterCommander(hub.dispatcher.fleet).execute(command)
     assert drone.commands == ["pause", "resume", "return", "land"]
 
 
 async def test_lost_vehicle_is_abandoned_and_parcel_replanned(setup, world) -> None:  # type: ignore[no-untyped-def]
     """A vehicle that goes silent mid-mission is given up on request; its parcel becomes dispatchable again."""
-    database, dispatcher, drone, _recipients, _clock = setup
+    database, hub, drone, _recipients, _clock = setup
     drone.silent = True
     order_id = _create(database, world, "ref-lost")
-    await dispatcher.start()
-    await dispatcher.cycle()
+    await hub.dispatcher.start()
+    await hub.dispatcher.cycle()
     await asyncio.sleep(0.2)
     assert _order(database, order_id).status is OrderStatus.OUT_FOR_DELIVERY
-    assert dispatcher.abandon("drone-1", "link lost")
-    assert not dispatcher.abandon("drone-1", "link lost")  # once
-    await _settle(dispatcher)
+    assert hub.missions.abandon("drone-1", "link lost")
+    assert not hub.missions.abandon("drone-1", "link lost")  # once
+    await _settle(hub)
     assert _order(database, order_id).status is OrderStatus.READY

@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from fleet_manager.monitors import GeofenceLedger, position_violation, zone_blocks_at
 from fleet_manager.world import load_world
+from fleet_manager.zone_rules import GeofenceLedger, position_violation, zone_blocks_at
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ from fleet_manager.adapters.base import (
 from fleet_manager.adapters.mavlink_adapter import MavlinkAdapter
 from fleet_manager.adapters.mavlink_codec import FENCE
 from fleet_manager.config import Role, Settings
-from fleet_manager.monitors import position_violation
+from fleet_manager.zone_rules import position_violation
 from mission_planner.airspace import Airspace, Zone, ZoneKind
 from mission_planner.clock import Clock
 from mission_planner.geodesy import LocalFrame
@@ -201,15 +201,12 @@ def _circle_feature(zone_id: str, lat: float, lon: float, radius_m: float) -> di
 async def test_zone_created_through_the_api_reroutes_a_drone_in_flight(tmp_path: Path) -> None:
     """A zone POSTed to /v1/zones across a flying drone's route: within seconds the drone gets a new mission
     around it (not a recall), its own reported positions never enter the zone, and the parcel is delivered."""
-    from fleet_manager.api.app import create_app
-    from fleet_manager.dispatcher import Dispatcher, DispatcherConfig
-    from fleet_manager.fleet import Fleet, VehicleProfile
-    from fleet_manager.handover import AlwaysPresent
-    from fleet_manager.monitors import SafetyMonitor
+    from fleet_manager.fleet_file import parse_fleet
     from fleet_manager.planning import FleetPlanner
-    from fleet_manager.store.db import Database
+    from fleet_manager.runtime import Runtime
     from fleet_manager.world import load_world
-    from sim_worlds.day import drone_parameters, free_port
+    from sim_worlds.day import free_port
+    from sim_worlds.fleet_setup import drone_parameters
     from sim_worlds.mavsim.process import MavsimProcess
     from sim_worlds.scenario import load_scenario
 
@@ -234,26 +231,20 @@ async def test_zone_created_through_the_api_reroutes_a_drone_in_flight(tmp_path:
     keys = {"backend": "backend-key-reroute", "operator": "operator-key-reroute"}
     with MavsimProcess(1, speedup=SPEEDUP, home=(hub.latitude_deg, hub.longitude_deg, 10.0),
                        params=drone_parameters(scenario)) as sim:
-        adapter = MavlinkAdapter("drone-1", sim.urls[0], clock=clock, battery_capacity_wh=500.0)
-        await adapter.connect(timeout_s=60)
-        database = Database(f"sqlite:///{tmp_path / 'fm.db'}")
+        fleet_file = parse_fleet({
+            "hubs": [{"hub_id": HUB, "world": "helsinki", "recipient_presence": {"kind": "always"}}],
+            "vehicles": [{"vehicle_id": "drone-1", "kind": "drone", "url": sim.urls[0],
+                          "profile": {"battery_wh": 500.0, "cruise_altitude_m": 60.0}}],
+        }, "test fleet")
+        port = free_port()
+        settings = Settings(database_url=f"sqlite:///{tmp_path / 'fm.db'}", hub_id=HUB, port=port,
+                            api_keys={keys["backend"]: frozenset({Role.BACKEND}),
+                                      keys["operator"]: frozenset({Role.OPERATOR})})
+        runtime = await Runtime.start(settings, fleet_file, clock=clock)
+        adapter = runtime.fleet.get("drone-1").adapter
+        missions, monitor = runtime.hub.missions, runtime.hub.monitor
         try:
-            fleet = Fleet()
-            fleet.add(HUB, adapter, VehicleProfile(max_payload_kg=2.5, battery_wh=500.0, speed_m_s=12.0,
-                                                   cruise_altitude_m=60.0, reserve_pct=25.0),
-                      home_latitude_deg=hub.latitude_deg, home_longitude_deg=hub.longitude_deg)
-            planner = FleetPlanner(world.frame, walk_graph=world.walk_graph, street_graph=world.street_graph,
-                                   hub_xy=(hub.x_m, hub.y_m))
-            dispatcher = Dispatcher(database=database, fleet=fleet, planner=planner, clock=clock,
-                                    frame=world.frame, recipients=AlwaysPresent(),
-                                    config=DispatcherConfig(hub_id=HUB), base_airspace=world.airspace)
-            monitor = SafetyMonitor(fleet=fleet, dispatcher=dispatcher, clock=clock, frame=world.frame)
-            port = free_port()
-            settings = Settings(database_url=f"sqlite:///{tmp_path / 'fm.db'}", hub_id=HUB, port=port,
-                                api_keys={keys["backend"]: frozenset({Role.BACKEND}),
-                                          keys["operator"]: frozenset({Role.OPERATOR})})
-            app = create_app(settings, clock=clock, database=database, commander=dispatcher, frame=world.frame,
-                             background=[dispatcher.run, monitor.run])
+            app = runtime.app
             server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
             serving = asyncio.create_task(server.serve())
             seen: list[tuple[float, float, float]] = []
@@ -279,10 +270,10 @@ async def test_zone_created_through_the_api_reroutes_a_drone_in_flight(tmp_path:
                     assert response.status_code == 201, response.text
                     order_id = response.json()["order_id"]
                     deadline = loop.time() + 60.0
-                    while not (dispatcher.running and (s := adapter.latest_state()) and s.relative_altitude_m > 40):
+                    while not (missions.running and (s := adapter.latest_state()) and s.relative_altitude_m > 40):
                         assert loop.time() < deadline, "the drone never took off with the order"
                         await asyncio.sleep(0.05)
-                    first_mission = dispatcher.running["drone-1"].mission.mission_id
+                    first_mission = missions.running["drone-1"].mission.mission_id
                     here = world.frame.to_local(*_lat_lon(adapter))
                     # A zone 60 % of the way from the drone to the drop point, across its straight leg.
                     cx = here[0] + 0.6 * (target.x_m - here[0])
@@ -292,7 +283,7 @@ async def test_zone_created_through_the_api_reroutes_a_drone_in_flight(tmp_path:
                     response = await http.post(f"{base}/zones", headers={"Authorization": f"Bearer {keys['operator']}"},
                                                json=_circle_feature("pop-up-test", lat, lon, 60.0))
                     assert response.status_code == 201, response.text
-                    while dispatcher.running["drone-1"].mission.mission_id == first_mission:
+                    while missions.running["drone-1"].mission.mission_id == first_mission:
                         assert loop.time() - published < 10.0, [a.message for a in monitor.alerts]
                         await asyncio.sleep(0.02)
                     latency_s = loop.time() - published
@@ -322,8 +313,7 @@ async def test_zone_created_through_the_api_reroutes_a_drone_in_flight(tmp_path:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(serving, 10)
         finally:
-            await adapter.close()
-            database.dispose()
+            await runtime.close()
 
 
 def _lat_lon(adapter: MavlinkAdapter) -> tuple[float, float]:

@@ -1,0 +1,170 @@
+"""Following one vehicle mission from start to end: the runner the mission control starts per sortie.
+
+It starts the mission through the vehicle's adapter (a van first loads the drones it carries),
+records the departure, turns the vehicle's own progress events into hand-overs at the door, waits
+for the end (following in-flight replacements), and settles what is still aboard. A van's WAIT
+step at a launch stop hands the stop over to the van choreography.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .adapters.base import Mission, MissionEvent, MissionOutcome, VehicleKind
+from .domain.orders import DeliveryMode
+from .errors import AdapterError
+from .fleet import FleetVehicle
+from .missions import delivery_steps
+from .planning import Handoff, Sortie
+
+if TYPE_CHECKING:
+    from .mission_control import MissionControl
+
+logger = logging.getLogger(__name__)
+
+HANDOVER_EVENTS = frozenset({"payload_released", "compartment_opened", "parcel_handed_over", "delivered"})
+
+
+@dataclass
+class RunningMission:
+    """A mission in flight and the orders it still carries."""
+
+    vehicle: FleetVehicle
+    mission: Mission
+    mode: DeliveryMode
+    order_ids: list[str]
+    resolved: set[str] = field(default_factory=set)
+    superseded_ids: set[str] = field(default_factory=set)
+    departed: asyncio.Event = field(default_factory=asyncio.Event)  # out_for_delivery is in the store
+    abandoned: asyncio.Event = field(default_factory=asyncio.Event)  # the vehicle is given up (lost link)
+    handoffs: dict[int, Handoff] = field(default_factory=dict)  # van: WAIT step index -> drone it launches there
+    handoff_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    launched: set[str] = field(default_factory=set)  # drones this van has set down on the way
+
+    @property
+    def aboard(self) -> list[str]:
+        """Orders not handed over yet."""
+        return [o for o in self.order_ids if o not in self.resolved]
+
+
+class MissionRunner:
+    """Runs one `RunningMission` to its end; created and owned by `MissionControl`."""
+
+    def __init__(self, control: MissionControl, running: RunningMission, sortie: Sortie) -> None:
+        self.control = control
+        self.running = running
+        self.sortie = sortie
+
+    async def run(self) -> None:
+        """Start, follow and settle the mission; always leaves the vehicle free and the dispatcher woken."""
+        control, running = self.control, self.running
+        vehicle, mission = running.vehicle, running.mission
+        events_task = asyncio.create_task(self._follow_events(), name=f"events-{mission.mission_id}")
+        await asyncio.sleep(0)  # subscribe before the vehicle can report anything
+        try:
+            geofence = control.geofence_for(vehicle) if vehicle.kind is VehicleKind.DRONE else None
+            if running.handoffs:
+                await control.choreography.load(running)
+            try:
+                await vehicle.adapter.start_mission(mission, geofence=geofence)
+            except AdapterError as exc:
+                logger.warning("%s refused %s: %s", vehicle.vehicle_id, mission.mission_id, exc)
+                await control.refused(running, str(exc))
+                return
+            vehicle.order_ids = tuple(running.order_ids)
+            await control.lifecycle.depart(mission_id=mission.mission_id, vehicle_id=vehicle.vehicle_id,
+                                           mode=running.mode, order_ids=running.order_ids, eta_s=self.sortie.eta_s)
+            running.departed.set()
+            outcome = await self._wait_until_done()
+            await control.settle(running, outcome)
+            if running.handoff_tasks:  # a van that ended its mission early: its drone's runner still settles
+                await asyncio.wait(running.handoff_tasks,
+                                   timeout=control.clock.wall_s(control.config.mission_timeout_s))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("%s: mission %s runner crashed", vehicle.vehicle_id, running.mission.mission_id)
+            with contextlib.suppress(Exception):
+                await control.settle(running, MissionOutcome.FAILED)
+        finally:
+            events_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await events_task
+            await control.finished(running)
+
+    async def _wait_until_done(self) -> MissionOutcome:
+        """Wait for the mission's end, following re-routes (a monitor may replace the mission in flight)."""
+        running, control = self.running, self.control
+        adapter = running.vehicle.adapter
+        deadline_s = control.clock.now() + control.config.mission_timeout_s
+        while True:
+            remaining_s = deadline_s - control.clock.now()
+            if remaining_s <= 0:
+                logger.error("%s: mission %s timed out", running.vehicle.vehicle_id, running.mission.mission_id)
+                with contextlib.suppress(AdapterError):
+                    await adapter.return_home()
+                return MissionOutcome.FAILED
+            waiting = asyncio.ensure_future(adapter.wait_mission(timeout_s=min(remaining_s, 600.0)))
+            given_up = asyncio.ensure_future(running.abandoned.wait())
+            await asyncio.wait({waiting, given_up}, return_when=asyncio.FIRST_COMPLETED)
+            given_up.cancel()
+            if running.abandoned.is_set():
+                waiting.cancel()
+                return MissionOutcome.FAILED
+            try:
+                result = waiting.result()
+            except AdapterError as exc:
+                if "still running" in str(exc):
+                    continue
+                logger.warning("%s: %s", running.vehicle.vehicle_id, exc)
+                return MissionOutcome.FAILED
+            if result.mission_id in running.superseded_ids:
+                await asyncio.sleep(0.05)  # the old mission ended because a re-route replaced it
+                continue
+            if result.mission_id != running.mission.mission_id:
+                logger.warning("%s: ended mission %s is not the running %s", running.vehicle.vehicle_id,
+                               result.mission_id, running.mission.mission_id)
+            await self._resolve_completed_steps(result.steps_completed)
+            return result.outcome
+
+    async def _follow_events(self) -> None:
+        running = self.running
+        async for event in running.vehicle.adapter.mission_events():
+            if event.mission_id != running.mission.mission_id:
+                continue
+            # The van is at a launch stop: handing over its last parcel there (or already waiting).
+            for wait_index in (event.step_index, event.step_index + 1):
+                handoff = running.handoffs.pop(wait_index, None)
+                if handoff is not None:
+                    running.handoff_tasks.append(asyncio.create_task(
+                        self.control.choreography.launch_and_recover(running, handoff),
+                        name=f"handoff-{handoff.drone_id}"))
+            if event.what not in HANDOVER_EVENTS:
+                continue
+            order_id = delivery_steps(running.mission).get(event.step_index) or event.detail
+            # A fast vehicle may report the drop before the departure is written; the queue keeps the event.
+            await running.departed.wait()
+            if order_id in running.order_ids and order_id not in running.resolved:
+                await self._hand_over(order_id, event)
+
+    async def _resolve_completed_steps(self, steps_completed: int) -> None:
+        """A vehicle that reports its DELIVER steps done without a release event still handed them over."""
+        running = self.running
+        for index, order_id in delivery_steps(running.mission).items():
+            if index < steps_completed and order_id in running.order_ids and order_id not in running.resolved:
+                await self._hand_over(order_id, None)
+
+    async def _hand_over(self, order_id: str, event: MissionEvent | None) -> None:
+        running = self.running
+        running.resolved.add(order_id)
+        state = running.vehicle.state()
+        latitude_deg = event.latitude_deg if event and event.latitude_deg is not None else (
+            state.latitude_deg if state else None)
+        longitude_deg = event.longitude_deg if event and event.longitude_deg is not None else (
+            state.longitude_deg if state else None)
+        await self.control.lifecycle.hand_over(order_id=order_id, vehicle_id=running.vehicle.vehicle_id,
+                                               latitude_deg=latitude_deg, longitude_deg=longitude_deg)

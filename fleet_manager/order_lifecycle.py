@@ -1,0 +1,253 @@
+"""The order lifecycle on the vehicle side: every status change a mission causes, each one transaction.
+
+Loading a mission (planned -> assigned -> loaded), departure (out_for_delivery), hand-over at the
+door (delivered, delivered_to_locker or attempt_failed), a refusal before departure, the end of
+a mission (parcels still aboard go back to the hub and out again), and the failed-attempt policy:
+an attempt the recipient leaves unanswered is rescheduled once, then diverted to the nearest
+locker with a pickup code valid for `locker_code_ttl_s`. The actor of every change is
+'dispatcher'; the state machine itself lives in `domain.state_machine` and the store.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from mission_planner.clock import Clock
+
+from .adapters.base import Mission, MissionOutcome
+from .domain.errors import Conflict, NotFound
+from .domain.orders import DeliveryMode, OrderStatus
+from .handover import RecipientCheck
+from .missions import mission_steps_json
+from .store import fleet as fleet_store
+from .store import order_queries
+from .store import orders as order_store
+from .store.db import Database
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "dispatcher"
+_MISSION_STATUS = {
+    MissionOutcome.SUCCEEDED: fleet_store.MissionStatus.SUCCEEDED,
+    MissionOutcome.CANCELED: fleet_store.MissionStatus.CANCELED,
+}
+
+
+@dataclass(frozen=True)
+class AttemptPolicy:
+    """What happens after a failed delivery attempt; durations are seconds of the fleet clock."""
+
+    answer_grace_s: float = 600.0  # time the recipient has to answer a failed attempt
+    retry_delay_s: float = 1800.0
+    retry_window_s: float = 7200.0
+    max_attempts: int = 2
+    locker_code_ttl_s: float = 7 * 24 * 3600.0  # FINALMILE_LOCKER_CODE_TTL_S
+
+
+class OrderLifecycle:
+    """Order and mission records for one hub's missions; each method is one transaction."""
+
+    def __init__(
+        self, *, database: Database, clock: Clock, hub_id: str, recipients: RecipientCheck,
+        policy: AttemptPolicy | None = None,
+    ) -> None:
+        self.database = database
+        self.clock = clock
+        self.hub_id = hub_id
+        self.recipients = recipients
+        self.policy = policy or AttemptPolicy()
+
+    async def requeue_orphans(self) -> list[str]:
+        """After a restart: planned/assigned orders whose mission is gone or over go back to ready."""
+        now_s = self.clock.now()
+        return await self.database.write_async(
+            lambda s: order_store.requeue_orphaned_orders(s, hub_id=self.hub_id, actor=ACTOR, at_s=now_s))
+
+    async def load(
+        self, *, mission: Mission, vehicle_id: str, mode: DeliveryMode, order_ids: Sequence[str],
+        details: dict[str, Any],
+    ) -> list[str]:
+        """Store the mission and move its orders planned -> assigned -> loaded; returns the orders aboard.
+
+        A parcel diverted to a locker stays diverted_to_locker until it is in the compartment.
+        Raises Conflict / NotFound when an order moved meanwhile (nothing is written then).
+        """
+        now_s = self.clock.now()
+
+        def load(session: Session) -> list[str]:
+            fleet_store.create_mission(
+                session, mission_id=mission.mission_id, hub_id=self.hub_id, vehicle_id=vehicle_id,
+                order_ids=order_ids, steps=mission_steps_json(mission), at_s=now_s, details=details,
+            )
+            loaded = []
+            for order_id in order_ids:
+                order = order_store.get_order(session, order_id=order_id)
+                if order.status is not OrderStatus.DIVERTED_TO_LOCKER:
+                    for target in (OrderStatus.PLANNED, OrderStatus.ASSIGNED, OrderStatus.LOADED):
+                        order_store.transition_order(
+                            session, order_id=order_id, to_status=target, actor=ACTOR,
+                            reason=f"{mode.value} mission {mission.mission_id}", at_s=now_s,
+                            vehicle_id=vehicle_id, mission_id=mission.mission_id,
+                        )
+                loaded.append(order_id)
+            return loaded
+
+        return await self.database.write_async(load)
+
+    async def depart(
+        self, *, mission_id: str, vehicle_id: str, mode: DeliveryMode, order_ids: Sequence[str],
+        eta_s: dict[str, float],
+    ) -> None:
+        """The vehicle has begun its mission: the mission runs, its loaded orders are out for delivery."""
+        now_s = self.clock.now()
+
+        def depart(session: Session) -> None:
+            fleet_store.update_mission(session, mission_id=mission_id, status=fleet_store.MissionStatus.RUNNING,
+                                       at_s=now_s)
+            for order_id in order_ids:
+                if order_store.get_order(session, order_id=order_id).status is not OrderStatus.LOADED:
+                    continue
+                order_store.transition_order(
+                    session, order_id=order_id, to_status=OrderStatus.OUT_FOR_DELIVERY, actor=ACTOR,
+                    reason=f"{vehicle_id} departed", at_s=now_s, mode=mode, vehicle_id=vehicle_id,
+                    mission_id=mission_id, details={"eta_s": eta_s.get(order_id), "mode": mode.value},
+                )
+
+        await self.database.write_async(depart)
+
+    async def refused(self, *, mission_id: str, order_ids: Sequence[str], why: str) -> None:
+        """The vehicle refused the mission before leaving: the mission failed, its parcels are ready again."""
+        now_s = self.clock.now()
+
+        def unload(session: Session) -> None:
+            fleet_store.update_mission(session, mission_id=mission_id, status=fleet_store.MissionStatus.FAILED,
+                                       at_s=now_s, details={"error": why})
+            for order_id in order_ids:
+                if order_store.get_order(session, order_id=order_id).status is OrderStatus.LOADED:
+                    order_store.transition_order(
+                        session, order_id=order_id, to_status=OrderStatus.READY, actor=ACTOR,
+                        reason=f"vehicle refused the mission: {why}", at_s=now_s,
+                    )
+
+        await self.database.write_async(unload)
+
+    async def hand_over(
+        self, *, order_id: str, vehicle_id: str, latitude_deg: float | None, longitude_deg: float | None
+    ) -> OrderStatus | None:
+        """The parcel is at the door (or in the locker): delivered, delivered_to_locker or attempt_failed.
+
+        Asks the recipient-presence service unless the recipient asked to leave it at the door.
+        Returns the new status, None when the order was in no state to be handed over.
+        """
+        now_s = self.clock.now()
+        order = await self.database.read_async(lambda s: order_store.get_order(s, order_id=order_id))
+        if order.status is OrderStatus.DIVERTED_TO_LOCKER:
+            target, reason = OrderStatus.DELIVERED_TO_LOCKER, f"placed in locker {order.locker_id}"
+        elif order.status in (OrderStatus.OUT_FOR_DELIVERY, OrderStatus.HANDED_OFF):
+            present = order.leave_at_door or await self.recipients.is_present(order)
+            target = OrderStatus.DELIVERED if present else OrderStatus.ATTEMPT_FAILED
+            reason = "handed to the recipient" if present else "recipient not at home"
+            if order.leave_at_door:
+                reason = "left at the door as the recipient asked"
+        else:
+            logger.warning("%s: order %s is %s at hand-over", vehicle_id, order_id, order.status.value)
+            return None
+        details = {"latitude_deg": latitude_deg, "longitude_deg": longitude_deg, "vehicle_id": vehicle_id,
+                   "reason": reason}
+        try:
+            await self.database.write_async(lambda s: order_store.transition_order(
+                s, order_id=order_id, to_status=target, actor=ACTOR, reason=reason, at_s=now_s, details=details,
+                vehicle_id=vehicle_id,
+            ))
+        except Conflict as exc:
+            logger.warning("%s: hand-over of %s not recorded: %s", vehicle_id, order_id, exc)
+            return None
+        return target
+
+    async def settle(self, *, mission_id: str, outcome: MissionOutcome, aboard: Sequence[str]) -> None:
+        """Mission over: parcels still aboard go back to the hub and out again; the mission gets its status."""
+        now_s = self.clock.now()
+        status = _MISSION_STATUS.get(outcome, fleet_store.MissionStatus.FAILED)
+
+        def settle(session: Session) -> None:
+            fleet_store.update_mission(session, mission_id=mission_id, status=status, at_s=now_s,
+                                       details={"outcome": outcome.value, "parcels_brought_back": list(aboard)})
+            for order_id in aboard:
+                order = order_store.get_order(session, order_id=order_id)
+                if order.status in (OrderStatus.OUT_FOR_DELIVERY, OrderStatus.HANDED_OFF):
+                    order_store.transition_order(
+                        session, order_id=order_id, to_status=OrderStatus.RETURNED_TO_HUB, actor=ACTOR,
+                        reason=f"mission {outcome.value}; parcel brought back", at_s=now_s,
+                    )
+                    order_store.transition_order(session, order_id=order_id, to_status=OrderStatus.READY,
+                                                 actor=ACTOR, reason="goes out again", at_s=now_s)
+                elif order.status is OrderStatus.LOADED:
+                    order_store.transition_order(session, order_id=order_id, to_status=OrderStatus.READY,
+                                                 actor=ACTOR, reason="mission ended before departure", at_s=now_s)
+                # diverted_to_locker: never left the locker queue; the next cycle plans it again
+
+        await self.database.write_async(settle)
+
+    async def replaced(
+        self, *, old_mission_id: str, mission: Mission, vehicle_id: str, mode: DeliveryMode, order_ids: Sequence[str]
+    ) -> None:
+        """A re-route replaced a running mission: the new one is stored as running, the old one canceled."""
+        now_s = self.clock.now()
+
+        def record(session: Session) -> None:
+            fleet_store.create_mission(
+                session, mission_id=mission.mission_id, hub_id=self.hub_id, vehicle_id=vehicle_id,
+                order_ids=order_ids, steps=mission_steps_json(mission), at_s=now_s,
+                details={"mode": mode.value, "replaces": old_mission_id},
+            )
+            fleet_store.update_mission(session, mission_id=mission.mission_id,
+                                       status=fleet_store.MissionStatus.RUNNING, at_s=now_s)
+            fleet_store.update_mission(session, mission_id=old_mission_id, status=fleet_store.MissionStatus.CANCELED,
+                                       at_s=now_s, details={"replaced_by": mission.mission_id})
+
+        try:
+            await self.database.write_async(record)
+        except (Conflict, NotFound) as exc:
+            logger.warning("%s: could not record re-route %s: %s", vehicle_id, mission.mission_id, exc)
+
+    async def follow_up_failed_attempts(self, *, busy_vehicle_ids: frozenset[str], now_s: float | None = None) -> None:
+        """Failed attempts the recipient left unanswered: reschedule once, then the nearest locker.
+
+        Each order is its own transaction, so one that cannot be diverted (every locker full) does
+        not hold the others back.
+        """
+        now_s = self.clock.now() if now_s is None else now_s
+        policy = self.policy
+        page = await self.database.read_async(lambda s: order_queries.list_orders(
+            s, hub_ids=[self.hub_id], statuses=[OrderStatus.ATTEMPT_FAILED], limit=200))
+        for order in page.orders:
+            if now_s - order.updated_at_s < policy.answer_grace_s or order.vehicle_id in busy_vehicle_ids:
+                continue
+            decide = functools.partial(self._reschedule if order.attempts < policy.max_attempts else self._divert,
+                                       order_id=order.order_id, attempts=order.attempts, now_s=now_s)
+            try:
+                await self.database.write_async(decide)
+            except (Conflict, NotFound) as exc:
+                logger.warning("failed attempt of %s: %s", order.order_id, exc)
+
+    def _reschedule(self, session: Session, *, order_id: str, attempts: int, now_s: float) -> None:
+        """Another attempt later (the recipient did not answer)."""
+        policy = self.policy
+        order_store.reschedule_order(
+            session, order_id=order_id, window_start_s=now_s + policy.retry_delay_s,
+            window_end_s=now_s + policy.retry_delay_s + policy.retry_window_s, actor=ACTOR, at_s=now_s,
+        )
+
+    def _divert(self, session: Session, *, order_id: str, attempts: int, now_s: float) -> None:
+        """Too many failed attempts: the nearest locker, with a pickup code valid for the configured TTL."""
+        order_store.transition_order(
+            session, order_id=order_id, to_status=OrderStatus.DIVERTED_TO_LOCKER, actor=ACTOR,
+            reason=f"{attempts} failed attempts: nearest locker", at_s=now_s,
+            code_ttl_s=self.policy.locker_code_ttl_s,
+        )

@@ -1,0 +1,118 @@
+"""Re-routing a drone in flight around a zone published while it flies (or recalling it when impossible).
+
+The safety monitors decide that a drone's remaining route crosses a new zone; this module plans
+the way around (to the parcel not yet delivered, then home) through the planner's safe paths,
+builds the replacement mission and has the mission control switch the drone to it. When no safe
+path exists it holds the drone; when the drone refuses the new mission it flies home if the
+straight line home is clear, else holds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from shapely.geometry import LineString, Point
+
+from mission_planner.airspace import Airspace
+from mission_planner.errors import PlanningError
+from mission_planner.geodesy import LocalFrame
+
+from .adapters.base import Mission, MissionStep, StepKind, VehicleState
+from .errors import AdapterError
+from .fleet import FleetVehicle
+from .mission_control import MissionControl
+from .missions import Stop, drone_reroute
+from .planning import FleetPlanner
+from .zone_rules import zone_blocks_at
+
+
+@dataclass(frozen=True)
+class RerouteOutcome:
+    """What a re-route came to, as an operator alert (`zone_reroute` or `zone_recall`) and its text."""
+
+    kind: str
+    message: str
+
+
+class Rerouter:
+    """Plans and sends re-routes for one hub's drones."""
+
+    def __init__(self, *, planner: FleetPlanner, missions: MissionControl, frame: LocalFrame) -> None:
+        self.planner = planner
+        self.missions = missions
+        self.frame = frame
+
+    @property
+    def safety_margin_m(self) -> float:
+        """How far drone paths keep from a blocking zone."""
+        return self.planner.config.drone_safety_margin_m
+
+    async def reroute(
+        self, vehicle: FleetVehicle, state: VehicleState, airspace: Airspace, names: str, now_s: float
+    ) -> RerouteOutcome:
+        """New mission around the zone (to the pending drop if any, then home); recall or hold when impossible."""
+        planner = self.planner
+        here = self.frame.to_local(state.latitude_deg, state.longitude_deg)
+        home = self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg)
+        altitude_m = vehicle.profile.cruise_altitude_m or max(state.relative_altitude_m, 30.0)
+        pending = self.missions.pending_drop(vehicle.vehicle_id)
+        escape = self._escape(airspace, here, altitude_m, now_s)
+        if escape is not None:
+            here = escape
+        try:
+            if pending is not None:
+                order_id, latitude_deg, longitude_deg = pending
+                drop = self.frame.to_local(latitude_deg, longitude_deg)
+                to_drop = planner.reroute_path(airspace, altitude_m, here, drop, now_s)
+                home_path = planner.reroute_path(airspace, altitude_m, drop, home, now_s)
+                stop: Stop | None = Stop(order_id, latitude_deg, longitude_deg)
+            else:
+                to_drop, stop = None, None
+                home_path = planner.reroute_path(airspace, altitude_m, here, home, now_s)
+        except PlanningError as exc:
+            await vehicle.adapter.pause()
+            return RerouteOutcome("zone_recall", f"no safe path around {names} ({exc}): holding position")
+        mission = drone_reroute(
+            planner.next_mission_id(vehicle.vehicle_id, now_s), stop, to_drop, home_path, self.frame,
+            cruise_speed_m_s=vehicle.profile.speed_m_s,
+        )
+        if escape is not None:
+            latitude_deg, longitude_deg = self.frame.to_wgs84(*escape)
+            out = MissionStep(StepKind.GOTO, latitude_deg, longitude_deg, altitude_m=altitude_m)
+            mission = Mission(mission.mission_id, (out, *mission.steps), cruise_speed_m_s=mission.cruise_speed_m_s)
+        try:
+            await self.missions.replace_mission(vehicle, mission)
+        except AdapterError as exc:
+            # RTL flies straight home: only safe when that line keeps clear of every blocking zone.
+            straight_home = LineString([here, home])
+            if any(straight_home.intersects(z.polygon.buffer(self.safety_margin_m)) for z in airspace.zones
+                   if zone_blocks_at(z, now_s, altitude_m)):
+                await vehicle.adapter.pause()
+                why = f"re-route around {names} refused ({exc}); straight line home crosses a zone: holding"
+                return RerouteOutcome("zone_recall", why)
+            await vehicle.adapter.return_home()
+            return RerouteOutcome("zone_recall", f"re-route around {names} refused ({exc}): returning home")
+        return RerouteOutcome("zone_reroute", f"re-routed around {names} with mission {mission.mission_id}")
+
+    def _escape(self, airspace: Airspace, here: tuple[float, float], altitude_m: float,
+                now_s: float) -> tuple[float, float] | None:
+        """A point just outside every buffered blocking zone, straight away from the zone the drone is near.
+
+        The path planner refuses a start inside a zone's safety margin; a drone that is there (but
+        not inside the zone itself) first moves straight out, which only increases its distance.
+        """
+        margin_m = self.safety_margin_m
+        point = Point(here)
+        near = [z for z in airspace.zones if zone_blocks_at(z, now_s, altitude_m)
+                and z.polygon.distance(point) < margin_m + 1.0]
+        if not near:
+            return None
+        zone = min(near, key=lambda z: z.polygon.distance(point))
+        nearest = zone.polygon.exterior.interpolate(zone.polygon.exterior.project(point))
+        dx, dy = point.x - nearest.x, point.y - nearest.y
+        length = math.hypot(dx, dy)
+        if length < 1e-6:
+            return None
+        scale = (margin_m + 5.0) / length
+        return nearest.x + dx * scale, nearest.y + dy * scale

@@ -1,0 +1,88 @@
+"""A scenario's fleet as a fleet file, and the autopilot parameters of its drones.
+
+`finalmile sim` starts the simulators the scenario asks for, then describes them to the fleet
+manager the way an operator would: a fleet file (`fleet_manager.fleet_file`) with each vehicle's
+kind, URL, profile and carrier, and the hub's lockers and recipient-presence service. The file
+is written into the run folder; the shipped `scenarios/helsinki_day.fleet.yaml` is the same fleet
+on the simulators' default ports, for `finalmile serve --fleet-file`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fleet_manager.fleet_file import FleetFile, parse_fleet
+
+from .scenario import Scenario
+
+# The simulators' ports when started by hand with their defaults (`finalmile mavsim`, `python -m sim_worlds.vans`).
+DEFAULT_DRONE_PORT = 5760
+DEFAULT_VAN_PORT = 7100
+
+
+def drone_parameters(scenario: Scenario) -> dict[str, float]:
+    """Autopilot parameters of the scenario's delivery drones (same names on SITL and the simulator)."""
+    drones = scenario.fleet.drones
+    return {
+        "FENCE_ENABLE": 1,
+        "FENCE_TYPE": 5,  # max altitude + polygons; the fleet manager uploads the polygons per mission
+        "FENCE_ACTION": 1,  # RTL
+        "FENCE_ALT_MAX": 120,
+        "RTL_ALT": round(drones.cruise_altitude_m * 100),
+        "WPNAV_SPEED": round(drones.cruise_speed_m_s * 100),
+        "SIM_WIND_SPD": scenario.wind.speed_m_s,
+        "SIM_WIND_DIR": scenario.wind.direction_deg,
+        "SIM_BATT_CAP_AH": round(drones.battery_wh / 11.1, 2),  # 3S pack at 11.1 V nominal
+    }
+
+
+def scenario_fleet(
+    scenario: Scenario, *, drone_urls: Sequence[str], robot_count: int, van_urls: Sequence[tuple[str, str]],
+    recipient_presence_url: str | None,
+) -> FleetFile:
+    """The fleet file for the vehicles a run started: drones `drone-i`, robots `robot_i`, the vans by id.
+
+    The first `carries_drones` drones per van ride on it (the dispatcher launches them from its stops).
+    `recipient_presence_url` None means every recipient is at home (an explicit choice).
+    """
+    fleet = scenario.fleet
+    drones, robots, vans = fleet.drones, fleet.robots, fleet.vans
+    carriers: dict[str, str] = {}
+    drone_ids = [f"drone-{i + 1}" for i in range(len(drone_urls))]
+    for number, (van_id, _url) in enumerate(van_urls):
+        for drone_id in drone_ids[number * vans.carries_drones:(number + 1) * vans.carries_drones]:
+            carriers[drone_id] = van_id
+    vehicles: list[dict[str, Any]] = []
+    for drone_id, url in zip(drone_ids, drone_urls, strict=True):
+        vehicles.append({"vehicle_id": drone_id, "kind": "drone", "url": url,
+                         **({"carried_by": carriers[drone_id]} if drone_id in carriers else {})})
+    vehicles += [{"vehicle_id": f"robot_{i + 1}", "kind": "robot", "url": f"ros2:/robot_{i + 1}"}
+                 for i in range(robot_count)]
+    vehicles += [{"vehicle_id": van_id, "kind": "van", "url": url} for van_id, url in van_urls]
+    presence = ({"kind": "http", "url": recipient_presence_url} if recipient_presence_url
+                else {"kind": "always"})
+    data = {
+        "hubs": [{"hub_id": scenario.hub_id, "world": scenario.world, "lockers": "world",
+                  "recipient_presence": presence}],
+        "profiles": {
+            "drone": {"max_payload_kg": drones.max_payload_kg, "battery_wh": drones.battery_wh,
+                      "speed_m_s": drones.cruise_speed_m_s, "cruise_altitude_m": drones.cruise_altitude_m,
+                      "reserve_pct": drones.reserve_pct, "swap_time_s": drones.swap_time_s},
+            "robot": {"max_payload_kg": robots.max_payload_kg, "battery_wh": robots.battery_wh,
+                      "speed_m_s": robots.speed_m_s, "reserve_pct": robots.reserve_pct,
+                      "energy_wh_per_km": robots.energy_wh_per_km},
+            "van": {"max_payload_kg": vans.max_payload_kg, "capacity_parcels": vans.capacity_parcels,
+                    "energy_wh_per_km": vans.energy_wh_per_km},
+        },
+        "vehicles": vehicles,
+    }
+    return parse_fleet(data, f"scenario {scenario.name!r} fleet")
+
+
+def default_ports_fleet(scenario: Scenario, *, recipient_presence_url: str | None = None) -> FleetFile:
+    """The scenario's fleet on the simulators' default ports (what the shipped demo fleet file holds)."""
+    vans = [(f"van-{i + 1}", f"tcp:127.0.0.1:{DEFAULT_VAN_PORT}") for i in range(scenario.fleet.vans.count)]
+    drones = [f"tcp:127.0.0.1:{DEFAULT_DRONE_PORT + 10 * i}" for i in range(scenario.fleet.drones.count)]
+    return scenario_fleet(scenario, drone_urls=drones, robot_count=scenario.fleet.robots.count, van_urls=vans,
+                          recipient_presence_url=recipient_presence_url)

@@ -1,0 +1,96 @@
+"""What every vehicle reported over a simulated day: distance, energy, busy time, battery, geofence.
+
+The day's KPIs come from these tracks (the vehicles' own telemetry), never from the plan.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fleet_manager.adapters.base import VehicleKind, VehicleState
+from fleet_manager.fleet import Fleet, FleetVehicle
+from fleet_manager.world import World
+from fleet_manager.zone_rules import position_violation
+from mission_planner.clock import Clock
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Track:
+    """What a vehicle reported over the day, summarised for the KPIs and the map."""
+
+    vehicle_id: str
+    kind: VehicleKind
+    points: list[tuple[float, float, float]] = field(default_factory=list)  # (stamp_s, lat, lon), thinned
+    distance_m: float = 0.0
+    energy_wh: float = 0.0
+    busy_s: float = 0.0
+    min_battery_pct: float = 100.0
+    samples: int = 0
+    _last: VehicleState | None = None
+
+
+class TrackRecorder:
+    """Follows every vehicle's own telemetry: distance, energy, busy time, battery, geofence conformance."""
+
+    def __init__(self, fleet: Fleet, world: World, airspace_now: Callable[[], Any], clock: Clock) -> None:
+        self.fleet = fleet
+        self.world = world
+        self.clock = clock
+        self.tracks = {v.vehicle_id: Track(v.vehicle_id, v.kind) for v in fleet}
+        self.violations: list[tuple[float, str, str]] = []
+        self._airspace_now = airspace_now
+        self._inside: set[tuple[str, str]] = set()
+
+    async def follow(self, vehicle: FleetVehicle) -> None:
+        """Consume one vehicle's telemetry until its adapter closes."""
+        async for state in vehicle.adapter.telemetry():
+            self.observe(vehicle, state)
+
+    def observe(self, vehicle: FleetVehicle, state: VehicleState) -> None:
+        """Fold one telemetry sample in."""
+        track = self.tracks[vehicle.vehicle_id]
+        track.samples += 1
+        last = track._last
+        if state.battery_remaining_pct is not None:
+            track.min_battery_pct = min(track.min_battery_pct, state.battery_remaining_pct)
+        if last is not None and state.position_valid and last.position_valid:
+            dt_s = max(0.0, state.stamp_s - last.stamp_s)
+            x0, y0 = self.world.frame.to_local(last.latitude_deg, last.longitude_deg)
+            x1, y1 = self.world.frame.to_local(state.latitude_deg, state.longitude_deg)
+            step_m = math.hypot(x1 - x0, y1 - y0)
+            if step_m < 500.0:  # a jump (re-home, simulator restart) is not distance travelled
+                track.distance_m += step_m
+            if (
+                state.battery_remaining_wh is not None
+                and last.battery_remaining_wh is not None
+                and state.battery_remaining_wh < last.battery_remaining_wh
+            ):
+                track.energy_wh += last.battery_remaining_wh - state.battery_remaining_wh
+            if vehicle.mission_id is not None:
+                track.busy_s += dt_s
+        if not track.points or state.stamp_s - track.points[-1][0] >= 5.0:
+            track.points.append((state.stamp_s, state.latitude_deg, state.longitude_deg))
+        track._last = state
+        if vehicle.kind is VehicleKind.DRONE:
+            self._check_fence(vehicle.vehicle_id, state)
+
+    def _check_fence(self, vehicle_id: str, state: VehicleState) -> None:
+        keys = {k for k in self._inside if k[0] == vehicle_id}
+        if state.relative_altitude_m < 1.0 or not state.position_valid:
+            self._inside -= keys
+            return
+        x_m, y_m = self.world.frame.to_local(state.latitude_deg, state.longitude_deg)
+        zone_id = position_violation(self._airspace_now(), x_m, y_m, state.relative_altitude_m, self.clock.now())
+        if zone_id is None:
+            self._inside -= keys
+            return
+        if (vehicle_id, zone_id) not in self._inside:
+            self._inside.add((vehicle_id, zone_id))
+            self.violations.append((self.clock.now(), vehicle_id, zone_id))
+            logger.error("GEOFENCE VIOLATION: %s reported a position inside %s", vehicle_id, zone_id)
