@@ -39,6 +39,7 @@ from fleet_manager.adapters.base import (
     VehicleKind,
     VehicleState,
 )
+from fleet_manager.adapters.fanout import Fanout
 from fleet_manager.adapters.ros2_bridge import BridgeError, Ros2Bridge
 from fleet_manager.errors import AdapterError, AdapterTimeout, CommandRefused, LinkLost, NotConnected
 from mission_planner.clock import Clock
@@ -49,7 +50,7 @@ logger = logging.getLogger(__name__)
 MAP_FRAME_ID = "map"
 _NAVIGATION_STEPS = (StepKind.GOTO, StepKind.DELIVER, StepKind.RETURN)
 _SUPPORTED_STEPS = (*_NAVIGATION_STEPS, StepKind.WAIT)
-_QUEUE_SIZE = 256
+_QUEUE_SIZE = 256  # per telemetry / event subscriber; a slow one loses its oldest items
 # action_msgs/msg/GoalStatus
 _STATUS_SUCCEEDED, _STATUS_CANCELED, _STATUS_ABORTED = 4, 5, 6
 
@@ -133,8 +134,8 @@ class Ros2Adapter(VehicleAdapter):
         self._home_xy: tuple[float, float] | None = None
         self._state: VehicleState | None = None
         self._first_state = asyncio.Event()
-        self._telemetry_queues: set[asyncio.Queue[VehicleState | None]] = set()
-        self._event_queues: set[asyncio.Queue[MissionEvent | None]] = set()
+        self._state_fanout: Fanout[VehicleState] = Fanout(_QUEUE_SIZE, name=f"{vehicle_id} telemetry")
+        self._event_fanout: Fanout[MissionEvent] = Fanout(_QUEUE_SIZE, name=f"{vehicle_id} mission events")
         self._watchdog: asyncio.Task[None] | None = None
         self._mission: Mission | None = None
         self._step: int | None = None
@@ -152,6 +153,8 @@ class Ros2Adapter(VehicleAdapter):
         if self._connected:
             return
         self._loop = asyncio.get_running_loop()
+        self._state_fanout.reopen()
+        self._event_fanout.reopen()
         self.bridge.start()
         try:
             self._ros = await self.bridge.call(
@@ -224,10 +227,8 @@ class Ros2Adapter(VehicleAdapter):
             with contextlib.suppress(BridgeError):
                 await self.bridge.call(lambda: self._destroy_ros_entities(entities), timeout_s=5.0, what="close")
         self._connected = False
-        for telemetry_queue in self._telemetry_queues:
-            self._offer(telemetry_queue, None)
-        for event_queue in self._event_queues:
-            self._offer(event_queue, None)
+        self._state_fanout.close()
+        self._event_fanout.close()
 
     def _require_loop(self, call: str) -> asyncio.AbstractEventLoop:
         if self._loop is None:
@@ -304,15 +305,7 @@ class Ros2Adapter(VehicleAdapter):
             position_valid=self._map_xy is not None,
         )
         self._first_state.set()
-        for queue in self._telemetry_queues:
-            self._offer(queue, self._state)
-
-    @staticmethod
-    def _offer(queue: asyncio.Queue[Any], item: Any) -> None:
-        """Put without waiting; a slow reader loses its oldest items, never the end marker."""
-        while queue.full():
-            queue.get_nowait()
-        queue.put_nowait(item)
+        self._state_fanout.publish(self._state)
 
     def latest_state(self) -> VehicleState | None:
         """The newest snapshot, or None before the first odometry."""
@@ -322,25 +315,13 @@ class Ros2Adapter(VehicleAdapter):
         """The newest NavigateToPose feedback of the current mission (distance and time remaining)."""
         return self._progress
 
-    async def telemetry(self) -> AsyncIterator[VehicleState]:
+    def telemetry(self) -> AsyncIterator[VehicleState]:
         """Every new snapshot (one per odometry message and per link change) until the adapter closes."""
-        queue: asyncio.Queue[VehicleState | None] = asyncio.Queue(maxsize=_QUEUE_SIZE)
-        self._telemetry_queues.add(queue)
-        try:
-            while (state := await queue.get()) is not None:
-                yield state
-        finally:
-            self._telemetry_queues.discard(queue)
+        return self._state_fanout.subscribe()
 
-    async def mission_events(self) -> AsyncIterator[MissionEvent]:
+    def mission_events(self) -> AsyncIterator[MissionEvent]:
         """Progress events (goal_accepted, step_reached, compartment_opened, paused, resumed, ...)."""
-        queue: asyncio.Queue[MissionEvent | None] = asyncio.Queue(maxsize=_QUEUE_SIZE)
-        self._event_queues.add(queue)
-        try:
-            while (event := await queue.get()) is not None:
-                yield event
-        finally:
-            self._event_queues.discard(queue)
+        return self._event_fanout.subscribe()
 
     def _emit_event(self, step_index: int, what: str, detail: str = "") -> None:
         if self._mission is None:
@@ -355,8 +336,7 @@ class Ros2Adapter(VehicleAdapter):
             latitude_deg=position[0],
             longitude_deg=position[1],
         )
-        for queue in self._event_queues:
-            self._offer(queue, event)
+        self._event_fanout.publish(event)
 
     async def _watch_link(self) -> None:
         period_s = min(0.25, self.link_timeout_s / 4.0)

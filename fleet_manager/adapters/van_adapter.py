@@ -42,11 +42,13 @@ from .base import (
     VehicleKind,
     VehicleState,
 )
+from .fanout import Fanout
 
 logger = logging.getLogger(__name__)
 
 _ACK_TIMEOUT_S = 10.0
 _LINK_TIMEOUT_S = 5.0  # wall seconds without a state message -> link lost
+_QUEUE_SIZE = 1000  # per telemetry / event subscriber; a slow one loses its oldest items
 
 
 def mission_to_wire(mission: Mission) -> dict[str, Any]:
@@ -91,8 +93,8 @@ class VanAdapter(VehicleAdapter):
         self._first_state = asyncio.Event()
         self._acks: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._next_request = 1
-        self._telemetry_queues: list[asyncio.Queue[VehicleState | None]] = []
-        self._event_queues: list[asyncio.Queue[MissionEvent | None]] = []
+        self._state_fanout: Fanout[VehicleState] = Fanout(_QUEUE_SIZE, name=f"{vehicle_id} telemetry")
+        self._event_fanout: Fanout[MissionEvent] = Fanout(_QUEUE_SIZE, name=f"{vehicle_id} mission events")
         self._results: dict[str, MissionResult] = {}
         self._result_changed = asyncio.Condition()
         self._mission_id: str | None = None
@@ -102,6 +104,8 @@ class VanAdapter(VehicleAdapter):
 
     async def connect(self, timeout_s: float = 30.0) -> None:
         """Open the link, say hello and wait for the first state message."""
+        self._state_fanout.reopen()
+        self._event_fanout.reopen()
         try:
             self._reader, self._writer = await asyncio.wait_for(
                 asyncio.open_connection(self._host, self._port), timeout_s
@@ -126,10 +130,8 @@ class VanAdapter(VehicleAdapter):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-        for queue in self._telemetry_queues:
-            queue.put_nowait(None)
-        for events in self._event_queues:
-            events.put_nowait(None)
+        self._state_fanout.close()
+        self._event_fanout.close()
         for future in self._acks.values():
             if not future.done():
                 future.set_exception(LinkLost(self.vehicle_id, "request", "link closed"))
@@ -144,25 +146,13 @@ class VanAdapter(VehicleAdapter):
             return VehicleState(**{**state.__dict__, "link": LinkStatus.LOST})
         return state
 
-    async def telemetry(self) -> AsyncIterator[VehicleState]:
-        """Every state message as it arrives."""
-        queue: asyncio.Queue[VehicleState | None] = asyncio.Queue(maxsize=1000)
-        self._telemetry_queues.append(queue)
-        try:
-            while (item := await queue.get()) is not None:
-                yield item
-        finally:
-            self._telemetry_queues.remove(queue)
+    def telemetry(self) -> AsyncIterator[VehicleState]:
+        """Every state message as it arrives, until the adapter closes."""
+        return self._state_fanout.subscribe()
 
-    async def mission_events(self) -> AsyncIterator[MissionEvent]:
-        """Progress events (step_reached, parcel_handed_over) as they happen."""
-        queue: asyncio.Queue[MissionEvent | None] = asyncio.Queue()
-        self._event_queues.append(queue)
-        try:
-            while (item := await queue.get()) is not None:
-                yield item
-        finally:
-            self._event_queues.remove(queue)
+    def mission_events(self) -> AsyncIterator[MissionEvent]:
+        """Progress events (step_reached, parcel_handed_over) as they happen, until the adapter closes."""
+        return self._event_fanout.subscribe()
 
     async def start_mission(self, mission: Mission, *, geofence: Geofence | None = None) -> None:
         """Send the route; vans ignore geofences (they drive on streets)."""
@@ -289,11 +279,7 @@ class VanAdapter(VehicleAdapter):
             )
             self._state = state
             self._first_state.set()
-            for queue in self._telemetry_queues:
-                if queue.full():
-                    with contextlib.suppress(asyncio.QueueEmpty):
-                        queue.get_nowait()  # a slow consumer sees the newest states, not a backlog
-                queue.put_nowait(state)
+            self._state_fanout.publish(state)
         elif kind == "ack":
             future = self._acks.get(int(message.get("request_id") or 0))
             if future is not None and not future.done():
@@ -308,8 +294,7 @@ class VanAdapter(VehicleAdapter):
                 latitude_deg=message.get("latitude_deg"),
                 longitude_deg=message.get("longitude_deg"),
             )
-            for event_queue in self._event_queues:
-                event_queue.put_nowait(event)
+            self._event_fanout.publish(event)
         elif kind == "result":
             result = MissionResult(
                 mission_id=str(message["mission_id"]),
