@@ -6,9 +6,9 @@ NavigateToPose), subscriptions to `odom`, `amcl_pose` and `battery_state`, and a
 client for the compartment. A mission is sent leg by leg as successive NavigateToPose goals:
 GOTO = navigate; DELIVER = navigate, then open the compartment; WAIT = hold; RETURN = navigate home.
 
-Position comes from map-frame sources only (goal feedback `current_pose`, `amcl_pose`): a real
-robot's `odom` frame drifts from `map`. Odometry gives speed and liveness: no message for
-`link_timeout_s` marks the link LOST and fails a running mission with `LinkLost`.
+This module runs missions; `ros2_telemetry` folds what the robot reports into snapshots (and
+watches the link: silence for `link_timeout_s` fails a running mission with `LinkLost`), and
+`ros2_goals` sends, follows and cancels the goals and opens the compartment.
 
 All adapter state lives on the asyncio loop; ROS callbacks reach it through `Ros2Bridge.to_loop`
 and rclpy is touched only inside `Ros2Bridge.call`.
@@ -19,16 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-from fleet_manager.adapters import nav2_codes
 from fleet_manager.adapters.base import (
     Geofence,
-    LinkStatus,
     Mission,
     MissionEvent,
     MissionOutcome,
@@ -41,52 +36,20 @@ from fleet_manager.adapters.base import (
 )
 from fleet_manager.adapters.fanout import Fanout
 from fleet_manager.adapters.ros2_bridge import BridgeError, Ros2Bridge
+from fleet_manager.adapters.ros2_goals import STATUS_CANCELED, GoalClient
+from fleet_manager.adapters.ros2_goals import GoalAborted as GoalAborted
+from fleet_manager.adapters.ros2_goals import GoalRejected as GoalRejected
+from fleet_manager.adapters.ros2_telemetry import MAP_FRAME_ID as MAP_FRAME_ID
+from fleet_manager.adapters.ros2_telemetry import MissionView, NavigationProgress, RobotTelemetry
 from fleet_manager.errors import AdapterError, AdapterTimeout, CommandRefused, LinkLost, NotConnected
 from mission_planner.clock import Clock
 from mission_planner.geodesy import LocalFrame
 
 logger = logging.getLogger(__name__)
 
-MAP_FRAME_ID = "map"
 _NAVIGATION_STEPS = (StepKind.GOTO, StepKind.DELIVER, StepKind.RETURN)
 _SUPPORTED_STEPS = (*_NAVIGATION_STEPS, StepKind.WAIT)
-_QUEUE_SIZE = 256  # per telemetry / event subscriber; a slow one loses its oldest items
-# action_msgs/msg/GoalStatus
-_STATUS_SUCCEEDED, _STATUS_CANCELED, _STATUS_ABORTED = 4, 5, 6
-
-
-class GoalRejected(CommandRefused):
-    """The robot's navigator rejected a NavigateToPose goal."""
-
-
-class GoalAborted(AdapterError):
-    """The robot's navigator aborted a goal; `result_code`/`result_name`/`status_text` are Nav2's."""
-
-    def __init__(self, vehicle_id: str, call: str, reason: str, *, result: MissionResult, **kwargs: Any) -> None:
-        self.result = result
-        super().__init__(vehicle_id, call, reason, **kwargs)
-
-
-@dataclass(frozen=True)
-class NavigationProgress:
-    """The newest NavigateToPose feedback of the running goal."""
-
-    step_index: int
-    distance_remaining_m: float
-    estimated_time_remaining_s: float
-    navigation_time_s: float
-    number_of_recoveries: int
-
-
-def _seconds(duration: Any) -> float:
-    return float(duration.sec) + float(duration.nanosec) * 1e-9
-
-
-def _yaw_rad(orientation: Any) -> float:
-    return math.atan2(
-        2.0 * (orientation.w * orientation.z + orientation.x * orientation.y),
-        1.0 - 2.0 * (orientation.y * orientation.y + orientation.z * orientation.z),
-    )
+_QUEUE_SIZE = 256  # per mission-event subscriber; a slow one loses its oldest events
 
 
 class Ros2Adapter(VehicleAdapter):
@@ -123,18 +86,14 @@ class Ros2Adapter(VehicleAdapter):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ros: dict[str, Any] = {}
         self._connected = False
-        self._link = LinkStatus.CONNECTING
-        self._last_rx_monotonic = 0.0
-        self._map_xy: tuple[float, float] | None = None
-        self._yaw_rad = 0.0
-        self._speed_m_s = 0.0
-        self._battery_pct: float | None = None
-        self._battery_wh: float | None = None
-        self._battery_v: float | None = None
-        self._home_xy: tuple[float, float] | None = None
-        self._state: VehicleState | None = None
-        self._first_state = asyncio.Event()
-        self._state_fanout: Fanout[VehicleState] = Fanout(_QUEUE_SIZE, name=f"{vehicle_id} telemetry")
+        self._telemetry = RobotTelemetry(
+            vehicle_id, self.namespace, frame, self.clock, link_timeout_s=link_timeout_s,
+            mission_view=self._mission_view,
+        )  # fmt: skip
+        self._goals = GoalClient(
+            vehicle_id, self.namespace, bridge, goal_response_timeout_s=goal_response_timeout_s,
+            compartment_timeout_s=compartment_timeout_s,
+        )  # fmt: skip
         self._event_fanout: Fanout[MissionEvent] = Fanout(_QUEUE_SIZE, name=f"{vehicle_id} mission events")
         self._watchdog: asyncio.Task[None] | None = None
         self._mission: Mission | None = None
@@ -142,10 +101,8 @@ class Ros2Adapter(VehicleAdapter):
         self._mode = "IDLE"
         self._mission_task: asyncio.Task[None] | None = None
         self._result: asyncio.Future[MissionResult] | None = None
-        self._goal_handle: Any = None
         self._paused = False
         self._resume_event = asyncio.Event()
-        self._progress: NavigationProgress | None = None
 
     # --- connection ----------------------------------------------------------------------------
     async def connect(self, timeout_s: float = 30.0) -> None:
@@ -153,7 +110,7 @@ class Ros2Adapter(VehicleAdapter):
         if self._connected:
             return
         self._loop = asyncio.get_running_loop()
-        self._state_fanout.reopen()
+        self._telemetry.fanout.reopen()
         self._event_fanout.reopen()
         self.bridge.start()
         try:
@@ -162,16 +119,19 @@ class Ros2Adapter(VehicleAdapter):
             )
         except BridgeError as exc:
             raise AdapterTimeout(self.vehicle_id, "connect", str(exc)) from exc
+        self._goals.action, self._goals.compartment = self._ros["action"], self._ros["compartment"]
         self._connected = True
         try:
-            await asyncio.wait_for(self._first_state.wait(), timeout_s)
+            await asyncio.wait_for(self._telemetry.first_state.wait(), timeout_s)
         except TimeoutError as exc:
             logger.warning("%s: no odometry on %s/odom within %.1f s", self.vehicle_id, self.namespace, timeout_s)
             await self.close()
             raise AdapterTimeout(
                 self.vehicle_id, "connect", f"no odometry on {self.namespace}/odom within {timeout_s} s"
             ) from exc
-        self._watchdog = asyncio.create_task(self._watch_link(), name=f"{self.vehicle_id}-link-watchdog")
+        self._watchdog = asyncio.create_task(
+            self._telemetry.watch_link(self._on_link_lost), name=f"{self.vehicle_id}-link-watchdog"
+        )
 
     def _create_ros_entities(self) -> dict[str, Any]:
         """Runs in the ROS thread (through Ros2Bridge.call)."""
@@ -191,16 +151,19 @@ class Ros2Adapter(VehicleAdapter):
             "compartment": node.create_client(Trigger, self.compartment_service),
             "subscriptions": [
                 node.create_subscription(
-                    Odometry, f"{ns}/odom", on_loop(loop, self._on_odometry), qos_profile_sensor_data
+                    Odometry, f"{ns}/odom", on_loop(loop, self._telemetry.on_odometry), qos_profile_sensor_data
                 ),
                 node.create_subscription(
                     PoseWithCovarianceStamped,
                     f"{ns}/amcl_pose",
-                    on_loop(loop, self._on_amcl_pose),
+                    on_loop(loop, self._telemetry.on_amcl_pose),
                     qos_profile_sensor_data,
                 ),
                 node.create_subscription(
-                    BatteryState, f"{ns}/battery_state", on_loop(loop, self._on_battery), qos_profile_sensor_data
+                    BatteryState,
+                    f"{ns}/battery_state",
+                    on_loop(loop, self._telemetry.on_battery),
+                    qos_profile_sensor_data,
                 ),
             ],
         }
@@ -223,11 +186,12 @@ class Ros2Adapter(VehicleAdapter):
         if self._mission_running:
             self._fail_mission(NotConnected(self.vehicle_id, "wait_mission", "adapter closed during the mission"))
         entities, self._ros = self._ros, {}
+        self._goals.action = self._goals.compartment = None
         if entities and self.bridge.running:
             with contextlib.suppress(BridgeError):
                 await self.bridge.call(lambda: self._destroy_ros_entities(entities), timeout_s=5.0, what="close")
         self._connected = False
-        self._state_fanout.close()
+        self._telemetry.fanout.close()
         self._event_fanout.close()
 
     def _require_loop(self, call: str) -> asyncio.AbstractEventLoop:
@@ -240,84 +204,22 @@ class Ros2Adapter(VehicleAdapter):
             raise NotConnected(self.vehicle_id, call, "adapter not connected; call connect() first")
 
     # --- telemetry -----------------------------------------------------------------------------
-    def _on_odometry(self, message: Any) -> None:
-        self._last_rx_monotonic = time.monotonic()
-        self._speed_m_s = abs(float(message.twist.twist.linear.x))
-        if self._map_xy is None:
-            # Before any map-frame pose, the heading from odometry is still better than none.
-            self._yaw_rad = _yaw_rad(message.pose.pose.orientation)
-        self._link = LinkStatus.CONNECTED
-        self._emit_state()
-
-    def _on_amcl_pose(self, message: Any) -> None:
-        self._last_rx_monotonic = time.monotonic()
-        if message.header.frame_id in ("", MAP_FRAME_ID):
-            self._set_map_pose(message.pose.pose)
-
-    def _on_battery(self, message: Any) -> None:
-        self._last_rx_monotonic = time.monotonic()
-        percentage, voltage, charge = float(message.percentage), float(message.voltage), float(message.charge)
-        self._battery_pct = percentage * 100.0 if math.isfinite(percentage) else None
-        self._battery_v = voltage if math.isfinite(voltage) and voltage > 0 else None
-        self._battery_wh = charge * voltage if self._battery_v is not None and math.isfinite(charge) else None
-
-    def _on_feedback(self, message: Any) -> None:
-        feedback = message.feedback
-        self._last_rx_monotonic = time.monotonic()
-        if feedback.current_pose.header.frame_id in ("", MAP_FRAME_ID):
-            self._set_map_pose(feedback.current_pose.pose)
-        if self._step is not None:
-            self._progress = NavigationProgress(
-                step_index=self._step,
-                distance_remaining_m=float(feedback.distance_remaining),
-                estimated_time_remaining_s=_seconds(feedback.estimated_time_remaining),
-                navigation_time_s=_seconds(feedback.navigation_time),
-                number_of_recoveries=int(feedback.number_of_recoveries),
-            )
-
-    def _set_map_pose(self, pose: Any) -> None:
-        self._map_xy = (float(pose.position.x), float(pose.position.y))
-        self._yaw_rad = _yaw_rad(pose.orientation)
-        if self._home_xy is None:
-            self._home_xy = self._map_xy
-
-    def _emit_state(self) -> None:
-        if self._map_xy is not None:
-            latitude_deg, longitude_deg = self.frame.to_wgs84(*self._map_xy)
-        else:
-            latitude_deg, longitude_deg = self.frame.origin_latitude_deg, self.frame.origin_longitude_deg
-        self._state = VehicleState(
-            vehicle_id=self.vehicle_id,
-            kind=VehicleKind.ROBOT,
-            stamp_s=self.clock.now(),
-            latitude_deg=latitude_deg,
-            longitude_deg=longitude_deg,
-            heading_deg=(90.0 - math.degrees(self._yaw_rad)) % 360.0,
-            ground_speed_m_s=self._speed_m_s,
-            battery_remaining_pct=self._battery_pct,
-            battery_remaining_wh=self._battery_wh,
-            battery_voltage_v=self._battery_v,
-            mode=self._mode,
-            armed=self._mission_running,
-            link=self._link,
-            mission_id=self._mission.mission_id if self._mission else None,
-            mission_step=self._step,
-            position_valid=self._map_xy is not None,
+    def _mission_view(self) -> MissionView:
+        return MissionView(
+            self._mode, self._mission_running, self._mission.mission_id if self._mission else None, self._step
         )
-        self._first_state.set()
-        self._state_fanout.publish(self._state)
 
     def latest_state(self) -> VehicleState | None:
         """The newest snapshot, or None before the first odometry."""
-        return self._state
+        return self._telemetry.state
 
     def navigation_progress(self) -> NavigationProgress | None:
         """The newest NavigateToPose feedback of the current mission (distance and time remaining)."""
-        return self._progress
+        return self._telemetry.progress
 
     def telemetry(self) -> AsyncIterator[VehicleState]:
         """Every new snapshot (one per odometry message and per link change) until the adapter closes."""
-        return self._state_fanout.subscribe()
+        return self._telemetry.fanout.subscribe()
 
     def mission_events(self) -> AsyncIterator[MissionEvent]:
         """Progress events (goal_accepted, step_reached, compartment_opened, paused, resumed, ...)."""
@@ -326,36 +228,27 @@ class Ros2Adapter(VehicleAdapter):
     def _emit_event(self, step_index: int, what: str, detail: str = "") -> None:
         if self._mission is None:
             return
-        position = self.frame.to_wgs84(*self._map_xy) if self._map_xy is not None else (None, None)
+        latitude_deg, longitude_deg = self._telemetry.position_wgs84()
         event = MissionEvent(
             mission_id=self._mission.mission_id,
             stamp_s=self.clock.now(),
             step_index=step_index,
             what=what,
             detail=detail,
-            latitude_deg=position[0],
-            longitude_deg=position[1],
+            latitude_deg=latitude_deg,
+            longitude_deg=longitude_deg,
         )
         self._event_fanout.publish(event)
 
-    async def _watch_link(self) -> None:
-        period_s = min(0.25, self.link_timeout_s / 4.0)
-        while True:
-            await asyncio.sleep(period_s)
-            silent_s = time.monotonic() - self._last_rx_monotonic
-            if self._link is LinkStatus.LOST or silent_s <= self.link_timeout_s:
-                continue
-            self._link = LinkStatus.LOST
-            logger.warning("%s: link lost, nothing from %s for %.1f s", self.vehicle_id, self.namespace, silent_s)
-            self._emit_state()
-            if self._mission_running:
-                self._fail_mission(
-                    LinkLost(
-                        self.vehicle_id,
-                        "navigate_to_pose",
-                        f"no message from {self.namespace} for {silent_s:.1f} s (link timeout {self.link_timeout_s} s)",
-                    )
+    def _on_link_lost(self, silent_s: float) -> None:
+        if self._mission_running:
+            self._fail_mission(
+                LinkLost(
+                    self.vehicle_id,
+                    "navigate_to_pose",
+                    f"no message from {self.namespace} for {silent_s:.1f} s (link timeout {self.link_timeout_s} s)",
                 )
+            )
 
     # --- missions ------------------------------------------------------------------------------
     @property
@@ -380,7 +273,7 @@ class Ros2Adapter(VehicleAdapter):
                     "start_mission",
                     f"step {index} ({step.kind.value}) needs latitude_deg and longitude_deg",
                 )
-            if step.kind is StepKind.RETURN and self._home_xy is None:
+            if step.kind is StepKind.RETURN and self._telemetry.home_xy is None:
                 raise CommandRefused(
                     self.vehicle_id, "start_mission", f"step {index} (return): home position not known yet"
                 )
@@ -399,7 +292,7 @@ class Ros2Adapter(VehicleAdapter):
             )
         self._validate(mission)
         loop = asyncio.get_running_loop()
-        self._mission, self._step, self._progress = mission, 0, None
+        self._mission, self._step, self._telemetry.progress = mission, 0, None
         self._paused = False
         self._result = loop.create_future()
         begun: asyncio.Future[None] = loop.create_future()
@@ -415,7 +308,7 @@ class Ros2Adapter(VehicleAdapter):
                 await self._wait_unpaused()
                 if step.kind in _NAVIGATION_STEPS:
                     status = await self._navigate(index, step, begun)
-                    if status == _STATUS_CANCELED:
+                    if status == STATUS_CANCELED:
                         if self._paused:
                             continue  # resume() re-sends this leg
                         self._finish(MissionOutcome.CANCELED, index, "goal canceled on the robot")
@@ -450,7 +343,7 @@ class Ros2Adapter(VehicleAdapter):
             self._result.set_result(
                 MissionResult(self._mission.mission_id, outcome, error_msg=message, steps_completed=steps_completed)
             )
-        self._goal_handle = None
+        self._goals.handle = None
 
     def _fail_mission(self, error: AdapterError) -> None:
         if self._result is not None and not self._result.done():
@@ -458,7 +351,7 @@ class Ros2Adapter(VehicleAdapter):
         task = self._mission_task
         if task is not None and not task.done() and task is not asyncio.current_task():
             task.cancel()
-        self._goal_handle = None
+        self._goals.handle = None
 
     async def _wait_unpaused(self) -> None:
         if self._paused:
@@ -467,107 +360,33 @@ class Ros2Adapter(VehicleAdapter):
 
     def _target_xy(self, step: MissionStep) -> tuple[float, float]:
         if step.kind is StepKind.RETURN:
-            if self._home_xy is None:
+            if self._telemetry.home_xy is None:
                 raise CommandRefused(self.vehicle_id, "navigate_to_pose", "home position not known")
-            return self._home_xy
+            return self._telemetry.home_xy
         if step.latitude_deg is None or step.longitude_deg is None:
             raise CommandRefused(self.vehicle_id, "navigate_to_pose", f"{step.kind.value} step without a position")
         return self.frame.to_local(step.latitude_deg, step.longitude_deg)
 
-    async def _wait_for_server(self, ready: Any, what: str, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not await self.bridge.call(ready, timeout_s=timeout_s, what=what):
-            if time.monotonic() > deadline:
-                raise AdapterTimeout(self.vehicle_id, what, f"no server at {self.namespace} within {timeout_s} s")
-            await asyncio.sleep(0.05)
-
     async def _navigate(self, index: int, step: MissionStep, begun: asyncio.Future[None]) -> int:
         """Send one NavigateToPose goal and wait for its end; returns the GoalStatus (aborts raise)."""
-        from nav2_msgs.action import NavigateToPose
-
         x_m, y_m = self._target_xy(step)
-        goal = NavigateToPose.Goal()
-        goal.pose.header.frame_id = MAP_FRAME_ID  # stamp 0: Nav2 uses the latest transform
-        goal.pose.pose.position.x, goal.pose.pose.position.y = x_m, y_m
-        if self._map_xy is not None:  # face the way the robot will arrive from
-            yaw = math.atan2(y_m - self._map_xy[1], x_m - self._map_xy[0])
-            goal.pose.pose.orientation.z, goal.pose.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
-        else:
-            goal.pose.pose.orientation.w = 1.0
-        client = self._ros["action"]
-        await self._wait_for_server(client.server_is_ready, "navigate_to_pose", self.goal_response_timeout_s)
-        feedback = self.bridge.to_loop(self._require_loop("navigate_to_pose"), self._on_feedback)
-        try:
-            handle = await self.bridge.call(
-                lambda: client.send_goal_async(goal, feedback_callback=feedback),
-                timeout_s=self.goal_response_timeout_s,
-                what=f"{self.vehicle_id}: send NavigateToPose goal",
-            )
-        except BridgeError as exc:
-            raise AdapterTimeout(self.vehicle_id, "navigate_to_pose", str(exc)) from exc
         where = f"step {index} ({step.kind.value}) to ({x_m:.1f}, {y_m:.1f}) m in {MAP_FRAME_ID}"
-        if not handle.accepted:
-            raise GoalRejected(self.vehicle_id, "navigate_to_pose", f"{where}: goal rejected by the robot's navigator")
-        self._goal_handle = handle
+        handle = await self._goals.send(
+            x_m, y_m, facing_from=self._telemetry.map_xy, where=where,
+            on_feedback=lambda message: self._telemetry.on_feedback(message, self._step),
+        )  # fmt: skip
         self._mode = "NAVIGATING"
         self._settle(begun)
         self._emit_event(index, "goal_accepted", where)
         if self._paused:  # pause() arrived while the goal was on its way
-            await self._cancel_goal()
-        response = await self.bridge.call(handle.get_result_async, timeout_s=None, what="NavigateToPose result")
-        self._goal_handle = None
-        if response.status == _STATUS_ABORTED:
-            code, message = int(response.result.error_code), str(response.result.error_msg)
-            mission_id = self._mission.mission_id if self._mission else ""
-            result = MissionResult(mission_id, MissionOutcome.FAILED, code, message, index)
-            raise GoalAborted(
-                self.vehicle_id,
-                "navigate_to_pose",
-                f"{where}: aborted by the robot's navigator",
-                result=result,
-                result_code=code,
-                result_name=nav2_codes.error_name(code),
-                status_text=message,
-            )
-        if response.status not in (_STATUS_SUCCEEDED, _STATUS_CANCELED):
-            raise AdapterError(
-                self.vehicle_id, "navigate_to_pose", f"{where}: ended with goal status {response.status}"
-            )
-        return int(response.status)
-
-    async def _cancel_goal(self) -> None:
-        handle = self._goal_handle
-        if handle is None:
-            return
-        try:
-            await self.bridge.call(
-                handle.cancel_goal_async, timeout_s=self.goal_response_timeout_s, what=f"{self.vehicle_id}: cancel goal"
-            )
-        except BridgeError as exc:
-            raise AdapterTimeout(self.vehicle_id, "cancel_goal", str(exc)) from exc
+            await self._goals.cancel()
+        mission_id = self._mission.mission_id if self._mission else ""
+        return await self._goals.result(handle, where=where, mission_id=mission_id, step_index=index)
 
     async def _open_compartment(self, index: int, step: MissionStep) -> None:
-        from std_srvs.srv import Trigger
-
-        client = self._ros["compartment"]
         self._mode = "DELIVERING"
-        await self._wait_for_server(client.service_is_ready, "open_compartment", self.compartment_timeout_s)
-        try:
-            response = await self.bridge.call(
-                lambda: client.call_async(Trigger.Request()),
-                timeout_s=self.compartment_timeout_s,
-                what=f"{self.vehicle_id}: open compartment",
-            )
-        except BridgeError as exc:
-            raise AdapterTimeout(self.vehicle_id, "open_compartment", str(exc)) from exc
-        if not response.success:
-            raise CommandRefused(
-                self.vehicle_id,
-                "open_compartment",
-                f"step {index}: compartment did not open",
-                status_text=response.message,
-            )
-        self._emit_event(index, "compartment_opened", f"order {step.order_id or '-'}: {response.message}")
+        message = await self._goals.open_compartment(index)
+        self._emit_event(index, "compartment_opened", f"order {step.order_id or '-'}: {message}")
 
     async def wait_mission(self, timeout_s: float) -> MissionResult:
         """The mission's end; GoalAborted / GoalRejected / LinkLost when it failed, AdapterTimeout after `timeout_s`."""
@@ -588,7 +407,7 @@ class Ros2Adapter(VehicleAdapter):
         self._paused = True
         self._resume_event.clear()
         self._mode = "PAUSED"
-        await self._cancel_goal()
+        await self._goals.cancel()
         self._emit_event(self._step or 0, "paused")
 
     async def resume(self) -> None:
@@ -604,7 +423,7 @@ class Ros2Adapter(VehicleAdapter):
         """End the running mission as CANCELED and stop the robot."""
         if not self._mission_running:
             return
-        await self._cancel_goal()
+        await self._goals.cancel()
         steps_completed = self._step or 0
         if self._mission_task is not None and not self._mission_task.done():
             self._mission_task.cancel()
@@ -615,7 +434,7 @@ class Ros2Adapter(VehicleAdapter):
     async def return_home(self) -> None:
         """Abandon the mission and drive back to where the robot was first seen."""
         self._require_connected("return_home")
-        if self._home_xy is None:
+        if self._telemetry.home_xy is None:
             raise CommandRefused(self.vehicle_id, "return_home", "home position not known yet")
         previous = self._mission.mission_id if self._mission else "robot"
         await self._abandon("abandoned: returning home")
