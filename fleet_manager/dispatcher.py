@@ -25,7 +25,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -33,7 +33,7 @@ from mission_planner.airspace import Airspace
 from mission_planner.clock import Clock
 from mission_planner.geodesy import LocalFrame
 
-from .adapters.base import Geofence, Mission, MissionEvent, MissionOutcome, StepKind, VehicleKind
+from .adapters.base import Carrier, Geofence, Mission, MissionEvent, MissionOutcome, StepKind, VehicleKind
 from .domain.errors import Conflict, NotFound
 from .domain.orders import DeliveryMode, Order, OrderStatus
 from .errors import AdapterError
@@ -56,22 +56,6 @@ _WAKE_EVENTS = ("order.", "zone.")
 T = TypeVar("T")
 RECOVER_ATTEMPTS = 20  # the drone disarms a moment after its mission ends; retry recovery meanwhile
 RECOVER_RETRY_WALL_S = 0.5
-
-
-@runtime_checkable
-class Carrier(Protocol):
-    """A van that carries drones (`VanAdapter`): load/unload at the hub, launch/recover at a stop."""
-
-    carried: tuple[str, ...]
-
-    async def load(self, vehicle_id: str) -> None:
-        """Stow a drone standing at the hub."""
-    async def unload(self, vehicle_id: str) -> None:
-        """Take a drone out at the hub."""
-    async def launch(self, vehicle_id: str) -> None:
-        """Set a drone down at the stopped van."""
-    async def recover(self, vehicle_id: str) -> None:
-        """Take back a drone landed next to the stopped van."""
 
 
 @dataclass(frozen=True)
@@ -714,7 +698,7 @@ class Dispatcher:
         if running is not None and old is not None:
             running.superseded_ids.add(old.mission_id)
         try:
-            await vehicle.adapter.start_mission(mission, geofence=self._geofence(vehicle))
+            await vehicle.adapter.replace_mission(mission, geofence=self._geofence(vehicle))
         except BaseException:
             if running is not None and old is not None and running.mission is old:
                 running.superseded_ids.discard(old.mission_id)

@@ -4,7 +4,7 @@ It cannot tell ArduPilot SITL, a real autopilot and the in-repo simulator apart:
 the system id from the first autopilot heartbeat, requests the streams it needs
 (SET_MESSAGE_INTERVAL; ArduCopter streams nothing until asked), uploads and reads back fence and
 mission, flies them (GUIDED arm + take-off, then AUTO), replaces the mission of a drone in flight
-(upload, DO_SET_MISSION_CURRENT 1, then the fence), and turns every refusal into a
+(`replace_mission`: upload, DO_SET_MISSION_CURRENT 1, then the fence), and turns every refusal into a
 `CommandRefused` carrying the MAV_RESULT / MAV_MISSION_RESULT and the STATUSTEXT that came with it.
 
 This module is the facade; the protocol concerns live apart, as MAVSDK splits its plugins:
@@ -33,7 +33,7 @@ from shapely.geometry import Polygon as ShapelyPolygon
 
 from mission_planner.clock import Clock
 
-from ..errors import AdapterError, AdapterTimeout, CommandRefused, NotConnected
+from ..errors import AdapterError, AdapterTimeout, CommandRefused, MissionBusy, NoMissionRunning, NotConnected
 from .base import (
     Geofence,
     LinkStatus,
@@ -239,17 +239,19 @@ class MavlinkAdapter(VehicleAdapter):
     async def start_mission(self, mission: Mission, *, geofence: Geofence | None = None) -> None:
         """Upload and verify fence and mission, arm in GUIDED, take off, switch to AUTO.
 
-        On a drone already flying a mission this replaces it in flight (see `replace_mission`).
+        A drone that is airborne without a mission (its last one ended in the air) flies the new one
+        from where it is. Raises MissionBusy while the drone is armed on a mission that has not ended
+        (`replace_mission` switches a flying drone to a new one).
         """
         call = f"start_mission({mission.mission_id!r})"
         self._session.require_link(call)
         t = self._telemetry.data
         running = self._progress.active()
         if running is not None and t.armed:
-            if t.airborne():
-                await self.replace_mission(mission, geofence=geofence)
-                return
-            raise CommandRefused(self.vehicle_id, call, f"mission {running.mission.mission_id!r} is still running")
+            raise MissionBusy(
+                self.vehicle_id, call,
+                f"mission {running.mission.mission_id!r} is still running; replace_mission() switches a flying drone",
+            )  # fmt: skip
         if geofence is not None:
             await self._upload_fence(geofence, call)
         plan = await self.upload_mission(mission)
@@ -283,12 +285,18 @@ class MavlinkAdapter(VehicleAdapter):
         current (ArduCopter keeps flying its in-memory item after an upload until told to jump;
         MAV_CMD_DO_SET_MISSION_CURRENT restarts at item 1), so the drone already heads away when the
         new fence arrives. The old mission then ends CANCELED ("replaced by ...").
+
+        Raises NoMissionRunning when the drone runs no mission, CommandRefused when it is not flying
+        (a mission is replaced in the air only) or refuses the upload or the switch: the old mission
+        then runs on.
         """
         call = f"replace_mission({mission.mission_id!r})"
         self._session.require_link(call)
+        old = self._progress.active()
+        if old is None:
+            raise NoMissionRunning(self.vehicle_id, call, "no mission is running; start_mission() starts one")
         if not self._telemetry.data.airborne():
-            raise CommandRefused(self.vehicle_id, call, "the vehicle is not flying; use start_mission()")
-        old = self._progress.run
+            raise CommandRefused(self.vehicle_id, call, "the vehicle is not flying; missions are replaced in flight")
         plan = await self.upload_mission(mission)
         run = self._progress.new_run(mission, plan)
         self._progress.run = run
@@ -300,7 +308,7 @@ class MavlinkAdapter(VehicleAdapter):
             self._progress.run = old
             raise
         run.started = True
-        if old is not None and not old.result.done():
+        if not old.result.done():
             self._progress.cancel(old, f"replaced by mission {mission.mission_id}")
         self._progress.event(run, "mission_started", -1, f"{len(plan.items) - 1} items, in flight")
         if geofence is not None:

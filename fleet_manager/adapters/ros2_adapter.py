@@ -5,6 +5,7 @@ in its own executor thread). Per robot: a `navigate_to_pose` action client (nav2
 NavigateToPose), subscriptions to `odom`, `amcl_pose` and `battery_state`, and a std_srvs/Trigger
 client for the compartment. A mission is sent leg by leg as successive NavigateToPose goals:
 GOTO = navigate; DELIVER = navigate, then open the compartment; WAIT = hold; RETURN = navigate home.
+`replace_mission` cancels the running goal and goes on with the new mission's goals.
 
 This module runs missions; `ros2_telemetry` folds what the robot reports into snapshots (and
 watches the link: silence for `link_timeout_s` fails a running mission with `LinkLost`), and
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -36,12 +38,20 @@ from fleet_manager.adapters.base import (
 )
 from fleet_manager.adapters.fanout import Fanout
 from fleet_manager.adapters.ros2_bridge import BridgeError, Ros2Bridge
-from fleet_manager.adapters.ros2_goals import STATUS_CANCELED, GoalClient
+from fleet_manager.adapters.ros2_goals import CANCEL_REJECTED, STATUS_CANCELED, GoalClient
 from fleet_manager.adapters.ros2_goals import GoalAborted as GoalAborted
 from fleet_manager.adapters.ros2_goals import GoalRejected as GoalRejected
 from fleet_manager.adapters.ros2_telemetry import MAP_FRAME_ID as MAP_FRAME_ID
 from fleet_manager.adapters.ros2_telemetry import MissionView, NavigationProgress, RobotTelemetry
-from fleet_manager.errors import AdapterError, AdapterTimeout, CommandRefused, LinkLost, NotConnected
+from fleet_manager.errors import (
+    AdapterError,
+    AdapterTimeout,
+    CommandRefused,
+    LinkLost,
+    MissionBusy,
+    NoMissionRunning,
+    NotConnected,
+)
 from mission_planner.clock import Clock
 from mission_planner.geodesy import LocalFrame
 
@@ -102,6 +112,7 @@ class Ros2Adapter(VehicleAdapter):
         self._mission_task: asyncio.Task[None] | None = None
         self._result: asyncio.Future[MissionResult] | None = None
         self._paused = False
+        self._replacing = False  # replace_mission() is stopping the mission task: a canceled goal is its doing
         self._resume_event = asyncio.Event()
 
     # --- connection ----------------------------------------------------------------------------
@@ -255,14 +266,14 @@ class Ros2Adapter(VehicleAdapter):
     def _mission_running(self) -> bool:
         return self._result is not None and not self._result.done()
 
-    def _validate(self, mission: Mission) -> None:
+    def _validate(self, mission: Mission, call: str) -> None:
         if not mission.steps:
-            raise CommandRefused(self.vehicle_id, "start_mission", f"mission {mission.mission_id!r} has no steps")
+            raise CommandRefused(self.vehicle_id, call, f"mission {mission.mission_id!r} has no steps")
         for index, step in enumerate(mission.steps):
             if step.kind not in _SUPPORTED_STEPS:
                 raise CommandRefused(
                     self.vehicle_id,
-                    "start_mission",
+                    call,
                     f"step {index} is {step.kind.value!r}; a ground robot does GOTO, DELIVER, WAIT and RETURN",
                 )
             if step.kind in (StepKind.GOTO, StepKind.DELIVER) and (
@@ -270,12 +281,12 @@ class Ros2Adapter(VehicleAdapter):
             ):
                 raise CommandRefused(
                     self.vehicle_id,
-                    "start_mission",
+                    call,
                     f"step {index} ({step.kind.value}) needs latitude_deg and longitude_deg",
                 )
             if step.kind is StepKind.RETURN and self._telemetry.home_xy is None:
                 raise CommandRefused(
-                    self.vehicle_id, "start_mission", f"step {index} (return): home position not known yet"
+                    self.vehicle_id, call, f"step {index} (return): home position not known yet"
                 )
 
     async def start_mission(self, mission: Mission, *, geofence: Geofence | None = None) -> None:
@@ -285,12 +296,58 @@ class Ros2Adapter(VehicleAdapter):
         """
         self._require_connected("start_mission")
         if self._mission_running:
-            raise CommandRefused(
+            raise MissionBusy(
                 self.vehicle_id,
                 "start_mission",
-                f"mission {self._mission.mission_id if self._mission else '?'} is running",
+                f"mission {self._mission.mission_id if self._mission else '?'} is running; "
+                "replace_mission() switches the robot to a new one",
             )
-        self._validate(mission)
+        self._validate(mission, "start_mission")
+        await self._begin(mission)
+
+    async def replace_mission(self, mission: Mission, *, geofence: Geofence | None = None) -> None:
+        """Cancel the running goal and go on with `mission`'s goals from where the robot is.
+
+        The old mission ends CANCELED ("replaced by mission ..."); returns once the robot accepted the
+        new mission's first goal. Raises NoMissionRunning when no mission runs, CommandRefused when the
+        new mission is invalid or the robot refuses to cancel its goal (the old mission then runs on),
+        GoalRejected when the robot, its old goal canceled, rejects the new first goal (it then holds
+        where it is and the old mission ends CANCELED all the same). `geofence` is not sent.
+        """
+        call = "replace_mission"
+        self._require_connected(call)
+        old, old_result = self._mission, self._result
+        if old is None or old_result is None or old_result.done():
+            raise NoMissionRunning(self.vehicle_id, call, "no mission is running; start_mission() starts one")
+        self._validate(mission, call)
+        self._replacing = True
+        try:
+            code = await self._goals.cancel()
+            if code == CANCEL_REJECTED:
+                raise CommandRefused(
+                    self.vehicle_id, call, f"the robot refused to cancel its goal; mission {old.mission_id!r} runs on",
+                    result_code=code, result_name="ERROR_REJECTED",
+                )  # fmt: skip
+            task = self._mission_task
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.wait({task})
+        finally:
+            self._replacing = False
+        steps_completed = self._step or 0
+        why = f"replaced by mission {mission.mission_id}"
+        try:
+            await self._begin(mission)
+        except AdapterError:
+            why = f"canceled for mission {mission.mission_id}, which the robot did not take"
+            raise
+        finally:
+            if not old_result.done():
+                old_result.set_result(MissionResult(old.mission_id, MissionOutcome.CANCELED, error_msg=why,
+                                                    steps_completed=steps_completed))
+
+    async def _begin(self, mission: Mission) -> None:
+        """Make `mission` current and run it; returns once its first goal is accepted (or it first waits)."""
         loop = asyncio.get_running_loop()
         self._mission, self._step, self._telemetry.progress = mission, 0, None
         self._paused = False
@@ -311,6 +368,8 @@ class Ros2Adapter(VehicleAdapter):
                     if status == STATUS_CANCELED:
                         if self._paused:
                             continue  # resume() re-sends this leg
+                        if self._replacing:
+                            return  # replace_mission() ends this mission
                         self._finish(MissionOutcome.CANCELED, index, "goal canceled on the robot")
                         return
                 elif step.kind is StepKind.WAIT:
@@ -387,6 +446,19 @@ class Ros2Adapter(VehicleAdapter):
         self._mode = "DELIVERING"
         message = await self._goals.open_compartment(index)
         self._emit_event(index, "compartment_opened", f"order {step.order_id or '-'}: {message}")
+
+    async def wait_ready(self, timeout_s: float = 120.0) -> None:
+        """Wait until the robot's NavigateToPose action server is up and a map-frame pose has arrived (wall s)."""
+        self._require_connected("wait_ready")
+        deadline = time.monotonic() + timeout_s
+        action, _ = self._goals.require_clients("wait_ready")
+        await self._goals.wait_for_server(
+            action.server_is_ready, "wait_ready", timeout_s, server="NavigateToPose action server"
+        )
+        if not await self._telemetry.wait_state(lambda state: state.position_valid, deadline - time.monotonic()):
+            why = f"no map-frame pose (amcl_pose or goal feedback) from {self.namespace} within {timeout_s} s"
+            logger.warning("%s: wait_ready: %s", self.vehicle_id, why)
+            raise AdapterTimeout(self.vehicle_id, "wait_ready", why)
 
     async def wait_mission(self, timeout_s: float) -> MissionResult:
         """The mission's end; GoalAborted / GoalRejected / LinkLost when it failed, AdapterTimeout after `timeout_s`."""

@@ -8,6 +8,7 @@ A goal is sent, accepted or rejected (`GoalRejected`), and ends SUCCEEDED, CANCE
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from . import nav2_codes
 from .base import MissionOutcome, MissionResult
 from .ros2_bridge import BridgeError, Ros2Bridge
 from .ros2_telemetry import MAP_FRAME_ID
+
+logger = logging.getLogger(__name__)
 
 # action_msgs/msg/GoalStatus
 STATUS_SUCCEEDED, STATUS_CANCELED, STATUS_ABORTED = 4, 5, 6
@@ -59,12 +62,16 @@ class GoalClient:
             raise NotConnected(self.vehicle_id, call, "adapter not connected; call connect() first")
         return self.action, self.compartment
 
-    async def wait_for_server(self, ready: Callable[[], bool], what: str, timeout_s: float) -> None:
-        """Poll `ready()` in the ROS thread until it holds; AdapterTimeout after `timeout_s`."""
+    async def wait_for_server(
+        self, ready: Callable[[], bool], what: str, timeout_s: float, *, server: str = "server"
+    ) -> None:
+        """Poll `ready()` in the ROS thread until it holds; AdapterTimeout naming `server` after `timeout_s`."""
         deadline = time.monotonic() + timeout_s
         while not await self.bridge.call(ready, timeout_s=timeout_s, what=what):
             if time.monotonic() > deadline:
-                raise AdapterTimeout(self.vehicle_id, what, f"no server at {self.namespace} within {timeout_s} s")
+                logger.warning("%s: %s: no %s at %s within %s s", self.vehicle_id, what, server, self.namespace,
+                               timeout_s)
+                raise AdapterTimeout(self.vehicle_id, what, f"no {server} at {self.namespace} within {timeout_s} s")
             await asyncio.sleep(0.05)
 
     async def send(

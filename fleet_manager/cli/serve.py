@@ -49,7 +49,6 @@ async def serve(settings: Settings) -> None:
     """Connect the configured vehicles, start dispatcher and monitors, and serve the API until cancelled."""
     import uvicorn
 
-    from fleet_manager.adapters.mavlink_adapter import MavlinkAdapter
     from fleet_manager.api.app import create_app
     from fleet_manager.dispatcher import Dispatcher, DispatcherConfig
     from fleet_manager.fleet import Fleet
@@ -73,10 +72,10 @@ async def serve(settings: Settings) -> None:
     adapters, bridge = build_adapters(endpoints, frame=world.frame, clock=clock, ros_domain_id=settings.ros_domain_id)
     try:
         await asyncio.gather(*(adapter.connect(timeout_s=settings.vehicle_connect_timeout_s) for adapter in adapters))
-        # A drone still booting (no GPS fix / EKF position) would be left out of the first plan; the next
-        # periodic plan is minutes away, so wait for the autopilots to be ready before taking orders.
+        # A vehicle still booting (a drone without GPS fix / EKF position) would be left out of the first plan;
+        # the next periodic plan is minutes away, so wait for every vehicle to be ready before taking orders.
         await asyncio.gather(*(adapter.wait_ready(timeout_s=settings.vehicle_connect_timeout_s)
-                               for adapter in adapters if isinstance(adapter, MavlinkAdapter)))
+                               for adapter in adapters))
         fleet = Fleet()
         for adapter in adapters:
             fleet.add(settings.hub_id, adapter, DEFAULT_PROFILES[adapter.kind],

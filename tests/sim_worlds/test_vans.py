@@ -166,7 +166,7 @@ async def test_van_loads_launches_and_recovers_a_drone(world) -> None:  # type: 
 
             await van.recover("drone-1")
             assert van.carried == ("drone-1",)
-            await van.start_mission(Mission("m-home", (MissionStep(StepKind.RETURN),)))
+            await van.replace_mission(Mission("m-home", (MissionStep(StepKind.RETURN),)))  # m-van waits on
             assert (await van.wait_mission(timeout_s=30)).outcome is MissionOutcome.SUCCEEDED
             back = await _wait_state(van, lambda s: s.mode == "IDLE", 5.0)
             await asyncio.sleep(0.3)  # one more tick moves the carried drone to the van's last position
