@@ -288,7 +288,8 @@ class MavlinkAdapter(VehicleAdapter):
 
         Raises NoMissionRunning when the drone runs no mission, CommandRefused when it is not flying
         (a mission is replaced in the air only) or refuses the upload or the switch: the old mission
-        then runs on.
+        then runs on. A fence refused after the switch raises too; the new mission then flies
+        inside the fence the drone already had.
         """
         call = f"replace_mission({mission.mission_id!r})"
         self._session.require_link(call)

@@ -248,8 +248,8 @@ async def test_van_carries_a_robot_through_the_robots_control_channel(world) -> 
 
 
 async def test_van_refuses_a_second_start_and_replace_sends_it_to_the_new_target(world) -> None:  # type: ignore[no-untyped-def]
-    """Over TCP: replace with no mission and start during a drive are refused with typed errors; replace mid-route
-    ends the old mission CANCELED and the van drives to the new target instead of the old one."""
+    """Over TCP: replace with no mission, start during a drive and a replacement the van refuses raise typed errors
+    (the drive goes on); replace mid-route ends the old mission CANCELED and the van drives to the new target."""
     hub = world.hub
     far = max(world.addresses, key=lambda b: math.hypot(b.x_m - hub.x_m, b.y_m - hub.y_m))
     near = max((b for b in world.addresses if 300 < math.hypot(b.x_m - hub.x_m, b.y_m - hub.y_m) < 600),
@@ -268,7 +268,10 @@ async def test_van_refuses_a_second_start_and_replace_sends_it_to_the_new_target
         with pytest.raises(MissionBusy, match="'m-far' is still running") as busy:
             await adapter.start_mission(Mission("m-other", (MissionStep(StepKind.RETURN),)))
         assert isinstance(busy.value, CommandRefused) and "replace_mission()" in str(busy.value)
+        with pytest.raises(CommandRefused, match="not something a van does"):
+            await adapter.replace_mission(Mission("m-fly", (MissionStep(StepKind.TAKEOFF, altitude_m=30),)))
         assert (await _wait_state(adapter, lambda s: True, 2.0)).mission_id == "m-far"  # the drive goes on
+        assert not old_result.done()
 
         await adapter.replace_mission(Mission("m-near", (MissionStep(StepKind.GOTO, near.latitude_deg,
                                                                      near.longitude_deg),)))
