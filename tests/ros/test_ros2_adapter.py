@@ -251,6 +251,12 @@ async def test_killed_robot_process_is_reported_lost_within_the_timeout(world: W
             await adapter.close()
 
 
+def _here(adapter: Ros2Adapter, world: World) -> tuple[float, float]:
+    state = adapter.latest_state()
+    assert state is not None
+    return world.frame.to_local(state.latitude_deg, state.longitude_deg)
+
+
 @pytest.mark.timeout(120)
 async def test_busy_robot_refuses_start_and_replace_mid_goal_drives_to_the_new_target(
     world: World, bridge: Ros2Bridge
@@ -283,12 +289,10 @@ async def test_busy_robot_refuses_start_and_replace_mid_goal_drives_to_the_new_t
             old_result = asyncio.create_task(adapter.wait_mission(timeout_s=60.0))
             start = adapter.latest_state()
             assert start is not None
+            start_xy = world.frame.to_local(start.latitude_deg, start.longitude_deg)
 
             def moved_m() -> float:
-                now = adapter.latest_state()
-                assert now is not None
-                return math.dist(world.frame.to_local(start.latitude_deg, start.longitude_deg),
-                                 world.frame.to_local(now.latitude_deg, now.longitude_deg))  # fmt: skip
+                return math.dist(start_xy, _here(adapter, world))
 
             await _until(lambda: moved_m() > 30.0, 20.0, "the robot to drive 30 m")
             with pytest.raises(MissionBusy, match="m-far is running") as busy:
@@ -306,9 +310,7 @@ async def test_busy_robot_refuses_start_and_replace_mid_goal_drives_to_the_new_t
             assert replaced.error_msg == "replaced by mission m-near"
             result = await adapter.wait_mission(timeout_s=60.0)
             assert result.mission_id == "m-near" and result.outcome is MissionOutcome.SUCCEEDED, result
-            end = adapter.latest_state()
-            assert end is not None
-            end_xy = world.frame.to_local(end.latitude_deg, end.longitude_deg)
+            end_xy = _here(adapter, world)
             assert math.dist(end_xy, world.frame.to_local(near_lat, near_lon)) < 1.0
             assert math.dist(end_xy, far_xy) > 500.0
         finally:
