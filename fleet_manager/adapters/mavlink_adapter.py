@@ -10,7 +10,8 @@ mission, flies them (GUIDED arm + take-off, then AUTO), replaces the mission of 
 This module is the facade; the protocol concerns live apart, as MAVSDK splits its plugins:
 `mavlink_session` (what they share), `mavlink_connection` (link upkeep), `mavlink_telemetry`,
 `mavlink_commands` (COMMAND_LONG, modes, arming), `mavlink_params`, `mavlink_transfer` (mission and
-fence items) and `mavlink_progress` (the running mission's events and outcome).
+fence items), `mavlink_missions` (flying, replacing, pausing a mission) and `mavlink_progress` (the
+running mission's events and outcome).
 
 Time: protocol round trips (acks, mission items, connect) are wall-clock seconds; the vehicle's
 own behaviour (heartbeat silence, take-off, mode changes, `wait_mission`) is measured in seconds
@@ -28,12 +29,9 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from shapely.geometry import Point
-from shapely.geometry import Polygon as ShapelyPolygon
-
 from mission_planner.clock import Clock
 
-from ..errors import AdapterError, AdapterTimeout, CommandRefused, MissionBusy, NoMissionRunning, NotConnected
+from ..errors import NotConnected
 from .base import (
     Geofence,
     LinkStatus,
@@ -45,10 +43,11 @@ from .base import (
     VehicleState,
 )
 from .fanout import Fanout
-from .mavlink_codec import COPTER_MODES, FENCE, MISSION, MissionItem, MissionPlan, fence_items, mission_plan
+from .mavlink_codec import MissionItem, MissionPlan
 from .mavlink_commands import MavlinkCommands
 from .mavlink_connection import LinkKeeper
 from .mavlink_link import GCS_SYSTEM_ID, LinkAddress, MavlinkLink, mavlink
+from .mavlink_missions import MissionFlight
 from .mavlink_params import MavlinkParameters
 from .mavlink_progress import MissionProgress
 from .mavlink_session import MavlinkSession
@@ -85,7 +84,6 @@ class MavlinkAdapter(VehicleAdapter):
         self.vehicle_id = vehicle_id
         self.telemetry_rate_hz = telemetry_rate_hz
         self.battery_capacity_wh = battery_capacity_wh
-        self.enable_fence = enable_fence
         self.streams = telemetry_streams(telemetry_rate_hz)
         self.heartbeats_received = 0
         self._session = MavlinkSession(
@@ -102,6 +100,10 @@ class MavlinkAdapter(VehicleAdapter):
         self._progress = MissionProgress(
             self._session, self._telemetry.data, self._commands, self._event_fanout, self._session.clock
         )
+        self._flight = MissionFlight(
+            self._session, self._telemetry.data, self._commands, self._transfer, self._progress,
+            enable_fence=enable_fence,
+        )  # fmt: skip
         self._keeper = LinkKeeper(
             self._session, self._commands, self._telemetry, self._progress, self.streams, telemetry_rate_hz,
             self._publish,
@@ -157,6 +159,11 @@ class MavlinkAdapter(VehicleAdapter):
     def positions_received(self) -> int:
         """GLOBAL_POSITION_INT messages received."""
         return self._telemetry.positions_received
+
+    @property
+    def enable_fence(self) -> bool:
+        """Whether a fence upload is followed by DO_FENCE_ENABLE."""
+        return self._flight.enable_fence
 
     @property
     def link_status(self) -> LinkStatus:
@@ -243,119 +250,39 @@ class MavlinkAdapter(VehicleAdapter):
         from where it is. Raises MissionBusy while the drone is armed on a mission that has not ended
         (`replace_mission` switches a flying drone to a new one).
         """
-        call = f"start_mission({mission.mission_id!r})"
-        self._session.require_link(call)
-        t = self._telemetry.data
-        running = self._progress.active()
-        if running is not None and t.armed:
-            raise MissionBusy(
-                self.vehicle_id, call,
-                f"mission {running.mission.mission_id!r} is still running; replace_mission() switches a flying drone",
-            )  # fmt: skip
-        if geofence is not None:
-            await self._upload_fence(geofence, call)
-        plan = await self.upload_mission(mission)
-        run = self._progress.new_run(mission, plan)
-        self._progress.run = run
-        try:
-            if not t.airborne():
-                await self.set_mode("GUIDED")
-                await self.arm()
-                await self.takeoff(plan.takeoff_altitude_m)
-                climbed_m = min(1.5, 0.5 * plan.takeoff_altitude_m)
-                await self._session.wait_until(
-                    lambda: t.relative_altitude_m >= climbed_m,
-                    self._vehicle_wait_wall(self.timeouts.takeoff_clock_s),
-                    call,
-                    f"vehicle did not climb to {climbed_m:.1f} m after take-off",
-                )
-            else:
-                await self._commands.set_current_item(1, call)
-            await self.set_mode("AUTO")
-        except BaseException:
-            self._progress.run = None
-            raise
-        run.started = True
-        self._progress.event(run, "mission_started", -1, f"{len(plan.items) - 1} items")
+        await self._flight.start_mission(mission, geofence=geofence)
 
     async def replace_mission(self, mission: Mission, *, geofence: Geofence | None = None) -> None:
         """Replace the mission of a flying drone: it flies the new one from where it is, at once.
 
-        Order matters for the autopilot's own fence: the new mission goes up first and is made
-        current (ArduCopter keeps flying its in-memory item after an upload until told to jump;
-        MAV_CMD_DO_SET_MISSION_CURRENT restarts at item 1), so the drone already heads away when the
-        new fence arrives. The old mission then ends CANCELED ("replaced by ...").
-
-        Raises NoMissionRunning when the drone runs no mission, CommandRefused when it is not flying
-        (a mission is replaced in the air only) or refuses the upload or the switch: the old mission
-        then runs on. A fence refused after the switch raises too; the new mission then flies
-        inside the fence the drone already had.
+        The old mission then ends CANCELED ("replaced by ..."). Raises NoMissionRunning when the drone
+        runs no mission, CommandRefused when it is not flying or refuses the upload or the switch (the
+        old mission then runs on); see `MissionFlight.replace_mission` for the order of the uploads.
         """
-        call = f"replace_mission({mission.mission_id!r})"
-        self._session.require_link(call)
-        old = self._progress.active()
-        if old is None:
-            raise NoMissionRunning(self.vehicle_id, call, "no mission is running; start_mission() starts one")
-        if not self._telemetry.data.airborne():
-            raise CommandRefused(self.vehicle_id, call, "the vehicle is not flying; missions are replaced in flight")
-        plan = await self.upload_mission(mission)
-        run = self._progress.new_run(mission, plan)
-        self._progress.run = run
-        try:
-            await self._commands.set_current_item(1, call)
-            if self._telemetry.data.custom_mode != COPTER_MODES["AUTO"]:
-                await self.set_mode("AUTO")
-        except BaseException:
-            self._progress.run = old
-            raise
-        run.started = True
-        if not old.result.done():
-            self._progress.cancel(old, f"replaced by mission {mission.mission_id}")
-        self._progress.event(run, "mission_started", -1, f"{len(plan.items) - 1} items, in flight")
-        if geofence is not None:
-            await self._upload_fence(geofence, call)
+        await self._flight.replace_mission(mission, geofence=geofence)
 
     async def wait_mission(self, timeout_s: float) -> MissionResult:
         """Wait until the mission ends (landed and disarmed, or its last item reached airborne).
 
         `timeout_s` is in seconds of the adapter's clock; raises AdapterTimeout when it passes.
         """
-        run = self._progress.run
-        if run is None:
-            raise AdapterError(self.vehicle_id, "wait_mission()", "no mission was started")
-        try:
-            return await asyncio.wait_for(asyncio.shield(run.result), self._session.clock_to_wall(timeout_s))
-        except TimeoutError:
-            raise AdapterTimeout(
-                self.vehicle_id,
-                "wait_mission()",
-                f"mission {run.mission.mission_id!r} still running after {timeout_s:.0f} s "
-                f"(step {run.steps_completed}/{len(run.mission.steps)}, mode {self._telemetry.data.mode_name()})",
-            ) from None
+        return await self._flight.wait_mission(timeout_s)
 
     async def pause(self) -> None:
         """Stop and hold where the vehicle is (BRAKE)."""
-        await self.set_mode("BRAKE")
+        await self._flight.pause()
 
     async def resume(self) -> None:
         """Continue the mission from where it stopped (AUTO)."""
-        if self._progress.run is None:
-            raise AdapterError(self.vehicle_id, "resume()", "no mission to resume")
-        await self.set_mode("AUTO")
+        await self._flight.resume()
 
     async def return_home(self) -> None:
         """Abandon the mission and return to launch (RTL); the mission then ends CANCELED."""
-        run = self._progress.active()
-        if run is not None:
-            run.cancel_reason = "returned home on request"
-        await self.set_mode("RTL")
+        await self._flight.return_home()
 
     async def land(self) -> None:
         """Land where the vehicle is (LAND); the mission then ends CANCELED."""
-        run = self._progress.active()
-        if run is not None:
-            run.cancel_reason = "landed on request"
-        await self.set_mode("LAND")
+        await self._flight.land()
 
     # ------------------------------------------------------------------ MAVLink-level API
 
@@ -393,16 +320,11 @@ class MavlinkAdapter(VehicleAdapter):
 
     async def upload_mission(self, mission: Mission) -> MissionPlan:
         """Convert, upload and read back `mission`; returns the items and their step mapping."""
-        t = self._telemetry.data
-        plan = mission_plan(mission, home=t.home or (t.latitude_deg, t.longitude_deg, 0.0))
-        await self.upload_items(plan.items, MISSION, call=f"upload_mission({mission.mission_id!r})")
-        return plan
+        return await self._flight.upload_mission(mission)
 
     async def upload_geofence(self, geofence: Geofence) -> tuple[MissionItem, ...]:
         """Convert, upload and read back a geofence (MAV_MISSION_TYPE_FENCE)."""
-        items = fence_items(geofence)
-        await self.upload_items(items, FENCE, call="upload_geofence()")
-        return items
+        return await self._flight.upload_geofence(geofence)
 
     async def upload_items(
         self, items: Sequence[MissionItem], mission_type: int, *, call: str = "upload_items()", verify: bool = True
@@ -474,37 +396,6 @@ class MavlinkAdapter(VehicleAdapter):
         self._state = state
         self._state_fanout.publish(state)
         self._session.notify_changed()
-
-    async def _upload_fence(self, geofence: Geofence, call: str) -> None:
-        fence = self._fence_for_here(geofence)
-        await self.upload_geofence(fence)
-        if self.enable_fence and (fence.polygons or fence.circles):
-            await self._commands.enable_fence(call)
-
-    def _fence_for_here(self, geofence: Geofence) -> Geofence:
-        """The fence without exclusions the flying drone is inside: a breach there would only trigger RTL
-        straight through the zone; the drone's mission leads it out and the monitors watch it."""
-        t = self._telemetry.data
-        if not t.airborne() or not t.position_valid():
-            return geofence
-        here = Point(t.longitude_deg, t.latitude_deg)
-        kept = []
-        for polygon in geofence.polygons:
-            if not polygon.inclusion and len(polygon.vertices) >= 3 and ShapelyPolygon(
-                [(lon, lat) for lat, lon in polygon.vertices]
-            ).covers(here):
-                logger.warning("%s: fence exclusion around the drone's position left out of the upload",
-                               self.vehicle_id)
-                continue
-            kept.append(polygon)
-        circles = []
-        for circle in geofence.circles:
-            inside = t.distance_m(circle.latitude_deg, circle.longitude_deg) <= circle.radius_m
-            if not circle.inclusion and inside:
-                logger.warning("%s: fence exclusion circle around the drone left out of the upload", self.vehicle_id)
-                continue
-            circles.append(circle)
-        return Geofence(polygons=tuple(kept), circles=tuple(circles))
 
     def _vehicle_wait_wall(self, clock_s: float) -> float:
         """Wall seconds to wait for `clock_s` seconds of the vehicle (see `MavlinkSession.vehicle_wait_wall`)."""
