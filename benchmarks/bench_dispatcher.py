@@ -79,10 +79,17 @@ class ParkedVehicle(VehicleAdapter):
         await asyncio.Event().wait()
         yield MissionEvent("", 0.0, 0, "", "")  # unreachable: keeps this an async generator
 
+    async def wait_ready(self, timeout_s: float = 120.0) -> None:
+        """Always ready."""
+
     async def start_mission(self, mission: Mission, *, geofence: Geofence | None = None) -> None:
         """Accept the mission."""
         self.started.append(mission.mission_id)
         self.steps.append(len(mission.steps))
+
+    async def replace_mission(self, mission: Mission, *, geofence: Geofence | None = None) -> None:
+        """Accept the new mission in place of the running one."""
+        await self.start_mission(mission, geofence=geofence)
 
     def finish(self) -> None:
         """Land: the running mission succeeds with every step done."""

@@ -37,6 +37,14 @@ class CommandRefused(AdapterError):
     """The vehicle answered and said no (COMMAND_ACK != ACCEPTED, goal rejected, MISSION_ACK error)."""
 
 
+class MissionBusy(CommandRefused):
+    """`start_mission()` on a vehicle whose mission is still running; `replace_mission()` switches it."""
+
+
+class NoMissionRunning(CommandRefused):
+    """`replace_mission()` on a vehicle that runs no mission; `start_mission()` starts one."""
+
+
 class AdapterTimeout(AdapterError):
     """The vehicle did not answer within the timeout."""
 

@@ -171,7 +171,7 @@ class MissionControl:
         if running is not None and old is not None:
             running.superseded_ids.add(old.mission_id)
         try:
-            await vehicle.adapter.start_mission(mission, geofence=self.geofence_for(vehicle))
+            await vehicle.adapter.replace_mission(mission, geofence=self.geofence_for(vehicle))
         except BaseException:
             if running is not None and old is not None and running.mission is old:
                 running.superseded_ids.discard(old.mission_id)

@@ -200,8 +200,7 @@ class Runtime:
 async def _connect(adapters: list[VehicleAdapter], timeout_s: float) -> None:
     """Open every link, then wait until each vehicle can take a mission (a drone still booting cannot)."""
     await asyncio.gather(*(adapter.connect(timeout_s=timeout_s) for adapter in adapters))
-    await asyncio.gather(*(adapter.wait_ready(timeout_s=timeout_s) for adapter in adapters
-                           if hasattr(adapter, "wait_ready")))
+    await asyncio.gather(*(adapter.wait_ready(timeout_s=timeout_s) for adapter in adapters))
 
 
 def _recipients(hub: HubConfig) -> RecipientCheck:

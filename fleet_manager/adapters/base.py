@@ -3,6 +3,12 @@
 The dispatcher speaks only this interface; it never knows which autopilot, robot stack or
 simulator is on the other side. Commands are coroutines that raise an `AdapterError` subclass
 carrying the vehicle's own result code; telemetry is an async generator of `VehicleState`.
+
+Missions: `start_mission` starts one on a vehicle that runs none (`MissionBusy` otherwise);
+`replace_mission` switches a vehicle on a mission to a new one at once, the in-flight re-route
+(`NoMissionRunning` when none runs; when the vehicle refuses, the old mission runs on).
+What a vehicle can do beyond the contract is a capability protocol here (`Carrier`), checked
+with `isinstance(adapter, Carrier)`, never by naming an adapter class.
 """
 
 from __future__ import annotations
@@ -178,8 +184,27 @@ class VehicleAdapter(abc.ABC):
         """Every new snapshot as it arrives; the generator ends when the adapter is closed."""
 
     @abc.abstractmethod
+    async def wait_ready(self, timeout_s: float = 120.0) -> None:
+        """Wait until the vehicle can take a mission (what that means is the adapter's; see each one).
+
+        Raises AdapterTimeout, naming what was missing, when `timeout_s` passes first.
+        """
+
+    @abc.abstractmethod
     async def start_mission(self, mission: Mission, *, geofence: Geofence | None = None) -> None:
-        """Upload (and verify) the fence and mission, then start it; returns once the vehicle has begun."""
+        """Start `mission` on a vehicle that runs none; returns once the vehicle has begun.
+
+        Raises MissionBusy while another mission runs (`replace_mission` switches it), CommandRefused
+        (or a subclass) when the vehicle refuses the mission.
+        """
+
+    @abc.abstractmethod
+    async def replace_mission(self, mission: Mission, *, geofence: Geofence | None = None) -> None:
+        """Switch a vehicle that is on a mission to `mission` at once; the old one then ends CANCELED.
+
+        Raises NoMissionRunning when no mission runs (`start_mission` starts one), CommandRefused (or
+        a subclass) when the vehicle refuses; the old mission then runs on.
+        """
 
     @abc.abstractmethod
     def mission_events(self) -> AsyncIterator[MissionEvent]:
@@ -208,9 +233,9 @@ class VehicleAdapter(abc.ABC):
 
 @runtime_checkable
 class Carrier(Protocol):
-    """A capability of some adapters: a van that carries drones or robots and sets them down at its stops."""
+    """A vehicle that carries drones and robots (a van): load/unload at the hub, launch/recover at a stop."""
 
-    carried: tuple[str, ...]
+    carried: tuple[str, ...]  # ids of the vehicles on board
 
     async def load(self, vehicle_id: str) -> None:
         """Stow a vehicle standing at the hub."""
@@ -219,7 +244,7 @@ class Carrier(Protocol):
         """Take a vehicle out at the hub."""
 
     async def launch(self, vehicle_id: str) -> None:
-        """Set a vehicle down at the stopped van."""
+        """Set a vehicle down at the stopped carrier."""
 
     async def recover(self, vehicle_id: str) -> None:
-        """Take back a vehicle landed (or parked) next to the stopped van."""
+        """Take back a vehicle that has landed/stopped next to the stopped carrier."""

@@ -17,8 +17,11 @@ protocol (this adapter defines it; the simulated vans implement it):
                       {"type": "event", "mission_id", "step_index", "what", "detail", "latitude_deg", ...}
                       {"type": "result", "mission_id", "outcome", "steps_completed", "error_msg"}
 
-Vans also carry drones and robots: `load` / `unload` at the hub, `launch` / `recover` wherever the
-van is stopped (a WAIT step, or paused). The van's state lists what it carries (`carried`).
+A `mission` message while the van is on a mission replaces it (the old one ends CANCELED); the
+adapter sends one only through `replace_mission`, as the contract says (`start_mission` on a busy
+van raises `MissionBusy`). Vans also carry drones and robots: `load` / `unload` at the hub,
+`launch` / `recover` wherever the van is stopped (a WAIT step, or paused). The van's state lists
+what it carries (`carried`).
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fleet_manager.errors import AdapterTimeout, CommandRefused, LinkLost, NotConnected
+from fleet_manager.errors import AdapterTimeout, CommandRefused, LinkLost, MissionBusy, NoMissionRunning, NotConnected
 
 from .base import (
     Geofence,
@@ -42,11 +45,13 @@ from .base import (
     VehicleKind,
     VehicleState,
 )
+from .fanout import Fanout
 
 logger = logging.getLogger(__name__)
 
 _ACK_TIMEOUT_S = 10.0
 _LINK_TIMEOUT_S = 5.0  # wall seconds without a state message -> link lost
+_QUEUE_SIZE = 1000  # per telemetry / event subscriber; a slow one loses its oldest items
 
 
 def mission_to_wire(mission: Mission) -> dict[str, Any]:
@@ -89,10 +94,12 @@ class VanAdapter(VehicleAdapter):
         self._reader_task: asyncio.Task[None] | None = None
         self._state: VehicleState | None = None
         self._first_state = asyncio.Event()
+        self._welcomed = asyncio.Event()
+        self.home: tuple[float, float] | None = None  # (latitude_deg, longitude_deg) from the welcome
         self._acks: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._next_request = 1
-        self._telemetry_queues: list[asyncio.Queue[VehicleState | None]] = []
-        self._event_queues: list[asyncio.Queue[MissionEvent | None]] = []
+        self._state_fanout: Fanout[VehicleState] = Fanout(_QUEUE_SIZE, name=f"{vehicle_id} telemetry")
+        self._event_fanout: Fanout[MissionEvent] = Fanout(_QUEUE_SIZE, name=f"{vehicle_id} mission events")
         self._results: dict[str, MissionResult] = {}
         self._result_changed = asyncio.Condition()
         self._mission_id: str | None = None
@@ -102,6 +109,8 @@ class VanAdapter(VehicleAdapter):
 
     async def connect(self, timeout_s: float = 30.0) -> None:
         """Open the link, say hello and wait for the first state message."""
+        self._state_fanout.reopen()
+        self._event_fanout.reopen()
         try:
             self._reader, self._writer = await asyncio.wait_for(
                 asyncio.open_connection(self._host, self._port), timeout_s
@@ -126,10 +135,8 @@ class VanAdapter(VehicleAdapter):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-        for queue in self._telemetry_queues:
-            queue.put_nowait(None)
-        for events in self._event_queues:
-            events.put_nowait(None)
+        self._state_fanout.close()
+        self._event_fanout.close()
         for future in self._acks.values():
             if not future.done():
                 future.set_exception(LinkLost(self.vehicle_id, "request", "link closed"))
@@ -144,31 +151,72 @@ class VanAdapter(VehicleAdapter):
             return VehicleState(**{**state.__dict__, "link": LinkStatus.LOST})
         return state
 
-    async def telemetry(self) -> AsyncIterator[VehicleState]:
-        """Every state message as it arrives."""
-        queue: asyncio.Queue[VehicleState | None] = asyncio.Queue(maxsize=1000)
-        self._telemetry_queues.append(queue)
-        try:
-            while (item := await queue.get()) is not None:
-                yield item
-        finally:
-            self._telemetry_queues.remove(queue)
+    def telemetry(self) -> AsyncIterator[VehicleState]:
+        """Every state message as it arrives, until the adapter closes."""
+        return self._state_fanout.subscribe()
 
-    async def mission_events(self) -> AsyncIterator[MissionEvent]:
-        """Progress events (step_reached, parcel_handed_over) as they happen."""
-        queue: asyncio.Queue[MissionEvent | None] = asyncio.Queue()
-        self._event_queues.append(queue)
+    def mission_events(self) -> AsyncIterator[MissionEvent]:
+        """Progress events (step_reached, parcel_handed_over) as they happen, until the adapter closes."""
+        return self._event_fanout.subscribe()
+
+    async def wait_ready(self, timeout_s: float = 120.0) -> None:
+        """Wait until the driver app has welcomed this van and sent its first state (wall seconds)."""
+        if self._reader_task is None:
+            raise NotConnected(self.vehicle_id, "wait_ready()", "not connected; call connect() first")
         try:
-            while (item := await queue.get()) is not None:
-                yield item
-        finally:
-            self._event_queues.remove(queue)
+            await asyncio.wait_for(asyncio.gather(self._welcomed.wait(), self._first_state.wait()), timeout_s)
+        except TimeoutError as exc:
+            awaited = (("welcome", self._welcomed), ("state", self._first_state))
+            missing = " and ".join(what for what, event in awaited if not event.is_set())
+            logger.warning("%s: no %s from %s within %.1f s", self.vehicle_id, missing, self.url, timeout_s)
+            raise AdapterTimeout(
+                self.vehicle_id, "wait_ready()", f"no {missing} from the driver app at {self.url} within {timeout_s} s"
+            ) from exc
 
     async def start_mission(self, mission: Mission, *, geofence: Geofence | None = None) -> None:
-        """Send the route; vans ignore geofences (they drive on streets)."""
+        """Send the route to a van that runs no mission; vans ignore geofences (they drive on streets).
+
+        Raises MissionBusy while the van is on a mission (`replace_mission` gives it a new route),
+        CommandRefused when the van refuses the route.
+        """
+        running = self._running_mission()
+        if running is not None:
+            raise MissionBusy(
+                self.vehicle_id, "start_mission()",
+                f"mission {running!r} is still running; replace_mission() gives the van a new route",
+            )  # fmt: skip
+        await self._send_mission(mission, "start_mission()")
+
+    async def replace_mission(self, mission: Mission, *, geofence: Geofence | None = None) -> None:
+        """Give a van on a mission a new route at once; the old mission ends CANCELED.
+
+        Raises NoMissionRunning when the van runs no mission, CommandRefused when it refuses the new
+        route (the old mission then runs on).
+        """
+        if self._running_mission() is None:
+            raise NoMissionRunning(
+                self.vehicle_id, "replace_mission()", "no mission is running; start_mission() starts one"
+            )
+        await self._send_mission(mission, "replace_mission()")
+
+    def _running_mission(self) -> str | None:
+        """The mission the van is on: the last one sent, or one it reports (say, its own return to the
+        hub), until the van's result for it has arrived."""
+        reported = self._state.mission_id if self._state is not None else None
+        for mission_id in (self._mission_id, reported):
+            if mission_id is not None and mission_id not in self._results:
+                return mission_id
+        return None
+
+    async def _send_mission(self, mission: Mission, call: str) -> None:
+        previous = self._mission_id
         self._mission_id = mission.mission_id
         self._results.pop(mission.mission_id, None)
-        await self._request({"type": "mission", "mission": mission_to_wire(mission)}, "start_mission()")
+        try:
+            await self._request({"type": "mission", "mission": mission_to_wire(mission)}, call)
+        except BaseException:
+            self._mission_id = previous  # refused or unanswered: the mission in force is still the old one
+            raise
 
     async def wait_mission(self, timeout_s: float) -> MissionResult:
         """Wait for the current mission's result."""
@@ -289,11 +337,7 @@ class VanAdapter(VehicleAdapter):
             )
             self._state = state
             self._first_state.set()
-            for queue in self._telemetry_queues:
-                if queue.full():
-                    with contextlib.suppress(asyncio.QueueEmpty):
-                        queue.get_nowait()  # a slow consumer sees the newest states, not a backlog
-                queue.put_nowait(state)
+            self._state_fanout.publish(state)
         elif kind == "ack":
             future = self._acks.get(int(message.get("request_id") or 0))
             if future is not None and not future.done():
@@ -308,8 +352,7 @@ class VanAdapter(VehicleAdapter):
                 latitude_deg=message.get("latitude_deg"),
                 longitude_deg=message.get("longitude_deg"),
             )
-            for event_queue in self._event_queues:
-                event_queue.put_nowait(event)
+            self._event_fanout.publish(event)
         elif kind == "result":
             result = MissionResult(
                 mission_id=str(message["mission_id"]),
@@ -320,5 +363,12 @@ class VanAdapter(VehicleAdapter):
             async with self._result_changed:
                 self._results[result.mission_id] = result
                 self._result_changed.notify_all()
+        elif kind == "welcome":
+            try:
+                latitude_deg, longitude_deg = message["home"]
+                self.home = (float(latitude_deg), float(longitude_deg))
+            except (KeyError, TypeError, ValueError):
+                logger.warning("%s: welcome without a usable home: %r", self.vehicle_id, message.get("home"))
+            self._welcomed.set()
         elif kind == "error":
             logger.error("%s: driver app error: %s", self.vehicle_id, message.get("error"))

@@ -77,10 +77,16 @@ class FakeVehicle(VehicleAdapter):
         while (item := await queue.get()) is not None:
             yield item
 
+    async def wait_ready(self, timeout_s: float = 120.0) -> None:
+        return None
+
     async def start_mission(self, mission: Mission, *, geofence: Geofence | None = None) -> None:
         self.missions.append(mission)
         self._result = asyncio.get_running_loop().create_future()
         asyncio.get_running_loop().call_soon(self._fly, mission)
+
+    async def replace_mission(self, mission: Mission, *, geofence: Geofence | None = None) -> None:
+        await self.start_mission(mission, geofence=geofence)
 
     def _fly(self, mission: Mission) -> None:
         assert self._result is not None

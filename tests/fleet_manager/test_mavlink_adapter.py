@@ -35,14 +35,14 @@ from fleet_manager.adapters.mavlink_codec import (
     mission_plan,
 )
 from fleet_manager.adapters.mavlink_link import LinkUrlError, mavlink, parse_url
-from fleet_manager.errors import CommandRefused, LinkLost
+from fleet_manager.errors import AdapterTimeout, CommandRefused, LinkLost, MissionBusy, NoMissionRunning
 from mission_planner.clock import Clock
 from mission_planner.geodesy import LocalFrame
 
 SPEEDUP = 10.0
 HOME = (60.1715, 24.9381, 10.0)
 FRAME = LocalFrame.at(HOME[0], HOME[1])
-VEHICLES = 6  # one per flying test, so tests never share a vehicle's state
+VEHICLES = 7  # one per flying test, so tests never share a vehicle's state
 
 
 def _ll(x_m: float, y_m: float) -> tuple[float, float]:
@@ -354,6 +354,58 @@ async def test_garbage_and_truncated_frames_do_not_break_the_link(mavsim: Any, a
         assert await drone.get_parameter("WPNAV_SPEED") == pytest.approx(1000.0)
     finally:
         relay.close()
+
+
+@pytest.mark.sim
+@pytest.mark.timeout(120)
+async def test_start_mission_is_refused_while_a_mission_runs_and_the_mission_flies_on(
+    mavsim: Any, adapter_factory: Any
+) -> None:
+    """Over UDP: replace_mission on an idle drone and a second start_mission in flight are refused with typed
+    errors naming the way out; nothing is uploaded, and the first mission flies on to its drop."""
+    drone: MavlinkAdapter = await adapter_factory(f"udpout:127.0.0.1:{mavsim.udp_ports[6]}")
+    await drone.wait_ready(timeout_s=120)
+    with pytest.raises(NoMissionRunning, match="start_mission"):
+        await drone.replace_mission(_delivery("nothing-to-replace", 50, 0))
+    events: list[MissionEvent] = []
+    collector = asyncio.create_task(_collect(drone, events))
+    first = _delivery("first", 60, 40)
+    await drone.start_mission(first)
+    stored = await drone.download_items(MISSION)
+    with pytest.raises(MissionBusy) as busy:
+        await drone.start_mission(_delivery("second", -60, -40))
+    assert isinstance(busy.value, CommandRefused) and "'first' is still running" in str(busy.value)
+    assert "replace_mission()" in str(busy.value) and busy.value.vehicle_id == drone.vehicle_id
+    assert await drone.download_items(MISSION) == stored  # the refused mission never reached the vehicle
+    result = await drone.wait_mission(timeout_s=400)
+    await asyncio.sleep(0.1)
+    collector.cancel()
+    assert result.mission_id == "first" and result.outcome is MissionOutcome.SUCCEEDED, result
+    assert {e.mission_id for e in events} == {"first"}
+    released = [e for e in events if e.what == "payload_released"]
+    drop = first.steps[1]
+    assert len(released) == 1 and released[0].latitude_deg is not None and released[0].longitude_deg is not None
+    assert drop.latitude_deg is not None and drop.longitude_deg is not None
+    assert _distance_m(released[0].latitude_deg, released[0].longitude_deg, drop.latitude_deg, drop.longitude_deg) < 3
+
+
+@pytest.mark.sim
+@pytest.mark.timeout(60)
+async def test_wait_ready_times_out_naming_what_the_vehicle_lacks(adapter_factory: Any) -> None:
+    """A drone without GPS never becomes ready: wait_ready raises AdapterTimeout after its timeout, saying why."""
+    from sim_worlds.mavsim.process import MavsimProcess
+
+    with MavsimProcess(1, speedup=SPEEDUP, home=HOME, params={"SIM_GPS_DISABLE": 1}) as no_gps:
+        blind: MavlinkAdapter = await adapter_factory(f"udpout:127.0.0.1:{no_gps.udp_ports[0]}")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(AdapterTimeout) as timeout:
+            await blind.wait_ready(timeout_s=2.0)
+        waited_s = loop.time() - started
+    assert 1.9 < waited_s < 10.0, waited_s
+    message = str(timeout.value)
+    assert blind.vehicle_id in message and "wait_ready()" in message
+    assert "no GPS fix / EKF position" in message and "within 2.0 s" in message
 
 
 def _position_valid(drone: MavlinkAdapter) -> bool:

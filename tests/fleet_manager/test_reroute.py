@@ -96,7 +96,7 @@ async def fly_and_replace(drone: MavlinkAdapter, frame: LocalFrame) -> None:
                                    _square(frame, 160, 0, 40, inclusion=False),
                                    _square(frame, here_x, here_y, 15, inclusion=False)))
         started = loop.time()
-        await drone.start_mission(second, geofence=fence)
+        await drone.replace_mission(second, geofence=fence)
         replaced_wall_s = loop.time() - started
         stored_fence = await drone.download_items(FENCE)
         assert len(stored_fence) == 8, "the exclusion around the drone's own position must be left out"

@@ -26,7 +26,7 @@ from fleet_manager.adapters import nav2_codes
 from fleet_manager.adapters.base import LinkStatus, Mission, MissionOutcome, MissionStep, StepKind
 from fleet_manager.adapters.ros2_adapter import GoalAborted, GoalRejected, Ros2Adapter
 from fleet_manager.adapters.ros2_bridge import Ros2Bridge
-from fleet_manager.errors import LinkLost
+from fleet_manager.errors import AdapterTimeout, CommandRefused, LinkLost, MissionBusy, NoMissionRunning
 from fleet_manager.world import World, load_world
 from sim_worlds.robots.process import RobotsProcess
 
@@ -249,3 +249,104 @@ async def test_killed_robot_process_is_reported_lost_within_the_timeout(world: W
             assert "doomed_1" in str(caught.value)
         finally:
             await adapter.close()
+
+
+def _here(adapter: Ros2Adapter, world: World) -> tuple[float, float]:
+    state = adapter.latest_state()
+    assert state is not None
+    return world.frame.to_local(state.latitude_deg, state.longitude_deg)
+
+
+@pytest.mark.timeout(120)
+async def test_busy_robot_refuses_start_and_replace_mid_goal_drives_to_the_new_target(
+    world: World, bridge: Ros2Bridge
+) -> None:
+    """Over DDS: replace with no mission, start while driving and a replacement the robot cannot do are refused with
+    typed errors (the drive goes on); replace mid-goal cancels the goal, the old mission ends CANCELED and the
+    robot delivers at the new target."""
+    ((far_lat, far_lon),) = _walk_targets(world, 1200.0, 2500.0, 1)
+    far_xy = world.frame.to_local(far_lat, far_lon)
+    near_lat, near_lon = max(_walk_targets(world, 200.0, 600.0, 10),
+                             key=lambda p: math.dist(world.frame.to_local(*p), far_xy))
+    deliver_near = MissionStep(StepKind.DELIVER, latitude_deg=near_lat, longitude_deg=near_lon, order_id="o-near")
+    with RobotsProcess(1, domain_id=DOMAIN_ID, speedup=SPEEDUP, namespace_prefix="swap_"):
+        adapter = _adapter("swap_1", bridge, world)
+        await adapter.connect(timeout_s=30.0)
+        events: list[tuple[str, str]] = []
+
+        async def listen() -> None:
+            async for event in adapter.mission_events():
+                events.append((event.mission_id, event.what))
+
+        listener = asyncio.create_task(listen())
+        try:
+            await adapter.wait_ready(timeout_s=20.0)
+            with pytest.raises(NoMissionRunning, match="start_mission"):
+                await adapter.replace_mission(Mission("m-none", (deliver_near,)))
+            await adapter.start_mission(
+                Mission("m-far", (MissionStep(StepKind.GOTO, latitude_deg=far_lat, longitude_deg=far_lon),))
+            )
+            old_result = asyncio.create_task(adapter.wait_mission(timeout_s=60.0))
+            start = adapter.latest_state()
+            assert start is not None
+            start_xy = world.frame.to_local(start.latitude_deg, start.longitude_deg)
+
+            def moved_m() -> float:
+                return math.dist(start_xy, _here(adapter, world))
+
+            await _until(lambda: moved_m() > 30.0, 20.0, "the robot to drive 30 m")
+            with pytest.raises(MissionBusy, match="m-far is running") as busy:
+                await adapter.start_mission(Mission("m-other", (deliver_near,)))
+            assert "replace_mission()" in str(busy.value)
+            with pytest.raises(CommandRefused, match="a ground robot does GOTO, DELIVER, WAIT and RETURN"):
+                await adapter.replace_mission(Mission("m-fly", (MissionStep(StepKind.TAKEOFF, altitude_m=30.0),)))
+            driven = moved_m()
+            await _until(lambda: moved_m() > driven + 5.0, 10.0, "the refused calls to leave the drive going")
+            assert not old_result.done()
+
+            await adapter.replace_mission(Mission("m-near", (deliver_near,)))
+            replaced = await old_result
+            assert replaced.mission_id == "m-far" and replaced.outcome is MissionOutcome.CANCELED
+            assert replaced.error_msg == "replaced by mission m-near"
+            result = await adapter.wait_mission(timeout_s=60.0)
+            assert result.mission_id == "m-near" and result.outcome is MissionOutcome.SUCCEEDED, result
+            end_xy = _here(adapter, world)
+            assert math.dist(end_xy, world.frame.to_local(near_lat, near_lon)) < 1.0
+            assert math.dist(end_xy, far_xy) > 500.0
+        finally:
+            await adapter.close()
+            await asyncio.gather(listener, return_exceptions=True)
+    assert ("m-near", "compartment_opened") in events and ("m-near", "step_reached") in events
+    assert ("m-far", "step_reached") not in events
+
+
+@pytest.mark.timeout(60)
+async def test_wait_ready_times_out_without_a_navigation_server(world: World, bridge: Ros2Bridge) -> None:
+    """Odometry but no NavigateToPose server in the namespace (only a test publisher there): wait_ready raises
+    AdapterTimeout naming the missing action server once its timeout has passed."""
+    from nav_msgs.msg import Odometry
+
+    publisher = await bridge.call(
+        lambda: bridge.node.create_publisher(Odometry, "/serverless_1/odom", 10), timeout_s=5.0
+    )
+
+    async def publish() -> None:
+        while True:
+            await bridge.call(lambda: publisher.publish(Odometry()), timeout_s=5.0)
+            await asyncio.sleep(0.05)
+
+    publishing = asyncio.create_task(publish())
+    adapter = _adapter("serverless_1", bridge, world)
+    try:
+        await adapter.connect(timeout_s=10.0)
+        started = time.monotonic()
+        with pytest.raises(AdapterTimeout) as timeout:
+            await adapter.wait_ready(timeout_s=1.0)
+        assert 1.0 <= time.monotonic() - started < 5.0
+        assert str(timeout.value) == (
+            "serverless_1: wait_ready failed: no NavigateToPose action server at /serverless_1 within 1.0 s"
+        )
+    finally:
+        publishing.cancel()
+        await adapter.close()
+        await bridge.call(lambda: bridge.node.destroy_publisher(publisher), timeout_s=5.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 
 import pytest
@@ -11,7 +12,7 @@ from pymavlink.dialects.v20 import ardupilotmega as mav
 
 from fleet_manager.adapters.base import Mission, MissionOutcome, MissionStep, StepKind
 from fleet_manager.adapters.van_adapter import VanAdapter
-from fleet_manager.errors import CommandRefused
+from fleet_manager.errors import AdapterTimeout, CommandRefused, MissionBusy, NoMissionRunning, NotConnected
 from fleet_manager.world import load_world
 from mission_planner.clock import Clock
 from sim_worlds.mavsim.process import MavsimProcess
@@ -166,7 +167,7 @@ async def test_van_loads_launches_and_recovers_a_drone(world) -> None:  # type: 
 
             await van.recover("drone-1")
             assert van.carried == ("drone-1",)
-            await van.start_mission(Mission("m-home", (MissionStep(StepKind.RETURN),)))
+            await van.replace_mission(Mission("m-home", (MissionStep(StepKind.RETURN),)))  # m-van waits on
             assert (await van.wait_mission(timeout_s=30)).outcome is MissionOutcome.SUCCEEDED
             back = await _wait_state(van, lambda s: s.mode == "IDLE", 5.0)
             await asyncio.sleep(0.3)  # one more tick moves the carried drone to the van's last position
@@ -244,3 +245,92 @@ async def test_van_carries_a_robot_through_the_robots_control_channel(world) -> 
         await van.close()
         await server.close()
         robots_server.stop()
+
+
+async def test_van_refuses_a_second_start_and_replace_sends_it_to_the_new_target(world) -> None:  # type: ignore[no-untyped-def]
+    """Over TCP: replace with no mission, start during a drive and a replacement the van refuses raise typed errors
+    (the drive goes on); replace mid-route ends the old mission CANCELED and the van drives to the new target."""
+    hub = world.hub
+    far = max(world.addresses, key=lambda b: math.hypot(b.x_m - hub.x_m, b.y_m - hub.y_m))
+    near = max((b for b in world.addresses if 300 < math.hypot(b.x_m - hub.x_m, b.y_m - hub.y_m) < 600),
+               key=lambda b: math.hypot(b.x_m - far.x_m, b.y_m - far.y_m))
+    server = VanFleetServer(build_vans(world, 1), Clock(start_s=0.0, speedup=40))
+    adapter = VanAdapter("van-1", f"tcp:127.0.0.1:{await server.start()}")
+    try:
+        await adapter.connect(timeout_s=5)
+        with pytest.raises(NoMissionRunning, match="start_mission"):
+            await adapter.replace_mission(Mission("m-none", (MissionStep(StepKind.GOTO, near.latitude_deg,
+                                                                           near.longitude_deg),)))
+        await adapter.start_mission(Mission("m-far", (MissionStep(StepKind.GOTO, far.latitude_deg,
+                                                                  far.longitude_deg),)))
+        old_result = asyncio.create_task(adapter.wait_mission(timeout_s=30))
+        driving = await _wait_state(adapter, lambda s: s.mode == "DRIVING" and s.ground_speed_m_s > 0, 5.0)
+        with pytest.raises(MissionBusy, match="'m-far' is still running") as busy:
+            await adapter.start_mission(Mission("m-other", (MissionStep(StepKind.RETURN),)))
+        assert isinstance(busy.value, CommandRefused) and "replace_mission()" in str(busy.value)
+        with pytest.raises(CommandRefused, match="not something a van does"):
+            await adapter.replace_mission(Mission("m-fly", (MissionStep(StepKind.TAKEOFF, altitude_m=30),)))
+        assert (await _wait_state(adapter, lambda s: True, 2.0)).mission_id == "m-far"  # the drive goes on
+        assert not old_result.done()
+
+        await adapter.replace_mission(Mission("m-near", (MissionStep(StepKind.GOTO, near.latitude_deg,
+                                                                     near.longitude_deg),)))
+        replaced = await old_result
+        assert replaced.mission_id == "m-far" and replaced.outcome is MissionOutcome.CANCELED
+        assert "replaced" in replaced.error_msg
+        result = await adapter.wait_mission(timeout_s=40)
+        assert result.mission_id == "m-near" and result.outcome is MissionOutcome.SUCCEEDED, result
+        end = adapter.latest_state()
+        assert end is not None
+        node = world.street_graph.nodes[world.nearest_street_node(near.x_m, near.y_m)]
+        end_xy = world.frame.to_local(end.latitude_deg, end.longitude_deg)
+        assert math.dist(end_xy, (node["x_m"], node["y_m"])) < 2.0
+        far_node = world.street_graph.nodes[world.nearest_street_node(far.x_m, far.y_m)]
+        assert math.dist(end_xy, (far_node["x_m"], far_node["y_m"])) > 300.0
+        assert _distance_m(world, driving.latitude_deg, driving.longitude_deg, end.latitude_deg,
+                           end.longitude_deg) > 100.0
+    finally:
+        await adapter.close()
+        await server.close()
+
+
+async def test_van_wait_ready_after_the_welcome_and_times_out_without_one(world) -> None:  # type: ignore[no-untyped-def]
+    """wait_ready returns once the driver app has welcomed the van (its home known); a driver app that streams
+    state but never welcomes makes it raise AdapterTimeout naming what is missing, after the timeout."""
+    server = VanFleetServer(build_vans(world, 1), Clock(start_s=0.0, speedup=20))
+    adapter = VanAdapter("van-1", f"tcp:127.0.0.1:{await server.start()}")
+    with pytest.raises(NotConnected, match="connect"):
+        await adapter.wait_ready(timeout_s=1)
+    try:
+        await adapter.connect(timeout_s=5)
+        await adapter.wait_ready(timeout_s=5)
+        state = adapter.latest_state()
+        assert adapter.home is not None and state is not None
+        assert _distance_m(world, adapter.home[0], adapter.home[1], state.latitude_deg, state.longitude_deg) < 1.0
+    finally:
+        await adapter.close()
+        await server.close()
+
+    async def no_welcome(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()  # the hello
+        state = {"type": "state", "stamp_s": 0.0, "latitude_deg": world.hub.latitude_deg,
+                 "longitude_deg": world.hub.longitude_deg, "mode": "IDLE"}
+        writer.write((json.dumps(state) + "\n").encode())
+        await reader.read()  # until the adapter hangs up
+        writer.close()
+
+    app = await asyncio.start_server(no_welcome, "127.0.0.1", 0)
+    url = f"tcp:127.0.0.1:{app.sockets[0].getsockname()[1]}"
+    quiet = VanAdapter("van-1", url)
+    try:
+        await quiet.connect(timeout_s=5)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(AdapterTimeout) as timeout:
+            await quiet.wait_ready(timeout_s=0.5)
+        assert 0.45 < loop.time() - started < 5.0
+        assert str(timeout.value) == f"van-1: wait_ready() failed: no welcome from the driver app at {url} within 0.5 s"
+    finally:
+        await quiet.close()
+        app.close()
+        await app.wait_closed()

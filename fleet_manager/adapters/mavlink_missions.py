@@ -1,0 +1,213 @@
+"""Flying missions on a MAVLink drone, as MAVSDK's `mission` plugin over `mission_raw`.
+
+Start: fence and mission uploaded and read back, GUIDED, arm, take-off, then AUTO. Replace (the
+in-flight re-route): upload, jump to item 1, then the fence, so the drone already heads away from
+a new zone when the new fence arrives. Pause/resume/return/land are mode changes (BRAKE, AUTO, RTL,
+LAND); what the vehicle then reports is followed by `MissionProgress`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from shapely.geometry import Point
+from shapely.geometry import Polygon as ShapelyPolygon
+
+from ..errors import AdapterError, AdapterTimeout, CommandRefused, MissionBusy, NoMissionRunning
+from .base import Geofence, Mission, MissionResult
+from .mavlink_codec import COPTER_MODES, FENCE, MISSION, MissionItem, MissionPlan, fence_items, mission_plan
+from .mavlink_commands import MavlinkCommands
+from .mavlink_progress import MissionProgress
+from .mavlink_session import MavlinkSession
+from .mavlink_telemetry import TelemetryData
+from .mavlink_transfer import MissionTransfer
+
+logger = logging.getLogger(__name__)
+
+
+class MissionFlight:
+    """The mission half of the vehicle contract for one drone."""
+
+    def __init__(
+        self,
+        session: MavlinkSession,
+        telemetry: TelemetryData,
+        commands: MavlinkCommands,
+        transfer: MissionTransfer,
+        progress: MissionProgress,
+        *,
+        enable_fence: bool,
+    ) -> None:
+        self._session = session
+        self._vehicle_id = session.vehicle_id
+        self._telemetry = telemetry
+        self._commands = commands
+        self._transfer = transfer
+        self._progress = progress
+        self.enable_fence = enable_fence  # DO_FENCE_ENABLE after a fence upload
+
+    async def start_mission(self, mission: Mission, *, geofence: Geofence | None = None) -> None:
+        """Upload and verify fence and mission, arm in GUIDED, take off, switch to AUTO.
+
+        A drone that is airborne without a mission (its last one ended in the air) flies the new one
+        from where it is. Raises MissionBusy while the drone is armed on a mission that has not ended
+        (`replace_mission` switches a flying drone to a new one).
+        """
+        call = f"start_mission({mission.mission_id!r})"
+        self._session.require_link(call)
+        t = self._telemetry
+        running = self._progress.active()
+        if running is not None and t.armed:
+            raise MissionBusy(
+                self._vehicle_id, call,
+                f"mission {running.mission.mission_id!r} is still running; replace_mission() switches a flying drone",
+            )  # fmt: skip
+        if geofence is not None:
+            await self._upload_fence(geofence, call)
+        plan = await self.upload_mission(mission)
+        run = self._progress.new_run(mission, plan)
+        self._progress.run = run
+        try:
+            if not t.airborne():
+                await self._commands.set_mode("GUIDED")
+                await self._commands.arm()
+                await self._commands.takeoff(plan.takeoff_altitude_m)
+                climbed_m = min(1.5, 0.5 * plan.takeoff_altitude_m)
+                await self._session.wait_until(
+                    lambda: t.relative_altitude_m >= climbed_m,
+                    self._session.vehicle_wait_wall(self._session.timeouts.takeoff_clock_s),
+                    call,
+                    f"vehicle did not climb to {climbed_m:.1f} m after take-off",
+                )
+            else:
+                await self._commands.set_current_item(1, call)
+            await self._commands.set_mode("AUTO")
+        except BaseException:
+            self._progress.run = None
+            raise
+        run.started = True
+        self._progress.event(run, "mission_started", -1, f"{len(plan.items) - 1} items")
+
+    async def replace_mission(self, mission: Mission, *, geofence: Geofence | None = None) -> None:
+        """Replace the mission of a flying drone: it flies the new one from where it is, at once.
+
+        Order matters for the autopilot's own fence: the new mission goes up first and is made
+        current (ArduCopter keeps flying its in-memory item after an upload until told to jump;
+        MAV_CMD_DO_SET_MISSION_CURRENT restarts at item 1), so the drone already heads away when the
+        new fence arrives. The old mission then ends CANCELED ("replaced by ...").
+
+        Raises NoMissionRunning when the drone runs no mission, CommandRefused when it is not flying
+        (a mission is replaced in the air only) or refuses the upload or the switch: the old mission
+        then runs on. A fence refused after the switch raises too; the new mission then flies
+        inside the fence the drone already had.
+        """
+        call = f"replace_mission({mission.mission_id!r})"
+        self._session.require_link(call)
+        old = self._progress.active()
+        if old is None:
+            raise NoMissionRunning(self._vehicle_id, call, "no mission is running; start_mission() starts one")
+        if not self._telemetry.airborne():
+            raise CommandRefused(self._vehicle_id, call, "the vehicle is not flying; missions are replaced in flight")
+        plan = await self.upload_mission(mission)
+        run = self._progress.new_run(mission, plan)
+        self._progress.run = run
+        try:
+            await self._commands.set_current_item(1, call)
+            if self._telemetry.custom_mode != COPTER_MODES["AUTO"]:
+                await self._commands.set_mode("AUTO")
+        except BaseException:
+            self._progress.run = old
+            raise
+        run.started = True
+        if not old.result.done():
+            self._progress.cancel(old, f"replaced by mission {mission.mission_id}")
+        self._progress.event(run, "mission_started", -1, f"{len(plan.items) - 1} items, in flight")
+        if geofence is not None:
+            await self._upload_fence(geofence, call)
+
+    async def wait_mission(self, timeout_s: float) -> MissionResult:
+        """Wait until the mission ends (landed and disarmed, or its last item reached airborne).
+
+        `timeout_s` is in seconds of the adapter's clock; raises AdapterTimeout when it passes.
+        """
+        run = self._progress.run
+        if run is None:
+            raise AdapterError(self._vehicle_id, "wait_mission()", "no mission was started")
+        try:
+            return await asyncio.wait_for(asyncio.shield(run.result), self._session.clock_to_wall(timeout_s))
+        except TimeoutError:
+            raise AdapterTimeout(
+                self._vehicle_id,
+                "wait_mission()",
+                f"mission {run.mission.mission_id!r} still running after {timeout_s:.0f} s "
+                f"(step {run.steps_completed}/{len(run.mission.steps)}, mode {self._telemetry.mode_name()})",
+            ) from None
+
+    async def pause(self) -> None:
+        """Stop and hold where the vehicle is (BRAKE)."""
+        await self._commands.set_mode("BRAKE")
+
+    async def resume(self) -> None:
+        """Continue the mission from where it stopped (AUTO)."""
+        if self._progress.run is None:
+            raise AdapterError(self._vehicle_id, "resume()", "no mission to resume")
+        await self._commands.set_mode("AUTO")
+
+    async def return_home(self) -> None:
+        """Abandon the mission and return to launch (RTL); the mission then ends CANCELED."""
+        run = self._progress.active()
+        if run is not None:
+            run.cancel_reason = "returned home on request"
+        await self._commands.set_mode("RTL")
+
+    async def land(self) -> None:
+        """Land where the vehicle is (LAND); the mission then ends CANCELED."""
+        run = self._progress.active()
+        if run is not None:
+            run.cancel_reason = "landed on request"
+        await self._commands.set_mode("LAND")
+
+    async def upload_mission(self, mission: Mission) -> MissionPlan:
+        """Convert, upload and read back `mission`; returns the items and their step mapping."""
+        t = self._telemetry
+        plan = mission_plan(mission, home=t.home or (t.latitude_deg, t.longitude_deg, 0.0))
+        await self._transfer.upload_items(plan.items, MISSION, call=f"upload_mission({mission.mission_id!r})")
+        return plan
+
+    async def upload_geofence(self, geofence: Geofence) -> tuple[MissionItem, ...]:
+        """Convert, upload and read back a geofence (MAV_MISSION_TYPE_FENCE)."""
+        items = fence_items(geofence)
+        await self._transfer.upload_items(items, FENCE, call="upload_geofence()")
+        return items
+
+    async def _upload_fence(self, geofence: Geofence, call: str) -> None:
+        fence = self._fence_for_here(geofence)
+        await self.upload_geofence(fence)
+        if self.enable_fence and (fence.polygons or fence.circles):
+            await self._commands.enable_fence(call)
+
+    def _fence_for_here(self, geofence: Geofence) -> Geofence:
+        """The fence without exclusions the flying drone is inside: a breach there would only trigger RTL
+        straight through the zone; the drone's mission leads it out and the monitors watch it."""
+        t = self._telemetry
+        if not t.airborne() or not t.position_valid():
+            return geofence
+        here = Point(t.longitude_deg, t.latitude_deg)
+        kept = []
+        for polygon in geofence.polygons:
+            if not polygon.inclusion and len(polygon.vertices) >= 3 and ShapelyPolygon(
+                [(lon, lat) for lat, lon in polygon.vertices]
+            ).covers(here):
+                logger.warning("%s: fence exclusion around the drone's position left out of the upload",
+                               self._vehicle_id)
+                continue
+            kept.append(polygon)
+        circles = []
+        for circle in geofence.circles:
+            inside = t.distance_m(circle.latitude_deg, circle.longitude_deg) <= circle.radius_m
+            if not circle.inclusion and inside:
+                logger.warning("%s: fence exclusion circle around the drone left out of the upload", self._vehicle_id)
+                continue
+            circles.append(circle)
+        return Geofence(polygons=tuple(kept), circles=tuple(circles))
