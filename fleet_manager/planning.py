@@ -453,7 +453,6 @@ class FleetPlanner:
             trip = _first_open_trip(route, dispatched)
             if trip is None or trip[0].start_s > now_s + self.config.dispatch_slack_s:
                 continue
-            trip = _unique_dropoffs(trip)
             vehicle_id = slot.vehicle.vehicle_id
             if slot.vehicle.kind is VehicleKind.VAN:
                 trip = self._without_carried_orders(trip, plan, slots, vehicle_id)
@@ -650,17 +649,6 @@ def _first_open_trip(route: VehicleRoute, dispatched: set[str]) -> tuple[Leg, ..
         if order_ids and not set(order_ids) & dispatched:
             return tuple(leg for leg in trip if leg.kind is not LegKind.CHARGE)
     return None
-
-
-def _unique_dropoffs(legs: tuple[Leg, ...]) -> tuple[Leg, ...]:
-    """Each parcel dropped once: a van route re-timed by the handoff planner can repeat its first stop.
-
-    (`mission_planner.van_handoff._legs` keeps legs starting at the pickup's start and re-adds them
-    from the tour; the later, re-timed copy is the one kept.)
-    """
-    last = {leg.order_ids: index for index, leg in enumerate(legs) if leg.kind is LegKind.DROPOFF}
-    return tuple(leg for index, leg in enumerate(legs)
-                 if leg.kind is not LegKind.DROPOFF or last[leg.order_ids] == index)
 
 
 def _charge_wh(slot: FleetSlot) -> float | None:

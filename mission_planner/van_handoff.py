@@ -133,7 +133,9 @@ def _legs(
     params: HandoffParams,
 ) -> tuple[VehicleRoute, list[VehicleRoute]]:
     points = problem.points
-    van_legs: list[Leg] = [leg for leg in route.legs if leg.start_s <= pickup.start_s]
+    # The route up to and including the pickup; every stop after it comes from the tour. (Selecting by time
+    # kept the first stop twice when the pickup takes no time, as for a van starting away from the hub.)
+    van_legs: list[Leg] = list(route.legs[: route.legs.index(pickup) + 1])
     tour = schedule.tour
     for position in range(1, len(tour)):
         node = tour[position]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -66,3 +67,34 @@ def test_sorties_launch_and_land_on_the_van(setting) -> None:
             assert recovery.end_s - launch.start_s <= max_airborne_s
             points = [(w.x_m, w.y_m, w.altitude_m) for w in (*drop.waypoints, *recovery.waypoints)]
             assert travel.airspace.is_path_clear(points, margin_m=20.0)
+
+
+def test_van_starting_away_from_the_hub_drops_each_parcel_once() -> None:
+    """A van parked away from the hub starts with a zero-length pickup where it stands; after the handoff its
+    route must not repeat the first stop (it did: the stop was kept from before the pickup and re-added)."""
+    from collections import Counter
+
+    from fleet_manager.world import load_world
+
+    world = load_world("helsinki")
+    travel = FleetTravel.for_world(world)
+    hub = world.hub
+    van_lat, van_lon = world.frame.to_wgs84(hub.x_m + 150.0, hub.y_m)
+    vehicles = [
+        VehicleSpec("van-1", VehicleKind.VAN, van_lat, van_lon),
+        VehicleSpec("vd-1", VehicleKind.DRONE, hub.latitude_deg, hub.longitude_deg, carried_by="van-1"),
+    ]
+    orders = [
+        OrderSpec(f"o{i}", b.latitude_deg, b.longitude_deg, 1.0, earliest_s=NOW_S, latest_s=NOW_S + 5 * 3600)
+        for i, b in enumerate(random.Random(0).sample(list(world.addresses), 8))
+    ]
+    plan = plan_fleet(travel, vehicles, orders, now_s=NOW_S, seed=0, time_budget_s=0.5)
+    van = plan.route("van-1")
+    assert van is not None and van.legs[0].kind is LegKind.PICKUP and van.legs[0].start_s == van.legs[0].end_s
+    drops = Counter(o for route in plan.routes for leg in route.legs if leg.kind is LegKind.DROPOFF
+                    for o in leg.order_ids)
+    assert sorted(drops) == sorted(o.order_id for o in orders)
+    assert set(drops.values()) == {1}, [o for o, n in drops.items() if n > 1]
+    van_legs = [leg for leg in van.legs if leg.kind is not LegKind.PICKUP]
+    for a, b in itertools.pairwise(van_legs):
+        assert a.to_xy_m == b.from_xy_m and a.end_s <= b.start_s + 1e-6
