@@ -514,10 +514,7 @@ class FleetPlanner:
             route = plan.route(drone.vehicle_id)
             if route is None:
                 continue
-            trips: dict[int, list[Leg]] = {}
-            for leg in route.legs:
-                trips.setdefault(leg.trip, []).append(leg)
-            for legs in trips.values():
+            for legs in route.trips():
                 launch = next((leg for leg in legs if leg.kind is LegKind.LAUNCH), None)
                 recovery = next((leg for leg in legs if leg.kind is LegKind.RECOVERY), None)
                 if launch is None or recovery is None or set(trip_order_ids(legs)) & dispatched:
@@ -527,7 +524,7 @@ class FleetPlanner:
                 if stop is None:  # launched at the depot: from the van stop nearest the drop instead
                     stop = min(stops.values(), key=lambda leg: math.dist(leg.to_xy_m, dropoff.to_xy_m))
                 if stop.to_xy_m != launch.from_xy_m or recovery.to_xy_m != launch.from_xy_m:
-                    legs = self._anchored_at(legs, stop.to_xy_m, weights.get(dropoff.order_ids[0], 0.0))
+                    legs = tuple(self._anchored_at(legs, stop.to_xy_m, weights.get(dropoff.order_ids[0], 0.0)))
                 why = ("another drone launches at that stop" if stop.to_xy_m in used_stops
                        else "its charge cannot cover the trip from and back to that stop"
                        if not self.affordable(slot, legs) else "")
@@ -637,14 +634,8 @@ class FleetPlanner:
 
 
 def _first_open_trip(route: VehicleRoute, dispatched: set[str]) -> tuple[Leg, ...] | None:
-    """The route's first trip that delivers something not yet dispatched (trips start at a CHARGE/PICKUP)."""
-    trips: list[list[Leg]] = [[]]
-    for leg in route.legs:
-        starts = leg.kind in (LegKind.CHARGE, LegKind.PICKUP)
-        if starts and any(x.kind not in (LegKind.CHARGE, LegKind.PICKUP) for x in trips[-1]):
-            trips.append([])
-        trips[-1].append(leg)
-    for trip in trips:
+    """The route's first trip that delivers something not yet dispatched."""
+    for trip in route.trips():
         order_ids = trip_order_ids(trip)
         if order_ids and not set(order_ids) & dispatched:
             return tuple(leg for leg in trip if leg.kind is not LegKind.CHARGE)

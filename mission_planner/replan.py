@@ -71,8 +71,8 @@ def committed_legs(route: VehicleRoute, now_s: float) -> tuple[Leg, ...]:
         return ()
     if route.kind is VehicleKind.VAN:
         return tuple(started)
-    last_trip = started[-1].trip
-    return tuple(leg for leg in route.legs if leg.start_s < now_s or leg.trip == last_trip)
+    trip = next(trip for trip in route.trips() if started[-1] in trip)
+    return tuple(leg for leg in route.legs if leg.start_s < now_s or leg in trip)
 
 
 def replan(state: PlanState, events: Sequence[Event], time_budget_s: float, *, seed: int = 0) -> Result:

@@ -574,7 +574,7 @@ def _legs(problem: Problem, encoded: Encoded, vehicle: Vehicle, route: pyvrp.Rou
                     depart_rel,
                     arrival_rel,
                     activity.start_time + (service if target else 0),
-                    activity.trip,
+                    schedule[number - 1].trip,  # the way back to a depot closes the trip it came from
                 )
             )
         if activity.is_depot():
