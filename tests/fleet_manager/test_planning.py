@@ -24,6 +24,7 @@ from fleet_manager.world import load_world
 from mission_planner.energy import ReservePolicy
 from mission_planner.fleet import OrderSpec
 from mission_planner.plan import Leg, LegKind
+from mission_planner.profiles import DEFAULT_PROFILES
 
 pytestmark = pytest.mark.timeout(120)
 NOW_S = 1_749_704_400.0
@@ -282,3 +283,44 @@ def test_drone_too_drained_for_any_trip_waits_for_its_swap(world) -> None:  # ty
     sorties = planner.plan(now_s=NOW_S + 60, airspace=world.airspace, slots=[swapped], orders=orders)
     assert planner.last_plan_kind == "full" and "charge" in planner.last_plan_reason
     assert [(s.vehicle_id, s.order_ids) for s in sorties] == [("drone-1", ("o-far",))]
+
+
+def test_speeds_come_from_the_vehicle_profiles(world) -> None:  # type: ignore[no-untyped-def]
+    """Walking and driving speeds are the robots' and vans' profile speeds; a kind nobody has takes the defaults."""
+    planner = _planner(world)
+    robot = _slot(world, "robot-1", VehicleKind.ROBOT).vehicle
+    robot.profile = ROBOT.with_changes(speed_m_s=2.2)
+    travel = planner.travel(world.airspace, [robot])
+    assert travel.robot.network.speed_m_s == 2.2 and travel.robot_model.speed_m_s == 2.2
+    assert travel.van.network.speed_m_s == DEFAULT_PROFILES[VehicleKind.VAN].speed_m_s
+
+
+def test_van_sortie_carries_its_drones_launched_and_recovered_at_its_stops(world) -> None:  # type: ignore[no-untyped-def]
+    """A van with two drones aboard: the drones' trips ride on the van's sortie as handoffs, each with a WAIT right
+    after the van's DELIVER at the stop the planner launched it from; no parcel is on two missions."""
+    planner = _planner(world)
+    hub = world.hub
+    van_state = VehicleState("van-1", VehicleKind.VAN, NOW_S, hub.latitude_deg, hub.longitude_deg,
+                             link=LinkStatus.CONNECTED)
+    van = FleetVehicle(SimpleNamespace(vehicle_id="van-1", kind=VehicleKind.VAN), "hub",  # type: ignore[arg-type]
+                       DEFAULT_PROFILES[VehicleKind.VAN], hub.latitude_deg, hub.longitude_deg)
+    slots = [FleetSlot(van, None, van_state)]
+    for drone_id in ("drone-1", "drone-2"):
+        slot = _slot(world, drone_id, VehicleKind.DRONE)
+        slot.vehicle.carried_by = "van-1"
+        slots.append(slot)
+    orders = [_order(world, f"o-{i}", index) for i, index in enumerate(range(0, 60, 5))]
+    sorties = planner.plan(now_s=NOW_S, airspace=world.airspace, slots=slots, orders=orders)
+    assert [s.vehicle_id for s in sorties] == ["van-1"]
+    van_sortie = sorties[0]
+    assert van_sortie.handoffs, "no drone launched from the van: the test would prove nothing"
+    steps = van_sortie.mission.steps
+    for handoff in van_sortie.handoffs:
+        assert steps[handoff.wait_step_index].kind is StepKind.WAIT
+        assert steps[handoff.wait_step_index - 1].kind is StepKind.DELIVER
+        drone_steps = [step.kind for step in handoff.sortie.mission.steps]
+        assert drone_steps[0] is StepKind.TAKEOFF and drone_steps[-1] is StepKind.RETURN
+        assert StepKind.DELIVER in drone_steps
+    assert len({h.drone_id for h in van_sortie.handoffs}) == len(van_sortie.handoffs)
+    assert sorted(van_sortie.all_order_ids) == sorted(set(van_sortie.all_order_ids))
+    assert set(van_sortie.all_order_ids) <= {o.order_id for o in orders}
