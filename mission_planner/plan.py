@@ -46,7 +46,7 @@ class Leg:
     energy_wh: float = 0.0
     order_ids: tuple[str, ...] = ()
     at_locker: bool = False
-    trip: int = 0
+    trip: int = 0  # trip number as the planner made it (restarts after a replan): group with VehicleRoute.trips()
     waypoints: tuple[Waypoint, ...] = ()  # drone legs: climb, cruise corners, descent (local frame)
     to_latitude_deg: float | None = None
     to_longitude_deg: float | None = None
