@@ -231,13 +231,14 @@ async def _measure(folder: Path, budget_s: float, replan_budget_s: float) -> lis
 def _replan_row(planner: Any, world: Any, now_s: float, budget_s: float) -> dict[str, Any]:
     """`mission_planner.replan` of the dispatcher's plan in force after one new order (what an order arriving
     between full plans costs when an idle vehicle can take it)."""
-    from mission_planner.replan import NewOrder, PlanState, replan
+    from mission_planner.fleet import OrderSpec
+    from mission_planner.replan import PlanState, replan
 
     result = planner.plan_in_force()
     if result is None:
         return {"instance": "helsinki-1000x100", "step": "replan-1-order", "plan": "none in force"}
     building = world.addresses[17]
-    new = NewOrder("late-replan", building.x_m, building.y_m, 1.0, latest_s=now_s + 4 * 3600)
+    new = OrderSpec("late-replan", building.latitude_deg, building.longitude_deg, 1.0, latest_s=now_s + 4 * 3600)
     started = time.perf_counter()
     again = replan(PlanState(result, now_s), [new], time_budget_s=budget_s)
     replan_s = time.perf_counter() - started

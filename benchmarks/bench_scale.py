@@ -17,7 +17,7 @@ from typing import Any
 
 from mission_planner.fleet import FleetTravel, OrderSpec, VehicleSpec, plan_fleet_result
 from mission_planner.model import SizeClass, VehicleKind
-from mission_planner.replan import NewOrder, PlanState, replan
+from mission_planner.replan import PlanState, replan
 
 NAME = "scale"
 DAY_START_S = 1_750_000_000.0  # any fixed instant: plans are relative to it
@@ -95,8 +95,9 @@ def run(args: Any = None) -> list[dict[str, Any]]:
         }
     ]
     hub = travel.hub
-    new = NewOrder(
-        "order-new", hub.x_m + 300.0, hub.y_m - 200.0, 1.0, earliest_s=DAY_START_S, latest_s=DAY_START_S + 6 * 3600
+    new = OrderSpec(
+        "order-new", *travel.frame.to_wgs84(hub.x_m + 300.0, hub.y_m - 200.0), 1.0, earliest_s=DAY_START_S,
+        latest_s=DAY_START_S + 6 * 3600,
     )
     now_s = DAY_START_S + 600.0
     started = time.perf_counter()

@@ -13,7 +13,7 @@ from typing import Any
 from mission_planner.drone_paths import DronePath
 from mission_planner.errors import FinalMileError
 from mission_planner.geodesy import LocalFrame
-from mission_planner.plan import Leg, LegKind, VehicleRoute
+from mission_planner.plan import Leg, LegKind
 
 from .adapters.base import Mission, MissionStep, StepKind
 
@@ -29,14 +29,6 @@ class Stop:
 
 class MissionBuildError(FinalMileError):
     """A planned route cannot be turned into an adapter mission (unsupported leg kind, empty trip)."""
-
-
-def trips(route: VehicleRoute) -> list[tuple[Leg, ...]]:
-    """The route's legs grouped by trip (a trip starts at a PICKUP), in time order."""
-    grouped: dict[int, list[Leg]] = {}
-    for leg in route.legs:
-        grouped.setdefault(leg.trip, []).append(leg)
-    return [tuple(legs) for _trip, legs in sorted(grouped.items())]
 
 
 def trip_order_ids(legs: Sequence[Leg]) -> tuple[str, ...]:

@@ -1,17 +1,25 @@
-"""The dispatcher's bridge to `mission_planner`: fleet snapshot + open orders -> a plan -> sorties with missions.
+"""The dispatcher's translation to and from `mission_planner`: fleet and store rows in, adapter missions out.
 
-No planning logic lives here: the assignment, routing, timing and energy come from
-`mission_planner.plan_fleet_result` (PyVRP core) and `mission_planner.replan`. This module only
-translates: fleet vehicles -> `VehicleSpec` (current position and charge for idle vehicles; home
-and a forecast return time for busy ones, if a caller passes them: the dispatcher passes only
-idle vehicles), stored orders -> `OrderSpec` (drop point or locker, window), and the first trip of
-each idle vehicle's route -> an adapter `Mission`. Two things the planner assumes that the fleet
-may not honour are checked here: every trip starting on a swapped battery (a trip the present
-charge cannot cover goes to another vehicle) and per-order vehicle exclusions after a failure.
+All planning — assignment, routing, timing, energy, van handoff, re-planning — is
+`mission_planner.plan_fleet_result` and `mission_planner.replan`; this module translates:
 
-Between full plans (every `full_plan_period_s`, or whenever the fleet differs from what the
-previous plan assumed) new and withdrawn orders go through `replan`, which keeps the trips
-already flying and answers within `replan_budget_s`.
+- in: a stored `Order` -> the planner's `OrderSpec` (`open_order`: drop point, or the locker once
+  diverted; window opened `lookahead_s` early; no deadline once it can no longer be met, since late
+  beats never; the vehicles that failed it recently); a fleet vehicle -> `VehicleSpec` (idle: where
+  it is and its present charge; busy: home and when it is back, if a caller passes busy ones — the
+  dispatcher does not; a drone or robot with hardly anything above its reserve is not offered);
+  the vehicle profiles -> the travel models (drone energy model, robot Wh/km, walking and driving
+  speeds); the van handoffs the dispatcher can execute -> the planner's `HandoffPolicy` (launch at
+  a van stop, recovery at that stop, one drone per stop, one sortie per drone and van trip);
+- out: the first open trip of each idle vehicle's route (`VehicleRoute.trips()`) -> an adapter
+  `Mission` in a `Sortie`; a van's drones' trips ride on its sortie as `Handoff`s (a WAIT step after
+  the DELIVER at the launch stop). A route that starts with a battery swap is not sent: the hub swaps
+  the pack, and the changed charge brings a new plan.
+
+It keeps the plan in force between cycles and picks the planner call: a full plan every
+`full_plan_period_s`, or whenever the fleet, a charge or an order differs from what the plan
+assumed; otherwise new and withdrawn orders go through `replan`, which keeps the trips already
+flying and answers within `replan_budget_s`.
 """
 
 from __future__ import annotations
@@ -28,11 +36,13 @@ from mission_planner.energy import MultirotorModel, ReservePolicy, RobotModel, W
 from mission_planner.fleet import FleetTravel, OrderSpec, SafeSite, VehicleSpec, plan_fleet_result
 from mission_planner.geodesy import LocalFrame
 from mission_planner.ground_paths import GroundNetwork
-from mission_planner.model import Locker, Objective, ObjectiveKind
+from mission_planner.model import Objective, ObjectiveKind
 from mission_planner.plan import Leg, LegKind, Plan, VehicleRoute
-from mission_planner.replan import CancelOrder, Event, NewOrder, PlanState, VehicleDown, replan
+from mission_planner.profiles import DEFAULT_PROFILES
+from mission_planner.replan import CancelOrder, Event, PlanState, VehicleDown, replan
 from mission_planner.solver import Result
 from mission_planner.travel import DroneTravel, GroundTravel
+from mission_planner.van_handoff import HandoffPolicy, Recovery
 
 from .adapters.base import Mission, VehicleKind, VehicleState
 from .domain.orders import DeliveryMode, Order, OrderStatus
@@ -40,19 +50,6 @@ from .fleet import FleetVehicle, VehicleProfile
 from .missions import MissionBuildError, carried_drone_trip, drone_trip, ground_trip, trip_order_ids, with_wait_after
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class OpenOrder:
-    """An order the dispatcher may plan, with its drop point (recipient or locker) in WGS84."""
-
-    order_id: str
-    latitude_deg: float
-    longitude_deg: float
-    weight_kg: float
-    window_start_s: float | None = None
-    window_end_s: float | None = None
-    avoid_vehicle_ids: frozenset[str] = frozenset()  # vehicles that failed this order recently
 
 
 @dataclass(frozen=True)
@@ -102,6 +99,13 @@ class Sortie:
         return self.order_ids + tuple(o for h in self.handoffs for o in h.sortie.order_ids)
 
 
+def dispatcher_handoff() -> HandoffPolicy:
+    """The van handoffs the dispatcher executes: the van stops, sets one drone down, waits for it to come back
+    to that stop, takes it aboard and drives on; a drone flies one sortie per van trip (no swap aboard)."""
+    return HandoffPolicy(recovery=Recovery.SAME_STOP, launch_at_depot=False, launches_per_stop=1,
+                         sorties_per_carrier=1)
+
+
 @dataclass(frozen=True)
 class PlanningConfig:
     """Knobs of the translation and of the planner calls."""
@@ -118,6 +122,8 @@ class PlanningConfig:
     late_after_s: float = 600.0  # orders due sooner than this are planned without a deadline (late beats never)
     objective: ObjectiveKind = ObjectiveKind.DURATION  # deliver soon: vehicle-seconds, not euros
     min_spare_charge_fraction: float = 0.03  # idle drones/robots with less above their reserve are not planned
+    recharge_fraction: float = 0.05  # an idle vehicle's charge moved this much (a swap): plan afresh
+    handoff: HandoffPolicy = field(default_factory=dispatcher_handoff)
     seed: int = 0
 
 
@@ -130,6 +136,7 @@ class _LastPlan:
     airspace_key: tuple[str, ...]
     specs: dict[str, OrderSpec]
     idle_ids: frozenset[str]
+    charges: dict[str, float]  # idle vehicle -> charge as a fraction of its battery (when telemetry tells)
     dispatched: set[str] = field(default_factory=set)  # orders whose trips were started
 
 
@@ -162,8 +169,8 @@ class FleetPlanner:
         self.hub = SafeSite(hub_id, hub_lat, hub_lon, hub_xy[0], hub_xy[1])
         self.lockers: tuple[SafeSite, ...] = ()
         self._locker_positions: dict[str, tuple[float, float]] = {}
-        self._walk = GroundNetwork(walk_graph, speed_m_s=1.5)  # type: ignore[arg-type]
-        self._streets = GroundNetwork(street_graph, speed_m_s=8.0, use_edge_speed=True)  # type: ignore[arg-type]
+        self._graphs = {VehicleKind.ROBOT: walk_graph, VehicleKind.VAN: street_graph}
+        self._ground: dict[VehicleKind, GroundNetwork] = {}  # walk (robots) and street (vans) networks
         self._drone_paths: DronePathPlanner | None = None
         self._airspace_key: tuple[str, ...] = ()
         self._travel: FleetTravel | None = None
@@ -234,56 +241,73 @@ class FleetPlanner:
     # ----- translation into the planner's inputs ---------------------------------------------------
     def open_order(
         self, order: Order, *, now_s: float, lookahead_s: float, avoid_vehicle_ids: frozenset[str] = frozenset()
-    ) -> OpenOrder:
-        """A stored order as the planner sees it: its drop point (the locker once diverted) and window.
+    ) -> OrderSpec:
+        """A stored order as the planner sees it: its drop point (the locker once diverted), its window, and the
+        vehicles not to give it (`avoid_vehicle_ids`: they failed it recently).
 
-        `lookahead_s` is also how early before its window a parcel may arrive.
+        `lookahead_s` is also how early before its window a parcel may arrive; a deadline closer than
+        `late_after_s` is dropped (late beats never).
         """
         latitude_deg, longitude_deg = order.destination.latitude_deg, order.destination.longitude_deg
         if order.status is OrderStatus.DIVERTED_TO_LOCKER and order.locker_id in self._locker_positions:
             latitude_deg, longitude_deg = self._locker_positions[order.locker_id]
-        earliest_s = None if order.window_start_s is None else order.window_start_s - lookahead_s
-        return OpenOrder(order.order_id, latitude_deg, longitude_deg, order.weight_kg, earliest_s,
-                         order.window_end_s, avoid_vehicle_ids)
+        earliest_s = 0.0 if order.window_start_s is None else order.window_start_s - lookahead_s
+        latest_s = math.inf
+        if order.window_end_s is not None and order.window_end_s > now_s + self.config.late_after_s:
+            latest_s = order.window_end_s
+        return OrderSpec(order.order_id, latitude_deg, longitude_deg, order.weight_kg, earliest_s=earliest_s,
+                         latest_s=latest_s, avoid_vehicle_ids=frozenset(avoid_vehicle_ids))
 
     def travel(self, airspace: Airspace, vehicles: Sequence[FleetVehicle]) -> FleetTravel:
         """The planner's world (paths, matrices caches) for this airspace and fleet; rebuilt when either changes.
 
         The models come from every profile seen so far (not only the vehicles idle this cycle), so the
-        caches survive cycles where, say, no robot is free.
+        caches survive cycles where, say, no robot is free. One profile per kind stands for all (the
+        first seen); kinds nobody has take `DEFAULT_PROFILES`.
         """
         for vehicle in vehicles:
             self._profiles.setdefault(vehicle.vehicle_id, (vehicle.kind, vehicle.profile))
         known = sorted(self._profiles.items())
-        drones = [p for _id, (kind, p) in known if kind is VehicleKind.DRONE]
-        robots = [p for _id, (kind, p) in known if kind is VehicleKind.ROBOT]
-        drone_model = MultirotorModel()
-        if drones:  # one drone type per hub: the first profile stands for all
-            p = drones[0]
-            drone_model = MultirotorModel(
-                battery_capacity_wh=p.battery_wh, max_payload_kg=max(p.max_payload_kg for p in drones),
-                cruise_airspeed_m_s=p.speed_m_s,
-            )
-        robot_model = RobotModel()
-        if robots:
-            p = robots[0]
-            robot_model = RobotModel(wh_per_km=p.energy_wh_per_km or 30.0, battery_capacity_wh=p.battery_wh,
-                                     max_payload_kg=max(p.max_payload_kg for p in robots), speed_m_s=p.speed_m_s)
+        seen = {kind: [p for _id, (k, p) in known if k is kind] for kind in VehicleKind}
+        drone = seen[VehicleKind.DRONE][0] if seen[VehicleKind.DRONE] else DEFAULT_PROFILES[VehicleKind.DRONE]
+        robot = seen[VehicleKind.ROBOT][0] if seen[VehicleKind.ROBOT] else DEFAULT_PROFILES[VehicleKind.ROBOT]
+        van = seen[VehicleKind.VAN][0] if seen[VehicleKind.VAN] else DEFAULT_PROFILES[VehicleKind.VAN]
+        drone_model = MultirotorModel(
+            battery_capacity_wh=drone.battery_wh, cruise_airspeed_m_s=drone.speed_m_s,
+            max_payload_kg=max((p.max_payload_kg for p in seen[VehicleKind.DRONE]), default=drone.max_payload_kg),
+        )
+        robot_model = RobotModel(
+            wh_per_km=robot.energy_wh_per_km or DEFAULT_PROFILES[VehicleKind.ROBOT].energy_wh_per_km,
+            battery_capacity_wh=robot.battery_wh, speed_m_s=robot.speed_m_s,
+            max_payload_kg=max((p.max_payload_kg for p in seen[VehicleKind.ROBOT]), default=robot.max_payload_kg),
+        )
         reserve = ReservePolicy(max((p.reserve_pct for _id, (kind, p) in known if kind is not VehicleKind.VAN),
-                                    default=20.0) / 100.0)
-        cruise_m = drones[0].cruise_altitude_m if drones else 60.0
-        key = (*sorted(z.zone_id for z in airspace.zones), drone_model, robot_model, reserve, cruise_m, self.lockers)
+                                    default=DEFAULT_PROFILES[VehicleKind.DRONE].reserve_pct) / 100.0)
+        walk = self._network(VehicleKind.ROBOT, robot.speed_m_s)
+        streets = self._network(VehicleKind.VAN, van.speed_m_s)
+        key = (*sorted(z.zone_id for z in airspace.zones), drone_model, robot_model, reserve, drone.cruise_altitude_m,
+               self.lockers, walk.speed_m_s, streets.speed_m_s)
         if self._travel is None or key != self._travel_key:
             self._travel = FleetTravel(
                 frame=self.frame, hub=self.hub, lockers=self.lockers, airspace=airspace,
-                drone=DroneTravel(self.drone_paths(airspace, cruise_m), drone_model,
+                drone=DroneTravel(self.drone_paths(airspace, drone.cruise_altitude_m), drone_model,
                                   start_s=None, end_s=None),
-                robot=GroundTravel(self._walk), van=GroundTravel(self._streets),
-                robot_model=robot_model, reserve=reserve,
+                robot=GroundTravel(walk), van=GroundTravel(streets), robot_model=robot_model, reserve=reserve,
             )
             self._travel_key = key
             self._last = None
         return self._travel
+
+    def _network(self, kind: VehicleKind, speed_m_s: float | None = None) -> GroundNetwork:
+        """The walk (robots) or street (vans) network at the profile's speed; kept while the speed stays."""
+        network = self._ground.get(kind)
+        if network is not None and speed_m_s in (None, network.speed_m_s):
+            return network
+        network = GroundNetwork(self._graphs[kind],  # type: ignore[arg-type]
+                                speed_m_s=speed_m_s or DEFAULT_PROFILES[kind].speed_m_s,
+                                use_edge_speed=kind is VehicleKind.VAN)  # vans: posted limits where known
+        self._ground[kind] = network
+        return network
 
     def vehicle_spec(self, slot: FleetSlot) -> VehicleSpec | None:
         """The planner's view of one vehicle (None when it reports no position)."""
@@ -312,19 +336,6 @@ class FleetPlanner:
         """
         return min(cap_s, self.config.budget_floor_s + self.config.budget_per_order_s * order_count)
 
-    def affordable(self, slot: FleetSlot, legs: Sequence[Leg]) -> bool:
-        """Whether the vehicle's present charge covers the trip and keeps its reserve.
-
-        The planner assumes every drone/robot trip starts on a swapped (full) battery; a vehicle
-        that was not swapped or charged flies on what telemetry says is left.
-        """
-        charge_wh = _charge_wh(slot)
-        if slot.vehicle.kind is VehicleKind.VAN or charge_wh is None:
-            return True
-        profile = slot.vehicle.profile
-        reserve = ReservePolicy(profile.reserve_pct / 100.0)
-        return reserve.is_feasible(profile.battery_wh, charge_wh, sum(leg.energy_wh for leg in legs))
-
     def usable(self, slot: FleetSlot) -> bool:
         """Worth planning: not so drained that even a short trip would eat into the reserve."""
         charge_wh = _charge_wh(slot)
@@ -334,34 +345,31 @@ class FleetPlanner:
         spare_wh = charge_wh - ReservePolicy(profile.reserve_pct / 100.0).reserve_wh(profile.battery_wh)
         return spare_wh >= self.config.min_spare_charge_fraction * profile.battery_wh
 
-    def order_spec(self, order: OpenOrder, now_s: float) -> OrderSpec:
-        """The planner's view of one order: a deadline only while it can still be met (late beats never)."""
-        latest_s = math.inf
-        if order.window_end_s is not None and order.window_end_s > now_s + self.config.late_after_s:
-            latest_s = order.window_end_s
-        return OrderSpec(order.order_id, order.latitude_deg, order.longitude_deg, order.weight_kg,
-                         earliest_s=order.window_start_s or 0.0, latest_s=latest_s)
-
     # ----- planning --------------------------------------------------------------------------------
     def plan(
-        self, *, now_s: float, airspace: Airspace, slots: Sequence[FleetSlot], orders: Sequence[OpenOrder]
+        self, *, now_s: float, airspace: Airspace, slots: Sequence[FleetSlot], orders: Sequence[OrderSpec]
     ) -> list[Sortie]:
-        """Plan (or re-plan) the fleet and return the trips idle vehicles should start now."""
+        """Plan (or re-plan) the fleet and return the trips idle vehicles should start now.
+
+        `orders` are what `open_order` made of the dispatcher's open orders.
+        """
         started = time.perf_counter()
         slots = [s for s in slots if not s.idle or self.usable(s)]
         vehicle_specs = [spec for spec in (self.vehicle_spec(s) for s in slots) if spec is not None]
         if not vehicle_specs or not any(s.idle for s in slots):
             return []  # nobody can be sent (all drained): the plan in force stays for the next cycle
         travel = self.travel(airspace, [s.vehicle for s in slots])
-        specs = {o.order_id: self.order_spec(o, now_s) for o in orders}
+        specs = {o.order_id: o for o in orders}
         idle_ids = frozenset(s.vehicle.vehicle_id for s in slots if s.idle)
-        events = self._replan_events(now_s, travel, vehicle_specs, specs, idle_ids)
+        charges = {s.vehicle.vehicle_id: charge_wh / s.vehicle.profile.battery_wh for s in slots
+                   if s.idle and (charge_wh := _charge_wh(s)) is not None and s.vehicle.profile.battery_wh > 0}
+        events = self._replan_events(now_s, vehicle_specs, specs, idle_ids, charges)
         if events is None or self._last is None:
             result = plan_fleet_result(travel, vehicle_specs, list(specs.values()), now_s=now_s,
                                        seed=self.config.seed,
                                        time_budget_s=self.budget_s(self.config.time_budget_s, len(specs)),
-                                       objective=Objective(self.config.objective))
-            self._last = _LastPlan(result, now_s, self._airspace_key, specs, idle_ids)
+                                       objective=Objective(self.config.objective), handoff=self.config.handoff)
+            self._last = _LastPlan(result, now_s, self._airspace_key, specs, idle_ids, charges)
             self.last_plan_kind = "full"
         elif events:
             result = replan(PlanState(self._last.result, now_s), events,
@@ -373,11 +381,8 @@ class FleetPlanner:
         else:
             result = self._last.result  # nothing changed: trips planned for later may be due now
             self.last_plan_kind = "kept"
-        short: set[str] = set()
-        sorties, avoided = self._sorties(result.plan, slots, orders, now_s, short)
+        sorties = self._sorties(result.plan, slots, specs, now_s)
         self._last.dispatched.update(o for s in sorties for o in s.all_order_ids)
-        if avoided:
-            sorties += self._plan_avoided(travel, slots, avoided, {s.vehicle_id for s in sorties} | short, now_s)
         self._last.idle_ids = idle_ids - {s.vehicle_id for s in sorties}
         self.last_plan_wall_s = time.perf_counter() - started
         logger.debug("%s plan (%s): %d orders, %d vehicles, %d sorties in %.2f s", self.last_plan_kind,
@@ -387,14 +392,14 @@ class FleetPlanner:
     def _replan_events(
         self,
         now_s: float,
-        travel: FleetTravel,
         vehicle_specs: Sequence[VehicleSpec],
         specs: Mapping[str, OrderSpec],
         idle_ids: frozenset[str],
+        charges: Mapping[str, float],
     ) -> list[Event] | None:
         """The events that bring the plan in force up to date, or None when only a full plan will do."""
         last = self._last
-        reason = self._stale_reason(now_s, vehicle_specs, specs, idle_ids)
+        reason = self._stale_reason(now_s, vehicle_specs, specs, idle_ids, charges)
         self.last_plan_reason = reason
         if last is None or reason:
             return None
@@ -404,13 +409,12 @@ class FleetPlanner:
         events: list[Event] = [VehicleDown(v) for v in sorted(planned_ids - vehicle_ids)]
         known = {o.order_id for o in last.result.problem.orders}
         events += [CancelOrder(o) for o in sorted(known - specs.keys() - last.dispatched)]
-        for order_id in sorted(specs.keys() - known):
-            events.append(_new_order(specs[order_id], travel))
+        events += [specs[o] for o in sorted(specs.keys() - known)]
         return events
 
     def _stale_reason(
         self, now_s: float, vehicle_specs: Sequence[VehicleSpec], specs: Mapping[str, OrderSpec],
-        idle_ids: frozenset[str],
+        idle_ids: frozenset[str], charges: Mapping[str, float],
     ) -> str:
         """Why the plan in force cannot just be updated ("" when `replan` will do)."""
         last = self._last
@@ -425,119 +429,77 @@ class FleetPlanner:
         planned_ids = frozenset(v.vehicle_id for v in last.result.problem.vehicles)
         if not {v.vehicle_id for v in vehicle_specs} <= planned_ids:
             return "a vehicle joined"
+        changed = [v for v, charge in charges.items()
+                   if abs(charge - last.charges.get(v, charge)) >= self.config.recharge_fraction]
+        if changed:
+            return f"the charge of {', '.join(sorted(changed))} changed"  # a battery swap, mostly
         for route in last.result.plan.routes:
             for leg in route.legs:
                 if leg.kind is LegKind.DROPOFF and leg.start_s < now_s and not set(leg.order_ids) <= last.dispatched:
                     return f"{route.vehicle_id} should have left with {', '.join(leg.order_ids)}"
         if any(specs[o] != last.specs[o] for o in specs.keys() & last.specs.keys()):
-            return "an order was rescheduled or diverted to a locker"
+            return "an order changed (rescheduled, diverted to a locker, or a vehicle to avoid)"
         return ""
 
     def _sorties(
-        self, plan: Plan, slots: Sequence[FleetSlot], orders: Sequence[OpenOrder], now_s: float, short: set[str]
-    ) -> tuple[list[Sortie], list[OpenOrder]]:
-        """First undispatched trip of each idle vehicle, if due; orders planned on a vehicle they avoid.
-
-        Vehicles whose charge cannot cover their trip are added to `short`.
-        """
-        by_id = {o.order_id: o for o in orders}
+        self, plan: Plan, slots: Sequence[FleetSlot], specs: Mapping[str, OrderSpec], now_s: float
+    ) -> list[Sortie]:
+        """The first undispatched trip of each idle vehicle, if it is due, as a sortie (vans with their drones)."""
         dispatched = self._last.dispatched if self._last is not None else set()
         sorties: list[Sortie] = []
-        avoided: list[OpenOrder] = []
         for slot in slots:
             if not slot.idle or slot.vehicle.carried_by is not None:
                 continue  # carried drones go out with their van's sortie
             route = plan.route(slot.vehicle.vehicle_id)
-            if route is None:
+            trip = _first_open_trip(route, dispatched) if route is not None else None
+            if route is None or trip is None or _waits_for_swap(route, trip):
                 continue
-            trip = _first_open_trip(route, dispatched)
-            if trip is None or trip[0].start_s > now_s + self.config.dispatch_slack_s:
+            legs = tuple(leg for leg in trip if leg.kind is not LegKind.CHARGE)
+            if legs[0].start_s > now_s + self.config.dispatch_slack_s:
                 continue
-            trip = _unique_dropoffs(trip)
-            vehicle_id = slot.vehicle.vehicle_id
-            if slot.vehicle.kind is VehicleKind.VAN:
-                trip = self._without_carried_orders(trip, plan, slots, vehicle_id)
-            if not self.affordable(slot, trip):  # re-planned on the others with the orders that avoid someone
-                short.add(vehicle_id)
-                avoided += [replace(by_id[o], avoid_vehicle_ids=by_id[o].avoid_vehicle_ids | {vehicle_id})
-                            for o in trip_order_ids(trip) if o in by_id]
-                continue
-            bad = [o for o in trip_order_ids(trip) if o in by_id and vehicle_id in by_id[o].avoid_vehicle_ids]
-            avoided += [by_id[o] for o in bad]
-            unknown = [o for o in trip_order_ids(trip) if o not in by_id]
-            legs = tuple(leg for leg in trip if not set(leg.order_ids) & {*bad, *unknown})
+            # parcels the dispatcher no longer offers (claimed meanwhile) stay off the mission
+            legs = tuple(leg for leg in legs if set(leg.order_ids) <= specs.keys())
             if not trip_order_ids(legs):
                 continue
             try:
                 sortie = self.sortie(slot.vehicle, legs, now_s)
             except MissionBuildError as exc:
-                logger.warning("%s: %s", vehicle_id, exc)
+                logger.warning("%s: %s", slot.vehicle.vehicle_id, exc)
                 continue
             if slot.vehicle.kind is VehicleKind.VAN:
-                weights = {o.order_id: o.weight_kg for o in orders}
-                sortie = self._with_handoffs(sortie, legs, plan, slots, now_s, dispatched, weights)
+                taken = dispatched | (set(plan.planned_order_ids) - specs.keys())
+                sortie = self._with_handoffs(sortie, legs, plan, slots, now_s, taken)
             sorties.append(sortie)
-        return sorties, avoided
-
-    def _without_carried_orders(
-        self, trip: tuple[Leg, ...], plan: Plan, slots: Sequence[FleetSlot], van_id: str
-    ) -> tuple[Leg, ...]:
-        """The van's trip without the stops its drones are planned to serve.
-
-        The handoff planner's re-timed van route can keep the first stop a drone took over; a drone
-        trip that is skipped leaves its order for the next cycle.
-        """
-        carried: set[str] = set()
-        for slot in slots:
-            if slot.vehicle.carried_by == van_id and (route := plan.route(slot.vehicle.vehicle_id)) is not None:
-                carried.update(trip_order_ids(route.legs))
-        return tuple(leg for leg in trip if leg.kind is not LegKind.DROPOFF or not set(leg.order_ids) & carried)
+        return sorties
 
     def _with_handoffs(
         self, sortie: Sortie, van_legs: Sequence[Leg], plan: Plan, slots: Sequence[FleetSlot], now_s: float,
-        dispatched: set[str], weights: Mapping[str, float],
+        taken: set[str],
     ) -> Sortie:
-        """The van's sortie with the drone trips it launches: one per drone, launched and recovered at one stop.
-
-        Trips recovered at another stop, launched at the hub, or sharing a stop with an earlier one are
-        left out (their orders are planned again next cycle).
-        """
+        """The van's sortie with the trips its drones fly from its stops (the planner launched each at a van
+        stop and recovered it there): a WAIT after the DELIVER at that stop, and the drone's mission.
+        Trips with an order in `taken` (dispatched, or no longer offered) stay home."""
         handoffs: list[Handoff] = []
         mission = sortie.mission
-        used_stops: set[tuple[float, float]] = set()
-        stops = {leg.to_xy_m: leg for leg in van_legs if leg.kind is LegKind.DROPOFF}
-        if not stops:
-            return sortie
+        stops = [leg for leg in van_legs if leg.kind is LegKind.DROPOFF]
         for slot in slots:
             drone = slot.vehicle
             if not slot.idle or drone.carried_by != sortie.vehicle_id or drone.kind is not VehicleKind.DRONE:
                 continue
             route = plan.route(drone.vehicle_id)
-            if route is None:
-                continue
-            trips: dict[int, list[Leg]] = {}
-            for leg in route.legs:
-                trips.setdefault(leg.trip, []).append(leg)
-            for legs in trips.values():
-                launch = next((leg for leg in legs if leg.kind is LegKind.LAUNCH), None)
-                recovery = next((leg for leg in legs if leg.kind is LegKind.RECOVERY), None)
-                if launch is None or recovery is None or set(trip_order_ids(legs)) & dispatched:
+            for trip in route.trips() if route is not None else ():
+                if set(trip_order_ids(trip)) & taken or trip[0].kind is not LegKind.LAUNCH:
                     continue
-                dropoff = next(leg for leg in legs if leg.kind is LegKind.DROPOFF)
-                stop = stops.get(launch.from_xy_m)
-                if stop is None:  # launched at the depot: from the van stop nearest the drop instead
-                    stop = min(stops.values(), key=lambda leg: math.dist(leg.to_xy_m, dropoff.to_xy_m))
-                if stop.to_xy_m != launch.from_xy_m or recovery.to_xy_m != launch.from_xy_m:
-                    legs = self._anchored_at(legs, stop.to_xy_m, weights.get(dropoff.order_ids[0], 0.0))
-                why = ("another drone launches at that stop" if stop.to_xy_m in used_stops
-                       else "its charge cannot cover the trip from and back to that stop"
-                       if not self.affordable(slot, legs) else "")
-                if why:
-                    logger.info("%s: trip of %s with %s skipped: %s", sortie.vehicle_id, drone.vehicle_id,
-                                ", ".join(trip_order_ids(legs)), why)
+                launch = trip[0]
+                # the van's stop there: the last one it reaches before the launch
+                stop = max((leg for leg in stops if leg.to_xy_m == launch.from_xy_m
+                            and leg.arrival_s <= launch.start_s + 1e-6), key=lambda leg: leg.arrival_s, default=None)
+                if stop is None:
+                    logger.warning("%s: trip of %s with %s is not launched at one of its stops", sortie.vehicle_id,
+                                   drone.vehicle_id, ", ".join(trip_order_ids(trip)))
                     continue
                 try:
-                    drone_sortie = self.sortie(drone, legs, now_s)
+                    drone_sortie = self.sortie(drone, trip, now_s)
                 except MissionBuildError as exc:
                     logger.warning("%s: %s", drone.vehicle_id, exc)
                     continue
@@ -545,75 +507,9 @@ class FleetPlanner:
                 handoffs = [replace(h, wait_step_index=h.wait_step_index + (h.wait_step_index >= wait_index))
                             for h in handoffs]
                 handoffs.append(Handoff(drone.vehicle_id, wait_index, drone_sortie))
-                used_stops.add(stop.to_xy_m)
-                break  # one sortie per drone and van trip: it is back aboard before the van moves on
         if not handoffs:
             return sortie
         return replace(sortie, mission=mission, handoffs=tuple(sorted(handoffs, key=lambda h: h.wait_step_index)))
-
-    def _plan_avoided(
-        self,
-        travel: FleetTravel,
-        slots: Sequence[FleetSlot],
-        avoided: Sequence[OpenOrder],
-        taken: set[str],
-        now_s: float,
-    ) -> list[Sortie]:
-        """Orders a vehicle recently failed: planned again on the idle vehicles they do not avoid."""
-        sorties: list[Sortie] = []
-        groups: dict[frozenset[str], list[OpenOrder]] = {}
-        for order in avoided:
-            groups.setdefault(order.avoid_vehicle_ids, []).append(order)
-        for avoid, group in groups.items():
-            free = [s for s in slots if s.idle and s.vehicle.vehicle_id not in avoid | taken]
-            specs = [spec for spec in (self.vehicle_spec(s) for s in free) if spec is not None]
-            if not specs:
-                continue
-            result = plan_fleet_result(travel, specs, [self.order_spec(o, now_s) for o in group], now_s=now_s,
-                                       seed=self.config.seed,
-                                       time_budget_s=self.budget_s(self.config.replan_budget_s, len(group)),
-                                       objective=Objective(self.config.objective))
-            for slot in free:
-                route = result.plan.route(slot.vehicle.vehicle_id)
-                trip = _first_open_trip(route, set()) if route is not None else None
-                if (trip is None or trip[0].start_s > now_s + self.config.dispatch_slack_s
-                        or not self.affordable(slot, trip)):
-                    continue
-                try:
-                    sortie = self.sortie(slot.vehicle, trip, now_s)
-                except MissionBuildError as exc:
-                    logger.warning("%s: %s", slot.vehicle.vehicle_id, exc)
-                    continue
-                sorties.append(sortie)
-                taken.add(slot.vehicle.vehicle_id)
-                if self._last is not None:
-                    self._last.dispatched.update(sortie.order_ids)
-        return sorties
-
-    def _anchored_at(self, legs: Sequence[Leg], stop_xy: tuple[float, float], payload_kg: float) -> list[Leg]:
-        """The trip launched from and recovered at one van stop (the van waits there while the drone is out).
-
-        The planner's handoff may launch at the depot or recover at a later stop; only launch and
-        recovery at the same stop is executed so far and the planner has no option for it, so the
-        flights out and back are re-routed here (safe paths, energy) and `affordable` judges them.
-        """
-        if self._travel is None:
-            raise MissionBuildError("no travel model for the re-anchored drone trip")
-        drone = self._travel.drone
-        anchored: list[Leg] = []
-        for leg in legs:
-            if leg.kind is LegKind.LAUNCH:
-                leg = replace(leg, from_xy_m=stop_xy, to_xy_m=stop_xy)
-            elif leg.kind is LegKind.DROPOFF:
-                path = drone.path(stop_xy, leg.to_xy_m)
-                leg = replace(leg, from_xy_m=stop_xy, distance_m=path.horizontal_m,
-                              energy_wh=path.energy_wh(drone.model, payload_kg), waypoints=path.waypoints)
-            elif leg.kind is LegKind.RECOVERY:
-                path = drone.path(leg.from_xy_m, stop_xy)
-                leg = replace(leg, to_xy_m=stop_xy, distance_m=path.horizontal_m,
-                              energy_wh=path.energy_wh(drone.model, 0.0), waypoints=path.waypoints)
-            anchored.append(leg)
-        return anchored
 
     def sortie(self, vehicle: FleetVehicle, legs: Sequence[Leg], now_s: float) -> Sortie:
         """One planned trip -> the adapter mission and what the dispatcher records about it."""
@@ -627,7 +523,7 @@ class FleetPlanner:
                                  cruise_speed_m_s=profile.speed_m_s)
         else:
             # Robots and vans stop on the footpath / street node nearest the door (a centroid is off their map).
-            network = self._walk if vehicle.kind is VehicleKind.ROBOT else self._streets
+            network = self._network(vehicle.kind)
             mission = ground_trip(mission_id, legs, lambda xy: _node_wgs84(network, xy),
                                   cruise_speed_m_s=profile.speed_m_s if vehicle.kind is VehicleKind.ROBOT else None)
         # The plan's clock started when it was made; shift the trip to start now.
@@ -638,29 +534,14 @@ class FleetPlanner:
 
 
 def _first_open_trip(route: VehicleRoute, dispatched: set[str]) -> tuple[Leg, ...] | None:
-    """The route's first trip that delivers something not yet dispatched (trips start at a CHARGE/PICKUP)."""
-    trips: list[list[Leg]] = [[]]
-    for leg in route.legs:
-        starts = leg.kind in (LegKind.CHARGE, LegKind.PICKUP)
-        if starts and any(x.kind not in (LegKind.CHARGE, LegKind.PICKUP) for x in trips[-1]):
-            trips.append([])
-        trips[-1].append(leg)
-    for trip in trips:
-        order_ids = trip_order_ids(trip)
-        if order_ids and not set(order_ids) & dispatched:
-            return tuple(leg for leg in trip if leg.kind is not LegKind.CHARGE)
-    return None
+    """The route's first trip that delivers something not yet dispatched."""
+    return next((trip for trip in route.trips()
+                 if trip_order_ids(trip) and not set(trip_order_ids(trip)) & dispatched), None)
 
 
-def _unique_dropoffs(legs: tuple[Leg, ...]) -> tuple[Leg, ...]:
-    """Each parcel dropped once: a van route re-timed by the handoff planner can repeat its first stop.
-
-    (`mission_planner.van_handoff._legs` keeps legs starting at the pickup's start and re-adds them
-    from the tour; the later, re-timed copy is the one kept.)
-    """
-    last = {leg.order_ids: index for index, leg in enumerate(legs) if leg.kind is LegKind.DROPOFF}
-    return tuple(leg for index, leg in enumerate(legs)
-                 if leg.kind is not LegKind.DROPOFF or last[leg.order_ids] == index)
+def _waits_for_swap(route: VehicleRoute, trip: tuple[Leg, ...]) -> bool:
+    """The planner starts the route with a battery swap: the present charge covers none of its trips."""
+    return trip[0].kind is LegKind.CHARGE and trip[0] is route.legs[0]
 
 
 def _charge_wh(slot: FleetSlot) -> float | None:
@@ -673,16 +554,6 @@ def _charge_wh(slot: FleetSlot) -> float | None:
     if state.battery_remaining_pct is not None:
         return slot.vehicle.profile.battery_wh * state.battery_remaining_pct / 100.0
     return None
-
-
-def _new_order(spec: OrderSpec, travel: FleetTravel) -> NewOrder:
-    x_m, y_m = travel.to_local(spec.latitude_deg, spec.longitude_deg)
-    locker = None
-    if spec.locker_site_id is not None:
-        site = next(s for s in travel.lockers if s.site_id == spec.locker_site_id)
-        locker = Locker(site.site_id, site.x_m, site.y_m)
-    return NewOrder(spec.order_id, x_m, y_m, spec.weight_kg, spec.size_class, spec.earliest_s, spec.latest_s,
-                    spec.priority, spec.customs_cleared, spec.recipient_from_s, spec.recipient_until_s, locker)
 
 
 def _node_wgs84(network: GroundNetwork, xy: tuple[float, float]) -> tuple[float, float]:

@@ -16,11 +16,17 @@ Entry point for the dispatcher::
 Re-planning after events keeps committed legs (a drone in the air finishes its trip)::
 
     result = plan_fleet_result(travel, vehicles, orders, now_s=t0)          # keep the Result
-    result = replan(PlanState(result, now_s=t1), [NewOrder(...), CancelOrder("o7"), VehicleDown("drone-3")],
+    result = replan(PlanState(result, now_s=t1), [OrderSpec(...), CancelOrder("o7"), VehicleDown("drone-3")],
                     time_budget_s=1.0)                                     # -> Result (result.plan)
 
+Planner inputs besides places and windows: ``VehicleSpec.battery_wh`` (present charge: the first
+trip must fit it), ``OrderSpec.avoid_vehicle_ids`` (vehicles not to give the order), and the
+vehicle profiles' speeds (`DEFAULT_PROFILES`). ``route.trips()`` groups a route's legs into trips.
+
 Van handoff: give drones/robots ``VehicleSpec(carried_by="van-1")``; their legs are LAUNCH (from the
-van at a stop), DROPOFF, RECOVERY (back onto the van at the same or a later stop).
+van at a stop), DROPOFF, RECOVERY (back onto the van at the same or a later stop). Pass
+``handoff=HandoffPolicy(recovery=Recovery.SAME_STOP, launch_at_depot=False, ...)`` to `plan_fleet`
+to get only the handoffs the caller can execute.
 
 Core API (PyVRP style): ``Model`` (``add_depot``, ``add_vehicle``, ``add_order`` return the created
 objects) -> ``Model.problem(travel)`` -> frozen ``Problem`` -> ``solve(problem, stop=MaxRuntime(s), seed=0)``
@@ -69,7 +75,6 @@ from .plan import VehicleRoute as VehicleRoute
 from .profiles import DEFAULT_PROFILES as DEFAULT_PROFILES
 from .profiles import VehicleProfile as VehicleProfile
 from .replan import CancelOrder as CancelOrder
-from .replan import NewOrder as NewOrder
 from .replan import PlanState as PlanState
 from .replan import VehicleDown as VehicleDown
 from .replan import replan as replan
@@ -80,4 +85,6 @@ from .solver import solve as solve
 from .travel import DroneTravel as DroneTravel
 from .travel import EuclideanTravel as EuclideanTravel
 from .travel import GroundTravel as GroundTravel
+from .van_handoff import HandoffPolicy as HandoffPolicy
+from .van_handoff import Recovery as Recovery
 from .van_handoff import apply_handoff as apply_handoff

@@ -9,13 +9,19 @@ Inputs are WGS84 (what telemetry and the order API speak); everything inside is 
             leg.to_latitude_deg, leg.to_longitude_deg, leg.arrival_s, leg.waypoints_wgs84(travel.frame)
 
 Vans that carry drones or robots (``VehicleSpec.carried_by``) get launch and recovery legs from
-the handoff planner (`mission_planner.handoff`) after the core solve.
+the handoff planner (`mission_planner.van_handoff`) after the core solve; ``handoff=HandoffPolicy(...)``
+says which handoffs the caller can execute (recovery at the launch stop only, launches at the hub).
+
+What the planner honours besides places and windows: each vehicle's present charge
+(``VehicleSpec.battery_wh``: its first trip must fit it, later trips start on a swapped battery),
+per-order vehicle exclusions (``OrderSpec.avoid_vehicle_ids``), and the speeds of the vehicle
+profiles (`DEFAULT_PROFILES` unless the travel models say otherwise).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,12 +31,12 @@ from .energy import MultirotorModel, ReservePolicy, RobotModel
 from .errors import PlanningError
 from .geodesy import LocalFrame
 from .ground_paths import GroundNetwork
-from .model import Locker, Model, Objective, SizeClass, VehicleKind
+from .model import Locker, Model, Objective, Order, SizeClass, VehicleKind
 from .plan import Plan, VehicleRoute
 from .profiles import DEFAULT_PROFILES
 from .solver import MaxRuntime, Result, solve
 from .travel import DroneTravel, GroundTravel, Travel
-from .van_handoff import apply_handoff
+from .van_handoff import HandoffPolicy, apply_handoff
 
 AT_HUB_RADIUS_M = 30.0
 
@@ -89,7 +95,8 @@ class FleetTravel:
             airspace=space,
             drone=DroneTravel(planner, drone_model if drone_model is not None else MultirotorModel()),
             robot=GroundTravel(GroundNetwork(world.walk_graph, speed_m_s=robots.speed_m_s)),
-            van=GroundTravel(GroundNetwork(world.street_graph, speed_m_s=8.0, use_edge_speed=True)),
+            van=GroundTravel(GroundNetwork(world.street_graph, speed_m_s=DEFAULT_PROFILES[VehicleKind.VAN].speed_m_s,
+                                           use_edge_speed=True)),
             robot_model=robots,
         )
 
@@ -100,6 +107,10 @@ class FleetTravel:
     def to_local(self, latitude_deg: float, longitude_deg: float) -> tuple[float, float]:
         """WGS84 -> local metres."""
         return self.frame.to_local(latitude_deg, longitude_deg)
+
+    def locker_sites(self) -> dict[str, Locker]:
+        """The lockers as the model knows them (site id -> `Locker`)."""
+        return {site.site_id: Locker(site.site_id, site.x_m, site.y_m) for site in self.lockers}
 
 
 @dataclass(frozen=True)
@@ -134,6 +145,32 @@ class OrderSpec:
     recipient_from_s: float | None = None
     recipient_until_s: float | None = None
     locker_site_id: str | None = None
+    avoid_vehicle_ids: frozenset[str] = frozenset()  # vehicles not to give it (they failed it recently)
+
+
+def add_order_spec(model: Model, spec: OrderSpec, frame: LocalFrame, lockers: Mapping[str, Locker]) -> Order:
+    """Add one `OrderSpec` to `model`: its drop point in the local `frame`, its fallback locker from `lockers`."""
+    x_m, y_m = frame.to_local(spec.latitude_deg, spec.longitude_deg)
+    locker = None
+    if spec.locker_site_id is not None:
+        locker = lockers.get(spec.locker_site_id)
+        if locker is None:
+            raise PlanningError(f"order {spec.order_id!r}: unknown locker_site_id {spec.locker_site_id!r}")
+    return model.add_order(
+        spec.order_id,
+        x_m,
+        y_m,
+        weight_kg=spec.weight_kg,
+        size_class=spec.size_class,
+        earliest_s=spec.earliest_s,
+        latest_s=spec.latest_s,
+        priority=spec.priority,
+        customs_cleared=spec.customs_cleared,
+        recipient_from_s=spec.recipient_from_s,
+        recipient_until_s=spec.recipient_until_s,
+        locker=locker,
+        avoid_vehicle_ids=spec.avoid_vehicle_ids,
+    )
 
 
 def build_model(
@@ -148,7 +185,6 @@ def build_model(
     """The `Model` `plan_fleet` solves: one hub depot, the vehicles, and the orders with locker fallbacks."""
     model = Model(objective)
     hub = model.add_depot(travel.hub.x_m, travel.hub.y_m, name=travel.hub.site_id, reload_s=hub_reload_s)
-    lockers = {site.site_id: site for site in travel.lockers}
     for spec in vehicles:
         kind = VehicleKind(spec.kind)
         defaults = DEFAULT_PROFILES[kind]
@@ -164,7 +200,7 @@ def build_model(
             robot = travel.robot_model
             speed, capacity_wh, wh_per_km = robot.speed_m_s, robot.battery_capacity_wh, robot.wh_per_km
         else:
-            speed, capacity_wh, wh_per_km = defaults.speed_m_s, 0.0, defaults.energy_wh_per_km
+            speed, capacity_wh, wh_per_km = travel.van.network.speed_m_s, 0.0, defaults.energy_wh_per_km
         model.add_vehicle(
             spec.vehicle_id,
             kind,
@@ -185,28 +221,9 @@ def build_model(
             available_from_s=spec.available_from_s,
             start_xy_m=(x_m, y_m) if away else None,
         )
+    lockers = travel.locker_sites()
     for order in orders:
-        x_m, y_m = travel.to_local(order.latitude_deg, order.longitude_deg)
-        locker = None
-        if order.locker_site_id is not None:
-            site = lockers.get(order.locker_site_id)
-            if site is None:
-                raise PlanningError(f"order {order.order_id!r}: unknown locker_site_id {order.locker_site_id!r}")
-            locker = Locker(site.site_id, site.x_m, site.y_m)
-        model.add_order(
-            order.order_id,
-            x_m,
-            y_m,
-            weight_kg=order.weight_kg,
-            size_class=order.size_class,
-            earliest_s=order.earliest_s,
-            latest_s=order.latest_s,
-            priority=order.priority,
-            customs_cleared=order.customs_cleared,
-            recipient_from_s=order.recipient_from_s,
-            recipient_until_s=order.recipient_until_s,
-            locker=locker,
-        )
+        add_order_spec(model, order, travel.frame, lockers)
     return model
 
 
@@ -219,14 +236,17 @@ def plan_fleet(
     seed: int = 0,
     time_budget_s: float = 5.0,
     objective: Objective | None = None,
+    handoff: HandoffPolicy | None = None,
 ) -> Plan:
     """Plan the fleet: which vehicle delivers which order, in what order, when, with what energy.
 
     Orders not cleared by customs are never planned; impossible orders come back in
     `Plan.unplanned` with the reason. Deterministic for a seed (up to the time limit).
+    `handoff` limits the van handoffs to what the caller can execute (default: any the planner finds).
     """
     return plan_fleet_result(
-        travel, vehicles, orders, now_s=now_s, seed=seed, time_budget_s=time_budget_s, objective=objective
+        travel, vehicles, orders, now_s=now_s, seed=seed, time_budget_s=time_budget_s, objective=objective,
+        handoff=handoff,
     ).plan
 
 
@@ -239,6 +259,7 @@ def plan_fleet_result(
     seed: int = 0,
     time_budget_s: float = 5.0,
     objective: Objective | None = None,
+    handoff: HandoffPolicy | None = None,
 ) -> Result:
     """Like `plan_fleet`, but returns the full `Result` (problem, solver solution) for re-planning."""
     if not math.isfinite(time_budget_s) or time_budget_s <= 0:
@@ -249,9 +270,11 @@ def plan_fleet_result(
         now_s=now_s,
         reserve=travel.reserve,
         safe_landing_xy=[(travel.hub.x_m, travel.hub.y_m)] + [(s.x_m, s.y_m) for s in travel.lockers],
+        frame=travel.frame,
+        lockers=travel.locker_sites(),
     )
     result = solve(problem, MaxRuntime(time_budget_s), seed=seed)
-    plan = apply_handoff(problem, result.plan, travel.reserve)
+    plan = apply_handoff(problem, result.plan, travel.reserve, handoff)
     return replace(result, plan=with_wgs84(plan, travel.frame))
 
 

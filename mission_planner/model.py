@@ -9,7 +9,7 @@ kind. Times are epoch seconds (``*_s``), positions metres in the world's local f
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import PlanningError
+from .geodesy import LocalFrame
 
 DAY_S = 86400.0
 
@@ -127,6 +128,27 @@ class Vehicle:
         """Largest parcel size class this vehicle can carry."""
         return _KIND_MAX_SIZE[self.kind]
 
+    @property
+    def energy_class(self) -> EnergyClass:
+        """Vehicles that spend the same energy on the same trip (kind, depot, Wh per km)."""
+        return EnergyClass(self.kind, self.depot.index, self.wh_per_km)
+
+    @property
+    def starts_drained(self) -> bool:
+        """Starts with less than a full battery: its first trip must fit what is left (later trips start on a
+        swapped one)."""
+        return self.battery_capacity_wh > 0.0 and self.battery_wh < self.battery_capacity_wh
+
+
+@dataclass(frozen=True, order=True)
+class EnergyClass:
+    """What decides a vehicle's energy for a trip besides the trip itself: its kind's travel model, the depot
+    the trip starts from, and (ground vehicles) its Wh per km."""
+
+    kind: VehicleKind
+    depot_index: int
+    wh_per_km: float
+
 
 @dataclass(frozen=True)
 class Locker:
@@ -156,6 +178,7 @@ class Order:
     recipient_from_s: float | None = None
     recipient_until_s: float | None = None
     locker: Locker | None = None
+    avoid_vehicle_ids: frozenset[str] = frozenset()  # vehicles that may not deliver it (they failed it recently)
 
     def home_window_s(self) -> tuple[float, float]:
         """The delivery window at the recipient's door: the order window cut to the recipient's availability."""
@@ -172,6 +195,10 @@ class Order:
     def fits(self, vehicle: Vehicle) -> bool:
         """Weight and size allow `vehicle` to carry this parcel."""
         return self.weight_kg <= vehicle.capacity_kg and _SIZE_RANK[self.size_class] <= _SIZE_RANK[vehicle.max_size]
+
+    def allows(self, vehicle: Vehicle) -> bool:
+        """`vehicle` fits the parcel and is not one the order avoids."""
+        return self.fits(vehicle) and vehicle.vehicle_id not in self.avoid_vehicle_ids
 
 
 @dataclass(frozen=True)
@@ -190,6 +217,9 @@ class Problem:
     index into them; `matrices[kind]` gives travel between points for each vehicle kind.
     `eligible[kind][order.index]` is (home_ok, locker_ok): whether that kind may serve the order at
     its door / at its locker at all (size, weight, airspace, range, battery reserve).
+    `trip_wh[energy_class][order.index]` is (home, locker): the energy (Wh) a battery vehicle of that
+    class needs for the single-parcel trip from its depot, plus the flight to the nearest safe landing
+    point — what must fit above the `reserve_fraction` of its battery (inf where it cannot go).
     """
 
     depots: tuple[Depot, ...]
@@ -207,6 +237,10 @@ class Problem:
     require_all: bool = False
     travel: Mapping[VehicleKind, Any] = field(default_factory=dict)  # the travel models, for leg paths
     safe_landing_xy: tuple[tuple[float, float], ...] = ()
+    trip_wh: Mapping[EnergyClass, tuple[tuple[float, float], ...]] = field(default_factory=dict)
+    reserve_fraction: float = 0.2
+    frame: LocalFrame | None = None  # the world's frame, when the problem was made from WGS84 inputs
+    lockers: Mapping[str, Locker] = field(default_factory=dict)  # the world's lockers, for orders added later
 
     def vehicle(self, vehicle_id: str) -> Vehicle:
         """The vehicle with this id."""
@@ -353,10 +387,16 @@ class Model:
         recipient_from_s: float | None = None,
         recipient_until_s: float | None = None,
         locker: Locker | None = None,
+        avoid_vehicle_ids: Iterable[str] = (),
     ) -> Order:
-        """Add an order and return it."""
+        """Add an order and return it. `avoid_vehicle_ids`: vehicles that must not deliver it."""
         if not order_id:
             raise PlanningError("order_id must not be empty")
+        avoid = frozenset(avoid_vehicle_ids) if not isinstance(avoid_vehicle_ids, str) else None
+        if avoid is None or not all(isinstance(v, str) and v for v in avoid):
+            raise PlanningError(
+                f"order {order_id!r}: avoid_vehicle_ids must be a collection of vehicle ids, got {avoid_vehicle_ids!r}"
+            )
         if any(o.order_id == order_id for o in self.orders):
             raise PlanningError(f"order {order_id!r} is added twice")
         try:
@@ -381,6 +421,7 @@ class Model:
             recipient_from_s=recipient_from_s,
             recipient_until_s=recipient_until_s,
             locker=locker,
+            avoid_vehicle_ids=avoid,
         )
         self.orders.append(order)
         return order

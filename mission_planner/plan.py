@@ -28,6 +28,9 @@ class LegKind(StrEnum):
     WAIT = "wait"  # a van waits at a stop for its drone/robot to come back
 
 
+_TRIP_STARTS = frozenset({LegKind.CHARGE, LegKind.PICKUP, LegKind.LAUNCH})
+
+
 @dataclass(frozen=True)
 class Leg:
     """One step of a vehicle's plan, from `start_s` to `end_s` (arrival at `arrival_s` before service)."""
@@ -43,7 +46,7 @@ class Leg:
     energy_wh: float = 0.0
     order_ids: tuple[str, ...] = ()
     at_locker: bool = False
-    trip: int = 0
+    trip: int = 0  # trip number as the planner made it (restarts after a replan): group with VehicleRoute.trips()
     waypoints: tuple[Waypoint, ...] = ()  # drone legs: climb, cruise corners, descent (local frame)
     to_latitude_deg: float | None = None
     to_longitude_deg: float | None = None
@@ -65,6 +68,22 @@ class VehicleRoute:
     def order_ids(self) -> tuple[str, ...]:
         """Orders delivered on this route, in delivery order."""
         return tuple(o for leg in self.legs if leg.kind in (LegKind.DROPOFF,) for o in leg.order_ids)
+
+    def trips(self) -> tuple[tuple[Leg, ...], ...]:
+        """The legs grouped into trips, in time order: the one grouping every caller uses.
+
+        A trip starts where the vehicle sets out: a CHARGE/PICKUP at a depot (a battery swap belongs
+        to the trip it powers) or a LAUNCH from its van, and runs until the next such start. Built
+        from the leg kinds, not from `Leg.trip`, so routes joined by re-planning (whose trip numbers
+        start again at 0) still split where the vehicle set out again.
+        """
+        grouped: list[list[Leg]] = []
+        for leg in self.legs:
+            starts = leg.kind in _TRIP_STARTS
+            if not grouped or (starts and any(x.kind not in _TRIP_STARTS for x in grouped[-1])):
+                grouped.append([])
+            grouped[-1].append(leg)
+        return tuple(tuple(legs) for legs in grouped)
 
     @property
     def distance_m(self) -> float:

@@ -1,5 +1,9 @@
 """Incremental re-planning: `replan(state, events, time_budget_s)` keeps committed legs and returns in time.
 
+Events are new orders (the planner's own `OrderSpec`, placed with the problem's world frame and
+lockers, so the problem must come from `plan_fleet_result` or `Model.problem(frame=...)`),
+`CancelOrder` and `VehicleDown`.
+
 Committed means already started by `state.now_s`: a leg in progress is finished as planned (a drone
 in the air is not teleported), and for drones and robots the whole trip it belongs to (the flight
 back to the depot included). Each vehicle then starts over from where and when its committed legs
@@ -14,8 +18,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from .energy import ReservePolicy
 from .errors import PlanningError
-from .model import Locker, Model, Order, SizeClass, Vehicle, VehicleKind
+from .fleet import OrderSpec, add_order_spec, with_wgs84
+from .model import Model, Vehicle, VehicleKind
 from .plan import Leg, LegKind, Plan, VehicleRoute
 from .solver import Result, solve
 from .travel import build_problem
@@ -27,24 +33,6 @@ class PlanState:
 
     result: Result
     now_s: float
-
-
-@dataclass(frozen=True)
-class NewOrder:
-    """An order that arrived after the plan was made (local metres, epoch seconds)."""
-
-    order_id: str
-    x_m: float
-    y_m: float
-    weight_kg: float
-    size_class: SizeClass = SizeClass.S
-    earliest_s: float = 0.0
-    latest_s: float = math.inf
-    priority: int = 1
-    customs_cleared: bool = True
-    recipient_from_s: float | None = None
-    recipient_until_s: float | None = None
-    locker: Locker | None = None
 
 
 @dataclass(frozen=True)
@@ -61,7 +49,7 @@ class VehicleDown:
     vehicle_id: str
 
 
-Event = NewOrder | CancelOrder | VehicleDown
+Event = OrderSpec | CancelOrder | VehicleDown  # an OrderSpec is an order that arrived after the plan was made
 
 
 def committed_legs(route: VehicleRoute, now_s: float) -> tuple[Leg, ...]:
@@ -71,8 +59,8 @@ def committed_legs(route: VehicleRoute, now_s: float) -> tuple[Leg, ...]:
         return ()
     if route.kind is VehicleKind.VAN:
         return tuple(started)
-    last_trip = started[-1].trip
-    return tuple(leg for leg in route.legs if leg.start_s < now_s or leg.trip == last_trip)
+    trip = next(trip for trip in route.trips() if started[-1] in trip)
+    return tuple(leg for leg in route.legs if leg.start_s < now_s or leg in trip)
 
 
 def replan(state: PlanState, events: Sequence[Event], time_budget_s: float, *, seed: int = 0) -> Result:
@@ -88,6 +76,12 @@ def replan(state: PlanState, events: Sequence[Event], time_budget_s: float, *, s
     unknown = sorted(down - {v.vehicle_id for v in problem.vehicles})
     if unknown:
         raise PlanningError(f"VehicleDown for unknown vehicle(s) {', '.join(unknown)}")
+    new_orders = [e for e in events if isinstance(e, OrderSpec)]
+    if new_orders and problem.frame is None:
+        raise PlanningError(
+            f"replan: new order {new_orders[0].order_id!r} is in WGS84 but the plan's problem has no frame "
+            "(make it with plan_fleet_result or Model.problem(travel, frame=...))"
+        )
 
     kept: dict[str, tuple[Leg, ...]] = {}
     for route in old.plan.routes:
@@ -103,29 +97,19 @@ def replan(state: PlanState, events: Sequence[Event], time_budget_s: float, *, s
         model.vehicles.append(_restart(vehicle, kept.get(vehicle.vehicle_id, ()), now_s))
     carried_over = [o for o in problem.orders if o.order_id not in delivered and o.order_id not in cancelled]
     model.orders = [replace(o, index=i) for i, o in enumerate(carried_over)]
-    for event in events:
-        if isinstance(event, NewOrder):
-            model.add_order(
-                event.order_id,
-                event.x_m,
-                event.y_m,
-                weight_kg=event.weight_kg,
-                size_class=event.size_class,
-                earliest_s=event.earliest_s,
-                latest_s=event.latest_s,
-                priority=event.priority,
-                customs_cleared=event.customs_cleared,
-                recipient_from_s=event.recipient_from_s,
-                recipient_until_s=event.recipient_until_s,
-                locker=event.locker,
-            )
-    new_problem = build_problem(model, problem.travel, now_s=now_s, safe_landing_xy=problem.safe_landing_xy)
+    for spec in new_orders:
+        if problem.frame is not None:  # checked above; narrows the type
+            add_order_spec(model, spec, problem.frame, problem.lockers)
+    new_problem = build_problem(
+        model, problem.travel, now_s=now_s, reserve=ReservePolicy(problem.reserve_fraction),
+        safe_landing_xy=problem.safe_landing_xy, frame=problem.frame, lockers=problem.lockers,
+    )
     warm = [
         (route.vehicle_id, [o for o in route.order_ids if o not in delivered and o not in cancelled])
         for route in old.plan.routes
         if route.vehicle_id not in down
     ]
-    new_ids = [e.order_id for e in events if isinstance(e, NewOrder)]
+    new_ids = [e.order_id for e in new_orders]
     result = solve(
         new_problem, seed=seed, initial_routes=warm, insert_first=new_ids, deadline_s=started + time_budget_s
     )
@@ -135,7 +119,8 @@ def replan(state: PlanState, events: Sequence[Event], time_budget_s: float, *, s
     # a vehicle taken down by an earlier replan is no longer in the problem but its committed legs still fly
     kinds = {route.vehicle_id: route.kind for route in old.plan.routes}
     kinds.update({v.vehicle_id: v.kind for v in problem.vehicles})
-    merged = _merge(result.plan, kept, kinds, time.perf_counter() - started)
+    planned = result.plan if problem.frame is None else with_wgs84(result.plan, problem.frame)
+    merged = _merge(planned, kept, kinds, time.perf_counter() - started)  # committed legs stay verbatim
     return replace(result, plan=merged, runtime_s=merged.runtime_s)
 
 
@@ -147,6 +132,7 @@ def _restart(vehicle: Vehicle, legs: tuple[Leg, ...], now_s: float) -> Vehicle:
     return replace(
         vehicle,
         available_from_s=max(now_s, end.end_s),
+        battery_wh=vehicle.battery_capacity_wh if at_depot else vehicle.battery_wh,  # back home: a swapped battery
         start_x_m=None if at_depot else end.to_xy_m[0],
         start_y_m=None if at_depot else end.to_xy_m[1],
     )
@@ -162,21 +148,3 @@ def _merge(plan: Plan, kept: dict[str, tuple[Leg, ...]], kinds: dict[str, Vehicl
         if vehicle_id not in seen and legs:
             routes.append(VehicleRoute(vehicle_id, kinds[vehicle_id], legs))
     return replace(plan, routes=tuple(routes), runtime_s=runtime_s)
-
-
-def order_from(order: Order) -> NewOrder:
-    """The NewOrder event that re-creates `order` (handy in tests and simulations)."""
-    return NewOrder(
-        order.order_id,
-        order.x_m,
-        order.y_m,
-        order.weight_kg,
-        order.size_class,
-        order.earliest_s,
-        order.latest_s,
-        order.priority,
-        order.customs_cleared,
-        order.recipient_from_s,
-        order.recipient_until_s,
-        order.locker,
-    )

@@ -6,9 +6,18 @@ distances than OR-Tools' routing library (guided local search) and VROOM — see
 `benchmarks/bench_vrptw.py` and `benchmarks/results/vrptw.csv` for the measurement.
 
 Encoding (one PyVRP client per delivery target):
-- load dimensions ``[grams, parcels, not_drone, not_robot, not_van]``: a vehicle kind has
-  capacity 0 in its own "not" dimension, so it can only take orders it is eligible for;
+- load dimensions ``[grams, parcels, not_drone, not_robot, not_van, *energy, *avoid]``: a vehicle
+  kind has capacity 0 in its own "not" dimension, so it can only take orders it is eligible for;
 - drones and robots make single-parcel trips and reload (battery swap) at their depot;
+- when a battery vehicle starts with less than a full battery (`Vehicle.battery_wh`), one
+  ``energy`` dimension per energy class (`EnergyClass`) holds each target's trip energy
+  (`Problem.trip_wh`, Wh): capacity = the battery above its reserve fraction, and the
+  energy already used is PyVRP's ``initial_load``, dropped at the first reload (the swap). So the
+  first trip must fit the present charge, later ones a full battery. A vehicle whose charge
+  covers no trip at all starts with a swap instead (a full battery one depot reload later: a
+  CHARGE leg opens its route), as PyVRP's search does not open a route with an empty trip;
+- per-order vehicle exclusions (`Order.avoid_vehicle_ids`): one ``avoid`` dimension per excluded
+  vehicle, 1 on the orders that avoid it, capacity 0 for that vehicle (its own vehicle type);
 - a locker fallback is a second client in a mutually exclusive group with the door delivery;
 - orders are optional with a prize ``unplanned_penalty × priority`` (unless `require_all`), so
   an impossible order is reported as unplanned instead of breaking the plan;
@@ -27,7 +36,7 @@ import pyvrp
 from pyvrp.stop import MaxIterations, MaxRuntime, StoppingCriterion
 
 from .errors import PlanningError
-from .model import ObjectiveKind, Order, Problem, Vehicle, VehicleKind
+from .model import EnergyClass, ObjectiveKind, Order, Problem, Vehicle, VehicleKind
 from .plan import Leg, LegKind, Plan, VehicleRoute
 from .travel import DroneTravel
 
@@ -36,6 +45,7 @@ __all__ = ["MaxIterations", "MaxRuntime", "Result", "encode", "solve"]
 HORIZON_S = 14 * 86400
 _UNREACHABLE = 10_000_000  # metres / seconds standing in for "no path" in PyVRP's integer matrices
 _BIG_CAPACITY = 1_000_000_000
+_ENERGY_UNITS_PER_WH = 1  # energy dimensions count Wh (small numbers: excess load is priced per unit)
 _KINDS = (VehicleKind.DRONE, VehicleKind.ROBOT, VehicleKind.VAN)
 
 
@@ -56,6 +66,8 @@ class _TypeKey:
     start_s: float
     end_s: float
     costs: tuple[int, int, int]
+    energy: tuple[tuple[int, int], ...] = ()  # per energy dimension: (capacity, initial load)
+    alone: str | None = None  # a vehicle some order avoids gets a type of its own
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,7 +81,8 @@ class Encoded:
     depot_points: tuple[int, ...]  # per PyVRP depot
     service_s: dict[VehicleKind, float]
     unplannable: dict[str, str]
-    barred: dict[VehicleKind, frozenset[int]] = field(default_factory=dict)  # clients a kind may not visit
+    barred: tuple[frozenset[int], ...] = ()  # per PyVRP vehicle type: clients it may not visit
+    swap_first: frozenset[str] = frozenset()  # vehicles whose charge covers no trip: a swap opens their route
 
 
 def _rel(problem: Problem, t: float) -> int:
@@ -177,15 +190,22 @@ def encode(problem: Problem) -> Encoded:
     ]
     group_of = {client: g for g, members in enumerate(groups) for client in members}
     required_all = problem.require_all
+    drained = [v for v in vehicles if v.starts_drained]
+    swap_first = frozenset(v.vehicle_id for v in drained if not _covers_a_trip(problem, v))
+    energy_classes = sorted({v.energy_class for v in drained if v.vehicle_id not in swap_first})
+    present = {v.vehicle_id for v in vehicles}
+    avoided = sorted({v for order in problem.orders for v in order.avoid_vehicle_ids} & present)
     clients = []
     for number, (target, (early, late)) in enumerate(zip(targets, windows, strict=True)):
         order = target.order
         flags = [int(not problem.eligible[k][order.index][int(target.at_locker)]) if k in kinds else 0 for k in _KINDS]
+        energy = [_trip_units(problem, c, order.index, target.at_locker) for c in energy_classes]
+        avoids = [int(v in order.avoid_vehicle_ids) for v in avoided]
         prize = _scale(problem, vehicles[0])[3] * order.priority
         clients.append(
             pyvrp.Client(
                 location=n_depots + number,
-                delivery=[round(order.weight_kg * 1000), 1, *flags],
+                delivery=[round(order.weight_kg * 1000), 1, *flags, *energy, *avoids],
                 tw_early=early,
                 tw_late=late,
                 prize=prize if not target.at_locker else max(0, prize - 1),
@@ -204,9 +224,13 @@ def encode(problem: Problem) -> Encoded:
             start=start_depot.get(vehicle.vehicle_id, vehicle.depot.index),
             capacity_kg=vehicle.capacity_kg,
             capacity_parcels=vehicle.capacity_parcels,
-            start_s=max(vehicle.shift_start_s, vehicle.available_from_s or -math.inf),
+            start_s=max(vehicle.shift_start_s, vehicle.available_from_s or -math.inf)
+            + (vehicle.depot.reload_s if vehicle.vehicle_id in swap_first else 0.0),
             end_s=vehicle.shift_end_s,
             costs=_scale(problem, vehicle)[:3],
+            energy=tuple(_energy_capacity(problem, vehicle, c, vehicle.vehicle_id in swap_first)
+                         for c in energy_classes),
+            alone=vehicle.vehicle_id if vehicle.vehicle_id in avoided else None,
         )
         grouped.setdefault(type_key, []).append(vehicle)
     vehicle_types = []
@@ -214,6 +238,10 @@ def encode(problem: Problem) -> Encoded:
         own = _KINDS.index(type_key.kind)
         capacity = [round(type_key.capacity_kg * 1000), type_key.capacity_parcels]
         capacity += [0 if i == own else _BIG_CAPACITY for i in range(len(_KINDS))]
+        capacity += [energy_capacity for energy_capacity, _initial in type_key.energy]
+        capacity += [0 if v == type_key.alone else _BIG_CAPACITY for v in avoided]
+        initial_load = [0] * (2 + len(_KINDS)) + [initial for _capacity, initial in type_key.energy]
+        initial_load += [0] * len(avoided)
         distance_cost, duration_cost, fixed_cost = type_key.costs
         multi_trip = type_key.kind in (VehicleKind.DRONE, VehicleKind.ROBOT)
         vehicle_types.append(
@@ -228,6 +256,7 @@ def encode(problem: Problem) -> Encoded:
                 unit_distance_cost=distance_cost,
                 unit_duration_cost=duration_cost,
                 profile=kinds.index(type_key.kind),
+                initial_load=initial_load,
                 reload_depots=[type_key.home] if multi_trip else [],
                 name=",".join(v.vehicle_id for v in members),
             )
@@ -236,6 +265,7 @@ def encode(problem: Problem) -> Encoded:
         locations, clients, depots, vehicle_types, distance_matrices, duration_matrices, groups=client_groups
     )
     return Encoded(
+        swap_first=swap_first,
         data=data,
         targets=tuple(targets),
         type_vehicles=tuple(tuple(m) for m in grouped.values()),
@@ -243,13 +273,42 @@ def encode(problem: Problem) -> Encoded:
         depot_points=tuple(depot_points),
         service_s=service_s,
         unplannable=unplannable,
-        barred={
-            kind: frozenset(
-                i for i, t in enumerate(targets) if not problem.eligible[kind][t.order.index][int(t.at_locker)]
+        barred=tuple(
+            frozenset(
+                i
+                for i, t in enumerate(targets)
+                if not problem.eligible[type_key.kind][t.order.index][int(t.at_locker)]
+                or type_key.alone in t.order.avoid_vehicle_ids
             )
-            for kind in kinds
-        },
+            for type_key in grouped
+        ),
     )
+
+
+def _trip_units(problem: Problem, energy_class: EnergyClass, order_index: int, at_locker: bool) -> int:
+    """A target's trip energy in an energy dimension (rounded up; a trip the class cannot make exceeds any load)."""
+    need_wh = problem.trip_wh[energy_class][order_index][int(at_locker)]
+    return max(1, math.ceil(need_wh * _ENERGY_UNITS_PER_WH)) if math.isfinite(need_wh) else _BIG_CAPACITY
+
+
+def _energy_capacity(
+    problem: Problem, vehicle: Vehicle, energy_class: EnergyClass, swapped: bool = False
+) -> tuple[int, int]:
+    """(capacity, initial load) of `vehicle` in one energy dimension: its battery above the reserve fraction and
+    what it has used already (nothing once `swapped`), for its own class; no limit in the others."""
+    if vehicle.energy_class != energy_class:
+        return _BIG_CAPACITY, 0
+    capacity_wh = vehicle.battery_capacity_wh
+    usable = math.floor(capacity_wh * (1.0 - problem.reserve_fraction) * _ENERGY_UNITS_PER_WH)
+    used = 0 if swapped else math.ceil(max(0.0, capacity_wh - vehicle.battery_wh) * _ENERGY_UNITS_PER_WH)
+    return usable, min(used, usable)
+
+
+def _covers_a_trip(problem: Problem, vehicle: Vehicle) -> bool:
+    """Whether the vehicle's present charge covers at least one trip of the problem, keeping the reserve."""
+    usable_wh = vehicle.battery_wh - problem.reserve_fraction * vehicle.battery_capacity_wh
+    needs = problem.trip_wh.get(vehicle.energy_class, ())
+    return any(need_wh <= usable_wh for door_and_locker in needs for need_wh in door_and_locker)
 
 
 @dataclass(frozen=True, eq=False)
@@ -319,6 +378,8 @@ def solve(
             (), {**problem.skipped, **encoded.unplannable}, 0.0, True, problem.origin_s, time.perf_counter() - started
         )
         return Result(problem, plan, encoded, None, plan.runtime_s)
+    if initial_routes is None and (first_trips := _drained_first_trips(problem, encoded)):
+        initial_routes = first_trips  # PyVRP's search alone often leaves a drained vehicle idle (see there)
     initial = _initial_solution(encoded, initial_routes, insert_first) if initial_routes is not None else None
     stop = stop if stop is not None else MaxRuntime(5.0)
     search_s = math.inf
@@ -360,6 +421,34 @@ def _params(encoded: Encoded) -> pyvrp.SolveParams:
         max_penalty=max(defaults.max_penalty, float(largest_prize)),
     )
     return pyvrp.SolveParams(penalty=penalty)
+
+
+def _drained_first_trips(problem: Problem, encoded: Encoded) -> list[tuple[str, list[str]]]:
+    """A start for the search: each partly drained vehicle with the most demanding door delivery its charge covers.
+
+    From an empty start the search tends to give the parcels a drained vehicle could carry to a
+    charged one, and then cannot move them over without losing what only the charged one can carry
+    (each step alone gains nothing); started this way, it keeps the drained vehicles busy.
+    """
+    taken: set[str] = set()
+    routes = []
+    for vehicle_type, members in enumerate(encoded.type_vehicles):
+        for vehicle in members:
+            if not vehicle.starts_drained or vehicle.vehicle_id in encoded.swap_first:
+                continue
+            usable_wh = vehicle.battery_wh - problem.reserve_fraction * vehicle.battery_capacity_wh
+            needs = problem.trip_wh.get(vehicle.energy_class, ())
+            choices = [
+                (needs[t.order.index][0], t.order.order_id)
+                for client, t in enumerate(encoded.targets)
+                if not t.at_locker and client not in encoded.barred[vehicle_type] and t.order.order_id not in taken
+                and needs[t.order.index][0] <= usable_wh
+            ]
+            if choices:
+                _need, order_id = max(choices)
+                taken.add(order_id)
+                routes.append((vehicle.vehicle_id, [order_id]))
+    return routes
 
 
 def _initial_solution(
@@ -417,7 +506,6 @@ def _insert_cheapest(
         for v in members
         if v.vehicle_id not in built
     ]
-    barred = {kind: _barred_clients(encoded, kind) for kind in {v.kind for v in vehicle_of.values()}}
     candidates = [(vid, vt, acts) for vid, (vt, acts) in built.items()]
     seen_types: set[int] = set()
     for vehicle_id, vehicle_type in idle:  # one idle vehicle per type is enough
@@ -428,7 +516,7 @@ def _insert_cheapest(
         visit = pyvrp.Activity(pyvrp.ActivityType.CLIENT, client)
         for vehicle_id, vehicle_type, acts in candidates:
             vehicle = vehicle_of[vehicle_id]
-            if client in barred[vehicle.kind]:
+            if client in encoded.barred[vehicle_type]:
                 continue
             base = pyvrp.Route(data, acts, vehicle_type) if acts else None
             base_cost = (base.distance_cost() + base.duration_cost()) if base is not None else 0.0
@@ -469,12 +557,11 @@ def repair(encoded: Encoded, solution: pyvrp.Solution) -> pyvrp.Solution:
     infeasible best only when its time ran out before penalties had done their work.
     """
     data = encoded.data
-    kinds = [members[0].kind for members in encoded.type_vehicles]
-    weight_g = [client.delivery[0] for client in data.clients()]
+    delivery = [client.delivery for client in data.clients()]
     routes = []
     for route in solution.routes():
         vehicle_type = route.vehicle_type()
-        barred = _barred_clients(encoded, kinds[vehicle_type])
+        barred = encoded.barred[vehicle_type]
         activities = [
             pyvrp.Activity(a.type, a.idx) for a in list(route.schedule())[1:-1] if a.is_depot() or a.idx not in barred
         ]
@@ -489,8 +576,9 @@ def repair(encoded: Encoded, solution: pyvrp.Solution) -> pyvrp.Solution:
                 victim = max(clients, key=lambda a: a.time_warp)
                 if victim.time_warp == 0:
                     victim = clients[-1]
-            else:
-                victim = max(clients, key=lambda a: weight_g[a.idx])
+            else:  # the visit with most load in the dimensions exceeded (weight, parcels, energy)
+                over = [d for d, excess in enumerate(candidate.excess_load()) if excess > 0]
+                victim = max(clients, key=lambda a: [delivery[a.idx][d] for d in over])
             activities = [pyvrp.Activity(a.type, a.idx) for a in schedule if a is not victim]
             candidate = _route_or_none(data, activities, vehicle_type)
         if candidate is not None:
@@ -498,15 +586,13 @@ def repair(encoded: Encoded, solution: pyvrp.Solution) -> pyvrp.Solution:
     return pyvrp.Solution(data, routes)
 
 
-def _barred_clients(encoded: Encoded, kind: VehicleKind) -> frozenset[int]:
-    return encoded.barred.get(kind, frozenset())
-
-
 def _route_or_none(data: pyvrp.ProblemData, activities: list[pyvrp.Activity], vehicle_type: int) -> pyvrp.Route | None:
-    # no empty trips: collapse consecutive reloads and drop reloads at either end
+    # no empty trips: collapse consecutive reloads and drop reloads at either end (a leading one only stays
+    # when the vehicle starts with load to drop: a drained battery swapped before the first trip)
+    keep_leading = any(data.vehicle_type(vehicle_type).initial_load)
     cleaned: list[pyvrp.Activity] = []
     for activity in activities:
-        if activity.is_depot() and (not cleaned or cleaned[-1].is_depot()):
+        if activity.is_depot() and ((not cleaned and not keep_leading) or (cleaned and cleaned[-1].is_depot())):
             continue
         cleaned.append(activity)
     while cleaned and cleaned[-1].is_depot():
@@ -528,7 +614,12 @@ def decode(problem: Problem, encoded: Encoded, solution: pyvrp.Solution, *, runt
         visited.update(o for leg in legs if leg.kind is LegKind.DROPOFF for o in leg.order_ids)
     unplanned = {**problem.skipped, **encoded.unplannable}
     for order in problem.orders:
-        if order.order_id not in visited and order.order_id not in unplanned:
+        if order.order_id in visited or order.order_id in unplanned:
+            continue
+        able = [v for v in problem.vehicles if v.carried_by is None and any(problem.eligible[v.kind][order.index])]
+        if able and all(v.vehicle_id in order.avoid_vehicle_ids for v in able):
+            unplanned[order.order_id] = "every vehicle that could take it is one it avoids (avoid_vehicle_ids)"
+        else:
             unplanned[order.order_id] = "left out: no feasible or worthwhile slot in the fleet's routes"
     divisor = _UNIT_DIVISOR[problem.objective.kind]
     # PyVRP counts the prize of the unused alternative of a locker group as lost: recompute
@@ -560,7 +651,8 @@ def _legs(problem: Problem, encoded: Encoded, vehicle: Vehicle, route: pyvrp.Rou
         else:
             target = encoded.targets[activity.idx]
             point = target.point
-        if previous_point is not None:
+        if previous_point is not None and not (number == 1 and activity.is_depot() and point == previous_point):
+            # (a reload right at the start, where the vehicle stands, is a battery swap before its first trip)
             arrival_rel = activity.start_time - activity.wait_duration
             legs.append(
                 _travel_leg(
@@ -574,7 +666,7 @@ def _legs(problem: Problem, encoded: Encoded, vehicle: Vehicle, route: pyvrp.Rou
                     depart_rel,
                     arrival_rel,
                     activity.start_time + (service if target else 0),
-                    activity.trip,
+                    schedule[number - 1].trip,  # the way back to a depot closes the trip it came from
                 )
             )
         if activity.is_depot():
@@ -606,6 +698,11 @@ def _legs(problem: Problem, encoded: Encoded, vehicle: Vehicle, route: pyvrp.Rou
         else:
             depart_rel = activity.start_time + service
         previous_point = point
+    if vehicle.vehicle_id in encoded.swap_first and legs:
+        first = legs[0]
+        swap_s = vehicle.depot.reload_s
+        legs.insert(0, Leg(LegKind.CHARGE, vehicle.vehicle_id, first.start_s - swap_s, first.start_s - swap_s,
+                           first.start_s, first.from_xy_m, first.from_xy_m, trip=first.trip))
     return legs
 
 

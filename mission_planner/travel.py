@@ -9,7 +9,7 @@ battery under the reserve policy.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -18,8 +18,9 @@ import numpy as np
 from .drone_paths import DronePath, DronePathPlanner
 from .energy import MultirotorModel, ReservePolicy
 from .errors import PlanningError
+from .geodesy import LocalFrame
 from .ground_paths import GroundNetwork
-from .model import KindMatrices, Model, Order, Problem, Vehicle, VehicleKind
+from .model import EnergyClass, KindMatrices, Locker, Model, Order, Problem, Vehicle, VehicleKind
 
 
 class Travel(Protocol):
@@ -130,6 +131,8 @@ def build_problem(
     now_s: float = 0.0,
     reserve: ReservePolicy | None = None,
     safe_landing_xy: Sequence[tuple[float, float]] = (),
+    frame: LocalFrame | None = None,
+    lockers: Mapping[str, Locker] | None = None,
 ) -> Problem:
     """Freeze `model`: matrices per kind, orders that can be planned, and per-kind eligibility.
 
@@ -137,6 +140,7 @@ def build_problem(
     when its window has closed by `now_s`, or when no vehicle can carry it there at all.
     Drone/robot eligibility keeps the reserve policy: the single-parcel trip from the depot must
     leave ``reserve_fraction`` of the battery plus the energy to the nearest safe landing point.
+    `frame` and `lockers` (the world's) let `replan` place orders given in WGS84.
     """
     reserve = reserve if reserve is not None else ReservePolicy()
     if not model.depots:
@@ -180,42 +184,40 @@ def build_problem(
                     (v.depot.index, v.capacity_kg, v.battery_capacity_wh, v.wh_per_km, v.carried_by is None), v
                 )
         fleets[kind] = list(distinct.values())
+    # battery vehicles planned from their depot: the energy of each order's trip, per energy class
+    classes: dict[EnergyClass, Vehicle] = {}
+    for v in model.vehicles:
+        if v.carried_by is None and v.battery_capacity_wh > 0:
+            classes.setdefault(v.energy_class, v)
+    trip_wh: dict[EnergyClass, list[tuple[float, float]]] = {c: [] for c in classes}
     planned: list[Order] = []
     for order in candidates:
-        home = point_of(order.x_m, order.y_m)
-        locker = point_of(order.locker.x_m, order.locker.y_m) if order.locker is not None else None
+        targets = (point_of(order.x_m, order.y_m),
+                   point_of(order.locker.x_m, order.locker.y_m) if order.locker is not None else None)
+        needs = {
+            energy_class: tuple(
+                _trip_need_wh(v, order, target, point_of(v.depot.x_m, v.depot.y_m), matrices[v.kind],
+                              travel[v.kind], landing_points)
+                if target is not None and order.fits(v) else math.inf
+                for target in targets
+            )
+            for energy_class, v in classes.items()
+        }
         flags: dict[VehicleKind, tuple[bool, bool]] = {}
         for kind in kinds:
-            fleet = fleets[kind]
-
-            def reachable(
-                target: int | None, fleet: list[Vehicle] = fleet, kind: VehicleKind = kind, order: Order = order
-            ) -> bool:
-                if target is None:
-                    return False
-                return any(
-                    order.fits(v)
-                    if v.carried_by is not None  # judged per sortie by the handoff planner
-                    else _trip_feasible(
-                        v,
-                        order,
-                        target,
-                        point_of(v.depot.x_m, v.depot.y_m),
-                        matrices[kind],
-                        travel[kind],
-                        reserve,
-                        landing_points,
-                    )
-                    for v in fleet
-                )
-
-            flags[kind] = (reachable(home), reachable(locker))
+            home_ok, locker_ok = (
+                any(_reachable(v, order, target, which, needs, matrices[kind], point_of, reserve) for v in fleets[kind])
+                for which, target in enumerate(targets)
+            )
+            flags[kind] = (home_ok, locker_ok)
         if not any(home_ok or locker_ok for home_ok, locker_ok in flags.values()):
             skipped[order.order_id] = "no vehicle can carry it there (size, weight, range, airspace)"
             continue
         planned.append(order)
         for kind in kinds:
             eligible_lists[kind].append(flags[kind])
+        for energy_class, need in needs.items():
+            trip_wh[energy_class].append((need[0], need[1]))
     renumbered = tuple(_renumber(order, i) for i, order in enumerate(planned))
     return Problem(
         depots=tuple(model.depots),
@@ -233,6 +235,10 @@ def build_problem(
         require_all=model.require_all,
         travel=dict(travel),
         safe_landing_xy=tuple((float(x), float(y)) for x, y in safe_landing_xy),
+        trip_wh={c: tuple(needs) for c, needs in trip_wh.items()},
+        reserve_fraction=reserve.reserve_fraction,
+        frame=frame,
+        lockers=dict(lockers or {}),
     )
 
 
@@ -240,32 +246,50 @@ def _renumber(order: Order, index: int) -> Order:
     return replace(order, index=index)
 
 
-def _trip_feasible(
+def _reachable(
+    vehicle: Vehicle,
+    order: Order,
+    target: int | None,
+    which: int,
+    needs: Mapping[EnergyClass, tuple[float, ...]],
+    matrices: KindMatrices,
+    point_of: Callable[[float, float], int],
+    reserve: ReservePolicy,
+) -> bool:
+    """Whether `vehicle` may deliver `order` at `target` (its door or locker, `which` 0/1) at all."""
+    if target is None or not order.fits(vehicle):
+        return False
+    if vehicle.carried_by is not None:
+        return True  # judged per sortie by the handoff planner
+    if vehicle.battery_capacity_wh <= 0:  # no battery limit modelled (vans, benchmark vehicles)
+        depot = point_of(vehicle.depot.x_m, vehicle.depot.y_m)
+        return math.isfinite(float(matrices.distance_m[depot, target])) and math.isfinite(
+            float(matrices.distance_m[target, depot])
+        )
+    # every trip can start on a swapped (full) battery at the depot
+    need_wh = needs[vehicle.energy_class][which]
+    capacity_wh = vehicle.battery_capacity_wh
+    return math.isfinite(need_wh) and reserve.is_feasible(capacity_wh, capacity_wh, need_wh)
+
+
+def _trip_need_wh(
     vehicle: Vehicle,
     order: Order,
     target: int,
     depot: int,
     matrices: KindMatrices,
     travel: Travel,
-    reserve: ReservePolicy,
     landing_points: list[int],
-) -> bool:
-    if not order.fits(vehicle):
-        return False
+) -> float:
+    """Energy (Wh) of the single-parcel trip depot -> target -> depot, plus (drones) the flight from the target to
+    the nearest safe landing point: what the battery must hold above its reserve fraction. inf where it cannot go."""
     outbound_m = float(matrices.distance_m[depot, target])
     return_m = float(matrices.distance_m[target, depot])
     if not (math.isfinite(outbound_m) and math.isfinite(return_m)):
-        return False
-    if vehicle.battery_capacity_wh <= 0:
-        return True  # no battery limit modelled (vans, benchmark vehicles)
+        return math.inf
     if isinstance(travel, DroneTravel):
         sortie_wh = travel.sortie_energy_wh(order.weight_kg, outbound_m, return_m)
         landing_m = min(float(matrices.distance_m[target, p]) for p in landing_points)
         landing_wh = travel.model.leg_energy_wh(0.0, landing_m) if math.isfinite(landing_m) else math.inf
-    else:
-        sortie_wh = vehicle.wh_per_km * (outbound_m + return_m) / 1000.0
-        landing_wh = 0.0
-    # every trip starts on a swapped (full) battery at the depot
-    return math.isfinite(landing_wh) and reserve.is_feasible(
-        vehicle.battery_capacity_wh, vehicle.battery_capacity_wh, sortie_wh, landing_wh
-    )
+        return sortie_wh + landing_wh
+    return vehicle.wh_per_km * (outbound_m + return_m) / 1000.0

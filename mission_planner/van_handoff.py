@@ -1,23 +1,38 @@
 """Apply van handoff to a solved plan: drones/robots riding a van take over some of its stops.
 
-For each van that carries drones (or robots), its planned stops become the tour of
-`handoff.improve`; parcels that fit the carrier move to sorties launched at one van stop and
-recovered at the same or a later one. A sortie must keep the battery reserve (energy of the
-flight plus hovering while it waits for the van). The result is kept only when every order is
-still delivered inside its window and the van comes back no later than before; otherwise the
-van's route stays as it was.
+For each van that carries drones (or robots), its planned stops become a handoff tour; parcels
+that fit a carrier move to sorties launched at one van stop and recovered at the same or a later
+one, as the caller's `HandoffPolicy` allows (what it can execute: recovery at the launch stop
+only, launches at the hub or not, how many carriers a stop sets down, how many sorties a carrier
+flies per van trip).
+
+- Recovery at a later stop (`Recovery.LATER_STOP`, the default): `handoff.improve` moves parcels
+  to sorties while the van's route gets shorter; the van must come back no later than before.
+- Recovery at the launch stop (`Recovery.SAME_STOP`): the same search picks the parcels that suit
+  a carrier; each is then flown from one stop — its launch stop, or, when the policy forbids
+  launches at the hub, the van stop nearest the drop — and back to it while the van waits there.
+  The van is re-timed with those waits, so it may come back later than without handoffs.
+
+A sortie must keep the battery reserve (energy of the flight plus hovering while it waits for the
+van); a carrier flies its sorties of one van trip on the charge it left with (`Vehicle.battery_wh`:
+there is no swap aboard the van), so each sortie goes to a carrier whose remaining charge covers
+it, and a sortie no carrier can fly stays with the van. Every order must still be delivered
+inside its window; otherwise the van's route stays as it was.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
 
 import numpy as np
 
 from .energy import ReservePolicy
-from .handoff import HandoffParams, HandoffSchedule, improve
-from .model import Problem, Vehicle, VehicleKind
+from .errors import PlanningError
+from .handoff import HandoffParams, HandoffSchedule, Sortie, SortieCheck, improve, simulate
+from .model import Order, Problem, Vehicle, VehicleKind
 from .plan import Leg, LegKind, Plan, VehicleRoute
 from .travel import DroneTravel
 
@@ -25,9 +40,47 @@ LAUNCH_S = 60.0
 RECOVERY_S = 60.0
 
 
-def apply_handoff(problem: Problem, plan: Plan, reserve: ReservePolicy | None = None) -> Plan:
+class Recovery(StrEnum):
+    """Where a carrier gets back aboard its van."""
+
+    SAME_STOP = "same_stop"  # at the stop it was launched from: the van waits there until it is back
+    LATER_STOP = "later_stop"  # at that stop or one of the next `HandoffParams.max_stops_apart`
+
+
+@dataclass(frozen=True)
+class HandoffPolicy:
+    """Which van handoffs a plan may contain: what the caller can execute.
+
+    The default allows everything the handoff planner can do. `launches_per_stop` (None: as many as
+    the van carries) limits the carriers set down at one stop; `sorties_per_carrier` (None: as many
+    as its battery allows) the sorties one carrier flies per van trip.
+    """
+
+    recovery: Recovery = Recovery.LATER_STOP
+    launch_at_depot: bool = True  # a carrier may leave the van at the hub, before its first stop
+    launches_per_stop: int | None = None
+    sorties_per_carrier: int | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            Recovery(self.recovery)
+        except ValueError as exc:
+            raise PlanningError(f"recovery must be one of {', '.join(Recovery)}, got {self.recovery!r}") from exc
+        for name in ("launches_per_stop", "sorties_per_carrier"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise PlanningError(f"{name} must be None or an int >= 1, got {value!r}")
+
+
+SortieEnergy = Callable[[int, int, int, float], float]  # (launch node, customer, recovery node, airborne_s) -> Wh
+
+
+def apply_handoff(
+    problem: Problem, plan: Plan, reserve: ReservePolicy | None = None, policy: HandoffPolicy | None = None
+) -> Plan:
     """The plan with carried drones/robots launched from their vans where that shortens the van's route."""
     reserve = reserve if reserve is not None else ReservePolicy()
+    policy = policy if policy is not None else HandoffPolicy()
     routes = list(plan.routes)
     for number, route in enumerate(plan.routes):
         if route.kind is not VehicleKind.VAN:
@@ -36,14 +89,14 @@ def apply_handoff(problem: Problem, plan: Plan, reserve: ReservePolicy | None = 
         for kind in (VehicleKind.DRONE, VehicleKind.ROBOT):
             carriers = [v for v in carried if v.kind is kind]
             if carriers and kind in problem.matrices:
-                van_route, carrier_routes = _handoff_one(problem, routes[number], carriers, reserve)
+                van_route, carrier_routes = _handoff_one(problem, routes[number], carriers, reserve, policy)
                 routes[number] = van_route
                 routes.extend(carrier_routes)
     return replace(plan, routes=tuple(routes))
 
 
 def _handoff_one(
-    problem: Problem, route: VehicleRoute, carriers: list[Vehicle], reserve: ReservePolicy
+    problem: Problem, route: VehicleRoute, carriers: list[Vehicle], reserve: ReservePolicy, policy: HandoffPolicy
 ) -> tuple[VehicleRoute, list[VehicleRoute]]:
     van = problem.vehicle(route.vehicle_id)
     kind = carriers[0].kind
@@ -62,7 +115,7 @@ def _handoff_one(
     eligible = {
         i + 1
         for i, (leg, order) in enumerate(zip(stops, stop_orders, strict=True))
-        if all(order.fits(c) for c in carriers)
+        if any(order.allows(c) for c in carriers)
         and problem.eligible[kind][order.index][int(leg.at_locker)]
         and math.isfinite(carrier_time[0, i + 1])
     }
@@ -71,39 +124,197 @@ def _handoff_one(
     travel = problem.travel.get(kind)
     carrier = carriers[0]
 
-    def energy_ok(launch: int, customer: int, recovery: int, airborne_s: float) -> bool:
+    def estimate_wh(launch: int, customer: int, recovery: int, airborne_s: float) -> float:
+        """A sortie's energy from the matrices (fast; `_fit_carriers` prices the chosen ones on their paths)."""
         payload = stop_orders[customer - 1].weight_kg
         out_m = float(carrier_distance[launch, customer])  # tour entries index `nodes`
         back_m = float(carrier_distance[customer, recovery])
         if not (math.isfinite(out_m) and math.isfinite(back_m)):
-            return False  # a launch or recovery stop the carrier cannot reach (airspace, graph)
+            return math.inf  # a launch or recovery stop the carrier cannot reach (airspace, graph)
         if isinstance(travel, DroneTravel):
-            model = travel.model
             flight_s = float(carrier_time[launch, customer] + carrier_time[customer, recovery])
-            energy = travel.sortie_energy_wh(payload, out_m, back_m) + model.hover_energy_wh(
+            return travel.sortie_energy_wh(payload, out_m, back_m) + travel.model.hover_energy_wh(
                 0.0, max(0.0, airborne_s - flight_s - carrier.service_s)
             )
-        else:
-            energy = carrier.wh_per_km * (out_m + back_m) / 1000.0
-        if carrier.battery_capacity_wh <= 0:
-            return True
-        return reserve.is_feasible(carrier.battery_capacity_wh, carrier.battery_capacity_wh, energy)
+        return carrier.wh_per_km * (out_m + back_m) / 1000.0
 
-    params = HandoffParams(
-        carriers=len(carriers),
-        launch_s=LAUNCH_S,
-        recovery_s=RECOVERY_S,
-        van_service_s=van.service_s,
-        carrier_service_s=carrier.service_s,
-    )
+    def check_for(depot_launch: bool) -> SortieCheck:
+        def check(launch: int, customer: int, recovery: int, airborne_s: float) -> bool:
+            if launch == 0 and not depot_launch:
+                return False
+            energy_wh = estimate_wh(launch, customer, recovery, airborne_s)
+            order = stop_orders[customer - 1]
+            return any(order.allows(c) and _can_fly(c, c.battery_wh, energy_wh, reserve) for c in carriers)
+
+        return check
+
+    points = problem.points
+
+    def sortie_wh(launch: int, customer: int, recovery: int, airborne_s: float) -> float:
+        waiting_s = _waiting_s(problem, carrier, nodes, (launch, customer, recovery), airborne_s)
+        out_legs = _sortie_legs(problem, carrier, points[nodes[launch]], stops[customer - 1], points[nodes[recovery]],
+                                stop_orders[customer - 1], waiting_s)
+        return sum(energy for _m, energy, _w in out_legs)
+
+    params = HandoffParams(carriers=len(carriers), launch_s=LAUNCH_S, recovery_s=RECOVERY_S,
+                           van_service_s=van.service_s, carrier_service_s=carrier.service_s)
     tour = [*range(len(nodes)), 0]
-    schedule = improve(tour, van_time, carrier_time, eligible, params, check=energy_ok)
     start_s = pickup.end_s
-    if not schedule.sorties or start_s + schedule.makespan_s > route.end_s + 1e-6:
+    same_stop = policy.recovery is Recovery.SAME_STOP
+    pairs: list[tuple[int, int]] = []
+    if same_stop:
+        # which parcels suit a carrier: the later-stop search; each is then flown from one stop, the van waiting
+        pairs = _anchored(improve(tour, van_time, carrier_time, eligible, params, check=check_for(True)),
+                          carrier_time, policy)
+        # launched and recovered at one stop: the carriers out at once are the ones a stop sets down
+        params = replace(params, max_stops_apart=0, carriers=min(len(carriers), policy.launches_per_stop or 1_000))
+    while True:
+        if same_stop:
+            found = _same_stop_schedule(tour, pairs, van_time, carrier_time, params, check_for(policy.launch_at_depot))
+        else:
+            found = improve(tour, van_time, carrier_time, eligible, params, check=check_for(policy.launch_at_depot))
+        if found is None or not found.sorties:
+            return route, []
+        timed = found
+        fitted = _fit_carriers(timed, carriers, [stop_orders[s.customer - 1] for s in timed.sorties], sortie_wh,
+                               reserve, policy, params)
+        kept = {s.customer for s in fitted}
+        if len(kept) == len(timed.sorties):
+            break
+        # the parcels no carrier can fly stay with the van; plan again without them (timing may shift the others)
+        eligible = kept
+        pairs = [(stop, customer) for stop, customer in pairs if customer in kept]
+    if not same_stop and start_s + timed.makespan_s > route.end_s + 1e-6:
         return route, []
+    schedule = replace(timed, sorties=tuple(fitted))
     if not _windows_kept(schedule, stop_orders, start_s):
         return route, []
     return _legs(problem, route, pickup, stops, stop_orders, nodes, schedule, carriers, start_s, params)
+
+
+def _anchored(schedule: HandoffSchedule, carrier_time: np.ndarray, policy: HandoffPolicy) -> list[tuple[int, int]]:
+    """(launch stop, customer) of each sortie flown from one stop: its launch stop, or (a launch at the hub the
+    policy forbids) the van stop nearest the drop; at most `launches_per_stop` per stop, earliest launches first."""
+    van_stops = list(schedule.tour[1:-1])
+    used: dict[int, int] = {}
+    pairs = []
+    for sortie in sorted(schedule.sorties, key=lambda s: s.launch_s):
+        stop = schedule.tour[sortie.launch_pos]
+        if stop == 0 and not policy.launch_at_depot:
+            if not van_stops:
+                continue
+            stop = min(van_stops, key=lambda node: float(carrier_time[node, sortie.customer]))
+        if policy.launches_per_stop is not None and used.get(stop, 0) >= policy.launches_per_stop:
+            continue
+        used[stop] = used.get(stop, 0) + 1
+        pairs.append((stop, sortie.customer))
+    return pairs
+
+
+def _same_stop_schedule(
+    tour: Sequence[int],
+    pairs: Sequence[tuple[int, int]],
+    van_time: np.ndarray,
+    carrier_time: np.ndarray,
+    params: HandoffParams,
+    check: SortieCheck,
+) -> HandoffSchedule | None:
+    """The van tour without the sortie customers, each sortie launched and recovered at its stop, timed."""
+    if not pairs:
+        return None
+    customers = {customer for _stop, customer in pairs}
+    van_tour = [node for node in tour if node not in customers]
+    position = {node: number for number, node in enumerate(van_tour[:-1])}
+    sorties = [Sortie(position[stop], customer, position[stop]) for stop, customer in pairs]
+    return simulate(van_tour, sorties, van_time, carrier_time, params, check)
+
+
+def _can_fly(carrier: Vehicle, charge_wh: float, energy_wh: float, reserve: ReservePolicy) -> bool:
+    """Whether `carrier` holding `charge_wh` can fly a sortie of `energy_wh` and keep its reserve."""
+    if not math.isfinite(energy_wh):
+        return False
+    if carrier.battery_capacity_wh <= 0:
+        return True  # no battery limit modelled
+    return reserve.is_feasible(carrier.battery_capacity_wh, max(0.0, charge_wh), energy_wh)
+
+
+def _fit_carriers(
+    schedule: HandoffSchedule,
+    carriers: Sequence[Vehicle],
+    orders: Sequence[Order],
+    sortie_wh: SortieEnergy,
+    reserve: ReservePolicy,
+    policy: HandoffPolicy,
+    params: HandoffParams,
+) -> list[Sortie]:
+    """The sorties a carrier can fly, each with its carrier: in launch order, to a carrier that is aboard, allowed
+    for the order, under its sortie limit, with the most charge left that covers the sortie. Others are left out."""
+    charge = [c.battery_wh for c in carriers]
+    flown = [0] * len(carriers)
+    aboard_from = [-math.inf] * len(carriers)
+    fitted: list[Sortie] = []
+    for sortie, order in sorted(zip(schedule.sorties, orders, strict=True), key=lambda so: so[0].launch_s):
+        launch, recovery = schedule.tour[sortie.launch_pos], schedule.tour[sortie.recovery_pos]
+        airborne_s = sortie.recovered_s - params.recovery_s - (sortie.launch_s + params.launch_s)
+        energy_wh = sortie_wh(launch, sortie.customer, recovery, airborne_s)
+        options = [
+            i
+            for i, carrier in enumerate(carriers)
+            if order.allows(carrier)
+            and aboard_from[i] <= sortie.launch_s + 1e-6
+            and (policy.sorties_per_carrier is None or flown[i] < policy.sorties_per_carrier)
+            and _can_fly(carrier, charge[i], energy_wh, reserve)
+        ]
+        if not options:
+            continue
+        chosen = max(options, key=lambda i: (charge[i], -i))
+        charge[chosen] -= energy_wh
+        flown[chosen] += 1
+        aboard_from[chosen] = sortie.recovered_s
+        fitted.append(replace(sortie, carrier=chosen))
+    return fitted
+
+
+def _sortie_legs(
+    problem: Problem,
+    carrier: Vehicle,
+    launch_xy: tuple[float, float],
+    drop: Leg,
+    recovery_xy: tuple[float, float],
+    order: Order,
+    waiting_s: float,
+) -> tuple[tuple[float, float, tuple], tuple[float, float, tuple]]:
+    """(distance_m, energy_wh, waypoints) out to the drop and back to the van.
+
+    Drones fly the safe paths; the drop carries the hover while the parcel is lowered, the way back the
+    hover while the drone waits `waiting_s` for the van.
+    """
+    kind = carrier.kind
+    travel = problem.travel.get(kind)
+    out_m = out_path_length(problem, kind, launch_xy, drop.to_xy_m)
+    back_m = out_path_length(problem, kind, drop.to_xy_m, recovery_xy)
+    if isinstance(travel, DroneTravel):
+        model = travel.model
+        out_path = travel.path(launch_xy, drop.to_xy_m)
+        back_path = travel.path(drop.to_xy_m, recovery_xy)
+        payload_kg = order.weight_kg
+        out_wh = out_path.energy_wh(model, payload_kg) + model.hover_energy_wh(payload_kg, travel.drop_hover_s)
+        back_wh = back_path.energy_wh(model, 0.0) + model.hover_energy_wh(0.0, waiting_s)
+        return (out_m, out_wh, out_path.waypoints), (back_m, back_wh, back_path.waypoints)
+    return (
+        (out_m, carrier.wh_per_km * out_m / 1000.0, ()),
+        (back_m, carrier.wh_per_km * back_m / 1000.0, ()),
+    )
+
+
+def _waiting_s(
+    problem: Problem, carrier: Vehicle, nodes: Sequence[int], sortie_nodes: tuple[int, int, int], airborne_s: float
+) -> float:
+    """Airborne time of a sortie (launch, customer, recovery: indices into `nodes`) not spent flying or dropping."""
+    launch, customer, recovery = (nodes[n] for n in sortie_nodes)
+    duration = problem.matrices[carrier.kind].duration_s
+    flight_s = float(duration[launch, customer] + duration[customer, recovery])
+    return max(0.0, airborne_s - flight_s - carrier.service_s)
 
 
 def _windows_kept(schedule: HandoffSchedule, stop_orders: list, start_s: float) -> bool:
@@ -133,7 +344,9 @@ def _legs(
     params: HandoffParams,
 ) -> tuple[VehicleRoute, list[VehicleRoute]]:
     points = problem.points
-    van_legs: list[Leg] = [leg for leg in route.legs if leg.start_s <= pickup.start_s]
+    # The route up to and including the pickup; every stop after it comes from the tour. (Selecting by time
+    # kept the first stop twice when the pickup takes no time, as for a van starting away from the hub.)
+    van_legs: list[Leg] = list(route.legs[: route.legs.index(pickup) + 1])
     tour = schedule.tour
     for position in range(1, len(tour)):
         node = tour[position]
@@ -152,7 +365,6 @@ def _legs(
             )
     carrier_routes: dict[str, list[Leg]] = {c.vehicle_id: [] for c in carriers}
     kind = carriers[0].kind
-    travel = problem.travel.get(kind)
     for number, sortie in enumerate(schedule.sorties):
         carrier = carriers[sortie.carrier]
         launch_xy = points[nodes[tour[sortie.launch_pos]]]
@@ -162,19 +374,13 @@ def _legs(
         launch_at = start_s + sortie.launch_s
         delivered_at = start_s + sortie.delivered_s
         recovered_at = start_s + sortie.recovered_s
-        out_m = out_path_length(problem, kind, launch_xy, drop.to_xy_m)
-        back_m = out_path_length(problem, kind, drop.to_xy_m, recovery_xy)
-        out_waypoints: tuple = ()
-        back_waypoints: tuple = ()
-        if isinstance(travel, DroneTravel):
-            out_path = travel.path(launch_xy, drop.to_xy_m)
-            back_path = travel.path(drop.to_xy_m, recovery_xy)
-            out_waypoints, back_waypoints = out_path.waypoints, back_path.waypoints
-            out_energy = out_path.energy_wh(travel.model, order.weight_kg)
-            back_energy = back_path.energy_wh(travel.model, 0.0)
-        else:
-            out_energy = carrier.wh_per_km * out_m / 1000.0
-            back_energy = carrier.wh_per_km * back_m / 1000.0
+        airborne_s = sortie.recovered_s - params.recovery_s - (sortie.launch_s + params.launch_s)
+        waiting_s = _waiting_s(
+            problem, carrier, nodes, (tour[sortie.launch_pos], sortie.customer, tour[sortie.recovery_pos]), airborne_s
+        )
+        (out_m, out_energy, out_waypoints), (back_m, back_energy, back_waypoints) = _sortie_legs(
+            problem, carrier, launch_xy, drop, recovery_xy, order, waiting_s
+        )
         legs = carrier_routes[carrier.vehicle_id]
         legs.append(
             Leg(

@@ -2,7 +2,9 @@
 
 What is checked is what the dispatcher relies on: only idle vehicles get trips, a trip becomes a
 mission that flies the planner's own 3-D corners, new orders between full plans go through
-`replan`, a vehicle that failed an order does not get it back, van-carried legs are refused.
+`replan`, a vehicle that failed an order does not get it back (not even through `replan`), a drained
+drone gets no trip its charge cannot cover, a stored order becomes the planner's `OrderSpec`,
+van-carried legs are refused by the plain drone mission builder.
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ from types import SimpleNamespace
 import pytest
 
 from fleet_manager.adapters.base import LinkStatus, StepKind, VehicleKind, VehicleState
+from fleet_manager.domain.orders import Address, Order, OrderStatus, Recipient
 from fleet_manager.fleet import FleetVehicle, VehicleProfile
 from fleet_manager.missions import MissionBuildError, drone_trip
-from fleet_manager.planning import FleetPlanner, FleetSlot, OpenOrder, PlanningConfig
+from fleet_manager.planning import FleetPlanner, FleetSlot, PlanningConfig
 from fleet_manager.world import load_world
+from mission_planner.energy import ReservePolicy
+from mission_planner.fleet import OrderSpec
 from mission_planner.plan import Leg, LegKind
+from mission_planner.profiles import DEFAULT_PROFILES
 
 pytestmark = pytest.mark.timeout(120)
 NOW_S = 1_749_704_400.0
@@ -47,9 +53,16 @@ def _slot(world, vehicle_id: str, kind: VehicleKind, busy_until_s: float | None 
     return FleetSlot(vehicle, busy_until_s, state if busy_until_s is None else None)
 
 
-def _order(world, order_id: str, index: int, **extra) -> OpenOrder:  # type: ignore[no-untyped-def]
+def _order(world, order_id: str, index: int, **extra) -> OrderSpec:  # type: ignore[no-untyped-def]
     building = world.addresses[index]
-    return OpenOrder(order_id, building.latitude_deg, building.longitude_deg, extra.pop("weight_kg", 1.0), **extra)
+    return OrderSpec(order_id, building.latitude_deg, building.longitude_deg, extra.pop("weight_kg", 1.0), **extra)
+
+
+def _stored(world, order_id: str, index: int, **extra) -> Order:  # type: ignore[no-untyped-def]
+    """An order as the store hands it out."""
+    building = world.addresses[index]
+    return Order(order_id, "hub", extra.pop("status", OrderStatus.READY), order_id, Recipient("R"),
+                 Address(building.latitude_deg, building.longitude_deg), 1.0, True, NOW_S, NOW_S, 1, **extra)
 
 
 def _far_address(world) -> int:  # type: ignore[no-untyped-def]
@@ -117,8 +130,8 @@ def test_order_is_not_given_back_to_the_vehicle_that_failed_it(world) -> None:  
 def test_overdue_order_is_still_planned(world) -> None:  # type: ignore[no-untyped-def]
     """An order whose window already closed is delivered late rather than never."""
     planner = _planner(world)
-    order = _order(world, "o-late", 3, window_end_s=NOW_S - 60)
-    assert planner.order_spec(order, NOW_S).latest_s == math.inf
+    order = planner.open_order(_stored(world, "o-late", 3, window_end_s=NOW_S - 60), now_s=NOW_S, lookahead_s=900)
+    assert order.latest_s == math.inf
     sorties = planner.plan(now_s=NOW_S, airspace=world.airspace, slots=[_slot(world, "drone-1", VehicleKind.DRONE)],
                            orders=[order])
     assert [s.order_ids for s in sorties] == [("o-late",)]
@@ -170,3 +183,144 @@ def test_caches_survive_a_cycle_without_some_vehicle_kind(world) -> None:  # typ
     idle = [s for s in slots if s.vehicle.vehicle_id != first[0].vehicle_id]
     planner.plan(now_s=NOW_S + 10, airspace=world.airspace, slots=idle, orders=[_order(world, "o-2", 8)])
     assert planner.last_plan_kind == "replan", planner.last_plan_reason
+
+
+def test_stored_order_becomes_the_planners_order(world) -> None:  # type: ignore[no-untyped-def]
+    """open_order: the door (or the locker once diverted), the window opened the lookahead early, a deadline
+    while it can be met, and the vehicles to avoid — all in the planner's own OrderSpec."""
+    planner = _planner(world)
+    locker_lat, locker_lon = world.lockers[0].latitude_deg, world.lockers[0].longitude_deg
+    planner.set_lockers({"locker-1": (locker_lat, locker_lon)})
+    stored = _stored(world, "o-1", 3, window_start_s=NOW_S + 3600, window_end_s=NOW_S + 7200)
+    spec = planner.open_order(stored, now_s=NOW_S, lookahead_s=900, avoid_vehicle_ids=frozenset({"drone-2"}))
+    building = world.addresses[3]
+    assert isinstance(spec, OrderSpec)
+    assert (spec.latitude_deg, spec.longitude_deg) == (building.latitude_deg, building.longitude_deg)
+    assert (spec.earliest_s, spec.latest_s) == (NOW_S + 2700, NOW_S + 7200)
+    assert spec.avoid_vehicle_ids == frozenset({"drone-2"})
+    diverted = replace(stored, status=OrderStatus.DIVERTED_TO_LOCKER, locker_id="locker-1")
+    spec = planner.open_order(diverted, now_s=NOW_S, lookahead_s=900)
+    assert (spec.latitude_deg, spec.longitude_deg) == (locker_lat, locker_lon) and not spec.avoid_vehicle_ids
+
+
+def test_order_failed_by_the_only_idle_drone_waits_for_another(world) -> None:  # type: ignore[no-untyped-def]
+    """With only the avoided drone idle, the order is not planned on it at all (neither trip nor plan)."""
+    planner = _planner(world)
+    sorties = planner.plan(now_s=NOW_S, airspace=world.airspace, slots=[_slot(world, "drone-0", VehicleKind.DRONE)],
+                           orders=[_order(world, "o-1", 3, avoid_vehicle_ids=frozenset({"drone-0"}))])
+    assert sorties == []
+    result = planner.plan_in_force()
+    assert result is not None and "o-1" in result.plan.unplanned and not result.plan.planned_order_ids
+
+
+def test_replanned_order_keeps_its_exclusion(world) -> None:  # type: ignore[no-untyped-def]
+    """An order arriving between full plans that avoids the idle drones' first choice goes to the other one,
+    through replan (no second solve)."""
+    planner = _planner(world)
+    slots = [_slot(world, f"drone-{i}", VehicleKind.DRONE) for i in range(3)]
+    first = planner.plan(now_s=NOW_S, airspace=world.airspace, slots=slots, orders=[_order(world, "o-1", 3)])
+    idle = [s for s in slots if s.vehicle.vehicle_id != first[0].vehicle_id]
+    avoid = frozenset({idle[0].vehicle.vehicle_id})
+    second = planner.plan(now_s=NOW_S + 30, airspace=world.airspace, slots=idle,
+                          orders=[_order(world, "o-2", 8, avoid_vehicle_ids=avoid)])
+    assert planner.last_plan_kind == "replan"
+    assert [(s.vehicle_id, s.order_ids) for s in second] == [(idle[1].vehicle.vehicle_id, ("o-2",))]
+
+
+def _drained(world, vehicle_id: str, pct: float) -> FleetSlot:  # type: ignore[no-untyped-def]
+    slot = _slot(world, vehicle_id, VehicleKind.DRONE)
+    assert slot.state is not None
+    return FleetSlot(slot.vehicle, None, replace(slot.state, battery_remaining_pct=pct))
+
+
+def _far_and_near(world) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """Two addresses: the farthest from the hub and the nearest (by straight line)."""
+    hub = world.hub
+    by_distance = sorted(range(len(world.addresses)), key=lambda i: math.dist(
+        (world.addresses[i].x_m, world.addresses[i].y_m), (hub.x_m, hub.y_m)))
+    return by_distance[-1], by_distance[0]
+
+
+def test_drained_drone_gets_only_a_trip_its_charge_covers(world) -> None:  # type: ignore[no-untyped-def]
+    """A drone with a partly drained pack and a full one: the far parcel, which the drained one cannot fly with
+    its reserve, goes to the full one; whatever the drained one is sent on, its charge covers with the reserve."""
+    planner = _planner(world)
+    far, near = _far_and_near(world)
+    orders = [_order(world, "o-far", far, weight_kg=2.5), _order(world, "o-near", near)]
+    reserve = ReservePolicy(DRONE.reserve_pct / 100.0)
+    full = planner.plan(now_s=NOW_S, airspace=world.airspace, orders=orders,
+                        slots=[_slot(world, "drone-x", VehicleKind.DRONE), _slot(world, "drone-y", VehicleKind.DRONE)])
+    energy_wh = {s.order_ids: s.planned_energy_wh for s in full}
+    assert energy_wh[("o-far",)] > 1.5 * energy_wh[("o-near",)]
+    # a charge that keeps the reserve on the near trip but not on the far one
+    spare_wh = (energy_wh[("o-far",)] + energy_wh[("o-near",)]) / 2
+    pct = 100.0 * (reserve.reserve_wh(DRONE.battery_wh) + spare_wh) / DRONE.battery_wh
+    planner = _planner(world)
+    drained, charged = _drained(world, "drone-1", pct), _slot(world, "drone-2", VehicleKind.DRONE)
+    sorties = planner.plan(now_s=NOW_S, airspace=world.airspace, slots=[drained, charged], orders=orders)
+    by_vehicle = {s.vehicle_id: s for s in sorties}
+    assert by_vehicle["drone-2"].order_ids == ("o-far",)
+    assert by_vehicle["drone-1"].order_ids == ("o-near",)
+    charge_wh = DRONE.battery_wh * pct / 100.0
+    assert reserve.is_feasible(DRONE.battery_wh, charge_wh, by_vehicle["drone-1"].planned_energy_wh)
+
+
+def test_drone_too_drained_for_any_trip_waits_for_its_swap(world) -> None:  # type: ignore[no-untyped-def]
+    """Above the 'usable' floor but short of every trip: the planner puts a battery swap first, nothing is sent;
+    once telemetry shows the new pack, the next cycle plans afresh and sends it."""
+    planner = _planner(world)
+    far, _near = _far_and_near(world)
+    pct = DRONE.reserve_pct + 4.0  # 20 Wh above the reserve: less than any trip to the farthest address
+    drained = _drained(world, "drone-1", pct)
+    assert planner.usable(drained)
+    orders = [_order(world, "o-far", far, weight_kg=2.5)]
+    assert planner.plan(now_s=NOW_S, airspace=world.airspace, slots=[drained], orders=orders) == []
+    result = planner.plan_in_force()
+    assert result is not None
+    route = result.plan.route("drone-1")
+    assert route is not None and route.legs[0].kind is LegKind.CHARGE
+    swapped = _drained(world, "drone-1", 100.0)
+    sorties = planner.plan(now_s=NOW_S + 60, airspace=world.airspace, slots=[swapped], orders=orders)
+    assert planner.last_plan_kind == "full" and "charge" in planner.last_plan_reason
+    assert [(s.vehicle_id, s.order_ids) for s in sorties] == [("drone-1", ("o-far",))]
+
+
+def test_speeds_come_from_the_vehicle_profiles(world) -> None:  # type: ignore[no-untyped-def]
+    """Walking and driving speeds are the robots' and vans' profile speeds; a kind nobody has takes the defaults."""
+    planner = _planner(world)
+    robot = _slot(world, "robot-1", VehicleKind.ROBOT).vehicle
+    robot.profile = ROBOT.with_changes(speed_m_s=2.2)
+    travel = planner.travel(world.airspace, [robot])
+    assert travel.robot.network.speed_m_s == 2.2 and travel.robot_model.speed_m_s == 2.2
+    assert travel.van.network.speed_m_s == DEFAULT_PROFILES[VehicleKind.VAN].speed_m_s
+
+
+def test_van_sortie_carries_its_drones_launched_and_recovered_at_its_stops(world) -> None:  # type: ignore[no-untyped-def]
+    """A van with two drones aboard: the drones' trips ride on the van's sortie as handoffs, each with a WAIT right
+    after the van's DELIVER at the stop the planner launched it from; no parcel is on two missions."""
+    planner = _planner(world)
+    hub = world.hub
+    van_state = VehicleState("van-1", VehicleKind.VAN, NOW_S, hub.latitude_deg, hub.longitude_deg,
+                             link=LinkStatus.CONNECTED)
+    van = FleetVehicle(SimpleNamespace(vehicle_id="van-1", kind=VehicleKind.VAN), "hub",  # type: ignore[arg-type]
+                       DEFAULT_PROFILES[VehicleKind.VAN], hub.latitude_deg, hub.longitude_deg)
+    slots = [FleetSlot(van, None, van_state)]
+    for drone_id in ("drone-1", "drone-2"):
+        slot = _slot(world, drone_id, VehicleKind.DRONE)
+        slot.vehicle.carried_by = "van-1"
+        slots.append(slot)
+    orders = [_order(world, f"o-{i}", index) for i, index in enumerate(range(0, 60, 5))]
+    sorties = planner.plan(now_s=NOW_S, airspace=world.airspace, slots=slots, orders=orders)
+    assert [s.vehicle_id for s in sorties] == ["van-1"]
+    van_sortie = sorties[0]
+    assert van_sortie.handoffs, "no drone launched from the van: the test would prove nothing"
+    steps = van_sortie.mission.steps
+    for handoff in van_sortie.handoffs:
+        assert steps[handoff.wait_step_index].kind is StepKind.WAIT
+        assert steps[handoff.wait_step_index - 1].kind is StepKind.DELIVER
+        drone_steps = [step.kind for step in handoff.sortie.mission.steps]
+        assert drone_steps[0] is StepKind.TAKEOFF and drone_steps[-1] is StepKind.RETURN
+        assert StepKind.DELIVER in drone_steps
+    assert len({h.drone_id for h in van_sortie.handoffs}) == len(van_sortie.handoffs)
+    assert sorted(van_sortie.all_order_ids) == sorted(set(van_sortie.all_order_ids))
+    assert set(van_sortie.all_order_ids) <= {o.order_id for o in orders}

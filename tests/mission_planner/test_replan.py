@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import pytest
 
+from mission_planner.errors import PlanningError
+from mission_planner.fleet import OrderSpec
+from mission_planner.geodesy import LocalFrame
 from mission_planner.model import Model, Objective, ObjectiveKind, VehicleKind
 from mission_planner.plan import LegKind
-from mission_planner.replan import CancelOrder, NewOrder, PlanState, VehicleDown, committed_legs, replan
+from mission_planner.replan import CancelOrder, PlanState, VehicleDown, committed_legs, replan
 from mission_planner.solver import MaxIterations, solve
 from mission_planner.travel import EuclideanTravel
 
 TRAVEL = {VehicleKind.DRONE: EuclideanTravel(15.0), VehicleKind.VAN: EuclideanTravel(8.0)}
+FRAME = LocalFrame.at(60.1715, 24.9381)
+
+
+def _late(order_id: str = "late", x_m: float = 500.0, y_m: float = -200.0, **extra: object) -> OrderSpec:
+    """A new order at local (x_m, y_m), in the WGS84 the planner's OrderSpec speaks."""
+    latitude_deg, longitude_deg = FRAME.to_wgs84(x_m, y_m)
+    return OrderSpec(order_id, latitude_deg, longitude_deg, 1.0, **extra)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -27,14 +37,14 @@ def state() -> PlanState:
         model.add_order(
             f"o{i}", 300 + 150 * i, 100 * (i % 3), weight_kg=1.0 if i % 2 else 5.0, size_class="S" if i % 2 else "L"
         )
-    result = solve(model.problem(TRAVEL), MaxIterations(200), seed=0)
+    result = solve(model.problem(TRAVEL, frame=FRAME), MaxIterations(200), seed=0)
     first_flight_s = min(leg.start_s for r in result.plan.routes if r.kind is VehicleKind.DRONE for leg in r.legs)
     return PlanState(result, now_s=first_flight_s + 1.0)
 
 
 def test_committed_legs_are_kept_verbatim(state: PlanState) -> None:
     """Legs started before 'now' (whole drone trips) appear unchanged at the head of each new route."""
-    new = replan(state, [NewOrder("late", 500, -200, 1.0)], time_budget_s=1.0)
+    new = replan(state, [_late()], time_budget_s=1.0)
     for route in state.result.plan.routes:
         kept = committed_legs(route, state.now_s)
         assert kept, route.vehicle_id
@@ -46,9 +56,30 @@ def test_committed_legs_are_kept_verbatim(state: PlanState) -> None:
 
 def test_new_order_is_planned_and_nothing_is_lost(state: PlanState) -> None:
     """The new order is delivered, and every old order still is (committed or re-planned)."""
-    new = replan(state, [NewOrder("late", 500, -200, 1.0)], time_budget_s=1.0)
+    new = replan(state, [_late()], time_budget_s=1.0)
     assert sorted(new.plan.planned_order_ids) == sorted([*state.result.plan.planned_order_ids, "late"])
     assert new.is_feasible()
+    drop = next(leg for r in new.plan.routes for leg in r.legs
+                if leg.kind is LegKind.DROPOFF and leg.order_ids == ("late",))
+    assert abs(drop.to_xy_m[0] - 500.0) < 0.01 and abs(drop.to_xy_m[1] + 200.0) < 0.01
+    assert drop.to_latitude_deg is not None  # placed with the problem's frame, and given back in WGS84 too
+
+
+def test_new_order_keeps_its_vehicle_exclusions(state: PlanState) -> None:
+    """An OrderSpec that avoids the van and one drone is planned on the other drone only."""
+    new = replan(state, [_late(avoid_vehicle_ids=frozenset({"van", "d1"}))], time_budget_s=1.0)
+    assert [r.vehicle_id for r in new.plan.routes if "late" in r.order_ids] == ["d2"]
+
+
+def test_new_order_needs_a_problem_with_a_frame() -> None:
+    """A problem built without a frame cannot place a WGS84 order: a clear error naming the order."""
+    model = Model()
+    hub = model.add_depot(0, 0)
+    model.add_vehicle("d1", VehicleKind.DRONE, hub, capacity_kg=2, speed_m_s=15)
+    model.add_order("o1", 300, 0, weight_kg=1.0)
+    result = solve(model.problem(TRAVEL), MaxIterations(50), seed=0)
+    with pytest.raises(PlanningError, match=r"'late'.*frame"):
+        replan(PlanState(result, now_s=0.0), [_late()], time_budget_s=0.5)
 
 
 def test_cancelled_order_disappears_unless_already_under_way(state: PlanState) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mission_planner.energy import ReservePolicy
 from mission_planner.errors import PlanningError
 from mission_planner.model import Locker, Model, Objective, ObjectiveKind, VehicleKind
 from mission_planner.plan import LegKind
@@ -155,3 +156,73 @@ def test_objective_kinds_change_what_is_minimised() -> None:
     result = solve(model.problem(travel), MaxIterations(50), seed=0)
     assert result.plan.route("van") is not None and result.plan.route("robot") is None
     assert result.cost() == pytest.approx(200.0)
+
+
+def _two_drones_and_a_van(**drone_battery: float) -> Model:
+    model = Model()
+    hub = model.add_depot(0, 0, reload_s=60)
+    for vehicle_id in ("d1", "d2"):
+        model.add_vehicle(vehicle_id, VehicleKind.DRONE, hub, capacity_kg=2.5, speed_m_s=15, service_s=30,
+                          battery_capacity_wh=500.0, battery_wh=drone_battery.get(vehicle_id), wh_per_km=40.0)
+    model.add_vehicle("van", VehicleKind.VAN, hub, capacity_kg=200, capacity_parcels=20, speed_m_s=8)
+    return model
+
+
+def test_an_order_is_never_planned_on_a_vehicle_it_avoids() -> None:
+    """Orders that avoid d1 go to d2 or the van; one avoiding every vehicle is unplanned, with the reason."""
+    model = _two_drones_and_a_van()
+    for i in range(4):
+        model.add_order(f"o{i}", 300 + 150 * i, 100, weight_kg=1.0, avoid_vehicle_ids={"d1"})
+    model.add_order("nobody", 500, 0, weight_kg=1.0, avoid_vehicle_ids=("d1", "d2", "van"))
+    for seed in (0, 1):
+        result = solve(model.problem(TRAVEL), MaxIterations(300), seed=seed)
+        assert result.plan.route("d1") is None
+        assert sorted(result.plan.planned_order_ids) == [f"o{i}" for i in range(4)]
+        assert "avoids" in result.plan.unplanned["nobody"]
+
+
+def test_avoid_vehicle_ids_must_name_vehicles() -> None:
+    """A bare string (a common slip for a one-element set) is refused, naming the field."""
+    model = Model()
+    model.add_depot(0, 0)
+    with pytest.raises(PlanningError, match="avoid_vehicle_ids"):
+        model.add_order("o", 0, 0, weight_kg=1, avoid_vehicle_ids="d1")
+
+
+def test_a_drained_drones_first_trip_fits_its_charge() -> None:
+    """d1 holds 200 Wh (125 Wh reserve): a first trip on that pack needs at most 75 Wh — or the route opens with a
+    swap; later trips start on a swapped pack. Without the charge as an input, some seeds send it 96 Wh or more."""
+    reserve = ReservePolicy(0.25)
+    for seed in range(6):
+        model = Model()
+        hub = model.add_depot(0, 0, reload_s=60)
+        model.add_vehicle("d1", VehicleKind.DRONE, hub, capacity_kg=2.5, speed_m_s=15, service_s=30,
+                          battery_capacity_wh=500.0, battery_wh=200.0, wh_per_km=40.0)
+        for i, x_m in enumerate((600, 1200, 1800, 2400)):  # round trips of 48, 96, 144, 192 Wh at 40 Wh/km
+            model.add_order(f"o{i}", x_m, 0, weight_kg=1.0)
+        problem = model.problem({VehicleKind.DRONE: EuclideanTravel(15.0)}, reserve=reserve)
+        result = solve(problem, MaxIterations(500), seed=seed)
+        assert sorted(result.plan.planned_order_ids) == ["o0", "o1", "o2", "o3"]
+        route = result.plan.route("d1")
+        assert route is not None
+        first, *later = route.trips()
+        assert first[0].kind is LegKind.CHARGE or reserve.is_feasible(500.0, 200.0, sum(x.energy_wh for x in first))
+        for trip in later:
+            assert trip[0].kind is LegKind.CHARGE
+            assert reserve.is_feasible(500.0, 500.0, sum(leg.energy_wh for leg in trip))
+
+
+def test_a_drone_too_drained_for_any_trip_starts_with_a_swap() -> None:
+    """Alone, with 140 Wh (15 Wh above its reserve) and only trips of 48 Wh or more: its route opens with a
+    battery swap (CHARGE) before the first pickup; nothing flies on the old pack."""
+    model = Model()
+    hub = model.add_depot(0, 0, reload_s=60)
+    model.add_vehicle("d1", VehicleKind.DRONE, hub, capacity_kg=2.5, speed_m_s=15, service_s=30,
+                      battery_capacity_wh=500.0, battery_wh=140.0, wh_per_km=40.0)
+    model.add_order("o0", 600, 0, weight_kg=1.0)
+    problem = model.problem({VehicleKind.DRONE: EuclideanTravel(15.0)}, reserve=ReservePolicy(0.25))
+    route = solve(problem, MaxIterations(200), seed=0).plan.route("d1")
+    assert route is not None
+    kinds = [leg.kind for leg in route.legs]
+    assert kinds == [LegKind.CHARGE, LegKind.PICKUP, LegKind.DROPOFF, LegKind.RETURN]
+    assert route.legs[0].start_s == 0.0 and route.legs[0].end_s == 60.0 <= route.legs[1].start_s

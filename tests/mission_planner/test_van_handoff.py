@@ -1,38 +1,54 @@
-"""Van handoff in plan_fleet: drones riding a van launch at one stop and land on it at the same or a later one."""
+"""Van handoff in plan_fleet: drones riding a van launch at one stop and land on it at the same or a later one,
+as the caller's HandoffPolicy allows, each on the charge it left with."""
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
 
 from mission_planner.energy import MultirotorModel, ReservePolicy
+from mission_planner.errors import PlanningError
 from mission_planner.fleet import FleetTravel, OrderSpec, VehicleSpec, plan_fleet
 from mission_planner.model import VehicleKind
 from mission_planner.plan import LegKind
+from mission_planner.van_handoff import HandoffPolicy, Recovery
 
 NOW_S = 1_750_000_000.0
 
 
 @pytest.fixture(scope="module")
-def setting():
-    """One van carrying two drones, 20 light parcels at Helsinki addresses."""
+def world():  # type: ignore[no-untyped-def]
     from fleet_manager.world import load_world
 
-    world = load_world("helsinki")
-    travel = FleetTravel.for_world(world)
+    return load_world("helsinki")
+
+
+def _van_and_drones(world, **drone_battery_wh: float | None) -> list[VehicleSpec]:  # type: ignore[no-untyped-def]
+    """van-1 at the hub carrying the drones named (charge in Wh, None = full)."""
     hub = world.hub
-    vehicles = [
-        VehicleSpec("van-1", VehicleKind.VAN, hub.latitude_deg, hub.longitude_deg),
-        VehicleSpec("vd-1", VehicleKind.DRONE, hub.latitude_deg, hub.longitude_deg, carried_by="van-1"),
-        VehicleSpec("vd-2", VehicleKind.DRONE, hub.latitude_deg, hub.longitude_deg, carried_by="van-1"),
+    return [VehicleSpec("van-1", VehicleKind.VAN, hub.latitude_deg, hub.longitude_deg)] + [
+        VehicleSpec(drone_id, VehicleKind.DRONE, hub.latitude_deg, hub.longitude_deg, carried_by="van-1",
+                    battery_wh=battery_wh)
+        for drone_id, battery_wh in drone_battery_wh.items()
     ]
-    rng = random.Random(3)
-    orders = [
+
+
+def _parcels(world, count: int = 20) -> list[OrderSpec]:  # type: ignore[no-untyped-def]
+    """Light parcels at random Helsinki addresses (seeded), due within five hours."""
+    return [
         OrderSpec(f"o{i}", b.latitude_deg, b.longitude_deg, 1.0, earliest_s=NOW_S, latest_s=NOW_S + 5 * 3600)
-        for i, b in enumerate(rng.sample(list(world.addresses), 20))
+        for i, b in enumerate(random.Random(3).sample(list(world.addresses), count))
     ]
-    plan = plan_fleet(travel, vehicles, orders, now_s=NOW_S, seed=0, time_budget_s=1.0)
+
+
+@pytest.fixture(scope="module")
+def setting(world):  # type: ignore[no-untyped-def]
+    """One van carrying two drones, 20 light parcels at Helsinki addresses."""
+    travel = FleetTravel.for_world(world)
+    plan = plan_fleet(travel, _van_and_drones(world, **{"vd-1": None, "vd-2": None}), _parcels(world),
+                      now_s=NOW_S, seed=0, time_budget_s=1.0)
     return travel, plan
 
 
@@ -66,3 +82,107 @@ def test_sorties_launch_and_land_on_the_van(setting) -> None:
             assert recovery.end_s - launch.start_s <= max_airborne_s
             points = [(w.x_m, w.y_m, w.altitude_m) for w in (*drop.waypoints, *recovery.waypoints)]
             assert travel.airspace.is_path_clear(points, margin_m=20.0)
+
+
+def test_van_starting_away_from_the_hub_drops_each_parcel_once(world) -> None:  # type: ignore[no-untyped-def]
+    """A van parked away from the hub starts with a zero-length pickup where it stands; after the handoff its
+    route must not repeat the first stop (it did: the stop was kept from before the pickup and re-added)."""
+    from collections import Counter
+
+    travel = FleetTravel.for_world(world)
+    hub = world.hub
+    van_lat, van_lon = world.frame.to_wgs84(hub.x_m + 150.0, hub.y_m)
+    vehicles = [
+        VehicleSpec("van-1", VehicleKind.VAN, van_lat, van_lon),
+        VehicleSpec("vd-1", VehicleKind.DRONE, hub.latitude_deg, hub.longitude_deg, carried_by="van-1"),
+    ]
+    orders = [
+        OrderSpec(f"o{i}", b.latitude_deg, b.longitude_deg, 1.0, earliest_s=NOW_S, latest_s=NOW_S + 5 * 3600)
+        for i, b in enumerate(random.Random(0).sample(list(world.addresses), 8))
+    ]
+    plan = plan_fleet(travel, vehicles, orders, now_s=NOW_S, seed=0, time_budget_s=0.5)
+    van = plan.route("van-1")
+    assert van is not None and van.legs[0].kind is LegKind.PICKUP and van.legs[0].start_s == van.legs[0].end_s
+    drops = Counter(o for route in plan.routes for leg in route.legs if leg.kind is LegKind.DROPOFF
+                    for o in leg.order_ids)
+    assert sorted(drops) == sorted(o.order_id for o in orders)
+    assert set(drops.values()) == {1}, [o for o, n in drops.items() if n > 1]
+    van_legs = [leg for leg in van.legs if leg.kind is not LegKind.PICKUP]
+    for a, b in itertools.pairwise(van_legs):
+        assert a.to_xy_m == b.from_xy_m and a.end_s <= b.start_s + 1e-6
+
+
+@pytest.fixture(scope="module")
+def same_stop(world):  # type: ignore[no-untyped-def]
+    """The setting's van and drones, planned for a caller that executes only launch and recovery at one van stop,
+    one drone per stop, one sortie per drone (the dispatcher); vd-2 starts with 60 % of its pack."""
+    travel = FleetTravel.for_world(world)
+    vehicles = _van_and_drones(world, **{"vd-1": None, "vd-2": 0.6 * travel.drone.model.battery_capacity_wh})
+    policy = HandoffPolicy(Recovery.SAME_STOP, launch_at_depot=False, launches_per_stop=1, sorties_per_carrier=1)
+    plan = plan_fleet(travel, vehicles, _parcels(world), now_s=NOW_S, seed=0, time_budget_s=1.0, handoff=policy)
+    return travel, vehicles, plan
+
+
+def test_same_stop_policy_launches_and_recovers_at_one_van_stop(same_stop) -> None:
+    """Every sortie leaves from a stop where the van delivers and lands back at that very stop while the van waits;
+    never from the hub; one drone per stop, one sortie per drone; each parcel still dropped once."""
+    travel, _vehicles, plan = same_stop
+    van = plan.route("van-1")
+    assert van is not None
+    drone_routes = [r for r in plan.routes if r.kind is VehicleKind.DRONE]
+    assert drone_routes, "no sortie: the test would prove nothing"
+    stops = [leg for leg in van.legs if leg.kind is LegKind.DROPOFF]
+    launches = []
+    for route in drone_routes:
+        assert len(route.trips()) == 1
+        for launch, drop, recovery in route.trips():
+            assert (launch.kind, drop.kind, recovery.kind) == (LegKind.LAUNCH, LegKind.DROPOFF, LegKind.RECOVERY)
+            assert recovery.to_xy_m == launch.from_xy_m != (travel.hub.x_m, travel.hub.y_m)
+            stop = next(leg for leg in stops if leg.to_xy_m == launch.from_xy_m)
+            # the van is there from before the launch until after the recovery
+            assert stop.arrival_s <= launch.start_s and recovery.end_s <= stop.end_s + 1e-6
+            launches.append(launch.from_xy_m)
+    assert len(launches) == len(set(launches))
+    drops = [o for r in plan.routes for leg in r.legs if leg.kind is LegKind.DROPOFF for o in leg.order_ids]
+    assert sorted(drops) == sorted(f"o{i}" for i in range(20))
+
+
+def test_same_stop_sorties_carry_their_paths_energy_within_the_drones_charge(same_stop) -> None:
+    """The legs fly safe paths out and back to the stop, their energy is those paths' energy (plus the hover at the
+    drop), and the sortie keeps the reserve of the pack the drone left with."""
+    travel, vehicles, plan = same_stop
+    charge_wh = {v.vehicle_id: v.battery_wh or travel.drone.model.battery_capacity_wh for v in vehicles}
+    model = travel.drone.model
+    for route in (r for r in plan.routes if r.kind is VehicleKind.DRONE):
+        for launch, drop, recovery in route.trips():
+            out = travel.drone.path(launch.from_xy_m, drop.to_xy_m)
+            back = travel.drone.path(drop.to_xy_m, launch.from_xy_m)
+            assert drop.waypoints == out.waypoints and recovery.waypoints == back.waypoints
+            assert drop.energy_wh == pytest.approx(out.energy_wh(model, 1.0) + model.hover_energy_wh(1.0, 30.0))
+            assert recovery.energy_wh == pytest.approx(back.energy_wh(model, 0.0))
+            points = [(w.x_m, w.y_m, w.altitude_m) for w in (*drop.waypoints, *recovery.waypoints)]
+            assert travel.airspace.is_path_clear(points, margin_m=20.0)
+            assert travel.reserve.is_feasible(model.battery_capacity_wh, charge_wh[route.vehicle_id],
+                                              drop.energy_wh + recovery.energy_wh)
+
+
+def test_drained_carrier_flies_no_sortie_its_pack_cannot_cover(world) -> None:  # type: ignore[no-untyped-def]
+    """A carried drone with a pack just above its reserve gets no sortie; the van keeps those stops."""
+    travel = FleetTravel.for_world(world)
+    capacity_wh = travel.drone.model.battery_capacity_wh
+    vehicles = _van_and_drones(world, **{"vd-1": (travel.reserve.reserve_fraction + 0.01) * capacity_wh})
+    orders = _parcels(world)
+    plan = plan_fleet(travel, vehicles, orders, now_s=NOW_S, seed=0, time_budget_s=1.0)
+    assert plan.route("vd-1") is None
+    assert sorted(plan.planned_order_ids) == sorted(o.order_id for o in orders)
+    full = plan_fleet(travel, _van_and_drones(world, **{"vd-1": None}), orders, now_s=NOW_S, seed=0,
+                      time_budget_s=1.0)
+    assert full.route("vd-1") is not None  # with a full pack it does fly: the charge is what kept it aboard
+
+
+def test_handoff_policy_refuses_bad_limits() -> None:
+    """Limits are None or whole numbers >= 1; a clear error names the field."""
+    with pytest.raises(PlanningError, match="launches_per_stop"):
+        HandoffPolicy(launches_per_stop=0)
+    with pytest.raises(PlanningError, match="recovery"):
+        HandoffPolicy(recovery="whenever")  # type: ignore[arg-type]
