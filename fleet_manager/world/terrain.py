@@ -125,3 +125,42 @@ def load_terrain(path: Path, frame: LocalFrame) -> ElevationGrid:
         path.name, *grid.shape, int((raw == SRTM_VOID).sum()), grid.heights_m.min(), grid.heights_m.max(),
     )
     return grid
+
+
+# ArduPilot's terrain protocol (AP_Terrain): TERRAIN_REQUEST names the south-west corner of a grid of
+# 8 (east) x 7 (north) blocks of 4 x 4 points `grid_spacing` metres apart and a 56-bit mask of blocks;
+# each TERRAIN_DATA answers one block (`gridbit`): bit b is block row b // 8 (north), column b % 8 (east),
+# and data[i * 4 + j] is the point i rows north and j columns east of the block's corner (MAVProxy's
+# terrain module and AP_Terrain_mavlink.cpp lay it out this way). Offsets are flat-earth, as both do.
+_AP_EARTH_RADIUS_M = 6378100.0
+_AP_BLOCKS_EAST = 8
+_AP_BLOCK_POINTS = 4
+
+
+def ardupilot_terrain_block(
+    terrain: ElevationGrid,
+    frame: LocalFrame,
+    south_west_latitude_deg: float,
+    south_west_longitude_deg: float,
+    grid_spacing_m: float,
+    gridbit: int,
+) -> list[int]:
+    """The 16 heights (whole metres AMSL) that answer block `gridbit` of a TERRAIN_REQUEST, from the world's model.
+
+    Points beyond the model (the autopilot asks for whole 2.8 x 3.2 km grids around it, which can
+    reach past the world near its edge) take the height of the nearest point of the model's box, so
+    a request is always answered; the operating area lies well inside the model, so a drone never
+    flies over such points.
+    """
+    if not (0 <= gridbit < 56) or not (math.isfinite(grid_spacing_m) and grid_spacing_m > 0):
+        raise WorldError(f"terrain request block {gridbit} / grid_spacing {grid_spacing_m!r} m is out of range")
+    north_m = np.repeat(np.arange(_AP_BLOCK_POINTS), _AP_BLOCK_POINTS) + (gridbit // _AP_BLOCKS_EAST) * 4.0
+    east_m = np.tile(np.arange(_AP_BLOCK_POINTS), _AP_BLOCK_POINTS) + (gridbit % _AP_BLOCKS_EAST) * 4.0
+    latitude_deg = south_west_latitude_deg + np.degrees(north_m * grid_spacing_m / _AP_EARTH_RADIUS_M)
+    longitude_deg = south_west_longitude_deg + np.degrees(
+        east_m * grid_spacing_m / (_AP_EARTH_RADIUS_M * math.cos(math.radians(south_west_latitude_deg)))
+    )
+    x_m, y_m = frame.to_local_many(latitude_deg, longitude_deg)
+    min_x, min_y, max_x, max_y = terrain.bounds_m
+    heights = terrain.elevation_m(np.clip(x_m, min_x, max_x), np.clip(y_m, min_y, max_y))
+    return [round(float(h)) for h in heights]
