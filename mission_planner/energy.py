@@ -214,9 +214,10 @@ class MultirotorModel:
         this wind. Power is `power_w` at that airspeed and vertical rate: its useful term
         ``T·(V sin α + w cos α) = D·V + (W + D_v)·w`` makes a climb cost the potential energy
         ``m·g·Δh`` (over the power-train efficiency) on top of the time-dependent induced,
-        parasitic and profile power; a descent gives nothing back to the battery (the rotor power
-        is floored at the profile power), it only shortens the time spent at high power. With
-        ``height_change_m == 0`` this is exactly `leg_energy_wh`.
+        parasitic and profile power, and a gentle descent lowers the power by about as much
+        (gravity does part of the work) — never below the profile power: nothing is recharged.
+        A steep descent is slow (the descent rate is lower than the climb rate), so it can cost
+        more than level flight. With ``height_change_m == 0`` this is exactly `leg_energy_wh`.
         """
         if height_change_m == 0:
             return self.leg_energy_wh(
