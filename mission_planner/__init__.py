@@ -37,6 +37,10 @@ from .airspace import Airspace as Airspace
 from .airspace import TimeWindow as TimeWindow
 from .airspace import Zone as Zone
 from .airspace import ZoneKind as ZoneKind
+from .clearance import ClearanceKind as ClearanceKind
+from .clearance import ClearanceViolation as ClearanceViolation
+from .clearance import PositionReport as PositionReport
+from .clearance import terrain_clearance_violations as terrain_clearance_violations
 from .clock import Clock as Clock
 from .drone_paths import DronePath as DronePath
 from .drone_paths import DronePathPlanner as DronePathPlanner
@@ -50,6 +54,7 @@ from .errors import EnergyError as EnergyError
 from .errors import FinalMileError as FinalMileError
 from .errors import PathError as PathError
 from .errors import PlanningError as PlanningError
+from .errors import TerrainError as TerrainError
 from .errors import WorldError as WorldError
 from .fleet import FleetTravel as FleetTravel
 from .fleet import OrderSpec as OrderSpec
@@ -82,6 +87,8 @@ from .solver import MaxIterations as MaxIterations
 from .solver import MaxRuntime as MaxRuntime
 from .solver import Result as Result
 from .solver import solve as solve
+from .terrain import CellIndexMap as CellIndexMap
+from .terrain import ElevationGrid as ElevationGrid
 from .travel import DroneTravel as DroneTravel
 from .travel import EuclideanTravel as EuclideanTravel
 from .travel import GroundTravel as GroundTravel

@@ -1,9 +1,16 @@
 """Drone paths: shortest route at cruise altitude that never enters a buffered exclusion zone.
 
 A path is: vertical climb at the start, a polyline at cruise altitude, vertical descent at the
-goal. The polyline comes from a visibility graph over the exclusion zones that are active (in
-time and at cruise altitude) grown by the safety margin, and over the operating area shrunk by
-it, searched with A* (networkx). Because a shortest path in a polygonal domain bends only at
+goal. Over terrain (a planner given an `ElevationGrid`) the cruise follows the ground: every
+vertex is at cruise altitude above the ground under it, and vertices are added along each leg
+where a straight leg between them would leave ``cruise ± vertical_margin_m`` above the ground
+(itself inside the hard band ``[min_clearance_m, max_clearance_m]``, 30..120 m by default); see
+`mission_planner.terrain_following` for the sampling and its error bound. Without terrain
+(flat worlds such as Helsinki) nothing of this applies and paths are exactly as before.
+
+The polyline comes from a visibility graph over the exclusion zones that are active (in time
+and at cruise altitude) grown by the safety margin, and over the operating area shrunk by it,
+searched with A* (networkx). Because a shortest path in a polygonal domain bends only at
 obstacle corners, the graph finds a path whenever one exists with clearance
 ``safety_margin_m + clearance_m`` (up to the polygonal approximation of round buffers, made
 conservative below).
@@ -31,6 +38,8 @@ from .airspace import Airspace
 from .energy import MultirotorModel, Wind
 from .errors import PathError, PlanningError
 from .geodesy import bearing_deg
+from .terrain import ElevationGrid
+from .terrain_following import cruise_profile
 
 _QUAD_SEGS = 4
 _CHORD_FACTOR = 1.0 / math.cos(math.pi / (4 * _QUAD_SEGS))
@@ -38,19 +47,34 @@ _CHORD_FACTOR = 1.0 / math.cos(math.pi / (4 * _QUAD_SEGS))
 
 @dataclass(frozen=True)
 class Waypoint:
-    """A 3-D point in the world's local frame: metres east, north, and above ground."""
+    """A 3-D point in the world's local frame: metres east, north, and above the ground under it.
+
+    `ground_elevation_m` is the ground's height above sea level under the point in worlds with
+    terrain, 0 in flat worlds (where altitudes are above the take-off ground).
+    """
 
     x_m: float
     y_m: float
     altitude_m: float
+    ground_elevation_m: float = 0.0
+
+    @property
+    def elevation_m(self) -> float:
+        """Altitude above the world's datum: above sea level with terrain, above the take-off ground without."""
+        return self.ground_elevation_m + self.altitude_m
 
 
 @dataclass(frozen=True)
 class DronePath:
-    """Climb, cruise polyline, descent; all waypoints in the local frame (see `Waypoint`)."""
+    """Climb, cruise polyline, descent; all waypoints in the local frame (see `Waypoint`).
+
+    `above_sea_level` is True over terrain: waypoint elevations are then metres above sea level,
+    and energy uses the air density of the International Standard Atmosphere at each leg's height.
+    """
 
     waypoints: tuple[Waypoint, ...]
     cruise_altitude_m: float
+    above_sea_level: bool = False
 
     @property
     def horizontal_m(self) -> float:
@@ -60,32 +84,50 @@ class DronePath:
     @property
     def vertical_m(self) -> float:
         """Total climb plus descent."""
-        return sum(abs(b.altitude_m - a.altitude_m) for a, b in itertools.pairwise(self.waypoints))
+        return sum(abs(b.elevation_m - a.elevation_m) for a, b in itertools.pairwise(self.waypoints))
+
+    @property
+    def climb_m(self) -> float:
+        """Total climb (the sum of the rises between waypoints)."""
+        return sum(max(0.0, b.elevation_m - a.elevation_m) for a, b in itertools.pairwise(self.waypoints))
 
     def points_m(self) -> list[tuple[float, float, float]]:
         """Waypoints as (x_m, y_m, altitude_m) tuples (the form `Airspace.path_conflicts` takes)."""
         return [(w.x_m, w.y_m, w.altitude_m) for w in self.waypoints]
 
     def flight_time_s(self, model: MultirotorModel, wind: Wind | None = None) -> float:
-        """Time (s) to fly the path at the model's cruise airspeed and vertical rates."""
+        """Time (s) to fly the path at the model's cruise airspeed and vertical rates.
+
+        A leg between waypoints at different heights is flown as `MultirotorModel.sloped_leg_time_s`
+        describes (slower along the track where the climb or descent rate limits it); a vertical leg
+        at the climb or descent rate.
+        """
         total = 0.0
         for a, b in itertools.pairwise(self.waypoints):
             ground_m = math.hypot(b.x_m - a.x_m, b.y_m - a.y_m)
+            rise_m = b.elevation_m - a.elevation_m
             if ground_m > 0:
                 head, cross = _components(wind, a, b)
-                total += model.leg_time_s(ground_m, headwind_m_s=head, crosswind_m_s=cross)
-            total += model.vertical_time_s(b.altitude_m - a.altitude_m)
+                total += model.sloped_leg_time_s(ground_m, rise_m, headwind_m_s=head, crosswind_m_s=cross)
+            else:
+                total += model.vertical_time_s(rise_m)
         return total
 
     def energy_wh(self, model: MultirotorModel, payload_kg: float, wind: Wind | None = None) -> float:
-        """Energy (Wh) to fly the path carrying `payload_kg`."""
+        """Energy (Wh) to fly the path carrying `payload_kg`: level, sloped (climb or descent while flying on)
+        and vertical legs, each at the air density of its mean height when the path is `above_sea_level`."""
         total = 0.0
         for a, b in itertools.pairwise(self.waypoints):
             ground_m = math.hypot(b.x_m - a.x_m, b.y_m - a.y_m)
+            rise_m = b.elevation_m - a.elevation_m
+            leg_model = model.at_altitude((a.elevation_m + b.elevation_m) / 2.0) if self.above_sea_level else model
             if ground_m > 0:
                 head, cross = _components(wind, a, b)
-                total += model.leg_energy_wh(payload_kg, ground_m, headwind_m_s=head, crosswind_m_s=cross)
-            total += model.vertical_energy_wh(payload_kg, b.altitude_m - a.altitude_m)
+                total += leg_model.sloped_leg_energy_wh(
+                    payload_kg, ground_m, rise_m, headwind_m_s=head, crosswind_m_s=cross
+                )
+            else:
+                total += leg_model.vertical_energy_wh(payload_kg, rise_m)
         return total
 
 
@@ -157,7 +199,16 @@ class DronePathPlanner:
         vertical_margin_m: float = 10.0,
         clearance_m: float = 1.0,
         operator: str | None = None,
+        terrain: ElevationGrid | None = None,
+        min_clearance_m: float = 30.0,
+        max_clearance_m: float = 120.0,
+        terrain_step_m: float = 10.0,
+        ceiling_amsl_m: float | None = None,
     ) -> None:
+        """`terrain` (None for flat worlds) makes the cruise follow the ground within
+        ``cruise_altitude_m ± vertical_margin_m``, which must lie inside ``[min_clearance_m, max_clearance_m]``
+        above the ground; the ground under each leg is sampled at most `terrain_step_m` apart (and at every
+        grid line). `ceiling_amsl_m` refuses legs that would climb higher above sea level (thin air)."""
         for name, value in (
             ("safety_margin_m", safety_margin_m),
             ("vertical_margin_m", vertical_margin_m),
@@ -167,12 +218,28 @@ class DronePathPlanner:
                 raise PlanningError(f"{name} must be a finite number >= 0, got {value!r}")
         if not math.isfinite(cruise_altitude_m) or cruise_altitude_m <= 0:
             raise PlanningError(f"cruise_altitude_m must be > 0, got {cruise_altitude_m!r}")
+        if terrain is not None:
+            low_m, high_m = cruise_altitude_m - vertical_margin_m, cruise_altitude_m + vertical_margin_m
+            if not (0 <= min_clearance_m <= low_m and high_m <= max_clearance_m):
+                raise PlanningError(
+                    f"cruise {cruise_altitude_m:g} ± {vertical_margin_m:g} m must lie within min_clearance_m="
+                    f"{min_clearance_m:g} and max_clearance_m={max_clearance_m:g} m above the ground"
+                )
+            if not (math.isfinite(terrain_step_m) and terrain_step_m > 0):
+                raise PlanningError(f"terrain_step_m must be a finite number > 0, got {terrain_step_m!r}")
+        if ceiling_amsl_m is not None and not math.isfinite(ceiling_amsl_m):
+            raise PlanningError(f"ceiling_amsl_m must be finite or None, got {ceiling_amsl_m!r}")
         self.airspace = airspace
         self.safety_margin_m = safety_margin_m
         self.cruise_altitude_m = cruise_altitude_m
         self.vertical_margin_m = vertical_margin_m
         self.clearance_m = clearance_m
         self.operator = operator
+        self.terrain = terrain
+        self.min_clearance_m = min_clearance_m
+        self.max_clearance_m = max_clearance_m
+        self.terrain_step_m = terrain_step_m
+        self.ceiling_amsl_m = ceiling_amsl_m
         self._scenes: dict[tuple[frozenset[str], frozenset[str]], _Scene] = {}
 
     def path(
@@ -199,12 +266,40 @@ class DronePathPlanner:
                 )
         polyline = self._route(scene, start, goal)
         altitude = self.cruise_altitude_m
+        if self.terrain is not None:
+            return self._over_terrain(self.terrain, polyline)
         waypoints = (
             Waypoint(start[0], start[1], 0.0),
             *(Waypoint(x, y, altitude) for x, y in polyline),
             Waypoint(goal[0], goal[1], 0.0),
         )
         return DronePath(waypoints, altitude)
+
+    def _over_terrain(self, terrain: ElevationGrid, polyline: list[tuple[float, float]]) -> DronePath:
+        """Climb, the terrain-following cruise over `polyline`, descent (waypoints carry their ground height)."""
+        vertices = cruise_profile(
+            terrain,
+            polyline,
+            target_agl_m=self.cruise_altitude_m,
+            low_agl_m=self.cruise_altitude_m - self.vertical_margin_m,
+            high_agl_m=self.cruise_altitude_m + self.vertical_margin_m,
+            step_m=self.terrain_step_m,
+        )
+        if self.ceiling_amsl_m is not None:
+            top = max(vertices, key=lambda v: v.ground_m + v.height_agl_m)
+            if top.ground_m + top.height_agl_m + self.vertical_margin_m > self.ceiling_amsl_m:
+                raise PathError(
+                    f"path from ({polyline[0][0]:.1f}, {polyline[0][1]:.1f}) to ({polyline[-1][0]:.1f}, "
+                    f"{polyline[-1][1]:.1f}) must climb to {top.ground_m + top.height_agl_m:.0f} m above sea level "
+                    f"at ({top.x_m:.0f}, {top.y_m:.0f}), above the drone's ceiling {self.ceiling_amsl_m:g} m"
+                )
+        first, last = vertices[0], vertices[-1]
+        waypoints = (
+            Waypoint(first.x_m, first.y_m, 0.0, first.ground_m),
+            *(Waypoint(v.x_m, v.y_m, v.height_agl_m, v.ground_m) for v in vertices),
+            Waypoint(last.x_m, last.y_m, 0.0, last.ground_m),
+        )
+        return DronePath(waypoints, self.cruise_altitude_m, above_sea_level=True)
 
     def horizontal_distance_m(
         self,

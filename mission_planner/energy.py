@@ -32,12 +32,15 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import EnergyError
 
 GRAVITY_M_S2 = 9.80665
 SEA_LEVEL_AIR_DENSITY_KG_M3 = 1.225
+# ISA troposphere: T = T0 − L·h with T0 = 288.15 K, L = 0.0065 K/m; ρ/ρ0 = (T/T0)^(g·M/(R·L) − 1)
+_ISA_LAPSE_PER_M = 0.0065 / 288.15
+_ISA_DENSITY_EXPONENT = GRAVITY_M_S2 * 0.0289644 / (8.31446 * 0.0065) - 1.0  # ≈ 4.256
 
 # Leishman (2006) eq. 2.133: empirical induced velocity in the vortex-ring state, v_i / v_h as a
 # polynomial in x = V_c / v_h for -2 <= x <= 0 (κ included).
@@ -175,6 +178,86 @@ class MultirotorModel:
                 f"and crosswind {crosswind_m_s} m/s"
             )
         return ground
+
+    def sloped_leg_time_s(
+        self,
+        distance_m: float,
+        height_change_m: float,
+        airspeed_m_s: float | None = None,
+        *,
+        headwind_m_s: float = 0.0,
+        crosswind_m_s: float = 0.0,
+    ) -> float:
+        """Time (s) of a straight leg that covers `distance_m` over the ground while climbing `height_change_m`
+        (< 0: descending); see `sloped_leg_energy_wh` for how the drone flies it."""
+        if height_change_m == 0:
+            return self.leg_time_s(distance_m, airspeed_m_s, headwind_m_s=headwind_m_s, crosswind_m_s=crosswind_m_s)
+        return self._sloped(distance_m, height_change_m, airspeed_m_s, headwind_m_s, crosswind_m_s)[0]
+
+    def sloped_leg_energy_wh(
+        self,
+        payload_kg: float,
+        distance_m: float,
+        height_change_m: float,
+        airspeed_m_s: float | None = None,
+        *,
+        headwind_m_s: float = 0.0,
+        crosswind_m_s: float = 0.0,
+    ) -> float:
+        """Energy (Wh) of a straight leg over `distance_m` of ground that climbs `height_change_m` (< 0: descends).
+
+        How it is flown (as ArduCopter flies a mission leg between waypoints at different
+        altitudes): the drone holds its airspeed, so its ground speed is that of a level leg, and
+        climbs at ``w = ground speed × height_change / distance``. Where that exceeds the climb
+        rate (or the descent rate), the vertical rate is held at the limit and the drone slows
+        down along the track instead, with the airspeed that gives the slower ground speed in
+        this wind. Power is `power_w` at that airspeed and vertical rate: its useful term
+        ``T·(V sin α + w cos α) = D·V + (W + D_v)·w`` makes a climb cost the potential energy
+        ``m·g·Δh`` (over the power-train efficiency) on top of the time-dependent induced,
+        parasitic and profile power, and a gentle descent lowers the power by about as much
+        (gravity does part of the work) — never below the profile power: nothing is recharged.
+        A steep descent is slow (the descent rate is lower than the climb rate), so it can cost
+        more than level flight. With ``height_change_m == 0`` this is exactly `leg_energy_wh`.
+        """
+        if height_change_m == 0:
+            return self.leg_energy_wh(
+                payload_kg, distance_m, airspeed_m_s, headwind_m_s=headwind_m_s, crosswind_m_s=crosswind_m_s
+            )
+        duration_s, airspeed, vertical_m_s = self._sloped(
+            distance_m, height_change_m, airspeed_m_s, headwind_m_s, crosswind_m_s
+        )
+        return duration_s * self.power_w(payload_kg, airspeed, vertical_m_s) / 3600.0
+
+    def _sloped(
+        self, distance_m: float, height_change_m: float, airspeed_m_s: float | None, head: float, cross: float
+    ) -> tuple[float, float, float]:
+        """(duration_s, airspeed_m_s, vertical_rate_m_s) of a sloped leg (see `sloped_leg_energy_wh`)."""
+        _require("distance_m", distance_m, strictly=True)
+        if not math.isfinite(height_change_m):
+            raise EnergyError(f"height_change_m must be finite, got {height_change_m!r}")
+        airspeed = self._airspeed(airspeed_m_s)
+        ground_m_s = self.ground_speed_m_s(airspeed, headwind_m_s=head, crosswind_m_s=cross)
+        vertical_m_s = ground_m_s * height_change_m / distance_m
+        limit_m_s = self.climb_rate_m_s if height_change_m > 0 else self.descent_rate_m_s
+        if abs(vertical_m_s) > limit_m_s:
+            vertical_m_s = math.copysign(limit_m_s, height_change_m)
+            ground_m_s = limit_m_s * distance_m / abs(height_change_m)
+            airspeed = math.hypot(ground_m_s + head, cross)
+        return distance_m / ground_m_s, airspeed, vertical_m_s
+
+    def at_altitude(self, altitude_amsl_m: float) -> MultirotorModel:
+        """This drone in the International Standard Atmosphere at `altitude_amsl_m` (troposphere, < 11 km).
+
+        `air_density_kg_m3` is taken as the sea-level density and scaled by the ISA ratio
+        ``ρ/ρ0 = (1 − 0.0065·h/288.15)^4.256``: 0.91 at 1,000 m, 0.78 at 2,500 m. Thinner air
+        raises the induced power (``v_i ∝ 1/√ρ`` at a given thrust) and lowers the profile and
+        parasitic power: with the default airframe hover power rises ~4 % from sea level to
+        2,500 m while cruise at 15 m/s gets ~5 % cheaper.
+        """
+        if not (math.isfinite(altitude_amsl_m) and -500.0 <= altitude_amsl_m < 11_000.0):
+            raise EnergyError(f"altitude_amsl_m must be in -500..11000 m (ISA troposphere), got {altitude_amsl_m!r}")
+        ratio = (1.0 - _ISA_LAPSE_PER_M * altitude_amsl_m) ** _ISA_DENSITY_EXPONENT
+        return replace(self, air_density_kg_m3=self.air_density_kg_m3 * ratio)
 
     def vertical_energy_wh(self, payload_kg: float, height_change_m: float) -> float:
         """Energy (Wh) to climb (`height_change_m` > 0, at climb_rate) or descend (< 0, at descent_rate) in place."""

@@ -25,3 +25,7 @@ class EnergyError(PlanningError):
 
 class PathError(PlanningError):
     """No path exists between two points (blocked by zones, outside the operating area, unreachable node)."""
+
+
+class TerrainError(PlanningError):
+    """An elevation query is ill-formed or falls outside the elevation model."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 from pyproj import Transformer
 
 
@@ -43,6 +44,16 @@ class LocalFrame:
         """(latitude_deg, longitude_deg) of a local point."""
         longitude_deg, latitude_deg = self._to_wgs84.transform(x_m, y_m)
         return float(latitude_deg), float(longitude_deg)
+
+    def to_local_many(self, latitude_deg: np.ndarray, longitude_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Vectorised `to_local`: (x_m, y_m) arrays of WGS84 point arrays."""
+        x_m, y_m = self._to_local.transform(np.asarray(longitude_deg, float), np.asarray(latitude_deg, float))
+        return np.asarray(x_m, dtype=float), np.asarray(y_m, dtype=float)
+
+    def to_wgs84_many(self, x_m: np.ndarray, y_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Vectorised `to_wgs84`: (latitude_deg, longitude_deg) arrays of local point arrays."""
+        longitude_deg, latitude_deg = self._to_wgs84.transform(np.asarray(x_m, float), np.asarray(y_m, float))
+        return np.asarray(latitude_deg, dtype=float), np.asarray(longitude_deg, dtype=float)
 
 
 def bearing_deg(dx_m: float, dy_m: float) -> float:

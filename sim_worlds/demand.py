@@ -100,6 +100,9 @@ def generate_orders(scenario: Scenario, addresses: Sequence[Building], seed: int
         customs = bool(rng.random() < demand.customs_share)
         delay_s = float(rng.uniform(demand.customs_delay_min_s, demand.customs_delay_max_s)) if customs else None
         ready_s = release_s + (delay_s or 0.0)
+        point = building.delivery_point
+        if point is None:
+            raise DemandError(f"building {building.building_id!r} has no delivery point")
         first = _FIRST_NAMES[int(rng.integers(len(_FIRST_NAMES)))]
         last = _LAST_NAMES[int(rng.integers(len(_LAST_NAMES)))]
         orders.append(
@@ -107,11 +110,11 @@ def generate_orders(scenario: Scenario, addresses: Sequence[Building], seed: int
                 reference=f"{scenario.name}-{scenario.seed}-{index:05d}",
                 release_s=round(release_s, 3),
                 building_id=building.building_id,
-                address=building.address,
-                latitude_deg=building.latitude_deg,
-                longitude_deg=building.longitude_deg,
-                x_m=building.x_m,
-                y_m=building.y_m,
+                address=point.label,
+                latitude_deg=point.latitude_deg,
+                longitude_deg=point.longitude_deg,
+                x_m=point.x_m,
+                y_m=point.y_m,
                 size_class=size.name,
                 weight_kg=weight_kg,
                 window_start_s=round(ready_s, 3),

@@ -42,6 +42,15 @@ def _show(args: argparse.Namespace) -> int:
     lines.append(
         f"  buildings:           {summary['buildings']} ({summary['buildings_with_address']} with street addresses)"
     )
+    derived = summary["delivery_points"] - summary["buildings_with_address"]
+    if derived:
+        lines.append(f"  delivery points:     {summary['delivery_points']} ({derived} derived from streets)")
+    if summary["terrain"] is not None:
+        terrain = summary["terrain"]
+        lines.append(
+            f"  terrain:             {terrain['source']}, {terrain['cells'][0]} x {terrain['cells'][1]} cells, "
+            f"{terrain['min_m']:g}-{terrain['max_m']:g} m above sea level"
+        )
     lines.append(f"  hub:                 {summary['hub']}")
     lines.extend(f"  locker:              {name}" for name in summary["lockers"])
     lines.extend(f"  zone:                {zone}" for zone in summary["zones"])

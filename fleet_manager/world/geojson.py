@@ -55,6 +55,7 @@ def _building_feature(building: Building, world: World) -> dict[str, Any]:
             "building_id": building.building_id,
             "name": building.name,
             "address": building.address,
+            "delivery_label": building.delivery_point.label if building.delivery_point else "",
             "height_m": round(building.height_m, 1),
         },
         "geometry": {"type": "Polygon", "coordinates": coordinates},

@@ -104,3 +104,31 @@ def test_power_is_positive_finite_and_grows_with_payload(payload: float, airspee
     power = DRONE.power_w(payload, airspeed, climb)
     assert math.isfinite(power) and power > 0
     assert DRONE.power_w(min(2.0, payload + 0.5), airspeed, climb) >= power - 1e-6
+
+
+def test_a_level_sloped_leg_is_a_level_leg() -> None:
+    """No height change: exactly the level leg's time and energy, in wind too."""
+    assert DRONE.sloped_leg_energy_wh(1.0, 800.0, 0.0, headwind_m_s=3.0) == DRONE.leg_energy_wh(
+        1.0, 800.0, headwind_m_s=3.0
+    )
+    assert DRONE.sloped_leg_time_s(800.0, 0.0) == DRONE.leg_time_s(800.0)
+
+
+def test_a_steep_climb_is_flown_at_the_climb_rate() -> None:
+    """Gentle slopes keep the cruise ground speed; where the slope asks more than the climb (3 m/s) or descent
+    (2 m/s) rate, the drone slows along the track and the leg takes height / rate."""
+    assert DRONE.sloped_leg_time_s(1000.0, 100.0) == pytest.approx(1000.0 / 15.0)  # 1.5 m/s up: no limit
+    assert DRONE.sloped_leg_time_s(1000.0, 400.0) == pytest.approx(400.0 / 3.0)
+    assert DRONE.sloped_leg_time_s(1000.0, -400.0) == pytest.approx(400.0 / 2.0)
+    assert DRONE.sloped_leg_energy_wh(1.0, 1000.0, 400.0) > DRONE.sloped_leg_energy_wh(1.0, 1000.0, 100.0)
+    with pytest.raises(EnergyError, match="height_change_m"):
+        DRONE.sloped_leg_energy_wh(1.0, 1000.0, math.nan)
+
+
+def test_air_density_follows_the_standard_atmosphere() -> None:
+    """ISA density at 1,000 m and 2,500 m (tables: 1.1117 and 0.9569 kg/m³); thin air costs hover power."""
+    assert DRONE.at_altitude(1000.0).air_density_kg_m3 == pytest.approx(1.1117, abs=5e-4)
+    assert DRONE.at_altitude(2500.0).air_density_kg_m3 == pytest.approx(0.9569, abs=5e-4)
+    assert DRONE.at_altitude(2500.0).hover_power_w(1.0) > DRONE.hover_power_w(1.0)
+    with pytest.raises(EnergyError, match="altitude_amsl_m"):
+        DRONE.at_altitude(12_000.0)
