@@ -54,8 +54,15 @@ class ParkedVehicle(VehicleAdapter):
     def __init__(self, vehicle_id: str, kind: VehicleKind, latitude_deg: float, longitude_deg: float) -> None:
         self.vehicle_id = vehicle_id
         self.kind = kind
-        self._state = VehicleState(vehicle_id, kind, DAY_START_S, latitude_deg, longitude_deg,
-                                   battery_remaining_pct=100.0, link=LinkStatus.CONNECTED)
+        self._state = VehicleState(
+            vehicle_id,
+            kind,
+            DAY_START_S,
+            latitude_deg,
+            longitude_deg,
+            battery_remaining_pct=100.0,
+            link=LinkStatus.CONNECTED,
+        )
         self.started: list[str] = []
         self.steps: list[int] = []
         self._done = asyncio.Event()
@@ -114,13 +121,16 @@ def _profile(kind: VehicleKind) -> Any:
     from fleet_manager.fleet import VehicleProfile
 
     if kind is VehicleKind.DRONE:
-        return VehicleProfile(max_payload_kg=2.5, battery_wh=500.0, speed_m_s=12.0, cruise_altitude_m=60.0,
-                              reserve_pct=25.0)
+        return VehicleProfile(
+            max_payload_kg=2.5, battery_wh=500.0, speed_m_s=12.0, cruise_altitude_m=60.0, reserve_pct=25.0
+        )
     if kind is VehicleKind.ROBOT:
-        return VehicleProfile(max_payload_kg=10.0, battery_wh=800.0, speed_m_s=1.5, energy_wh_per_km=30.0,
-                              reserve_pct=15.0)
-    return VehicleProfile(max_payload_kg=600.0, battery_wh=60_000.0, speed_m_s=8.0, capacity_parcels=30,
-                          energy_wh_per_km=250.0)
+        return VehicleProfile(
+            max_payload_kg=10.0, battery_wh=800.0, speed_m_s=1.5, energy_wh_per_km=30.0, reserve_pct=15.0
+        )
+    return VehicleProfile(
+        max_payload_kg=600.0, battery_wh=60_000.0, speed_m_s=8.0, capacity_parcels=30, energy_wh_per_km=250.0
+    )
 
 
 def _add_orders(database: Any, world: Any, count: int, rng: random.Random, now_s: float, prefix: str) -> None:
@@ -134,13 +144,17 @@ def _add_orders(database: Any, world: Any, count: int, rng: random.Random, now_s
             order_store.create_order(
                 session,
                 new=order_store.NewOrder(
-                    hub_id=HUB, recipient=Recipient(f"r{number}"), reference=f"{prefix}-{number:04d}",
+                    hub_id=HUB,
+                    recipient=Recipient(f"r{number}"),
+                    reference=f"{prefix}-{number:04d}",
                     weight_kg=round(weight_kg, 2),
                     destination=Address(building.latitude_deg, building.longitude_deg, street=building.address),
-                    customs_cleared=True, window_start_s=now_s - 600.0,
+                    customs_cleared=True,
+                    window_start_s=now_s - 600.0,
                     window_end_s=now_s + rng.uniform(2 * 3600, 10 * 3600),
                 ),
-                actor="bench", at_s=now_s,
+                actor="bench",
+                at_s=now_s,
             )
 
 
@@ -161,9 +175,15 @@ async def _measure(folder: Path, budget_s: float, replan_budget_s: float) -> lis
     database.migrate()
     with database.transaction() as session:
         for locker in world.lockers:
-            locker_store.upsert_locker(session, locker_id=locker.site_id, hub_id=HUB, name=locker.name,
-                                       address=locker.name, latitude_deg=locker.latitude_deg,
-                                       longitude_deg=locker.longitude_deg)
+            locker_store.upsert_locker(
+                session,
+                locker_id=locker.site_id,
+                hub_id=HUB,
+                name=locker.name,
+                address=locker.name,
+                latitude_deg=locker.latitude_deg,
+                longitude_deg=locker.longitude_deg,
+            )
     clock = Clock(start_s=DAY_START_S, speedup=1.0)
     rng = random.Random(7)
     _add_orders(database, world, 1000, rng, clock.now(), "bench")
@@ -173,15 +193,26 @@ async def _measure(folder: Path, budget_s: float, replan_budget_s: float) -> lis
         for number in range(count):
             adapter = ParkedVehicle(f"{kind.value}-{number:02d}", kind, hub.latitude_deg, hub.longitude_deg)
             adapters.append(adapter)
-            fleet.add(HUB, adapter, _profile(kind), home_latitude_deg=hub.latitude_deg,
-                      home_longitude_deg=hub.longitude_deg)
-    planner = FleetPlanner(world.frame, walk_graph=world.walk_graph, street_graph=world.street_graph,
-                           hub_xy=(hub.x_m, hub.y_m),
-                           config=PlanningConfig(time_budget_s=budget_s, replan_budget_s=replan_budget_s,
-                                                 full_plan_period_s=3600.0))
-    dispatcher = Dispatcher(database=database, fleet=fleet, planner=planner, clock=clock, frame=world.frame,
-                            recipients=AlwaysPresent(), config=DispatcherConfig(hub_id=HUB),
-                            base_airspace=world.airspace)
+            fleet.add(
+                HUB, adapter, _profile(kind), home_latitude_deg=hub.latitude_deg, home_longitude_deg=hub.longitude_deg
+            )
+    planner = FleetPlanner(
+        world.frame,
+        walk_graph=world.walk_graph,
+        street_graph=world.street_graph,
+        hub_xy=(hub.x_m, hub.y_m),
+        config=PlanningConfig(time_budget_s=budget_s, replan_budget_s=replan_budget_s, full_plan_period_s=3600.0),
+    )
+    dispatcher = Dispatcher(
+        database=database,
+        fleet=fleet,
+        planner=planner,
+        clock=clock,
+        frame=world.frame,
+        recipients=AlwaysPresent(),
+        config=DispatcherConfig(hub_id=HUB),
+        base_airspace=world.airspace,
+    )
     await dispatcher.start()
     rows = []
     try:
@@ -204,17 +235,25 @@ async def _measure(folder: Path, budget_s: float, replan_budget_s: float) -> lis
                 if all(r.departed.is_set() for r in dispatcher.running.values()):
                     break
                 await asyncio.sleep(0.01)
-            rows.append({
-                "instance": "helsinki-1000x100", "step": label, "plan": planner.last_plan_kind,
-                "why_full": planner.last_plan_reason if planner.last_plan_kind == "full" else "",
-                "cycle_s": round(cycle_s, 3), "plan_s": round(planner.last_plan_wall_s, 3),
-                "store_s": round(cycle_s - planner.last_plan_wall_s, 3),
-                "departed_s": round(time.perf_counter() - started, 3),
-                "budget_s": planner.budget_s(budget_s if planner.last_plan_kind == "full" else replan_budget_s,
-                                             open_orders),
-                "open_orders": open_orders, "trips_started": len(sorties), "vehicles_busy": len(dispatcher.running),
-                "orders_on_trips": sum(len(s.order_ids) for s in sorties),
-            })
+            rows.append(
+                {
+                    "instance": "helsinki-1000x100",
+                    "step": label,
+                    "plan": planner.last_plan_kind,
+                    "why_full": planner.last_plan_reason if planner.last_plan_kind == "full" else "",
+                    "cycle_s": round(cycle_s, 3),
+                    "plan_s": round(planner.last_plan_wall_s, 3),
+                    "store_s": round(cycle_s - planner.last_plan_wall_s, 3),
+                    "departed_s": round(time.perf_counter() - started, 3),
+                    "budget_s": planner.budget_s(
+                        budget_s if planner.last_plan_kind == "full" else replan_budget_s, open_orders
+                    ),
+                    "open_orders": open_orders,
+                    "trips_started": len(sorties),
+                    "vehicles_busy": len(dispatcher.running),
+                    "orders_on_trips": sum(len(s.order_ids) for s in sorties),
+                }
+            )
         rows.append(_replan_row(planner, world, clock.now(), replan_budget_s))
     finally:
         current = asyncio.current_task()
@@ -239,9 +278,15 @@ def _replan_row(planner: Any, world: Any, now_s: float, budget_s: float) -> dict
     started = time.perf_counter()
     again = replan(PlanState(result, now_s), [new], time_budget_s=budget_s)
     replan_s = time.perf_counter() - started
-    return {"instance": "helsinki-1000x100", "step": "replan-1-order", "plan": "replan",
-            "plan_s": round(replan_s, 3), "budget_s": budget_s, "open_orders": len(result.problem.orders) + 1,
-            "new_order_planned": "late-replan" in again.plan.planned_order_ids}
+    return {
+        "instance": "helsinki-1000x100",
+        "step": "replan-1-order",
+        "plan": "replan",
+        "plan_s": round(replan_s, 3),
+        "budget_s": budget_s,
+        "open_orders": len(result.problem.orders) + 1,
+        "new_order_planned": "late-replan" in again.plan.planned_order_ids,
+    }
 
 
 def run(args: Any = None) -> list[dict[str, Any]]:

@@ -56,6 +56,7 @@ _SAME_ADDRESS_M = 300.0  # the same street and number farther apart than this ar
 _STREET_SIDE_MAX_M = 80.0  # farther from its street than this, a building's street side is a guess
 _STEP_OUTSIDE_M = 1.5  # the street-side drop point is this far out from the wall, toward the street
 _TRAILING_NUMBER = re.compile(r"\s+\d+\s*[A-Za-z]?$")
+_STREET_IN_NUMBER = re.compile(r"^(\D*[^\W\d_]{3,}\D*?)\s+(\d.*)$")  # 'Keskuskatu 5' in addr:housenumber
 
 
 @dataclass
@@ -223,36 +224,58 @@ def _read_elements(osm: Any, frame: LocalFrame, found: OsmAddresses, linker: _Bu
     elements = []
     for record in gdf.to_dict("records"):
         tags = _tags(record)
-        street_text = _clean_street(tags.get("addr:street") or tags.get("addr:place") or "", variant_to_street)
-        house = parse_housenumber(tags.get("addr:housenumber", ""))
         geometry: BaseGeometry | None = record.get("geometry")
-        if not street_text or house is None or geometry is None or geometry.is_empty:
-            continue  # an address with no street or number cannot be typed, so it cannot be found
+        if geometry is None or geometry.is_empty:
+            continue
         osm_type = str(record.get("osm_type") or "node")
         osm_id = f"osm-{osm_type}-{record['id']}"
         point = geometry if geometry.geom_type == "Point" else geometry.representative_point()
         local = Point(frame.to_local(point.y, point.x))
-        street_id = variant_to_street.get(fold(street_text))
-        if street_id is None:  # a square or a street outside the extract: known by its address only
-            street_id = fold(street_text)
-            found.street_names[street_id] = [("name", street_text)]
-            variant_to_street[street_id] = street_id
         names = [tags[k] for k in ("addr:housename", "name", "name:fi", "name:sv", "name:en") if tags.get(k)]
-        elements.append(
-            _Element(
-                osm_id=osm_id,
-                street=street_id,
-                housenumber=tags.get("addr:housenumber", "").split(",")[0].strip(),
-                house=house,
-                postcode=tags.get("addr:postcode", "").strip(),
-                city=tags.get("addr:city", "").strip(),
-                country=tags.get("addr:country", "").strip().upper(),
-                names=names,
-                point=local,
-                building_id=osm_id if osm_id in linker.by_id else "",
+        street_raw = tags.get("addr:street") or tags.get("addr:place") or ""
+        for street_text, housenumber in _street_numbers(
+            street_raw, tags.get("addr:housenumber", ""), variant_to_street
+        ):
+            house = parse_housenumber(housenumber)
+            if not street_text or house is None:
+                continue  # an address with no street or number cannot be typed, so it cannot be found
+            street_id = variant_to_street.get(fold(street_text))
+            if street_id is None:  # a square or a street outside the extract: known by its address only
+                street_id = fold(street_text)
+                found.street_names[street_id] = [("name", street_text)]
+                variant_to_street[street_id] = street_id
+            elements.append(
+                _Element(
+                    osm_id=osm_id,
+                    street=street_id,
+                    housenumber=housenumber.split(",")[0].strip(),
+                    house=house,
+                    postcode=tags.get("addr:postcode", "").strip(),
+                    city=tags.get("addr:city", "").strip(),
+                    country=tags.get("addr:country", "").strip().upper(),
+                    names=names,
+                    point=local,
+                    building_id=osm_id if osm_id in linker.by_id else "",
+                )
             )
-        )
     return elements
+
+
+def _street_numbers(street_raw: str, housenumber: str, variant_to_street: dict[str, str]) -> list[tuple[str, str]]:
+    """The (street, house number) pairs one element's tags give.
+
+    Usually one; a corner mall mapped as addr:street='Pohjoisesplanadi 33' and
+    addr:housenumber='Keskuskatu 5' has two addresses, and both are typed by customers.
+    """
+    street = _clean_street(street_raw, variant_to_street)
+    named = _STREET_IN_NUMBER.match(housenumber.strip())
+    if named is None:
+        return [(street, housenumber)]
+    pairs = [(named.group(1).strip(), named.group(2))]
+    trailing = _TRAILING_NUMBER.search(street_raw.split(",")[-1])
+    if trailing is not None:
+        pairs.append((street, trailing.group(0).strip()))
+    return pairs
 
 
 def _clean_street(text: str, variant_to_street: dict[str, str]) -> str:

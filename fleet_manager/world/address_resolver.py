@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -31,6 +32,10 @@ DEFAULT_REVIEW_BELOW = 0.75
 _MIN_STREET_SCORE = 60.0  # rapidfuzz 0..100: below this a street is not even an alternative
 _STREETS_TRIED = 5
 _MAX_SPAN_WORDS = 5
+# A name typed shortened with a full stop ("Annank. 20") scores 92..98 by how much of it was typed.
+_MIN_ABBREVIATION_LETTERS = 4
+_ABBREVIATION_BASE = 92.0
+_ABBREVIATION_SPREAD = 6.0
 _ALTERNATIVES = 3
 _MIN_ALTERNATIVE_CONFIDENCE = 0.01  # fainter candidates are noise to a reviewer
 _NONE_OF_THEM_QUALITY = 0.55  # the quality "the address is not in the index" competes with
@@ -41,6 +46,10 @@ _FIT_EXACT = 1.0
 _FIT_STAIRCASE = 0.97  # "14 B" typed, "14" mapped: B is the staircase of number 14
 _FIT_RANGE = 0.95  # "16" typed, "14-20" mapped (or the other way round)
 _FIT_ANY_LETTER = 0.93  # "13" typed, only "13 A" mapped
+_POSTCODE_AGREES_DOUBT = 0.6
+_POSTCODE_DISAGREES = 0.88
+_STREET_POSTCODE_AGREES_DOUBT = 0.8
+_STREET_POSTCODE_DISAGREES = 0.95
 # Secondary names (old_name, alt_name, short_name) match a little less than current names.
 _SECONDARY_NAME_WEIGHT = 0.97
 # German-keyboard spellings of Nordic letters ("Toeoeloenkatu"): an extra spelling of each name.
@@ -257,7 +266,17 @@ class AddressResolver:
         sorted_tokens = process.cdist(
             [s.text for s in spans], self._choice_spaced, scorer=fuzz.token_sort_ratio, dtype=np.float32
         )
-        scores = np.maximum(squashed, sorted_tokens) * self._choice_weight[None, :]
+        scores = np.maximum(squashed, sorted_tokens)
+        for row, span in enumerate(spans):
+            if span.prefix_pattern is not None and span.typed_letters >= _MIN_ABBREVIATION_LETTERS:
+                for column, name in enumerate(self._choice_squashed):
+                    if span.prefix_pattern.fullmatch(name):
+                        # What was typed is all there, the rest was left out on purpose.
+                        scores[row, column] = max(
+                            scores[row, column],
+                            _ABBREVIATION_BASE + _ABBREVIATION_SPREAD * span.typed_letters / len(name),
+                        )
+        scores = scores * self._choice_weight[None, :]
         best_span = scores.argmax(axis=0)
         best_score = scores[best_span, np.arange(scores.shape[1])]
         per_street: dict[int, tuple[float, int]] = {}
@@ -355,18 +374,22 @@ def _fits(addresses: tuple[Address, ...], house: HouseNumber, letter: str) -> It
 
 
 def _with_postcode(quality: float, postcodes: list[str], address: Address, street: Street) -> float:
-    """A postcode that agrees halves the doubt; one that disagrees costs a fifth."""
+    """A postcode is weaker evidence than the street: people often type a neighbouring district's.
+
+    One that agrees removes some of the doubt; one that disagrees costs a little. Where only the
+    street's postcodes are known (the address has none mapped), both effects are smaller.
+    """
     if not postcodes:
         return quality
     typed = {squash(fold(p)) for p in postcodes}
     if address.postcode:
         if squash(fold(address.postcode)) in typed:
-            return 1.0 - (1.0 - quality) * 0.5
-        return quality * 0.8
+            return 1.0 - (1.0 - quality) * _POSTCODE_AGREES_DOUBT
+        return quality * _POSTCODE_DISAGREES
     street_codes = {squash(fold(p)) for p in street.postcodes}
     if typed & street_codes:
-        return 1.0 - (1.0 - quality) * 0.75
-    return quality * 0.9 if street_codes else quality
+        return 1.0 - (1.0 - quality) * _STREET_POSTCODE_AGREES_DOUBT
+    return quality * _STREET_POSTCODE_DISAGREES if street_codes else quality
 
 
 def _with_confidence(candidates: list[Candidate]) -> list[Candidate]:
@@ -398,6 +421,9 @@ class _Span:
     run: int
     start: int
     end: int
+    # For a span with an abbreviated word ("aleksanterink."), the squashed names it can stand for.
+    prefix_pattern: re.Pattern[str] | None = None
+    typed_letters: int = 0
 
 
 @dataclass(frozen=True)
@@ -441,9 +467,20 @@ class _Query:
         spans = []
         for run_number, run in enumerate(self.runs):
             words = [aliases.get(self.tokens[i].text, self.tokens[i].text) for i in run]
+            shortened = [self.tokens[i].abbreviated and self.tokens[i].text not in aliases for i in run]
             for start in range(len(run)):
                 for end in range(start + 1, min(len(run), start + _MAX_SPAN_WORDS) + 1):
-                    spans.append(_Span(" ".join(words[start:end]), run_number, run[start], run[end - 1] + 1))
+                    pattern, typed = None, 0
+                    if any(shortened[start:end]):
+                        pattern = re.compile(
+                            "".join(
+                                re.escape(w) + ("[a-z]*" if short else "")
+                                for w, short in zip(words[start:end], shortened[start:end], strict=True)
+                            )
+                        )
+                        typed = sum(len(w) for w in words[start:end])
+                    text = " ".join(words[start:end])
+                    spans.append(_Span(text, run_number, run[start], run[end - 1] + 1, pattern, typed))
         return spans
 
     def code_position(self, position: int) -> bool:
@@ -456,17 +493,27 @@ class _Query:
         tokens = self.tokens
         used = set(range(match.start, match.end))
         number_at = self._number_near(match.end, forward=True)
+        letter_before = ""
         if number_at is None:
             number_at = self._number_near(match.start - 1, forward=False)
+        if number_at is None:
+            # "15 B Aleksanterinkatu", "20 B, Mannerheimintie": number and staircase before the street
+            position = match.start - 1
+            if 0 <= position < len(tokens) and tokens[position].kind is TokenKind.SEPARATOR:
+                position -= 1
+            if self._is_letter(position) and self._number_near(position - 1, forward=False) is not None:
+                number_at = self._number_near(position - 1, forward=False)
+                letter_before = tokens[position].text
+                used.add(position)
         if number_at is None:
             return _Reading(None, "", "", frozenset(used))
         token = tokens[number_at]
         used.add(number_at)
         house = token.house
-        letter = house.letter if house else ""
+        letter = (house.letter if house else "") or letter_before
         if house is not None and letter:
             house = HouseNumber(house.first, "", house.last)
-        unit_tokens: list[str] = [token.unit_tail] if token.unit_tail else []
+        unit_tokens: list[str] = re.findall(r"[a-z]+|\d+", token.unit_tail)
         if token.unit_tail[:1].isalpha() and not letter:
             letter = token.unit_tail[0]
         position = number_at + 1
@@ -485,10 +532,15 @@ class _Query:
             unit_tokens.append(current.text)
             used.add(position)
             position += 1
-        unit = " ".join(unit_tokens).upper() if unit_tokens else ""
+        unit = " ".join(word.upper() if len(word) == 1 else word for word in unit_tokens)
         if letter and not unit.startswith(letter.upper()):
             unit = f"{letter.upper()} {unit}".strip()
         return _Reading(house, letter, unit, frozenset(used))
+
+    def _is_letter(self, position: int) -> bool:
+        return 0 <= position < len(self.tokens) and (
+            self.tokens[position].kind is TokenKind.WORD and len(self.tokens[position].text) == 1
+        )
 
     def _number_near(self, position: int, *, forward: bool) -> int | None:
         step = 1 if forward else -1

@@ -113,6 +113,7 @@ class Token:
     house: HouseNumber | None = None
     # Text glued after the house number that belongs to the unit: "b23" in "14b23" -> staircase b, flat 23.
     unit_tail: str = ""
+    abbreviated: bool = False  # a word typed with a full stop after it: "Aleksanterink.", "Av."
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,8 @@ def tokenize(text: str, *, max_chars: int = 300) -> list[Token]:
             tokens.append(_number_token(raw))
             continue
         digit_at = next((i for i, char in enumerate(raw) if char.isdigit()), len(raw))
-        tokens.append(Token(TokenKind.WORD, raw[:digit_at]))
+        abbreviated = digit_at == len(raw) and ascii_text[match.end() : match.end() + 1] == "."
+        tokens.append(Token(TokenKind.WORD, raw[:digit_at], abbreviated=abbreviated))
         if digit_at < len(raw):  # "mannerheimintie14": the street and its number, typed without a space
             tokens.append(_number_token(raw[digit_at:]))
     return tokens
@@ -192,10 +194,10 @@ def tokenize(text: str, *, max_chars: int = 300) -> list[Token]:
 
 def _number_token(raw: str) -> Token:
     compact = raw.replace(" ", "")
-    range_match = re.fullmatch(r"(\d{1,4})-(\d{1,4})", compact)
-    if range_match:
+    range_match = re.fullmatch(r"(\d{1,4})-(\d{1,4})([a-z]*\d*)", compact)
+    if range_match:  # "31-33", and "31-33B" whose B is the staircase
         house = _house_or_none(int(range_match.group(1)), "", int(range_match.group(2)))
-        return Token(TokenKind.NUMBER, compact, house)
+        return Token(TokenKind.NUMBER, compact, house, range_match.group(3))
     match = re.fullmatch(r"(\d+)([a-z]*)(\d*)", compact)
     if match is None:  # "14-20b"-like leftovers: keep the number part
         head = re.match(r"\d+", compact)

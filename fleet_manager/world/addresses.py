@@ -30,7 +30,7 @@ from .address_text import HouseNumber, fold
 logger = logging.getLogger(__name__)
 
 # Bump when the records or how they are built change: older cache files are then ignored.
-INDEX_FORMAT_VERSION = 1
+INDEX_FORMAT_VERSION = 2
 DEFAULT_CACHE_DIR = Path("var") / "cache"
 
 
