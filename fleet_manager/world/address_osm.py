@@ -10,7 +10,9 @@ import json
 import logging
 import math
 import re
+import warnings
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,6 +123,17 @@ def read_osm_addresses(pbf_path: Path) -> OsmAddresses:
     return found
 
 
+def _quiet(query: Callable[..., Any]) -> Callable[..., Any]:
+    """A pyrosm query without its warning when an extract has none of something (no entrances): not a fault."""
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Could not find any", category=UserWarning)
+            return query(*args, **kwargs)
+
+    return run
+
+
 def _tags(record: dict[str, Any]) -> dict[str, str]:
     """pyrosm keeps some tags as columns and the rest as a JSON string in `tags`: one dict of both."""
     tags: dict[str, str] = {}
@@ -209,7 +222,7 @@ class _BuildingLinker:
 
 
 def _read_elements(osm: Any, frame: LocalFrame, found: OsmAddresses, linker: _BuildingLinker) -> list[_Element]:
-    gdf = osm.get_data_by_custom_criteria(
+    gdf = _quiet(osm.get_data_by_custom_criteria)(
         custom_filter={"addr:housenumber": True},
         filter_type="keep",
         keep_nodes=True,
@@ -289,7 +302,7 @@ def _clean_street(text: str, variant_to_street: dict[str, str]) -> str:
 
 
 def _read_entrances(osm: Any, frame: LocalFrame, linker: _BuildingLinker) -> list[Entrance]:
-    gdf = osm.get_data_by_custom_criteria(
+    gdf = _quiet(osm.get_data_by_custom_criteria)(
         custom_filter={"entrance": True}, filter_type="keep", keep_nodes=True, keep_ways=False, keep_relations=False
     )
     if gdf is None:
@@ -319,14 +332,14 @@ def _read_entrances(osm: Any, frame: LocalFrame, linker: _BuildingLinker) -> lis
 
 def _read_localities(osm: Any, elements: list[_Element]) -> list[str]:
     names = {element.city for element in elements if element.city}
-    places = osm.get_data_by_custom_criteria(
+    places = _quiet(osm.get_data_by_custom_criteria)(
         custom_filter={"place": list(_PLACE_KINDS)},
         filter_type="keep",
         keep_nodes=True,
         keep_ways=True,
         keep_relations=True,
     )
-    for frame_ in (places, osm.get_boundaries()):
+    for frame_ in (places, _quiet(osm.get_boundaries)()):
         if frame_ is None:
             continue
         for record in frame_.to_dict("records"):
@@ -343,7 +356,7 @@ def _country(osm: Any, elements: list[_Element]) -> str:
     if mapped:
         return mapped.most_common(1)[0][0]
     words = locale()
-    countries = osm.get_data_by_custom_criteria(
+    countries = _quiet(osm.get_data_by_custom_criteria)(
         custom_filter={"place": ["country"]}, filter_type="keep", keep_nodes=True, keep_ways=False, keep_relations=True
     )
     if countries is not None:

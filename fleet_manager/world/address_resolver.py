@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import enum
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -25,13 +24,13 @@ from rapidfuzz import fuzz, process
 
 from fleet_manager.errors import AddressQueryError
 
-from .address_text import HouseNumber, Token, TokenKind, fold, locale, squash, tokenize
+from .address_query import Query, Reading, StreetMatch
+from .address_text import HouseNumber, fold, locale, squash, tokenize
 from .addresses import Address, AddressIndex, DropPoint, DropPointKind, Street
 
 DEFAULT_REVIEW_BELOW = 0.75
 _MIN_STREET_SCORE = 60.0  # rapidfuzz 0..100: below this a street is not even an alternative
 _STREETS_TRIED = 5
-_MAX_SPAN_WORDS = 5
 # A name typed shortened with a full stop ("Annank. 20") scores 92..98 by how much of it was typed.
 _MIN_ABBREVIATION_LETTERS = 4
 _ABBREVIATION_BASE = 92.0
@@ -132,15 +131,6 @@ class Resolution:
         }
 
 
-@dataclass(frozen=True)
-class _StreetMatch:
-    street_index: int
-    score: float  # 0..100, weighted
-    run: int
-    start: int  # token positions of the matched words, [start, end)
-    end: int
-
-
 class AddressResolver:
     """Resolves typed addresses against one world's address index (build once, call often)."""
 
@@ -184,15 +174,16 @@ class AddressResolver:
                 raise AddressQueryError(f"country {country!r} is not a country name or ISO code this resolver knows")
         tokens = tokenize(text)
         language = language.lower() if language else None
-        query = _Query(text, tokens)
+        query = Query(text, tokens)
         if wanted_country and self.index.country and wanted_country != self.index.country:
-            return query.outcome(
+            return _no_candidate(
+                text,
                 ResolutionStatus.NOT_FOUND,
                 f"country {wanted_country} is not served by this world ({self.index.country})",
             )
         matches = self._street_matches(query)
         if not matches:
-            return query.outcome(ResolutionStatus.NOT_FOUND, "no street of this world is like the words typed")
+            return _no_candidate(text, ResolutionStatus.NOT_FOUND, "no street of this world is like the words typed")
         scored: dict[str, Candidate] = {}
         units: dict[str, str] = {}
         numbers_seen: list[str] = []
@@ -214,20 +205,22 @@ class AddressResolver:
                     units[key] = reading.unit
         foreign = mentioned_countries - {self.index.country}
         if self.index.country and foreign and self.index.country not in mentioned_countries:
-            return query.outcome(
+            return _no_candidate(
+                text,
                 ResolutionStatus.NOT_FOUND,
                 f"the address names {', '.join(sorted(foreign))}; this world is in {self.index.country}",
             )
         if not scored:
             if not numbers_seen:
-                return query.outcome(
+                return _no_candidate(
+                    text,
                     ResolutionStatus.NEEDS_REVIEW,
                     f"no house number next to '{self._streets[matches[0].street_index].name}'",
                 )
-            return query.outcome(ResolutionStatus.NOT_FOUND, f"no mapped address {numbers_seen[0]}")
+            return _no_candidate(text, ResolutionStatus.NOT_FOUND, f"no mapped address {numbers_seen[0]}")
         ranked = [c for c in _with_confidence(list(scored.values())) if c.confidence >= _MIN_ALTERNATIVE_CONFIDENCE]
         if not ranked:
-            return query.outcome(ResolutionStatus.NEEDS_REVIEW, "the candidates cancel each other out")
+            return _no_candidate(text, ResolutionStatus.NEEDS_REVIEW, "the candidates cancel each other out")
         best = ranked[0]
         unit = units[best.address.target_id]
         if best.confidence < self.review_below:
@@ -256,7 +249,7 @@ class AddressResolver:
         """`resolve` for each text, with the same hints."""
         return [self.resolve(text, **hints) for text in texts]
 
-    def _street_matches(self, query: _Query) -> list[_StreetMatch]:
+    def _street_matches(self, query: Query) -> list[StreetMatch]:
         spans = query.spans(self._type_aliases)
         if not spans or not self._choice_spaced:
             return []
@@ -286,11 +279,11 @@ class AddressResolver:
                 per_street[owner] = (score, int(best_span[choice]))
         ranked = sorted(per_street.items(), key=lambda item: (-item[1][0], item[0]))[:_STREETS_TRIED]
         return [
-            _StreetMatch(owner, score, spans[span].run, spans[span].start, spans[span].end)
+            StreetMatch(owner, score, spans[span].run, spans[span].start, spans[span].end)
             for owner, (score, span) in ranked
         ]
 
-    def _explain(self, query: _Query, reading: _Reading) -> tuple[int, set[str]]:
+    def _explain(self, query: Query, reading: Reading) -> tuple[int, set[str]]:
         """How many leftover words nothing explains, and the countries the text names."""
         leftover = [i for i in query.word_positions() if i not in reading.used]
         countries: set[str] = set()
@@ -307,7 +300,7 @@ class AddressResolver:
         return unexplained, countries
 
     def _explained_prefix(
-        self, query: _Query, group: list[int], words: list[str], position: int, countries: set[str]
+        self, query: Query, group: list[int], words: list[str], position: int, countries: set[str]
     ) -> int:
         for length in range(min(4, len(words) - position), 0, -1):
             phrase = " ".join(words[position : position + length])
@@ -329,7 +322,7 @@ class AddressResolver:
             return 1
         return 0
 
-    def _candidates(self, match: _StreetMatch, reading: _Reading, query: _Query, unexplained: int) -> list[Candidate]:
+    def _candidates(self, match: StreetMatch, reading: Reading, query: Query, unexplained: int) -> list[Candidate]:
         street = self._streets[match.street_index]
         addresses = self.index.addresses_by_street.get(street.street_id, ())
         house = reading.house
@@ -352,6 +345,10 @@ class AddressResolver:
                         entrance.latitude_deg, entrance.longitude_deg, DropPointKind.ENTRANCE, entrance.entrance_id
                     )
         return address.drop_point
+
+
+def _no_candidate(text: str, status: ResolutionStatus, reason: str) -> Resolution:
+    return Resolution(text, status, 0.0, None, (), "", reason)
 
 
 def _fits(addresses: tuple[Address, ...], house: HouseNumber, letter: str) -> Iterable[tuple[Address, str, float]]:
@@ -413,158 +410,3 @@ def _contiguous(positions: list[int]) -> list[list[int]]:
         else:
             groups.append([position])
     return groups
-
-
-@dataclass(frozen=True)
-class _Span:
-    text: str
-    run: int
-    start: int
-    end: int
-    # For a span with an abbreviated word ("aleksanterink."), the squashed names it can stand for.
-    prefix_pattern: re.Pattern[str] | None = None
-    typed_letters: int = 0
-
-
-@dataclass(frozen=True)
-class _Reading:
-    """The house number, staircase letter and unit next to one street match, and the tokens they use."""
-
-    house: HouseNumber | None
-    letter: str
-    unit: str
-    used: frozenset[int]
-
-
-class _Query:
-    """A tokenized query and the readings of it."""
-
-    def __init__(self, text: str, tokens: list[Token]) -> None:
-        self.text = text
-        self.tokens = tokens
-        self.postcodes = [t.text for t in tokens if t.kind is TokenKind.POSTCODE]
-        self.runs: list[list[int]] = []
-        current: list[int] = []
-        for position, token in enumerate(tokens):
-            if token.kind is TokenKind.WORD:
-                current.append(position)
-            elif current:
-                self.runs.append(current)
-                current = []
-        if current:
-            self.runs.append(current)
-
-    def outcome(self, status: ResolutionStatus, reason: str) -> Resolution:
-        """A resolution with no candidate."""
-        return Resolution(self.text, status, 0.0, None, (), "", reason)
-
-    def word_positions(self) -> list[int]:
-        """Positions of all word tokens."""
-        return [i for run in self.runs for i in run]
-
-    def spans(self, aliases: dict[str, str]) -> list[_Span]:
-        """Every run of up to five consecutive words, with street-type aliases replaced."""
-        spans = []
-        for run_number, run in enumerate(self.runs):
-            words = [aliases.get(self.tokens[i].text, self.tokens[i].text) for i in run]
-            shortened = [self.tokens[i].abbreviated and self.tokens[i].text not in aliases for i in run]
-            for start in range(len(run)):
-                for end in range(start + 1, min(len(run), start + _MAX_SPAN_WORDS) + 1):
-                    pattern, typed = None, 0
-                    if any(shortened[start:end]):
-                        pattern = re.compile(
-                            "".join(
-                                re.escape(w) + ("[a-z]*" if short else "")
-                                for w, short in zip(words[start:end], shortened[start:end], strict=True)
-                            )
-                        )
-                        typed = sum(len(w) for w in words[start:end])
-                    text = " ".join(words[start:end])
-                    spans.append(_Span(text, run_number, run[start], run[end - 1] + 1, pattern, typed))
-        return spans
-
-    def code_position(self, position: int) -> bool:
-        """A country code counts at the end of a comma part or right before a postcode ('FI 00100')."""
-        following = self.tokens[position + 1] if position + 1 < len(self.tokens) else None
-        return following is None or following.kind in (TokenKind.SEPARATOR, TokenKind.POSTCODE)
-
-    def read_around(self, match: _StreetMatch, unit_words: frozenset[str]) -> _Reading:
-        """The house number after the street's words (or before them) and the unit after the number."""
-        tokens = self.tokens
-        used = set(range(match.start, match.end))
-        number_at = self._number_near(match.end, forward=True)
-        letter_before = ""
-        if number_at is None:
-            number_at = self._number_near(match.start - 1, forward=False)
-        if number_at is None:
-            # "15 B Aleksanterinkatu", "20 B, Mannerheimintie": number and staircase before the street
-            position = match.start - 1
-            if 0 <= position < len(tokens) and tokens[position].kind is TokenKind.SEPARATOR:
-                position -= 1
-            if self._is_letter(position) and self._number_near(position - 1, forward=False) is not None:
-                number_at = self._number_near(position - 1, forward=False)
-                letter_before = tokens[position].text
-                used.add(position)
-        if number_at is None:
-            return _Reading(None, "", "", frozenset(used))
-        token = tokens[number_at]
-        used.add(number_at)
-        house = token.house
-        letter = (house.letter if house else "") or letter_before
-        if house is not None and letter:
-            house = HouseNumber(house.first, "", house.last)
-        unit_tokens: list[str] = re.findall(r"[a-z]+|\d+", token.unit_tail)
-        if token.unit_tail[:1].isalpha() and not letter:
-            letter = token.unit_tail[0]
-        position = number_at + 1
-        while position < len(tokens):
-            current = tokens[position]
-            unit_like = current.kind is TokenKind.NUMBER or (
-                current.kind is TokenKind.WORD and (len(current.text) == 1 or current.text in unit_words)
-            )
-            if current.kind is TokenKind.SEPARATOR and self._unit_part_follows(position + 1, unit_words):
-                position += 1
-                continue
-            if not unit_like or position in used:
-                break
-            if current.kind is TokenKind.WORD and len(current.text) == 1 and not letter and not unit_tokens:
-                letter = current.text
-            unit_tokens.append(current.text)
-            used.add(position)
-            position += 1
-        unit = " ".join(word.upper() if len(word) == 1 else word for word in unit_tokens)
-        if letter and not unit.startswith(letter.upper()):
-            unit = f"{letter.upper()} {unit}".strip()
-        return _Reading(house, letter, unit, frozenset(used))
-
-    def _is_letter(self, position: int) -> bool:
-        return 0 <= position < len(self.tokens) and (
-            self.tokens[position].kind is TokenKind.WORD and len(self.tokens[position].text) == 1
-        )
-
-    def _number_near(self, position: int, *, forward: bool) -> int | None:
-        step = 1 if forward else -1
-        skipped_separator = False
-        while 0 <= position < len(self.tokens):
-            token = self.tokens[position]
-            if token.kind is TokenKind.NUMBER:
-                return position if token.house is not None else None
-            if token.kind is TokenKind.SEPARATOR and not skipped_separator:
-                skipped_separator = True
-                position += step
-                continue
-            return None
-        return None
-
-    def _unit_part_follows(self, position: int, unit_words: frozenset[str]) -> bool:
-        """True if the comma part starting at `position` is all unit ('B 23', 'as. 5', '2n 1a')."""
-        seen = False
-        while position < len(self.tokens) and self.tokens[position].kind is not TokenKind.SEPARATOR:
-            token = self.tokens[position]
-            if token.kind is TokenKind.POSTCODE:
-                return False
-            if token.kind is TokenKind.WORD and len(token.text) > 1 and token.text not in unit_words:
-                return False
-            seen = True
-            position += 1
-        return seen
