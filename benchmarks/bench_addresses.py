@@ -6,7 +6,8 @@ folding). Worlds: every shipped world, plus Andorra straight from
 `$FINALMILE_BENCH_DATA/worlds/andorra/andorra.osm.pbf` when that world is not shipped yet.
 
 Seeds: TUNING_SEED is the set the resolver's constants were tuned on while it was built;
-REPORTED_SEED is held out and is what this benchmark reports. Columns:
+REPORTED_SEED is held out and is what this benchmark reports (`FINALMILE_ADDRESS_SEED=1` re-runs
+the tuning set; the `seed` column says which one a CSV holds). Columns:
 - `top1_accuracy`: resolved to the right building (or address point); for `wrong_number` and
   `street_elsewhere` (addresses not in the world) it is the share NOT resolved.
 - `best_candidate_correct`: the right answer is the best candidate even when it went to review.
