@@ -54,8 +54,15 @@ class ParkedVehicle(VehicleAdapter):
     def __init__(self, vehicle_id: str, kind: VehicleKind, latitude_deg: float, longitude_deg: float) -> None:
         self.vehicle_id = vehicle_id
         self.kind = kind
-        self._state = VehicleState(vehicle_id, kind, DAY_START_S, latitude_deg, longitude_deg,
-                                   battery_remaining_pct=100.0, link=LinkStatus.CONNECTED)
+        self._state = VehicleState(
+            vehicle_id,
+            kind,
+            DAY_START_S,
+            latitude_deg,
+            longitude_deg,
+            battery_remaining_pct=100.0,
+            link=LinkStatus.CONNECTED,
+        )
         self.started: list[str] = []
         self.steps: list[int] = []
         self._done = asyncio.Event()
@@ -135,13 +142,17 @@ def _add_orders(database: Any, world: Any, count: int, rng: random.Random, now_s
             order_store.create_order(
                 session,
                 new=order_store.NewOrder(
-                    hub_id=HUB, recipient=Recipient(f"r{number}"), reference=f"{prefix}-{number:04d}",
+                    hub_id=HUB,
+                    recipient=Recipient(f"r{number}"),
+                    reference=f"{prefix}-{number:04d}",
                     weight_kg=round(weight_kg, 2),
                     destination=Address(building.latitude_deg, building.longitude_deg, street=building.address),
-                    customs_cleared=True, window_start_s=now_s - 600.0,
+                    customs_cleared=True,
+                    window_start_s=now_s - 600.0,
                     window_end_s=now_s + rng.uniform(2 * 3600, 10 * 3600),
                 ),
-                actor="bench", at_s=now_s,
+                actor="bench",
+                at_s=now_s,
             )
 
 
@@ -162,9 +173,15 @@ async def _measure(folder: Path, budget_s: float, replan_budget_s: float) -> lis
     database.migrate()
     with database.transaction() as session:
         for locker in world.lockers:
-            locker_store.upsert_locker(session, locker_id=locker.site_id, hub_id=HUB, name=locker.name,
-                                       address=locker.name, latitude_deg=locker.latitude_deg,
-                                       longitude_deg=locker.longitude_deg)
+            locker_store.upsert_locker(
+                session,
+                locker_id=locker.site_id,
+                hub_id=HUB,
+                name=locker.name,
+                address=locker.name,
+                latitude_deg=locker.latitude_deg,
+                longitude_deg=locker.longitude_deg,
+            )
     clock = Clock(start_s=DAY_START_S, speedup=1.0)
     rng = random.Random(7)
     _add_orders(database, world, 1000, rng, clock.now(), "bench")
@@ -242,9 +259,15 @@ def _replan_row(planner: Any, world: Any, now_s: float, budget_s: float) -> dict
     started = time.perf_counter()
     again = replan(PlanState(result, now_s), [new], time_budget_s=budget_s)
     replan_s = time.perf_counter() - started
-    return {"instance": "helsinki-1000x100", "step": "replan-1-order", "plan": "replan",
-            "plan_s": round(replan_s, 3), "budget_s": budget_s, "open_orders": len(result.problem.orders) + 1,
-            "new_order_planned": "late-replan" in again.plan.planned_order_ids}
+    return {
+        "instance": "helsinki-1000x100",
+        "step": "replan-1-order",
+        "plan": "replan",
+        "plan_s": round(replan_s, 3),
+        "budget_s": budget_s,
+        "open_orders": len(result.problem.orders) + 1,
+        "new_order_planned": "late-replan" in again.plan.planned_order_ids,
+    }
 
 
 def run(args: Any = None) -> list[dict[str, Any]]:

