@@ -23,6 +23,7 @@ from sim_worlds.mavsim.mission_executor import MissionExecutor
 from sim_worlds.mavsim.mission_protocol import FENCE, MISSION, MissionItem, MissionProtocol
 from sim_worlds.mavsim.params import ParamTable
 from sim_worlds.mavsim.physics import GeoOrigin, Kinematics, Limits, wind_vector
+from sim_worlds.mavsim.remote_id import RemoteIdState, pre_arm_failure, warnings_due
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +155,10 @@ class Vehicle:
         self.climb_override_m_s: float | None = None
         self.descent_override_m_s: float | None = None
         self.last_gcs_heartbeat_s: float | None = None
+        self.remote_id = RemoteIdState()
+        self._remote_id_due_s = 0.0
+        self.signing_key: bytes | None = None  # set by SETUP_SIGNING: every link signs, all but TCP require it
+        self.signing_timestamp = 0
         self._last_prearm_report_s = 0.0
         self._booted_events: set[str] = set()
         self._heartbeat_due_s = 0.0
@@ -216,6 +221,26 @@ class Vehicle:
             self.statustext(SEV_INFO, "EKF3 IMU1 is using GPS")
 
     # ---- output ----------------------------------------------------------------------------
+    def add_link(self, link: Link) -> None:
+        """A new link (TCP client, UDP peer): signed from the start when a signing key is set."""
+        if self.signing_key is not None:
+            link.enable_signing(self.signing_key, self.signing_timestamp)
+        self.links.append(link)
+
+    def setup_signing(self, key: bytes, initial_timestamp: int) -> bool:
+        """SETUP_SIGNING: every link signs with `key` from now on (an all-zero key and timestamp turn it off)."""
+        if self.armed:
+            self.statustext(SEV_WARNING, "ERROR: Won't setup signing when armed")
+            return False
+        if not any(key) and initial_timestamp == 0:
+            self.signing_key = None
+            self.statustext(SEV_INFO, "Signing disabled: restart links to accept unsigned frames")
+            return True
+        self.signing_key, self.signing_timestamp = bytes(key), initial_timestamp
+        for link in self.links:
+            link.enable_signing(self.signing_key, initial_timestamp)
+        return True
+
     def broadcast(self, message: Any) -> None:
         """Send to every link (HEARTBEAT, HOME_POSITION...)."""
         for link in self.links:
@@ -265,25 +290,36 @@ class Vehicle:
     # ---- arming ----------------------------------------------------------------------------
     def arming_failure(self) -> str | None:
         """The first reason ArduCopter would give for refusing to arm now, or None."""
+        failures = self.arming_failures()
+        return failures[0] if failures else None
+
+    def arming_failures(self) -> list[str]:
+        """Every reason ArduCopter gives for refusing to arm now, in its order (one `Arm: ` text each)."""
         get = self.params.get
         if self.boot_age_s < self.timeline.ready_s:
-            return "System not initialised"
+            return ["System not initialised"]
         checks = int(get("ARMING_CHECK"))
         if self.carrier is not None:
-            return f"stowed on {self.carrier}"
+            return [f"stowed on {self.carrier}"]
+        failures: list[str] = []
         if checks:
             if not self.home_set:
-                return "AHRS: waiting for home"
-            if self.mode in modes.REQUIRES_POSITION and not self.position_ok:
-                return "Need Position Estimate"
+                failures.append("AHRS: waiting for home")
+            elif self.mode in modes.REQUIRES_POSITION and not self.position_ok:
+                failures.append("Need Position Estimate")
             battery = self.battery_check_failure()
             if battery:
-                return battery
+                failures.append(battery)
             if self.failsafe.gcs:
-                return "GCS failsafe on"
+                failures.append("GCS failsafe on")
+        remote_id = pre_arm_failure(self.remote_id, self.params, self.now_s)
+        if remote_id:
+            failures.append(f"OpenDroneID: {remote_id}")
+        if failures:
+            return failures
         if self.mode in modes.NOT_ARMABLE or (self.mode == modes.AUTO and not int(get("AUTO_OPTIONS")) & 1):
-            return f"{modes.NAMES[self.mode]} mode not armable"
-        return None
+            return [f"{modes.NAMES[self.mode]} mode not armable"]
+        return []
 
     def battery_check_failure(self) -> str | None:
         """AP_BattMonitor's arming check text."""
@@ -309,9 +345,10 @@ class Vehicle:
         """Try to arm; sends ArduPilot's refusal text on failure."""
         if self.armed:
             return True
-        failure = self.arming_failure()
-        if failure:
-            self.statustext(SEV_CRITICAL, f"Arm: {failure}")
+        failures = self.arming_failures()
+        if failures:
+            for failure in failures:
+                self.statustext(SEV_CRITICAL, f"Arm: {failure}")
             return False
         self.armed = True
         self.armed_idle_since_s = self.now_s
@@ -567,6 +604,7 @@ class Vehicle:
         self._check_gcs()
         self._check_fence()
         self._auto_disarm()
+        self._remote_id_update()
         self._prearm_report()
         self.protocol.update(now_s)
 
@@ -599,6 +637,14 @@ class Vehicle:
                 and self.now_s - self.armed_idle_since_s >= delay):
             self.disarm()
 
+    def _remote_id_update(self) -> None:
+        if self.params.get("DID_ENABLE") < 1 or self.now_s < self._remote_id_due_s:
+            return
+        self._remote_id_due_s = self.now_s + 1.0
+        self.remote_id.transmitter_update(self.now_s, self.home_set and self.gps_fix)
+        for text in warnings_due(self.remote_id, self.params, self.now_s):
+            self.statustext(SEV_INFO if text.endswith("OK") else SEV_WARNING, text)
+
     def _prearm_report(self) -> None:
         if self.armed or self.now_s - self._last_prearm_report_s < PREARM_REPORT_S:
             return
@@ -611,8 +657,10 @@ class Vehicle:
             reason = "Need Position Estimate"
         else:
             reason = self.battery_check_failure()
-        if reason:
-            self.statustext(SEV_CRITICAL, f"PreArm: {reason}")
+        remote_id = pre_arm_failure(self.remote_id, self.params, self.now_s)
+        for text in (reason, remote_id and f"OpenDroneID: {remote_id}"):
+            if text:
+                self.statustext(SEV_CRITICAL, f"PreArm: {text}")
 
     # ---- failsafes ---------------------------------------------------------------------------
     def _check_battery(self) -> None:

@@ -36,6 +36,11 @@ def handle_message(vehicle: Vehicle, link: Link, message: Any) -> None:
     if target not in (0, vehicle.system_id):
         return
     kind = message.get_type()
+    # MAV_OPTIONS bit 0 (SYSID_ENFORCE before 4.7): only the GCS and our own components are heard.
+    heard = (vehicle.system_id, int(vehicle.params.get("MAV_GCS_SYSID")))
+    if int(vehicle.params.get("MAV_OPTIONS")) & 1 and kind not in ("RADIO_STATUS", "RADIO") \
+            and message.get_srcSystem() not in heard:
+        return
     if kind == "HEARTBEAT":
         vehicle.note_gcs_heartbeat(message.get_srcSystem())
         return
@@ -278,6 +283,15 @@ def _param_name(raw: Any) -> str:
     return text.split("\0", 1)[0]
 
 
+def _on_open_drone_id(vehicle: Vehicle, link: Link, message: Any) -> None:
+    if vehicle.params.get("DID_ENABLE") >= 1:
+        vehicle.remote_id.handle(message, vehicle.now_s)
+
+
+def _on_setup_signing(vehicle: Vehicle, link: Link, message: Any) -> None:
+    vehicle.setup_signing(bytes(message.secret_key), int(message.initial_timestamp))
+
+
 def _on_timesync(vehicle: Vehicle, link: Link, message: Any) -> None:
     if message.tc1 == 0:
         link.send(mavlink.MAVLink_timesync_message(int(vehicle.boot_age_s * 1e9), message.ts1))
@@ -294,4 +308,7 @@ _HANDLERS = {
     "PARAM_REQUEST_READ": _on_param_request_read,
     "PARAM_SET": _on_param_set,
     "TIMESYNC": _on_timesync,
+    "SETUP_SIGNING": _on_setup_signing,
+    **dict.fromkeys(("OPEN_DRONE_ID_BASIC_ID", "OPEN_DRONE_ID_SYSTEM", "OPEN_DRONE_ID_SYSTEM_UPDATE",
+                     "OPEN_DRONE_ID_SELF_ID", "OPEN_DRONE_ID_OPERATOR_ID"), _on_open_drone_id),
 }
