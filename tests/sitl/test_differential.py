@@ -28,6 +28,7 @@ from pymavlink import mavutil
 from pymavlink.dialects.v20 import ardupilotmega as mav
 
 from sim_worlds.mavsim.process import MavsimProcess
+from sim_worlds.remote_id_tx import RemoteIdTransmitter
 from sim_worlds.sitl import MAX_INSTANCE, sitl_tcp_port
 
 pytestmark = [pytest.mark.sitl, pytest.mark.slow]
@@ -35,11 +36,13 @@ pytestmark = [pytest.mark.sitl, pytest.mark.slow]
 SPEEDUP = 5.0
 HOME = (60.1715, 24.9381, 10.0)
 GCS_SYSID = 250
-# Parameters both sides run with: ArduCopter defaults (+ copter.parm) plus a gripper on SERVO8.
-SESSION_PARAMS = {"GRIP_ENABLE": 1, "RTL_ALT": 2000}
+# Parameters both sides run with: ArduCopter defaults (+ copter.parm) plus a gripper on SERVO8, and
+# Remote ID with arming enforced (a transmitter on SERIAL2: simulated beside SITL, built into mavsim).
+REMOTE_ID_PARAMS = {"DID_ENABLE": 1, "DID_OPTIONS": 1, "DID_MAVPORT": 2}
+SESSION_PARAMS = {"GRIP_ENABLE": 1, "RTL_ALT": 2000, **REMOTE_ID_PARAMS}
 SITL_EXTRA_DEFAULTS = {
     "GRIP_ENABLE": 1, "GRIP_TYPE": 1, "GRIP_GRAB": 2000, "GRIP_RELEASE": 1000, "SIM_GRPS_ENABLE": 1,
-    "SIM_GRPS_PIN": 8, "SERVO8_FUNCTION": 28, "RTL_ALT": 2000,
+    "SIM_GRPS_PIN": 8, "SERVO8_FUNCTION": 28, "RTL_ALT": 2000, **REMOTE_ID_PARAMS,
 }  # fmt: skip
 PARAMS_READ = ("FENCE_ENABLE", "FENCE_ACTION", "FENCE_TYPE", "WPNAV_SPEED", "RTL_ALT", "LAND_SPEED",
                "BATT_FS_LOW_ACT", "BATT_LOW_VOLT", "FS_GCS_ENABLE", "GRIP_ENABLE", "DISARM_DELAY")
@@ -76,9 +79,30 @@ class GroundStation:
         self._next_heartbeat = 0.0
         self.talking = False
         self.target = 1
+        self.remote_id = False  # stream Remote ID data as a compliant ground station does
+        self._next_remote_id = 0.0
+        self._remote_id_count = 0
 
     def close(self) -> None:
         self.conn.close()
+
+    def basic_id(self) -> None:
+        self.conn.mav.open_drone_id_basic_id_send(
+            self.target, 0, bytes(20), mav.MAV_ODID_ID_TYPE_SERIAL_NUMBER,
+            mav.MAV_ODID_UA_TYPE_HELICOPTER_OR_MULTIROTOR, b"FM-DIFF-1".ljust(20, b"\0"),
+        )
+
+    def _send_remote_id(self) -> None:
+        """SYSTEM_UPDATE every time, BASIC_ID / SYSTEM / SELF_ID / OPERATOR_ID every 5th (as MAVProxy's module)."""
+        lat, lon = round(HOME[0] * 1e7), round(HOME[1] * 1e7)
+        self.conn.mav.open_drone_id_system_update_send(self.target, 0, lat, lon, HOME[2], 100)
+        if self._remote_id_count % 5 == 0:
+            self.basic_id()
+            self.conn.mav.open_drone_id_system_send(self.target, 0, bytes(20), 2, 1, lat, lon, 1, 0, -1000, -1000, 1,
+                                                    0, HOME[2], 100)
+            self.conn.mav.open_drone_id_self_id_send(self.target, 0, bytes(20), 0, b"differential test")
+            self.conn.mav.open_drone_id_operator_id_send(self.target, 0, bytes(20), 0, b"FIN87astrdge12k8")
+        self._remote_id_count += 1
 
     def pump(self, seconds: float) -> list[Any]:
         """Receive for `seconds` wall seconds; returns what arrived."""
@@ -89,6 +113,9 @@ class GroundStation:
             if self.talking and now >= self._next_heartbeat:
                 self.conn.mav.heartbeat_send(mav.MAV_TYPE_GCS, mav.MAV_AUTOPILOT_INVALID, 0, 0, 0)
                 self._next_heartbeat = now + 1.0
+            if self.remote_id and now >= self._next_remote_id:
+                self._send_remote_id()
+                self._next_remote_id = now + 1.0 / SPEEDUP  # 1 Hz of vehicle time
             if now >= end:
                 return got
             message = self.conn.recv_match(blocking=True, timeout=min(0.2, end - now))
@@ -164,13 +191,24 @@ def _offset_e7(north_m: float, east_m: float) -> tuple[int, int]:
     return round(lat * 1e7), round(lon * 1e7)
 
 
-def run_session(url: str) -> Session:
-    """The scripted ground-station session; wall-clock waits assume SPEEDUP."""
+def _remote_id_texts(texts: list[str]) -> list[str]:
+    return sorted({t for t in texts if "OpenDroneID" in t})
+
+
+def run_session(url: str, transmitter_url: str | None = None) -> Session:
+    """The scripted ground-station session; wall-clock waits assume SPEEDUP.
+
+    `transmitter_url`: the autopilot port to attach a Remote ID transmitter to (SITL's SERIAL2).
+    """
     gcs = GroundStation(url)
     session = Session()
     obs = session.obs
+    transmitter: RemoteIdTransmitter | None = None
     try:
         first = gcs.wait(lambda m: m.get_type() == "HEARTBEAT", 60.0, "first heartbeat")
+        if transmitter_url is not None:
+            transmitter = RemoteIdTransmitter(transmitter_url, speedup=SPEEDUP)
+            transmitter.start()
         gcs.target = first.get_srcSystem()
         obs["heartbeat_ids"] = (first.get_srcSystem(), first.get_srcComponent(), first.type, first.autopilot,
                                 first.mavlink_version)
@@ -245,6 +283,13 @@ def run_session(url: str) -> Session:
             obs["param_count"] = value.param_count
         obs["params"] = params
 
+        # Remote ID: refused without the ground station's data, in ArduPilot's order, then streamed.
+        obs["remote_id_no_data"] = _remote_id_texts(gcs.command(mav.MAV_CMD_COMPONENT_ARM_DISARM, 1)[1])
+        gcs.basic_id()
+        gcs.pump(0.3)
+        obs["remote_id_basic_id_only"] = _remote_id_texts(gcs.command(mav.MAV_CMD_COMPONENT_ARM_DISARM, 1)[1])
+        gcs.remote_id = True
+
         # Wait until the EKF has a position: arm in GUIDED until accepted.
         refusals: set[str] = set()
         deadline = time.monotonic() + 150.0 / SPEEDUP * 2
@@ -272,7 +317,8 @@ def run_session(url: str) -> Session:
             if m.get_type() == "HEARTBEAT" and m.get_srcComponent() == 1 and (not modes or modes[-1] != m.custom_mode):
                 modes.append(m.custom_mode)
         obs["flight_modes"] = modes
-        obs["flight_base_modes"] = sorted({m.base_mode for m in flight if m.get_type() == "HEARTBEAT"})
+        obs["flight_base_modes"] = sorted({m.base_mode for m in flight
+                                           if m.get_type() == "HEARTBEAT" and m.get_srcComponent() == 1})
         obs["items_reached"] = [m.seq for m in flight if m.get_type() == "MISSION_ITEM_REACHED"]
         wanted = ("Mission:", "Reached", "Gripper", "Arming", "Disarming")
         obs["flight_texts"] = [t for _, _, t in gcs.texts[mark_texts:] if t.startswith(wanted)]
@@ -288,9 +334,18 @@ def run_session(url: str) -> Session:
         obs["auto_disarmed"] = gcs.command(mav.MAV_CMD_DO_SET_MODE, 1, 3)[0]
         obs["auto_disarmed_base_mode"] = _next_heartbeat(gcs).base_mode
         obs["request_home"] = gcs.command(mav.MAV_CMD_REQUEST_MESSAGE, 242)[0]
+
+        # The Remote ID stream stops: ArduPilot refuses to arm once the operator location is 3 s old.
+        gcs.command(mav.MAV_CMD_DO_SET_MODE, 1, 4)
+        gcs.remote_id = False
+        gcs.pump(6.0 / SPEEDUP)
+        result, texts = gcs.command(mav.MAV_CMD_COMPONENT_ARM_DISARM, 1)
+        obs["remote_id_stopped"] = (result, _remote_id_texts(texts))
         session.texts = gcs.texts
         return session
     finally:
+        if transmitter is not None:
+            transmitter.stop()
         gcs.close()
 
 
@@ -373,11 +428,13 @@ def test_simulator_matches_sitl_on_the_wire() -> None:
     """SITL and mavsim answer the same ground-station session the same way (allow-list aside)."""
     binary = _sitl_binary()
     with sitl_process(binary) as url:
-        sitl = run_session(url)
+        instance = (int(url.rsplit(":", 1)[1]) - sitl_tcp_port(0)) // 10
+        sitl = run_session(url, transmitter_url=f"tcp:127.0.0.1:{sitl_tcp_port(instance, 2)}")
     with MavsimProcess(1, speedup=SPEEDUP, home=HOME, params=SESSION_PARAMS) as sim_process:
         sim = run_session(sim_process.urls[0])
     problems = compare(sitl.obs, sim.obs)
     # The allowed differences must still hold their stated shape.
     assert sim.obs["early_arm_has_text"] and sitl.obs["early_arm_has_text"]
     assert set(sim.obs["data_stream_types"]) <= set(sitl.obs["data_stream_types"])
+    assert sitl.obs["remote_id_stopped"] == (mav.MAV_RESULT_FAILED, ["Arm: OpenDroneID: SYSTEM not available"])
     assert not problems, "\n".join(problems)
