@@ -34,6 +34,7 @@ from .errors import ConfigError
 from .fleet import Fleet, FleetVehicle
 from .fleet_file import AdapterKind, FleetFile, HubConfig, fleet_from_vehicles, load_fleet_file
 from .handover import AlwaysPresent, HttpRecipientCheck, RecipientCheck
+from .link_metrics import register_link_metrics
 from .live_airspace import LiveAirspace
 from .mavlink_config import mavlink_options
 from .mission_control import MissionConfig, MissionControl
@@ -178,6 +179,7 @@ class Runtime:
                              policy=AttemptPolicy(locker_code_ttl_s=settings.locker_code_ttl_s))
         app = create_app(settings, clock=clock, database=database, commander=AdapterCommander(fleet),
                          frame=world.frame, background=services.jobs(), webhook_transport=webhook_transport)
+        register_link_metrics(app.state.service.metrics.registry, fleet)
         runtime = cls(settings, clock, database, fleet, app, fleet_file, {hub.hub_id: services}, factory)
         if isinstance(recipients, HttpRecipientCheck):
             runtime._closers.append(recipients.close)

@@ -19,13 +19,18 @@ import tty
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from fleet_manager.adapters.mavlink_adapter import MavlinkAdapter, MavlinkTimeouts
 from fleet_manager.adapters.mavlink_link import MavlinkTransport, mavlink, parse_url
 from fleet_manager.adapters.mavlink_remote_id import RemoteIdAircraft, RemoteIdConfig, RemoteIdOperator
 from fleet_manager.adapters.mavlink_signing import SigningKey
 from fleet_manager.errors import AdapterTimeout, CommandRefused
+from fleet_manager.fleet import Fleet
+from fleet_manager.link_metrics import register_link_metrics
 from mission_planner.clock import Clock
+from mission_planner.model import VehicleKind
+from mission_planner.profiles import DEFAULT_PROFILES
 from sim_worlds.mavsim.process import MavsimProcess, free_tcp_port
 
 pytestmark = pytest.mark.sim
@@ -99,6 +104,13 @@ async def test_signing_set_up_over_tcp_then_signed_over_udp_and_unsigned_frames_
         with pytest.raises(AdapterTimeout, match="HEARTBEAT"):
             await unsigned_vehicle.connect(timeout_s=3)
         assert unsigned_vehicle.link_stats.unsigned_dropped > 0 and unsigned_vehicle.link_stats.messages_in == 0
+        fleet = Fleet()
+        fleet.add("hub", unsigned_vehicle, DEFAULT_PROFILES[VehicleKind.DRONE], home_latitude_deg=HOME[0],
+                  home_longitude_deg=HOME[1])
+        registry = CollectorRegistry()
+        register_link_metrics(registry, fleet)
+        exposition = generate_latest(registry).decode()
+        assert 'finalmile_mavlink_rejected_frames_total{reason="unsigned",vehicle_id="expects-signing"}' in exposition
 
         async with _connected(sim.urls[0], "installer", signing=KEY, signing_setup=True) as installer:
             assert installer.link.signing is not None and installer.link.signing.verified
