@@ -22,7 +22,8 @@ from sim_worlds.mavsim.link import Link
 from sim_worlds.mavsim.mission_executor import MissionExecutor
 from sim_worlds.mavsim.mission_protocol import FENCE, MISSION, MissionItem, MissionProtocol
 from sim_worlds.mavsim.params import ParamTable
-from sim_worlds.mavsim.physics import GeoOrigin, Kinematics, Limits, wind_vector
+from sim_worlds.mavsim.physics import GeoOrigin, Kinematics, Limits, stopping_point, wind_vector
+from sim_worlds.mavsim.rc import RcInput
 from sim_worlds.mavsim.remote_id import RemoteIdState, pre_arm_failure, warnings_due
 
 logger = logging.getLogger(__name__)
@@ -156,6 +157,9 @@ class Vehicle:
         self.descent_override_m_s: float | None = None
         self.last_gcs_heartbeat_s: float | None = None
         self.remote_id = RemoteIdState()
+        self.rc = RcInput()
+        self.auto_armed = False  # ArduCopter's ap.auto_armed: throttle raised (or a GUIDED take-off) since arming
+        self.origin: GeoOrigin | None = None  # the EKF origin (LOCAL_POSITION_NED's zero), set once at boot
         self._remote_id_due_s = 0.0
         self.signing_key: bytes | None = None  # set by SETUP_SIGNING: every link signs, all but TCP require it
         self.signing_timestamp = 0
@@ -207,6 +211,7 @@ class Vehicle:
             self.statustext(SEV_INFO, "GPS 1: detected u-blox")
         if once("origin", timeline.origin_s):
             self.home_set = True
+            self.origin = self.home
             self.fence.reindex(self.home)
             self.statustext(SEV_INFO, "EKF3 IMU0 origin set")
             self.statustext(SEV_INFO, f"Field Elevation Set: {self.home.altitude_amsl_m:.0f}m")
@@ -362,6 +367,19 @@ class Vehicle:
         self.broadcast(telemetry.home_position(self))
         return True
 
+    def throttle_zero(self) -> bool:
+        """The pilot's throttle is at the bottom (RC3 within RC3_DZ of RC3_MIN, overrides included)."""
+        get = self.params.get
+        return self.rc.pwm(3, self.now_s, get("RC_OVERRIDE_TIME")) <= get("RC3_MIN") + get("RC3_DZ")
+
+    def may_take_off_in_auto(self) -> bool:
+        """ArduCopter starts an AUTO take-off from the ground only when auto armed (AUTO_OPTIONS bit 1 waives it)."""
+        return self.armed and (self.auto_armed or bool(int(self.params.get("AUTO_OPTIONS")) & 2))
+
+    def hold_point(self) -> tuple[float, float]:
+        """Where a mode that holds position (LOITER, GUIDED, LAND) stops: past the current position when moving."""
+        return stopping_point(self.kin, self.flight_settings().limits)
+
     def reset_battery(self, remaining_pct: float) -> None:
         """Set the pack to `remaining_pct` and clear the battery failsafe (AP_BattMonitor reset_remaining)."""
         self.battery.used_wh = self.battery.capacity_wh * (1.0 - min(100.0, max(0.0, remaining_pct)) / 100.0)
@@ -397,6 +415,7 @@ class Vehicle:
         if not self.armed:
             return
         self.armed = False
+        self.auto_armed = False
         self.armed_idle_since_s = None
         self.nav = Nav(NavKind.IDLE)
         self.statustext(SEV_INFO, "Disarming motors")
@@ -439,13 +458,13 @@ class Vehicle:
                 self.nav = Nav(NavKind.IDLE)
             return
         if mode == modes.LAND:
-            self.nav = Nav(NavKind.LAND, kin.x_m, kin.y_m)
+            self.nav = Nav(NavKind.LAND, *self.hold_point())
         elif mode in (modes.RTL, modes.SMART_RTL, modes.AUTO_RTL):
             self.nav = rtl_nav(kin, self.flight_settings())
         elif mode == modes.BRAKE:
             self.nav = Nav(NavKind.BRAKE)
         else:
-            self.nav = Nav(NavKind.HOLD, kin.x_m, kin.y_m, kin.alt_m)
+            self.nav = Nav(NavKind.HOLD, *self.hold_point(), kin.alt_m)
 
     def failsafe_mode(self, action: str) -> None:
         """Apply a failsafe action: 'rtl', 'smartrtl', 'land', 'brake', 'terminate'."""
@@ -469,6 +488,7 @@ class Vehicle:
         """User take-off (GUIDED): armed, on the ground, to `alt_m` above home."""
         if not self.armed or not self.landed or self.mode != modes.GUIDED or alt_m <= 0:
             return False
+        self.auto_armed = True  # Mode::do_user_takeoff
         self.landed = False
         self.touchdown_s = None
         self.nav = Nav(NavKind.TAKEOFF, self.kin.x_m, self.kin.y_m, alt_m)
@@ -575,6 +595,8 @@ class Vehicle:
             return
         dt_total = max(0.0, now_s - self.now_s)
         self._boot_events()
+        if self.armed and not self.auto_armed and not self.throttle_zero():
+            self.auto_armed = True
         settings = self.flight_settings()
         wind_e, wind_n = wind_vector(self.params.get("SIM_WIND_SPD"), self.params.get("SIM_WIND_DIR"))
         arrived = touched_down = False
