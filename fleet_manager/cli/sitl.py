@@ -47,9 +47,9 @@ def _run(args: argparse.Namespace) -> int:
     from sim_worlds.sitl import SitlError, SitlFleet, check_instances, resolve_binary, sitl_tcp_port
 
     check_instances(args.instance_base, args.count)  # fail fast, before starting anything
+    params = parse_overrides(args.param)
     resolve_binary(args.binary)
     hub = load_world(args.world).hub
-    params = parse_overrides(args.param)
     if args.remote_id:
         params.update({"DID_ENABLE": 1, "DID_OPTIONS": 1, "DID_MAVPORT": 2})
     # SIGINT too: a shell starts background jobs with SIGINT ignored, and Ctrl-C must always clean up.
