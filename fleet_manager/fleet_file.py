@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from mission_planner.errors import PlanningError
 from mission_planner.model import VehicleKind
@@ -39,7 +39,8 @@ from mission_planner.profiles import DEFAULT_PROFILES, VehicleProfile
 from .errors import ConfigError
 
 _ID = r"^[A-Za-z0-9_.-]{1,64}$"
-_MAVLINK_SCHEMES = ("tcp:", "udp:", "udpin:", "udpout:")
+_MAVLINK_SCHEMES = ("tcp:", "tcpin:", "udp:", "udpin:", "udpout:", "serial:")
+_BARE_SERIAL = re.compile(r"^(/dev/\S+|COM\d+),\d+$")  # pymavlink's DEVICE,BAUD
 
 
 class FleetFileError(ConfigError):
@@ -99,6 +100,57 @@ class RecipientPresence(_Model):
         return self
 
 
+class OperatorLocation(_Model):
+    """Where the remote pilot / operator station is (WGS84; altitude above the ellipsoid, metres)."""
+
+    latitude_deg: float = Field(ge=-90, le=90)
+    longitude_deg: float = Field(ge=-180, le=180)
+    altitude_m: float = 0.0
+
+
+class RemoteIdHub(_Model):
+    """The hub's Remote ID operator registration and location (OPERATOR_ID, SYSTEM, SELF_ID for every drone)."""
+
+    operator_id: str = Field(min_length=1, max_length=20)  # e.g. the national UAS operator registration number
+    operator_id_type: int = Field(default=0, ge=0, le=255)  # MAV_ODID_OPERATOR_ID_TYPE: 0 CAA
+    operator_location: OperatorLocation | None = None  # default: the hub's site in its world
+    location_type: Literal["takeoff", "live_gnss", "fixed"] = "fixed"
+    area_radius_m: int = Field(default=0, ge=0, le=65535)
+    area_ceiling_m: float = -1000.0  # -1000 = unknown (ASTM F3411)
+    area_floor_m: float = -1000.0
+    category_eu: Literal["undeclared", "open", "specific", "certified"] = "open"
+    class_eu: int = Field(default=0, ge=0, le=8)  # MAV_ODID_CLASS_EU: 0 undeclared, 1..7 class 0..6
+    description: str = Field(default="parcel delivery", max_length=23)
+
+
+class RemoteIdAircraftConfig(_Model):
+    """A drone's Basic ID: its UAS id (serial number) and the kind of aircraft."""
+
+    uas_id: str = Field(min_length=1, max_length=20)
+    id_type: Literal["serial_number", "caa_registration", "utm_assigned", "specific_session"] = "serial_number"
+    ua_type: Literal["helicopter_or_multirotor", "aeroplane", "hybrid_lift", "other"] = "helicopter_or_multirotor"
+
+
+class SigningConfig(_Model):
+    """A drone's MAVLink 2 signing key: `key` (64 hex digits) or `key_file`, never both; never logged.
+
+    `key_file` holds the key alone or a YAML mapping of vehicle id to key (one secrets file per fleet).
+    `setup: true` installs the key with SETUP_SIGNING when the fleet manager connects: only over a
+    trusted link (USB, SITL SERIAL0); otherwise install it once with a GCS and leave `setup` off.
+    """
+
+    key: SecretStr | None = None
+    key_file: Path | None = None
+    setup: bool = False
+    link_id: int = Field(default=0, ge=0, le=255)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SigningConfig:
+        if (self.key is None) == (self.key_file is None):
+            raise ValueError("give the signing key as key or key_file (one of them)")
+        return self
+
+
 class HubConfig(_Model):
     """A hub: where its vehicles start, its lockers, and its recipient-presence service."""
 
@@ -106,6 +158,7 @@ class HubConfig(_Model):
     world: str = "helsinki"
     lockers: Literal["world"] | tuple[Annotated[str, Field(pattern=_ID)], ...] = "world"
     recipient_presence: RecipientPresence
+    remote_id: RemoteIdHub | None = None  # stream Remote ID (OpenDroneID) data to this hub's drones
 
 
 class VehicleConfig(_Model):
@@ -119,14 +172,25 @@ class VehicleConfig(_Model):
     profile: ProfileOverrides = Field(default_factory=ProfileOverrides)
     carried_by: str | None = None  # the van this drone/robot rides on
     carries: tuple[str, ...] = ()  # van: the drones/robots it carries (same as their carried_by)
+    # MAVLink only: the vehicle's system id (needed when drones share one URL), our GCS ids, signing, Basic ID.
+    system_id: int | None = Field(default=None, ge=1, le=255)
+    gcs_system_id: int = Field(default=255, ge=1, le=255)  # ArduPilot's MAV_GCS_SYSID default
+    gcs_component_id: int = Field(default=190, ge=0, le=255)  # MAV_COMP_ID_MISSIONPLANNER
+    signing: SigningConfig | None = None
+    remote_id: RemoteIdAircraftConfig | None = None
 
     @model_validator(mode="after")
     def _adapter_fits(self) -> VehicleConfig:
         adapter = self.adapter_kind
         if adapter is not _ADAPTER_OF_KIND[self.kind]:
             raise ValueError(f"adapter {adapter.value!r} cannot drive a {self.kind.value}")
-        if adapter is AdapterKind.MAVLINK and not self.url.startswith(_MAVLINK_SCHEMES):
-            raise ValueError(f"url {self.url!r} is not a MAVLink URL (tcp:, udp:, udpin:, udpout:)")
+        if adapter is AdapterKind.MAVLINK and not is_mavlink_url(self.url):
+            raise ValueError(f"url {self.url!r} is not a MAVLink URL (tcp:, tcpin:, udp:, udpin:, udpout:, "
+                             "serial:DEVICE:BAUD or DEVICE,BAUD)")
+        if adapter is not AdapterKind.MAVLINK:
+            given = [name for name in ("system_id", "signing", "remote_id") if getattr(self, name) is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)} apply to MAVLink drones only")
         if adapter is AdapterKind.ROS2 and not re.match(r"^ros2:/[A-Za-z_][A-Za-z0-9_/]*$", self.url):
             raise ValueError(f"url {self.url!r} is not 'ros2:/<namespace>'")
         if adapter is AdapterKind.VAN and not re.match(r"^tcp:[^:]+:\d+$", self.url):
@@ -183,6 +247,7 @@ class FleetFile(_Model):
                 other = by_id[carried].carried_by
                 if other not in (None, van.vehicle_id):
                     raise ValueError(f"vehicle {carried!r} is carried by both {other!r} and {van.vehicle_id!r}")
+        _shared_links(self.vehicles)
         for kind, overrides in self.profiles.items():
             _profile(kind, overrides.given(), f"profiles.{kind.value}")
         for vehicle in self.vehicles:
@@ -212,6 +277,28 @@ class FleetFile(_Model):
     def to_yaml(self) -> str:
         """The fleet file text (what `finalmile sim` writes into its run folder)."""
         return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+
+
+def is_mavlink_url(url: str) -> bool:
+    """Whether `url` is one of the MAVLink URL forms (the link module parses it fully)."""
+    return url.startswith(_MAVLINK_SCHEMES) or bool(_BARE_SERIAL.match(url))
+
+
+def _shared_links(vehicles: tuple[VehicleConfig, ...]) -> None:
+    """Drones on one URL (mavlink-router, a radio) must each name a distinct system id."""
+    by_url: dict[str, list[VehicleConfig]] = {}
+    for vehicle in vehicles:
+        if vehicle.adapter_kind is AdapterKind.MAVLINK:
+            by_url.setdefault(vehicle.url, []).append(vehicle)
+    for url, sharing in by_url.items():
+        if len(sharing) < 2:
+            continue
+        names = [v.vehicle_id for v in sharing]
+        if any(v.system_id is None for v in sharing):
+            raise ValueError(f"vehicles {names} share url {url!r}: give each its system_id")
+        ids = [v.system_id for v in sharing]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"vehicles {names} share url {url!r} with the same system_id")
 
 
 def _unique(what: str, ids: list[str]) -> None:
@@ -280,7 +367,7 @@ def fleet_from_vehicles(raw: str, *, hub_id: str, world: str, recipient_presence
         vehicle_id, separator, url = (text.strip() for text in entry.partition("="))
         if not separator or not re.match(_ID, vehicle_id) or not url:
             raise FleetFileError(f"FINALMILE_VEHICLES entry {index + 1} {entry!r} is not 'vehicle_id=URL'")
-        if url.startswith(_MAVLINK_SCHEMES):
+        if is_mavlink_url(url):
             kind = VehicleKind.DRONE
         elif url.startswith("ros2:/"):
             kind = VehicleKind.ROBOT
@@ -289,7 +376,7 @@ def fleet_from_vehicles(raw: str, *, hub_id: str, world: str, recipient_presence
         else:
             raise FleetFileError(
                 f"FINALMILE_VEHICLES entry {vehicle_id!r}: unknown URL {url!r} "
-                "(tcp:/udp:/udpin:/udpout: MAVLink drone, ros2:/namespace robot, van:tcp:host:port van)"
+                "(tcp:/tcpin:/udp:/udpin:/udpout:/serial: MAVLink drone, ros2:/namespace robot, van:tcp:host:port van)"
             )
         if any(v["vehicle_id"] == vehicle_id for v in vehicles):
             raise FleetFileError(f"FINALMILE_VEHICLES names {vehicle_id!r} twice")

@@ -32,9 +32,11 @@ from .config import Settings
 from .dispatcher import Dispatcher, DispatcherConfig
 from .errors import ConfigError
 from .fleet import Fleet, FleetVehicle
-from .fleet_file import FleetFile, HubConfig, fleet_from_vehicles, load_fleet_file
+from .fleet_file import AdapterKind, FleetFile, HubConfig, fleet_from_vehicles, load_fleet_file
 from .handover import AlwaysPresent, HttpRecipientCheck, RecipientCheck
+from .link_metrics import register_link_metrics
 from .live_airspace import LiveAirspace
+from .mavlink_config import mavlink_options
 from .mission_control import MissionConfig, MissionControl
 from .monitors import MonitorConfig, SafetyMonitor
 from .operator_commands import AdapterCommander
@@ -151,8 +153,10 @@ class Runtime:
         adapters: list[VehicleAdapter] = []
         try:
             for vehicle in fleet_file.vehicles:
+                options = (mavlink_options(fleet_file, vehicle, (world.hub.latitude_deg, world.hub.longitude_deg))
+                           if vehicle.adapter_kind is AdapterKind.MAVLINK else None)
                 adapters.append(factory.build(vehicle.vehicle_id, vehicle.adapter_kind.value, vehicle.url,
-                                              fleet_file.profile(vehicle)))
+                                              fleet_file.profile(vehicle), options=options))
             await _connect(adapters, settings.vehicle_connect_timeout_s)
         except BaseException:
             await asyncio.gather(*(a.close() for a in adapters), return_exceptions=True)
@@ -175,6 +179,7 @@ class Runtime:
                              policy=AttemptPolicy(locker_code_ttl_s=settings.locker_code_ttl_s))
         app = create_app(settings, clock=clock, database=database, commander=AdapterCommander(fleet),
                          frame=world.frame, background=services.jobs(), webhook_transport=webhook_transport)
+        register_link_metrics(app.state.service.metrics.registry, fleet)
         runtime = cls(settings, clock, database, fleet, app, fleet_file, {hub.hub_id: services}, factory)
         if isinstance(recipients, HttpRecipientCheck):
             runtime._closers.append(recipients.close)

@@ -40,6 +40,7 @@ BASE_PORT = 5760
 PORT_STRIDE = 10
 MAX_INSTANCE = 255  # SITL keeps -I in one byte: -I350 silently serves on the ports of -I94
 SERIAL_PORT_OFFSETS = (0, 2, 3)  # SERIAL0 (the fleet manager), SERIAL1 and SERIAL2 (observers)
+GCS_SYSTEM_ID = 255  # ArduPilot's MAV_GCS_SYSID: set-up works with MAV_OPTIONS bit 0 (only the GCS is obeyed)
 
 
 # What a delivery drone needs on top of ArduCopter's defaults. Looked up in ArduPilot's parameter
@@ -311,7 +312,7 @@ def _connect(vehicle: SitlVehicle, deadline: float) -> Any:
     while True:
         try:
             conn = mavutil.mavlink_connection(
-                f"tcp:127.0.0.1:{port}", source_system=250, source_component=191, retries=0
+                f"tcp:127.0.0.1:{port}", source_system=GCS_SYSTEM_ID, source_component=191, retries=0
             )
             break
         except OSError as exc:

@@ -7,6 +7,7 @@ factory. Heavy imports (pymavlink, rclpy) happen only for the kinds the fleet ha
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from mission_planner.clock import Clock
@@ -39,14 +40,22 @@ class AdapterFactory:
         self.clock = clock
         self.ros_domain_id = ros_domain_id
         self._bridge: Any = None
+        self._transports: dict[str, Any] = {}  # MAVLink sockets by address: drones sharing a URL share one
 
-    def build(self, vehicle_id: str, adapter: str, url: str, profile: VehicleProfile) -> VehicleAdapter:
-        """The adapter named `adapter` ('mavlink', 'ros2', 'van') for a vehicle reachable at `url`."""
+    def build(
+        self, vehicle_id: str, adapter: str, url: str, profile: VehicleProfile,
+        *, options: Mapping[str, Any] | None = None,
+    ) -> VehicleAdapter:
+        """The adapter named `adapter` ('mavlink', 'ros2', 'van') for a vehicle reachable at `url`.
+
+        `options` are the MAVLink adapter's link options (GCS ids, system id, signing, Remote ID).
+        """
         if adapter == "mavlink":
             from .mavlink_adapter import MavlinkAdapter
 
             return MavlinkAdapter(vehicle_id, url, clock=self.clock, battery_capacity_wh=profile.battery_wh,
-                                  timeouts=mavlink_timeouts_for(self.clock))
+                                  timeouts=mavlink_timeouts_for(self.clock), transport=self._transport(url),
+                                  **(options or {}))
         if adapter == "ros2":
             from .ros2_adapter import Ros2Adapter
 
@@ -57,6 +66,15 @@ class AdapterFactory:
 
             return VanAdapter(vehicle_id, url)
         raise ValueError(f"vehicle {vehicle_id!r}: no adapter {adapter!r} (mavlink, ros2, van)")
+
+    def _transport(self, url: str) -> Any:
+        from .mavlink_link import MavlinkTransport, parse_url
+
+        address = parse_url(url)
+        transport = self._transports.get(address.url)
+        if transport is None:
+            transport = self._transports[address.url] = MavlinkTransport(address)
+        return transport
 
     def _ros_bridge(self) -> Any:
         if self._bridge is None:

@@ -31,7 +31,7 @@ from typing import Any
 
 from mission_planner.clock import Clock
 
-from ..errors import NotConnected
+from ..errors import AdapterTimeout, CommandRefused, NotConnected
 from .base import (
     Geofence,
     LinkStatus,
@@ -46,12 +46,22 @@ from .fanout import Fanout
 from .mavlink_codec import MissionItem, MissionPlan
 from .mavlink_commands import MavlinkCommands
 from .mavlink_connection import LinkKeeper
-from .mavlink_link import GCS_SYSTEM_ID, LinkAddress, MavlinkLink, mavlink
+from .mavlink_link import (
+    GCS_COMPONENT_ID,
+    GCS_SYSTEM_ID,
+    LinkAddress,
+    LinkStats,
+    MavlinkLink,
+    MavlinkTransport,
+    mavlink,
+)
 from .mavlink_missions import MissionFlight
 from .mavlink_params import MavlinkParameters
 from .mavlink_progress import MissionProgress
+from .mavlink_remote_id import RemoteIdBroadcaster, RemoteIdConfig
 from .mavlink_session import MavlinkSession
 from .mavlink_session import MavlinkTimeouts as MavlinkTimeouts
+from .mavlink_signing import SigningKey
 from .mavlink_telemetry import MavlinkTelemetry, telemetry_streams
 from .mavlink_telemetry import StreamRequest as StreamRequest
 from .mavlink_transfer import PROTOCOL_MESSAGES, MissionTransfer
@@ -63,7 +73,14 @@ _QUEUE_SIZE = 256  # per telemetry / event subscriber; a slow one loses its olde
 
 
 class MavlinkAdapter(VehicleAdapter):
-    """A MAVLink drone (ArduCopter or compatible) at `url` (`tcp:`, `udp:`/`udpin:`, `udpout:`)."""
+    """A MAVLink drone (ArduCopter or compatible) at `url` (`tcp:`, `tcpin:`, `udp:`/`udpin:`, `udpout:`, serial).
+
+    `gcs_system_id`/`gcs_component_id` are the ids we send with (ArduPilot's MAV_GCS_SYSID is 255);
+    `system_id` the vehicle's, when several share one URL (else its first autopilot heartbeat);
+    `signing` a MAVLink 2 key (`signing_setup`: install it with SETUP_SIGNING at connect, over a
+    trusted link); `remote_id` the OpenDroneID data to stream (`transport`: a socket shared with
+    other adapters, see `mavlink_link`).
+    """
 
     kind = VehicleKind.DRONE
 
@@ -76,7 +93,13 @@ class MavlinkAdapter(VehicleAdapter):
         timeouts: MavlinkTimeouts | None = None,
         telemetry_rate_hz: float = 4.0,
         battery_capacity_wh: float | None = None,
-        source_system: int = GCS_SYSTEM_ID,
+        gcs_system_id: int = GCS_SYSTEM_ID,
+        gcs_component_id: int = GCS_COMPONENT_ID,
+        system_id: int | None = None,
+        signing: SigningKey | None = None,
+        signing_setup: bool = False,
+        remote_id: RemoteIdConfig | None = None,
+        transport: MavlinkTransport | None = None,
         enable_fence: bool = True,
     ) -> None:
         if telemetry_rate_hz <= 0:
@@ -88,8 +111,15 @@ class MavlinkAdapter(VehicleAdapter):
         self.heartbeats_received = 0
         self._session = MavlinkSession(
             vehicle_id, url, self._on_message, clock=clock or Clock(), timeouts=timeouts or MavlinkTimeouts(),
-            source_system=source_system,
+            source_system=gcs_system_id, source_component=gcs_component_id, expected_system=system_id,
+            signing=signing, transport=transport,
         )  # fmt: skip
+        if signing_setup and signing is None:
+            raise ValueError(f"vehicle {vehicle_id!r}: signing_setup needs a signing key")
+        self.signing_setup = signing_setup
+        if signing_setup and self._session.link.signing is not None:
+            self._session.link.signing.expect_setup()
+        self.remote_id = RemoteIdBroadcaster(self._session, remote_id) if remote_id is not None else None
         self._state: VehicleState | None = None
         self._state_fanout: Fanout[VehicleState] = Fanout(_QUEUE_SIZE, name=f"{vehicle_id} telemetry")
         self._event_fanout: Fanout[MissionEvent] = Fanout(_QUEUE_SIZE, name=f"{vehicle_id} mission events")
@@ -146,6 +176,11 @@ class MavlinkAdapter(VehicleAdapter):
         return self._session.link
 
     @property
+    def link_stats(self) -> LinkStats:
+        """Frames in and out, bad frames, and frames dropped by signing (unsigned, bad signature)."""
+        return self._session.link.stats
+
+    @property
     def target_system(self) -> int | None:
         """The vehicle's system id, from its first heartbeat."""
         return self._session.target_system
@@ -187,6 +222,8 @@ class MavlinkAdapter(VehicleAdapter):
                 "connect()",
                 "no autopilot HEARTBEAT",
             )
+            if self.signing_setup:
+                await self._install_signing_key(deadline)
             await self._keeper.request_streams(deadline)
             await session.wait_until(
                 lambda: self._telemetry.last_position_wall > 0,
@@ -194,16 +231,42 @@ class MavlinkAdapter(VehicleAdapter):
                 "connect()",
                 "no GLOBAL_POSITION_INT after SET_MESSAGE_INTERVAL",
             )
+            if self.remote_id is not None:
+                self.remote_id.start()
         except BaseException:
             await self.close()
             raise
-        logger.info("%s: connected to system %s at %s", self.vehicle_id, session.target_system, self.url)
+        signing = session.link.signing
+        logger.info("%s: connected to system %s at %s%s", self.vehicle_id, session.target_system, self.url,
+                    f" (signed, key {signing.key.fingerprint})" if signing is not None else "")
+
+    async def _install_signing_key(self, deadline: float) -> None:
+        """ArduPilot's procedure: SETUP_SIGNING over this (trusted) link, then wait for its first signed frame."""
+        session = self._session
+        signing = session.link.signing
+        if signing is None or signing.verified:
+            return
+        sent_wall = time.monotonic()
+        for _ in range(session.timeouts.command_retries + 1):
+            session.link.send(signing.setup_message(session.target_sys(), session.target_component))
+            with contextlib.suppress(AdapterTimeout):
+                await session.wait_until(lambda: signing.verified, min(2.0, max(0.1, deadline - time.monotonic())),
+                                         "setup_signing()", "no signed frame")
+            if signing.verified or time.monotonic() > deadline:
+                break
+        if not signing.verified:
+            text = await session.texts_since(sent_wall)
+            raise CommandRefused(self.vehicle_id, "setup_signing()", "vehicle did not start signing with our key",
+                                 status_text=text or None)
+        logger.info("%s: signing key %s installed; link signed", self.vehicle_id, signing.key.fingerprint)
 
     async def close(self) -> None:
         """Close the link, end telemetry and event streams; idempotent."""
         if self._session.closed:
             return
         self._session.closed = True
+        if self.remote_id is not None:
+            await self.remote_id.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

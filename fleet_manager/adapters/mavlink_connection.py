@@ -127,13 +127,14 @@ class LinkKeeper:
             if session.link_status is LinkStatus.CONNECTED and silent > lost_wall:
                 self.set_link(LinkStatus.LOST, f"no HEARTBEAT for {silent:.1f} s")
             tcp_stale = (
-                session.address.scheme == "tcp" and session.link_status is LinkStatus.LOST and silent > 2 * lost_wall
+                session.address.scheme in ("tcp", "serial") and session.link_status is LinkStatus.LOST
+                and silent > 2 * lost_wall
             )
             if (not link.is_open or tcp_stale) and now >= next_reconnect:
-                link.close()
                 try:
-                    await link.open(timeout_s=min(2.0, lost_wall))
-                    logger.info("%s: reopened %s", session.vehicle_id, session.url)
+                    # On a socket shared with other vehicles only silence from all of them reopens it.
+                    if await link.reopen(2 * lost_wall, timeout_s=min(2.0, lost_wall)):
+                        logger.info("%s: reopened %s", session.vehicle_id, session.url)
                     backoff = timeouts.reconnect_backoff_wall_s
                     session.last_heartbeat_wall = min(session.last_heartbeat_wall, now)
                     next_heartbeat = 0.0

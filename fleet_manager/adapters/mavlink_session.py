@@ -24,7 +24,8 @@ from mission_planner.clock import Clock
 
 from ..errors import AdapterTimeout, LinkLost, NotConnected
 from .base import LinkStatus
-from .mavlink_link import MavlinkLink, mavlink, parse_url
+from .mavlink_link import MavlinkLink, MavlinkTransport, mavlink, parse_url
+from .mavlink_signing import SigningKey
 
 logger = logging.getLogger(__name__)
 
@@ -61,13 +62,20 @@ class MavlinkSession:
         clock: Clock,
         timeouts: MavlinkTimeouts,
         source_system: int,
+        source_component: int,
+        expected_system: int | None = None,
+        signing: SigningKey | None = None,
+        transport: MavlinkTransport | None = None,
     ) -> None:
         self.vehicle_id = vehicle_id
         self.url = url
         self.address = parse_url(url)
         self.clock = clock
         self.timeouts = timeouts
-        self.link = MavlinkLink(self.address, on_message, source_system=source_system)
+        self.link = MavlinkLink(
+            self.address, on_message, source_system=source_system, source_component=source_component,
+            expected_system=expected_system, signing=signing, transport=transport,
+        )  # fmt: skip
         self.target_system: int | None = None
         self.target_component: int = 1
         self.link_status = LinkStatus.CONNECTING

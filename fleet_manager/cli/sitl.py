@@ -25,6 +25,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--instance-base", type=int, default=0, help="SITL instance of the first drone (-I)")
     parser.add_argument("--home-alt-m", type=float, default=10.0, help="home altitude AMSL, metres")
     parser.add_argument("--workdir", default=None, help="keep work dirs (eeprom, logs) here instead of a temp dir")
+    parser.add_argument("--remote-id", action="store_true",
+                        help="Remote ID enforced (DID_ENABLE=1, DID_OPTIONS=1, DID_MAVPORT=2) with a simulated "
+                             "transmitter on each drone's SERIAL2; drones then arm only while a GCS streams "
+                             "Remote ID data (the fleet file's hub remote_id)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="another parameter for every drone (repeatable), e.g. MAV_OPTIONS=1")
     parser.set_defaults(func=_run)
 
 
@@ -33,20 +39,31 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from contextlib import ExitStack
+
     from fleet_manager.world import load_world
-    from sim_worlds.sitl import SitlError, SitlFleet, check_instances, resolve_binary
+    from sim_worlds.mavsim.params import parse_overrides
+    from sim_worlds.remote_id_tx import RemoteIdTransmitter
+    from sim_worlds.sitl import SitlError, SitlFleet, check_instances, resolve_binary, sitl_tcp_port
 
     check_instances(args.instance_base, args.count)  # fail fast, before starting anything
+    params = parse_overrides(args.param)
     resolve_binary(args.binary)
     hub = load_world(args.world).hub
+    if args.remote_id:
+        params.update({"DID_ENABLE": 1, "DID_OPTIONS": 1, "DID_MAVPORT": 2})
     # SIGINT too: a shell starts background jobs with SIGINT ignored, and Ctrl-C must always clean up.
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     signal.signal(signal.SIGINT, _stop_on_sigterm)
     with SitlFleet(
         args.binary, count=args.count, speedup=args.speedup, instance_base=args.instance_base,
-        home=(hub.latitude_deg, hub.longitude_deg, args.home_alt_m, 0.0), workdir=args.workdir,
-    ) as fleet:  # fmt: skip
+        home=(hub.latitude_deg, hub.longitude_deg, args.home_alt_m, 0.0), workdir=args.workdir, params=params,
+        wait_armable=not args.remote_id,
+    ) as fleet, ExitStack() as transmitters:  # fmt: skip
         for vehicle in fleet.vehicles:
+            if args.remote_id:
+                transmitters.enter_context(RemoteIdTransmitter(
+                    f"tcp:127.0.0.1:{sitl_tcp_port(vehicle.instance, 2)}", speedup=args.speedup))
             sys.stdout.write(
                 f"drone {vehicle.index}: {vehicle.url}  home {vehicle.home[0]:.7f},{vehicle.home[1]:.7f}\n"
             )

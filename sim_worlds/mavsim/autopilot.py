@@ -22,7 +22,9 @@ from sim_worlds.mavsim.link import Link
 from sim_worlds.mavsim.mission_executor import MissionExecutor
 from sim_worlds.mavsim.mission_protocol import FENCE, MISSION, MissionItem, MissionProtocol
 from sim_worlds.mavsim.params import ParamTable
-from sim_worlds.mavsim.physics import GeoOrigin, Kinematics, Limits, wind_vector
+from sim_worlds.mavsim.physics import GeoOrigin, Kinematics, Limits, stopping_point, wind_vector
+from sim_worlds.mavsim.rc import RcInput
+from sim_worlds.mavsim.remote_id import RemoteIdState, pre_arm_failure, warnings_due
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +156,13 @@ class Vehicle:
         self.climb_override_m_s: float | None = None
         self.descent_override_m_s: float | None = None
         self.last_gcs_heartbeat_s: float | None = None
+        self.remote_id = RemoteIdState()
+        self.rc = RcInput()
+        self.auto_armed = False  # ArduCopter's ap.auto_armed: throttle raised (or a GUIDED take-off) since arming
+        self.origin: GeoOrigin | None = None  # the EKF origin (LOCAL_POSITION_NED's zero), set once at boot
+        self._remote_id_due_s = 0.0
+        self.signing_key: bytes | None = None  # set by SETUP_SIGNING: every link signs, all but TCP require it
+        self.signing_timestamp = 0
         self._last_prearm_report_s = 0.0
         self._booted_events: set[str] = set()
         self._heartbeat_due_s = 0.0
@@ -202,6 +211,7 @@ class Vehicle:
             self.statustext(SEV_INFO, "GPS 1: detected u-blox")
         if once("origin", timeline.origin_s):
             self.home_set = True
+            self.origin = self.home
             self.fence.reindex(self.home)
             self.statustext(SEV_INFO, "EKF3 IMU0 origin set")
             self.statustext(SEV_INFO, f"Field Elevation Set: {self.home.altitude_amsl_m:.0f}m")
@@ -216,6 +226,26 @@ class Vehicle:
             self.statustext(SEV_INFO, "EKF3 IMU1 is using GPS")
 
     # ---- output ----------------------------------------------------------------------------
+    def add_link(self, link: Link) -> None:
+        """A new link (TCP client, UDP peer): signed from the start when a signing key is set."""
+        if self.signing_key is not None:
+            link.enable_signing(self.signing_key, self.signing_timestamp)
+        self.links.append(link)
+
+    def setup_signing(self, key: bytes, initial_timestamp: int) -> bool:
+        """SETUP_SIGNING: every link signs with `key` from now on (an all-zero key and timestamp turn it off)."""
+        if self.armed:
+            self.statustext(SEV_WARNING, "ERROR: Won't setup signing when armed")
+            return False
+        if not any(key) and initial_timestamp == 0:
+            self.signing_key = None
+            self.statustext(SEV_INFO, "Signing disabled: restart links to accept unsigned frames")
+            return True
+        self.signing_key, self.signing_timestamp = bytes(key), initial_timestamp
+        for link in self.links:
+            link.enable_signing(self.signing_key, initial_timestamp)
+        return True
+
     def broadcast(self, message: Any) -> None:
         """Send to every link (HEARTBEAT, HOME_POSITION...)."""
         for link in self.links:
@@ -265,25 +295,36 @@ class Vehicle:
     # ---- arming ----------------------------------------------------------------------------
     def arming_failure(self) -> str | None:
         """The first reason ArduCopter would give for refusing to arm now, or None."""
+        failures = self.arming_failures()
+        return failures[0] if failures else None
+
+    def arming_failures(self) -> list[str]:
+        """Every reason ArduCopter gives for refusing to arm now, in its order (one `Arm: ` text each)."""
         get = self.params.get
         if self.boot_age_s < self.timeline.ready_s:
-            return "System not initialised"
+            return ["System not initialised"]
         checks = int(get("ARMING_CHECK"))
         if self.carrier is not None:
-            return f"stowed on {self.carrier}"
+            return [f"stowed on {self.carrier}"]
+        failures: list[str] = []
         if checks:
             if not self.home_set:
-                return "AHRS: waiting for home"
-            if self.mode in modes.REQUIRES_POSITION and not self.position_ok:
-                return "Need Position Estimate"
+                failures.append("AHRS: waiting for home")
+            elif self.mode in modes.REQUIRES_POSITION and not self.position_ok:
+                failures.append("Need Position Estimate")
             battery = self.battery_check_failure()
             if battery:
-                return battery
+                failures.append(battery)
             if self.failsafe.gcs:
-                return "GCS failsafe on"
+                failures.append("GCS failsafe on")
+        remote_id = pre_arm_failure(self.remote_id, self.params, self.now_s)
+        if remote_id:
+            failures.append(f"OpenDroneID: {remote_id}")
+        if failures:
+            return failures
         if self.mode in modes.NOT_ARMABLE or (self.mode == modes.AUTO and not int(get("AUTO_OPTIONS")) & 1):
-            return f"{modes.NAMES[self.mode]} mode not armable"
-        return None
+            return [f"{modes.NAMES[self.mode]} mode not armable"]
+        return []
 
     def battery_check_failure(self) -> str | None:
         """AP_BattMonitor's arming check text."""
@@ -309,9 +350,10 @@ class Vehicle:
         """Try to arm; sends ArduPilot's refusal text on failure."""
         if self.armed:
             return True
-        failure = self.arming_failure()
-        if failure:
-            self.statustext(SEV_CRITICAL, f"Arm: {failure}")
+        failures = self.arming_failures()
+        if failures:
+            for failure in failures:
+                self.statustext(SEV_CRITICAL, f"Arm: {failure}")
             return False
         self.armed = True
         self.armed_idle_since_s = self.now_s
@@ -324,6 +366,19 @@ class Vehicle:
 
         self.broadcast(telemetry.home_position(self))
         return True
+
+    def throttle_zero(self) -> bool:
+        """The pilot's throttle is at the bottom (RC3 within RC3_DZ of RC3_MIN, overrides included)."""
+        get = self.params.get
+        return self.rc.pwm(3, self.now_s, get("RC_OVERRIDE_TIME")) <= get("RC3_MIN") + get("RC3_DZ")
+
+    def may_take_off_in_auto(self) -> bool:
+        """ArduCopter starts an AUTO take-off from the ground only when auto armed (AUTO_OPTIONS bit 1 waives it)."""
+        return self.armed and (self.auto_armed or bool(int(self.params.get("AUTO_OPTIONS")) & 2))
+
+    def hold_point(self) -> tuple[float, float]:
+        """Where a mode that holds position (LOITER, GUIDED, LAND) stops: past the current position when moving."""
+        return stopping_point(self.kin, self.flight_settings().limits)
 
     def reset_battery(self, remaining_pct: float) -> None:
         """Set the pack to `remaining_pct` and clear the battery failsafe (AP_BattMonitor reset_remaining)."""
@@ -360,6 +415,7 @@ class Vehicle:
         if not self.armed:
             return
         self.armed = False
+        self.auto_armed = False
         self.armed_idle_since_s = None
         self.nav = Nav(NavKind.IDLE)
         self.statustext(SEV_INFO, "Disarming motors")
@@ -402,13 +458,13 @@ class Vehicle:
                 self.nav = Nav(NavKind.IDLE)
             return
         if mode == modes.LAND:
-            self.nav = Nav(NavKind.LAND, kin.x_m, kin.y_m)
+            self.nav = Nav(NavKind.LAND, *self.hold_point())
         elif mode in (modes.RTL, modes.SMART_RTL, modes.AUTO_RTL):
             self.nav = rtl_nav(kin, self.flight_settings())
         elif mode == modes.BRAKE:
             self.nav = Nav(NavKind.BRAKE)
         else:
-            self.nav = Nav(NavKind.HOLD, kin.x_m, kin.y_m, kin.alt_m)
+            self.nav = Nav(NavKind.HOLD, *self.hold_point(), kin.alt_m)
 
     def failsafe_mode(self, action: str) -> None:
         """Apply a failsafe action: 'rtl', 'smartrtl', 'land', 'brake', 'terminate'."""
@@ -432,6 +488,7 @@ class Vehicle:
         """User take-off (GUIDED): armed, on the ground, to `alt_m` above home."""
         if not self.armed or not self.landed or self.mode != modes.GUIDED or alt_m <= 0:
             return False
+        self.auto_armed = True  # Mode::do_user_takeoff
         self.landed = False
         self.touchdown_s = None
         self.nav = Nav(NavKind.TAKEOFF, self.kin.x_m, self.kin.y_m, alt_m)
@@ -538,6 +595,8 @@ class Vehicle:
             return
         dt_total = max(0.0, now_s - self.now_s)
         self._boot_events()
+        if self.armed and not self.auto_armed and not self.throttle_zero():
+            self.auto_armed = True
         settings = self.flight_settings()
         wind_e, wind_n = wind_vector(self.params.get("SIM_WIND_SPD"), self.params.get("SIM_WIND_DIR"))
         arrived = touched_down = False
@@ -567,6 +626,7 @@ class Vehicle:
         self._check_gcs()
         self._check_fence()
         self._auto_disarm()
+        self._remote_id_update()
         self._prearm_report()
         self.protocol.update(now_s)
 
@@ -599,6 +659,14 @@ class Vehicle:
                 and self.now_s - self.armed_idle_since_s >= delay):
             self.disarm()
 
+    def _remote_id_update(self) -> None:
+        if self.params.get("DID_ENABLE") < 1 or self.now_s < self._remote_id_due_s:
+            return
+        self._remote_id_due_s = self.now_s + 1.0
+        self.remote_id.transmitter_update(self.now_s, self.home_set and self.gps_fix)
+        for text in warnings_due(self.remote_id, self.params, self.now_s):
+            self.statustext(SEV_INFO if text.endswith("OK") else SEV_WARNING, text)
+
     def _prearm_report(self) -> None:
         if self.armed or self.now_s - self._last_prearm_report_s < PREARM_REPORT_S:
             return
@@ -611,8 +679,10 @@ class Vehicle:
             reason = "Need Position Estimate"
         else:
             reason = self.battery_check_failure()
-        if reason:
-            self.statustext(SEV_CRITICAL, f"PreArm: {reason}")
+        remote_id = pre_arm_failure(self.remote_id, self.params, self.now_s)
+        for text in (reason, remote_id and f"OpenDroneID: {remote_id}"):
+            if text:
+                self.statustext(SEV_CRITICAL, f"PreArm: {text}")
 
     # ---- failsafes ---------------------------------------------------------------------------
     def _check_battery(self) -> None:

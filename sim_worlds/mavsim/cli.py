@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="simulated seconds from first connection until armable in GUIDED (default 20; SITL ~41)")
     parser.add_argument("--event-log", type=Path, default=None,
                         help="append JSON lines for payload releases to this file")
+    parser.add_argument("--serial", default=None, metavar="DEVICE[,BAUD]",
+                        help="also serve every vehicle on this serial device, one link carrying all system ids "
+                             "(e.g. one end of a pseudo-terminal pair; baud default 57600)")
     parser.add_argument("--control-port", type=int, default=None,
                         help="open the sim-control channel (place, recharge; sim_control.py) on this TCP port"
                              " (0 = any free port, logged at start-up)")
@@ -54,6 +57,7 @@ def config_from_args(args: argparse.Namespace) -> FleetConfig:
         home_altitude_m=args.home_alt, base_port=args.base_port,
         udp_base_port=args.udp_base_port or None, host=args.host, speedup=args.speedup,
         params=parse_overrides(args.param), event_log=args.event_log, control_port=args.control_port,
+        serial=args.serial,
         timeline=BootTimeline() if args.boot_s is None else BootTimeline.scaled(args.boot_s),
     )
 

@@ -36,8 +36,15 @@ def handle_message(vehicle: Vehicle, link: Link, message: Any) -> None:
     if target not in (0, vehicle.system_id):
         return
     kind = message.get_type()
+    # MAV_OPTIONS bit 0 (SYSID_ENFORCE before 4.7): only the GCS and our own components are heard.
+    heard = (vehicle.system_id, int(vehicle.params.get("MAV_GCS_SYSID")))
+    if int(vehicle.params.get("MAV_OPTIONS")) & 1 and kind not in ("RADIO_STATUS", "RADIO") \
+            and message.get_srcSystem() not in heard:
+        return
     if kind == "HEARTBEAT":
         vehicle.note_gcs_heartbeat(message.get_srcSystem())
+        return
+    if kind in ("MISSION_ITEM", "MISSION_ITEM_INT") and guided_mission_item(vehicle, link, message):
         return
     if vehicle.protocol.handle(link, message, vehicle.now_s):
         return
@@ -117,6 +124,11 @@ def run_command(
         return _set_interval(vehicle, link, int(p[0]), float(p[1]))
     if command == mavlink.MAV_CMD_REQUEST_MESSAGE:
         return _request_message(vehicle, link, int(p[0]))
+    if command == mavlink.MAV_CMD_GET_HOME_POSITION:
+        if not vehicle.home_set:
+            return FAILED
+        link.send(telemetry.home_position(vehicle))
+        return ACCEPTED
     if command == mavlink.MAV_CMD_REQUEST_AUTOPILOT_CAPABILITIES:
         link.send(telemetry.autopilot_version(vehicle))
         return ACCEPTED
@@ -207,7 +219,10 @@ def _request_message(vehicle: Vehicle, link: Link, message_id: int) -> int:
     if builder is None:
         vehicle.statustext(mavlink.MAV_SEVERITY_INFO, f"No ap_message for mavlink id ({message_id})")
         return FAILED
-    link.send(builder(vehicle))
+    message = builder(vehicle)
+    if message is None:
+        return FAILED
+    link.send(message)
     return ACCEPTED
 
 
@@ -232,6 +247,76 @@ def _on_position_target(vehicle: Vehicle, link: Link, message: Any) -> None:
     if frame in (mavlink.MAV_FRAME_GLOBAL, mavlink.MAV_FRAME_GLOBAL_INT):
         alt -= vehicle.home.altitude_amsl_m
     vehicle.goto(x_m, y_m, alt)
+
+
+def guided_mission_item(vehicle: Vehicle, link: Link, message: Any) -> bool:
+    """MISSION_ITEM(_INT) with current=2 (fly there in GUIDED) or 3 (change altitude): not part of a mission.
+
+    Answered with MISSION_ACK: ACCEPTED, or ERROR when the vehicle is not in GUIDED (as ArduCopter).
+    """
+    if message.current not in (2, 3):
+        return False
+    scale = 1e-7 if message.get_type() == "MISSION_ITEM_INT" else 1.0
+    relative = message.frame not in (mavlink.MAV_FRAME_GLOBAL, mavlink.MAV_FRAME_GLOBAL_INT)
+    alt_m = message.z if relative else message.z - vehicle.home.altitude_amsl_m
+    if message.current == 3:
+        accepted = vehicle.mode == modes.GUIDED and vehicle.goto(vehicle.nav.x_m, vehicle.nav.y_m, alt_m)
+    else:
+        x_m, y_m = vehicle.home.to_local(message.x * scale, message.y * scale)
+        accepted = vehicle.goto(x_m, y_m, alt_m)
+    result = mavlink.MAV_MISSION_ACCEPTED if accepted else mavlink.MAV_MISSION_ERROR
+    link.send(mavlink.MAVLink_mission_ack_message(message.get_srcSystem(), message.get_srcComponent(), result,
+                                                  message.mission_type))
+    return True
+
+
+def _on_position_target_local(vehicle: Vehicle, link: Link, message: Any) -> None:
+    # ArduCopter: LOCAL_NED is from the EKF origin; LOCAL_OFFSET_NED, BODY_NED and BODY_OFFSET_NED are
+    # offsets from the vehicle (the body frames turned by its yaw). z is down.
+    if message.type_mask & 0b111 == 0b111 or vehicle.origin is None:
+        return
+    frame = message.coordinate_frame
+    north, east, up = message.x, message.y, -message.z
+    if frame in (mavlink.MAV_FRAME_BODY_NED, mavlink.MAV_FRAME_BODY_OFFSET_NED):
+        yaw = math.radians(vehicle.kin.heading_deg)
+        north, east = north * math.cos(yaw) - east * math.sin(yaw), north * math.sin(yaw) + east * math.cos(yaw)
+    if frame == mavlink.MAV_FRAME_LOCAL_NED:
+        x_m, y_m = vehicle.home.to_local(*vehicle.origin.to_wgs84(east, north))
+        alt_m = up + vehicle.origin.altitude_amsl_m - vehicle.home.altitude_amsl_m
+    elif frame in (mavlink.MAV_FRAME_LOCAL_OFFSET_NED, mavlink.MAV_FRAME_BODY_NED, mavlink.MAV_FRAME_BODY_OFFSET_NED):
+        x_m, y_m, alt_m = vehicle.kin.x_m + east, vehicle.kin.y_m + north, vehicle.kin.alt_m + up
+    else:
+        return
+    vehicle.goto(x_m, y_m, alt_m)
+
+
+def _on_rc_override(vehicle: Vehicle, link: Link, message: Any) -> None:
+    if message.get_srcSystem() == int(vehicle.params.get("MAV_GCS_SYSID")):  # only our GCS, as ArduPilot
+        vehicle.rc.override(message, vehicle.now_s)
+
+
+FTP_ACK, FTP_NAK = 128, 129
+FTP_FILE_NOT_FOUND = 10
+_FTP_SESSION_OPS = (1, 2)  # TerminateSession, ResetSessions
+
+
+def _on_ftp(vehicle: Vehicle, link: Link, message: Any) -> None:
+    # No file system: sessions close fine, every file or directory is "not found", so a ground station
+    # falls back at once (MAVProxy: to PARAM_REQUEST_LIST and the mission protocol) instead of timing out.
+    request = bytes(message.payload)
+    seq, opcode = int.from_bytes(request[0:2], "little"), request[3]
+    if opcode in (FTP_ACK, FTP_NAK):
+        return
+    reply = bytearray(251)
+    reply[0:2] = ((seq + 1) % 65536).to_bytes(2, "little")
+    reply[2] = request[2]
+    reply[5] = opcode
+    if opcode in _FTP_SESSION_OPS:
+        reply[3] = FTP_ACK
+    else:
+        reply[3], reply[4], reply[12] = FTP_NAK, 1, FTP_FILE_NOT_FOUND
+    link.send(mavlink.MAVLink_file_transfer_protocol_message(0, message.get_srcSystem(),
+                                                             message.get_srcComponent(), list(reply)))
 
 
 def _on_mission_set_current(vehicle: Vehicle, link: Link, message: Any) -> None:
@@ -278,6 +363,15 @@ def _param_name(raw: Any) -> str:
     return text.split("\0", 1)[0]
 
 
+def _on_open_drone_id(vehicle: Vehicle, link: Link, message: Any) -> None:
+    if vehicle.params.get("DID_ENABLE") >= 1:
+        vehicle.remote_id.handle(message, vehicle.now_s)
+
+
+def _on_setup_signing(vehicle: Vehicle, link: Link, message: Any) -> None:
+    vehicle.setup_signing(bytes(message.secret_key), int(message.initial_timestamp))
+
+
 def _on_timesync(vehicle: Vehicle, link: Link, message: Any) -> None:
     if message.tc1 == 0:
         link.send(mavlink.MAVLink_timesync_message(int(vehicle.boot_age_s * 1e9), message.ts1))
@@ -288,10 +382,16 @@ _HANDLERS = {
     "COMMAND_INT": _on_command,
     "SET_MODE": _on_set_mode,
     "SET_POSITION_TARGET_GLOBAL_INT": _on_position_target,
+    "SET_POSITION_TARGET_LOCAL_NED": _on_position_target_local,
+    "RC_CHANNELS_OVERRIDE": _on_rc_override,
+    "FILE_TRANSFER_PROTOCOL": _on_ftp,
     "MISSION_SET_CURRENT": _on_mission_set_current,
     "REQUEST_DATA_STREAM": _on_request_data_stream,
     "PARAM_REQUEST_LIST": _on_param_request_list,
     "PARAM_REQUEST_READ": _on_param_request_read,
     "PARAM_SET": _on_param_set,
     "TIMESYNC": _on_timesync,
+    "SETUP_SIGNING": _on_setup_signing,
+    **dict.fromkeys(("OPEN_DRONE_ID_BASIC_ID", "OPEN_DRONE_ID_SYSTEM", "OPEN_DRONE_ID_SYSTEM_UPDATE",
+                     "OPEN_DRONE_ID_SELF_ID", "OPEN_DRONE_ID_OPERATOR_ID"), _on_open_drone_id),
 }

@@ -10,7 +10,7 @@ import enum
 import math
 from dataclasses import dataclass
 
-from sim_worlds.mavsim.physics import Kinematics, Limits, brake, step_towards
+from sim_worlds.mavsim.physics import Kinematics, Limits, brake, step_towards, stopping_point
 
 
 class NavKind(enum.Enum):
@@ -124,5 +124,7 @@ def _rtl(nav: Nav, state: Kinematics, settings: FlightSettings, now_s: float, dt
 
 
 def rtl_nav(state: Kinematics, settings: FlightSettings) -> Nav:
-    """Start an RTL from where the vehicle is: climb to RTL_ALT first if lower (ArduCopter's rule)."""
-    return Nav(NavKind.RTL, state.x_m, state.y_m, max(state.alt_m, settings.rtl_alt_m), RtlPhase.CLIMB)
+    """Start an RTL from where the vehicle is: climb to RTL_ALT first if lower (ArduCopter's rule), over the
+    point where it can stop (so a fast vehicle brakes at the acceleration limit, as ArduCopter does)."""
+    x_m, y_m = stopping_point(state, settings.limits)
+    return Nav(NavKind.RTL, x_m, y_m, max(state.alt_m, settings.rtl_alt_m), RtlPhase.CLIMB)

@@ -38,8 +38,11 @@ class Link:
         write: Callable[[bytes], None],
         name: str,
         backlog: Callable[[], int] | None = None,
+        *,
+        trusted: bool = False,
     ) -> None:
         self.name = name
+        self.trusted = trusted  # like ArduPilot's channel 0 (USB): unsigned frames accepted even when signing
         self._mav = mavlink.MAVLink(_Sink(write), srcSystem=system_id, srcComponent=1)
         self._mav.robust_parsing = True
         self._backlog = backlog
@@ -68,6 +71,17 @@ class Link:
         if messages:
             self.active = True
         return messages
+
+    def enable_signing(self, key: bytes, timestamp: int) -> None:
+        """MAVLink 2 signing from now on: sign every frame; drop unsigned/badly signed ones unless trusted."""
+        signing = self._mav.signing
+        signing.secret_key = key
+        signing.timestamp = max(signing.timestamp, timestamp)
+        signing.sign_outgoing = True
+        signing.allow_unsigned_callback = self._accept_unsigned
+
+    def _accept_unsigned(self, mav: Any, message_id: int) -> bool:
+        return self.trusted or message_id in (mavlink.MAVLINK_MSG_ID_RADIO_STATUS, mavlink.MAVLINK_MSG_ID_RADIO)
 
     def send(self, message: Any) -> None:
         """Pack and write one message (dropped when the peer is gone or not reading)."""

@@ -111,13 +111,7 @@ class MissionExecutor:
         kin = vehicle.kin
         command = item.command
         if command == mp.NAV_TAKEOFF:
-            target_alt = self._relative_alt(item)
-            if vehicle.landed:
-                if not vehicle.armed:
-                    return  # waits for arming; ArduPilot's auto_armed gate
-                vehicle.landed = False
-                vehicle.touchdown_s = None
-            vehicle.nav = Nav(NavKind.TAKEOFF, kin.x_m, kin.y_m, max(target_alt, kin.alt_m))
+            self._take_off(item)
         elif command in (mp.NAV_WAYPOINT, mp.NAV_LOITER_TIME, mp.NAV_LOITER_UNLIM, mp.NAV_LOITER_TURNS):
             x_m, y_m = self._target_xy(item)
             vehicle.nav = Nav(NavKind.GOTO, x_m, y_m, self._relative_alt(item))
@@ -152,6 +146,16 @@ class MissionExecutor:
             vehicle.statustext(mavlink.MAV_SEVERITY_WARNING, f"Skipping invalid cmd #{command}")
             self._done(item)
 
+    def _take_off(self, item: mp.MissionItem) -> None:
+        vehicle = self.vehicle
+        kin = vehicle.kin
+        if vehicle.landed:
+            if not vehicle.may_take_off_in_auto():
+                return  # waits for arming and a raised throttle: ArduCopter's auto_armed gate
+            vehicle.landed = False
+            vehicle.touchdown_s = None
+        vehicle.nav = Nav(NavKind.TAKEOFF, kin.x_m, kin.y_m, max(self._relative_alt(item), kin.alt_m))
+
     def update(self, arrived: bool) -> None:
         """Called every tick in AUTO with whether the controller reached its target."""
         item = self._active
@@ -161,8 +165,8 @@ class MissionExecutor:
         command = item.command
         now = vehicle.now_s
         if command == mp.NAV_TAKEOFF:
-            if vehicle.landed and vehicle.armed and vehicle.nav.kind is NavKind.IDLE:
-                self._start(self.current_seq)  # armed after entering AUTO
+            if vehicle.landed and vehicle.may_take_off_in_auto() and vehicle.nav.kind is NavKind.IDLE:
+                self._take_off(item)  # armed, or the throttle raised, after entering AUTO
             elif arrived and vehicle.nav.kind is NavKind.TAKEOFF:
                 self._done(item)
         elif command in (mp.NAV_WAYPOINT, mp.NAV_LOITER_TIME):

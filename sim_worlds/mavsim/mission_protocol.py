@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 MISSION = mavlink.MAV_MISSION_TYPE_MISSION
 FENCE = mavlink.MAV_MISSION_TYPE_FENCE
 RALLY = mavlink.MAV_MISSION_TYPE_RALLY
+RALLY_ALT_MAX_M = 32767
 
 NAV_WAYPOINT = 16
 NAV_LOITER_UNLIM = 17
@@ -116,6 +117,8 @@ def normalise(item: MissionItem) -> tuple[MissionItem | None, int]:
     if item.mission_type == RALLY:
         if item.command != NAV_RALLY_POINT:
             return None, mavlink.MAV_MISSION_UNSUPPORTED
+        if abs(item.z) > RALLY_ALT_MAX_M:  # AP_Rally keeps the altitude as int16 metres (SITL: INVALID_PARAM7)
+            return None, mavlink.MAV_MISSION_INVALID_PARAM7
         return replace(item, frame=_FRAME_READBACK.get(item.frame, 3)), mavlink.MAV_MISSION_ACCEPTED
     if item.command not in MISSION_COMMANDS:
         return None, mavlink.MAV_MISSION_UNSUPPORTED

@@ -92,8 +92,9 @@ def step_towards(
     state.vx_m_s += dvx
     state.vy_m_s += dvy
     step_x, step_y = state.vx_m_s * dt_s, state.vy_m_s * dt_s
-    if math.hypot(step_x, step_y) >= distance:
-        # Would pass the target within this step: land on it (the controller's final capture).
+    if math.hypot(step_x, step_y) >= distance and math.hypot(state.vx_m_s, state.vy_m_s) <= 2.0 * dv:
+        # Would pass the target within this step at a speed it can shed: land on it (the final capture).
+        # Faster (a target set behind a fast vehicle) it brakes at the limit instead of stopping dead.
         state.x_m, state.y_m = target_x_m, target_y_m
         if distance < 0.05:
             state.vx_m_s = state.vy_m_s = 0.0
@@ -116,6 +117,15 @@ def step_towards(
             state.vz_m_s = 0.0
     else:
         state.alt_m += step_z
+
+
+def stopping_point(state: Kinematics, limits: Limits) -> tuple[float, float]:
+    """Where the vehicle comes to rest braking at the acceleration limit (ArduPilot's wp stopping point)."""
+    speed = state.ground_speed_m_s
+    if speed < 1e-3:
+        return state.x_m, state.y_m
+    distance = speed * speed / (2.0 * max(0.1, limits.accel_m_s2))
+    return state.x_m + state.vx_m_s / speed * distance, state.y_m + state.vy_m_s / speed * distance
 
 
 def brake(state: Kinematics, limits: Limits, dt_s: float) -> None:

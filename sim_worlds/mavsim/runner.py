@@ -22,7 +22,7 @@ from sim_worlds.mavsim import telemetry
 from sim_worlds.mavsim.autopilot import BootTimeline, PowerModel, ReleaseEvent, Vehicle
 from sim_worlds.mavsim.params import ParamTable
 from sim_worlds.mavsim.physics import GeoOrigin
-from sim_worlds.mavsim.server import serve_vehicle
+from sim_worlds.mavsim.server import serve_serial, serve_vehicle
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class FleetConfig:
     timeline: BootTimeline = field(default_factory=BootTimeline)
     event_log: Path | None = None
     control_port: int | None = None  # sim-control channel (sim_control.py); 0 = any free port
+    serial: str | None = None  # DEVICE[,BAUD]: every vehicle also on this serial line (one link, several sysids)
 
     def __post_init__(self) -> None:
         if self.count < 1:
@@ -123,6 +124,13 @@ class Fleet:
                 await self.close()
                 raise SimulatorConfigError(
                     f"vehicle {index}: cannot listen on tcp {self.tcp_port(index)} / udp {udp}: {exc}") from exc
+        if config.serial is not None:
+            device, _, baud = config.serial.partition(",")
+            try:
+                self._closers.append(await serve_serial(self.vehicles, device, int(baud or 57600), self.clock.now))
+            except (OSError, ValueError) as exc:
+                await self.close()
+                raise SimulatorConfigError(f"--serial {config.serial!r}: cannot open it: {exc}") from exc
         if config.control_port is not None:
             from sim_worlds.mavsim.sim_control import control_port, serve_control
 

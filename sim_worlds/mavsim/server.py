@@ -54,8 +54,8 @@ class _TcpClient(asyncio.Protocol):
             vehicle.start_boot(self._loop_time())
             transport.write(BANNER)
         self.link = Link(vehicle.system_id, self._write, f"tcp{transport.get_extra_info('peername')}",
-                         backlog=transport.get_write_buffer_size)
-        vehicle.links.append(self.link)
+                         backlog=transport.get_write_buffer_size, trusted=True)
+        vehicle.add_link(self.link)
 
     def _write(self, data: bytes) -> None:
         # A client that went away leaves the transport closing before connection_lost runs; writing
@@ -94,7 +94,7 @@ class _UdpPeer(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
-        self.vehicle.links.append(self.link)
+        self.vehicle.add_link(self.link)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self.peer = addr
@@ -103,6 +103,54 @@ class _UdpPeer(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         logger.debug("sysid %d: UDP error %s", self.vehicle.system_id, exc)
+
+
+class _SharedSerial(asyncio.Protocol):
+    """Every vehicle on one serial line (a radio mesh, or mavlink-router's serial endpoint): one parser,
+    each message offered to every vehicle (each answers only what is addressed to it)."""
+
+    def __init__(self, vehicles: list[Vehicle], loop_time: Any) -> None:
+        self.vehicles = vehicles
+        self._loop_time = loop_time
+        self.transport: asyncio.Transport | None = None
+        self._parser = Link(0, lambda data: None, "serial-parser")
+        self.links: dict[int, Link] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        for vehicle in self.vehicles:
+            link = Link(vehicle.system_id, self._write, f"serial{vehicle.system_id}",
+                        backlog=self.transport.get_write_buffer_size)
+            self.links[vehicle.system_id] = link
+            vehicle.add_link(link)
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        messages = self._parser.parse(data)
+        for vehicle in self.vehicles:
+            vehicle.start_boot(self._loop_time())
+            link = self.links[vehicle.system_id]
+            link.active = link.active or bool(messages)
+            for message in messages:
+                try:
+                    handle_message(vehicle, link, message)
+                except Exception:
+                    logger.exception("sysid %d: error handling %s", vehicle.system_id, message.get_type())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+
+async def serve_serial(vehicles: list[Vehicle], device: str, baud: int, sim_now: Any) -> Any:
+    """Serve every vehicle on one serial device (e.g. one end of a pseudo-terminal pair); returns its transport."""
+    from serial_asyncio_fast import create_serial_connection
+
+    transport, _ = await create_serial_connection(asyncio.get_running_loop(),
+                                                  lambda: _SharedSerial(vehicles, sim_now), device, baudrate=baud)
+    return transport
 
 
 async def serve_vehicle(

@@ -7,6 +7,7 @@ the GPS fix, GPS fix type 6, EKF flags 1024 -> 167 -> 831, 12.6 V full pack, tem
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -21,23 +22,31 @@ if TYPE_CHECKING:
 STREAM_GROUPS: dict[int, tuple[int, ...]] = {
     mavlink.MAV_DATA_STREAM_EXTENDED_STATUS: (
         mavlink.MAVLINK_MSG_ID_SYS_STATUS, mavlink.MAVLINK_MSG_ID_GPS_RAW_INT,
-        mavlink.MAVLINK_MSG_ID_MISSION_CURRENT,
+        mavlink.MAVLINK_MSG_ID_MISSION_CURRENT, mavlink.MAVLINK_MSG_ID_NAV_CONTROLLER_OUTPUT,
+        mavlink.MAVLINK_MSG_ID_POSITION_TARGET_GLOBAL_INT,
     ),
-    mavlink.MAV_DATA_STREAM_POSITION: (mavlink.MAVLINK_MSG_ID_GLOBAL_POSITION_INT,),
+    mavlink.MAV_DATA_STREAM_POSITION: (
+        mavlink.MAVLINK_MSG_ID_GLOBAL_POSITION_INT, mavlink.MAVLINK_MSG_ID_LOCAL_POSITION_NED,
+    ),
+    mavlink.MAV_DATA_STREAM_RC_CHANNELS: (
+        mavlink.MAVLINK_MSG_ID_SERVO_OUTPUT_RAW, mavlink.MAVLINK_MSG_ID_RC_CHANNELS,
+    ),
     mavlink.MAV_DATA_STREAM_EXTRA1: (mavlink.MAVLINK_MSG_ID_ATTITUDE,),
     mavlink.MAV_DATA_STREAM_EXTRA2: (mavlink.MAVLINK_MSG_ID_VFR_HUD,),
     mavlink.MAV_DATA_STREAM_EXTRA3: (
         mavlink.MAVLINK_MSG_ID_BATTERY_STATUS, mavlink.MAVLINK_MSG_ID_EKF_STATUS_REPORT,
+        mavlink.MAVLINK_MSG_ID_SYSTEM_TIME,
     ),
 }
 ALL_STREAMS = (
-    mavlink.MAV_DATA_STREAM_EXTENDED_STATUS, mavlink.MAV_DATA_STREAM_POSITION,
+    mavlink.MAV_DATA_STREAM_EXTENDED_STATUS, mavlink.MAV_DATA_STREAM_POSITION, mavlink.MAV_DATA_STREAM_RC_CHANNELS,
     mavlink.MAV_DATA_STREAM_EXTRA1, mavlink.MAV_DATA_STREAM_EXTRA2, mavlink.MAV_DATA_STREAM_EXTRA3,
 )
 
 _SENSORS_PRESENT = 1467063343
 _SENSORS_HEALTHY_NO_GPS = 1467063343
 _SENSORS_HEALTHY = 1467087919
+_GEOFENCE = mavlink.MAV_SYS_STATUS_GEOFENCE
 CAPABILITIES = 64495
 FLIGHT_SW_VERSION = 0x04070000  # 4.7.0 DEV, as the reference SITL reports
 
@@ -108,8 +117,12 @@ def sys_status(vehicle: Vehicle) -> Any:
     """SYS_STATUS with the battery fields."""
     battery = vehicle.battery
     healthy = _SENSORS_HEALTHY if vehicle.gps_fix else _SENSORS_HEALTHY_NO_GPS
+    # The geofence bit, as AC_Fence reports it: present, enabled with FENCE_ENABLE, unhealthy while breached.
+    present = _SENSORS_PRESENT | _GEOFENCE
+    enabled = _SENSORS_PRESENT & ~_GEOFENCE | (_GEOFENCE if vehicle.params.get("FENCE_ENABLE") >= 1 else 0)
+    healthy = healthy & ~_GEOFENCE | (0 if vehicle.failsafe.fence_breaches else _GEOFENCE)
     return mavlink.MAVLink_sys_status_message(
-        _SENSORS_PRESENT, _SENSORS_PRESENT, healthy, 0, round(battery.voltage_v * 1000),
+        present, enabled, healthy, 0, round(battery.voltage_v * 1000),
         round(battery.current_a * 100), battery.remaining_pct, 0, 0, 0, 0, 0, 0)
 
 
@@ -190,6 +203,57 @@ def timesync(vehicle: Vehicle) -> Any:
     return mavlink.MAVLink_timesync_message(0, int(vehicle.boot_age_s * 1e9))
 
 
+def nav_controller_output(vehicle: Vehicle) -> Any:
+    """NAV_CONTROLLER_OUTPUT: bearing and distance to the position controller's target, altitude error."""
+    nav, kin = vehicle.nav, vehicle.kin
+    dx, dy = nav.x_m - kin.x_m, nav.y_m - kin.y_m
+    target_bearing = round(math.degrees(math.atan2(dx, dy))) % 360 if math.hypot(dx, dy) > 0.01 else 0
+    return mavlink.MAVLink_nav_controller_output_message(
+        0.0, 0.0, round(kin.heading_deg) % 360, target_bearing, min(65535, round(math.hypot(dx, dy))),
+        nav.alt_m - kin.alt_m if vehicle.armed else 0.0, 0.0, 0.0)
+
+
+def rc_channels(vehicle: Vehicle) -> Any:
+    """RC_CHANNELS: SITL's sticks with the GCS's overrides."""
+    channels = vehicle.rc.channels(vehicle.now_s, vehicle.params.get("RC_OVERRIDE_TIME"))
+    return mavlink.MAVLink_rc_channels_message(vehicle.time_boot_ms, 8, *channels, 255)
+
+
+def servo_output_raw(vehicle: Vehicle) -> Any:
+    """SERVO_OUTPUT_RAW: four motors (1000 µs stopped; more with the throttle when armed)."""
+    motor = 1000 if not vehicle.armed else (1100 if vehicle.landed else 1500)
+    return mavlink.MAVLink_servo_output_raw_message(int(vehicle.boot_age_s * 1e6) & 0xFFFFFFFF, 0,
+                                                    *([motor] * 4), *([0] * 12))
+
+
+def system_time(vehicle: Vehicle) -> Any:
+    """SYSTEM_TIME: UNIX time (GPS time in SITL) and time since boot."""
+    return mavlink.MAVLink_system_time_message(int(time.time() * 1e6), vehicle.time_boot_ms)
+
+
+def position_target_global_int(vehicle: Vehicle) -> Any:
+    """POSITION_TARGET_GLOBAL_INT: the GUIDED target (None outside GUIDED, as ArduCopter sends nothing then)."""
+    nav = vehicle.nav
+    if vehicle.mode != modes.GUIDED or not vehicle.armed or nav.kind.value not in ("goto", "hold", "takeoff"):
+        return None
+    lat, lon = vehicle.home.to_wgs84(nav.x_m, nav.y_m)
+    return mavlink.MAVLink_position_target_global_int_message(
+        vehicle.time_boot_ms, mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT, 0b110111111000, round(lat * 1e7),
+        round(lon * 1e7), nav.alt_m, 0, 0, 0, 0, 0, 0, 0, 0)
+
+
+def local_position_ned(vehicle: Vehicle) -> Any:
+    """LOCAL_POSITION_NED from the EKF origin (None before the origin is set, as ArduPilot)."""
+    origin = vehicle.origin
+    if origin is None:
+        return None
+    east, north = origin.to_local(*vehicle.location())
+    down = origin.altitude_amsl_m - (vehicle.home.altitude_amsl_m + vehicle.kin.alt_m)
+    kin = vehicle.kin
+    return mavlink.MAVLink_local_position_ned_message(vehicle.time_boot_ms, north, east, down, kin.vy_m_s,
+                                                      kin.vx_m_s, -kin.vz_m_s)
+
+
 BUILDERS: dict[int, Callable[[Vehicle], Any]] = {
     mavlink.MAVLINK_MSG_ID_HEARTBEAT: heartbeat,
     mavlink.MAVLINK_MSG_ID_SYS_STATUS: sys_status,
@@ -203,6 +267,12 @@ BUILDERS: dict[int, Callable[[Vehicle], Any]] = {
     mavlink.MAVLINK_MSG_ID_HOME_POSITION: home_position,
     mavlink.MAVLINK_MSG_ID_GPS_GLOBAL_ORIGIN: gps_global_origin,
     mavlink.MAVLINK_MSG_ID_AUTOPILOT_VERSION: autopilot_version,
+    mavlink.MAVLINK_MSG_ID_NAV_CONTROLLER_OUTPUT: nav_controller_output,
+    mavlink.MAVLINK_MSG_ID_RC_CHANNELS: rc_channels,
+    mavlink.MAVLINK_MSG_ID_SERVO_OUTPUT_RAW: servo_output_raw,
+    mavlink.MAVLINK_MSG_ID_SYSTEM_TIME: system_time,
+    mavlink.MAVLINK_MSG_ID_POSITION_TARGET_GLOBAL_INT: position_target_global_int,
+    mavlink.MAVLINK_MSG_ID_LOCAL_POSITION_NED: local_position_ned,
 }
 
 
@@ -215,10 +285,9 @@ def send_due(vehicle: Vehicle) -> None:
     built: dict[int, Any] = {}
     for link in vehicle.links:
         for message_id in link.due(vehicle.now_s):
-            message = built.get(message_id)
-            if message is None:
+            if message_id not in built:
                 builder = BUILDERS.get(message_id)
-                if builder is None:
-                    continue
-                message = built[message_id] = builder(vehicle)
-            link.send(message)
+                built[message_id] = builder(vehicle) if builder is not None else None
+            message = built[message_id]
+            if message is not None:  # some messages exist only in some states (a GUIDED target, an origin)
+                link.send(message)

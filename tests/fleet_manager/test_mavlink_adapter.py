@@ -76,12 +76,18 @@ def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def test_parse_url_accepts_pymavlink_spellings_and_names_bad_ones() -> None:
-    """tcp:, udp:/udpin: (listen), udpout: are parsed; a bad scheme or port is a clear error."""
+    """tcp:, tcpin:, udp:/udpin: (listen), udpout: and serial ports are parsed; bad ones are clear errors."""
     assert parse_url("tcp:127.0.0.1:5760").scheme == "tcp"
+    assert parse_url("tcpin:0.0.0.0:5760").scheme == "tcpin"
     assert parse_url("udp:0.0.0.0:14550").scheme == "udpin"
     assert parse_url("udpout://10.0.0.2:14550").port == 14550
+    serial = parse_url("serial:/dev/ttyUSB0:57600")
+    assert (serial.scheme, serial.host, serial.port) == ("serial", "/dev/ttyUSB0", 57600)
+    assert parse_url("/dev/ttyUSB0,57600") == serial == parse_url("serial:/dev/ttyUSB0,57600")
     with pytest.raises(LinkUrlError, match="scheme"):
-        parse_url("serial:/dev/ttyUSB0:57600")
+        parse_url("radio:/dev/ttyUSB0:57600")
+    with pytest.raises(LinkUrlError, match="baud rate 57601"):
+        parse_url("/dev/ttyUSB0,57601")
     with pytest.raises(LinkUrlError, match="port"):
         parse_url("tcp:localhost:http")
 

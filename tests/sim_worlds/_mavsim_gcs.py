@@ -23,6 +23,10 @@ class Gcs:
         self._next_heartbeat = 0.0
         self.target = 1
 
+    def raise_throttle(self, pwm: int = 1500) -> None:
+        """RC_CHANNELS_OVERRIDE of the throttle (channel 3), as MAVProxy's `rc 3 1500`: lets AUTO take off."""
+        self.conn.mav.rc_channels_override_send(self.conn.target_system or 1, 1, 0, 0, pwm, 0, 0, 0, 0, 0)
+
     def close(self) -> None:
         self.conn.close()
 

@@ -76,6 +76,9 @@ def test_auto_delivery_releases_near_the_drop_point_and_comes_home(sim: MavsimPr
         battery_before = gcs.wait_type("SYS_STATUS").battery_remaining
         gcs.wait_armable_and_arm()
         assert gcs.command(mav.MAV_CMD_MISSION_START) == mav.MAV_RESULT_ACCEPTED
+        gcs.pump(1.0)  # as ArduCopter (AUTO_OPTIONS 0): on the ground, AUTO waits for the pilot's throttle
+        assert max(m.relative_alt for m in gcs.seen if m.get_type() == "GLOBAL_POSITION_INT") < 500
+        gcs.raise_throttle()
         text = gcs.wait(lambda m: m.get_type() == "STATUSTEXT" and m.text == "Gripper Released", 60,
                         "gripper release")
         position = [m for m in gcs.seen if m.get_type() == "GLOBAL_POSITION_INT"][-1]

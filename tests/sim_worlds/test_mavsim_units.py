@@ -115,3 +115,21 @@ def test_parameters_keep_their_types() -> None:
     assert parse_overrides(["fence_enable=1"]) == {"FENCE_ENABLE": 1.0}
     with pytest.raises(ParamError, match="FENCE_ENABLE"):
         parse_overrides(["FENCE_ENABLE"])
+
+
+def test_rtl_at_speed_brakes_at_the_acceleration_limit() -> None:
+    """At 10 m/s an RTL (a fence breach) brakes over ~4 s at WPNAV_ACCEL 2.5 m/s², as SITL, not in a blink."""
+    from sim_worlds.mavsim.guidance import FlightSettings, advance, rtl_nav
+
+    limits = Limits(speed_m_s=10.0, climb_m_s=2.5, descent_m_s=1.5, accel_m_s2=2.5)
+    settings = FlightSettings(limits=limits, arrive_radius_m=2.0, rtl_alt_m=15.0, rtl_loiter_s=5.0,
+                              land_speed_m_s=0.5, land_speed_high_m_s=1.5)
+    state = Kinematics(x_m=0.0, y_m=100.0, alt_m=20.0, vy_m_s=10.0)
+    nav = rtl_nav(state, settings)
+    trace = []
+    for step in range(120):
+        advance(nav, state, settings, step * 0.05, 0.05)
+        trace.append((state.ground_speed_m_s, state.y_m))
+    stopped = next(i for i, (speed, _) in enumerate(trace) if speed < 0.5)
+    assert 3.5 <= stopped * 0.05 <= 4.5
+    assert trace[stopped][1] == pytest.approx(120.0, abs=2.0)  # stopped 10²/(2·2.5) = 20 m further on

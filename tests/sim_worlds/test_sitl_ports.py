@@ -41,3 +41,15 @@ def test_finalmile_sitl_refuses_a_wrapping_base_in_one_line() -> None:
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     assert "SITL instances must be 0..255" in done.stderr
+
+
+def test_finalmile_sitl_refuses_a_malformed_parameter_in_one_line() -> None:
+    """`--param` takes NAME=VALUE (e.g. MAV_OPTIONS=1); anything else is named, without a traceback."""
+    done = subprocess.run(
+        [sys.executable, "-m", "fleet_manager.cli", "sitl", "--remote-id", "--param", "MAV_OPTIONS",
+         "--binary", "/nonexistent/arducopter"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert "--param 'MAV_OPTIONS' is not NAME=VALUE" in done.stderr
