@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from fleet_manager.config import Settings
@@ -23,6 +22,8 @@ from mission_planner.geodesy import LocalFrame
 
 from . import errors
 from .broker import EventBroker
+from .edge import Edge
+from .limits import BATCH_MAX_BODY_BYTES, MAX_BODY_BYTES
 from .metrics import Metrics
 from .routes import events, health, lockers, missions, orders, recipients, vehicles, world, zones
 from .service import FleetService
@@ -121,15 +122,12 @@ def create_app(
     app.state.service = service
     errors.install(app)
 
-    @app.middleware("http")
-    async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.http_requests.labels(method=request.method, route=path, status=str(response.status_code)).inc()
-        metrics.http_latency_s.labels(route=path).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(
+        Edge,  # type: ignore[arg-type]
+        metrics=metrics,
+        max_body_bytes=MAX_BODY_BYTES,
+        body_limits={f"{API_PREFIX}/orders:batch": BATCH_MAX_BODY_BYTES},
+    )
 
     for module in (orders, recipients, vehicles, zones, missions, lockers, events, world):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -141,8 +141,9 @@ def test_malformed_bodies_are_422_naming_the_field(
     """pydantic's error lists the location of the bad field."""
     sent = {**auth("backend"), "Idempotency-Key": str(uuid.uuid4()), **headers}
     response = client.post("/v1/orders", json=body, headers={k: v for k, v in sent.items() if v is not None})
-    assert response.status_code == 422
-    assert any(field in [str(part).lower() for part in err["loc"]] for err in response.json()["detail"]), response.text
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    assert any(field in [str(part).lower() for part in err["loc"]] for err in response.json()["errors"]), response.text
+    assert field in response.json()["detail"].lower()
 
 
 def test_zones_create_list_delete_and_invalid_geometry(client: httpx.Client) -> None:

@@ -8,10 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import StringConstraints
 
 from fleet_manager.store import outbox
 
 from ..deps import Operator, Reader, ServiceDep, StreamReader
+from ..limits import PathId
 from ..schemas import EventOut
 
 router = APIRouter(tags=["events"])
@@ -24,7 +26,10 @@ async def stream(
     _caller: StreamReader,
     last_event_id: Annotated[str | None, Header(description="resume after this event (SSE reconnect)")] = None,
     after: Annotated[int | None, Query(ge=0, le=MAX_SEQ, description="replay stored events after this seq")] = None,
-    types: Annotated[list[str] | None, Query(description="type prefixes, e.g. com.finalmile.order")] = None,
+    types: Annotated[
+        list[Annotated[str, StringConstraints(max_length=128)]] | None,
+        Query(max_length=20, description="type prefixes, e.g. com.finalmile.order"),
+    ] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events: every stored event (id = its seq) and live telemetry, as CloudEvents JSON."""
     after_seq = after
@@ -66,7 +71,7 @@ def dead_letters(
 
 
 @router.post("/dead-letters/{event_id}/retry", tags=["webhooks"])
-def retry_dead_letter(event_id: str, service: ServiceDep, _caller: Operator) -> EventOut:
+def retry_dead_letter(event_id: PathId, service: ServiceDep, _caller: Operator) -> EventOut:
     """Queue a dead-lettered event again with a fresh attempt budget."""
     with service.write() as session:
         event = outbox.retry_dead_letter(session, event_id=event_id, hub_ids=service.hub_ids, at_s=service.now())

@@ -17,6 +17,7 @@ from fleet_manager.store import orders as order_store
 from fleet_manager.store.orders import NewOrder
 
 from ..deps import Backend, BackendOrOperator, Operator, Reader, ServiceDep
+from ..limits import PathId
 from ..schemas import (
     CancelIn,
     NotificationOut,
@@ -98,7 +99,9 @@ def list_orders(
     _caller: Reader,
     status_filter: Annotated[list[OrderStatus] | None, Query(alias="status")] = None,
     hub_id: Annotated[str | None, Query(max_length=64)] = None,
-    since: Annotated[str | None, Query(description="RFC 3339 time: orders changed at or after it")] = None,
+    since: Annotated[
+        str | None, Query(max_length=64, description="RFC 3339 time: orders changed at or after it")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> OrderList:
@@ -119,7 +122,7 @@ def list_orders(
 
 
 @router.get("/{order_id}")
-def get_order(order_id: str, service: ServiceDep, _caller: Reader) -> OrderOut:
+def get_order(order_id: PathId, service: ServiceDep, _caller: Reader) -> OrderOut:
     """One order."""
     with service.database.read() as session:
         order = order_store.get_order(session, order_id=order_id)
@@ -129,7 +132,7 @@ def get_order(order_id: str, service: ServiceDep, _caller: Reader) -> OrderOut:
 
 
 @router.get("/{order_id}/events")
-def order_events(order_id: str, service: ServiceDep, _caller: Reader) -> list[OrderEventOut]:
+def order_events(order_id: PathId, service: ServiceDep, _caller: Reader) -> list[OrderEventOut]:
     """The audit trail: every status change with time, actor and reason."""
     with service.database.read() as session:
         events = order_queries.list_order_events(session, order_id=order_id)
@@ -137,7 +140,7 @@ def order_events(order_id: str, service: ServiceDep, _caller: Reader) -> list[Or
 
 
 @router.get("/{order_id}/notifications")
-def order_notifications(order_id: str, service: ServiceDep, _caller: Reader) -> list[NotificationOut]:
+def order_notifications(order_id: PathId, service: ServiceDep, _caller: Reader) -> list[NotificationOut]:
     """Recipient notifications sent for this order (pickup codes are never shown here)."""
     with service.database.read() as session:
         order_store.get_order(session, order_id=order_id)
@@ -155,7 +158,7 @@ def order_notifications(order_id: str, service: ServiceDep, _caller: Reader) -> 
 
 @router.post("/{order_id}/cancel")
 def cancel_order(
-    order_id: str, service: ServiceDep, caller: BackendOrOperator, body: CancelIn | None = None
+    order_id: PathId, service: ServiceDep, caller: BackendOrOperator, body: CancelIn | None = None
 ) -> OrderOut:
     """Cancel an order that has not left on a vehicle (409 afterwards)."""
     with service.write() as session:
@@ -166,7 +169,7 @@ def cancel_order(
 
 
 @router.post("/{order_id}/customs-cleared")
-def customs_cleared(order_id: str, service: ServiceDep, caller: Backend) -> OrderOut:
+def customs_cleared(order_id: PathId, service: ServiceDep, caller: Backend) -> OrderOut:
     """Customs released the parcel: it becomes ready for dispatch. Idempotent."""
     with service.write() as session:
         order = order_store.mark_customs_cleared(session, order_id=order_id, actor=caller.actor, at_s=service.now())
@@ -174,7 +177,7 @@ def customs_cleared(order_id: str, service: ServiceDep, caller: Backend) -> Orde
 
 
 @router.post("/{order_id}/status")
-def change_status(order_id: str, body: StatusChangeIn, service: ServiceDep, caller: Operator) -> OrderOut:
+def change_status(order_id: PathId, body: StatusChangeIn, service: ServiceDep, caller: Operator) -> OrderOut:
     """Operator override or van-driver report of a status change; the state machine still applies (409)."""
     with service.write() as session:
         order = order_store.transition_order(
