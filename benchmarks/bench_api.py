@@ -28,7 +28,7 @@ from fleet_manager.api import create_app
 from fleet_manager.config import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "api.csv"
-KEY = "bench-key-1234"
+KEY = "bench-Vq3Lz8Xc1Nm6Tb4Hw9Jd2Fs7Rg5Pk0Ye"
 HEADERS = {"Authorization": f"Bearer {KEY}"}
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BODY = {

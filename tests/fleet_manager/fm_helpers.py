@@ -21,14 +21,20 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+# Fixed test keys of 43 random characters (what `finalmile keys` makes); the locker key opens locker 'kamppi'.
 KEYS = {
-    "backend": "backend-key-123",
-    "operator": "operator-key-123",
-    "viewer": "viewer-key-123",
-    "locker": "locker-key-123",
+    "backend": "bk-rJ4Nq8Vx2LmZ7tHc9WfP3sYd6GkB1uEaQo5XiTn",
+    "operator": "op-Xh7Bt2KqM9vR4cWz8NfL1yJd5PsG3aUe6TmQoYi",
+    "viewer": "vw-Lp3Zr8Hc1XqT6mWb9KvN2fJs7DgY4aRe5UoBiQt",
+    "locker": "lk-Fq9Wd2Ns7Bx4Rm8Jh1Vc6Tz3Kp5Ly0GaEuXoQiS",
 }
-API_KEYS_ENV = ",".join(f"{role}:{key}" for role, key in KEYS.items())
-SECRET = "webhook-secret-for-tests"
+LOCKER_ID = "kamppi"
+API_KEYS_ENV = ",".join(
+    f"locker@{LOCKER_ID}:{key}" if role == "locker" else f"{role}:{key}" for role, key in KEYS.items()
+)
+#: A Standard Webhooks secret (`whsec_` + base64 of 32 bytes) and the server secret of test apps.
+SECRET = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0zMi1ieXRlcy0hIQ=="
+SERVER_SECRET = "srv-Tq8Zx3Lc7Vm1Bn4Hk9Wd2Jf6Rg5Ps0YeKuAoQiX"
 
 
 def free_port() -> int:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from fm_helpers import API_KEYS_ENV, auth, serve_in_thread, wait_until
+from fm_helpers import API_KEYS_ENV, SERVER_SECRET, auth, serve_in_thread, wait_until
 from hypothesis import HealthCheck, given, settings
 
 from fleet_manager.api import create_app
@@ -22,6 +22,7 @@ from fleet_manager.store import fleet as fleet_store
 from fleet_manager.store.fleet import VehicleCommand
 
 HUB = "hub-api"
+FUZZ_KEY = "fz-all-roles-Wq4Nx8Lc2Vb7Tm1Hz6Jd3Fs9"
 ZONE_RING = [[24.940, 60.170], [24.944, 60.170], [24.944, 60.172], [24.940, 60.172], [24.940, 60.170]]
 
 
@@ -38,9 +39,15 @@ def _settings(tmp: Path) -> Settings:
     keys = (
         API_KEYS_ENV
         + ","
-        + ",".join(f"{role}:fuzz-all-roles-key" for role in ("backend", "operator", "viewer", "locker"))
+        + ","
+        + ",".join(f"{role}:{FUZZ_KEY}" for role in ("backend", "operator", "viewer", "locker@kamppi"))
     )
-    return Settings(database_url=f"sqlite:///{tmp / 'api.db'}", api_keys=keys, hub_id=HUB)  # type: ignore[arg-type]
+    return Settings(
+        database_url=f"sqlite:///{tmp / 'api.db'}",
+        api_keys=keys,  # type: ignore[arg-type]
+        hub_id=HUB,
+        server_secret=SERVER_SECRET,  # type: ignore[arg-type]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -263,14 +270,13 @@ def _listen(
 
 @pytest.mark.timeout(60)
 def test_event_stream_fans_out_and_replays(server: tuple[str, Any], client: httpx.Client) -> None:
-    """Five SSE listeners (one authenticated by ?access_token= like a browser) see every status change;
+    """Five SSE listeners (one with a stream ticket like a browser's EventSource) see every status change;
     a reconnect with Last-Event-ID replays what it missed."""
-    from fm_helpers import KEYS
-
     url, app = server
     reference = f"stream-{uuid.uuid4().hex[:8]}"
     broker = app.state.service.broker
     before = broker.listener_count
+    ticket = client.post("/v1/events/stream-tickets", headers=auth("viewer")).json()["ticket"]
     outs: list[list[dict[str, Any]]] = [[] for _ in range(5)]
     threads = [
         threading.Thread(
@@ -278,7 +284,7 @@ def test_event_stream_fans_out_and_replays(server: tuple[str, Any], client: http
             args=(url, reference, out),
             kwargs={
                 "headers": {} if i == 0 else auth("viewer"),
-                "params": {"access_token": KEYS["viewer"]} if i == 0 else {},
+                "params": {"ticket": ticket} if i == 0 else {},
             },
             daemon=True,
         )
@@ -326,7 +332,7 @@ def test_schemathesis_finds_no_server_errors(server: tuple[str, Any]) -> None:
     """Fuzz every operation (a few examples each) with an all-roles key: no 5xx."""
     url, _ = server
     schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
-    headers = {"Authorization": "Bearer fuzz-all-roles-key"}
+    headers = {"Authorization": f"Bearer {FUZZ_KEY}"}
     failures: list[str] = []
     calls: list[int] = []
     for result in schema.get_all_operations():

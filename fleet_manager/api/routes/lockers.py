@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
 
+from fleet_manager.config import Role
 from fleet_manager.domain.errors import CompartmentLocked, PickupRefused
 from fleet_manager.store import lockers as locker_store
 from fleet_manager.store import orders as order_store
@@ -46,12 +47,20 @@ def register_locker(locker_id: PathId, body: LockerIn, service: ServiceDep, _cal
 @router.post(
     "/{locker_id}/pickup",
     responses={
-        403: {"description": "wrong code (counted); body has attempts_left"},
+        403: {"description": "wrong code (counted; body has attempts_left), or another locker's key"},
+        429: {"description": "too many attempts at this locker; see Retry-After"},
         423: {"description": "compartment locked after too many wrong codes"},
     },
 )
-def pickup(locker_id: PathId, body: PickupIn, service: ServiceDep, _caller: LockerTerminal) -> PickupOut:
-    """The recipient enters the code at the locker: the compartment opens and the order is picked up."""
+def pickup(locker_id: PathId, body: PickupIn, service: ServiceDep, caller: LockerTerminal) -> PickupOut:
+    """The recipient enters the code at the locker: the compartment opens and the order is picked up.
+
+    A locker key opens only its own locker (403 at another one); each locker takes at most
+    FINALMILE_PICKUPS_PER_MINUTE attempts a minute (429 with Retry-After beyond).
+    """
+    if Role.OPERATOR not in caller.roles and caller.locker_id != locker_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"this key does not open locker {locker_id!r}")
+    service.pickup_limiter.check(locker_id)
     max_wrong = service.settings.locker_max_wrong_codes
     # Wrong codes must be counted even though the request fails, so the transaction commits first.
     with service.write() as session:

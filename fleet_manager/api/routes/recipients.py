@@ -1,4 +1,7 @@
-"""The recipient's answers, relayed by the backend: reschedule, redirect to a locker, leave at the door."""
+"""The recipient's answers, relayed by the backend: reschedule, redirect to a locker, leave at the door.
+
+Each order takes at most FINALMILE_RECIPIENT_ACTIONS_PER_MINUTE of them a minute (429 with Retry-After).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ router = APIRouter(prefix="/orders", tags=["recipient actions"])
 @router.post("/{order_id}/reschedule")
 def reschedule(order_id: PathId, body: RescheduleIn, service: ServiceDep, caller: Backend) -> OrderOut:
     """Deliver in a new window (after a failed attempt, or before the parcel is loaded)."""
+    service.recipient_limiter.check(order_id)
     with service.write() as session:
         order = order_store.reschedule_order(
             session,
@@ -33,6 +37,7 @@ def redirect_to_locker(
     order_id: PathId, service: ServiceDep, caller: Backend, body: RedirectIn | None = None
 ) -> OrderOut:
     """Send the parcel to a locker (given or nearest with room); the code goes out in the notification."""
+    service.recipient_limiter.check(order_id)
     with service.write() as session:
         order = order_store.redirect_to_locker(
             session,
@@ -50,6 +55,7 @@ def leave_at_door(
     order_id: PathId, service: ServiceDep, caller: Backend, body: LeaveAtDoorIn | None = None
 ) -> OrderOut:
     """Allow (or withdraw) leaving the parcel at the door, where the order permits it (409 otherwise)."""
+    service.recipient_limiter.check(order_id)
     with service.write() as session:
         order = order_store.set_leave_at_door(
             session,
