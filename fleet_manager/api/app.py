@@ -29,7 +29,7 @@ from .keyring import KeyRing
 from .limits import BATCH_MAX_BODY_BYTES, MAX_BODY_BYTES
 from .metrics import Metrics
 from .rate_limits import RateLimiter
-from .routes import events, health, lockers, missions, orders, recipients, vehicles, world, zones
+from .routes import events, health, lockers, missions, order_batch, orders, recipients, vehicles, world, zones
 from .service import FleetService
 
 logger = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ def create_app(
         body_limits={f"{API_PREFIX}/orders:batch": BATCH_MAX_BODY_BYTES},
     )
 
-    for module in (orders, recipients, vehicles, zones, missions, lockers, events, world):
+    for module in (orders, order_batch, recipients, vehicles, zones, missions, lockers, events, world):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)
     static_dir = dashboard_dir or DASHBOARD_DIR

@@ -460,3 +460,33 @@ class Health(BaseModel):
     hubs: list[str]
     stream_listeners: int
     webhooks: Literal["on", "off"]
+
+
+class BatchOrderIn(Strict):
+    """One order of a batch with its own idempotency key (as the Idempotency-Key header of a single create)."""
+
+    idempotency_key: str = Field(min_length=1, max_length=200)
+    order: OrderCreate
+
+
+class OrderBatchIn(Strict):
+    """Up to 1,000 orders created in one transaction."""
+
+    orders: list[BatchOrderIn] = Field(min_length=1, max_length=1000)
+
+
+class BatchItemOut(BaseModel):
+    """What became of one order of a batch: its HTTP status as a single create would answer, and the order
+    (201 created, 200 replayed) or the problem (422 key reused with another body, hub not served)."""
+
+    index: int
+    status: int
+    order: OrderOut | None = None
+    problem: dict[str, Any] | None = None
+
+
+class OrderBatchOut(BaseModel):
+    created: int
+    replayed: int
+    refused: int
+    results: list[BatchItemOut]

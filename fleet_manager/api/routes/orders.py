@@ -8,12 +8,12 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
-from sqlalchemy.exc import IntegrityError
 
 from fleet_manager.domain.errors import NotFound
 from fleet_manager.domain.orders import Address, OrderStatus, Recipient
 from fleet_manager.store import order_queries
 from fleet_manager.store import orders as order_store
+from fleet_manager.store.order_create import create_orders
 from fleet_manager.store.orders import NewOrder
 
 from ..deps import Backend, BackendOrOperator, Operator, Reader, ServiceDep
@@ -71,21 +71,15 @@ def create_order(
         raise HTTPException(422, f"hub_id {hub_id!r} is not served here (serving: {', '.join(service.hub_ids)})")
     request_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
     idempotency = (caller.key_id, idempotency_key, request_hash)
-    for attempt in range(2):
-        try:
-            with service.write() as session:
-                order, created = order_store.create_order(
-                    session,
-                    new=_new_order(body, hub_id),
-                    actor=caller.actor,
-                    at_s=service.now(),
-                    idempotency=idempotency,
-                )
-            break
-        except IntegrityError:
-            # A concurrent request with the same key won the race; the retry finds its order.
-            if attempt == 1:
-                raise
+    with service.write() as session:
+        result = create_orders(
+            session, items=[(_new_order(body, hub_id), idempotency, None)], actor=caller.actor, at_s=service.now()
+        )[0]
+    if result.error is not None:
+        raise result.error
+    order, created = result.order, result.created
+    if order is None:
+        raise NotFound(f"the order of Idempotency-Key {idempotency_key!r} is gone")
     if not created:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
