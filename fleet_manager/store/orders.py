@@ -202,9 +202,9 @@ def create_order(
     return result.order, result.created
 
 
-def new_order_row(new: NewOrder, *, order_id: str, at_s: float) -> OrderRow:
-    """The row of a new order as received (status received, version 1); not added to any session."""
-    return OrderRow(
+def new_order_values(new: NewOrder, *, order_id: str, at_s: float) -> dict[str, Any]:
+    """The column values of a new order as received (status received, version 1): every column of `OrderRow`."""
+    return dict(
         order_id=order_id,
         hub_id=new.hub_id,
         reference=new.reference,
