@@ -155,7 +155,14 @@ def webhook_receiver(receiver: WebhookReceiver) -> Iterator[str]:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with serve_handler(Handler) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve_handler(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """An HTTP server with `handler` on a free loopback port, in a thread; yields its /hooks URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -164,3 +171,11 @@ def webhook_receiver(receiver: WebhookReceiver) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def database_url_for(request: Any, tmp_path_factory: Any, name: str) -> str:
+    """The database of a test module parametrised over ["sqlite", "postgresql"]: a fresh SQLite file, or the
+    session's throw-away PostgreSQL database (its fixture skips when the server is unreachable)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp(name) / 'api.db'}"
+    return str(request.getfixturevalue("postgres_url"))

@@ -12,13 +12,24 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fm_helpers import API_KEYS_ENV, KEYS, LOCKER_ID, SECRET, SERVER_SECRET, auth, serve_in_thread, wait_until
+from fm_helpers import (
+    API_KEYS_ENV,
+    KEYS,
+    LOCKER_ID,
+    SECRET,
+    SERVER_SECRET,
+    auth,
+    database_url_for,
+    serve_handler,
+    serve_in_thread,
+    wait_until,
+)
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -68,15 +79,8 @@ def standard_receiver(receiver: StandardReceiver) -> Iterator[str]:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hooks"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve_handler(Handler) as url:
+        yield url
 
 
 @dataclass
@@ -89,10 +93,7 @@ class Served:
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The app with webhooks to a Standard Webhooks receiver, on SQLite and on PostgreSQL."""
-    if request.param == "sqlite":
-        database_url = f"sqlite:///{tmp_path_factory.mktemp('secrets') / 'api.db'}"
-    else:
-        database_url = request.getfixturevalue("postgres_url")
+    database_url = database_url_for(request, tmp_path_factory, "secrets")
     receiver = StandardReceiver()
     with standard_receiver(receiver) as hook_url:
         settings = Settings(

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fm_helpers import API_KEYS_ENV, SERVER_SECRET, auth, serve_in_thread
+from fm_helpers import API_KEYS_ENV, SERVER_SECRET, auth, database_url_for, serve_in_thread
 
 from fleet_manager.api import create_app
 from fleet_manager.config import Settings
@@ -19,10 +19,7 @@ HUB = "hub-batch"
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def client(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     """A client of the API served on SQLite, then PostgreSQL."""
-    if request.param == "sqlite":
-        database_url = f"sqlite:///{tmp_path_factory.mktemp('batch') / 'api.db'}"
-    else:
-        database_url = request.getfixturevalue("postgres_url")
+    database_url = database_url_for(request, tmp_path_factory, "batch")
     settings = Settings(database_url=database_url, api_keys=API_KEYS_ENV, hub_id=HUB,  # type: ignore[arg-type]
                         server_secret=SERVER_SECRET)  # type: ignore[arg-type]
     with serve_in_thread(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as http:
