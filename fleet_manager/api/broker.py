@@ -137,7 +137,9 @@ class EventBroker:
                 logger.exception("event stream tail failed; retrying")
                 rows = []
             for row in rows:
-                event = self.to_stream_event(row)
+                # Nobody listening: count the event, but do not build its CloudEvent (a burst of creates
+                # would pay for it on every commit).
+                event = self.to_stream_event(row) if self._listeners else StreamEvent(row.seq, row.type, row.hub_id, {})
                 if self.on_event is not None:
                     self.on_event(event)
                 self._dispatch(event)

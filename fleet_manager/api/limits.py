@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import types
+import typing
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -47,6 +49,30 @@ def check_field_value(value: Any) -> Any:
     """What every field of every request body must satisfy, whatever its type (see `schemas.Strict`)."""
     if isinstance(value, dt.datetime):
         return check_time(value)
+    return value
+
+
+def _plain_types(annotation: Any) -> set[Any]:
+    """The types a field annotation admits, `X | None` and `Optional[X]` unwrapped (Annotated is already gone)."""
+    args = typing.get_args(annotation)
+    if args and typing.get_origin(annotation) in (types.UnionType, typing.Union):
+        return {arg for arg in args if arg is not type(None)}
+    return {annotation}
+
+
+def check_json_type(value: Any, annotation: Any) -> Any:
+    """Strict JSON types for scalar fields: a boolean field takes only true/false, a number field only numbers.
+
+    pydantic's lax mode would read "yes" as true and "1.5" as 1.5; a client sending those has a bug
+    worth a 422 that names the field rather than a guess.
+    """
+    if value is None:
+        return value
+    admitted = _plain_types(annotation)
+    if admitted == {bool} and not isinstance(value, bool):
+        raise ValueError("must be a JSON boolean (true or false)")
+    if admitted and admitted <= {int, float} and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ValueError("must be a JSON number")
     return value
 
 

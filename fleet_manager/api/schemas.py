@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from fleet_manager.adapters.base import VehicleKind
 from fleet_manager.domain.orders import DeliveryMode, Order, OrderEvent, OrderStatus
@@ -13,7 +13,7 @@ from fleet_manager.store.fleet import CommandKind, CommandStatus, MissionRecord,
 from fleet_manager.store.lockers import Locker
 from fleet_manager.store.outbox import OutboxEvent, redacted
 
-from .limits import ID_PATTERN, MAX_TEXT_CHARS, ResourceId, SaneTime, check_field_value
+from .limits import ID_PATTERN, MAX_TEXT_CHARS, ResourceId, SaneTime, check_field_value, check_json_type
 
 #: Keys of free-form maps (metadata, details): short names.
 MapKey = Annotated[str, Field(min_length=1, max_length=64)]
@@ -39,6 +39,12 @@ class Strict(BaseModel):
     @classmethod
     def _within_limits(cls, value: Any) -> Any:
         return check_field_value(value)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_types(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        return check_json_type(value, field.annotation) if field is not None else value
 
 
 class AddressIn(Strict):

@@ -103,6 +103,18 @@ def test_values_no_field_accepts_are_422_naming_the_field(client: httpx.Client, 
     assert "value" not in problem["errors"][0]  # the bad value is never echoed
 
 
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [({"weight_kg": "1.2"}, "body.weight_kg"), ({"customs_cleared": "yes"}, "body.customs_cleared"),
+     ({"customs_cleared": 1}, "body.customs_cleared"), ({"weight_kg": True}, "body.weight_kg")],
+    ids=["number-as-text", "yes-as-boolean", "one-as-boolean", "boolean-as-number"],
+)
+def test_scalar_fields_take_their_json_type_only(client: httpx.Client, extra: dict[str, Any], field: str) -> None:
+    """Strict types: "yes" is not true and "1.2" is not a number (lax coercion would have guessed)."""
+    response = client.post("/v1/orders", json=_order(**extra), headers={**auth("backend"), "Idempotency-Key": "t"})
+    _assert_problem(response, 422, field)
+
+
 def test_the_422_does_not_echo_a_large_input(client: httpx.Client) -> None:
     """A too-long name is named, not repeated back."""
     body = _order(recipient={"name": "x" * 100_000})
