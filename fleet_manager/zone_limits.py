@@ -9,6 +9,7 @@ point of the one sent; an operating area only shrinks, so it stays inside the on
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from shapely.geometry.base import BaseGeometry
 from mission_planner.geodesy import LocalFrame
 
 MAX_ZONE_VERTICES = 500
-_SEARCH_STEPS = 30
+_SEARCH_STEPS = 24
 _MITRE = {"join_style": "mitre", "mitre_limit": 2.0}
 
 
@@ -55,13 +56,14 @@ def _largest(geometry: BaseGeometry) -> Polygon | None:
     return None
 
 
-def _safe_simplification(polygon: Polygon, tolerance_m: float, grow: bool) -> Polygon | None:
-    """A ring simplified at `tolerance_m` that covers (grow) or lies within (shrink) `polygon`, or None."""
+def _safe_simplification(polygon: Polygon, tolerance_m: float, grow: bool, max_vertices: int) -> Polygon | None:
+    """A ring simplified at `tolerance_m` with at most `max_vertices` that covers (grow) or lies within (shrink)
+    `polygon`; None when there is none at this tolerance (too many vertices left, or shrunk to nothing)."""
     offset = tolerance_m if grow else -tolerance_m
     candidate = _largest(polygon.buffer(offset, **_MITRE).simplify(tolerance_m, preserve_topology=True))
     for _ in range(5):
-        if candidate is None:
-            return None
+        if candidate is None or _vertices(candidate) > max_vertices:
+            return None  # counted first: the containment test is the expensive part
         if candidate.is_valid and (candidate.covers(polygon) if grow else polygon.covers(candidate)):
             return Polygon(candidate.exterior)
         candidate = _largest(candidate.buffer(offset * 0.25, **_MITRE))
@@ -85,15 +87,18 @@ def cap_vertices(
     if not polygon.is_valid or polygon.is_empty:
         return feature, None
     grow = feature["properties"].get("kind") != "operating_area"
-    low_m, high_m = 0.0, max(polygon.bounds[2] - polygon.bounds[0], polygon.bounds[3] - polygon.bounds[1])
+    # Bisection in log space between 1 cm and the zone's extent: the smallest tolerance that works.
+    low_m, high_m = 0.01, max(polygon.bounds[2] - polygon.bounds[0], polygon.bounds[3] - polygon.bounds[1])
     best: tuple[float, Polygon] | None = None
     for _ in range(_SEARCH_STEPS):
-        tolerance_m = (low_m + high_m) / 2
-        candidate = _safe_simplification(polygon, tolerance_m, grow)
-        if candidate is not None and _vertices(candidate) <= max_vertices:
+        tolerance_m = math.sqrt(low_m * high_m)
+        candidate = _safe_simplification(polygon, tolerance_m, grow, max_vertices)
+        if candidate is not None:
             best, high_m = (tolerance_m, candidate), tolerance_m
+        elif not grow and polygon.buffer(-tolerance_m, **_MITRE).is_empty:
+            high_m = tolerance_m  # shrunk to nothing: too coarse
         else:
-            low_m = tolerance_m
+            low_m = tolerance_m  # too many vertices left: too fine
     if best is None:
         return feature, None
     tolerance_m, simplified = best
