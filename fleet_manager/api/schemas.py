@@ -482,12 +482,15 @@ class OrderBatchIn(Strict):
 
 
 class BatchItemOut(BaseModel):
-    """What became of one order of a batch: its HTTP status as a single create would answer, and the order
-    (201 created, 200 replayed) or the problem (422 key reused with another body, hub not served)."""
+    """What became of one order of a batch: its HTTP status as a single create would answer, and the order's
+    id, status and version (201 created, 200 replayed; GET /v1/orders/{id} has the rest) or the problem
+    (422: key reused with another body, hub not served)."""
 
     index: int
     status: int
-    order: OrderOut | None = None
+    order_id: str | None = None
+    order_status: OrderStatus | None = None
+    version: int | None = None
     problem: dict[str, Any] | None = None
 
 

@@ -12,7 +12,7 @@ from fleet_manager.store.order_create import Item, create_orders
 
 from ..deps import Backend, ServiceDep
 from ..errors import TYPE_PREFIX
-from ..schemas import BatchItemOut, OrderBatchIn, OrderBatchOut, OrderOut
+from ..schemas import BatchItemOut, OrderBatchIn, OrderBatchOut
 from .orders import _new_order
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -50,7 +50,10 @@ def create_order_batch(body: OrderBatchIn, service: ServiceDep, caller: Backend)
             results[index] = BatchItemOut(index=index, status=422, problem=problem)
         else:
             status = 201 if outcome.created else 200
-            results[index] = BatchItemOut(index=index, status=status, order=OrderOut.of(outcome.order))
+            order = outcome.order
+            results[index] = BatchItemOut(
+                index=index, status=status, order_id=order.order_id, order_status=order.status, version=order.version
+            )
     done = [result for result in results if result is not None]
     return OrderBatchOut(
         created=sum(1 for r in done if r.status == 201),
