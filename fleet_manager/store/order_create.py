@@ -65,14 +65,16 @@ def _insert_keys(session: Session, rows: list[dict[str, Any]]) -> set[tuple[str,
         )
         params = {name: [row[name] for row in rows] for name in columns}
         return {(scope, key) for scope, key in session.execute(unnest, params)}
+    table = cast(Table, IdempotencyKeyRow.__table__)
     if dialect == "postgresql":
-        statement: Any = postgresql.insert(IdempotencyKeyRow).on_conflict_do_nothing()
+        statement: Any = postgresql.insert(table).on_conflict_do_nothing()
     elif dialect == "sqlite":
-        statement = sqlite.insert(IdempotencyKeyRow).on_conflict_do_nothing()
+        statement = sqlite.insert(table).on_conflict_do_nothing()
     else:  # pragma: no cover - the store supports SQLite and PostgreSQL
         raise StoreError(f"idempotent inserts are not implemented for {dialect}")
-    statement = statement.values(rows).returning(IdempotencyKeyRow.scope, IdempotencyKeyRow.key)
-    return {(scope, key) for scope, key in session.execute(statement)}
+    statement = statement.values(rows).returning(table.c.scope, table.c.key)
+    # Core statements on the session's connection: the ORM's bulk-insert layer cost more than the insert.
+    return {(scope, key) for scope, key in session.connection().execute(statement)}
 
 
 def _order_of(values: dict[str, Any]) -> Order:
@@ -83,10 +85,10 @@ def _order_of(values: dict[str, Any]) -> Order:
 def _bulk_insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
     """Insert rows (all with the same keys) in the session's transaction: COPY on PostgreSQL (one round trip,
     no per-row statement), executemany elsewhere (SQLite's executemany is a C loop)."""
-    if len(rows) < COPY_FROM_ROWS or session.get_bind().dialect.name != "postgresql":
-        session.execute(insert(model), rows)
-        return
     table = cast(Table, model.__table__)
+    if len(rows) < COPY_FROM_ROWS or session.get_bind().dialect.name != "postgresql":
+        session.connection().execute(insert(table), rows)
+        return
     names = list(rows[0])
     json_columns = {column.name for column in table.columns if isinstance(column.type, JSON)}
     cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
