@@ -1,5 +1,11 @@
 """Fleet API throughput: orders created per second (SQLite, PostgreSQL) and SSE fan-out to 100 listeners.
 
+Orders are created against `finalmile serve` running in its own process (API only, as deployed), by
+an asyncio httpx client in this process: single creates (`POST /v1/orders`, 32 in flight) and batches
+(`POST /v1/orders:batch`, 1,000 orders per request, 4 in flight), with idempotency keys and the
+outbox as always. Each row also gives the server's CPU time per order and the machine's load average
+when it started (the machine is shared: wall-clock rates fall when others run).
+
 Run as `python -m benchmarks api` (or `python -m benchmarks.bench_api`). Results: benchmarks/results/api.csv.
 """
 
@@ -9,26 +15,33 @@ import asyncio
 import contextlib
 import csv
 import json
+import logging
+import os
+import signal
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import uvicorn
 from sqlalchemy import create_engine, text
 
 from fleet_manager.api import create_app
 from fleet_manager.config import Settings
 
+logger = logging.getLogger(__name__)
 RESULTS = Path(__file__).resolve().parent / "results" / "api.csv"
-KEY = "bench-key-1234"
+KEY = "bench-Vq3Lz8Xc1Nm6Tb4Hw9Jd2Fs7Rg5Pk0Ye"
+SERVER_SECRET = "bench-server-Tq8Zx3Lc7Vm1Bn4Hk9Wd2Jf6Rg5Ps0"
 HEADERS = {"Authorization": f"Bearer {KEY}"}
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BODY = {
@@ -48,7 +61,10 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def _serve(database_url: str) -> Iterator[tuple[str, Any]]:
     keys = ",".join(f"{role}:{KEY}" for role in ("backend", "operator", "viewer"))
-    app = create_app(Settings(database_url=database_url, api_keys=keys, hub_id="bench"))  # type: ignore[arg-type]
+    # 100 listeners share the one benchmark key: raise the per-key stream cap (8 by default).
+    settings = Settings(database_url=database_url, api_keys=keys, hub_id="bench",  # type: ignore[arg-type]
+                        server_secret=SERVER_SECRET, max_streams_per_key=200)  # type: ignore[arg-type]
+    app = create_app(settings)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -83,29 +99,121 @@ def _postgres() -> Iterator[str | None]:
         admin.dispose()
 
 
-def orders_per_second(url: str, *, count: int, clients: int) -> dict[str, float]:
-    """POST `count` orders from `clients` concurrent connections; orders/s and latency percentiles."""
-    latencies: list[float] = []
-
-    def one_client(n: int) -> None:
-        with httpx.Client(base_url=url, timeout=30) as http:
-            for _ in range(n):
-                started = time.perf_counter()
-                response = http.post("/v1/orders", json=BODY, headers={**HEADERS, "Idempotency-Key": str(uuid.uuid4())})
-                response.raise_for_status()
-                latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(one_client, [count // clients] * clients))
-    elapsed = time.perf_counter() - started
-    latencies.sort()
+def _serve_env(database_url: str, port: int) -> dict[str, str]:
+    keys = ",".join(f"{role}:{KEY}" for role in ("backend", "operator", "viewer"))
     return {
-        "orders": len(latencies),
-        "orders_per_s": len(latencies) / elapsed,
+        "FINALMILE_DATABASE_URL": database_url,
+        "FINALMILE_API_KEYS": keys,
+        "FINALMILE_SERVER_SECRET": SERVER_SECRET,
+        "FINALMILE_HUB_ID": "bench",
+        "FINALMILE_PORT": str(port),
+    }
+
+
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds used so far by a process and its children (the server, its API workers)."""
+    process = psutil.Process(pid)
+    total = 0.0
+    for member in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = member.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+@contextlib.contextmanager
+def _serve_process(database_url: str) -> Iterator[tuple[str, int]]:
+    """`finalmile serve` (API only) in its own process group; yields (URL, pid) once /healthz answers."""
+    port = _free_port()
+    code = "import sys; from fleet_manager.cli import main; sys.exit(main(sys.argv[1:]))"
+    log = tempfile.NamedTemporaryFile(prefix="finalmile-bench-serve-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, "serve"],
+        env={**os.environ, **_serve_env(database_url, port)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"finalmile serve exited: {Path(log.name).read_text()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise TimeoutError("finalmile serve did not answer /healthz within 90 s")
+            time.sleep(0.2)
+        yield url, process.pid
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        log.close()
+        logger.info("finalmile serve log: %s", log.name)
+
+
+def _percentiles(latencies: list[float]) -> dict[str, float]:
+    latencies = sorted(latencies)
+    return {
         "p50_ms": 1000 * statistics.median(latencies),
         "p95_ms": 1000 * latencies[int(0.95 * (len(latencies) - 1))],
     }
+
+
+async def _single_creates(url: str, *, count: int, in_flight: int) -> dict[str, Any]:
+    """`count` POST /v1/orders with `in_flight` requests outstanding; orders/s and latency."""
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        semaphore = asyncio.Semaphore(in_flight)
+
+        async def one() -> None:
+            async with semaphore:
+                started = time.perf_counter()
+                response = await client.post(
+                    "/v1/orders", json=BODY, headers={**HEADERS, "Idempotency-Key": uuid.uuid4().hex}
+                )
+                response.raise_for_status()
+                latencies.append(time.perf_counter() - started)
+
+        await asyncio.gather(*(one() for _ in range(min(200, count))))  # warm-up: connections, caches
+        latencies.clear()
+        started = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(count)))
+        elapsed = time.perf_counter() - started
+    return {"requests": count, "orders": count, "orders_per_s": count / elapsed, **_percentiles(latencies)}
+
+
+async def _batch_creates(url: str, *, batches: int, batch_size: int, in_flight: int) -> dict[str, Any]:
+    """`batches` POST /v1/orders:batch of `batch_size` orders each; orders/s and request latency."""
+    latencies: list[float] = []
+    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+        semaphore = asyncio.Semaphore(in_flight)
+
+        async def one() -> None:
+            items = [{"idempotency_key": uuid.uuid4().hex, "order": BODY} for _ in range(batch_size)]
+            async with semaphore:
+                started = time.perf_counter()
+                response = await client.post("/v1/orders:batch", json={"orders": items}, headers=HEADERS)
+                response.raise_for_status()
+                if response.json()["created"] != batch_size:
+                    raise RuntimeError(f"a batch created {response.json()['created']} of {batch_size}")
+                latencies.append(time.perf_counter() - started)
+
+        await one()  # warm-up
+        latencies.clear()
+        started = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(batches)))
+        elapsed = time.perf_counter() - started
+    orders = batches * batch_size
+    return {"requests": batches, "orders": orders, "orders_per_s": orders / elapsed, **_percentiles(latencies)}
 
 
 async def _fan_out(url: str, app: Any, *, listeners: int, orders: int) -> dict[str, float]:
@@ -164,35 +272,42 @@ async def _fan_out(url: str, app: Any, *, listeners: int, orders: int) -> dict[s
 
 
 def run(args: Any = None) -> list[dict[str, Any]]:
-    """Both benchmarks; `args.quick` (if present) shrinks the workload."""
+    """Creates per second against `finalmile serve` in its own process, and the SSE fan-out; `args.quick` shrinks."""
     quick = bool(getattr(args, "quick", False))
-    count = 200 if quick else 1000
+    count = 500 if quick else 3000
+    batches = 3 if quick else 20
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp, _postgres() as pg_url:
-        backends = [("sqlite", f"sqlite:///{tmp}/bench.db")] + ([("postgresql", pg_url)] if pg_url else [])
-        for name, database_url in backends:
-            with _serve(database_url) as (url, app):
-                rows.append(
-                    {
-                        "benchmark": "create_orders",
-                        "store": name,
-                        "clients": 8,
-                        **orders_per_second(url, count=count, clients=8),
-                    }
-                )
-                if name == "sqlite":
-                    fan = asyncio.run(_fan_out(url, app, listeners=100, orders=10 if quick else 25))
-                    rows.append({"benchmark": "sse_fan_out", "store": name, **fan})
+        setups = [("sqlite", f"sqlite:///{tmp}/bench.db")]
+        if pg_url:
+            setups += [("postgresql", pg_url)]
+        for store, database_url in setups:
+            with _serve_process(database_url) as (url, pid):
+                common = {"store": store, "server": "finalmile serve (own process)"}
+                for name, clients, measure in (
+                    ("create_orders", 32, lambda: _single_creates(url, count=count, in_flight=32)),
+                    ("create_orders_batch_1000", 4,
+                     lambda: _batch_creates(url, batches=batches, batch_size=1000, in_flight=4)),
+                ):
+                    cpu_before_s, load = server_cpu_s(pid), os.getloadavg()[0]
+                    result = asyncio.run(measure())
+                    cpu_ms = 1000 * (server_cpu_s(pid) - cpu_before_s) / result["orders"]
+                    rows.append({"benchmark": name, **common, "clients": clients, **result,
+                                 "server_cpu_ms_per_order": cpu_ms, "load_avg_1m_before": load})
+        with _serve(f"sqlite:///{tmp}/fan.db") as (url, app):
+            fan = asyncio.run(_fan_out(url, app, listeners=100, orders=10 if quick else 25))
+            rows.append({"benchmark": "sse_fan_out", "store": "sqlite", "server": "in-process thread", **fan})
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    fields = sorted({key for row in rows for key in row}, key=lambda k: (k not in ("benchmark", "store"), k))
+    fields: list[str] = []
+    for row in rows:
+        fields.extend(key for key in row if key not in fields)
     with RESULTS.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    for row in rows:
-        print("  ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
     return rows
 
 
 if __name__ == "__main__":
-    run()
+    for result in run():
+        print("  ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))

@@ -6,12 +6,16 @@ one explicitly (tests, `finalmile sim`).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import ipaddress
+import re
+import urllib.parse
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fleet_manager.errors import ConfigError
@@ -26,26 +30,69 @@ class Role(enum.StrEnum):
     LOCKER = "locker"  # a parcel locker terminal: checks pickup codes
 
 
+MIN_SECRET_CHARS = 32
+#: Words that mark a value as a placeholder to replace (docker/example.env, documentation), not a secret.
+PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "replace", "placeholder", "example", "your-", "your_",
+                     "secret", "password", "xxxx", "todo", "dummy", "sample", "insert")
+_MIN_DISTINCT_CHARS = 8
+
+
+def secret_problem(value: str) -> str:
+    """Why `value` cannot be a key or secret ('' when it can): too short, a placeholder, or not random."""
+    if len(value) < MIN_SECRET_CHARS:
+        return f"is shorter than {MIN_SECRET_CHARS} characters"
+    lowered = value.lower()
+    if any(word in lowered for word in PLACEHOLDER_WORDS):
+        return "is a placeholder; generate one with `finalmile keys`"
+    if len(set(value)) < _MIN_DISTINCT_CHARS:
+        return "is not random (too few distinct characters); generate one with `finalmile keys`"
+    return ""
+
+
 def parse_api_keys(raw: str) -> dict[str, frozenset[Role]]:
-    """Parse `role:key,role:key` into key -> roles (one key may be listed with several roles)."""
+    """Parse `role:key,role:key` into key -> roles (one key may be listed with several roles).
+
+    A locker key names its locker: `locker@<locker_id>:key` (see `parse_locker_bindings`). Keys have
+    at least 32 random characters; placeholders are refused. No message ever repeats a key.
+    """
     keys: dict[str, set[Role]] = {}
+    for index, (role, _locker, key) in enumerate(_entries(raw)):
+        problem = secret_problem(key)
+        if problem:
+            raise ConfigError(f"FINALMILE_API_KEYS entry {index + 1}: the key for {role.value} {problem}")
+        keys.setdefault(key, set()).add(role)
+    return {key: frozenset(roles) for key, roles in keys.items()}
+
+
+def parse_locker_bindings(raw: str) -> dict[str, str]:
+    """key -> locker id of the `locker@<locker_id>:key` entries."""
+    return {key: locker for _role, locker, key in _entries(raw) if locker}
+
+
+def _entries(raw: str) -> list[tuple[Role, str, str]]:
+    entries = []
     for index, item in enumerate(part.strip() for part in raw.split(",")):
         if not item:
             continue
         role_text, sep, key = item.partition(":")
+        role_text, _at, locker_id = role_text.strip().partition("@")
         if not sep or not key.strip():
-            raise ConfigError(f"FINALMILE_API_KEYS entry {index + 1} is not 'role:key' (got {role_text!r}:...)")
+            raise ConfigError(f"FINALMILE_API_KEYS entry {index + 1} is not 'role:key'")
         try:
-            role = Role(role_text.strip())
-        except ValueError as exc:
+            role = Role(role_text)
+        except ValueError:
             known = ", ".join(r.value for r in Role)
             raise ConfigError(
-                f"FINALMILE_API_KEYS entry {index + 1}: unknown role {role_text.strip()!r} (known: {known})"
-            ) from exc
-        if len(key.strip()) < 8:
-            raise ConfigError(f"FINALMILE_API_KEYS entry {index + 1}: key for {role.value} is shorter than 8 chars")
-        keys.setdefault(key.strip(), set()).add(role)
-    return {key: frozenset(roles) for key, roles in keys.items()}
+                f"FINALMILE_API_KEYS entry {index + 1}: unknown role before the first ':' (known: {known})"
+            ) from None
+        if role is Role.LOCKER and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", locker_id):
+            raise ConfigError(
+                f"FINALMILE_API_KEYS entry {index + 1}: a locker key is bound to its locker: 'locker@<locker_id>:key'"
+            )
+        if role is not Role.LOCKER and locker_id:
+            raise ConfigError(f"FINALMILE_API_KEYS entry {index + 1}: only locker keys name a locker ('@')")
+        entries.append((role, locker_id, key.strip()))
+    return entries
 
 
 class Settings(BaseSettings):
@@ -79,6 +126,20 @@ class Settings(BaseSettings):
     ros_domain_id: int | None = Field(default=None, ge=0, le=232)
     vehicle_connect_timeout_s: float = Field(default=60.0, gt=0)
     stream_poll_interval_s: float = Field(default=0.25, gt=0)
+    # Hardening (issue 19). `environment=development` allows a plain-http webhook URL to another host.
+    environment: Literal["development", "production"] = "production"
+    # HMACs key ids (audit trail, idempotency scope) and stream tickets, seals pickup codes at rest.
+    # Required by `finalmile serve` with API keys; without one an app makes a random one per process.
+    server_secret: SecretStr | None = None
+    # `locker@<locker_id>:key` entries of FINALMILE_API_KEYS: key -> the only locker it may open.
+    locker_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    max_streams_per_key: int = Field(default=8, ge=1, le=1000)
+    stream_ticket_ttl_s: float = Field(default=60.0, gt=0, le=3600)
+    pickups_per_minute: int = Field(default=10, ge=1)  # per locker: codes tried at one locker terminal
+    recipient_actions_per_minute: int = Field(default=10, ge=1)  # per order: reschedule, redirect, leave at door
+    idempotency_ttl_s: float = Field(default=24 * 3600.0, gt=0)  # keys older than this are pruned
+    outbox_retention_s: float = Field(default=7 * 24 * 3600.0, gt=0)  # delivered events older than this are pruned
+    prune_interval_s: float = Field(default=600.0, gt=0)
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -89,6 +150,54 @@ class Settings(BaseSettings):
             except ConfigError as exc:
                 raise ValueError(str(exc)) from exc
         return value
+
+    @field_validator("api_keys", mode="after")
+    @classmethod
+    def _keys_are_secrets(cls, value: dict[str, frozenset[Role]]) -> dict[str, frozenset[Role]]:
+        for index, key in enumerate(value):
+            problem = secret_problem(key)
+            if problem:
+                raise ValueError(f"API key {index + 1} {problem}")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _locker_bindings(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("api_keys"), str) and "locker_keys" not in data:
+            try:
+                return {**data, "locker_keys": parse_locker_bindings(data["api_keys"])}
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from exc
+        return data
+
+    @field_validator("server_secret", mode="after")
+    @classmethod
+    def _server_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        problem = secret_problem(value.get_secret_value()) if value is not None else ""
+        if problem:
+            raise ValueError(f"the server secret {problem}")
+        return value
+
+    @field_validator("webhook_secret", mode="after")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            webhook_secret_bytes(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_url_is_https(self) -> Settings:
+        if self.webhook_url:
+            parsed = urllib.parse.urlsplit(self.webhook_url)
+            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                raise ValueError("FINALMILE_WEBHOOK_URL must be an http(s) URL with a host")
+            local = is_loopback(parsed.hostname)
+            if parsed.scheme != "https" and not local and self.environment != "development":
+                raise ValueError(
+                    "FINALMILE_WEBHOOK_URL must be https outside development (plain http only to a loopback "
+                    "address, or with FINALMILE_ENVIRONMENT=development)"
+                )
+        return self
 
     @property
     def hub_ids(self) -> tuple[str, ...]:
@@ -104,6 +213,11 @@ class Settings(BaseSettings):
             )
         if self.webhook_url and (self.webhook_secret is None or not self.webhook_secret.get_secret_value()):
             raise ConfigError("FINALMILE_WEBHOOK_URL is set but FINALMILE_WEBHOOK_SECRET is empty; webhooks are signed")
+        if self.api_keys and self.server_secret is None:
+            raise ConfigError(
+                "FINALMILE_API_KEYS is set but FINALMILE_SERVER_SECRET is not: key ids, stream tickets and sealed "
+                "pickup codes need a stable secret of at least 32 random characters (`finalmile keys` makes one)"
+            )
 
 
 def is_loopback(host: str) -> bool:
@@ -116,7 +230,23 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-_SECRET_FIELDS = frozenset({"api_keys", "webhook_secret"})
+_SECRET_FIELDS = frozenset(
+    {"api_keys", "locker_keys", "webhook_secret", "server_secret", "database_url", "webhook_url"}
+)
+WEBHOOK_SECRET_PREFIX = "whsec_"
+
+
+def webhook_secret_bytes(secret: str) -> bytes:
+    """The HMAC key of a Standard Webhooks secret `whsec_<base64 of 24..64 random bytes>`; ValueError otherwise."""
+    if not secret.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ValueError("the webhook secret must be 'whsec_' + base64 of 24..64 random bytes (`finalmile keys`)")
+    try:
+        key = base64.b64decode(secret.removeprefix(WEBHOOK_SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the webhook secret after 'whsec_' is not base64") from None
+    if not 24 <= len(key) <= 64:
+        raise ValueError("the webhook secret must hold 24..64 bytes after 'whsec_'")
+    return key
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -128,7 +258,9 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         error = exc.errors(include_url=False, include_input=True)[0]
-        field = str(error["loc"][0]) if error["loc"] else "?"
         message = str(error["msg"]).removeprefix("Value error, ")
+        if not error["loc"]:  # a rule across several settings: its message names them, no value is shown
+            raise ConfigError(message) from None
+        field = str(error["loc"][0])
         shown = "" if field in _SECRET_FIELDS or "input" not in error else f" (got {error['input']!r})"
         raise ConfigError(f"FINALMILE_{field.upper()}: {message}{shown}") from None

@@ -4,8 +4,10 @@ It is an outside party and speaks only HTTP: orders are created with the backend
 `Idempotency-Key` (the order's reference), customs clearance is posted after each parcel's
 delay, the scenario's pop-up no-fly zones are published and withdrawn with the operator key,
 and recipients answer failed attempts (redirect to a locker or reschedule). Its own HTTP port
-receives the CloudEvents webhooks, refuses any whose HMAC-SHA256 signature does not verify, and
-answers the fleet manager's recipient-presence questions from the seeded presence draw.
+receives the CloudEvents webhooks, refuses any whose Standard Webhooks signature does not verify
+(checked with the `standardwebhooks` package, as a real backend would), counts events of an order
+that arrive out of order (`finalmileseq` lower than one already seen for that order), and answers
+the fleet manager's recipient-presence questions from the seeded presence draw.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import hashlib
-import hmac
 import json
 import logging
 from collections import Counter
@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -37,7 +38,6 @@ from .scenario import Scenario
 
 logger = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-FinalMile-Signature"
 _ANSWER_DELAY_S = 180.0  # recipients answer a failed attempt a few minutes later
 _RESCHEDULE_AFTER_S = 3600.0
 _RESCHEDULE_WINDOW_S = 7200.0
@@ -47,10 +47,13 @@ class BackendSimError(FinalMileError):
     """The Fleet API refused what the backend sent (the message carries its status and body)."""
 
 
-def verify_signature(body: bytes, header: str, secret: bytes) -> bool:
-    """The receiver's check: header is `sha256=<hex HMAC-SHA256 of the raw body>`."""
-    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.strip())
+def verify_signature(body: bytes, headers: dict[str, str], secret: str) -> bool:
+    """The receiver's check, by the Standard Webhooks library: webhook-id, -timestamp (within 5 min), -signature."""
+    try:
+        Webhook(secret).verify(body, headers, json_parse=False)
+    except (WebhookVerificationError, ValueError):
+        return False
+    return True
 
 
 def _iso(epoch_s: float) -> str:
@@ -66,6 +69,7 @@ class BackendStats:
     webhooks_received: int = 0
     webhooks_duplicate: int = 0
     bad_signatures: int = 0
+    out_of_order: int = 0  # events of an order that arrived after a later event of the same order
     answers_sent: int = 0
     zones_published: int = 0
     api_errors: list[str] = field(default_factory=list)
@@ -83,7 +87,7 @@ class BackendSim:
         api_url: str,
         backend_key: str,
         operator_key: str,
-        webhook_secret: bytes,
+        webhook_secret: str,
         scenario: Scenario,
         orders: Sequence[DemandOrder],
         clock: Clock,
@@ -101,6 +105,7 @@ class BackendSim:
         self._by_reference = {o.reference: o for o in self.orders}
         self._order_ids: dict[str, str] = {}  # reference -> order id
         self._seen_events: set[str] = set()
+        self._last_seq: dict[str, int] = {}  # subject -> highest finalmileseq received
         self._backend = httpx.AsyncClient(
             base_url=self.api_url, headers={"Authorization": f"Bearer {backend_key}"}, timeout=30.0
         )
@@ -147,7 +152,7 @@ class BackendSim:
 
     async def _webhook(self, request: Request) -> Response:
         body = await request.body()
-        if not verify_signature(body, request.headers.get(SIGNATURE_HEADER, ""), self._secret):
+        if not verify_signature(body, dict(request.headers), self._secret):
             self.stats.bad_signatures += 1
             return JSONResponse({"error": "bad signature"}, status_code=401)
         event = json.loads(body)
@@ -156,6 +161,10 @@ class BackendSim:
             self.stats.webhooks_duplicate += 1
             return Response(status_code=204)
         self._seen_events.add(event_id)
+        subject, seq = str(event.get("subject", "")), int(event.get("finalmileseq") or 0)
+        if seq < self._last_seq.get(subject, 0):
+            self.stats.out_of_order += 1
+        self._last_seq[subject] = max(seq, self._last_seq.get(subject, 0))
         self.stats.webhooks_received += 1
         self.stats.event_types[str(event.get("type"))] += 1
         data = event.get("data") or {}

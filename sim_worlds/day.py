@@ -12,6 +12,7 @@ of the day. Everything started here is stopped here (process groups killed), als
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
 import importlib.util
@@ -175,8 +176,8 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
     run_dir = options.runs_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{run_dir / 'finalmile.db'}"
-    keys = {name: secrets.token_hex(16) for name in ("backend", "operator", "viewer")}
-    webhook_secret = secrets.token_hex(24)
+    keys = {name: secrets.token_urlsafe(32) for name in ("backend", "operator", "viewer")}
+    webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     (run_dir / "api-keys.json").write_text(json.dumps(keys, indent=1))
     orders = generate_orders(scenario, world.addresses)
     skipped: list[str] = []
@@ -198,7 +199,7 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
         clock = shared_clock(scenario.start_epoch_s, scenario.speedup, origin_monotonic)
         backend = BackendSim(
             api_url="http://127.0.0.1:0", backend_key=keys["backend"], operator_key=keys["operator"],
-            webhook_secret=webhook_secret.encode(), scenario=scenario, orders=orders, clock=clock,
+            webhook_secret=webhook_secret, scenario=scenario, orders=orders, clock=clock,
         )
         webhook_url = await backend.start_receiver()
         fleet_file = scenario_fleet(scenario, drone_urls=drone_urls,
@@ -213,6 +214,7 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
             host="127.0.0.1", port=port, hub_id=scenario.hub_id, world=scenario.world,
             hub_latitude_deg=world.frame.origin_latitude_deg, hub_longitude_deg=world.frame.origin_longitude_deg,
             webhook_url=webhook_url, webhook_secret=SecretStr(webhook_secret), webhook_backoff_base_s=2.0,
+            server_secret=SecretStr(secrets.token_urlsafe(32)),
             webhook_max_attempts=8, ros_domain_id=robot_domain, vehicle_connect_timeout_s=120.0,
         )
         try:
@@ -266,7 +268,7 @@ async def _run_the_day(
     api_url = f"http://127.0.0.1:{port}"
     backend.use_api(api_url)
     if options.on_url:
-        options.on_url(f"{api_url}/?key={keys['operator']}")
+        options.on_url(f"{api_url}/#key={keys['operator']}")  # a fragment: never sent to the server
     feeder = asyncio.create_task(backend.run(), name="backend-feeder")
     end_s = scenario.start_epoch_s + scenario.duration_s
     try:

@@ -133,6 +133,7 @@ def compute_kpis(result: RunResult) -> dict[str, Any]:
         "webhooks_dead_lettered": result.webhook_counts.get("dead_lettered", 0),
         "webhooks_received_by_backend": result.backend_stats.webhooks_received,
         "webhook_bad_signatures": result.backend_stats.bad_signatures,
+        "webhook_out_of_order": result.backend_stats.out_of_order,
         "orders_by_status": dict(sorted(statuses.items())),
         "unknown_statuses": sorted(set(statuses) - TERMINAL_OR_KNOWN),
         "alerts": dict(Counter(a.kind for a in result.alerts)),

@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from fleet_manager.config import Settings
+from fleet_manager.config import Settings, webhook_secret_bytes
 from fleet_manager.domain.commander import VehicleCommander
+from fleet_manager.store import retention
 from fleet_manager.store.db import Database
 from fleet_manager.webhooks.deliverer import WebhookConfig, WebhookDeliverer
 from mission_planner.clock import Clock
@@ -23,8 +24,12 @@ from mission_planner.geodesy import LocalFrame
 
 from . import errors
 from .broker import EventBroker
+from .edge import Edge
+from .keyring import KeyRing
+from .limits import BATCH_MAX_BODY_BYTES, MAX_BODY_BYTES
 from .metrics import Metrics
-from .routes import events, health, lockers, missions, orders, recipients, vehicles, world, zones
+from .rate_limits import RateLimiter
+from .routes import events, health, lockers, missions, order_batch, orders, recipients, vehicles, world, zones
 from .service import FleetService
 
 logger = logging.getLogger(__name__)
@@ -34,6 +39,27 @@ API_PREFIX = "/v1"
 
 #: A background job started with the app (the dispatcher, monitors): gets the service, runs until cancelled.
 BackgroundJob = Callable[[FleetService], Awaitable[None]]
+
+
+async def _prune_forever(service: FleetService) -> None:
+    """Delete expired idempotency keys and settled old outbox events every FINALMILE_PRUNE_INTERVAL_S."""
+    settings = service.settings
+    while True:
+        try:
+            pruned = await service.database.write_async(
+                lambda session: retention.prune(
+                    session,
+                    hub_ids=service.hub_ids,
+                    now_s=service.now(),
+                    idempotency_ttl_s=settings.idempotency_ttl_s,
+                    outbox_retention_s=settings.outbox_retention_s,
+                )
+            )
+            if pruned.idempotency_keys or pruned.outbox_events:
+                logger.info("pruned %s", pruned)
+        except Exception:
+            logger.exception("pruning the store failed; trying again at the next interval")
+        await asyncio.sleep(settings.prune_interval_s)
 
 
 def create_app(
@@ -63,7 +89,7 @@ def create_app(
     )
     deliverer = None
     if settings.webhook_url:
-        secret = settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else b""
+        secret = webhook_secret_bytes(settings.webhook_secret.get_secret_value()) if settings.webhook_secret else b""
         config = WebhookConfig(
             url=settings.webhook_url,
             secret=secret,
@@ -81,6 +107,13 @@ def create_app(
             on_attempt=lambda outcome: metrics.webhook_attempts.labels(outcome=outcome).inc(),
             transport=webhook_transport,
         )
+    if settings.server_secret is not None:
+        server_secret = settings.server_secret.get_secret_value().encode()
+    else:
+        server_secret = secrets.token_bytes(32)
+        if settings.api_keys:
+            logger.warning("no FINALMILE_SERVER_SECRET: key ids and stream tickets change when this process restarts")
+    database.use_secret(server_secret)
     service = FleetService(
         settings=settings,
         database=database,
@@ -90,6 +123,14 @@ def create_app(
         metrics=metrics,
         commander=commander,
         deliverer=deliverer,
+        keyring=KeyRing(
+            settings.api_keys,
+            server_secret=server_secret,
+            locker_keys=settings.locker_keys,
+            ticket_ttl_s=settings.stream_ticket_ttl_s,
+        ),
+        pickup_limiter=RateLimiter(settings.pickups_per_minute, "pickup attempts at this locker"),
+        recipient_limiter=RateLimiter(settings.recipient_actions_per_minute, "recipient actions on this order"),
     )
 
     @asynccontextmanager
@@ -98,6 +139,7 @@ def create_app(
         service.spawn(broker.run(), name="event-stream-tail")
         if deliverer is not None:
             service.spawn(deliverer.run(), name="webhook-deliverer")
+        service.spawn(_prune_forever(service), name="store-retention")
         for index, job in enumerate(background):
             service.spawn(job(service), name=f"background-{index}")
         logger.info("fleet manager serving hubs %s", ", ".join(settings.hub_ids))
@@ -121,17 +163,14 @@ def create_app(
     app.state.service = service
     errors.install(app)
 
-    @app.middleware("http")
-    async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.http_requests.labels(method=request.method, route=path, status=str(response.status_code)).inc()
-        metrics.http_latency_s.labels(route=path).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(
+        Edge,  # type: ignore[arg-type]
+        metrics=metrics,
+        max_body_bytes=MAX_BODY_BYTES,
+        body_limits={f"{API_PREFIX}/orders:batch": BATCH_MAX_BODY_BYTES},
+    )
 
-    for module in (orders, recipients, vehicles, zones, missions, lockers, events, world):
+    for module in (orders, order_batch, recipients, vehicles, zones, missions, lockers, events, world):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)
     static_dir = dashboard_dir or DASHBOARD_DIR

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -19,6 +20,8 @@ logger = logging.getLogger(__name__)
 # A transaction that took its sequence number before a later one but commits after it shows up as a
 # gap; the tail looks for such late rows for this long (PostgreSQL sequences are not commit-ordered).
 GAP_GRACE_S = 5.0
+#: Stored events read per query when a stream replays (one page is all a replaying client holds).
+REPLAY_PAGE = 200
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,9 @@ class EventBroker:
                 logger.exception("event stream tail failed; retrying")
                 rows = []
             for row in rows:
-                event = self.to_stream_event(row)
+                # Nobody listening: count the event, but do not build its CloudEvent (a burst of creates
+                # would pay for it on every commit).
+                event = self.to_stream_event(row) if self._listeners else StreamEvent(row.seq, row.type, row.hub_id, {})
                 if self.on_event is not None:
                     self.on_event(event)
                 self._dispatch(event)
@@ -146,6 +151,10 @@ class EventBroker:
         """An outbox row as a stream event (secrets redacted: the stream is for operators, not recipients)."""
         return StreamEvent(row.seq, row.type, row.hub_id, to_cloudevent(row, data=outbox.redacted(row.data)))
 
+    def _replay_page(self, after_seq: int) -> list[outbox.OutboxEvent]:
+        with self.database.read() as session:
+            return outbox.events_after(session, after_seq=after_seq, hub_ids=self.hub_ids, limit=REPLAY_PAGE)
+
     async def subscribe(
         self,
         *,
@@ -153,29 +162,43 @@ class EventBroker:
         hub_ids: Collection[str] | None = None,
         type_prefixes: Collection[str] = (),
     ) -> AsyncIterator[StreamEvent]:
-        """Events from now on (or replayed from after `after_seq`); ends if the listener falls behind."""
+        """Events from now on (or replayed from after `after_seq`); ends if the listener falls behind.
+
+        A replay reads the store one page (REPLAY_PAGE events) at a time until it has caught up, however
+        many events that takes, and only then listens live: a client replaying from the start holds one
+        page in memory, not the whole history. The listener is removed when the stream ends or the client
+        leaves (the generator is closed either way).
+        """
         listener = _Listener(
             asyncio.Queue(self.queue_size), frozenset(hub_ids) if hub_ids else None, tuple(type_prefixes)
         )
-        self._listeners.add(listener)
+        recent: collections.deque[int] = collections.deque(maxlen=4 * REPLAY_PAGE)  # replayed seqs near the tail
         try:
-            replayed_to = -1
-            if after_seq is not None:
-
-                def backlog() -> list[outbox.OutboxEvent]:
-                    with self.database.read() as session:
-                        return outbox.events_after(session, after_seq=after_seq, hub_ids=self.hub_ids, limit=10_000)
-
-                for row in await asyncio.to_thread(backlog):
+            listening = after_seq is None
+            if listening:
+                self._listeners.add(listener)
+            cursor = after_seq
+            while cursor is not None:
+                page = await asyncio.to_thread(self._replay_page, cursor)
+                for row in page:
+                    cursor = row.seq
+                    recent.append(row.seq)
                     event = self.to_stream_event(row)
-                    replayed_to = max(replayed_to, row.seq)
                     if listener.wants(event):
                         yield event
+                if len(page) < REPLAY_PAGE:
+                    if listening:
+                        break
+                    # Caught up: listen, then read once more so nothing committed in between is missed.
+                    self._listeners.add(listener)
+                    listening = True
+            replayed = set(recent)
+            floor = min(recent) if recent else -1
             while True:
                 item = await listener.queue.get()
                 if item is None:
                     return
-                if item.seq is not None and item.seq <= replayed_to:
+                if item.seq is not None and (item.seq in replayed or item.seq < floor):
                     continue
                 yield item
         finally:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request, status
@@ -12,7 +10,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fleet_manager.config import Role
 
+from .keyring import ANONYMOUS, Principal
 from .service import FleetService
+
+__all__ = ["Principal", "ServiceDep", "require"]
 
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
 
@@ -26,72 +27,68 @@ def get_service(request: Request) -> FleetService:
 ServiceDep = Annotated[FleetService, Depends(get_service)]
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: a stable key id (hash prefix, never the key) and its roles."""
-
-    key_id: str
-    roles: frozenset[Role]
-
-    @property
-    def actor(self) -> str:
-        """How the audit trail names this caller."""
-        role = "/".join(sorted(r.value for r in self.roles)) if len(self.roles) < len(Role) else "open"
-        return f"{role}:{self.key_id}"
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, {"WWW-Authenticate": "Bearer"})
 
 
 def _authenticate(service: FleetService, token: str | None) -> Principal:
-    keys = service.settings.api_keys
-    if not keys:
+    if service.keyring.open:
         # No keys configured: allowed only on loopback (`finalmile serve` refuses otherwise).
-        return Principal("anonymous", frozenset(Role))
+        return ANONYMOUS
     if not token:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing API key: send 'Authorization: Bearer <key>'",
-            {"WWW-Authenticate": "Bearer"},
-        )
-    roles = keys.get(token)
-    if roles is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown API key", {"WWW-Authenticate": "Bearer"})
-    return Principal(hashlib.sha256(token.encode()).hexdigest()[:12], roles)
+        raise _unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+    principal = service.keyring.authenticate(token)
+    if principal is None:
+        raise _unauthorized("unknown API key")
+    return principal
 
 
-def require(*roles: Role, allow_query_token: bool = False) -> Callable[..., Principal]:
-    """A dependency admitting keys with any of `roles` (401 without a key, 403 with another role)."""
+def _admit(principal: Principal, roles: tuple[Role, ...]) -> Principal:
+    if not principal.roles & set(roles):
+        wanted = " or ".join(r.value for r in roles)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"this endpoint needs the {wanted} role")
+    return principal
+
+
+def require(*roles: Role) -> Callable[..., Principal]:
+    """A dependency admitting keys with any of `roles` (401 without a key, 403 with another role).
+
+    Keys come in the Authorization header only: a key in a URL ends up in logs, proxies and history.
+    """
+
+    def check(
+        service: ServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> Principal:
+        return _admit(_authenticate(service, credentials.credentials if credentials else None), roles)
+
+    return check
+
+
+def require_stream(*roles: Role) -> Callable[..., Principal]:
+    """Like `require`, but a short-lived stream ticket (`?ticket=`, for EventSource clients) also admits."""
 
     def check(
         service: ServiceDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-        access_token: Annotated[
-            str | None, Query(description="API key for EventSource clients that cannot set headers")
+        ticket: Annotated[
+            str | None,
+            Query(max_length=512, description="a stream ticket from POST /v1/events/stream-tickets (not a key)"),
         ] = None,
     ) -> Principal:
-        token = credentials.credentials if credentials else None
-        if token is None and allow_query_token:
-            token = access_token
-        principal = _authenticate(service, token)
-        if not principal.roles & set(roles):
-            wanted = " or ".join(r.value for r in roles)
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this endpoint needs the {wanted} role")
-        return principal
+        if credentials is None and ticket is not None and not service.keyring.open:
+            principal = service.keyring.redeem_ticket(ticket)
+            if principal is None:
+                raise _unauthorized("stream ticket invalid or expired; get a new one")
+            return _admit(principal, roles)
+        return _admit(_authenticate(service, credentials.credentials if credentials else None), roles)
 
-    if not allow_query_token:
-
-        def check_header_only(
-            service: ServiceDep,
-            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-        ) -> Principal:
-            return check(service, credentials, None)
-
-        return check_header_only
     return check
 
 
 READERS = (Role.VIEWER, Role.OPERATOR, Role.BACKEND)
 
 Reader = Annotated[Principal, Depends(require(*READERS))]
-StreamReader = Annotated[Principal, Depends(require(*READERS, allow_query_token=True))]
+StreamReader = Annotated[Principal, Depends(require_stream(*READERS))]
 Backend = Annotated[Principal, Depends(require(Role.BACKEND))]
 BackendOrOperator = Annotated[Principal, Depends(require(Role.BACKEND, Role.OPERATOR))]
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from fleet_manager.adapters.base import VehicleKind
 from fleet_manager.domain.orders import DeliveryMode, Order, OrderEvent, OrderStatus
 from fleet_manager.store.fleet import CommandKind, CommandStatus, MissionRecord, MissionStatus, Vehicle, VehicleCommand
 from fleet_manager.store.lockers import Locker
 from fleet_manager.store.outbox import OutboxEvent, redacted
+
+from .limits import ID_PATTERN, MAX_TEXT_CHARS, ResourceId, SaneTime, check_field_value, check_json_type
+
+#: Keys of free-form maps (metadata, details): short names.
+MapKey = Annotated[str, Field(min_length=1, max_length=64)]
+#: Values of free-form maps: short scalars.
+MapValue = Annotated[str, Field(max_length=500)] | int | float | bool
 
 
 def to_time(stamp_s: float | None) -> dt.datetime | None:
@@ -20,9 +27,24 @@ def to_time(stamp_s: float | None) -> dt.datetime | None:
 
 
 class Strict(BaseModel):
-    """Bodies refuse unknown fields, so a typo is a 422 naming it rather than silently ignored."""
+    """Bodies refuse unknown fields, so a typo is a 422 naming it rather than silently ignored.
 
-    model_config = ConfigDict(extra="forbid")
+    Every field of every body, whatever its type: numbers are finite, strings at most
+    MAX_TEXT_CHARS unless the field says less, times within the sane range (`api/limits.py`).
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=MAX_TEXT_CHARS)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _within_limits(cls, value: Any) -> Any:
+        return check_field_value(value)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_types(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        return check_json_type(value, field.annotation) if field is not None else value
 
 
 class AddressIn(Strict):
@@ -48,10 +70,10 @@ class OrderCreate(Strict):
     destination: AddressIn
     weight_kg: float = Field(gt=0, le=100)
     customs_cleared: bool = False
-    window_start: AwareDatetime | None = None
-    window_end: AwareDatetime | None = None
+    window_start: SaneTime | None = None
+    window_end: SaneTime | None = None
     allow_leave_at_door: bool = False
-    metadata: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=32)
+    metadata: dict[MapKey, MapValue] = Field(default_factory=dict, max_length=32)
 
     @model_validator(mode="after")
     def _window(self) -> OrderCreate:
@@ -159,19 +181,19 @@ class StatusChangeIn(Strict):
     to_status: OrderStatus
     reason: str = Field(min_length=1, max_length=500)
     mode: DeliveryMode | None = None
-    vehicle_id: str | None = Field(default=None, max_length=64)
-    mission_id: str | None = Field(default=None, max_length=64)
-    locker_id: str | None = Field(default=None, max_length=64)
-    details: dict[str, str | int | float | bool | None] = Field(default_factory=dict, max_length=32)
+    vehicle_id: ResourceId | None = None
+    mission_id: ResourceId | None = None
+    locker_id: ResourceId | None = None
+    details: dict[MapKey, MapValue | None] = Field(default_factory=dict, max_length=32)
 
 
 class RescheduleIn(Strict):
-    window_start: AwareDatetime
-    window_end: AwareDatetime
+    window_start: SaneTime
+    window_end: SaneTime
 
 
 class RedirectIn(Strict):
-    locker_id: str | None = Field(default=None, max_length=64, description="omit for the nearest locker with room")
+    locker_id: ResourceId | None = Field(default=None, description="omit for the nearest locker with room")
 
 
 class LeaveAtDoorIn(Strict):
@@ -251,18 +273,84 @@ class CommandOut(BaseModel):
         )
 
 
-class GeometryIn(BaseModel):
-    type: str
-    coordinates: list[Any]
+#: Positions a zone may be sent with; larger rings are refused, and rings above
+#: `zone_limits.MAX_ZONE_VERTICES` are simplified (the answer says so).
+MAX_INPUT_VERTICES = 100_000
+ZoneId = Annotated[str, Field(pattern=ID_PATTERN, description="1-64 of A-Z a-z 0-9 _ . - (used in URLs)")]
+Position = Annotated[list[float], Field(min_length=2, max_length=3, description="[lon, lat] or [lon, lat, alt]")]
+HHMM = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$")]
 
 
-class ZoneFeatureIn(BaseModel):
+class GeometryIn(Strict):
+    type: Literal["Polygon"]
+    coordinates: list[Annotated[list[Position], Field(max_length=MAX_INPUT_VERTICES)]] = Field(
+        min_length=1, max_length=1, description="one closed ring (no holes)"
+    )
+
+
+class ZoneWindowIn(Strict):
+    """An absolute window (`start`, `end`) or a daily one (`daily_start`, `daily_end`, HH:MM UTC)."""
+
+    start: SaneTime | None = None
+    end: SaneTime | None = None
+    daily_start: HHMM | None = None
+    daily_end: HHMM | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ZoneWindowIn:
+        absolute = self.start is not None and self.end is not None
+        daily = self.daily_start is not None and self.daily_end is not None
+        if absolute == daily or (absolute and (self.daily_start or self.daily_end)):
+            raise ValueError("give either start and end, or daily_start and daily_end")
+        if absolute and self.end <= self.start:  # type: ignore[operator]
+            raise ValueError("end must be after start")
+        return self
+
+
+class ZonePropertiesIn(Strict):
+    """As in `mission_planner.airspace.zone_from_feature`; altitudes in metres above ground."""
+
+    id: ZoneId | None = None
+    kind: Literal["no_fly", "restricted", "operating_area"]
+    lower_m: float = Field(default=0.0, ge=-500, le=20_000)
+    upper_m: float = Field(ge=-500, le=20_000)
+    name: str = Field(default="", max_length=200)
+    reason: str = Field(default="", max_length=500)
+    allowed_operators: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=100
+    )
+    time_windows: list[ZoneWindowIn] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _band(self) -> ZonePropertiesIn:
+        if self.upper_m <= self.lower_m:
+            raise ValueError("upper_m must be above lower_m")
+        return self
+
+
+class ZoneFeatureIn(Strict):
     """A GeoJSON Feature; `properties` as in `mission_planner.airspace.zone_from_feature`."""
 
     type: Literal["Feature"]
     geometry: GeometryIn
-    properties: dict[str, Any]
-    id: str | None = None
+    properties: ZonePropertiesIn
+    id: ZoneId | None = None
+
+    @model_validator(mode="after")
+    def _has_id(self) -> ZoneFeatureIn:
+        if self.properties.id is None and self.id is None:
+            raise ValueError("a zone needs an id: properties.id (or the feature's id)")
+        return self
+
+
+class ZoneCreated(BaseModel):
+    zone_id: str
+    kind: str
+    area_m2: float
+    vertices: int
+    simplified: dict[str, Any] | None = Field(
+        default=None, description="set when the ring had too many vertices: from, to, tolerance_m, and why"
+    )
 
 
 class MissionOut(BaseModel):
@@ -378,3 +466,36 @@ class Health(BaseModel):
     hubs: list[str]
     stream_listeners: int
     webhooks: Literal["on", "off"]
+
+
+class BatchOrderIn(Strict):
+    """One order of a batch with its own idempotency key (as the Idempotency-Key header of a single create)."""
+
+    idempotency_key: str = Field(min_length=1, max_length=200)
+    order: OrderCreate
+
+
+class OrderBatchIn(Strict):
+    """Up to 1,000 orders created in one transaction."""
+
+    orders: list[BatchOrderIn] = Field(min_length=1, max_length=1000)
+
+
+class BatchItemOut(BaseModel):
+    """What became of one order of a batch: its HTTP status as a single create would answer, and the order's
+    id, status and version (201 created, 200 replayed; GET /v1/orders/{id} has the rest) or the problem
+    (422: key reused with another body, hub not served)."""
+
+    index: int
+    status: int
+    order_id: str | None = None
+    order_status: OrderStatus | None = None
+    version: int | None = None
+    problem: dict[str, Any] | None = None
+
+
+class OrderBatchOut(BaseModel):
+    created: int
+    replayed: int
+    refused: int
+    results: list[BatchItemOut]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,7 +22,9 @@ from mission_planner.clock import Clock
 from mission_planner.geodesy import LocalFrame
 
 from .broker import EventBroker
+from .keyring import KeyRing
 from .metrics import Metrics
+from .rate_limits import RateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +42,10 @@ class FleetService:
     commander: VehicleCommander | None = None
     deliverer: WebhookDeliverer | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    keyring: KeyRing = field(default_factory=lambda: KeyRing({}, server_secret=secrets.token_bytes(32)))
+    pickup_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(10, "pickup attempts at this locker"))
+    recipient_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(10, "recipient actions on this order"))
+    streams_by_key: Counter[str] = field(default_factory=Counter)  # open event streams per key id
 
     @property
     def hub_ids(self) -> tuple[str, ...]:

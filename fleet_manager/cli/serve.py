@@ -58,7 +58,11 @@ async def serve(settings: Settings) -> None:
     try:
         vehicles = ", ".join(v.vehicle_id for v in runtime.fleet) or "no vehicles: API only"
         logger.warning("FinalMile fleet manager on http://%s:%d (%s)", settings.host, settings.port, vehicles)
-        config = uvicorn.Config(runtime.app, host=settings.host, port=settings.port, log_level="warning")
+        # Keep idle connections longer than clients do (httpx: 5 s), so a client never reuses one the server
+        # has just closed (a ReadError on a POST it cannot safely retry).
+        config = uvicorn.Config(
+            runtime.app, host=settings.host, port=settings.port, log_level="warning", timeout_keep_alive=75
+        )
         await uvicorn.Server(config).serve()
     finally:
         await runtime.close()

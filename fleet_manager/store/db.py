@@ -13,9 +13,13 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fleet_manager.errors import ConfigError
+
+from .outbox import SEALER_KEY
+from .sealing import Sealer
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +59,8 @@ class Database:
         try:
             parsed = make_url(url)
         except Exception as exc:
-            raise ConfigError(f"FINALMILE_DATABASE_URL {url!r} is not a database URL: {exc}") from exc
+            # Never repeat the URL: it may hold a password.
+            raise ConfigError(f"FINALMILE_DATABASE_URL is not a database URL ({type(exc).__name__})") from None
         self.url = parsed
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {"echo": echo}
@@ -65,17 +70,28 @@ class Database:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30.0}
         else:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=30.0)
-        self.engine = create_engine(parsed, **kwargs)
+        try:
+            self.engine = create_engine(parsed, **kwargs)
+        except (ArgumentError, ImportError) as exc:
+            raise ConfigError(
+                f"FINALMILE_DATABASE_URL: no database driver for {parsed.drivername!r} ({type(exc).__name__})"
+            ) from None
         if self.is_sqlite:
             _sqlite_setup(self.engine)
+        self.sealer = Sealer.ephemeral()  # create_app seals with the server secret (`use_secret`)
         self._write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
         self._write_sessions = sessionmaker(bind=self._write_engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+
+    def use_secret(self, server_secret: bytes) -> None:
+        """Seal secrets at rest (the outbox's pickup codes) under this server secret from now on."""
+        self.sealer = Sealer(server_secret)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write transaction: committed when the block ends, rolled back on any exception."""
         with self._write_sessions() as session, session.begin():
+            session.info[SEALER_KEY] = self.sealer
             yield session
 
     @contextmanager

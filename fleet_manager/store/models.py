@@ -83,6 +83,8 @@ class OutboxRow(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_pending", "hub_id", "delivered_at_s", "dead_lettered_at_s", "next_attempt_s"),
+        Index("ix_outbox_subject_seq", "subject", "seq"),  # in-order delivery per order (0003)
+        Index("ix_outbox_time", "time_s"),  # pruning (0003)
         {"sqlite_autoincrement": True},
     )
 
@@ -120,6 +122,7 @@ class IdempotencyKeyRow(Base):
     """A remembered create request, so a retried POST returns the first answer."""
 
     __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_created", "created_at_s"),)  # pruning (0003)
 
     scope: Mapped[str] = mapped_column(String(128), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)

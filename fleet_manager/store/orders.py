@@ -12,12 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fleet_manager.domain import notifications
-from fleet_manager.domain.errors import Conflict, IdempotencyMismatch, NotFound
+from fleet_manager.domain.errors import Conflict, NotFound
 from fleet_manager.domain.orders import Address, DeliveryMode, Order, OrderStatus, Recipient
 from fleet_manager.domain.state_machine import TERMINAL, check_transition
 
 from . import lockers as locker_store
-from .models import IdempotencyKeyRow, MissionRow, NotificationRow, OrderEventRow, OrderRow
+from .models import MissionRow, NotificationRow, OrderEventRow, OrderRow
 from .outbox import append_event
 
 STATUS_CHANGED = "order.status_changed"
@@ -177,18 +177,6 @@ def _notify(session: Session, note: notifications.Notification, *, hub_id: str, 
     return event_id
 
 
-def _idempotency_hit(session: Session, idempotency: tuple[str, str, str] | None) -> Order | None:
-    if idempotency is None:
-        return None
-    scope, key, request_hash = idempotency
-    hit = session.get(IdempotencyKeyRow, (scope, key))
-    if hit is None:
-        return None
-    if hit.request_hash != request_hash:
-        raise IdempotencyMismatch(f"Idempotency-Key {key!r} was already used with a different request body")
-    return get_order(session, order_id=hit.order_id)
-
-
 def create_order(
     session: Session,
     *,
@@ -202,21 +190,21 @@ def create_order(
 
     `idempotency` is (scope, key, request hash): a repeated key returns the existing order with
     created=False; the same key with another body raises IdempotencyMismatch.
+    (One item of `order_create.create_orders`, which writes many in a few statements.)
     """
-    existing = _idempotency_hit(session, idempotency)
-    if existing is not None:
-        return existing, False
-    order_id = order_id or str(uuid.uuid4())
-    if idempotency is not None:
-        scope, key, request_hash = idempotency
-        # Inserted first so that a concurrent twin fails here (unique key), before writing an order.
-        session.add(
-            IdempotencyKeyRow(
-                scope=scope, key=key, hub_id=new.hub_id, request_hash=request_hash, order_id=order_id, created_at_s=at_s
-            )
-        )
-        session.flush()
-    row = OrderRow(
+    from .order_create import create_orders
+
+    result = create_orders(session, items=[(new, idempotency, order_id)], actor=actor, at_s=at_s)[0]
+    if result.error is not None:
+        raise result.error
+    if result.order is None:
+        raise NotFound(f"the order of Idempotency-Key {idempotency[1] if idempotency else ''!r} is gone")
+    return result.order, result.created
+
+
+def new_order_values(new: NewOrder, *, order_id: str, at_s: float) -> dict[str, Any]:
+    """The column values of a new order as received (status received, version 1): every column of `OrderRow`."""
+    return dict(
         order_id=order_id,
         hub_id=new.hub_id,
         reference=new.reference,
@@ -235,22 +223,21 @@ def create_order(
         window_end_s=new.window_end_s,
         allow_leave_at_door=new.allow_leave_at_door,
         leave_at_door=False,
+        mode=None,
+        vehicle_id=None,
+        mission_id=None,
+        locker_id=None,
         attempts=0,
         extra=dict(new.metadata or {}),
         created_at_s=at_s,
         updated_at_s=at_s,
         version=1,
     )
-    session.add(row)
-    session.flush()
-    _record_change(session, row, from_status=None, actor=actor, reason="order created", at_s=at_s, details={})
-    if new.customs_cleared:
-        order = _apply(session, row, OrderStatus.READY, actor="system", reason="customs already cleared", at_s=at_s)
-    else:
-        order = _apply(
-            session, row, OrderStatus.AWAITING_CUSTOMS, actor="system", reason="waiting for customs", at_s=at_s
-        )
-    return order, True
+
+
+def order_data(order: Order) -> dict[str, Any]:
+    """The order part of a status-change event's data."""
+    return _order_data(order)
 
 
 def _apply(

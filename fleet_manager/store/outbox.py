@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from fleet_manager.domain.errors import Conflict, NotFound
 
 from .models import OutboxRow, WebhookAttemptRow
+from .sealing import Sealer
+
+logger = logging.getLogger(__name__)
 
 EVENT_TYPE_PREFIX = "com.finalmile."
-SECRET_FIELDS = ("pickup_code",)  # never shown outside the webhook to the backend; scrubbed once delivered
+# Never shown outside the webhook to the backend: sealed at rest, scrubbed once delivered.
+SECRET_FIELDS = ("pickup_code",)
+#: Where `Database` puts its `Sealer` on every session it opens.
+SEALER_KEY = "finalmile_sealer"
 
 
 @dataclass(frozen=True)
@@ -71,9 +78,13 @@ def append_event(
     webhook: bool = True,
     event_id: str | None = None,
 ) -> str:
-    """Add an event to the outbox in the caller's transaction; returns its stable id."""
+    """Add an event to the outbox in the caller's transaction; returns its stable id.
+
+    Secret fields (the pickup code) are sealed with the session's sealer (`Database` sets one), never stored plain.
+    """
     event_id = event_id or str(uuid.uuid4())
     full_type = event_type if event_type.startswith(EVENT_TYPE_PREFIX) else EVENT_TYPE_PREFIX + event_type
+    data = _sealed(session, data, event_id)
     session.add(
         OutboxRow(
             event_id=event_id,
@@ -89,6 +100,26 @@ def append_event(
         )
     )
     return event_id
+
+
+def _sealed(session: Session, data: Mapping[str, Any], event_id: str) -> Mapping[str, Any]:
+    secret = [key for key in SECRET_FIELDS if isinstance(data.get(key), str)]
+    if not secret:
+        return data
+    sealer: Sealer | None = session.info.get(SEALER_KEY)
+    if sealer is None:
+        logger.error("no sealer on this session: %s of event %s dropped", ", ".join(secret), event_id)
+    return {
+        k: ((sealer.seal(v, bound_to=event_id) if sealer else None) if k in secret else v) for k, v in data.items()
+    }
+
+
+def unsealed(event: OutboxEvent, sealer: Sealer) -> dict[str, Any]:
+    """The event's data with its sealed fields opened (for the webhook body only)."""
+    return {
+        k: (sealer.unseal(v, bound_to=event.event_id) if k in SECRET_FIELDS and isinstance(v, str) else v)
+        for k, v in event.data.items()
+    }
 
 
 def events_after(
@@ -125,7 +156,24 @@ def get_event(session: Session, *, event_id: str) -> OutboxEvent:
 def due_webhook_events(
     session: Session, *, hub_ids: Collection[str], now_s: float, limit: int = 100
 ) -> list[OutboxEvent]:
-    """Undelivered, not dead-lettered webhook events whose next attempt is due, oldest first."""
+    """Undelivered, not dead-lettered webhook events whose next attempt is due, oldest first.
+
+    An event waits while an earlier event of its subject (its order) is pending and not yet due
+    (backing off after a failure), so one order's events reach the backend in order.
+    """
+    earlier = aliased(OutboxRow)
+    blocked = (
+        select(earlier.seq)
+        .where(
+            earlier.subject == OutboxRow.subject,
+            earlier.seq < OutboxRow.seq,
+            earlier.webhook.is_(True),
+            earlier.delivered_at_s.is_(None),
+            earlier.dead_lettered_at_s.is_(None),
+            earlier.next_attempt_s > now_s,
+        )
+        .exists()
+    )
     query = (
         select(OutboxRow)
         .where(
@@ -134,6 +182,7 @@ def due_webhook_events(
             OutboxRow.delivered_at_s.is_(None),
             OutboxRow.dead_lettered_at_s.is_(None),
             OutboxRow.next_attempt_s <= now_s,
+            ~blocked,
         )
         .order_by(OutboxRow.seq)
         .limit(limit)

@@ -1,4 +1,4 @@
-"""Webhooks to the logistics backend: CloudEvents 1.0 over HTTP, HMAC-signed, fed by the transactional outbox."""
+"""Webhooks to the logistics backend: CloudEvents 1.0 over HTTP, signed as Standard Webhooks, fed by the outbox."""
 
 from .cloudevents import sign as sign
 from .cloudevents import to_cloudevent as to_cloudevent

@@ -1,7 +1,13 @@
-"""CloudEvents 1.0 structured-mode JSON for outbox events, and the HMAC-SHA256 signature over the body."""
+"""CloudEvents 1.0 structured-mode JSON for outbox events, signed as the Standard Webhooks specification defines.
+
+The signature is `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` under the key
+of the `whsec_` secret, in the `webhook-signature` header; the id and the timestamp are signed, so a
+captured request cannot be replayed later (receivers refuse timestamps more than 5 minutes off).
+"""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -11,9 +17,9 @@ from typing import Any
 from fleet_manager.store.outbox import OutboxEvent
 
 CONTENT_TYPE = "application/cloudevents+json"
-SIGNATURE_HEADER = "X-FinalMile-Signature"
-TIMESTAMP_HEADER = "X-FinalMile-Timestamp"
-EVENT_ID_HEADER = "X-FinalMile-Event-Id"
+EVENT_ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
+SIGNATURE_HEADER = "webhook-signature"
 ATTEMPT_HEADER = "X-FinalMile-Attempt"
 
 
@@ -43,11 +49,13 @@ def encode(cloudevent: dict[str, Any]) -> bytes:
     return json.dumps(cloudevent, separators=(",", ":"), sort_keys=True).encode()
 
 
-def sign(body: bytes, secret: bytes) -> str:
-    """`sha256=<hex HMAC-SHA256 of body>`."""
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+def sign(msg_id: str, timestamp_s: int, body: bytes, key: bytes) -> str:
+    """The `webhook-signature` value: `v1,<base64 HMAC-SHA256 of "{msg_id}.{timestamp_s}.{body}">`."""
+    mac = hmac.new(key, f"{msg_id}.{timestamp_s}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
 
 
-def verify(body: bytes, signature_header: str, secret: bytes) -> bool:
-    """What a receiver does: recompute the HMAC over the raw body and compare in constant time."""
-    return hmac.compare_digest(sign(body, secret), signature_header.strip())
+def verify(msg_id: str, timestamp_s: int, body: bytes, signature_header: str, key: bytes) -> bool:
+    """What a receiver does (without the timestamp tolerance): any `v1,` signature in the header matches."""
+    expected = sign(msg_id, timestamp_s, body, key)
+    return any(hmac.compare_digest(expected, candidate) for candidate in signature_header.split())

@@ -97,6 +97,7 @@ def test_short_day_runs_and_reports(tmp_path: Path) -> None:
     assert not kpis["unknown_statuses"]
     assert set(kpis["orders_by_status"]) <= TERMINAL_OR_KNOWN
     assert kpis["webhooks_delivered"] > 0 and kpis["webhook_bad_signatures"] == 0
+    assert kpis["webhook_out_of_order"] == 0
     assert kpis["webhooks_received_by_backend"] > 0
     assert 0 < kpis["min_battery_reserve_pct"] <= 100
     assert kpis["cost_per_parcel"] > 0

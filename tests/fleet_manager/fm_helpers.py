@@ -21,14 +21,20 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+# Fixed test keys of 43 random characters (what `finalmile keys` makes); the locker key opens locker 'kamppi'.
 KEYS = {
-    "backend": "backend-key-123",
-    "operator": "operator-key-123",
-    "viewer": "viewer-key-123",
-    "locker": "locker-key-123",
+    "backend": "bk-rJ4Nq8Vx2LmZ7tHc9WfP3sYd6GkB1uEaQo5XiTn",
+    "operator": "op-Xh7Bt2KqM9vR4cWz8NfL1yJd5PsG3aUe6TmQoYi",
+    "viewer": "vw-Lp3Zr8Hc1XqT6mWb9KvN2fJs7DgY4aRe5UoBiQt",
+    "locker": "lk-Fq9Wd2Ns7Bx4Rm8Jh1Vc6Tz3Kp5Ly0GaEuXoQiS",
 }
-API_KEYS_ENV = ",".join(f"{role}:{key}" for role, key in KEYS.items())
-SECRET = "webhook-secret-for-tests"
+LOCKER_ID = "kamppi"
+API_KEYS_ENV = ",".join(
+    f"locker@{LOCKER_ID}:{key}" if role == "locker" else f"{role}:{key}" for role, key in KEYS.items()
+)
+#: A Standard Webhooks secret (`whsec_` + base64 of 32 bytes) and the server secret of test apps.
+SECRET = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0zMi1ieXRlcy0hIQ=="
+SERVER_SECRET = "srv-Tq8Zx3Lc7Vm1Bn4Hk9Wd2Jf6Rg5Ps0YeKuAoQiX"
 
 
 def free_port() -> int:
@@ -149,7 +155,14 @@ def webhook_receiver(receiver: WebhookReceiver) -> Iterator[str]:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with serve_handler(Handler) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve_handler(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """An HTTP server with `handler` on a free loopback port, in a thread; yields its /hooks URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -158,3 +171,11 @@ def webhook_receiver(receiver: WebhookReceiver) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def database_url_for(request: Any, tmp_path_factory: Any, name: str) -> str:
+    """The database of a test module parametrised over ["sqlite", "postgresql"]: a fresh SQLite file, or the
+    session's throw-away PostgreSQL database (its fixture skips when the server is unreachable)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp(name) / 'api.db'}"
+    return str(request.getfixturevalue("postgres_url"))

@@ -14,6 +14,7 @@ import pytest
 from fm_helpers import (
     API_KEYS_ENV,
     SECRET,
+    SERVER_SECRET,
     WebhookReceiver,
     auth,
     free_port,
@@ -64,6 +65,7 @@ def test_kill_9_mid_burst_loses_nothing(tmp_path: Path) -> None:
             "FINALMILE_HUB_ID": HUB,
             "FINALMILE_WEBHOOK_URL": hook_url,
             "FINALMILE_WEBHOOK_SECRET": SECRET,
+            "FINALMILE_SERVER_SECRET": SERVER_SECRET,
             "FINALMILE_WEBHOOK_POLL_INTERVAL_S": "0.05",
             "FINALMILE_WEBHOOK_BACKOFF_BASE_S": "0.1",
             "FINALMILE_WEBHOOK_BACKOFF_MAX_S": "0.5",

@@ -9,7 +9,16 @@ from typing import Any
 
 import httpx
 import pytest
-from fm_helpers import API_KEYS_ENV, SECRET, WebhookReceiver, auth, serve_in_thread, wait_until, webhook_receiver
+from fm_helpers import (
+    API_KEYS_ENV,
+    SECRET,
+    SERVER_SECRET,
+    WebhookReceiver,
+    auth,
+    serve_in_thread,
+    wait_until,
+    webhook_receiver,
+)
 
 from fleet_manager.api import create_app
 from fleet_manager.config import Settings
@@ -28,6 +37,8 @@ def setup(tmp_path: Path) -> Iterator[tuple[httpx.Client, WebhookReceiver]]:
             hub_id=HUB,  # type: ignore[arg-type]
             webhook_url=hook_url,
             webhook_secret=SECRET,
+            server_secret=SERVER_SECRET,
+            pickups_per_minute=60,  # this test types more codes at one locker than a person would
             webhook_poll_interval_s=0.05,  # type: ignore[arg-type]
         )
         with serve_in_thread(create_app(settings)) as url, httpx.Client(base_url=url, timeout=10) as client:

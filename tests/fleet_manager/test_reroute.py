@@ -228,7 +228,7 @@ async def test_zone_created_through_the_api_reroutes_a_drone_in_flight(tmp_path:
 
     target = max(world.addresses, key=straight_m)
     assert straight_m(target) > 400
-    keys = {"backend": "backend-key-reroute", "operator": "operator-key-reroute"}
+    keys = {"backend": "bk-reroute-Zq7Lm2Xc9Vb4Nt8Hw1Jd6Fs3", "operator": "op-reroute-Kp5Ry0Tg3Wc8Mb2Qx7Vn4Hd9"}
     with MavsimProcess(1, speedup=SPEEDUP, home=(hub.latitude_deg, hub.longitude_deg, 10.0),
                        params=drone_parameters(scenario)) as sim:
         fleet_file = parse_fleet({

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from fm_helpers import free_port, serve_subprocess, wait_until
+from fm_helpers import API_KEYS_ENV, KEYS, SECRET, SERVER_SECRET, free_port, serve_subprocess, wait_until
 
 from fleet_manager.errors import ConfigError
 from fleet_manager.fleet_file import FleetFileError, fleet_from_vehicles, load_fleet_file, parse_fleet
@@ -184,7 +184,7 @@ def test_serve_from_a_fleet_file_configures_lockers_presence_and_van_carried_dro
     hub = world.hub
     kaivokatu_xy = world.frame.to_local(60.1702, 24.9410)  # ~250 m from the hub, no zone in between
     target = min(world.addresses, key=lambda b: (b.x_m - kaivokatu_xy[0]) ** 2 + (b.y_m - kaivokatu_xy[1]) ** 2)
-    keys = {"backend": "backend-key-fleet-file", "viewer": "viewer-key-fleet-file"}
+    keys = {"backend": KEYS["backend"], "viewer": KEYS["viewer"]}
     lockers = [world.lockers[0].site_id, world.lockers[2].site_id]
     # The delivery parameters an operator sets (README): polygon fence only, no 150 m circle around home.
     with (MavsimProcess(2, speedup=4.0, home=(hub.latitude_deg, hub.longitude_deg, 10.0),
@@ -206,6 +206,7 @@ def test_serve_from_a_fleet_file_configures_lockers_presence_and_van_carried_dro
         env = {
             "FINALMILE_FLEET_FILE": str(fleet_path),
             "FINALMILE_API_KEYS": f"backend:{keys['backend']},viewer:{keys['viewer']}",
+            "FINALMILE_SERVER_SECRET": SERVER_SECRET,
             "FINALMILE_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
         }
         with serve_subprocess(env, port=port, log_path=tmp_path / "serve.log", timeout_s=120.0):
@@ -238,7 +239,7 @@ def test_serve_dispatches_an_order_to_a_drone_named_in_the_shorthand(tmp_path: P
     hub = world.hub
     kaivokatu_xy = world.frame.to_local(60.1702, 24.9410)
     target = min(world.addresses, key=lambda b: (b.x_m - kaivokatu_xy[0]) ** 2 + (b.y_m - kaivokatu_xy[1]) ** 2)
-    keys = {"backend": "backend-key-serve", "viewer": "viewer-key-serve"}
+    keys = {"backend": KEYS["backend"], "viewer": KEYS["viewer"]}
     with MavsimProcess(1, speedup=1.0, home=(hub.latitude_deg, hub.longitude_deg, 10.0),
                        extra_args=("--boot-s", "3")) as sim:
         port = free_port()
@@ -246,6 +247,7 @@ def test_serve_dispatches_an_order_to_a_drone_named_in_the_shorthand(tmp_path: P
             "FINALMILE_VEHICLES": f"drone-1={sim.urls[0]}",
             "FINALMILE_RECIPIENT_PRESENCE": "always",
             "FINALMILE_API_KEYS": f"backend:{keys['backend']},viewer:{keys['viewer']}",
+            "FINALMILE_SERVER_SECRET": SERVER_SECRET,
             "FINALMILE_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
         }
         with serve_subprocess(env, port=port, log_path=tmp_path / "serve.log", timeout_s=90.0):
@@ -268,6 +270,15 @@ def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path: Path) -> None:
     code = "import sys; from fleet_manager.cli import main; sys.exit(main(sys.argv[1:]))"
     for env, expected in (
         ({"FINALMILE_API_KEYS": "backend:short1"}, "FINALMILE_API_KEYS"),
+        ({"FINALMILE_API_KEYS": f"short1,{KEYS['backend']}"}, "FINALMILE_API_KEYS"),  # no role: was echoed
+        ({"FINALMILE_API_KEYS": f"{KEYS['backend']}:backend"}, "FINALMILE_API_KEYS"),  # reversed: was echoed
+        ({"FINALMILE_API_KEYS": "backend:change-me-backend-key-change-me-backend"}, "placeholder"),
+        ({"FINALMILE_API_KEYS": f"locker:{KEYS['locker']}"}, "locker@"),
+        ({"FINALMILE_API_KEYS": API_KEYS_ENV}, "FINALMILE_SERVER_SECRET"),
+        ({"FINALMILE_WEBHOOK_SECRET": "short1-not-whsec"}, "FINALMILE_WEBHOOK_SECRET"),
+        ({"FINALMILE_WEBHOOK_URL": "http://backend.example/short1", "FINALMILE_WEBHOOK_SECRET": SECRET},
+         "https"),
+        ({"FINALMILE_DATABASE_URL": "nope://short1:short1@db"}, "FINALMILE_DATABASE_URL"),
         ({"FINALMILE_PORT": "eighty"}, "FINALMILE_PORT"),
         ({"FINALMILE_FLEET_FILE": str(tmp_path / "missing.yaml")}, "FINALMILE_FLEET_FILE"),
     ):
@@ -275,5 +286,6 @@ def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path: Path) -> None:
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 1, done.stderr
         assert "Traceback" not in done.stderr and expected in done.stderr, done.stderr
-        assert "short1" not in done.stderr
+        assert "short1" not in done.stderr and all(key not in done.stderr for key in KEYS.values())
+        assert SECRET.removeprefix("whsec_") not in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr

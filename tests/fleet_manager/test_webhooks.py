@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from fm_helpers import SECRET, WebhookReceiver, free_port, webhook_receiver
 
+from fleet_manager.config import webhook_secret_bytes
 from fleet_manager.store import outbox
 from fleet_manager.store.db import Database
 from fleet_manager.webhooks import WebhookConfig, WebhookDeliverer, sign, verify
-from fleet_manager.webhooks.cloudevents import CONTENT_TYPE, SIGNATURE_HEADER, TIMESTAMP_HEADER
+from fleet_manager.webhooks.cloudevents import CONTENT_TYPE, EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from fleet_manager.webhooks.deliverer import backoff_s
 from mission_planner.clock import Clock
 
@@ -55,11 +56,14 @@ async def _run_until(deliverer: WebhookDeliverer, predicate: object, timeout_s: 
 
 
 def test_signature_round_trip_and_tamper() -> None:
-    """A receiver recomputing the HMAC accepts the body and rejects a changed one."""
-    body = b'{"id":"1"}'
-    header = sign(body, b"s3cret")
-    assert header.startswith("sha256=") and verify(body, header, b"s3cret")
-    assert not verify(body + b" ", header, b"s3cret") and not verify(body, header, b"other")
+    """A receiver recomputing the HMAC over id.timestamp.body accepts it and rejects a changed body, id or time."""
+    body, key = b'{"id":"1"}', b"s3cret-key-of-24-bytes-at-least"
+    header = sign("msg_1", 1_700_000_000, body, key)
+    assert header.startswith("v1,") and verify("msg_1", 1_700_000_000, body, header, key)
+    assert not verify("msg_1", 1_700_000_000, body + b" ", header, key)
+    assert not verify("msg_2", 1_700_000_000, body, header, key)
+    assert not verify("msg_1", 1_700_000_001, body, header, key)
+    assert not verify("msg_1", 1_700_000_000, body, header, b"other")
 
 
 def test_backoff_grows_exponentially_with_jitter_and_cap() -> None:
@@ -80,19 +84,27 @@ async def test_flaky_receiver_gets_every_event_signed(tmp_path: Path) -> None:
     with webhook_receiver(receiver) as url:
         config = WebhookConfig(
             url=url,
-            secret=SECRET.encode(),
+            secret=webhook_secret_bytes(SECRET),
             max_attempts=8,
             backoff_base_s=0.05,
             backoff_max_s=0.2,
             poll_interval_s=0.05,
         )
         deliverer = WebhookDeliverer(db, config, hub_ids=[HUB], clock=clock)
-        await _run_until(deliverer, lambda: len(receiver.accepted_events()) >= 12, 30)
+
+        def settled() -> bool:  # every event received and its delivery recorded
+            with db.read() as session:
+                return outbox.webhook_backlog(session, hub_ids=[HUB]) == (0, 0)
+
+        await _run_until(deliverer, lambda: len(receiver.accepted_events()) >= 12 and settled(), 30)
     assert receiver.failures == 5
     assert sorted(e["id"] for e in receiver.accepted_events()) == sorted(ids)
     for item in receiver.received:
-        assert verify(item.body, item.headers[SIGNATURE_HEADER.lower()], SECRET.encode())
-        assert item.headers["content-type"] == CONTENT_TYPE and item.headers[TIMESTAMP_HEADER.lower()].isdigit()
+        headers = item.headers
+        timestamp_s = int(headers[TIMESTAMP_HEADER])
+        key = webhook_secret_bytes(SECRET)
+        assert verify(headers[EVENT_ID_HEADER], timestamp_s, item.body, headers[SIGNATURE_HEADER], key)
+        assert item.headers["content-type"] == CONTENT_TYPE and headers[EVENT_ID_HEADER] == item.event["id"]
         event = item.event
         assert event["specversion"] == "1.0" and event["source"] == f"/finalmile/hubs/{HUB}"
         assert event["type"] == "com.finalmile.order.status_changed"

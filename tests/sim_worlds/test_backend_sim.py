@@ -2,35 +2,42 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
+import time
 
 import httpx
 import pytest
 
+from fleet_manager.config import webhook_secret_bytes
+from fleet_manager.webhooks.cloudevents import sign
 from fleet_manager.world import load_world
 from mission_planner.clock import Clock
-from sim_worlds.backend_sim import SIGNATURE_HEADER, BackendSim, verify_signature
+from sim_worlds.backend_sim import BackendSim, verify_signature
 from sim_worlds.demand import generate_orders
 from sim_worlds.scenario import load_scenario
 
 pytestmark = pytest.mark.timeout(60)
-SECRET = b"backend-sim-secret"
+SECRET = "whsec_YmFja2VuZC1zaW0tc2VjcmV0LW9mLTMyLWJ5dGVzISE="
+OTHER = "whsec_b3RoZXItc2VjcmV0LW9mLWF0LWxlYXN0LTI0LWJ5dGVz"
 
 
-def _signed(event: dict[str, object], secret: bytes = SECRET) -> tuple[bytes, dict[str, str]]:
+def _signed(event: dict[str, object], secret: str = SECRET, at_s: float | None = None) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(event).encode()
-    return body, {SIGNATURE_HEADER: "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest(),
+    msg_id, stamp = str(event["id"]), int(time.time() if at_s is None else at_s)
+    return body, {"webhook-id": msg_id, "webhook-timestamp": str(stamp),
+                  "webhook-signature": sign(msg_id, stamp, body, webhook_secret_bytes(secret)),
                   "Content-Type": "application/cloudevents+json"}
 
 
 def test_verify_signature() -> None:
-    """Only the HMAC-SHA256 of the exact body with the shared secret verifies."""
+    """Only the signature of the exact id, timestamp and body with the shared secret verifies, and only when fresh."""
     body, headers = _signed({"id": "1"})
-    assert verify_signature(body, headers[SIGNATURE_HEADER], SECRET)
-    assert not verify_signature(body + b" ", headers[SIGNATURE_HEADER], SECRET)
-    assert not verify_signature(body, headers[SIGNATURE_HEADER], b"other")
+    assert verify_signature(body, headers, SECRET)
+    assert not verify_signature(body + b" ", headers, SECRET)
+    assert not verify_signature(body, headers, OTHER)
+    assert not verify_signature(body, {**headers, "webhook-id": "2"}, SECRET)
+    stale_body, stale = _signed({"id": "1"}, at_s=time.time() - 600)  # a captured request replayed 10 min later
+    assert not verify_signature(stale_body, stale, SECRET)
 
 
 async def test_receiver_checks_signatures_dedupes_and_answers_presence() -> None:
@@ -47,7 +54,7 @@ async def test_receiver_checks_signatures_dedupes_and_answers_presence() -> None
         async with httpx.AsyncClient() as client:
             assert (await client.post(url, content=body, headers=headers)).status_code == 204
             assert (await client.post(url, content=body, headers=headers)).status_code == 204  # at-least-once
-            forged, forged_headers = _signed(event, b"wrong-secret")
+            forged, forged_headers = _signed(event, OTHER)
             assert (await client.post(url, content=forged, headers=forged_headers)).status_code == 401
             answer = await client.get(f"{backend.url}/recipients/{orders[0].reference}/presence")
             assert answer.status_code == 200 and isinstance(answer.json()["present"], bool)

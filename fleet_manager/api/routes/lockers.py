@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
 
+from fleet_manager.config import Role
 from fleet_manager.domain.errors import CompartmentLocked, PickupRefused
 from fleet_manager.store import lockers as locker_store
 from fleet_manager.store import orders as order_store
 
 from ..deps import LockerTerminal, Operator, Reader, ServiceDep
+from ..limits import PathId
 from ..schemas import LockerIn, LockerOut, PickupIn, PickupOut, UnlockIn
 
 router = APIRouter(prefix="/lockers", tags=["lockers"])
@@ -22,7 +24,7 @@ def list_lockers(service: ServiceDep, _caller: Reader) -> list[LockerOut]:
 
 
 @router.put("/{locker_id}")
-def register_locker(locker_id: str, body: LockerIn, service: ServiceDep, _caller: Operator) -> LockerOut:
+def register_locker(locker_id: PathId, body: LockerIn, service: ServiceDep, _caller: Operator) -> LockerOut:
     """Register or update a locker."""
     hub_id = body.hub_id or service.settings.hub_id
     if hub_id not in service.hub_ids:
@@ -45,12 +47,20 @@ def register_locker(locker_id: str, body: LockerIn, service: ServiceDep, _caller
 @router.post(
     "/{locker_id}/pickup",
     responses={
-        403: {"description": "wrong code (counted); body has attempts_left"},
+        403: {"description": "wrong code (counted; body has attempts_left), or another locker's key"},
+        429: {"description": "too many attempts at this locker; see Retry-After"},
         423: {"description": "compartment locked after too many wrong codes"},
     },
 )
-def pickup(locker_id: str, body: PickupIn, service: ServiceDep, _caller: LockerTerminal) -> PickupOut:
-    """The recipient enters the code at the locker: the compartment opens and the order is picked up."""
+def pickup(locker_id: PathId, body: PickupIn, service: ServiceDep, caller: LockerTerminal) -> PickupOut:
+    """The recipient enters the code at the locker: the compartment opens and the order is picked up.
+
+    A locker key opens only its own locker (403 at another one); each locker takes at most
+    FINALMILE_PICKUPS_PER_MINUTE attempts a minute (429 with Retry-After beyond).
+    """
+    if Role.OPERATOR not in caller.roles and caller.locker_id != locker_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"this key does not open locker {locker_id!r}")
+    service.pickup_limiter.check(locker_id)
     max_wrong = service.settings.locker_max_wrong_codes
     # Wrong codes must be counted even though the request fails, so the transaction commits first.
     with service.write() as session:
@@ -74,7 +84,7 @@ def pickup(locker_id: str, body: PickupIn, service: ServiceDep, _caller: LockerT
 
 
 @router.post("/{locker_id}/unlock", status_code=status.HTTP_204_NO_CONTENT)
-def unlock(locker_id: str, body: UnlockIn, service: ServiceDep, _caller: Operator) -> None:
+def unlock(locker_id: PathId, body: UnlockIn, service: ServiceDep, _caller: Operator) -> None:
     """Operator reset of a locked compartment."""
     with service.write() as session:
         locker_store.unlock_compartment(session, locker_id=locker_id, order_id=body.order_id)

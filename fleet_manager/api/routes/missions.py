@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fleet_manager.store import fleet as fleet_store
 
 from ..deps import Reader, ServiceDep
+from ..limits import PathId
 from ..schemas import MissionOut
 
 router = APIRouter(prefix="/missions", tags=["missions"])
@@ -31,7 +32,7 @@ def list_missions(
 
 
 @router.get("/{mission_id}")
-def get_mission(mission_id: str, service: ServiceDep, _caller: Reader) -> MissionOut:
+def get_mission(mission_id: PathId, service: ServiceDep, _caller: Reader) -> MissionOut:
     """One mission with its steps."""
     with service.database.read() as session:
         return MissionOut.of(fleet_store.get_mission(session, mission_id=mission_id, hub_ids=service.hub_ids))

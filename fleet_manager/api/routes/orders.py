@@ -8,15 +8,16 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
-from sqlalchemy.exc import IntegrityError
 
 from fleet_manager.domain.errors import NotFound
 from fleet_manager.domain.orders import Address, OrderStatus, Recipient
 from fleet_manager.store import order_queries
 from fleet_manager.store import orders as order_store
+from fleet_manager.store.order_create import create_orders
 from fleet_manager.store.orders import NewOrder
 
 from ..deps import Backend, BackendOrOperator, Operator, Reader, ServiceDep
+from ..limits import PathId
 from ..schemas import (
     CancelIn,
     NotificationOut,
@@ -70,21 +71,15 @@ def create_order(
         raise HTTPException(422, f"hub_id {hub_id!r} is not served here (serving: {', '.join(service.hub_ids)})")
     request_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
     idempotency = (caller.key_id, idempotency_key, request_hash)
-    for attempt in range(2):
-        try:
-            with service.write() as session:
-                order, created = order_store.create_order(
-                    session,
-                    new=_new_order(body, hub_id),
-                    actor=caller.actor,
-                    at_s=service.now(),
-                    idempotency=idempotency,
-                )
-            break
-        except IntegrityError:
-            # A concurrent request with the same key won the race; the retry finds its order.
-            if attempt == 1:
-                raise
+    with service.write() as session:
+        result = create_orders(
+            session, items=[(_new_order(body, hub_id), idempotency, None)], actor=caller.actor, at_s=service.now()
+        )[0]
+    if result.error is not None:
+        raise result.error
+    order, created = result.order, result.created
+    if order is None:
+        raise NotFound(f"the order of Idempotency-Key {idempotency_key!r} is gone")
     if not created:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
@@ -98,7 +93,9 @@ def list_orders(
     _caller: Reader,
     status_filter: Annotated[list[OrderStatus] | None, Query(alias="status")] = None,
     hub_id: Annotated[str | None, Query(max_length=64)] = None,
-    since: Annotated[str | None, Query(description="RFC 3339 time: orders changed at or after it")] = None,
+    since: Annotated[
+        str | None, Query(max_length=64, description="RFC 3339 time: orders changed at or after it")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> OrderList:
@@ -119,7 +116,7 @@ def list_orders(
 
 
 @router.get("/{order_id}")
-def get_order(order_id: str, service: ServiceDep, _caller: Reader) -> OrderOut:
+def get_order(order_id: PathId, service: ServiceDep, _caller: Reader) -> OrderOut:
     """One order."""
     with service.database.read() as session:
         order = order_store.get_order(session, order_id=order_id)
@@ -129,7 +126,7 @@ def get_order(order_id: str, service: ServiceDep, _caller: Reader) -> OrderOut:
 
 
 @router.get("/{order_id}/events")
-def order_events(order_id: str, service: ServiceDep, _caller: Reader) -> list[OrderEventOut]:
+def order_events(order_id: PathId, service: ServiceDep, _caller: Reader) -> list[OrderEventOut]:
     """The audit trail: every status change with time, actor and reason."""
     with service.database.read() as session:
         events = order_queries.list_order_events(session, order_id=order_id)
@@ -137,7 +134,7 @@ def order_events(order_id: str, service: ServiceDep, _caller: Reader) -> list[Or
 
 
 @router.get("/{order_id}/notifications")
-def order_notifications(order_id: str, service: ServiceDep, _caller: Reader) -> list[NotificationOut]:
+def order_notifications(order_id: PathId, service: ServiceDep, _caller: Reader) -> list[NotificationOut]:
     """Recipient notifications sent for this order (pickup codes are never shown here)."""
     with service.database.read() as session:
         order_store.get_order(session, order_id=order_id)
@@ -155,7 +152,7 @@ def order_notifications(order_id: str, service: ServiceDep, _caller: Reader) -> 
 
 @router.post("/{order_id}/cancel")
 def cancel_order(
-    order_id: str, service: ServiceDep, caller: BackendOrOperator, body: CancelIn | None = None
+    order_id: PathId, service: ServiceDep, caller: BackendOrOperator, body: CancelIn | None = None
 ) -> OrderOut:
     """Cancel an order that has not left on a vehicle (409 afterwards)."""
     with service.write() as session:
@@ -166,7 +163,7 @@ def cancel_order(
 
 
 @router.post("/{order_id}/customs-cleared")
-def customs_cleared(order_id: str, service: ServiceDep, caller: Backend) -> OrderOut:
+def customs_cleared(order_id: PathId, service: ServiceDep, caller: Backend) -> OrderOut:
     """Customs released the parcel: it becomes ready for dispatch. Idempotent."""
     with service.write() as session:
         order = order_store.mark_customs_cleared(session, order_id=order_id, actor=caller.actor, at_s=service.now())
@@ -174,7 +171,7 @@ def customs_cleared(order_id: str, service: ServiceDep, caller: Backend) -> Orde
 
 
 @router.post("/{order_id}/status")
-def change_status(order_id: str, body: StatusChangeIn, service: ServiceDep, caller: Operator) -> OrderOut:
+def change_status(order_id: PathId, body: StatusChangeIn, service: ServiceDep, caller: Operator) -> OrderOut:
     """Operator override or van-driver report of a status change; the state machine still applies (409)."""
     with service.write() as session:
         order = order_store.transition_order(

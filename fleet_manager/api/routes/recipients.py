@@ -1,4 +1,7 @@
-"""The recipient's answers, relayed by the backend: reschedule, redirect to a locker, leave at the door."""
+"""The recipient's answers, relayed by the backend: reschedule, redirect to a locker, leave at the door.
+
+Each order takes at most FINALMILE_RECIPIENT_ACTIONS_PER_MINUTE of them a minute (429 with Retry-After).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,16 @@ from fastapi import APIRouter
 from fleet_manager.store import orders as order_store
 
 from ..deps import Backend, ServiceDep
+from ..limits import PathId
 from ..schemas import LeaveAtDoorIn, OrderOut, RedirectIn, RescheduleIn
 
 router = APIRouter(prefix="/orders", tags=["recipient actions"])
 
 
 @router.post("/{order_id}/reschedule")
-def reschedule(order_id: str, body: RescheduleIn, service: ServiceDep, caller: Backend) -> OrderOut:
+def reschedule(order_id: PathId, body: RescheduleIn, service: ServiceDep, caller: Backend) -> OrderOut:
     """Deliver in a new window (after a failed attempt, or before the parcel is loaded)."""
+    service.recipient_limiter.check(order_id)
     with service.write() as session:
         order = order_store.reschedule_order(
             session,
@@ -28,8 +33,11 @@ def reschedule(order_id: str, body: RescheduleIn, service: ServiceDep, caller: B
 
 
 @router.post("/{order_id}/redirect-to-locker")
-def redirect_to_locker(order_id: str, service: ServiceDep, caller: Backend, body: RedirectIn | None = None) -> OrderOut:
+def redirect_to_locker(
+    order_id: PathId, service: ServiceDep, caller: Backend, body: RedirectIn | None = None
+) -> OrderOut:
     """Send the parcel to a locker (given or nearest with room); the code goes out in the notification."""
+    service.recipient_limiter.check(order_id)
     with service.write() as session:
         order = order_store.redirect_to_locker(
             session,
@@ -43,8 +51,11 @@ def redirect_to_locker(order_id: str, service: ServiceDep, caller: Backend, body
 
 
 @router.post("/{order_id}/leave-at-door")
-def leave_at_door(order_id: str, service: ServiceDep, caller: Backend, body: LeaveAtDoorIn | None = None) -> OrderOut:
+def leave_at_door(
+    order_id: PathId, service: ServiceDep, caller: Backend, body: LeaveAtDoorIn | None = None
+) -> OrderOut:
     """Allow (or withdraw) leaving the parcel at the door, where the order permits it (409 otherwise)."""
+    service.recipient_limiter.check(order_id)
     with service.write() as session:
         order = order_store.set_leave_at_door(
             session,

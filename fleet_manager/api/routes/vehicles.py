@@ -11,6 +11,7 @@ from fleet_manager.adapters.base import VehicleKind
 from fleet_manager.store import fleet as fleet_store
 
 from ..deps import Operator, Reader, ServiceDep
+from ..limits import PathId
 from ..schemas import CommandIn, CommandOut, VehicleIn, VehicleOut
 
 router = APIRouter(prefix="/vehicles", tags=["vehicles"])
@@ -29,14 +30,14 @@ def list_vehicles(
 
 
 @router.get("/{vehicle_id}")
-def get_vehicle(vehicle_id: str, service: ServiceDep, _caller: Reader) -> VehicleOut:
+def get_vehicle(vehicle_id: PathId, service: ServiceDep, _caller: Reader) -> VehicleOut:
     """One vehicle and its newest state."""
     with service.database.read() as session:
         return VehicleOut.of(fleet_store.get_vehicle(session, vehicle_id=vehicle_id, hub_ids=service.hub_ids))
 
 
 @router.put("/{vehicle_id}")
-def register_vehicle(vehicle_id: str, body: VehicleIn, service: ServiceDep, _caller: Operator) -> VehicleOut:
+def register_vehicle(vehicle_id: PathId, body: VehicleIn, service: ServiceDep, _caller: Operator) -> VehicleOut:
     """Register a vehicle (or update its name and adapter URL)."""
     hub_id = body.hub_id or service.settings.hub_id
     if hub_id not in service.hub_ids:
@@ -55,7 +56,7 @@ def register_vehicle(vehicle_id: str, body: VehicleIn, service: ServiceDep, _cal
 
 
 @router.post("/{vehicle_id}/commands", status_code=status.HTTP_202_ACCEPTED)
-async def command_vehicle(vehicle_id: str, body: CommandIn, service: ServiceDep, caller: Operator) -> CommandOut:
+async def command_vehicle(vehicle_id: PathId, body: CommandIn, service: ServiceDep, caller: Operator) -> CommandOut:
     """Queue a command; 202 with its id. Poll `GET .../commands/{id}` for accepted/failed."""
 
     def store() -> fleet_store.VehicleCommand:
@@ -78,7 +79,7 @@ async def command_vehicle(vehicle_id: str, body: CommandIn, service: ServiceDep,
 
 
 @router.get("/{vehicle_id}/commands/{command_id}")
-def get_command(vehicle_id: str, command_id: str, service: ServiceDep, _caller: Reader) -> CommandOut:
+def get_command(vehicle_id: PathId, command_id: PathId, service: ServiceDep, _caller: Reader) -> CommandOut:
     """What became of a command."""
     with service.database.read() as session:
         command = fleet_store.get_command(session, command_id=command_id)

@@ -7,9 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 
 from fleet_manager.store import zones as zone_store
+from fleet_manager.zone_limits import cap_vertices
 
 from ..deps import Operator, Reader, ServiceDep
-from ..schemas import ZoneFeatureIn
+from ..limits import PathId
+from ..schemas import ZoneCreated, ZoneFeatureIn
 
 router = APIRouter(prefix="/zones", tags=["airspace"])
 
@@ -23,9 +25,13 @@ def list_zones(service: ServiceDep, _caller: Reader) -> dict[str, Any]:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_zone(body: ZoneFeatureIn, service: ServiceDep, caller: Operator) -> dict[str, Any]:
-    """Add a zone (e.g. a temporary no-fly zone); the dispatcher re-plans around it."""
-    feature = body.model_dump(exclude_none=True)
+def create_zone(body: ZoneFeatureIn, service: ServiceDep, caller: Operator) -> ZoneCreated:
+    """Add a zone (e.g. a temporary no-fly zone); the dispatcher re-plans around it.
+
+    A ring with more than 500 vertices is simplified (an exclusion zone only grows, an operating area
+    only shrinks) and the answer's `simplified` says from how many vertices to how many, and by how much.
+    """
+    feature, simplification = cap_vertices(body.model_dump(mode="json", exclude_none=True), service.frame)
     with service.write() as session:
         zone = zone_store.create_zone(
             session,
@@ -35,11 +41,17 @@ def create_zone(body: ZoneFeatureIn, service: ServiceDep, caller: Operator) -> d
             actor=caller.actor,
             at_s=service.now(),
         )
-    return {"zone_id": zone.zone_id, "kind": zone.kind.value, "area_m2": round(zone.polygon.area, 1)}
+    return ZoneCreated(
+        zone_id=zone.zone_id,
+        kind=zone.kind.value,
+        area_m2=round(zone.polygon.area, 1),
+        vertices=len(zone.polygon.exterior.coords) - 1,
+        simplified=simplification.as_dict() if simplification else None,
+    )
 
 
 @router.delete("/{zone_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_zone(zone_id: str, service: ServiceDep, caller: Operator) -> Response:
+def delete_zone(zone_id: PathId, service: ServiceDep, caller: Operator) -> Response:
     """Remove a zone."""
     with service.write() as session:
         zone_store.delete_zone(
