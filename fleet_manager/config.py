@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     ros_domain_id: int | None = Field(default=None, ge=0, le=232)
     vehicle_connect_timeout_s: float = Field(default=60.0, gt=0)
     stream_poll_interval_s: float = Field(default=0.25, gt=0)
+    # Typed addresses on orders: the address index cache, and the confidence below which an order waits for review.
+    address_cache_dir: Path = Field(default_factory=lambda: Path("var") / "cache")
+    address_review_below: float = Field(default=0.75, gt=0, le=1)
+    # Parcel sensors: the MQTT broker to subscribe to (mqtt://HOST:PORT; unset: no sensor readings) and topic root.
+    mqtt_url: str | None = None
+    mqtt_topic_prefix: str = Field(default="finalmile", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
 
     @field_validator("api_keys", mode="before")
     @classmethod

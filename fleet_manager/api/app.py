@@ -6,14 +6,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
+from fleet_manager.condition_monitor import ConditionMonitor
 from fleet_manager.config import Settings
 from fleet_manager.domain.commander import VehicleCommander
 from fleet_manager.store.db import Database
@@ -24,8 +26,23 @@ from mission_planner.geodesy import LocalFrame
 from . import errors
 from .broker import EventBroker
 from .metrics import Metrics
-from .routes import events, health, lockers, missions, orders, recipients, vehicles, world, zones
+from .routes import (
+    address_reviews,
+    conditions,
+    events,
+    health,
+    lockers,
+    missions,
+    orders,
+    recipients,
+    vehicles,
+    world,
+    zones,
+)
 from .service import FleetService
+
+if TYPE_CHECKING:
+    from fleet_manager.world.address_resolver import AddressResolver
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +63,7 @@ def create_app(
     background: Sequence[BackgroundJob] = (),
     webhook_transport: httpx.AsyncBaseTransport | None = None,
     dashboard_dir: Path | None = None,
+    address_resolvers: Mapping[str, AddressResolver] | None = None,
 ) -> FastAPI:
     """Build the app. Nothing runs until the ASGI lifespan starts (migrations, stream tail, webhooks, jobs).
 
@@ -90,12 +108,19 @@ def create_app(
         metrics=metrics,
         commander=commander,
         deliverer=deliverer,
+        address_resolvers=dict(address_resolvers or {}),
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(database.migrate)
         service.spawn(broker.run(), name="event-stream-tail")
+        if settings.mqtt_url:
+            monitor = ConditionMonitor(database=database, clock=clock, hub_ids=settings.hub_ids,
+                                       url=settings.mqtt_url, topic_prefix=settings.mqtt_topic_prefix,
+                                       committed=service.committed)
+            service.conditions = monitor
+            service.spawn(monitor.run(), name="parcel-sensors")
         if deliverer is not None:
             service.spawn(deliverer.run(), name="webhook-deliverer")
         for index, job in enumerate(background):
@@ -133,6 +158,8 @@ def create_app(
 
     for module in (orders, recipients, vehicles, zones, missions, lockers, events, world):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(address_reviews.router, prefix=API_PREFIX)
+    app.include_router(conditions.router, prefix=API_PREFIX)
     app.include_router(health.router)
     static_dir = dashboard_dir or DASHBOARD_DIR
     if static_dir.is_dir():

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -21,6 +23,10 @@ from mission_planner.geodesy import LocalFrame
 
 from .broker import EventBroker
 from .metrics import Metrics
+
+if TYPE_CHECKING:
+    from fleet_manager.condition_monitor import ConditionMonitor
+    from fleet_manager.world.address_resolver import AddressResolver
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +44,26 @@ class FleetService:
     commander: VehicleCommander | None = None
     deliverer: WebhookDeliverer | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    address_resolvers: dict[str, AddressResolver] = field(default_factory=dict)  # per hub (the runtime builds them)
+    _resolver_lock: threading.Lock = field(default_factory=threading.Lock)
+    conditions: ConditionMonitor | None = None  # the parcel-sensor subscriber (FINALMILE_MQTT_URL)
 
     @property
     def hub_ids(self) -> tuple[str, ...]:
         """Hubs this process serves."""
         return self.settings.hub_ids
+
+    def address_resolver(self, hub_id: str) -> AddressResolver:
+        """The hub's address resolver (built here from the settings' world when the runtime did not give one)."""
+        with self._resolver_lock:
+            resolver = self.address_resolvers.get(hub_id)
+            if resolver is None:
+                from fleet_manager.address_intake import build_resolver
+
+                resolver = build_resolver(self.settings.world, cache_dir=self.settings.address_cache_dir,
+                                          review_below=self.settings.address_review_below)
+                self.address_resolvers[hub_id] = resolver
+            return resolver
 
     def now(self) -> float:
         """Clock time (simulation time in a speeded-up day)."""

@@ -38,6 +38,9 @@ class NewOrder:
     window_end_s: float | None = None
     allow_leave_at_door: bool = False
     metadata: Mapping[str, Any] | None = None
+    handling: Mapping[str, Any] | None = None  # domain.handling.Handling.to_json()
+    address_resolution: Mapping[str, Any] | None = None  # the typed address and its resolution (see address_reviews)
+    needs_address_review: bool = False  # start in address_review: an operator picks the building first
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,9 @@ def to_order(row: OrderRow) -> Order:
         locker_id=row.locker_id,
         attempts=row.attempts,
         metadata=dict(row.extra or {}),
+        handling=dict(row.handling or {}),
+        address_resolution=dict(row.address_resolution or {}),
+        unplannable_reason=row.unplannable_reason or "",
     )
 
 
@@ -240,10 +246,17 @@ def create_order(
         created_at_s=at_s,
         updated_at_s=at_s,
         version=1,
+        handling=dict(new.handling or {}),
+        address_resolution=dict(new.address_resolution or {}),
+        unplannable_reason="",
     )
     session.add(row)
     session.flush()
     _record_change(session, row, from_status=None, actor=actor, reason="order created", at_s=at_s, details={})
+    if new.needs_address_review:
+        from .address_reviews import hold_for_review  # that module builds on this one
+
+        return hold_for_review(session, row, at_s=at_s), True
     if new.customs_cleared:
         order = _apply(session, row, OrderStatus.READY, actor="system", reason="customs already cleared", at_s=at_s)
     else:
@@ -284,7 +297,7 @@ def _apply(
         row.mission_id = mission_id
     if target is OrderStatus.ATTEMPT_FAILED:
         row.attempts += 1
-    if target in (OrderStatus.READY, OrderStatus.RESCHEDULED, OrderStatus.RETURNED_TO_HUB):
+    if target in (OrderStatus.READY, OrderStatus.RESCHEDULED, OrderStatus.RETURNED_TO_HUB, OrderStatus.ON_HOLD):
         row.vehicle_id, row.mission_id = None, None  # the old plan no longer holds this parcel
     pickup_code: str | None = None
     compartment: str | None = None
@@ -297,6 +310,7 @@ def _apply(
             longitude_deg=row.longitude_deg,
             at_s=at_s,
             locker_id=locker_id,
+            conditioned_only=bool((row.handling or {}).get("cold_chain")),  # a cold-chain parcel: never a plain one
         )
         row.locker_id = locker.locker_id
         pickup_code, compartment = locker_store.issue_pickup_code(

@@ -38,6 +38,7 @@ def register_locker(locker_id: str, body: LockerIn, service: ServiceDep, _caller
             longitude_deg=body.longitude_deg,
             compartments=body.compartments,
             at_s=service.clock.now(),
+            conditioned=body.conditioned,
         )
     return LockerOut.of(locker)
 
