@@ -1,4 +1,7 @@
-"""How people type addresses: a labelled query set generated from a world's real (OSM) addresses.
+"""How people type addresses: labelled queries generated from a world's real (OSM) addresses.
+
+Used by the accuracy benchmark (`python -m benchmarks addresses`) and by simulated days, whose
+typed-address orders keep the right answer for scoring.
 
 Written from how addresses arrive in cross-border orders, not from the resolver: nothing here
 imports the resolver or its text folding (`fleet_manager.world.address_text`). The generator reads
