@@ -270,7 +270,8 @@ class QueryGenerator:
 
     def digraphs(self, address: Address) -> str | None:
         text = self.clean(address)
-        spelt = text.translate(str.maketrans({"ä": "ae", "ö": "oe", "å": "aa", "Ä": "Ae", "Ö": "Oe", "Å": "Aa"}))
+        digraphs: dict[str, str | int | None] = {"ä": "ae", "ö": "oe", "å": "aa", "Ä": "Ae", "Ö": "Oe", "Å": "Aa"}
+        spelt = text.translate(str.maketrans(digraphs))
         return spelt if spelt != text else None
 
     def extra_diacritics(self, address: Address) -> str | None:
