@@ -136,9 +136,10 @@ class ConditionMonitor:
         at_s = reading.at_s if reading.at_s is not None else (
             reading.at.timestamp() if reading.at is not None else self.clock.now())
         value = conditions.Reading(at_s, reading.temperature_c, reading.humidity_pct, reading.shock_g)
+        now_s = self.clock.now()
         try:
             outcome = await self.database.write_async(
-                lambda s: conditions.record_reading(s, hub_id=hub_id, order_id=order_id, reading=value))
+                lambda s: conditions.record_reading(s, hub_id=hub_id, order_id=order_id, reading=value, now_s=now_s))
         except NotFound as exc:
             self._refuse(topic, str(exc))
             return None

@@ -61,8 +61,15 @@ class Condition:
     recent: tuple[tuple[Reading, str], ...]  # (reading, what it broke or "")
 
 
-def record_reading(session: Session, *, hub_id: str, order_id: str, reading: Reading) -> ReadingOutcome:
-    """Store a reading of `order_id`'s sensor and act on an excursion (NotFound for an unknown order or hub)."""
+def record_reading(
+    session: Session, *, hub_id: str, order_id: str, reading: Reading, now_s: float | None = None
+) -> ReadingOutcome:
+    """Store a reading of `order_id`'s sensor and act on an excursion (NotFound for an unknown order or hub).
+
+    The order's changes (hold, events) are stamped `now_s`, the fleet clock's time (the reading keeps
+    the sensor's own time, which may lag); the reading's time when not given.
+    """
+    now_s = reading.at_s if now_s is None else now_s
     row = session.scalar(select(OrderRow).where(OrderRow.order_id == order_id).with_for_update())
     if row is None or row.hub_id != hub_id:
         raise NotFound(f"order {order_id!r} not found in hub {hub_id!r}")
@@ -91,7 +98,7 @@ def record_reading(session: Session, *, hub_id: str, order_id: str, reading: Rea
             condition.first_excursion_at_s = reading.at_s
         held = status in AT_HUB
         if held:
-            _apply(session, row, OrderStatus.ON_HOLD, actor="condition-monitor", at_s=reading.at_s,
+            _apply(session, row, OrderStatus.ON_HOLD, actor="condition-monitor", at_s=now_s,
                    reason=f"condition excursion before departure: {'; '.join(broken)}",
                    details={"broken": list(broken), "temperature_c": reading.temperature_c,
                             "shock_g": reading.shock_g})
@@ -99,12 +106,12 @@ def record_reading(session: Session, *, hub_id: str, order_id: str, reading: Rea
                      data={**_order_data(to_order(row)), "broken": list(broken), "held": held,
                            "status_at_excursion": status.value, "reading": vars(reading),
                            "handling": handling.to_json(), "excursions": condition.excursions,
-                           "at_s": reading.at_s}, at_s=reading.at_s)
+                           "at_s": now_s}, at_s=now_s)
     elif not broken and condition.in_excursion:
         condition.in_excursion = False
         append_event(session, hub_id=hub_id, event_type=CONDITION_RECOVERED, subject=f"orders/{order_id}",
                      data={"order_id": order_id, "reference": row.reference, "reading": vars(reading),
-                           "at_s": reading.at_s}, at_s=reading.at_s)
+                           "at_s": now_s}, at_s=now_s)
     session.flush()
     return ReadingOutcome(order_id, broken, new_excursion, held)
 
