@@ -147,7 +147,8 @@ class ColdChainDemand(_Model):
     min_temp_c: float = Field(default=2.0, ge=-40, le=40)
     max_temp_c: float = Field(default=8.0, ge=-40, le=40)
     max_minutes_out_of_conditioning: float = Field(default=60.0, gt=0, le=1440)
-    box_time_constant_min: float = Field(default=240.0, gt=0)  # how slowly a good box warms toward its surroundings
+    # how slowly a good box (cooling packs) warms toward its surroundings: 8 h keeps 2-8 °C through an hour at 25 °C
+    box_time_constant_min: float = Field(default=480.0, gt=0)
     failing_boxes: int = Field(default=0, ge=0)  # boxes packed with a spent cooling pack: warm on arrival, leaky
     failing_box_time_constant_min: float = Field(default=25.0, gt=0)
     fragile_share: float = Field(default=0.0, ge=0, le=1)  # of these parcels, also fragile (a shock limit)
