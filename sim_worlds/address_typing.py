@@ -39,6 +39,9 @@ POSITIVE_KINDS = (
     "combined",
 )
 NEGATIVE_KINDS = ("wrong_number", "street_elsewhere")
+# Addresses a person typed so that no resolver can be sure (the right door needs a person): simulated days
+# only, never in the accuracy benchmark (they are not meant to resolve on their own).
+REVIEW_KINDS = ("missing_number",)
 KINDS = POSITIVE_KINDS + NEGATIVE_KINDS
 
 COUNTRY_NAMES = {
@@ -193,6 +196,14 @@ class QueryGenerator:
 
     def street(self, address: Address) -> Street:
         return self.streets[address.street_id]
+
+    def missing_number(self, address: Address) -> str | None:
+        """The recipient left the house number out: the street and place only (a reviewer must find the door)."""
+        if len(self.by_street.get(address.street_id, ())) < 2:
+            return None
+        place = self.place(address)
+        name = self.street(address).name
+        return f"{name}, {place}" if place else name
 
     def city(self, address: Address) -> str:
         return address.city or self.default_city

@@ -39,6 +39,7 @@ CONDITIONED_LOCKER_C = 5.0
 WARM_PACK_START_C = 4.0  # a spent pack: the box arrives this much above its range
 # Typical shocks (g): handling at the hub, the ride of each vehicle, a winch drop at the door.
 SHOCK_G = {"hub": 0.3, "van": 1.2, "robot": 1.8, "drone": 1.0}
+_TICK_S = 10.0  # simulated seconds between looks at which sensors are due
 _WHERE_BY_STATUS = {
     "out_for_delivery": "vehicle", "handed_off": "vehicle", "attempt_failed": "vehicle",
     "returned_to_hub": "hub", "ready": "hub", "rescheduled": "hub", "on_hold": "hub", "planned": "hub",
@@ -57,6 +58,7 @@ class _Box:
     mode: str = "van"
     updated_s: float = 0.0
     done_at_s: float | None = None
+    next_s: float = 0.0  # when the sensor publishes next (a new box at once: its check-in reading)
     readings: int = 0
     history: list[tuple[float, float, str]] = field(default_factory=list)  # (at_s, temperature, where)
 
@@ -79,7 +81,8 @@ class ParcelSensors:
         start_c = (spec.max_temp_c + WARM_PACK_START_C if order.failing_box
                    else (spec.min_temp_c + spec.max_temp_c) / 2.0)
         constant_min = spec.failing_box_time_constant_min if order.failing_box else spec.box_time_constant_min
-        self.boxes[order_id] = _Box(order, order_id, start_c, constant_min * 60.0, updated_s=self.clock.now())
+        now_s = self.clock.now()
+        self.boxes[order_id] = _Box(order, order_id, start_c, constant_min * 60.0, updated_s=now_s, next_s=now_s)
 
     def on_status(self, order_id: str, status: str, mode: str | None) -> None:
         """The order moved (a webhook the backend received): the parcel is now somewhere else."""
@@ -125,8 +128,9 @@ class ParcelSensors:
                 "shock_g": round(shock, 2), "at_s": round(now_s, 3)}
 
     async def run(self, hub_id: str) -> None:
-        """Publish every live box's reading each sensor period until cancelled (reconnecting if the broker drops)."""
+        """Publish each live box's reading every sensor period (a new box at once) until cancelled; reconnects."""
         period_s = self.scenario.demand.cold_chain.sensor_period_s
+        tick_s = min(period_s, _TICK_S)
         while True:
             try:
                 async with aiomqtt.Client(self.host, self.port, timeout=10.0,
@@ -137,11 +141,14 @@ class ParcelSensors:
                             if box.where == "done" or (box.done_at_s is not None and now_s > box.done_at_s):
                                 box.where = "done"
                                 continue
+                            if now_s < box.next_s:
+                                continue
                             topic = f"{self.prefix}/{hub_id}/parcels/{box.order_id}/condition"
                             await client.publish(topic, json.dumps(self.reading(box, now_s)), qos=1)
+                            box.next_s = now_s + period_s
                             box.readings += 1
                             self.published += 1
-                        await self.clock.sleep(period_s)
+                        await self.clock.sleep(tick_s)
             except aiomqtt.MqttError as exc:
                 logger.warning("parcel sensors: broker %s:%d: %s; retrying", self.host, self.port, exc)
                 await asyncio.sleep(1.0)

@@ -176,11 +176,12 @@ class TypedAddressDemand(_Model):
     @field_validator("kinds")
     @classmethod
     def _known_kinds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from .address_typing import POSITIVE_KINDS
+        from .address_typing import POSITIVE_KINDS, REVIEW_KINDS
 
-        unknown = sorted(set(value) - set(POSITIVE_KINDS))
+        known = POSITIVE_KINDS + REVIEW_KINDS
+        unknown = sorted(set(value) - set(known))
         if unknown or not value:
-            raise ValueError(f"kinds {unknown or '[]'} are not typing kinds (known: {', '.join(POSITIVE_KINDS)})")
+            raise ValueError(f"kinds {unknown or '[]'} are not typing kinds (known: {', '.join(known)})")
         return value
 
 

@@ -45,16 +45,20 @@ def _template(scenario: Scenario, world: World, count: int, stream: int) -> list
 def cold_chain_orders(scenario: Scenario, world: World) -> list[DemandOrder]:
     """The scenario's cold-chain parcels (small, customs-cleared pharmaceutical and food boxes)."""
     spec = scenario.demand.cold_chain
+    demand = scenario.demand
     base = _template(scenario, world, spec.orders, _COLD_STREAM)
     rng = np.random.default_rng([scenario.seed, _COLD_STREAM, 2])
     failing = set(rng.choice(len(base), size=spec.failing_boxes, replace=False).tolist()) if base else set()
     made = []
     for number, order in enumerate(base):
         fragile = bool(rng.random() < spec.fragile_share)
+        # They clear customs at the hub like any parcel from abroad: the box's sensor reports from its check-in.
+        delay_s = round(float(rng.uniform(demand.customs_delay_min_s, demand.customs_delay_max_s)), 3)
         made.append(DemandOrder(**{
             **vars(order), "reference": f"{scenario.name}-{scenario.seed}-cold-{number:03d}",
-            "weight_kg": round(float(rng.uniform(0.3, 2.0)), 2), "size_class": "small", "customs_delay_s": None,
-            "window_start_s": order.release_s, "window_end_s": order.release_s + scenario.demand.window_length_s,
+            "weight_kg": round(float(rng.uniform(0.3, 2.0)), 2), "size_class": "small", "customs_delay_s": delay_s,
+            "window_start_s": order.release_s + delay_s,
+            "window_end_s": order.release_s + delay_s + demand.window_length_s,
             "cold_chain": True, "failing_box": number in failing,
             "max_shock_g": spec.max_shock_g if fragile else None,
         }))
@@ -73,7 +77,7 @@ def typed_address_orders(scenario: Scenario, world: World, index: AddressIndex) 
         kind = spec.kinds[number % len(spec.kinds)]
         for _ in range(200):  # not every address can be typed every way (no Swedish name, no diacritics...)
             address = addresses[int(rng.integers(len(addresses)))]
-            text = generator.makers[kind](address)
+            text = generator.makers[kind](address) if kind in generator.makers else generator.missing_number(address)
             if text is not None:
                 break
         else:

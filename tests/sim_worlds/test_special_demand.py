@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fleet_manager.world import address_index_for_world, load_world
-from sim_worlds.address_typing import POSITIVE_KINDS
+from sim_worlds.address_typing import POSITIVE_KINDS, REVIEW_KINDS
 from sim_worlds.demand import generate_orders
 from sim_worlds.scenario import ScenarioError, load_scenario, validate_scenario
 from sim_worlds.special_demand import day_orders
@@ -24,7 +24,7 @@ def index(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
 
 
 def test_regular_orders_are_untouched_and_the_special_ones_added(world, index) -> None:  # type: ignore[no-untyped-def]
-    """The demo day: its regular orders exactly as before, plus 6 cold-chain and 10 typed-address orders."""
+    """The demo day: its regular orders exactly as before, plus 6 cold-chain and 12 typed-address orders."""
     scenario = load_scenario("helsinki_day")
     regular = generate_orders(scenario, world.addresses)
     day = day_orders(scenario, world, index)
@@ -33,8 +33,8 @@ def test_regular_orders_are_untouched_and_the_special_ones_added(world, index) -
     cold = [o for o in day if o.cold_chain]
     typed = [o for o in day if o.address_text is not None]
     assert len(cold) == 6 and sum(o.failing_box for o in cold) == 1
-    assert all(o.customs_delay_s is None and o.weight_kg <= 2.0 for o in cold)
-    assert len(typed) == 10 and {o.address_kind for o in typed} <= set(POSITIVE_KINDS)
+    assert all(o.customs_delay_s is not None and o.weight_kg <= 2.0 for o in cold)
+    assert len(typed) == 12 and {o.address_kind for o in typed} <= set(POSITIVE_KINDS + REVIEW_KINDS)
     targets = {a.target_id for a in index.addresses}
     assert all(o.expected_target in targets for o in typed)
     assert len({o.reference for o in day}) == len(day)
