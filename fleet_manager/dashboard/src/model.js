@@ -14,6 +14,8 @@ const CANCELLABLE_ORDER = new Set([
   "loaded",
   "rescheduled",
   "returned_to_hub",
+  "address_review",
+  "on_hold",
 ]);
 
 /** A vehicle record (GET /v1/vehicles item or a telemetry event's data) flattened for display. */
