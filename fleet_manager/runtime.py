@@ -18,15 +18,12 @@ import asyncio
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
 from mission_planner.clock import Clock
-
-if TYPE_CHECKING:
-    from .world.address_resolver import AddressResolver
 
 from .adapters.base import Geofence, VehicleAdapter, VehicleState
 from .adapters.factory import AdapterFactory
@@ -142,9 +139,8 @@ class Runtime:
         fleet_file = fleet_file if fleet_file is not None else load_fleet_config(settings)
         if fleet_file is None:
             database = Database(settings.database_url)
-            resolvers = await asyncio.to_thread(address_resolvers, settings, {settings.hub_id: settings.world})
-            app = create_app(settings, clock=clock, database=database, webhook_transport=webhook_transport,
-                             address_resolvers=resolvers)
+            app = create_app(settings, clock=clock, database=database, webhook_transport=webhook_transport)
+            app.state.service.prepare_address_resolver(settings.hub_id)
             return cls(settings, clock, database, Fleet(), app)
         if len(fleet_file.hubs) > 1:
             raise ConfigError(f"the fleet file names {len(fleet_file.hubs)} hubs; one process serves one hub for now "
@@ -178,10 +174,9 @@ class Runtime:
         services = build_hub(hub_id=hub.hub_id, database=database, fleet=fleet, world=world, clock=clock,
                              recipients=recipients,
                              policy=AttemptPolicy(locker_code_ttl_s=settings.locker_code_ttl_s))
-        resolvers = await asyncio.to_thread(address_resolvers, settings, {hub.hub_id: hub.world})
         app = create_app(settings, clock=clock, database=database, commander=AdapterCommander(fleet),
-                         frame=world.frame, background=services.jobs(), webhook_transport=webhook_transport,
-                         address_resolvers=resolvers)
+                         frame=world.frame, background=services.jobs(), webhook_transport=webhook_transport)
+        app.state.service.prepare_address_resolver(hub.hub_id)
         runtime = cls(settings, clock, database, fleet, app, fleet_file, {hub.hub_id: services}, factory)
         if isinstance(recipients, HttpRecipientCheck):
             runtime._closers.append(recipients.close)
@@ -208,14 +203,6 @@ async def _connect(adapters: list[VehicleAdapter], timeout_s: float) -> None:
     """Open every link, then wait until each vehicle can take a mission (a drone still booting cannot)."""
     await asyncio.gather(*(adapter.connect(timeout_s=timeout_s) for adapter in adapters))
     await asyncio.gather(*(adapter.wait_ready(timeout_s=timeout_s) for adapter in adapters))
-
-
-def address_resolvers(settings: Settings, worlds: dict[str, str]) -> dict[str, AddressResolver]:
-    """One address resolver per hub (hub id -> world name), from the address index cache (built on a miss)."""
-    from .address_intake import build_resolver
-
-    return {hub_id: build_resolver(world, cache_dir=settings.address_cache_dir,
-                                   review_below=settings.address_review_below) for hub_id, world in worlds.items()}
 
 
 def _recipients(hub: HubConfig) -> RecipientCheck:

@@ -65,6 +65,16 @@ class FleetService:
                 self.address_resolvers[hub_id] = resolver
             return resolver
 
+    def prepare_address_resolver(self, hub_id: str) -> None:
+        """Build the hub's resolver now, in the background (start-up stays quick; a typed address waits for it)."""
+        def build() -> None:
+            try:
+                self.address_resolver(hub_id)
+            except Exception:  # the first typed address will raise the same error to its caller
+                logger.exception("address resolver for hub %s could not be built", hub_id)
+
+        threading.Thread(target=build, name=f"address-resolver-{hub_id}", daemon=True).start()
+
     def now(self) -> float:
         """Clock time (simulation time in a speeded-up day)."""
         return self.clock.now()
