@@ -101,3 +101,30 @@ def test_fragile_parcel_never_rides_a_vehicle_over_its_shock_limit(world, travel
     assert carriers and not carriers & {"drone-1", "drone-2"}
     assert len(plan.planned_order_ids) == 6
     assert plan.unplanned["egg"] == "fragile: no vehicle rides within its shock limit of 1 g (the gentlest takes 2 g)"
+
+
+def test_van_tours_and_their_drone_sorties_keep_every_cold_parcels_limit(world, travel) -> None:
+    """A van carrying two insulated drones (launched and recovered at one stop, the van waiting, as the dispatcher
+    flies them), 20 cold parcels allowed 20 min out: whoever hands each over does so within 20 min of the van
+    leaving the hub (the van's waits for its drones count too); the rest stay unplanned."""
+    import random
+
+    from mission_planner.van_handoff import HandoffPolicy, Recovery
+
+    hub = world.hub
+    vehicles = [VehicleSpec("van-1", "van", hub.latitude_deg, hub.longitude_deg)] + [
+        VehicleSpec(f"vd-{i}", "drone", hub.latitude_deg, hub.longitude_deg, carried_by="van-1", cold_chain=True)
+        for i in (1, 2)]
+    orders = [OrderSpec(f"c{i}", b.latitude_deg, b.longitude_deg, 1.0, earliest_s=NOW_S,
+                        latest_s=NOW_S + 5 * 3600, max_out_s=20 * 60)
+              for i, b in enumerate(random.Random(1).sample(list(world.addresses), 20))]
+    policy = HandoffPolicy(Recovery.SAME_STOP, launch_at_depot=False, launches_per_stop=1, sorties_per_carrier=1)
+    plan = plan_fleet(travel, vehicles, orders, now_s=NOW_S, seed=0, time_budget_s=0.5, handoff=policy)
+    van = plan.route("van-1")
+    assert van is not None and plan.planned_order_ids
+    left = next(leg.end_s for leg in van.legs if leg.kind is LegKind.PICKUP)
+    for route in plan.routes:
+        for leg in route.legs:
+            if leg.kind is LegKind.DROPOFF:
+                assert (leg.arrival_s - left) / 60.0 <= 20.0 + 1e-6, (route.vehicle_id, leg.order_ids)
+    assert set(plan.planned_order_ids) | set(plan.unplanned) == {o.order_id for o in orders}
