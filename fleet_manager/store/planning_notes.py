@@ -34,6 +34,7 @@ def record_unplannable(
         if (row.unplannable_reason or "") == reason:
             continue
         row.unplannable_reason = reason
+        row.updated_at_s = at_s  # the order changed: readers following changes (`since`) see the reason
         if reason and not reason.startswith(TRANSIENT_PREFIX):
             refused.append(row.order_id)
             append_event(session, hub_id=hub_id, event_type=ORDER_UNPLANNABLE, subject=f"orders/{row.order_id}",
