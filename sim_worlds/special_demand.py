@@ -20,6 +20,7 @@ from .scenario import Scenario
 
 _COLD_STREAM = 17
 _TYPED_STREAM = 29
+_MAX_POOLS = 50
 
 
 def day_orders(scenario: Scenario, world: World, index: AddressIndex | None) -> list[DemandOrder]:
@@ -35,8 +36,12 @@ def _template(scenario: Scenario, world: World, count: int, stream: int) -> list
     """`count` orders from the regular generator's recipe, on their own seeded stream."""
     if count == 0:
         return []
-    seed = int(np.random.default_rng([scenario.seed, stream]).integers(2**31))
-    pool = generate_orders(scenario, world.addresses, seed=seed)
+    pool: list[DemandOrder] = []
+    for draw in range(_MAX_POOLS):  # a day asking for more than one day's worth draws further days
+        seed = int(np.random.default_rng([scenario.seed, stream, draw]).integers(2**31))
+        pool += generate_orders(scenario, world.addresses, seed=seed)
+        if len(pool) >= count:
+            break
     rng = np.random.default_rng([scenario.seed, stream, 1])
     picks = sorted(rng.choice(len(pool), size=min(count, len(pool)), replace=False).tolist()) if pool else []
     return [pool[i] for i in picks]
