@@ -15,6 +15,7 @@ from fleet_manager.store import orders as order_store
 
 from ..deps import Operator, Reader, ServiceDep
 from ..schemas import AddressDecisionIn, AddressReviewOut, OrderOut, to_time
+from ..service import FleetService
 
 router = APIRouter(tags=["address reviews"])
 
@@ -57,7 +58,7 @@ def decide_address(order_id: str, body: AddressDecisionIn, service: ServiceDep, 
 
 
 def _decision(
-    service: Any, hub_id: str, body: AddressDecisionIn, alternatives: list[dict[str, Any]] | None
+    service: FleetService, hub_id: str, body: AddressDecisionIn, alternatives: list[dict[str, Any]] | None
 ) -> tuple[Address, dict[str, Any]]:
     """The destination the operator's answer names, and the decision as audited."""
     reason = {"reason": body.reason} if body.reason else {}
