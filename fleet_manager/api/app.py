@@ -114,6 +114,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(database.migrate)
+        service.loop = asyncio.get_running_loop()
         service.spawn(broker.run(), name="event-stream-tail")
         if settings.mqtt_url:
             monitor = ConditionMonitor(database=database, clock=clock, hub_ids=settings.hub_ids,

@@ -47,6 +47,7 @@ class FleetService:
     address_resolvers: dict[str, AddressResolver] = field(default_factory=dict)  # per hub (the runtime builds them)
     _resolver_lock: threading.Lock = field(default_factory=threading.Lock)
     conditions: ConditionMonitor | None = None  # the parcel-sensor subscriber (FINALMILE_MQTT_URL)
+    loop: asyncio.AbstractEventLoop | None = None  # the app's event loop (set when its lifespan starts)
 
     @property
     def hub_ids(self) -> tuple[str, ...]:
@@ -87,7 +88,19 @@ class FleetService:
         self.committed()
 
     def committed(self) -> None:
-        """Wake the event tail and the deliverer (call after any outbox write outside `write()`)."""
+        """Wake the event tail and the deliverer (call after any outbox write outside `write()`).
+
+        Sync routes run in worker threads, and an asyncio.Event is not thread-safe (setting it while the
+        loop cancels a waiter raised InvalidStateError: a 500 after the commit), so from a worker thread
+        the wake-up is handed to the loop.
+        """
+        loop = self.loop
+        if loop is not None and loop.is_running() and not _on_loop(loop):
+            loop.call_soon_threadsafe(self._poke)
+        else:
+            self._poke()
+
+    def _poke(self) -> None:
         self.broker.poke()
         if self.deliverer is not None:
             self.deliverer.poke()
@@ -120,3 +133,11 @@ class FleetService:
     def _finish(self, command_id: str, status: fleet_store.CommandStatus, error: str) -> None:
         with self.write() as session:
             fleet_store.finish_command(session, command_id=command_id, status=status, at_s=self.now(), error=error)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether the caller runs on `loop`'s thread."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
