@@ -282,10 +282,13 @@ class BackendSim:
     async def _operator_review(self, order_id: str) -> None:
         """The operator at the dashboard picks the building the recipient meant (the sim knows it), after a while."""
         delay_s = self.scenario.demand.typed_addresses.operator_review_delay_s
-        order = self._by_reference.get(self._references.get(order_id, ""))
-        if delay_s is None or order is None or order.expected_target is None:
+        if delay_s is None:
             return  # nobody looks at the queue in this scenario
         await self.clock.sleep(delay_s)
+        # (looked up only now: the webhook can arrive before the answer to our POST that names the order)
+        order = self._by_reference.get(self._references.get(order_id, ""))
+        if order is None or order.expected_target is None:
+            return
         decision = {"building_id": order.expected_target, "reason": "simulated operator checked the map"}
         if await self._post(self._operator, f"/v1/orders/{order_id}/address", decision) is not None:
             self.stats.reviews_decided += 1
