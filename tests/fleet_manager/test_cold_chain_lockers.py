@@ -96,3 +96,32 @@ def test_recipient_cannot_send_a_cold_parcel_to_a_plain_locker(database: Databas
     with database.transaction() as session:
         chosen = orders.redirect_to_locker(session, order_id=cold, actor="backend:test", at_s=T0 + 11)
     assert chosen.locker_id == f"chilled-{hub_id}"
+
+
+def test_unplannable_reason_is_kept_told_once_and_cleared(database: Database, hub_id: str) -> None:
+    """The planner's reason lands on the order with one order.unplannable event; a transient one is not told;
+    planned later, the reason is cleared."""
+    from fleet_manager.store import outbox, planning_notes
+
+    new = orders.NewOrder(hub_id=hub_id, recipient=Recipient("Aino"), destination=Address(*DOOR), weight_kg=1.0,
+                          customs_cleared=True, handling=COLD)
+    with database.transaction() as session:
+        order, _created = orders.create_order(session, new=new, actor="backend:test", at_s=T0)
+    why = "cold chain: no vehicle in this fleet has an insulated box for it"
+    for step in range(2):  # the same reason twice: told once
+        with database.transaction() as session:
+            refused = planning_notes.record_unplannable(session, hub_id=hub_id, order_ids=[order.order_id],
+                                                        reasons={order.order_id: why}, at_s=T0 + 10 + step)
+        assert refused == ([order.order_id] if step == 0 else [])
+    assert _order(database, order.order_id).unplannable_reason == why
+    with database.transaction() as session:
+        planning_notes.record_unplannable(session, hub_id=hub_id, order_ids=[order.order_id],
+                                          reasons={order.order_id: "left out: no feasible or worthwhile slot"},
+                                          at_s=T0 + 20)
+        planning_notes.record_unplannable(session, hub_id=hub_id, order_ids=[order.order_id], reasons={},
+                                          at_s=T0 + 30)
+    assert _order(database, order.order_id).unplannable_reason == ""
+    with database.read() as session:
+        told = [e for e in outbox.events_after(session, after_seq=0, hub_ids=[hub_id])
+                if e.type.endswith("order.unplannable")]
+    assert [e.data["reason"] for e in told] == [why]
