@@ -116,3 +116,41 @@ def test_cold_chain_panel_shows_the_reading_and_a_sparkline(page: Any, stack: tu
     page.screenshot(path=str(ARTIFACTS / "coldchain-1-panel.png"))
     alerts = page.locator("#alerts").inner_text()
     assert "cold chain" in alerts and "PHARMA-9" in alerts
+
+
+def test_operator_clicks_the_building_on_the_map(page: Any, stack: tuple[str, int]) -> None:
+    """'Pick on map', then a click on an addressed building: the order gets that building's drop point."""
+    from fleet_manager.world import load_world
+
+    base, _port = stack
+    world = load_world("helsinki")
+    building = next(b for b in sorted(world.addresses, key=lambda b: b.building_id) if b.footprint.area > 600)
+    inside = building.footprint.representative_point()
+    latitude_deg, longitude_deg = world.frame.to_wgs84(inside.x, inside.y)
+    order = _order(base, reference="REVIEW-2", address={"text": "Annankatu, 00120 Helsinki"})
+    assert order["status"] == "address_review"
+    item = page.locator(f'.review[data-order-id="{order["order_id"]}"]')
+    item.wait_for(timeout=30_000)
+    item.locator('button[data-action="pick-on-map"]').click()
+    x, y = page.evaluate(
+        """([lat, lon]) => {
+            const map = window.finalmileMap;
+            map.setView([lat, lon], 18, { animate: false });
+            const point = map.latLngToContainerPoint([lat, lon]);
+            const box = map.getContainer().getBoundingClientRect();
+            return [point.x + box.left, point.y + box.top];
+        }""",
+        [latitude_deg, longitude_deg],
+    )
+    page.mouse.click(x, y)
+
+    def decided() -> dict[str, Any] | None:
+        body = httpx.get(f"{base}/v1/orders/{order['order_id']}", headers=auth("viewer")).json()
+        return body if body["status"] == "ready" else None
+
+    wait_until(lambda: decided() is not None, timeout_s=15, what="the order to become ready")
+    body = decided()
+    assert body is not None
+    decision = body["address_resolution"]["decision"]
+    assert decision["how"] == "building" and decision["building_id"] == building.building_id
+    page.screenshot(path=str(ARTIFACTS / "reviews-2-picked-on-map.png"))

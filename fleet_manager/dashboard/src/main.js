@@ -353,6 +353,7 @@ async function main() {
   fleetMap = new FleetMap($("#map"), {
     onVehicleClick: (id) => document.querySelector(`#vehicles tr[data-vehicle-id="${CSS.escape(id)}"]`)?.scrollIntoView({ block: "nearest" }),
     onMapClick: (latlng) => reviews?.mapClick(latlng) || drawer?.click(latlng),
+    onBuildingClick: (buildingId, latlng) => reviews?.buildingClick(buildingId, latlng),
   });
   drawer = new PolygonDrawer(fleetMap, { onChange: onDrawChange });
   $("#draw-zone").addEventListener("click", () => (drawer.active ? drawer.cancel() : drawer.start()));

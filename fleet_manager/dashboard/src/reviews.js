@@ -28,6 +28,18 @@ export class ReviewQueue {
     this.render();
   }
 
+  /** A building clicked while picking: that building (its drop point) if the address index knows it, else the
+   * clicked point. The map's own click follows and finds nothing left to pick. */
+  buildingClick(buildingId, latlng) {
+    if (!this.picking || !buildingId) return;
+    const orderId = this.picking;
+    this.picking = null;
+    this.fleetMap.setCursor("");
+    this.decide(orderId, { building_id: buildingId, reason: "building picked on the map" }, {
+      fallback: { latitude_deg: latlng.lat, longitude_deg: latlng.lng, reason: "picked on the map (unaddressed building)" },
+    });
+  }
+
   /** A map click while picking: the point becomes the order's drop point. Returns true when it was used. */
   mapClick(latlng) {
     if (!this.picking) return false;
@@ -38,9 +50,15 @@ export class ReviewQueue {
     return true;
   }
 
-  async decide(orderId, body) {
+  async decide(orderId, body, { fallback = null } = {}) {
     try {
-      const order = await this.api.post(`/v1/orders/${encodeURIComponent(orderId)}/address`, body);
+      let order;
+      try {
+        order = await this.api.post(`/v1/orders/${encodeURIComponent(orderId)}/address`, body);
+      } catch (error) {
+        if (!fallback || error?.status !== 422) throw error;
+        order = await this.api.post(`/v1/orders/${encodeURIComponent(orderId)}/address`, fallback);
+      }
       this.toast(`address of ${order.reference || orderId} confirmed: ${order.destination?.street ?? "point on the map"}`);
       this.onDecided?.(order);
       await this.load();
