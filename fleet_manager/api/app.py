@@ -26,19 +26,9 @@ from mission_planner.geodesy import LocalFrame
 from . import errors
 from .broker import EventBroker
 from .metrics import Metrics
-from .routes import (
-    address_reviews,
-    conditions,
-    events,
-    health,
-    lockers,
-    missions,
-    orders,
-    recipients,
-    vehicles,
-    world,
-    zones,
-)
+from .routes import events, health, lockers, missions, orders, recipients, vehicles, world, zones
+from .routes.address_reviews import router as address_reviews_router
+from .routes.conditions import router as conditions_router
 from .service import FleetService
 
 if TYPE_CHECKING:
@@ -159,8 +149,8 @@ def create_app(
 
     for module in (orders, recipients, vehicles, zones, missions, lockers, events, world):
         app.include_router(module.router, prefix=API_PREFIX)
-    app.include_router(address_reviews.router, prefix=API_PREFIX)
-    app.include_router(conditions.router, prefix=API_PREFIX)
+    app.include_router(address_reviews_router, prefix=API_PREFIX)
+    app.include_router(conditions_router, prefix=API_PREFIX)
     app.include_router(health.router)
     static_dir = dashboard_dir or DASHBOARD_DIR
     if static_dir.is_dir():
