@@ -165,9 +165,10 @@ class ColdChainDemand(_Model):
 
 
 class TypedAddressDemand(_Model):
-    """Orders whose address arrives as typed text (perturbed from the world's real addresses; the truth is kept)."""
+    """Some of the day's orders arrive with the address as typed text (written from the building's real address
+    the way people type it; the building is kept for scoring). The same parcels: only how the address arrives."""
 
-    orders: int = Field(default=0, ge=0, le=1000)
+    orders: int = Field(default=0, ge=0, le=1000)  # how many of the day's orders (at most those the index knows)
     kinds: tuple[str, ...] = ("clean", "format", "other_language", "postcode_first", "no_diacritics", "digraphs",
                               "typo", "transposed_tokens", "apartment", "abbreviated", "wrong_postcode", "combined")
     # The simulated operator picks the right building this long after an order enters the review queue; null: never.

@@ -1,18 +1,21 @@
-"""The day's cold-chain parcels and typed-address orders, added to the regular demand.
+"""The day's cold-chain parcels (added to the regular demand) and typed addresses (on some of its orders).
 
 Drawn from streams seeded apart from the regular orders (same scenario and seed -> the same
-regular orders as without them, plus these). Cold-chain parcels go to addressed buildings of the
+regular orders as without them). Cold-chain parcels are extra orders to addressed buildings of the
 world with the scenario's temperature range and limit; some boxes can be made to fail. Typed
-addresses are real addresses of the world's index written the way people type them
-(`address_typing`), each with the building it means kept for scoring.
+addresses turn some of the regular orders into ones whose address arrives as the recipient typed
+it: a real address of the building written the way people type (`address_typing`), with the
+building kept for scoring.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from fleet_manager.world import World
-from fleet_manager.world.addresses import AddressIndex
+from fleet_manager.world.addresses import Address, AddressIndex
 
 from .address_typing import QueryGenerator
 from .demand import DemandOrder, generate_orders
@@ -26,9 +29,9 @@ _MAX_POOLS = 50
 def day_orders(scenario: Scenario, world: World, index: AddressIndex | None) -> list[DemandOrder]:
     """All orders of the day, by release time: the regular ones plus the cold-chain and typed-address ones."""
     orders = generate_orders(scenario, world.addresses)
-    orders += cold_chain_orders(scenario, world)
     if index is not None:
-        orders += typed_address_orders(scenario, world, index)
+        orders = with_typed_addresses(scenario, world, index, orders)
+    orders += cold_chain_orders(scenario, world)
     return sorted(orders, key=lambda o: (o.release_s, o.reference))
 
 
@@ -70,30 +73,39 @@ def cold_chain_orders(scenario: Scenario, world: World) -> list[DemandOrder]:
     return made
 
 
-def typed_address_orders(scenario: Scenario, world: World, index: AddressIndex) -> list[DemandOrder]:
-    """Orders whose address the backend sends as typed text; the truth (building) is kept on each."""
-    spec = scenario.demand.typed_addresses
-    base = _template(scenario, world, spec.orders, _TYPED_STREAM)
-    generator = QueryGenerator(world.name, index, seed=scenario.seed * 1000 + _TYPED_STREAM)
-    addresses = sorted(index.addresses, key=lambda a: a.address_id)
-    rng = np.random.default_rng([scenario.seed, _TYPED_STREAM, 2])
-    made = []
-    for number, order in enumerate(base):
-        kind = spec.kinds[number % len(spec.kinds)]
-        for _ in range(200):  # not every address can be typed every way (no Swedish name, no diacritics...)
-            address = addresses[int(rng.integers(len(addresses)))]
-            text = generator.makers[kind](address) if kind in generator.makers else generator.missing_number(address)
-            if text is not None:
-                break
-        else:
-            continue
-        point = address.drop_point
-        x_m, y_m = world.frame.to_local(point.latitude_deg, point.longitude_deg)
-        made.append(DemandOrder(**{
-            **vars(order), "reference": f"{scenario.name}-{scenario.seed}-addr-{number:03d}",
-            "building_id": address.target_id, "address": generator.truth(address),
-            "latitude_deg": point.latitude_deg, "longitude_deg": point.longitude_deg, "x_m": x_m, "y_m": y_m,
-            "address_text": text, "address_kind": kind, "expected_target": address.target_id,
-        }))
-    return made
+def with_typed_addresses(
+    scenario: Scenario, world: World, index: AddressIndex, orders: list[DemandOrder]
+) -> list[DemandOrder]:
+    """`demand.typed_addresses.orders` of the day's orders arrive with the address as the recipient typed it.
 
+    The same parcels to the same buildings (references kept): the backend sends the typed text instead of
+    coordinates, written from one of the building's real addresses, and keeps the building for scoring. Only
+    orders to a building the address index knows can be typed (fewer where the world has few house numbers).
+    """
+    spec = scenario.demand.typed_addresses
+    if spec.orders == 0:
+        return orders
+    by_target: dict[str, list[Address]] = {}
+    for address in sorted(index.addresses, key=lambda a: a.address_id):
+        by_target.setdefault(address.target_id, []).append(address)
+    candidates = [i for i, order in enumerate(orders) if order.building_id in by_target]
+    rng = np.random.default_rng([scenario.seed, _TYPED_STREAM, 2])
+    chosen = sorted(rng.choice(len(candidates), size=min(spec.orders, len(candidates)), replace=False).tolist())
+    generator = QueryGenerator(world.name, index, seed=scenario.seed * 1000 + _TYPED_STREAM)
+    typed = list(orders)
+    for number, candidate in enumerate(chosen):
+        order = orders[candidates[candidate]]
+        # the number's kind, else the next one that fits this building (no Swedish name, no diacritics...)
+        kinds = spec.kinds[number % len(spec.kinds):] + spec.kinds[:number % len(spec.kinds)]
+        made = next(((kind, text) for kind in kinds for address in by_target[order.building_id]
+                     if (text := _typed(generator, kind, address)) is not None), None)
+        if made is None:
+            continue
+        typed[candidates[candidate]] = replace(order, address_text=made[1], address_kind=made[0],
+                                               expected_target=order.building_id)
+    return typed
+
+
+def _typed(generator: QueryGenerator, kind: str, address: Address) -> str | None:
+    maker = generator.makers.get(kind)
+    return maker(address) if maker is not None else generator.missing_number(address)

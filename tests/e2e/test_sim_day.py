@@ -92,13 +92,13 @@ def test_short_day_runs_and_reports(tmp_path: Path) -> None:
     assert kpis["geofence_violations"] == 0
     scenario = load_scenario(str(scenario_path))
     index = address_index_for_world("helsinki")
-    expected_orders = len(day_orders(scenario, load_world("helsinki"), index))
-    assert kpis["orders_total"] == expected_orders > 0  # same seed, same demand
+    day = day_orders(scenario, load_world("helsinki"), index)
+    assert kpis["orders_total"] == len(day) > 0  # same seed, same demand
     # the demo's cold-chain parcels (one failing box, held at the hub) and typed addresses
     assert kpis["cold_chain_parcels"] == scenario.demand.cold_chain.orders > 0
     assert kpis["cold_chain_excursions"] >= 1 and kpis["cold_chain_held"] >= 1
     assert kpis["cold_chain_over_limit"] == 0
-    assert kpis["addresses_typed"] == scenario.demand.typed_addresses.orders > 0
+    assert kpis["addresses_typed"] == sum(o.address_text is not None for o in day) > 0
     assert kpis["addresses_resolved"] + kpis["addresses_reviewed"] == kpis["addresses_typed"]
     assert kpis["delivered"] + kpis["delivered_to_locker"] > 0
     assert not kpis["unknown_statuses"]
