@@ -16,8 +16,9 @@ ROS_SOURCES := $(shell find ros_ws/src -type f -not -name '*.pyc' 2>/dev/null)
 DASHBOARD := fleet_manager/dashboard
 DASHBOARD_STAMP := $(DASHBOARD)/static/.finalmile-built
 DASHBOARD_SOURCES := $(DASHBOARD)/package-lock.json $(DASHBOARD)/build.mjs $(wildcard $(DASHBOARD)/src/*)
-# Debian packages the tests use: headless Chromium (browser test), libsdformat + ign (SDF check).
-SYSTEM_PACKAGES := chromium ignition-tools libsdformat-dev
+# Debian packages the tests use: headless Chromium (browser test), libsdformat + ign (SDF check), Mosquitto
+# (each parcel-sensor test starts its own broker; the demo day's sensors too).
+SYSTEM_PACKAGES := chromium ignition-tools libsdformat-dev mosquitto
 PYTEST_ARGS ?=
 
 .PHONY: help setup venv ros dashboard system-packages demo test lint bench clean
@@ -54,7 +55,8 @@ $(DASHBOARD_STAMP): $(DASHBOARD_SOURCES)
 
 # Installed only when missing, and only where we may (root); without them those tests skip.
 system-packages:
-	@if command -v chromium >/dev/null && command -v ign >/dev/null; then exit 0; fi; \
+	@if command -v chromium >/dev/null && command -v ign >/dev/null && \
+	  { command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto; }; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	else echo "note: not root; install $(SYSTEM_PACKAGES) for the browser and SDF tests"; fi

@@ -1,7 +1,7 @@
 """Address resolution accuracy: top-1 by perturbation kind, confident-wrong rate, throughput.
 
 Run as `python -m benchmarks addresses`. The labelled set comes from each world's real OSM addresses
-through `benchmarks/address_typing.py` (how people type addresses; it does not use the resolver's
+through `sim_worlds/address_typing.py` (how people type addresses; it does not use the resolver's
 folding). Worlds: every shipped world, plus Andorra straight from
 `$FINALMILE_BENCH_DATA/worlds/andorra/andorra.osm.pbf` when that world is not shipped yet.
 
@@ -26,10 +26,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from benchmarks.address_typing import KINDS, NEGATIVE_KINDS, LabelledQuery, QueryGenerator
 from fleet_manager.world import available_worlds
 from fleet_manager.world.address_resolver import AddressResolver, Resolution
 from fleet_manager.world.addresses import AddressIndex, address_index_for_world, load_address_index
+from sim_worlds.address_typing import KINDS, NEGATIVE_KINDS, LabelledQuery, QueryGenerator
 
 NAME = "addresses"
 TUNING_SEED = 1

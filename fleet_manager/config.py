@@ -140,6 +140,12 @@ class Settings(BaseSettings):
     idempotency_ttl_s: float = Field(default=24 * 3600.0, gt=0)  # keys older than this are pruned
     outbox_retention_s: float = Field(default=7 * 24 * 3600.0, gt=0)  # delivered events older than this are pruned
     prune_interval_s: float = Field(default=600.0, gt=0)
+    # Typed addresses on orders: the address index cache, and the confidence below which an order waits for review.
+    address_cache_dir: Path = Field(default_factory=lambda: Path("var") / "cache")
+    address_review_below: float = Field(default=0.75, gt=0, le=1)
+    # Parcel sensors: the MQTT broker to subscribe to (mqtt://HOST:PORT; unset: no sensor readings) and topic root.
+    mqtt_url: str | None = None
+    mqtt_topic_prefix: str = Field(default="finalmile", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -34,7 +34,7 @@ from .order_lifecycle import OrderLifecycle
 from .planning import FleetPlanner, FleetSlot, Sortie
 from .store import fleet as fleet_store
 from .store import lockers as locker_store
-from .store import order_queries, outbox
+from .store import order_queries, outbox, planning_notes
 from .store.db import Database
 
 logger = logging.getLogger(__name__)
@@ -155,9 +155,22 @@ class Dispatcher:
             logger.exception("planning cycle %d failed", self.cycles)
             self.planner.invalidate()
             return []
+        await self._note_unplannable([o.order_id for o in open_orders])
         for sortie in sorties:
             await self.missions.start(sortie)
         return sorties
+
+    async def _note_unplannable(self, order_ids: list[str]) -> None:
+        """Keep why the plan in force leaves orders out (API, dashboard; a webhook for a hard reason)."""
+        result = self.planner.plan_in_force()
+        if result is None:
+            return
+        reasons = dict(result.plan.unplanned)
+        hub_id, now_s = self.config.hub_id, self.clock.now()
+        refused = await self.database.write_async(lambda s: planning_notes.record_unplannable(
+            s, hub_id=hub_id, order_ids=order_ids, reasons=reasons, at_s=now_s))
+        for order_id in refused:
+            logger.info("order %s cannot be planned: %s", order_id, reasons[order_id])
 
     def _slots(self) -> list[FleetSlot]:
         """The vehicles the planner may give trips: the idle ones (a busy vehicle gets work once it is back)."""

@@ -78,6 +78,8 @@ class ProfileOverrides(_Model):
     cost_per_km: float | None = Field(default=None, ge=0)
     cost_per_hour: float | None = Field(default=None, ge=0)
     fixed_cost: float | None = Field(default=None, ge=0)
+    cold_chain: bool | None = None  # an insulated box: may carry cold-chain parcels
+    ride_shock_g: float | None = Field(default=None, ge=0, le=100)  # shock its ride puts on a parcel
 
     def given(self) -> dict[str, Any]:
         """The fields set in the file."""

@@ -26,6 +26,7 @@ from .domain.orders import DeliveryMode, OrderStatus
 from .handover import RecipientCheck
 from .missions import mission_steps_json
 from .store import fleet as fleet_store
+from .store import lockers as locker_store
 from .store import order_queries
 from .store import orders as order_store
 from .store.db import Database
@@ -245,7 +246,21 @@ class OrderLifecycle:
         )
 
     def _divert(self, session: Session, *, order_id: str, attempts: int, now_s: float) -> None:
-        """Too many failed attempts: the nearest locker, with a pickup code valid for the configured TTL."""
+        """Too many failed attempts: the nearest locker, with a pickup code valid for the configured TTL.
+
+        A cold-chain parcel goes only to a conditioned locker; with none free it stays in the hub's cold store.
+        """
+        order = order_store.get_order(session, order_id=order_id)
+        if order.is_cold_chain:
+            try:
+                locker_store.choose_locker(session, hub_id=order.hub_id, latitude_deg=order.destination.latitude_deg,
+                                           longitude_deg=order.destination.longitude_deg, at_s=now_s, locker_id=None,
+                                           conditioned_only=True)
+            except Conflict as exc:
+                order_store.transition_order(
+                    session, order_id=order_id, to_status=OrderStatus.RETURNED_TO_HUB, actor=ACTOR, at_s=now_s,
+                    reason=f"{attempts} failed attempts; cold-chain parcel kept in the hub's cold store ({exc})")
+                return
         order_store.transition_order(
             session, order_id=order_id, to_status=OrderStatus.DIVERTED_TO_LOCKER, actor=ACTOR,
             reason=f"{attempts} failed attempts: nearest locker", at_s=now_s,

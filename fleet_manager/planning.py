@@ -45,6 +45,7 @@ from mission_planner.travel import DroneTravel, GroundTravel
 from mission_planner.van_handoff import HandoffPolicy, Recovery
 
 from .adapters.base import Mission, VehicleKind, VehicleState
+from .domain.handling import Handling
 from .domain.orders import DeliveryMode, Order, OrderStatus
 from .fleet import FleetVehicle, VehicleProfile
 from .missions import MissionBuildError, carried_drone_trip, drone_trip, ground_trip, trip_order_ids, with_wait_after
@@ -255,8 +256,10 @@ class FleetPlanner:
         latest_s = math.inf
         if order.window_end_s is not None and order.window_end_s > now_s + self.config.late_after_s:
             latest_s = order.window_end_s
+        handling = Handling.from_json(order.handling)
         return OrderSpec(order.order_id, latitude_deg, longitude_deg, order.weight_kg, earliest_s=earliest_s,
-                         latest_s=latest_s, avoid_vehicle_ids=frozenset(avoid_vehicle_ids))
+                         latest_s=latest_s, avoid_vehicle_ids=frozenset(avoid_vehicle_ids),
+                         max_out_s=handling.max_out_s, max_shock_g=handling.max_shock_g)
 
     def travel(self, airspace: Airspace, vehicles: Sequence[FleetVehicle]) -> FleetTravel:
         """The planner's world (paths, matrices caches) for this airspace and fleet; rebuilt when either changes.
@@ -315,7 +318,8 @@ class FleetPlanner:
         profile = vehicle.profile
         kind = vehicle.kind
         common = {"capacity_kg": profile.max_payload_kg, "capacity_parcels": profile.capacity_parcels,
-                  "carried_by": vehicle.carried_by}
+                  "carried_by": vehicle.carried_by, "cold_chain": profile.cold_chain,
+                  "ride_shock_g": profile.ride_shock_g}
         if not slot.idle:  # a running mission ends at home; the battery is swapped there
             return VehicleSpec(vehicle.vehicle_id, kind, vehicle.home_latitude_deg, vehicle.home_longitude_deg,
                                available_from_s=slot.busy_until_s, **common)  # type: ignore[arg-type]

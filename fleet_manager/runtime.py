@@ -142,6 +142,7 @@ class Runtime:
         if fleet_file is None:
             database = Database(settings.database_url)
             app = create_app(settings, clock=clock, database=database, webhook_transport=webhook_transport)
+            app.state.service.prepare_address_resolver(settings.hub_id)
             return cls(settings, clock, database, Fleet(), app)
         if len(fleet_file.hubs) > 1:
             raise ConfigError(f"the fleet file names {len(fleet_file.hubs)} hubs; one process serves one hub for now "
@@ -180,6 +181,7 @@ class Runtime:
         app = create_app(settings, clock=clock, database=database, commander=AdapterCommander(fleet),
                          frame=world.frame, background=services.jobs(), webhook_transport=webhook_transport)
         register_link_metrics(app.state.service.metrics.registry, fleet)
+        app.state.service.prepare_address_resolver(hub.hub_id)
         runtime = cls(settings, clock, database, fleet, app, fleet_file, {hub.hub_id: services}, factory)
         if isinstance(recipients, HttpRecipientCheck):
             runtime._closers.append(recipients.close)
@@ -227,7 +229,7 @@ def _seed_lockers(session: Any, hub: HubConfig, world: World, at_s: float) -> No
             locker_store.upsert_locker(
                 session, locker_id=locker.site_id, hub_id=hub.hub_id, name=locker.name,
                 address=locker.name.split("(")[-1].rstrip(")"), latitude_deg=locker.latitude_deg,
-                longitude_deg=locker.longitude_deg, at_s=at_s,
+                longitude_deg=locker.longitude_deg, at_s=at_s, conditioned=locker.conditioned,
             )
 
 

@@ -127,6 +127,8 @@ class VehicleSpec:
     shift_end_s: float = math.inf
     capacity_kg: float | None = None
     capacity_parcels: int | None = None
+    cold_chain: bool | None = None  # has an insulated box; None = the kind's default profile
+    ride_shock_g: float | None = None  # shock its ride puts on a parcel; None = the kind's default profile
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,8 @@ class OrderSpec:
     recipient_until_s: float | None = None
     locker_site_id: str | None = None
     avoid_vehicle_ids: frozenset[str] = frozenset()  # vehicles not to give it (they failed it recently)
+    max_out_s: float | None = None  # cold chain: longest time from the hub's cold store to hand-over
+    max_shock_g: float | None = None  # fragile: shock limit
 
 
 def add_order_spec(model: Model, spec: OrderSpec, frame: LocalFrame, lockers: Mapping[str, Locker]) -> Order:
@@ -170,6 +174,8 @@ def add_order_spec(model: Model, spec: OrderSpec, frame: LocalFrame, lockers: Ma
         recipient_until_s=spec.recipient_until_s,
         locker=locker,
         avoid_vehicle_ids=spec.avoid_vehicle_ids,
+        max_out_s=spec.max_out_s,
+        max_shock_g=spec.max_shock_g,
     )
 
 
@@ -220,6 +226,8 @@ def build_model(
             carried_by=spec.carried_by,
             available_from_s=spec.available_from_s,
             start_xy_m=(x_m, y_m) if away else None,
+            cold_chain=defaults.cold_chain if spec.cold_chain is None else spec.cold_chain,
+            ride_shock_g=defaults.ride_shock_g if spec.ride_shock_g is None else spec.ride_shock_g,
         )
     lockers = travel.locker_sites()
     for order in orders:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from . import handling
 from .errors import PlanningError
 from .geodesy import LocalFrame
 
@@ -122,6 +123,8 @@ class Vehicle:
     available_from_s: float | None = None
     start_x_m: float | None = None  # where the vehicle is now, when not at its depot (re-planning)
     start_y_m: float | None = None
+    cold_chain: bool = True  # has an insulated box (cold-chain parcels need one)
+    ride_shock_g: float = 0.0  # peak shock its ride and hand-over put on a parcel (fragile parcels set a limit)
 
     @property
     def max_size(self) -> SizeClass:
@@ -179,6 +182,8 @@ class Order:
     recipient_until_s: float | None = None
     locker: Locker | None = None
     avoid_vehicle_ids: frozenset[str] = frozenset()  # vehicles that may not deliver it (they failed it recently)
+    max_out_s: float | None = None  # cold chain: longest time from the hub's cold store to hand-over
+    max_shock_g: float | None = None  # fragile: the shock limit
 
     def home_window_s(self) -> tuple[float, float]:
         """The delivery window at the recipient's door: the order window cut to the recipient's availability."""
@@ -193,8 +198,9 @@ class Order:
         return max(self.earliest_s, self.locker.opens_s), min(self.latest_s, self.locker.closes_s)
 
     def fits(self, vehicle: Vehicle) -> bool:
-        """Weight and size allow `vehicle` to carry this parcel."""
-        return self.weight_kg <= vehicle.capacity_kg and _SIZE_RANK[self.size_class] <= _SIZE_RANK[vehicle.max_size]
+        """Weight, size and handling class (insulated box, shock) allow `vehicle` to carry this parcel."""
+        return (self.weight_kg <= vehicle.capacity_kg and _SIZE_RANK[self.size_class] <= _SIZE_RANK[vehicle.max_size]
+                and handling.capable(self, vehicle))
 
     def allows(self, vehicle: Vehicle) -> bool:
         """`vehicle` fits the parcel and is not one the order avoids."""
@@ -264,6 +270,12 @@ def _check_number(name: str, value: float, *, minimum: float = 0.0, allow_inf: b
     return value
 
 
+def _positive(name: str, value: float) -> float:
+    if _check_number(name, value) <= 0:
+        raise PlanningError(f"{name} must be > 0, got {value!r}")
+    return float(value)
+
+
 class Model:
     """Builder for a `Problem` (PyVRP style): add depots, vehicles and orders, then call `problem`."""
 
@@ -320,6 +332,8 @@ class Model:
         carried_by: str | None = None,
         available_from_s: float | None = None,
         start_xy_m: tuple[float, float] | None = None,
+        cold_chain: bool = True,
+        ride_shock_g: float = 0.0,
     ) -> Vehicle:
         """Add a vehicle and return it. Drones and robots carry `capacity_parcels` per trip (default 1)."""
         if not vehicle_id:
@@ -362,6 +376,8 @@ class Model:
             available_from_s=available_from_s,
             start_x_m=None if start_xy_m is None else float(start_xy_m[0]),
             start_y_m=None if start_xy_m is None else float(start_xy_m[1]),
+            cold_chain=bool(cold_chain),
+            ride_shock_g=_check_number("ride_shock_g", ride_shock_g),
         )
         self.vehicles.append(vehicle)
         return vehicle
@@ -388,8 +404,11 @@ class Model:
         recipient_until_s: float | None = None,
         locker: Locker | None = None,
         avoid_vehicle_ids: Iterable[str] = (),
+        max_out_s: float | None = None,
+        max_shock_g: float | None = None,
     ) -> Order:
-        """Add an order and return it. `avoid_vehicle_ids`: vehicles that must not deliver it."""
+        """Add an order and return it. `avoid_vehicle_ids`: vehicles that must not deliver it; `max_out_s`
+        (cold chain): longest time from the hub's cold store to hand-over; `max_shock_g` (fragile): shock limit."""
         if not order_id:
             raise PlanningError("order_id must not be empty")
         avoid = frozenset(avoid_vehicle_ids) if not isinstance(avoid_vehicle_ids, str) else None
@@ -422,6 +441,8 @@ class Model:
             recipient_until_s=recipient_until_s,
             locker=locker,
             avoid_vehicle_ids=avoid,
+            max_out_s=None if max_out_s is None else _positive(f"order {order_id!r} max_out_s", max_out_s),
+            max_shock_g=None if max_shock_g is None else _positive(f"order {order_id!r} max_shock_g", max_shock_g),
         )
         self.orders.append(order)
         return order

@@ -32,6 +32,8 @@ class VehicleProfile:
     cost_per_km: float = 0.0  # EUR
     cost_per_hour: float = 0.0  # EUR
     fixed_cost: float = 0.0  # EUR per trip
+    cold_chain: bool = False  # an insulated box: may carry cold-chain parcels
+    ride_shock_g: float = 0.0  # peak shock its ride and hand-over put on a parcel (fragile parcels set a limit)
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -54,14 +56,17 @@ DEFAULT_PROFILES: MappingProxyType[VehicleKind, VehicleProfile] = MappingProxyTy
     VehicleKind.DRONE: VehicleProfile(
         max_payload_kg=2.5, battery_wh=500.0, speed_m_s=12.0, cruise_altitude_m=60.0, reserve_pct=25.0,
         swap_time_s=180.0, service_s=30.0, cost_per_km=0.05, cost_per_hour=6.0, fixed_cost=1.0,
+        cold_chain=False, ride_shock_g=6.0,  # an open payload bay; lowered on a winch
     ),
     VehicleKind.ROBOT: VehicleProfile(
         max_payload_kg=10.0, battery_wh=800.0, speed_m_s=1.5, reserve_pct=15.0, energy_wh_per_km=30.0,
         service_s=60.0, cost_per_km=0.02, cost_per_hour=2.0, fixed_cost=0.5,
+        cold_chain=True, ride_shock_g=3.0,  # an insulated lidded compartment; kerbs jolt it
     ),
     VehicleKind.VAN: VehicleProfile(
         max_payload_kg=600.0, battery_wh=60_000.0, speed_m_s=8.0, capacity_parcels=120, reserve_pct=10.0,
         energy_wh_per_km=250.0, service_s=120.0, cost_per_km=0.25, cost_per_hour=35.0, fixed_cost=20.0,
+        cold_chain=True, ride_shock_g=2.0,  # a chilled cargo box; the driver carries parcels to the door
     ),
 })  # fmt: skip
 

@@ -16,8 +16,12 @@ Encoding (one PyVRP client per delivery target):
   first trip must fit the present charge, later ones a full battery. A vehicle whose charge
   covers no trip at all starts with a swap instead (a full battery one depot reload later: a
   CHARGE leg opens its route), as PyVRP's search does not open a route with an empty trip;
-- per-order vehicle exclusions (`Order.avoid_vehicle_ids`): one ``avoid`` dimension per excluded
-  vehicle, 1 on the orders that avoid it, capacity 0 for that vehicle (its own vehicle type);
+- per-order vehicle exclusions (`Order.avoid_vehicle_ids`, and vehicles its handling class rules
+  out: no insulated box for a cold-chain parcel, too rough a ride for a fragile one): one ``avoid``
+  dimension per excluded vehicle, 1 on the orders that exclude it, capacity 0 for that vehicle (its
+  own vehicle type);
+- a cold-chain order's window closes at now + loading + its maximum time out of conditioning
+  (`handling.latest_handover_s`), so no vehicle leaving now or later breaks it, on any route;
 - a locker fallback is a second client in a mutually exclusive group with the door delivery;
 - orders are optional with a prize ``unplanned_penalty × priority`` (unless `require_all`), so
   an impossible order is reported as unplanned instead of breaking the plan;
@@ -35,6 +39,7 @@ import numpy as np
 import pyvrp
 from pyvrp.stop import MaxIterations, MaxRuntime, StoppingCriterion
 
+from . import handling
 from .errors import PlanningError
 from .model import EnergyClass, ObjectiveKind, Order, Problem, Vehicle, VehicleKind
 from .plan import Leg, LegKind, Plan, VehicleRoute
@@ -138,6 +143,7 @@ def encode(problem: Problem) -> Encoded:
     windows: list[tuple[int, int]] = []
     unplannable: dict[str, str] = {}
     groups: list[list[int]] = []
+    loading_s = problem.depots[0].reload_s if problem.depots else 0.0
     for order in problem.orders:
         options = [(False, problem.home_point[order.index], order.home_window_s())]
         locker_window = order.locker_window_s()
@@ -145,14 +151,19 @@ def encode(problem: Problem) -> Encoded:
         if locker_window is not None and locker_point is not None:
             options.append((True, locker_point, locker_window))
         made = []
+        cold_late = handling.latest_handover_s(order, problem.origin_s, loading_s)
         for at_locker, point, (early, late) in options:
             eligible = any(problem.eligible[k][order.index][int(at_locker)] for k in kinds)
+            late = min(late, cold_late)
             if late < problem.origin_s or late < early or not eligible:
                 continue
             made.append(len(targets))
             targets.append(_Target(order, at_locker, point))
             windows.append((_rel(problem, early), _rel(problem, late)))
-        if not made:
+        if not made and cold_late < min(early for _locker, _point, (early, _late) in options):
+            unplannable[order.order_id] = ("cold chain: its window opens after the time it may spend out of "
+                                           "conditioning would run out if it left now (planned nearer the window)")
+        elif not made:
             unplannable[order.order_id] = "no vehicle in this fleet can reach it within its time window"
         elif len(made) > 1:
             groups.append(made)
@@ -194,13 +205,14 @@ def encode(problem: Problem) -> Encoded:
     swap_first = frozenset(v.vehicle_id for v in drained if not _covers_a_trip(problem, v))
     energy_classes = sorted({v.energy_class for v in drained if v.vehicle_id not in swap_first})
     present = {v.vehicle_id for v in vehicles}
-    avoided = sorted({v for order in problem.orders for v in order.avoid_vehicle_ids} & present)
+    excluded = {order.order_id: _excluded(problem, order, vehicles) for order in problem.orders}
+    avoided = sorted({v for ids in excluded.values() for v in ids} & present)
     clients = []
     for number, (target, (early, late)) in enumerate(zip(targets, windows, strict=True)):
         order = target.order
         flags = [int(not problem.eligible[k][order.index][int(target.at_locker)]) if k in kinds else 0 for k in _KINDS]
         energy = [_trip_units(problem, c, order.index, target.at_locker) for c in energy_classes]
-        avoids = [int(v in order.avoid_vehicle_ids) for v in avoided]
+        avoids = [int(v in excluded[order.order_id]) for v in avoided]
         prize = _scale(problem, vehicles[0])[3] * order.priority
         clients.append(
             pyvrp.Client(
@@ -278,11 +290,19 @@ def encode(problem: Problem) -> Encoded:
                 i
                 for i, t in enumerate(targets)
                 if not problem.eligible[type_key.kind][t.order.index][int(t.at_locker)]
-                or type_key.alone in t.order.avoid_vehicle_ids
+                or type_key.alone in excluded[t.order.order_id]
             )
             for type_key in grouped
         ),
     )
+
+
+def _excluded(problem: Problem, order: Order, vehicles: Sequence[Vehicle]) -> frozenset[str]:
+    """Vehicles that may not take `order`: those it avoids, and those its handling class rules out where others of
+    their kind may take it (a kind none of whose vehicles may is barred by its eligibility already)."""
+    barred = {v.vehicle_id for v in vehicles
+              if not handling.capable(order, v) and any(problem.eligible[v.kind][order.index])}
+    return frozenset(order.avoid_vehicle_ids | barred)
 
 
 def _trip_units(problem: Problem, energy_class: EnergyClass, order_index: int, at_locker: bool) -> int:

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from . import handling
 from .drone_paths import DronePath, DronePathPlanner
 from .energy import MultirotorModel, ReservePolicy
 from .errors import PlanningError
@@ -181,7 +182,8 @@ def build_problem(
         for v in model.vehicles:
             if v.kind is kind:
                 distinct.setdefault(
-                    (v.depot.index, v.capacity_kg, v.battery_capacity_wh, v.wh_per_km, v.carried_by is None), v
+                    (v.depot.index, v.capacity_kg, v.battery_capacity_wh, v.wh_per_km, v.carried_by is None,
+                     v.cold_chain, v.ride_shock_g), v
                 )
         fleets[kind] = list(distinct.values())
     # battery vehicles planned from their depot: the energy of each order's trip, per energy class
@@ -211,7 +213,9 @@ def build_problem(
             )
             flags[kind] = (home_ok, locker_ok)
         if not any(home_ok or locker_ok for home_ok, locker_ok in flags.values()):
-            skipped[order.order_id] = "no vehicle can carry it there (size, weight, range, airspace)"
+            door_s = {v.vehicle_id: _door_time_s(v, targets[0], matrices[v.kind], point_of) for v in model.vehicles}
+            skipped[order.order_id] = (handling.refusal_reason(order, model.vehicles, door_s)
+                                       or "no vehicle can carry it there (size, weight, range, airspace)")
             continue
         planned.append(order)
         for kind in kinds:
@@ -261,6 +265,8 @@ def _reachable(
         return False
     if vehicle.carried_by is not None:
         return True  # judged per sortie by the handoff planner
+    if not handling.reaches_in_time(order, _door_time_s(vehicle, target, matrices, point_of)):
+        return False
     if vehicle.battery_capacity_wh <= 0:  # no battery limit modelled (vans, benchmark vehicles)
         depot = point_of(vehicle.depot.x_m, vehicle.depot.y_m)
         return math.isfinite(float(matrices.distance_m[depot, target])) and math.isfinite(
@@ -270,6 +276,16 @@ def _reachable(
     need_wh = needs[vehicle.energy_class][which]
     capacity_wh = vehicle.battery_capacity_wh
     return math.isfinite(need_wh) and reserve.is_feasible(capacity_wh, capacity_wh, need_wh)
+
+
+def _door_time_s(
+    vehicle: Vehicle, target: int | None, matrices: KindMatrices, point_of: Callable[[float, float], int]
+) -> float:
+    """Loading at the depot plus the fastest way from it to `target` (the time a parcel spends out of the hub)."""
+    if target is None:
+        return math.inf
+    depot = point_of(vehicle.depot.x_m, vehicle.depot.y_m)
+    return vehicle.depot.reload_s + float(matrices.duration_s[depot, target])
 
 
 def _trip_need_wh(

@@ -29,6 +29,7 @@ from enum import StrEnum
 
 import numpy as np
 
+from . import handling
 from .energy import ReservePolicy
 from .errors import PlanningError
 from .handoff import HandoffParams, HandoffSchedule, Sortie, SortieCheck, improve, simulate
@@ -318,15 +319,21 @@ def _waiting_s(
 
 
 def _windows_kept(schedule: HandoffSchedule, stop_orders: list, start_s: float) -> bool:
+    """Every parcel still reaches its door inside its window, and a cold-chain one within its time out of
+    conditioning counted from the van leaving the hub (`start_s`), whether the van or a carrier hands it over."""
     for position, node in enumerate(schedule.tour[1:-1], start=1):
         order = stop_orders[node - 1]
         _, late = order.home_window_s()
         if start_s + schedule.arrival_s[position] > late:
             return False
+        if not handling.reaches_in_time(order, schedule.arrival_s[position]):
+            return False
     for sortie in schedule.sorties:
         order = stop_orders[sortie.customer - 1]
         early, late = order.home_window_s()
         if not early <= start_s + sortie.delivered_s <= late:
+            return False
+        if not handling.reaches_in_time(order, sortie.delivered_s):
             return False
     return True
 

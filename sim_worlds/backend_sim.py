@@ -34,6 +34,7 @@ from mission_planner.clock import Clock
 from mission_planner.errors import FinalMileError
 
 from .demand import DemandOrder, PresenceDraw
+from .parcel_sensors import ParcelSensors
 from .scenario import Scenario
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,31 @@ logger = logging.getLogger(__name__)
 _ANSWER_DELAY_S = 180.0  # recipients answer a failed attempt a few minutes later
 _RESCHEDULE_AFTER_S = 3600.0
 _RESCHEDULE_WINDOW_S = 7200.0
+
+
+def _special_fields(order: DemandOrder, scenario: Scenario) -> dict[str, Any]:
+    """A typed address instead of coordinates, and the handling class of a cold-chain parcel."""
+    fields: dict[str, Any] = {}
+    if order.address_text is not None:
+        fields["address"] = {"text": order.address_text}
+    handling: dict[str, Any] = {}
+    if order.cold_chain:
+        spec = scenario.demand.cold_chain
+        handling["cold_chain"] = {"min_temp_c": spec.min_temp_c, "max_temp_c": spec.max_temp_c,
+                                  "max_minutes_out_of_conditioning": spec.max_minutes_out_of_conditioning}
+    if order.max_shock_g is not None:
+        handling["fragile"] = {"max_shock_g": order.max_shock_g}
+    if handling:
+        fields["handling"] = handling
+    return fields
+
+
+def _address_outcome(order: DemandOrder, response: dict[str, Any]) -> dict[str, Any]:
+    """What the Fleet API made of a typed address, beside what it meant."""
+    resolution = response.get("address_resolution") or {}
+    target = resolution.get("building_id") or resolution.get("address_id")
+    return {"kind": order.address_kind, "status": resolution.get("status"), "confidence": resolution.get("confidence"),
+            "target": target, "expected": order.expected_target, "order_status": response.get("status")}
 
 
 class BackendSimError(FinalMileError):
@@ -76,6 +102,9 @@ class BackendStats:
     event_types: Counter[str] = field(default_factory=Counter)
     status_by_order: dict[str, str] = field(default_factory=dict)
     history: dict[str, list[tuple[float, str]]] = field(default_factory=dict)  # order_id -> [(at_s, status)]
+    # typed addresses: reference -> what the Fleet API made of it (status, target, truth, kind, confidence)
+    address_outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reviews_decided: int = 0
 
 
 class BackendSim:
@@ -92,6 +121,7 @@ class BackendSim:
         orders: Sequence[DemandOrder],
         clock: Clock,
         host: str = "127.0.0.1",
+        sensors: ParcelSensors | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.scenario = scenario
@@ -114,6 +144,8 @@ class BackendSim:
         )
         self._server: uvicorn.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.sensors = sensors  # the cold-chain boxes' sensors (they follow the parcels through the webhooks)
+        self._references: dict[str, str] = {}  # order id -> reference
 
     @property
     def url(self) -> str:
@@ -168,8 +200,12 @@ class BackendSim:
         self.stats.webhooks_received += 1
         self.stats.event_types[str(event.get("type"))] += 1
         data = event.get("data") or {}
+        if str(event.get("type", "")).endswith("order.address_review_required"):
+            self._spawn(self._operator_review(str(data.get("order_id"))), "operator-review")
         if str(event.get("type", "")).endswith("order.status_changed"):
             order_id, status = str(data.get("order_id")), str(data.get("to_status"))
+            if self.sensors is not None:
+                self.sensors.on_status(order_id, status, data.get("mode"))
             self.stats.status_by_order[order_id] = status
             self.stats.history.setdefault(order_id, []).append((float(data.get("at_s") or 0.0), status))
             if status == "attempt_failed":
@@ -235,14 +271,36 @@ class BackendSim:
             "allow_leave_at_door": order.allow_leave_at_door,
             "metadata": {"size_class": order.size_class, "building_id": order.building_id},
         }
+        body.update(_special_fields(order, self.scenario))
+        if order.address_text is not None:
+            del body["destination"]  # the backend only has what the recipient typed
         response = await self._post(self._backend, "/v1/orders", body, {"Idempotency-Key": order.reference})
         if response is None:
             return
         order_id = str(response["order_id"])
         self._order_ids[order.reference] = order_id
+        self._references[order_id] = order.reference
         self.stats.orders_sent += 1
+        if order.address_text is not None:
+            self.stats.address_outcomes[order.reference] = _address_outcome(order, response)
+        if order.cold_chain and self.sensors is not None:
+            self.sensors.track(order, order_id)
         if order.customs_delay_s is not None:
             self._spawn(self._clear_customs(order_id, start_s + order.release_s + order.customs_delay_s), "customs")
+
+    async def _operator_review(self, order_id: str) -> None:
+        """The operator at the dashboard picks the building the recipient meant (the sim knows it), after a while."""
+        delay_s = self.scenario.demand.typed_addresses.operator_review_delay_s
+        if delay_s is None:
+            return  # nobody looks at the queue in this scenario
+        await self.clock.sleep(delay_s)
+        # (looked up only now: the webhook can arrive before the answer to our POST that names the order)
+        order = self._by_reference.get(self._references.get(order_id, ""))
+        if order is None or order.expected_target is None:
+            return
+        decision = {"building_id": order.expected_target, "reason": "simulated operator checked the map"}
+        if await self._post(self._operator, f"/v1/orders/{order_id}/address", decision) is not None:
+            self.stats.reviews_decided += 1
 
     async def _clear_customs(self, order_id: str, at_s: float) -> None:
         await self._sleep_until(at_s)

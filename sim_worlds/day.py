@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -34,10 +35,11 @@ from fleet_manager.world import World, load_world
 from mission_planner.clock import Clock
 from mission_planner.errors import FinalMileError
 
-from .demand import generate_orders
 from .fleet_setup import drone_parameters, scenario_fleet
+from .parcel_sensors import ParcelSensors
 from .process_group import exit_with_parent, stop_group
 from .scenario import Scenario
+from .special_demand import day_orders
 from .tracks import Track, TrackRecorder
 
 logger = logging.getLogger(__name__)
@@ -179,8 +181,8 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
     keys = {name: secrets.token_urlsafe(32) for name in ("backend", "operator", "viewer")}
     webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     (run_dir / "api-keys.json").write_text(json.dumps(keys, indent=1))
-    orders = generate_orders(scenario, world.addresses)
     skipped: list[str] = []
+    orders = day_orders(scenario, world, _address_index(scenario))
 
     with ExitStack() as processes:
         drone_urls, drone_control_url = _drone_sources(scenario, world, options, run_dir, processes)
@@ -197,9 +199,12 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
 
         # Provisional until every vehicle is connected; then the day starts at its start time for all.
         clock = shared_clock(scenario.start_epoch_s, scenario.speedup, origin_monotonic)
+        mqtt_port = _start_broker(scenario, run_dir, processes, skipped)
+        sensors = (ParcelSensors(scenario, clock=clock, host="127.0.0.1", port=mqtt_port, topic_prefix=MQTT_PREFIX)
+                   if mqtt_port is not None else None)
         backend = BackendSim(
             api_url="http://127.0.0.1:0", backend_key=keys["backend"], operator_key=keys["operator"],
-            webhook_secret=webhook_secret, scenario=scenario, orders=orders, clock=clock,
+            webhook_secret=webhook_secret, scenario=scenario, orders=orders, clock=clock, sensors=sensors,
         )
         webhook_url = await backend.start_receiver()
         fleet_file = scenario_fleet(scenario, drone_urls=drone_urls,
@@ -216,6 +221,7 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
             webhook_url=webhook_url, webhook_secret=SecretStr(webhook_secret), webhook_backoff_base_s=2.0,
             server_secret=SecretStr(secrets.token_urlsafe(32)),
             webhook_max_attempts=8, ros_domain_id=robot_domain, vehicle_connect_timeout_s=120.0,
+            mqtt_url=f"mqtt://127.0.0.1:{mqtt_port}" if mqtt_port is not None else None, mqtt_topic_prefix=MQTT_PREFIX,
         )
         try:
             runtime = await Runtime.start(settings, fleet_file, clock=clock)
@@ -227,6 +233,8 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
             hub = runtime.hub
             recorder = TrackRecorder(runtime.fleet, world, lambda: hub.airspace.current, clock)
             followers = [asyncio.create_task(recorder.follow(v), name=f"track-{v.vehicle_id}") for v in runtime.fleet]
+            if sensors is not None:
+                followers.append(asyncio.create_task(sensors.run(scenario.hub_id), name="parcel-sensors"))
             if drone_control_url is not None:
                 followers.append(asyncio.create_task(
                     _hub_swap_station(drone_control_url, scenario, world, clock).run(), name="hub-swap"))
@@ -291,6 +299,38 @@ async def _run_the_day(
         feeder.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await feeder
+
+
+MQTT_PREFIX = "finalmile"
+
+
+def _address_index(scenario: Scenario) -> Any:
+    """The world's address index when the day has typed-address orders (they are written from it), else None."""
+    if scenario.demand.typed_addresses.orders == 0:
+        return None
+    from fleet_manager.world.addresses import address_index_for_world
+
+    return address_index_for_world(scenario.world, cache_dir=Path("var") / "cache")
+
+
+def _start_broker(scenario: Scenario, run_dir: Path, stack: ExitStack, skipped: list[str]) -> int | None:
+    """A private Mosquitto for the day's parcel sensors (a run never mixes with another); None without one."""
+    if scenario.demand.cold_chain.orders == 0:
+        return None
+    binary = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
+    if binary is None:
+        skipped.append("parcel sensors skipped: mosquitto is not installed (apt-get install mosquitto)")
+        return None
+    port = free_port()
+    process = stack.enter_context(managed_process([binary, "-p", str(port)], log_path=run_dir / "mosquitto.log"))
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return port
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise SimRunError(f"mosquitto did not listen on port {port} (see {run_dir / 'mosquitto.log'})")
 
 
 def _start_vans(scenario: Scenario, run_dir: Path, stack: ExitStack, origin_monotonic: float,

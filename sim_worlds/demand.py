@@ -49,6 +49,12 @@ class DemandOrder:
     presence_probability: float  # this recipient's chance of being at home at each attempt
     allow_leave_at_door: bool
     prefers_locker: bool  # when absent, the recipient redirects to a locker (else reschedules)
+    cold_chain: bool = False  # an insulated box with a sensor (scenario demand.cold_chain limits)
+    failing_box: bool = False  # its cooling pack is spent: it arrives warm and warms fast
+    max_shock_g: float | None = None  # fragile: shock limit
+    address_text: str | None = None  # sent as a typed address instead of coordinates
+    address_kind: str = ""  # how it was typed (sim_worlds.address_typing kind)
+    expected_target: str | None = None  # the building (or address) the typed text means
 
 
 def ordering_horizon_s(scenario: Scenario) -> float:

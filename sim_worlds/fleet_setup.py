@@ -54,9 +54,11 @@ def scenario_fleet(
         for drone_id in drone_ids[number * vans.carries_drones:(number + 1) * vans.carries_drones]:
             carriers[drone_id] = van_id
     vehicles: list[dict[str, Any]] = []
-    for drone_id, url in zip(drone_ids, drone_urls, strict=True):
+    for number, (drone_id, url) in enumerate(zip(drone_ids, drone_urls, strict=True)):
         vehicles.append({"vehicle_id": drone_id, "kind": "drone", "url": url,
-                         **({"carried_by": carriers[drone_id]} if drone_id in carriers else {})})
+                         **({"carried_by": carriers[drone_id]} if drone_id in carriers else {}),
+                         # the first `insulated_boxes` drones carry an insulated box (cold-chain parcels)
+                         **({"profile": {"cold_chain": True}} if number < drones.insulated_boxes else {})})
     vehicles += [{"vehicle_id": f"robot_{i + 1}", "kind": "robot", "url": f"ros2:/robot_{i + 1}"}
                  for i in range(robot_count)]
     vehicles += [{"vehicle_id": van_id, "kind": "van", "url": url} for van_id, url in van_urls]

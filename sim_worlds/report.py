@@ -28,13 +28,14 @@ from matplotlib.patches import Polygon as PolygonPatch
 from mission_planner.airspace import ZoneKind
 
 from .day import RunResult
+from .special_kpis import cold_chain_kpis, typed_address_kpis
 
 logger = logging.getLogger(__name__)
 
 TERMINAL_OR_KNOWN = frozenset({
     "received", "awaiting_customs", "ready", "planned", "assigned", "loaded", "out_for_delivery", "handed_off",
     "delivered", "attempt_failed", "rescheduled", "diverted_to_locker", "delivered_to_locker", "picked_up",
-    "returned_to_hub", "cancelled",
+    "returned_to_hub", "cancelled", "address_review", "on_hold",
 })
 _MODE_COLOURS = {"drone": "#d62728", "robot": "#2ca02c", "van": "#1f77b4"}
 
@@ -142,6 +143,8 @@ def compute_kpis(result: RunResult) -> dict[str, Any]:
                      for kind in ("drone", "robot", "van")},
         "skipped": result.skipped,
         "backend_api_errors": len(result.backend_stats.api_errors),
+        **cold_chain_kpis(result.database_url, scenario.hub_id, orders, events),
+        **typed_address_kpis(result.backend_stats.address_outcomes, result.backend_stats.reviews_decided),
     }
 
 
@@ -258,6 +261,7 @@ def kpi_table(kpis: dict[str, Any]) -> str:
     keys = ("orders_total", "delivered", "delivered_to_locker", "on_time_pct", "delivery_time_p50_s",
             "delivery_time_p95_s", "failed_attempts", "cost_per_parcel", "energy_wh_by_mode", "km_by_mode",
             "min_battery_reserve_pct", "geofence_violations", "webhooks_delivered", "webhooks_dead_lettered",
-            "drone_backend", "wall_s")
+            "drone_backend", "wall_s", "cold_chain_parcels", "cold_chain_excursions", "max_minutes_out_of_conditioning",
+            "addresses_typed", "addresses_resolved", "addresses_reviewed", "addresses_wrong")
     width = max(len(k) for k in keys)
     return "\n".join(f"{k.ljust(width)}  {json.dumps(kpis.get(k))}" for k in keys)

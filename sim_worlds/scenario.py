@@ -77,6 +77,7 @@ class DroneFleet(_Model):
     empty_mass_kg: float = Field(default=6.0, gt=0)
     reserve_pct: float = Field(default=_DRONE.reserve_pct, ge=0, lt=100)
     swap_time_s: float = Field(default=_DRONE.swap_time_s, ge=0)  # hub battery swap: landed -> full pack after this
+    insulated_boxes: int = Field(default=0, ge=0, le=50)  # the first N drones carry an insulated box (cold chain)
 
 
 class RobotFleet(_Model):
@@ -136,6 +137,55 @@ def _default_size_classes() -> tuple[SizeClass, ...]:
     )
 
 
+class ColdChainDemand(_Model):
+    """Cold-chain parcels (pharmaceuticals, food) added to the day, each in an insulated box with a sensor.
+
+    They are drawn from their own seeded stream, so the day's other orders stay exactly as they were.
+    """
+
+    orders: int = Field(default=0, ge=0, le=500)
+    min_temp_c: float = Field(default=2.0, ge=-40, le=40)
+    max_temp_c: float = Field(default=8.0, ge=-40, le=40)
+    max_minutes_out_of_conditioning: float = Field(default=60.0, gt=0, le=1440)
+    # how slowly a good box (cooling packs) warms toward its surroundings: 8 h keeps 2-8 °C through an hour at 25 °C
+    box_time_constant_min: float = Field(default=480.0, gt=0)
+    failing_boxes: int = Field(default=0, ge=0)  # boxes packed with a spent cooling pack: warm on arrival, leaky
+    failing_box_time_constant_min: float = Field(default=25.0, gt=0)
+    fragile_share: float = Field(default=0.0, ge=0, le=1)  # of these parcels, also fragile (a shock limit)
+    max_shock_g: float = Field(default=4.0, gt=0)
+    sensor_period_s: DurationS = 120.0  # how often each box's sensor publishes
+
+    @model_validator(mode="after")
+    def _range(self) -> ColdChainDemand:
+        if self.max_temp_c <= self.min_temp_c:
+            raise ValueError(f"max_temp_c={self.max_temp_c} must be above min_temp_c={self.min_temp_c}")
+        if self.failing_boxes > self.orders:
+            raise ValueError(f"failing_boxes={self.failing_boxes} is more than the {self.orders} cold-chain orders")
+        return self
+
+
+class TypedAddressDemand(_Model):
+    """Some of the day's orders arrive with the address as typed text (written from the building's real address
+    the way people type it; the building is kept for scoring). The same parcels: only how the address arrives."""
+
+    orders: int = Field(default=0, ge=0, le=1000)  # how many of the day's orders (at most those the index knows)
+    kinds: tuple[str, ...] = ("clean", "format", "other_language", "postcode_first", "no_diacritics", "digraphs",
+                              "typo", "transposed_tokens", "apartment", "abbreviated", "wrong_postcode", "combined")
+    # The simulated operator picks the right building this long after an order enters the review queue; null: never.
+    operator_review_delay_s: DurationS | None = 600.0
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from .address_typing import POSITIVE_KINDS, REVIEW_KINDS
+
+        known = POSITIVE_KINDS + REVIEW_KINDS
+        unknown = sorted(set(value) - set(known))
+        if unknown or not value:
+            raise ValueError(f"kinds {unknown or '[]'} are not typing kinds (known: {', '.join(known)})")
+        return value
+
+
 class Demand(_Model):
     """Orders over the day: a rate per hour of the simulated day (the last value repeats)."""
 
@@ -148,6 +198,8 @@ class Demand(_Model):
     leave_at_door_share: float = Field(default=0.2, ge=0, le=1)
     locker_preference_share: float = Field(default=0.5, ge=0, le=1)  # absent recipients choosing a locker
     stop_ordering_before_end_s: DurationS = 1800.0  # the backend stops creating orders this long before the end
+    cold_chain: ColdChainDemand = Field(default_factory=ColdChainDemand)
+    typed_addresses: TypedAddressDemand = Field(default_factory=TypedAddressDemand)
 
     @field_validator("orders_per_hour")
     @classmethod
@@ -215,6 +267,20 @@ class ZoneEvent(_Model):
         return [*ring, ring[0]]
 
 
+class Weather(_Model):
+    """Outdoor temperature over the day and the season, and the hub's cold store (for the parcels' boxes).
+
+    Ambient = the day's mean (annual mean plus the seasonal swing, warmest in late July) plus a daily
+    swing peaking at `warmest_hour`; defaults suit Helsinki (about -4 °C in January, 18 °C in July).
+    """
+
+    annual_mean_temp_c: float = Field(default=6.0, ge=-40, le=40)
+    seasonal_amplitude_c: float = Field(default=11.0, ge=0, le=30)
+    daily_amplitude_c: float = Field(default=4.0, ge=0, le=20)
+    warmest_hour: float = Field(default=15.0, ge=0, lt=24)
+    cold_store_temp_c: float = Field(default=4.0, ge=-30, le=20)
+
+
 class ModePrices(_Model):
     """Prices of one vehicle mode."""
 
@@ -267,6 +333,7 @@ class Scenario(_Model):
     wind: Wind = Field(default_factory=Wind)
     zone_events: tuple[ZoneEvent, ...] = ()
     prices: Prices = Field(default_factory=Prices)
+    weather: Weather = Field(default_factory=Weather)
 
     @field_validator("timezone")
     @classmethod
@@ -306,6 +373,15 @@ class Scenario(_Model):
     def local_time(self, epoch_s: float) -> dt.datetime:
         """Epoch seconds -> aware local datetime in the scenario's zone."""
         return dt.datetime.fromtimestamp(epoch_s, ZoneInfo(self.timezone))
+
+    def ambient_temp_c(self, epoch_s: float) -> float:
+        """Outdoor air temperature at `epoch_s` (season by day of year, daily swing by local hour)."""
+        local = self.local_time(epoch_s)
+        weather = self.weather
+        season = math.cos(2 * math.pi * (local.timetuple().tm_yday - 205) / 365.25)
+        hour = local.hour + local.minute / 60.0
+        daily = math.cos(2 * math.pi * (hour - weather.warmest_hour) / 24.0)
+        return weather.annual_mean_temp_c + weather.seasonal_amplitude_c * season + weather.daily_amplitude_c * daily
 
     def with_overrides(self, **changes: Any) -> Scenario:
         """A validated copy with top-level fields replaced (CLI flags: duration, seed, speedup)."""

@@ -6,14 +6,16 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from fleet_manager.condition_monitor import ConditionMonitor
 from fleet_manager.config import Settings, webhook_secret_bytes
 from fleet_manager.domain.commander import VehicleCommander
 from fleet_manager.store import retention
@@ -30,7 +32,12 @@ from .limits import BATCH_MAX_BODY_BYTES, MAX_BODY_BYTES
 from .metrics import Metrics
 from .rate_limits import RateLimiter
 from .routes import events, health, lockers, missions, order_batch, orders, recipients, vehicles, world, zones
+from .routes.address_reviews import router as address_reviews_router
+from .routes.conditions import router as conditions_router
 from .service import FleetService
+
+if TYPE_CHECKING:
+    from fleet_manager.world.address_resolver import AddressResolver
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +79,7 @@ def create_app(
     background: Sequence[BackgroundJob] = (),
     webhook_transport: httpx.AsyncBaseTransport | None = None,
     dashboard_dir: Path | None = None,
+    address_resolvers: Mapping[str, AddressResolver] | None = None,
 ) -> FastAPI:
     """Build the app. Nothing runs until the ASGI lifespan starts (migrations, stream tail, webhooks, jobs).
 
@@ -131,12 +139,20 @@ def create_app(
         ),
         pickup_limiter=RateLimiter(settings.pickups_per_minute, "pickup attempts at this locker"),
         recipient_limiter=RateLimiter(settings.recipient_actions_per_minute, "recipient actions on this order"),
+        address_resolvers=dict(address_resolvers or {}),
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(database.migrate)
+        service.loop = asyncio.get_running_loop()
         service.spawn(broker.run(), name="event-stream-tail")
+        if settings.mqtt_url:
+            monitor = ConditionMonitor(database=database, clock=clock, hub_ids=settings.hub_ids,
+                                       url=settings.mqtt_url, topic_prefix=settings.mqtt_topic_prefix,
+                                       committed=service.committed)
+            service.conditions = monitor
+            service.spawn(monitor.run(), name="parcel-sensors")
         if deliverer is not None:
             service.spawn(deliverer.run(), name="webhook-deliverer")
         service.spawn(_prune_forever(service), name="store-retention")
@@ -172,6 +188,8 @@ def create_app(
 
     for module in (orders, order_batch, recipients, vehicles, zones, missions, lockers, events, world):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(address_reviews_router, prefix=API_PREFIX)
+    app.include_router(conditions_router, prefix=API_PREFIX)
     app.include_router(health.router)
     static_dir = dashboard_dir or DASHBOARD_DIR
     if static_dir.is_dir():

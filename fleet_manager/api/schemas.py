@@ -61,19 +61,69 @@ class RecipientIn(Strict):
     email: str = Field(default="", max_length=200)
 
 
+class ColdChainIn(Strict):
+    """A cold-chain parcel: its temperature range and the longest it may spend out of conditioning."""
+
+    min_temp_c: float = Field(ge=-40, le=40)
+    max_temp_c: float = Field(ge=-40, le=40)
+    max_minutes_out_of_conditioning: float = Field(gt=0, le=1440, description="from leaving the hub's cold store "
+                                                   "to hand-over; the planner treats it as a hard limit")
+    max_humidity_pct: float | None = Field(default=None, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _range(self) -> ColdChainIn:
+        if self.max_temp_c <= self.min_temp_c:
+            raise ValueError(f"max_temp_c ({self.max_temp_c:g}) must be above min_temp_c ({self.min_temp_c:g})")
+        return self
+
+
+class FragileIn(Strict):
+    """A fragile parcel: the largest shock it may take (only vehicles riding gentler carry it)."""
+
+    max_shock_g: float = Field(gt=0, le=200)
+
+
+class HandlingIn(Strict):
+    """Handling classes: cold chain, fragile, or both."""
+
+    cold_chain: ColdChainIn | None = None
+    fragile: FragileIn | None = None
+
+
+class AddressTextIn(Strict):
+    """An address as the recipient typed it (any format, Finnish/Swedish/Catalan/...), with optional hints."""
+
+    text: str = Field(min_length=1, max_length=300)
+    country: str | None = Field(default=None, max_length=60, description="ISO code or name, e.g. FI")
+    language: str | None = Field(default=None, max_length=8, description="e.g. fi, sv, ca")
+
+
 class OrderCreate(Strict):
-    """A new delivery order from the logistics backend."""
+    """A new delivery order from the logistics backend: a destination in coordinates, or a typed address."""
 
     hub_id: str | None = Field(default=None, max_length=64, description="defaults to the server's hub")
     reference: str = Field(default="", max_length=128, description="the backend's own order number")
     recipient: RecipientIn
-    destination: AddressIn
+    address: AddressTextIn | None = Field(default=None, description="a typed address, resolved to a building")
+    destination: AddressIn | None = Field(default=None, validate_default=True,
+                                          description="coordinates (or give `address` instead)")
+    on_unresolved: Literal["review", "reject"] = Field(
+        default="review", description="an address that does not resolve with confidence: wait in the review queue "
+        "(202, state address_review) or refuse the order (422)")
+    handling: HandlingIn | None = None
     weight_kg: float = Field(gt=0, le=100)
     customs_cleared: bool = False
     window_start: SaneTime | None = None
     window_end: SaneTime | None = None
     allow_leave_at_door: bool = False
     metadata: dict[MapKey, MapValue] = Field(default_factory=dict, max_length=32)
+
+    @field_validator("destination")
+    @classmethod
+    def _one_destination(cls, value: AddressIn | None, info: ValidationInfo) -> AddressIn | None:
+        if (value is None) == (info.data.get("address") is None):
+            raise ValueError("give either destination (coordinates) or address (typed text), exactly one of them")
+        return value
 
     @model_validator(mode="after")
     def _window(self) -> OrderCreate:
@@ -90,7 +140,7 @@ class OrderOut(BaseModel):
     reference: str
     status: OrderStatus
     recipient: RecipientIn
-    destination: AddressIn
+    destination: AddressIn | None = Field(description="the drop point; null while the typed address awaits review")
     weight_kg: float
     customs_cleared: bool
     window_start: dt.datetime | None
@@ -106,17 +156,25 @@ class OrderOut(BaseModel):
     updated_at: dt.datetime
     version: int
     metadata: dict[str, Any]
+    handling: dict[str, Any] = Field(default_factory=dict, description="cold_chain / fragile, as created")
+    address_resolution: dict[str, Any] | None = Field(
+        default=None, description="the typed address: resolved building, drop point, confidence, alternatives, "
+        "index fingerprint, and the operator's decision after a review")
+    unplannable_reason: str | None = Field(default=None, description="why the planner could not plan it")
 
     @classmethod
     def of(cls, order: Order) -> OrderOut:
         """From the domain record."""
         return cls(
+            handling=order.handling,
+            address_resolution=order.address_resolution or None,
+            unplannable_reason=order.unplannable_reason or None,
             order_id=order.order_id,
             hub_id=order.hub_id,
             reference=order.reference,
             status=order.status,
             recipient=RecipientIn(name=order.recipient.name, phone=order.recipient.phone, email=order.recipient.email),
-            destination=AddressIn(
+            destination=None if order.status is OrderStatus.ADDRESS_REVIEW else AddressIn(
                 latitude_deg=order.destination.latitude_deg,
                 longitude_deg=order.destination.longitude_deg,
                 street=order.destination.street,
@@ -387,6 +445,7 @@ class LockerIn(Strict):
     latitude_deg: float = Field(ge=-90, le=90)
     longitude_deg: float = Field(ge=-180, le=180)
     compartments: int = Field(default=24, ge=1, le=500)
+    conditioned: bool = Field(default=False, description="temperature-controlled: may take cold-chain parcels")
 
 
 class LockerOut(BaseModel):
@@ -397,6 +456,7 @@ class LockerOut(BaseModel):
     latitude_deg: float
     longitude_deg: float
     compartments: int
+    conditioned: bool = False
 
     @classmethod
     def of(cls, locker: Locker) -> LockerOut:
@@ -409,6 +469,7 @@ class LockerOut(BaseModel):
             latitude_deg=locker.latitude_deg,
             longitude_deg=locker.longitude_deg,
             compartments=locker.compartments,
+            conditioned=locker.conditioned,
         )
 
 
@@ -499,3 +560,55 @@ class OrderBatchOut(BaseModel):
     replayed: int
     refused: int
     results: list[BatchItemOut]
+class AddressDecisionIn(Strict):
+    """An operator's answer to an address review: the building, a point on the map, or a corrected address."""
+
+    building_id: str | None = Field(default=None, max_length=64, description="a building (or address id) of the "
+                                    "world's address index, e.g. one of the review's alternatives")
+    latitude_deg: float | None = Field(default=None, ge=-90, le=90)
+    longitude_deg: float | None = Field(default=None, ge=-180, le=180)
+    text: str | None = Field(default=None, min_length=1, max_length=300, description="a corrected typed address")
+    reason: str = Field(default="", max_length=500)
+
+    @model_validator(mode="after")
+    def _one_answer(self) -> AddressDecisionIn:
+        given = [self.building_id is not None, self.latitude_deg is not None or self.longitude_deg is not None,
+                 self.text is not None]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of building_id, latitude_deg+longitude_deg, text")
+        if (self.latitude_deg is None) != (self.longitude_deg is None):
+            raise ValueError("latitude_deg and longitude_deg go together")
+        return self
+
+
+class AddressReviewOut(BaseModel):
+    """An order waiting for an operator to pick its building."""
+
+    order_id: str
+    reference: str
+    created_at: dt.datetime
+    text: str
+    status: str
+    confidence: float
+    reason: str
+    alternatives: list[dict[str, Any]]
+
+
+class ConditionReadingOut(BaseModel):
+    at: dt.datetime
+    temperature_c: float | None
+    humidity_pct: float | None
+    shock_g: float | None
+    excursion: str
+
+
+class ConditionOut(BaseModel):
+    """A sensed parcel: its limits, newest reading, excursions, and recent readings (for a sparkline)."""
+
+    order_id: str
+    handling: dict[str, Any]
+    latest: ConditionReadingOut | None
+    readings_total: int
+    excursions: int
+    in_excursion: bool
+    recent: list[ConditionReadingOut]

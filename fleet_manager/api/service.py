@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -25,6 +27,10 @@ from .broker import EventBroker
 from .keyring import KeyRing
 from .metrics import Metrics
 from .rate_limits import RateLimiter
+
+if TYPE_CHECKING:
+    from fleet_manager.condition_monitor import ConditionMonitor
+    from fleet_manager.world.address_resolver import AddressResolver
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +52,37 @@ class FleetService:
     pickup_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(10, "pickup attempts at this locker"))
     recipient_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(10, "recipient actions on this order"))
     streams_by_key: Counter[str] = field(default_factory=Counter)  # open event streams per key id
+    address_resolvers: dict[str, AddressResolver] = field(default_factory=dict)  # per hub (the runtime builds them)
+    _resolver_lock: threading.Lock = field(default_factory=threading.Lock)
+    conditions: ConditionMonitor | None = None  # the parcel-sensor subscriber (FINALMILE_MQTT_URL)
+    loop: asyncio.AbstractEventLoop | None = None  # the app's event loop (set when its lifespan starts)
 
     @property
     def hub_ids(self) -> tuple[str, ...]:
         """Hubs this process serves."""
         return self.settings.hub_ids
+
+    def address_resolver(self, hub_id: str) -> AddressResolver:
+        """The hub's address resolver (built here from the settings' world when the runtime did not give one)."""
+        with self._resolver_lock:
+            resolver = self.address_resolvers.get(hub_id)
+            if resolver is None:
+                from fleet_manager.address_intake import build_resolver
+
+                resolver = build_resolver(self.settings.world, cache_dir=self.settings.address_cache_dir,
+                                          review_below=self.settings.address_review_below)
+                self.address_resolvers[hub_id] = resolver
+            return resolver
+
+    def prepare_address_resolver(self, hub_id: str) -> None:
+        """Build the hub's resolver now, in the background (start-up stays quick; a typed address waits for it)."""
+        def build() -> None:
+            try:
+                self.address_resolver(hub_id)
+            except Exception:  # the first typed address will raise the same error to its caller
+                logger.exception("address resolver for hub %s could not be built", hub_id)
+
+        threading.Thread(target=build, name=f"address-resolver-{hub_id}", daemon=True).start()
 
     def now(self) -> float:
         """Clock time (simulation time in a speeded-up day)."""
@@ -64,7 +96,19 @@ class FleetService:
         self.committed()
 
     def committed(self) -> None:
-        """Wake the event tail and the deliverer (call after any outbox write outside `write()`)."""
+        """Wake the event tail and the deliverer (call after any outbox write outside `write()`).
+
+        Sync routes run in worker threads, and an asyncio.Event is not thread-safe (setting it while the
+        loop cancels a waiter raised InvalidStateError: a 500 after the commit), so from a worker thread
+        the wake-up is handed to the loop.
+        """
+        loop = self.loop
+        if loop is not None and loop.is_running() and not _on_loop(loop):
+            loop.call_soon_threadsafe(self._poke)
+        else:
+            self._poke()
+
+    def _poke(self) -> None:
         self.broker.poke()
         if self.deliverer is not None:
             self.deliverer.poke()
@@ -97,3 +141,11 @@ class FleetService:
     def _finish(self, command_id: str, status: fleet_store.CommandStatus, error: str) -> None:
         with self.write() as session:
             fleet_store.finish_command(session, command_id=command_id, status=status, at_s=self.now(), error=error)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether the caller runs on `loop`'s thread."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False

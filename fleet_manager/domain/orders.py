@@ -11,6 +11,8 @@ class OrderStatus(enum.StrEnum):
     """Where an order is in its lifecycle (see `state_machine.TRANSITIONS`)."""
 
     RECEIVED = "received"
+    ADDRESS_REVIEW = "address_review"  # a typed address did not resolve with confidence: an operator picks the door
+    ON_HOLD = "on_hold"  # held at the hub (a cold-chain excursion before departure); an operator releases it
     AWAITING_CUSTOMS = "awaiting_customs"
     READY = "ready"
     PLANNED = "planned"
@@ -81,6 +83,14 @@ class Order:
     locker_id: str | None = None
     attempts: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
+    handling: dict[str, Any] = field(default_factory=dict)  # `handling.Handling.to_json()`; {} for a plain parcel
+    address_resolution: dict[str, Any] = field(default_factory=dict)  # typed address and what it resolved to
+    unplannable_reason: str = ""  # why the planner could not plan it (last cycle); "" when it could
+
+    @property
+    def is_cold_chain(self) -> bool:
+        """A cold-chain parcel (insulated box, temperature range, time out of conditioning)."""
+        return bool(self.handling.get("cold_chain"))
 
 
 @dataclass(frozen=True)

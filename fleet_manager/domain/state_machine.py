@@ -16,6 +16,11 @@ out_for_delivery → handed_off → delivered, with attempt_failed → reschedul
 - delivered_to_locker → picked_up (the recipient used the one-time code) | returned_to_hub
   (never collected).
 
+- received → address_review when a typed address did not resolve with confidence; address_review →
+  ready | awaiting_customs once an operator picks the building (never dispatched on a guess) | cancelled.
+- on_hold from every state where the parcel is still at the hub (a cold-chain excursion before
+  departure); on_hold → ready | awaiting_customs when an operator releases it | cancelled.
+
 Terminal: delivered, picked_up, cancelled.
 """
 
@@ -80,16 +85,29 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.RETURNED_TO_HUB, S.RESCHEDULED, "new delivery window"),
     Transition(S.RETURNED_TO_HUB, S.DIVERTED_TO_LOCKER, "sent to a parcel locker"),
     Transition(S.RETURNED_TO_HUB, S.CANCELLED, "returned to sender"),
+    Transition(S.RECEIVED, S.ADDRESS_REVIEW, "typed address needs an operator to pick the building"),
+    Transition(S.ADDRESS_REVIEW, S.READY, "operator confirmed the address"),
+    Transition(S.ADDRESS_REVIEW, S.AWAITING_CUSTOMS, "operator confirmed the address; waits for customs"),
+    Transition(S.ADDRESS_REVIEW, S.CANCELLED, "backend cancelled / address cannot be delivered"),
+    *(Transition(source, S.ON_HOLD, "condition excursion while the parcel is at the hub")
+      for source in (S.ADDRESS_REVIEW, S.AWAITING_CUSTOMS, S.READY, S.PLANNED, S.ASSIGNED, S.LOADED, S.RESCHEDULED,
+                     S.DIVERTED_TO_LOCKER, S.RETURNED_TO_HUB)),
+    Transition(S.ON_HOLD, S.READY, "operator released the parcel"),
+    Transition(S.ON_HOLD, S.AWAITING_CUSTOMS, "operator released the parcel; waits for customs"),
+    Transition(S.ON_HOLD, S.CANCELLED, "parcel written off / returned to sender"),
 )
 
 _EDGES: Mapping[tuple[OrderStatus, OrderStatus], Transition] = {(t.source, t.target): t for t in TRANSITIONS}
 
 #: Statuses a parcel can only be in after customs cleared it.
-CLEARED_ONLY: frozenset[OrderStatus] = frozenset(S) - {S.RECEIVED, S.AWAITING_CUSTOMS, S.CANCELLED}
+CLEARED_ONLY: frozenset[OrderStatus] = frozenset(S) - {S.RECEIVED, S.AWAITING_CUSTOMS, S.CANCELLED,
+                                                      S.ADDRESS_REVIEW, S.ON_HOLD}
 #: Statuses the dispatcher may pick orders from.
 DISPATCHABLE: frozenset[OrderStatus] = frozenset({S.READY, S.RESCHEDULED, S.DIVERTED_TO_LOCKER})
 #: Statuses that need a delivery mode (the vehicle kind on the last leg).
 NEEDS_MODE: frozenset[OrderStatus] = frozenset({S.OUT_FOR_DELIVERY, S.HANDED_OFF})
+#: Statuses where the parcel is still at the hub (a condition excursion holds it there).
+AT_HUB: frozenset[OrderStatus] = frozenset(t.source for t in TRANSITIONS if t.target is S.ON_HOLD)
 #: Statuses with no way out.
 TERMINAL: frozenset[OrderStatus] = frozenset(s for s in S if not any(t.source is s for t in TRANSITIONS))
 #: Statuses an order can be cancelled from.

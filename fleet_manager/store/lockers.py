@@ -33,6 +33,7 @@ class Locker:
     latitude_deg: float
     longitude_deg: float
     compartments: int
+    conditioned: bool = False  # temperature-controlled compartments: may take cold-chain parcels
 
     def info(self) -> LockerInfo:
         """What the recipient is told."""
@@ -52,7 +53,8 @@ class PickupCheck:
 
 def _to_locker(row: LockerRow) -> Locker:
     return Locker(
-        row.locker_id, row.hub_id, row.name, row.address, row.latitude_deg, row.longitude_deg, row.compartments
+        row.locker_id, row.hub_id, row.name, row.address, row.latitude_deg, row.longitude_deg, row.compartments,
+        bool(row.conditioned),
     )
 
 
@@ -72,8 +74,9 @@ def upsert_locker(
     longitude_deg: float,
     compartments: int = 24,
     at_s: float = 0.0,
+    conditioned: bool = False,
 ) -> Locker:
-    """Create or update a locker; emits `locker.registered` for the hub's planner."""
+    """Create or update a locker (`conditioned`: temperature-controlled); emits `locker.registered` for the planner."""
     row = session.get(LockerRow, locker_id)
     if row is None:
         row = LockerRow(locker_id=locker_id, hub_id=hub_id)
@@ -81,13 +84,15 @@ def upsert_locker(
     elif row.hub_id != hub_id:
         raise Conflict(f"locker {locker_id!r} belongs to hub {row.hub_id!r}, not {hub_id!r}")
     row.name, row.address, row.compartments = name, address, compartments
+    row.conditioned = conditioned
     row.latitude_deg, row.longitude_deg = latitude_deg, longitude_deg
     session.flush()
     locker = _to_locker(row)
     # The planner of the locker's hub picks it up from here (not a webhook: the backend registered it).
     append_event(session, hub_id=hub_id, event_type=LOCKER_REGISTERED, subject=f"lockers/{locker_id}",
                  data={"locker_id": locker_id, "name": name, "latitude_deg": latitude_deg,
-                       "longitude_deg": longitude_deg, "compartments": compartments}, at_s=at_s, webhook=False)
+                       "longitude_deg": longitude_deg, "compartments": compartments, "conditioned": conditioned},
+                 at_s=at_s, webhook=False)
     return locker
 
 
@@ -119,24 +124,30 @@ def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def choose_locker(
-    session: Session, *, hub_id: str, latitude_deg: float, longitude_deg: float, at_s: float, locker_id: str | None
+    session: Session, *, hub_id: str, latitude_deg: float, longitude_deg: float, at_s: float, locker_id: str | None,
+    conditioned_only: bool = False,
 ) -> Locker:
-    """The requested locker, or the nearest one of the hub with a free compartment."""
+    """The requested locker, or the nearest one of the hub with a free compartment (`conditioned_only`: of the
+    temperature-controlled ones: a cold-chain parcel never goes to a plain locker; Conflict when none has room)."""
     if locker_id is not None:
         locker = get_locker(session, locker_id=locker_id)
         if locker.hub_id != hub_id:
             raise Conflict(f"locker {locker_id!r} belongs to hub {locker.hub_id!r}, not {hub_id!r}")
+        if conditioned_only and not locker.conditioned:
+            raise Conflict(f"locker {locker_id!r} is not conditioned: a cold-chain parcel goes only to a conditioned "
+                           "locker or back to the hub")
         if len(_occupied(session, locker_id, at_s)) >= locker.compartments:
             raise Conflict(f"locker {locker_id!r} has no free compartment")
         return locker
     candidates = sorted(
-        list_lockers(session, hub_id=hub_id),
+        [lk for lk in list_lockers(session, hub_id=hub_id) if lk.conditioned or not conditioned_only],
         key=lambda lk: _distance_m(latitude_deg, longitude_deg, lk.latitude_deg, lk.longitude_deg),
     )
     for locker in candidates:
         if len(_occupied(session, locker.locker_id, at_s)) < locker.compartments:
             return locker
-    raise Conflict(f"hub {hub_id!r} has no locker with a free compartment")
+    kind = "conditioned locker" if conditioned_only else "locker"
+    raise Conflict(f"hub {hub_id!r} has no {kind} with a free compartment")
 
 
 def issue_pickup_code(

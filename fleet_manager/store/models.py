@@ -57,6 +57,9 @@ class OrderRow(Base):
     created_at_s: Mapped[float] = mapped_column(Float)
     updated_at_s: Mapped[float] = mapped_column(Float)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    handling: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # cold_chain / fragile (domain.handling)
+    address_resolution: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # typed text + resolution
+    unplannable_reason: Mapped[str] = mapped_column(Text, default="")
 
 
 class OrderEventRow(Base):
@@ -210,6 +213,7 @@ class LockerRow(Base):
     latitude_deg: Mapped[float] = mapped_column(Float)
     longitude_deg: Mapped[float] = mapped_column(Float)
     compartments: Mapped[int] = mapped_column(Integer, default=24)
+    conditioned: Mapped[bool] = mapped_column(Boolean, default=False)  # temperature-controlled (cold chain)
 
 
 class PickupCodeRow(Base):
@@ -242,3 +246,36 @@ class NotificationRow(Base):
     kind: Mapped[str] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at_s: Mapped[float] = mapped_column(Float)
+
+
+class ParcelReadingRow(Base):
+    """One sensor reading of a parcel (from MQTT): temperature, humidity, shock, and whether it broke a limit."""
+
+    __tablename__ = "parcel_readings"
+    __table_args__ = (Index("ix_parcel_readings_order", "order_id", "at_s"),)
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id", ondelete="CASCADE"))
+    hub_id: Mapped[str] = mapped_column(String(64))
+    at_s: Mapped[float] = mapped_column(Float)
+    temperature_c: Mapped[float | None] = mapped_column(Float, nullable=True)
+    humidity_pct: Mapped[float | None] = mapped_column(Float, nullable=True)
+    shock_g: Mapped[float | None] = mapped_column(Float, nullable=True)
+    excursion: Mapped[str] = mapped_column(Text, default="")  # what the reading broke; "" within limits
+
+
+class ParcelConditionRow(Base):
+    """A parcel's newest reading and its excursion count (one row per sensed parcel)."""
+
+    __tablename__ = "parcel_conditions"
+
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id", ondelete="CASCADE"), primary_key=True)
+    hub_id: Mapped[str] = mapped_column(String(64))
+    at_s: Mapped[float] = mapped_column(Float)
+    temperature_c: Mapped[float | None] = mapped_column(Float, nullable=True)
+    humidity_pct: Mapped[float | None] = mapped_column(Float, nullable=True)
+    shock_g: Mapped[float | None] = mapped_column(Float, nullable=True)
+    readings: Mapped[int] = mapped_column(Integer, default=0)
+    excursions: Mapped[int] = mapped_column(Integer, default=0)  # episodes: a run of readings out of limits
+    in_excursion: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_excursion_at_s: Mapped[float | None] = mapped_column(Float, nullable=True)

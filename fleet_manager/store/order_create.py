@@ -29,6 +29,7 @@ from fleet_manager.domain.orders import Order, OrderStatus
 from fleet_manager.domain.state_machine import check_transition
 from fleet_manager.errors import StoreError
 
+from .address_reviews import announce_review, review_reason
 from .models import Base, IdempotencyKeyRow, OrderEventRow, OrderRow, OutboxRow
 from .orders import STATUS_CHANGED, NewOrder, new_order_values, order_data, to_order
 from .outbox import EVENT_TYPE_PREFIX
@@ -197,6 +198,7 @@ def create_orders(session: Session, *, items: Sequence[Item], actor: str, at_s: 
     repeated_items = set(repeats)
 
     order_rows: list[dict[str, Any]] = []
+    reviews: list[tuple[Order, dict[str, Any]]] = []
     audits: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     for index, (new, _, _) in enumerate(items):
@@ -204,13 +206,19 @@ def create_orders(session: Session, *, items: Sequence[Item], actor: str, at_s: 
             continue
         values = new_order_values(new, order_id=order_ids[index], at_s=at_s)
         received = _order_of(values)
-        target = OrderStatus.READY if new.customs_cleared else OrderStatus.AWAITING_CUSTOMS
+        if new.needs_address_review:  # a typed address nobody could resolve with confidence: an operator picks
+            target, reason = OrderStatus.ADDRESS_REVIEW, review_reason(values["address_resolution"])
+        elif new.customs_cleared:
+            target, reason = OrderStatus.READY, "customs already cleared"
+        else:
+            target, reason = OrderStatus.AWAITING_CUSTOMS, "waiting for customs"
         check_transition(values["order_id"], OrderStatus.RECEIVED, target, customs_cleared=new.customs_cleared,
                          mode=None)
         values.update(status=target.value, version=2)
         order = _order_of(values)
         order_rows.append(values)
-        reason = "customs already cleared" if new.customs_cleared else "waiting for customs"
+        if target is OrderStatus.ADDRESS_REVIEW:
+            reviews.append((order, values["address_resolution"]))
         pair: tuple[dict[str, Any], dict[str, Any]]
         for pair in (
             _event(received, event_id=str(uuid.uuid4()), source=None, actor=actor, reason="order created", at_s=at_s),
@@ -224,6 +232,8 @@ def create_orders(session: Session, *, items: Sequence[Item], actor: str, at_s: 
         _bulk_insert(session, OrderRow, order_rows)
         _bulk_insert(session, OrderEventRow, audits)
         _bulk_insert(session, OutboxRow, events)
+    for order, resolution in reviews:
+        announce_review(session, order, resolution, at_s=at_s)
     for index in repeats:
         repeated = items[index][1]
         if repeated is None:

@@ -38,6 +38,9 @@ class NewOrder:
     window_end_s: float | None = None
     allow_leave_at_door: bool = False
     metadata: Mapping[str, Any] | None = None
+    handling: Mapping[str, Any] | None = None  # domain.handling.Handling.to_json()
+    address_resolution: Mapping[str, Any] | None = None  # the typed address and its resolution (see address_reviews)
+    needs_address_review: bool = False  # start in address_review: an operator picks the building first
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,9 @@ def to_order(row: OrderRow) -> Order:
         locker_id=row.locker_id,
         attempts=row.attempts,
         metadata=dict(row.extra or {}),
+        handling=dict(row.handling or {}),
+        address_resolution=dict(row.address_resolution or {}),
+        unplannable_reason=row.unplannable_reason or "",
     )
 
 
@@ -232,6 +238,9 @@ def new_order_values(new: NewOrder, *, order_id: str, at_s: float) -> dict[str, 
         created_at_s=at_s,
         updated_at_s=at_s,
         version=1,
+        handling=dict(new.handling or {}),
+        address_resolution=dict(new.address_resolution or {}),
+        unplannable_reason="",
     )
 
 
@@ -271,7 +280,7 @@ def _apply(
         row.mission_id = mission_id
     if target is OrderStatus.ATTEMPT_FAILED:
         row.attempts += 1
-    if target in (OrderStatus.READY, OrderStatus.RESCHEDULED, OrderStatus.RETURNED_TO_HUB):
+    if target in (OrderStatus.READY, OrderStatus.RESCHEDULED, OrderStatus.RETURNED_TO_HUB, OrderStatus.ON_HOLD):
         row.vehicle_id, row.mission_id = None, None  # the old plan no longer holds this parcel
     pickup_code: str | None = None
     compartment: str | None = None
@@ -284,6 +293,7 @@ def _apply(
             longitude_deg=row.longitude_deg,
             at_s=at_s,
             locker_id=locker_id,
+            conditioned_only=bool((row.handling or {}).get("cold_chain")),  # a cold-chain parcel: never a plain one
         )
         row.locker_id = locker.locker_id
         pickup_code, compartment = locker_store.issue_pickup_code(

@@ -104,6 +104,7 @@ class Site:
     x_m: float
     y_m: float
     reason: str
+    conditioned: bool = False  # a locker with temperature-controlled compartments (may take cold-chain parcels)
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,11 @@ def _site(raw: dict[str, Any], frame: LocalFrame, what: str) -> Site:
     try:
         latitude_deg, longitude_deg = float(raw["latitude_deg"]), float(raw["longitude_deg"])
         x_m, y_m = frame.to_local(latitude_deg, longitude_deg)
-        return Site(str(raw["site_id"]), str(raw["name"]), latitude_deg, longitude_deg, x_m, y_m, str(raw["reason"]))
+        conditioned = raw.get("conditioned", False)
+        if not isinstance(conditioned, bool):
+            raise WorldError(f"{what} {raw.get('site_id')!r}: conditioned must be true or false, got {conditioned!r}")
+        return Site(str(raw["site_id"]), str(raw["name"]), latitude_deg, longitude_deg, x_m, y_m, str(raw["reason"]),
+                    conditioned)
     except (KeyError, TypeError, ValueError) as exc:
         raise WorldError(f"{what} {raw!r} needs site_id, name, latitude_deg, longitude_deg and reason") from exc
 

@@ -116,6 +116,8 @@ def _drones_only_day(folder: Path) -> Path:
     data["fleet"]["robots"]["count"] = 0
     data["fleet"]["vans"]["count"] = 0
     data["demand"]["orders_per_hour"] = [0.0]
+    data["demand"]["cold_chain"].update(orders=0, failing_boxes=0)  # nor the day's cold-chain parcels
+    data["demand"]["typed_addresses"]["orders"] = 0  # nor its typed addresses
     data["zone_events"] = []
     path = folder / "dashboard_day.yaml"
     path.write_text(yaml.safe_dump(data))

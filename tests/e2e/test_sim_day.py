@@ -21,10 +21,10 @@ import psutil
 import pytest
 import yaml
 
-from fleet_manager.world import load_world
-from sim_worlds.demand import generate_orders
+from fleet_manager.world import address_index_for_world, load_world
 from sim_worlds.report import TERMINAL_OR_KNOWN
 from sim_worlds.scenario import load_scenario
+from sim_worlds.special_demand import day_orders
 
 pytestmark = [pytest.mark.sim, pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -91,8 +91,15 @@ def test_short_day_runs_and_reports(tmp_path: Path) -> None:
     assert kpis["drone_backend"] == "embedded"
     assert kpis["geofence_violations"] == 0
     scenario = load_scenario(str(scenario_path))
-    expected_orders = len(generate_orders(scenario, load_world("helsinki").addresses))
-    assert kpis["orders_total"] == expected_orders > 0  # same seed, same demand
+    index = address_index_for_world("helsinki")
+    day = day_orders(scenario, load_world("helsinki"), index)
+    assert kpis["orders_total"] == len(day) > 0  # same seed, same demand
+    # the demo's cold-chain parcels (one failing box, held at the hub) and typed addresses
+    assert kpis["cold_chain_parcels"] == scenario.demand.cold_chain.orders > 0
+    assert kpis["cold_chain_excursions"] >= 1 and kpis["cold_chain_held"] >= 1
+    assert kpis["cold_chain_over_limit"] == 0
+    assert kpis["addresses_typed"] == sum(o.address_text is not None for o in day) > 0
+    assert kpis["addresses_resolved"] + kpis["addresses_reviewed"] == kpis["addresses_typed"]
     assert kpis["delivered"] + kpis["delivered_to_locker"] > 0
     assert not kpis["unknown_statuses"]
     assert set(kpis["orders_by_status"]) <= TERMINAL_OR_KNOWN

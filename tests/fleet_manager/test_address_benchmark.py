@@ -1,15 +1,13 @@
-"""The address benchmark's generator: every kind is made from real addresses, apart from the resolver."""
+"""The address generator (benchmark, simulated days): every kind made from real addresses, apart from the resolver."""
 
 from __future__ import annotations
 
 import ast
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from benchmarks import address_typing
-from benchmarks.address_typing import KINDS, NEGATIVE_KINDS, QueryGenerator
 from fleet_manager.world.addresses import address_index_for_world
+from sim_worlds import address_typing
+from sim_worlds.address_typing import KINDS, NEGATIVE_KINDS, QueryGenerator
 
 
 def test_generator_does_not_use_the_resolvers_text_handling() -> None:

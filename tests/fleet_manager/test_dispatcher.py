@@ -300,3 +300,44 @@ async def test_lost_vehicle_is_abandoned_and_parcel_replanned(setup, world) -> N
     assert not hub.missions.abandon("drone-1", "link lost")  # once
     await _settle(hub)
     assert _order(database, order_id).status is OrderStatus.READY
+
+
+def _cold(database: Database, world, reference: str, minutes: float) -> str:  # type: ignore[no-untyped-def]
+    order_id = _create(database, world, reference)
+    with database.transaction() as session:
+        from fleet_manager.store.models import OrderRow
+
+        row = session.get(OrderRow, order_id)
+        assert row is not None
+        row.handling = {"cold_chain": {"min_temp_c": 2.0, "max_temp_c": 8.0,
+                                       "max_minutes_out_of_conditioning": minutes}}
+    return order_id
+
+
+async def test_cold_chain_order_refused_with_the_reason_then_flown_in_an_insulated_box(  # type: ignore[no-untyped-def]
+    setup, world
+) -> None:
+    """The only drone has no insulated box: the cold parcel is not flown, the order says why and the backend is
+    told (order.unplannable); once the drone's profile has one, it is delivered within its 20 minutes."""
+    database, hub, _drone, _recipients, clock = setup
+    order_id = _cold(database, world, "ref-cold", minutes=20.0)
+    await hub.dispatcher.start()
+    assert await hub.dispatcher.cycle() == []
+    order = _order(database, order_id)
+    assert order.status is OrderStatus.READY
+    assert order.unplannable_reason == "cold chain: no vehicle in this fleet has an insulated box for it"
+    with database.read() as session:
+        from fleet_manager.store import outbox
+
+        told = [e for e in outbox.events_after(session, after_seq=0, hub_ids=[HUB])
+                if e.type.endswith("order.unplannable")]
+    assert [e.data["reason"] for e in told] == [order.unplannable_reason]
+    vehicle = next(iter(hub.dispatcher.fleet.vehicles(HUB)))
+    vehicle.profile = vehicle.profile.with_changes(cold_chain=True)
+    hub.planner.invalidate()
+    sorties = await hub.dispatcher.cycle()
+    assert [s.order_ids for s in sorties] == [(order_id,)]
+    assert sorties[0].eta_s[order_id] - clock.now() <= 20 * 60
+    await _settle(hub)
+    delivered = _order(database, order_id)
+    assert delivered.status is OrderStatus.DELIVERED and delivered.unplannable_reason == ""

@@ -40,6 +40,7 @@ def register_locker(locker_id: PathId, body: LockerIn, service: ServiceDep, _cal
             longitude_deg=body.longitude_deg,
             compartments=body.compartments,
             at_s=service.clock.now(),
+            conditioned=body.conditioned,
         )
     return LockerOut.of(locker)
 

@@ -8,8 +8,10 @@ import json
 from fastapi import APIRouter
 
 from fleet_manager.domain.errors import IdempotencyMismatch
+from fleet_manager.domain.orders import OrderStatus
 from fleet_manager.store.order_create import Item, create_orders
 
+from ..address_intake import resolve_typed_address
 from ..deps import Backend, ServiceDep
 from ..errors import TYPE_PREFIX
 from ..schemas import BatchItemOut, OrderBatchIn, OrderBatchOut
@@ -39,7 +41,8 @@ def create_order_batch(body: OrderBatchIn, service: ServiceDep, caller: Backend)
             continue
         payload = json.dumps(entry.order.model_dump(mode="json"), sort_keys=True).encode()
         idempotency = (caller.key_id, entry.idempotency_key, hashlib.sha256(payload).hexdigest())
-        items.append((_new_order(entry.order, hub_id), idempotency, None))
+        typed = resolve_typed_address(service, entry.order, hub_id) if entry.order.address is not None else None
+        items.append((_new_order(entry.order, hub_id, typed), idempotency, None))
         positions.append(index)
     with service.write() as session:
         created = create_orders(session, items=items, actor=caller.actor, at_s=service.now())
@@ -49,8 +52,8 @@ def create_order_batch(body: OrderBatchIn, service: ServiceDep, caller: Backend)
             problem = _problem(422, kind, f"orders.{index}: {outcome.error}")
             results[index] = BatchItemOut(index=index, status=422, problem=problem)
         else:
-            status = 201 if outcome.created else 200
             order = outcome.order
+            status = 200 if not outcome.created else 202 if order.status is OrderStatus.ADDRESS_REVIEW else 201
             results[index] = BatchItemOut(
                 index=index, status=status, order_id=order.order_id, order_status=order.status, version=order.version
             )

@@ -16,6 +16,7 @@ from fleet_manager.store import orders as order_store
 from fleet_manager.store.order_create import create_orders
 from fleet_manager.store.orders import NewOrder
 
+from ..address_intake import TypedAddress, resolve_typed_address
 from ..deps import Backend, BackendOrOperator, Operator, Reader, ServiceDep
 from ..limits import PathId
 from ..schemas import (
@@ -32,31 +33,40 @@ from ..schemas import (
 router = APIRouter(prefix="/orders", tags=["orders"])
 
 
-def _new_order(body: OrderCreate, hub_id: str) -> NewOrder:
+def _new_order(body: OrderCreate, hub_id: str, typed: TypedAddress | None) -> NewOrder:
+    if typed is not None:
+        destination = typed.destination
+    elif body.destination is not None:
+        given = body.destination
+        destination = Address(given.latitude_deg, given.longitude_deg, given.street, given.city, given.postcode)
+    else:  # the schema asks for exactly one of them
+        raise HTTPException(422, "give either destination (coordinates) or address (typed text)")
     return NewOrder(
         hub_id=hub_id,
         reference=body.reference,
         recipient=Recipient(body.recipient.name, body.recipient.phone, body.recipient.email),
-        destination=Address(
-            body.destination.latitude_deg,
-            body.destination.longitude_deg,
-            body.destination.street,
-            body.destination.city,
-            body.destination.postcode,
-        ),
+        destination=destination,
         weight_kg=body.weight_kg,
         customs_cleared=body.customs_cleared,
         window_start_s=body.window_start.timestamp() if body.window_start else None,
         window_end_s=body.window_end.timestamp() if body.window_end else None,
         allow_leave_at_door=body.allow_leave_at_door,
         metadata=body.metadata,
+        handling=body.handling.model_dump(exclude_none=True) if body.handling else None,
+        address_resolution=typed.record if typed is not None else None,
+        needs_address_review=typed is not None and typed.needs_review,
     )
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"description": "replay of an earlier request with the same Idempotency-Key"}},
+    responses={
+        200: {"description": "replay of an earlier request with the same Idempotency-Key"},
+        202: {"description": "accepted, but the typed address did not resolve with confidence: the order waits in "
+                             "the review queue (state address_review) until an operator picks the building"},
+        422: {"description": "invalid field (named), or with on_unresolved=reject an address that did not resolve"},
+    },
 )
 def create_order(
     body: OrderCreate,
@@ -65,15 +75,20 @@ def create_order(
     caller: Backend,
     idempotency_key: Annotated[str, Header(min_length=1, max_length=200, description="unique per intended order")],
 ) -> OrderOut:
-    """Create a delivery order. Retrying with the same Idempotency-Key returns the same order (200)."""
+    """Create a delivery order, to coordinates or to a typed address (resolved to a building and its drop point).
+
+    Retrying with the same Idempotency-Key returns the same order (200).
+    """
     hub_id = body.hub_id or service.settings.hub_id
     if hub_id not in service.hub_ids:
         raise HTTPException(422, f"hub_id {hub_id!r} is not served here (serving: {', '.join(service.hub_ids)})")
     request_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
     idempotency = (caller.key_id, idempotency_key, request_hash)
+    typed = resolve_typed_address(service, body, hub_id) if body.address is not None else None
     with service.write() as session:
         result = create_orders(
-            session, items=[(_new_order(body, hub_id), idempotency, None)], actor=caller.actor, at_s=service.now()
+            session, items=[(_new_order(body, hub_id, typed), idempotency, None)], actor=caller.actor,
+            at_s=service.now(),
         )[0]
     if result.error is not None:
         raise result.error
@@ -83,6 +98,8 @@ def create_order(
     if not created:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
+    elif order.status is OrderStatus.ADDRESS_REVIEW:
+        response.status_code = status.HTTP_202_ACCEPTED
     response.headers["Location"] = f"/v1/orders/{order.order_id}"
     return OrderOut.of(order)
 

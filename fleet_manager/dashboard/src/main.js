@@ -6,6 +6,8 @@ import { PolygonDrawer } from "./draw.js";
 import { FleetMap } from "./map.js";
 import { eventAlert, eventTopic, isTelemetry, mergeVehicle, routesOf, telemetryAlerts, vehicleView } from "./model.js";
 import { bindPanelActions, renderAlerts, renderOrders, renderVehicles, renderZones } from "./panels.js";
+import { ColdChainPanel } from "./coldchain.js";
+import { ReviewQueue } from "./reviews.js";
 
 // Stored telemetry is polled as a floor; telemetry events on the stream move markers in between.
 const VEHICLE_POLL_MS = 1000;
@@ -33,6 +35,8 @@ const state = {
 let api = null;
 let fleetMap = null;
 let drawer = null;
+let reviews = null;
+let coldChain = null;
 const $ = (selector) => document.querySelector(selector);
 
 function toast(message, kind = "info") {
@@ -185,6 +189,8 @@ const refresh = {
   orders: debounced(loadOrders),
   missions: debounced(loadMissions),
   zones: debounced(loadZones),
+  reviews: debounced(() => reviews?.load() ?? Promise.resolve()),
+  conditions: debounced(() => coldChain?.load([...state.orders.values()]) ?? Promise.resolve()),
 };
 
 // ---- rendering (coalesced to one frame) ----
@@ -208,6 +214,8 @@ function render() {
 
 function renderOrderPanel() {
   renderOrders([...state.orders.values()], { openOnly: $("#orders-open-only").checked, canCancel: state.canOperate });
+  refresh.reviews?.();
+  refresh.conditions?.();
 }
 
 // ---- the event stream ----
@@ -344,7 +352,8 @@ function onDrawChange(tool, { closed = false } = {}) {
 async function main() {
   fleetMap = new FleetMap($("#map"), {
     onVehicleClick: (id) => document.querySelector(`#vehicles tr[data-vehicle-id="${CSS.escape(id)}"]`)?.scrollIntoView({ block: "nearest" }),
-    onMapClick: (latlng) => drawer?.click(latlng),
+    onMapClick: (latlng) => reviews?.mapClick(latlng) || drawer?.click(latlng),
+    onBuildingClick: (buildingId, latlng) => reviews?.buildingClick(buildingId, latlng),
   });
   drawer = new PolygonDrawer(fleetMap, { onChange: onDrawChange });
   $("#draw-zone").addEventListener("click", () => (drawer.active ? drawer.cancel() : drawer.start()));
@@ -366,6 +375,17 @@ async function main() {
   });
 
   state.world = await connect();
+  reviews = new ReviewQueue({
+    api,
+    fleetMap,
+    report: reportError,
+    toast,
+    onDecided: (order) => {
+      state.orders.set(order.order_id, order);
+      renderOrderPanel();
+    },
+  });
+  coldChain = new ColdChainPanel({ api });
   $("#key-dialog").open && $("#key-dialog").close();
   $("#world-name").textContent = state.world.name;
   fleetMap.showWorld(state.world);

@@ -46,13 +46,14 @@ function vehicleIcon(vehicle) {
 }
 
 export class FleetMap {
-  constructor(element, { onVehicleClick, onMapClick }) {
+  constructor(element, { onVehicleClick, onMapClick, onBuildingClick }) {
     this.map = L.map(element, { preferCanvas: true, zoomSnap: 0.25, minZoom: 13, maxZoom: 20 });
     this.svg = L.svg({ padding: 0.5 });
     this.vehicleMarkers = new Map();
     this.routeLines = new Map();
     this.zoneLayers = new Map();
     this.onVehicleClick = onVehicleClick;
+    this.onBuildingClick = onBuildingClick; // (building_id, latlng): fired before the map's own click
     this.map.on("click", (event) => onMapClick?.(event.latlng));
     this.map.createPane("zones").style.zIndex = 410;
     this.map.createPane("routes").style.zIndex = 420;
@@ -82,6 +83,7 @@ export class FleetMap {
         const p = feature.properties;
         const title = p.address || p.name || p.building_id;
         layer.bindTooltip(`${escapeHtml(title)} · ${p.height_m} m`, { sticky: true });
+        layer.on("click", (event) => this.onBuildingClick?.(p.building_id, event.latlng));
       },
     }).addTo(this.map);
     L.marker([world.hub.latitude_deg, world.hub.longitude_deg], { icon: siteIcon("hub", world.hub.name) })

@@ -14,6 +14,8 @@ const CANCELLABLE_ORDER = new Set([
   "loaded",
   "rescheduled",
   "returned_to_hub",
+  "address_review",
+  "on_hold",
 ]);
 
 /** A vehicle record (GET /v1/vehicles item or a telemetry event's data) flattened for display. */
@@ -94,7 +96,7 @@ export function eventAlert(cloudevent) {
   const type = String(cloudevent.type ?? "").replace(/^com\.finalmile\./, "");
   const data = cloudevent.data ?? {};
   const vehicleId = data.vehicle_id ?? (String(cloudevent.subject ?? "").match(/^vehicles\/([^/]+)/) || [])[1] ?? null;
-  const text = data.message ?? data.reason ?? data.error ?? "";
+  const text = data.message ?? data.reason ?? data.error ?? (Array.isArray(data.broken) ? `${data.reference || data.order_id}: ${data.broken.join("; ")}${data.held ? " (held at the hub)" : ""}` : "");
   let kind = null;
   let severity = "warning";
   if (/geofence/.test(type)) {
@@ -106,6 +108,14 @@ export function eventAlert(cloudevent) {
     severity = /restored|regained/.test(type) ? "info" : "critical";
   } else if (/alert/.test(type)) kind = data.kind ?? "alert";
   else if (type === "vehicle.command_failed") kind = "command failed";
+  else if (type === "parcel.condition_excursion") {
+    kind = "cold chain";
+    severity = "critical";
+  } else if (type === "order.unplannable") kind = "unplannable";
+  else if (type === "order.address_review_required") {
+    kind = "address review";
+    severity = "info";
+  }
   else if (type === "mission.failed") kind = "mission failed";
   if (!kind) return null;
   return {
@@ -124,6 +134,7 @@ export function eventTopic(type) {
   if (short.startsWith("order.") || short.startsWith("notification.") || short.startsWith("locker.")) return "orders";
   if (short.startsWith("zone.")) return "zones";
   if (short.startsWith("mission.")) return "missions";
+  if (short.startsWith("parcel.")) return "orders";
   if (short.startsWith("vehicle.")) return "vehicles";
   return null;
 }

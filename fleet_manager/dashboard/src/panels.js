@@ -72,7 +72,12 @@ export function renderOrders(orders, { openOnly, canCancel }) {
       id.title = `${order.order_id}\n${order.destination?.street ?? ""}`;
       const action = document.createElement("td");
       if (orderIsCancellable(order)) action.append(button("Cancel", "cancel-order", order.order_id, { disabled: !canCancel }));
-      tr.append(id, cell(order.status.replaceAll("_", " "), `order-status order-status--${order.status}`), cell(order.mode ?? "–"), cell(order.vehicle_id ?? "–"), action);
+      const status = cell(order.status.replaceAll("_", " "), `order-status order-status--${order.status}`);
+      if (order.unplannable_reason) {
+        status.title = order.unplannable_reason; // why the planner cannot plan it (e.g. a cold-chain limit)
+        status.classList.add("unplannable");
+      }
+      tr.append(id, status, cell(order.mode ?? "–"), cell(order.vehicle_id ?? "–"), action);
       return tr;
     }),
   );

@@ -1,4 +1,7 @@
-"""How people type addresses: a labelled query set generated from a world's real (OSM) addresses.
+"""How people type addresses: labelled queries generated from a world's real (OSM) addresses.
+
+Used by the accuracy benchmark (`python -m benchmarks addresses`) and by simulated days, whose
+typed-address orders keep the right answer for scoring.
 
 Written from how addresses arrive in cross-border orders, not from the resolver: nothing here
 imports the resolver or its text folding (`fleet_manager.world.address_text`). The generator reads
@@ -36,6 +39,9 @@ POSITIVE_KINDS = (
     "combined",
 )
 NEGATIVE_KINDS = ("wrong_number", "street_elsewhere")
+# Addresses a person typed so that no resolver can be sure (the right door needs a person): simulated days
+# only, never in the accuracy benchmark (they are not meant to resolve on their own).
+REVIEW_KINDS = ("missing_number",)
 KINDS = POSITIVE_KINDS + NEGATIVE_KINDS
 
 COUNTRY_NAMES = {
@@ -191,6 +197,14 @@ class QueryGenerator:
     def street(self, address: Address) -> Street:
         return self.streets[address.street_id]
 
+    def missing_number(self, address: Address) -> str | None:
+        """The recipient left the house number out: the street and place only (a reviewer must find the door)."""
+        if len(self.by_street.get(address.street_id, ())) < 2:
+            return None
+        place = self.place(address)
+        name = self.street(address).name
+        return f"{name}, {place}" if place else name
+
     def city(self, address: Address) -> str:
         return address.city or self.default_city
 
@@ -267,7 +281,8 @@ class QueryGenerator:
 
     def digraphs(self, address: Address) -> str | None:
         text = self.clean(address)
-        spelt = text.translate(str.maketrans({"ä": "ae", "ö": "oe", "å": "aa", "Ä": "Ae", "Ö": "Oe", "Å": "Aa"}))
+        digraphs: dict[str, str | int | None] = {"ä": "ae", "ö": "oe", "å": "aa", "Ä": "Ae", "Ö": "Oe", "Å": "Aa"}
+        spelt = text.translate(str.maketrans(digraphs))
         return spelt if spelt != text else None
 
     def extra_diacritics(self, address: Address) -> str | None:
