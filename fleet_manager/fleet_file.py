@@ -14,6 +14,9 @@ the file, the vehicle (or hub) and the field. Point to it with `FINALMILE_FLEET_
       - {vehicle_id: drone-1, kind: drone, url: "tcp:127.0.0.1:5760", hub: helsinki-west-harbour,
          carried_by: van-1}                 # adapter defaults to the kind's: mavlink / ros2 / van
       - {vehicle_id: robot_1, kind: robot, url: "ros2:/robot_1", profile: {speed_m_s: 1.2}}
+      - {vehicle_id: robot_2, kind: robot, url: "ros2:/robot_2",   # a Nav2 robot with its own map frame:
+         map_datum: {latitude_deg: 60.1702, longitude_deg: 24.9312, yaw_deg: 0, projection: utm}}
+      - {vehicle_id: robot_3, kind: robot, url: "ros2:/robot_3", fromll_service: /robot_3/fromLL}  # or ask it
       - {vehicle_id: van-1, kind: van, url: "tcp:127.0.0.1:7100"}
 
 `FINALMILE_VEHICLES` ('drone-1=tcp:127.0.0.1:5760,robot_1=ros2:/robot_1,van-1=van:tcp:HOST:PORT')
@@ -163,6 +166,21 @@ class HubConfig(_Model):
     remote_id: RemoteIdHub | None = None  # stream Remote ID (OpenDroneID) data to this hub's drones
 
 
+class MapDatum(_Model):
+    """Where a Nav2 robot's own `map` frame lies on the Earth (as robot_localization's navsat `datum`).
+
+    `latitude_deg`/`longitude_deg` is map (0, 0); `yaw_deg` is the direction of the map's x axis
+    (REP-103: 0 = east, counter-clockwise, so 90 = north); `projection` is the plane the map is drawn
+    on: `local_cartesian` (navsat's `use_local_cartesian: true`, or a hand-surveyed map) or `utm`
+    (navsat's default).
+    """
+
+    latitude_deg: float = Field(ge=-90, le=90)
+    longitude_deg: float = Field(ge=-180, le=180)
+    yaw_deg: float = Field(default=0.0, ge=-360, le=360)
+    projection: Literal["local_cartesian", "utm"] = "local_cartesian"
+
+
 class VehicleConfig(_Model):
     """One vehicle: how to reach it, what it can do, where it is based, what carries it."""
 
@@ -180,6 +198,9 @@ class VehicleConfig(_Model):
     gcs_component_id: int = Field(default=190, ge=0, le=255)  # MAV_COMP_ID_MISSIONPLANNER
     signing: SigningConfig | None = None
     remote_id: RemoteIdAircraftConfig | None = None
+    # ROS 2 robots with a map frame of their own (default: the robot's map is the world's frame)
+    map_datum: MapDatum | None = None
+    fromll_service: str | None = None  # robot_localization FromLL service, e.g. /robot_1/fromLL
 
     @model_validator(mode="after")
     def _adapter_fits(self) -> VehicleConfig:
@@ -201,6 +222,12 @@ class VehicleConfig(_Model):
             raise ValueError("a van cannot be carried")
         if self.kind is not VehicleKind.VAN and self.carries:
             raise ValueError(f"a {self.kind.value} cannot carry vehicles")
+        if adapter is not AdapterKind.ROS2 and (self.map_datum or self.fromll_service):
+            raise ValueError(f"map_datum and fromll_service are for ros2 robots, not a {adapter.value} vehicle")
+        if self.map_datum and self.fromll_service:
+            raise ValueError("give map_datum or fromll_service, not both (fromll_service asks the robot itself)")
+        if self.fromll_service is not None and not re.match(r"^/[A-Za-z_][A-Za-z0-9_/]*$", self.fromll_service):
+            raise ValueError(f"fromll_service {self.fromll_service!r} is not an absolute ROS service name (/ns/fromLL)")
         return self
 
     @property

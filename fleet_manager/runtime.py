@@ -15,6 +15,7 @@ registry, and the Fleet API app whose lifespan runs the dispatcher, monitors and
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import math
 from dataclasses import dataclass, field
@@ -157,7 +158,8 @@ class Runtime:
                 options = (mavlink_options(fleet_file, vehicle, (world.hub.latitude_deg, world.hub.longitude_deg))
                            if vehicle.adapter_kind is AdapterKind.MAVLINK else None)
                 adapters.append(factory.build(vehicle.vehicle_id, vehicle.adapter_kind.value, vehicle.url,
-                                              fleet_file.profile(vehicle), options=options))
+                                              fleet_file.profile(vehicle), options=options,
+                                              map_datum=vehicle.map_datum, fromll_service=vehicle.fromll_service))
             await _connect(adapters, settings.vehicle_connect_timeout_s)
         except BaseException:
             await asyncio.gather(*(a.close() for a in adapters), return_exceptions=True)
@@ -186,6 +188,9 @@ class Runtime:
         if isinstance(recipients, HttpRecipientCheck):
             runtime._closers.append(recipients.close)
         logger.info("fleet manager for %s: %s", hub.hub_id, ", ".join(v.vehicle_id for v in fleet))
+        # The world (graphs, footprints) and the fleet stay for the process's life: out of the collector's
+        # way, a full collection no longer stalls telemetry for ~0.4 s (measured with 60 robots).
+        gc.freeze()
         return runtime
 
     @property
@@ -202,6 +207,7 @@ class Runtime:
         if self._factory is not None:
             self._factory.close()
         self.database.dispose()
+        gc.unfreeze()  # what start() froze may be garbage now (several runtimes in one process: tests)
 
 
 async def _connect(adapters: list[VehicleAdapter], timeout_s: float) -> None:

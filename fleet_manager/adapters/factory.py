@@ -44,11 +44,13 @@ class AdapterFactory:
 
     def build(
         self, vehicle_id: str, adapter: str, url: str, profile: VehicleProfile,
-        *, options: Mapping[str, Any] | None = None,
+        *, options: Mapping[str, Any] | None = None, map_datum: Any = None, fromll_service: str | None = None,
     ) -> VehicleAdapter:
         """The adapter named `adapter` ('mavlink', 'ros2', 'van') for a vehicle reachable at `url`.
 
         `options` are the MAVLink adapter's link options (GCS ids, system id, signing, Remote ID).
+        A ROS 2 robot's map frame is the world's frame, or the one its `map_datum` (fleet file
+        `MapDatum`) places, or the one its robot_localization `fromll_service` converts into.
         """
         if adapter == "mavlink":
             from .mavlink_adapter import MavlinkAdapter
@@ -59,8 +61,14 @@ class AdapterFactory:
         if adapter == "ros2":
             from .ros2_adapter import Ros2Adapter
 
-            return Ros2Adapter(vehicle_id, self._ros_bridge(), self.frame, namespace=url.removeprefix("ros2:"),
-                               clock=self.clock)
+            frame: Any = self.frame
+            if map_datum is not None:
+                from mission_planner.map_frame import MapFrame
+
+                frame = MapFrame.at(map_datum.latitude_deg, map_datum.longitude_deg, map_datum.yaw_deg,
+                                    map_datum.projection)
+            return Ros2Adapter(vehicle_id, self._ros_bridge(), frame, namespace=url.removeprefix("ros2:"),
+                               clock=self.clock, fromll_service=fromll_service, world_frame=self.frame)
         if adapter == "van":
             from .van_adapter import VanAdapter
 

@@ -2,8 +2,14 @@
 
 One `Ros2Adapter` per robot namespace (`/robot_1`), all sharing one `Ros2Bridge` (one rclpy node
 in its own executor thread). Per robot: a `navigate_to_pose` action client (nav2_msgs/action/
-NavigateToPose), subscriptions to `odom`, `amcl_pose` and `battery_state`, and a std_srvs/Trigger
+NavigateToPose), subscriptions to `odom`, `amcl_pose` (with AMCL's own QoS: reliable, transient
+local, so a parked robot's last pose arrives at once) and `battery_state`, and a std_srvs/Trigger
 client for the compartment. A mission is sent leg by leg as successive NavigateToPose goals.
+
+Each robot has its own `map` frame: the world's frame (default), a `MapFrame` from a datum, or the
+one the robot's robot_localization `fromLL` service converts into (`ros2_fromll`: goals through the
+service, positions through a frame fitted to it at connect). Goals, positions, mission events and
+so the dashboard all convert through it.
 
 This module connects and composes: `ros2_missions` runs missions (start, replace, pause, ...),
 `ros2_goals` sends, follows and cancels the goals and opens the compartment, and `ros2_telemetry`
@@ -17,10 +23,9 @@ and rclpy is touched only inside `Ros2Bridge.call`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fleet_manager.adapters.base import (
@@ -32,7 +37,8 @@ from fleet_manager.adapters.base import (
     VehicleKind,
     VehicleState,
 )
-from fleet_manager.adapters.ros2_bridge import BridgeError, Ros2Bridge
+from fleet_manager.adapters.ros2_bridge import BridgeError, Relay, Ros2Bridge
+from fleet_manager.adapters.ros2_fromll import FromLLClient
 from fleet_manager.adapters.ros2_goals import GoalAborted as GoalAborted
 from fleet_manager.adapters.ros2_goals import GoalClient
 from fleet_manager.adapters.ros2_goals import GoalRejected as GoalRejected
@@ -42,12 +48,19 @@ from fleet_manager.adapters.ros2_telemetry import NavigationProgress, RobotTelem
 from fleet_manager.errors import AdapterTimeout, NotConnected
 from mission_planner.clock import Clock
 from mission_planner.geodesy import LocalFrame
+from mission_planner.map_frame import MapFrame
 
 logger = logging.getLogger(__name__)
 
+ODOM_QUEUE_DEPTH = 50  # 5 s of 10 Hz odometry per robot
+
 
 class Ros2Adapter(VehicleAdapter):
-    """A Nav2 robot (or the in-repo sim robot) reached over ROS 2 in namespace `namespace`."""
+    """A Nav2 robot (or the in-repo sim robot) reached over ROS 2 in namespace `namespace`.
+
+    `frame` is the robot's map frame on the Earth (the world's `LocalFrame`, or a `MapFrame` from its
+    datum); with `fromll_service` the robot converts itself and `world_frame` anchors the fit.
+    """
 
     kind = VehicleKind.ROBOT
 
@@ -55,7 +68,7 @@ class Ros2Adapter(VehicleAdapter):
         self,
         vehicle_id: str,
         bridge: Ros2Bridge,
-        frame: LocalFrame,
+        frame: LocalFrame | MapFrame,
         *,
         namespace: str | None = None,
         clock: Clock | None = None,
@@ -63,6 +76,8 @@ class Ros2Adapter(VehicleAdapter):
         goal_response_timeout_s: float = 10.0,
         compartment_service: str | None = None,
         compartment_timeout_s: float = 10.0,
+        fromll_service: str | None = None,
+        world_frame: LocalFrame | None = None,
     ) -> None:
         if link_timeout_s <= 0:
             raise ValueError(f"link_timeout_s must be > 0, got {link_timeout_s}")
@@ -70,7 +85,11 @@ class Ros2Adapter(VehicleAdapter):
             raise ValueError(f"goal_response_timeout_s must be > 0, got {goal_response_timeout_s}")
         self.vehicle_id = vehicle_id
         self.bridge = bridge
-        self.frame = frame
+        self.frame = frame if isinstance(frame, MapFrame) else MapFrame.of(frame)
+        self.world_frame = world_frame or (frame if isinstance(frame, LocalFrame) else None)
+        self.fromll = FromLLClient(vehicle_id, fromll_service, bridge) if fromll_service else None
+        if self.fromll is not None and self.world_frame is None:
+            raise ValueError(f"{vehicle_id}: fromll_service needs world_frame (the anchor of the map-frame fit)")
         self.namespace = "/" + (namespace or vehicle_id).strip("/")
         self.clock = clock or Clock()
         self.link_timeout_s = link_timeout_s
@@ -79,9 +98,10 @@ class Ros2Adapter(VehicleAdapter):
         self.compartment_timeout_s = compartment_timeout_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ros: dict[str, Any] = {}
+        self._taps: list[tuple[str, Callable[[Any], None]]] = []
         self._connected = False
         self._telemetry = RobotTelemetry(
-            vehicle_id, self.namespace, frame, self.clock, link_timeout_s=link_timeout_s,
+            vehicle_id, self.namespace, self.frame, self.clock, link_timeout_s=link_timeout_s,
             mission_view=lambda: self._missions.view(),
         )  # fmt: skip
         self._goals = GoalClient(
@@ -89,20 +109,28 @@ class Ros2Adapter(VehicleAdapter):
             compartment_timeout_s=compartment_timeout_s,
         )  # fmt: skip
         self._missions = RobotMissions(
-            vehicle_id, self.namespace, frame, self.clock, self._telemetry, self._goals,
+            vehicle_id, self.namespace, self._goal_xy, self.clock, self._telemetry, self._goals,
             link_timeout_s=link_timeout_s,
         )  # fmt: skip
         self._watchdog: asyncio.Task[None] | None = None
 
     # --- connection ----------------------------------------------------------------------------
     async def connect(self, timeout_s: float = 30.0) -> None:
-        """Create the action client, subscriptions and service client; wait for the first odometry."""
+        """Fit the map frame (fromLL), create the action client, subscriptions and service client; wait for odometry."""
         if self._connected:
             return
         self._loop = asyncio.get_running_loop()
         self._telemetry.fanout.reopen()
         self._missions.events.reopen()
         self.bridge.start()
+        started = time.monotonic()
+        if self.fromll is not None and self.world_frame is not None:
+            try:
+                await self.fromll.open()
+                self.frame = self._telemetry.frame = await self.fromll.fit(self.world_frame, timeout_s)
+            except BridgeError as exc:
+                raise AdapterTimeout(self.vehicle_id, "connect", str(exc)) from exc
+            timeout_s = max(0.1, timeout_s - (time.monotonic() - started))
         try:
             self._ros = await self.bridge.call(
                 self._create_ros_entities, timeout_s=timeout_s, what=f"{self.vehicle_id}: create ROS entities"
@@ -124,52 +152,48 @@ class Ros2Adapter(VehicleAdapter):
         )
 
     def _create_ros_entities(self) -> dict[str, Any]:
-        """Runs in the ROS thread (through Ros2Bridge.call)."""
+        """Runs in the ROS thread (through Ros2Bridge.call): this robot's entities (kept by the bridge), attached."""
+        entities = self.bridge.entities(f"robot {self.namespace} {self.compartment_service}", self._build_entities)
+        loop = self._require_loop("connect")
+        for topic, handler in (("odom", self._telemetry.on_odometry), ("amcl_pose", self._telemetry.on_amcl_pose),
+                               ("battery_state", self._telemetry.on_battery)):  # fmt: skip
+            entities["relays"][topic].attach(self, self.bridge.to_loop(loop, handler))
+        return entities
+
+    def _build_entities(self) -> dict[str, Any]:
+        """Runs in the ROS thread, once per robot and bridge."""
         from geometry_msgs.msg import PoseWithCovarianceStamped
         from nav2_msgs.action import NavigateToPose
         from nav_msgs.msg import Odometry
         from rclpy.action import ActionClient
-        from rclpy.qos import qos_profile_sensor_data
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
         from sensor_msgs.msg import BatteryState
         from std_srvs.srv import Trigger
 
-        node, loop, ns = self.bridge.node, self._require_loop("connect"), self.namespace
-        on_loop = self.bridge.to_loop
-        # Best-effort subscriptions match both reliable and best-effort publishers.
+        node, ns = self.bridge.node_for(self.namespace), self.namespace
+        # Best-effort subscriptions match both reliable and best-effort publishers. amcl_pose takes AMCL's
+        # own QoS (nav2_amcl: KeepLast(1), reliable, transient local): AMCL publishes only when the robot
+        # moves, so a parked robot's pose is the one latched sample.
+        amcl_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        # Sensor QoS, but a deeper queue: with a hundred robots on two cores the executor thread can be
+        # held off for a while, and a 5-deep queue (qos_profile_sensor_data) then loses odometry.
+        odom_qos = QoSProfile(depth=ODOM_QUEUE_DEPTH, reliability=ReliabilityPolicy.BEST_EFFORT)
+        relays = {topic: Relay() for topic in ("odom", "amcl_pose", "battery_state")}
         return {
             "action": ActionClient(node, NavigateToPose, f"{ns}/navigate_to_pose"),
             "compartment": node.create_client(Trigger, self.compartment_service),
+            "relays": relays,
             "subscriptions": [
-                node.create_subscription(
-                    Odometry, f"{ns}/odom", on_loop(loop, self._telemetry.on_odometry), qos_profile_sensor_data
-                ),
-                node.create_subscription(
-                    PoseWithCovarianceStamped,
-                    f"{ns}/amcl_pose",
-                    on_loop(loop, self._telemetry.on_amcl_pose),
-                    qos_profile_sensor_data,
-                ),
-                node.create_subscription(
-                    BatteryState,
-                    f"{ns}/battery_state",
-                    on_loop(loop, self._telemetry.on_battery),
-                    qos_profile_sensor_data,
-                ),
+                node.create_subscription(Odometry, f"{ns}/odom", relays["odom"], odom_qos),
+                node.create_subscription(PoseWithCovarianceStamped, f"{ns}/amcl_pose", relays["amcl_pose"], amcl_qos),
+                node.create_subscription(BatteryState, f"{ns}/battery_state", relays["battery_state"],
+                                         qos_profile_sensor_data),
             ],
         }
 
-    def _destroy_ros_entities(self, entities: dict[str, Any]) -> None:
-        """Runs in the ROS thread."""
-        node = self.bridge.node
-        for subscription in entities.get("subscriptions", ()):
-            node.destroy_subscription(subscription)
-        if "compartment" in entities:
-            node.destroy_client(entities["compartment"])
-        if "action" in entities:
-            entities["action"].destroy()
-
     async def close(self) -> None:
-        """Stop watching, end the telemetry and event streams and drop the ROS entities; idempotent."""
+        """Stop watching, end the telemetry and event streams and detach from the ROS entities; idempotent."""
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
@@ -177,9 +201,11 @@ class Ros2Adapter(VehicleAdapter):
             self._missions.fail(NotConnected(self.vehicle_id, "wait_mission", "adapter closed during the mission"))
         entities, self._ros = self._ros, {}
         self._goals.action = self._goals.compartment = None
-        if entities and self.bridge.running:
-            with contextlib.suppress(BridgeError):
-                await self.bridge.call(lambda: self._destroy_ros_entities(entities), timeout_s=5.0, what="close")
+        for relay in entities.get("relays", {}).values():  # the entities stay with the bridge (see entities())
+            relay.detach(self)
+        for topic, handler in self._taps:
+            entities["relays"][topic].detach(handler)
+        self._taps.clear()
         self._connected = False
         self._telemetry.fanout.close()
         self._missions.events.close()
@@ -192,6 +218,21 @@ class Ros2Adapter(VehicleAdapter):
     def _require_connected(self, call: str) -> None:
         if not self._connected:
             raise NotConnected(self.vehicle_id, call, "adapter not connected; call connect() first")
+
+    def tap(self, topic: str, handler: Callable[[Any], None]) -> None:
+        """Also hand every raw `topic` message ('odom', 'amcl_pose', 'battery_state') to `handler` on the loop,
+        in the same order as the adapter sees them (diagnostics, benchmarks); until the adapter closes."""
+        relays = self._ros.get("relays")
+        if relays is None or topic not in relays:
+            raise NotConnected(self.vehicle_id, "tap", f"no {topic!r} subscription; connect() first")
+        relays[topic].attach(handler, self.bridge.to_loop(self._require_loop("tap"), handler))
+        self._taps.append((topic, handler))
+
+    async def _goal_xy(self, latitude_deg: float, longitude_deg: float) -> tuple[float, float]:
+        """A WGS84 goal in the robot's map frame: through its fromLL service when it has one, else the frame."""
+        if self.fromll is not None:
+            return await self.fromll.map_point(latitude_deg, longitude_deg)
+        return self.frame.to_local(latitude_deg, longitude_deg)
 
     # --- telemetry -----------------------------------------------------------------------------
     def latest_state(self) -> VehicleState | None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from mission_planner.clock import Clock
-from mission_planner.geodesy import LocalFrame
 
 from ..errors import AdapterError, AdapterTimeout, CommandRefused, LinkLost, MissionBusy, NoMissionRunning
 from .base import Mission, MissionEvent, MissionOutcome, MissionResult, MissionStep, StepKind
@@ -32,12 +32,12 @@ class RobotMissions:
     """The mission half of the vehicle contract for one robot; `events` hands out its progress."""
 
     def __init__(
-        self, vehicle_id: str, namespace: str, frame: LocalFrame, clock: Clock, telemetry: RobotTelemetry,
-        goals: GoalClient, *, link_timeout_s: float,
+        self, vehicle_id: str, namespace: str, goal_xy: Callable[[float, float], Awaitable[tuple[float, float]]],
+        clock: Clock, telemetry: RobotTelemetry, goals: GoalClient, *, link_timeout_s: float,
     ) -> None:  # fmt: skip
         self.vehicle_id = vehicle_id
         self.namespace = namespace
-        self.frame = frame
+        self.goal_xy = goal_xy  # WGS84 -> the robot's map frame (its datum, or its fromLL service)
         self.clock = clock
         self.link_timeout_s = link_timeout_s
         self.events: Fanout[MissionEvent] = Fanout(_QUEUE_SIZE, name=f"{vehicle_id} mission events")
@@ -240,18 +240,18 @@ class RobotMissions:
             self._mode = "PAUSED"
             await self._resume_event.wait()
 
-    def _target_xy(self, step: MissionStep) -> tuple[float, float]:
+    async def _target_xy(self, step: MissionStep) -> tuple[float, float]:
         if step.kind is StepKind.RETURN:
             if self._telemetry.home_xy is None:
                 raise CommandRefused(self.vehicle_id, "navigate_to_pose", "home position not known")
             return self._telemetry.home_xy
         if step.latitude_deg is None or step.longitude_deg is None:
             raise CommandRefused(self.vehicle_id, "navigate_to_pose", f"{step.kind.value} step without a position")
-        return self.frame.to_local(step.latitude_deg, step.longitude_deg)
+        return await self.goal_xy(step.latitude_deg, step.longitude_deg)
 
     async def _navigate(self, index: int, step: MissionStep, begun: asyncio.Future[None]) -> int:
         """Send one NavigateToPose goal and wait for its end; returns the GoalStatus (aborts raise)."""
-        x_m, y_m = self._target_xy(step)
+        x_m, y_m = await self._target_xy(step)
         where = f"step {index} ({step.kind.value}) to ({x_m:.1f}, {y_m:.1f}) m in {MAP_FRAME_ID}"
         handle = await self._goals.send(
             x_m, y_m, facing_from=self._telemetry.map_xy, where=where,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from mission_planner.clock import Clock
-from mission_planner.geodesy import LocalFrame
+from mission_planner.map_frame import MapFrame
 
 from .base import LinkStatus, VehicleKind, VehicleState
 from .fanout import Fanout
@@ -68,7 +68,7 @@ class RobotTelemetry:
         self,
         vehicle_id: str,
         namespace: str,
-        frame: LocalFrame,
+        frame: MapFrame,
         clock: Clock,
         *,
         link_timeout_s: float,
@@ -76,7 +76,7 @@ class RobotTelemetry:
     ) -> None:
         self.vehicle_id = vehicle_id
         self.namespace = namespace
-        self.frame = frame
+        self.frame = frame  # the robot's map frame on the Earth (the adapter may replace it with a fitted one)
         self.clock = clock
         self.link_timeout_s = link_timeout_s
         self.link = LinkStatus.CONNECTING
@@ -159,7 +159,7 @@ class RobotTelemetry:
             stamp_s=self.clock.now(),
             latitude_deg=latitude_deg,
             longitude_deg=longitude_deg,
-            heading_deg=(90.0 - math.degrees(self._yaw_rad)) % 360.0,
+            heading_deg=self.frame.bearing_deg(self._yaw_rad),
             ground_speed_m_s=self._speed_m_s,
             battery_remaining_pct=self._battery_pct,
             battery_remaining_wh=self._battery_wh,

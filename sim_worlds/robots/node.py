@@ -1,11 +1,17 @@
 """The sim robot's rclpy node: Nav2's NavigateToPose action server, odometry, battery and a compartment service.
 
 One node per robot namespace (`/robot_1/sim_robot`): `navigate_to_pose` (nav2_msgs/action/
-NavigateToPose, goals in the `map` frame = the world's local metric frame), `odom` (nav_msgs/
-Odometry, 10 Hz), `amcl_pose` (geometry_msgs/PoseWithCovarianceStamped in `map`, 2 Hz, as AMCL
-publishes it), `battery_state` (sensor_msgs/BatteryState, 1 Hz) and `~/open_compartment`
-(std_srvs/Trigger). Everything runs in the executor thread and nothing blocks, so one single-threaded
-executor serves many robots.
+NavigateToPose, goals in the robot's `map` frame), `odom` (nav_msgs/Odometry, 10 Hz), `amcl_pose`
+(geometry_msgs/PoseWithCovarianceStamped in `map`, as AMCL publishes it: with AMCL's QoS — keep
+last 1, reliable, transient local — once at start and then only after the robot moved 0.25 m or
+turned 0.2 rad, at most 2 Hz), `battery_state` (sensor_msgs/BatteryState, 1 Hz) and
+`~/open_compartment` (std_srvs/Trigger). With `fromll_service` it also answers robot_localization's
+`fromLL` / `toLL` in its namespace, as navsat_transform does.
+
+The `map` frame is the world's local frame, or the one the node's `map_datum.*` parameters place
+(`sim_worlds.robots.params`): a real robot localises in a map frame of its own, so robots with
+different frames can be tested together. Everything runs in the executor thread and nothing blocks,
+so one executor serves many robots.
 """
 
 from __future__ import annotations
@@ -25,15 +31,23 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import GoalEvent, ServerGoalHandle
 from rclpy.context import Context
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import BatteryState
 from std_srvs.srv import Trigger
 
+from mission_planner.geodesy import LocalFrame
+from sim_worlds.robots.params import declare_map
 from sim_worlds.robots.robot import NAV2_UNKNOWN, CompartmentRefused, GoalFailure, RobotSim, StepStatus
+from sim_worlds.robots.robot_map import MapDatumSetting, RobotMap
 
 logger = logging.getLogger(__name__)
 
 ODOM_PERIOD_S = 0.1
-AMCL_POSE_EVERY_TICKS = 5
+AMCL_POSE_EVERY_TICKS = 5  # at most 2 Hz
+AMCL_UPDATE_MIN_M = 0.25  # nav2_amcl update_min_d
+AMCL_UPDATE_MIN_RAD = 0.2  # nav2_amcl update_min_a
+# nav2_amcl publishes amcl_pose with KeepLast(1), reliable, transient local.
+AMCL_POSE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 BATTERY_EVERY_TICKS = 10
 _NOMINAL_VOLTAGE_V = 50.4
 
@@ -55,17 +69,32 @@ def _quaternion(yaw_rad: float) -> Quaternion:
 class SimRobotNode(Node):
     """A Nav2-compatible sidewalk robot on the ROS graph, driving `robot` in simulated time `speedup`× wall."""
 
-    def __init__(self, robot: RobotSim, *, namespace: str, speedup: float, context: Context | None = None) -> None:
+    def __init__(
+        self, robot: RobotSim, *, namespace: str, speedup: float, context: Context | None = None,
+        world_frame: LocalFrame | None = None, map_datum: MapDatumSetting | None = None, fromll_service: bool = False,
+        cli_args: list[str] | None = None,
+    ) -> None:  # fmt: skip
+        """`map_datum` / `fromll_service` are defaults of the node's parameters; `cli_args` its ROS arguments
+        (given, the process's global arguments are not used: they may rename every node). No parameter
+        services: a hundred robots would add six services each to discovery."""
         if speedup <= 0:
             raise ValueError(f"speedup must be > 0, got {speedup}")
-        super().__init__("sim_robot", namespace=namespace, context=context)
+        super().__init__("sim_robot", namespace=namespace, context=context, cli_args=cli_args,
+                         use_global_arguments=cli_args is None, start_parameter_services=False)
         self.robot = robot
         self.speedup = speedup
+        datum, offers_fromll = declare_map(self, map_datum, fromll_service)
+        if (datum is not None or offers_fromll) and world_frame is None:
+            raise ValueError(f"{namespace}: a map datum or fromLL needs the world frame")
+        self.map = RobotMap(world_frame, datum) if world_frame is not None else None
+        if datum is not None:
+            self.get_logger().info(f"map frame: {self.map.frame.describe() if self.map else datum}")
         self._active: _ActiveGoal | None = None
         self._ticks = 0
         self._last_tick = time.monotonic()
+        self._amcl_published: tuple[float, float, float] | None = None  # world x, y, yaw at the last amcl_pose
         self._odom_pub = self.create_publisher(Odometry, "odom", 10)
-        self._amcl_pub = self.create_publisher(PoseWithCovarianceStamped, "amcl_pose", 10)
+        self._amcl_pub = self.create_publisher(PoseWithCovarianceStamped, "amcl_pose", AMCL_POSE_QOS)
         self._battery_pub = self.create_publisher(BatteryState, "battery_state", 10)
         self._action_server = ActionServer(
             self,
@@ -77,7 +106,34 @@ class SimRobotNode(Node):
             cancel_callback=self._on_cancel,
         )
         self.create_service(Trigger, "~/open_compartment", self._on_open_compartment)
+        if offers_fromll:
+            from robot_localization.srv import FromLL, ToLL
+
+            self.create_service(FromLL, "fromLL", self._on_from_ll)
+            self.create_service(ToLL, "toLL", self._on_to_ll)
         self.create_timer(ODOM_PERIOD_S, self._tick)
+
+    # --- frames ----------------------------------------------------------------------------------
+    def _map_pose(self) -> tuple[float, float, float]:
+        """The robot's pose (x, y, yaw) in its map frame."""
+        pose = self.robot.pose
+        if self.map is None:
+            return pose.x_m, pose.y_m, pose.yaw_rad
+        x_m, y_m = self.map.to_map(pose.x_m, pose.y_m)
+        return x_m, y_m, self.map.yaw_to_map(pose.yaw_rad)
+
+    def _on_from_ll(self, request: Any, response: Any) -> Any:
+        if self.map is not None:
+            response.map_point.x, response.map_point.y = self.map.from_wgs84(
+                request.ll_point.latitude, request.ll_point.longitude)
+        return response
+
+    def _on_to_ll(self, request: Any, response: Any) -> Any:
+        if self.map is not None:
+            response.ll_point.latitude, response.ll_point.longitude = self.map.to_wgs84(
+                request.map_point.x, request.map_point.y)
+            response.ll_point.altitude = 0.0
+        return response
 
     # --- action server -------------------------------------------------------------------------
     # The goal stays EXECUTING while the timer drives the robot; the timer then hands the outcome to
@@ -94,8 +150,11 @@ class SimRobotNode(Node):
         if self._active is not None:
             self._finish("aborted", NAV2_UNKNOWN, "preempted by a new goal")
         pose = handle.request.pose
+        goal_x, goal_y = pose.pose.position.x, pose.pose.position.y
+        if self.map is not None:
+            goal_x, goal_y = self.map.to_world(goal_x, goal_y)
         try:
-            self.robot.start_goal(pose.pose.position.x, pose.pose.position.y, pose.header.frame_id)
+            self.robot.start_goal(goal_x, goal_y, pose.header.frame_id)
         except GoalFailure as failure:
             self.get_logger().info(f"goal aborted: {failure}")
             handle.execute(self._outcome_callback("aborted", failure.error_code, failure.error_msg))
@@ -150,8 +209,8 @@ class SimRobotNode(Node):
             else:
                 self._publish_feedback(active.handle)
         self._publish_odometry()
-        if self._ticks % AMCL_POSE_EVERY_TICKS == 0:
-            self._publish_amcl_pose()
+        if self._ticks % AMCL_POSE_EVERY_TICKS == 1:
+            self._publish_amcl_pose_if_moved()
         if self._ticks % BATTERY_EVERY_TICKS == 1:
             self._publish_battery()
 
@@ -159,9 +218,9 @@ class SimRobotNode(Node):
         feedback = NavigateToPose.Feedback()
         feedback.current_pose.header.frame_id = "map"
         feedback.current_pose.header.stamp = self.get_clock().now().to_msg()
-        feedback.current_pose.pose.position.x = self.robot.pose.x_m
-        feedback.current_pose.pose.position.y = self.robot.pose.y_m
-        feedback.current_pose.pose.orientation = _quaternion(self.robot.pose.yaw_rad)
+        x_m, y_m, yaw_rad = self._map_pose()
+        feedback.current_pose.pose.position.x, feedback.current_pose.pose.position.y = x_m, y_m
+        feedback.current_pose.pose.orientation = _quaternion(yaw_rad)
         feedback.navigation_time = _duration(self.robot.navigation_time_s)
         feedback.estimated_time_remaining = _duration(self.robot.estimated_time_remaining_s)
         feedback.number_of_recoveries = 0
@@ -170,23 +229,33 @@ class SimRobotNode(Node):
 
     def _publish_odometry(self) -> None:
         odom = Odometry()
-        # Perfect localisation: the odom frame coincides with map.
+        # Perfect localisation: the odom frame coincides with the robot's map frame.
         odom.header.frame_id = "odom"
         odom.header.stamp = self.get_clock().now().to_msg()
         odom.child_frame_id = "base_link"
-        odom.pose.pose.position.x = self.robot.pose.x_m
-        odom.pose.pose.position.y = self.robot.pose.y_m
-        odom.pose.pose.orientation = _quaternion(self.robot.pose.yaw_rad)
+        x_m, y_m, yaw_rad = self._map_pose()
+        odom.pose.pose.position.x, odom.pose.pose.position.y = x_m, y_m
+        odom.pose.pose.orientation = _quaternion(yaw_rad)
         odom.twist.twist.linear.x = float(self.robot.speed_m_s)
         self._odom_pub.publish(odom)
+        self.robot.odometry_sent += 1
 
-    def _publish_amcl_pose(self) -> None:
+    def _publish_amcl_pose_if_moved(self) -> None:
+        """As AMCL does: a pose at start, then only once the robot moved or turned enough (latched)."""
+        pose = self.robot.pose
+        last = self._amcl_published
+        if last is not None and (
+            math.hypot(pose.x_m - last[0], pose.y_m - last[1]) < AMCL_UPDATE_MIN_M
+            and abs(math.remainder(pose.yaw_rad - last[2], math.tau)) < AMCL_UPDATE_MIN_RAD
+        ):
+            return
+        self._amcl_published = (pose.x_m, pose.y_m, pose.yaw_rad)
         msg = PoseWithCovarianceStamped()
         msg.header.frame_id = "map"
         msg.header.stamp = self.get_clock().now().to_msg()
-        msg.pose.pose.position.x = self.robot.pose.x_m
-        msg.pose.pose.position.y = self.robot.pose.y_m
-        msg.pose.pose.orientation = _quaternion(self.robot.pose.yaw_rad)
+        x_m, y_m, yaw_rad = self._map_pose()
+        msg.pose.pose.position.x, msg.pose.pose.position.y = x_m, y_m
+        msg.pose.pose.orientation = _quaternion(yaw_rad)
         self._amcl_pub.publish(msg)
 
     def _publish_battery(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from types import TracebackType
 
 from mission_planner.errors import FinalMileError
@@ -33,14 +34,21 @@ class RobotsProcess:
         battery_pct: float = 100.0,
         namespace_prefix: str = "robot_",
         first_index: int = 1,
+        ros_args: Sequence[str] = (),
+        executor: str = "events",
+        control_port: int | None = None,
     ) -> None:
+        """`ros_args` go after `--ros-args` (e.g. ["-p", "map_datum.yaw_deg:=30"]); the manager node is named
+        `sim_robots_<prefix><first_index>` so that several processes on one domain have distinct names."""
         self.count = count
         self.domain_id = domain_id
         self.namespaces = [f"/{namespace_prefix}{first_index + i}" for i in range(count)]
         self.command = [
             sys.executable, "-m", "fleet_manager.cli", "robots", "--count", str(count), "--world", world,
             "--speedup", f"{speedup:g}", "--domain-id", str(domain_id), "--battery-pct", f"{battery_pct:g}",
-            "--namespace-prefix", namespace_prefix, "--first-index", str(first_index),
+            "--namespace-prefix", namespace_prefix, "--first-index", str(first_index), "--executor", executor,
+            *(("--control-port", str(control_port)) if control_port is not None else ()),
+            "--ros-args", "-r", f"__node:=sim_robots_{namespace_prefix}{first_index}", *ros_args,
         ]  # fmt: skip
         self.process: subprocess.Popen[bytes] | None = None
         self._log = tempfile.TemporaryFile()  # noqa: SIM115  (closed in __exit__)

@@ -78,6 +78,7 @@ class RobotSim:
         self.odometer_m = 0.0
         self.parcels_handed_over = 0
         self.carrier: str | None = None  # simulation only (sim_control): the van it rides in
+        self.odometry_sent = 0  # odometry messages its node published (sim_control reports it; benchmarks)
 
     @property
     def active(self) -> bool:

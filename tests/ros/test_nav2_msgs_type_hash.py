@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import shutil
-import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,32 +99,20 @@ def test_built_type_hash_equals_nav2s(tmp_path: Path) -> None:
         assert built[name] == reference[name], name
 
 
-def test_hash_announced_on_dds_equals_nav2s(tmp_path: Path) -> None:
+def test_hash_announced_on_dds_equals_nav2s(tmp_path: Path, dds_probe: tuple[Any, Callable[[str], Any]]) -> None:
     """rclpy announces, for our action's feedback topic, the hash Nav2's own definition gives."""
     reference = _reference_hashes(tmp_path)
     from rclpy.action import ActionServer
 
-    domain_id = random.SystemRandom().randint(100, 200)
-    context = rclpy.context.Context()
-    rclpy.init(context=context, domain_id=domain_id)
-    try:
-        node = rclpy.create_node("type_hash_probe", namespace="/robot_hash", context=context)
-        server = ActionServer(node, nav2_action.NavigateToPose, "navigate_to_pose", lambda handle: None)
-        topic = "/robot_hash/navigate_to_pose/_action/feedback"
-        deadline, infos = time.monotonic() + 20.0, []
-        while not infos and time.monotonic() < deadline:
-            infos = node.get_publishers_info_by_topic(topic)
-            time.sleep(0.05)
-        if not infos:
-            pytest.fail(f"no publisher on {topic} (ROS_DOMAIN_ID {domain_id}) within 20 s")
-        announced = str(infos[0].topic_type_hash)
-        print(f"\nannounced on DDS for {topic}: {announced}")
-        assert infos[0].topic_type == f"{ACTION}_FeedbackMessage"
-        assert announced == reference[f"{ACTION}_FeedbackMessage"]
-        server.destroy()
-        node.destroy_node()
-    finally:
-        rclpy.shutdown(context=context)
+    node, publisher_info = dds_probe
+    server = ActionServer(node, nav2_action.NavigateToPose, "navigate_to_pose", lambda handle: None)
+    topic = "/robot_hash/navigate_to_pose/_action/feedback"
+    info = publisher_info(topic)
+    announced = str(info.topic_type_hash)
+    print(f"\nannounced on DDS for {topic}: {announced}")
+    assert info.topic_type == f"{ACTION}_FeedbackMessage"
+    assert announced == reference[f"{ACTION}_FeedbackMessage"]
+    server.destroy()
 
 
 @pytest.mark.skipif(not os.environ.get("AMENT_PREFIX_PATH"), reason="ament environment not set")

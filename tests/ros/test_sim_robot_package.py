@@ -39,10 +39,15 @@ def test_console_script_is_installed_and_runs() -> None:
     assert "--count" in done.stdout and "--speedup" in done.stdout
 
 
-def test_launch_file_is_installed_and_starts_the_console_script() -> None:
-    """The installed launch file runs `sim_robots` and declares count, world, speedup, battery_pct, speed_limit."""
+def test_launch_file_is_installed_and_hands_its_arguments_on_as_parameters() -> None:
+    """The installed launch file runs `sim_robots`, declares its arguments and passes them as `parameters=`
+    (count, world, speedup, battery_pct, speed_limit, the map datum, fromll_service), not as flags."""
     launch = _prefix() / "share" / "finalmile_sim_robot" / "launch" / "sim_robots.launch.py"
     tree = ast.parse(launch.read_text())
     strings = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
-    assert {"finalmile_sim_robot", "sim_robots", "count", "world", "speedup", "battery_pct", "speed_limit"} <= strings
+    assert {"finalmile_sim_robot", "sim_robots", "count", "world", "speedup", "battery_pct", "speed_limit",
+            "map_datum", "latitude_deg", "longitude_deg", "yaw_deg", "projection", "fromll_service"} <= strings
     assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description" for n in tree.body)
+    node_call = next(n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "Node")
+    assert {k.arg for k in node_call.keywords} >= {"parameters", "name"}
+    assert "arguments" not in {k.arg for k in node_call.keywords}

@@ -15,10 +15,9 @@ def main(argv: list[str] | None = None) -> int:
             f"pip install -e <finalmile checkout> in this ROS 2 environment ({exc})\n"
         )
         return 1
-    # ros2 launch appends --ros-args ...; the robots take their settings from our own flags.
+    # `ros2 run ... --ros-args -p count:=3` and `ros2 launch` (which appends --ros-args -r __node:=...
+    # --params-file ...) hand ROS arguments on: the robots read them as ROS parameters.
     args = list(sys.argv[1:] if argv is None else argv)
-    if "--ros-args" in args:
-        args = args[: args.index("--ros-args")]
     return int(finalmile_main(["robots", *args]))
 
 
