@@ -61,6 +61,18 @@ class StoreError(FinalMileError):
     """The store refused an operation (illegal transition, unknown id, conflict)."""
 
 
+class SchemaBehind(StoreError):
+    """The database schema is older than this code (or newer, or missing): run `finalmile db upgrade` first."""
+
+    def __init__(self, database: str, current: str | None, head: str) -> None:
+        self.current = current
+        self.head = head
+        super().__init__(
+            f"database {database} is at schema revision {current or 'none (empty database)'}, this FinalMile needs "
+            f"{head}: run `finalmile db upgrade` (once, before starting the service; it no longer migrates at start-up)"
+        )
+
+
 class ConfigError(FinalMileError):
     """The configuration is invalid or unsafe (e.g. serving on a public address without API keys)."""
 

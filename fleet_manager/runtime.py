@@ -8,8 +8,9 @@ file it writes). For each hub of the fleet file the runtime builds (`build_hub`)
     LiveAirspace ──── zones in force         Dispatcher ────── the planning cycle (FleetPlanner)
     Rerouter + SafetyMonitor ── safety       TelemetryRecorder ── vehicle states into the store
 
-and for the process: the store (migrated), the vehicle adapters (connected, ready), the fleet
-registry, and the Fleet API app whose lifespan runs the dispatcher, monitors and recorder.
+and for the process: the store (its schema checked, never migrated here: `finalmile db upgrade`), the
+vehicle adapters (connected, ready), the fleet registry, and the Fleet API app whose lifespan runs the
+dispatcher, monitors and recorder.
 """
 
 from __future__ import annotations
@@ -140,8 +141,14 @@ class Runtime:
         """
         clock = clock or Clock()
         fleet_file = fleet_file if fleet_file is not None else load_fleet_config(settings)
+        database = Database(settings.database_url)
+        try:
+            # Before any vehicle link opens: a schema behind the code is the operator's to fix (`finalmile db upgrade`).
+            await asyncio.to_thread(database.require_current_schema)
+        except BaseException:
+            database.dispose()
+            raise
         if fleet_file is None:
-            database = Database(settings.database_url)
             app = create_app(settings, clock=clock, database=database, webhook_transport=webhook_transport)
             app.state.service.prepare_address_resolver(settings.hub_id)
             return cls(settings, clock, database, Fleet(), app)
@@ -164,9 +171,8 @@ class Runtime:
         except BaseException:
             await asyncio.gather(*(a.close() for a in adapters), return_exceptions=True)
             factory.close()
+            database.dispose()
             raise
-        database = Database(settings.database_url)
-        await asyncio.to_thread(database.migrate)
         await database.write_async(lambda s: _seed_lockers(s, hub, world, clock.now()))
         fleet = Fleet()
         by_id = {a.vehicle_id: a for a in adapters}

@@ -169,6 +169,7 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
 
     from fleet_manager.config import Role, Settings
     from fleet_manager.runtime import Runtime
+    from fleet_manager.store.db import upgrade
 
     from .backend_sim import BackendSim
 
@@ -178,6 +179,7 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
     run_dir = options.runs_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{run_dir / 'finalmile.db'}"
+    upgrade(database_url)  # the day's own `finalmile db upgrade` step: the service never migrates
     keys = {name: secrets.token_urlsafe(32) for name in ("backend", "operator", "viewer")}
     webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     (run_dir / "api-keys.json").write_text(json.dumps(keys, indent=1))

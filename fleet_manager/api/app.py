@@ -81,7 +81,7 @@ def create_app(
     dashboard_dir: Path | None = None,
     address_resolvers: Mapping[str, AddressResolver] | None = None,
 ) -> FastAPI:
-    """Build the app. Nothing runs until the ASGI lifespan starts (migrations, stream tail, webhooks, jobs).
+    """Build the app. Nothing runs until the ASGI lifespan starts (schema check, stream tail, webhooks, jobs).
 
     `commander` receives operator vehicle commands; `background` jobs (the dispatcher) run with the app.
     """
@@ -144,7 +144,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(database.migrate)
+        # Migrations are `finalmile db upgrade`'s job, run once; replicas starting together must not race on them.
+        await asyncio.to_thread(database.require_current_schema)
         service.loop = asyncio.get_running_loop()
         service.spawn(broker.run(), name="event-stream-tail")
         if settings.mqtt_url:

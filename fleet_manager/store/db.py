@@ -1,4 +1,9 @@
-"""The database handle: engine, sessions, SQLite WAL set-up and Alembic migrations at start-up."""
+"""The database handle: engine, sessions, SQLite WAL set-up, and Alembic migrations.
+
+Migrations run once, by `finalmile db upgrade` (a compose init job in production), never in a service's
+start-up: several replicas starting together would race on them. A service checks that the schema is at
+this code's head (`require_current_schema`) and refuses to start otherwise.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,14 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
-from fleet_manager.errors import ConfigError
+from fleet_manager.errors import ConfigError, SchemaBehind
 
 from .outbox import SEALER_KEY
 from .sealing import Sealer
@@ -25,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _WRITE_OPTION = "finalmile_write"
+#: pg_advisory_xact_lock key serialising concurrent `finalmile db upgrade` runs on one PostgreSQL database.
+_MIGRATION_LOCK_KEY = 0x46_4D_4D_49_47  # "FMMIG"
 T = TypeVar("T")
 
 
@@ -125,16 +134,51 @@ class Database:
         return await asyncio.to_thread(run)
 
     def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision (idempotent; run at start-up)."""
+        """Bring the schema to the newest Alembic revision (idempotent): `finalmile db upgrade`, tests, the sim.
+
+        On PostgreSQL a transaction-scoped advisory lock makes two concurrent upgrades run one after the other.
+        """
         config = alembic_config()
         with self.engine.begin() as connection:
+            if not self.is_sqlite:
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
-        logger.info("database %s at migration head", self.url.render_as_string(hide_password=True))
+        logger.info("database %s at migration head", self.display_url)
+
+    @property
+    def display_url(self) -> str:
+        """The URL without its password (for logs and errors)."""
+        return self.url.render_as_string(hide_password=True)
+
+    def schema_revisions(self) -> tuple[str | None, str]:
+        """(the database's current Alembic revision or None when unmigrated, this code's head revision)."""
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        if head is None:
+            raise ConfigError("the package has no migrations (broken install)")
+        with self.engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+        return current, head
+
+    def require_current_schema(self) -> None:
+        """Refuse (SchemaBehind) unless the schema is at this code's head; services call this at start-up."""
+        current, head = self.schema_revisions()
+        if current != head:
+            raise SchemaBehind(self.display_url, current, head)
 
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def upgrade(url: str) -> str:
+    """`finalmile db upgrade` on `url` with a database handle of its own; returns the URL (for call chains)."""
+    database = Database(url)
+    try:
+        database.migrate()
+    finally:
+        database.dispose()
+    return url
 
 
 def alembic_config() -> Config:

@@ -21,6 +21,8 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from fleet_manager.store.db import upgrade
+
 # Fixed test keys of 43 random characters (what `finalmile keys` makes); the locker key opens locker 'kamppi'.
 KEYS = {
     "backend": "bk-rJ4Nq8Vx2LmZ7tHc9WfP3sYd6GkB1uEaQo5XiTn",
@@ -78,9 +80,14 @@ def serve_in_thread(app: FastAPI, *, timeout_s: float = 20.0) -> Iterator[str]:
 def serve_subprocess(
     env: dict[str, str], *, port: int, log_path: Path, timeout_s: float = 30.0
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """`finalmile serve` in its own process group (killed with the group at the end); waits for /healthz."""
+    """`finalmile db upgrade`, then `finalmile serve` in its own process group (killed with the group at the end);
+    waits for /healthz."""
     code = "import sys; from fleet_manager.cli import main; sys.exit(main(sys.argv[1:]))"
     with log_path.open("ab") as log:
+        upgraded = subprocess.run([sys.executable, "-c", code, "db", "upgrade"], env={**os.environ, **env},
+                                  stdout=log, stderr=subprocess.STDOUT, timeout=timeout_s, check=False)
+        if upgraded.returncode != 0:
+            raise AssertionError(f"db upgrade exited with {upgraded.returncode}: {log_path.read_text()[-2000:]}")
         process = subprocess.Popen(
             [sys.executable, "-c", code, "serve", "--port", str(port)],
             env={**os.environ, **env},
@@ -177,5 +184,5 @@ def database_url_for(request: Any, tmp_path_factory: Any, name: str) -> str:
     """The database of a test module parametrised over ["sqlite", "postgresql"]: a fresh SQLite file, or the
     session's throw-away PostgreSQL database (its fixture skips when the server is unreachable)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp(name) / 'api.db'}"
-    return str(request.getfixturevalue("postgres_url"))
+        return upgrade(f"sqlite:///{tmp_path_factory.mktemp(name) / 'api.db'}")
+    return upgrade(str(request.getfixturevalue("postgres_url")))

@@ -23,6 +23,7 @@ from mqtt_helpers import private_broker, publish
 from fleet_manager.api import create_app
 from fleet_manager.condition_monitor import parcel_topic
 from fleet_manager.config import Settings
+from fleet_manager.store.db import upgrade
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -40,7 +41,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]
         pytest.skip("dashboard not built (make dashboard)")
     tmp = tmp_path_factory.mktemp("dashboard-reviews")
     with private_broker(tmp / "mosquitto.log") as port:
-        settings = Settings(database_url=f"sqlite:///{tmp / 'fm.db'}", api_keys=API_KEYS_ENV,  # type: ignore[arg-type]
+        settings = Settings(database_url=upgrade(f"sqlite:///{tmp / 'fm.db'}"), api_keys=API_KEYS_ENV,  # type: ignore[arg-type]
                             hub_id=HUB, mqtt_url=f"mqtt://127.0.0.1:{port}", mqtt_topic_prefix="dash",
                             address_cache_dir=tmp / "cache")
         app = create_app(settings, dashboard_dir=STATIC)
