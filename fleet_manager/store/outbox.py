@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from fleet_manager.domain.errors import Conflict, NotFound
@@ -153,6 +153,22 @@ def get_event(session: Session, *, event_id: str) -> OutboxEvent:
     return _to_event(row)
 
 
+def _earlier_pending_of_subject(*, not_due_at_s: float | None = None) -> Exists:
+    """EXISTS an earlier undelivered, not dead-lettered webhook event of the same subject (its order);
+    with `not_due_at_s`, only one that is not due at that time (backing off after a failure)."""
+    earlier = aliased(OutboxRow)
+    conditions = [
+        earlier.subject == OutboxRow.subject,
+        earlier.seq < OutboxRow.seq,
+        earlier.webhook.is_(True),
+        earlier.delivered_at_s.is_(None),
+        earlier.dead_lettered_at_s.is_(None),
+    ]
+    if not_due_at_s is not None:
+        conditions.append(earlier.next_attempt_s > not_due_at_s)
+    return select(earlier.seq).where(*conditions).exists()
+
+
 def due_webhook_events(
     session: Session, *, hub_ids: Collection[str], now_s: float, limit: int = 100
 ) -> list[OutboxEvent]:
@@ -161,19 +177,7 @@ def due_webhook_events(
     An event waits while an earlier event of its subject (its order) is pending and not yet due
     (backing off after a failure), so one order's events reach the backend in order.
     """
-    earlier = aliased(OutboxRow)
-    blocked = (
-        select(earlier.seq)
-        .where(
-            earlier.subject == OutboxRow.subject,
-            earlier.seq < OutboxRow.seq,
-            earlier.webhook.is_(True),
-            earlier.delivered_at_s.is_(None),
-            earlier.dead_lettered_at_s.is_(None),
-            earlier.next_attempt_s > now_s,
-        )
-        .exists()
-    )
+    blocked = _earlier_pending_of_subject(not_due_at_s=now_s)
     query = (
         select(OutboxRow)
         .where(
@@ -188,6 +192,32 @@ def due_webhook_events(
         .limit(limit)
     )
     return [_to_event(row) for row in session.scalars(query)]
+
+
+def claim_due_event(session: Session, *, event_id: str, now_s: float) -> OutboxEvent | None:
+    """Lock one due webhook event for this transaction, or None when another deliverer holds it or it is not due.
+
+    PostgreSQL: `FOR UPDATE SKIP LOCKED`, so replicas never wait on each other and never both take an event;
+    the conditions are re-checked on the newest committed row, so an event another replica delivered (or
+    backed off) in the meantime is not taken again. The event must also be the oldest pending one of its
+    subject, so an order's events go out in order whichever replica sends them. SQLite ignores the lock
+    clause: there the store has one writer and runs one deliverer.
+    """
+    pending_before = _earlier_pending_of_subject()
+    query = (
+        select(OutboxRow)
+        .where(
+            OutboxRow.event_id == event_id,
+            OutboxRow.webhook.is_(True),
+            OutboxRow.delivered_at_s.is_(None),
+            OutboxRow.dead_lettered_at_s.is_(None),
+            OutboxRow.next_attempt_s <= now_s,
+            ~pending_before,
+        )
+        .with_for_update(skip_locked=True)
+    )
+    row = session.scalar(query)
+    return None if row is None else _to_event(row)
 
 
 def next_due_s(session: Session, *, hub_ids: Collection[str]) -> float | None:
