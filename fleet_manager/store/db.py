@@ -8,11 +8,12 @@ this code's head (`require_current_schema`) and refuses to start otherwise.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -61,8 +62,17 @@ def _sqlite_setup(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+class WriteFence(Protocol):
+    """What a fenced handle checks first in every write transaction (a hub leader's lease token)."""
+
+    def check(self, session: Session) -> None:
+        """Raise (StaleLeader) when writes under this fence must not happen any more."""
+
+
 class Database:
     """One database (SQLite file or PostgreSQL) and its sessions; create one per process."""
+
+    _fence: WriteFence | None = None
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         try:
@@ -96,11 +106,23 @@ class Database:
         """Seal secrets at rest (the outbox's pickup codes) under this server secret from now on."""
         self.sealer = Sealer(server_secret)
 
+    def fenced(self, fence: WriteFence) -> Database:
+        """This database (same engine and pool) whose every write transaction first passes `fence.check`.
+
+        A hub's leader hands this to everything that writes for the hub (dispatcher, missions, telemetry),
+        so a deposed leader's late writes are refused by the store itself.
+        """
+        handle = copy.copy(self)
+        handle._fence = fence
+        return handle
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write transaction: committed when the block ends, rolled back on any exception."""
         with self._write_sessions() as session, session.begin():
             session.info[SEALER_KEY] = self.sealer
+            if self._fence is not None:
+                self._fence.check(session)
             yield session
 
     @contextmanager

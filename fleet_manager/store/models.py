@@ -279,3 +279,19 @@ class ParcelConditionRow(Base):
     excursions: Mapped[int] = mapped_column(Integer, default=0)  # episodes: a run of readings out of limits
     in_excursion: Mapped[bool] = mapped_column(Boolean, default=False)
     first_excursion_at_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class HubLeaseRow(Base):
+    """Who leads a hub: one row per hub, its fencing token raised by one at every change of holder (0006).
+
+    Times are database-server seconds (PostgreSQL's clock, so processes on several machines agree).
+    """
+
+    __tablename__ = "hub_leases"
+
+    hub_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    token: Mapped[int] = mapped_column(BigInteger)
+    acquired_at_s: Mapped[float] = mapped_column(Float)
+    renewed_at_s: Mapped[float] = mapped_column(Float)
+    expires_at_s: Mapped[float] = mapped_column(Float)

@@ -162,13 +162,14 @@ def setup(tmp_path: Path, world):  # type: ignore[no-untyped-def]
     database.dispose()
 
 
-def _create(database: Database, world, reference: str, *, cleared: bool = True, weight_kg: float = 1.0) -> str:  # type: ignore[no-untyped-def]
+def _create(database: Database, world, reference: str, *, cleared: bool = True, weight_kg: float = 1.0,  # type: ignore[no-untyped-def]
+            hub_id: str = HUB) -> str:
     target = world.addresses[5]
     with database.transaction() as session:
         order, _ = order_store.create_order(
             session,
             new=order_store.NewOrder(
-                hub_id=HUB, recipient=Recipient("Aino"), reference=reference, weight_kg=weight_kg,
+                hub_id=hub_id, recipient=Recipient("Aino"), reference=reference, weight_kg=weight_kg,
                 destination=Address(target.latitude_deg, target.longitude_deg, street=target.address),
                 customs_cleared=cleared,
             ),
