@@ -10,7 +10,9 @@ import base64
 import binascii
 import enum
 import ipaddress
+import os
 import re
+import socket
 import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -125,6 +127,13 @@ class Settings(BaseSettings):
     recipient_presence: str = ""
     ros_domain_id: int | None = Field(default=None, ge=0, le=232)
     vehicle_connect_timeout_s: float = Field(default=60.0, gt=0)
+    # Scale-out: the hubs of the fleet file this process competes to lead ('A,B'), each through a lease in
+    # the store with a fencing token (fleet_manager.leadership). Empty: the fleet file's only hub, no lease.
+    hubs: Annotated[tuple[str, ...], NoDecode] = ()
+    standby: bool = False  # start as a standby: let a primary started alongside take the hubs first
+    lease_ttl_s: float = Field(default=6.0, gt=0, le=300)  # a dead leader's hubs are taken over after this
+    node_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", min_length=1,
+                         max_length=128)  # this process in the lease table
     stream_poll_interval_s: float = Field(default=0.25, gt=0)
     # Hardening (issue 19). `environment=development` allows a plain-http webhook URL to another host.
     environment: Literal["development", "production"] = "production"
@@ -205,10 +214,20 @@ class Settings(BaseSettings):
                 )
         return self
 
+    @field_validator("hubs", mode="before")
+    @classmethod
+    def _hub_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            hubs = tuple(hub.strip() for hub in value.split(",") if hub.strip())
+            if len(set(hubs)) != len(hubs):
+                raise ValueError(f"FINALMILE_HUBS names a hub twice: {value!r}")
+            return hubs
+        return value
+
     @property
     def hub_ids(self) -> tuple[str, ...]:
-        """The hubs this process serves (one today; the store is keyed so that several work)."""
-        return (self.hub_id,)
+        """The hubs this process serves: FINALMILE_HUBS, else the one FINALMILE_HUB_ID."""
+        return self.hubs or (self.hub_id,)
 
     def check_safe_to_serve(self) -> None:
         """Raise ConfigError for a set-up that must not serve: public address without keys, webhook without secret."""

@@ -76,12 +76,14 @@ class StaleLeader(StoreError):
         self.hub_id = hub_id
         self.token = token
         self.newest_token = newest_token
-        mine = "no lease" if token is None else f"token {token}"
-        if lapsed:
-            where = "its lease lapsed unrenewed (a standby may lead now)"
+        if token is None:
+            why = "this process does not lead it (no lease)"
+        elif lapsed:
+            why = f"this process holds token {token} but its lease lapsed unrenewed (a standby may lead now)"
         else:
-            where = f"the hub's lease is at {'no token' if newest_token is None else f'token {newest_token}'}"
-        super().__init__(f"hub {hub_id!r}: refused, this process holds {mine} but {where} (deposed leader)")
+            newest = "no token" if newest_token is None else f"token {newest_token}"
+            why = f"this process holds token {token} but the hub's lease is at {newest}"
+        super().__init__(f"hub {hub_id!r}: refused, {why} (deposed leader)")
 
 
 class SchemaBehind(StoreError):

@@ -90,6 +90,16 @@ class Fleet:
         self._by_id[adapter.vehicle_id] = vehicle
         return vehicle
 
+    def remove(self, vehicle_id: str) -> FleetVehicle:
+        """Take a vehicle out (its hub is led elsewhere now); FleetError when unknown."""
+        vehicle = self.get(vehicle_id)
+        del self._by_id[vehicle_id]
+        hub = self._by_hub[vehicle.hub_id]
+        del hub[vehicle_id]
+        if not hub:
+            del self._by_hub[vehicle.hub_id]
+        return vehicle
+
     def get(self, vehicle_id: str) -> FleetVehicle:
         """The vehicle with this id; FleetError naming the known ones otherwise."""
         try:

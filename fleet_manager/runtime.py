@@ -19,6 +19,7 @@ import asyncio
 import gc
 import logging
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ from .errors import ConfigError
 from .fleet import Fleet, FleetVehicle
 from .fleet_file import AdapterKind, FleetFile, HubConfig, fleet_from_vehicles, load_fleet_file
 from .handover import AlwaysPresent, HttpRecipientCheck, RecipientCheck
+from .leadership import HubFence, HubLeadership, guard_commands
 from .link_metrics import register_link_metrics
 from .live_airspace import LiveAirspace
 from .mavlink_config import mavlink_options
@@ -127,6 +129,8 @@ class Runtime:
     app: FastAPI
     fleet_file: FleetFile | None = None
     hubs: dict[str, HubServices] = field(default_factory=dict)
+    leaderships: dict[str, HubLeadership] = field(default_factory=dict)  # with FINALMILE_HUBS: lease per hub
+    _worlds: dict[str, World] = field(default_factory=dict)
     _factory: AdapterFactory | None = None
     _closers: list[Any] = field(default_factory=list)
 
@@ -152,36 +156,24 @@ class Runtime:
             app = create_app(settings, clock=clock, database=database, webhook_transport=webhook_transport)
             app.state.service.prepare_address_resolver(settings.hub_id)
             return cls(settings, clock, database, Fleet(), app)
-        if len(fleet_file.hubs) > 1:
-            raise ConfigError(f"the fleet file names {len(fleet_file.hubs)} hubs; one process serves one hub for now "
-                              "(give each process a fleet file of its own)")
+        if len(fleet_file.hubs) > 1 and not settings.hubs:
+            raise ConfigError(f"the fleet file names {len(fleet_file.hubs)} hubs: name the ones this process serves "
+                              "with --hubs / FINALMILE_HUBS (each is then led through a lease)")
+        if settings.hubs:
+            return await cls._start_leading(settings, fleet_file, clock, database, webhook_transport)
         hub = fleet_file.hubs[0]
         settings = settings.model_copy(update={"hub_id": hub.hub_id, "world": hub.world})
         world = load_world(hub.world)
         factory = AdapterFactory(frame=world.frame, clock=clock, ros_domain_id=settings.ros_domain_id)
-        adapters: list[VehicleAdapter] = []
         try:
-            for vehicle in fleet_file.vehicles:
-                options = (mavlink_options(fleet_file, vehicle, (world.hub.latitude_deg, world.hub.longitude_deg))
-                           if vehicle.adapter_kind is AdapterKind.MAVLINK else None)
-                adapters.append(factory.build(vehicle.vehicle_id, vehicle.adapter_kind.value, vehicle.url,
-                                              fleet_file.profile(vehicle), options=options,
-                                              map_datum=vehicle.map_datum, fromll_service=vehicle.fromll_service))
-            await _connect(adapters, settings.vehicle_connect_timeout_s)
+            adapters = await _connected_adapters(fleet_file, hub.hub_id, world, factory, settings)
         except BaseException:
-            await asyncio.gather(*(a.close() for a in adapters), return_exceptions=True)
             factory.close()
             database.dispose()
             raise
         await database.write_async(lambda s: _seed_lockers(s, hub, world, clock.now()))
         fleet = Fleet()
-        by_id = {a.vehicle_id: a for a in adapters}
-        for vehicle in fleet_file.vehicles:
-            adapter = by_id[vehicle.vehicle_id]
-            home = _home(world, adapter.latest_state())
-            fleet.add(hub.hub_id, adapter, fleet_file.profile(vehicle), home_latitude_deg=home[0],
-                      home_longitude_deg=home[1], carried_by=fleet_file.carrier_of(vehicle.vehicle_id),
-                      adapter_url=vehicle.url)
+        _register(fleet, fleet_file, hub.hub_id, world, adapters)
         recipients = _recipients(hub)
         services = build_hub(hub_id=hub.hub_id, database=database, fleet=fleet, world=world, clock=clock,
                              recipients=recipients,
@@ -190,7 +182,7 @@ class Runtime:
                          frame=world.frame, background=services.jobs(), webhook_transport=webhook_transport)
         register_link_metrics(app.state.service.metrics.registry, fleet)
         app.state.service.prepare_address_resolver(hub.hub_id)
-        runtime = cls(settings, clock, database, fleet, app, fleet_file, {hub.hub_id: services}, factory)
+        runtime = cls(settings, clock, database, fleet, app, fleet_file, {hub.hub_id: services}, _factory=factory)
         if isinstance(recipients, HttpRecipientCheck):
             runtime._closers.append(recipients.close)
         logger.info("fleet manager for %s: %s", hub.hub_id, ", ".join(v.vehicle_id for v in fleet))
@@ -198,6 +190,85 @@ class Runtime:
         # way, a full collection no longer stalls telemetry for ~0.4 s (measured with 60 robots).
         gc.freeze()
         return runtime
+
+    @classmethod
+    async def _start_leading(
+        cls, settings: Settings, fleet_file: FleetFile, clock: Clock, database: Database,
+        webhook_transport: httpx.AsyncBaseTransport | None,
+    ) -> Runtime:
+        """Scale-out: the API now, each hub of FINALMILE_HUBS once this process wins its lease.
+
+        Nothing connects to a vehicle here: a hub's vehicles are connected, its services built and its
+        jobs run by `_serve_hub` when its `HubLeadership` is elected, and stopped again when deposed.
+        """
+        known = [hub.hub_id for hub in fleet_file.hubs]
+        unknown = [hub_id for hub_id in settings.hubs if hub_id not in known]
+        if unknown:
+            database.dispose()
+            raise ConfigError(f"FINALMILE_HUBS: {', '.join(unknown)} not in the fleet file (it has {', '.join(known)})")
+        first = fleet_file.hub(settings.hubs[0])
+        settings = settings.model_copy(update={"hub_id": first.hub_id, "world": first.world})
+        worlds = {name: load_world(name) for name in {fleet_file.hub(h).world for h in settings.hubs}}
+        fleet = Fleet()
+        runtime: Runtime | None = None
+
+        def serve_hub(hub: HubConfig) -> Callable[[HubFence], Awaitable[None]]:
+            async def serve(fence: HubFence) -> None:
+                if runtime is None:
+                    raise ConfigError("a hub was elected before the runtime was built")
+                await runtime._serve_hub(hub, fence)
+            return serve
+
+        leaderships = [HubLeadership(database=database, hub_id=hub_id, holder=settings.node_id,
+                                     serve_hub=serve_hub(fleet_file.hub(hub_id)), ttl_s=settings.lease_ttl_s,
+                                     standby=settings.standby) for hub_id in settings.hubs]
+        app = create_app(settings, clock=clock, database=database, commander=AdapterCommander(fleet),
+                         frame=worlds[first.world].frame, background=[lead.run for lead in leaderships],
+                         webhook_transport=webhook_transport)
+        register_link_metrics(app.state.service.metrics.registry, fleet)
+        for hub_id in settings.hubs:
+            app.state.service.prepare_address_resolver(hub_id)
+        runtime = cls(settings, clock, database, fleet, app, fleet_file)
+        runtime.leaderships = {lead.hub_id: lead for lead in leaderships}
+        runtime._worlds = worlds
+        logger.info("fleet manager %s competing for hubs %s%s", settings.node_id, ", ".join(settings.hubs),
+                    " (standby)" if settings.standby else "")
+        return runtime
+
+    async def _serve_hub(self, hub: HubConfig, fence: HubFence) -> None:
+        """Run one hub while this process leads it: connect its vehicles (commands fenced), build its services on
+        the fenced store, run their jobs until cancelled (deposed or stopping), then close its vehicle links.
+
+        This is the plain start-up path: what a dead leader left in flight is re-queued by the dispatcher's
+        start (`requeue_orphans`); re-adopting missions still flying arrives with the runtime branch.
+        """
+        if self.fleet_file is None:
+            raise ConfigError("serving a hub needs the fleet file")
+        world = self._worlds[hub.world]
+        factory = AdapterFactory(frame=world.frame, clock=self.clock, ros_domain_id=self.settings.ros_domain_id)
+        recipients = _recipients(hub)
+        fenced = self.database.fenced(fence)
+        adapters: list[VehicleAdapter] = []
+        try:
+            adapters = await _connected_adapters(self.fleet_file, hub.hub_id, world, factory, self.settings)
+            for adapter in adapters:
+                guard_commands(adapter, fence, self.database)
+            await fenced.write_async(lambda s: _seed_lockers(s, hub, world, self.clock.now()))
+            for vehicle in self.fleet.vehicles(hub.hub_id):  # links of an earlier term, closed when it ended
+                self.fleet.remove(vehicle.vehicle_id)
+            _register(self.fleet, self.fleet_file, hub.hub_id, world, adapters)
+            services = build_hub(hub_id=hub.hub_id, database=fenced, fleet=self.fleet, world=world, clock=self.clock,
+                                 recipients=recipients,
+                                 policy=AttemptPolicy(locker_code_ttl_s=self.settings.locker_code_ttl_s))
+            self.hubs[hub.hub_id] = services
+            await _run_until_one_fails([job(self.app.state.service) for job in services.jobs()])
+        finally:
+            self.hubs.pop(hub.hub_id, None)
+            # The next leader connects to these vehicles; the fenced adapters stay registered, refusing commands.
+            await asyncio.gather(*(asyncio.wait_for(a.close(), 5.0) for a in adapters), return_exceptions=True)
+            if isinstance(recipients, HttpRecipientCheck):
+                await recipients.close()
+            factory.close()
 
     @property
     def hub(self) -> HubServices:
@@ -214,6 +285,53 @@ class Runtime:
             self._factory.close()
         self.database.dispose()
         gc.unfreeze()  # what start() froze may be garbage now (several runtimes in one process: tests)
+
+
+async def _run_until_one_fails(jobs: list[Awaitable[None]]) -> None:
+    """Run the jobs together; the first to fail (a StaleLeader write) stops the others and is raised."""
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _connected_adapters(
+    fleet_file: FleetFile, hub_id: str, world: World, factory: AdapterFactory, settings: Settings
+) -> list[VehicleAdapter]:
+    """One adapter per vehicle of the hub, connected and ready (all closed again when one fails)."""
+    adapters: list[VehicleAdapter] = []
+    try:
+        for vehicle in fleet_file.vehicles:
+            if vehicle.hub != hub_id:
+                continue
+            options = (mavlink_options(fleet_file, vehicle, (world.hub.latitude_deg, world.hub.longitude_deg))
+                       if vehicle.adapter_kind is AdapterKind.MAVLINK else None)
+            adapters.append(factory.build(vehicle.vehicle_id, vehicle.adapter_kind.value, vehicle.url,
+                                          fleet_file.profile(vehicle), options=options,
+                                          map_datum=vehicle.map_datum, fromll_service=vehicle.fromll_service))
+        await _connect(adapters, settings.vehicle_connect_timeout_s)
+    except BaseException:
+        await asyncio.gather(*(a.close() for a in adapters), return_exceptions=True)
+        raise
+    return adapters
+
+
+def _register(fleet: Fleet, fleet_file: FleetFile, hub_id: str, world: World, adapters: list[VehicleAdapter]) -> None:
+    """Add the hub's connected vehicles to the fleet, each with its home (where it stands, or the hub)."""
+    by_id = {a.vehicle_id: a for a in adapters}
+    for vehicle in fleet_file.vehicles:
+        if vehicle.vehicle_id not in by_id:
+            continue
+        adapter = by_id[vehicle.vehicle_id]
+        home = _home(world, adapter.latest_state())
+        fleet.add(hub_id, adapter, fleet_file.profile(vehicle), home_latitude_deg=home[0],
+                  home_longitude_deg=home[1], carried_by=fleet_file.carrier_of(vehicle.vehicle_id),
+                  adapter_url=vehicle.url)
 
 
 async def _connect(adapters: list[VehicleAdapter], timeout_s: float) -> None:

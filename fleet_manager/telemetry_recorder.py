@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from .adapters.base import VehicleState
+from .errors import StaleLeader
 from .fleet import Fleet, FleetVehicle
 from .store import fleet as fleet_store
 from .store.db import Database
@@ -52,6 +53,8 @@ class TelemetryRecorder:
         rows = [(v.vehicle_id, state_json(state, v), state.stamp_s) for v, state in states if state is not None]
         try:
             await self.database.write_async(functools.partial(_store, rows=rows))
+        except StaleLeader:
+            raise  # deposed: the hub's services stop (fleet_manager.leadership)
         except Exception:
             logger.exception("recording telemetry failed")
 

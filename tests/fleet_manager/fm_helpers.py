@@ -78,7 +78,7 @@ def serve_in_thread(app: FastAPI, *, timeout_s: float = 20.0) -> Iterator[str]:
 
 @contextlib.contextmanager
 def serve_subprocess(
-    env: dict[str, str], *, port: int, log_path: Path, timeout_s: float = 30.0
+    env: dict[str, str], *, port: int, log_path: Path, timeout_s: float = 30.0, args: tuple[str, ...] = ()
 ) -> Iterator[subprocess.Popen[bytes]]:
     """`finalmile db upgrade`, then `finalmile serve` in its own process group (killed with the group at the end);
     waits for /healthz."""
@@ -89,7 +89,7 @@ def serve_subprocess(
         if upgraded.returncode != 0:
             raise AssertionError(f"db upgrade exited with {upgraded.returncode}: {log_path.read_text()[-2000:]}")
         process = subprocess.Popen(
-            [sys.executable, "-c", code, "serve", "--port", str(port)],
+            [sys.executable, "-c", code, "serve", "--port", str(port), *args],
             env={**os.environ, **env},
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -11,20 +11,24 @@ import asyncio
 import math
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select, update
 from test_dispatcher import FakeVehicle, Recipients, _create, _order
 
 from fleet_manager.adapters.base import VehicleKind
+from fleet_manager.config import Settings
 from fleet_manager.dispatcher import DispatcherConfig
 from fleet_manager.domain.orders import OrderStatus
-from fleet_manager.errors import CommandFenced, StaleLeader
+from fleet_manager.errors import CommandFenced, ConfigError, StaleLeader
 from fleet_manager.fleet import Fleet, VehicleProfile
+from fleet_manager.fleet_file import parse_fleet
 from fleet_manager.leadership import HubFence, HubLeadership, guard_commands
-from fleet_manager.runtime import build_hub
+from fleet_manager.runtime import Runtime, build_hub
 from fleet_manager.store import leases, outbox
-from fleet_manager.store.db import Database
+from fleet_manager.store.db import Database, upgrade
 from fleet_manager.store.models import HubLeaseRow, OutboxRow
 from fleet_manager.world import World, load_world
 from mission_planner.clock import Clock
@@ -198,3 +202,18 @@ async def test_leadership_takes_over_after_the_leader_stops_renewing(
     assert not await leader.step() and leader.fence.token is None  # it learns it was deposed
     await leader._stop_serving()
     await standby._stop_serving()
+
+
+async def test_serving_several_hubs_needs_them_named_and_known(tmp_path: Path) -> None:
+    """A fleet file with two hubs: without FINALMILE_HUBS the runtime refuses (naming --hubs); a hub not in the
+    file is refused by name; FINALMILE_HUBS names a hub once."""
+    url = upgrade(f"sqlite:///{tmp_path / 'fm.db'}")
+    fleet = parse_fleet({"hubs": [{"hub_id": hub_id, "recipient_presence": {"kind": "always"}}
+                                  for hub_id in ("hub-a", "hub-b")]}, "test fleet")
+    with pytest.raises(ConfigError, match="--hubs"):
+        await Runtime.start(Settings(database_url=url), fleet)
+    with pytest.raises(ConfigError, match="hub-c not in the fleet file"):
+        await Runtime.start(Settings(database_url=url, hubs="hub-a,hub-c"), fleet)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="twice"):
+        Settings(hubs="hub-a,hub-a")  # type: ignore[arg-type]
+    assert Settings(hubs=" hub-a, hub-b ").hub_ids == ("hub-a", "hub-b")  # type: ignore[arg-type]
