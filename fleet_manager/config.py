@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     # the store with a fencing token (fleet_manager.leadership). Empty: the fleet file's only hub, no lease.
     hubs: Annotated[tuple[str, ...], NoDecode] = ()
     standby: bool = False  # start as a standby: let a primary started alongside take the hubs first
+    # NATS JetStream: with a URL, one process at a time (by lease) relays the outbox to the stream (fleet_manager.bus).
+    nats_url: str | None = None
+    nats_stream: str = "FINALMILE_EVENTS"
     lease_ttl_s: float = Field(default=6.0, gt=0, le=300)  # a dead leader's hubs are taken over after this
     node_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", min_length=1,
                          max_length=128)  # this process in the lease table

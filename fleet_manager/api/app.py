@@ -15,9 +15,11 @@ import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from fleet_manager.bus import OutboxRelay, RelayConfig
 from fleet_manager.condition_monitor import ConditionMonitor
 from fleet_manager.config import Settings, webhook_secret_bytes
 from fleet_manager.domain.commander import VehicleCommander
+from fleet_manager.leadership import HubLeadership
 from fleet_manager.store import retention
 from fleet_manager.store.db import Database
 from fleet_manager.webhooks.deliverer import WebhookConfig, WebhookDeliverer
@@ -156,6 +158,11 @@ def create_app(
             service.spawn(monitor.run(), name="parcel-sensors")
         if deliverer is not None:
             service.spawn(deliverer.run(), name="webhook-deliverer")
+        if settings.nats_url:
+            relay = OutboxRelay(database, RelayConfig(url=settings.nats_url, stream=settings.nats_stream))
+            relaying = HubLeadership(database=database, hub_id=relay.config.cursor_name, holder=settings.node_id,
+                                     serve_hub=relay.run, ttl_s=settings.lease_ttl_s)
+            service.spawn(relaying.run(), name="outbox-relay")
         service.spawn(_prune_forever(service), name="store-retention")
         for index, job in enumerate(background):
             service.spawn(job(service), name=f"background-{index}")

@@ -295,3 +295,13 @@ class HubLeaseRow(Base):
     acquired_at_s: Mapped[float] = mapped_column(Float)
     renewed_at_s: Mapped[float] = mapped_column(Float)
     expires_at_s: Mapped[float] = mapped_column(Float)
+
+
+class RelayCursorRow(Base):
+    """How far a relay has copied the outbox to the bus: the last seq the bus acknowledged (0006)."""
+
+    __tablename__ = "relay_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    updated_at_s: Mapped[float] = mapped_column(Float)

@@ -1,4 +1,4 @@
-"""scale-out: hub leases (leader per hub with a fencing token)
+"""scale-out: hub leases (leader per hub with a fencing token), relay cursors (outbox -> NATS JetStream)
 
 Revision ID: 0006
 Revises: 0003
@@ -27,8 +27,15 @@ def upgrade() -> None:
         sa.Column("renewed_at_s", sa.Float(), nullable=False),
         sa.Column("expires_at_s", sa.Float(), nullable=False),
     )
+    op.create_table(
+        "relay_cursors",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("last_seq", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at_s", sa.Float(), nullable=False),
+    )
 
 
 def downgrade() -> None:
     """Revert this revision."""
+    op.drop_table("relay_cursors")
     op.drop_table("hub_leases")
