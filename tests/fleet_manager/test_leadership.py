@@ -22,11 +22,13 @@ from fleet_manager.adapters.base import VehicleKind
 from fleet_manager.config import Settings
 from fleet_manager.dispatcher import DispatcherConfig
 from fleet_manager.domain.orders import OrderStatus
-from fleet_manager.errors import CommandFenced, ConfigError, StaleLeader
+from fleet_manager.errors import CommandFenced, ConfigError, NotConnected, StaleLeader
 from fleet_manager.fleet import Fleet, VehicleProfile
 from fleet_manager.fleet_file import parse_fleet
 from fleet_manager.leadership import HubFence, HubLeadership, guard_commands
+from fleet_manager.operator_commands import AdapterCommander
 from fleet_manager.runtime import Runtime, build_hub
+from fleet_manager.store import fleet as fleet_store
 from fleet_manager.store import leases, outbox
 from fleet_manager.store.db import Database, upgrade
 from fleet_manager.store.models import HubLeaseRow, OutboxRow
@@ -217,3 +219,16 @@ async def test_serving_several_hubs_needs_them_named_and_known(tmp_path: Path) -
     with pytest.raises(ValidationError, match="twice"):
         Settings(hubs="hub-a,hub-a")  # type: ignore[arg-type]
     assert Settings(hubs=" hub-a, hub-b ").hub_ids == ("hub-a", "hub-b")  # type: ignore[arg-type]
+
+
+async def test_a_command_for_a_vehicle_led_elsewhere_names_the_lease(database: Database, hub_id: str) -> None:
+    """A process that does not lead the vehicle's hub refuses an operator command with a typed error naming
+    the hub's lease (instead of an unknown-vehicle crash)."""
+    with database.transaction() as session:
+        fleet_store.upsert_vehicle(session, vehicle_id=f"{hub_id}-drone", hub_id=hub_id, kind=VehicleKind.DRONE,
+                                   at_s=0.0, name="drone", adapter_url="tcp:127.0.0.1:5760")
+        command = fleet_store.request_command(session, vehicle_id=f"{hub_id}-drone",
+                                              command=fleet_store.CommandKind.PAUSE, requested_by="op",
+                                              reason="test", at_s=0.0)
+    with pytest.raises(NotConnected, match="lease"):
+        await AdapterCommander(Fleet()).execute(command)
