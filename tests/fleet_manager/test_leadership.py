@@ -35,7 +35,7 @@ from fleet_manager.store.models import HubLeaseRow, OutboxRow
 from fleet_manager.world import World, load_world
 from mission_planner.clock import Clock
 
-TTL_S = 30.0
+TTL_S = 600.0  # takeovers are forced (`_expire`): the lease must never lapse on a loaded machine
 
 
 @pytest.fixture(scope="module")
