@@ -9,7 +9,6 @@ default lease time (6 s) and a short one (3 s). Skips without PostgreSQL on 127.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
 import socket
@@ -17,23 +16,21 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import text
 
 from fleet_manager.store import leases
 from fleet_manager.store.db import Database
 
+from .pg_scratch import scratch_postgres
+
 NAME = "failover"
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 HUB = "hub-failover"
 CLI = "import sys; from fleet_manager.cli import main; sys.exit(main(sys.argv[1:]))"
-logger = logging.getLogger(__name__)
 
 
 def _free_port() -> int:
@@ -79,51 +76,42 @@ def _holder(database: Database) -> tuple[str, int] | None:
 
 def run(args: Any = None) -> list[dict[str, Any]]:
     """Rows: lease TTL, round, seconds from SIGKILL to the standby holding the lease, load average."""
-    name = f"finalmile_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        logger.warning("PostgreSQL unreachable, skipping: %s", str(exc).splitlines()[0])
-        return []
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    database = Database(url)
     rows: list[dict[str, Any]] = []
     rounds = 1 if getattr(args, "quick", False) else 3
-    with tempfile.TemporaryDirectory(prefix="finalmile-failover-") as tmp:
+    with scratch_postgres() as url, tempfile.TemporaryDirectory(prefix="finalmile-failover-") as tmp:
+        if url is None:
+            return []
+        database = Database(url)
         fleet = Path(tmp) / "fleet.yaml"
         fleet.write_text(yaml.safe_dump({"hubs": [{"hub_id": HUB, "recipient_presence": {"kind": "always"}}]}))
         try:
-            database.migrate()
             for ttl_s in (6.0, 3.0):
                 for index in range(rounds):
-                    started = []
-                    try:
-                        leader, _ = _serve(url, fleet, f"leader-{ttl_s}-{index}", ttl_s, Path(tmp) / "leader.log")
-                        started.append(leader)
-                        _wait(lambda: (_holder(database) or ("", 0))[0].startswith("leader"), 60, "leader elected")
-                        standby, _ = _serve(url, fleet, f"standby-{ttl_s}-{index}", ttl_s, Path(tmp) / "standby.log",
-                                            "--standby")
-                        started.append(standby)
-                        token = (_holder(database) or ("", 0))[1]
-                        killed = time.monotonic()
-                        os.killpg(leader.pid, signal.SIGKILL)
-                        wanted = (f"standby-{ttl_s}-{index}", token + 1)
-                        _wait(lambda wanted=wanted: _holder(database) == wanted, 60, "standby takeover")
-                        rows.append({"lease_ttl_s": ttl_s, "round": index + 1,
-                                     "kill9_to_standby_lease_s": round(time.monotonic() - killed, 2),
-                                     "load_average_1m": round(os.getloadavg()[0], 2)})
-                    finally:
-                        for process in started:
-                            with contextlib.suppress(ProcessLookupError):
-                                os.killpg(process.pid, signal.SIGKILL)
-                            process.wait(timeout=10)
-                        with database.transaction() as session:  # next round starts from a free hub
-                            session.execute(text("UPDATE hub_leases SET expires_at_s = 0"))
+                    rows.append(_round(database, url, fleet, Path(tmp), ttl_s, index))
         finally:
             database.dispose()
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
     return rows
+
+
+def _round(database: Database, url: str, fleet: Path, tmp: Path, ttl_s: float, index: int) -> dict[str, Any]:
+    started = []
+    try:
+        leader, _ = _serve(url, fleet, f"leader-{ttl_s}-{index}", ttl_s, tmp / "leader.log")
+        started.append(leader)
+        _wait(lambda: (_holder(database) or ("", 0))[0].startswith("leader"), 60, "leader elected")
+        standby, _ = _serve(url, fleet, f"standby-{ttl_s}-{index}", ttl_s, tmp / "standby.log", "--standby")
+        started.append(standby)
+        wanted = (f"standby-{ttl_s}-{index}", (_holder(database) or ("", 0))[1] + 1)
+        killed = time.monotonic()
+        os.killpg(leader.pid, signal.SIGKILL)
+        _wait(lambda: _holder(database) == wanted, 60, "standby takeover")
+        return {"lease_ttl_s": ttl_s, "round": index + 1,
+                "kill9_to_standby_lease_s": round(time.monotonic() - killed, 2),
+                "load_average_1m": round(os.getloadavg()[0], 2)}
+    finally:
+        for process in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        with database.transaction() as session:  # the next round starts from a free hub
+            session.execute(text("UPDATE hub_leases SET expires_at_s = 0"))

@@ -10,23 +10,19 @@ PostgreSQL server on 127.0.0.1 (a throw-away database is created and dropped); s
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
 import uuid
 from typing import Any
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
-
 from fleet_manager.store import outbox
 from fleet_manager.store.db import Database
 from fleet_manager.store.models import OutboxRow
 
+from .pg_scratch import scratch_postgres
+
 NAME = "outbox_commits"
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-logger = logging.getLogger(__name__)
 
 
 def _ordered(session: Any, hub_id: str, subject: str) -> None:
@@ -61,28 +57,20 @@ def _measure(database: Database, write: Any, threads: int, per_thread: int) -> f
 
 def run(args: Any = None) -> list[dict[str, Any]]:
     """Rows: writers, inserts (at commit under the lock / at append, no lock), transactions/s, load average."""
-    name = f"finalmile_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        logger.warning("PostgreSQL unreachable, skipping: %s", str(exc).splitlines()[0])
-        return []
-    database = Database(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
     rows: list[dict[str, Any]] = []
-    try:
-        database.migrate()
-        per_thread = 50 if getattr(args, "quick", False) else 300
-        for threads in (1, 4, 8):
-            for label, write in (("at commit, advisory lock (commit-ordered)", _ordered),
-                                 ("at append, no lock (insert-ordered)", _unordered)):
-                rate = _measure(database, write, threads, per_thread)
-                rows.append({"writers": threads, "outbox insert": label, "transactions": threads * per_thread,
-                             "transactions_per_s": round(rate, 1), "load_average_1m": round(os.getloadavg()[0], 2)})
-    finally:
-        database.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres() as url:
+        if url is None:
+            return []
+        database = Database(url)
+        try:
+            per_thread = 50 if getattr(args, "quick", False) else 300
+            for threads in (1, 4, 8):
+                for label, write in (("at commit, advisory lock (commit-ordered)", _ordered),
+                                     ("at append, no lock (insert-ordered)", _unordered)):
+                    rate = _measure(database, write, threads, per_thread)
+                    rows.append({"writers": threads, "outbox insert": label, "transactions": threads * per_thread,
+                                 "transactions_per_s": round(rate, 1),
+                                 "load_average_1m": round(os.getloadavg()[0], 2)})
+        finally:
+            database.dispose()
     return rows
