@@ -127,14 +127,19 @@ async def test_signing_set_up_over_tcp_then_signed_over_udp_and_unsigned_frames_
 
 @contextlib.contextmanager
 def _pty_pair() -> Iterator[tuple[str, str]]:
-    """Two pseudo-terminals wired back to back (what `socat pty,raw pty,raw` makes): (path A, path B)."""
-    masters, paths = [], []
+    """Two pseudo-terminals wired back to back (what `socat pty,raw pty,raw` makes): (path A, path B).
+
+    The slave ends stay open here until the pair is torn down: closed early, the master reads EIO and
+    the kernel's deferred release of the slave can race the simulator's or the adapter's open, leaving
+    the line dead (no byte either way) on a loaded machine.
+    """
+    masters, slaves, paths = [], [], []
     for _ in range(2):
         master, slave = pty.openpty()
         tty.setraw(slave)
         masters.append(master)
+        slaves.append(slave)
         paths.append(os.ttyname(slave))
-        os.close(slave)
     stop = threading.Event()
 
     def bridge() -> None:
@@ -142,7 +147,7 @@ def _pty_pair() -> Iterator[tuple[str, str]]:
         while not stop.is_set():
             ready, _, _ = select.select([a, b], [], [], 0.1)
             for source in ready:
-                with contextlib.suppress(OSError):  # EIO while no one has the other end open
+                with contextlib.suppress(OSError):  # EIO once torn down
                     os.write(b if source == a else a, os.read(source, 4096))
 
     thread = threading.Thread(target=bridge, daemon=True)
@@ -152,8 +157,8 @@ def _pty_pair() -> Iterator[tuple[str, str]]:
     finally:
         stop.set()
         thread.join(timeout=2)
-        for master in masters:
-            os.close(master)
+        for fd in masters + slaves:
+            os.close(fd)
 
 
 @pytest.mark.timeout(120)
