@@ -150,7 +150,9 @@ def create_app(
         if settings.mqtt_url:
             monitor = ConditionMonitor(database=database, clock=clock, hub_ids=settings.hub_ids,
                                        url=settings.mqtt_url, topic_prefix=settings.mqtt_topic_prefix,
-                                       committed=service.committed)
+                                       committed=service.committed, username=settings.mqtt_username,
+                                       password=settings.mqtt_password.get_secret_value()
+                                       if settings.mqtt_password else None, ca_file=settings.mqtt_ca_file)
             service.conditions = monitor
             service.spawn(monitor.run(), name="parcel-sensors")
         if deliverer is not None:
