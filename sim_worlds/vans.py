@@ -122,7 +122,12 @@ class VanSim:
         self._begin_step(now_s)
 
     def pause(self) -> None:
-        """Pull over and wait."""
+        """Pull over and wait: the van does not drive on until resumed.
+
+        A hand-over or WAIT under way goes on counting (the driver still walks the parcel to the door);
+        only the drive to the next step waits. That is what holding a van for its drones needs: it
+        keeps the van at the stop without adding to its stop time.
+        """
         self.paused = True
         self.speed_m_s = 0.0
         self.mode = "PAUSED"
@@ -130,7 +135,13 @@ class VanSim:
     def resume(self) -> None:
         """Carry on with the mission."""
         self.paused = False
-        self.mode = "DRIVING" if self.mission is not None else "IDLE"
+        if self.mission is None:
+            self.mode = "IDLE"
+        elif self._leg is None and self._dwell_left_s > 0:  # held during a hand-over or WAIT: it goes on
+            kind = self.mission["steps"][self.step_index]["kind"]
+            self.mode = "HANDING_OVER" if kind == "deliver" else "WAITING"
+        else:
+            self.mode = "DRIVING"
 
     def return_home(self, now_s: float) -> None:
         """Abandon the mission and drive back to the hub."""
@@ -244,12 +255,15 @@ class VanSim:
     # ----- physics --------------------------------------------------------------------------------
     def advance(self, dt_s: float, now_s: float) -> None:
         """Move the simulation `dt_s` seconds forward."""
-        if self.mission is None or self.paused:
+        if self.mission is None:
             self.speed_m_s = 0.0
             return
         budget_s = dt_s
         while budget_s > 1e-9 and self.mission is not None:
             if self._leg is not None:
+                if self.paused:  # held: no driving on (a hand-over or WAIT still counts down, below)
+                    self.speed_m_s = 0.0
+                    return
                 budget_s = self._drive(budget_s)
                 if self._leg is None:
                     self._arrived(now_s)
@@ -324,6 +338,8 @@ class VanSim:
             self.mode = "WAITING"
         if self._leg is not None and len(self._leg.points) < 2:
             self._leg = None
+        if self.paused:
+            self.mode = "PAUSED"
 
     def _arrived(self, now_s: float) -> None:
         if self.mission is None:
@@ -332,7 +348,7 @@ class VanSim:
         self._event("step_reached", now_s)
         if step["kind"] == "deliver":
             self._dwell_left_s = max(float(step.get("duration_s") or 0.0), self.stop_duration_s)
-            self.mode = "HANDING_OVER"
+            self.mode = "PAUSED" if self.paused else "HANDING_OVER"
         elif step["kind"] == "return":
             self.x_m, self.y_m = self.home_xy
             self.mode = "IDLE"

@@ -297,7 +297,9 @@ def test_speeds_come_from_the_vehicle_profiles(world) -> None:  # type: ignore[n
 
 def test_van_sortie_carries_its_drones_launched_and_recovered_at_its_stops(world) -> None:  # type: ignore[no-untyped-def]
     """A van with two drones aboard: the drones' trips ride on the van's sortie as handoffs, each with a WAIT right
-    after the van's DELIVER at the stop the planner launched it from; no parcel is on two missions."""
+    after the van's DELIVER at the stop the planner launches it from and at the one it recovers it at (the same
+    or a later one); a drone recovered at a later stop lands where the van stands there; no parcel is on two
+    missions."""
     planner = _planner(world)
     hub = world.hub
     van_state = VehicleState("van-1", VehicleKind.VAN, NOW_S, hub.latitude_deg, hub.longitude_deg,
@@ -316,11 +318,20 @@ def test_van_sortie_carries_its_drones_launched_and_recovered_at_its_stops(world
     assert van_sortie.handoffs, "no drone launched from the van: the test would prove nothing"
     steps = van_sortie.mission.steps
     for handoff in van_sortie.handoffs:
-        assert steps[handoff.wait_step_index].kind is StepKind.WAIT
-        assert steps[handoff.wait_step_index - 1].kind is StepKind.DELIVER
-        drone_steps = [step.kind for step in handoff.sortie.mission.steps]
-        assert drone_steps[0] is StepKind.TAKEOFF and drone_steps[-1] is StepKind.RETURN
-        assert StepKind.DELIVER in drone_steps
-    assert len({h.drone_id for h in van_sortie.handoffs}) == len(van_sortie.handoffs)
+        for index, order_id in ((handoff.launch_step_index, handoff.launch_order_id),
+                                (handoff.recovery_step_index, handoff.recovery_order_id)):
+            assert steps[index].kind is StepKind.DELIVER and steps[index].order_id == order_id
+            assert steps[index + 1].kind is StepKind.WAIT
+        assert handoff.recovery_step_index >= handoff.launch_step_index
+        drone_steps = handoff.sortie.mission.steps
+        assert drone_steps[0].kind is StepKind.TAKEOFF and StepKind.DELIVER in [s.kind for s in drone_steps]
+        if handoff.later_stop:
+            kerb = steps[handoff.recovery_step_index]
+            assert drone_steps[-1].kind is StepKind.LAND
+            assert (drone_steps[-1].latitude_deg, drone_steps[-1].longitude_deg) == (kerb.latitude_deg,
+                                                                                     kerb.longitude_deg)
+        else:
+            assert drone_steps[-1].kind is StepKind.RETURN
+    assert len({h.vehicle_id for h in van_sortie.handoffs}) == len(van_sortie.handoffs)
     assert sorted(van_sortie.all_order_ids) == sorted(set(van_sortie.all_order_ids))
     assert set(van_sortie.all_order_ids) <= {o.order_id for o in orders}
