@@ -46,6 +46,7 @@ class VanChoreography:
         self.control = control
         self._holds: dict[str, int] = {}  # van -> choreography tasks holding it at its stop
         self._trips: dict[str, asyncio.Task[None]] = {}  # carried vehicle -> its own mission's runner, until recovered
+        self._launching: dict[str, asyncio.Lock] = {}  # van -> held while one of its vehicles is being launched
 
     async def load(self, running: RunningMission) -> None:
         """Stow the van's drones and robots at the hub before it leaves; one that cannot be loaded stays home."""
@@ -83,7 +84,8 @@ class VanChoreography:
         control = self.control
         if not isinstance(van, Carrier) or not await self._until_reached(running, handoff.launch_step_index):
             return False
-        async with self._held(van_vehicle):
+        # one launch at a time per van: vehicles set down at one stop start their missions one after the other
+        async with self._held(van_vehicle), self._launching.setdefault(van_vehicle.vehicle_id, asyncio.Lock()):
             try:
                 await van.launch(handoff.vehicle_id)
             except AdapterError as exc:
@@ -101,12 +103,27 @@ class VanChoreography:
                        "launch_longitude_deg": position[1], "launch_stop_order_id": handoff.launch_order_id,
                        "recovery_stop_order_id": handoff.recovery_order_id}
             task = await control.start(dataclasses.replace(handoff.sortie, details=details))
-            if task is None:  # its orders moved meanwhile: take it straight back aboard (the van is still held)
+            if task is None or not await self._departed(handoff.vehicle_id, task):
+                # its orders moved meanwhile, or it refused its mission: straight back aboard (the van is held)
                 control.release_handoff(handoff)
                 await self._recover(running, handoff, waited_for_vehicle=False)
                 return True
             self._trips[handoff.vehicle_id] = task
         return True
+
+    async def _departed(self, vehicle_id: str, task: asyncio.Task[None]) -> bool:
+        """Wait (the van held) until the launched vehicle has set out on its mission; False when its runner ended
+        first (the vehicle refused the mission: it is still beside the van)."""
+        running = self.control.running_mission(vehicle_id)
+        if running is None:
+            return not task.done()
+        departed = asyncio.ensure_future(running.departed.wait())
+        try:
+            await asyncio.wait({departed, task}, return_when=asyncio.FIRST_COMPLETED,
+                               timeout=self.control.clock.wall_s(self.control.config.mission_timeout_s))
+        finally:
+            departed.cancel()
+        return running.departed.is_set()
 
     async def _recover_at_stop(self, running: RunningMission, handoff: Handoff) -> None:
         """Wait for the recovery stop, hold the van until the vehicle is back beside it, take it aboard."""
