@@ -95,9 +95,11 @@ class VanChoreography:
             position = _position(van_vehicle)
             logger.info("%s launched %s at its stop of %s for %s", van_vehicle.vehicle_id, handoff.vehicle_id,
                         handoff.launch_order_id, ", ".join(handoff.sortie.order_ids))
+            meet_at = _meeting_point(handoff, position)
             await self._tell("launched", running, handoff.vehicle_id, {
                 **_stop("launch", handoff.launch_order_id, handoff.launch_step_index, position),
                 "recovery_stop_order_id": handoff.recovery_order_id, "planned_wait_s": round(handoff.planned_wait_s, 1),
+                "recovery_latitude_deg": meet_at[0], "recovery_longitude_deg": meet_at[1],
                 "mission_id": handoff.sortie.mission.mission_id, "order_ids": list(handoff.sortie.order_ids)})
             details = {"launched_from": van_vehicle.vehicle_id, "launch_latitude_deg": position[0],
                        "launch_longitude_deg": position[1], "launch_stop_order_id": handoff.launch_order_id,
@@ -236,6 +238,15 @@ class VanChoreography:
 def _position(vehicle: FleetVehicle) -> tuple[float | None, float | None]:
     state = vehicle.state()
     return (state.latitude_deg, state.longitude_deg) if state is not None else (None, None)
+
+
+def _meeting_point(handoff: Handoff, launch_at: tuple[float | None, float | None]) -> tuple[float | None, float | None]:
+    """Where the plan has the van take the vehicle back: its mission's last target (a drone recovered at the launch
+    stop returns to where it was set down)."""
+    last = handoff.sortie.mission.steps[-1] if handoff.sortie.mission.steps else None
+    if last is not None and last.latitude_deg is not None and last.longitude_deg is not None:
+        return last.latitude_deg, last.longitude_deg
+    return launch_at
 
 
 def _stop(role: str, order_id: str, step_index: int, position: tuple[float | None, float | None]) -> dict[str, Any]:
