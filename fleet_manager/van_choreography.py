@@ -108,7 +108,7 @@ class VanChoreography:
             if task is None or not await self._departed(handoff.vehicle_id, task):
                 # its orders moved meanwhile, or it refused its mission: straight back aboard (the van is held)
                 control.release_handoff(handoff)
-                await self._recover(running, handoff, waited_for_vehicle=False)
+                await self._recover(running, handoff, at_launch_stop=True, waited_for_vehicle=False)
                 return True
             self._trips[handoff.vehicle_id] = task
         return True
@@ -140,10 +140,16 @@ class VanChoreography:
             back = task.done()
             if not back:  # the van is there first: it waits (the plan said so when planned_wait_s > 0)
                 await asyncio.wait({task}, timeout=self.control.clock.wall_s(self.control.config.mission_timeout_s))
-            await self._recover(running, handoff, waited_for_vehicle=not back)
+            await self._recover(running, handoff, at_launch_stop=False, waited_for_vehicle=not back)
 
-    async def _recover(self, running: RunningMission, handoff: Handoff, *, waited_for_vehicle: bool) -> None:
-        """Take the landed/stopped vehicle back aboard (a drone disarms shortly after landing: retried a while)."""
+    async def _recover(
+        self, running: RunningMission, handoff: Handoff, *, at_launch_stop: bool, waited_for_vehicle: bool
+    ) -> None:
+        """Take the landed/stopped vehicle back aboard (a drone disarms shortly after landing: retried a while).
+
+        `at_launch_stop`: its trip did not start (refused, orders gone), so it is taken back where it was set down."""
+        stop_order_id, stop_step_index = ((handoff.launch_order_id, handoff.launch_step_index) if at_launch_stop
+                                          else (handoff.recovery_order_id, handoff.recovery_step_index))
         van_vehicle = running.vehicle
         van = van_vehicle.adapter
         if not isinstance(van, Carrier):
@@ -157,12 +163,12 @@ class VanChoreography:
                     return
                 await asyncio.sleep(RECOVER_RETRY_WALL_S)
             else:
-                logger.info("%s recovered %s at its stop of %s", van_vehicle.vehicle_id, handoff.vehicle_id,
-                            handoff.recovery_order_id)
+                logger.info("%s recovered %s at its stop of %s%s", van_vehicle.vehicle_id, handoff.vehicle_id,
+                            stop_order_id, " (its trip did not start)" if at_launch_stop else "")
                 await self._tell("recovered", running, handoff.vehicle_id, {
-                    **_stop("recovery", handoff.recovery_order_id, handoff.recovery_step_index,
-                            _position(van_vehicle)),
-                    "launch_stop_order_id": handoff.launch_order_id, "later_stop": handoff.later_stop,
+                    **_stop("recovery", stop_order_id, stop_step_index, _position(van_vehicle)),
+                    "launch_stop_order_id": handoff.launch_order_id,
+                    "later_stop": stop_step_index != handoff.launch_step_index, "trip_flown": not at_launch_stop,
                     "van_waited": waited_for_vehicle, "planned_wait_s": round(handoff.planned_wait_s, 1),
                     "mission_id": handoff.sortie.mission.mission_id})
                 return

@@ -39,13 +39,14 @@ def drone_parameters(scenario: Scenario) -> dict[str, float]:
 
 def scenario_fleet(
     scenario: Scenario, *, drone_urls: Sequence[str], robot_count: int, van_urls: Sequence[tuple[str, str]],
-    recipient_presence_url: str | None,
+    recipient_presence_url: str | None, vans_carry_drones: bool = True,
 ) -> FleetFile:
     """The fleet file for the vehicles a run started: drones `drone-i`, robots `robot_i`, the vans by id.
 
     The first `carries_drones` drones and `carries_robots` robots per van ride on it (the dispatcher
     launches them from its stops). `recipient_presence_url` None means every recipient is at home (an
-    explicit choice).
+    explicit choice). `vans_carry_drones` False: the drones all fly from the hub (a drone simulator the
+    van cannot move, such as ArduPilot SITL).
     """
     fleet = scenario.fleet
     drones, robots, vans = fleet.drones, fleet.robots, fleet.vans
@@ -54,7 +55,8 @@ def scenario_fleet(
     robot_ids = [f"robot_{i + 1}" for i in range(robot_count)]
     for number, (van_id, _url) in enumerate(van_urls):
         for drone_id in drone_ids[number * vans.carries_drones:(number + 1) * vans.carries_drones]:
-            carriers[drone_id] = van_id
+            if vans_carry_drones:
+                carriers[drone_id] = van_id
         for robot_id in robot_ids[number * vans.carries_robots:(number + 1) * vans.carries_robots]:
             carriers[robot_id] = van_id
     vehicles: list[dict[str, Any]] = []

@@ -151,7 +151,7 @@ class Run:
     stops: tuple[int, int, int, int]
     by_type: dict[str, list[outbox.OutboxEvent]]
     violations: list[tuple[float, str, str]]
-    samples: list[tuple[float | None, bool]] = field(default_factory=list)
+    samples: list[tuple[float, float | None, bool]] = field(default_factory=list)  # (clock s, charge %, charging)
 
 
 async def _run_handoff(tmp_path: Path, world: World, clock: Clock, *, carriage: Carriages, carried: VehicleAdapter,
@@ -166,11 +166,11 @@ async def _run_handoff(tmp_path: Path, world: World, clock: Clock, *, carriage: 
     port = await server.start()
     van = AdapterFactory(frame=world.frame, clock=clock).build("van-1", "van", f"tcp:127.0.0.1:{port}", VAN)
     followers: list[asyncio.Task[None]] = []
-    samples: list[tuple[float | None, bool]] = []
+    samples: list[tuple[float, float | None, bool]] = []
 
     async def sample() -> None:
         async for state in carried.telemetry():
-            samples.append((state.battery_remaining_pct, state.charging))
+            samples.append((clock.now(), state.battery_remaining_pct, state.charging))
 
     try:
         for adapter in (carried, van):
@@ -196,7 +196,7 @@ async def _run_handoff(tmp_path: Path, world: World, clock: Clock, *, carriage: 
         task = await services.missions.start(sorties[0])
         assert task is not None
         await asyncio.wait_for(task, timeout=240.0)
-        await asyncio.sleep(1.0)  # a few more telemetry samples at the hub
+        await asyncio.sleep(3.0)  # a few more telemetry samples at the hub (a robot reports its charge at 1 Hz)
     finally:
         for follower in followers:
             follower.cancel()
@@ -223,6 +223,7 @@ def _check_launched_at_a_recovered_at_c(world: World, run: Run, carried_id: str)
     assert launched.data["vehicle_id"] == recovered.data["vehicle_id"] == carried_id
     assert launched.data["launch_stop_order_id"] == order_ids[0]
     assert recovered.data["recovery_stop_order_id"] == order_ids[2] and recovered.data["later_stop"] is True
+    assert recovered.data["trip_flown"] is True
     launch_at = (launched.data["latitude_deg"], launched.data["longitude_deg"])
     recovery_at = (recovered.data["latitude_deg"], recovered.data["longitude_deg"])
     assert _distance_m(world, launch_at, recovery_at) > 300.0, "recovered where it was launched"
@@ -276,6 +277,10 @@ async def test_robot_launched_at_one_stop_delivers_and_is_recovered_at_a_later_o
             factory.close()
         robots.check_alive()
     _check_launched_at_a_recovered_at_c(world, run, "robot_1")
-    charging = [pct for pct, on in run.samples if on and pct is not None]
-    assert charging, "the fleet never saw the robot charging (van bay or hub dock)"
-    assert max(charging) > 60.0, "the robot's charge never went up while it charged"
+    (launched,) = run.by_type["vehicle.launched"]
+    (unloaded,) = run.by_type["vehicle.unloaded"]
+    aboard = [(pct, on) for t, pct, on in run.samples if t < launched.data["at_s"] and pct is not None]
+    docked = [(pct, on) for t, pct, on in run.samples if t > unloaded.data["at_s"] and pct is not None]
+    assert any(on for _pct, on in aboard), "the fleet never saw the robot charging in the van's bay"
+    assert any(on for _pct, on in docked), "the fleet never saw the robot charging on the hub's dock"
+    assert max(pct for pct, _on in aboard) > 60.0, "its charge did not go up in the van"

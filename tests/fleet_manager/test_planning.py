@@ -295,22 +295,28 @@ def test_speeds_come_from_the_vehicle_profiles(world) -> None:  # type: ignore[n
     assert travel.van.network.speed_m_s == DEFAULT_PROFILES[VehicleKind.VAN].speed_m_s
 
 
-def test_van_sortie_carries_its_drones_launched_and_recovered_at_its_stops(world) -> None:  # type: ignore[no-untyped-def]
-    """A van with two drones aboard: the drones' trips ride on the van's sortie as handoffs, each with a WAIT right
-    after the van's DELIVER at the stop the planner launches it from and at the one it recovers it at (the same
-    or a later one); a drone recovered at a later stop lands where the van stands there; no parcel is on two
-    missions."""
-    planner = _planner(world)
+def _van_carrying(world, kind: VehicleKind, carried_ids: tuple[str, ...]) -> list[FleetSlot]:  # type: ignore[no-untyped-def]
+    """Idle van-1 at the hub and the idle vehicles of `kind` it carries."""
     hub = world.hub
     van_state = VehicleState("van-1", VehicleKind.VAN, NOW_S, hub.latitude_deg, hub.longitude_deg,
                              link=LinkStatus.CONNECTED)
     van = FleetVehicle(SimpleNamespace(vehicle_id="van-1", kind=VehicleKind.VAN), "hub",  # type: ignore[arg-type]
                        DEFAULT_PROFILES[VehicleKind.VAN], hub.latitude_deg, hub.longitude_deg)
     slots = [FleetSlot(van, None, van_state)]
-    for drone_id in ("drone-1", "drone-2"):
-        slot = _slot(world, drone_id, VehicleKind.DRONE)
+    for vehicle_id in carried_ids:
+        slot = _slot(world, vehicle_id, kind)
         slot.vehicle.carried_by = "van-1"
         slots.append(slot)
+    return slots
+
+
+def test_van_sortie_carries_its_drones_launched_and_recovered_at_its_stops(world) -> None:  # type: ignore[no-untyped-def]
+    """A van with two drones aboard: the drones' trips ride on the van's sortie as handoffs, each with a WAIT right
+    after the van's DELIVER at the stop the planner launches it from and at the one it recovers it at (the same
+    or a later one); a drone recovered at a later stop lands where the van stands there; no parcel is on two
+    missions."""
+    planner = _planner(world)
+    slots = _van_carrying(world, VehicleKind.DRONE, ("drone-1", "drone-2"))
     orders = [_order(world, f"o-{i}", index) for i, index in enumerate(range(0, 60, 5))]
     sorties = planner.plan(now_s=NOW_S, airspace=world.airspace, slots=slots, orders=orders)
     assert [s.vehicle_id for s in sorties] == ["van-1"]
@@ -335,3 +341,23 @@ def test_van_sortie_carries_its_drones_launched_and_recovered_at_its_stops(world
     assert len({h.vehicle_id for h in van_sortie.handoffs}) == len(van_sortie.handoffs)
     assert sorted(van_sortie.all_order_ids) == sorted(set(van_sortie.all_order_ids))
     assert set(van_sortie.all_order_ids) <= {o.order_id for o in orders}
+
+
+def test_van_sortie_carries_its_robots_to_doors_near_its_stops(world) -> None:  # type: ignore[no-untyped-def]
+    """A van with two robots aboard: each robot trip rides on the van's sortie as a handoff: the robot walks from
+    the launch stop to the door (DELIVER), then to where the van stands at its recovery stop (GOTO there)."""
+    planner = _planner(world)
+    slots = _van_carrying(world, VehicleKind.ROBOT, ("robot_1", "robot_2"))
+    orders = [_order(world, f"o-{i}", index) for i, index in enumerate(range(0, 60, 3))]
+    sorties = planner.plan(now_s=NOW_S, airspace=world.airspace, slots=slots, orders=orders)
+    assert [s.vehicle_id for s in sorties] == ["van-1"]
+    van_steps = sorties[0].mission.steps
+    assert sorties[0].handoffs, "no robot launched from the van: the test would prove nothing"
+    for handoff in sorties[0].handoffs:
+        assert handoff.vehicle_id.startswith("robot_") and handoff.sortie.mode.value == "robot"
+        steps = handoff.sortie.mission.steps
+        assert [s.kind for s in steps] == [StepKind.DELIVER, StepKind.GOTO]
+        assert steps[0].order_id == handoff.sortie.order_ids[0]
+        kerb = van_steps[handoff.recovery_step_index]
+        assert (steps[1].latitude_deg, steps[1].longitude_deg) == (kerb.latitude_deg, kerb.longitude_deg)
+        assert van_steps[handoff.launch_step_index + 1].kind is StepKind.WAIT
