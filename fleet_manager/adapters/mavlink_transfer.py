@@ -56,7 +56,16 @@ class MissionTransfer:
         self._session.require_link(call)
         for attempt in range(2):
             async with self._lock:
-                await self._upload(items, mission_type, call)
+                try:
+                    await self._upload(items, mission_type, call)
+                except CommandRefused as exc:
+                    # OPERATION_CANCELLED is the vehicle's own upload timeout (8 s without a message from us,
+                    # e.g. a stalled link), not a verdict on the items: start the transfer again, once.
+                    if exc.result_code != mavlink.MAV_MISSION_OPERATION_CANCELLED or attempt:
+                        raise
+                    logger.warning("%s: %s cancelled by the vehicle (its upload timeout); uploading again",
+                                   self._session.vehicle_id, call)
+                    continue
                 if not verify:
                     return
                 got = await self._download(mission_type, call)
