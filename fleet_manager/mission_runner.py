@@ -161,6 +161,8 @@ class MissionRunner:
             if event.mission_id != running.mission.mission_id:
                 continue
             running.mark_reached(event.step_index)  # a van at a launch or recovery stop wakes its choreography
+            if event.what == "battery_swapped" and event.detail:  # a van gave a recovered drone a charged pack
+                await self.control.choreography.swapped(running, event.detail)
             if event.what not in HANDOVER_EVENTS:
                 continue
             order_id = delivery_steps(running.mission).get(event.step_index) or event.detail

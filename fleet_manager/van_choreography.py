@@ -11,8 +11,8 @@ are done. A vehicle that cannot be loaded or launched releases its orders to the
 cycle; one that cannot be recovered is left out of service where it stands.
 
 Every step is an event in the outbox (`vehicle.loaded`, `vehicle.launched`, `vehicle.recovered`,
-`vehicle.recovery_failed`, `vehicle.unloaded`: van, vehicle, stop, position), so the live stream
-(dashboard) and the webhooks see it.
+`vehicle.recovery_failed`, `vehicle.battery_swapped` (a charged pack from the van's spares),
+`vehicle.unloaded`: van, vehicle, stop, position), so the live stream (dashboard) and the webhooks see it.
 """
 
 from __future__ import annotations
@@ -172,6 +172,11 @@ class VanChoreography:
                     "van_waited": waited_for_vehicle, "planned_wait_s": round(handoff.planned_wait_s, 1),
                     "mission_id": handoff.sortie.mission.mission_id})
                 return
+
+    async def swapped(self, running: RunningMission, vehicle_id: str) -> None:
+        """The van put a charged pack in a drone it took back aboard (its telemetry shows the new charge)."""
+        logger.info("%s swapped the pack of %s aboard", running.vehicle.vehicle_id, vehicle_id)
+        await self._tell("battery_swapped", running, vehicle_id, {})
 
     async def _left_behind(self, running: RunningMission, handoff: Handoff, why: str) -> None:
         van_id = running.vehicle.vehicle_id

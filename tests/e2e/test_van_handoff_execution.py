@@ -241,18 +241,23 @@ def _check_launched_at_a_recovered_at_c(world: World, run: Run, carried_id: str)
 
 
 async def test_drone_launched_at_one_stop_is_recovered_at_a_later_one(tmp_path: Path) -> None:
-    """A mavsim drone launched at A is recovered at C while the van drives on; no fence is broken."""
+    """A mavsim drone launched at A is recovered at C while the van drives on; no fence is broken; aboard again
+    it gets a charged pack from the van's spares."""
     world = load_world("helsinki")
     hub = world.hub
     clock = Clock(start_s=NOW_S, speedup=SPEEDUP)
     with MavsimProcess(1, speedup=SPEEDUP, home=(hub.latitude_deg, hub.longitude_deg, 10.0), params=DRONE_PARAMS,
                        control=True, exit_with_parent=True) as drones:
-        carriage = Carriages([ChannelCarriage.numbered(MavsimControl(drones.control_url))])
+        carriage = Carriages([ChannelCarriage.numbered(MavsimControl(drones.control_url), swaps_packs=True)])
         drone = AdapterFactory(frame=world.frame, clock=clock).build("drone-1", "mavlink", drones.urls[0], DRONE)
         run = await _run_handoff(tmp_path, world, clock, carriage=carriage, carried=drone, kind=VehicleKind.DRONE,
                                  profile=DRONE, side_m=(250.0, 450.0))
     _check_launched_at_a_recovered_at_c(world, run, "drone-1")
     assert run.violations == []
+    (swapped,) = run.by_type["vehicle.battery_swapped"]  # a charged pack from the van's spares once aboard
+    assert swapped.data["vehicle_id"] == "drone-1" and swapped.webhook
+    assert swapped.data["at_s"] >= run.by_type["vehicle.recovered"][0].data["at_s"]
+    assert run.samples[-1][1] is not None and run.samples[-1][1] > 99.0, "the drone came home without a full pack"
 
 
 async def test_robot_launched_at_one_stop_delivers_and_is_recovered_at_a_later_one(tmp_path: Path) -> None:
