@@ -123,10 +123,12 @@ class MissionControl:
             await self.choreography.end(running)
         self._on_vehicle_free()
 
-    def release_handoff(self, handoff: Handoff) -> None:
-        """A carried vehicle's trip that will not happen: its orders are planned again, the vehicle is free."""
+    def release_handoff(self, handoff: Handoff, *, vehicle_free: bool = False) -> None:
+        """A carried vehicle's trip that will not happen: its orders are planned again. The vehicle stays with its
+        van (it is aboard) until the van is back, unless `vehicle_free` (it never left the hub)."""
         self.claimed.difference_update(handoff.sortie.order_ids)
-        self.riding.discard(handoff.vehicle_id)
+        if vehicle_free:
+            self.riding.discard(handoff.vehicle_id)
         self._on_vehicle_free()
 
     def _avoid_for(self, order_ids: list[str], vehicle_id: str) -> None:

@@ -97,9 +97,12 @@ class MissionRunner:
             await control.lifecycle.depart(mission_id=mission.mission_id, vehicle_id=vehicle.vehicle_id,
                                            mode=running.mode, order_ids=running.order_ids, eta_s=self.sortie.eta_s)
             running.departed.set()
-            running.handoff_tasks.extend(
-                asyncio.create_task(control.choreography.fly(running, handoff), name=f"handoff-{handoff.vehicle_id}")
-                for handoff in running.handoffs)
+            previous: dict[str, asyncio.Task[None]] = {}  # a vehicle's trips of one van trip go one after the other
+            for handoff in sorted(running.handoffs, key=lambda h: h.launch_step_index):
+                task = asyncio.create_task(control.choreography.fly(running, handoff, previous.get(handoff.vehicle_id)),
+                                           name=f"handoff-{handoff.vehicle_id}")
+                previous[handoff.vehicle_id] = task
+                running.handoff_tasks.append(task)
             outcome = await self._wait_until_done()
             running.ended.set()
             await control.settle(running, outcome)

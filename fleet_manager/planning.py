@@ -10,7 +10,7 @@ All planning â€” assignment, routing, timing, energy, van handoff, re-planning â
   dispatcher does not; a drone or robot with hardly anything above its reserve is not offered);
   the vehicle profiles -> the travel models (drone energy model, robot Wh/km, walking and driving
   speeds); the van handoffs the dispatcher can execute -> the planner's `HandoffPolicy` (launch at
-  a van stop, recovery at that stop or a later one, one trip per carried vehicle and van trip);
+  a van stop, recovery at that stop or a later one, as many trips per carried vehicle as its pack allows);
 - out: the first open trip of each idle vehicle's route (`VehicleRoute.trips()`) -> an adapter
   `Mission` in a `Sortie`; the trips of a van's drones and robots ride on its sortie as `Handoff`s
   (a WAIT of the launch / recovery time after the DELIVER at each of the two stops; the carried
@@ -126,9 +126,10 @@ class Sortie:
 
 def dispatcher_handoff() -> HandoffPolicy:
     """The van handoffs the dispatcher executes: the van sets drones (robots) down at a stop, drives on and
-    takes each back aboard at the stop the plan names (that one or a later one); a carried vehicle makes one
-    trip per van trip (no swap aboard yet), none leaves from the hub."""
-    return HandoffPolicy(recovery=Recovery.LATER_STOP, launch_at_depot=False, sorties_per_carrier=1)
+    takes each back aboard at the stop the plan names (that one or a later one), where it may set it down
+    again for its next trip; none leaves from the hub. (The planner counts a carried drone's trips of one
+    van trip against the pack it left with; the van swaps packs aboard, so that is on the safe side.)"""
+    return HandoffPolicy(recovery=Recovery.LATER_STOP, launch_at_depot=False)
 
 
 @dataclass(frozen=True)

@@ -52,24 +52,36 @@ class VanChoreography:
         """Stow the van's drones and robots at the hub before it leaves; one that cannot be loaded stays home."""
         van = running.vehicle.adapter
         kept: list[Handoff] = []
-        for handoff in running.handoffs:
+        loaded: set[str] = set()
+        failed: set[str] = set()
+        for handoff in running.handoffs:  # a vehicle with several trips this van trip is loaded once
             try:
                 if not isinstance(van, Carrier):
                     raise TypeError("its adapter has no load/launch/recover")
-                if handoff.vehicle_id not in van.carried:
+                if handoff.vehicle_id in failed:
+                    raise AdapterError(running.vehicle.vehicle_id, f"load({handoff.vehicle_id!r})",
+                                       "it could not be loaded for an earlier trip")
+                if handoff.vehicle_id not in loaded and handoff.vehicle_id not in van.carried:
                     await van.load(handoff.vehicle_id)
                     await self._tell("loaded", running, handoff.vehicle_id, {})
+                loaded.add(handoff.vehicle_id)
             except (AdapterError, TypeError) as exc:
                 logger.warning("%s: could not load %s: %s", running.vehicle.vehicle_id, handoff.vehicle_id, exc)
-                self.control.release_handoff(handoff)
+                failed.add(handoff.vehicle_id)
+                self.control.release_handoff(handoff, vehicle_free=True)
             else:
                 kept.append(handoff)
         running.handoffs = tuple(kept)
 
-    async def fly(self, running: RunningMission, handoff: Handoff) -> None:
-        """One carried trip: launch at its stop, let the van drive on, recover at the stop the plan names."""
+    async def fly(self, running: RunningMission, handoff: Handoff, after: asyncio.Task[None] | None = None) -> None:
+        """One carried trip: launch at its stop, let the van drive on, recover at the stop the plan names.
+
+        `after`: the same vehicle's previous trip of this van trip, which must be over (the vehicle back
+        aboard, its pack swapped) before this one launches."""
         launched = False
         try:
+            if after is not None:
+                await asyncio.wait({after})
             launched = await self._launch(running, handoff)
             if launched:
                 await self._recover_at_stop(running, handoff)

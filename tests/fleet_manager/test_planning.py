@@ -338,7 +338,10 @@ def test_van_sortie_carries_its_drones_launched_and_recovered_at_its_stops(world
                                                                                      kerb.longitude_deg)
         else:
             assert drone_steps[-1].kind is StepKind.RETURN
-    assert len({h.vehicle_id for h in van_sortie.handoffs}) == len(van_sortie.handoffs)
+    back_at: dict[str, int] = {}  # a drone's next trip launches where (or after) the van took it back
+    for handoff in sorted(van_sortie.handoffs, key=lambda h: h.launch_step_index):
+        assert handoff.launch_step_index >= back_at.get(handoff.vehicle_id, -1)
+        back_at[handoff.vehicle_id] = handoff.recovery_step_index
     assert sorted(van_sortie.all_order_ids) == sorted(set(van_sortie.all_order_ids))
     assert set(van_sortie.all_order_ids) <= {o.order_id for o in orders}
 
