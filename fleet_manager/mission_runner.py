@@ -2,8 +2,9 @@
 
 It starts the mission through the vehicle's adapter (a van first loads the drones it carries),
 records the departure, turns the vehicle's own progress events into hand-overs at the door, waits
-for the end (following in-flight replacements), and settles what is still aboard. A van's WAIT
-step at a launch stop hands the stop over to the van choreography.
+for the end (following in-flight replacements), and settles what is still aboard. A van's progress
+(the step it has reached) is what the van choreography waits for to launch and recover the
+vehicles it carries; one choreography task per carried trip runs beside the van's mission.
 """
 
 from __future__ import annotations
@@ -41,14 +42,31 @@ class RunningMission:
     superseded_ids: set[str] = field(default_factory=set)
     departed: asyncio.Event = field(default_factory=asyncio.Event)  # out_for_delivery is in the store
     abandoned: asyncio.Event = field(default_factory=asyncio.Event)  # the vehicle is given up (lost link)
-    handoffs: dict[int, Handoff] = field(default_factory=dict)  # van: WAIT step index -> drone it launches there
+    handoffs: tuple[Handoff, ...] = ()  # van: the trips of the vehicles it carries
     handoff_tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    launched: set[str] = field(default_factory=set)  # drones this van has set down on the way
+    launched: set[str] = field(default_factory=set)  # vehicles this van has set down on the way
+    ended: asyncio.Event = field(default_factory=asyncio.Event)  # the vehicle's mission is over (any outcome)
+    furthest_step: int = -1  # the furthest mission step the vehicle has reported reaching
+    _reached: dict[int, asyncio.Event] = field(default_factory=dict)
 
     @property
     def aboard(self) -> list[str]:
         """Orders not handed over yet."""
         return [o for o in self.order_ids if o not in self.resolved]
+
+    def reached(self, step_index: int) -> asyncio.Event:
+        """Set once the vehicle has reached step `step_index` (or gone past it)."""
+        event = self._reached.setdefault(step_index, asyncio.Event())
+        if step_index <= self.furthest_step:
+            event.set()
+        return event
+
+    def mark_reached(self, step_index: int) -> None:
+        """The vehicle reports step `step_index`: it and every step before it are reached."""
+        self.furthest_step = max(self.furthest_step, step_index)
+        for index, event in self._reached.items():
+            if index <= step_index:
+                event.set()
 
 
 class MissionRunner:
@@ -79,7 +97,14 @@ class MissionRunner:
             await control.lifecycle.depart(mission_id=mission.mission_id, vehicle_id=vehicle.vehicle_id,
                                            mode=running.mode, order_ids=running.order_ids, eta_s=self.sortie.eta_s)
             running.departed.set()
+            previous: dict[str, asyncio.Task[None]] = {}  # a vehicle's trips of one van trip go one after the other
+            for handoff in sorted(running.handoffs, key=lambda h: h.launch_step_index):
+                task = asyncio.create_task(control.choreography.fly(running, handoff, previous.get(handoff.vehicle_id)),
+                                           name=f"handoff-{handoff.vehicle_id}")
+                previous[handoff.vehicle_id] = task
+                running.handoff_tasks.append(task)
             outcome = await self._wait_until_done()
+            running.ended.set()
             await control.settle(running, outcome)
             if running.handoff_tasks:  # a van that ended its mission early: its drone's runner still settles
                 await asyncio.wait(running.handoff_tasks,
@@ -87,10 +112,12 @@ class MissionRunner:
         except asyncio.CancelledError:
             raise
         except Exception:
+            running.ended.set()
             logger.exception("%s: mission %s runner crashed", vehicle.vehicle_id, running.mission.mission_id)
             with contextlib.suppress(Exception):
                 await control.settle(running, MissionOutcome.FAILED)
         finally:
+            running.ended.set()
             events_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await events_task
@@ -136,13 +163,9 @@ class MissionRunner:
         async for event in running.vehicle.adapter.mission_events():
             if event.mission_id != running.mission.mission_id:
                 continue
-            # The van is at a launch stop: handing over its last parcel there (or already waiting).
-            for wait_index in (event.step_index, event.step_index + 1):
-                handoff = running.handoffs.pop(wait_index, None)
-                if handoff is not None:
-                    running.handoff_tasks.append(asyncio.create_task(
-                        self.control.choreography.launch_and_recover(running, handoff),
-                        name=f"handoff-{handoff.drone_id}"))
+            running.mark_reached(event.step_index)  # a van at a launch or recovery stop wakes its choreography
+            if event.what == "battery_swapped" and event.detail:  # a van gave a recovered drone a charged pack
+                await self.control.choreography.swapped(running, event.detail)
             if event.what not in HANDOVER_EVENTS:
                 continue
             order_id = delivery_steps(running.mission).get(event.step_index) or event.detail
@@ -154,6 +177,7 @@ class MissionRunner:
     async def _resolve_completed_steps(self, steps_completed: int) -> None:
         """A vehicle that reports its DELIVER steps done without a release event still handed them over."""
         running = self.running
+        running.mark_reached(steps_completed - 1)
         for index, order_id in delivery_steps(running.mission).items():
             if index < steps_completed and order_id in running.order_ids and order_id not in running.resolved:
                 await self._hand_over(order_id, None)

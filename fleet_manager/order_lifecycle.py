@@ -27,7 +27,7 @@ from .handover import RecipientCheck
 from .missions import mission_steps_json
 from .store import fleet as fleet_store
 from .store import lockers as locker_store
-from .store import order_queries
+from .store import order_queries, outbox
 from .store import orders as order_store
 from .store.db import Database
 
@@ -170,6 +170,15 @@ class OrderLifecycle:
             logger.warning("%s: hand-over of %s not recorded: %s", vehicle_id, order_id, exc)
             return None
         return target
+
+    async def carrying_event(self, what: str, *, van_id: str, vehicle_id: str, data: dict[str, Any]) -> None:
+        """A van's step with a vehicle it carries (`loaded`, `launched`, `recovered`, `recovery_failed`,
+        `unloaded`) as event `vehicle.<what>` on the stream and the webhooks."""
+        now_s = self.clock.now()
+        body = {"van_id": van_id, "vehicle_id": vehicle_id, "at_s": now_s, **data}
+        await self.database.write_async(lambda s: outbox.append_event(
+            s, hub_id=self.hub_id, event_type=f"vehicle.{what}", subject=f"vehicles/{vehicle_id}", data=body,
+            at_s=now_s))
 
     async def settle(self, *, mission_id: str, outcome: MissionOutcome, aboard: Sequence[str]) -> None:
         """Mission over: parcels still aboard go back to the hub and out again; the mission gets its status."""

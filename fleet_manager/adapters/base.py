@@ -47,6 +47,7 @@ class VehicleState:
     battery_remaining_pct: float | None = None
     battery_remaining_wh: float | None = None
     battery_voltage_v: float | None = None
+    charging: bool = False  # on a charger: the hub's dock, or a van's bay (robots: BatteryState CHARGING)
     mode: str = ""
     armed: bool = False
     link: LinkStatus = LinkStatus.CONNECTED
