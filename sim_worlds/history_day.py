@@ -15,6 +15,7 @@ use nominal speeds, as the planner does. Deterministic for (scenario, seed).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -235,3 +236,17 @@ def _trip(scenario: Scenario, mode: DeliveryMode, load: Sequence[DemandOrder], h
                          delivered=bool(rng.random() < presence)))
         here = (order.x_m, order.y_m)
     return legs
+
+
+def varied_days(base: Scenario, count: int, *, seed: int, first_day: int = 0) -> list[Scenario]:
+    """`count` consecutive days of `base` with their own seeds and weather (wind 0-10 m/s from any side,
+    gusts, the season's temperature by date): the variety a few weeks of history would show."""
+    days = []
+    for index in range(first_day, first_day + count):
+        rng = np.random.default_rng([seed, index])
+        wind = {"speed_m_s": round(float(rng.uniform(0.0, 10.0)), 1),
+                "direction_deg": round(float(rng.uniform(0.0, 359.9)), 1),
+                "gust_m_s": round(float(rng.uniform(0.0, 4.0)), 1)}
+        days.append(base.with_overrides(seed=seed * 1000 + index, date=base.date + dt.timedelta(days=index),
+                                        wind=wind))
+    return days

@@ -60,6 +60,8 @@ class OrderRow(Base):
     handling: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # cold_chain / fragile (domain.handling)
     address_resolution: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # typed text + resolution
     unplannable_reason: Mapped[str] = mapped_column(Text, default="")
+    eta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # predicted hand-over window (0004)
+    customs_forecast: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # predicted clearance (0004)
 
 
 class OrderEventRow(Base):
