@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from mission_planner.clock import Clock
 
+from .customs_forecast import CustomsForecaster
 from .domain.orders import Order
 from .fleet import Fleet
 from .live_airspace import LiveAirspace
@@ -58,8 +59,10 @@ class Dispatcher:
     def __init__(
         self, *, database: Database, fleet: Fleet, planner: FleetPlanner, missions: MissionControl,
         lifecycle: OrderLifecycle, airspace: LiveAirspace, clock: Clock, config: DispatcherConfig,
+        customs: CustomsForecaster | None = None,
     ) -> None:
         self.database = database
+        self.customs = customs  # forecasts clearance of parcels at customs before each cycle
         self.fleet = fleet
         self.planner = planner
         self.missions = missions
@@ -106,6 +109,8 @@ class Dispatcher:
                     self._last_plan_s = now_s
                     busy = frozenset(self.missions.running)
                     await self.lifecycle.follow_up_failed_attempts(busy_vehicle_ids=busy)
+                    if self.customs is not None:
+                        await self.customs.forecast_new()
                     await self.cycle()
         finally:
             await self.missions.stop()

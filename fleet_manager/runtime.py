@@ -30,6 +30,7 @@ from .adapters.base import Geofence, VehicleAdapter, VehicleState
 from .adapters.factory import AdapterFactory
 from .api.app import BackgroundJob, create_app
 from .config import Settings
+from .customs_forecast import CustomsForecastConfig, CustomsForecaster
 from .dispatcher import Dispatcher, DispatcherConfig
 from .errors import ConfigError
 from .fleet import Fleet, FleetVehicle
@@ -81,6 +82,7 @@ def build_hub(
     planner: FleetPlanner | None = None, dispatcher_config: DispatcherConfig | None = None,
     mission_config: MissionConfig | None = None, policy: AttemptPolicy | None = None,
     monitor_config: MonitorConfig | None = None, eta: EtaService | None = None,
+    customs: CustomsForecastConfig | None = None,
 ) -> HubServices:
     """Wire the owners of one hub's order and mission lifecycle (no I/O until their jobs run)."""
     planner = planner or FleetPlanner(world.frame, walk_graph=world.walk_graph, street_graph=world.street_graph,
@@ -96,8 +98,11 @@ def build_hub(
     wake: list[Dispatcher] = []  # the dispatcher is built after the mission control it wakes
     missions = MissionControl(fleet=fleet, lifecycle=lifecycle, clock=clock, geofence_for=geofence_for,
                               on_vehicle_free=lambda: wake[0].wake() if wake else None, config=mission_config)
+    forecaster = CustomsForecaster(database=database, clock=clock, hub_id=hub_id,
+                                   config=customs) if customs is not None and customs.model is not None else None
     dispatcher = Dispatcher(database=database, fleet=fleet, planner=planner, missions=missions, lifecycle=lifecycle,
-                            airspace=airspace, clock=clock, config=dispatcher_config or DispatcherConfig(hub_id=hub_id))
+                            airspace=airspace, clock=clock, config=dispatcher_config or DispatcherConfig(hub_id=hub_id),
+                            customs=forecaster)
     wake.append(dispatcher)
     rerouter = Rerouter(planner=planner, missions=missions, frame=world.frame)
     monitor = SafetyMonitor(fleet=fleet, clock=clock, frame=world.frame, airspace=airspace, missions=missions,
@@ -185,7 +190,10 @@ class Runtime:
         services = build_hub(hub_id=hub.hub_id, database=database, fleet=fleet, world=world, clock=clock,
                              recipients=recipients,
                              policy=AttemptPolicy(locker_code_ttl_s=settings.locker_code_ttl_s),
-                             eta=EtaService(models, arriving_soon_s=settings.arriving_soon_s))
+                             eta=EtaService(models, arriving_soon_s=settings.arriving_soon_s),
+                             customs=CustomsForecastConfig(
+                                 models.customs if models else None, f"model:{models.version}" if models else "",
+                                 held_long_s=settings.customs_held_long_s))
         app = create_app(settings, clock=clock, database=database, commander=AdapterCommander(fleet),
                          frame=world.frame, background=services.jobs(), webhook_transport=webhook_transport)
         register_link_metrics(app.state.service.metrics.registry, fleet)
