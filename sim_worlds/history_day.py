@@ -146,15 +146,29 @@ def _write_order(session: Session, scenario: Scenario, order: DemandOrder, leg: 
                                  at_s=start_s + leg.handover_s, vehicle_id=vehicle_id)
 
 
-def _mode_of(scenario: Scenario, order: DemandOrder, hub: Site) -> DeliveryMode:
-    """Drones take light parcels within range, robots what they can carry nearby, vans the rest."""
+def _mode_of(scenario: Scenario, order: DemandOrder, hub: Site, vehicles: Sequence[_Vehicle],
+             waiting: dict[DeliveryMode, list[DemandOrder]]) -> DeliveryMode:
+    """The mode that can carry the parcel and would take it soonest (a drone, robot, van preference on ties):
+    drones take light parcels within range, robots what they can carry nearby, vans anything."""
     fleet = scenario.fleet
     straight_m = math.hypot(order.x_m - hub.x_m, order.y_m - hub.y_m)
-    if fleet.drones.count and order.weight_kg <= fleet.drones.max_payload_kg and straight_m <= _DRONE_RANGE_M:
-        return DeliveryMode.DRONE
+    eligible = [DeliveryMode.VAN]
     if fleet.robots.count and order.weight_kg <= fleet.robots.max_payload_kg and straight_m <= _ROBOT_RANGE_M:
-        return DeliveryMode.ROBOT
-    return DeliveryMode.VAN
+        eligible.insert(0, DeliveryMode.ROBOT)
+    if fleet.drones.count and order.weight_kg <= fleet.drones.max_payload_kg and straight_m <= _DRONE_RANGE_M:
+        eligible.insert(0, DeliveryMode.DRONE)
+    if not fleet.vans.count and len(eligible) > 1:
+        eligible.remove(DeliveryMode.VAN)
+
+    def soonest_s(mode: DeliveryMode) -> float:
+        free = sorted(v.free_at_s for v in vehicles if v.mode is mode)
+        if not free:
+            return math.inf
+        per_trip = fleet.vans.capacity_parcels if mode is DeliveryMode.VAN else 1
+        queued_trips = len(waiting[mode]) // per_trip  # trips already queued ahead of this parcel
+        return free[min(queued_trips, len(free) - 1)] + queued_trips // len(free) * 900.0
+
+    return min(eligible, key=lambda mode: (soonest_s(mode), eligible.index(mode)))
 
 
 def _play(scenario: Scenario, orders: Sequence[DemandOrder], hub: Site, rng: np.random.Generator) -> list[_Leg]:
@@ -170,7 +184,7 @@ def _play(scenario: Scenario, orders: Sequence[DemandOrder], hub: Site, rng: np.
     while t_s < scenario.duration_s:
         while pending and pending[0].release_s + (pending[0].customs_delay_s or 0.0) <= t_s:
             order = pending.pop(0)
-            waiting[_mode_of(scenario, order, hub)].append(order)
+            waiting[_mode_of(scenario, order, hub, vehicles, waiting)].append(order)
         for vehicle in vehicles:
             queue = waiting[vehicle.mode]
             if vehicle.free_at_s > t_s or not queue:

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.ensemble import GradientBoostingRegressor, HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
 from ..errors import FinalMileError
@@ -34,6 +34,7 @@ QUANTILES = (0.1, 0.5, 0.9)
 _MIN_PLANNED_S = 30.0  # the ratio's floor: a leg planned as nearly done still takes this
 _ELAPSED_FRACTIONS = (0.0, 1 / 3, 2 / 3)
 MIN_TRAINING_LEGS = 30
+_MISSING = -999.0  # what "gbr" sees for an unknown feature (it has no missing-value support)
 
 
 class LearningError(FinalMileError):
@@ -117,11 +118,12 @@ def training_rows(legs: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndar
 
 
 def _calibration_mask(legs: pd.DataFrame, seed: int) -> np.ndarray:
-    """Legs held out for calibration: the newest day when there are 3 days or more (a new day's weather is what
-    the band must survive), else a random fifth of the legs (by leg, so one leg's rows stay on one side)."""
+    """Legs held out for calibration: the newest 30 % of the days when there are 3 days or more (a new day's
+    weather is what the band must survive), else a random fifth of the legs (by leg: its rows stay together)."""
     days = (legs["depart_at_s"] // 86_400).astype(int).to_numpy()
-    if len(np.unique(days)) >= 3:
-        return np.asarray(days == days.max())
+    distinct = np.unique(days)
+    if len(distinct) >= 3:
+        return np.asarray(days >= distinct[-max(1, round(0.3 * len(distinct)))])
     return np.random.default_rng(seed).random(len(legs)) < 0.2
 
 
@@ -130,14 +132,21 @@ class EtaModel:
 
     kind = "eta"
 
-    def __init__(self, regressors: dict[float, Any], widening: float, timezone: str) -> None:
+    def __init__(self, regressors: dict[float, Any], widening: float, timezone: str, estimator: str = "hist") -> None:
         self.regressors = regressors
         self.widening = widening
         self.timezone = timezone
+        self.estimator = estimator
 
     @classmethod
-    def train(cls, legs: pd.DataFrame, *, timezone: str, seed: int = 0) -> EtaModel:
-        """Fit on a legs table (LearningError with fewer than MIN_TRAINING_LEGS usable legs)."""
+    def train(cls, legs: pd.DataFrame, *, timezone: str, seed: int = 0, estimator: str = "hist") -> EtaModel:
+        """Fit on a legs table (LearningError with fewer than MIN_TRAINING_LEGS usable legs).
+
+        `estimator`: "hist" (HistGradientBoostingRegressor, the service's) or "gbr" (the classic
+        GradientBoostingRegressor, kept for the benchmark's comparison; it needs missing values filled).
+        """
+        if estimator not in ("hist", "gbr"):
+            raise LearningError(f"estimator {estimator!r} is not 'hist' or 'gbr'")
         usable = legs[legs["planned_duration_s"].notna() & legs["mode"].isin(MODES)]
         if len(usable) < MIN_TRAINING_LEGS:
             raise LearningError(f"ETA model needs at least {MIN_TRAINING_LEGS} legs with a planned duration, "
@@ -145,11 +154,16 @@ class EtaModel:
         calibration = _calibration_mask(usable, seed)
         fit_x, fit_y, _ = training_rows(usable[~calibration])
         with threadpool_limits(1):  # OpenMP threads fight over a shared machine's cores (20x slower at 2)
-            regressors = {q: HistGradientBoostingRegressor(
-                loss="quantile", quantile=q, max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
-                min_samples_leaf=20, l2_regularization=1.0, categorical_features=[0],
-                random_state=seed).fit(fit_x, fit_y) for q in QUANTILES}
-        model = cls(regressors, 0.0, timezone)
+            if estimator == "hist":
+                regressors = {q: HistGradientBoostingRegressor(
+                    loss="quantile", quantile=q, max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
+                    min_samples_leaf=20, l2_regularization=1.0, categorical_features=[0],
+                    random_state=seed).fit(fit_x, fit_y) for q in QUANTILES}
+            else:
+                regressors = {q: GradientBoostingRegressor(
+                    loss="quantile", alpha=q, n_estimators=200, learning_rate=0.05, max_leaf_nodes=15,
+                    min_samples_leaf=20, random_state=seed).fit(fit_x.fillna(_MISSING), fit_y) for q in QUANTILES}
+        model = cls(regressors, 0.0, timezone, estimator)
         cal_x, cal_y, _ = training_rows(usable[calibration])
         if len(cal_y):
             low, high = (model.predict_ratios(cal_x, widen=False)[:, i] for i in (0, 2))
@@ -160,6 +174,8 @@ class EtaModel:
 
     def predict_ratios(self, features: pd.DataFrame, *, widen: bool = True) -> np.ndarray:
         """(n, 3) remaining-time ratios p10/p50/p90, sorted per row, p10 widened down and p90 up."""
+        if self.estimator == "gbr":
+            features = features.fillna(_MISSING)
         with threadpool_limits(1):
             predictions = np.column_stack([self.regressors[q].predict(features) for q in QUANTILES])
         predictions.sort(axis=1)
