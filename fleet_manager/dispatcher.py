@@ -36,11 +36,12 @@ from .planning import FleetPlanner, FleetSlot, Sortie
 from .store import fleet as fleet_store
 from .store import lockers as locker_store
 from .store import order_queries, outbox, planning_notes
+from .store import traffic as traffic_store
 from .store.db import Database
 
 logger = logging.getLogger(__name__)
 
-_WAKE_EVENTS = ("order.", "zone.", locker_store.LOCKER_REGISTERED)
+_WAKE_EVENTS = ("order.", "zone.", locker_store.LOCKER_REGISTERED, traffic_store.TRAFFIC_REPORTED)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Dispatcher:
         await self.lifecycle.requeue_orphans()
         await self.airspace.refresh()
         await self._refresh_lockers()
+        await self._refresh_traffic()
 
     async def run(self, _service: object = None) -> None:
         """Run until cancelled (a background job of the Fleet API app)."""
@@ -130,6 +132,15 @@ class Dispatcher:
             await self.airspace.refresh()
         if locker_store.LOCKER_REGISTERED in kinds:
             await self._refresh_lockers()
+        if traffic_store.TRAFFIC_REPORTED in kinds:
+            await self._refresh_traffic()
+
+    async def _refresh_traffic(self) -> None:
+        """Reported congestion and incidents, as the planner routes vans through them."""
+        hub_id, now_s = self.config.hub_id, self.clock.now()
+        reports = await self.database.read_async(
+            lambda s: traffic_store.list_reports(s, hub_id=hub_id, not_over_at_s=now_s))
+        self.planner.set_traffic(reports=reports)
 
     async def _refresh_lockers(self) -> None:
         """The hub's lockers as the planner sees them (a locker registered while we run is used at once)."""

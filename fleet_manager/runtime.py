@@ -194,6 +194,8 @@ class Runtime:
                              customs=CustomsForecastConfig(
                                  models.customs if models else None, f"model:{models.version}" if models else "",
                                  held_long_s=settings.customs_held_long_s))
+        if models is not None and models.traffic is not None:
+            services.planner.set_traffic(van_speed_at=models.traffic.factor_at)  # learnt rush hours
         app = create_app(settings, clock=clock, database=database, commander=AdapterCommander(fleet),
                          frame=world.frame, background=services.jobs(), webhook_transport=webhook_transport)
         register_link_metrics(app.state.service.metrics.registry, fleet)

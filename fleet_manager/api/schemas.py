@@ -12,6 +12,7 @@ from fleet_manager.domain.orders import DeliveryMode, Order, OrderEvent, OrderSt
 from fleet_manager.store.fleet import CommandKind, CommandStatus, MissionRecord, MissionStatus, Vehicle, VehicleCommand
 from fleet_manager.store.lockers import Locker
 from fleet_manager.store.outbox import OutboxEvent, redacted
+from fleet_manager.traffic import TrafficReport
 
 from .limits import ID_PATTERN, MAX_TEXT_CHARS, ResourceId, SaneTime, check_field_value, check_json_type
 
@@ -653,3 +654,33 @@ class ConditionOut(BaseModel):
     excursions: int
     in_excursion: bool
     recent: list[ConditionReadingOut]
+
+
+class TrafficReportIn(Strict):
+    """Congestion or an incident on the streets within `radius_m` of a point (a traffic feed's report)."""
+
+    kind: Literal["congestion", "incident"]
+    latitude_deg: float = Field(ge=-90, le=90)
+    longitude_deg: float = Field(ge=-180, le=180)
+    radius_m: float = Field(gt=0, le=2000, description="street segments whose midpoint is this near are affected")
+    speed_factor: float = Field(ge=0, le=1, description="their speed times this (0: closed)")
+    starts_at: SaneTime | None = Field(default=None, description="default: now")
+    ends_at: SaneTime
+
+
+class TrafficReportOut(BaseModel):
+    report_id: str
+    kind: str
+    latitude_deg: float
+    longitude_deg: float
+    radius_m: float
+    speed_factor: float
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+
+    @classmethod
+    def of(cls, report: TrafficReport) -> TrafficReportOut:
+        """From the stored report."""
+        return cls(report_id=report.report_id, kind=report.kind, latitude_deg=report.latitude_deg,
+                   longitude_deg=report.longitude_deg, radius_m=report.radius_m, speed_factor=report.speed_factor,
+                   starts_at=_utc(report.starts_at_s), ends_at=_utc(report.ends_at_s))

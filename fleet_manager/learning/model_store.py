@@ -18,10 +18,12 @@ import joblib
 import sklearn
 
 from .eta_model import EtaModel, LearningError
+from .traffic_profile import VanSpeedProfile
 
 logger = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
+TRAFFIC_FILE = "traffic.json"
 _FILES = {"eta": "eta.joblib", "customs": "customs.joblib"}
 
 
@@ -34,12 +36,14 @@ class ModelSet:
     eta: EtaModel | None
     customs: Any | None  # customs_model.CustomsModel
     metrics: dict[str, Any]
+    traffic: VanSpeedProfile | None = None
 
 
 def save_models(models_dir: Path, *, metrics: dict[str, Any], eta: EtaModel | None = None,
-                customs: Any | None = None, now: dt.datetime | None = None) -> Path:
+                customs: Any | None = None, traffic: VanSpeedProfile | None = None,
+                now: dt.datetime | None = None) -> Path:
     """Write a new version folder with the given models and metrics; returns its path."""
-    if eta is None and customs is None:
+    if eta is None and customs is None and traffic is None:
         raise LearningError("nothing to save: no model was trained")
     stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%SZ")
     models_dir.mkdir(parents=True, exist_ok=True)
@@ -52,6 +56,8 @@ def save_models(models_dir: Path, *, metrics: dict[str, Any], eta: EtaModel | No
     for kind, model in (("eta", eta), ("customs", customs)):
         if model is not None:
             joblib.dump(model, staging / _FILES[kind])
+    if traffic is not None:
+        (staging / TRAFFIC_FILE).write_text(traffic.to_json())
     document = {"version": path.name, "sklearn": sklearn.__version__,
                 "models": [k for k, m in (("eta", eta), ("customs", customs)) if m is not None], **metrics}
     (staging / METRICS_FILE).write_text(json.dumps(document, indent=1, sort_keys=True, default=float))
@@ -79,6 +85,8 @@ def load_models(models_dir: Path, version: str | None = None) -> ModelSet | None
     try:
         metrics = json.loads((path / METRICS_FILE).read_text())
         loaded = {kind: joblib.load(path / file) if (path / file).is_file() else None for kind, file in _FILES.items()}
+        traffic = VanSpeedProfile.from_json((path / TRAFFIC_FILE).read_text()) if (path / TRAFFIC_FILE).is_file() \
+            else None
     except (OSError, ValueError, EOFError, ImportError, AttributeError) as exc:
         raise LearningError(f"model version {name} in {models_dir} cannot be loaded: {exc}") from exc
     if metrics.get("sklearn") != sklearn.__version__:
@@ -86,4 +94,5 @@ def load_models(models_dir: Path, version: str | None = None) -> ModelSet | None
                        sklearn.__version__)
     if loaded["eta"] is not None and not isinstance(loaded["eta"], EtaModel):
         raise LearningError(f"{path / _FILES['eta']} is not an ETA model")
-    return ModelSet(version=name, path=path, eta=loaded["eta"], customs=loaded["customs"], metrics=metrics)
+    return ModelSet(version=name, path=path, eta=loaded["eta"], customs=loaded["customs"], metrics=metrics,
+                    traffic=traffic)

@@ -17,6 +17,7 @@ from ..store.db import Database
 from .eta_model import EtaModel, LearningError
 from .features import build_tables
 from .model_store import save_models
+from .traffic_profile import VanSpeedProfile
 
 logger = logging.getLogger(__name__)
 
@@ -64,5 +65,7 @@ def learn_from_store(database: Database, *, models_dir: Path, hub_ids: Collectio
                               "test": customs.evaluate(test_cl) if len(test_cl) else None}
     except LearningError as exc:
         logger.warning("no customs model: %s", exc)
-    path = save_models(models_dir, metrics=metrics, eta=eta, customs=customs)
+    traffic = VanSpeedProfile.learn(train_legs, timezone=timezone)
+    metrics["van_speed_factors"] = list(traffic.factors)
+    path = save_models(models_dir, metrics=metrics, eta=eta, customs=customs, traffic=traffic)
     return LearnResult(path=path, metrics=metrics)
