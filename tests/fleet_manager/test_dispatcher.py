@@ -341,3 +341,25 @@ async def test_cold_chain_order_refused_with_the_reason_then_flown_in_an_insulat
     await _settle(hub)
     delivered = _order(database, order_id)
     assert delivered.status is OrderStatus.DELIVERED and delivered.unplannable_reason == ""
+
+
+async def test_departure_records_the_leg_facts_learning_reads(setup, world) -> None:  # type: ignore[no-untyped-def]
+    """The mission runner writes each parcel's planned leg (duration, route length, stop, bearing) into the
+    out_for_delivery event, and the fixed ETA window (no model) into the order."""
+    database, hub, _drone, _recipients, _clock = setup
+    order_id = _create(database, world, "ref-facts")
+    await hub.dispatcher.start()
+    assert await hub.dispatcher.cycle()
+    for _ in range(250):  # the runner writes the departure within a few event-loop turns
+        with database.read() as session:
+            history = order_queries.list_order_events(session, order_id=order_id)
+        if any(e.to_status is OrderStatus.OUT_FOR_DELIVERY for e in history):
+            break
+        await asyncio.sleep(0.02)
+    depart = next((e for e in history if e.to_status is OrderStatus.OUT_FOR_DELIVERY), None)
+    assert depart is not None, "the vehicle never departed within 5 s"
+    assert depart.details["planned_duration_s"] > 0 and depart.details["planned_distance_m"] > 0
+    assert depart.details["stop_index"] == 0 and 0 <= depart.details["bearing_deg"] < 360
+    eta = _order(database, order_id).eta
+    assert eta["source"] == "fixed" and eta["expected_s"] == depart.details["eta_s"]
+    await _settle(hub)
