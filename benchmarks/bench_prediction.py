@@ -19,6 +19,9 @@ Rows:
   `HistGradientBoostingRegressor` the service uses: the measurement behind the choice.
 - `customs`: mean absolute error of the expected clearance time against the baseline of the
   training days' mean per goods category.
+- `van_speeds`: the planner's own van ETA with static street speeds against the same ETA with the
+  van speed factor per hour learnt from the training days (`VanSpeedProfile`; it scales the whole
+  planned leg, stop time included, as an approximation of what the planner's matrices then give).
 Results: benchmarks/results/prediction.csv.
 """
 
@@ -39,6 +42,7 @@ from fleet_manager.domain.notifications import DEFAULT_ETA_SPREAD_S
 from fleet_manager.learning.customs_model import CustomsModel
 from fleet_manager.learning.eta_model import EtaModel, training_rows
 from fleet_manager.learning.features import TrainingTables, build_tables
+from fleet_manager.learning.traffic_profile import VanSpeedProfile
 from fleet_manager.store.db import Database
 from fleet_manager.world import load_world
 from sim_worlds.history_day import simulate_history, varied_days
@@ -120,6 +124,25 @@ def baseline_eta_rows(test_legs: pd.DataFrame) -> list[dict]:
     return rows
 
 
+def van_speed_rows(train_legs: pd.DataFrame, test_legs: pd.DataFrame, timezone: str) -> list[dict]:
+    """The planner's own van ETA (the point of today's window) with and without the learnt rush-hour speeds."""
+    profile = VanSpeedProfile.learn(train_legs, timezone=timezone)
+    vans = test_legs[(test_legs["mode"] == "van") & test_legs["planned_duration_s"].notna()]
+    if vans.empty:
+        return []
+    actual = vans["actual_duration_s"].to_numpy(float)
+    planned = vans["planned_duration_s"].to_numpy(float)
+    factors = np.array([profile.factor_at(t) for t in vans["depart_at_s"]])
+    rows = []
+    for method, point in (("planner ETA, static street speeds (today)", planned),
+                          ("planner ETA, learnt rush-hour van speeds", planned / factors)):
+        error_min = np.abs(point - actual) / 60.0
+        rows.append({"feature": "van_speeds", "method": method, "mode": "van", "n": len(actual),
+                     "abs_error_p50_min": round(float(np.percentile(error_min, 50)), 3),
+                     "abs_error_p90_min": round(float(np.percentile(error_min, 90)), 3)})
+    return rows
+
+
 def customs_rows(train: pd.DataFrame, test: pd.DataFrame, timezone: str) -> list[dict]:
     """Customs model against the mean clearance per goods category of the training days."""
     train, test = train[train["clearance_s"].notna()], test[test["clearance_s"].notna()]
@@ -157,6 +180,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     classic_s = time.perf_counter() - started
     rows += [r for r in eta_rows(classic, test.legs, "GradientBoosting quantile + conformal") if r["mode"] == "all"]
     rows += customs_rows(train.clearances, test.clearances, timezone)
+    rows += van_speed_rows(train.legs, test.legs, timezone)
     load_1m = os.getloadavg()[0]
     for row in rows:
         row.update(train_days=train_days, test_days=test_days, train_legs=len(train.legs),
