@@ -25,6 +25,7 @@ from fleet_manager.adapters.base import (
     VehicleKind,
     VehicleState,
 )
+from fleet_manager.customs_forecast import CustomsForecastConfig, CustomsForecaster
 from fleet_manager.dispatcher import DispatcherConfig
 from fleet_manager.domain.orders import Address, Order, OrderStatus, Recipient
 from fleet_manager.fleet import Fleet, VehicleProfile
@@ -362,4 +363,30 @@ async def test_departure_records_the_leg_facts_learning_reads(setup, world) -> N
     assert depart.details["stop_index"] == 0 and 0 <= depart.details["bearing_deg"] < 360
     eta = _order(database, order_id).eta
     assert eta["source"] == "fixed" and eta["expected_s"] == depart.details["eta_s"]
+    await _settle(hub)
+
+
+async def test_parcel_forecast_to_clear_soon_is_planned_in_but_never_started(setup, world) -> None:  # type: ignore[no-untyped-def]
+    """With customs forecasts, a parcel due to clear in 2 min is in the plan and its drone waits for it; once
+    cleared it flies. A forecast long overdue is not trusted: that parcel stays out of the plan."""
+    database, hub, drone, _recipients, clock = setup
+    hub.dispatcher.customs = CustomsForecaster(database=database, clock=clock, hub_id=HUB,
+                                               config=CustomsForecastConfig(None))
+    soon = _create(database, world, "ref-soon", cleared=False)
+    stale = _create(database, world, "ref-stale", cleared=False)
+    now_s = clock.now()
+    with database.transaction() as session:
+        for order_id, cleared_at_s in ((soon, now_s + 120.0), (stale, now_s - 3600.0)):
+            order_store.set_customs_forecast(session, order_id=order_id, forecast={
+                "expected_clearance_s": 600.0, "expected_cleared_at_s": cleared_at_s, "held_long": False})
+    await hub.dispatcher.start()
+    assert await hub.dispatcher.cycle() == []
+    plan = hub.planner.plan_in_force()
+    assert plan is not None and soon in plan.plan.planned_order_ids and stale not in plan.plan.planned_order_ids
+    assert drone.missions == [] and _order(database, soon).status is OrderStatus.AWAITING_CUSTOMS
+    assert _order(database, soon).unplannable_reason == ""
+    with database.transaction() as session:
+        order_store.mark_customs_cleared(session, order_id=soon, actor="customs", at_s=clock.now())
+    sorties = await hub.dispatcher.cycle()
+    assert [s.order_ids for s in sorties] == [(soon,)]
     await _settle(hub)
