@@ -36,6 +36,7 @@ from .errors import ConfigError
 from .fleet import Fleet, FleetVehicle
 from .fleet_file import AdapterKind, FleetFile, HubConfig, fleet_from_vehicles, load_fleet_file
 from .handover import AlwaysPresent, HttpRecipientCheck, RecipientCheck
+from .learning.eta_model import LearningError
 from .learning.eta_service import EtaService
 from .learning.model_store import load_models
 from .link_metrics import register_link_metrics
@@ -185,7 +186,11 @@ class Runtime:
                       home_longitude_deg=home[1], carried_by=fleet_file.carrier_of(vehicle.vehicle_id),
                       adapter_url=vehicle.url)
         recipients = _recipients(hub)
-        models = await asyncio.to_thread(load_models, settings.models_dir)
+        try:
+            models = await asyncio.to_thread(load_models, settings.models_dir)
+        except LearningError as exc:  # a broken model must not stop deliveries: today's fixed windows instead
+            logger.error("%s; running without trained models", exc)
+            models = None
         logger.info("ETA windows: %s", f"model {models.version}" if models and models.eta else "fixed margin")
         services = build_hub(hub_id=hub.hub_id, database=database, fleet=fleet, world=world, clock=clock,
                              recipients=recipients,

@@ -17,7 +17,7 @@ from typing import Any
 import joblib
 import sklearn
 
-from .eta_model import EtaModel, LearningError
+from .eta_model import EtaModel, LearningError, LegQuery
 from .traffic_profile import VanSpeedProfile
 
 logger = logging.getLogger(__name__)
@@ -94,5 +94,10 @@ def load_models(models_dir: Path, version: str | None = None) -> ModelSet | None
                        sklearn.__version__)
     if loaded["eta"] is not None and not isinstance(loaded["eta"], EtaModel):
         raise LearningError(f"{path / _FILES['eta']} is not an ETA model")
+    if loaded["eta"] is not None:
+        try:  # a model pickled by another version of this code may load and still not predict
+            loaded["eta"].predict([LegQuery(mode="van", depart_at_s=0.0, planned_duration_s=600.0)])
+        except Exception as exc:
+            raise LearningError(f"the ETA model of version {name} in {models_dir} cannot predict: {exc}") from exc
     return ModelSet(version=name, path=path, eta=loaded["eta"], customs=loaded["customs"], metrics=metrics,
                     traffic=traffic)
