@@ -22,6 +22,10 @@ Rows:
 - `van_speeds`: the planner's own van ETA with static street speeds against the same ETA with the
   van speed factor per hour learnt from the training days (`VanSpeedProfile`; it scales the whole
   planned leg, stop time included, as an approximation of what the planner's matrices then give).
+With `FINALMILE_PREDICTION_RUNS` pointing at a folder of `finalmile sim` run folders (each with its
+`finalmile.db`), the same ETA rows are added for those days (`source` = `finalmile sim`): the model
+trained on the first three quarters of the runs (by name) and tested on the rest — the real vehicle
+simulators and the real planner, rather than the history simulator.
 Results: benchmarks/results/prediction.csv.
 """
 
@@ -161,6 +165,27 @@ def customs_rows(train: pd.DataFrame, test: pd.DataFrame, timezone: str) -> list
     return rows
 
 
+def sim_run_rows(folder: Path) -> list[dict[str, Any]]:
+    """ETA rows on `finalmile sim` days: train on the first 3/4 of the run folders, test on the rest."""
+    runs = sorted(p for p in folder.iterdir() if (p / "finalmile.db").is_file())
+    if len(runs) < 2:
+        logger.warning("%s holds %d sim run(s); need 2 or more", folder, len(runs))
+        return []
+    tables = []
+    for run_dir in runs:
+        database = Database(f"sqlite:///{run_dir / 'finalmile.db'}")
+        with database.read() as session:
+            tables.append(build_tables(session.connection(), timezone=load_scenario(SCENARIO).timezone).legs)
+        database.dispose()
+    cut = max(1, round(len(runs) * 0.75))
+    train, test = pd.concat(tables[:cut], ignore_index=True), pd.concat(tables[cut:], ignore_index=True)
+    model = EtaModel.train(train, timezone=load_scenario(SCENARIO).timezone, seed=0)
+    rows = eta_rows(model, test, "HistGradientBoosting quantile + conformal (service)") + baseline_eta_rows(test)
+    for row in rows:
+        row.update(source="finalmile sim", train_days=cut, test_days=len(runs) - cut, train_legs=len(train))
+    return rows
+
+
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Rows for the runner."""
     train_days, test_days = DAYS_QUICK if getattr(args, "quick", False) else DAYS
@@ -181,10 +206,14 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows += [r for r in eta_rows(classic, test.legs, "GradientBoosting quantile + conformal") if r["mode"] == "all"]
     rows += customs_rows(train.clearances, test.clearances, timezone)
     rows += van_speed_rows(train.legs, test.legs, timezone)
+    for row in rows:
+        row.update(source="history_day", train_days=train_days, test_days=test_days, train_legs=len(train.legs))
+    runs_folder = os.environ.get("FINALMILE_PREDICTION_RUNS")
+    if runs_folder:
+        rows += sim_run_rows(Path(runs_folder))
     load_1m = os.getloadavg()[0]
     for row in rows:
-        row.update(train_days=train_days, test_days=test_days, train_legs=len(train.legs),
-                   load_avg_1m=round(load_1m, 1))
+        row["load_avg_1m"] = round(load_1m, 1)
     logger.info("simulated and read %d days in %.1f s; trained in %.1f s (GradientBoosting %.1f s)",
                 train_days + test_days, simulated_s, train_s, classic_s)
     return rows
