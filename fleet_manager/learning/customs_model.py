@@ -47,6 +47,10 @@ class CustomsModel:
         self.origins = tuple(origins)
         self.categories = tuple(categories)
         self.timezone = timezone
+        self.unknown: tuple[str, ...] = ()  # features the training history never had (held at 0)
+
+    def _with_unknown(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(**{column: 0.0 for column in self.unknown}) if self.unknown else frame
 
     @classmethod
     def train(cls, clearances: pd.DataFrame, *, seed: int = 0, timezone: str = "UTC") -> CustomsModel:
@@ -61,8 +65,10 @@ class CustomsModel:
                                                   max_leaf_nodes=15, min_samples_leaf=5,
                                                   categorical_features=[0, 1], random_state=seed),
                     origins, categories, timezone)
+        frame = model._frame(cleared)
+        model.unknown = tuple(c for c in FEATURES if frame[c].isna().all())  # e.g. no declared values at all
         with threadpool_limits(1):  # see eta_model: OpenMP threads on a shared machine
-            model.regressor.fit(model._frame(cleared), cleared["clearance_s"].to_numpy(float))
+            model.regressor.fit(model._with_unknown(frame), cleared["clearance_s"].to_numpy(float))
         return model
 
     def _code(self, values: pd.Series, vocabulary: tuple[str, ...]) -> pd.Series:
@@ -80,7 +86,7 @@ class CustomsModel:
     def predict_table(self, table: pd.DataFrame) -> np.ndarray:
         """Expected clearance seconds for the rows of a clearances table."""
         with threadpool_limits(1):
-            return np.maximum(self.regressor.predict(self._frame(table)), 0.0)
+            return np.maximum(self.regressor.predict(self._with_unknown(self._frame(table))), 0.0)
 
     def predict(self, queries: Sequence[CustomsQuery]) -> list[float]:
         """Expected clearance seconds (from arrival at customs) of these parcels."""

@@ -117,6 +117,13 @@ def training_rows(legs: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndar
     return (pd.concat(frames, ignore_index=True).astype(float), np.concatenate(targets), np.concatenate(planned))
 
 
+def _with_unknown(features: pd.DataFrame, unknown: Sequence[str]) -> pd.DataFrame:
+    """`features` with the never-seen columns set to 0 (a copy when there are any)."""
+    if not unknown:
+        return features
+    return features.assign(**{column: 0.0 for column in unknown})
+
+
 def _calibration_mask(legs: pd.DataFrame, seed: int) -> np.ndarray:
     """Legs held out for calibration: the newest 30 % of the days when there are 3 days or more (a new day's
     weather is what the band must survive), else a random fifth of the legs (by leg: its rows stay together)."""
@@ -137,6 +144,7 @@ class EtaModel:
         self.widening = widening
         self.timezone = timezone
         self.estimator = estimator
+        self.unknown: tuple[str, ...] = ()  # features the training history never had (held at 0)
 
     @classmethod
     def train(cls, legs: pd.DataFrame, *, timezone: str, seed: int = 0, estimator: str = "hist") -> EtaModel:
@@ -153,6 +161,10 @@ class EtaModel:
                                 f"the history has {len(usable)}")
         calibration = _calibration_mask(usable, seed)
         fit_x, fit_y, _ = training_rows(usable[~calibration])
+        # A fact the history never had (no weather feed: wind all NaN) is a constant to the model; the binning
+        # of an all-missing column fails otherwise.
+        unknown = tuple(c for c in FEATURES if fit_x[c].isna().all())
+        fit_x = _with_unknown(fit_x, unknown)
         with threadpool_limits(1):  # OpenMP threads fight over a shared machine's cores (20x slower at 2)
             if estimator == "hist":
                 regressors = {q: HistGradientBoostingRegressor(
@@ -164,6 +176,7 @@ class EtaModel:
                     loss="quantile", alpha=q, n_estimators=200, learning_rate=0.05, max_leaf_nodes=15,
                     min_samples_leaf=20, random_state=seed).fit(fit_x.fillna(_MISSING), fit_y) for q in QUANTILES}
         model = cls(regressors, 0.0, timezone, estimator)
+        model.unknown = unknown
         cal_x, cal_y, _ = training_rows(usable[calibration])
         if len(cal_y):
             low, high = (model.predict_ratios(cal_x, widen=False)[:, i] for i in (0, 2))
@@ -174,6 +187,7 @@ class EtaModel:
 
     def predict_ratios(self, features: pd.DataFrame, *, widen: bool = True) -> np.ndarray:
         """(n, 3) remaining-time ratios p10/p50/p90, sorted per row, p10 widened down and p90 up."""
+        features = _with_unknown(features, self.unknown)
         if self.estimator == "gbr":
             features = features.fillna(_MISSING)
         with threadpool_limits(1):

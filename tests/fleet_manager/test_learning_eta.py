@@ -90,6 +90,11 @@ def test_trained_model_round_trip(history: Database, models_dir: Path, tmp_path:
         load_models(models_dir)
     with pytest.raises(LearningError, match="needs at least"):
         EtaModel.train(legs.head(5), timezone=TZ)
+    # The live service has no weather feed: a history without wind or temperature still trains and predicts.
+    no_weather = legs.assign(wind_speed_m_s=math.nan, headwind_m_s=math.nan, ambient_temp_c=math.nan)
+    blind = EtaModel.train(no_weather, timezone=TZ, seed=1)
+    assert set(blind.unknown) == {"wind_speed_m_s", "headwind_m_s", "ambient_temp_c"}
+    assert all(w.earliest_s <= w.expected_s <= w.latest_s for w in blind.predict(queries))
     assert load_models(models_dir / "none") is None
 
 
