@@ -150,6 +150,10 @@ class Settings(BaseSettings):
     mqtt_password: SecretStr | None = None
     mqtt_ca_file: Path | None = None  # mqtts://: the CA that signed the broker's certificate (system CAs if unset)
     mqtt_topic_prefix: str = Field(default="finalmile", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    # Learning: trained models (`finalmile learn`), the newest version is loaded at start; none: fixed windows.
+    models_dir: Path = Field(default_factory=lambda: Path("var") / "models")
+    arriving_soon_s: float = Field(default=600.0, gt=0, le=3600)  # 'arriving soon' when the predicted p50 is this near
+    customs_held_long_s: float = Field(default=3600.0, gt=0)  # flag orders predicted to wait longer at customs
 
     @field_validator("api_keys", mode="before")
     @classmethod

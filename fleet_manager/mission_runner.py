@@ -19,6 +19,7 @@ from .adapters.base import Mission, MissionEvent, MissionOutcome, VehicleKind
 from .domain.orders import DeliveryMode
 from .errors import AdapterError
 from .fleet import FleetVehicle
+from .learning.eta_service import leg_plans
 from .missions import delivery_steps
 from .planning import Handoff, Sortie
 
@@ -94,8 +95,12 @@ class MissionRunner:
                 await control.refused(running, str(exc))
                 return
             vehicle.order_ids = tuple(running.order_ids)
+            state = vehicle.state()
+            legs = leg_plans(mission, (state.latitude_deg, state.longitude_deg) if state is not None else None,
+                             self.sortie.eta_s, control.clock.now())
             await control.lifecycle.depart(mission_id=mission.mission_id, vehicle_id=vehicle.vehicle_id,
-                                           mode=running.mode, order_ids=running.order_ids, eta_s=self.sortie.eta_s)
+                                           mode=running.mode, order_ids=running.order_ids, eta_s=self.sortie.eta_s,
+                                           legs=legs)
             running.departed.set()
             previous: dict[str, asyncio.Task[None]] = {}  # a vehicle's trips of one van trip go one after the other
             for handoff in sorted(running.handoffs, key=lambda h: h.launch_step_index):
@@ -192,3 +197,4 @@ class MissionRunner:
             state.longitude_deg if state else None)
         await self.control.lifecycle.hand_over(order_id=order_id, vehicle_id=running.vehicle.vehicle_id,
                                                latitude_deg=latitude_deg, longitude_deg=longitude_deg)
+        await self.control.lifecycle.refresh_etas(order_ids=running.aboard)  # the mission progressed

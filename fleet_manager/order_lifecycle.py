@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from .adapters.base import Mission, MissionOutcome
 from .domain.errors import Conflict, NotFound
 from .domain.orders import DeliveryMode, OrderStatus
 from .handover import RecipientCheck
+from .learning.eta_service import Departure, EtaService
 from .missions import mission_steps_json
 from .store import fleet as fleet_store
 from .store import lockers as locker_store
@@ -56,13 +57,14 @@ class OrderLifecycle:
 
     def __init__(
         self, *, database: Database, clock: Clock, hub_id: str, recipients: RecipientCheck,
-        policy: AttemptPolicy | None = None,
+        policy: AttemptPolicy | None = None, eta: EtaService | None = None,
     ) -> None:
         self.database = database
         self.clock = clock
         self.hub_id = hub_id
         self.recipients = recipients
         self.policy = policy or AttemptPolicy()
+        self.eta = eta or EtaService()
 
     async def requeue_orphans(self) -> list[str]:
         """After a restart: planned/assigned orders whose mission is gone or over go back to ready."""
@@ -103,24 +105,77 @@ class OrderLifecycle:
 
     async def depart(
         self, *, mission_id: str, vehicle_id: str, mode: DeliveryMode, order_ids: Sequence[str],
-        eta_s: dict[str, float],
+        eta_s: dict[str, float], legs: Mapping[str, Mapping[str, float]] | None = None,
     ) -> None:
-        """The vehicle has begun its mission: the mission runs, its loaded orders are out for delivery."""
+        """The vehicle has begun its mission: the mission runs, its loaded orders are out for delivery.
+
+        Each parcel's ETA window comes from the hub's `EtaService` (a trained model, else the planner's
+        ETA ± the fixed margin); `legs` are the planned facts of each parcel's leg (`eta_service.leg_plans`).
+        """
         now_s = self.clock.now()
+        legs = legs or {}
 
         def depart(session: Session) -> None:
             fleet_store.update_mission(session, mission_id=mission_id, status=fleet_store.MissionStatus.RUNNING,
                                        at_s=now_s)
+            in_flight = order_store.count_on_the_way(session, hub_id=self.hub_id)
             for order_id in order_ids:
-                if order_store.get_order(session, order_id=order_id).status is not OrderStatus.LOADED:
+                order = order_store.get_order(session, order_id=order_id)
+                if order.status is not OrderStatus.LOADED:
                     continue
+                leg = dict(legs.get(order_id, {}))
+                departure = Departure(order_id=order_id, mode=mode.value, depart_at_s=now_s,
+                                      planned_eta_s=eta_s.get(order_id), leg=leg, weight_kg=order.weight_kg,
+                                      legs_in_flight=in_flight)
+                window = self.eta.window(departure, now_s)
+                details: dict[str, Any] = {"eta_s": eta_s.get(order_id), "mode": mode.value, **leg}
+                if window is not None and self.eta.predicts:
+                    details.update(eta_earliest_s=window["earliest_s"], eta_latest_s=window["latest_s"],
+                                   eta_source=window["source"])
                 order_store.transition_order(
                     session, order_id=order_id, to_status=OrderStatus.OUT_FOR_DELIVERY, actor=ACTOR,
                     reason=f"{vehicle_id} departed", at_s=now_s, mode=mode, vehicle_id=vehicle_id,
-                    mission_id=mission_id, details={"eta_s": eta_s.get(order_id), "mode": mode.value},
+                    mission_id=mission_id, details=details,
                 )
+                if window is not None:
+                    self._keep_eta(session, departure, window, now_s)
 
         await self.database.write_async(depart)
+
+    async def refresh_etas(self, *, order_ids: Sequence[str]) -> None:
+        """The mission progressed (a hand-over): the windows of the parcels still aboard are predicted again."""
+        if not self.eta.predicts or not order_ids:
+            return
+        now_s = self.clock.now()
+
+        def refresh(session: Session) -> None:
+            in_flight = order_store.count_on_the_way(session, hub_id=self.hub_id)
+            for order_id in order_ids:
+                order = order_store.get_order(session, order_id=order_id)
+                kept = order.eta
+                if order.status is not OrderStatus.OUT_FOR_DELIVERY or "depart_at_s" not in kept:
+                    continue
+                departure = Departure(order_id=order_id, mode=str(kept.get("mode", "")),
+                                      depart_at_s=float(kept["depart_at_s"]), planned_eta_s=kept.get("planned_eta_s"),
+                                      leg=dict(kept.get("leg", {})), weight_kg=order.weight_kg,
+                                      legs_in_flight=in_flight)
+                window = self.eta.window(departure, now_s)
+                if window is not None:
+                    self._keep_eta(session, departure, {**window, "arriving_soon_sent": kept.get("arriving_soon_sent",
+                                                                                                 False)}, now_s)
+
+        await self.database.write_async(refresh)
+
+    def _keep_eta(self, session: Session, departure: Departure, window: dict[str, Any], now_s: float) -> None:
+        """Store the window (with what a refresh needs) and announce 'arriving soon' once when it is close."""
+        stored = {**window, "depart_at_s": departure.depart_at_s, "planned_eta_s": departure.planned_eta_s,
+                  "mode": departure.mode, "leg": dict(departure.leg)}
+        minutes = self.eta.arriving_soon(stored, now_s)
+        if minutes is not None:
+            order_store.notify_arriving_soon(session, order_id=departure.order_id, minutes=minutes, at_s=now_s,
+                                             window=(window["earliest_s"], window["latest_s"]))
+            stored["arriving_soon_sent"] = True
+        order_store.set_eta(session, order_id=departure.order_id, eta=stored)
 
     async def refused(self, *, mission_id: str, order_ids: Sequence[str], why: str) -> None:
         """The vehicle refused the mission before leaving: the mission failed, its parcels are ready again."""

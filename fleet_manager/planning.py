@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from mission_planner.airspace import Airspace, ZoneKind
@@ -58,6 +58,7 @@ from .missions import (
     trip_order_ids,
     with_waits_after,
 )
+from .traffic import TrafficReport, edge_factors
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +133,9 @@ def dispatcher_handoff() -> HandoffPolicy:
     return HandoffPolicy(recovery=Recovery.LATER_STOP, launch_at_depot=False)
 
 
+_Traffic = tuple[float, dict[tuple[Hashable, Hashable], float], tuple[object, ...]]  # factor, edge factors, key
+
+
 @dataclass(frozen=True)
 class PlanningConfig:
     """Knobs of the translation and of the planner calls."""
@@ -197,6 +201,9 @@ class FleetPlanner:
         self._locker_positions: dict[str, tuple[float, float]] = {}
         self._graphs = {VehicleKind.ROBOT: walk_graph, VehicleKind.VAN: street_graph}
         self._ground: dict[VehicleKind, GroundNetwork] = {}  # walk (robots) and street (vans) networks
+        self._ground_traffic: dict[VehicleKind, tuple[object, ...]] = {}  # the traffic each network was built for
+        self._van_speed_at: Callable[[float], float] | None = None
+        self._traffic_reports: tuple[TrafficReport, ...] = ()
         self._drone_paths: DronePathPlanner | None = None
         self._airspace_key: tuple[str, ...] = ()
         self._travel: FleetTravel | None = None
@@ -246,6 +253,26 @@ class FleetPlanner:
         self._sequence += 1
         return f"{vehicle_id}-{int(now_s)}-{self._sequence}"
 
+    def set_traffic(self, *, van_speed_at: Callable[[float], float] | None = None,
+                    reports: Sequence[TrafficReport] | None = None) -> None:
+        """Street traffic for vans: the learnt speed factor by time (`van_speed_at`), the reported congestion
+        and incidents (`reports`). Either left as None keeps what was set before."""
+        if van_speed_at is not None:
+            self._van_speed_at = van_speed_at
+        if reports is not None:
+            self._traffic_reports = tuple(reports)
+
+    def _van_traffic(self, now_s: float | None) -> _Traffic:
+        """(speed factor, per-edge factors, cache key) of the street network at `now_s`."""
+        if now_s is None:
+            return 1.0, {}, ()
+        factor = round(self._van_speed_at(now_s) * 20) / 20 if self._van_speed_at else 1.0  # 5 % steps
+        factor = max(factor, 0.05)
+        active = tuple(r.report_id for r in self._traffic_reports if r.active(now_s))
+        edges = edge_factors(self._graphs[VehicleKind.VAN], self.frame, self._traffic_reports, now_s) if active \
+            else {}
+        return factor, edges, (factor, active)
+
     def set_lockers(self, lockers: Mapping[str, tuple[float, float]]) -> None:
         """The hub's lockers (id -> lat, lon): safe landing points, and where diverted parcels go."""
         self._locker_positions = dict(lockers)
@@ -286,7 +313,7 @@ class FleetPlanner:
                          latest_s=latest_s, avoid_vehicle_ids=frozenset(avoid_vehicle_ids),
                          max_out_s=handling.max_out_s, max_shock_g=handling.max_shock_g)
 
-    def travel(self, airspace: Airspace, vehicles: Sequence[FleetVehicle]) -> FleetTravel:
+    def travel(self, airspace: Airspace, vehicles: Sequence[FleetVehicle], now_s: float | None = None) -> FleetTravel:
         """The planner's world (paths, matrices caches) for this airspace and fleet; rebuilt when either changes.
 
         The models come from every profile seen so far (not only the vehicles idle this cycle), so the
@@ -312,9 +339,10 @@ class FleetPlanner:
         reserve = ReservePolicy(max((p.reserve_pct for _id, (kind, p) in known if kind is not VehicleKind.VAN),
                                     default=DEFAULT_PROFILES[VehicleKind.DRONE].reserve_pct) / 100.0)
         walk = self._network(VehicleKind.ROBOT, robot.speed_m_s)
-        streets = self._network(VehicleKind.VAN, van.speed_m_s)
+        van_factor, van_edges, traffic_key = self._van_traffic(now_s)
+        streets = self._network(VehicleKind.VAN, van.speed_m_s, traffic=(van_factor, van_edges, traffic_key))
         key = (*sorted(z.zone_id for z in airspace.zones), drone_model, robot_model, reserve, drone.cruise_altitude_m,
-               self.lockers, walk.speed_m_s, streets.speed_m_s)
+               self.lockers, walk.speed_m_s, streets.speed_m_s, traffic_key)
         if self._travel is None or key != self._travel_key:
             self._travel = FleetTravel(
                 frame=self.frame, hub=self.hub, lockers=self.lockers, airspace=airspace,
@@ -326,15 +354,23 @@ class FleetPlanner:
             self._last = None
         return self._travel
 
-    def _network(self, kind: VehicleKind, speed_m_s: float | None = None) -> GroundNetwork:
-        """The walk (robots) or street (vans) network at the profile's speed; kept while the speed stays."""
+    def _network(
+        self, kind: VehicleKind, speed_m_s: float | None = None,
+        traffic: _Traffic = (1.0, {}, ()),
+    ) -> GroundNetwork:
+        """The walk (robots) or street (vans) network at the profile's speed and in `traffic` (speed factor,
+        edge factors, their key); kept while both stay."""
         network = self._ground.get(kind)
-        if network is not None and speed_m_s in (None, network.speed_m_s):
+        if network is not None and speed_m_s in (None, network.speed_m_s) \
+                and self._ground_traffic.get(kind, ()) == traffic[2]:
             return network
         network = GroundNetwork(self._graphs[kind],  # type: ignore[arg-type]
-                                speed_m_s=speed_m_s or DEFAULT_PROFILES[kind].speed_m_s,
-                                use_edge_speed=kind is VehicleKind.VAN)  # vans: posted limits where known
+                                speed_m_s=speed_m_s or (network.speed_m_s if network is not None
+                                                        else DEFAULT_PROFILES[kind].speed_m_s),
+                                use_edge_speed=kind is VehicleKind.VAN,  # vans: posted limits where known
+                                speed_factor=traffic[0], edge_factors=traffic[1])
         self._ground[kind] = network
+        self._ground_traffic[kind] = traffic[2]
         return network
 
     def vehicle_spec(self, slot: FleetSlot) -> VehicleSpec | None:
@@ -387,7 +423,7 @@ class FleetPlanner:
         vehicle_specs = [spec for spec in (self.vehicle_spec(s) for s in slots) if spec is not None]
         if not vehicle_specs or not any(s.idle for s in slots):
             return []  # nobody can be sent (all drained): the plan in force stays for the next cycle
-        travel = self.travel(airspace, [s.vehicle for s in slots])
+        travel = self.travel(airspace, [s.vehicle for s in slots], now_s)
         specs = {o.order_id: o for o in orders}
         idle_ids = frozenset(s.vehicle.vehicle_id for s in slots if s.idle)
         charges = {s.vehicle.vehicle_id: charge_wh / s.vehicle.profile.battery_wh for s in slots

@@ -30,11 +30,15 @@ from .adapters.base import Geofence, VehicleAdapter, VehicleState
 from .adapters.factory import AdapterFactory
 from .api.app import BackgroundJob, create_app
 from .config import Settings
+from .customs_forecast import CustomsForecastConfig, CustomsForecaster
 from .dispatcher import Dispatcher, DispatcherConfig
 from .errors import ConfigError
 from .fleet import Fleet, FleetVehicle
 from .fleet_file import AdapterKind, FleetFile, HubConfig, fleet_from_vehicles, load_fleet_file
 from .handover import AlwaysPresent, HttpRecipientCheck, RecipientCheck
+from .learning.eta_model import LearningError
+from .learning.eta_service import EtaService
+from .learning.model_store import load_models
 from .link_metrics import register_link_metrics
 from .live_airspace import LiveAirspace
 from .mavlink_config import mavlink_options
@@ -78,13 +82,15 @@ def build_hub(
     *, hub_id: str, database: Database, fleet: Fleet, world: World, clock: Clock, recipients: RecipientCheck,
     planner: FleetPlanner | None = None, dispatcher_config: DispatcherConfig | None = None,
     mission_config: MissionConfig | None = None, policy: AttemptPolicy | None = None,
-    monitor_config: MonitorConfig | None = None,
+    monitor_config: MonitorConfig | None = None, eta: EtaService | None = None,
+    customs: CustomsForecastConfig | None = None,
 ) -> HubServices:
     """Wire the owners of one hub's order and mission lifecycle (no I/O until their jobs run)."""
     planner = planner or FleetPlanner(world.frame, walk_graph=world.walk_graph, street_graph=world.street_graph,
                                       hub_xy=(world.hub.x_m, world.hub.y_m))
     airspace = LiveAirspace(database=database, hub_id=hub_id, frame=world.frame, base=world.airspace)
-    lifecycle = OrderLifecycle(database=database, clock=clock, hub_id=hub_id, recipients=recipients, policy=policy)
+    lifecycle = OrderLifecycle(database=database, clock=clock, hub_id=hub_id, recipients=recipients, policy=policy,
+                               eta=eta)
 
     def geofence_for(vehicle: FleetVehicle) -> Geofence:
         fence = planner.fence_airspace(airspace.current, vehicle.profile.cruise_altitude_m, clock.now())
@@ -93,8 +99,11 @@ def build_hub(
     wake: list[Dispatcher] = []  # the dispatcher is built after the mission control it wakes
     missions = MissionControl(fleet=fleet, lifecycle=lifecycle, clock=clock, geofence_for=geofence_for,
                               on_vehicle_free=lambda: wake[0].wake() if wake else None, config=mission_config)
+    forecaster = CustomsForecaster(database=database, clock=clock, hub_id=hub_id,
+                                   config=customs) if customs is not None and customs.model is not None else None
     dispatcher = Dispatcher(database=database, fleet=fleet, planner=planner, missions=missions, lifecycle=lifecycle,
-                            airspace=airspace, clock=clock, config=dispatcher_config or DispatcherConfig(hub_id=hub_id))
+                            airspace=airspace, clock=clock, config=dispatcher_config or DispatcherConfig(hub_id=hub_id),
+                            customs=forecaster)
     wake.append(dispatcher)
     rerouter = Rerouter(planner=planner, missions=missions, frame=world.frame)
     monitor = SafetyMonitor(fleet=fleet, clock=clock, frame=world.frame, airspace=airspace, missions=missions,
@@ -177,9 +186,21 @@ class Runtime:
                       home_longitude_deg=home[1], carried_by=fleet_file.carrier_of(vehicle.vehicle_id),
                       adapter_url=vehicle.url)
         recipients = _recipients(hub)
+        try:
+            models = await asyncio.to_thread(load_models, settings.models_dir)
+        except LearningError as exc:  # a broken model must not stop deliveries: today's fixed windows instead
+            logger.error("%s; running without trained models", exc)
+            models = None
+        logger.info("ETA windows: %s", f"model {models.version}" if models and models.eta else "fixed margin")
         services = build_hub(hub_id=hub.hub_id, database=database, fleet=fleet, world=world, clock=clock,
                              recipients=recipients,
-                             policy=AttemptPolicy(locker_code_ttl_s=settings.locker_code_ttl_s))
+                             policy=AttemptPolicy(locker_code_ttl_s=settings.locker_code_ttl_s),
+                             eta=EtaService(models, arriving_soon_s=settings.arriving_soon_s),
+                             customs=CustomsForecastConfig(
+                                 models.customs if models else None, f"model:{models.version}" if models else "",
+                                 held_long_s=settings.customs_held_long_s))
+        if models is not None and models.traffic is not None:
+            services.planner.set_traffic(van_speed_at=models.traffic.factor_at)  # learnt rush hours
         app = create_app(settings, clock=clock, database=database, commander=AdapterCommander(fleet),
                          frame=world.frame, background=services.jobs(), webhook_transport=webhook_transport)
         register_link_metrics(app.state.service.metrics.registry, fleet)

@@ -34,6 +34,7 @@ from .rate_limits import RateLimiter
 from .routes import events, health, lockers, missions, order_batch, orders, recipients, vehicles, world, zones
 from .routes.address_reviews import router as address_reviews_router
 from .routes.conditions import router as conditions_router
+from .routes.traffic import router as traffic_router
 from .service import FleetService
 
 if TYPE_CHECKING:
@@ -192,6 +193,7 @@ def create_app(
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(address_reviews_router, prefix=API_PREFIX)
     app.include_router(conditions_router, prefix=API_PREFIX)
+    app.include_router(traffic_router, prefix=API_PREFIX)
     app.include_router(health.router)
     static_dir = dashboard_dir or DASHBOARD_DIR
     if static_dir.is_dir():
