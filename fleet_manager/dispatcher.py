@@ -32,6 +32,7 @@ from .live_airspace import LiveAirspace
 from .mission_control import MissionControl
 from .order_lifecycle import OrderLifecycle
 from .planning import FleetPlanner, FleetSlot, Sortie
+from .reconcile import ReconciliationReport, reconcile_in_flight
 from .store import fleet as fleet_store
 from .store import lockers as locker_store
 from .store import order_queries, outbox, planning_notes
@@ -71,13 +72,14 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._after_seq = 0
         self._last_plan_s = -math.inf
+        self.reconciliation: ReconciliationReport | None = None  # what start() found in flight
 
     def wake(self) -> None:
         """Plan at the next opportunity (a vehicle freed or located, an order ready, a zone changed)."""
         self._wake.set()
 
     async def start(self) -> None:
-        """Register the fleet in the store, re-queue orders a crash orphaned, read airspace, lockers, outbox."""
+        """Register the fleet, reconcile missions a crash left in flight, re-queue orphaned orders, read the rest."""
         hub_id, now_s = self.config.hub_id, self.clock.now()
 
         def register(session: Session) -> int:
@@ -87,6 +89,9 @@ class Dispatcher:
             return outbox.last_seq(session)
 
         self._after_seq = await self.database.write_async(register)
+        # Missions a crash left in flight first: their vehicles are busy (or held) before anything is planned.
+        self.reconciliation = await reconcile_in_flight(database=self.database, hub_id=hub_id, fleet=self.fleet,
+                                                        missions=self.missions, lifecycle=self.lifecycle)
         await self.lifecycle.requeue_orphans()
         await self.airspace.refresh()
         await self._refresh_lockers()

@@ -54,7 +54,8 @@ class RunningMission:
 class MissionRunner:
     """Runs one `RunningMission` to its end; created and owned by `MissionControl`."""
 
-    def __init__(self, control: MissionControl, running: RunningMission, sortie: Sortie) -> None:
+    def __init__(self, control: MissionControl, running: RunningMission, sortie: Sortie | None) -> None:
+        """`sortie` None: the vehicle already runs the mission (adopted after a restart); it is only followed."""
         self.control = control
         self.running = running
         self.sortie = sortie
@@ -66,19 +67,8 @@ class MissionRunner:
         events_task = asyncio.create_task(self._follow_events(), name=f"events-{mission.mission_id}")
         await asyncio.sleep(0)  # subscribe before the vehicle can report anything
         try:
-            geofence = control.geofence_for(vehicle) if vehicle.kind is VehicleKind.DRONE else None
-            if running.handoffs:
-                await control.choreography.load(running)
-            try:
-                await vehicle.adapter.start_mission(mission, geofence=geofence)
-            except AdapterError as exc:
-                logger.warning("%s refused %s: %s", vehicle.vehicle_id, mission.mission_id, exc)
-                await control.refused(running, str(exc))
+            if self.sortie is not None and not await self._start(self.sortie):
                 return
-            vehicle.order_ids = tuple(running.order_ids)
-            await control.lifecycle.depart(mission_id=mission.mission_id, vehicle_id=vehicle.vehicle_id,
-                                           mode=running.mode, order_ids=running.order_ids, eta_s=self.sortie.eta_s)
-            running.departed.set()
             outcome = await self._wait_until_done()
             await control.settle(running, outcome)
             if running.handoff_tasks:  # a van that ended its mission early: its drone's runner still settles
@@ -95,6 +85,25 @@ class MissionRunner:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await events_task
             await control.finished(running)
+
+    async def _start(self, sortie: Sortie) -> bool:
+        """Start the mission on the vehicle and record the departure; False when the vehicle refused it."""
+        control, running = self.control, self.running
+        vehicle, mission = running.vehicle, running.mission
+        geofence = control.geofence_for(vehicle) if vehicle.kind is VehicleKind.DRONE else None
+        if running.handoffs:
+            await control.choreography.load(running)
+        try:
+            await vehicle.adapter.start_mission(mission, geofence=geofence)
+        except AdapterError as exc:
+            logger.warning("%s refused %s: %s", vehicle.vehicle_id, mission.mission_id, exc)
+            await control.refused(running, str(exc))
+            return False
+        vehicle.order_ids = tuple(running.order_ids)
+        await control.lifecycle.depart(mission_id=mission.mission_id, vehicle_id=vehicle.vehicle_id,
+                                       mode=running.mode, order_ids=running.order_ids, eta_s=sortie.eta_s)
+        running.departed.set()
+        return True
 
     async def _wait_until_done(self) -> MissionOutcome:
         """Wait for the mission's end, following re-routes (a monitor may replace the mission in flight)."""

@@ -6,7 +6,7 @@ return through the adapters. Missions are also stored as JSON (`mission_steps_js
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -195,6 +195,13 @@ def ground_tour(mission_id: str, stops: Sequence[Stop], *, cruise_speed_m_s: flo
 def mission_steps_json(mission: Mission) -> list[dict[str, Any]]:
     """The steps as JSON-able dicts (what the store and the dashboard show)."""
     return [{**asdict(step), "kind": step.kind.value} for step in mission.steps]
+
+
+def mission_from_json(mission_id: str, steps: Sequence[Mapping[str, Any]], *,
+                      cruise_speed_m_s: float | None = None) -> Mission:
+    """A stored mission back as a `Mission` (the inverse of `mission_steps_json`)."""
+    return Mission(mission_id, tuple(MissionStep(**{**step, "kind": StepKind(step["kind"])}) for step in steps),
+                   cruise_speed_m_s=cruise_speed_m_s)
 
 
 def delivery_steps(mission: Mission) -> dict[int, str]:

@@ -171,20 +171,23 @@ class OrderLifecycle:
             return None
         return target
 
-    async def settle(self, *, mission_id: str, outcome: MissionOutcome, aboard: Sequence[str]) -> None:
+    async def settle(self, *, mission_id: str, outcome: MissionOutcome, aboard: Sequence[str], why: str = "") -> None:
         """Mission over: parcels still aboard go back to the hub and out again; the mission gets its status."""
         now_s = self.clock.now()
         status = _MISSION_STATUS.get(outcome, fleet_store.MissionStatus.FAILED)
+        details: dict[str, Any] = {"outcome": outcome.value, "parcels_brought_back": list(aboard)}
+        if why:
+            details["reason"] = why
 
         def settle(session: Session) -> None:
-            fleet_store.update_mission(session, mission_id=mission_id, status=status, at_s=now_s,
-                                       details={"outcome": outcome.value, "parcels_brought_back": list(aboard)})
+            fleet_store.update_mission(session, mission_id=mission_id, status=status, at_s=now_s, details=details)
             for order_id in aboard:
                 order = order_store.get_order(session, order_id=order_id)
                 if order.status in (OrderStatus.OUT_FOR_DELIVERY, OrderStatus.HANDED_OFF):
                     order_store.transition_order(
                         session, order_id=order_id, to_status=OrderStatus.RETURNED_TO_HUB, actor=ACTOR,
-                        reason=f"mission {outcome.value}; parcel brought back", at_s=now_s,
+                        reason=f"mission {outcome.value}; parcel brought back" + (f" ({why})" if why else ""),
+                        at_s=now_s,
                     )
                     order_store.transition_order(session, order_id=order_id, to_status=OrderStatus.READY,
                                                  actor=ACTOR, reason="goes out again", at_s=now_s)
@@ -205,7 +208,7 @@ class OrderLifecycle:
             fleet_store.create_mission(
                 session, mission_id=mission.mission_id, hub_id=self.hub_id, vehicle_id=vehicle_id,
                 order_ids=order_ids, steps=mission_steps_json(mission), at_s=now_s,
-                details={"mode": mode.value, "replaces": old_mission_id},
+                details={"mode": mode.value, "replaces": old_mission_id, "cruise_speed_m_s": mission.cruise_speed_m_s},
             )
             fleet_store.update_mission(session, mission_id=mission.mission_id,
                                        status=fleet_store.MissionStatus.RUNNING, at_s=now_s)
