@@ -100,6 +100,7 @@ class SafetyMonitor:
         self.config = config or MonitorConfig()
         self.alerts: list[Alert] = []
         self.ledger = GeofenceLedger()
+        self.failed_passes = 0  # passes that raised (logged; the next pass runs regardless)
         self.min_battery_pct: dict[str, float] = {}
         self._on_alert = on_alert
         self._recalled: set[str] = set()
@@ -151,7 +152,11 @@ class SafetyMonitor:
         try:
             while True:
                 await asyncio.sleep(self.config.period_wall_s)
-                self.check_all()
+                try:
+                    self.check_all()
+                except Exception:  # one bad pass (a vehicle's odd state) must not stop the safety checks
+                    self.failed_passes += 1
+                    logger.exception("safety monitor pass failed")
         finally:
             for task in list(self._actions):
                 task.cancel()

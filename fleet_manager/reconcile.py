@@ -30,7 +30,7 @@ from .adapters.base import AdoptionReport, HeldMission, MissionAdoption, Mission
 from .domain.errors import NotFound
 from .domain.orders import DeliveryMode, OrderStatus
 from .errors import AdapterError
-from .fleet import Fleet, FleetError
+from .fleet import LINK_DOWN, Fleet, FleetError, FleetVehicle
 from .mission_control import MissionControl
 from .mission_runner import RunningMission
 from .missions import delivery_steps, mission_from_json
@@ -90,12 +90,22 @@ async def reconcile_in_flight(
                                                  "superseded by a newer mission of the same vehicle", ()))
         newest[record.vehicle_id] = record
     for record in newest.values():
+        followed = missions.running_mission(record.vehicle_id)
+        if followed is not None and followed.mission.mission_id == record.mission_id:
+            continue  # a runner of this process follows it already (a restarted dispatcher job)
+        vehicle = _vehicle(fleet, record.vehicle_id)
+        if vehicle is not None and vehicle.out_of_service.startswith(LINK_DOWN):
+            report.missions.append(_hold(fleet, record, vehicle.out_of_service))
+            continue  # asked again once its link is up
         try:
             outcome = await _reconcile_one(lifecycle, missions, fleet, record)
         except Exception as exc:  # one mission must not stop the others (nor the start-up)
             logger.exception("reconciling mission %s failed", record.mission_id)
             outcome = _hold(fleet, record, f"reconciliation failed: {exc}")
         report.missions.append(outcome)
+        if outcome.verdict != "unsettled" and vehicle is not None and vehicle.out_of_service.startswith(
+                UNSETTLED_PREFIX):
+            vehicle.out_of_service = ""  # matched now: the vehicle may take work again
         logger.info("mission %s on %s: %s (%s)", outcome.mission_id, outcome.vehicle_id, outcome.verdict,
                     outcome.reason)
     return report
@@ -129,6 +139,13 @@ async def _reconcile_one(
         return await _requeue(lifecycle, record, seen.detail)
     return await _settle(lifecycle, missions, fleet, record, seen.outcome or MissionOutcome.FAILED, seen.detail,
                          seen.handed_over_steps)
+
+
+def _vehicle(fleet: Fleet, vehicle_id: str) -> FleetVehicle | None:
+    try:
+        return fleet.get(vehicle_id)
+    except FleetError:
+        return None
 
 
 def _mode(record: fleet_store.MissionRecord) -> DeliveryMode:
@@ -221,8 +238,9 @@ async def _requeue(
 
 
 def _hold(fleet: Fleet, record: fleet_store.MissionRecord, reason: str) -> MissionReconciliation:
-    """The vehicle cannot be asked now: it gets no work until an operator (or a later start) settles it."""
-    with contextlib.suppress(FleetError):
-        fleet.get(record.vehicle_id).out_of_service = f"{UNSETTLED_PREFIX}: {record.mission_id}: {reason}"[:300]
+    """The vehicle cannot be asked now: it gets no work until its link is up and the mission is matched."""
+    vehicle = _vehicle(fleet, record.vehicle_id)
+    if vehicle is not None and not vehicle.out_of_service.startswith(LINK_DOWN):
+        vehicle.out_of_service = f"{UNSETTLED_PREFIX}: {record.mission_id}: {reason}"[:300]
     logger.error("%s: mission %s left unsettled: %s", record.vehicle_id, record.mission_id, reason)
     return MissionReconciliation(record.mission_id, record.vehicle_id, "unsettled", reason)
