@@ -138,15 +138,8 @@ def world():  # type: ignore[no-untyped-def]
     return load_world("helsinki")
 
 
-@pytest.fixture
-def setup(tmp_path: Path, world):  # type: ignore[no-untyped-def]
-    database = Database(f"sqlite:///{tmp_path / 'fm.db'}")
-    database.migrate()
-    with database.transaction() as session:
-        for locker in world.lockers:
-            locker_store.upsert_locker(session, locker_id=locker.site_id, hub_id=HUB, name=locker.name,
-                                       address=locker.name, latitude_deg=locker.latitude_deg,
-                                       longitude_deg=locker.longitude_deg)
+def fake_drone_hub(database: Database, world):  # type: ignore[no-untyped-def]
+    """One hub with one FakeVehicle drone at the hub: (hub services, drone, recipients, clock)."""
     clock = Clock(start_s=1_749_704_400.0, speedup=1.0)
     drone = FakeVehicle("drone-1", VehicleKind.DRONE, world.hub.latitude_deg, world.hub.longitude_deg)
     fleet = Fleet()
@@ -158,6 +151,19 @@ def setup(tmp_path: Path, world):  # type: ignore[no-untyped-def]
     recipients = Recipients()
     hub = build_hub(hub_id=HUB, database=database, fleet=fleet, world=world, clock=clock, recipients=recipients,
                     planner=planner, dispatcher_config=DispatcherConfig(hub_id=HUB, lookahead_s=math.inf))
+    return hub, drone, recipients, clock
+
+
+@pytest.fixture
+def setup(tmp_path: Path, world):  # type: ignore[no-untyped-def]
+    database = Database(f"sqlite:///{tmp_path / 'fm.db'}")
+    database.migrate()
+    with database.transaction() as session:
+        for locker in world.lockers:
+            locker_store.upsert_locker(session, locker_id=locker.site_id, hub_id=HUB, name=locker.name,
+                                       address=locker.name, latitude_deg=locker.latitude_deg,
+                                       longitude_deg=locker.longitude_deg)
+    hub, drone, recipients, clock = fake_drone_hub(database, world)
     yield database, hub, drone, recipients, clock
     database.dispose()
 

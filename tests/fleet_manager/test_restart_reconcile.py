@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fm_helpers import KEYS, SERVER_SECRET, free_port, serve_subprocess, wait_until
+from fm_helpers import KEYS, SERVER_SECRET, free_port, post_order, serve_subprocess, wait_until
 from shapely.geometry import LineString
 
 from fleet_manager.world import load_world
@@ -24,16 +24,6 @@ from sim_worlds.fleet_setup import drone_parameters
 from sim_worlds.mavsim.process import MavsimProcess
 from sim_worlds.mavsim.sim_control import MavsimControl
 from sim_worlds.scenario import load_scenario
-
-
-def _order(base: str, headers: dict[str, str], reference: str, latitude_deg: float, longitude_deg: float) -> str:
-    response = httpx.post(
-        f"{base}/orders", headers={**headers, "Idempotency-Key": reference}, timeout=30,
-        json={"reference": reference, "recipient": {"name": "Aino"}, "weight_kg": 0.8, "customs_cleared": True,
-              "destination": {"latitude_deg": latitude_deg, "longitude_deg": longitude_deg}},
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["order_id"])
 
 
 @pytest.mark.sim
@@ -69,7 +59,7 @@ def test_kill_9_with_a_drone_in_flight_then_restart_adopts_and_settles_the_missi
         base = f"http://127.0.0.1:{port}/v1"
         with MavsimControl(sim.control_url) as control:
             with serve_subprocess(env, port=port, log_path=tmp_path / "serve-1.log", timeout_s=120.0) as first:
-                order_id = _order(base, backend, "restart-1", target.latitude_deg, target.longitude_deg)
+                order_id = post_order(base, backend, "restart-1", target.latitude_deg, target.longitude_deg)
 
                 def order() -> dict[str, object]:
                     return dict(httpx.get(f"{base}/orders/{order_id}", headers=backend, timeout=30).json())
@@ -88,7 +78,7 @@ def test_kill_9_with_a_drone_in_flight_then_restart_adopts_and_settles_the_missi
 
             with serve_subprocess(env, port=port, log_path=tmp_path / "serve-2.log", timeout_s=120.0):
                 # A second order while the first drone is still out: it goes to the other, free drone.
-                second_id = _order(base, backend, "restart-2", near.latitude_deg, near.longitude_deg)
+                second_id = post_order(base, backend, "restart-2", near.latitude_deg, near.longitude_deg)
 
                 def second() -> dict[str, object]:
                     return dict(httpx.get(f"{base}/orders/{second_id}", headers=backend, timeout=30).json())

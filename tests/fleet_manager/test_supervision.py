@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import socket
 from pathlib import Path
 from typing import Any
@@ -12,20 +11,14 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from fm_helpers import KEYS, SERVER_SECRET, auth, free_port, serve_subprocess, wait_until
-from test_dispatcher import HUB, FakeVehicle, Recipients, _create, _order
+from test_dispatcher import HUB, _create, _order, fake_drone_hub
 
 from fleet_manager.api.app import create_app
 from fleet_manager.config import Settings
-from fleet_manager.dispatcher import DispatcherConfig
 from fleet_manager.domain.orders import OrderStatus
-from fleet_manager.fleet import Fleet, VehicleProfile
-from fleet_manager.planning import FleetPlanner
-from fleet_manager.runtime import build_hub
 from fleet_manager.store.db import Database
 from fleet_manager.supervisor import Supervisor, SupervisorConfig
 from fleet_manager.world import load_world
-from mission_planner.clock import Clock
-from mission_planner.model import VehicleKind
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -59,16 +52,7 @@ def test_a_crashed_dispatcher_restarts_shows_it_in_healthz_and_orders_are_still_
                         api_keys=f"operator:{KEYS['operator']},viewer:{KEYS['viewer']}")  # type: ignore[arg-type]
     database = Database(settings.database_url)
     database.migrate()
-    drone = FakeVehicle("drone-1", VehicleKind.DRONE, world.hub.latitude_deg, world.hub.longitude_deg)
-    fleet = Fleet()
-    fleet.add(HUB, drone, VehicleProfile(max_payload_kg=2.5, battery_wh=500.0, speed_m_s=12.0,
-                                         cruise_altitude_m=60.0, reserve_pct=25.0),
-              home_latitude_deg=world.hub.latitude_deg, home_longitude_deg=world.hub.longitude_deg)
-    planner = FleetPlanner(world.frame, walk_graph=world.walk_graph, street_graph=world.street_graph,
-                           hub_xy=(world.hub.x_m, world.hub.y_m))
-    clock = Clock(start_s=1_749_704_400.0, speedup=1.0)  # the fake drone's and the orders' time
-    hub = build_hub(hub_id=HUB, database=database, fleet=fleet, world=world, clock=clock, recipients=Recipients(),
-                    planner=planner, dispatcher_config=DispatcherConfig(hub_id=HUB, lookahead_s=math.inf))
+    hub, _drone, _recipients, clock = fake_drone_hub(database, world)
     # The dispatcher dies at its first start (an unexpected exception, as the operator's kind change once caused).
     refresh = hub.airspace.refresh
     failures = [RuntimeError("airspace store hiccup")]
