@@ -93,6 +93,14 @@ class MissionRunner:
         geofence = control.geofence_for(vehicle) if vehicle.kind is VehicleKind.DRONE else None
         if running.handoffs:
             await control.choreography.load(running)
+        cancelled = await control.lifecycle.cancelled_among(running.order_ids)
+        if cancelled:  # cancelled while loaded, before the vehicle left: it does not leave
+            running.resolved.update(cancelled)
+            logger.warning("%s: %s not started: order(s) %s cancelled while loaded", vehicle.vehicle_id,
+                           mission.mission_id, ", ".join(cancelled))
+            await control.settle(running, MissionOutcome.CANCELED,
+                                 why=f"order(s) {', '.join(cancelled)} cancelled before departure")
+            return False
         try:
             await vehicle.adapter.start_mission(mission, geofence=geofence)
         except AdapterError as exc:
@@ -103,7 +111,30 @@ class MissionRunner:
         await control.lifecycle.depart(mission_id=mission.mission_id, vehicle_id=vehicle.vehicle_id,
                                        mode=running.mode, order_ids=running.order_ids, eta_s=sortie.eta_s)
         running.departed.set()
+        await self._recall_if_cancelled()
         return True
+
+    async def _recall_if_cancelled(self) -> None:
+        """An order cancelled while it was loaded must not be dropped at the door: the vehicle is recalled.
+
+        Its other parcels come back with it and go out again; when the vehicle refuses the recall,
+        the log and the mission's record say why (the cancelled parcel is then brought back at the end).
+        """
+        running, control = self.running, self.control
+        cancelled = await control.lifecycle.cancelled_among(running.order_ids)
+        if not cancelled:
+            return
+        running.resolved.update(cancelled)  # not aboard for the settlement: nothing to bring back into the queue
+        vehicle = running.vehicle
+        why = f"order(s) {', '.join(cancelled)} cancelled while loaded: vehicle recalled"
+        try:
+            await vehicle.adapter.return_home()
+        except AdapterError as exc:
+            why = f"order(s) {', '.join(cancelled)} cancelled while loaded; recall refused: {exc}"
+            logger.error("%s: %s", vehicle.vehicle_id, why)
+        else:
+            logger.warning("%s: %s", vehicle.vehicle_id, why)
+        await control.lifecycle.note_mission(mission_id=running.mission.mission_id, details={"recall": why})
 
     async def _wait_until_done(self) -> MissionOutcome:
         """Wait for the mission's end, following re-routes (a monitor may replace the mission in flight)."""

@@ -122,6 +122,25 @@ class OrderLifecycle:
 
         await self.database.write_async(depart)
 
+    async def cancelled_among(self, order_ids: Sequence[str]) -> list[str]:
+        """The orders of `order_ids` that have been cancelled."""
+        def read(session: Session) -> list[str]:
+            return [o for o in order_ids
+                    if order_store.get_order(session, order_id=o).status is OrderStatus.CANCELLED]
+
+        return await self.database.read_async(read)
+
+    async def note_mission(self, *, mission_id: str, details: dict[str, Any]) -> None:
+        """Add details to a running mission's record (its status unchanged)."""
+        now_s = self.clock.now()
+
+        def note(session: Session) -> None:
+            record = fleet_store.get_mission(session, mission_id=mission_id)
+            fleet_store.update_mission(session, mission_id=mission_id, status=record.status, at_s=now_s,
+                                       details=details)
+
+        await self.database.write_async(note)
+
     async def refused(self, *, mission_id: str, order_ids: Sequence[str], why: str) -> None:
         """The vehicle refused the mission before leaving: the mission failed, its parcels are ready again."""
         now_s = self.clock.now()

@@ -347,3 +347,54 @@ async def test_cold_chain_order_refused_with_the_reason_then_flown_in_an_insulat
     await _settle(hub)
     delivered = _order(database, order_id)
     assert delivered.status is OrderStatus.DELIVERED and delivered.unplannable_reason == ""
+
+
+async def test_cancelling_a_loaded_order_recalls_its_vehicle(setup, world) -> None:  # type: ignore[no-untyped-def]
+    """Cancelled while the drone takes it on board: the drone is recalled and the parcel not dropped at the door."""
+    database, hub, drone, _recipients, clock = setup
+    order_id = _create(database, world, "ref-cancel-loaded")
+    entered, gate = asyncio.Event(), asyncio.Event()
+    start = drone.start_mission
+
+    async def slow_start(mission: Mission, *, geofence: Geofence | None = None) -> None:
+        entered.set()
+        await gate.wait()  # the autopilot is still taking the upload
+        await start(mission, geofence=geofence)
+
+    drone.start_mission = slow_start  # type: ignore[method-assign]
+    await hub.dispatcher.start()
+    await hub.dispatcher.cycle()
+    await asyncio.wait_for(entered.wait(), 10.0)
+    assert _order(database, order_id).status is OrderStatus.LOADED
+    with database.transaction() as session:
+        order_store.cancel_order(session, order_id=order_id, actor="backend", reason="changed mind", at_s=clock.now())
+    gate.set()
+    await _settle(hub)
+    assert "return" in drone.commands
+    assert _order(database, order_id).status is OrderStatus.CANCELLED
+    with database.read() as session:
+        mission = fleet_store.list_missions(session, hub_ids=[HUB])[0]
+    assert "cancelled while loaded: vehicle recalled" in mission.details["recall"], mission.details
+
+
+async def test_an_order_cancelled_before_the_vehicle_starts_keeps_the_vehicle_home(setup, world) -> None:  # type: ignore[no-untyped-def]
+    """Cancelled between loading and the start: the mission is not started and is settled with the reason."""
+    database, hub, drone, _recipients, clock = setup
+    order_id = _create(database, world, "ref-cancel-early")
+    load = hub.lifecycle.load
+
+    async def load_then_cancel(**kwargs: object) -> list[str]:
+        loaded = await load(**kwargs)  # type: ignore[arg-type]
+        with database.transaction() as session:
+            order_store.cancel_order(session, order_id=order_id, actor="backend", reason="", at_s=clock.now())
+        return loaded
+
+    hub.lifecycle.load = load_then_cancel  # type: ignore[method-assign]
+    await hub.dispatcher.start()
+    await hub.dispatcher.cycle()
+    await _settle(hub)
+    assert drone.missions == []
+    with database.read() as session:
+        mission = fleet_store.list_missions(session, hub_ids=[HUB])[0]
+    assert mission.status is fleet_store.MissionStatus.CANCELED
+    assert "cancelled before departure" in mission.details["reason"]
