@@ -163,6 +163,9 @@ class _DatagramProtocol(asyncio.DatagramProtocol):
         self._owner._datagram_lost(self, exc)
 
 
+PEER_REPIN_WALL_S = 5.0  # a UDP vehicle silent this long may speak from a new address (it rebooted)
+
+
 class MavlinkTransport:
     """One socket (or serial port, or TCP listener) and the vehicle links it carries, routed by system id."""
 
@@ -179,7 +182,9 @@ class MavlinkTransport:
         self._datagram_protocol: _DatagramProtocol | None = None
         self._server: asyncio.AbstractServer | None = None
         self._peer: tuple[Any, int] | None = None
-        self._peer_of_system: dict[int, tuple[Any, int]] = {}
+        self._peer_of_system: dict[int, tuple[Any, int]] = {}  # UDP: the address each system is pinned to
+        self._peer_heard_wall: dict[int, float] = {}  # UDP: when each system last spoke from its pinned address
+        self.foreign_peer_frames = 0  # UDP frames in a pinned system's name from another address (dropped)
         self._opening: asyncio.Lock | None = None
 
     # ------------------------------------------------------------------ links on this socket
@@ -257,6 +262,7 @@ class MavlinkTransport:
             self._datagram, self._datagram_protocol = transport, protocol
             self._peer = None
             self._peer_of_system.clear()
+            self._peer_heard_wall.clear()
 
     async def reopen_if_silent(self, silent_wall_s: float, timeout_s: float) -> bool:
         """Reopen a closed socket, or one that has carried nothing for `silent_wall_s`; True when reopened.
@@ -325,8 +331,6 @@ class MavlinkTransport:
         """Parse `data`; returns the parser to use next (a fresh one after an undecodable frame)."""
         self.bytes_in += len(data)
         self.last_rx_wall = time.monotonic()
-        if peer is not None:
-            self._peer = peer
         try:
             messages = parser.parse_buffer(data)
         except Exception as exc:  # pymavlink raises on some malformed frames even in robust mode
@@ -340,14 +344,31 @@ class MavlinkTransport:
                     attached.stats.bad_frames += 1
                 continue
             source = message.get_srcSystem()
-            if peer is not None:
-                self._peer_of_system[source] = peer
+            if peer is not None and not self._from_pinned_peer(source, peer):
+                self.foreign_peer_frames += 1  # another address speaking as a vehicle we hear: a spoofer
+                continue
             target = self._route(message, source)
             if target is None:
                 self.unrouted += 1
                 continue
+            if peer is not None:  # UDP: replies go to the address this vehicle speaks from, and only there
+                self._peer_of_system[source] = peer
+                self._peer_heard_wall[source] = self.last_rx_wall
+                self._peer = self._peer or peer
             target.deliver(message)
         return parser
+
+    def _from_pinned_peer(self, source: int, peer: tuple[Any, int]) -> bool:
+        """Whether a UDP frame from system `source` came from the address that system was pinned to.
+
+        The first address a vehicle's frames come from is pinned; frames in its name from any other
+        address are dropped while it keeps speaking. After `PEER_REPIN_WALL_S` of silence (a vehicle
+        rebooted onto a new port) the next address is pinned instead. Signing is the real defence.
+        """
+        pinned = self._peer_of_system.get(source)
+        if pinned is None or pinned == peer:
+            return True
+        return self.last_rx_wall - self._peer_heard_wall.get(source, 0.0) > PEER_REPIN_WALL_S
 
     def _route(self, message: Any, source: int) -> MavlinkLink | None:
         for link in self._links:
