@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from mission_planner.clock import Clock
 
+from .domain.errors import Conflict
 from .domain.orders import Order
 from .fleet import Fleet
 from .live_airspace import LiveAirspace
@@ -86,8 +87,13 @@ class Dispatcher:
 
         def register(session: Session) -> int:
             for vehicle in self.fleet.vehicles(hub_id):
-                fleet_store.upsert_vehicle(session, vehicle_id=vehicle.vehicle_id, hub_id=hub_id, kind=vehicle.kind,
-                                           at_s=now_s, name=vehicle.vehicle_id, adapter_url=vehicle.adapter_url)
+                try:
+                    fleet_store.upsert_vehicle(session, vehicle_id=vehicle.vehicle_id, hub_id=hub_id,
+                                               kind=vehicle.kind, at_s=now_s, name=vehicle.vehicle_id,
+                                               adapter_url=vehicle.adapter_url)
+                except Conflict as exc:  # registered as another kind or hub: that vehicle waits, the rest work
+                    vehicle.out_of_service = f"store disagrees: {exc}"[:300]
+                    logger.error("%s: not dispatched: %s", vehicle.vehicle_id, exc)
             return outbox.last_seq(session)
 
         self._after_seq = await self.database.write_async(register)

@@ -19,6 +19,7 @@ from fleet_manager.domain.orders import OrderStatus
 from fleet_manager.store.db import Database
 from fleet_manager.supervisor import Supervisor, SupervisorConfig
 from fleet_manager.world import load_world
+from mission_planner.model import VehicleKind
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -115,3 +116,21 @@ def test_an_unreachable_vehicle_at_start_up_is_down_in_readyz_and_the_api_serves
             json={"reference": "down-1", "recipient": {"name": "Aino"}, "weight_kg": 0.8, "customs_cleared": True,
                   "destination": {"latitude_deg": 60.1702, "longitude_deg": 24.9410}}, timeout=30)
         assert response.status_code == 201, response.text
+
+
+async def test_a_vehicle_the_store_knows_as_another_kind_is_held_and_the_dispatcher_runs(tmp_path: Path) -> None:
+    """drone-1 registered as a robot before the fleet started: that vehicle waits with the reason; nothing dies."""
+    from fleet_manager.store import fleet as fleet_store
+
+    world = load_world("helsinki")
+    database = Database(f"sqlite:///{tmp_path / 'fm.db'}")
+    database.migrate()
+    try:
+        with database.transaction() as session:
+            fleet_store.upsert_vehicle(session, vehicle_id="drone-1", hub_id=HUB, kind=VehicleKind.ROBOT, at_s=0.0)
+        hub, _drone, _recipients, _clock = fake_drone_hub(database, world)
+        await hub.dispatcher.start()
+        vehicle = hub.dispatcher.fleet.get("drone-1")
+        assert "is a robot" in vehicle.out_of_service and not vehicle.is_available()
+    finally:
+        database.dispose()
