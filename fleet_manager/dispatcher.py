@@ -28,12 +28,14 @@ from mission_planner.clock import Clock
 from mission_planner.fleet import OrderSpec
 
 from .customs_forecast import CustomsForecaster
+from .domain.errors import Conflict
 from .domain.orders import Order, OrderStatus
 from .fleet import Fleet
 from .live_airspace import LiveAirspace
 from .mission_control import MissionControl
 from .order_lifecycle import OrderLifecycle
 from .planning import FleetPlanner, FleetSlot, Sortie
+from .reconcile import ReconciliationReport, reconcile_in_flight
 from .store import fleet as fleet_store
 from .store import lockers as locker_store
 from .store import order_queries, outbox, planning_notes
@@ -80,22 +82,32 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._after_seq = 0
         self._last_plan_s = -math.inf
+        self.reconciliation: ReconciliationReport | None = None  # what the last reconciliation found in flight
+        self.failed_passes = 0
+        self._reconcile_again = False
 
     def wake(self) -> None:
         """Plan at the next opportunity (a vehicle freed or located, an order ready, a zone changed)."""
         self._wake.set()
 
     async def start(self) -> None:
-        """Register the fleet in the store, re-queue orders a crash orphaned, read airspace, lockers, outbox."""
+        """Register the fleet, reconcile missions a crash left in flight, re-queue orphaned orders, read the rest."""
         hub_id, now_s = self.config.hub_id, self.clock.now()
 
         def register(session: Session) -> int:
             for vehicle in self.fleet.vehicles(hub_id):
-                fleet_store.upsert_vehicle(session, vehicle_id=vehicle.vehicle_id, hub_id=hub_id, kind=vehicle.kind,
-                                           at_s=now_s, name=vehicle.vehicle_id, adapter_url=vehicle.adapter_url)
+                try:
+                    fleet_store.upsert_vehicle(session, vehicle_id=vehicle.vehicle_id, hub_id=hub_id,
+                                               kind=vehicle.kind, at_s=now_s, name=vehicle.vehicle_id,
+                                               adapter_url=vehicle.adapter_url)
+                except Conflict as exc:  # registered as another kind or hub: that vehicle waits, the rest work
+                    vehicle.out_of_service = f"store disagrees: {exc}"[:300]
+                    logger.error("%s: not dispatched: %s", vehicle.vehicle_id, exc)
             return outbox.last_seq(session)
 
         self._after_seq = await self.database.write_async(register)
+        # Missions a crash left in flight first: their vehicles are busy (or held) before anything is planned.
+        await self.reconcile()
         await self.lifecycle.requeue_orphans()
         await self.airspace.refresh()
         await self._refresh_lockers()
@@ -109,18 +121,44 @@ class Dispatcher:
             while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.config.poll_period_wall_s)
-                await self._tail_outbox()
-                now_s = self.clock.now()
-                if self._wake.is_set() or now_s - self._last_plan_s >= self.config.replan_period_s:
-                    self._wake.clear()
-                    self._last_plan_s = now_s
-                    busy = frozenset(self.missions.running)
-                    await self.lifecycle.follow_up_failed_attempts(busy_vehicle_ids=busy)
-                    if self.customs is not None:
-                        await self.customs.forecast_new()
-                    await self.cycle()
-        finally:
+                try:
+                    await self._pass()
+                except Exception:  # one bad pass (a store hiccup, a bad record) must not stop dispatching
+                    self.failed_passes += 1
+                    logger.exception("dispatcher pass failed; next pass in %.2f s", self.config.poll_period_wall_s)
+        except asyncio.CancelledError:
+            # The service stops: runners end, the vehicles keep flying (the next start adopts them). A crash
+            # instead leaves the runners following their missions; the restarted job reconciles around them.
             await self.missions.stop()
+            raise
+
+    async def _pass(self) -> None:
+        """Tail the outbox; plan when woken or when the re-plan period has passed; reconcile when asked."""
+        if self._reconcile_again:
+            self._reconcile_again = False
+            await self.reconcile()
+        await self._tail_outbox()
+        now_s = self.clock.now()
+        if self._wake.is_set() or now_s - self._last_plan_s >= self.config.replan_period_s:
+            self._wake.clear()
+            self._last_plan_s = now_s
+            busy = frozenset(self.missions.running)
+            await self.lifecycle.follow_up_failed_attempts(busy_vehicle_ids=busy)
+            if self.customs is not None:
+                await self.customs.forecast_new()
+            await self.cycle()
+
+    def vehicle_connected(self) -> None:
+        """A vehicle's link came up after start-up: match its missions in flight, then plan."""
+        self._reconcile_again = True
+        self.wake()
+
+    async def reconcile(self) -> ReconciliationReport:
+        """Missions the store has in flight and nobody follows: adopted, settled or re-queued (see `reconcile`)."""
+        report = await reconcile_in_flight(database=self.database, hub_id=self.config.hub_id, fleet=self.fleet,
+                                           missions=self.missions, lifecycle=self.lifecycle)
+        self.reconciliation = report
+        return report
 
     async def _tail_outbox(self) -> None:
         hub_id = self.config.hub_id

@@ -77,7 +77,7 @@ class MissionControl:
         self.riding.update(h.vehicle_id for h in sortie.handoffs)
         vehicle.mission_id = mission.mission_id
         details: dict[str, Any] = {"mode": sortie.mode.value, "planned_energy_wh": round(sortie.planned_energy_wh, 1),
-                                   **sortie.details}
+                                   "cruise_speed_m_s": mission.cruise_speed_m_s, **sortie.details}
         try:
             loaded = await self.lifecycle.load(mission=mission, vehicle_id=vehicle.vehicle_id, mode=sortie.mode,
                                                order_ids=sortie.order_ids, details=details)
@@ -95,6 +95,20 @@ class MissionControl:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    def adopt(self, running: RunningMission) -> asyncio.Task[None]:
+        """Follow a mission the vehicle was already running when we (re)started: see `reconcile`."""
+        vehicle = running.vehicle
+        vehicle.mission_id = running.mission.mission_id
+        vehicle.order_ids = tuple(running.order_ids)
+        self.claimed.update(running.order_ids)
+        self.running[vehicle.vehicle_id] = running
+        running.departed.set()
+        task = asyncio.create_task(MissionRunner(self, running, None).run(),
+                                   name=f"mission-{running.mission.mission_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
     async def refused(self, running: RunningMission, why: str) -> None:
         """The vehicle refused the mission before leaving: its orders go back, the vehicle rests a while."""
         self._avoid_for(running.order_ids, running.vehicle.vehicle_id)
@@ -105,12 +119,12 @@ class MissionControl:
         asyncio.get_running_loop().call_later(
             self.clock.wall_s(self.config.refused_pause_s), lambda: setattr(vehicle, "out_of_service", ""))
 
-    async def settle(self, running: RunningMission, outcome: MissionOutcome) -> None:
+    async def settle(self, running: RunningMission, outcome: MissionOutcome, *, why: str = "") -> None:
         """The mission is over: records settled; a failed vehicle is not handed its parcels straight back."""
         aboard = running.aboard
         if outcome is not MissionOutcome.SUCCEEDED:
             self._avoid_for(aboard, running.vehicle.vehicle_id)
-        await self.lifecycle.settle(mission_id=running.mission.mission_id, outcome=outcome, aboard=aboard)
+        await self.lifecycle.settle(mission_id=running.mission.mission_id, outcome=outcome, aboard=aboard, why=why)
 
     async def finished(self, running: RunningMission) -> None:
         """The runner is done: the vehicle is free again (a van unloads what it still carries)."""

@@ -73,7 +73,8 @@ class RunningMission:
 class MissionRunner:
     """Runs one `RunningMission` to its end; created and owned by `MissionControl`."""
 
-    def __init__(self, control: MissionControl, running: RunningMission, sortie: Sortie) -> None:
+    def __init__(self, control: MissionControl, running: RunningMission, sortie: Sortie | None) -> None:
+        """`sortie` None: the vehicle already runs the mission (adopted after a restart); it is only followed."""
         self.control = control
         self.running = running
         self.sortie = sortie
@@ -85,29 +86,8 @@ class MissionRunner:
         events_task = asyncio.create_task(self._follow_events(), name=f"events-{mission.mission_id}")
         await asyncio.sleep(0)  # subscribe before the vehicle can report anything
         try:
-            geofence = control.geofence_for(vehicle) if vehicle.kind is VehicleKind.DRONE else None
-            if running.handoffs:
-                await control.choreography.load(running)
-            try:
-                await vehicle.adapter.start_mission(mission, geofence=geofence)
-            except AdapterError as exc:
-                logger.warning("%s refused %s: %s", vehicle.vehicle_id, mission.mission_id, exc)
-                await control.refused(running, str(exc))
+            if self.sortie is not None and not await self._start(self.sortie):
                 return
-            vehicle.order_ids = tuple(running.order_ids)
-            state = vehicle.state()
-            legs = leg_plans(mission, (state.latitude_deg, state.longitude_deg) if state is not None else None,
-                             self.sortie.eta_s, control.clock.now())
-            await control.lifecycle.depart(mission_id=mission.mission_id, vehicle_id=vehicle.vehicle_id,
-                                           mode=running.mode, order_ids=running.order_ids, eta_s=self.sortie.eta_s,
-                                           legs=legs)
-            running.departed.set()
-            previous: dict[str, asyncio.Task[None]] = {}  # a vehicle's trips of one van trip go one after the other
-            for handoff in sorted(running.handoffs, key=lambda h: h.launch_step_index):
-                task = asyncio.create_task(control.choreography.fly(running, handoff, previous.get(handoff.vehicle_id)),
-                                           name=f"handoff-{handoff.vehicle_id}")
-                previous[handoff.vehicle_id] = task
-                running.handoff_tasks.append(task)
             outcome = await self._wait_until_done()
             running.ended.set()
             await control.settle(running, outcome)
@@ -127,6 +107,66 @@ class MissionRunner:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await events_task
             await control.finished(running)
+
+    async def _start(self, sortie: Sortie) -> bool:
+        """Start the mission on the vehicle and record the departure; False when the vehicle refused it."""
+        control, running = self.control, self.running
+        vehicle, mission = running.vehicle, running.mission
+        geofence = control.geofence_for(vehicle) if vehicle.kind is VehicleKind.DRONE else None
+        if running.handoffs:
+            await control.choreography.load(running)
+        cancelled = await control.lifecycle.cancelled_among(running.order_ids)
+        if cancelled:  # cancelled while loaded, before the vehicle left: it does not leave
+            running.resolved.update(cancelled)
+            logger.warning("%s: %s not started: order(s) %s cancelled while loaded", vehicle.vehicle_id,
+                           mission.mission_id, ", ".join(cancelled))
+            await control.settle(running, MissionOutcome.CANCELED,
+                                 why=f"order(s) {', '.join(cancelled)} cancelled before departure")
+            return False
+        try:
+            await vehicle.adapter.start_mission(mission, geofence=geofence)
+        except AdapterError as exc:
+            logger.warning("%s refused %s: %s", vehicle.vehicle_id, mission.mission_id, exc)
+            await control.refused(running, str(exc))
+            return False
+        vehicle.order_ids = tuple(running.order_ids)
+        state = vehicle.state()
+        legs = leg_plans(mission, (state.latitude_deg, state.longitude_deg) if state is not None else None,
+                         sortie.eta_s, control.clock.now())
+        await control.lifecycle.depart(mission_id=mission.mission_id, vehicle_id=vehicle.vehicle_id,
+                                       mode=running.mode, order_ids=running.order_ids, eta_s=sortie.eta_s,
+                                       legs=legs)
+        running.departed.set()
+        previous: dict[str, asyncio.Task[None]] = {}  # a vehicle's trips of one van trip go one after the other
+        for handoff in sorted(running.handoffs, key=lambda h: h.launch_step_index):
+            task = asyncio.create_task(control.choreography.fly(running, handoff, previous.get(handoff.vehicle_id)),
+                                       name=f"handoff-{handoff.vehicle_id}")
+            previous[handoff.vehicle_id] = task
+            running.handoff_tasks.append(task)
+        await self._recall_if_cancelled()
+        return True
+
+    async def _recall_if_cancelled(self) -> None:
+        """An order cancelled while it was loaded must not be dropped at the door: the vehicle is recalled.
+
+        Its other parcels come back with it and go out again; when the vehicle refuses the recall,
+        the log and the mission's record say why (the cancelled parcel is then brought back at the end).
+        """
+        running, control = self.running, self.control
+        cancelled = await control.lifecycle.cancelled_among(running.order_ids)
+        if not cancelled:
+            return
+        running.resolved.update(cancelled)  # not aboard for the settlement: nothing to bring back into the queue
+        vehicle = running.vehicle
+        why = f"order(s) {', '.join(cancelled)} cancelled while loaded: vehicle recalled"
+        try:
+            await vehicle.adapter.return_home()
+        except AdapterError as exc:
+            why = f"order(s) {', '.join(cancelled)} cancelled while loaded; recall refused: {exc}"
+            logger.error("%s: %s", vehicle.vehicle_id, why)
+        else:
+            logger.warning("%s: %s", vehicle.vehicle_id, why)
+        await control.lifecycle.note_mission(mission_id=running.mission.mission_id, details={"recall": why})
 
     async def _wait_until_done(self) -> MissionOutcome:
         """Wait for the mission's end, following re-routes (a monitor may replace the mission in flight)."""

@@ -231,6 +231,13 @@ def mission_steps_json(mission: Mission) -> list[dict[str, Any]]:
     return [{**asdict(step), "kind": step.kind.value} for step in mission.steps]
 
 
+def mission_from_json(mission_id: str, steps: Sequence[Mapping[str, Any]], *,
+                      cruise_speed_m_s: float | None = None) -> Mission:
+    """A stored mission back as a `Mission` (the inverse of `mission_steps_json`)."""
+    return Mission(mission_id, tuple(MissionStep(**{**step, "kind": StepKind(step["kind"])}) for step in steps),
+                   cruise_speed_m_s=cruise_speed_m_s)
+
+
 def delivery_steps(mission: Mission) -> dict[int, str]:
     """Step index -> order id of every DELIVER step."""
     return {

@@ -177,6 +177,25 @@ class OrderLifecycle:
             stored["arriving_soon_sent"] = True
         order_store.set_eta(session, order_id=departure.order_id, eta=stored)
 
+    async def cancelled_among(self, order_ids: Sequence[str]) -> list[str]:
+        """The orders of `order_ids` that have been cancelled."""
+        def read(session: Session) -> list[str]:
+            return [o for o in order_ids
+                    if order_store.get_order(session, order_id=o).status is OrderStatus.CANCELLED]
+
+        return await self.database.read_async(read)
+
+    async def note_mission(self, *, mission_id: str, details: dict[str, Any]) -> None:
+        """Add details to a running mission's record (its status unchanged)."""
+        now_s = self.clock.now()
+
+        def note(session: Session) -> None:
+            record = fleet_store.get_mission(session, mission_id=mission_id)
+            fleet_store.update_mission(session, mission_id=mission_id, status=record.status, at_s=now_s,
+                                       details=details)
+
+        await self.database.write_async(note)
+
     async def refused(self, *, mission_id: str, order_ids: Sequence[str], why: str) -> None:
         """The vehicle refused the mission before leaving: the mission failed, its parcels are ready again."""
         now_s = self.clock.now()
@@ -235,20 +254,23 @@ class OrderLifecycle:
             s, hub_id=self.hub_id, event_type=f"vehicle.{what}", subject=f"vehicles/{vehicle_id}", data=body,
             at_s=now_s))
 
-    async def settle(self, *, mission_id: str, outcome: MissionOutcome, aboard: Sequence[str]) -> None:
+    async def settle(self, *, mission_id: str, outcome: MissionOutcome, aboard: Sequence[str], why: str = "") -> None:
         """Mission over: parcels still aboard go back to the hub and out again; the mission gets its status."""
         now_s = self.clock.now()
         status = _MISSION_STATUS.get(outcome, fleet_store.MissionStatus.FAILED)
+        details: dict[str, Any] = {"outcome": outcome.value, "parcels_brought_back": list(aboard)}
+        if why:
+            details["reason"] = why
 
         def settle(session: Session) -> None:
-            fleet_store.update_mission(session, mission_id=mission_id, status=status, at_s=now_s,
-                                       details={"outcome": outcome.value, "parcels_brought_back": list(aboard)})
+            fleet_store.update_mission(session, mission_id=mission_id, status=status, at_s=now_s, details=details)
             for order_id in aboard:
                 order = order_store.get_order(session, order_id=order_id)
                 if order.status in (OrderStatus.OUT_FOR_DELIVERY, OrderStatus.HANDED_OFF):
                     order_store.transition_order(
                         session, order_id=order_id, to_status=OrderStatus.RETURNED_TO_HUB, actor=ACTOR,
-                        reason=f"mission {outcome.value}; parcel brought back", at_s=now_s,
+                        reason=f"mission {outcome.value}; parcel brought back" + (f" ({why})" if why else ""),
+                        at_s=now_s,
                     )
                     order_store.transition_order(session, order_id=order_id, to_status=OrderStatus.READY,
                                                  actor=ACTOR, reason="goes out again", at_s=now_s)
@@ -269,7 +291,7 @@ class OrderLifecycle:
             fleet_store.create_mission(
                 session, mission_id=mission.mission_id, hub_id=self.hub_id, vehicle_id=vehicle_id,
                 order_ids=order_ids, steps=mission_steps_json(mission), at_s=now_s,
-                details={"mode": mode.value, "replaces": old_mission_id},
+                details={"mode": mode.value, "replaces": old_mission_id, "cruise_speed_m_s": mission.cruise_speed_m_s},
             )
             fleet_store.update_mission(session, mission_id=mission.mission_id,
                                        status=fleet_store.MissionStatus.RUNNING, at_s=now_s)

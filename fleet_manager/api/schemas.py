@@ -563,12 +563,37 @@ class EventOut(BaseModel):
         )
 
 
+class JobOut(BaseModel):
+    """Liveness of one background job."""
+
+    alive: bool
+    restarts: int
+    last_error: str
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     database: str
     hubs: list[str]
     stream_listeners: int
     webhooks: Literal["on", "off"]
+    jobs: dict[str, JobOut]
+
+
+class VehiclesReady(BaseModel):
+    """Vehicle links: how many are connected, and why the others are down."""
+
+    connected: int
+    total: int
+    down: dict[str, str]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    database: bool
+    jobs_alive: bool
+    jobs_down: list[str]
+    vehicles: VehiclesReady
 
 
 class BatchOrderIn(Strict):

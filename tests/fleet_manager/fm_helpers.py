@@ -206,3 +206,15 @@ def dashboard_page(base_url: str, role: str) -> Iterator[Any]:
             yield page
         finally:
             browser.close()
+
+
+def post_order(base: str, headers: dict[str, str], reference: str, latitude_deg: float, longitude_deg: float) -> str:
+    """POST a 0.8 kg cleared order to `base`/orders (the reference is its idempotency key); returns its id."""
+    response = httpx.post(
+        f"{base}/orders", headers={**headers, "Idempotency-Key": reference}, timeout=30,
+        json={"reference": reference, "recipient": {"name": "Aino"}, "weight_kg": 0.8, "customs_cleared": True,
+              "destination": {"latitude_deg": latitude_deg, "longitude_deg": longitude_deg}},
+    )
+    if response.status_code != 201:
+        raise AssertionError(f"order {reference!r} not created: {response.status_code} {response.text}")
+    return str(response.json()["order_id"])

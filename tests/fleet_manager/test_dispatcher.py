@@ -139,15 +139,8 @@ def world():  # type: ignore[no-untyped-def]
     return load_world("helsinki")
 
 
-@pytest.fixture
-def setup(tmp_path: Path, world):  # type: ignore[no-untyped-def]
-    database = Database(f"sqlite:///{tmp_path / 'fm.db'}")
-    database.migrate()
-    with database.transaction() as session:
-        for locker in world.lockers:
-            locker_store.upsert_locker(session, locker_id=locker.site_id, hub_id=HUB, name=locker.name,
-                                       address=locker.name, latitude_deg=locker.latitude_deg,
-                                       longitude_deg=locker.longitude_deg)
+def fake_drone_hub(database: Database, world):  # type: ignore[no-untyped-def]
+    """One hub with one FakeVehicle drone at the hub: (hub services, drone, recipients, clock)."""
     clock = Clock(start_s=1_749_704_400.0, speedup=1.0)
     drone = FakeVehicle("drone-1", VehicleKind.DRONE, world.hub.latitude_deg, world.hub.longitude_deg)
     fleet = Fleet()
@@ -159,6 +152,19 @@ def setup(tmp_path: Path, world):  # type: ignore[no-untyped-def]
     recipients = Recipients()
     hub = build_hub(hub_id=HUB, database=database, fleet=fleet, world=world, clock=clock, recipients=recipients,
                     planner=planner, dispatcher_config=DispatcherConfig(hub_id=HUB, lookahead_s=math.inf))
+    return hub, drone, recipients, clock
+
+
+@pytest.fixture
+def setup(tmp_path: Path, world):  # type: ignore[no-untyped-def]
+    database = Database(f"sqlite:///{tmp_path / 'fm.db'}")
+    database.migrate()
+    with database.transaction() as session:
+        for locker in world.lockers:
+            locker_store.upsert_locker(session, locker_id=locker.site_id, hub_id=HUB, name=locker.name,
+                                       address=locker.name, latitude_deg=locker.latitude_deg,
+                                       longitude_deg=locker.longitude_deg)
+    hub, drone, recipients, clock = fake_drone_hub(database, world)
     yield database, hub, drone, recipients, clock
     database.dispose()
 
@@ -390,3 +396,54 @@ async def test_parcel_forecast_to_clear_soon_is_planned_in_but_never_started(set
     sorties = await hub.dispatcher.cycle()
     assert [s.order_ids for s in sorties] == [(soon,)]
     await _settle(hub)
+
+
+async def test_cancelling_a_loaded_order_recalls_its_vehicle(setup, world) -> None:  # type: ignore[no-untyped-def]
+    """Cancelled while the drone takes it on board: the drone is recalled and the parcel not dropped at the door."""
+    database, hub, drone, _recipients, clock = setup
+    order_id = _create(database, world, "ref-cancel-loaded")
+    entered, gate = asyncio.Event(), asyncio.Event()
+    start = drone.start_mission
+
+    async def slow_start(mission: Mission, *, geofence: Geofence | None = None) -> None:
+        entered.set()
+        await gate.wait()  # the autopilot is still taking the upload
+        await start(mission, geofence=geofence)
+
+    drone.start_mission = slow_start  # type: ignore[method-assign]
+    await hub.dispatcher.start()
+    await hub.dispatcher.cycle()
+    await asyncio.wait_for(entered.wait(), 10.0)
+    assert _order(database, order_id).status is OrderStatus.LOADED
+    with database.transaction() as session:
+        order_store.cancel_order(session, order_id=order_id, actor="backend", reason="changed mind", at_s=clock.now())
+    gate.set()
+    await _settle(hub)
+    assert "return" in drone.commands
+    assert _order(database, order_id).status is OrderStatus.CANCELLED
+    with database.read() as session:
+        mission = fleet_store.list_missions(session, hub_ids=[HUB])[0]
+    assert "cancelled while loaded: vehicle recalled" in mission.details["recall"], mission.details
+
+
+async def test_an_order_cancelled_before_the_vehicle_starts_keeps_the_vehicle_home(setup, world) -> None:  # type: ignore[no-untyped-def]
+    """Cancelled between loading and the start: the mission is not started and is settled with the reason."""
+    database, hub, drone, _recipients, clock = setup
+    order_id = _create(database, world, "ref-cancel-early")
+    load = hub.lifecycle.load
+
+    async def load_then_cancel(**kwargs: object) -> list[str]:
+        loaded = await load(**kwargs)  # type: ignore[arg-type]
+        with database.transaction() as session:
+            order_store.cancel_order(session, order_id=order_id, actor="backend", reason="", at_s=clock.now())
+        return loaded
+
+    hub.lifecycle.load = load_then_cancel  # type: ignore[method-assign]
+    await hub.dispatcher.start()
+    await hub.dispatcher.cycle()
+    await _settle(hub)
+    assert drone.missions == []
+    with database.read() as session:
+        mission = fleet_store.list_missions(session, hub_ids=[HUB])[0]
+    assert mission.status is fleet_store.MissionStatus.CANCELED
+    assert "cancelled before departure" in mission.details["reason"]
