@@ -20,6 +20,7 @@ from fleet_manager.api import create_app
 from fleet_manager.config import Settings
 from fleet_manager.store import fleet as fleet_store
 from fleet_manager.store import outbox
+from fleet_manager.store.db import upgrade
 from mission_planner.clock import Clock
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
@@ -39,7 +40,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]
     if not (STATIC / "index.html").exists():
         pytest.skip("dashboard not built (make dashboard)")
     tmp = tmp_path_factory.mktemp("dashboard-handoff")
-    settings = Settings(database_url=f"sqlite:///{tmp / 'fm.db'}", api_keys=API_KEYS_ENV,  # type: ignore[arg-type]
+    settings = Settings(database_url=upgrade(f"sqlite:///{tmp / 'fm.db'}"), api_keys=API_KEYS_ENV,  # type: ignore[arg-type]
                         hub_id=HUB, address_cache_dir=tmp / "cache")
     app = create_app(settings, dashboard_dir=STATIC, clock=Clock(start_s=NOW_S, speedup=1.0))
     with serve_in_thread(app) as url:

@@ -17,6 +17,7 @@ import pytest
 from fm_helpers import KEYS, SERVER_SECRET, free_port, post_order, serve_subprocess, wait_until
 from shapely.geometry import LineString
 
+from fleet_manager.store.db import upgrade
 from fleet_manager.world import load_world
 from fleet_manager.world.model import Building
 from mission_planner.airspace import ZoneKind
@@ -53,7 +54,7 @@ def test_kill_9_with_a_drone_in_flight_then_restart_adopts_and_settles_the_missi
             "FINALMILE_RECIPIENT_PRESENCE": "always",
             "FINALMILE_API_KEYS": f"backend:{KEYS['backend']},viewer:{KEYS['viewer']}",
             "FINALMILE_SERVER_SECRET": SERVER_SECRET,
-            "FINALMILE_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+            "FINALMILE_DATABASE_URL": upgrade(f"sqlite:///{tmp_path / 'serve.db'}"),
         }
         port = free_port()
         base = f"http://127.0.0.1:{port}/v1"

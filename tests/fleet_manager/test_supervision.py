@@ -16,7 +16,7 @@ from test_dispatcher import HUB, _create, _order, fake_drone_hub
 from fleet_manager.api.app import create_app
 from fleet_manager.config import Settings
 from fleet_manager.domain.orders import OrderStatus
-from fleet_manager.store.db import Database
+from fleet_manager.store.db import Database, upgrade
 from fleet_manager.supervisor import Supervisor, SupervisorConfig
 from fleet_manager.world import load_world
 from mission_planner.model import VehicleKind
@@ -49,7 +49,8 @@ async def test_a_job_that_raises_is_logged_and_started_again_with_backoff() -> N
 
 def test_a_crashed_dispatcher_restarts_shows_it_in_healthz_and_orders_are_still_dispatched(tmp_path: Path) -> None:
     world = load_world("helsinki")
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'fm.db'}", hub_id=HUB, server_secret=SERVER_SECRET,  # type: ignore[arg-type]
+    settings = Settings(database_url=upgrade(f"sqlite:///{tmp_path / 'fm.db'}"), hub_id=HUB,
+                        server_secret=SERVER_SECRET,  # type: ignore[arg-type]
                         api_keys=f"operator:{KEYS['operator']},viewer:{KEYS['viewer']}")  # type: ignore[arg-type]
     database = Database(settings.database_url)
     database.migrate()
@@ -100,7 +101,7 @@ def test_an_unreachable_vehicle_at_start_up_is_down_in_readyz_and_the_api_serves
         "FINALMILE_RECIPIENT_PRESENCE": "always",
         "FINALMILE_API_KEYS": f"backend:{KEYS['backend']},viewer:{KEYS['viewer']}",
         "FINALMILE_SERVER_SECRET": SERVER_SECRET,
-        "FINALMILE_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+        "FINALMILE_DATABASE_URL": upgrade(f"sqlite:///{tmp_path / 'serve.db'}"),
     }
     with serve_subprocess(env, port=port, log_path=tmp_path / "serve.log", timeout_s=150.0):
         base = f"http://127.0.0.1:{port}"
