@@ -82,6 +82,23 @@ def simulate(
         land[customer] = leave + drone_s[customer, recovery]
         started[customer] = (at_s, out, at_customer, leave)
 
+    def recover(customer: int, clock: float) -> float:
+        """Recover one drone at the truck's `clock`; the clock after it (inf when the endurance is broken)."""
+        landed = land[customer]
+        begin = max(clock, landed)
+        end = begin + recovery_s
+        launch_start, launch_end, at_customer, leave = started[customer]
+        span = (end if counts_recovery else begin) - (launch_start if counts_launch else launch_end)
+        drone, launch, recovery = sorties[customer]
+        if not span <= problem.endurance(launch, customer, recovery) + 1e-9:
+            return INF
+        if timed:
+            a, b = spans[customer]
+            records.append(
+                SortieTimes(drone, a, customer, b, launch_start, launch_end, at_customer, leave, landed, begin, end)
+            )
+        return end
+
     for i, node in enumerate(tour):
         if i > 0:
             clock += truck[tour[i - 1], node]
@@ -94,29 +111,25 @@ def simulate(
         for customer in first:
             fly(customer, node, clock, this_launch_s)
             clock += this_launch_s
+        waiting = sorted(recoveries[i], key=land.__getitem__)
+        # drones already hovering here are recovered before the truck's own service (saves their endurance)
+        early = 0
+        while early < len(waiting) and land[waiting[early]] <= clock:
+            early += 1
+        ordered = waiting[:early]
+        for customer in ordered:
+            clock = recover(customer, clock)
+            if clock == INF:
+                return INF, None
         if 0 < i < last:
             services.append(clock)
             clock += problem.truck_service_s[node]
         else:
             services.append(None)
-        for customer in sorted(recoveries[i], key=land.__getitem__):
-            landed = land[customer]
-            if landed == INF:
+        for customer in waiting[early:]:
+            clock = recover(customer, clock)
+            if clock == INF:
                 return INF, None
-            begin = max(clock, landed)
-            clock = begin + recovery_s
-            launch_start, launch_end, at_customer, leave = started[customer]
-            span = (clock if counts_recovery else begin) - (launch_start if counts_launch else launch_end)
-            drone, launch, recovery = sorties[customer]
-            if span > problem.endurance(launch, customer, recovery) + 1e-9:
-                return INF, None
-            if timed:
-                a, b = spans[customer]
-                records.append(
-                    SortieTimes(
-                        drone, a, customer, b, launch_start, launch_end, at_customer, leave, landed, begin, clock
-                    )
-                )
         for customer in again:
             fly(customer, node, clock, this_launch_s)
             clock += this_launch_s
@@ -140,6 +153,7 @@ class _Search:
         self.evaluations = 0
         n = problem.customers
         self.window = n + 2 if n <= 12 else 8
+        self.candidates = 4 * CANDIDATES_PER_CUSTOMER if n <= 12 else CANDIDATES_PER_CUSTOMER
         # drone flight launch -> customer -> recovery, for the candidate ranking
         self.eligible = sorted(
             c
@@ -178,18 +192,20 @@ class _Search:
             flight = p.drone_s[launch, customer] + service + p.drone_s[customer, recovery]
             if not flight + extra <= p.endurance(launch, customer, recovery):
                 continue
-            delay = max(0.0, flight + p.launch_s - (cumulative[b] - cumulative[a]))
+            # the time the drone is tied up (its flight, or the truck between launch and recovery) -
+            # short ties keep drones free for other sorties; the truck delay is in it
+            delay = max(flight + p.launch_s, cumulative[b] - cumulative[a])
             ranked.append((delay, a, b))
         ranked.sort()
         options = []
-        for _, a, b in ranked[: CANDIDATES_PER_CUSTOMER * 2]:
+        for _, a, b in ranked[: self.candidates * 2]:
             launch, recovery = tour[a], (0 if b == last else tour[b])
             for d in range(p.drones):
                 if all(b <= start or end <= a for start, end in busy[d]):
                     options.append((d, launch, recovery))
                     if d >= 0:
                         break  # drones are identical: the first free one stands for all
-            if len(options) >= CANDIDATES_PER_CUSTOMER:
+            if len(options) >= self.candidates:
                 break
         return options
 
@@ -271,11 +287,13 @@ class _Search:
         swapped = [drone_customer if n == truck_customer else n for n in tour]
         return self.best_insertion(swapped, rest, truck_customer, allow_truck=False)
 
-    def ruin_recreate(self, tour: list[int], sorties: Assignment) -> tuple[float, list[int], Assignment] | None:
+    def ruin_recreate(
+        self, tour: list[int], sorties: Assignment, largest: int = 6
+    ) -> tuple[float, list[int], Assignment] | None:
         customers = [*tour[1:-1], *sorties]
         if len(customers) < 2:
             return None
-        size = self.rng.randint(2, min(6, len(customers)))
+        size = self.rng.randint(2, max(2, min(largest, len(customers))))
         if self.rng.random() < 0.5:
             removed = set(self.rng.sample(customers, size))
         else:  # related: a customer and its nearest neighbours
@@ -299,6 +317,13 @@ class _Search:
             if value == INF:
                 return None
         return value, new_tour, new_sorties
+
+    def reversed_segment(self, tour: list[int]) -> list[int]:
+        """The tour with one random stretch of customers driven backwards (a restart's perturbation)."""
+        if len(tour) < 4:
+            return list(tour)
+        i, j = sorted(self.rng.sample(range(1, len(tour) - 1), 2))
+        return [*tour[:i], *reversed(tour[i : j + 1]), *tour[j + 1 :]]
 
     # --- the two phases -------------------------------------------------------------------
     def savings_pass(self, tour: list[int], sorties: Assignment, value: float) -> tuple[float, list[int], Assignment]:
@@ -331,6 +356,8 @@ def search(
     tour = van_tour(problem.truck_s, seed=seed, iterations=min(2000, 200 + 20 * n))
     sorties: Assignment = {}
     truck_only = run.cost(tour, sorties)
+    seed_tour = tour
+    restarts = 0
     value, tour, sorties = run.savings_pass(tour, sorties, truck_only)
     best = (value, tour, sorties)
     moves: list[tuple[float, Callable[..., tuple[float, list[int], Assignment] | None]]] = [
@@ -365,8 +392,18 @@ def search(
             if value < best[0] - 1e-9:
                 best = (value, tour, sorties)
                 since_best = 0
-        if since_best > 300 + 5 * n:  # wandered too long: back to the best schedule
-            value, tour, sorties = best
+        if since_best > 200 + 5 * n:  # stuck: restart from a fresh savings pass or from the best, shaken
+            restarts += 1
+            if restarts % 3 == 1:
+                value, tour, sorties = run.savings_pass(seed_tour, {}, truck_only)
+            elif restarts % 3 == 2:  # a perturbed truck tour: a random segment reversed
+                shaken_tour = run.reversed_segment(seed_tour)
+                value, tour, sorties = run.savings_pass(shaken_tour, {}, run.cost(shaken_tour, {}))
+            else:
+                shaken = run.ruin_recreate(best[1], best[2], largest=max(3, n // 3))
+                value, tour, sorties = shaken if shaken is not None and shaken[0] < INF else best
+            if value < best[0] - 1e-9:
+                best = (value, tour, sorties)
             since_best = 0
     makespan, timed = simulate(problem, best[1], best[2], timed=True)
     if timed is None:
