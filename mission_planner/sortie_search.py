@@ -254,18 +254,20 @@ class _Search:
         return self.best_insertion(reduced, sorties, customer, allow_truck=False)
 
     def to_truck(self, tour: list[int], sorties: Assignment) -> tuple[float, list[int], Assignment] | None:
-        if not sorties:
-            return None
-        customer = self.rng.choice(sorted(sorties))
-        rest = {c: s for c, s in sorties.items() if c != customer}
-        return self.best_insertion(tour, rest, customer, allow_drone=False)
+        return self._move_sortie(tour, sorties, to_truck=True)
 
     def re_sortie(self, tour: list[int], sorties: Assignment) -> tuple[float, list[int], Assignment] | None:
+        return self._move_sortie(tour, sorties, to_truck=False)
+
+    def _move_sortie(
+        self, tour: list[int], sorties: Assignment, *, to_truck: bool
+    ) -> tuple[float, list[int], Assignment] | None:
+        """A random sortie's customer, back into the truck or onto its best other sortie."""
         if not sorties:
             return None
         customer = self.rng.choice(sorted(sorties))
         rest = {c: s for c, s in sorties.items() if c != customer}
-        return self.best_insertion(tour, rest, customer, allow_truck=False)
+        return self.best_insertion(tour, rest, customer, allow_truck=to_truck, allow_drone=not to_truck)
 
     def relocate(self, tour: list[int], sorties: Assignment) -> tuple[float, list[int], Assignment] | None:
         anchors = self.anchors(sorties)
