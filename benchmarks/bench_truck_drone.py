@@ -11,7 +11,11 @@ these parts are skipped with a message):
 FSTSP settings (Murray & Chu's rules): one drone; launch and recovery 1 min each, a launch at the
 depot takes no time; no service times; endurance counted from the drone's departure to the end of
 its recovery (waiting in the air included, as in their MILP's constraint), run at e = 20 and
-e = 40 min (the data does not say which endurance the published values used). Times from
+e = 40 min (the data does not say which endurance the published values used). A third setting,
+e = 40 min counting flight time only (launch, flights, recovery; hovering while the truck is late
+left out), is the one under which published values are reproduced to the last digit (e.g.
+20140810T123443v1 55.4929, 20140810T123437v3 53.6868) while the stricter rule cannot reach them: the
+published values look like heuristic results under that lenient rule. Times from
 `tau.csv`/`tauprime.csv` (minutes).
 
 mFSTSP settings (Murray & Raj's code: requireTruckAtDepot, requireDriver, Etype 1): UAV travel
@@ -44,7 +48,9 @@ from mission_planner.truck_drone import TruckDroneProblem, TruckDroneResult, sol
 
 NAME = "truck_drone"
 logger = logging.getLogger(__name__)
-FSTSP_ENDURANCES_MIN = (20.0, 40.0)
+# (label, endurance min, hovering counted): the MILP's rule at e = 20 and 40, and e = 40 counting
+# flight time only, the rule under which the published values can be reproduced (see the module docstring)
+FSTSP_SETTINGS = (("e=20min", 20.0, True), ("e=40min", 40.0, True), ("e=40min-flight-only", 40.0, False))
 LAUNCH_MIN = RECOVERY_MIN = 1.0
 FSTSP_TIME_LIMIT_S = 2.0
 MFSTSP_TIME_LIMIT_S = {8: 1.0, 10: 1.0, 25: 2.0, 50: 4.0, 100: 8.0}  # by customers; <= 10 s each
@@ -71,7 +77,7 @@ def schedule_text(result: TruckDroneResult) -> str:
     return f"truck {'-'.join(map(str, tour))}; {sorties}".strip()
 
 
-def fstsp_problem(folder: Path, endurance_min: float) -> TruckDroneProblem:
+def fstsp_problem(folder: Path, endurance_min: float, counts_waiting: bool = True) -> TruckDroneProblem:
     """An FSTSP instance in seconds (the last matrix row, the depot's copy, is dropped)."""
     tau = np.loadtxt(folder / "tau.csv", delimiter=",")
     tau_drone = np.loadtxt(folder / "tauprime.csv", delimiter=",")
@@ -88,6 +94,7 @@ def fstsp_problem(folder: Path, endurance_min: float) -> TruckDroneProblem:
         endurance_s=endurance_min * 60,
         endurance_counts_launch=False,
         endurance_counts_recovery=True,
+        endurance_counts_waiting=counts_waiting,
     )
 
 
@@ -105,10 +112,10 @@ def fstsp_rows(args: Any) -> list[dict[str, Any]]:
         instances = [p for p in instances if (p / "FSTSP_OFV.csv").is_file()][:6]
     limit_s = getattr(args, "time_limit", None) or FSTSP_TIME_LIMIT_S
     rows: list[dict[str, Any]] = []
-    for endurance_min in FSTSP_ENDURANCES_MIN:
+    for label, endurance_min, counts_waiting in FSTSP_SETTINGS:
         block: list[dict[str, Any]] = []
         for instance in instances:
-            problem = fstsp_problem(instance, endurance_min)
+            problem = fstsp_problem(instance, endurance_min, counts_waiting)
             started = time.perf_counter()
             result = solve(problem, seed=SEED, time_limit_s=limit_s)
             wall_s = time.perf_counter() - started
@@ -126,7 +133,7 @@ def fstsp_rows(args: Any) -> list[dict[str, Any]]:
                 {
                     "set": "FSTSP",
                     "instance": instance.name,
-                    "config": f"e={endurance_min:g}min",
+                    "config": label,
                     "objective": round(makespan_min, 3),
                     "reference": published,
                     "gap_pct": round(gap, 2) if gap is not None else None,
@@ -147,7 +154,7 @@ def fstsp_rows(args: Any) -> list[dict[str, Any]]:
             {
                 "set": "FSTSP",
                 "instance": f"MEAN({len(gaps)} published)",
-                "config": f"e={endurance_min:g}min",
+                "config": label,
                 "gap_pct": round(sum(gaps) / len(gaps), 2) if gaps else None,
                 "unit": "min",
                 "wall_s": round(max(r["wall_s"] for r in block), 2),
@@ -155,7 +162,22 @@ def fstsp_rows(args: Any) -> list[dict[str, Any]]:
                 "notes": "wall_s = slowest instance",
             }
         )
+    _explain_strict_gaps(rows)
     return rows
+
+
+def _explain_strict_gaps(rows: list[dict[str, Any]]) -> None:
+    """Note on e=40 rows above the published value when the flight-only rule reaches it."""
+    flight_only = {r["instance"]: r for r in rows if r.get("config") == "e=40min-flight-only"}
+    for row in rows:
+        other = flight_only.get(row["instance"])
+        if row.get("config") != "e=40min" or other is None or row.get("gap_pct") is None or row["gap_pct"] <= 0.005:
+            continue
+        if other["valid"] and other["gap_pct"] <= 0.005 and not row["notes"]:
+            row["notes"] = (
+                f"published value reached only when hovering is left out of the endurance "
+                f"(flight-only: {other['objective']} min): the published schedule waits in the air beyond e"
+            )
 
 
 # --- mFSTSP ------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ times and tests each rule on them. The rules, one code each:
 - `drone_times`: the drone leaves after its launch, flies each leg no faster than its travel time,
   serves the customer for its service time, and is recovered no earlier than it is back;
 - `endurance`: the sortie's span (launch start or end to recovery end or start, as the problem
-  counts it; hovering while waiting included) fits its endurance;
+  counts it; hovering while waiting included unless the problem leaves it out) fits its endurance;
 - `makespan`: the stated makespan is when the truck is done at the depot, after every recovery.
 """
 
@@ -156,6 +156,8 @@ def violations(problem: TruckDroneProblem, result: TruckDroneResult) -> list[Vio
             bad("drone_times", f"drone from {c} recovered before it is back")
         begin = s.launch_start_s if problem.endurance_counts_launch else s.launch_end_s
         end = s.recovery_end_s if problem.endurance_counts_recovery else s.recovery_start_s
+        if not problem.endurance_counts_waiting:
+            end -= s.recovery_start_s - s.land_s  # the problem leaves hovering out of the endurance
         limit = problem.endurance(launch_node, c, recovery_node)
         if _late(end - begin, limit):
             bad("endurance", f"sortie to {c} lasts {end - begin:.1f} s, endurance {limit:.1f} s")

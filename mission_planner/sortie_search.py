@@ -89,6 +89,8 @@ def simulate(
         end = begin + recovery_s
         launch_start, launch_end, at_customer, leave = started[customer]
         span = (end if counts_recovery else begin) - (launch_start if counts_launch else launch_end)
+        if not problem.endurance_counts_waiting:
+            span -= begin - landed  # hovering until the recovery starts is not counted
         drone, launch, recovery = sorties[customer]
         if not span <= problem.endurance(launch, customer, recovery) + 1e-9:
             return INF

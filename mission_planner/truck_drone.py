@@ -18,6 +18,9 @@ problem fields):
   `endurance_counts_launch` is off) to recovery end (or recovery start, when
   `endurance_counts_recovery` is off), hovering while waiting for the truck included;
   `endurance_s` is one number or a per-(launch, customer, recovery) array (energy-based models);
+  with `endurance_counts_waiting` off, the time a drone hovers waiting for the truck is left out
+  (only launch, flights, service and recovery count: the rule Murray & Chu's published heuristic
+  values appear to use, kept for comparison with them; physically a drone cannot wait for free);
 - makespan: the time the truck is back at the depot with every drone recovered.
 """
 
@@ -48,6 +51,7 @@ class TruckDroneProblem:
     endurance_s: float | np.ndarray  # scalar, or (n+1, n+1, n+1) indexed [launch, customer, recovery]
     endurance_counts_launch: bool
     endurance_counts_recovery: bool
+    endurance_counts_waiting: bool = True
 
     @property
     def customers(self) -> int:
@@ -76,6 +80,7 @@ class TruckDroneProblem:
         endurance_s: float | np.ndarray = math.inf,
         endurance_counts_launch: bool = True,
         endurance_counts_recovery: bool = True,
+        endurance_counts_waiting: bool = True,
     ) -> TruckDroneProblem:
         """Check and freeze an instance; any inconsistency raises `PlanningError`."""
         truck = np.array(truck_s, dtype=float)
@@ -125,6 +130,7 @@ class TruckDroneProblem:
             endurance,
             bool(endurance_counts_launch),
             bool(endurance_counts_recovery),
+            bool(endurance_counts_waiting),
         )
 
 

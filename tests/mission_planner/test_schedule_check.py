@@ -150,3 +150,10 @@ def test_stated_makespan_must_be_the_depot_return() -> None:
 def test_check_raises_a_typed_error_listing_the_rules() -> None:
     with pytest.raises(ScheduleError, match="makespan"):
         check(problem(), replace(good(), makespan_s=70.0))
+
+
+def test_endurance_without_hovering_only_when_the_problem_says_so() -> None:
+    """Without hovering drone 1 is out 21 s (hovers 16-35 s) and drone 0 26 s (hovers 31-40 s); with it, 40 and 35."""
+    assert "endurance" not in rules(good(), problem(endurance_s=26.0, endurance_counts_waiting=False))
+    assert "endurance" in rules(good(), problem(endurance_s=25.0, endurance_counts_waiting=False))
+    assert "endurance" in rules(good(), problem(endurance_s=26.0))
