@@ -53,7 +53,7 @@ logger = logging.getLogger(__name__)
 FSTSP_SETTINGS = (("e=20min", 20.0, True), ("e=40min", 40.0, True), ("e=40min-flight-only", 40.0, False))
 LAUNCH_MIN = RECOVERY_MIN = 1.0
 FSTSP_TIME_LIMIT_S = 2.0
-MFSTSP_TIME_LIMIT_S = {8: 1.0, 10: 1.0, 25: 2.0, 50: 4.0, 100: 8.0}  # by customers; <= 10 s each
+MFSTSP_TIME_LIMIT_S = {8: 1.5, 10: 1.5, 25: 2.5, 50: 5.0, 100: 8.0}  # by customers; <= 10 s each
 SEED = 0
 
 
