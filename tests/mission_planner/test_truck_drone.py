@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,3 +143,24 @@ def test_endurance_falls_with_payload_and_distance_and_refuses_heavy_parcels() -
     assert (light[:, 0, :] == -1).all()  # the depot is no customer
     with pytest.raises(EnergyError):
         endurance_s(UAV_101, distance, np.array([1.0, 2.0]))
+
+
+def _mfstsp_dir() -> Path | None:
+    root = os.environ.get("FINALMILE_BENCH_DATA")
+    folder = Path(root) / "mfstsp" / "mFSTSP" if root else None
+    return folder if folder is not None and (folder / "Problems").is_dir() else None
+
+
+@pytest.mark.skipif(_mfstsp_dir() is None, reason="FINALMILE_BENCH_DATA with mfstsp/mFSTSP not set")
+def test_mfstsp_8_customer_problem_reaches_their_ip_optimum() -> None:
+    """Murray & Raj 20170608T121355407419, vehicle file 101, 1 UAV: their IP proves 3408.714786 s optimal;
+    the search reaches it (within 0.01 %) with a schedule the validator accepts."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from benchmarks.bench_truck_drone import mfstsp_problem
+
+    folder = _mfstsp_dir()
+    assert folder is not None
+    p = mfstsp_problem(folder / "Problems", "20170608T121355407419", 101, 1)
+    result = solve(p, seed=0, time_limit_s=LIMIT_S, max_iterations=2000)
+    assert violations(p, result) == []
+    assert result.makespan_s == pytest.approx(3408.714786, rel=1e-4)
