@@ -143,9 +143,17 @@ class Settings(BaseSettings):
     # Typed addresses on orders: the address index cache, and the confidence below which an order waits for review.
     address_cache_dir: Path = Field(default_factory=lambda: Path("var") / "cache")
     address_review_below: float = Field(default=0.75, gt=0, le=1)
-    # Parcel sensors: the MQTT broker to subscribe to (mqtt://HOST:PORT; unset: no sensor readings) and topic root.
+    # Parcel sensors: the MQTT broker to subscribe to (mqtt://HOST:PORT, or mqtts:// for TLS; unset: no sensor
+    # readings) and topic root. Credentials live in their own variables so they never appear in a logged URL.
     mqtt_url: str | None = None
+    mqtt_username: str | None = Field(default=None, min_length=1, max_length=256)
+    mqtt_password: SecretStr | None = None
+    mqtt_ca_file: Path | None = None  # mqtts://: the CA that signed the broker's certificate (system CAs if unset)
     mqtt_topic_prefix: str = Field(default="finalmile", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    # Learning: trained models (`finalmile learn`), the newest version is loaded at start; none: fixed windows.
+    models_dir: Path = Field(default_factory=lambda: Path("var") / "models")
+    arriving_soon_s: float = Field(default=600.0, gt=0, le=3600)  # 'arriving soon' when the predicted p50 is this near
+    customs_held_long_s: float = Field(default=3600.0, gt=0)  # flag orders predicted to wait longer at customs
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -203,6 +211,28 @@ class Settings(BaseSettings):
                     "FINALMILE_WEBHOOK_URL must be https outside development (plain http only to a loopback "
                     "address, or with FINALMILE_ENVIRONMENT=development)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _mqtt_is_authenticated(self) -> Settings:
+        if self.mqtt_url:
+            parsed = urllib.parse.urlsplit(self.mqtt_url)
+            if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
+                raise ValueError("FINALMILE_MQTT_URL must look like mqtt://HOST:PORT or mqtts://HOST:PORT")
+            if parsed.username or parsed.password:
+                raise ValueError("FINALMILE_MQTT_URL must not hold credentials: use FINALMILE_MQTT_USERNAME "
+                                 "and FINALMILE_MQTT_PASSWORD")
+            anonymous = self.mqtt_username is None or self.mqtt_password is None
+            if anonymous and not is_loopback(parsed.hostname) and self.environment != "development":
+                # Anyone who can publish on a parcel's topic can put it on hold: no anonymous remote broker.
+                raise ValueError(
+                    "FINALMILE_MQTT_URL to another host needs FINALMILE_MQTT_USERNAME and FINALMILE_MQTT_PASSWORD "
+                    "outside development (use mqtts:// where the network is not private)"
+                )
+        if (self.mqtt_username is None) != (self.mqtt_password is None):
+            raise ValueError("FINALMILE_MQTT_USERNAME and FINALMILE_MQTT_PASSWORD are set together or not at all")
+        if self.mqtt_ca_file is not None and not self.mqtt_ca_file.is_file():
+            raise ValueError(f"FINALMILE_MQTT_CA_FILE {self.mqtt_ca_file} is not a file")
         return self
 
     @property

@@ -19,6 +19,9 @@ class FleetError(FinalMileError):
     """A vehicle is unknown or registered twice."""
 
 
+LINK_DOWN = "link down"  # FleetVehicle.out_of_service of a vehicle whose link is not (yet) up
+
+
 @dataclass
 class FleetVehicle:
     """One vehicle as the dispatcher tracks it: adapter, profile, home, and what it is doing."""

@@ -1,4 +1,4 @@
-"""Prometheus view of the vehicles' MAVLink links: frames dropped by signing, per vehicle and reason.
+"""Prometheus view of the vehicles' MAVLink links: frames dropped (signing, foreign sender), per vehicle and reason.
 
 A collector read at scrape time from each adapter's `link_stats` (MAVLink adapters have them), so
 nothing is copied on every frame.
@@ -16,7 +16,7 @@ from .fleet import Fleet
 
 
 class LinkMetrics(Collector):
-    """`finalmile_mavlink_rejected_frames_total{vehicle_id, reason}`: unsigned / bad_signature."""
+    """`finalmile_mavlink_rejected_frames_total{vehicle_id, reason}`: unsigned / bad_signature / foreign_sender."""
 
     def __init__(self, fleet: Fleet) -> None:
         self._fleet = fleet
@@ -24,7 +24,7 @@ class LinkMetrics(Collector):
     def collect(self) -> Iterator[Any]:
         """One counter sample per MAVLink vehicle and reason."""
         family = CounterMetricFamily("finalmile_mavlink_rejected_frames",
-                                     "Frames from a vehicle dropped by MAVLink 2 signing",
+                                     "Frames claiming a vehicle dropped by MAVLink 2 signing or UDP sender pinning",
                                      labels=["vehicle_id", "reason"])
         for vehicle in self._fleet:
             stats = getattr(vehicle.adapter, "link_stats", None)
@@ -32,6 +32,7 @@ class LinkMetrics(Collector):
                 continue
             family.add_metric([vehicle.vehicle_id, "unsigned"], stats.unsigned_dropped)
             family.add_metric([vehicle.vehicle_id, "bad_signature"], stats.bad_signature_dropped)
+            family.add_metric([vehicle.vehicle_id, "foreign_sender"], stats.foreign_dropped)
         yield family
 
 

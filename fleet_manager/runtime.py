@@ -15,9 +15,11 @@ registry, and the Fleet API app whose lifespan runs the dispatcher, monitors and
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,15 +28,20 @@ from fastapi import FastAPI
 
 from mission_planner.clock import Clock
 
-from .adapters.base import Geofence, VehicleAdapter, VehicleState
+from .adapters.base import Geofence, LinkStatus, VehicleAdapter, VehicleState
 from .adapters.factory import AdapterFactory
 from .api.app import BackgroundJob, create_app
 from .config import Settings
+from .customs_forecast import CustomsForecastConfig, CustomsForecaster
 from .dispatcher import Dispatcher, DispatcherConfig
-from .errors import ConfigError
-from .fleet import Fleet, FleetVehicle
+from .errors import AdapterError, ConfigError
+from .fleet import LINK_DOWN, Fleet, FleetVehicle
 from .fleet_file import AdapterKind, FleetFile, HubConfig, fleet_from_vehicles, load_fleet_file
+from .fleet_file import VehicleConfig as FleetFileVehicle
 from .handover import AlwaysPresent, HttpRecipientCheck, RecipientCheck
+from .learning.eta_model import LearningError
+from .learning.eta_service import EtaService
+from .learning.model_store import load_models
 from .link_metrics import register_link_metrics
 from .live_airspace import LiveAirspace
 from .mavlink_config import mavlink_options
@@ -46,6 +53,7 @@ from .planning import FleetPlanner
 from .reroute import Rerouter
 from .store import lockers as locker_store
 from .store.db import Database
+from .supervisor import NamedJob, VehicleLink
 from .telemetry_recorder import TelemetryRecorder
 from .world import World, load_world
 
@@ -78,13 +86,15 @@ def build_hub(
     *, hub_id: str, database: Database, fleet: Fleet, world: World, clock: Clock, recipients: RecipientCheck,
     planner: FleetPlanner | None = None, dispatcher_config: DispatcherConfig | None = None,
     mission_config: MissionConfig | None = None, policy: AttemptPolicy | None = None,
-    monitor_config: MonitorConfig | None = None,
+    monitor_config: MonitorConfig | None = None, eta: EtaService | None = None,
+    customs: CustomsForecastConfig | None = None,
 ) -> HubServices:
     """Wire the owners of one hub's order and mission lifecycle (no I/O until their jobs run)."""
     planner = planner or FleetPlanner(world.frame, walk_graph=world.walk_graph, street_graph=world.street_graph,
                                       hub_xy=(world.hub.x_m, world.hub.y_m))
     airspace = LiveAirspace(database=database, hub_id=hub_id, frame=world.frame, base=world.airspace)
-    lifecycle = OrderLifecycle(database=database, clock=clock, hub_id=hub_id, recipients=recipients, policy=policy)
+    lifecycle = OrderLifecycle(database=database, clock=clock, hub_id=hub_id, recipients=recipients, policy=policy,
+                               eta=eta)
 
     def geofence_for(vehicle: FleetVehicle) -> Geofence:
         fence = planner.fence_airspace(airspace.current, vehicle.profile.cruise_altitude_m, clock.now())
@@ -93,8 +103,11 @@ def build_hub(
     wake: list[Dispatcher] = []  # the dispatcher is built after the mission control it wakes
     missions = MissionControl(fleet=fleet, lifecycle=lifecycle, clock=clock, geofence_for=geofence_for,
                               on_vehicle_free=lambda: wake[0].wake() if wake else None, config=mission_config)
+    forecaster = CustomsForecaster(database=database, clock=clock, hub_id=hub_id,
+                                   config=customs) if customs is not None and customs.model is not None else None
     dispatcher = Dispatcher(database=database, fleet=fleet, planner=planner, missions=missions, lifecycle=lifecycle,
-                            airspace=airspace, clock=clock, config=dispatcher_config or DispatcherConfig(hub_id=hub_id))
+                            airspace=airspace, clock=clock, config=dispatcher_config or DispatcherConfig(hub_id=hub_id),
+                            customs=forecaster)
     wake.append(dispatcher)
     rerouter = Rerouter(planner=planner, missions=missions, frame=world.frame)
     monitor = SafetyMonitor(fleet=fleet, clock=clock, frame=world.frame, airspace=airspace, missions=missions,
@@ -152,15 +165,19 @@ class Runtime:
         settings = settings.model_copy(update={"hub_id": hub.hub_id, "world": hub.world})
         world = load_world(hub.world)
         factory = AdapterFactory(frame=world.frame, clock=clock, ros_domain_id=settings.ros_domain_id)
+
+        def build(vehicle: FleetFileVehicle) -> VehicleAdapter:
+            options = (mavlink_options(fleet_file, vehicle, (world.hub.latitude_deg, world.hub.longitude_deg))
+                       if vehicle.adapter_kind is AdapterKind.MAVLINK else None)
+            return factory.build(vehicle.vehicle_id, vehicle.adapter_kind.value, vehicle.url,
+                                 fleet_file.profile(vehicle), options=options,
+                                 map_datum=vehicle.map_datum, fromll_service=vehicle.fromll_service)
+
         adapters: list[VehicleAdapter] = []
         try:
-            for vehicle in fleet_file.vehicles:
-                options = (mavlink_options(fleet_file, vehicle, (world.hub.latitude_deg, world.hub.longitude_deg))
-                           if vehicle.adapter_kind is AdapterKind.MAVLINK else None)
-                adapters.append(factory.build(vehicle.vehicle_id, vehicle.adapter_kind.value, vehicle.url,
-                                              fleet_file.profile(vehicle), options=options,
-                                              map_datum=vehicle.map_datum, fromll_service=vehicle.fromll_service))
-            await _connect(adapters, settings.vehicle_connect_timeout_s)
+            adapters = [build(vehicle) for vehicle in fleet_file.vehicles]
+            # A vehicle that does not answer in time does not stop the service: it is down and keeps being dialled.
+            down = await _connect(adapters, settings.vehicle_connect_timeout_s)
         except BaseException:
             await asyncio.gather(*(a.close() for a in adapters), return_exceptions=True)
             factory.close()
@@ -176,12 +193,31 @@ class Runtime:
             fleet.add(hub.hub_id, adapter, fleet_file.profile(vehicle), home_latitude_deg=home[0],
                       home_longitude_deg=home[1], carried_by=fleet_file.carrier_of(vehicle.vehicle_id),
                       adapter_url=vehicle.url)
+            if vehicle.vehicle_id in down:
+                fleet.get(vehicle.vehicle_id).out_of_service = f"{LINK_DOWN}: {down[vehicle.vehicle_id]}"[:300]
         recipients = _recipients(hub)
+        try:
+            models = await asyncio.to_thread(load_models, settings.models_dir)
+        except LearningError as exc:  # a broken model must not stop deliveries: today's fixed windows instead
+            logger.error("%s; running without trained models", exc)
+            models = None
+        logger.info("ETA windows: %s", f"model {models.version}" if models and models.eta else "fixed margin")
         services = build_hub(hub_id=hub.hub_id, database=database, fleet=fleet, world=world, clock=clock,
                              recipients=recipients,
-                             policy=AttemptPolicy(locker_code_ttl_s=settings.locker_code_ttl_s))
+                             policy=AttemptPolicy(locker_code_ttl_s=settings.locker_code_ttl_s),
+                             eta=EtaService(models, arriving_soon_s=settings.arriving_soon_s),
+                             customs=CustomsForecastConfig(
+                                 models.customs if models else None, f"model:{models.version}" if models else "",
+                                 held_long_s=settings.customs_held_long_s))
+        if models is not None and models.traffic is not None:
+            services.planner.set_traffic(van_speed_at=models.traffic.factor_at)  # learnt rush hours
+        links = [NamedJob(f"vehicle-link-{v.vehicle_id}", functools.partial(
+                     _dial, fleet.get(v.vehicle_id), functools.partial(build, v), settings.vehicle_connect_timeout_s,
+                     services.dispatcher.vehicle_connected))
+                 for v in fleet_file.vehicles if v.vehicle_id in down]
         app = create_app(settings, clock=clock, database=database, commander=AdapterCommander(fleet),
-                         frame=world.frame, background=services.jobs(), webhook_transport=webhook_transport)
+                         frame=world.frame, background=[*services.jobs(), *links], webhook_transport=webhook_transport)
+        app.state.service.vehicle_links = functools.partial(_links, fleet)
         register_link_metrics(app.state.service.metrics.registry, fleet)
         app.state.service.prepare_address_resolver(hub.hub_id)
         runtime = cls(settings, clock, database, fleet, app, fleet_file, {hub.hub_id: services}, factory)
@@ -210,10 +246,65 @@ class Runtime:
         gc.unfreeze()  # what start() froze may be garbage now (several runtimes in one process: tests)
 
 
-async def _connect(adapters: list[VehicleAdapter], timeout_s: float) -> None:
-    """Open every link, then wait until each vehicle can take a mission (a drone still booting cannot)."""
-    await asyncio.gather(*(adapter.connect(timeout_s=timeout_s) for adapter in adapters))
-    await asyncio.gather(*(adapter.wait_ready(timeout_s=timeout_s) for adapter in adapters))
+async def _connect_one(adapter: VehicleAdapter, timeout_s: float) -> None:
+    """Open the link, then wait until the vehicle can take a mission (a drone still booting cannot)."""
+    try:
+        await adapter.connect(timeout_s=timeout_s)
+        await adapter.wait_ready(timeout_s=timeout_s)
+    except BaseException:
+        await adapter.close()
+        raise
+
+
+async def _connect(adapters: list[VehicleAdapter], timeout_s: float) -> dict[str, str]:
+    """Connect every vehicle at once; returns why, for each that did not connect (it is closed then)."""
+    results = await asyncio.gather(*(_connect_one(a, timeout_s) for a in adapters), return_exceptions=True)
+    down = {}
+    for adapter, result in zip(adapters, results, strict=True):
+        if isinstance(result, (AdapterError, OSError, TimeoutError)):
+            logger.error("%s: not connected at start-up (%s); dialling it in the background", adapter.vehicle_id,
+                         result)
+            down[adapter.vehicle_id] = str(result) or type(result).__name__
+        elif isinstance(result, BaseException):
+            raise result
+    return down
+
+
+async def _dial(
+    vehicle: FleetVehicle, build: Callable[[], VehicleAdapter], timeout_s: float, on_connected: Callable[[], None],
+    _service: object = None, *, backoff_max_s: float = 30.0,
+) -> None:
+    """A background job: connect a vehicle that was down at start-up (a new adapter per try), then swap it in."""
+    backoff_s = 1.0
+    while True:
+        adapter = build()
+        try:
+            await _connect_one(adapter, timeout_s)
+        except (AdapterError, OSError, TimeoutError) as exc:
+            vehicle.out_of_service = f"{LINK_DOWN}: {exc}"[:300]
+            logger.warning("%s: still not connected (%s); next try in %.0f s", vehicle.vehicle_id, exc, backoff_s)
+            await asyncio.sleep(backoff_s)
+            backoff_s = min(backoff_max_s, backoff_s * 2)
+            continue
+        vehicle.adapter = adapter
+        vehicle.out_of_service = ""
+        logger.info("%s: connected", vehicle.vehicle_id)
+        on_connected()
+        await asyncio.Event().wait()  # linked for good: the adapter keeps its own link from now on
+
+
+def _links(fleet: Fleet) -> list[VehicleLink]:
+    """Each vehicle's link for /readyz."""
+    links = []
+    for vehicle in fleet:
+        state = vehicle.state()
+        if vehicle.out_of_service.startswith(LINK_DOWN):
+            links.append(VehicleLink(vehicle.vehicle_id, False, vehicle.out_of_service))
+        elif state is None or state.link is not LinkStatus.CONNECTED:
+            links.append(VehicleLink(vehicle.vehicle_id, False, f"link {state.link.value if state else 'not up'}"))
+        else:
+            links.append(VehicleLink(vehicle.vehicle_id, True))
+    return links
 
 
 def _recipients(hub: HubConfig) -> RecipientCheck:

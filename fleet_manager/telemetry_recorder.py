@@ -61,6 +61,9 @@ def state_json(state: VehicleState, vehicle: FleetVehicle) -> dict[str, Any]:
     data: dict[str, Any] = {key: getattr(value, "value", value) for key, value in state.__dict__.items()}
     data.update({"mission_id": vehicle.mission_id, "order_ids": list(vehicle.order_ids),
                  "out_of_service": vehicle.out_of_service, "carried_by": vehicle.carried_by})
+    carried = getattr(vehicle.adapter, "carried", None)  # a van: the drones and robots aboard (its cargo)
+    if isinstance(carried, tuple):
+        data["carried"] = list(carried)
     return data
 
 

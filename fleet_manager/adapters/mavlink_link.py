@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 GCS_SYSTEM_ID = 255  # ArduPilot's default MAV_GCS_SYSID (SYSID_MYGCS before 4.7)
 GCS_COMPONENT_ID = 190  # MAV_COMP_ID_MISSIONPLANNER
+PEER_PIN_HOLD_S = 5.0  # UDP: silence after which a system id may be heard from a new address
+MAX_UDP_SENDERS = 64  # UDP: partial-frame parsers kept, one per sender address
 
 _SCHEMES = {"tcp": "tcp", "tcpin": "tcpin", "udp": "udpin", "udpin": "udpin", "udpout": "udpout", "serial": "serial"}
 _BARE_SERIAL = re.compile(r"^(?P<device>(/dev/\S+|COM\d+)),(?P<baud>\d+)$")
@@ -120,6 +122,7 @@ class LinkStats:
     messages_out: int = 0
     unsigned_dropped: int = 0  # signing on: frames from the vehicle without a signature
     bad_signature_dropped: int = 0  # signing on: wrong key, replayed or stale timestamp
+    foreign_dropped: int = 0  # UDP: frames with this vehicle's system id from another address than its own
 
     @property
     def rejected_frames(self) -> int:
@@ -150,10 +153,14 @@ class _StreamProtocol(asyncio.Protocol):
 class _DatagramProtocol(asyncio.DatagramProtocol):
     def __init__(self, transport: MavlinkTransport) -> None:
         self._owner = transport
-        self._parser = transport.new_parser()
+        # One parser per sender, so bytes from one address never splice into another's frames.
+        self._parsers: dict[tuple[Any, int], Any] = {}
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        self._parser = self._owner._feed(data, self._parser, addr)
+        parser = self._parsers.pop(addr, None) or self._owner.new_parser()
+        self._parsers[addr] = self._owner._feed(data, parser, addr)
+        if len(self._parsers) > MAX_UDP_SENDERS:
+            del self._parsers[next(iter(self._parsers))]  # the sender heard from longest ago
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable while the vehicle is down: expected, the heartbeat watchdog decides.
@@ -179,7 +186,10 @@ class MavlinkTransport:
         self._datagram_protocol: _DatagramProtocol | None = None
         self._server: asyncio.AbstractServer | None = None
         self._peer: tuple[Any, int] | None = None
+        # UDP: the address each system id is pinned to, and when it was last heard from there.
         self._peer_of_system: dict[int, tuple[Any, int]] = {}
+        self._peer_heard_wall: dict[int, float] = {}
+        self.foreign = 0  # frames dropped for coming from another address than their system's pinned one
         self._opening: asyncio.Lock | None = None
 
     # ------------------------------------------------------------------ links on this socket
@@ -257,6 +267,7 @@ class MavlinkTransport:
             self._datagram, self._datagram_protocol = transport, protocol
             self._peer = None
             self._peer_of_system.clear()
+            self._peer_heard_wall.clear()
 
     async def reopen_if_silent(self, silent_wall_s: float, timeout_s: float) -> bool:
         """Reopen a closed socket, or one that has carried nothing for `silent_wall_s`; True when reopened.
@@ -324,9 +335,7 @@ class MavlinkTransport:
     def _feed(self, data: bytes, parser: Any, peer: tuple[Any, int] | None) -> Any:
         """Parse `data`; returns the parser to use next (a fresh one after an undecodable frame)."""
         self.bytes_in += len(data)
-        self.last_rx_wall = time.monotonic()
-        if peer is not None:
-            self._peer = peer
+        now = time.monotonic()
         try:
             messages = parser.parse_buffer(data)
         except Exception as exc:  # pymavlink raises on some malformed frames even in robust mode
@@ -340,14 +349,39 @@ class MavlinkTransport:
                     attached.stats.bad_frames += 1
                 continue
             source = message.get_srcSystem()
-            if peer is not None:
-                self._peer_of_system[source] = peer
+            if peer is not None and not self._pin(source, peer, now):
+                self.foreign += 1
+                for attached in self._links:
+                    if attached.system_id == source:
+                        attached.stats.foreign_dropped += 1
+                continue
             target = self._route(message, source)
             if target is None:
                 self.unrouted += 1
                 continue
+            self.last_rx_wall = now
+            if peer is not None:
+                self._peer = peer
             target.deliver(message)
         return parser
+
+    def _pin(self, source: int, peer: tuple[Any, int], now: float) -> bool:
+        """Whether a UDP frame from `peer` claiming system `source` is taken (pinning the address).
+
+        A system id stays bound to the address it was first heard from while that address keeps talking;
+        a spoofer on the port cannot take the replies or inject telemetry. Only after `PEER_PIN_HOLD_S`
+        of silence (a rebooted radio or router on a new port) may another address take over.
+        """
+        pinned = self._peer_of_system.get(source)
+        if pinned is not None and pinned != peer and now - self._peer_heard_wall.get(source, 0.0) < PEER_PIN_HOLD_S:
+            return False
+        if pinned != peer:
+            if pinned is not None:
+                logger.warning("%s: system %d moved from %s to %s after %.0f s of silence", self.address.url,
+                               source, pinned, peer, now - self._peer_heard_wall.get(source, 0.0))
+            self._peer_of_system[source] = peer
+        self._peer_heard_wall[source] = now
+        return True
 
     def _route(self, message: Any, source: int) -> MavlinkLink | None:
         for link in self._links:

@@ -56,11 +56,20 @@ class MissionTransfer:
         self._session.require_link(call)
         for attempt in range(2):
             async with self._lock:
-                await self._upload(items, mission_type, call)
+                try:
+                    await self._upload(items, mission_type, call)
+                except CommandRefused as exc:
+                    # OPERATION_CANCELLED is the vehicle's own upload timeout (8 s without a message from us,
+                    # e.g. a stalled link), not a verdict on the items: start the transfer again, once.
+                    if exc.result_code != mavlink.MAV_MISSION_OPERATION_CANCELLED or attempt:
+                        raise
+                    logger.warning("%s: %s cancelled by the vehicle (its upload timeout); uploading again",
+                                   self._session.vehicle_id, call)
+                    continue
                 if not verify:
                     return
                 got = await self._download(mission_type, call)
-            problem = _compare(items, got)
+            problem = compare_items(items, got)
             if problem is None:
                 return
             logger.warning(
@@ -210,7 +219,8 @@ class MissionTransfer:
         raise session.timeout(call, f"no {what} during read-back")
 
 
-def _compare(sent: Sequence[MissionItem], got: Sequence[MissionItem]) -> str | None:
+def compare_items(sent: Sequence[MissionItem], got: Sequence[MissionItem]) -> str | None:
+    """Why the read-back `got` is not `sent` (None when they are the same mission)."""
     if len(sent) != len(got):
         return f"{len(got)} items read back, {len(sent)} uploaded"
     for a, b in zip(sent, got, strict=True):

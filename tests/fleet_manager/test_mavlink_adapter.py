@@ -149,6 +149,9 @@ class UdpRelay(asyncio.DatagramProtocol):
         self.vehicle = ("127.0.0.1", vehicle_port)
         self.client: tuple[str, int] | None = None
         self.cut = False
+        self.uplink_muted = False  # drop adapter -> vehicle only (the vehicle is still heard)
+        self.mute_after_msgid: int | None = None  # mute the uplink for mute_s after forwarding this message
+        self.mute_s = 0.0
         self.transport: asyncio.DatagramTransport | None = None
         self.port = 0
 
@@ -167,7 +170,13 @@ class UdpRelay(asyncio.DatagramProtocol):
                 self.transport.sendto(data, self.client)
         else:
             self.client = addr
+            if self.uplink_muted:
+                return
             self.transport.sendto(data, self.vehicle)
+            if self.mute_after_msgid is not None and _msgid(data) == self.mute_after_msgid:
+                self.mute_after_msgid = None
+                self.uplink_muted = True
+                asyncio.get_running_loop().call_later(self.mute_s, setattr, self, "uplink_muted", False)
 
     def inject(self, data: bytes) -> None:
         """Send raw bytes to the adapter as if the vehicle had sent them."""
@@ -177,6 +186,13 @@ class UdpRelay(asyncio.DatagramProtocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+
+def _msgid(datagram: bytes) -> int | None:
+    """The message id of a MAVLink 2 frame at the start of a datagram."""
+    if len(datagram) < 10 or datagram[0] != 0xFD:
+        return None
+    return int.from_bytes(datagram[7:10], "little")
 
 
 @pytest.fixture
@@ -338,6 +354,40 @@ async def test_refusals_carry_the_vehicles_code_and_text(mavsim: Any, adapter_fa
         assert refusal.result_code == mavlink.MAV_RESULT_FAILED and refusal.result_name == "MAV_RESULT_FAILED"
         assert refusal.status_text and refusal.status_text.startswith("Arm:")
         assert not blind.latest_state().armed  # type: ignore[union-attr]
+
+
+@pytest.mark.sim
+@pytest.mark.timeout(90)
+async def test_an_upload_the_vehicle_cancels_on_its_own_timeout_is_sent_again(
+    mavsim: Any, adapter_factory: Any
+) -> None:
+    """Our uplink goes quiet mid-upload for longer than the vehicle's 8 s upload timeout: the vehicle answers
+    MAV_MISSION_OPERATION_CANCELLED; the adapter starts the transfer again and the fence reads back whole."""
+    relay = await UdpRelay(mavsim.udp_ports[4]).start()
+    cancelled: list[int] = []
+    parser = mavlink.MAVLink(None)
+    parser.robust_parsing = True
+    heard = relay.datagram_received
+
+    def listen(data: bytes, addr: tuple[str, int]) -> None:
+        if addr == relay.vehicle:
+            for message in parser.parse_buffer(data) or ():
+                if message.get_type() == "MISSION_ACK" and message.type == mavlink.MAV_MISSION_OPERATION_CANCELLED:
+                    cancelled.append(message.mission_type)
+        heard(data, addr)
+
+    relay.datagram_received = listen  # type: ignore[method-assign]
+    try:
+        drone: MavlinkAdapter = await adapter_factory(f"udpout:127.0.0.1:{relay.port}")
+        await drone.wait_ready(timeout_s=120)
+        relay.mute_s = 2.5  # > 8 s of vehicle time (0.8 s at 10x) and the simulator's 1.5 s wall-time floor
+        relay.mute_after_msgid = mavlink.MAVLINK_MSG_ID_MISSION_ITEM_INT
+        fence = _square_fence(150)
+        stored = await drone.upload_geofence(fence)
+        assert cancelled == [FENCE], "the vehicle never gave the first upload up"
+        assert len(stored) == len(fence_items(fence))
+    finally:
+        relay.close()
 
 
 @pytest.mark.sim

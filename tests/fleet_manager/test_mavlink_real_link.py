@@ -127,14 +127,19 @@ async def test_signing_set_up_over_tcp_then_signed_over_udp_and_unsigned_frames_
 
 @contextlib.contextmanager
 def _pty_pair() -> Iterator[tuple[str, str]]:
-    """Two pseudo-terminals wired back to back (what `socat pty,raw pty,raw` makes): (path A, path B)."""
-    masters, paths = [], []
+    """Two pseudo-terminals wired back to back (what `socat pty,raw pty,raw` makes): (path A, path B).
+
+    The slave ends stay open here until the pair is torn down: closed early, the master reads EIO and
+    the kernel's deferred release of the slave can race the simulator's or the adapter's open, leaving
+    the line dead (no byte either way) on a loaded machine.
+    """
+    masters, slaves, paths = [], [], []
     for _ in range(2):
         master, slave = pty.openpty()
         tty.setraw(slave)
         masters.append(master)
+        slaves.append(slave)
         paths.append(os.ttyname(slave))
-        os.close(slave)
     stop = threading.Event()
 
     def bridge() -> None:
@@ -142,7 +147,7 @@ def _pty_pair() -> Iterator[tuple[str, str]]:
         while not stop.is_set():
             ready, _, _ = select.select([a, b], [], [], 0.1)
             for source in ready:
-                with contextlib.suppress(OSError):  # EIO while no one has the other end open
+                with contextlib.suppress(OSError):  # EIO once torn down
                     os.write(b if source == a else a, os.read(source, 4096))
 
     thread = threading.Thread(target=bridge, daemon=True)
@@ -152,8 +157,8 @@ def _pty_pair() -> Iterator[tuple[str, str]]:
     finally:
         stop.set()
         thread.join(timeout=2)
-        for master in masters:
-            os.close(master)
+        for fd in masters + slaves:
+            os.close(fd)
 
 
 @pytest.mark.timeout(120)
@@ -221,3 +226,67 @@ def test_remote_id_refusals_come_in_arducopters_order() -> None:
     assert pre_arm_failure(state, params, 10.0) == "operator location must be set"
     params.set("DID_OPTIONS", 0)
     assert pre_arm_failure(state, params, 10.0) is None
+
+
+class _RadioBridge(asyncio.DatagramProtocol):
+    """The vehicle's side of a UDP radio link: relays mavsim's UDP port to a ground station listening on
+    `udp:` (as SITL's `--out udp:HOST:PORT` or a telemetry radio bridge does), from one fixed address."""
+
+    def __init__(self, vehicle_port: int, gcs_port: int) -> None:
+        self.vehicle = ("127.0.0.1", vehicle_port)
+        self.gcs = ("127.0.0.1", gcs_port)
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.transport is not None:
+            self.transport.sendto(data, self.gcs if addr == self.vehicle else self.vehicle)
+
+
+class _Listener(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.received = 0
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.received += 1
+
+
+@pytest.mark.timeout(90)
+async def test_a_spoofer_on_the_udp_port_is_ignored_while_the_vehicle_talks() -> None:
+    """`udp:` listen link: a second sender claiming the vehicle's system id (heartbeats, a position 5 km
+    away) is dropped and counted; our replies keep going to the vehicle's address, never to the spoofer."""
+    loop = asyncio.get_running_loop()
+    port = free_tcp_port()  # the same number is free for UDP in practice; a clash fails loudly at bind
+    with MavsimProcess(1, speedup=SPEEDUP, home=HOME, extra_args=FAST_BOOT) as sim:
+        drone = _adapter(f"udp:127.0.0.1:{port}", "pinned", system_id=1)
+        connecting = asyncio.create_task(drone.connect(timeout_s=20))
+        await asyncio.sleep(0.2)
+        bridge_transport, bridge = await loop.create_datagram_endpoint(
+            lambda: _RadioBridge(sim.udp_ports[0], port), local_addr=("127.0.0.1", 0))
+        bridge.transport = bridge_transport
+        gcs = mavlink.MAVLink(None, srcSystem=255, srcComponent=190)
+        # mavsim talks to whoever wrote to its UDP port last: make that this bridge, as SITL's --out would be.
+        bridge_transport.sendto(gcs.heartbeat_encode(mavlink.MAV_TYPE_GCS, mavlink.MAV_AUTOPILOT_INVALID,
+                                                     0, 0, 0).pack(gcs), bridge.vehicle)
+        spoofer_transport, spoofer = await loop.create_datagram_endpoint(_Listener, local_addr=("127.0.0.1", 0))
+        try:
+            await connecting
+            await drone.wait_ready(timeout_s=60)
+            fake = mavlink.MAVLink(None, srcSystem=1, srcComponent=1)
+            far_lat, far_lon = int((HOME[0] + 0.045) * 1e7), int(HOME[1] * 1e7)
+            for _ in range(30):
+                spoofer_transport.sendto(fake.heartbeat_encode(
+                    mavlink.MAV_TYPE_QUADROTOR, mavlink.MAV_AUTOPILOT_ARDUPILOTMEGA, 0, 0, 3).pack(fake),
+                    ("127.0.0.1", port))
+                spoofer_transport.sendto(fake.global_position_int_encode(
+                    0, far_lat, far_lon, 500_000, 490_000, 0, 0, 0, 0).pack(fake), ("127.0.0.1", port))
+                await asyncio.sleep(0.02)
+            await drone.set_mode("LOITER")  # the command reaches the vehicle, not the spoofer
+            state = drone.latest_state()
+            assert state is not None and state.mode == "LOITER"
+            assert abs(state.latitude_deg - HOME[0]) < 0.001, "a spoofed position was taken as the vehicle's"
+            assert drone.link_stats.foreign_dropped >= 60
+            assert spoofer.received == 0, "a reply went to the spoofer"
+        finally:
+            await drone.close()
+            bridge_transport.close()
+            spoofer_transport.close()

@@ -276,7 +276,7 @@ async def test_the_fleet_manager_from_a_fleet_file_shows_both_robots_where_they_
 
     _, port = robots
     _wait_truth(port)
-    viewer_key = "viewer-key-map-frames"
+    viewer_key = "viewer-key-map-frames-" + "f" * 16  # keys are at least 32 characters
     api_port = free_port()
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'fm.db'}", hub_id="hub-frames", port=api_port,
                         api_keys={viewer_key: frozenset({Role.VIEWER})}, ros_domain_id=DOMAIN_ID)

@@ -29,7 +29,7 @@ pytestmark = [
 def test_sim_day_with_sitl_drones(tmp_path: Path) -> None:
     """A short day with 2 SITL drones (and vans): KPIs say 'sitl', drones flew, no geofence violation."""
     data = load_scenario("helsinki_day").model_dump(mode="json")
-    data.update(name="sitl_day", duration_s=900, speedup=10, seed=5)
+    data.update(name="sitl_day", duration_s=600, speedup=10, seed=5)
     data["fleet"]["sitl_drones"] = 2
     data["fleet"]["robots"]["count"] = 0
     data["fleet"]["vans"]["count"] = 1
