@@ -287,14 +287,25 @@ def run(args: Any = None) -> list[dict[str, Any]]:
                 common = {"store": store, "server": "finalmile serve (own process)"}
                 for name, clients, measure in (
                     ("create_orders", 32, lambda: _single_creates(url, count=count, in_flight=32)),
-                    ("create_orders_batch_1000", 4,
-                     lambda: _batch_creates(url, batches=batches, batch_size=1000, in_flight=4)),
+                    (
+                        "create_orders_batch_1000",
+                        4,
+                        lambda: _batch_creates(url, batches=batches, batch_size=1000, in_flight=4),
+                    ),
                 ):
                     cpu_before_s, load = server_cpu_s(pid), os.getloadavg()[0]
                     result = asyncio.run(measure())
                     cpu_ms = 1000 * (server_cpu_s(pid) - cpu_before_s) / result["orders"]
-                    rows.append({"benchmark": name, **common, "clients": clients, **result,
-                                 "server_cpu_ms_per_order": cpu_ms, "load_avg_1m_before": load})
+                    rows.append(
+                        {
+                            "benchmark": name,
+                            **common,
+                            "clients": clients,
+                            **result,
+                            "server_cpu_ms_per_order": cpu_ms,
+                            "load_avg_1m_before": load,
+                        }
+                    )
         with _serve(f"sqlite:///{tmp}/fan.db") as (url, app):
             fan = asyncio.run(_fan_out(url, app, listeners=100, orders=10 if quick else 25))
             rows.append({"benchmark": "sse_fan_out", "store": "sqlite", "server": "in-process thread", **fan})
