@@ -79,3 +79,28 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 def hub_id() -> str:
     """A hub of its own for each test, so tests sharing the PostgreSQL database never see each other's rows."""
     return f"hub-{uuid.uuid4().hex[:8]}"
+
+
+# `make test` runs the suite on two xdist workers (`--dist loadgroup`). Tests that hold a resource of the
+# machine run in one group each, one after the other on one worker: real SITL binds fixed ports
+# (5760 + 10 * instance), and every ROS 2 user (the ROS suites, and the sim days and services that start
+# sim robots) picks a random ROS_DOMAIN_ID out of the same hundred, where two at once could cross-talk.
+_ROS_USERS = ("tests/ros/", "tests/e2e/", "tests/fleet_manager/test_serve.py",
+              "tests/fleet_manager/test_fleet_file_map_frames.py", "tests/fleet_manager/test_learning_eta.py",
+              "tests/fleet_manager/test_traffic.py", "tests/sim_worlds/test_mavsim_flight.py")
+
+
+def _resource_group(nodeid: str) -> str | None:
+    if nodeid.startswith("tests/sitl/") or "sitl" in nodeid.split("::")[-1]:
+        return "sitl"
+    if nodeid.startswith(_ROS_USERS):
+        return "ros2"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put the tests that share a machine resource into one xdist group (see `_resource_group`)."""
+    for item in items:
+        group = _resource_group(item.nodeid)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
