@@ -21,12 +21,20 @@ DEFAULT_DRONE_PORT = 5760
 DEFAULT_VAN_PORT = 7100
 
 
-def drone_parameters(scenario: Scenario) -> dict[str, float]:
-    """Autopilot parameters of the scenario's delivery drones (same names on SITL and the simulator)."""
+def drone_parameters(scenario: Scenario, *, over_terrain: bool = False) -> dict[str, float]:
+    """Autopilot parameters of the scenario's delivery drones (same names on SITL and the simulator).
+
+    `over_terrain` (a world with an elevation model): the fence keeps its polygons but drops the
+    altitude ceiling. FENCE_ALT_MAX is measured from home, and a terrain-following drone flies up a
+    valley hundreds of metres above its take-off point while staying 30..120 m above the ground under
+    it; that band is the planner's (`DronePathPlanner`) and is measured by the KPI
+    `terrain_clearance_violations`.
+    """
     drones = scenario.fleet.drones
     return {
         "FENCE_ENABLE": 1,
-        "FENCE_TYPE": 5,  # max altitude + polygons; the fleet manager uploads the polygons per mission
+        # polygons (+ max altitude in flat worlds); the fleet manager uploads the polygons per mission
+        "FENCE_TYPE": 4 if over_terrain else 5,
         "FENCE_ACTION": 1,  # RTL
         "FENCE_ALT_MAX": 120,
         "RTL_ALT": round(drones.cruise_altitude_m * 100),

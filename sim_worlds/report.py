@@ -130,6 +130,8 @@ def compute_kpis(result: RunResult) -> dict[str, Any]:
         "deliveries_by_mode": dict(mode_counts),
         "min_battery_reserve_pct": round(min_battery, 1),
         "geofence_violations": len(result.geofence_violations),
+        # drones outside 30..120 m above the ground (episodes from their own reports); None without terrain
+        "terrain_clearance_violations": None if result.terrain_clearance is None else len(result.terrain_clearance),
         "webhooks_delivered": result.webhook_counts.get("delivered", 0),
         "webhooks_dead_lettered": result.webhook_counts.get("dead_lettered", 0),
         "webhooks_received_by_backend": result.backend_stats.webhooks_received,
@@ -260,7 +262,8 @@ def kpi_table(kpis: dict[str, Any]) -> str:
     """The headline KPIs as a plain-text table."""
     keys = ("orders_total", "delivered", "delivered_to_locker", "on_time_pct", "delivery_time_p50_s",
             "delivery_time_p95_s", "failed_attempts", "cost_per_parcel", "energy_wh_by_mode", "km_by_mode",
-            "min_battery_reserve_pct", "geofence_violations", "webhooks_delivered", "webhooks_dead_lettered",
+            "min_battery_reserve_pct", "geofence_violations", "terrain_clearance_violations", "webhooks_delivered",
+            "webhooks_dead_lettered",
             "drone_backend", "wall_s", "cold_chain_parcels", "cold_chain_excursions", "max_minutes_out_of_conditioning",
             "addresses_typed", "addresses_resolved", "addresses_reviewed", "addresses_wrong")
     width = max(len(k) for k in keys)
