@@ -8,6 +8,7 @@ energy, battery and geofence conformance come from what the vehicles themselves 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
 import json
@@ -223,6 +224,9 @@ def write_report(result: RunResult, kpis: dict[str, Any]) -> Path:
     """Write kpis.json and report.html into the run folder; returns the folder."""
     run_dir = result.run_dir
     (run_dir / "kpis.json").write_text(json.dumps(kpis, indent=2, sort_keys=True))
+    if result.terrain_clearance is not None:  # each episode (vehicle, kind, times, worst height and where)
+        episodes = [{**dataclasses.asdict(e), "kind": str(e.kind)} for e in result.terrain_clearance]
+        (run_dir / "terrain_clearance.json").write_text(json.dumps(episodes, indent=1))
     orders, events = _order_history(result.database_url, result.scenario.hub_id)
     created = [o.created_at_s for o in orders]
     delivered = [e.at_s for o in orders for e in events[o.order_id]
