@@ -116,3 +116,23 @@ def test_planner_checks_the_climb_energy_over_terrain(world) -> None:  # type: i
     flat = _planner(world, terrain=False).travel(world.airspace, [_drone_slot(world).vehicle]).drone
     assert flat.planner.terrain is None  # without terrain the check is the flat sortie, as before
     assert flat.trip_energy_wh(1.0, depot, target, 1000.0, 1000.0) == flat.sortie_energy_wh(1.0, 1000.0, 1000.0)
+
+
+def test_a_hub_drone_gets_no_trip_only_a_van_launched_drone_could_fly(world) -> None:  # type: ignore[no-untyped-def]
+    """A village 13 km up the valley: beyond a hub drone's full battery; a drone the van carries makes the kind
+    eligible, but the van is away for hours, so nobody may take it — not the hub drones (they would return empty)."""
+    hub = world.hub
+    van_profile = VehicleProfile(max_payload_kg=600.0, capacity_parcels=40, energy_wh_per_km=250.0, battery_wh=0.0,
+                                 speed_m_s=10.0)
+    van = FleetVehicle(SimpleNamespace(vehicle_id="van-1", kind=VehicleKind.VAN), "hub", van_profile,  # type: ignore[arg-type]
+                       hub.latitude_deg, hub.longitude_deg)
+    carried = FleetVehicle(SimpleNamespace(vehicle_id="drone-9", kind=VehicleKind.DRONE), "hub", DRONE,  # type: ignore[arg-type]
+                           hub.latitude_deg, hub.longitude_deg, carried_by="van-1")
+    carried_state = VehicleState("drone-9", VehicleKind.DRONE, NOW_S, hub.latitude_deg, hub.longitude_deg,
+                                 battery_remaining_pct=100.0, link=LinkStatus.CONNECTED)
+    slots = [_drone_slot(world), FleetSlot(carried, None, carried_state), FleetSlot(van, NOW_S + 5 * 3600.0, None)]
+    far = OrderSpec("far", 42.5741846, 1.6708788, 1.0, latest_s=NOW_S + 3600.0)  # above El Tarter
+    planner = _planner(world)
+    assert planner.plan(now_s=NOW_S, airspace=world.airspace, slots=slots, orders=[far]) == []
+    plan = planner.plan_in_force()
+    assert plan is not None and "far" in plan.plan.unplanned
