@@ -13,12 +13,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from fleet_manager.fleet_file import FleetFile, parse_fleet
+from mission_planner.energy import MultirotorModel
 
 from .scenario import Scenario
 
 # The simulators' ports when started by hand with their defaults (`finalmile mavsim`, `python -m sim_worlds.vans`).
 DEFAULT_DRONE_PORT = 5760
 DEFAULT_VAN_PORT = 7100
+
+
+_PLANNER_DRONE = MultirotorModel()
 
 
 def drone_parameters(scenario: Scenario, *, over_terrain: bool = False) -> dict[str, float]:
@@ -39,6 +43,10 @@ def drone_parameters(scenario: Scenario, *, over_terrain: bool = False) -> dict[
         "FENCE_ALT_MAX": 120,
         "RTL_ALT": round(drones.cruise_altitude_m * 100),
         "WPNAV_SPEED": round(drones.cruise_speed_m_s * 100),
+        # the climb and descent rates the planner's energy model flies sloped legs at (MultirotorModel): slower
+        # autopilot rates stretch a terrain-following leg (ArduCopter's 2.5/1.5 m/s) and drain more than planned
+        "WPNAV_SPEED_UP": round(_PLANNER_DRONE.climb_rate_m_s * 100),
+        "WPNAV_SPEED_DN": round(_PLANNER_DRONE.descent_rate_m_s * 100),
         "SIM_WIND_SPD": scenario.wind.speed_m_s,
         "SIM_WIND_DIR": scenario.wind.direction_deg,
         "SIM_BATT_CAP_AH": round(drones.battery_wh / 11.1, 2),  # 3S pack at 11.1 V nominal
