@@ -83,10 +83,13 @@ class TrackRecorder:
         if vehicle.kind is VehicleKind.DRONE:
             self._check_fence(vehicle.vehicle_id, state)
             if self.world.terrain is not None and state.position_valid:
-                # armed = flying or about to: a disarmed drone sits on the ground (or rides a van)
+                # Airborne: armed and off its home's ground. A drone on the ground (before take-off, after
+                # touch-down, riding a van that sets it down stop after stop) reports 0 m above home; in the air
+                # over terrain the height above home may be negative (a door below home), hence the magnitude.
+                airborne = state.armed and abs(state.relative_altitude_m) >= 1.0
                 self.positions.append(PositionReport(state.stamp_s, vehicle.vehicle_id, state.latitude_deg,
                                                      state.longitude_deg, state.altitude_amsl_m,
-                                                     airborne=state.armed, ground_speed_m_s=state.ground_speed_m_s))
+                                                     airborne=airborne, ground_speed_m_s=state.ground_speed_m_s))
 
     def terrain_clearance(self) -> list[ClearanceViolation] | None:
         """Episodes of drones outside 30..120 m above the ground, from their own reports (None: flat world)."""

@@ -7,16 +7,12 @@ simulated minutes at a high speed-up; demand is denser and customs quicker so pa
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from _sim_run import run_sim
 
 from sim_worlds.scenario import load_scenario
 
@@ -36,17 +32,7 @@ def _scenario(tmp_path: Path) -> Path:
 
 def test_short_andorra_day_delivers_with_no_geofence_or_terrain_clearance_violation(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fleet_manager.cli", "sim", str(_scenario(tmp_path)), "--runs-dir", str(runs),
-         "--run-id", "ad", "--headless", "--no-robots"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        output, _ = process.communicate(timeout=220)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)  # the whole group: simulators included
-        process.wait(timeout=10)
-    text = output.decode(errors="replace")
+    returncode, text = run_sim(_scenario(tmp_path), runs, "ad", "--no-robots", timeout_s=220)
     run_dir = runs / "ad"
     kpis = json.loads((run_dir / "kpis.json").read_text())
     assert kpis["delivered"] + kpis["delivered_to_locker"] > 0, text[-2000:]
@@ -55,4 +41,4 @@ def test_short_andorra_day_delivers_with_no_geofence_or_terrain_clearance_violat
     assert kpis["km_by_mode"]["drone"] > 0
     episodes = json.loads((run_dir / "terrain_clearance.json").read_text())
     assert kpis["terrain_clearance_violations"] == len(episodes) == 0, episodes
-    assert process.returncode == 0, text[-2000:]
+    assert returncode == 0, text[-2000:]
