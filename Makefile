@@ -19,7 +19,9 @@ DASHBOARD_SOURCES := $(DASHBOARD)/package-lock.json $(DASHBOARD)/build.mjs $(wil
 # Debian packages the tests use: headless Chromium (browser test), libsdformat + ign (SDF check), Mosquitto
 # (each parcel-sensor test starts its own broker; the demo day's sensors too).
 SYSTEM_PACKAGES := chromium ignition-tools libsdformat-dev mosquitto
-PYTEST_ARGS ?=
+# Two workers: most tests wait on simulated time, not the CPU; tests sharing a machine resource (SITL's fixed
+# ports, ROS 2 domains) stay in one xdist group each (tests/conftest.py).
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 .PHONY: help setup venv ros dashboard system-packages demo test lint bench clean
 

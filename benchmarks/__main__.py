@@ -68,6 +68,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="folder with non-redistributable data (truck-drone instances); default $FINALMILE_BENCH_DATA",
     )
     parser.add_argument("--time-limit", type=float, default=None, help="seconds per instance and solver (override)")
+    parser.add_argument(
+        "--mfstsp-subset",
+        choices=("stated", "all"),
+        default="stated",
+        help="truck_drone: mFSTSP runs (stated: every 8-customer run, one vehicle file per other problem; all: 1600)",
+    )
     parser.add_argument("--results-dir", default=str(RESULTS_DIR), help="where <name>.csv files go")
     return parser.parse_args(argv)
 

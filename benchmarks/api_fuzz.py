@@ -29,8 +29,12 @@ class FuzzReport:
     def as_row(self) -> dict[str, Any]:
         """One CSV row."""
         classes = Counter(f"{code // 100}xx" for code in self.by_status.elements())
-        return {"operations": self.operations, "calls": self.calls, **{k: classes.get(k, 0) for k in
-                ("2xx", "4xx", "5xx")}, "server_errors": len(self.server_errors)}
+        return {
+            "operations": self.operations,
+            "calls": self.calls,
+            **{k: classes.get(k, 0) for k in ("2xx", "4xx", "5xx")},
+            "server_errors": len(self.server_errors),
+        }
 
 
 def fuzz_api(base_url: str, headers: dict[str, str], *, examples: int, fixed_seed: int | None) -> FuzzReport:

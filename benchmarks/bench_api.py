@@ -37,6 +37,7 @@ from sqlalchemy import create_engine, text
 
 from fleet_manager.api import create_app
 from fleet_manager.config import Settings
+from fleet_manager.store.db import upgrade
 
 logger = logging.getLogger(__name__)
 RESULTS = Path(__file__).resolve().parent / "results" / "api.csv"
@@ -62,7 +63,7 @@ def _free_port() -> int:
 def _serve(database_url: str) -> Iterator[tuple[str, Any]]:
     keys = ",".join(f"{role}:{KEY}" for role in ("backend", "operator", "viewer"))
     # 100 listeners share the one benchmark key: raise the per-key stream cap (8 by default).
-    settings = Settings(database_url=database_url, api_keys=keys, hub_id="bench",  # type: ignore[arg-type]
+    settings = Settings(database_url=upgrade(database_url), api_keys=keys, hub_id="bench",  # type: ignore[arg-type]
                         server_secret=SERVER_SECRET, max_streams_per_key=200)  # type: ignore[arg-type]
     app = create_app(settings)
     port = _free_port()
@@ -129,7 +130,7 @@ def _serve_process(database_url: str) -> Iterator[tuple[str, int]]:
     log = tempfile.NamedTemporaryFile(prefix="finalmile-bench-serve-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-c", code, "serve"],
-        env={**os.environ, **_serve_env(database_url, port)},
+        env={**os.environ, **_serve_env(upgrade(database_url), port)},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -286,14 +287,25 @@ def run(args: Any = None) -> list[dict[str, Any]]:
                 common = {"store": store, "server": "finalmile serve (own process)"}
                 for name, clients, measure in (
                     ("create_orders", 32, lambda: _single_creates(url, count=count, in_flight=32)),
-                    ("create_orders_batch_1000", 4,
-                     lambda: _batch_creates(url, batches=batches, batch_size=1000, in_flight=4)),
+                    (
+                        "create_orders_batch_1000",
+                        4,
+                        lambda: _batch_creates(url, batches=batches, batch_size=1000, in_flight=4),
+                    ),
                 ):
                     cpu_before_s, load = server_cpu_s(pid), os.getloadavg()[0]
                     result = asyncio.run(measure())
                     cpu_ms = 1000 * (server_cpu_s(pid) - cpu_before_s) / result["orders"]
-                    rows.append({"benchmark": name, **common, "clients": clients, **result,
-                                 "server_cpu_ms_per_order": cpu_ms, "load_avg_1m_before": load})
+                    rows.append(
+                        {
+                            "benchmark": name,
+                            **common,
+                            "clients": clients,
+                            **result,
+                            "server_cpu_ms_per_order": cpu_ms,
+                            "load_avg_1m_before": load,
+                        }
+                    )
         with _serve(f"sqlite:///{tmp}/fan.db") as (url, app):
             fan = asyncio.run(_fan_out(url, app, listeners=100, orders=10 if quick else 25))
             rows.append({"benchmark": "sse_fan_out", "store": "sqlite", "server": "in-process thread", **fan})

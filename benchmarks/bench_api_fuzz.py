@@ -30,6 +30,12 @@ def run(args: Any = None) -> list[dict[str, Any]]:
                 report = fuzz_api(url, {"Authorization": f"Bearer {KEY}"}, examples=examples, fixed_seed=None)
                 for failure in report.server_errors:
                     logger.error("5xx: %s", failure)
-                rows.append({"store": store, "examples_per_operation": examples, **report.as_row(),
-                             "seconds": time.perf_counter() - started})
+                rows.append(
+                    {
+                        "store": store,
+                        "examples_per_operation": examples,
+                        **report.as_row(),
+                        "seconds": time.perf_counter() - started,
+                    }
+                )
     return rows

@@ -191,14 +191,25 @@ async def _measure(folder: Path, budget_s: float, replan_budget_s: float) -> lis
         for number in range(count):
             adapter = ParkedVehicle(f"{kind.value}-{number:02d}", kind, hub.latitude_deg, hub.longitude_deg)
             adapters.append(adapter)
-            fleet.add(HUB, adapter, _profile(kind), home_latitude_deg=hub.latitude_deg,
-                      home_longitude_deg=hub.longitude_deg)
-    planner = FleetPlanner(world.frame, walk_graph=world.walk_graph, street_graph=world.street_graph,
-                           hub_xy=(hub.x_m, hub.y_m),
-                           config=PlanningConfig(time_budget_s=budget_s, replan_budget_s=replan_budget_s,
-                                                 full_plan_period_s=3600.0))
-    services = build_hub(hub_id=HUB, database=database, fleet=fleet, world=world, clock=clock,
-                         recipients=AlwaysPresent(), planner=planner)
+            fleet.add(
+                HUB, adapter, _profile(kind), home_latitude_deg=hub.latitude_deg, home_longitude_deg=hub.longitude_deg
+            )
+    planner = FleetPlanner(
+        world.frame,
+        walk_graph=world.walk_graph,
+        street_graph=world.street_graph,
+        hub_xy=(hub.x_m, hub.y_m),
+        config=PlanningConfig(time_budget_s=budget_s, replan_budget_s=replan_budget_s, full_plan_period_s=3600.0),
+    )
+    services = build_hub(
+        hub_id=HUB,
+        database=database,
+        fleet=fleet,
+        world=world,
+        clock=clock,
+        recipients=AlwaysPresent(),
+        planner=planner,
+    )
     dispatcher, running = services.dispatcher, services.missions.running
     await dispatcher.start()
     rows = []
@@ -213,8 +224,9 @@ async def _measure(folder: Path, budget_s: float, replan_budget_s: float) -> lis
                     await asyncio.sleep(0.01)
             if label == "cycle-new-order":
                 _add_orders(database, world, 1, rng, clock.now(), "late")
-            open_orders = len(await database.read_async(
-                lambda s: order_queries.list_dispatchable_orders(s, hub_id=HUB)))
+            open_orders = len(
+                await database.read_async(lambda s: order_queries.list_dispatchable_orders(s, hub_id=HUB))
+            )
             planner.last_plan_kind, planner.last_plan_reason, planner.last_plan_wall_s = "not called", "", 0.0
             started = time.perf_counter()
             sorties = await dispatcher.cycle()
@@ -223,17 +235,25 @@ async def _measure(folder: Path, budget_s: float, replan_budget_s: float) -> lis
                 if all(r.departed.is_set() for r in running.values()):
                     break
                 await asyncio.sleep(0.01)
-            rows.append({
-                "instance": "helsinki-1000x100", "step": label, "plan": planner.last_plan_kind,
-                "why_full": planner.last_plan_reason if planner.last_plan_kind == "full" else "",
-                "cycle_s": round(cycle_s, 3), "plan_s": round(planner.last_plan_wall_s, 3),
-                "store_s": round(cycle_s - planner.last_plan_wall_s, 3),
-                "departed_s": round(time.perf_counter() - started, 3),
-                "budget_s": planner.budget_s(budget_s if planner.last_plan_kind == "full" else replan_budget_s,
-                                             open_orders),
-                "open_orders": open_orders, "trips_started": len(sorties), "vehicles_busy": len(running),
-                "orders_on_trips": sum(len(s.order_ids) for s in sorties),
-            })
+            rows.append(
+                {
+                    "instance": "helsinki-1000x100",
+                    "step": label,
+                    "plan": planner.last_plan_kind,
+                    "why_full": planner.last_plan_reason if planner.last_plan_kind == "full" else "",
+                    "cycle_s": round(cycle_s, 3),
+                    "plan_s": round(planner.last_plan_wall_s, 3),
+                    "store_s": round(cycle_s - planner.last_plan_wall_s, 3),
+                    "departed_s": round(time.perf_counter() - started, 3),
+                    "budget_s": planner.budget_s(
+                        budget_s if planner.last_plan_kind == "full" else replan_budget_s, open_orders
+                    ),
+                    "open_orders": open_orders,
+                    "trips_started": len(sorties),
+                    "vehicles_busy": len(running),
+                    "orders_on_trips": sum(len(s.order_ids) for s in sorties),
+                }
+            )
         rows.append(_replan_row(planner, world, clock.now(), replan_budget_s))
     finally:
         current = asyncio.current_task()

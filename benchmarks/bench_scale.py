@@ -96,7 +96,10 @@ def run(args: Any = None) -> list[dict[str, Any]]:
     ]
     hub = travel.hub
     new = OrderSpec(
-        "order-new", *travel.frame.to_wgs84(hub.x_m + 300.0, hub.y_m - 200.0), 1.0, earliest_s=DAY_START_S,
+        "order-new",
+        *travel.frame.to_wgs84(hub.x_m + 300.0, hub.y_m - 200.0),
+        1.0,
+        earliest_s=DAY_START_S,
         latest_s=DAY_START_S + 6 * 3600,
     )
     now_s = DAY_START_S + 600.0

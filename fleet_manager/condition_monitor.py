@@ -20,7 +20,8 @@ import logging
 import math
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -29,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mission_planner.clock import Clock
 
+from .config import is_loopback
 from .domain.errors import NotFound
 from .errors import ConfigError
 from .store import conditions
@@ -59,18 +61,30 @@ class _Payload(BaseModel):
 
 @dataclass(frozen=True)
 class Broker:
-    """Where the broker is (from `mqtt://HOST:PORT`)."""
+    """Where the broker is and how to log in (from `mqtt://HOST:PORT` or `mqtts://HOST:PORT`)."""
 
     host: str
     port: int
+    tls: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_file: Path | None = None
 
     @classmethod
-    def from_url(cls, url: str) -> Broker:
-        """Parse `mqtt://host:port` (port 1883 when omitted); ConfigError naming the setting otherwise."""
+    def from_url(cls, url: str, *, username: str | None = None, password: str | None = None,
+                 ca_file: Path | None = None) -> Broker:
+        """Parse `mqtt://host:port` (1883) or `mqtts://host:port` (8883); ConfigError naming the setting otherwise."""
         parsed = urlparse(url)
-        if parsed.scheme != "mqtt" or not parsed.hostname:
-            raise ConfigError(f"FINALMILE_MQTT_URL must look like mqtt://HOST:PORT (got {url!r})")
-        return cls(parsed.hostname, parsed.port or 1883)
+        if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
+            raise ConfigError(f"FINALMILE_MQTT_URL must look like mqtt://HOST:PORT or mqtts://HOST:PORT (got {url!r})")
+        tls = parsed.scheme == "mqtts"
+        return cls(parsed.hostname, parsed.port or (8883 if tls else 1883), tls, username, password, ca_file)
+
+    def client(self, identifier: str) -> aiomqtt.Client:
+        """An aiomqtt client for this broker (TLS with the configured CA, or the system's, for mqtts)."""
+        tls = aiomqtt.TLSParameters(ca_certs=str(self.ca_file) if self.ca_file else None) if self.tls else None
+        return aiomqtt.Client(self.host, self.port, timeout=10.0, identifier=identifier, username=self.username,
+                              password=self.password, tls_params=tls)
 
 
 def topic_filter(prefix: str, hub_id: str) -> str:
@@ -87,34 +101,40 @@ class ConditionMonitor:
     """Subscribes to the parcel sensors of some hubs and stores what they say."""
 
     def __init__(self, *, database: Database, clock: Clock, hub_ids: Sequence[str], url: str, topic_prefix: str,
-                 committed: Callable[[], None] = lambda: None) -> None:
+                 committed: Callable[[], None] = lambda: None, username: str | None = None,
+                 password: str | None = None, ca_file: Path | None = None) -> None:
         self.database = database
         self.clock = clock
         self.hub_ids = tuple(hub_ids)
-        self.broker = Broker.from_url(url)
+        self.broker = Broker.from_url(url, username=username, password=password, ca_file=ca_file)
+        if not self.broker.tls and self.broker.username is not None and not is_loopback(self.broker.host):
+            logger.warning("parcel sensors: logging in to %s without TLS; use mqtts:// outside a private network",
+                           self.broker.host)
         self.prefix = topic_prefix
         self.committed = committed
         self.received = 0
         self.rejected = 0
         self.excursions = 0
         self.subscribed = asyncio.Event()
+        self.last_error: str | None = None  # why the broker last refused or dropped us (health, tests)
 
     async def run(self, _service: object = None) -> None:
         """Run until cancelled, reconnecting (with backoff) when the broker goes away."""
         retry_s = _RETRY_FIRST_S
         while True:
             try:
-                async with aiomqtt.Client(self.broker.host, self.broker.port, timeout=10.0,
-                                          identifier=f"finalmile-conditions-{uuid.uuid4().hex[:8]}") as client:
+                async with self.broker.client(f"finalmile-conditions-{uuid.uuid4().hex[:8]}") as client:
                     for hub_id in self.hub_ids:
                         await client.subscribe(topic_filter(self.prefix, hub_id), qos=1)
                     self.subscribed.set()
+                    self.last_error = None
                     retry_s = _RETRY_FIRST_S
                     logger.info("parcel sensors: subscribed on %s:%d", self.broker.host, self.broker.port)
                     async for message in client.messages:
                         await self.handle(str(message.topic), bytes(message.payload or b""))  # type: ignore[arg-type]
             except aiomqtt.MqttError as exc:
                 self.subscribed.clear()
+                self.last_error = str(exc)
                 logger.warning("parcel sensors: broker %s:%d: %s; retrying in %.0f s", self.broker.host,
                                self.broker.port, exc, retry_s)
                 await asyncio.sleep(retry_s)

@@ -10,7 +10,9 @@ import base64
 import binascii
 import enum
 import ipaddress
+import os
 import re
+import socket
 import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -125,6 +127,16 @@ class Settings(BaseSettings):
     recipient_presence: str = ""
     ros_domain_id: int | None = Field(default=None, ge=0, le=232)
     vehicle_connect_timeout_s: float = Field(default=60.0, gt=0)
+    # Scale-out: the hubs of the fleet file this process competes to lead ('A,B'), each through a lease in
+    # the store with a fencing token (fleet_manager.leadership). Empty: the fleet file's only hub, no lease.
+    hubs: Annotated[tuple[str, ...], NoDecode] = ()
+    standby: bool = False  # start as a standby: let a primary started alongside take the hubs first
+    # NATS JetStream: with a URL, one process at a time (by lease) relays the outbox to the stream (fleet_manager.bus).
+    nats_url: str | None = None
+    nats_stream: str = "FINALMILE_EVENTS"
+    lease_ttl_s: float = Field(default=6.0, gt=0, le=300)  # a dead leader's hubs are taken over after this
+    node_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", min_length=1,
+                         max_length=128)  # this process in the lease table
     stream_poll_interval_s: float = Field(default=0.25, gt=0)
     # Hardening (issue 19). `environment=development` allows a plain-http webhook URL to another host.
     environment: Literal["development", "production"] = "production"
@@ -143,9 +155,17 @@ class Settings(BaseSettings):
     # Typed addresses on orders: the address index cache, and the confidence below which an order waits for review.
     address_cache_dir: Path = Field(default_factory=lambda: Path("var") / "cache")
     address_review_below: float = Field(default=0.75, gt=0, le=1)
-    # Parcel sensors: the MQTT broker to subscribe to (mqtt://HOST:PORT; unset: no sensor readings) and topic root.
+    # Parcel sensors: the MQTT broker to subscribe to (mqtt://HOST:PORT, or mqtts:// for TLS; unset: no sensor
+    # readings) and topic root. Credentials live in their own variables so they never appear in a logged URL.
     mqtt_url: str | None = None
+    mqtt_username: str | None = Field(default=None, min_length=1, max_length=256)
+    mqtt_password: SecretStr | None = None
+    mqtt_ca_file: Path | None = None  # mqtts://: the CA that signed the broker's certificate (system CAs if unset)
     mqtt_topic_prefix: str = Field(default="finalmile", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    # Learning: trained models (`finalmile learn`), the newest version is loaded at start; none: fixed windows.
+    models_dir: Path = Field(default_factory=lambda: Path("var") / "models")
+    arriving_soon_s: float = Field(default=600.0, gt=0, le=3600)  # 'arriving soon' when the predicted p50 is this near
+    customs_held_long_s: float = Field(default=3600.0, gt=0)  # flag orders predicted to wait longer at customs
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -205,10 +225,41 @@ class Settings(BaseSettings):
                 )
         return self
 
+    @field_validator("hubs", mode="before")
+    @classmethod
+    def _hub_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            hubs = tuple(hub.strip() for hub in value.split(",") if hub.strip())
+            if len(set(hubs)) != len(hubs):
+                raise ValueError(f"FINALMILE_HUBS names a hub twice: {value!r}")
+            return hubs
+        return value
+    @model_validator(mode="after")
+    def _mqtt_is_authenticated(self) -> Settings:
+        if self.mqtt_url:
+            parsed = urllib.parse.urlsplit(self.mqtt_url)
+            if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
+                raise ValueError("FINALMILE_MQTT_URL must look like mqtt://HOST:PORT or mqtts://HOST:PORT")
+            if parsed.username or parsed.password:
+                raise ValueError("FINALMILE_MQTT_URL must not hold credentials: use FINALMILE_MQTT_USERNAME "
+                                 "and FINALMILE_MQTT_PASSWORD")
+            anonymous = self.mqtt_username is None or self.mqtt_password is None
+            if anonymous and not is_loopback(parsed.hostname) and self.environment != "development":
+                # Anyone who can publish on a parcel's topic can put it on hold: no anonymous remote broker.
+                raise ValueError(
+                    "FINALMILE_MQTT_URL to another host needs FINALMILE_MQTT_USERNAME and FINALMILE_MQTT_PASSWORD "
+                    "outside development (use mqtts:// where the network is not private)"
+                )
+        if (self.mqtt_username is None) != (self.mqtt_password is None):
+            raise ValueError("FINALMILE_MQTT_USERNAME and FINALMILE_MQTT_PASSWORD are set together or not at all")
+        if self.mqtt_ca_file is not None and not self.mqtt_ca_file.is_file():
+            raise ValueError(f"FINALMILE_MQTT_CA_FILE {self.mqtt_ca_file} is not a file")
+        return self
+
     @property
     def hub_ids(self) -> tuple[str, ...]:
-        """The hubs this process serves (one today; the store is keyed so that several work)."""
-        return (self.hub_id,)
+        """The hubs this process serves: FINALMILE_HUBS, else the one FINALMILE_HUB_ID."""
+        return self.hubs or (self.hub_id,)
 
     def check_safe_to_serve(self) -> None:
         """Raise ConfigError for a set-up that must not serve: public address without keys, webhook without secret."""

@@ -20,26 +20,31 @@ import contextlib
 import functools
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
 from mission_planner.clock import Clock
+from mission_planner.fleet import OrderSpec
 
-from .domain.orders import Order
+from .customs_forecast import CustomsForecaster
+from .domain.errors import Conflict
+from .domain.orders import Order, OrderStatus
 from .fleet import Fleet
 from .live_airspace import LiveAirspace
 from .mission_control import MissionControl
 from .order_lifecycle import OrderLifecycle
 from .planning import FleetPlanner, FleetSlot, Sortie
+from .reconcile import ReconciliationReport, reconcile_in_flight
 from .store import fleet as fleet_store
 from .store import lockers as locker_store
 from .store import order_queries, outbox, planning_notes
+from .store import traffic as traffic_store
 from .store.db import Database
 
 logger = logging.getLogger(__name__)
 
-_WAKE_EVENTS = ("order.", "zone.", locker_store.LOCKER_REGISTERED)
+_WAKE_EVENTS = ("order.", "zone.", locker_store.LOCKER_REGISTERED, traffic_store.TRAFFIC_REPORTED)
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,10 @@ class DispatcherConfig:
     replan_period_s: float = 120.0
     poll_period_wall_s: float = 0.25
     lookahead_s: float = 900.0  # plan orders whose window opens within this (and deliver this early at most)
+    # Parcels at customs forecast to clear within this are planned in (never started before they clear);
+    # a forecast this long overdue is no longer trusted.
+    preplan_customs_within_s: float = 600.0
+    preplan_customs_grace_s: float = 300.0
 
 
 class Dispatcher:
@@ -58,8 +67,10 @@ class Dispatcher:
     def __init__(
         self, *, database: Database, fleet: Fleet, planner: FleetPlanner, missions: MissionControl,
         lifecycle: OrderLifecycle, airspace: LiveAirspace, clock: Clock, config: DispatcherConfig,
+        customs: CustomsForecaster | None = None,
     ) -> None:
         self.database = database
+        self.customs = customs  # forecasts clearance of parcels at customs before each cycle
         self.fleet = fleet
         self.planner = planner
         self.missions = missions
@@ -71,25 +82,36 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._after_seq = 0
         self._last_plan_s = -math.inf
+        self.reconciliation: ReconciliationReport | None = None  # what the last reconciliation found in flight
+        self.failed_passes = 0
+        self._reconcile_again = False
 
     def wake(self) -> None:
         """Plan at the next opportunity (a vehicle freed or located, an order ready, a zone changed)."""
         self._wake.set()
 
     async def start(self) -> None:
-        """Register the fleet in the store, re-queue orders a crash orphaned, read airspace, lockers, outbox."""
+        """Register the fleet, reconcile missions a crash left in flight, re-queue orphaned orders, read the rest."""
         hub_id, now_s = self.config.hub_id, self.clock.now()
 
         def register(session: Session) -> int:
             for vehicle in self.fleet.vehicles(hub_id):
-                fleet_store.upsert_vehicle(session, vehicle_id=vehicle.vehicle_id, hub_id=hub_id, kind=vehicle.kind,
-                                           at_s=now_s, name=vehicle.vehicle_id, adapter_url=vehicle.adapter_url)
+                try:
+                    fleet_store.upsert_vehicle(session, vehicle_id=vehicle.vehicle_id, hub_id=hub_id,
+                                               kind=vehicle.kind, at_s=now_s, name=vehicle.vehicle_id,
+                                               adapter_url=vehicle.adapter_url)
+                except Conflict as exc:  # registered as another kind or hub: that vehicle waits, the rest work
+                    vehicle.out_of_service = f"store disagrees: {exc}"[:300]
+                    logger.error("%s: not dispatched: %s", vehicle.vehicle_id, exc)
             return outbox.last_seq(session)
 
         self._after_seq = await self.database.write_async(register)
+        # Missions a crash left in flight first: their vehicles are busy (or held) before anything is planned.
+        await self.reconcile()
         await self.lifecycle.requeue_orphans()
         await self.airspace.refresh()
         await self._refresh_lockers()
+        await self._refresh_traffic()
 
     async def run(self, _service: object = None) -> None:
         """Run until cancelled (a background job of the Fleet API app)."""
@@ -99,16 +121,44 @@ class Dispatcher:
             while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.config.poll_period_wall_s)
-                await self._tail_outbox()
-                now_s = self.clock.now()
-                if self._wake.is_set() or now_s - self._last_plan_s >= self.config.replan_period_s:
-                    self._wake.clear()
-                    self._last_plan_s = now_s
-                    busy = frozenset(self.missions.running)
-                    await self.lifecycle.follow_up_failed_attempts(busy_vehicle_ids=busy)
-                    await self.cycle()
-        finally:
+                try:
+                    await self._pass()
+                except Exception:  # one bad pass (a store hiccup, a bad record) must not stop dispatching
+                    self.failed_passes += 1
+                    logger.exception("dispatcher pass failed; next pass in %.2f s", self.config.poll_period_wall_s)
+        except asyncio.CancelledError:
+            # The service stops: runners end, the vehicles keep flying (the next start adopts them). A crash
+            # instead leaves the runners following their missions; the restarted job reconciles around them.
             await self.missions.stop()
+            raise
+
+    async def _pass(self) -> None:
+        """Tail the outbox; plan when woken or when the re-plan period has passed; reconcile when asked."""
+        if self._reconcile_again:
+            self._reconcile_again = False
+            await self.reconcile()
+        await self._tail_outbox()
+        now_s = self.clock.now()
+        if self._wake.is_set() or now_s - self._last_plan_s >= self.config.replan_period_s:
+            self._wake.clear()
+            self._last_plan_s = now_s
+            busy = frozenset(self.missions.running)
+            await self.lifecycle.follow_up_failed_attempts(busy_vehicle_ids=busy)
+            if self.customs is not None:
+                await self.customs.forecast_new()
+            await self.cycle()
+
+    def vehicle_connected(self) -> None:
+        """A vehicle's link came up after start-up: match its missions in flight, then plan."""
+        self._reconcile_again = True
+        self.wake()
+
+    async def reconcile(self) -> ReconciliationReport:
+        """Missions the store has in flight and nobody follows: adopted, settled or re-queued (see `reconcile`)."""
+        report = await reconcile_in_flight(database=self.database, hub_id=self.config.hub_id, fleet=self.fleet,
+                                           missions=self.missions, lifecycle=self.lifecycle)
+        self.reconciliation = report
+        return report
 
     async def _tail_outbox(self) -> None:
         hub_id = self.config.hub_id
@@ -125,6 +175,15 @@ class Dispatcher:
             await self.airspace.refresh()
         if locker_store.LOCKER_REGISTERED in kinds:
             await self._refresh_lockers()
+        if traffic_store.TRAFFIC_REPORTED in kinds:
+            await self._refresh_traffic()
+
+    async def _refresh_traffic(self) -> None:
+        """Reported congestion and incidents, as the planner routes vans through them."""
+        hub_id, now_s = self.config.hub_id, self.clock.now()
+        reports = await self.database.read_async(
+            lambda s: traffic_store.list_reports(s, hub_id=hub_id, not_over_at_s=now_s))
+        self.planner.set_traffic(reports=reports)
 
     async def _refresh_lockers(self) -> None:
         """The hub's lockers as the planner sees them (a locker registered while we run is used at once)."""
@@ -143,6 +202,9 @@ class Dispatcher:
                                     avoid_vehicle_ids=self.missions.avoided_by(o.order_id, now_s))
             for o in orders if self._plannable(o, now_s)
         ]
+        preplanned = await self._soon_cleared(now_s)
+        open_orders += preplanned
+        preplanned_ids = {spec.order_id for spec in preplanned}
         slots = self._slots()
         if not open_orders or not any(slot.idle for slot in slots):
             return []
@@ -155,10 +217,35 @@ class Dispatcher:
             logger.exception("planning cycle %d failed", self.cycles)
             self.planner.invalidate()
             return []
-        await self._note_unplannable([o.order_id for o in open_orders])
+        await self._note_unplannable([o.order_id for o in open_orders if o.order_id not in preplanned_ids])
+        # A trip with a parcel still at customs waits (its vehicle stays idle) until the parcel clears.
+        sorties = [s for s in sorties if not preplanned_ids.intersection(s.all_order_ids)]
         for sortie in sorties:
             await self.missions.start(sortie)
         return sorties
+
+    async def _soon_cleared(self, now_s: float) -> list[OrderSpec]:
+        """Parcels at customs whose forecast clearance is near: planned in, no earlier than they clear.
+
+        Only with a customs model (the forecaster); a forecast overdue by more than the grace is dropped, so a
+        parcel customs holds on does not keep a vehicle waiting.
+        """
+        if self.customs is None or self.config.preplan_customs_within_s <= 0:
+            return []
+        config = self.config
+        waiting = await self.database.read_async(lambda s: order_queries.list_orders(
+            s, hub_ids=[config.hub_id], statuses=[OrderStatus.AWAITING_CUSTOMS], limit=500).orders)
+        specs = []
+        for order in waiting:
+            cleared_at_s = order.customs_forecast.get("expected_cleared_at_s")
+            if cleared_at_s is None or order.order_id in self.missions.claimed:
+                continue
+            earliest_s, latest_s = now_s - config.preplan_customs_grace_s, now_s + config.preplan_customs_within_s
+            if not earliest_s <= float(cleared_at_s) <= latest_s:
+                continue
+            spec = self.planner.open_order(order, now_s=now_s, lookahead_s=config.lookahead_s)
+            specs.append(replace(spec, earliest_s=max(spec.earliest_s, float(cleared_at_s))))
+        return specs
 
     async def _note_unplannable(self, order_ids: list[str]) -> None:
         """Keep why the plan in force leaves orders out (API, dashboard; a webhook for a hard reason)."""

@@ -45,6 +45,10 @@ class NoMissionRunning(CommandRefused):
     """`replace_mission()` on a vehicle that runs no mission; `start_mission()` starts one."""
 
 
+class CommandFenced(CommandRefused):
+    """Never sent: the command came from a process that no longer leads the vehicle's hub (`StaleLeader`)."""
+
+
 class AdapterTimeout(AdapterError):
     """The vehicle did not answer within the timeout."""
 
@@ -59,6 +63,39 @@ class NotConnected(AdapterError):
 
 class StoreError(FinalMileError):
     """The store refused an operation (illegal transition, unknown id, conflict)."""
+
+
+class StaleLeader(StoreError):
+    """A write or a vehicle command for a hub by a process whose lease token is not the hub's newest.
+
+    A leader deposed while it was paused (or cut off) learns it here: its late writes and commands are
+    refused by the token, whatever it still believes.
+    """
+
+    def __init__(self, hub_id: str, token: int | None, newest_token: int | None, *, lapsed: bool = False) -> None:
+        self.hub_id = hub_id
+        self.token = token
+        self.newest_token = newest_token
+        if token is None:
+            why = "this process does not lead it (no lease)"
+        elif lapsed:
+            why = f"this process holds token {token} but its lease lapsed unrenewed (a standby may lead now)"
+        else:
+            newest = "no token" if newest_token is None else f"token {newest_token}"
+            why = f"this process holds token {token} but the hub's lease is at {newest}"
+        super().__init__(f"hub {hub_id!r}: refused, {why} (deposed leader)")
+
+
+class SchemaBehind(StoreError):
+    """The database schema is older than this code (or newer, or missing): run `finalmile db upgrade` first."""
+
+    def __init__(self, database: str, current: str | None, head: str) -> None:
+        self.current = current
+        self.head = head
+        super().__init__(
+            f"database {database} is at schema revision {current or 'none (empty database)'}, this FinalMile needs "
+            f"{head}: run `finalmile db upgrade` (once, before starting the service; it no longer migrates at start-up)"
+        )
 
 
 class ConfigError(FinalMileError):

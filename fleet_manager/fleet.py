@@ -19,6 +19,9 @@ class FleetError(FinalMileError):
     """A vehicle is unknown or registered twice."""
 
 
+LINK_DOWN = "link down"  # FleetVehicle.out_of_service of a vehicle whose link is not (yet) up
+
+
 @dataclass
 class FleetVehicle:
     """One vehicle as the dispatcher tracks it: adapter, profile, home, and what it is doing."""
@@ -88,6 +91,16 @@ class Fleet:
                                carried_by=carried_by, adapter_url=adapter_url)
         self._by_hub.setdefault(hub_id, {})[adapter.vehicle_id] = vehicle
         self._by_id[adapter.vehicle_id] = vehicle
+        return vehicle
+
+    def remove(self, vehicle_id: str) -> FleetVehicle:
+        """Take a vehicle out (its hub is led elsewhere now); FleetError when unknown."""
+        vehicle = self.get(vehicle_id)
+        del self._by_id[vehicle_id]
+        hub = self._by_hub[vehicle.hub_id]
+        del hub[vehicle_id]
+        if not hub:
+            del self._by_hub[vehicle.hub_id]
         return vehicle
 
     def get(self, vehicle_id: str) -> FleetVehicle:

@@ -54,7 +54,7 @@ class MissionControl:
         self.choreography = VanChoreography(self)
         self.running: dict[str, RunningMission] = {}  # vehicle_id -> mission
         self.claimed: set[str] = set()  # orders on a mission (or on a drone trip a van will launch)
-        self.riding: set[str] = set()  # drones out with their van's sortie (aboard or launched from it)
+        self.riding: set[str] = set()  # drones and robots out with their van's sortie (aboard or launched from it)
         self._on_vehicle_free = on_vehicle_free
         self._avoid: dict[str, dict[str, float]] = {}  # order -> vehicle -> until (clock s), after a failure
         self._tasks: set[asyncio.Task[None]] = set()
@@ -74,10 +74,10 @@ class MissionControl:
         vehicle = self.fleet.get(sortie.vehicle_id)
         mission = sortie.mission
         self.claimed.update(sortie.all_order_ids)
-        self.riding.update(h.drone_id for h in sortie.handoffs)
+        self.riding.update(h.vehicle_id for h in sortie.handoffs)
         vehicle.mission_id = mission.mission_id
         details: dict[str, Any] = {"mode": sortie.mode.value, "planned_energy_wh": round(sortie.planned_energy_wh, 1),
-                                   **sortie.details}
+                                   "cruise_speed_m_s": mission.cruise_speed_m_s, **sortie.details}
         try:
             loaded = await self.lifecycle.load(mission=mission, vehicle_id=vehicle.vehicle_id, mode=sortie.mode,
                                                order_ids=sortie.order_ids, details=details)
@@ -85,12 +85,26 @@ class MissionControl:
             logger.warning("%s: could not prepare %s: %s", vehicle.vehicle_id, mission.mission_id, exc)
             vehicle.mission_id = None
             self.claimed.difference_update(sortie.all_order_ids)
-            self.riding.difference_update(h.drone_id for h in sortie.handoffs)
+            self.riding.difference_update(h.vehicle_id for h in sortie.handoffs)
             return None
         running = RunningMission(vehicle, mission, sortie.mode, list(loaded),
-                                 handoffs={h.wait_step_index: h for h in sortie.handoffs})
+                                 handoffs=sortie.handoffs)
         self.running[vehicle.vehicle_id] = running
         task = asyncio.create_task(MissionRunner(self, running, sortie).run(), name=f"mission-{mission.mission_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def adopt(self, running: RunningMission) -> asyncio.Task[None]:
+        """Follow a mission the vehicle was already running when we (re)started: see `reconcile`."""
+        vehicle = running.vehicle
+        vehicle.mission_id = running.mission.mission_id
+        vehicle.order_ids = tuple(running.order_ids)
+        self.claimed.update(running.order_ids)
+        self.running[vehicle.vehicle_id] = running
+        running.departed.set()
+        task = asyncio.create_task(MissionRunner(self, running, None).run(),
+                                   name=f"mission-{running.mission.mission_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -105,12 +119,12 @@ class MissionControl:
         asyncio.get_running_loop().call_later(
             self.clock.wall_s(self.config.refused_pause_s), lambda: setattr(vehicle, "out_of_service", ""))
 
-    async def settle(self, running: RunningMission, outcome: MissionOutcome) -> None:
+    async def settle(self, running: RunningMission, outcome: MissionOutcome, *, why: str = "") -> None:
         """The mission is over: records settled; a failed vehicle is not handed its parcels straight back."""
         aboard = running.aboard
         if outcome is not MissionOutcome.SUCCEEDED:
             self._avoid_for(aboard, running.vehicle.vehicle_id)
-        await self.lifecycle.settle(mission_id=running.mission.mission_id, outcome=outcome, aboard=aboard)
+        await self.lifecycle.settle(mission_id=running.mission.mission_id, outcome=outcome, aboard=aboard, why=why)
 
     async def finished(self, running: RunningMission) -> None:
         """The runner is done: the vehicle is free again (a van unloads what it still carries)."""
@@ -123,10 +137,12 @@ class MissionControl:
             await self.choreography.end(running)
         self._on_vehicle_free()
 
-    def release_handoff(self, handoff: Handoff) -> None:
-        """A drone trip that will not happen: its orders are planned again, the drone is free."""
+    def release_handoff(self, handoff: Handoff, *, vehicle_free: bool = False) -> None:
+        """A carried vehicle's trip that will not happen: its orders are planned again. The vehicle stays with its
+        van (it is aboard) until the van is back, unless `vehicle_free` (it never left the hub)."""
         self.claimed.difference_update(handoff.sortie.order_ids)
-        self.riding.discard(handoff.drone_id)
+        if vehicle_free:
+            self.riding.discard(handoff.vehicle_id)
         self._on_vehicle_free()
 
     def _avoid_for(self, order_ids: list[str], vehicle_id: str) -> None:

@@ -2,8 +2,9 @@
 
 It starts the mission through the vehicle's adapter (a van first loads the drones it carries),
 records the departure, turns the vehicle's own progress events into hand-overs at the door, waits
-for the end (following in-flight replacements), and settles what is still aboard. A van's WAIT
-step at a launch stop hands the stop over to the van choreography.
+for the end (following in-flight replacements), and settles what is still aboard. A van's progress
+(the step it has reached) is what the van choreography waits for to launch and recover the
+vehicles it carries; one choreography task per carried trip runs beside the van's mission.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .adapters.base import Mission, MissionEvent, MissionOutcome, VehicleKind
 from .domain.orders import DeliveryMode
 from .errors import AdapterError
 from .fleet import FleetVehicle
+from .learning.eta_service import leg_plans
 from .missions import delivery_steps
 from .planning import Handoff, Sortie
 
@@ -41,20 +43,38 @@ class RunningMission:
     superseded_ids: set[str] = field(default_factory=set)
     departed: asyncio.Event = field(default_factory=asyncio.Event)  # out_for_delivery is in the store
     abandoned: asyncio.Event = field(default_factory=asyncio.Event)  # the vehicle is given up (lost link)
-    handoffs: dict[int, Handoff] = field(default_factory=dict)  # van: WAIT step index -> drone it launches there
+    handoffs: tuple[Handoff, ...] = ()  # van: the trips of the vehicles it carries
     handoff_tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    launched: set[str] = field(default_factory=set)  # drones this van has set down on the way
+    launched: set[str] = field(default_factory=set)  # vehicles this van has set down on the way
+    ended: asyncio.Event = field(default_factory=asyncio.Event)  # the vehicle's mission is over (any outcome)
+    furthest_step: int = -1  # the furthest mission step the vehicle has reported reaching
+    _reached: dict[int, asyncio.Event] = field(default_factory=dict)
 
     @property
     def aboard(self) -> list[str]:
         """Orders not handed over yet."""
         return [o for o in self.order_ids if o not in self.resolved]
 
+    def reached(self, step_index: int) -> asyncio.Event:
+        """Set once the vehicle has reached step `step_index` (or gone past it)."""
+        event = self._reached.setdefault(step_index, asyncio.Event())
+        if step_index <= self.furthest_step:
+            event.set()
+        return event
+
+    def mark_reached(self, step_index: int) -> None:
+        """The vehicle reports step `step_index`: it and every step before it are reached."""
+        self.furthest_step = max(self.furthest_step, step_index)
+        for index, event in self._reached.items():
+            if index <= step_index:
+                event.set()
+
 
 class MissionRunner:
     """Runs one `RunningMission` to its end; created and owned by `MissionControl`."""
 
-    def __init__(self, control: MissionControl, running: RunningMission, sortie: Sortie) -> None:
+    def __init__(self, control: MissionControl, running: RunningMission, sortie: Sortie | None) -> None:
+        """`sortie` None: the vehicle already runs the mission (adopted after a restart); it is only followed."""
         self.control = control
         self.running = running
         self.sortie = sortie
@@ -66,20 +86,10 @@ class MissionRunner:
         events_task = asyncio.create_task(self._follow_events(), name=f"events-{mission.mission_id}")
         await asyncio.sleep(0)  # subscribe before the vehicle can report anything
         try:
-            geofence = control.geofence_for(vehicle) if vehicle.kind is VehicleKind.DRONE else None
-            if running.handoffs:
-                await control.choreography.load(running)
-            try:
-                await vehicle.adapter.start_mission(mission, geofence=geofence)
-            except AdapterError as exc:
-                logger.warning("%s refused %s: %s", vehicle.vehicle_id, mission.mission_id, exc)
-                await control.refused(running, str(exc))
+            if self.sortie is not None and not await self._start(self.sortie):
                 return
-            vehicle.order_ids = tuple(running.order_ids)
-            await control.lifecycle.depart(mission_id=mission.mission_id, vehicle_id=vehicle.vehicle_id,
-                                           mode=running.mode, order_ids=running.order_ids, eta_s=self.sortie.eta_s)
-            running.departed.set()
             outcome = await self._wait_until_done()
+            running.ended.set()
             await control.settle(running, outcome)
             if running.handoff_tasks:  # a van that ended its mission early: its drone's runner still settles
                 await asyncio.wait(running.handoff_tasks,
@@ -87,14 +97,76 @@ class MissionRunner:
         except asyncio.CancelledError:
             raise
         except Exception:
+            running.ended.set()
             logger.exception("%s: mission %s runner crashed", vehicle.vehicle_id, running.mission.mission_id)
             with contextlib.suppress(Exception):
                 await control.settle(running, MissionOutcome.FAILED)
         finally:
+            running.ended.set()
             events_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await events_task
             await control.finished(running)
+
+    async def _start(self, sortie: Sortie) -> bool:
+        """Start the mission on the vehicle and record the departure; False when the vehicle refused it."""
+        control, running = self.control, self.running
+        vehicle, mission = running.vehicle, running.mission
+        geofence = control.geofence_for(vehicle) if vehicle.kind is VehicleKind.DRONE else None
+        if running.handoffs:
+            await control.choreography.load(running)
+        cancelled = await control.lifecycle.cancelled_among(running.order_ids)
+        if cancelled:  # cancelled while loaded, before the vehicle left: it does not leave
+            running.resolved.update(cancelled)
+            logger.warning("%s: %s not started: order(s) %s cancelled while loaded", vehicle.vehicle_id,
+                           mission.mission_id, ", ".join(cancelled))
+            await control.settle(running, MissionOutcome.CANCELED,
+                                 why=f"order(s) {', '.join(cancelled)} cancelled before departure")
+            return False
+        try:
+            await vehicle.adapter.start_mission(mission, geofence=geofence)
+        except AdapterError as exc:
+            logger.warning("%s refused %s: %s", vehicle.vehicle_id, mission.mission_id, exc)
+            await control.refused(running, str(exc))
+            return False
+        vehicle.order_ids = tuple(running.order_ids)
+        state = vehicle.state()
+        legs = leg_plans(mission, (state.latitude_deg, state.longitude_deg) if state is not None else None,
+                         sortie.eta_s, control.clock.now())
+        await control.lifecycle.depart(mission_id=mission.mission_id, vehicle_id=vehicle.vehicle_id,
+                                       mode=running.mode, order_ids=running.order_ids, eta_s=sortie.eta_s,
+                                       legs=legs)
+        running.departed.set()
+        previous: dict[str, asyncio.Task[None]] = {}  # a vehicle's trips of one van trip go one after the other
+        for handoff in sorted(running.handoffs, key=lambda h: h.launch_step_index):
+            task = asyncio.create_task(control.choreography.fly(running, handoff, previous.get(handoff.vehicle_id)),
+                                       name=f"handoff-{handoff.vehicle_id}")
+            previous[handoff.vehicle_id] = task
+            running.handoff_tasks.append(task)
+        await self._recall_if_cancelled()
+        return True
+
+    async def _recall_if_cancelled(self) -> None:
+        """An order cancelled while it was loaded must not be dropped at the door: the vehicle is recalled.
+
+        Its other parcels come back with it and go out again; when the vehicle refuses the recall,
+        the log and the mission's record say why (the cancelled parcel is then brought back at the end).
+        """
+        running, control = self.running, self.control
+        cancelled = await control.lifecycle.cancelled_among(running.order_ids)
+        if not cancelled:
+            return
+        running.resolved.update(cancelled)  # not aboard for the settlement: nothing to bring back into the queue
+        vehicle = running.vehicle
+        why = f"order(s) {', '.join(cancelled)} cancelled while loaded: vehicle recalled"
+        try:
+            await vehicle.adapter.return_home()
+        except AdapterError as exc:
+            why = f"order(s) {', '.join(cancelled)} cancelled while loaded; recall refused: {exc}"
+            logger.error("%s: %s", vehicle.vehicle_id, why)
+        else:
+            logger.warning("%s: %s", vehicle.vehicle_id, why)
+        await control.lifecycle.note_mission(mission_id=running.mission.mission_id, details={"recall": why})
 
     async def _wait_until_done(self) -> MissionOutcome:
         """Wait for the mission's end, following re-routes (a monitor may replace the mission in flight)."""
@@ -136,13 +208,9 @@ class MissionRunner:
         async for event in running.vehicle.adapter.mission_events():
             if event.mission_id != running.mission.mission_id:
                 continue
-            # The van is at a launch stop: handing over its last parcel there (or already waiting).
-            for wait_index in (event.step_index, event.step_index + 1):
-                handoff = running.handoffs.pop(wait_index, None)
-                if handoff is not None:
-                    running.handoff_tasks.append(asyncio.create_task(
-                        self.control.choreography.launch_and_recover(running, handoff),
-                        name=f"handoff-{handoff.drone_id}"))
+            running.mark_reached(event.step_index)  # a van at a launch or recovery stop wakes its choreography
+            if event.what == "battery_swapped" and event.detail:  # a van gave a recovered drone a charged pack
+                await self.control.choreography.swapped(running, event.detail)
             if event.what not in HANDOVER_EVENTS:
                 continue
             order_id = delivery_steps(running.mission).get(event.step_index) or event.detail
@@ -154,6 +222,7 @@ class MissionRunner:
     async def _resolve_completed_steps(self, steps_completed: int) -> None:
         """A vehicle that reports its DELIVER steps done without a release event still handed them over."""
         running = self.running
+        running.mark_reached(steps_completed - 1)
         for index, order_id in delivery_steps(running.mission).items():
             if index < steps_completed and order_id in running.order_ids and order_id not in running.resolved:
                 await self._hand_over(order_id, None)
@@ -168,3 +237,4 @@ class MissionRunner:
             state.longitude_deg if state else None)
         await self.control.lifecycle.hand_over(order_id=order_id, vehicle_id=running.vehicle.vehicle_id,
                                                latitude_deg=latitude_deg, longitude_deg=longitude_deg)
+        await self.control.lifecycle.refresh_etas(order_ids=running.aboard)  # the mission progressed

@@ -6,7 +6,7 @@ return through the adapters. Missions are also stored as JSON (`mission_steps_js
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -109,37 +109,71 @@ def carried_drone_trip(
     *,
     cruise_altitude_m: float,
     cruise_speed_m_s: float | None = None,
+    land_at: tuple[float, float] | None = None,
 ) -> Mission:
-    """A van-launched drone trip (LAUNCH, DROPOFF, RECOVERY at the launch stop) as a drone mission.
+    """A van-launched drone trip (LAUNCH, DROPOFF, RECOVERY) as a drone mission.
 
-    Arming resets home to the launch point, so the way back is the RECOVERY leg's corners then RETURN.
-    Recovery at another van stop is not supported (MissionBuildError).
+    Arming resets home to the launch point. Recovered at the launch stop (`land_at` None), the way
+    back is the RECOVERY leg's corners then RETURN. Recovered at a later stop, the drone flies the
+    RECOVERY leg's corners and lands at `land_at` (lat, lon): where the van will stand at that stop,
+    so the van can take it aboard there. A later-stop recovery without `land_at` is a MissionBuildError.
     """
     launch = next((leg for leg in legs if leg.kind is LegKind.LAUNCH), None)
     recovery = next((leg for leg in legs if leg.kind is LegKind.RECOVERY), None)
     if launch is None or recovery is None:
         raise MissionBuildError(f"carried trip of {legs[0].vehicle_id if legs else '?'} lacks a LAUNCH or RECOVERY leg")
-    if recovery.to_xy_m != launch.from_xy_m:
+    if recovery.to_xy_m != launch.from_xy_m and land_at is None:
         raise MissionBuildError(
             f"carried trip of {launch.vehicle_id}: recovery at {recovery.to_xy_m} differs from launch at "
-            f"{launch.from_xy_m} (only recovery at the launch stop is supported)"
+            f"{launch.from_xy_m} and no landing point at the van's recovery stop was given"
         )
     flown = [replace(leg, kind=LegKind.RETURN) if leg.kind is LegKind.RECOVERY else leg
              for leg in legs if leg.kind is not LegKind.LAUNCH]
-    return drone_trip(mission_id, flown, frame, cruise_altitude_m=cruise_altitude_m, cruise_speed_m_s=cruise_speed_m_s)
+    mission = drone_trip(mission_id, flown, frame, cruise_altitude_m=cruise_altitude_m,
+                         cruise_speed_m_s=cruise_speed_m_s)
+    if land_at is None:
+        return mission
+    # The RETURN (to the launch stop, long left behind) becomes a landing beside the van's later stop.
+    landing = MissionStep(StepKind.LAND, land_at[0], land_at[1])
+    return replace(mission, steps=(*mission.steps[:-1], landing))
 
 
-def with_wait_after(mission: Mission, order_id: str, wait_s: float = 300.0) -> tuple[Mission, int]:
-    """The mission with a WAIT step right after the DELIVER of `order_id`, and that step's index.
+def carried_robot_trip(
+    mission_id: str,
+    legs: Sequence[Leg],
+    kerb: Callable[[tuple[float, float]], tuple[float, float]],
+    *,
+    meet_at: tuple[float, float],
+    cruise_speed_m_s: float | None = None,
+) -> Mission:
+    """A van-launched robot trip (LAUNCH, DROPOFF, RECOVERY): to the door (`kerb(xy)` on its footpaths), then to
+    `meet_at` (lat, lon), where the van stands at its recovery stop (the same stop or a later one)."""
+    if not any(leg.kind is LegKind.LAUNCH for leg in legs) or not any(leg.kind is LegKind.RECOVERY for leg in legs):
+        raise MissionBuildError(f"carried trip of {legs[0].vehicle_id if legs else '?'} lacks a LAUNCH or RECOVERY leg")
+    stops = [MissionStep(StepKind.DELIVER, *kerb(leg.to_xy_m), order_id=order_id)
+             for leg in legs if leg.kind is LegKind.DROPOFF for order_id in leg.order_ids]
+    if not stops:
+        raise MissionBuildError(f"trip of {legs[0].vehicle_id} delivers nothing")
+    return Mission(mission_id, (*stops, MissionStep(StepKind.GOTO, *meet_at)), cruise_speed_m_s=cruise_speed_m_s)
 
-    The van pauses during the WAIT while its drone is out; `wait_s` only has to outlast the pause command.
-    """
-    for index, step in enumerate(mission.steps):
-        if step.kind is StepKind.DELIVER and step.order_id == order_id:
-            steps = (*mission.steps[: index + 1], MissionStep(StepKind.WAIT, duration_s=wait_s),
-                     *mission.steps[index + 1:])
-            return replace(mission, steps=steps), index + 1
-    raise MissionBuildError(f"mission {mission.mission_id} has no DELIVER step for {order_id}")
+
+def with_waits_after(mission: Mission, waits_s: Mapping[str, float]) -> tuple[Mission, dict[str, int]]:
+    """The mission with a WAIT of `waits_s[order]` right after the DELIVER of each named order, and the new index
+    of each of those DELIVER steps (its WAIT is the next step). The van launches and recovers what it carries
+    during these WAITs (the plan's launch and recovery times)."""
+    steps: list[MissionStep] = []
+    deliver_index: dict[str, int] = {}
+    for step in mission.steps:
+        steps.append(step)
+        order_id = step.order_id
+        if step.kind is StepKind.DELIVER and isinstance(order_id, str) and order_id in waits_s \
+                and order_id not in deliver_index:
+            deliver_index[order_id] = len(steps) - 1
+            steps.append(MissionStep(StepKind.WAIT, duration_s=max(0.0, waits_s[order_id])))
+    missing = sorted(set(waits_s) - set(deliver_index))
+    if missing:
+        raise MissionBuildError(f"mission {mission.mission_id} has no DELIVER step for {', '.join(missing)}")
+    return replace(mission, steps=tuple(steps)), deliver_index
 
 
 def ground_trip(
@@ -216,6 +250,13 @@ def ground_tour(mission_id: str, stops: Sequence[Stop], *, cruise_speed_m_s: flo
 def mission_steps_json(mission: Mission) -> list[dict[str, Any]]:
     """The steps as JSON-able dicts (what the store and the dashboard show)."""
     return [{**asdict(step), "kind": step.kind.value} for step in mission.steps]
+
+
+def mission_from_json(mission_id: str, steps: Sequence[Mapping[str, Any]], *,
+                      cruise_speed_m_s: float | None = None) -> Mission:
+    """A stored mission back as a `Mission` (the inverse of `mission_steps_json`)."""
+    return Mission(mission_id, tuple(MissionStep(**{**step, "kind": StepKind(step["kind"])}) for step in steps),
+                   cruise_speed_m_s=cruise_speed_m_s)
 
 
 def delivery_steps(mission: Mission) -> dict[int, str]:

@@ -102,9 +102,11 @@ class SafetyMonitor:
         self.config = config or MonitorConfig()
         self.alerts: list[Alert] = []
         self.ledger = GeofenceLedger()
+        self.failed_passes = 0  # passes that raised (logged; the next pass runs regardless)
         self.min_battery_pct: dict[str, float] = {}
         self._on_alert = on_alert
         self._recalled: set[str] = set()
+        self._near: dict[str, set[str]] = {}  # vehicle -> zones it is near now (alerted once per episode)
         self._actions: set[asyncio.Task[None]] = set()
         self._pending_zone_ids: set[str] = set()
         airspace.add_listener(self._on_airspace)
@@ -153,7 +155,11 @@ class SafetyMonitor:
         try:
             while True:
                 await asyncio.sleep(self.config.period_wall_s)
-                self.check_all()
+                try:
+                    self.check_all()
+                except Exception:  # one bad pass (a vehicle's odd state) must not stop the safety checks
+                    self.failed_passes += 1
+                    logger.exception("safety monitor pass failed")
         finally:
             for task in list(self._actions):
                 task.cancel()
@@ -198,6 +204,7 @@ class SafetyMonitor:
     def _check_geofence(self, vehicle: FleetVehicle, state: VehicleState, airspace: Airspace, now_s: float) -> None:
         if state.relative_altitude_m < AIRBORNE_M or not state.position_valid:
             self.ledger.observe(vehicle.vehicle_id, None, now_s)
+            self._near.pop(vehicle.vehicle_id, None)
             return
         x_m, y_m = self.frame.to_local(state.latitude_deg, state.longitude_deg)
         zone_id = position_violation(airspace, x_m, y_m, state.relative_altitude_m, now_s)
@@ -206,15 +213,16 @@ class SafetyMonitor:
             self.alert(vehicle.vehicle_id, "geofence", f"inside {zone_id} at {altitude}: return to launch")
             self._act(vehicle.adapter.return_home(), f"{vehicle.vehicle_id}-geofence-rtl")
             return
+        near_ids: set[str] = set()
         if zone_id is None:
             point = Point(x_m, y_m)
-            for zone in airspace.zones:
-                if zone_blocks_at(zone, now_s, state.relative_altitude_m) and (
-                    zone.polygon.distance(point) < self.config.near_zone_m
-                ):
-                    near = f"within {self.config.near_zone_m} m of {zone.zone_id}"
-                    self.alert(vehicle.vehicle_id, "geofence_near", near)
-                    break
+            near_ids = {zone.zone_id for zone in airspace.zones
+                        if zone_blocks_at(zone, now_s, state.relative_altitude_m)
+                        and zone.polygon.distance(point) < self.config.near_zone_m}
+        # One alert per episode: when the drone comes near a zone, not at every pass while it stays near.
+        for zone_near in sorted(near_ids - self._near.get(vehicle.vehicle_id, set())):
+            self.alert(vehicle.vehicle_id, "geofence_near", f"within {self.config.near_zone_m} m of {zone_near}")
+        self._near[vehicle.vehicle_id] = near_ids
 
     def _check_battery(self, vehicle: FleetVehicle, state: VehicleState) -> None:
         """Energy to fly home from here (plus reserve) against what is left -> return early."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from .errors import NotConnected
 from .fleet import Fleet
 from .store import fleet as fleet_store
 
@@ -18,6 +19,11 @@ class AdapterCommander:
 
     async def execute(self, command: fleet_store.VehicleCommand) -> None:
         """Pause / resume / return / land a vehicle (AdapterError with the vehicle's code when it refuses)."""
+        if command.vehicle_id not in self.fleet:
+            # Scale-out: another process leads the vehicle's hub (or none does yet); it is not driven from here.
+            raise NotConnected(command.vehicle_id, f"{command.command}()",
+                               "this fleet-manager process does not lead the vehicle's hub; send the command to "
+                               "the process that holds the hub's lease")
         vehicle = self.fleet.get(command.vehicle_id)
         adapter = vehicle.adapter
         kind = fleet_store.CommandKind(command.command)

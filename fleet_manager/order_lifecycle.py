@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +24,11 @@ from .adapters.base import Mission, MissionOutcome
 from .domain.errors import Conflict, NotFound
 from .domain.orders import DeliveryMode, OrderStatus
 from .handover import RecipientCheck
+from .learning.eta_service import Departure, EtaService
 from .missions import mission_steps_json
 from .store import fleet as fleet_store
 from .store import lockers as locker_store
-from .store import order_queries
+from .store import order_queries, outbox
 from .store import orders as order_store
 from .store.db import Database
 
@@ -56,13 +57,14 @@ class OrderLifecycle:
 
     def __init__(
         self, *, database: Database, clock: Clock, hub_id: str, recipients: RecipientCheck,
-        policy: AttemptPolicy | None = None,
+        policy: AttemptPolicy | None = None, eta: EtaService | None = None,
     ) -> None:
         self.database = database
         self.clock = clock
         self.hub_id = hub_id
         self.recipients = recipients
         self.policy = policy or AttemptPolicy()
+        self.eta = eta or EtaService()
 
     async def requeue_orphans(self) -> list[str]:
         """After a restart: planned/assigned orders whose mission is gone or over go back to ready."""
@@ -103,24 +105,96 @@ class OrderLifecycle:
 
     async def depart(
         self, *, mission_id: str, vehicle_id: str, mode: DeliveryMode, order_ids: Sequence[str],
-        eta_s: dict[str, float],
+        eta_s: dict[str, float], legs: Mapping[str, Mapping[str, float]] | None = None,
     ) -> None:
-        """The vehicle has begun its mission: the mission runs, its loaded orders are out for delivery."""
+        """The vehicle has begun its mission: the mission runs, its loaded orders are out for delivery.
+
+        Each parcel's ETA window comes from the hub's `EtaService` (a trained model, else the planner's
+        ETA ± the fixed margin); `legs` are the planned facts of each parcel's leg (`eta_service.leg_plans`).
+        """
         now_s = self.clock.now()
+        legs = legs or {}
 
         def depart(session: Session) -> None:
             fleet_store.update_mission(session, mission_id=mission_id, status=fleet_store.MissionStatus.RUNNING,
                                        at_s=now_s)
+            in_flight = order_store.count_on_the_way(session, hub_id=self.hub_id)
             for order_id in order_ids:
-                if order_store.get_order(session, order_id=order_id).status is not OrderStatus.LOADED:
+                order = order_store.get_order(session, order_id=order_id)
+                if order.status is not OrderStatus.LOADED:
                     continue
+                leg = dict(legs.get(order_id, {}))
+                departure = Departure(order_id=order_id, mode=mode.value, depart_at_s=now_s,
+                                      planned_eta_s=eta_s.get(order_id), leg=leg, weight_kg=order.weight_kg,
+                                      legs_in_flight=in_flight)
+                window = self.eta.window(departure, now_s)
+                details: dict[str, Any] = {"eta_s": eta_s.get(order_id), "mode": mode.value, **leg}
+                if window is not None and self.eta.predicts:
+                    details.update(eta_earliest_s=window["earliest_s"], eta_latest_s=window["latest_s"],
+                                   eta_source=window["source"])
                 order_store.transition_order(
                     session, order_id=order_id, to_status=OrderStatus.OUT_FOR_DELIVERY, actor=ACTOR,
                     reason=f"{vehicle_id} departed", at_s=now_s, mode=mode, vehicle_id=vehicle_id,
-                    mission_id=mission_id, details={"eta_s": eta_s.get(order_id), "mode": mode.value},
+                    mission_id=mission_id, details=details,
                 )
+                if window is not None:
+                    self._keep_eta(session, departure, window, now_s)
 
         await self.database.write_async(depart)
+
+    async def refresh_etas(self, *, order_ids: Sequence[str]) -> None:
+        """The mission progressed (a hand-over): the windows of the parcels still aboard are predicted again."""
+        if not self.eta.predicts or not order_ids:
+            return
+        now_s = self.clock.now()
+
+        def refresh(session: Session) -> None:
+            in_flight = order_store.count_on_the_way(session, hub_id=self.hub_id)
+            for order_id in order_ids:
+                order = order_store.get_order(session, order_id=order_id)
+                kept = order.eta
+                if order.status is not OrderStatus.OUT_FOR_DELIVERY or "depart_at_s" not in kept:
+                    continue
+                departure = Departure(order_id=order_id, mode=str(kept.get("mode", "")),
+                                      depart_at_s=float(kept["depart_at_s"]), planned_eta_s=kept.get("planned_eta_s"),
+                                      leg=dict(kept.get("leg", {})), weight_kg=order.weight_kg,
+                                      legs_in_flight=in_flight)
+                window = self.eta.window(departure, now_s)
+                if window is not None:
+                    self._keep_eta(session, departure, {**window, "arriving_soon_sent": kept.get("arriving_soon_sent",
+                                                                                                 False)}, now_s)
+
+        await self.database.write_async(refresh)
+
+    def _keep_eta(self, session: Session, departure: Departure, window: dict[str, Any], now_s: float) -> None:
+        """Store the window (with what a refresh needs) and announce 'arriving soon' once when it is close."""
+        stored = {**window, "depart_at_s": departure.depart_at_s, "planned_eta_s": departure.planned_eta_s,
+                  "mode": departure.mode, "leg": dict(departure.leg)}
+        minutes = self.eta.arriving_soon(stored, now_s)
+        if minutes is not None:
+            order_store.notify_arriving_soon(session, order_id=departure.order_id, minutes=minutes, at_s=now_s,
+                                             window=(window["earliest_s"], window["latest_s"]))
+            stored["arriving_soon_sent"] = True
+        order_store.set_eta(session, order_id=departure.order_id, eta=stored)
+
+    async def cancelled_among(self, order_ids: Sequence[str]) -> list[str]:
+        """The orders of `order_ids` that have been cancelled."""
+        def read(session: Session) -> list[str]:
+            return [o for o in order_ids
+                    if order_store.get_order(session, order_id=o).status is OrderStatus.CANCELLED]
+
+        return await self.database.read_async(read)
+
+    async def note_mission(self, *, mission_id: str, details: dict[str, Any]) -> None:
+        """Add details to a running mission's record (its status unchanged)."""
+        now_s = self.clock.now()
+
+        def note(session: Session) -> None:
+            record = fleet_store.get_mission(session, mission_id=mission_id)
+            fleet_store.update_mission(session, mission_id=mission_id, status=record.status, at_s=now_s,
+                                       details=details)
+
+        await self.database.write_async(note)
 
     async def refused(self, *, mission_id: str, order_ids: Sequence[str], why: str) -> None:
         """The vehicle refused the mission before leaving: the mission failed, its parcels are ready again."""
@@ -171,20 +245,32 @@ class OrderLifecycle:
             return None
         return target
 
-    async def settle(self, *, mission_id: str, outcome: MissionOutcome, aboard: Sequence[str]) -> None:
+    async def carrying_event(self, what: str, *, van_id: str, vehicle_id: str, data: dict[str, Any]) -> None:
+        """A van's step with a vehicle it carries (`loaded`, `launched`, `recovered`, `recovery_failed`,
+        `unloaded`) as event `vehicle.<what>` on the stream and the webhooks."""
+        now_s = self.clock.now()
+        body = {"van_id": van_id, "vehicle_id": vehicle_id, "at_s": now_s, **data}
+        await self.database.write_async(lambda s: outbox.append_event(
+            s, hub_id=self.hub_id, event_type=f"vehicle.{what}", subject=f"vehicles/{vehicle_id}", data=body,
+            at_s=now_s))
+
+    async def settle(self, *, mission_id: str, outcome: MissionOutcome, aboard: Sequence[str], why: str = "") -> None:
         """Mission over: parcels still aboard go back to the hub and out again; the mission gets its status."""
         now_s = self.clock.now()
         status = _MISSION_STATUS.get(outcome, fleet_store.MissionStatus.FAILED)
+        details: dict[str, Any] = {"outcome": outcome.value, "parcels_brought_back": list(aboard)}
+        if why:
+            details["reason"] = why
 
         def settle(session: Session) -> None:
-            fleet_store.update_mission(session, mission_id=mission_id, status=status, at_s=now_s,
-                                       details={"outcome": outcome.value, "parcels_brought_back": list(aboard)})
+            fleet_store.update_mission(session, mission_id=mission_id, status=status, at_s=now_s, details=details)
             for order_id in aboard:
                 order = order_store.get_order(session, order_id=order_id)
                 if order.status in (OrderStatus.OUT_FOR_DELIVERY, OrderStatus.HANDED_OFF):
                     order_store.transition_order(
                         session, order_id=order_id, to_status=OrderStatus.RETURNED_TO_HUB, actor=ACTOR,
-                        reason=f"mission {outcome.value}; parcel brought back", at_s=now_s,
+                        reason=f"mission {outcome.value}; parcel brought back" + (f" ({why})" if why else ""),
+                        at_s=now_s,
                     )
                     order_store.transition_order(session, order_id=order_id, to_status=OrderStatus.READY,
                                                  actor=ACTOR, reason="goes out again", at_s=now_s)
@@ -205,7 +291,7 @@ class OrderLifecycle:
             fleet_store.create_mission(
                 session, mission_id=mission.mission_id, hub_id=self.hub_id, vehicle_id=vehicle_id,
                 order_ids=order_ids, steps=mission_steps_json(mission), at_s=now_s,
-                details={"mode": mode.value, "replaces": old_mission_id},
+                details={"mode": mode.value, "replaces": old_mission_id, "cruise_speed_m_s": mission.cruise_speed_m_s},
             )
             fleet_store.update_mission(session, mission_id=mission.mission_id,
                                        status=fleet_store.MissionStatus.RUNNING, at_s=now_s)

@@ -10,11 +10,12 @@ All planning â€” assignment, routing, timing, energy, van handoff, re-planning â
   dispatcher does not; a drone or robot with hardly anything above its reserve is not offered);
   the vehicle profiles -> the travel models (drone energy model, robot Wh/km, walking and driving
   speeds); the van handoffs the dispatcher can execute -> the planner's `HandoffPolicy` (launch at
-  a van stop, recovery at that stop, one drone per stop, one sortie per drone and van trip);
+  a van stop, recovery at that stop or a later one, as many trips per carried vehicle as its pack allows);
 - out: the first open trip of each idle vehicle's route (`VehicleRoute.trips()`) -> an adapter
-  `Mission` in a `Sortie`; a van's drones' trips ride on its sortie as `Handoff`s (a WAIT step after
-  the DELIVER at the launch stop). A route that starts with a battery swap is not sent: the hub swaps
-  the pack, and the changed charge brings a new plan.
+  `Mission` in a `Sortie`; the trips of a van's drones and robots ride on its sortie as `Handoff`s
+  (a WAIT of the launch / recovery time after the DELIVER at each of the two stops; the carried
+  vehicle's mission ends where the van stands at the recovery stop). A route that starts with a
+  battery swap is not sent: the hub swaps the pack, and the changed charge brings a new plan.
 
 It keeps the plan in force between cycles and picks the planner call: a full plan every
 `full_plan_period_s`, or whenever the fleet, a charge or an order differs from what the plan
@@ -27,7 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from mission_planner.airspace import Airspace, ZoneKind
@@ -45,11 +46,20 @@ from mission_planner.terrain import ElevationGrid
 from mission_planner.travel import DroneTravel, GroundTravel
 from mission_planner.van_handoff import HandoffPolicy, Recovery
 
-from .adapters.base import Mission, VehicleKind, VehicleState
+from .adapters.base import Mission, StepKind, VehicleKind, VehicleState
 from .domain.handling import Handling
 from .domain.orders import DeliveryMode, Order, OrderStatus
 from .fleet import FleetVehicle, VehicleProfile
-from .missions import MissionBuildError, carried_drone_trip, drone_trip, ground_trip, trip_order_ids, with_wait_after
+from .missions import (
+    MissionBuildError,
+    carried_drone_trip,
+    carried_robot_trip,
+    drone_trip,
+    ground_trip,
+    trip_order_ids,
+    with_waits_after,
+)
+from .traffic import TrafficReport, edge_factors
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +84,26 @@ class FleetSlot:
 
 @dataclass(frozen=True)
 class Handoff:
-    """A drone the van launches at one of its stops: the van waits (WAIT step) until the drone is back."""
+    """A drone or robot the van sets down at one of its stops and takes back aboard at that or a later stop.
 
-    drone_id: str
-    wait_step_index: int  # the van mission's WAIT step at the launch stop
-    sortie: Sortie  # the drone's own mission, started once the van has launched it
+    Step indexes are the van mission's DELIVER steps at the two stops; a WAIT of the plan's launch
+    (recovery) time follows each. Between them the van drives on; at the recovery stop it stands
+    until the vehicle is back, which makes it wait only when the vehicle is not there yet
+    (`planned_wait_s` is how long the plan expects that to be).
+    """
+
+    vehicle_id: str
+    launch_step_index: int
+    recovery_step_index: int
+    sortie: Sortie  # the carried vehicle's own mission, started once the van has launched it
+    planned_wait_s: float = 0.0
+    launch_order_id: str = ""  # the van's stop: the parcel it hands over there
+    recovery_order_id: str = ""
+
+    @property
+    def later_stop(self) -> bool:
+        """Recovered at another stop than the launch stop."""
+        return self.recovery_step_index != self.launch_step_index
 
 
 @dataclass(frozen=True)
@@ -102,10 +127,14 @@ class Sortie:
 
 
 def dispatcher_handoff() -> HandoffPolicy:
-    """The van handoffs the dispatcher executes: the van stops, sets one drone down, waits for it to come back
-    to that stop, takes it aboard and drives on; a drone flies one sortie per van trip (no swap aboard)."""
-    return HandoffPolicy(recovery=Recovery.SAME_STOP, launch_at_depot=False, launches_per_stop=1,
-                         sorties_per_carrier=1)
+    """The van handoffs the dispatcher executes: the van sets drones (robots) down at a stop, drives on and
+    takes each back aboard at the stop the plan names (that one or a later one), where it may set it down
+    again for its next trip; none leaves from the hub. (The planner counts a carried drone's trips of one
+    van trip against the pack it left with; the van swaps packs aboard, so that is on the safe side.)"""
+    return HandoffPolicy(recovery=Recovery.LATER_STOP, launch_at_depot=False)
+
+
+_Traffic = tuple[float, dict[tuple[Hashable, Hashable], float], tuple[object, ...]]  # factor, edge factors, key
 
 
 @dataclass(frozen=True)
@@ -177,6 +206,9 @@ class FleetPlanner:
         self._locker_positions: dict[str, tuple[float, float]] = {}
         self._graphs = {VehicleKind.ROBOT: walk_graph, VehicleKind.VAN: street_graph}
         self._ground: dict[VehicleKind, GroundNetwork] = {}  # walk (robots) and street (vans) networks
+        self._ground_traffic: dict[VehicleKind, tuple[object, ...]] = {}  # the traffic each network was built for
+        self._van_speed_at: Callable[[float], float] | None = None
+        self._traffic_reports: tuple[TrafficReport, ...] = ()
         self._drone_paths: DronePathPlanner | None = None
         self._airspace_key: tuple[str, ...] = ()
         self._travel: FleetTravel | None = None
@@ -226,6 +258,26 @@ class FleetPlanner:
         self._sequence += 1
         return f"{vehicle_id}-{int(now_s)}-{self._sequence}"
 
+    def set_traffic(self, *, van_speed_at: Callable[[float], float] | None = None,
+                    reports: Sequence[TrafficReport] | None = None) -> None:
+        """Street traffic for vans: the learnt speed factor by time (`van_speed_at`), the reported congestion
+        and incidents (`reports`). Either left as None keeps what was set before."""
+        if van_speed_at is not None:
+            self._van_speed_at = van_speed_at
+        if reports is not None:
+            self._traffic_reports = tuple(reports)
+
+    def _van_traffic(self, now_s: float | None) -> _Traffic:
+        """(speed factor, per-edge factors, cache key) of the street network at `now_s`."""
+        if now_s is None:
+            return 1.0, {}, ()
+        factor = round(self._van_speed_at(now_s) * 20) / 20 if self._van_speed_at else 1.0  # 5 % steps
+        factor = max(factor, 0.05)
+        active = tuple(r.report_id for r in self._traffic_reports if r.active(now_s))
+        edges = edge_factors(self._graphs[VehicleKind.VAN], self.frame, self._traffic_reports, now_s) if active \
+            else {}
+        return factor, edges, (factor, active)
+
     def set_lockers(self, lockers: Mapping[str, tuple[float, float]]) -> None:
         """The hub's lockers (id -> lat, lon): safe landing points, and where diverted parcels go."""
         self._locker_positions = dict(lockers)
@@ -266,7 +318,7 @@ class FleetPlanner:
                          latest_s=latest_s, avoid_vehicle_ids=frozenset(avoid_vehicle_ids),
                          max_out_s=handling.max_out_s, max_shock_g=handling.max_shock_g)
 
-    def travel(self, airspace: Airspace, vehicles: Sequence[FleetVehicle]) -> FleetTravel:
+    def travel(self, airspace: Airspace, vehicles: Sequence[FleetVehicle], now_s: float | None = None) -> FleetTravel:
         """The planner's world (paths, matrices caches) for this airspace and fleet; rebuilt when either changes.
 
         The models come from every profile seen so far (not only the vehicles idle this cycle), so the
@@ -292,9 +344,10 @@ class FleetPlanner:
         reserve = ReservePolicy(max((p.reserve_pct for _id, (kind, p) in known if kind is not VehicleKind.VAN),
                                     default=DEFAULT_PROFILES[VehicleKind.DRONE].reserve_pct) / 100.0)
         walk = self._network(VehicleKind.ROBOT, robot.speed_m_s)
-        streets = self._network(VehicleKind.VAN, van.speed_m_s)
+        van_factor, van_edges, traffic_key = self._van_traffic(now_s)
+        streets = self._network(VehicleKind.VAN, van.speed_m_s, traffic=(van_factor, van_edges, traffic_key))
         key = (*sorted(z.zone_id for z in airspace.zones), drone_model, robot_model, reserve, drone.cruise_altitude_m,
-               self.lockers, walk.speed_m_s, streets.speed_m_s)
+               self.lockers, walk.speed_m_s, streets.speed_m_s, traffic_key)
         if self._travel is None or key != self._travel_key:
             self._travel = FleetTravel(
                 frame=self.frame, hub=self.hub, lockers=self.lockers, airspace=airspace,
@@ -306,15 +359,23 @@ class FleetPlanner:
             self._last = None
         return self._travel
 
-    def _network(self, kind: VehicleKind, speed_m_s: float | None = None) -> GroundNetwork:
-        """The walk (robots) or street (vans) network at the profile's speed; kept while the speed stays."""
+    def _network(
+        self, kind: VehicleKind, speed_m_s: float | None = None,
+        traffic: _Traffic = (1.0, {}, ()),
+    ) -> GroundNetwork:
+        """The walk (robots) or street (vans) network at the profile's speed and in `traffic` (speed factor,
+        edge factors, their key); kept while both stay."""
         network = self._ground.get(kind)
-        if network is not None and speed_m_s in (None, network.speed_m_s):
+        if network is not None and speed_m_s in (None, network.speed_m_s) \
+                and self._ground_traffic.get(kind, ()) == traffic[2]:
             return network
         network = GroundNetwork(self._graphs[kind],  # type: ignore[arg-type]
-                                speed_m_s=speed_m_s or DEFAULT_PROFILES[kind].speed_m_s,
-                                use_edge_speed=kind is VehicleKind.VAN)  # vans: posted limits where known
+                                speed_m_s=speed_m_s or (network.speed_m_s if network is not None
+                                                        else DEFAULT_PROFILES[kind].speed_m_s),
+                                use_edge_speed=kind is VehicleKind.VAN,  # vans: posted limits where known
+                                speed_factor=traffic[0], edge_factors=traffic[1])
         self._ground[kind] = network
+        self._ground_traffic[kind] = traffic[2]
         return network
 
     def vehicle_spec(self, slot: FleetSlot) -> VehicleSpec | None:
@@ -367,7 +428,7 @@ class FleetPlanner:
         vehicle_specs = [spec for spec in (self.vehicle_spec(s) for s in slots) if spec is not None]
         if not vehicle_specs or not any(s.idle for s in slots):
             return []  # nobody can be sent (all drained): the plan in force stays for the next cycle
-        travel = self.travel(airspace, [s.vehicle for s in slots])
+        travel = self.travel(airspace, [s.vehicle for s in slots], now_s)
         specs = {o.order_id: o for o in orders}
         idle_ids = frozenset(s.vehicle.vehicle_id for s in slots if s.idle)
         charges = {s.vehicle.vehicle_id: charge_wh / s.vehicle.profile.battery_wh for s in slots
@@ -390,7 +451,7 @@ class FleetPlanner:
         else:
             result = self._last.result  # nothing changed: trips planned for later may be due now
             self.last_plan_kind = "kept"
-        sorties = self._sorties(result.plan, slots, specs, now_s)
+        sorties = self.trips_due(result.plan, slots, specs, now_s)
         self._last.dispatched.update(o for s in sorties for o in s.all_order_ids)
         self._last.idle_ids = idle_ids - {s.vehicle_id for s in sorties}
         self.last_plan_wall_s = time.perf_counter() - started
@@ -450,10 +511,11 @@ class FleetPlanner:
             return "an order changed (rescheduled, diverted to a locker, or a vehicle to avoid)"
         return ""
 
-    def _sorties(
+    def trips_due(
         self, plan: Plan, slots: Sequence[FleetSlot], specs: Mapping[str, OrderSpec], now_s: float
     ) -> list[Sortie]:
-        """The first undispatched trip of each idle vehicle, if it is due, as a sortie (vans with their drones)."""
+        """The first undispatched trip of each idle vehicle in `plan`, if it is due, as a sortie (vans with the
+        trips of the drones and robots they carry); `specs` are the orders the dispatcher still offers."""
         dispatched = self._last.dispatched if self._last is not None else set()
         sorties: list[Sortie] = []
         for slot in slots:
@@ -485,47 +547,81 @@ class FleetPlanner:
         self, sortie: Sortie, van_legs: Sequence[Leg], plan: Plan, slots: Sequence[FleetSlot], now_s: float,
         taken: set[str],
     ) -> Sortie:
-        """The van's sortie with the trips its drones fly from its stops (the planner launched each at a van
-        stop and recovered it there): a WAIT after the DELIVER at that stop, and the drone's mission.
+        """The van's sortie with the trips its drones and robots make from its stops: each is launched at the
+        van stop the plan launches it from and recovered at the stop the plan recovers it at (the van's
+        mission gets a WAIT of the plan's launch / recovery time after the DELIVER at each), and carries the
+        vehicle's own mission, which ends where the van stands at the recovery stop.
         Trips with an order in `taken` (dispatched, or no longer offered) stay home."""
-        handoffs: list[Handoff] = []
-        mission = sortie.mission
-        stops = [leg for leg in van_legs if leg.kind is LegKind.DROPOFF]
+        stops = [leg for leg in van_legs if leg.kind is LegKind.DROPOFF and leg.order_ids]
+        van_kerb = {step.order_id: (step.latitude_deg, step.longitude_deg) for step in sortie.mission.steps
+                    if step.kind is StepKind.DELIVER and step.latitude_deg is not None
+                    and step.longitude_deg is not None}
+        planned: list[tuple[str, Leg, Leg, Sortie, float]] = []  # vehicle, launch stop, recovery stop, trip, wait
+        waits_s: dict[str, float] = {}
         for slot in slots:
-            drone = slot.vehicle
-            if not slot.idle or drone.carried_by != sortie.vehicle_id or drone.kind is not VehicleKind.DRONE:
+            carried = slot.vehicle
+            if (not slot.idle or carried.carried_by != sortie.vehicle_id
+                    or carried.kind not in (VehicleKind.DRONE, VehicleKind.ROBOT)):
                 continue
-            route = plan.route(drone.vehicle_id)
+            route = plan.route(carried.vehicle_id)
             for trip in route.trips() if route is not None else ():
                 if set(trip_order_ids(trip)) & taken or trip[0].kind is not LegKind.LAUNCH:
                     continue
-                launch = trip[0]
-                # the van's stop there: the last one it reaches before the launch
-                stop = max((leg for leg in stops if leg.to_xy_m == launch.from_xy_m
-                            and leg.arrival_s <= launch.start_s + 1e-6), key=lambda leg: leg.arrival_s, default=None)
-                if stop is None:
-                    logger.warning("%s: trip of %s with %s is not launched at one of its stops", sortie.vehicle_id,
-                                   drone.vehicle_id, ", ".join(trip_order_ids(trip)))
+                found = _launch_and_recovery_stops(trip, stops)
+                if found is None:
+                    logger.warning("%s: trip of %s with %s is not launched and recovered at its stops",
+                                   sortie.vehicle_id, carried.vehicle_id, ", ".join(trip_order_ids(trip)))
                     continue
+                launch_stop, recovery_stop = found
+                meet_at = van_kerb.get(recovery_stop.order_ids[-1])
+                if meet_at is None:
+                    continue  # the van's mission does not stop there (the parcel was withdrawn)
                 try:
-                    drone_sortie = self.sortie(drone, trip, now_s)
+                    carried_sortie = self.sortie(carried, trip, now_s, meet_at=meet_at,
+                                                 plan_start_s=van_legs[0].start_s)
                 except MissionBuildError as exc:
-                    logger.warning("%s: %s", drone.vehicle_id, exc)
+                    logger.warning("%s: %s", carried.vehicle_id, exc)
                     continue
-                mission, wait_index = with_wait_after(mission, stop.order_ids[-1])
-                handoffs = [replace(h, wait_step_index=h.wait_step_index + (h.wait_step_index >= wait_index))
-                            for h in handoffs]
-                handoffs.append(Handoff(drone.vehicle_id, wait_index, drone_sortie))
-        if not handoffs:
+                launch_leg = trip[0]
+                recovery_leg = next(leg for leg in trip if leg.kind is LegKind.RECOVERY)
+                planned_wait_s = max(0.0, recovery_leg.arrival_s - recovery_stop.arrival_s)
+                for stop, handling_s in ((launch_stop, launch_leg.end_s - launch_leg.start_s),
+                                         (recovery_stop, recovery_leg.end_s - recovery_leg.arrival_s)):
+                    order_id = stop.order_ids[-1]
+                    waits_s[order_id] = waits_s.get(order_id, 0.0) + max(0.0, handling_s)
+                planned.append((carried.vehicle_id, launch_stop, recovery_stop, carried_sortie, planned_wait_s))
+        if not planned:
             return sortie
-        return replace(sortie, mission=mission, handoffs=tuple(sorted(handoffs, key=lambda h: h.wait_step_index)))
+        mission, deliver_index = with_waits_after(sortie.mission, waits_s)
+        handoffs = tuple(sorted(
+            (Handoff(vehicle_id, deliver_index[launch.order_ids[-1]], deliver_index[recovery.order_ids[-1]],
+                     carried_sortie, planned_wait_s, launch.order_ids[-1], recovery.order_ids[-1])
+             for vehicle_id, launch, recovery, carried_sortie, planned_wait_s in planned),
+            key=lambda h: (h.launch_step_index, h.vehicle_id)))
+        return replace(sortie, mission=mission, handoffs=handoffs)
 
-    def sortie(self, vehicle: FleetVehicle, legs: Sequence[Leg], now_s: float) -> Sortie:
-        """One planned trip -> the adapter mission and what the dispatcher records about it."""
+    def sortie(
+        self, vehicle: FleetVehicle, legs: Sequence[Leg], now_s: float, *, meet_at: tuple[float, float] | None = None,
+        plan_start_s: float | None = None,
+    ) -> Sortie:
+        """One planned trip -> the adapter mission and what the dispatcher records about it.
+
+        `meet_at` (lat, lon): a van-carried vehicle's trip ends there, beside its van at the recovery stop.
+        `plan_start_s`: when the plan has the trip (for a carried one: its van's trip) start; it starts now."""
         mission_id = self.next_mission_id(vehicle.vehicle_id, now_s)
         profile = vehicle.profile
-        if vehicle.kind is VehicleKind.DRONE and vehicle.carried_by is not None:
+        carried = vehicle.carried_by is not None and any(leg.kind is LegKind.LAUNCH for leg in legs)
+        if vehicle.kind is VehicleKind.DRONE and carried:
+            launch_xy = legs[0].from_xy_m
+            recovery_xy = next((leg.to_xy_m for leg in legs if leg.kind is LegKind.RECOVERY), launch_xy)
             mission = carried_drone_trip(mission_id, legs, self.frame, cruise_altitude_m=profile.cruise_altitude_m,
+                                         cruise_speed_m_s=profile.speed_m_s,
+                                         land_at=meet_at if recovery_xy != launch_xy else None)
+        elif vehicle.kind is VehicleKind.ROBOT and carried:
+            if meet_at is None:
+                raise MissionBuildError(f"carried trip of {vehicle.vehicle_id} needs the van's recovery stop")
+            network = self._network(vehicle.kind)
+            mission = carried_robot_trip(mission_id, legs, lambda xy: _node_wgs84(network, xy), meet_at=meet_at,
                                          cruise_speed_m_s=profile.speed_m_s)
         elif vehicle.kind is VehicleKind.DRONE:
             mission = drone_trip(mission_id, legs, self.frame, cruise_altitude_m=profile.cruise_altitude_m,
@@ -535,8 +631,8 @@ class FleetPlanner:
             network = self._network(vehicle.kind)
             mission = ground_trip(mission_id, legs, lambda xy: _node_wgs84(network, xy),
                                   cruise_speed_m_s=profile.speed_m_s if vehicle.kind is VehicleKind.ROBOT else None)
-        # The plan's clock started when it was made; shift the trip to start now.
-        shift_s = now_s - legs[0].start_s
+        # The plan's clock started when it was made; shift the trip (a carried one: its van's) to start now.
+        shift_s = now_s - (legs[0].start_s if plan_start_s is None else plan_start_s)
         eta = {o: leg.arrival_s + shift_s for leg in legs if leg.kind is LegKind.DROPOFF for o in leg.order_ids}
         return Sortie(vehicle.vehicle_id, _MODES[vehicle.kind], mission, trip_order_ids(legs), eta,
                       sum(leg.energy_wh for leg in legs), legs[-1].end_s + shift_s)
@@ -563,6 +659,26 @@ def _charge_wh(slot: FleetSlot) -> float | None:
     if state.battery_remaining_pct is not None:
         return slot.vehicle.profile.battery_wh * state.battery_remaining_pct / 100.0
     return None
+
+
+def _launch_and_recovery_stops(trip: Sequence[Leg], stops: Sequence[Leg]) -> tuple[Leg, Leg] | None:
+    """The van stops a carried trip leaves from and comes back to: the last stop at the launch point the van
+    reaches by the launch, and the first stop at the recovery point from there on that the van reaches by the
+    recovery's end. None when either is not one of the van's stops."""
+    launch = trip[0]
+    recovery = next((leg for leg in trip if leg.kind is LegKind.RECOVERY), None)
+    if recovery is None:
+        return None
+    at_launch = [n for n, leg in enumerate(stops) if leg.to_xy_m == launch.from_xy_m
+                 and leg.arrival_s <= launch.start_s + 1e-6]
+    if not at_launch:
+        return None
+    first = at_launch[-1]
+    at_recovery = [n for n in range(first, len(stops)) if stops[n].to_xy_m == recovery.to_xy_m
+                   and stops[n].arrival_s <= recovery.end_s + 1e-6]
+    if not at_recovery:
+        return None
+    return stops[first], stops[at_recovery[-1]]
 
 
 def _node_wgs84(network: GroundNetwork, xy: tuple[float, float]) -> tuple[float, float]:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from .adapters.base import VehicleState
+from .errors import StaleLeader
 from .fleet import Fleet, FleetVehicle
 from .store import fleet as fleet_store
 from .store.db import Database
@@ -52,6 +53,8 @@ class TelemetryRecorder:
         rows = [(v.vehicle_id, state_json(state, v), state.stamp_s) for v, state in states if state is not None]
         try:
             await self.database.write_async(functools.partial(_store, rows=rows))
+        except StaleLeader:
+            raise  # deposed: the hub's services stop (fleet_manager.leadership)
         except Exception:
             logger.exception("recording telemetry failed")
 
@@ -61,6 +64,9 @@ def state_json(state: VehicleState, vehicle: FleetVehicle) -> dict[str, Any]:
     data: dict[str, Any] = {key: getattr(value, "value", value) for key, value in state.__dict__.items()}
     data.update({"mission_id": vehicle.mission_id, "order_ids": list(vehicle.order_ids),
                  "out_of_service": vehicle.out_of_service, "carried_by": vehicle.carried_by})
+    carried = getattr(vehicle.adapter, "carried", None)  # a van: the drones and robots aboard (its cargo)
+    if isinstance(carried, tuple):
+        data["carried"] = list(carried)
     return data
 
 

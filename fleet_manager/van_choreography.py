@@ -1,9 +1,18 @@
-"""A van and the drones it carries: load at the hub, launch and recover at a stop, unload when back.
+"""A van and the drones and robots it carries: load at the hub, launch at one stop, recover at the same or a
+later one, unload when back.
 
-The van's mission has a WAIT step at each launch stop. When the van reaches it, the choreography
-holds the van, launches the drone, starts the drone's own sortie through the mission control,
-waits for it to land beside the van, takes it back aboard and lets the van drive on. A drone
-that cannot be loaded, launched or recovered releases its orders to the next planning cycle.
+One `fly` task per carried trip runs beside the van's mission. When the van reports the launch
+stop, the choreography holds the van there (a pause: the hand-over at the door goes on, only the
+drive on waits), sets the vehicle down, starts the vehicle's own mission and lets the van drive
+on. When the van reports the recovery stop, it holds the van again until the vehicle is back
+beside it — so the van waits only when the vehicle is not there yet — takes it aboard and lets
+the van go. Holds are counted per van: two vehicles handled at one stop keep the van until both
+are done. A vehicle that cannot be loaded or launched releases its orders to the next planning
+cycle; one that cannot be recovered is left out of service where it stands.
+
+Every step is an event in the outbox (`vehicle.loaded`, `vehicle.launched`, `vehicle.recovered`,
+`vehicle.recovery_failed`, `vehicle.battery_swapped` (a charged pack from the van's spares),
+`vehicle.unloaded`: van, vehicle, stop, position), so the live stream (dashboard) and the webhooks see it.
 """
 
 from __future__ import annotations
@@ -12,7 +21,8 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 from .adapters.base import Carrier
 from .errors import AdapterError
@@ -34,84 +44,235 @@ class VanChoreography:
 
     def __init__(self, control: MissionControl) -> None:
         self.control = control
+        self._holds: dict[str, int] = {}  # van -> choreography tasks holding it at its stop
+        self._trips: dict[str, asyncio.Task[None]] = {}  # carried vehicle -> its own mission's runner, until recovered
+        self._launching: dict[str, asyncio.Lock] = {}  # van -> held while one of its vehicles is being launched
 
     async def load(self, running: RunningMission) -> None:
-        """Stow the van's drones at the hub before it leaves; a drone that cannot be loaded stays home."""
+        """Stow the van's drones and robots at the hub before it leaves; one that cannot be loaded stays home."""
         van = running.vehicle.adapter
-        for index, handoff in list(running.handoffs.items()):
+        kept: list[Handoff] = []
+        loaded: set[str] = set()
+        failed: set[str] = set()
+        for handoff in running.handoffs:  # a vehicle with several trips this van trip is loaded once
             try:
                 if not isinstance(van, Carrier):
                     raise TypeError("its adapter has no load/launch/recover")
-                if handoff.drone_id not in van.carried:
-                    await van.load(handoff.drone_id)
+                if handoff.vehicle_id in failed:
+                    raise AdapterError(running.vehicle.vehicle_id, f"load({handoff.vehicle_id!r})",
+                                       "it could not be loaded for an earlier trip")
+                if handoff.vehicle_id not in loaded and handoff.vehicle_id not in van.carried:
+                    await van.load(handoff.vehicle_id)
+                    await self._tell("loaded", running, handoff.vehicle_id, {})
+                loaded.add(handoff.vehicle_id)
             except (AdapterError, TypeError) as exc:
-                logger.warning("%s: could not load %s: %s", running.vehicle.vehicle_id, handoff.drone_id, exc)
-                del running.handoffs[index]
+                logger.warning("%s: could not load %s: %s", running.vehicle.vehicle_id, handoff.vehicle_id, exc)
+                failed.add(handoff.vehicle_id)
+                self.control.release_handoff(handoff, vehicle_free=True)
+            else:
+                kept.append(handoff)
+        running.handoffs = tuple(kept)
+
+    async def fly(self, running: RunningMission, handoff: Handoff, after: asyncio.Task[None] | None = None) -> None:
+        """One carried trip: launch at its stop, let the van drive on, recover at the stop the plan names.
+
+        `after`: the same vehicle's previous trip of this van trip, which must be over (the vehicle back
+        aboard, its pack swapped) before this one launches."""
+        launched = False
+        try:
+            if after is not None:
+                await asyncio.wait({after})
+            launched = await self._launch(running, handoff)
+            if launched:
+                await self._recover_at_stop(running, handoff)
+        finally:
+            if not launched:
                 self.control.release_handoff(handoff)
 
-    async def launch_and_recover(self, running: RunningMission, handoff: Handoff) -> None:
-        """At the launch stop: hold the van, launch the drone on its trip, take it back aboard, drive on."""
+    async def _launch(self, running: RunningMission, handoff: Handoff) -> bool:
+        """Wait for the launch stop, set the vehicle down and start its mission; False when it did not go."""
         van_vehicle = running.vehicle
         van = van_vehicle.adapter
         control = self.control
-        drone = control.fleet.get(handoff.drone_id)
-        if not isinstance(van, Carrier):
-            control.release_handoff(handoff)
-            return
-        try:
-            await van.pause()
-            await van.launch(handoff.drone_id)
-        except AdapterError as exc:
-            logger.warning("%s: launch of %s failed: %s", van_vehicle.vehicle_id, handoff.drone_id, exc)
-            control.release_handoff(handoff)
-            with contextlib.suppress(AdapterError):
-                await van.resume()
-            return
-        running.launched.add(handoff.drone_id)
-        logger.info("%s launched %s for %s", van_vehicle.vehicle_id, handoff.drone_id,
-                    ", ".join(handoff.sortie.order_ids))
-        state = van_vehicle.state()
-        launched_at = {"launched_from": van_vehicle.vehicle_id,
-                       "launch_latitude_deg": state.latitude_deg if state else None,
-                       "launch_longitude_deg": state.longitude_deg if state else None}
-        task = await control.start(dataclasses.replace(handoff.sortie, details=launched_at))
-        if task is None:
-            control.release_handoff(handoff)
-        else:
-            await asyncio.wait({task}, timeout=control.clock.wall_s(control.config.mission_timeout_s))
-        await self._recover(van_vehicle, van, drone)
-        with contextlib.suppress(AdapterError):
-            await van.resume()
+        if not isinstance(van, Carrier) or not await self._until_reached(running, handoff.launch_step_index):
+            return False
+        # one launch at a time per van: vehicles set down at one stop start their missions one after the other
+        async with self._held(van_vehicle), self._launching.setdefault(van_vehicle.vehicle_id, asyncio.Lock()):
+            try:
+                await van.launch(handoff.vehicle_id)
+            except AdapterError as exc:
+                logger.warning("%s: launch of %s failed: %s", van_vehicle.vehicle_id, handoff.vehicle_id, exc)
+                return False
+            running.launched.add(handoff.vehicle_id)
+            position = _position(van_vehicle)
+            logger.info("%s launched %s at its stop of %s for %s", van_vehicle.vehicle_id, handoff.vehicle_id,
+                        handoff.launch_order_id, ", ".join(handoff.sortie.order_ids))
+            meet_at = _meeting_point(handoff, position)
+            await self._tell("launched", running, handoff.vehicle_id, {
+                **_stop("launch", handoff.launch_order_id, handoff.launch_step_index, position),
+                "recovery_stop_order_id": handoff.recovery_order_id, "planned_wait_s": round(handoff.planned_wait_s, 1),
+                "recovery_latitude_deg": meet_at[0], "recovery_longitude_deg": meet_at[1],
+                "mission_id": handoff.sortie.mission.mission_id, "order_ids": list(handoff.sortie.order_ids)})
+            details = {"launched_from": van_vehicle.vehicle_id, "launch_latitude_deg": position[0],
+                       "launch_longitude_deg": position[1], "launch_stop_order_id": handoff.launch_order_id,
+                       "recovery_stop_order_id": handoff.recovery_order_id}
+            task = await control.start(dataclasses.replace(handoff.sortie, details=details))
+            if task is None or not await self._departed(handoff.vehicle_id, task):
+                # its orders moved meanwhile, or it refused its mission: straight back aboard (the van is held)
+                control.release_handoff(handoff)
+                await self._recover(running, handoff, at_launch_stop=True, waited_for_vehicle=False)
+                return True
+            self._trips[handoff.vehicle_id] = task
+        return True
 
-    async def _recover(self, van_vehicle: FleetVehicle, van: Carrier, drone: FleetVehicle) -> None:
-        """Take the landed drone back aboard (it disarms shortly after landing: retried a while)."""
+    async def _departed(self, vehicle_id: str, task: asyncio.Task[None]) -> bool:
+        """Wait (the van held) until the launched vehicle has set out on its mission; False when its runner ended
+        first (the vehicle refused the mission: it is still beside the van)."""
+        running = self.control.running_mission(vehicle_id)
+        if running is None:
+            return not task.done()
+        departed = asyncio.ensure_future(running.departed.wait())
+        try:
+            await asyncio.wait({departed, task}, return_when=asyncio.FIRST_COMPLETED,
+                               timeout=self.control.clock.wall_s(self.control.config.mission_timeout_s))
+        finally:
+            departed.cancel()
+        return running.departed.is_set()
+
+    async def _recover_at_stop(self, running: RunningMission, handoff: Handoff) -> None:
+        """Wait for the recovery stop, hold the van until the vehicle is back beside it, take it aboard."""
+        van_vehicle = running.vehicle
+        task = self._trips.pop(handoff.vehicle_id, None)
+        if task is None:
+            return  # already recovered (its trip never started)
+        if not await self._until_reached(running, handoff.recovery_step_index):
+            await self._left_behind(running, handoff, "the van's mission ended before its recovery stop")
+            return
+        async with self._held(van_vehicle):
+            back = task.done()
+            if not back:  # the van is there first: it waits (the plan said so when planned_wait_s > 0)
+                await asyncio.wait({task}, timeout=self.control.clock.wall_s(self.control.config.mission_timeout_s))
+            await self._recover(running, handoff, at_launch_stop=False, waited_for_vehicle=not back)
+
+    async def _recover(
+        self, running: RunningMission, handoff: Handoff, *, at_launch_stop: bool, waited_for_vehicle: bool
+    ) -> None:
+        """Take the landed/stopped vehicle back aboard (a drone disarms shortly after landing: retried a while).
+
+        `at_launch_stop`: its trip did not start (refused, orders gone), so it is taken back where it was set down."""
+        stop_order_id, stop_step_index = ((handoff.launch_order_id, handoff.launch_step_index) if at_launch_stop
+                                          else (handoff.recovery_order_id, handoff.recovery_step_index))
+        van_vehicle = running.vehicle
+        van = van_vehicle.adapter
+        if not isinstance(van, Carrier):
+            return
         for attempt in range(RECOVER_ATTEMPTS):
             try:
-                await van.recover(drone.vehicle_id)
+                await van.recover(handoff.vehicle_id)
             except AdapterError as exc:
                 if attempt == RECOVER_ATTEMPTS - 1:
-                    logger.error("%s: could not recover %s: %s", van_vehicle.vehicle_id, drone.vehicle_id, exc)
-                    drone.out_of_service = f"left at a van stop: {exc}"[:200]
+                    await self._left_behind(running, handoff, str(exc))
                     return
                 await asyncio.sleep(RECOVER_RETRY_WALL_S)
             else:
-                logger.info("%s recovered %s", van_vehicle.vehicle_id, drone.vehicle_id)
+                logger.info("%s recovered %s at its stop of %s%s", van_vehicle.vehicle_id, handoff.vehicle_id,
+                            stop_order_id, " (its trip did not start)" if at_launch_stop else "")
+                await self._tell("recovered", running, handoff.vehicle_id, {
+                    **_stop("recovery", stop_order_id, stop_step_index, _position(van_vehicle)),
+                    "launch_stop_order_id": handoff.launch_order_id,
+                    "later_stop": stop_step_index != handoff.launch_step_index, "trip_flown": not at_launch_stop,
+                    "van_waited": waited_for_vehicle, "planned_wait_s": round(handoff.planned_wait_s, 1),
+                    "mission_id": handoff.sortie.mission.mission_id})
                 return
 
+    async def swapped(self, running: RunningMission, vehicle_id: str) -> None:
+        """The van put a charged pack in a drone it took back aboard (its telemetry shows the new charge)."""
+        logger.info("%s swapped the pack of %s aboard", running.vehicle.vehicle_id, vehicle_id)
+        await self._tell("battery_swapped", running, vehicle_id, {})
+
+    async def _left_behind(self, running: RunningMission, handoff: Handoff, why: str) -> None:
+        van_id = running.vehicle.vehicle_id
+        logger.error("%s: could not recover %s: %s", van_id, handoff.vehicle_id, why)
+        self.control.fleet.get(handoff.vehicle_id).out_of_service = f"left at a van stop: {why}"[:200]
+        await self._tell("recovery_failed", running, handoff.vehicle_id, {
+            "recovery_stop_order_id": handoff.recovery_order_id, "why": why[:200]})
+
     async def end(self, running: RunningMission) -> None:
-        """Van back (or its mission over): trips never launched are released, carried drones unloaded."""
+        """Van back (or its mission over): carried vehicles unloaded, the choreography's tasks ended."""
         van = running.vehicle.adapter
-        unlaunched = list(running.handoffs.values())
-        drone_ids = {h.drone_id for h in unlaunched} | running.launched
-        running.handoffs.clear()
+        for task in running.handoff_tasks:
+            task.cancel()  # still waiting for a stop the van will not reach: `fly` releases unlaunched trips
+        for task in running.handoff_tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        vehicle_ids = {h.vehicle_id for h in running.handoffs} | running.launched
         if isinstance(van, Carrier):
-            for drone_id in sorted(drone_ids & set(van.carried)):
+            for vehicle_id in sorted(vehicle_ids & set(van.carried)):
                 try:
-                    await van.unload(drone_id)
+                    await van.unload(vehicle_id)
                 except AdapterError as exc:
-                    logger.warning("%s: could not unload %s: %s", running.vehicle.vehicle_id, drone_id, exc)
-                    stuck = self.control.fleet.get(drone_id)
+                    logger.warning("%s: could not unload %s: %s", running.vehicle.vehicle_id, vehicle_id, exc)
+                    stuck = self.control.fleet.get(vehicle_id)
                     stuck.out_of_service = f"stuck in {running.vehicle.vehicle_id}: {exc}"[:200]
-        for handoff in unlaunched:
-            self.control.release_handoff(handoff)
-        self.control.riding.difference_update(drone_ids)
+                else:
+                    await self._tell("unloaded", running, vehicle_id, {})
+        running.handoffs = ()
+        self.control.riding.difference_update(vehicle_ids)
+
+    # ----- helpers ---------------------------------------------------------------------------------------
+    async def _until_reached(self, running: RunningMission, step_index: int) -> bool:
+        """Wait until the van reports `step_index`; False when its mission ends first."""
+        reached = asyncio.ensure_future(running.reached(step_index).wait())
+        ended = asyncio.ensure_future(running.ended.wait())
+        try:
+            await asyncio.wait({reached, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            reached.cancel()
+            ended.cancel()
+        return running.reached(step_index).is_set()
+
+    @contextlib.asynccontextmanager
+    async def _held(self, van_vehicle: FleetVehicle) -> AsyncIterator[None]:
+        """Keep the van at its stop (paused) while the block runs; the last hold to end lets it drive on."""
+        van_id = van_vehicle.vehicle_id
+        self._holds[van_id] = self._holds.get(van_id, 0) + 1
+        try:
+            if self._holds[van_id] == 1:
+                with contextlib.suppress(AdapterError):  # a van that cannot be held: launch/recover say why
+                    await van_vehicle.adapter.pause()
+            yield
+        finally:
+            self._holds[van_id] -= 1
+            if self._holds[van_id] == 0:
+                del self._holds[van_id]
+                with contextlib.suppress(AdapterError):
+                    await van_vehicle.adapter.resume()
+
+    async def _tell(self, what: str, running: RunningMission, vehicle_id: str, data: dict[str, Any]) -> None:
+        """Put a carrying step on the event stream and the webhooks (a failed write is logged, not fatal)."""
+        try:
+            await self.control.lifecycle.carrying_event(
+                what, van_id=running.vehicle.vehicle_id, vehicle_id=vehicle_id,
+                data={"van_mission_id": running.mission.mission_id, **data})
+        except Exception:
+            logger.exception("%s: could not record %s of %s", running.vehicle.vehicle_id, what, vehicle_id)
+
+
+def _position(vehicle: FleetVehicle) -> tuple[float | None, float | None]:
+    state = vehicle.state()
+    return (state.latitude_deg, state.longitude_deg) if state is not None else (None, None)
+
+
+def _meeting_point(handoff: Handoff, launch_at: tuple[float | None, float | None]) -> tuple[float | None, float | None]:
+    """Where the plan has the van take the vehicle back: its mission's last target (a drone recovered at the launch
+    stop returns to where it was set down)."""
+    last = handoff.sortie.mission.steps[-1] if handoff.sortie.mission.steps else None
+    if last is not None and last.latitude_deg is not None and last.longitude_deg is not None:
+        return last.latitude_deg, last.longitude_deg
+    return launch_at
+
+
+def _stop(role: str, order_id: str, step_index: int, position: tuple[float | None, float | None]) -> dict[str, Any]:
+    """Where it happened: the van's stop (the parcel it hands over there, its mission step) and position."""
+    return {f"{role}_stop_order_id": order_id, f"{role}_stop_step_index": step_index,
+            "latitude_deg": position[0], "longitude_deg": position[1]}

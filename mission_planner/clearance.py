@@ -97,8 +97,9 @@ def terrain_clearance_violations(
     episodes: list[ClearanceViolation] = []
     for vehicle_id in sorted(by_vehicle):
         track = sorted(by_vehicle[vehicle_id], key=lambda r: r.at_s)
-        episodes.extend(_track_episodes(vehicle_id, track, terrain, frame, min_clearance_m, max_clearance_m,
-                                        column_speed_m_s))
+        episodes.extend(
+            _track_episodes(vehicle_id, track, terrain, frame, min_clearance_m, max_clearance_m, column_speed_m_s)
+        )
     return sorted(episodes, key=lambda e: (e.start_s, e.vehicle_id))
 
 
@@ -150,8 +151,14 @@ def _track_episodes(
                 worst = start
             episodes.append(
                 ClearanceViolation(
-                    vehicle_id, kind, track[start].at_s, track[end].at_s, end - start + 1, float(height[worst]),
-                    track[worst].latitude_deg, track[worst].longitude_deg,
+                    vehicle_id,
+                    kind,
+                    track[start].at_s,
+                    track[end].at_s,
+                    end - start + 1,
+                    float(height[worst]),
+                    track[worst].latitude_deg,
+                    track[worst].longitude_deg,
                 )
             )
         start = end + 1

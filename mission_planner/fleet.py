@@ -95,8 +95,11 @@ class FleetTravel:
             airspace=space,
             drone=DroneTravel(planner, drone_model if drone_model is not None else MultirotorModel()),
             robot=GroundTravel(GroundNetwork(world.walk_graph, speed_m_s=robots.speed_m_s)),
-            van=GroundTravel(GroundNetwork(world.street_graph, speed_m_s=DEFAULT_PROFILES[VehicleKind.VAN].speed_m_s,
-                                           use_edge_speed=True)),
+            van=GroundTravel(
+                GroundNetwork(
+                    world.street_graph, speed_m_s=DEFAULT_PROFILES[VehicleKind.VAN].speed_m_s, use_edge_speed=True
+                )
+            ),
             robot_model=robots,
         )
 
@@ -253,7 +256,13 @@ def plan_fleet(
     `handoff` limits the van handoffs to what the caller can execute (default: any the planner finds).
     """
     return plan_fleet_result(
-        travel, vehicles, orders, now_s=now_s, seed=seed, time_budget_s=time_budget_s, objective=objective,
+        travel,
+        vehicles,
+        orders,
+        now_s=now_s,
+        seed=seed,
+        time_budget_s=time_budget_s,
+        objective=objective,
         handoff=handoff,
     ).plan
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
@@ -36,9 +36,21 @@ class GroundNetwork:
     only in distance here: paths are shortest by time, their length is reported alongside.
     """
 
-    def __init__(self, graph: nx.Graph, *, speed_m_s: float, use_edge_speed: bool = False) -> None:
+    def __init__(
+        self, graph: nx.Graph, *, speed_m_s: float, use_edge_speed: bool = False, speed_factor: float = 1.0,
+        edge_factors: Mapping[tuple[Hashable, Hashable], float] | None = None,
+    ) -> None:
         if not math.isfinite(speed_m_s) or speed_m_s <= 0:
             raise PlanningError(f"speed_m_s must be > 0, got {speed_m_s!r}")
+        if not math.isfinite(speed_factor) or speed_factor <= 0:
+            raise PlanningError(f"speed_factor must be > 0, got {speed_factor!r}")
+        bad = [(edge, f) for edge, f in (edge_factors or {}).items() if not math.isfinite(f) or f <= 0]
+        if bad:
+            raise PlanningError(f"edge speed factors must be > 0, got {bad[0][1]!r} for edge {bad[0][0]!r}")
+        # Traffic: every speed times `speed_factor` (the hour's rush), an edge's also times its own factor
+        # (congestion or an incident on that street segment, either direction).
+        self.speed_factor = speed_factor
+        self.edge_factors = dict(edge_factors or {})
         if graph.number_of_nodes() == 0:
             raise PlanningError("ground graph has no nodes")
         self.graph = graph
@@ -53,7 +65,10 @@ class GroundNetwork:
 
     def _edge_time_s(self, u: Hashable, v: Hashable, data: dict[str, float]) -> float:
         speed = float(data.get("speed_m_s", self.speed_m_s)) if self.use_edge_speed else self.speed_m_s
-        return float(data["length_m"]) / speed
+        factor = self.speed_factor
+        if self.edge_factors:
+            factor *= self.edge_factors.get((u, v), self.edge_factors.get((v, u), 1.0))
+        return float(data["length_m"]) / (speed * factor)
 
     def nearest_node(self, x_m: float, y_m: float) -> Hashable:
         """The graph node closest to a local point (straight-line)."""
@@ -130,4 +145,4 @@ class GroundNetwork:
         snap_m = np.array([math.dist(p, self._xy[self._index[n]]) for p, n in zip(points_xy, nodes, strict=True)])
         extra_m = snap_m[:, None] + snap_m[None, :]
         np.fill_diagonal(extra_m, 0.0)
-        return distance + extra_m, duration + extra_m / self.speed_m_s
+        return distance + extra_m, duration + extra_m / (self.speed_m_s * self.speed_factor)

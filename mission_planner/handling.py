@@ -49,8 +49,10 @@ def refusal_reason(order: Order, vehicles: Iterable[Vehicle], door_time_s: Mappi
     fleet = [v for v in vehicles if v.carried_by is None]
     if order.max_shock_g is not None and not any(v.ride_shock_g <= order.max_shock_g for v in fleet):
         gentlest = min((v.ride_shock_g for v in fleet), default=math.inf)
-        return (f"fragile: no vehicle rides within its shock limit of {order.max_shock_g:g} g "
-                f"(the gentlest takes {gentlest:g} g)")
+        return (
+            f"fragile: no vehicle rides within its shock limit of {order.max_shock_g:g} g "
+            f"(the gentlest takes {gentlest:g} g)"
+        )
     if order.max_out_s is None:
         return None
     insulated = [v for v in fleet if capable(order, v)]
@@ -61,6 +63,8 @@ def refusal_reason(order: Order, vehicles: Iterable[Vehicle], door_time_s: Mappi
     if not math.isfinite(fastest_s):
         return "cold chain: no vehicle with an insulated box can reach the door"
     if fastest_s > order.max_out_s:
-        return (f"cold chain: the fastest vehicle with an insulated box needs {fastest_s / 60.0:.0f} min from the "
-                f"hub's cold store to the door, over the {limit_min:g} min it may spend out of conditioning")
+        return (
+            f"cold chain: the fastest vehicle with an insulated box needs {fastest_s / 60.0:.0f} min from the "
+            f"hub's cold store to the door, over the {limit_min:g} min it may spend out of conditioning"
+        )
     return None

@@ -199,8 +199,11 @@ class Order:
 
     def fits(self, vehicle: Vehicle) -> bool:
         """Weight, size and handling class (insulated box, shock) allow `vehicle` to carry this parcel."""
-        return (self.weight_kg <= vehicle.capacity_kg and _SIZE_RANK[self.size_class] <= _SIZE_RANK[vehicle.max_size]
-                and handling.capable(self, vehicle))
+        return (
+            self.weight_kg <= vehicle.capacity_kg
+            and _SIZE_RANK[self.size_class] <= _SIZE_RANK[vehicle.max_size]
+            and handling.capable(self, vehicle)
+        )
 
     def allows(self, vehicle: Vehicle) -> bool:
         """`vehicle` fits the parcel and is not one the order avoids."""

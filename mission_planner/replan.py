@@ -101,8 +101,13 @@ def replan(state: PlanState, events: Sequence[Event], time_budget_s: float, *, s
         if problem.frame is not None:  # checked above; narrows the type
             add_order_spec(model, spec, problem.frame, problem.lockers)
     new_problem = build_problem(
-        model, problem.travel, now_s=now_s, reserve=ReservePolicy(problem.reserve_fraction),
-        safe_landing_xy=problem.safe_landing_xy, frame=problem.frame, lockers=problem.lockers,
+        model,
+        problem.travel,
+        now_s=now_s,
+        reserve=ReservePolicy(problem.reserve_fraction),
+        safe_landing_xy=problem.safe_landing_xy,
+        frame=problem.frame,
+        lockers=problem.lockers,
     )
     warm = [
         (route.vehicle_id, [o for o in route.order_ids if o not in delivered and o not in cancelled])

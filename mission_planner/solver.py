@@ -161,8 +161,10 @@ def encode(problem: Problem) -> Encoded:
             targets.append(_Target(order, at_locker, point))
             windows.append((_rel(problem, early), _rel(problem, late)))
         if not made and cold_late < min(early for _locker, _point, (early, _late) in options):
-            unplannable[order.order_id] = ("cold chain: its window opens after the time it may spend out of "
-                                           "conditioning would run out if it left now (planned nearer the window)")
+            unplannable[order.order_id] = (
+                "cold chain: its window opens after the time it may spend out of "
+                "conditioning would run out if it left now (planned nearer the window)"
+            )
         elif not made:
             unplannable[order.order_id] = "no vehicle in this fleet can reach it within its time window"
         elif len(made) > 1:
@@ -240,8 +242,9 @@ def encode(problem: Problem) -> Encoded:
             + (vehicle.depot.reload_s if vehicle.vehicle_id in swap_first else 0.0),
             end_s=vehicle.shift_end_s,
             costs=_scale(problem, vehicle)[:3],
-            energy=tuple(_energy_capacity(problem, vehicle, c, vehicle.vehicle_id in swap_first)
-                         for c in energy_classes),
+            energy=tuple(
+                _energy_capacity(problem, vehicle, c, vehicle.vehicle_id in swap_first) for c in energy_classes
+            ),
             alone=vehicle.vehicle_id if vehicle.vehicle_id in avoided else None,
         )
         grouped.setdefault(type_key, []).append(vehicle)
@@ -479,7 +482,9 @@ def _drained_first_trips(problem: Problem, encoded: Encoded) -> list[tuple[str, 
             choices = [
                 (needs[t.order.index][0], t.order.order_id)
                 for client, t in enumerate(encoded.targets)
-                if not t.at_locker and client not in encoded.barred[vehicle_type] and t.order.order_id not in taken
+                if not t.at_locker
+                and client not in encoded.barred[vehicle_type]
+                and t.order.order_id not in taken
                 and needs[t.order.index][0] <= usable_wh
             ]
             if choices:
@@ -739,8 +744,19 @@ def _legs(problem: Problem, encoded: Encoded, vehicle: Vehicle, route: pyvrp.Rou
     if vehicle.vehicle_id in encoded.swap_first and legs:
         first = legs[0]
         swap_s = vehicle.depot.reload_s
-        legs.insert(0, Leg(LegKind.CHARGE, vehicle.vehicle_id, first.start_s - swap_s, first.start_s - swap_s,
-                           first.start_s, first.from_xy_m, first.from_xy_m, trip=first.trip))
+        legs.insert(
+            0,
+            Leg(
+                LegKind.CHARGE,
+                vehicle.vehicle_id,
+                first.start_s - swap_s,
+                first.start_s - swap_s,
+                first.start_s,
+                first.from_xy_m,
+                first.from_xy_m,
+                trip=first.trip,
+            ),
+        )
     return legs
 
 

@@ -203,8 +203,16 @@ def build_problem(
         for v in model.vehicles:
             if v.kind is kind:
                 distinct.setdefault(
-                    (v.depot.index, v.capacity_kg, v.battery_capacity_wh, v.wh_per_km, v.carried_by is None,
-                     v.cold_chain, v.ride_shock_g), v
+                    (
+                        v.depot.index,
+                        v.capacity_kg,
+                        v.battery_capacity_wh,
+                        v.wh_per_km,
+                        v.carried_by is None,
+                        v.cold_chain,
+                        v.ride_shock_g,
+                    ),
+                    v,
                 )
         fleets[kind] = list(distinct.values())
     # battery vehicles planned from their depot: the energy of each order's trip, per energy class
@@ -215,8 +223,10 @@ def build_problem(
     trip_wh: dict[EnergyClass, list[tuple[float, float]]] = {c: [] for c in classes}
     planned: list[Order] = []
     for order in candidates:
-        targets = (point_of(order.x_m, order.y_m),
-                   point_of(order.locker.x_m, order.locker.y_m) if order.locker is not None else None)
+        targets = (
+            point_of(order.x_m, order.y_m),
+            point_of(order.locker.x_m, order.locker.y_m) if order.locker is not None else None,
+        )
         needs = {
             energy_class: tuple(
                 _trip_need_wh(v, order, target, point_of(v.depot.x_m, v.depot.y_m), matrices[v.kind],
@@ -235,8 +245,10 @@ def build_problem(
             flags[kind] = (home_ok, locker_ok)
         if not any(home_ok or locker_ok for home_ok, locker_ok in flags.values()):
             door_s = {v.vehicle_id: _door_time_s(v, targets[0], matrices[v.kind], point_of) for v in model.vehicles}
-            skipped[order.order_id] = (handling.refusal_reason(order, model.vehicles, door_s)
-                                       or "no vehicle can carry it there (size, weight, range, airspace)")
+            skipped[order.order_id] = (
+                handling.refusal_reason(order, model.vehicles, door_s)
+                or "no vehicle can carry it there (size, weight, range, airspace)"
+            )
             continue
         planned.append(order)
         for kind in kinds:

@@ -153,20 +153,33 @@ def _handoff_one(
 
     def sortie_wh(launch: int, customer: int, recovery: int, airborne_s: float) -> float:
         waiting_s = _waiting_s(problem, carrier, nodes, (launch, customer, recovery), airborne_s)
-        out_legs = _sortie_legs(problem, carrier, points[nodes[launch]], stops[customer - 1], points[nodes[recovery]],
-                                stop_orders[customer - 1], waiting_s)
+        out_legs = _sortie_legs(
+            problem,
+            carrier,
+            points[nodes[launch]],
+            stops[customer - 1],
+            points[nodes[recovery]],
+            stop_orders[customer - 1],
+            waiting_s,
+        )
         return sum(energy for _m, energy, _w in out_legs)
 
-    params = HandoffParams(carriers=len(carriers), launch_s=LAUNCH_S, recovery_s=RECOVERY_S,
-                           van_service_s=van.service_s, carrier_service_s=carrier.service_s)
+    params = HandoffParams(
+        carriers=len(carriers),
+        launch_s=LAUNCH_S,
+        recovery_s=RECOVERY_S,
+        van_service_s=van.service_s,
+        carrier_service_s=carrier.service_s,
+    )
     tour = [*range(len(nodes)), 0]
     start_s = pickup.end_s
     same_stop = policy.recovery is Recovery.SAME_STOP
     pairs: list[tuple[int, int]] = []
     if same_stop:
         # which parcels suit a carrier: the later-stop search; each is then flown from one stop, the van waiting
-        pairs = _anchored(improve(tour, van_time, carrier_time, eligible, params, check=check_for(True)),
-                          carrier_time, policy)
+        pairs = _anchored(
+            improve(tour, van_time, carrier_time, eligible, params, check=check_for(True)), carrier_time, policy
+        )
         # launched and recovered at one stop: the carriers out at once are the ones a stop sets down
         params = replace(params, max_stops_apart=0, carriers=min(len(carriers), policy.launches_per_stop or 1_000))
     while True:
@@ -177,8 +190,9 @@ def _handoff_one(
         if found is None or not found.sorties:
             return route, []
         timed = found
-        fitted = _fit_carriers(timed, carriers, [stop_orders[s.customer - 1] for s in timed.sorties], sortie_wh,
-                               reserve, policy, params)
+        fitted = _fit_carriers(
+            timed, carriers, [stop_orders[s.customer - 1] for s in timed.sorties], sortie_wh, reserve, policy, params
+        )
         kept = {s.customer for s in fitted}
         if len(kept) == len(timed.sorties):
             break

@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from fleet_manager.learning.customs_facts import customs_metadata
 from mission_planner.clock import Clock
 from mission_planner.errors import FinalMileError
 
@@ -269,7 +270,8 @@ class BackendSim:
             "window_start": _iso(start_s + order.window_start_s),
             "window_end": _iso(start_s + order.window_end_s),
             "allow_leave_at_door": order.allow_leave_at_door,
-            "metadata": {"size_class": order.size_class, "building_id": order.building_id},
+            "metadata": {"size_class": order.size_class, "building_id": order.building_id,
+                         **customs_metadata(order.origin, order.goods_category, order.declared_value_eur)},
         }
         body.update(_special_fields(order, self.scenario))
         if order.address_text is not None:

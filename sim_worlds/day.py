@@ -182,6 +182,7 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
 
     from fleet_manager.config import Role, Settings
     from fleet_manager.runtime import Runtime
+    from fleet_manager.store.db import upgrade
 
     from .backend_sim import BackendSim
 
@@ -191,6 +192,7 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
     run_dir = options.runs_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{run_dir / 'finalmile.db'}"
+    upgrade(database_url)  # the day's own `finalmile db upgrade` step: the service never migrates
     keys = {name: secrets.token_urlsafe(32) for name in ("backend", "operator", "viewer")}
     webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     (run_dir / "api-keys.json").write_text(json.dumps(keys, indent=1))
@@ -220,9 +222,14 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
             webhook_secret=webhook_secret, scenario=scenario, orders=orders, clock=clock, sensors=sensors,
         )
         webhook_url = await backend.start_receiver()
+        vans_carry_drones = drone_control_url is not None  # the van moves a drone through its simulator only
+        if not vans_carry_drones and scenario.fleet.vans.carries_drones and drone_urls:
+            skipped.append("van-carried drones fly from the hub: a SITL drone cannot be set down or taken aboard "
+                           "by the simulated van (no sim-control channel to move it)")
         fleet_file = scenario_fleet(scenario, drone_urls=drone_urls,
                                     robot_count=scenario.fleet.robots.count if robot_domain is not None else 0,
-                                    van_urls=van_urls, recipient_presence_url=backend.url)
+                                    van_urls=van_urls, recipient_presence_url=backend.url,
+                                    vans_carry_drones=vans_carry_drones)
         (run_dir / "fleet.yaml").write_text(fleet_file.to_yaml())
         port = options.port or free_port()
         settings = Settings(

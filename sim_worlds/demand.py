@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from .scenario import Scenario
 
 _FIRST_NAMES = ("Aino", "Eero", "Helmi", "Juho", "Kaisa", "Lauri", "Maija", "Niko", "Oona", "Pekka", "Saara", "Ville")
 _LAST_NAMES = ("Korhonen", "Virtanen", "Mäkinen", "Nieminen", "Tamm", "Saar", "Mägi", "Laine", "Heikkinen", "Koskinen")
+
+
+_CUSTOMS_STREAM = 41
 
 
 class DemandError(FinalMileError):
@@ -55,6 +58,9 @@ class DemandOrder:
     address_text: str | None = None  # sent as a typed address instead of coordinates
     address_kind: str = ""  # how it was typed (sim_worlds.address_typing kind)
     expected_target: str | None = None  # the building (or address) the typed text means
+    origin: str = ""  # country of the sender (scenario demand.customs.origins)
+    goods_category: str = ""
+    declared_value_eur: float = 0.0
 
 
 def ordering_horizon_s(scenario: Scenario) -> float:
@@ -133,7 +139,37 @@ def generate_orders(scenario: Scenario, addresses: Sequence[Building], seed: int
                 prefers_locker=bool(rng.random() < demand.locker_preference_share),
             )
         )
-    return orders
+    return with_customs_facts(scenario, orders, scenario.seed if seed is None else seed)
+
+
+def with_customs_facts(scenario: Scenario, orders: list[DemandOrder], seed: int) -> list[DemandOrder]:
+    """Origin, goods category and declared value for each order, and its customs delay scaled by them.
+
+    Drawn from a stream of their own: the orders' other fields are as before, and with the default
+    profile (factors 1) the delays and windows are too.
+    """
+    profile = scenario.demand.customs
+    rng = np.random.default_rng([seed, _CUSTOMS_STREAM])
+    origin_p = np.array([o.share for o in profile.origins], dtype=float)
+    category_p = np.array([c.share for c in profile.categories], dtype=float)
+    result = []
+    for order in orders:
+        origin = profile.origins[int(rng.choice(len(origin_p), p=origin_p / origin_p.sum()))]
+        category = profile.categories[int(rng.choice(len(category_p), p=category_p / category_p.sum()))]
+        value_eur = round(float(rng.uniform(category.min_value_eur, category.max_value_eur)), 2)
+        delay_s = order.customs_delay_s
+        window = (order.window_start_s, order.window_end_s)
+        if delay_s is not None:
+            factor = origin.delay_factor * category.delay_factor
+            if value_eur > profile.high_value_eur:
+                factor *= profile.high_value_delay_factor
+            if factor != 1.0:
+                shift_s = delay_s * (factor - 1.0)
+                delay_s = round(delay_s * factor, 3)
+                window = (round(window[0] + shift_s, 3), round(window[1] + shift_s, 3))
+        result.append(replace(order, origin=origin.name, goods_category=category.name, declared_value_eur=value_eur,
+                              customs_delay_s=delay_s, window_start_s=window[0], window_end_s=window[1]))
+    return result
 
 
 def expected_order_count(scenario: Scenario) -> float:

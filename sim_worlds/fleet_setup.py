@@ -55,28 +55,34 @@ def drone_parameters(scenario: Scenario, *, over_terrain: bool = False) -> dict[
 
 def scenario_fleet(
     scenario: Scenario, *, drone_urls: Sequence[str], robot_count: int, van_urls: Sequence[tuple[str, str]],
-    recipient_presence_url: str | None,
+    recipient_presence_url: str | None, vans_carry_drones: bool = True,
 ) -> FleetFile:
     """The fleet file for the vehicles a run started: drones `drone-i`, robots `robot_i`, the vans by id.
 
-    The first `carries_drones` drones per van ride on it (the dispatcher launches them from its stops).
-    `recipient_presence_url` None means every recipient is at home (an explicit choice).
+    The first `carries_drones` drones and `carries_robots` robots per van ride on it (the dispatcher
+    launches them from its stops). `recipient_presence_url` None means every recipient is at home (an
+    explicit choice). `vans_carry_drones` False: the drones all fly from the hub (a drone simulator the
+    van cannot move, such as ArduPilot SITL).
     """
     fleet = scenario.fleet
     drones, robots, vans = fleet.drones, fleet.robots, fleet.vans
     carriers: dict[str, str] = {}
     drone_ids = [f"drone-{i + 1}" for i in range(len(drone_urls))]
+    robot_ids = [f"robot_{i + 1}" for i in range(robot_count)]
     for number, (van_id, _url) in enumerate(van_urls):
         for drone_id in drone_ids[number * vans.carries_drones:(number + 1) * vans.carries_drones]:
-            carriers[drone_id] = van_id
+            if vans_carry_drones:
+                carriers[drone_id] = van_id
+        for robot_id in robot_ids[number * vans.carries_robots:(number + 1) * vans.carries_robots]:
+            carriers[robot_id] = van_id
     vehicles: list[dict[str, Any]] = []
     for number, (drone_id, url) in enumerate(zip(drone_ids, drone_urls, strict=True)):
         vehicles.append({"vehicle_id": drone_id, "kind": "drone", "url": url,
                          **({"carried_by": carriers[drone_id]} if drone_id in carriers else {}),
                          # the first `insulated_boxes` drones carry an insulated box (cold-chain parcels)
                          **({"profile": {"cold_chain": True}} if number < drones.insulated_boxes else {})})
-    vehicles += [{"vehicle_id": f"robot_{i + 1}", "kind": "robot", "url": f"ros2:/robot_{i + 1}"}
-                 for i in range(robot_count)]
+    vehicles += [{"vehicle_id": robot_id, "kind": "robot", "url": f"ros2:/{robot_id}",
+                  **({"carried_by": carriers[robot_id]} if robot_id in carriers else {})} for robot_id in robot_ids]
     vehicles += [{"vehicle_id": van_id, "kind": "van", "url": url} for van_id, url in van_urls]
     presence = ({"kind": "http", "url": recipient_presence_url} if recipient_presence_url
                 else {"kind": "always"})

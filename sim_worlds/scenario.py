@@ -186,6 +186,54 @@ class TypedAddressDemand(_Model):
         return value
 
 
+class CustomsOrigin(_Model):
+    """A country parcels come from and how much longer customs holds them than the base delay."""
+
+    name: str = Field(min_length=1, max_length=32)
+    share: float = Field(gt=0)
+    delay_factor: float = Field(default=1.0, gt=0, le=20)
+
+
+class GoodsCategory(_Model):
+    """A goods category with its share, declared-value range and customs delay factor."""
+
+    name: str = Field(min_length=1, max_length=32)
+    share: float = Field(gt=0)
+    delay_factor: float = Field(default=1.0, gt=0, le=20)
+    min_value_eur: float = Field(default=10.0, ge=0)
+    max_value_eur: float = Field(default=80.0, ge=0)
+
+    @model_validator(mode="after")
+    def _values(self) -> GoodsCategory:
+        if self.max_value_eur < self.min_value_eur:
+            raise ValueError(f"category {self.name!r}: max_value_eur={self.max_value_eur} < "
+                             f"min_value_eur={self.min_value_eur}")
+        return self
+
+
+def _default_origins() -> tuple[CustomsOrigin, ...]:
+    return (CustomsOrigin(name="EE", share=1.0),)
+
+
+def _default_categories() -> tuple[GoodsCategory, ...]:
+    return (GoodsCategory(name="general", share=1.0),)
+
+
+class CustomsProfile(_Model):
+    """What history would reveal about customs: delays by origin, goods category and declared value.
+
+    Every parcel gets an origin, a category and a declared value (drawn from a stream of their own, so
+    the day's orders stay as they were); a customs parcel's delay is the base delay
+    (`customs_delay_min_s`..`customs_delay_max_s`) times its origin's and category's factors, and times
+    `high_value_delay_factor` above `high_value_eur` (inspection). The defaults change nothing.
+    """
+
+    origins: tuple[CustomsOrigin, ...] = Field(default_factory=_default_origins, min_length=1)
+    categories: tuple[GoodsCategory, ...] = Field(default_factory=_default_categories, min_length=1)
+    high_value_eur: float = Field(default=150.0, ge=0)
+    high_value_delay_factor: float = Field(default=1.0, gt=0, le=20)
+
+
 class Demand(_Model):
     """Orders over the day: a rate per hour of the simulated day (the last value repeats)."""
 
@@ -200,6 +248,7 @@ class Demand(_Model):
     stop_ordering_before_end_s: DurationS = 1800.0  # the backend stops creating orders this long before the end
     cold_chain: ColdChainDemand = Field(default_factory=ColdChainDemand)
     typed_addresses: TypedAddressDemand = Field(default_factory=TypedAddressDemand)
+    customs: CustomsProfile = Field(default_factory=CustomsProfile)
 
     @field_validator("orders_per_hour")
     @classmethod
@@ -225,11 +274,54 @@ class Demand(_Model):
         return self.orders_per_hour[min(hour, len(self.orders_per_hour) - 1)]
 
 
+class AbsenceWindow(_Model):
+    """Hours in which recipients (of some areas, or everywhere) are less often at home."""
+
+    start: TimeOfDay
+    end: TimeOfDay
+    presence_factor: float = Field(ge=0, le=1)  # multiplies each recipient's own presence probability
+    areas: tuple[str, ...] = ()  # `fleet_manager.learning.areas.area_of` cells; empty: every area
+
+    def applies(self, local_time: dt.time, area: str) -> bool:
+        """True when this window covers `local_time` in `area`."""
+        return self.start <= local_time < self.end and (not self.areas or area in self.areas)
+
+
 class Recipients(_Model):
     """How often recipients are at home; each recipient draws their own probability around the mean."""
 
     presence_probability: float = Field(default=0.85, ge=0, le=1)
     presence_spread: float = Field(default=0.1, ge=0, le=0.5)
+    absence: tuple[AbsenceWindow, ...] = ()  # by area and hour (what history would reveal)
+
+    def presence_factor(self, local_time: dt.time, area: str) -> float:
+        """Product of the absence windows that cover this time and area (1.0 outside them)."""
+        return math.prod(w.presence_factor for w in self.absence if w.applies(local_time, area))
+
+
+class RushHour(_Model):
+    """Local hours in which street traffic slows vans (and crowds slow sidewalk robots)."""
+
+    start: TimeOfDay
+    end: TimeOfDay
+    van_speed_factor: float = Field(gt=0, le=1)  # van speed = street speed x this
+    robot_speed_factor: float = Field(default=1.0, gt=0, le=1)
+
+
+class Traffic(_Model):
+    """Time-of-day traffic. Read by the history simulator (`sim_worlds.history_day`); the van simulator
+    still drives at static street speeds."""
+
+    rush_hours: tuple[RushHour, ...] = ()
+    noise_sigma: float = Field(default=0.08, ge=0, le=1)  # lognormal spread of a leg's travel time
+
+    def speed_factor(self, local_time: dt.time, kind: str) -> float:
+        """Speed multiplier for a `van` or `robot` at `local_time` (1.0 outside rush hours)."""
+        factor = 1.0
+        for rush in self.rush_hours:
+            if rush.start <= local_time < rush.end:
+                factor *= rush.van_speed_factor if kind == "van" else rush.robot_speed_factor
+        return factor
 
 
 class Wind(_Model):
@@ -334,6 +426,7 @@ class Scenario(_Model):
     zone_events: tuple[ZoneEvent, ...] = ()
     prices: Prices = Field(default_factory=Prices)
     weather: Weather = Field(default_factory=Weather)
+    traffic: Traffic = Field(default_factory=Traffic)
 
     @field_validator("timezone")
     @classmethod

@@ -47,18 +47,24 @@ class Carriage(Protocol):
         """Put it down at (lat, lon), free to go."""
         ...
 
+    def swap_pack(self, vehicle_id: str) -> float | None:
+        """Put a full pack in a stowed vehicle; returns the charge (%) of the pack taken out, None when this
+        vehicle takes no swaps aboard (robots charge from the van's bay instead)."""
+        ...
+
 
 class ChannelCarriage:
     """The vehicles of one simulator process with a sim-control channel, by vehicle id -> index."""
 
-    def __init__(self, control: MavsimControl, index_by_id: Mapping[str, int]) -> None:
+    def __init__(self, control: MavsimControl, index_by_id: Mapping[str, int], *, swaps_packs: bool = False) -> None:
         self.control = control
         self.index_by_id = dict(index_by_id)
+        self.swaps_packs = swaps_packs  # drones: the van carries spare packs for them
 
     @classmethod
-    def numbered(cls, control: MavsimControl, prefix: str = "drone-") -> ChannelCarriage:
+    def numbered(cls, control: MavsimControl, prefix: str = "drone-", *, swaps_packs: bool = False) -> ChannelCarriage:
         """Ids `{prefix}1..N` for the simulator's vehicles 0..N-1 (`finalmile sim`: drone-N, robot_N)."""
-        return cls(control, {f"{prefix}{i + 1}": i for i in range(control.ping())})
+        return cls(control, {f"{prefix}{i + 1}": i for i in range(control.ping())}, swaps_packs=swaps_packs)
 
     def handles(self, vehicle_id: str) -> bool:
         """True for the vehicles of this simulator."""
@@ -93,6 +99,14 @@ class ChannelCarriage:
         self._call(vehicle_id, "place", latitude_deg, longitude_deg)
         self._call(vehicle_id, "detach")
 
+    def swap_pack(self, vehicle_id: str) -> float | None:
+        """A full pack for a stowed drone (None for vehicles of a simulator whose packs are not swapped)."""
+        if not self.swaps_packs:
+            return None
+        before = float(self._call(vehicle_id, "status")["battery_remaining_pct"])  # type: ignore[arg-type]
+        self._call(vehicle_id, "recharge", 100.0)
+        return before
+
 
 class Carriages:
     """Several carriages (drone simulators, later robots) behind one `Carriage` interface."""
@@ -125,3 +139,7 @@ class Carriages:
     def release(self, vehicle_id: str, latitude_deg: float, longitude_deg: float) -> None:
         """See `Carriage.release`."""
         self._for(vehicle_id).release(vehicle_id, latitude_deg, longitude_deg)
+
+    def swap_pack(self, vehicle_id: str) -> float | None:
+        """See `Carriage.swap_pack`."""
+        return self._for(vehicle_id).swap_pack(vehicle_id)

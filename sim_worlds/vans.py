@@ -12,9 +12,10 @@ Carrying: `load` (at the hub, van stopped) stows a landed, disarmed drone in the
 the drone landed and disarmed within `RECOVER_RADIUS_M`) stows it again; `unload` at the hub.
 Carried vehicles ride along (their simulator is told every metre or so) and are listed in the
 state's `carried`; a launch or recovery during a mission is also an event (`vehicle_launched`,
-`vehicle_recovered`, detail = the vehicle id). The van reaches the carried vehicles' simulators
-through a `sim_worlds.van_carriage.Carriage` (drones: the mavsim sim-control channel,
-`--mavsim-control`); without one, carrying is refused.
+`vehicle_recovered`, detail = the vehicle id). A recovered drone gets one of the van's charged
+spare packs (`battery_swapped`; the spares are refilled at the hub); robots charge from the van's
+bay. The van reaches the carried vehicles' simulators through a `sim_worlds.van_carriage.Carriage`
+(drones: the mavsim sim-control channel, `--mavsim-control`); without one, carrying is refused.
 
 Vans move kinematically at each edge's `speed_m_s` along the fastest street route, consume
 `energy_wh_per_km`, and spend `stop_duration_s` at each DELIVER step (park, walk, hand over).
@@ -96,6 +97,8 @@ class VanSim:
     outbox: list[dict[str, Any]] = field(default_factory=list)
     carriage: Carriage | None = None
     carried: list[str] = field(default_factory=list)
+    spare_packs: int = 4  # charged drone packs aboard; refilled at the hub (`unload`)
+    spare_packs_full: int = 4
     _carried_at: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
@@ -122,7 +125,12 @@ class VanSim:
         self._begin_step(now_s)
 
     def pause(self) -> None:
-        """Pull over and wait."""
+        """Pull over and wait: the van does not drive on until resumed.
+
+        A hand-over or WAIT under way goes on counting (the driver still walks the parcel to the door);
+        only the drive to the next step waits. That is what holding a van for its drones needs: it
+        keeps the van at the stop without adding to its stop time.
+        """
         self.paused = True
         self.speed_m_s = 0.0
         self.mode = "PAUSED"
@@ -130,7 +138,13 @@ class VanSim:
     def resume(self) -> None:
         """Carry on with the mission."""
         self.paused = False
-        self.mode = "DRIVING" if self.mission is not None else "IDLE"
+        if self.mission is None:
+            self.mode = "IDLE"
+        elif self._leg is None and self._dwell_left_s > 0:  # held during a hand-over or WAIT: it goes on
+            kind = self.mission["steps"][self.step_index]["kind"]
+            self.mode = "HANDING_OVER" if kind == "deliver" else "WAITING"
+        else:
+            self.mode = "DRIVING"
 
     def return_home(self, now_s: float) -> None:
         """Abandon the mission and drive back to the hub."""
@@ -185,6 +199,7 @@ class VanSim:
         carriage = self._carriage("unload", vehicle_id)
         self._at_hub("unload", vehicle_id)
         self._release(carriage, vehicle_id, "unload")
+        self.spare_packs = self.spare_packs_full  # the hub hands over charged spares
 
     def launch(self, vehicle_id: str, now_s: float) -> None:
         """Set a carried vehicle down where the van stands, free to go."""
@@ -207,6 +222,23 @@ class VanSim:
                               f"(within {RECOVER_RADIUS_M:.0f} m only)")
         self._stow(carriage, vehicle_id, "recover")
         self._event("vehicle_recovered", now_s, detail=vehicle_id)
+        self._swap_pack(carriage, vehicle_id, now_s)
+
+    def _swap_pack(self, carriage: Carriage, vehicle_id: str, now_s: float) -> None:
+        """A recovered drone gets one of the van's charged packs (while it rides to the next stop)."""
+        if self.spare_packs <= 0:
+            return
+        try:
+            before_pct = carriage.swap_pack(vehicle_id)
+        except CarriageError:
+            logger.exception("%s: could not swap the pack of %s", self.vehicle_id, vehicle_id)
+            return
+        if before_pct is None:
+            return  # a vehicle that charges in the bay
+        self.spare_packs -= 1
+        logger.info("%s: %s got a full pack aboard (was %.0f %%; %d spare left)", self.vehicle_id, vehicle_id,
+                    before_pct, self.spare_packs)
+        self._event("battery_swapped", now_s, detail=vehicle_id)
 
     def _stow(self, carriage: Carriage, vehicle_id: str, action: str) -> None:
         try:
@@ -244,12 +276,15 @@ class VanSim:
     # ----- physics --------------------------------------------------------------------------------
     def advance(self, dt_s: float, now_s: float) -> None:
         """Move the simulation `dt_s` seconds forward."""
-        if self.mission is None or self.paused:
+        if self.mission is None:
             self.speed_m_s = 0.0
             return
         budget_s = dt_s
         while budget_s > 1e-9 and self.mission is not None:
             if self._leg is not None:
+                if self.paused:  # held: no driving on (a hand-over or WAIT still counts down, below)
+                    self.speed_m_s = 0.0
+                    return
                 budget_s = self._drive(budget_s)
                 if self._leg is None:
                     self._arrived(now_s)
@@ -324,6 +359,8 @@ class VanSim:
             self.mode = "WAITING"
         if self._leg is not None and len(self._leg.points) < 2:
             self._leg = None
+        if self.paused:
+            self.mode = "PAUSED"
 
     def _arrived(self, now_s: float) -> None:
         if self.mission is None:
@@ -332,7 +369,7 @@ class VanSim:
         self._event("step_reached", now_s)
         if step["kind"] == "deliver":
             self._dwell_left_s = max(float(step.get("duration_s") or 0.0), self.stop_duration_s)
-            self.mode = "HANDING_OVER"
+            self.mode = "PAUSED" if self.paused else "HANDING_OVER"
         elif step["kind"] == "return":
             self.x_m, self.y_m = self.home_xy
             self.mode = "IDLE"
@@ -616,7 +653,7 @@ def _carriage(mavsim_control: str | None, robots_control: str | None) -> Carriag
         if url:
             control = MavsimControl(url)
             control.wait_ready(60.0)
-            carriage = ChannelCarriage.numbered(control, prefix)
+            carriage = ChannelCarriage.numbered(control, prefix, swaps_packs=prefix == "drone-")
             logger.info("vans can carry %s (sim-control %s)", ", ".join(carriage.index_by_id), url)
             carriages.append(carriage)
     return Carriages(carriages) if carriages else None

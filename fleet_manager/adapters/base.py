@@ -47,6 +47,7 @@ class VehicleState:
     battery_remaining_pct: float | None = None
     battery_remaining_wh: float | None = None
     battery_voltage_v: float | None = None
+    charging: bool = False  # on a charger: the hub's dock, or a van's bay (robots: BatteryState CHARGING)
     mode: str = ""
     armed: bool = False
     link: LinkStatus = LinkStatus.CONNECTED
@@ -165,6 +166,26 @@ class MissionEvent:
     longitude_deg: float | None = None
 
 
+class HeldMission(enum.StrEnum):
+    """What a vehicle says about a mission the fleet manager had given it (after a restart)."""
+
+    RUNNING = "running"  # still on it: the adapter now follows it (wait_mission, mission_events)
+    ENDED = "ended"  # it holds the mission but is no longer on it (landed and disarmed, result reported)
+    ABSENT = "absent"  # it does not hold the mission (never received it, or another one replaced it)
+
+
+@dataclass(frozen=True)
+class AdoptionReport:
+    """The vehicle's side of a mission the store says is in flight (see `MissionAdoption`)."""
+
+    mission_id: str
+    held: HeldMission
+    steps_completed: int = 0
+    handed_over_steps: tuple[int, ...] = ()  # DELIVER steps whose parcel has left the vehicle
+    outcome: MissionOutcome | None = None  # ENDED: how it ended, as far as the vehicle shows
+    detail: str = ""
+
+
 class VehicleAdapter(abc.ABC):
     """A connection to one vehicle. Subclasses: MAVLink (drones), ROS 2 Nav2 (robots), van driver app."""
 
@@ -252,3 +273,16 @@ class Carrier(Protocol):
 
     async def recover(self, vehicle_id: str) -> None:
         """Take back a vehicle that has landed/stopped next to the stopped carrier."""
+
+
+@runtime_checkable
+class MissionAdoption(Protocol):
+    """A vehicle that can say, after a fleet-manager restart, whether it still runs a mission it was given."""
+
+    async def adopt_mission(self, mission: Mission) -> AdoptionReport:
+        """Match `mission` (as the store kept it) with what the vehicle holds and does.
+
+        RUNNING: the adapter follows it from now on as if it had started it (`wait_mission`,
+        `mission_events`); ENDED / ABSENT: nothing is followed. Raises AdapterError when the vehicle
+        cannot be asked (no link).
+        """

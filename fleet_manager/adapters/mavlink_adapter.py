@@ -33,6 +33,7 @@ from mission_planner.clock import Clock
 
 from ..errors import AdapterTimeout, CommandRefused, NotConnected
 from .base import (
+    AdoptionReport,
     Geofence,
     LinkStatus,
     Mission,
@@ -323,6 +324,10 @@ class MavlinkAdapter(VehicleAdapter):
         old mission then runs on); see `MissionFlight.replace_mission` for the order of the uploads.
         """
         await self._flight.replace_mission(mission, geofence=geofence)
+
+    async def adopt_mission(self, mission: Mission) -> AdoptionReport:
+        """After a restart of ours: whether the drone still flies `mission`; when it does, it is followed."""
+        return await self._flight.adopt_mission(mission)
 
     async def wait_mission(self, timeout_s: float) -> MissionResult:
         """Wait until the mission ends (landed and disarmed, or its last item reached airborne).

@@ -15,13 +15,14 @@ from shapely.geometry import Point
 from shapely.geometry import Polygon as ShapelyPolygon
 
 from ..errors import AdapterError, AdapterTimeout, CommandRefused, MissionBusy, NoMissionRunning
-from .base import Geofence, Mission, MissionResult
+from .base import AdoptionReport, Geofence, HeldMission, Mission, MissionOutcome, MissionResult
 from .mavlink_codec import COPTER_MODES, FENCE, MISSION, MissionItem, MissionPlan, fence_items, mission_plan
 from .mavlink_commands import MavlinkCommands
-from .mavlink_progress import MissionProgress
+from .mavlink_link import mavlink
+from .mavlink_progress import MissionProgress, steps_done_before
 from .mavlink_session import MavlinkSession
 from .mavlink_telemetry import TelemetryData
-from .mavlink_transfer import MissionTransfer
+from .mavlink_transfer import MissionTransfer, compare_items
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +126,44 @@ class MissionFlight:
         self._progress.event(run, "mission_started", -1, f"{len(plan.items) - 1} items, in flight")
         if geofence is not None:
             await self._upload_fence(geofence, call)
+
+    async def adopt_mission(self, mission: Mission) -> AdoptionReport:
+        """After a restart of ours: is the drone still flying `mission` (as the store kept it)?
+
+        The stored mission items are read back and compared with `mission`'s (ABSENT when they
+        differ); MISSION_CURRENT says which item it is on. Armed: RUNNING, followed from that item
+        on. Disarmed: ENDED, SUCCEEDED when it got to the last item (or the autopilot says the
+        mission is complete), FAILED otherwise (a failsafe landing, say).
+        """
+        call = f"adopt_mission({mission.mission_id!r})"
+        session, t = self._session, self._telemetry
+        session.require_link(call)
+        wait_wall_s = session.vehicle_wait_wall(session.timeouts.mode_change_clock_s)
+        await session.wait_until(lambda: t.mission_seq is not None, wait_wall_s, call, "no MISSION_CURRENT")
+        stored = await self._transfer.download_items(MISSION, call=call)
+        plan = mission_plan(mission, home=t.home or (t.latitude_deg, t.longitude_deg, 0.0))
+        problem = compare_items(plan.items, stored)
+        if problem is not None:
+            return AdoptionReport(mission.mission_id, HeldMission.ABSENT, detail=f"the drone holds another mission "
+                                  f"({problem})")
+        seq = t.mission_seq or 0
+        where = f"item {seq}/{len(plan.items) - 1} in {t.mode_name()}"
+        if t.armed:
+            run = self._progress.adopt(mission, plan, seq)
+            released = tuple(plan.step_of_seq[s] for s in sorted(run.released))
+            return AdoptionReport(mission.mission_id, HeldMission.RUNNING, run.steps_completed, released,
+                                  detail=f"armed, {where}")
+        complete = t.mission_state == mavlink.MISSION_STATE_COMPLETE or seq >= len(plan.items) - 1
+        if complete:
+            return AdoptionReport(mission.mission_id, HeldMission.ENDED, len(mission.steps),
+                                  tuple(plan.step_of_seq[s] for s in plan.gripper_seqs), MissionOutcome.SUCCEEDED,
+                                  detail=f"landed and disarmed, mission complete ({where})")
+        if seq <= 1:
+            return AdoptionReport(mission.mission_id, HeldMission.ENDED, 0, (), MissionOutcome.FAILED,
+                                  detail=f"disarmed before it started ({where})")
+        released = tuple(plan.step_of_seq[s] for s in plan.gripper_seqs if s < seq)
+        return AdoptionReport(mission.mission_id, HeldMission.ENDED, steps_done_before(plan, seq), released,
+                              MissionOutcome.FAILED, detail=f"landed and disarmed before the end ({where})")
 
     async def wait_mission(self, timeout_s: float) -> MissionResult:
         """Wait until the mission ends (landed and disarmed, or its last item reached airborne).

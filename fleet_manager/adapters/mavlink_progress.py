@@ -67,6 +67,19 @@ class MissionProgress:
         """Message type -> handler, for the adapter's message router."""
         return {"MISSION_CURRENT": self.on_mission_current, "MISSION_ITEM_REACHED": self.on_item_reached}
 
+    def adopt(self, mission: Mission, plan: MissionPlan, seq: int) -> MissionRun:
+        """Follow `mission`, which the vehicle is already flying at item `seq` (after a restart of ours).
+
+        Steps whose last item is behind `seq` are done and gripper items behind it released; no
+        events are published for them (the caller settles what happened while nobody listened).
+        """
+        run = self.new_run(mission, plan)
+        run.started = True
+        run.steps_completed = steps_done_before(plan, seq)
+        run.released = {s for s in plan.gripper_seqs if s < seq}
+        self.run = run
+        return run
+
     def new_run(self, mission: Mission, plan: MissionPlan) -> MissionRun:
         """A run for `mission` (not yet current: the caller makes it so)."""
         return MissionRun(mission, plan, asyncio.get_running_loop().create_future())
@@ -140,6 +153,7 @@ class MissionProgress:
     def on_mission_current(self, msg: Any) -> None:
         """The item the vehicle is on; a gripper item behind it has released its parcel."""
         self._telemetry.mission_seq = int(msg.seq)
+        self._telemetry.mission_state = int(getattr(msg, "mission_state", 0) or 0)
         run = self.run
         if run is not None and run.started and not run.result.done():
             self._check_release(run, int(msg.seq) - 1)
@@ -215,3 +229,11 @@ class MissionProgress:
             why = run.failsafe_reason or f"vehicle disarmed at step {run.steps_completed} in {mode}"
         self.event(run, "mission_ended", run.steps_completed, f"{outcome.value}: {why}".rstrip(": "))
         run.result.set_result(self.result(run, outcome, why))
+
+
+def steps_done_before(plan: MissionPlan, seq: int) -> int:
+    """How many leading steps of `plan` are complete when the vehicle is on item `seq`."""
+    done = 0
+    while done < len(plan.last_seq_of_step) and plan.last_seq_of_step[done] < seq:
+        done += 1
+    return done

@@ -60,6 +60,7 @@ class TelemetryData:
     armed: bool = False
     gps_fix_type: int | None = None
     mission_seq: int | None = None
+    mission_state: int | None = None  # MISSION_CURRENT.mission_state (MAVLink 2 extension; 0 unknown)
     home: tuple[float, float, float] | None = None
     ekf_flags: int | None = None
 

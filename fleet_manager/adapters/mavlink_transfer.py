@@ -69,7 +69,7 @@ class MissionTransfer:
                 if not verify:
                     return
                 got = await self._download(mission_type, call)
-            problem = _compare(items, got)
+            problem = compare_items(items, got)
             if problem is None:
                 return
             logger.warning(
@@ -219,7 +219,8 @@ class MissionTransfer:
         raise session.timeout(call, f"no {what} during read-back")
 
 
-def _compare(sent: Sequence[MissionItem], got: Sequence[MissionItem]) -> str | None:
+def compare_items(sent: Sequence[MissionItem], got: Sequence[MissionItem]) -> str | None:
+    """Why the read-back `got` is not `sent` (None when they are the same mission)."""
     if len(sent) != len(got):
         return f"{len(got)} items read back, {len(sent)} uploaded"
     for a, b in zip(sent, got, strict=True):

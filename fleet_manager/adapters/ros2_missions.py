@@ -10,8 +10,11 @@ ended it: GoalAborted, GoalRejected, LinkLost) for `wait_mission`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from mission_planner.clock import Clock
 
@@ -28,14 +31,36 @@ _SUPPORTED_STEPS = (*_NAVIGATION_STEPS, StepKind.WAIT)
 _QUEUE_SIZE = 256  # per mission-event subscriber; a slow one loses its oldest events
 
 
+@dataclass(frozen=True)
+class LegTimeout:
+    """How long one NavigateToPose leg may take (clock seconds): a navigator that never answers ends the mission.
+
+    The straight distance at `slowest_m_s` (paths wind round blocks: the factor is in the speed) plus
+    `margin_s` for the planner, recoveries and a door held open; never less than `min_s`.
+    """
+
+    slowest_m_s: float = 0.25
+    margin_s: float = 120.0
+    min_s: float = 180.0
+
+    def for_leg(self, from_xy: tuple[float, float] | None, to_xy: tuple[float, float]) -> float:
+        """The timeout of a leg from `from_xy` (None: unknown, the minimum) to `to_xy` (map metres)."""
+        if from_xy is None:
+            return self.min_s
+        distance_m = math.hypot(to_xy[0] - from_xy[0], to_xy[1] - from_xy[1])
+        return max(self.min_s, distance_m / self.slowest_m_s + self.margin_s)
+
+
 class RobotMissions:
     """The mission half of the vehicle contract for one robot; `events` hands out its progress."""
 
     def __init__(
         self, vehicle_id: str, namespace: str, goal_xy: Callable[[float, float], Awaitable[tuple[float, float]]],
         clock: Clock, telemetry: RobotTelemetry, goals: GoalClient, *, link_timeout_s: float,
+        leg_timeout: LegTimeout | None = None,
     ) -> None:  # fmt: skip
         self.vehicle_id = vehicle_id
+        self.leg_timeout = leg_timeout or LegTimeout()
         self.namespace = namespace
         self.goal_xy = goal_xy  # WGS84 -> the robot's map frame (its datum, or its fromLL service)
         self.clock = clock
@@ -252,6 +277,7 @@ class RobotMissions:
     async def _navigate(self, index: int, step: MissionStep, begun: asyncio.Future[None]) -> int:
         """Send one NavigateToPose goal and wait for its end; returns the GoalStatus (aborts raise)."""
         x_m, y_m = await self._target_xy(step)
+        start_xy = self._telemetry.map_xy
         where = f"step {index} ({step.kind.value}) to ({x_m:.1f}, {y_m:.1f}) m in {MAP_FRAME_ID}"
         handle = await self._goals.send(
             x_m, y_m, facing_from=self._telemetry.map_xy, where=where,
@@ -263,7 +289,17 @@ class RobotMissions:
         if self._paused:  # pause() arrived while the goal was on its way
             await self._goals.cancel()
         mission_id = self._mission.mission_id if self._mission else ""
-        return await self._goals.result(handle, where=where, mission_id=mission_id, step_index=index)
+        limit_s = self.leg_timeout.for_leg(start_xy, (x_m, y_m))
+        try:
+            return await asyncio.wait_for(
+                self._goals.result(handle, where=where, mission_id=mission_id, step_index=index),
+                self.clock.wall_s(limit_s),
+            )
+        except TimeoutError:
+            with contextlib.suppress(AdapterError):
+                await self._goals.cancel()  # the robot may still be driving it: stop it before the mission fails
+            raise AdapterTimeout(self.vehicle_id, "navigate_to_pose",
+                                 f"{where}: no result within {limit_s:.0f} s (leg timeout)") from None
 
     async def _open_compartment(self, index: int, step: MissionStep) -> None:
         self._mode = "DELIVERING"

@@ -27,6 +27,7 @@ from .fanout import Fanout
 logger = logging.getLogger(__name__)
 
 MAP_FRAME_ID = "map"
+POWER_SUPPLY_STATUS_CHARGING = 1  # sensor_msgs/BatteryState (this module stays importable without ROS 2)
 _QUEUE_SIZE = 256  # per telemetry subscriber; a slow one loses its oldest snapshots
 
 
@@ -94,6 +95,7 @@ class RobotTelemetry:
         self._battery_pct: float | None = None
         self._battery_wh: float | None = None
         self._battery_v: float | None = None
+        self._charging = False  # BatteryState says CHARGING (the hub's dock, a van's bay)
 
     # --- ROS messages (on the loop) ------------------------------------------------------------
     def on_odometry(self, message: Any) -> None:
@@ -119,6 +121,7 @@ class RobotTelemetry:
         self._battery_pct = percentage * 100.0 if math.isfinite(percentage) else None
         self._battery_v = voltage if math.isfinite(voltage) and voltage > 0 else None
         self._battery_wh = charge * voltage if self._battery_v is not None and math.isfinite(charge) else None
+        self._charging = int(getattr(message, "power_supply_status", 0)) == POWER_SUPPLY_STATUS_CHARGING
 
     def on_feedback(self, message: Any, step_index: int | None) -> None:
         """NavigateToPose feedback of the goal for mission step `step_index`: pose and progress."""
@@ -164,6 +167,7 @@ class RobotTelemetry:
             battery_remaining_pct=self._battery_pct,
             battery_remaining_wh=self._battery_wh,
             battery_voltage_v=self._battery_v,
+            charging=self._charging,
             mode=mission.mode,
             armed=mission.running,
             link=self.link,

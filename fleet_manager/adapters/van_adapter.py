@@ -106,6 +106,7 @@ class VanAdapter(VehicleAdapter):
         self._last_state_wall_s = 0.0
         self.odometer_m = 0.0
         self.carried: tuple[str, ...] = ()  # vehicle ids on board, from the latest state
+        self.malformed_lines = 0  # lines from the driver app that were skipped (not JSON, fields missing or bad)
 
     async def connect(self, timeout_s: float = 30.0) -> None:
         """Open the link, say hello and wait for the first state message."""
@@ -302,10 +303,15 @@ class VanAdapter(VehicleAdapter):
             while line := await self._reader.readline():
                 try:
                     message = json.loads(line)
-                except json.JSONDecodeError:
-                    logger.warning("%s: ignoring a line that is not JSON", self.vehicle_id)
+                    if not isinstance(message, dict):
+                        raise TypeError(f"a JSON {type(message).__name__}, not an object")
+                    await self._dispatch(message)
+                except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+                    # One bad line (a driver-app bug, a truncated write) is skipped; the link reads on.
+                    self.malformed_lines += 1
+                    logger.warning("%s: skipping a malformed line (%s: %s): %.200r", self.vehicle_id,
+                                   type(exc).__name__, exc, line)
                     continue
-                await self._dispatch(message)
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             logger.warning("%s: link to %s closed: %s", self.vehicle_id, self.url, exc)
         finally:

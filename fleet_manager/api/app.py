@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -15,11 +17,14 @@ import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from fleet_manager.bus import OutboxRelay, RelayConfig
 from fleet_manager.condition_monitor import ConditionMonitor
 from fleet_manager.config import Settings, webhook_secret_bytes
 from fleet_manager.domain.commander import VehicleCommander
+from fleet_manager.leadership import HubLeadership
 from fleet_manager.store import retention
 from fleet_manager.store.db import Database
+from fleet_manager.supervisor import NamedJob
 from fleet_manager.webhooks.deliverer import WebhookConfig, WebhookDeliverer
 from mission_planner.clock import Clock
 from mission_planner.geodesy import LocalFrame
@@ -34,6 +39,7 @@ from .rate_limits import RateLimiter
 from .routes import events, health, lockers, missions, order_batch, orders, recipients, vehicles, world, zones
 from .routes.address_reviews import router as address_reviews_router
 from .routes.conditions import router as conditions_router
+from .routes.traffic import router as traffic_router
 from .service import FleetService
 
 if TYPE_CHECKING:
@@ -46,6 +52,24 @@ API_PREFIX = "/v1"
 
 #: A background job started with the app (the dispatcher, monitors): gets the service, runs until cancelled.
 BackgroundJob = Callable[[FleetService], Awaitable[None]]
+
+
+def _named(jobs: Sequence[BackgroundJob]) -> dict[str, BackgroundJob]:
+    """Jobs by a name for /healthz: 'dispatcher' for `Dispatcher.run`, the function's name otherwise."""
+    named: dict[str, BackgroundJob] = {}
+    for job in jobs:
+        if isinstance(job, NamedJob):
+            named[job.name] = job
+            continue
+        owner = getattr(job, "__self__", None)
+        base = re.sub(r"(?<!^)(?=[A-Z])", "-", type(owner).__name__).lower() if owner is not None else getattr(
+            job, "__name__", "job")
+        name, n = base, 1
+        while name in named:
+            n += 1
+            name = f"{base}-{n}"
+        named[name] = job
+    return named
 
 
 async def _prune_forever(service: FleetService) -> None:
@@ -81,7 +105,7 @@ def create_app(
     dashboard_dir: Path | None = None,
     address_resolvers: Mapping[str, AddressResolver] | None = None,
 ) -> FastAPI:
-    """Build the app. Nothing runs until the ASGI lifespan starts (migrations, stream tail, webhooks, jobs).
+    """Build the app. Nothing runs until the ASGI lifespan starts (schema check, stream tail, webhooks, jobs).
 
     `commander` receives operator vehicle commands; `background` jobs (the dispatcher) run with the app.
     """
@@ -144,20 +168,28 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(database.migrate)
+        # Migrations are `finalmile db upgrade`'s job, run once; replicas starting together must not race on them.
+        await asyncio.to_thread(database.require_current_schema)
         service.loop = asyncio.get_running_loop()
-        service.spawn(broker.run(), name="event-stream-tail")
+        service.supervise("event-stream-tail", broker.run)
         if settings.mqtt_url:
             monitor = ConditionMonitor(database=database, clock=clock, hub_ids=settings.hub_ids,
                                        url=settings.mqtt_url, topic_prefix=settings.mqtt_topic_prefix,
-                                       committed=service.committed)
+                                       committed=service.committed, username=settings.mqtt_username,
+                                       password=settings.mqtt_password.get_secret_value()
+                                       if settings.mqtt_password else None, ca_file=settings.mqtt_ca_file)
             service.conditions = monitor
-            service.spawn(monitor.run(), name="parcel-sensors")
+            service.supervise("parcel-sensors", monitor.run)
         if deliverer is not None:
-            service.spawn(deliverer.run(), name="webhook-deliverer")
-        service.spawn(_prune_forever(service), name="store-retention")
-        for index, job in enumerate(background):
-            service.spawn(job(service), name=f"background-{index}")
+            service.supervise("webhook-deliverer", deliverer.run)
+        if settings.nats_url:
+            relay = OutboxRelay(database, RelayConfig(url=settings.nats_url, stream=settings.nats_stream))
+            relaying = HubLeadership(database=database, hub_id=relay.config.cursor_name, holder=settings.node_id,
+                                     serve_hub=relay.run, ttl_s=settings.lease_ttl_s)
+            service.supervise("outbox-relay", relaying.run)
+        service.supervise("store-retention", functools.partial(_prune_forever, service))
+        for name, job in _named(background).items():
+            service.supervise(name, functools.partial(job, service))
         logger.info("fleet manager serving hubs %s", ", ".join(settings.hub_ids))
         try:
             yield
@@ -190,6 +222,7 @@ def create_app(
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(address_reviews_router, prefix=API_PREFIX)
     app.include_router(conditions_router, prefix=API_PREFIX)
+    app.include_router(traffic_router, prefix=API_PREFIX)
     app.include_router(health.router)
     static_dir = dashboard_dir or DASHBOARD_DIR
     if static_dir.is_dir():

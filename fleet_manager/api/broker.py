@@ -1,4 +1,8 @@
-"""Live event fan-out: tails the outbox (so events of every process appear) and feeds many SSE listeners."""
+"""Live event fan-out: tails the outbox (so events of every process appear) and feeds many SSE listeners.
+
+The tail is a seq cursor and nothing more: outbox seqs are taken in commit order (`store.outbox`), so no
+event can commit below the newest seq seen, and every replica streams the same events in the same order.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,9 +20,6 @@ from fleet_manager.webhooks.cloudevents import to_cloudevent
 
 logger = logging.getLogger(__name__)
 
-# A transaction that took its sequence number before a later one but commits after it shows up as a
-# gap; the tail looks for such late rows for this long (PostgreSQL sequences are not commit-ordered).
-GAP_GRACE_S = 5.0
 #: Stored events read per query when a stream replays (one page is all a replaying client holds).
 REPLAY_PAGE = 200
 
@@ -59,7 +59,6 @@ class EventBroker:
     _listeners: set[_Listener] = field(default_factory=set)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _high_water: int = -1
-    _gaps: dict[int, float] = field(default_factory=dict)
 
     @property
     def listener_count(self) -> int:
@@ -110,22 +109,9 @@ class EventBroker:
                 self._high_water = outbox.last_seq(session)
                 return []
             rows = outbox.events_after(session, after_seq=self._high_water, hub_ids=self.hub_ids)
-            late = outbox.events_by_seq(session, seqs=list(self._gaps))
-            late = [row for row in late if row.hub_id in self.hub_ids]
-        now = time.monotonic()
-        expected = self._high_water + 1
-        for row in rows:
-            for missing in range(expected, row.seq):
-                self._gaps[missing] = now
-            expected = row.seq + 1
-        for row in late:
-            self._gaps.pop(row.seq, None)
-        for seq, seen in list(self._gaps.items()):
-            if now - seen > GAP_GRACE_S:
-                del self._gaps[seq]
         if rows:
             self._high_water = rows[-1].seq
-        return sorted(late + rows, key=lambda r: r.seq)
+        return rows
 
     async def run(self) -> None:
         """Tail the outbox until cancelled."""

@@ -12,6 +12,7 @@ from fleet_manager.domain.orders import DeliveryMode, Order, OrderEvent, OrderSt
 from fleet_manager.store.fleet import CommandKind, CommandStatus, MissionRecord, MissionStatus, Vehicle, VehicleCommand
 from fleet_manager.store.lockers import Locker
 from fleet_manager.store.outbox import OutboxEvent, redacted
+from fleet_manager.traffic import TrafficReport
 
 from .limits import ID_PATTERN, MAX_TEXT_CHARS, ResourceId, SaneTime, check_field_value, check_json_type
 
@@ -24,6 +25,10 @@ MapValue = Annotated[str, Field(max_length=500)] | int | float | bool
 def to_time(stamp_s: float | None) -> dt.datetime | None:
     """Clock seconds -> aware UTC datetime."""
     return None if stamp_s is None else dt.datetime.fromtimestamp(stamp_s, dt.UTC)
+
+
+def _utc(stamp_s: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(float(stamp_s), dt.UTC)
 
 
 class Strict(BaseModel):
@@ -134,6 +139,34 @@ class OrderCreate(Strict):
         return self
 
 
+class EtaOut(BaseModel):
+    """The predicted hand-over window while the parcel is on its way."""
+
+    earliest: dt.datetime = Field(description="p10 of the predicted hand-over time")
+    expected: dt.datetime = Field(description="p50")
+    latest: dt.datetime = Field(description="p90")
+    source: str = Field(description="'model:<version>' when a trained model predicted it, 'fixed' for the planner's "
+                        "ETA with a fixed margin")
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, eta: dict[str, Any]) -> EtaOut | None:
+        """From the stored `Order.eta` (None when there is none)."""
+        if not eta:
+            return None
+        return cls(earliest=_utc(eta["earliest_s"]), expected=_utc(eta["expected_s"]), latest=_utc(eta["latest_s"]),
+                   source=str(eta.get("source", "")), updated_at=_utc(eta["updated_at_s"]))
+
+
+class CustomsForecastOut(BaseModel):
+    """The expected customs clearance of a parcel still waiting for it."""
+
+    expected_clearance_s: float = Field(description="expected time from arrival at customs to clearance")
+    expected_cleared_at: dt.datetime
+    held_long: bool = Field(description="predicted to be held longer than the hub's threshold (flagged early)")
+    source: str
+
+
 class OrderOut(BaseModel):
     order_id: str
     hub_id: str
@@ -161,11 +194,20 @@ class OrderOut(BaseModel):
         default=None, description="the typed address: resolved building, drop point, confidence, alternatives, "
         "index fingerprint, and the operator's decision after a review")
     unplannable_reason: str | None = Field(default=None, description="why the planner could not plan it")
+    eta: EtaOut | None = Field(default=None, description="predicted hand-over window, refreshed on the way")
+    customs_forecast: CustomsForecastOut | None = Field(default=None, description="predicted customs clearance")
 
     @classmethod
     def of(cls, order: Order) -> OrderOut:
         """From the domain record."""
+        forecast = order.customs_forecast
         return cls(
+            eta=EtaOut.of(order.eta),
+            customs_forecast=CustomsForecastOut(
+                expected_clearance_s=forecast["expected_clearance_s"],
+                expected_cleared_at=_utc(forecast["expected_cleared_at_s"]),
+                held_long=bool(forecast["held_long"]), source=str(forecast.get("source", "")),
+            ) if forecast else None,
             handling=order.handling,
             address_resolution=order.address_resolution or None,
             unplannable_reason=order.unplannable_reason or None,
@@ -521,12 +563,37 @@ class EventOut(BaseModel):
         )
 
 
+class JobOut(BaseModel):
+    """Liveness of one background job."""
+
+    alive: bool
+    restarts: int
+    last_error: str
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     database: str
     hubs: list[str]
     stream_listeners: int
     webhooks: Literal["on", "off"]
+    jobs: dict[str, JobOut]
+
+
+class VehiclesReady(BaseModel):
+    """Vehicle links: how many are connected, and why the others are down."""
+
+    connected: int
+    total: int
+    down: dict[str, str]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    database: bool
+    jobs_alive: bool
+    jobs_down: list[str]
+    vehicles: VehiclesReady
 
 
 class BatchOrderIn(Strict):
@@ -612,3 +679,33 @@ class ConditionOut(BaseModel):
     excursions: int
     in_excursion: bool
     recent: list[ConditionReadingOut]
+
+
+class TrafficReportIn(Strict):
+    """Congestion or an incident on the streets within `radius_m` of a point (a traffic feed's report)."""
+
+    kind: Literal["congestion", "incident"]
+    latitude_deg: float = Field(ge=-90, le=90)
+    longitude_deg: float = Field(ge=-180, le=180)
+    radius_m: float = Field(gt=0, le=2000, description="street segments whose midpoint is this near are affected")
+    speed_factor: float = Field(ge=0, le=1, description="their speed times this (0: closed)")
+    starts_at: SaneTime | None = Field(default=None, description="default: now")
+    ends_at: SaneTime
+
+
+class TrafficReportOut(BaseModel):
+    report_id: str
+    kind: str
+    latitude_deg: float
+    longitude_deg: float
+    radius_m: float
+    speed_factor: float
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+
+    @classmethod
+    def of(cls, report: TrafficReport) -> TrafficReportOut:
+        """From the stored report."""
+        return cls(report_id=report.report_id, kind=report.kind, latitude_deg=report.latitude_deg,
+                   longitude_deg=report.longitude_deg, radius_m=report.radius_m, speed_factor=report.speed_factor,
+                   starts_at=_utc(report.starts_at_s), ends_at=_utc(report.ends_at_s))

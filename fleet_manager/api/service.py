@@ -7,7 +7,7 @@ import logging
 import secrets
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -19,6 +19,7 @@ from fleet_manager.domain.commander import VehicleCommander
 from fleet_manager.errors import AdapterError
 from fleet_manager.store import fleet as fleet_store
 from fleet_manager.store.db import Database
+from fleet_manager.supervisor import Supervisor, VehicleLink
 from fleet_manager.webhooks.deliverer import WebhookDeliverer
 from mission_planner.clock import Clock
 from mission_planner.geodesy import LocalFrame
@@ -56,6 +57,8 @@ class FleetService:
     _resolver_lock: threading.Lock = field(default_factory=threading.Lock)
     conditions: ConditionMonitor | None = None  # the parcel-sensor subscriber (FINALMILE_MQTT_URL)
     loop: asyncio.AbstractEventLoop | None = None  # the app's event loop (set when its lifespan starts)
+    supervisor: Supervisor = field(default_factory=Supervisor)  # the background jobs and their liveness
+    vehicle_links: Callable[[], list[VehicleLink]] | None = None  # the runtime's vehicles, for /readyz
 
     @property
     def hub_ids(self) -> tuple[str, ...]:
@@ -112,6 +115,10 @@ class FleetService:
         self.broker.poke()
         if self.deliverer is not None:
             self.deliverer.poke()
+
+    def supervise(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
+        """Run a background job owned by the app, started again with backoff when it fails."""
+        self.spawn(self.supervisor.supervise(name, job), name=name)
 
     def spawn(self, coroutine: object, *, name: str) -> None:
         """Run a background coroutine owned by the app (kept referenced, cancelled at shutdown)."""

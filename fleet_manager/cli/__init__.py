@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from mission_planner.errors import FinalMileError
 
 # Order is the order in `finalmile --help`. A module that does not exist yet is simply absent.
-COMMAND_MODULES = ("world", "address", "sim", "serve", "keys", "mavsim", "sitl", "robots")
+COMMAND_MODULES = ("world", "address", "sim", "serve", "db", "learn", "keys", "mavsim", "sitl", "robots")
 
 logger = logging.getLogger("finalmile")
 

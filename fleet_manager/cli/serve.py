@@ -29,6 +29,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--port", type=int, default=None, help="port (default FINALMILE_PORT or 8000)")
     parser.add_argument("--fleet-file", type=Path, default=None, help="fleet YAML (default FINALMILE_FLEET_FILE)")
     parser.add_argument("--vehicles", default=None, help="vehicle shorthand (default FINALMILE_VEHICLES)")
+    parser.add_argument(
+        "--hubs", default=None, metavar="A,B",
+        help="hubs of the fleet file to lead, each through a lease in the store (default FINALMILE_HUBS); "
+             "several processes may name the same hubs: one leads each, the others stand by and take over",
+    )
+    parser.add_argument("--standby", action="store_true", default=None,
+                        help="start as a standby: let a primary started alongside take the hubs first")
     parser.set_defaults(func=run)
 
 
@@ -39,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = {
         key: value
         for key, value in (("host", args.host), ("port", args.port), ("fleet_file", args.fleet_file),
-                           ("vehicles", args.vehicles))
+                           ("vehicles", args.vehicles), ("hubs", args.hubs), ("standby", args.standby))
         if value is not None
     }
     settings = load_settings(**overrides)
@@ -56,7 +63,10 @@ async def serve(settings: Settings) -> None:
 
     runtime = await Runtime.start(settings)
     try:
-        vehicles = ", ".join(v.vehicle_id for v in runtime.fleet) or "no vehicles: API only"
+        if runtime.leaderships:
+            vehicles = f"hubs {', '.join(runtime.leaderships)} by lease as {settings.node_id}"
+        else:
+            vehicles = ", ".join(v.vehicle_id for v in runtime.fleet) or "no vehicles: API only"
         logger.warning("FinalMile fleet manager on http://%s:%d (%s)", settings.host, settings.port, vehicles)
         # Keep idle connections longer than clients do (httpx: 5 s), so a client never reuses one the server
         # has just closed (a ReadError on a POST it cannot safely retry).

@@ -118,7 +118,10 @@ def for_transition(
     return None
 
 
-def arriving_soon(order: Order, at_s: float, minutes: float) -> Notification:
-    """'Arriving in N minutes' (the dispatcher sends it when the vehicle's ETA crosses the threshold)."""
-    payload = {"reference": order.reference, "recipient": order.recipient.name, "at_s": at_s, "minutes": minutes}
+def arriving_soon(order: Order, at_s: float, minutes: float, window: tuple[float, float] | None = None) -> Notification:
+    """'Arriving in N minutes' (sent when the predicted ETA crosses the threshold), with the window when known."""
+    payload: dict[str, Any] = {"reference": order.reference, "recipient": order.recipient.name, "at_s": at_s,
+                               "minutes": minutes}
+    if window is not None:
+        payload["eta_earliest_s"], payload["eta_latest_s"] = window
     return Notification(NotificationKind.ARRIVING_SOON, order.order_id, payload)

@@ -86,6 +86,8 @@ class Order:
     handling: dict[str, Any] = field(default_factory=dict)  # `handling.Handling.to_json()`; {} for a plain parcel
     address_resolution: dict[str, Any] = field(default_factory=dict)  # typed address and what it resolved to
     unplannable_reason: str = ""  # why the planner could not plan it (last cycle); "" when it could
+    eta: dict[str, Any] = field(default_factory=dict)  # predicted hand-over window (learning.eta_service)
+    customs_forecast: dict[str, Any] = field(default_factory=dict)  # predicted clearance (learning.customs_model)
 
     @property
     def is_cold_chain(self) -> bool:

@@ -1,22 +1,30 @@
-"""The database handle: engine, sessions, SQLite WAL set-up and Alembic migrations at start-up."""
+"""The database handle: engine, sessions, SQLite WAL set-up, and Alembic migrations.
+
+Migrations run once, by `finalmile db upgrade` (a compose init job in production), never in a service's
+start-up: several replicas starting together would race on them. A service checks that the schema is at
+this code's head (`require_current_schema`) and refuses to start otherwise.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
-from fleet_manager.errors import ConfigError
+from fleet_manager.errors import ConfigError, SchemaBehind
 
 from .outbox import SEALER_KEY
 from .sealing import Sealer
@@ -25,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _WRITE_OPTION = "finalmile_write"
+#: pg_advisory_xact_lock key serialising concurrent `finalmile db upgrade` runs on one PostgreSQL database.
+_MIGRATION_LOCK_KEY = 0x46_4D_4D_49_47  # "FMMIG"
 T = TypeVar("T")
 
 
@@ -52,8 +62,17 @@ def _sqlite_setup(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+class WriteFence(Protocol):
+    """What a fenced handle checks first in every write transaction (a hub leader's lease token)."""
+
+    def check(self, session: Session) -> None:
+        """Raise (StaleLeader) when writes under this fence must not happen any more."""
+
+
 class Database:
     """One database (SQLite file or PostgreSQL) and its sessions; create one per process."""
+
+    _fence: WriteFence | None = None
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         try:
@@ -87,11 +106,23 @@ class Database:
         """Seal secrets at rest (the outbox's pickup codes) under this server secret from now on."""
         self.sealer = Sealer(server_secret)
 
+    def fenced(self, fence: WriteFence) -> Database:
+        """This database (same engine and pool) whose every write transaction first passes `fence.check`.
+
+        A hub's leader hands this to everything that writes for the hub (dispatcher, missions, telemetry),
+        so a deposed leader's late writes are refused by the store itself.
+        """
+        handle = copy.copy(self)
+        handle._fence = fence
+        return handle
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write transaction: committed when the block ends, rolled back on any exception."""
         with self._write_sessions() as session, session.begin():
             session.info[SEALER_KEY] = self.sealer
+            if self._fence is not None:
+                self._fence.check(session)
             yield session
 
     @contextmanager
@@ -125,16 +156,51 @@ class Database:
         return await asyncio.to_thread(run)
 
     def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision (idempotent; run at start-up)."""
+        """Bring the schema to the newest Alembic revision (idempotent): `finalmile db upgrade`, tests, the sim.
+
+        On PostgreSQL a transaction-scoped advisory lock makes two concurrent upgrades run one after the other.
+        """
         config = alembic_config()
         with self.engine.begin() as connection:
+            if not self.is_sqlite:
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
-        logger.info("database %s at migration head", self.url.render_as_string(hide_password=True))
+        logger.info("database %s at migration head", self.display_url)
+
+    @property
+    def display_url(self) -> str:
+        """The URL without its password (for logs and errors)."""
+        return self.url.render_as_string(hide_password=True)
+
+    def schema_revisions(self) -> tuple[str | None, str]:
+        """(the database's current Alembic revision or None when unmigrated, this code's head revision)."""
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        if head is None:
+            raise ConfigError("the package has no migrations (broken install)")
+        with self.engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+        return current, head
+
+    def require_current_schema(self) -> None:
+        """Refuse (SchemaBehind) unless the schema is at this code's head; services call this at start-up."""
+        current, head = self.schema_revisions()
+        if current != head:
+            raise SchemaBehind(self.display_url, current, head)
 
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def upgrade(url: str) -> str:
+    """`finalmile db upgrade` on `url` with a database handle of its own; returns the URL (for call chains)."""
+    database = Database(url)
+    try:
+        database.migrate()
+    finally:
+        database.dispose()
+    return url
 
 
 def alembic_config() -> Config:

@@ -60,6 +60,8 @@ class OrderRow(Base):
     handling: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # cold_chain / fragile (domain.handling)
     address_resolution: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # typed text + resolution
     unplannable_reason: Mapped[str] = mapped_column(Text, default="")
+    eta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # predicted hand-over window (0004)
+    customs_forecast: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # predicted clearance (0004)
 
 
 class OrderEventRow(Base):
@@ -279,3 +281,46 @@ class ParcelConditionRow(Base):
     excursions: Mapped[int] = mapped_column(Integer, default=0)  # episodes: a run of readings out of limits
     in_excursion: Mapped[bool] = mapped_column(Boolean, default=False)
     first_excursion_at_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class HubLeaseRow(Base):
+    """Who leads a hub: one row per hub, its fencing token raised by one at every change of holder (0006).
+
+    Times are database-server seconds (PostgreSQL's clock, so processes on several machines agree).
+    """
+
+    __tablename__ = "hub_leases"
+
+    hub_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    token: Mapped[int] = mapped_column(BigInteger)
+    acquired_at_s: Mapped[float] = mapped_column(Float)
+    renewed_at_s: Mapped[float] = mapped_column(Float)
+    expires_at_s: Mapped[float] = mapped_column(Float)
+
+
+class RelayCursorRow(Base):
+    """How far a relay has copied the outbox to the bus: the last seq the bus acknowledged (0006)."""
+
+    __tablename__ = "relay_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    updated_at_s: Mapped[float] = mapped_column(Float)
+class TrafficReportRow(Base):
+    """Reported congestion or an incident on the streets around a point, for a time (POST /v1/traffic)."""
+
+    __tablename__ = "traffic_reports"
+    __table_args__ = (Index("ix_traffic_reports_hub_end", "hub_id", "ends_at_s"),)
+
+    report_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hub_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    latitude_deg: Mapped[float] = mapped_column(Float)
+    longitude_deg: Mapped[float] = mapped_column(Float)
+    radius_m: Mapped[float] = mapped_column(Float)
+    speed_factor: Mapped[float] = mapped_column(Float)
+    starts_at_s: Mapped[float] = mapped_column(Float)
+    ends_at_s: Mapped[float] = mapped_column(Float)
+    created_at_s: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(128), default="")

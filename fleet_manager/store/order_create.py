@@ -13,6 +13,7 @@ under it, or IdempotencyMismatch when the body differs.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ from fleet_manager.domain.orders import Order, OrderStatus
 from fleet_manager.domain.state_machine import check_transition
 from fleet_manager.errors import StoreError
 
+from . import outbox
 from .address_reviews import announce_review, review_reason
 from .models import Base, IdempotencyKeyRow, OrderEventRow, OrderRow, OutboxRow
 from .orders import STATUS_CHANGED, NewOrder, new_order_values, order_data, to_order
@@ -231,7 +233,8 @@ def create_orders(session: Session, *, items: Sequence[Item], actor: str, at_s: 
     if order_rows:
         _bulk_insert(session, OrderRow, order_rows)
         _bulk_insert(session, OrderEventRow, audits)
-        _bulk_insert(session, OutboxRow, events)
+        # At commit, so that outbox seqs follow commit order (store.outbox).
+        outbox.insert_at_commit(session, functools.partial(_bulk_insert, session, OutboxRow, events))
     for order, resolution in reviews:
         announce_review(session, order, resolution, at_s=at_s)
     for index in repeats:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fleet_manager.domain import notifications
@@ -78,6 +78,8 @@ def to_order(row: OrderRow) -> Order:
         handling=dict(row.handling or {}),
         address_resolution=dict(row.address_resolution or {}),
         unplannable_reason=row.unplannable_reason or "",
+        eta=dict(row.eta or {}),
+        customs_forecast=dict(row.customs_forecast or {}),
     )
 
 
@@ -241,6 +243,8 @@ def new_order_values(new: NewOrder, *, order_id: str, at_s: float) -> dict[str, 
         handling=dict(new.handling or {}),
         address_resolution=dict(new.address_resolution or {}),
         unplannable_reason="",
+        eta={},
+        customs_forecast={},
     )
 
 
@@ -490,12 +494,37 @@ def set_leave_at_door(
     return _updated(session, row, actor=actor, at_s=at_s, changes={"leave_at_door": leave_at_door})
 
 
-def notify_arriving_soon(session: Session, *, order_id: str, minutes: float, at_s: float) -> str:
-    """'Arriving in N minutes' for an order on its way; returns the event id."""
+def notify_arriving_soon(
+    session: Session, *, order_id: str, minutes: float, at_s: float, window: tuple[float, float] | None = None
+) -> str:
+    """'Arriving in N minutes' (with the predicted window, when given) for an order on its way; returns the event id."""
     row = _locked_row(session, order_id)
-    if OrderStatus(row.status) not in (OrderStatus.OUT_FOR_DELIVERY, OrderStatus.HANDED_OFF):
+    if OrderStatus(row.status) not in _ON_THE_WAY:
         raise Conflict(f"order {order_id!r} is {row.status}, not on its way")
-    return _notify(session, notifications.arriving_soon(to_order(row), at_s, minutes), hub_id=row.hub_id, at_s=at_s)
+    note = notifications.arriving_soon(to_order(row), at_s, minutes, window)
+    return _notify(session, note, hub_id=row.hub_id, at_s=at_s)
+
+
+_ON_THE_WAY = (OrderStatus.OUT_FOR_DELIVERY, OrderStatus.HANDED_OFF)
+
+
+def set_eta(session: Session, *, order_id: str, eta: Mapping[str, Any]) -> None:
+    """Store an order's predicted hand-over window (no event: the notifications carry what the recipient sees)."""
+    row = _locked_row(session, order_id)
+    row.eta = dict(eta)
+
+
+def set_customs_forecast(session: Session, *, order_id: str, forecast: Mapping[str, Any]) -> None:
+    """Store an order's predicted customs clearance."""
+    row = _locked_row(session, order_id)
+    row.customs_forecast = dict(forecast)
+
+
+def count_on_the_way(session: Session, *, hub_id: str) -> int:
+    """Parcels of the hub out for delivery now (the live fleet state an ETA is predicted with)."""
+    query = select(func.count()).select_from(OrderRow).where(
+        OrderRow.hub_id == hub_id, OrderRow.status.in_([s.value for s in _ON_THE_WAY]))
+    return int(session.scalar(query) or 0)
 
 
 def list_notifications(session: Session, *, order_id: str) -> list[dict[str, Any]]:

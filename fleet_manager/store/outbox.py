@@ -1,14 +1,23 @@
-"""The transactional outbox: events written with their cause, then streamed (SSE) and delivered (webhooks)."""
+"""The transactional outbox: events written with their cause, then streamed (SSE) and delivered (webhooks).
+
+Events are inserted when their transaction commits, not when they are appended (`_insert_at_commit`):
+on PostgreSQL under a transaction-scoped advisory lock, so that outbox rows take their `seq` in commit
+order. A reader that has seen seq N has then seen every event below N that will ever commit, and the
+live stream tails by seq alone, from any replica, with no look-back for late commits. The lock is
+held from the insert to the end of the commit only (no other lock is taken meanwhile: no deadlock),
+which serialises the commits of transactions that write events (their fsyncs included).
+SQLite has one writer at a time (BEGIN IMMEDIATE), so its seqs are in commit order anyway.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Exists, event, func, select, text
 from sqlalchemy.orm import Session, aliased
 
 from fleet_manager.domain.errors import Conflict, NotFound
@@ -23,6 +32,10 @@ EVENT_TYPE_PREFIX = "com.finalmile."
 SECRET_FIELDS = ("pickup_code",)
 #: Where `Database` puts its `Sealer` on every session it opens.
 SEALER_KEY = "finalmile_sealer"
+#: session.info key of the events waiting for their transaction's commit (rows, or bulk inserters).
+_PENDING_KEY = "finalmile_outbox_pending"
+#: pg_advisory_xact_lock key that puts outbox seqs in commit order.
+_COMMIT_ORDER_LOCK_KEY = 0x46_4D_4F_55_54  # "FMOUT"
 
 
 @dataclass(frozen=True)
@@ -85,7 +98,7 @@ def append_event(
     event_id = event_id or str(uuid.uuid4())
     full_type = event_type if event_type.startswith(EVENT_TYPE_PREFIX) else EVENT_TYPE_PREFIX + event_type
     data = _sealed(session, data, event_id)
-    session.add(
+    _pending(session).append(
         OutboxRow(
             event_id=event_id,
             hub_id=hub_id,
@@ -100,6 +113,43 @@ def append_event(
         )
     )
     return event_id
+
+
+def insert_at_commit(session: Session, inserter: Callable[[], None]) -> None:
+    """Run `inserter` (a bulk insert of outbox rows) when the transaction commits, in turn with appended events."""
+    _pending(session).append(inserter)
+
+
+def _pending(session: Session) -> list[OutboxRow | Callable[[], None]]:
+    pending: list[OutboxRow | Callable[[], None]] = session.info.setdefault(_PENDING_KEY, [])
+    return pending
+
+
+@event.listens_for(Session, "before_commit")
+def _insert_at_commit(session: Session) -> None:
+    """Insert the transaction's events, in the order they were appended, with seqs in commit order."""
+    pending: list[OutboxRow | Callable[[], None]] = session.info.pop(_PENDING_KEY, [])
+    if not pending:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _COMMIT_ORDER_LOCK_KEY})
+    rows: list[OutboxRow] = []
+    for item in pending:
+        if isinstance(item, OutboxRow):
+            rows.append(item)
+            continue
+        session.add_all(rows)
+        session.flush()
+        rows = []
+        item()
+    session.add_all(rows)
+    session.flush()
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    """A rolled-back transaction's events never happened."""
+    session.info.pop(_PENDING_KEY, None)
 
 
 def _sealed(session: Session, data: Mapping[str, Any], event_id: str) -> Mapping[str, Any]:
@@ -132,14 +182,6 @@ def events_after(
     return [_to_event(row) for row in session.scalars(query.order_by(OutboxRow.seq).limit(limit))]
 
 
-def events_by_seq(session: Session, *, seqs: Collection[int]) -> list[OutboxEvent]:
-    """Events with the given seqs (late commits below the stream's high-water mark)."""
-    if not seqs:
-        return []
-    query = select(OutboxRow).where(OutboxRow.seq.in_(list(seqs))).order_by(OutboxRow.seq)
-    return [_to_event(row) for row in session.scalars(query)]
-
-
 def last_seq(session: Session) -> int:
     """The newest event's seq (0 when empty)."""
     return int(session.scalar(select(func.coalesce(func.max(OutboxRow.seq), 0))) or 0)
@@ -153,6 +195,22 @@ def get_event(session: Session, *, event_id: str) -> OutboxEvent:
     return _to_event(row)
 
 
+def _earlier_pending_of_subject(*, not_due_at_s: float | None = None) -> Exists:
+    """EXISTS an earlier undelivered, not dead-lettered webhook event of the same subject (its order);
+    with `not_due_at_s`, only one that is not due at that time (backing off after a failure)."""
+    earlier = aliased(OutboxRow)
+    conditions = [
+        earlier.subject == OutboxRow.subject,
+        earlier.seq < OutboxRow.seq,
+        earlier.webhook.is_(True),
+        earlier.delivered_at_s.is_(None),
+        earlier.dead_lettered_at_s.is_(None),
+    ]
+    if not_due_at_s is not None:
+        conditions.append(earlier.next_attempt_s > not_due_at_s)
+    return select(earlier.seq).where(*conditions).exists()
+
+
 def due_webhook_events(
     session: Session, *, hub_ids: Collection[str], now_s: float, limit: int = 100
 ) -> list[OutboxEvent]:
@@ -161,19 +219,7 @@ def due_webhook_events(
     An event waits while an earlier event of its subject (its order) is pending and not yet due
     (backing off after a failure), so one order's events reach the backend in order.
     """
-    earlier = aliased(OutboxRow)
-    blocked = (
-        select(earlier.seq)
-        .where(
-            earlier.subject == OutboxRow.subject,
-            earlier.seq < OutboxRow.seq,
-            earlier.webhook.is_(True),
-            earlier.delivered_at_s.is_(None),
-            earlier.dead_lettered_at_s.is_(None),
-            earlier.next_attempt_s > now_s,
-        )
-        .exists()
-    )
+    blocked = _earlier_pending_of_subject(not_due_at_s=now_s)
     query = (
         select(OutboxRow)
         .where(
@@ -188,6 +234,32 @@ def due_webhook_events(
         .limit(limit)
     )
     return [_to_event(row) for row in session.scalars(query)]
+
+
+def claim_due_event(session: Session, *, event_id: str, now_s: float) -> OutboxEvent | None:
+    """Lock one due webhook event for this transaction, or None when another deliverer holds it or it is not due.
+
+    PostgreSQL: `FOR UPDATE SKIP LOCKED`, so replicas never wait on each other and never both take an event;
+    the conditions are re-checked on the newest committed row, so an event another replica delivered (or
+    backed off) in the meantime is not taken again. The event must also be the oldest pending one of its
+    subject, so an order's events go out in order whichever replica sends them. SQLite ignores the lock
+    clause: there the store has one writer and runs one deliverer.
+    """
+    pending_before = _earlier_pending_of_subject()
+    query = (
+        select(OutboxRow)
+        .where(
+            OutboxRow.event_id == event_id,
+            OutboxRow.webhook.is_(True),
+            OutboxRow.delivered_at_s.is_(None),
+            OutboxRow.dead_lettered_at_s.is_(None),
+            OutboxRow.next_attempt_s <= now_s,
+            ~pending_before,
+        )
+        .with_for_update(skip_locked=True)
+    )
+    row = session.scalar(query)
+    return None if row is None else _to_event(row)
 
 
 def next_due_s(session: Session, *, hub_ids: Collection[str]) -> float | None:

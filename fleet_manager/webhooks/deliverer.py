@@ -1,4 +1,12 @@
-"""Webhook deliverer: POSTs due outbox events to the backend, at least once, with backoff and dead-lettering."""
+"""Webhook deliverer: POSTs due outbox events to the backend, at least once, with backoff and dead-lettering.
+
+Replicas: on PostgreSQL any number of processes may run a deliverer on the same hubs. Each attempt runs in
+one transaction that claims the event (`FOR UPDATE SKIP LOCKED`, only when it is the oldest pending event
+of its order), POSTs it and records the outcome before committing, so two replicas never send the same
+event and an order's events leave in order. A replica that dies mid-POST rolls back; the event is sent
+again later with the same id (receivers de-duplicate on it). On SQLite (one writer: a transaction held
+open across a POST would stall every other write) a process reads, POSTs, then records: run one deliverer.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +19,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import httpx
+from sqlalchemy.orm import Session
 
 from fleet_manager.store import outbox
 from fleet_manager.store.db import Database
@@ -112,17 +121,60 @@ class WebhookDeliverer:
             by_subject.setdefault(event.subject, []).append(event)
         semaphore = asyncio.Semaphore(self._config.concurrency)
 
-        async def in_order(events: list[outbox.OutboxEvent]) -> None:
-            async with semaphore:
-                for event in events:
-                    if not await self._attempt(client, event):
-                        return
+        attempt = self._attempt if self._database.is_sqlite else self._attempt_claimed
 
-        await asyncio.gather(*(in_order(events) for events in by_subject.values()))
-        return len(due)
+        async def in_order(events: list[outbox.OutboxEvent]) -> int:
+            async with semaphore:
+                for taken, event in enumerate(events):
+                    if not await attempt(client, event):
+                        return taken
+                return len(events)
+
+        # Counted as delivered (not as seen): a replica whose batch another one holds waits for the poll.
+        return sum(await asyncio.gather(*(in_order(events) for events in by_subject.values())))
 
     async def _attempt(self, client: httpx.AsyncClient, event: outbox.OutboxEvent) -> bool:
-        """One POST of one event; True when the receiver took it."""
+        """One POST of one event, then its outcome in a transaction of its own (SQLite); True when taken."""
+        status_code, error, at_s = await self._post(client, event)
+
+        def save() -> str:
+            with self._database.transaction() as session:
+                return self._record(session, event, status_code, error, at_s)
+
+        return self._counted(await asyncio.to_thread(save))
+
+    async def _attempt_claimed(self, client: httpx.AsyncClient, event: outbox.OutboxEvent) -> bool:
+        """Claim, POST and record one event in one transaction (PostgreSQL, replica-safe); True when taken.
+
+        False also when another replica holds or has already delivered the event: this subject stops for
+        this round either way, so its later events never overtake it.
+        """
+        now_s = self._clock.now()
+        transaction = self._database.transaction()
+        session = await asyncio.to_thread(transaction.__enter__)
+        try:
+            claimed = await asyncio.to_thread(
+                outbox.claim_due_event, session, event_id=event.event_id, now_s=now_s
+            )
+            outcome = None
+            if claimed is not None:
+                status_code, error, at_s = await self._post(client, claimed)
+                outcome = await asyncio.to_thread(self._record, session, claimed, status_code, error, at_s)
+        except BaseException as exc:
+            # Rolled back: the claim is released and the event goes out again later, with the same id.
+            transaction.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        await asyncio.to_thread(transaction.__exit__, None, None, None)
+        return outcome is not None and self._counted(outcome)
+
+    def _counted(self, outcome: str) -> bool:
+        """Report one attempt's outcome to the metrics hook; True when delivered."""
+        if self._on_attempt is not None:
+            self._on_attempt(outcome)
+        return outcome == "delivered"
+
+    async def _post(self, client: httpx.AsyncClient, event: outbox.OutboxEvent) -> tuple[int | None, str, float]:
+        """POST one event: (status code or None, error text or "" when the receiver took it, clock time)."""
         attempt = event.attempts + 1
         data = outbox.unsealed(event, self._database.sealer)
         body = cloudevents.encode(cloudevents.to_cloudevent(event, data=data))
@@ -145,8 +197,14 @@ class WebhookDeliverer:
                 error = f"HTTP {status_code}: {response.text[:200]}"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
+        return status_code, error, self._clock.now()
+
+    def _record(
+        self, session: Session, event: outbox.OutboxEvent, status_code: int | None, error: str, at_s: float
+    ) -> str:
+        """Store one attempt's outcome: "delivered", "failed" (retried later) or "dead_lettered"."""
+        attempt = event.attempts + 1
         delivered = not error
-        at_s = self._clock.now()
         if delivered:
             next_attempt_s: float | None = None
             outcome = "delivered"
@@ -157,20 +215,13 @@ class WebhookDeliverer:
         else:
             next_attempt_s = at_s + backoff_s(attempt, self._config, self._rng)
             outcome = "failed"
-
-        def save() -> None:
-            with self._database.transaction() as session:
-                outbox.record_attempt(
-                    session,
-                    event_id=event.event_id,
-                    at_s=at_s,
-                    status_code=status_code,
-                    error=error,
-                    delivered=delivered,
-                    next_attempt_s=next_attempt_s,
-                )
-
-        await asyncio.to_thread(save)
-        if self._on_attempt is not None:
-            self._on_attempt(outcome)
-        return delivered
+        outbox.record_attempt(
+            session,
+            event_id=event.event_id,
+            at_s=at_s,
+            status_code=status_code,
+            error=error,
+            delivered=delivered,
+            next_attempt_s=next_attempt_s,
+        )
+        return outcome

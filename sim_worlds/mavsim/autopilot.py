@@ -149,6 +149,7 @@ class Vehicle:
         self.payload_attached = True
         self.fence = Fence()
         self.mission: list[MissionItem] = []
+        self.mission_uploads = 0  # mission lists accepted (MISSION_COUNT..MISSION_ACK) since boot
         self.rally: list[MissionItem] = []
         self.protocol = MissionProtocol(self)
         self.executor = MissionExecutor(self)
@@ -559,6 +560,7 @@ class Vehicle:
         """Store an uploaded list (fence validated first, as AC_PolyFence_loader does)."""
         if mission_type == MISSION:
             self.mission = list(items)
+            self.mission_uploads += 1
             self.executor.mission_changed()
             self.statustext(SEV_INFO, "Flight plan received")
         elif mission_type == FENCE:

@@ -11,7 +11,8 @@ autocontinue 0). Replies are addressed to the sender.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
@@ -54,6 +55,10 @@ _FRAME_READBACK = {0: 0, 3: 3, 10: 10, 5: 0, 6: 3, 11: 10}
 
 UPLOAD_RETRY_S = 1.0
 UPLOAD_TIMEOUT_S = 8.0
+# At a speed-up k, ArduPilot's 8 s of vehicle time would be 8/k s of wall time (0.1 s at 80x): less than a busy
+# host's scheduling jitter, so a ground station's answer late by a hiccup would cancel the transfer. The
+# simulator also waits this much wall time before giving up (at 1x nothing changes).
+UPLOAD_TIMEOUT_MIN_WALL_S = 1.5
 LOCATION_ALT_MAX_M = 83000.0
 
 
@@ -171,6 +176,7 @@ class _Upload:
     items: list[MissionItem]
     last_request_s: float
     last_receive_s: float
+    last_receive_wall_s: float = field(default_factory=time.monotonic)
 
 
 class MissionProtocol:
@@ -205,8 +211,10 @@ class MissionProtocol:
 
     def update(self, now_s: float) -> None:
         """Re-ask for a missing item after a second; give an upload up after 8 s of silence."""
+        now_wall_s = time.monotonic()
         for mission_type, upload in list(self._uploads.items()):
-            if now_s - upload.last_receive_s > UPLOAD_TIMEOUT_S:
+            if (now_s - upload.last_receive_s > UPLOAD_TIMEOUT_S
+                    and now_wall_s - upload.last_receive_wall_s > UPLOAD_TIMEOUT_MIN_WALL_S):
                 del self._uploads[mission_type]
                 upload.link.send(mavlink.MAVLink_mission_ack_message(
                     upload.target_system, upload.target_component,
@@ -258,6 +266,7 @@ class MissionProtocol:
             return
         upload.items.append(stored)
         upload.last_receive_s = now_s
+        upload.last_receive_wall_s = time.monotonic()
         if len(upload.items) < upload.count:
             self._request(upload, mission_type, now_s)
             return

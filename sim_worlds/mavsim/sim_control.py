@@ -68,6 +68,7 @@ def status(vehicle: Vehicle) -> dict[str, Any]:
         "relative_alt_m": vehicle.kin.alt_m,
         "battery_remaining_pct": vehicle.battery.state_of_charge * 100.0,
         "carrier": vehicle.carrier,
+        "mission_uploads": vehicle.mission_uploads,  # mission lists accepted since boot (fleet manager restarts)
         "home_latitude_deg": vehicle.home.latitude_deg,
         "home_longitude_deg": vehicle.home.longitude_deg,
     }

@@ -1,4 +1,5 @@
-"""The sim robot's battery: drained per metre driven (mission_planner's RobotModel) and by idle load."""
+"""The sim robot's battery: drained per metre driven (mission_planner's RobotModel) and by idle load, charged
+at the hub's dock and aboard a van."""
 
 from __future__ import annotations
 
@@ -58,6 +59,17 @@ class SimBattery:
     def drive(self, distance_m: float, payload_kg: float = 0.0) -> None:
         """Take out the energy for driving `distance_m`."""
         self.charge_wh = max(0.0, self.charge_wh - self.model.energy_wh(distance_m, payload_kg))
+
+    @property
+    def full(self) -> bool:
+        """True once charged to capacity."""
+        return self.charge_wh >= self.capacity_wh
+
+    def charge(self, duration_s: float, power_w: float) -> None:
+        """Put `power_w` in for `duration_s` (a charger at the hub or the van's supply), up to capacity."""
+        if power_w < 0:
+            raise ValueError(f"power_w must be >= 0, got {power_w}")
+        self.charge_wh = min(self.capacity_wh, self.charge_wh + power_w * max(0.0, duration_s) / 3600.0)
 
     def idle(self, duration_s: float) -> None:
         """Take out the electronics' load for `duration_s`."""

@@ -269,7 +269,12 @@ class SimRobotNode(Node):
         msg.design_capacity = msg.capacity
         msg.current = float("nan")
         msg.temperature = float("nan")
-        msg.power_supply_status = BatteryState.POWER_SUPPLY_STATUS_DISCHARGING
+        if self.robot.charging:
+            msg.power_supply_status = BatteryState.POWER_SUPPLY_STATUS_CHARGING
+        elif battery.full and not self.robot.active:
+            msg.power_supply_status = BatteryState.POWER_SUPPLY_STATUS_FULL
+        else:
+            msg.power_supply_status = BatteryState.POWER_SUPPLY_STATUS_DISCHARGING
         msg.power_supply_technology = BatteryState.POWER_SUPPLY_TECHNOLOGY_LION
         msg.present = True
         msg.location = self.get_namespace()

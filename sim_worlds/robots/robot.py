@@ -1,4 +1,5 @@
-"""One simulated sidewalk robot: follows walk-graph routes at a speed limit and drains its battery (no ROS).
+"""One simulated sidewalk robot: follows walk-graph routes at a speed limit, drains its battery (no ROS) and charges
+it while stopped on the hub's dock or stowed on a van.
 
 The node in `sim_worlds.robots.node` owns one `RobotSim` and advances it with `step(dt_s)` in
 simulated seconds; everything a Nav2 client sees (pose, distance and time remaining, the error
@@ -25,6 +26,8 @@ _ROUTE_ERROR_CODES = {
     "no_path": nav2_codes.NO_VALID_PATH,
 }
 GOAL_FRAME_ID = "map"
+DEFAULT_CHARGER_POWER_W = 300.0  # a sidewalk robot's dock charger (the van's bay supplies the same)
+DOCK_RADIUS_M = 30.0  # a stopped robot this close to the hub's dock is on it
 
 
 class GoalFailure(FinalMileError):
@@ -62,9 +65,15 @@ class RobotSim:
         battery: SimBattery,
         speed_limit_m_s: float = 1.7,
         payload_kg: float = 2.0,
+        dock_xy: tuple[float, float] | None = None,
+        charger_power_w: float = DEFAULT_CHARGER_POWER_W,
     ) -> None:
         if speed_limit_m_s <= 0:
             raise ValueError(f"speed_limit_m_s must be > 0, got {speed_limit_m_s}")
+        if charger_power_w < 0:
+            raise ValueError(f"charger_power_w must be >= 0, got {charger_power_w}")
+        self.dock_xy = dock_xy  # the hub's charging dock (None: no dock)
+        self.charger_power_w = charger_power_w
         self.name = name
         self.router = router
         self.battery = battery
@@ -84,6 +93,16 @@ class RobotSim:
     def active(self) -> bool:
         """True while a goal is being driven to."""
         return self.route is not None
+
+    @property
+    def charging(self) -> bool:
+        """Stopped on the hub's dock (within `DOCK_RADIUS_M`) or stowed on a van, with a pack not yet full."""
+        if self.active or self.battery.full:
+            return False
+        if self.carrier is not None:
+            return True  # the van's bay supplies it
+        return self.dock_xy is not None and math.hypot(self.pose.x_m - self.dock_xy[0],
+                                                       self.pose.y_m - self.dock_xy[1]) <= DOCK_RADIUS_M
 
     @property
     def distance_remaining_m(self) -> float:
@@ -123,7 +142,10 @@ class RobotSim:
         """Advance the simulation by `dt_s` simulated seconds."""
         if dt_s < 0:
             raise ValueError(f"dt_s must be >= 0, got {dt_s}")
-        self.battery.idle(dt_s)
+        if self.charging:
+            self.battery.charge(dt_s, self.charger_power_w)
+        else:
+            self.battery.idle(dt_s)
         if self.route is None:
             self.speed_m_s = 0.0
             return StepStatus.BATTERY_EMPTY if self.battery.empty else StepStatus.IDLE

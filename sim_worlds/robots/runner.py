@@ -74,6 +74,7 @@ def build_robots(config: FleetConfig, world: Any = None) -> list[tuple[str, Robo
                 start_xy,
                 battery=SimBattery.at_percent(model, config.battery_pct),
                 speed_limit_m_s=config.speed_limit_m_s,
+                dock_xy=start_xy,  # they start on the hub's dock
             ),
         )
         for namespace in config.namespaces()

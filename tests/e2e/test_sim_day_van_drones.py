@@ -1,7 +1,8 @@
 """`finalmile sim` with a van that carries drones and a hub that swaps batteries: a short day runs.
 
-The van carries two of the three drones; the dispatcher launches them at van stops and
-takes them back aboard there, so some parcels go by drone from away from the hub.
+The van carries two of the three drones; the dispatcher launches them at van stops and takes
+them back aboard at the stop the plan names (the same or a later one), so some parcels go by
+drone from away from the hub; every launch is a webhook the backend received.
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ def test_day_with_van_carried_drones_and_hub_swaps(tmp_path: Path) -> None:
         away_m = math.hypot((latitude_deg - hub.latitude_deg) * 111_320.0,
                             (longitude_deg - hub.longitude_deg) * 111_320.0 * math.cos(math.radians(hub.latitude_deg)))
         assert away_m > 100.0, f"{drone_id} was launched {away_m:.0f} m from the hub"
+    with contextlib.closing(sqlite3.connect(run_dir / "finalmile.db")) as db:
+        launches = db.execute("SELECT delivered_at_s FROM outbox WHERE type = 'com.finalmile.vehicle.launched'")
+        delivered = [at_s for (at_s,) in launches]
+    assert len(delivered) >= len({d for d, _lat, _lon in launched}), "a launch without its event"
+    assert all(at_s is not None for at_s in delivered), "a launch event never reached the backend's webhook"
 
 
 def _van_launched_deliveries(db_path: Path) -> list[tuple[str, float, float]]:

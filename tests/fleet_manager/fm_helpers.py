@@ -21,6 +21,8 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from fleet_manager.store.db import upgrade
+
 # Fixed test keys of 43 random characters (what `finalmile keys` makes); the locker key opens locker 'kamppi'.
 KEYS = {
     "backend": "bk-rJ4Nq8Vx2LmZ7tHc9WfP3sYd6GkB1uEaQo5XiTn",
@@ -76,13 +78,18 @@ def serve_in_thread(app: FastAPI, *, timeout_s: float = 20.0) -> Iterator[str]:
 
 @contextlib.contextmanager
 def serve_subprocess(
-    env: dict[str, str], *, port: int, log_path: Path, timeout_s: float = 30.0
+    env: dict[str, str], *, port: int, log_path: Path, timeout_s: float = 30.0, args: tuple[str, ...] = ()
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """`finalmile serve` in its own process group (killed with the group at the end); waits for /healthz."""
+    """`finalmile db upgrade`, then `finalmile serve` in its own process group (killed with the group at the end);
+    waits for /healthz."""
     code = "import sys; from fleet_manager.cli import main; sys.exit(main(sys.argv[1:]))"
     with log_path.open("ab") as log:
+        upgraded = subprocess.run([sys.executable, "-c", code, "db", "upgrade"], env={**os.environ, **env},
+                                  stdout=log, stderr=subprocess.STDOUT, timeout=timeout_s, check=False)
+        if upgraded.returncode != 0:
+            raise AssertionError(f"db upgrade exited with {upgraded.returncode}: {log_path.read_text()[-2000:]}")
         process = subprocess.Popen(
-            [sys.executable, "-c", code, "serve", "--port", str(port)],
+            [sys.executable, "-c", code, "serve", "--port", str(port), *args],
             env={**os.environ, **env},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -177,5 +184,44 @@ def database_url_for(request: Any, tmp_path_factory: Any, name: str) -> str:
     """The database of a test module parametrised over ["sqlite", "postgresql"]: a fresh SQLite file, or the
     session's throw-away PostgreSQL database (its fixture skips when the server is unreachable)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp(name) / 'api.db'}"
-    return str(request.getfixturevalue("postgres_url"))
+        return upgrade(f"sqlite:///{tmp_path_factory.mktemp(name) / 'api.db'}")
+    return upgrade(str(request.getfixturevalue("postgres_url")))
+
+
+CHROMIUM = os.environ.get("FINALMILE_CHROMIUM", "/usr/bin/chromium")
+
+
+@contextlib.contextmanager
+def dashboard_page(base_url: str, role: str) -> Iterator[Any]:
+    """The dashboard at `base_url` signed in with `role`'s key in headless Chromium (Playwright); the page's
+    uncaught errors collect in `page.page_errors`. Skips without Chromium or Playwright."""
+    import pytest
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (PyPI) is not installed")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, timeout=60_000,
+                                             args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{base_url}/#key={KEYS[role]}", timeout=60_000)
+        page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+        page.page_errors = errors
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def post_order(base: str, headers: dict[str, str], reference: str, latitude_deg: float, longitude_deg: float) -> str:
+    """POST a 0.8 kg cleared order to `base`/orders (the reference is its idempotency key); returns its id."""
+    response = httpx.post(
+        f"{base}/orders", headers={**headers, "Idempotency-Key": reference}, timeout=30,
+        json={"reference": reference, "recipient": {"name": "Aino"}, "weight_kg": 0.8, "customs_cleared": True,
+              "destination": {"latitude_deg": latitude_deg, "longitude_deg": longitude_deg}},
+    )
+    if response.status_code != 201:
+        raise AssertionError(f"order {reference!r} not created: {response.status_code} {response.text}")
+    return str(response.json()["order_id"])

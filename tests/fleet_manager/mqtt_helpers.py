@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +26,91 @@ def mosquitto_binary() -> str | None:
     return shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
 
 
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """A broker that wants a login (Mosquitto password file) and, with `tls`, serves TLS with a test CA."""
+
+    username: str
+    password: str
+    tls: TlsFiles | None = None
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files of a throw-away CA and the broker's certificate for 127.0.0.1 / localhost."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_tls_files(folder: Path) -> TlsFiles:
+    """A CA and a server certificate for 127.0.0.1 and localhost (cryptography), written as PEM files."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+
+    def cert(subject: str, key: Any, issuer: str, issuer_key: Any, ca: bool) -> Any:
+        builder = (x509.CertificateBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+                   .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if not ca:
+            builder = builder.add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    files = TlsFiles(folder / "ca.pem", folder / "broker.pem", folder / "broker.key")
+    files.ca.write_bytes(cert("FinalMile test CA", ca_key, "FinalMile test CA", ca_key, True)
+                         .public_bytes(serialization.Encoding.PEM))
+    files.cert.write_bytes(cert("127.0.0.1", server_key, "FinalMile test CA", ca_key, False)
+                           .public_bytes(serialization.Encoding.PEM))
+    files.key.write_bytes(server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                   serialization.NoEncryption()))
+    return files
+
+
+def _config(folder: Path, port: int, security: BrokerSecurity) -> Path:
+    passwords = folder / "passwords"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), security.username, security.password],
+                   check=True, capture_output=True)
+    passwords.chmod(0o600)
+    # Started as root, mosquitto drops to its own user, which cannot read pytest's private tmp folder: stay us.
+    lines = [f"user {getpass.getuser()}", f"listener {port} 127.0.0.1", "allow_anonymous false",
+             f"password_file {passwords}"]
+    if security.tls is not None:
+        lines += [f"cafile {security.tls.ca}", f"certfile {security.tls.cert}", f"keyfile {security.tls.key}"]
+    config = folder / "mosquitto.conf"
+    config.write_text("\n".join(lines) + "\n")
+    return config
+
+
 @contextlib.contextmanager
-def private_broker(log_path: Path, *, timeout_s: float = 10.0) -> Iterator[int]:
-    """`mosquitto -p <free port>` in its own process group; yields the port (skips when mosquitto is missing)."""
+def private_broker(log_path: Path, *, timeout_s: float = 10.0, security: BrokerSecurity | None = None
+                   ) -> Iterator[int]:
+    """`mosquitto -p <free port>` in its own process group; yields the port (skips when mosquitto is missing).
+
+    With `security`: no anonymous clients, one user from a password file, and TLS when it has files."""
     binary = mosquitto_binary()
     if binary is None:
         pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
     port = free_port()
+    command = [binary, "-p", str(port)]
+    if security is not None:
+        if shutil.which("mosquitto_passwd") is None:
+            pytest.skip("mosquitto_passwd is not installed (apt-get install mosquitto)")
+        command = [binary, "-c", str(_config(log_path.parent, port, security))]
     with log_path.open("ab") as log:
-        process = subprocess.Popen([binary, "-p", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -49,9 +126,14 @@ def private_broker(log_path: Path, *, timeout_s: float = 10.0) -> Iterator[int]:
         process.wait(timeout=10)
 
 
-def publish(port: int, topic: str, payload: dict[str, Any] | bytes, *, timeout_s: float = 5.0) -> None:
+def publish(port: int, topic: str, payload: dict[str, Any] | bytes, *, timeout_s: float = 5.0,
+            security: BrokerSecurity | None = None) -> None:
     """Publish one message with QoS 1 and wait until the broker has it."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sensor-{free_port()}")
+    if security is not None:
+        client.username_pw_set(security.username, security.password)
+        if security.tls is not None:
+            client.tls_set(ca_certs=str(security.tls.ca))
     client.connect("127.0.0.1", port, keepalive=10)
     client.loop_start()
     try:

@@ -18,6 +18,7 @@ from fleet_manager.api import create_app
 from fleet_manager.cli import main as cli_main
 from fleet_manager.config import Settings
 from fleet_manager.store import fleet as fleet_store
+from fleet_manager.store.db import upgrade
 from fleet_manager.store.fleet import VehicleCommand
 
 HUB = "hub-api"
@@ -42,7 +43,7 @@ def _settings(tmp: Path) -> Settings:
         + ",".join(f"{role}:{FUZZ_KEY}" for role in ("backend", "operator", "viewer", "locker@kamppi"))
     )
     return Settings(
-        database_url=f"sqlite:///{tmp / 'api.db'}",
+        database_url=upgrade(f"sqlite:///{tmp / 'api.db'}"),
         api_keys=keys,  # type: ignore[arg-type]
         hub_id=HUB,
         server_secret=SERVER_SECRET,  # type: ignore[arg-type]

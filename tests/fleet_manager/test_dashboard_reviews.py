@@ -9,7 +9,6 @@ var/test-artifacts/dashboard/.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,19 +16,19 @@ from typing import Any
 
 import httpx
 import pytest
-from fm_helpers import API_KEYS_ENV, KEYS, auth, serve_in_thread, wait_until
+from fm_helpers import API_KEYS_ENV, auth, dashboard_page, serve_in_thread, wait_until
 from mqtt_helpers import private_broker, publish
 
 from fleet_manager.api import create_app
 from fleet_manager.condition_monitor import parcel_topic
 from fleet_manager.config import Settings
+from fleet_manager.store.db import upgrade
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
 REPO = Path(__file__).resolve().parents[2]
 STATIC = REPO / "fleet_manager" / "dashboard" / "static"
 ARTIFACTS = REPO / "var" / "test-artifacts" / "dashboard"
-CHROMIUM = os.environ.get("FINALMILE_CHROMIUM", "/usr/bin/chromium")
 HUB = "hub-dashboard-reviews"
 
 
@@ -40,7 +39,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]
         pytest.skip("dashboard not built (make dashboard)")
     tmp = tmp_path_factory.mktemp("dashboard-reviews")
     with private_broker(tmp / "mosquitto.log") as port:
-        settings = Settings(database_url=f"sqlite:///{tmp / 'fm.db'}", api_keys=API_KEYS_ENV,  # type: ignore[arg-type]
+        settings = Settings(database_url=upgrade(f"sqlite:///{tmp / 'fm.db'}"), api_keys=API_KEYS_ENV,  # type: ignore[arg-type]
                             hub_id=HUB, mqtt_url=f"mqtt://127.0.0.1:{port}", mqtt_topic_prefix="dash",
                             address_cache_dir=tmp / "cache")
         app = create_app(settings, dashboard_dir=STATIC)
@@ -52,23 +51,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]
 @pytest.fixture(scope="module")
 def page(stack: tuple[str, int]) -> Iterator[Any]:
     """The dashboard signed in with the operator key."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (PyPI) is not installed")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, timeout=60_000,
-                                             args=["--headless", "--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(f"{stack[0]}/#key={KEYS['operator']}", timeout=60_000)
-        page.wait_for_selector("body[data-ready=true]", timeout=60_000)
-        page.page_errors = errors  # type: ignore[attr-defined]
-        try:
-            yield page
-        finally:
-            browser.close()
+    with dashboard_page(stack[0], "operator") as page:
+        yield page
 
 
 def _order(base: str, **body: Any) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from fleet_manager.adapters.base import (
     VehicleKind,
     VehicleState,
 )
+from fleet_manager.customs_forecast import CustomsForecastConfig, CustomsForecaster
 from fleet_manager.dispatcher import DispatcherConfig
 from fleet_manager.domain.orders import Address, Order, OrderStatus, Recipient
 from fleet_manager.fleet import Fleet, VehicleProfile
@@ -138,15 +139,8 @@ def world():  # type: ignore[no-untyped-def]
     return load_world("helsinki")
 
 
-@pytest.fixture
-def setup(tmp_path: Path, world):  # type: ignore[no-untyped-def]
-    database = Database(f"sqlite:///{tmp_path / 'fm.db'}")
-    database.migrate()
-    with database.transaction() as session:
-        for locker in world.lockers:
-            locker_store.upsert_locker(session, locker_id=locker.site_id, hub_id=HUB, name=locker.name,
-                                       address=locker.name, latitude_deg=locker.latitude_deg,
-                                       longitude_deg=locker.longitude_deg)
+def fake_drone_hub(database: Database, world):  # type: ignore[no-untyped-def]
+    """One hub with one FakeVehicle drone at the hub: (hub services, drone, recipients, clock)."""
     clock = Clock(start_s=1_749_704_400.0, speedup=1.0)
     drone = FakeVehicle("drone-1", VehicleKind.DRONE, world.hub.latitude_deg, world.hub.longitude_deg)
     fleet = Fleet()
@@ -158,17 +152,31 @@ def setup(tmp_path: Path, world):  # type: ignore[no-untyped-def]
     recipients = Recipients()
     hub = build_hub(hub_id=HUB, database=database, fleet=fleet, world=world, clock=clock, recipients=recipients,
                     planner=planner, dispatcher_config=DispatcherConfig(hub_id=HUB, lookahead_s=math.inf))
+    return hub, drone, recipients, clock
+
+
+@pytest.fixture
+def setup(tmp_path: Path, world):  # type: ignore[no-untyped-def]
+    database = Database(f"sqlite:///{tmp_path / 'fm.db'}")
+    database.migrate()
+    with database.transaction() as session:
+        for locker in world.lockers:
+            locker_store.upsert_locker(session, locker_id=locker.site_id, hub_id=HUB, name=locker.name,
+                                       address=locker.name, latitude_deg=locker.latitude_deg,
+                                       longitude_deg=locker.longitude_deg)
+    hub, drone, recipients, clock = fake_drone_hub(database, world)
     yield database, hub, drone, recipients, clock
     database.dispose()
 
 
-def _create(database: Database, world, reference: str, *, cleared: bool = True, weight_kg: float = 1.0) -> str:  # type: ignore[no-untyped-def]
+def _create(database: Database, world, reference: str, *, cleared: bool = True, weight_kg: float = 1.0,  # type: ignore[no-untyped-def]
+            hub_id: str = HUB) -> str:
     target = world.addresses[5]
     with database.transaction() as session:
         order, _ = order_store.create_order(
             session,
             new=order_store.NewOrder(
-                hub_id=HUB, recipient=Recipient("Aino"), reference=reference, weight_kg=weight_kg,
+                hub_id=hub_id, recipient=Recipient("Aino"), reference=reference, weight_kg=weight_kg,
                 destination=Address(target.latitude_deg, target.longitude_deg, street=target.address),
                 customs_cleared=cleared,
             ),
@@ -341,3 +349,102 @@ async def test_cold_chain_order_refused_with_the_reason_then_flown_in_an_insulat
     await _settle(hub)
     delivered = _order(database, order_id)
     assert delivered.status is OrderStatus.DELIVERED and delivered.unplannable_reason == ""
+
+
+async def test_departure_records_the_leg_facts_learning_reads(setup, world) -> None:  # type: ignore[no-untyped-def]
+    """The mission runner writes each parcel's planned leg (duration, route length, stop, bearing) into the
+    out_for_delivery event, and the fixed ETA window (no model) into the order."""
+    database, hub, _drone, _recipients, _clock = setup
+    order_id = _create(database, world, "ref-facts")
+    await hub.dispatcher.start()
+    assert await hub.dispatcher.cycle()
+    for _ in range(250):  # the runner writes the departure within a few event-loop turns
+        with database.read() as session:
+            history = order_queries.list_order_events(session, order_id=order_id)
+        if any(e.to_status is OrderStatus.OUT_FOR_DELIVERY for e in history):
+            break
+        await asyncio.sleep(0.02)
+    depart = next((e for e in history if e.to_status is OrderStatus.OUT_FOR_DELIVERY), None)
+    assert depart is not None, "the vehicle never departed within 5 s"
+    assert depart.details["planned_duration_s"] > 0 and depart.details["planned_distance_m"] > 0
+    assert depart.details["stop_index"] == 0 and 0 <= depart.details["bearing_deg"] < 360
+    eta = _order(database, order_id).eta
+    assert eta["source"] == "fixed" and eta["expected_s"] == depart.details["eta_s"]
+    await _settle(hub)
+
+
+async def test_parcel_forecast_to_clear_soon_is_planned_in_but_never_started(setup, world) -> None:  # type: ignore[no-untyped-def]
+    """With customs forecasts, a parcel due to clear in 2 min is in the plan and its drone waits for it; once
+    cleared it flies. A forecast long overdue is not trusted: that parcel stays out of the plan."""
+    database, hub, drone, _recipients, clock = setup
+    hub.dispatcher.customs = CustomsForecaster(database=database, clock=clock, hub_id=HUB,
+                                               config=CustomsForecastConfig(None))
+    soon = _create(database, world, "ref-soon", cleared=False)
+    stale = _create(database, world, "ref-stale", cleared=False)
+    now_s = clock.now()
+    with database.transaction() as session:
+        for order_id, cleared_at_s in ((soon, now_s + 120.0), (stale, now_s - 3600.0)):
+            order_store.set_customs_forecast(session, order_id=order_id, forecast={
+                "expected_clearance_s": 600.0, "expected_cleared_at_s": cleared_at_s, "held_long": False})
+    await hub.dispatcher.start()
+    assert await hub.dispatcher.cycle() == []
+    plan = hub.planner.plan_in_force()
+    assert plan is not None and soon in plan.plan.planned_order_ids and stale not in plan.plan.planned_order_ids
+    assert drone.missions == [] and _order(database, soon).status is OrderStatus.AWAITING_CUSTOMS
+    assert _order(database, soon).unplannable_reason == ""
+    with database.transaction() as session:
+        order_store.mark_customs_cleared(session, order_id=soon, actor="customs", at_s=clock.now())
+    sorties = await hub.dispatcher.cycle()
+    assert [s.order_ids for s in sorties] == [(soon,)]
+    await _settle(hub)
+
+
+async def test_cancelling_a_loaded_order_recalls_its_vehicle(setup, world) -> None:  # type: ignore[no-untyped-def]
+    """Cancelled while the drone takes it on board: the drone is recalled and the parcel not dropped at the door."""
+    database, hub, drone, _recipients, clock = setup
+    order_id = _create(database, world, "ref-cancel-loaded")
+    entered, gate = asyncio.Event(), asyncio.Event()
+    start = drone.start_mission
+
+    async def slow_start(mission: Mission, *, geofence: Geofence | None = None) -> None:
+        entered.set()
+        await gate.wait()  # the autopilot is still taking the upload
+        await start(mission, geofence=geofence)
+
+    drone.start_mission = slow_start  # type: ignore[method-assign]
+    await hub.dispatcher.start()
+    await hub.dispatcher.cycle()
+    await asyncio.wait_for(entered.wait(), 10.0)
+    assert _order(database, order_id).status is OrderStatus.LOADED
+    with database.transaction() as session:
+        order_store.cancel_order(session, order_id=order_id, actor="backend", reason="changed mind", at_s=clock.now())
+    gate.set()
+    await _settle(hub)
+    assert "return" in drone.commands
+    assert _order(database, order_id).status is OrderStatus.CANCELLED
+    with database.read() as session:
+        mission = fleet_store.list_missions(session, hub_ids=[HUB])[0]
+    assert "cancelled while loaded: vehicle recalled" in mission.details["recall"], mission.details
+
+
+async def test_an_order_cancelled_before_the_vehicle_starts_keeps_the_vehicle_home(setup, world) -> None:  # type: ignore[no-untyped-def]
+    """Cancelled between loading and the start: the mission is not started and is settled with the reason."""
+    database, hub, drone, _recipients, clock = setup
+    order_id = _create(database, world, "ref-cancel-early")
+    load = hub.lifecycle.load
+
+    async def load_then_cancel(**kwargs: object) -> list[str]:
+        loaded = await load(**kwargs)  # type: ignore[arg-type]
+        with database.transaction() as session:
+            order_store.cancel_order(session, order_id=order_id, actor="backend", reason="", at_s=clock.now())
+        return loaded
+
+    hub.lifecycle.load = load_then_cancel  # type: ignore[method-assign]
+    await hub.dispatcher.start()
+    await hub.dispatcher.cycle()
+    await _settle(hub)
+    assert drone.missions == []
+    with database.read() as session:
+        mission = fleet_store.list_missions(session, hub_ids=[HUB])[0]
+    assert mission.status is fleet_store.MissionStatus.CANCELED
+    assert "cancelled before departure" in mission.details["reason"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fleet_manager.adapters.base import Mission, MissionStep, StepKind
-from fleet_manager.missions import MissionBuildError, carried_drone_trip, with_wait_after
+from fleet_manager.missions import MissionBuildError, carried_drone_trip, carried_robot_trip, with_waits_after
 from mission_planner.drone_paths import Waypoint
 from mission_planner.geodesy import LocalFrame
 from mission_planner.plan import Leg, LegKind
@@ -35,18 +35,42 @@ def test_carried_trip_flies_out_delivers_and_returns_to_the_launch_stop() -> Non
     assert (deliver.latitude_deg, deliver.longitude_deg) == pytest.approx(FRAME.to_wgs84(*DROP))
 
 
-def test_recovery_at_another_stop_is_refused() -> None:
-    """Only recovery at the launch stop is executed: another stop is a clear error, not a wrong mission."""
+def test_recovery_at_another_stop_lands_beside_the_van() -> None:
+    """Recovered at a later stop: the way back ends in a LAND where the van will stand, not an RTL to the launch."""
+    kerb = (60.1700, 24.9400)
+    mission = carried_drone_trip("m1", _trip((900.0, 900.0)), FRAME, cruise_altitude_m=60.0, land_at=kerb)
+    kinds = [step.kind for step in mission.steps]
+    assert kinds == [StepKind.TAKEOFF, StepKind.GOTO, StepKind.DELIVER, StepKind.GOTO, StepKind.LAND]
+    assert (mission.steps[-1].latitude_deg, mission.steps[-1].longitude_deg) == kerb
+
+
+def test_recovery_at_another_stop_needs_the_landing_point() -> None:
+    """Without the van's position at the recovery stop a later-stop trip is a clear error, not an RTL."""
     with pytest.raises(MissionBuildError, match="recovery"):
         carried_drone_trip("m1", _trip((900.0, 900.0)), FRAME, cruise_altitude_m=60.0)
 
 
-def test_wait_goes_right_after_the_launch_stop_delivery() -> None:
-    """The van's WAIT follows the DELIVER of the named order; its index is returned."""
+def test_carried_robot_trip_goes_to_the_door_then_to_the_van() -> None:
+    """A van-launched robot: DELIVER at the door's footpath node, then GOTO where the van stands."""
+    legs = _trip((900.0, 900.0))
+    meet = (60.1710, 24.9410)
+    mission = carried_robot_trip("m2", legs, lambda xy: FRAME.to_wgs84(*xy), meet_at=meet)
+    assert [s.kind for s in mission.steps] == [StepKind.DELIVER, StepKind.GOTO]
+    assert mission.steps[0].order_id == "o1"
+    assert (mission.steps[1].latitude_deg, mission.steps[1].longitude_deg) == meet
+    with pytest.raises(MissionBuildError, match="LAUNCH"):
+        carried_robot_trip("m3", legs[1:], lambda xy: FRAME.to_wgs84(*xy), meet_at=meet)
+
+
+def test_waits_go_right_after_the_named_stop_deliveries() -> None:
+    """WAITs follow the DELIVER of each named order; the new DELIVER indexes are returned."""
     van = Mission("v1", (MissionStep(StepKind.DELIVER, 60.17, 24.94, order_id="a"),
-                         MissionStep(StepKind.DELIVER, 60.16, 24.95, order_id="b"), MissionStep(StepKind.RETURN)))
-    waited, index = with_wait_after(van, "a")
-    assert index == 1
-    assert [s.kind for s in waited.steps] == [StepKind.DELIVER, StepKind.WAIT, StepKind.DELIVER, StepKind.RETURN]
+                         MissionStep(StepKind.DELIVER, 60.16, 24.95, order_id="b"),
+                         MissionStep(StepKind.DELIVER, 60.15, 24.96, order_id="c"), MissionStep(StepKind.RETURN)))
+    waited, index = with_waits_after(van, {"a": 60.0, "c": 120.0})
+    assert index == {"a": 0, "c": 3}
+    assert [s.kind for s in waited.steps] == [StepKind.DELIVER, StepKind.WAIT, StepKind.DELIVER, StepKind.DELIVER,
+                                              StepKind.WAIT, StepKind.RETURN]
+    assert (waited.steps[1].duration_s, waited.steps[4].duration_s) == (60.0, 120.0)
     with pytest.raises(MissionBuildError, match="zzz"):
-        with_wait_after(van, "zzz")
+        with_waits_after(van, {"zzz": 1.0})

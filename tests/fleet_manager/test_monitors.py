@@ -37,3 +37,43 @@ def test_ledger_counts_episodes_not_samples() -> None:
     assert not ledger.observe("d1", None, 3.0)
     assert ledger.observe("d1", "z", 4.0)
     assert ledger.violations == 2 and [e[1] for e in ledger.episodes] == ["d1", "d1"]
+
+
+def test_near_zone_alert_fires_once_per_episode(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A drone hovering 5 m off a no-fly zone is alerted once, not at every pass; leaving and coming back is another."""
+    from test_dispatcher import fake_drone_hub
+
+    from fleet_manager.adapters.base import LinkStatus, VehicleKind, VehicleState
+    from fleet_manager.store.db import Database
+
+    database = Database(f"sqlite:///{tmp_path / 'fm.db'}")
+    database.migrate()
+    try:
+        hub, drone, _recipients, _clock = fake_drone_hub(database, world)
+        zone = next(z for z in world.airspace.zones if z.zone_id == "senate-square")
+        inside, edge = zone.polygon.centroid, zone.polygon.exterior.interpolate(0.0)
+        away_m = ((edge.x - inside.x) ** 2 + (edge.y - inside.y) ** 2) ** 0.5
+
+        def hover(offset_m: float) -> None:  # on the line centroid -> edge, offset_m beyond the edge
+            scale = (away_m + offset_m) / away_m
+            x_m, y_m = inside.x + (edge.x - inside.x) * scale, inside.y + (edge.y - inside.y) * scale
+            latitude_deg, longitude_deg = world.frame.to_wgs84(x_m, y_m)
+            drone.state = VehicleState("drone-1", VehicleKind.DRONE, 0.0, latitude_deg, longitude_deg,
+                                       relative_altitude_m=60.0, armed=True, battery_remaining_pct=100.0,
+                                       battery_remaining_wh=500.0, link=LinkStatus.CONNECTED)
+
+        def near_alerts() -> int:
+            return sum(alert.kind == "geofence_near" for alert in hub.monitor.alerts)
+
+        hover(5.0)
+        for _ in range(20):
+            hub.monitor.check_all()
+        assert near_alerts() == 1
+        hover(200.0)
+        hub.monitor.check_all()
+        hover(5.0)
+        hub.monitor.check_all()
+        hub.monitor.check_all()
+        assert near_alerts() == 2
+    finally:
+        database.dispose()

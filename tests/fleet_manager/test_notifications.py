@@ -22,6 +22,7 @@ from fm_helpers import (
 
 from fleet_manager.api import create_app
 from fleet_manager.config import Settings
+from fleet_manager.store.db import upgrade
 
 HUB = "hub-notify"
 
@@ -32,7 +33,7 @@ def setup(tmp_path: Path) -> Iterator[tuple[httpx.Client, WebhookReceiver]]:
     receiver = WebhookReceiver()
     with webhook_receiver(receiver) as hook_url:
         settings = Settings(
-            database_url=f"sqlite:///{tmp_path / 'n.db'}",
+            database_url=upgrade(f"sqlite:///{tmp_path / 'n.db'}"),
             api_keys=API_KEYS_ENV,
             hub_id=HUB,  # type: ignore[arg-type]
             webhook_url=hook_url,

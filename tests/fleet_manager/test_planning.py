@@ -295,20 +295,28 @@ def test_speeds_come_from_the_vehicle_profiles(world) -> None:  # type: ignore[n
     assert travel.van.network.speed_m_s == DEFAULT_PROFILES[VehicleKind.VAN].speed_m_s
 
 
-def test_van_sortie_carries_its_drones_launched_and_recovered_at_its_stops(world) -> None:  # type: ignore[no-untyped-def]
-    """A van with two drones aboard: the drones' trips ride on the van's sortie as handoffs, each with a WAIT right
-    after the van's DELIVER at the stop the planner launched it from; no parcel is on two missions."""
-    planner = _planner(world)
+def _van_carrying(world, kind: VehicleKind, carried_ids: tuple[str, ...]) -> list[FleetSlot]:  # type: ignore[no-untyped-def]
+    """Idle van-1 at the hub and the idle vehicles of `kind` it carries."""
     hub = world.hub
     van_state = VehicleState("van-1", VehicleKind.VAN, NOW_S, hub.latitude_deg, hub.longitude_deg,
                              link=LinkStatus.CONNECTED)
     van = FleetVehicle(SimpleNamespace(vehicle_id="van-1", kind=VehicleKind.VAN), "hub",  # type: ignore[arg-type]
                        DEFAULT_PROFILES[VehicleKind.VAN], hub.latitude_deg, hub.longitude_deg)
     slots = [FleetSlot(van, None, van_state)]
-    for drone_id in ("drone-1", "drone-2"):
-        slot = _slot(world, drone_id, VehicleKind.DRONE)
+    for vehicle_id in carried_ids:
+        slot = _slot(world, vehicle_id, kind)
         slot.vehicle.carried_by = "van-1"
         slots.append(slot)
+    return slots
+
+
+def test_van_sortie_carries_its_drones_launched_and_recovered_at_its_stops(world) -> None:  # type: ignore[no-untyped-def]
+    """A van with two drones aboard: the drones' trips ride on the van's sortie as handoffs, each with a WAIT right
+    after the van's DELIVER at the stop the planner launches it from and at the one it recovers it at (the same
+    or a later one); a drone recovered at a later stop lands where the van stands there; no parcel is on two
+    missions."""
+    planner = _planner(world)
+    slots = _van_carrying(world, VehicleKind.DRONE, ("drone-1", "drone-2"))
     orders = [_order(world, f"o-{i}", index) for i, index in enumerate(range(0, 60, 5))]
     sorties = planner.plan(now_s=NOW_S, airspace=world.airspace, slots=slots, orders=orders)
     assert [s.vehicle_id for s in sorties] == ["van-1"]
@@ -316,11 +324,43 @@ def test_van_sortie_carries_its_drones_launched_and_recovered_at_its_stops(world
     assert van_sortie.handoffs, "no drone launched from the van: the test would prove nothing"
     steps = van_sortie.mission.steps
     for handoff in van_sortie.handoffs:
-        assert steps[handoff.wait_step_index].kind is StepKind.WAIT
-        assert steps[handoff.wait_step_index - 1].kind is StepKind.DELIVER
-        drone_steps = [step.kind for step in handoff.sortie.mission.steps]
-        assert drone_steps[0] is StepKind.TAKEOFF and drone_steps[-1] is StepKind.RETURN
-        assert StepKind.DELIVER in drone_steps
-    assert len({h.drone_id for h in van_sortie.handoffs}) == len(van_sortie.handoffs)
+        for index, order_id in ((handoff.launch_step_index, handoff.launch_order_id),
+                                (handoff.recovery_step_index, handoff.recovery_order_id)):
+            assert steps[index].kind is StepKind.DELIVER and steps[index].order_id == order_id
+            assert steps[index + 1].kind is StepKind.WAIT
+        assert handoff.recovery_step_index >= handoff.launch_step_index
+        drone_steps = handoff.sortie.mission.steps
+        assert drone_steps[0].kind is StepKind.TAKEOFF and StepKind.DELIVER in [s.kind for s in drone_steps]
+        if handoff.later_stop:
+            kerb = steps[handoff.recovery_step_index]
+            assert drone_steps[-1].kind is StepKind.LAND
+            assert (drone_steps[-1].latitude_deg, drone_steps[-1].longitude_deg) == (kerb.latitude_deg,
+                                                                                     kerb.longitude_deg)
+        else:
+            assert drone_steps[-1].kind is StepKind.RETURN
+    back_at: dict[str, int] = {}  # a drone's next trip launches where (or after) the van took it back
+    for handoff in sorted(van_sortie.handoffs, key=lambda h: h.launch_step_index):
+        assert handoff.launch_step_index >= back_at.get(handoff.vehicle_id, -1)
+        back_at[handoff.vehicle_id] = handoff.recovery_step_index
     assert sorted(van_sortie.all_order_ids) == sorted(set(van_sortie.all_order_ids))
     assert set(van_sortie.all_order_ids) <= {o.order_id for o in orders}
+
+
+def test_van_sortie_carries_its_robots_to_doors_near_its_stops(world) -> None:  # type: ignore[no-untyped-def]
+    """A van with two robots aboard: each robot trip rides on the van's sortie as a handoff: the robot walks from
+    the launch stop to the door (DELIVER), then to where the van stands at its recovery stop (GOTO there)."""
+    planner = _planner(world)
+    slots = _van_carrying(world, VehicleKind.ROBOT, ("robot_1", "robot_2"))
+    orders = [_order(world, f"o-{i}", index) for i, index in enumerate(range(0, 60, 3))]
+    sorties = planner.plan(now_s=NOW_S, airspace=world.airspace, slots=slots, orders=orders)
+    assert [s.vehicle_id for s in sorties] == ["van-1"]
+    van_steps = sorties[0].mission.steps
+    assert sorties[0].handoffs, "no robot launched from the van: the test would prove nothing"
+    for handoff in sorties[0].handoffs:
+        assert handoff.vehicle_id.startswith("robot_") and handoff.sortie.mode.value == "robot"
+        steps = handoff.sortie.mission.steps
+        assert [s.kind for s in steps] == [StepKind.DELIVER, StepKind.GOTO]
+        assert steps[0].order_id == handoff.sortie.order_ids[0]
+        kerb = van_steps[handoff.recovery_step_index]
+        assert (steps[1].latitude_deg, steps[1].longitude_deg) == (kerb.latitude_deg, kerb.longitude_deg)
+        assert van_steps[handoff.launch_step_index + 1].kind is StepKind.WAIT

@@ -31,6 +31,7 @@ from fleet_manager.adapters.base import (
 from fleet_manager.adapters.mavlink_adapter import MavlinkAdapter
 from fleet_manager.adapters.mavlink_codec import FENCE
 from fleet_manager.config import Role, Settings
+from fleet_manager.store.db import upgrade
 from fleet_manager.zone_rules import position_violation
 from mission_planner.airspace import Airspace, Zone, ZoneKind
 from mission_planner.clock import Clock
@@ -237,7 +238,7 @@ async def test_zone_created_through_the_api_reroutes_a_drone_in_flight(tmp_path:
                           "profile": {"battery_wh": 500.0, "cruise_altitude_m": 60.0}}],
         }, "test fleet")
         port = free_port()
-        settings = Settings(database_url=f"sqlite:///{tmp_path / 'fm.db'}", hub_id=HUB, port=port,
+        settings = Settings(database_url=upgrade(f"sqlite:///{tmp_path / 'fm.db'}"), hub_id=HUB, port=port,
                             api_keys={keys["backend"]: frozenset({Role.BACKEND}),
                                       keys["operator"]: frozenset({Role.OPERATOR})})
         runtime = await Runtime.start(settings, fleet_file, clock=clock)

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from fm_helpers import API_KEYS_ENV, KEYS, SECRET, SERVER_SECRET, free_port, serve_subprocess, wait_until
+from fm_helpers import API_KEYS_ENV, KEYS, SECRET, SERVER_SECRET, free_port, post_order, serve_subprocess, wait_until
 
 from fleet_manager.errors import ConfigError
 from fleet_manager.fleet_file import FleetFileError, fleet_from_vehicles, load_fleet_file, parse_fleet
@@ -164,16 +164,6 @@ def van_simulator(control_url: str, log_path: Path) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def _order(base: str, headers: dict[str, str], reference: str, latitude_deg: float, longitude_deg: float) -> str:
-    response = httpx.post(
-        f"{base}/orders", headers={**headers, "Idempotency-Key": reference}, timeout=10,
-        json={"reference": reference, "recipient": {"name": "Aino"}, "weight_kg": 0.8, "customs_cleared": True,
-              "destination": {"latitude_deg": latitude_deg, "longitude_deg": longitude_deg}},
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["order_id"])
-
-
 @pytest.mark.sim
 @pytest.mark.timeout(240)
 def test_serve_from_a_fleet_file_configures_lockers_presence_and_van_carried_drones(tmp_path: Path) -> None:
@@ -221,7 +211,7 @@ def test_serve_from_a_fleet_file_configures_lockers_presence_and_van_carried_dro
                 return state.get("carried_by") == "van-1"
 
             wait_until(carried, timeout_s=30, what="drone-2 reported as carried by van-1", interval_s=0.5)
-            order_id = _order(base, backend, "fleet-file-1", target.latitude_deg, target.longitude_deg)
+            order_id = post_order(base, backend, "fleet-file-1", target.latitude_deg, target.longitude_deg)
 
             def attempt_failed() -> bool:
                 order = httpx.get(f"{base}/orders/{order_id}", headers=backend, timeout=10).json()
@@ -253,7 +243,7 @@ def test_serve_dispatches_an_order_to_a_drone_named_in_the_shorthand(tmp_path: P
         with serve_subprocess(env, port=port, log_path=tmp_path / "serve.log", timeout_s=90.0):
             base = f"http://127.0.0.1:{port}/v1"
             backend = {"Authorization": f"Bearer {keys['backend']}"}
-            order_id = _order(base, backend, "serve-1", target.latitude_deg, target.longitude_deg)
+            order_id = post_order(base, backend, "serve-1", target.latitude_deg, target.longitude_deg)
 
             def out_by_drone() -> bool:
                 order = httpx.get(f"{base}/orders/{order_id}", headers=backend, timeout=10).json()

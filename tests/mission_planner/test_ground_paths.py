@@ -72,3 +72,17 @@ def test_helsinki_matrices_are_finite_between_addresses() -> None:
     for i, a in enumerate(points):
         for j, b in enumerate(points):
             assert distance[i, j] >= math.dist(a, b) - 1e-6
+
+
+def test_traffic_slows_all_streets_and_reroutes_around_a_congested_segment() -> None:
+    """A rush-hour factor scales every time; a jam on 2->3 makes the slow direct street the faster way."""
+    rush = GroundNetwork(_grid(), speed_m_s=8.0, use_edge_speed=True, speed_factor=0.5)
+    assert rush.path(1, 3).nodes == (1, 2, 3) and rush.path(1, 3).duration_s == pytest.approx(40.0)
+    jammed = GroundNetwork(_grid(), speed_m_s=8.0, use_edge_speed=True, edge_factors={(2, 3): 0.2})
+    detour = jammed.path(1, 3)
+    assert detour.nodes == (1, 3) and detour.duration_s == pytest.approx(30.0)
+    assert jammed.matrices([1, 3])[1][0, 1] == pytest.approx(30.0)
+    with pytest.raises(PlanningError, match="speed_factor"):
+        GroundNetwork(_grid(), speed_m_s=8.0, speed_factor=0.0)
+    with pytest.raises(PlanningError, match="edge speed factors"):
+        GroundNetwork(_grid(), speed_m_s=8.0, edge_factors={(1, 2): -1.0})

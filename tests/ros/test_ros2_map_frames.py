@@ -31,6 +31,7 @@ from fleet_manager.adapters.factory import AdapterFactory
 from fleet_manager.adapters.ros2_adapter import Ros2Adapter
 from fleet_manager.adapters.ros2_bridge import Ros2Bridge
 from fleet_manager.fleet_file import FleetFile, parse_fleet
+from fleet_manager.store.db import upgrade
 from fleet_manager.world import World, load_world
 from mission_planner.clock import Clock
 from mission_planner.map_frame import MapFrame
@@ -278,7 +279,7 @@ async def test_the_fleet_manager_from_a_fleet_file_shows_both_robots_where_they_
     _wait_truth(port)
     viewer_key = "viewer-key-map-frames-" + "f" * 16  # keys are at least 32 characters
     api_port = free_port()
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'fm.db'}", hub_id="hub-frames", port=api_port,
+    settings = Settings(database_url=upgrade(f"sqlite:///{tmp_path / 'fm.db'}"), hub_id="hub-frames", port=api_port,
                         api_keys={viewer_key: frozenset({Role.VIEWER})}, ros_domain_id=DOMAIN_ID)
     runtime = await Runtime.start(settings, _fleet_file())
     server = uvicorn.Server(uvicorn.Config(runtime.app, host="127.0.0.1", port=api_port, log_level="warning"))

@@ -37,3 +37,14 @@ def test_percent_outside_0_100_is_refused(percent: float) -> None:
     """A charge outside 0..100 % names the value."""
     with pytest.raises(ValueError, match=str(percent)):
         SimBattery.at_percent(RobotModel(), percent)
+
+
+def test_charging_puts_power_in_up_to_capacity() -> None:
+    """300 W for 30 min is 150 Wh; charging never goes above capacity; negative power is refused."""
+    battery = SimBattery.at_percent(RobotModel(), 50.0)
+    battery.charge(1800.0, 300.0)
+    assert battery.charge_wh == pytest.approx(400.0) and not battery.full
+    battery.charge(3600.0, 300.0)
+    assert battery.full and battery.charge_wh == battery.capacity_wh
+    with pytest.raises(ValueError, match="power_w"):
+        battery.charge(1.0, -1.0)

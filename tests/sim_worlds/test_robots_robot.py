@@ -86,3 +86,26 @@ def test_compartment_opens_only_when_stopped() -> None:
     robot.step(100.0)
     assert "handed over" in robot.open_compartment()
     assert robot.parcels_handed_over == 1
+
+
+def test_robot_charges_on_the_hub_dock_and_in_a_van_not_while_driving_or_away() -> None:
+    """Stopped on its dock or stowed in a van the pack fills at the charger's power; driving, or stopped away
+    from the dock, it drains."""
+    robot = RobotSim("r1", _line_router(), (0.0, 0.0), battery=SimBattery.at_percent(RobotModel(), 50.0),
+                     speed_limit_m_s=2.0, dock_xy=(0.0, 0.0), charger_power_w=360.0)
+    assert robot.charging
+    robot.step(10.0)
+    assert robot.battery.charge_wh == pytest.approx(250.0 + 1.0)  # 360 W x 10 s
+    robot.start_goal(100.0, 0.0)
+    assert not robot.charging
+    before = robot.battery.charge_wh
+    robot.step(60.0)  # arrives 100 m away: off the dock
+    assert robot.battery.charge_wh < before and not robot.charging
+    robot.carrier = "van-1"
+    assert robot.charging
+    before = robot.battery.charge_wh
+    robot.step(10.0)
+    assert robot.battery.charge_wh == pytest.approx(before + 1.0)
+    with pytest.raises(ValueError, match="charger_power_w"):
+        RobotSim("r2", _line_router(), (0.0, 0.0), battery=SimBattery.at_percent(RobotModel(), 50.0),
+                 charger_power_w=-5.0)

@@ -334,3 +334,33 @@ async def test_van_wait_ready_after_the_welcome_and_times_out_without_one(world)
         await quiet.close()
         app.close()
         await app.wait_closed()
+
+
+def test_a_held_van_finishes_its_hand_over_but_does_not_drive_on(world) -> None:  # type: ignore[no-untyped-def]
+    """Paused at a stop (the choreography holding it for a drone), the van's hand-over still counts down and is
+    reported; the drive to the next stop waits for resume. (Pure physics: no server.)"""
+    (van,) = build_vans(world, 1, stop_duration_s=120.0)
+    hub_xy = (van.x_m, van.y_m)
+    first, second = sorted(world.addresses, key=lambda b: math.hypot(b.x_m - hub_xy[0], b.y_m - hub_xy[1]))[40:42]
+    van.start_mission({"mission_id": "m-hold", "steps": [
+        {"kind": "deliver", "latitude_deg": first.latitude_deg, "longitude_deg": first.longitude_deg, "order_id": "a"},
+        {"kind": "deliver", "latitude_deg": second.latitude_deg, "longitude_deg": second.longitude_deg,
+         "order_id": "b"}]}, 0.0)
+    now_s = 0.0
+    while van.mode != "HANDING_OVER":
+        now_s += 1.0
+        van.advance(1.0, now_s)
+        assert now_s < 3600, "the van never reached its first stop"
+    van.pause()
+    at_stop = (van.x_m, van.y_m)
+    for _ in range(300):  # five minutes held: more than the 120 s hand-over
+        now_s += 1.0
+        van.advance(1.0, now_s)
+    handed = [e for e in van.outbox if e.get("what") == "parcel_handed_over"]
+    assert [e["detail"] for e in handed] == ["a"]
+    assert (van.x_m, van.y_m) == at_stop and van.step_index == 1 and van.mode == "PAUSED"
+    van.resume()
+    assert van.mode == "DRIVING"
+    now_s += 5.0
+    van.advance(5.0, now_s)
+    assert math.hypot(van.x_m - at_stop[0], van.y_m - at_stop[1]) > 1.0

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from fleet_manager.store import outbox
 
 from ..deps import ServiceDep
-from ..schemas import Health
+from ..schemas import Health, JobOut, Readiness, VehiclesReady
 
+logger = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 
 
@@ -25,7 +29,30 @@ def healthz(service: ServiceDep) -> Health:
         hubs=list(service.hub_ids),
         stream_listeners=service.broker.listener_count,
         webhooks="on" if service.deliverer is not None else "off",
+        jobs={name: JobOut(alive=job.alive, restarts=job.restarts, last_error=job.last_error)
+              for name, job in sorted(service.supervisor.jobs.items())},
     )
+
+
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+def readyz(service: ServiceDep) -> JSONResponse:
+    """200 when the database answers and every background job runs; 503 otherwise. Lists vehicles down."""
+    try:
+        with service.database.read() as session:
+            session.execute(text("SELECT 1"))
+        database_ok = True
+    except Exception:  # readiness reports the database down rather than failing itself
+        logger.warning("readiness: the database does not answer", exc_info=True)
+        database_ok = False
+    jobs_down = sorted(name for name, job in service.supervisor.jobs.items() if not job.alive)
+    links = service.vehicle_links() if service.vehicle_links is not None else []
+    ready = database_ok and not jobs_down
+    body = Readiness(
+        status="ready" if ready else "not_ready", database=database_ok, jobs_alive=not jobs_down, jobs_down=jobs_down,
+        vehicles=VehiclesReady(connected=sum(link.connected for link in links), total=len(links),
+                               down={link.vehicle_id: link.why for link in links if not link.connected}),
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})

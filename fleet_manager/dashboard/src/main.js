@@ -4,7 +4,17 @@
 import { ApiError, FleetApi, itemsOf } from "./api.js";
 import { PolygonDrawer } from "./draw.js";
 import { FleetMap } from "./map.js";
-import { eventAlert, eventTopic, isTelemetry, mergeVehicle, routesOf, telemetryAlerts, vehicleView } from "./model.js";
+import {
+  addHandoffPoint,
+  eventAlert,
+  eventTopic,
+  handoffPoint,
+  isTelemetry,
+  mergeVehicle,
+  routesOf,
+  telemetryAlerts,
+  vehicleView,
+} from "./model.js";
 import { bindPanelActions, renderAlerts, renderOrders, renderVehicles, renderZones } from "./panels.js";
 import { ColdChainPanel } from "./coldchain.js";
 import { ReviewQueue } from "./reviews.js";
@@ -28,6 +38,7 @@ const state = {
   missions: [],
   zones: [],
   eventAlerts: [],
+  handoffs: [], // vans' launch and recovery points (from the stream)
   clockS: null,
   canOperate: true,
 };
@@ -204,6 +215,7 @@ function render() {
     const vehicles = [...state.vehicles.values()];
     fleetMap.showVehicles(vehicles, state.clockS);
     fleetMap.showRoutes(routesOf(state.missions, state.vehicles));
+    fleetMap.showHandoffs(state.handoffs);
     renderVehicles(vehicles, { canCommand: state.canOperate });
     renderAlerts([...telemetryAlerts(vehicles), ...state.eventAlerts]);
     if (state.clockS) {
@@ -234,6 +246,11 @@ function onStreamEvent(sse) {
     data.vehicle_id ??= String(cloudevent.subject).replace(/^vehicles\//, "");
     const view = vehicleView(data);
     state.vehicles.set(view.id, mergeVehicle(state.vehicles.get(view.id), view));
+    render();
+  }
+  const handoff = handoffPoint(cloudevent);
+  if (handoff) {
+    state.handoffs = addHandoffPoint(state.handoffs, handoff);
     render();
   }
   const alert = eventAlert(cloudevent);

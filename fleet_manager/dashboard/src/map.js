@@ -2,6 +2,8 @@
 
 import * as L from "leaflet/dist/leaflet-src.esm.js";
 
+import { cargoText } from "./model.js";
+
 const ROUTE_COLORS = { drone: "#7b2cbf", robot: "#0a7f5a", van: "#1d4ed8" };
 const ZONE_STYLES = {
   no_fly: { color: "#c1121f", weight: 2, fillColor: "#e63946", fillOpacity: 0.18 },
@@ -52,6 +54,7 @@ export class FleetMap {
     this.vehicleMarkers = new Map();
     this.routeLines = new Map();
     this.zoneLayers = new Map();
+    this.handoffLayers = new Map();
     this.onVehicleClick = onVehicleClick;
     this.onBuildingClick = onBuildingClick; // (building_id, latlng): fired before the map's own click
     this.map.on("click", (event) => onMapClick?.(event.latlng));
@@ -129,6 +132,7 @@ export class FleetMap {
   /** Move, rotate and label every vehicle marker; remove markers of vehicles no longer listed. */
   showVehicles(vehicles, nowS) {
     const seen = new Set();
+    const aboard = new Set(vehicles.flatMap((v) => v.carried ?? []));
     for (const vehicle of vehicles) {
       if (vehicle.latitudeDeg == null || vehicle.longitudeDeg == null) continue;
       seen.add(vehicle.id);
@@ -156,8 +160,18 @@ export class FleetMap {
         const battery = vehicle.batteryPct == null ? "" : ` ${Math.round(vehicle.batteryPct)}%`;
         element.querySelector(".vehicle__label").textContent = `${vehicle.id}${battery}`;
       }
+      const cargo = cargoText(vehicle);
+      if (element) {
+        element.dataset.carried = (vehicle.carried ?? []).join(" ");
+        element.classList.toggle("vehicle--riding", aboard.has(vehicle.id)); // in a van's bay: drawn small
+      }
       marker.setTooltipContent(
         `<b>${escapeHtml(vehicle.id)}</b> (${escapeHtml(vehicle.kind)})<br>` +
+          (cargo ? `carries ${escapeHtml(cargo)}<br>` : "") +
+          (vehicle.carriedBy
+            ? `${aboard.has(vehicle.id) ? "aboard" : "launched from"} ${escapeHtml(vehicle.carriedBy)}` +
+              `${vehicle.charging ? " · charging" : ""}<br>`
+            : "") +
           `mode ${escapeHtml(vehicle.mode || "?")} · link ${escapeHtml(vehicle.link || "?")}<br>` +
           `battery ${vehicle.batteryPct == null ? "?" : Math.round(vehicle.batteryPct) + " %"} · ` +
           `heading ${Math.round(vehicle.headingDeg ?? 0)}° · ${(vehicle.speedMS ?? 0).toFixed(1)} m/s` +
@@ -202,6 +216,59 @@ export class FleetMap {
       if (!seen.has(id)) {
         line.remove();
         this.routeLines.delete(id);
+      }
+    }
+  }
+
+  /** Mark where vans launched (▲) and recovered (▼) their drones/robots, with a dashed line from each launch
+   *  to the point the van is to take the vehicle back at, until it is recovered. */
+  showHandoffs(points) {
+    const seen = new Set();
+    const recovered = new Set(points.filter((p) => p.kind === "recovery").map((p) => p.missionId));
+    for (const point of points) {
+      seen.add(point.key);
+      if (this.handoffLayers.has(point.key)) {
+        if (point.kind === "launch" && recovered.has(point.missionId)) this.handoffLayers.get(point.key).line?.remove();
+        continue;
+      }
+      const marker = L.marker([point.latitudeDeg, point.longitudeDeg], {
+        icon: L.divIcon({
+          className: `handoff handoff--${point.kind}`,
+          html:
+            `<span class="handoff__glyph" data-vehicle-id="${escapeHtml(point.vehicleId)}" ` +
+            `data-kind="${point.kind}">${point.kind === "launch" ? "▲" : "▼"}</span>`,
+          iconSize: [18, 18],
+          iconAnchor: [9, 9],
+        }),
+        keyboard: false,
+      })
+        .bindTooltip(
+          `<b>${escapeHtml(point.vanId)}</b> ${point.kind === "launch" ? "launched" : "recovered"} ` +
+            `<b>${escapeHtml(point.vehicleId)}</b>` +
+            (point.stopOrderId ? `<br>stop of ${escapeHtml(point.stopOrderId.slice(0, 8))}` : "") +
+            (point.kind === "recovery" ? `<br>${point.laterStop ? "at a later stop" : "at its launch stop"}` +
+              (point.vanWaited ? " · the van waited" : "") : ""),
+        )
+        .addTo(this.map);
+      let line = null;
+      if (point.plannedRecovery && !recovered.has(point.missionId)) {
+        line = L.polyline([[point.latitudeDeg, point.longitudeDeg], point.plannedRecovery], {
+          pane: "routes",
+          renderer: this.svg,
+          color: "#b45309",
+          weight: 1.5,
+          dashArray: "2 6",
+          className: "handoff-link",
+          interactive: false,
+        }).addTo(this.map);
+      }
+      this.handoffLayers.set(point.key, { marker, line });
+    }
+    for (const [key, layers] of this.handoffLayers) {
+      if (!seen.has(key)) {
+        layers.marker.remove();
+        layers.line?.remove();
+        this.handoffLayers.delete(key);
       }
     }
   }

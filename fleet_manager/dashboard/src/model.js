@@ -37,8 +37,53 @@ export function vehicleView(record) {
     link: state.link ?? (stampS == null ? "connecting" : "connected"),
     missionId: state.mission_id ?? null,
     missionStep: state.mission_step ?? null,
+    carried: Array.isArray(state.carried) ? state.carried : null, // a van's cargo: drones and robots aboard
+    carriedBy: state.carried_by ?? record.carried_by ?? null,
+    parcels: Array.isArray(state.order_ids) ? state.order_ids.length : null,
+    charging: typeof state.charging === "boolean" ? state.charging : null,
     stampS,
   };
+}
+
+/** "drone-1, robot_1 · 3 parcels": what a van carries (null for a vehicle that carries nothing). */
+export function cargoText(vehicle) {
+  const parts = [];
+  if (vehicle.carried?.length) parts.push(vehicle.carried.join(", "));
+  if (vehicle.kind === "van" && vehicle.parcels) parts.push(`${vehicle.parcels} parcel${vehicle.parcels === 1 ? "" : "s"}`);
+  return parts.length ? parts.join(" · ") : null;
+}
+
+const HANDOFF_EVENTS = { "vehicle.launched": "launch", "vehicle.recovered": "recovery" };
+
+/** A van's launch or recovery of a drone/robot from a stream event (where, when, which stop), or null. */
+export function handoffPoint(cloudevent) {
+  const type = String(cloudevent.type ?? "").replace(/^com\.finalmile\./, "");
+  const kind = HANDOFF_EVENTS[type];
+  const data = cloudevent.data ?? {};
+  if (!kind || data.latitude_deg == null || data.longitude_deg == null) return null;
+  const planned =
+    kind === "launch" && data.recovery_latitude_deg != null && data.recovery_longitude_deg != null
+      ? [data.recovery_latitude_deg, data.recovery_longitude_deg]
+      : null;
+  return {
+    key: `${kind}:${data.vehicle_id}:${data.mission_id ?? cloudevent.id}`,
+    kind,
+    vehicleId: data.vehicle_id ?? null,
+    vanId: data.van_id ?? null,
+    missionId: data.mission_id ?? null,
+    latitudeDeg: data.latitude_deg,
+    longitudeDeg: data.longitude_deg,
+    stopOrderId: data[`${kind}_stop_order_id`] ?? null,
+    laterStop: Boolean(data.later_stop),
+    vanWaited: Boolean(data.van_waited),
+    plannedRecovery: planned, // where the van is to take it back (the launch event says)
+    timeS: data.at_s ?? cloudevent.time_s ?? (cloudevent.time ? Date.parse(cloudevent.time) / 1000 : null),
+  };
+}
+
+/** Keep the newest `max` handoff points, one per key (a replayed event does not add a second marker). */
+export function addHandoffPoint(points, point, max = 200) {
+  return [point, ...points.filter((p) => p.key !== point.key)].slice(0, max);
 }
 
 /** Merge a newer telemetry snapshot into a vehicle view (older stamps never overwrite newer ones). */
@@ -140,6 +185,8 @@ export function eventTopic(type) {
 }
 
 export function isTelemetry(cloudevent) {
+  const type = String(cloudevent.type ?? "").replace(/^com\.finalmile\./, "");
+  if (type in HANDOFF_EVENTS) return false; // the van's position at a stop, not the carried vehicle's telemetry
   const data = cloudevent.data ?? {};
   return data.latitude_deg != null && data.longitude_deg != null && (data.vehicle_id != null || cloudevent.subject);
 }

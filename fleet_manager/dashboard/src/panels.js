@@ -1,7 +1,7 @@
 // The side panels: vehicles, orders, zones and alerts tables. Rendering only; actions are delegated
 // to the callbacks given to `bindPanelActions`.
 
-import { countBy, orderIsCancellable, orderIsFinal, sortOrders } from "./model.js";
+import { cargoText, countBy, orderIsCancellable, orderIsFinal, sortOrders } from "./model.js";
 
 const MAX_ORDER_ROWS = 200;
 const MAX_ALERTS = 40;
@@ -39,10 +39,13 @@ export function renderVehicles(vehicles, { canCommand }) {
     const name = cell(`${v.id}`, "vehicle-name");
     name.title = `${v.kind}${v.name ? " · " + v.name : ""}`;
     name.prepend(Object.assign(document.createElement("span"), { className: `kind-dot kind-dot--${v.kind}` }));
+    const cargo = cargoText(v);
+    if (cargo) name.append(Object.assign(document.createElement("span"), { className: "cargo", textContent: ` · ${cargo}` }));
+    if (v.carriedBy) name.title += ` · rides on ${v.carriedBy}`;
     tr.append(
       name,
       cell(v.mode || "–", "mode"),
-      cell(batteryText(v.batteryPct), v.batteryPct != null && v.batteryPct < 25 ? "battery low" : "battery"),
+      cell(batteryText(v.batteryPct) + (v.charging ? " ⚡" : ""), v.batteryPct != null && v.batteryPct < 25 ? "battery low" : "battery"),
       cell(v.link || "–", `link link--${v.link}`),
     );
     const actions = document.createElement("td");

@@ -1,0 +1,1 @@
+"""Learning from the store's history: training tables, ETA and customs-delay models."""
