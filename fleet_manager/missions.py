@@ -68,17 +68,24 @@ def drone_trip(
     """
     _check_legs(legs)
     flown = [leg for leg in legs if leg.kind in (LegKind.DROPOFF, LegKind.RETURN)]
-    cruise = [w.altitude_m for leg in flown for w in leg.waypoints[1:-1]]
+    # Over terrain, waypoints are heights above the ground under them; the autopilot flies altitudes
+    # relative to home (MAV_FRAME_GLOBAL_RELATIVE_ALT, see docs/architecture.md), so each becomes its
+    # elevation minus the ground at home (where the trip takes off). Flat worlds: ground 0, unchanged.
+    home_ground_m = flown[0].waypoints[0].ground_elevation_m if flown and flown[0].waypoints else 0.0
+    cruise = [w.elevation_m - home_ground_m for leg in flown for w in leg.waypoints[1:-1]]
     takeoff_m = cruise[0] if cruise else cruise_altitude_m
     steps: list[MissionStep] = [MissionStep(StepKind.TAKEOFF, altitude_m=takeoff_m)]
     for leg in flown:
         corners = leg.waypoints[1:-1]
         for waypoint in corners:
             latitude_deg, longitude_deg = frame.to_wgs84(waypoint.x_m, waypoint.y_m)
-            steps.append(MissionStep(StepKind.GOTO, latitude_deg, longitude_deg, altitude_m=waypoint.altitude_m))
+            steps.append(MissionStep(StepKind.GOTO, latitude_deg, longitude_deg,
+                                     altitude_m=waypoint.elevation_m - home_ground_m,
+                                     ground_above_home_m=waypoint.ground_elevation_m - home_ground_m))
         if leg.kind is LegKind.DROPOFF:
             latitude_deg, longitude_deg = _target(leg, frame)
-            altitude_m = corners[-1].altitude_m if corners else takeoff_m
+            altitude_m = corners[-1].elevation_m - home_ground_m if corners else takeoff_m
+            door_ground_m = (leg.waypoints[-1].ground_elevation_m - home_ground_m) if leg.waypoints else 0.0
             for order_id in leg.order_ids:
                 steps.append(
                     MissionStep(
@@ -88,6 +95,7 @@ def drone_trip(
                         altitude_m=altitude_m,
                         order_id=order_id,
                         release_altitude_m=release_altitude_m,
+                        ground_above_home_m=door_ground_m,
                     )
                 )
     steps.append(MissionStep(StepKind.RETURN))
@@ -191,31 +199,44 @@ def drone_reroute(
     *,
     cruise_speed_m_s: float | None = None,
 ) -> Mission:
-    """A mission for a drone already in the air: (safe path to its pending drop and deliver,) then home."""
+    """A mission for a drone already in the air: (safe path to its pending drop and deliver,) then home.
+
+    Over terrain (paths `above_sea_level`) altitudes are relative to the ground at home, the end of `home_path`.
+    """
+    home_ground_m = home_path.waypoints[-1].ground_elevation_m if home_path.above_sea_level else 0.0
     steps: list[MissionStep] = []
     if remaining_stop is not None and to_stop is not None:
-        steps += _cruise_steps(to_stop, frame)
+        steps += _cruise_steps(to_stop, frame, home_ground_m)
+        door = to_stop.waypoints[-1]
+        last = to_stop.waypoints[-2] if len(to_stop.waypoints) > 1 else door
         steps.append(
             MissionStep(
                 StepKind.DELIVER,
                 remaining_stop.latitude_deg,
                 remaining_stop.longitude_deg,
-                altitude_m=to_stop.cruise_altitude_m,
+                altitude_m=(last.elevation_m - home_ground_m) if to_stop.above_sea_level else to_stop.cruise_altitude_m,
                 order_id=remaining_stop.order_id,
+                ground_above_home_m=(door.ground_elevation_m - home_ground_m) if to_stop.above_sea_level else 0.0,
             )
         )
-    steps += _cruise_steps(home_path, frame)
+    steps += _cruise_steps(home_path, frame, home_ground_m)
     steps.append(MissionStep(StepKind.RETURN))
     return Mission(mission_id, tuple(steps), cruise_speed_m_s=cruise_speed_m_s)
 
 
-def _cruise_steps(path: DronePath, frame: LocalFrame) -> list[MissionStep]:
+def _cruise_steps(path: DronePath, frame: LocalFrame, home_ground_m: float) -> list[MissionStep]:
     # The first and last waypoints are the vertical columns at start and goal; the corners between
     # them are where the path bends around a zone, and the goal column itself is flown to as a GOTO.
+    # Over terrain each corner keeps its own height (relative to home); flat paths fly at cruise altitude.
     steps = []
     for waypoint in path.waypoints[1:-1]:
         latitude_deg, longitude_deg = frame.to_wgs84(waypoint.x_m, waypoint.y_m)
-        steps.append(MissionStep(StepKind.GOTO, latitude_deg, longitude_deg, altitude_m=path.cruise_altitude_m))
+        if path.above_sea_level:
+            steps.append(MissionStep(StepKind.GOTO, latitude_deg, longitude_deg,
+                                     altitude_m=waypoint.elevation_m - home_ground_m,
+                                     ground_above_home_m=waypoint.ground_elevation_m - home_ground_m))
+        else:
+            steps.append(MissionStep(StepKind.GOTO, latitude_deg, longitude_deg, altitude_m=path.cruise_altitude_m))
     return steps
 
 

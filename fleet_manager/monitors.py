@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import itertools
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -244,7 +246,12 @@ class SafetyMonitor:
                 f"{remaining_wh:.0f} Wh left, {needed_wh:.0f} Wh needed to finish plus {reserve_wh:.0f} Wh reserve: "
                 "returning",
             )
-            self._act(vehicle.adapter.return_home(), f"{vehicle.vehicle_id}-battery-rtl")
+            if self.rerouter.planner.terrain is not None and vehicle.carried_by is None:
+                # over terrain an RTL flies straight home at a height above home, through any ridge between
+                self._act(self.rerouter.go_home(vehicle, state, self.airspace.current, self.clock.now()),
+                          f"{vehicle.vehicle_id}-battery-home")
+            else:
+                self._act(vehicle.adapter.return_home(), f"{vehicle.vehicle_id}-battery-rtl")
 
     def _energy_to_finish_wh(self, vehicle: FleetVehicle, state: VehicleState) -> float:
         model = MultirotorModel(
@@ -252,9 +259,18 @@ class SafetyMonitor:
             max_payload_kg=max(vehicle.profile.max_payload_kg, 0.1),
             cruise_airspeed_m_s=vehicle.profile.speed_m_s,
         )
-        route = self.remaining_route(vehicle, state)
-        distance_m = route.length if route is not None else 0.0
-        return model.leg_energy_wh(0.0, distance_m) + model.vertical_energy_wh(0.0, -state.relative_altitude_m)
+        # Along the rest of the mission in 3-D: each step's altitude is relative to home, so a leg that climbs
+        # or descends with the terrain (a mountain world) costs its climb or saves on its descent, as the
+        # planner reckoned it; in a flat world every leg is level and this is the flat leg energy.
+        points = self._remaining_points(vehicle, state)
+        energy_wh = 0.0
+        for (x0, y0, z0), (x1, y1, z1) in itertools.pairwise(points):
+            ground_m = math.hypot(x1 - x0, y1 - y0)
+            if ground_m > 0:
+                energy_wh += model.sloped_leg_energy_wh(0.0, ground_m, z1 - z0)
+            elif z1 != z0:
+                energy_wh += model.vertical_energy_wh(0.0, z1 - z0)
+        return energy_wh + model.vertical_energy_wh(0.0, -points[-1][2])
 
     # ----- new zones -------------------------------------------------------------------------------
     def _on_airspace(self, _airspace: Airspace, new_zone_ids: frozenset[str]) -> None:
@@ -269,8 +285,16 @@ class SafetyMonitor:
         Step counters differ between back-ends (MAVLink items vs mission steps), so progress is taken
         from the hand-overs the dispatcher has recorded, not from `mission_step`.
         """
+        points = self._remaining_points(vehicle, state)
+        if len(points) < 2:
+            return None
+        return LineString([(x, y) for x, y, _z in points])
+
+    def _remaining_points(self, vehicle: FleetVehicle, state: VehicleState) -> list[tuple[float, float, float]]:
+        """`remaining_route`'s points with altitudes above home (a step without one keeps the one before)."""
         running = self.missions.running_mission(vehicle.vehicle_id)
-        points = [self.frame.to_local(state.latitude_deg, state.longitude_deg)]
+        altitude_m = state.relative_altitude_m
+        points = [(*self.frame.to_local(state.latitude_deg, state.longitude_deg), altitude_m)]
         if running is not None:
             steps = list(running.mission.steps)
             pending = [i for i, step in enumerate(steps) if step.kind is StepKind.DELIVER
@@ -279,11 +303,10 @@ class SafetyMonitor:
                 (i for i in range(len(steps) - 1, -1, -1) if steps[i].kind is StepKind.DELIVER), 0) + 1
             for step in steps[first:]:
                 if step.latitude_deg is not None and step.longitude_deg is not None:
-                    points.append(self.frame.to_local(step.latitude_deg, step.longitude_deg))
-        points.append(self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg))
-        if len(points) < 2:
-            return None
-        return LineString(points)
+                    altitude_m = step.altitude_m if step.altitude_m is not None else altitude_m
+                    points.append((*self.frame.to_local(step.latitude_deg, step.longitude_deg), altitude_m))
+        points.append((*self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg), altitude_m))
+        return points
 
     def _react_to_new_zones(self, airspace: Airspace, zone_ids: set[str], now_s: float) -> None:
         zones = [z for z in airspace.zones if z.zone_id in zone_ids and z.blocks(None)]

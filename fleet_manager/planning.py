@@ -42,6 +42,7 @@ from mission_planner.plan import Leg, LegKind, Plan, VehicleRoute
 from mission_planner.profiles import DEFAULT_PROFILES
 from mission_planner.replan import CancelOrder, Event, PlanState, VehicleDown, replan
 from mission_planner.solver import Result
+from mission_planner.terrain import ElevationGrid
 from mission_planner.travel import DroneTravel, GroundTravel
 from mission_planner.van_handoff import HandoffPolicy, Recovery
 
@@ -190,8 +191,12 @@ class FleetPlanner:
         wind: Wind | None = None,
         config: PlanningConfig | None = None,
         hub_id: str = "hub",
+        terrain: ElevationGrid | None = None,
     ) -> None:
+        """`terrain` (the world's elevation model, None for flat worlds) makes drone paths follow the ground and
+        mission altitudes relative to the take-off ground (see `fleet_manager.missions.drone_trip`)."""
         self.frame = frame
+        self.terrain = terrain
         self.hub_xy = hub_xy
         self.wind = wind or Wind()  # the planner's energy model has no wind yet; kept for the path planner callers
         self.config = config or PlanningConfig()
@@ -222,7 +227,7 @@ class FleetPlanner:
         if self._drone_paths is None or key != self._airspace_key:
             self._drone_paths = DronePathPlanner(
                 airspace, safety_margin_m=self.config.drone_safety_margin_m, cruise_altitude_m=cruise_altitude_m,
-                vertical_margin_m=self.config.vertical_margin_m,
+                vertical_margin_m=self.config.vertical_margin_m, terrain=self.terrain,
             )
             self._airspace_key = key
         return self._drone_paths

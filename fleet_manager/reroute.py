@@ -9,6 +9,7 @@ straight line home is clear, else holds.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from .missions import Stop, drone_reroute
 from .planning import FleetPlanner
 from .zone_rules import zone_blocks_at
 
+logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RerouteOutcome:
@@ -94,6 +96,21 @@ class Rerouter:
             await vehicle.adapter.return_home()
             return RerouteOutcome("zone_recall", f"re-route around {names} refused ({exc}): returning home")
         return RerouteOutcome("zone_reroute", f"re-routed around {names} with mission {mission.mission_id}")
+
+    async def go_home(self, vehicle: FleetVehicle, state: VehicleState, airspace: Airspace, now_s: float) -> None:
+        """Send a hub drone home now along a safe path (over terrain: following the ground, where an RTL flies
+        straight at a height above home and may meet a ridge); RTL when no path or mission can be had."""
+        here = self.frame.to_local(state.latitude_deg, state.longitude_deg)
+        home = self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg)
+        altitude_m = vehicle.profile.cruise_altitude_m or max(state.relative_altitude_m, 30.0)
+        try:
+            home_path = self.planner.reroute_path(airspace, altitude_m, here, home, now_s)
+            mission = drone_reroute(self.planner.next_mission_id(vehicle.vehicle_id, now_s), None, None, home_path,
+                                    self.frame, cruise_speed_m_s=vehicle.profile.speed_m_s)
+            await self.missions.replace_mission(vehicle, mission)
+        except (PlanningError, AdapterError) as exc:
+            logger.warning("%s: no safe path home (%s): RTL", vehicle.vehicle_id, exc)
+            await vehicle.adapter.return_home()
 
     def _escape(self, airspace: Airspace, here: tuple[float, float], altitude_m: float,
                 now_s: float) -> tuple[float, float] | None:

@@ -93,7 +93,7 @@ def build_hub(
 ) -> HubServices:
     """Wire the owners of one hub's order and mission lifecycle (no I/O until their jobs run)."""
     planner = planner or FleetPlanner(world.frame, walk_graph=world.walk_graph, street_graph=world.street_graph,
-                                      hub_xy=(world.hub.x_m, world.hub.y_m))
+                                      hub_xy=(world.hub.x_m, world.hub.y_m), terrain=world.terrain)
     airspace = LiveAirspace(database=database, hub_id=hub_id, frame=world.frame, base=world.airspace)
     lifecycle = OrderLifecycle(database=database, clock=clock, hub_id=hub_id, recipients=recipients, policy=policy,
                                eta=eta)

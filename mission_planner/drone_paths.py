@@ -376,9 +376,15 @@ class DronePathPlanner:
             index = {corner: i for i, corner in enumerate(scene.corners)}
             size = len(scene.corners)
             matrix = np.full((size, size), np.inf)
-            for source, lengths in nx.all_pairs_dijkstra_path_length(scene.graph, weight="weight"):
-                for target, length in lengths.items():
-                    matrix[index[source], index[target]] = length  # type: ignore[index]
+            np.fill_diagonal(matrix, 0.0)
+            for a, b, weight in scene.graph.edges(data="weight"):
+                if a in index and b in index:
+                    matrix[index[a], index[b]] = matrix[index[b], index[a]] = weight
+            # Floyd-Warshall, one vectorised relaxation per corner: the same lengths as Dijkstra from every
+            # corner, but in numpy (a mountain world's hundreds of corners: well under a second instead of
+            # ~15 s of networkx Dijkstra runs)
+            for k in range(size):
+                np.minimum(matrix, matrix[:, k, None] + matrix[None, k, :], out=matrix)
             scene.corner_distance_m = matrix
         return scene.corner_distance_m
 

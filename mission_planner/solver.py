@@ -301,12 +301,29 @@ def encode(problem: Problem) -> Encoded:
 
 
 def _excluded(problem: Problem, order: Order, vehicles: Sequence[Vehicle]) -> frozenset[str]:
-    """Vehicles that may not take `order`: those it avoids, and those its handling class rules out where others of
-    their kind may take it (a kind none of whose vehicles may is barred by its eligibility already)."""
-    barred = {
-        v.vehicle_id for v in vehicles if not handling.capable(order, v) and any(problem.eligible[v.kind][order.index])
-    }
+    """Vehicles that may not take `order`: those it avoids, those its handling class rules out, and battery vehicles
+    flying from the depot whose full battery cannot make its trip — each where others of their kind may take it
+    (a kind none of whose vehicles may is barred by its eligibility already).
+
+    The last matters when a kind is eligible only thanks to van-carried vehicles (judged per sortie by the
+    handoff planner): a hub drone starting on a full battery has no energy dimension, so without the bar it
+    could be given a village far up a valley that only a drone launched from a van can reach."""
+    barred = {v.vehicle_id for v in vehicles
+              if any(problem.eligible[v.kind][order.index])
+              and (not handling.capable(order, v) or not _full_battery_reaches(problem, v, order.index))}
     return frozenset(order.avoid_vehicle_ids | barred)
+
+
+def _full_battery_reaches(problem: Problem, vehicle: Vehicle, order_index: int) -> bool:
+    """Whether `vehicle`, from its depot on a full battery, can make the trip to the order's door or locker
+    (vehicles without a battery limit, or carried ones, always: they are judged elsewhere)."""
+    if vehicle.carried_by is not None or vehicle.battery_capacity_wh <= 0:
+        return True
+    needs = problem.trip_wh.get(vehicle.energy_class)
+    if not needs:
+        return True
+    usable_wh = vehicle.battery_capacity_wh * (1.0 - problem.reserve_fraction)
+    return any(math.isfinite(need) and need <= usable_wh for need in needs[order_index])
 
 
 def _trip_units(problem: Problem, energy_class: EnergyClass, order_index: int, at_locker: bool) -> int:

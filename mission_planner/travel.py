@@ -18,7 +18,7 @@ import numpy as np
 from . import handling
 from .drone_paths import DronePath, DronePathPlanner
 from .energy import MultirotorModel, ReservePolicy
-from .errors import PlanningError
+from .errors import PathError, PlanningError
 from .geodesy import LocalFrame
 from .ground_paths import GroundNetwork
 from .model import EnergyClass, KindMatrices, Locker, Model, Order, Problem, Vehicle, VehicleKind
@@ -110,6 +110,27 @@ class DroneTravel:
         return self.model.sortie_energy_wh(
             payload_kg, outbound_m, return_m, self.planner.cruise_altitude_m, drop_hover_s=self.drop_hover_s
         )
+
+    def trip_energy_wh(
+        self, payload_kg: float, depot_xy: tuple[float, float], target_xy: tuple[float, float], outbound_m: float,
+        return_m: float,
+    ) -> float:
+        """Energy (Wh) of the sortie depot -> `target_xy` -> depot; inf when a leg has no safe path.
+
+        Flat worlds: `sortie_energy_wh` over the cruise lengths. Over terrain the sortie is flown along the
+        terrain-following paths themselves (`DronePath.energy_wh`): the climbs and descents along the valley
+        and the thinner air up high are in it, which a flat sortie of the same length misses (a village
+        500 m above the hub costs the potential energy of the climb there).
+        """
+        if self.planner.terrain is None:
+            return self.sortie_energy_wh(payload_kg, outbound_m, return_m)
+        try:
+            out = self.path(depot_xy, target_xy)
+            back = self.path(target_xy, depot_xy)
+        except PathError:
+            return math.inf
+        return (out.energy_wh(self.model, payload_kg) + self.model.hover_energy_wh(payload_kg, self.drop_hover_s)
+                + back.energy_wh(self.model, 0.0))
 
 
 def _dedupe(points: list[tuple[float, float]]) -> tuple[list[tuple[float, float]], list[int]]:
@@ -208,17 +229,9 @@ def build_problem(
         )
         needs = {
             energy_class: tuple(
-                _trip_need_wh(
-                    v,
-                    order,
-                    target,
-                    point_of(v.depot.x_m, v.depot.y_m),
-                    matrices[v.kind],
-                    travel[v.kind],
-                    landing_points,
-                )
-                if target is not None and order.fits(v)
-                else math.inf
+                _trip_need_wh(v, order, target, point_of(v.depot.x_m, v.depot.y_m), matrices[v.kind],
+                              travel[v.kind], landing_points, points)
+                if target is not None and order.fits(v) else math.inf
                 for target in targets
             )
             for energy_class, v in classes.items()
@@ -316,6 +329,7 @@ def _trip_need_wh(
     matrices: KindMatrices,
     travel: Travel,
     landing_points: list[int],
+    points: Sequence[tuple[float, float]],
 ) -> float:
     """Energy (Wh) of the single-parcel trip depot -> target -> depot, plus (drones) the flight from the target to
     the nearest safe landing point: what the battery must hold above its reserve fraction. inf where it cannot go."""
@@ -324,7 +338,7 @@ def _trip_need_wh(
     if not (math.isfinite(outbound_m) and math.isfinite(return_m)):
         return math.inf
     if isinstance(travel, DroneTravel):
-        sortie_wh = travel.sortie_energy_wh(order.weight_kg, outbound_m, return_m)
+        sortie_wh = travel.trip_energy_wh(order.weight_kg, points[depot], points[target], outbound_m, return_m)
         landing_m = min(float(matrices.distance_m[target, p]) for p in landing_points)
         landing_wh = travel.model.leg_energy_wh(0.0, landing_m) if math.isfinite(landing_m) else math.inf
         return sortie_wh + landing_wh

@@ -81,6 +81,7 @@ class RunResult:
     wall_s: float
     tracks: dict[str, Track]
     geofence_violations: list[tuple[float, str, str]]
+    terrain_clearance: list[Any] | None  # ClearanceViolation episodes; None in worlds without terrain
     alerts: list[Any]
     backend_stats: Any
     skipped: list[str]
@@ -134,6 +135,10 @@ def _drone_sources(scenario: Scenario, world: World, options: RunOptions, run_di
                    stack: ExitStack) -> tuple[list[str], str | None]:
     """Start the drone back-end; returns MAVLink URLs and the sim-control URL (embedded simulator only)."""
     hub = world.hub
+    # Home is the hub's ground above sea level (the elevation model's, in a world with terrain), so the
+    # drones' reported altitudes compare with the ground under them (`terrain_clearance_violations`).
+    home_alt_m = hub_ground_m(world)
+    over_terrain = world.terrain is not None
     if options.drones_backend == "sitl":
         from .sitl import SitlFleet
 
@@ -142,8 +147,8 @@ def _drone_sources(scenario: Scenario, world: World, options: RunOptions, run_di
             return [], None
         fleet = SitlFleet(
             options.sitl_binary, count=count, speedup=scenario.speedup,
-            home=(hub.latitude_deg, hub.longitude_deg, 10.0, 0.0), workdir=run_dir / "sitl",
-            params=drone_parameters(scenario),
+            home=(hub.latitude_deg, hub.longitude_deg, home_alt_m, 0.0), workdir=run_dir / "sitl",
+            params=drone_parameters(scenario, over_terrain=over_terrain),
         )
         stack.enter_context(fleet)
         return list(fleet.urls), None
@@ -154,12 +159,20 @@ def _drone_sources(scenario: Scenario, world: World, options: RunOptions, run_di
         return [], None
     from .mavsim.process import MavsimProcess
 
-    sim = MavsimProcess(count, speedup=scenario.speedup, home=(hub.latitude_deg, hub.longitude_deg, 10.0),
-                        params=drone_parameters(scenario),
-                        extra_args=("--event-log", str(run_dir / "mavsim-events.jsonl")), control=True,
+    sim = MavsimProcess(count, speedup=scenario.speedup, home=(hub.latitude_deg, hub.longitude_deg, home_alt_m),
+                        params=drone_parameters(scenario, over_terrain=over_terrain),
+                        extra_args=("--event-log", str(run_dir / "mavsim-events.jsonl"),
+                                    *(("--terrain-world", scenario.world) if over_terrain else ())), control=True,
                         exit_with_parent=True)
     stack.enter_context(sim)
     return list(sim.urls), sim.control_url
+
+
+def hub_ground_m(world: World) -> float:
+    """The hub's ground above sea level: the elevation model's there, 10 m in flat worlds (Helsinki's harbour)."""
+    if world.terrain is None:
+        return 10.0
+    return float(world.terrain.elevation_at(world.hub.x_m, world.hub.y_m))
 
 
 async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
@@ -265,7 +278,8 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
     return RunResult(
         run_dir=run_dir, scenario=scenario, world=world, drone_backend=options.drones_backend,
         database_url=database_url, started_wall_s=started_wall, wall_s=time.monotonic() - started_wall,
-        tracks=recorder.tracks, geofence_violations=recorder.violations, alerts=alerts,
+        tracks=recorder.tracks, geofence_violations=recorder.violations,
+        terrain_clearance=recorder.terrain_clearance(), alerts=alerts,
         backend_stats=backend.stats, skipped=skipped, webhook_counts=webhook_counts,
     )
 

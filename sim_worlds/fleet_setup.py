@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fleet_manager.fleet_file import FleetFile, parse_fleet
+from mission_planner.energy import MultirotorModel
 
 from .scenario import Scenario
 
@@ -21,16 +22,31 @@ DEFAULT_DRONE_PORT = 5760
 DEFAULT_VAN_PORT = 7100
 
 
-def drone_parameters(scenario: Scenario) -> dict[str, float]:
-    """Autopilot parameters of the scenario's delivery drones (same names on SITL and the simulator)."""
+_PLANNER_DRONE = MultirotorModel()
+
+
+def drone_parameters(scenario: Scenario, *, over_terrain: bool = False) -> dict[str, float]:
+    """Autopilot parameters of the scenario's delivery drones (same names on SITL and the simulator).
+
+    `over_terrain` (a world with an elevation model): the fence keeps its polygons but drops the
+    altitude ceiling. FENCE_ALT_MAX is measured from home, and a terrain-following drone flies up a
+    valley hundreds of metres above its take-off point while staying 30..120 m above the ground under
+    it; that band is the planner's (`DronePathPlanner`) and is measured by the KPI
+    `terrain_clearance_violations`.
+    """
     drones = scenario.fleet.drones
     return {
         "FENCE_ENABLE": 1,
-        "FENCE_TYPE": 5,  # max altitude + polygons; the fleet manager uploads the polygons per mission
+        # polygons (+ max altitude in flat worlds); the fleet manager uploads the polygons per mission
+        "FENCE_TYPE": 4 if over_terrain else 5,
         "FENCE_ACTION": 1,  # RTL
         "FENCE_ALT_MAX": 120,
         "RTL_ALT": round(drones.cruise_altitude_m * 100),
         "WPNAV_SPEED": round(drones.cruise_speed_m_s * 100),
+        # the climb and descent rates the planner's energy model flies sloped legs at (MultirotorModel): slower
+        # autopilot rates stretch a terrain-following leg (ArduCopter's 2.5/1.5 m/s) and drain more than planned
+        "WPNAV_SPEED_UP": round(_PLANNER_DRONE.climb_rate_m_s * 100),
+        "WPNAV_SPEED_DN": round(_PLANNER_DRONE.descent_rate_m_s * 100),
         "SIM_WIND_SPD": scenario.wind.speed_m_s,
         "SIM_WIND_DIR": scenario.wind.direction_deg,
         "SIM_BATT_CAP_AH": round(drones.battery_wh / 11.1, 2),  # 3S pack at 11.1 V nominal

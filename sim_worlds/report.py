@@ -8,6 +8,7 @@ energy, battery and geofence conformance come from what the vehicles themselves 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
 import json
@@ -130,6 +131,8 @@ def compute_kpis(result: RunResult) -> dict[str, Any]:
         "deliveries_by_mode": dict(mode_counts),
         "min_battery_reserve_pct": round(min_battery, 1),
         "geofence_violations": len(result.geofence_violations),
+        # drones outside 30..120 m above the ground (episodes from their own reports); None without terrain
+        "terrain_clearance_violations": None if result.terrain_clearance is None else len(result.terrain_clearance),
         "webhooks_delivered": result.webhook_counts.get("delivered", 0),
         "webhooks_dead_lettered": result.webhook_counts.get("dead_lettered", 0),
         "webhooks_received_by_backend": result.backend_stats.webhooks_received,
@@ -221,6 +224,9 @@ def write_report(result: RunResult, kpis: dict[str, Any]) -> Path:
     """Write kpis.json and report.html into the run folder; returns the folder."""
     run_dir = result.run_dir
     (run_dir / "kpis.json").write_text(json.dumps(kpis, indent=2, sort_keys=True))
+    if result.terrain_clearance is not None:  # each episode (vehicle, kind, times, worst height and where)
+        episodes = [{**dataclasses.asdict(e), "kind": str(e.kind)} for e in result.terrain_clearance]
+        (run_dir / "terrain_clearance.json").write_text(json.dumps(episodes, indent=1))
     orders, events = _order_history(result.database_url, result.scenario.hub_id)
     created = [o.created_at_s for o in orders]
     delivered = [e.at_s for o in orders for e in events[o.order_id]
@@ -260,7 +266,8 @@ def kpi_table(kpis: dict[str, Any]) -> str:
     """The headline KPIs as a plain-text table."""
     keys = ("orders_total", "delivered", "delivered_to_locker", "on_time_pct", "delivery_time_p50_s",
             "delivery_time_p95_s", "failed_attempts", "cost_per_parcel", "energy_wh_by_mode", "km_by_mode",
-            "min_battery_reserve_pct", "geofence_violations", "webhooks_delivered", "webhooks_dead_lettered",
+            "min_battery_reserve_pct", "geofence_violations", "terrain_clearance_violations", "webhooks_delivered",
+            "webhooks_dead_lettered",
             "drone_backend", "wall_s", "cold_chain_parcels", "cold_chain_excursions", "max_minutes_out_of_conditioning",
             "addresses_typed", "addresses_resolved", "addresses_reviewed", "addresses_wrong")
     width = max(len(k) for k in keys)

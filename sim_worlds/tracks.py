@@ -1,4 +1,4 @@
-"""What every vehicle reported over a simulated day: distance, energy, busy time, battery, geofence.
+"""What every vehicle reported over a simulated day: distance, energy, busy time, battery, geofence, terrain clearance.
 
 The day's KPIs come from these tracks (the vehicles' own telemetry), never from the plan.
 """
@@ -15,6 +15,7 @@ from fleet_manager.adapters.base import VehicleKind, VehicleState
 from fleet_manager.fleet import Fleet, FleetVehicle
 from fleet_manager.world import World
 from fleet_manager.zone_rules import position_violation
+from mission_planner.clearance import ClearanceViolation, PositionReport, terrain_clearance_violations
 from mission_planner.clock import Clock
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class TrackRecorder:
         self.violations: list[tuple[float, str, str]] = []
         self._airspace_now = airspace_now
         self._inside: set[tuple[str, str]] = set()
+        # Drones' reported positions (worlds with terrain): judged against the elevation model at the end.
+        self.positions: list[PositionReport] = []
 
     async def follow(self, vehicle: FleetVehicle) -> None:
         """Consume one vehicle's telemetry until its adapter closes."""
@@ -79,6 +82,20 @@ class TrackRecorder:
         track._last = state
         if vehicle.kind is VehicleKind.DRONE:
             self._check_fence(vehicle.vehicle_id, state)
+            if self.world.terrain is not None and state.position_valid:
+                # Airborne: armed and off its home's ground. A drone on the ground (before take-off, after
+                # touch-down, riding a van that sets it down stop after stop) reports 0 m above home; in the air
+                # over terrain the height above home may be negative (a door below home), hence the magnitude.
+                airborne = state.armed and abs(state.relative_altitude_m) >= 1.0
+                self.positions.append(PositionReport(state.stamp_s, vehicle.vehicle_id, state.latitude_deg,
+                                                     state.longitude_deg, state.altitude_amsl_m,
+                                                     airborne=airborne, ground_speed_m_s=state.ground_speed_m_s))
+
+    def terrain_clearance(self) -> list[ClearanceViolation] | None:
+        """Episodes of drones outside 30..120 m above the ground, from their own reports (None: flat world)."""
+        if self.world.terrain is None:
+            return None
+        return terrain_clearance_violations(self.positions, self.world.terrain, self.world.frame)
 
     def _check_fence(self, vehicle_id: str, state: VehicleState) -> None:
         keys = {k for k in self._inside if k[0] == vehicle_id}

@@ -78,6 +78,10 @@ class MissionStep:
     duration_s: float = 0.0
     order_id: str | None = None  # the parcel a DELIVER step hands over
     release_altitude_m: float = 3.0  # DELIVER by drone: height above ground at which the gripper opens
+    # Drones over terrain: the ground under the step, metres above the ground at home (< 0: lower than
+    # home). `altitude_m` stays above home; the step flies `altitude_m - ground_above_home_m` above the
+    # ground there, and a DELIVER releases at `ground_above_home_m + release_altitude_m` above home.
+    ground_above_home_m: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -157,9 +157,17 @@ def mission_plan(
             param2=float(mission.cruise_speed_m_s), param3=-1.0)
 
     for index, step in enumerate(mission.steps):
-        if step.altitude_m is not None and (not math.isfinite(step.altitude_m) or step.altitude_m <= 0):
+        ground_m = float(step.ground_above_home_m)
+        if not math.isfinite(ground_m):
             raise MissionEncodingError(
-                f"mission step {index} ({step.kind.value}): altitude_m={step.altitude_m} must be > 0"
+                f"mission step {index} ({step.kind.value}): ground_above_home_m={ground_m} must be finite"
+            )
+        # Relative-to-home altitudes over terrain may be below home; what must be positive is the height
+        # above the ground under the step (ground_above_home_m = 0 in flat worlds: above home).
+        if step.altitude_m is not None and (not math.isfinite(step.altitude_m) or step.altitude_m - ground_m <= 0):
+            raise MissionEncodingError(
+                f"mission step {index} ({step.kind.value}): altitude_m={step.altitude_m} must be > "
+                f"ground_above_home_m={ground_m:g} (above the ground there)"
             )
         if step.kind is StepKind.TAKEOFF:
             takeoff_m = float(step.altitude_m if step.altitude_m is not None else cruise_m)
@@ -191,7 +199,7 @@ def mission_plan(
                 cruise_m = float(step.altitude_m)
             x, y = _e7(position[0]), _e7(position[1])
             add(index, mavlink.MAV_CMD_NAV_WAYPOINT, x=x, y=y, z=cruise_m)
-            add(index, mavlink.MAV_CMD_NAV_WAYPOINT, x=x, y=y, z=release_m, param1=RELEASE_HOLD_S)
+            add(index, mavlink.MAV_CMD_NAV_WAYPOINT, x=x, y=y, z=ground_m + release_m, param1=RELEASE_HOLD_S)
             gripper_seqs.append(
                 add(
                     index,

@@ -128,4 +128,7 @@ def run(args: argparse.Namespace) -> int:
     if kpis["geofence_violations"]:
         logger.error("%d geofence violations (see report.html)", kpis["geofence_violations"])
         return 3
+    if kpis["terrain_clearance_violations"]:
+        logger.error("%d terrain clearance violations (see report.html)", kpis["terrain_clearance_violations"])
+        return 3
     return 0

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from sim_worlds.mavsim.autopilot import BootTimeline
@@ -26,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--home-lat", type=float, default=None, help="home latitude, degrees")
     parser.add_argument("--home-lon", type=float, default=None, help="home longitude, degrees")
     parser.add_argument("--home-alt", type=float, default=10.0, help="home altitude AMSL, metres")
+    parser.add_argument("--terrain-world", default=None, metavar="WORLD",
+                        help="a world with an elevation model: a vehicle placed by sim-control stands on its ground")
     parser.add_argument("--speedup", type=float, default=1.0, help="simulated seconds per wall second")
     parser.add_argument("--param", action="append", metavar="NAME=VALUE",
                         help="override a parameter on every vehicle (repeatable), e.g. FENCE_ENABLE=1")
@@ -52,7 +55,11 @@ def config_from_args(args: argparse.Namespace) -> FleetConfig:
         latitude, longitude = hub.latitude_deg, hub.longitude_deg
     else:
         latitude, longitude = args.home_lat, args.home_lon
+    ground = None
+    if getattr(args, "terrain_world", None):
+        ground = _world_ground(args.terrain_world)
     return FleetConfig(
+        ground=ground,
         count=args.count, home_latitude_deg=latitude, home_longitude_deg=longitude,
         home_altitude_m=args.home_alt, base_port=args.base_port,
         udp_base_port=args.udp_base_port or None, host=args.host, speedup=args.speedup,
@@ -60,6 +67,26 @@ def config_from_args(args: argparse.Namespace) -> FleetConfig:
         serial=args.serial,
         timeline=BootTimeline() if args.boot_s is None else BootTimeline.scaled(args.boot_s),
     )
+
+
+def _world_ground(world_name: str) -> Callable[[float, float], float]:
+    """(lat, lon) -> ground m AMSL from the world's elevation model alone (not its streets and buildings,
+    which take seconds to build); SimulatorConfigError when the world has none."""
+    from fleet_manager.world.model import world_spec
+    from fleet_manager.world.terrain import load_terrain
+    from mission_planner.geodesy import LocalFrame
+
+    spec, folder = world_spec(world_name)
+    terrain_file = spec.get("terrain_file")
+    if not terrain_file:
+        raise SimulatorConfigError(f"--terrain-world {world_name}: the world has no elevation model")
+    frame = LocalFrame.at(float(spec["origin"]["latitude_deg"]), float(spec["origin"]["longitude_deg"]))
+    terrain = load_terrain(folder / str(terrain_file), frame)
+
+    def ground(latitude_deg: float, longitude_deg: float) -> float:
+        return float(terrain.elevation_at(*frame.to_local(latitude_deg, longitude_deg)))
+
+    return ground
 
 
 def run(args: argparse.Namespace) -> int:

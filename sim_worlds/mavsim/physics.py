@@ -74,13 +74,25 @@ def step_towards(
     dt_s: float,
     descent_m_s: float | None = None,
 ) -> None:
-    """Advance `state` by `dt_s` towards the target point under `limits` (arrives without overshoot)."""
+    """Advance `state` by `dt_s` towards the target point under `limits` (arrives without overshoot).
+
+    A target that is both away and higher or lower is approached along the straight 3-D line, as
+    ArduCopter's waypoint controller tracks the leg: the horizontal speed is held down so that the
+    climb or descent it needs stays within the vertical limit, and the vertical speed follows the
+    horizontal progress (a terrain-following leg stays on its line instead of climbing or sinking
+    first). A landing (`descent_m_s` given) descends on its own.
+    """
     dx = target_x_m - state.x_m
     dy = target_y_m - state.y_m
     distance = math.hypot(dx, dy)
     accel = max(0.1, limits.accel_m_s2)
+    dz = target_alt_m - state.alt_m
+    down = descent_m_s if descent_m_s is not None else limits.descent_m_s
+    on_line = descent_m_s is None and distance > 1e-3 and abs(dz) > 0.05
     if distance > 1e-3:
         speed = min(limits.speed_m_s, math.sqrt(2.0 * accel * distance))
+        if on_line:
+            speed = min(speed, (limits.climb_m_s if dz > 0 else down) * distance / abs(dz))
         want_vx, want_vy = dx / distance * speed, dy / distance * speed
     else:
         want_vx = want_vy = 0.0
@@ -104,11 +116,13 @@ def step_towards(
     if state.ground_speed_m_s > 0.5:
         state.heading_deg = math.degrees(math.atan2(state.vx_m_s, state.vy_m_s)) % 360.0
 
-    dz = target_alt_m - state.alt_m
-    down = descent_m_s if descent_m_s is not None else limits.descent_m_s
-    want_vz = min(limits.climb_m_s, math.sqrt(2.0 * accel * dz)) if dz > 0 else -min(
-        down, math.sqrt(2.0 * accel * -dz)
-    )
+    if on_line:
+        # the slope of the line at the horizontal speed flown this step (still within the vertical limit)
+        want_vz = max(-down, min(limits.climb_m_s, dz / distance * math.hypot(state.vx_m_s, state.vy_m_s)))
+    else:
+        want_vz = min(limits.climb_m_s, math.sqrt(2.0 * accel * dz)) if dz > 0 else -min(
+            down, math.sqrt(2.0 * accel * -dz)
+        )
     state.vz_m_s = _approach(state.vz_m_s, want_vz, dv)
     step_z = state.vz_m_s * dt_s
     if abs(step_z) >= abs(dz):

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ class FleetConfig:
     event_log: Path | None = None
     control_port: int | None = None  # sim-control channel (sim_control.py); 0 = any free port
     serial: str | None = None  # DEVICE[,BAUD]: every vehicle also on this serial line (one link, several sysids)
+    # (lat, lon) -> ground m AMSL: a world's elevation model; vehicles placed by sim-control stand on it
+    ground: Callable[[float, float], float] | None = None
 
     def __post_init__(self) -> None:
         if self.count < 1:
@@ -135,7 +138,7 @@ class Fleet:
             from sim_worlds.mavsim.sim_control import control_port, serve_control
 
             try:
-                server = await serve_control(self.vehicles, config.host, config.control_port)
+                server = await serve_control(self.vehicles, config.host, config.control_port, config.ground)
             except OSError as exc:
                 await self.close()
                 raise SimulatorConfigError(f"sim-control: cannot listen on tcp {config.control_port}: {exc}") from exc

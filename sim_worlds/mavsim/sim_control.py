@@ -82,14 +82,30 @@ def _require_parked(vehicle: Vehicle, op: str) -> None:
             "only a landed, disarmed vehicle can be moved or stowed")
 
 
-def place(vehicle: Vehicle, latitude_deg: float, longitude_deg: float) -> None:
-    """Put a landed, disarmed vehicle at (latitude_deg, longitude_deg), on the ground."""
+GroundModel = Callable[[float, float], float]  # (latitude_deg, longitude_deg) -> ground, m above sea level
+
+
+def place(vehicle: Vehicle, latitude_deg: float, longitude_deg: float, ground: GroundModel | None = None) -> None:
+    """Put a landed, disarmed vehicle at (latitude_deg, longitude_deg), on the ground.
+
+    Without a `ground` model the ground is flat at home's altitude. With one (a world with terrain),
+    home moves to the placed point at the ground's altitude there, as arming would: a drone a van
+    sets down at a stop up a valley then reports altitudes above sea level that match the terrain.
+    """
     _require_parked(vehicle, "place")
     if not (math.isfinite(latitude_deg) and math.isfinite(longitude_deg)) or abs(latitude_deg) > 90 \
             or abs(longitude_deg) > 180:
         raise SimControlError(f"place: ({latitude_deg}, {longitude_deg}) is not a WGS84 lat/lon")
     vehicle.kin.stop()
-    vehicle.kin.x_m, vehicle.kin.y_m = vehicle.home.to_local(latitude_deg, longitude_deg)
+    if ground is not None:
+        try:
+            ground_m = float(ground(latitude_deg, longitude_deg))
+        except FinalMileError as exc:
+            raise SimControlError(f"place: no ground height at ({latitude_deg}, {longitude_deg}): {exc}") from exc
+        vehicle.move_home(latitude_deg, longitude_deg, ground_m, announce=False)
+        vehicle.kin.x_m = vehicle.kin.y_m = 0.0
+    else:
+        vehicle.kin.x_m, vehicle.kin.y_m = vehicle.home.to_local(latitude_deg, longitude_deg)
     vehicle.kin.alt_m = 0.0
 
 
@@ -126,8 +142,9 @@ def vehicle_index(request: dict[str, Any], count: int) -> int:
     return index
 
 
-def handle_request(vehicles: Sequence[Vehicle], request: dict[str, Any]) -> dict[str, Any]:
-    """One request -> one reply (never raises: errors are replies with ok false)."""
+def handle_request(vehicles: Sequence[Vehicle], request: dict[str, Any],
+                   ground: GroundModel | None = None) -> dict[str, Any]:
+    """One request -> one reply (never raises: errors are replies with ok false); `ground`: see `place`."""
     request_id = request.get("id")
     try:
         op = request.get("op")
@@ -135,7 +152,7 @@ def handle_request(vehicles: Sequence[Vehicle], request: dict[str, Any]) -> dict
             return {"id": request_id, "ok": True, "vehicles": len(vehicles)}
         vehicle = vehicles[vehicle_index(request, len(vehicles))]
         if op == "place":
-            place(vehicle, number_field(request, "latitude_deg"), number_field(request, "longitude_deg"))
+            place(vehicle, number_field(request, "latitude_deg"), number_field(request, "longitude_deg"), ground)
         elif op == "attach":
             attach(vehicle, str(request.get("carrier") or ""))
         elif op == "detach":
@@ -177,9 +194,10 @@ async def serve_json_lines(handle: Callable[[dict[str, Any]], dict[str, Any]], h
     return await asyncio.start_server(client, host, port)
 
 
-async def serve_control(vehicles: Sequence[Vehicle], host: str, port: int) -> asyncio.Server:
+async def serve_control(vehicles: Sequence[Vehicle], host: str, port: int,
+                        ground: GroundModel | None = None) -> asyncio.Server:
     """Listen for control clients on host:port (0 = any free port); returns the server."""
-    return await serve_json_lines(lambda request: handle_request(vehicles, request), host, port)
+    return await serve_json_lines(lambda request: handle_request(vehicles, request, ground), host, port)
 
 
 def control_port(server: asyncio.Server) -> int:

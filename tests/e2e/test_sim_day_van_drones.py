@@ -10,15 +10,12 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from _sim_run import run_sim
 
 from fleet_manager.world import load_world
 from sim_worlds.scenario import load_scenario
@@ -44,16 +41,8 @@ def _scenario(tmp_path: Path) -> Path:
 def test_day_with_van_carried_drones_and_hub_swaps(tmp_path: Path) -> None:
     """Van-launched drones deliver away from the hub without fence breaches; hub drones get full packs."""
     runs = tmp_path / "runs"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fleet_manager.cli", "sim", str(_scenario(tmp_path)), "--runs-dir", str(runs),
-         "--run-id", "vd", "--headless"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        output, _ = process.communicate(timeout=140)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)  # the whole group: simulators included
-        process.wait(timeout=10)
-    assert process.returncode == 0, output.decode(errors="replace")[-2000:]
+    returncode, text = run_sim(_scenario(tmp_path), runs, "vd", timeout_s=140)
+    assert returncode == 0, text[-2000:]
     run_dir = runs / "vd"
     kpis = json.loads((run_dir / "kpis.json").read_text())
     assert kpis["delivered"] + kpis["delivered_to_locker"] > 0

@@ -49,6 +49,25 @@ def test_climb_and_descent_limits() -> None:
     assert state.vz_m_s == pytest.approx(-1.5)
 
 
+@pytest.mark.parametrize("rise_m", [150.0, -150.0, 20.0])
+def test_a_sloped_leg_is_flown_along_its_straight_line(rise_m: float) -> None:
+    """1 km with a climb (or descent) steeper than the limits allow at full speed: the vehicle slows and keeps to
+    the 3-D line (as ArduCopter's WPNAV), never climbing or sinking first, and stops on the target."""
+    state = Kinematics(alt_m=100.0)
+    limits = Limits(speed_m_s=12.0, climb_m_s=2.5, descent_m_s=1.5, accel_m_s2=2.5)
+    worst_m = 0.0
+    elapsed = 0.0
+    while (state.x_m, state.alt_m) != (1000.0, 100.0 + rise_m) and elapsed < 1200:
+        step_towards(state, 1000.0, 0.0, 100.0 + rise_m, limits, 0.05)
+        worst_m = max(worst_m, abs(state.alt_m - (100.0 + rise_m * state.x_m / 1000.0)))
+        assert state.vz_m_s <= 2.5 + 1e-9 and state.vz_m_s >= -1.5 - 1e-9
+        elapsed += 0.05
+    assert (state.x_m, state.alt_m) == (1000.0, 100.0 + rise_m)
+    assert worst_m < 2.0
+    vertical_s = abs(rise_m) / (2.5 if rise_m > 0 else 1.5)
+    assert elapsed >= max(1000.0 / 12.0, vertical_s)  # the slower of the two limits sets the pace
+
+
 def test_wind_sets_airspeed_not_ground_track() -> None:
     """A 5 m/s wind from the north: hovering in it is 5 m/s of airspeed."""
     east, north = wind_vector(5.0, 0.0)

@@ -1,0 +1,44 @@
+"""`finalmile sim andorra_day`, short: a mountain day runs with deliveries, no geofence breach, and every drone
+position it reported 30..120 m above the elevation model while moving on (`terrain_clearance_violations` 0).
+
+The scenario is the shipped one (fleet, vans carrying drones, customs, lockers, cold chain), cut to 25
+simulated minutes at a high speed-up; demand is denser and customs quicker so parcels go out within it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from _sim_run import run_sim
+
+from sim_worlds.scenario import load_scenario
+
+pytestmark = [pytest.mark.sim, pytest.mark.slow, pytest.mark.timeout(240)]
+
+
+def _scenario(tmp_path: Path) -> Path:
+    data = load_scenario("andorra_day").model_dump(mode="json")
+    data.update(name="andorra_short", duration_s=1500, speedup=100)
+    data["demand"]["orders_per_hour"] = [60.0]
+    data["demand"].update(customs_delay_min_s=120, customs_delay_max_s=300, stop_ordering_before_end_s=600)
+    data["demand"]["cold_chain"]["orders"] = 2
+    path = tmp_path / "andorra_short.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_short_andorra_day_delivers_with_no_geofence_or_terrain_clearance_violation(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    returncode, text = run_sim(_scenario(tmp_path), runs, "ad", "--no-robots", timeout_s=220)
+    run_dir = runs / "ad"
+    kpis = json.loads((run_dir / "kpis.json").read_text())
+    assert kpis["delivered"] + kpis["delivered_to_locker"] > 0, text[-2000:]
+    assert kpis["geofence_violations"] == 0
+    # the KPI judged real flights: drones flew over the terrain, and each reported position was checked
+    assert kpis["km_by_mode"]["drone"] > 0
+    episodes = json.loads((run_dir / "terrain_clearance.json").read_text())
+    assert kpis["terrain_clearance_violations"] == len(episodes) == 0, episodes
+    assert returncode == 0, text[-2000:]
