@@ -99,8 +99,12 @@ def _resource_group(nodeid: str) -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Put the tests that share a machine resource into one xdist group (see `_resource_group`)."""
+    """Put the tests that share a machine resource into one xdist group (see `_resource_group`), the long
+    groups first so that one worker is not left alone with them at the end."""
+    order = {"sitl": 0, "ros2": 1, None: 2}
+    groups = {item.nodeid: _resource_group(item.nodeid) for item in items}
     for item in items:
-        group = _resource_group(item.nodeid)
+        group = groups[item.nodeid]
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: order[groups[item.nodeid]])
