@@ -34,8 +34,9 @@ from .fleet import Fleet
 from .live_airspace import LiveAirspace
 from .mission_control import MissionControl
 from .order_lifecycle import OrderLifecycle
-from .planning import FleetPlanner, FleetSlot, Sortie
+from .planning import FleetPlanner
 from .reconcile import ReconciliationReport, reconcile_in_flight
+from .sorties import FleetSlot, Sortie
 from .store import fleet as fleet_store
 from .store import lockers as locker_store
 from .store import order_queries, outbox, planning_notes

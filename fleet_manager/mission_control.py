@@ -23,7 +23,7 @@ from .domain.errors import Conflict, NotFound
 from .fleet import Fleet, FleetVehicle
 from .mission_runner import MissionRunner, RunningMission
 from .order_lifecycle import OrderLifecycle
-from .planning import Handoff, Sortie
+from .sorties import Handoff, Sortie
 from .van_choreography import VanChoreography
 
 logger = logging.getLogger(__name__)

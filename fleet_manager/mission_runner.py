@@ -21,7 +21,7 @@ from .errors import AdapterError
 from .fleet import FleetVehicle
 from .learning.eta_service import leg_plans
 from .missions import delivery_steps
-from .planning import Handoff, Sortie
+from .sorties import Handoff, Sortie
 
 if TYPE_CHECKING:
     from .mission_control import MissionControl

@@ -38,7 +38,7 @@ from mission_planner.fleet import FleetTravel, OrderSpec, SafeSite, VehicleSpec,
 from mission_planner.geodesy import LocalFrame
 from mission_planner.ground_paths import GroundNetwork
 from mission_planner.model import Objective, ObjectiveKind
-from mission_planner.plan import Leg, LegKind, Plan, VehicleRoute
+from mission_planner.plan import Leg, LegKind, Plan
 from mission_planner.profiles import DEFAULT_PROFILES
 from mission_planner.replan import CancelOrder, Event, PlanState, VehicleDown, replan
 from mission_planner.solver import Result
@@ -46,7 +46,7 @@ from mission_planner.terrain import ElevationGrid
 from mission_planner.travel import DroneTravel, GroundTravel
 from mission_planner.van_handoff import HandoffPolicy, Recovery
 
-from .adapters.base import Mission, StepKind, VehicleKind, VehicleState
+from .adapters.base import StepKind, VehicleKind
 from .domain.handling import Handling
 from .domain.orders import DeliveryMode, Order, OrderStatus
 from .fleet import FleetVehicle, VehicleProfile
@@ -59,71 +59,10 @@ from .missions import (
     trip_order_ids,
     with_waits_after,
 )
+from .sorties import FleetSlot, Handoff, Sortie, first_open_trip, launch_and_recovery_stops, waits_for_swap
 from .traffic import TrafficReport, edge_factors
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class FleetSlot:
-    """A vehicle the planner may give work: idle now (`busy_until_s` None) or busy until a forecast time.
-
-    `state` is the telemetry snapshot taken in the event loop (adapters are not thread-safe and the
-    planner runs in a worker thread).
-    """
-
-    vehicle: FleetVehicle
-    busy_until_s: float | None = None
-    state: VehicleState | None = None
-
-    @property
-    def idle(self) -> bool:
-        """Free to start a mission now."""
-        return self.busy_until_s is None
-
-
-@dataclass(frozen=True)
-class Handoff:
-    """A drone or robot the van sets down at one of its stops and takes back aboard at that or a later stop.
-
-    Step indexes are the van mission's DELIVER steps at the two stops; a WAIT of the plan's launch
-    (recovery) time follows each. Between them the van drives on; at the recovery stop it stands
-    until the vehicle is back, which makes it wait only when the vehicle is not there yet
-    (`planned_wait_s` is how long the plan expects that to be).
-    """
-
-    vehicle_id: str
-    launch_step_index: int
-    recovery_step_index: int
-    sortie: Sortie  # the carried vehicle's own mission, started once the van has launched it
-    planned_wait_s: float = 0.0
-    launch_order_id: str = ""  # the van's stop: the parcel it hands over there
-    recovery_order_id: str = ""
-
-    @property
-    def later_stop(self) -> bool:
-        """Recovered at another stop than the launch stop."""
-        return self.recovery_step_index != self.launch_step_index
-
-
-@dataclass(frozen=True)
-class Sortie:
-    """One mission for one vehicle and the orders it carries."""
-
-    vehicle_id: str
-    mode: DeliveryMode
-    mission: Mission
-    order_ids: tuple[str, ...]
-    eta_s: dict[str, float]  # order -> expected hand-over time
-    planned_energy_wh: float
-    planned_end_s: float = math.inf  # when the vehicle is expected back (the RETURN leg's end)
-    handoffs: tuple[Handoff, ...] = ()  # van only: drones it carries and launches on the way
-    details: Mapping[str, object] = field(default_factory=dict)  # extra facts for the stored mission
-
-    @property
-    def all_order_ids(self) -> tuple[str, ...]:
-        """The orders of this mission and of the drones launched from it."""
-        return self.order_ids + tuple(o for h in self.handoffs for o in h.sortie.order_ids)
 
 
 def dispatcher_handoff() -> HandoffPolicy:
@@ -522,8 +461,8 @@ class FleetPlanner:
             if not slot.idle or slot.vehicle.carried_by is not None:
                 continue  # carried drones go out with their van's sortie
             route = plan.route(slot.vehicle.vehicle_id)
-            trip = _first_open_trip(route, dispatched) if route is not None else None
-            if route is None or trip is None or _waits_for_swap(route, trip):
+            trip = first_open_trip(route, dispatched) if route is not None else None
+            if route is None or trip is None or waits_for_swap(route, trip):
                 continue
             legs = tuple(leg for leg in trip if leg.kind is not LegKind.CHARGE)
             if legs[0].start_s > now_s + self.config.dispatch_slack_s:
@@ -567,7 +506,7 @@ class FleetPlanner:
             for trip in route.trips() if route is not None else ():
                 if set(trip_order_ids(trip)) & taken or trip[0].kind is not LegKind.LAUNCH:
                     continue
-                found = _launch_and_recovery_stops(trip, stops)
+                found = launch_and_recovery_stops(trip, stops)
                 if found is None:
                     logger.warning("%s: trip of %s with %s is not launched and recovered at its stops",
                                    sortie.vehicle_id, carried.vehicle_id, ", ".join(trip_order_ids(trip)))
@@ -638,17 +577,6 @@ class FleetPlanner:
                       sum(leg.energy_wh for leg in legs), legs[-1].end_s + shift_s)
 
 
-def _first_open_trip(route: VehicleRoute, dispatched: set[str]) -> tuple[Leg, ...] | None:
-    """The route's first trip that delivers something not yet dispatched."""
-    return next((trip for trip in route.trips()
-                 if trip_order_ids(trip) and not set(trip_order_ids(trip)) & dispatched), None)
-
-
-def _waits_for_swap(route: VehicleRoute, trip: tuple[Leg, ...]) -> bool:
-    """The planner starts the route with a battery swap: the present charge covers none of its trips."""
-    return trip[0].kind is LegKind.CHARGE and trip[0] is route.legs[0]
-
-
 def _charge_wh(slot: FleetSlot) -> float | None:
     """Charge left (Wh) by telemetry, None when unknown."""
     state = slot.state
@@ -659,26 +587,6 @@ def _charge_wh(slot: FleetSlot) -> float | None:
     if state.battery_remaining_pct is not None:
         return slot.vehicle.profile.battery_wh * state.battery_remaining_pct / 100.0
     return None
-
-
-def _launch_and_recovery_stops(trip: Sequence[Leg], stops: Sequence[Leg]) -> tuple[Leg, Leg] | None:
-    """The van stops a carried trip leaves from and comes back to: the last stop at the launch point the van
-    reaches by the launch, and the first stop at the recovery point from there on that the van reaches by the
-    recovery's end. None when either is not one of the van's stops."""
-    launch = trip[0]
-    recovery = next((leg for leg in trip if leg.kind is LegKind.RECOVERY), None)
-    if recovery is None:
-        return None
-    at_launch = [n for n, leg in enumerate(stops) if leg.to_xy_m == launch.from_xy_m
-                 and leg.arrival_s <= launch.start_s + 1e-6]
-    if not at_launch:
-        return None
-    first = at_launch[-1]
-    at_recovery = [n for n in range(first, len(stops)) if stops[n].to_xy_m == recovery.to_xy_m
-                   and stops[n].arrival_s <= recovery.end_s + 1e-6]
-    if not at_recovery:
-        return None
-    return stops[first], stops[at_recovery[-1]]
 
 
 def _node_wgs84(network: GroundNetwork, xy: tuple[float, float]) -> tuple[float, float]:

@@ -28,7 +28,7 @@ from .adapters.base import Carrier
 from .errors import AdapterError
 from .fleet import FleetVehicle
 from .mission_runner import RunningMission
-from .planning import Handoff
+from .sorties import Handoff
 
 if TYPE_CHECKING:
     from .mission_control import MissionControl

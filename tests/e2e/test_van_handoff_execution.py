@@ -27,8 +27,8 @@ from fleet_manager.adapters.factory import AdapterFactory
 from fleet_manager.domain.orders import Address, Recipient
 from fleet_manager.fleet import Fleet, VehicleProfile
 from fleet_manager.handover import AlwaysPresent
-from fleet_manager.planning import FleetSlot
 from fleet_manager.runtime import build_hub
+from fleet_manager.sorties import FleetSlot
 from fleet_manager.store import orders as order_store
 from fleet_manager.store import outbox
 from fleet_manager.store.db import Database

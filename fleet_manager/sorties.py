@@ -1,0 +1,109 @@
+"""What planning hands the dispatcher: the vehicles it may use (`FleetSlot`), one mission per vehicle
+(`Sortie`) with the drones and robots a van launches on the way (`Handoff`), and how the trips of a
+planned route map to them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from mission_planner.plan import Leg, LegKind, VehicleRoute
+
+from .adapters.base import Mission, VehicleState
+from .domain.orders import DeliveryMode
+from .fleet import FleetVehicle
+from .missions import trip_order_ids
+
+
+@dataclass(frozen=True)
+class FleetSlot:
+    """A vehicle the planner may give work: idle now (`busy_until_s` None) or busy until a forecast time.
+
+    `state` is the telemetry snapshot taken in the event loop (adapters are not thread-safe and the
+    planner runs in a worker thread).
+    """
+
+    vehicle: FleetVehicle
+    busy_until_s: float | None = None
+    state: VehicleState | None = None
+
+    @property
+    def idle(self) -> bool:
+        """Free to start a mission now."""
+        return self.busy_until_s is None
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """A drone or robot the van sets down at one of its stops and takes back aboard at that or a later stop.
+
+    Step indexes are the van mission's DELIVER steps at the two stops; a WAIT of the plan's launch
+    (recovery) time follows each. Between them the van drives on; at the recovery stop it stands
+    until the vehicle is back, which makes it wait only when the vehicle is not there yet
+    (`planned_wait_s` is how long the plan expects that to be).
+    """
+
+    vehicle_id: str
+    launch_step_index: int
+    recovery_step_index: int
+    sortie: Sortie  # the carried vehicle's own mission, started once the van has launched it
+    planned_wait_s: float = 0.0
+    launch_order_id: str = ""  # the van's stop: the parcel it hands over there
+    recovery_order_id: str = ""
+
+    @property
+    def later_stop(self) -> bool:
+        """Recovered at another stop than the launch stop."""
+        return self.recovery_step_index != self.launch_step_index
+
+
+@dataclass(frozen=True)
+class Sortie:
+    """One mission for one vehicle and the orders it carries."""
+
+    vehicle_id: str
+    mode: DeliveryMode
+    mission: Mission
+    order_ids: tuple[str, ...]
+    eta_s: dict[str, float]  # order -> expected hand-over time
+    planned_energy_wh: float
+    planned_end_s: float = math.inf  # when the vehicle is expected back (the RETURN leg's end)
+    handoffs: tuple[Handoff, ...] = ()  # van only: drones it carries and launches on the way
+    details: Mapping[str, object] = field(default_factory=dict)  # extra facts for the stored mission
+
+    @property
+    def all_order_ids(self) -> tuple[str, ...]:
+        """The orders of this mission and of the drones launched from it."""
+        return self.order_ids + tuple(o for h in self.handoffs for o in h.sortie.order_ids)
+
+
+def first_open_trip(route: VehicleRoute, dispatched: set[str]) -> tuple[Leg, ...] | None:
+    """The route's first trip that delivers something not yet dispatched."""
+    return next((trip for trip in route.trips()
+                 if trip_order_ids(trip) and not set(trip_order_ids(trip)) & dispatched), None)
+
+
+def waits_for_swap(route: VehicleRoute, trip: tuple[Leg, ...]) -> bool:
+    """The planner starts the route with a battery swap: the present charge covers none of its trips."""
+    return trip[0].kind is LegKind.CHARGE and trip[0] is route.legs[0]
+
+
+def launch_and_recovery_stops(trip: Sequence[Leg], stops: Sequence[Leg]) -> tuple[Leg, Leg] | None:
+    """The van stops a carried trip leaves from and comes back to: the last stop at the launch point the van
+    reaches by the launch, and the first stop at the recovery point from there on that the van reaches by the
+    recovery's end. None when either is not one of the van's stops."""
+    launch = trip[0]
+    recovery = next((leg for leg in trip if leg.kind is LegKind.RECOVERY), None)
+    if recovery is None:
+        return None
+    at_launch = [n for n, leg in enumerate(stops) if leg.to_xy_m == launch.from_xy_m
+                 and leg.arrival_s <= launch.start_s + 1e-6]
+    if not at_launch:
+        return None
+    first = at_launch[-1]
+    at_recovery = [n for n in range(first, len(stops)) if stops[n].to_xy_m == recovery.to_xy_m
+                   and stops[n].arrival_s <= recovery.end_s + 1e-6]
+    if not at_recovery:
+        return None
+    return stops[first], stops[at_recovery[-1]]
