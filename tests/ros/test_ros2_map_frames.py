@@ -171,7 +171,10 @@ async def test_ros_parameters_from_the_command_line_and_a_parameters_file_take_e
             assert time.monotonic() < deadline, f"robots not on the graph: {names}"
             await asyncio.sleep(0.2)
         assert ("sim_robots_frames_1", "/") in names  # the remap renamed the manager only
-        assert (await asyncio.wait_for(battery, 10.0)).percentage == pytest.approx(0.80, abs=0.005)
+        # The robots start on the hub's dock and charge there (300 W at speed-up 40), so the first reading is
+        # 80 % or a little above it; without the parameter it would be the default, a full pack.
+        percentage = (await asyncio.wait_for(battery, 10.0)).percentage
+        assert 0.795 <= percentage < 0.9, percentage
         frames = {"1": MapFrame.at(**DATUM_1), "2": MapFrame.at(**DATUM_2)}  # type: ignore[arg-type]
         for n, frame in frames.items():
             pose = (await asyncio.wait_for(poses[n], 10.0)).pose.pose.position
