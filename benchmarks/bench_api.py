@@ -33,18 +33,18 @@ from typing import Any
 import httpx
 import psutil
 import uvicorn
-from sqlalchemy import create_engine, text
 
 from fleet_manager.api import create_app
 from fleet_manager.config import Settings
 from fleet_manager.store.db import upgrade
+
+from .pg_scratch import scratch_postgres
 
 logger = logging.getLogger(__name__)
 RESULTS = Path(__file__).resolve().parent / "results" / "api.csv"
 KEY = "bench-Vq3Lz8Xc1Nm6Tb4Hw9Jd2Fs7Rg5Pk0Ye"
 SERVER_SECRET = "bench-server-Tq8Zx3Lc7Vm1Bn4Hk9Wd2Jf6Rg5Ps0"
 HEADERS = {"Authorization": f"Bearer {KEY}"}
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BODY = {
     "recipient": {"name": "Bench"},
     "destination": {"latitude_deg": 60.17, "longitude_deg": 24.94},
@@ -80,24 +80,6 @@ def _serve(database_url: str) -> Iterator[tuple[str, Any]]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
-
-
-@contextlib.contextmanager
-def _postgres() -> Iterator[str | None]:
-    name = f"finalmile_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception:
-        yield None
-        return
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _serve_env(database_url: str, port: int) -> dict[str, str]:
@@ -278,7 +260,7 @@ def run(args: Any = None) -> list[dict[str, Any]]:
     count = 500 if quick else 3000
     batches = 3 if quick else 20
     rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp, _postgres() as pg_url:
+    with tempfile.TemporaryDirectory() as tmp, scratch_postgres() as pg_url:
         setups = [("sqlite", f"sqlite:///{tmp}/bench.db")]
         if pg_url:
             setups += [("postgresql", pg_url)]

@@ -12,7 +12,8 @@ import time
 from typing import Any
 
 from .api_fuzz import fuzz_api
-from .bench_api import KEY, _postgres, _serve
+from .bench_api import KEY, _serve
+from .pg_scratch import scratch_postgres
 
 NAME = "api_fuzz"
 logger = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ def run(args: Any = None) -> list[dict[str, Any]]:
     """Fuzz on SQLite and PostgreSQL; one row per store."""
     examples = 20 if getattr(args, "quick", False) else 300
     rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp, _postgres() as pg_url:
+    with tempfile.TemporaryDirectory() as tmp, scratch_postgres() as pg_url:
         stores = [("sqlite", f"sqlite:///{tmp}/fuzz.db")] + ([("postgresql", pg_url)] if pg_url else [])
         for store, database_url in stores:
             with _serve(database_url) as (url, _app):
