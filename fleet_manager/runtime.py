@@ -57,6 +57,7 @@ from .store import lockers as locker_store
 from .store.db import Database
 from .supervisor import NamedJob, VehicleLink
 from .telemetry_recorder import TelemetryRecorder
+from .traffic_reroute import TrafficRerouteConfig, TrafficRerouter
 from .world import World, load_world
 
 logger = logging.getLogger(__name__)
@@ -78,10 +79,12 @@ class HubServices:
     rerouter: Rerouter
     monitor: SafetyMonitor
     telemetry: TelemetryRecorder
+    traffic: TrafficRerouter | None = None  # vans on the road re-routed for reported traffic
 
     def jobs(self) -> list[BackgroundJob]:
         """The background jobs of the hub (run by the app's lifespan)."""
-        return [self.dispatcher.run, self.monitor.run, self.telemetry.run]
+        return [self.dispatcher.run, self.monitor.run, self.telemetry.run,
+                *((self.traffic.run,) if self.traffic is not None else ())]
 
 
 def build_hub(
@@ -89,7 +92,7 @@ def build_hub(
     planner: FleetPlanner | None = None, dispatcher_config: DispatcherConfig | None = None,
     mission_config: MissionConfig | None = None, policy: AttemptPolicy | None = None,
     monitor_config: MonitorConfig | None = None, eta: EtaService | None = None,
-    customs: CustomsForecastConfig | None = None,
+    customs: CustomsForecastConfig | None = None, traffic_reroute: TrafficRerouteConfig | None = None,
 ) -> HubServices:
     """Wire the owners of one hub's order and mission lifecycle (no I/O until their jobs run)."""
     planner = planner or FleetPlanner(world.frame, walk_graph=world.walk_graph, street_graph=world.street_graph,
@@ -115,7 +118,10 @@ def build_hub(
     monitor = SafetyMonitor(fleet=fleet, clock=clock, frame=world.frame, airspace=airspace, missions=missions,
                             rerouter=rerouter, database=database, config=monitor_config)
     telemetry = TelemetryRecorder(database=database, fleet=fleet, hub_id=hub_id, on_vehicle_located=dispatcher.wake)
-    return HubServices(hub_id, world, lifecycle, missions, airspace, planner, dispatcher, rerouter, monitor, telemetry)
+    traffic = TrafficRerouter(database=database, fleet=fleet, missions=missions, clock=clock, frame=world.frame,
+                              street_graph=world.street_graph, hub_id=hub_id, config=traffic_reroute)
+    return HubServices(hub_id, world, lifecycle, missions, airspace, planner, dispatcher, rerouter, monitor, telemetry,
+                       traffic)
 
 
 def load_fleet_config(settings: Settings) -> FleetFile | None:
@@ -375,11 +381,15 @@ async def _load_models(settings: Settings) -> ModelSet | None:
 
 
 def _learnt(settings: Settings, models: ModelSet | None) -> dict[str, Any]:
-    """build_hub's arguments for the ETA and customs models (fixed windows without them)."""
+    """build_hub's arguments for the ETA and customs models (fixed windows without them) and for the live
+    traffic re-routing of vans."""
     return {"eta": EtaService(models, arriving_soon_s=settings.arriving_soon_s),
             "customs": CustomsForecastConfig(models.customs if models else None,
                                              f"model:{models.version}" if models else "",
-                                             held_long_s=settings.customs_held_long_s)}
+                                             held_long_s=settings.customs_held_long_s),
+            "traffic_reroute": TrafficRerouteConfig(enabled=settings.traffic_reroute_enabled,
+                                                    min_saving_s=settings.traffic_reroute_min_saving_s,
+                                                    min_saving_ratio=settings.traffic_reroute_min_saving_ratio)}
 
 
 async def _connect_one(adapter: VehicleAdapter, timeout_s: float) -> None:
