@@ -22,6 +22,8 @@ Rows:
 - `van_speeds`: the planner's own van ETA with static street speeds against the same ETA with the
   van speed factor per hour learnt from the training days (`VanSpeedProfile`; it scales the whole
   planned leg, stop time included, as an approximation of what the planner's matrices then give).
+- `traffic`: van days with street closures on their routes, with and without live re-routing
+  (`benchmarks.prediction_traffic`: on-time %, p95 lateness, van km, tour time, re-routes).
 With `FINALMILE_PREDICTION_RUNS` pointing at a folder of `finalmile sim` run folders (each with its
 `finalmile.db`), the same ETA rows are added for those days (`source` = `finalmile sim`): the model
 trained on the first three quarters of the runs (by name) and tested on the rest — the real vehicle
@@ -51,6 +53,8 @@ from fleet_manager.store.db import Database
 from fleet_manager.world import load_world
 from sim_worlds.history_day import simulate_history, varied_days
 from sim_worlds.scenario import load_scenario
+
+from .prediction_traffic import traffic_rows
 
 NAME = "prediction"
 SCENARIO = "helsinki_history"
@@ -208,6 +212,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows += van_speed_rows(train.legs, test.legs, timezone)
     for row in rows:
         row.update(source="history_day", train_days=train_days, test_days=test_days, train_legs=len(train.legs))
+    rows += traffic_rows(getattr(args, "quick", False), SEED)  # van days with incidents, with/without re-routing
     runs_folder = os.environ.get("FINALMILE_PREDICTION_RUNS")
     if runs_folder:
         rows += sim_run_rows(Path(runs_folder))

@@ -153,46 +153,14 @@ class TrafficRerouter:
         freeflow = self._network(vehicle.profile.speed_m_s, (), active, now_s)
         traffic = self._network(vehicle.profile.speed_m_s, key, active, now_s)
         home = self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg)
-        remaining = list(mission.steps[step_index:])
-
-        def target(step: MissionStep) -> tuple[float, float] | None:
-            if step.kind is StepKind.RETURN:
-                return home
-            if step.kind in (StepKind.GOTO, StepKind.DELIVER) and step.latitude_deg is not None \
-                    and step.longitude_deg is not None:
-                return self.frame.to_local(step.latitude_deg, step.longitude_deg)
-            return None
-
-        driven = [xy for step in remaining if (xy := target(step)) is not None]
-        stops = [xy for step in remaining
-                 if step.kind is not StepKind.GOTO and (xy := target(step)) is not None]
-        if not stops:
-            return None
+        self._sequence += 1
         try:
-            comparison = compare_routes(freeflow, traffic, self.frame.to_local(*position), driven,
-                                        stops)
+            return reroute_mission(
+                freeflow, traffic, self.frame, mission, step_index, self.frame.to_local(*position), home,
+                self.config, f"{vehicle.vehicle_id}-{int(now_s)}-t{self._sequence}")
         except (PathError, PlanningError) as exc:
             logger.warning("%s: no street route for a traffic re-route: %s", vehicle.vehicle_id, exc)
             return None
-        config = self.config
-        saving_s = comparison.saving_s
-        if saving_s < config.min_saving_s or saving_s < config.min_saving_ratio * comparison.stay_s:
-            return None
-        graph = self.street_graph
-        steps: list[MissionStep] = []
-        legs = iter(comparison.best_legs)
-        for step in remaining:
-            if step.kind is StepKind.GOTO:
-                continue  # an earlier re-route's via points: the new legs bring their own
-            if target(step) is not None:
-                for node in via_nodes(freeflow, next(legs)):
-                    node_data = graph.nodes[node]
-                    latitude_deg, longitude_deg = self.frame.to_wgs84(node_data["x_m"], node_data["y_m"])
-                    steps.append(MissionStep(StepKind.GOTO, latitude_deg, longitude_deg))
-            steps.append(step)
-        self._sequence += 1
-        mission_id = f"{vehicle.vehicle_id}-{int(now_s)}-t{self._sequence}"
-        return Mission(mission_id, tuple(steps), cruise_speed_m_s=mission.cruise_speed_m_s), comparison
 
     def _network(self, speed_m_s: float, key: tuple[str, ...], active: list[TrafficReport],
                  now_s: float) -> GroundNetwork:
@@ -212,3 +180,45 @@ class TrafficRerouter:
         await self.database.write_async(lambda s: outbox.append_event(
             s, hub_id=self.hub_id, event_type=REROUTED, subject=f"vehicles/{reroute.vehicle_id}", data=data,
             at_s=now_s))
+
+
+def reroute_mission(
+    freeflow: GroundNetwork, traffic: GroundNetwork, frame: LocalFrame, mission: Mission, step_index: int,
+    position_xy: tuple[float, float], home_xy: tuple[float, float], config: TrafficRerouteConfig, mission_id: str,
+) -> tuple[Mission, RouteComparison] | None:
+    """A van's replacement mission through `traffic` from step `step_index` on and the comparison behind it, or
+    None when driving on is as good (PathError when a stop cannot be reached).
+
+    The remaining steps stay as they are; GOTO via points are put before each stop so that the van's
+    free-flow navigation drives the new legs (an earlier re-route's via points are dropped).
+    """
+    remaining = list(mission.steps[step_index:])
+
+    def target(step: MissionStep) -> tuple[float, float] | None:
+        if step.kind is StepKind.RETURN:
+            return home_xy
+        if step.kind in (StepKind.GOTO, StepKind.DELIVER) and step.latitude_deg is not None \
+                and step.longitude_deg is not None:
+            return frame.to_local(step.latitude_deg, step.longitude_deg)
+        return None
+
+    driven = [xy for step in remaining if (xy := target(step)) is not None]
+    stops = [xy for step in remaining if step.kind is not StepKind.GOTO and (xy := target(step)) is not None]
+    if not stops:
+        return None
+    comparison = compare_routes(freeflow, traffic, position_xy, driven, stops)
+    saving_s = comparison.saving_s
+    if saving_s < config.min_saving_s or saving_s < config.min_saving_ratio * comparison.stay_s:
+        return None
+    graph = freeflow.graph
+    steps: list[MissionStep] = []
+    legs = iter(comparison.best_legs)
+    for step in remaining:
+        if step.kind is StepKind.GOTO:
+            continue  # an earlier re-route's via points: the new legs bring their own
+        if target(step) is not None:
+            for node in via_nodes(freeflow, next(legs)):
+                latitude_deg, longitude_deg = frame.to_wgs84(graph.nodes[node]["x_m"], graph.nodes[node]["y_m"])
+                steps.append(MissionStep(StepKind.GOTO, latitude_deg, longitude_deg))
+        steps.append(step)
+    return Mission(mission_id, tuple(steps), cruise_speed_m_s=mission.cruise_speed_m_s), comparison
