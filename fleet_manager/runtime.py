@@ -41,6 +41,7 @@ from .fleet_file import AdapterKind, FleetFile, HubConfig, fleet_from_vehicles, 
 from .fleet_file import VehicleConfig as FleetFileVehicle
 from .handover import AlwaysPresent, HttpRecipientCheck, RecipientCheck
 from .leadership import HubFence, HubLeadership, guard_commands
+from .learning.demand_model import DemandForecast
 from .learning.eta_model import LearningError
 from .learning.eta_service import EtaService
 from .learning.model_store import ModelSet, load_models
@@ -52,6 +53,7 @@ from .monitors import MonitorConfig, SafetyMonitor
 from .operator_commands import AdapterCommander
 from .order_lifecycle import AttemptPolicy, OrderLifecycle
 from .planning import FleetPlanner
+from .prepositioning import Stager, StagingConfig
 from .reroute import Rerouter
 from .store import lockers as locker_store
 from .store.db import Database
@@ -80,11 +82,13 @@ class HubServices:
     monitor: SafetyMonitor
     telemetry: TelemetryRecorder
     traffic: TrafficRerouter | None = None  # vans on the road re-routed for reported traffic
+    stager: Stager | None = None  # vans staged before forecast peaks (with a demand forecast)
 
     def jobs(self) -> list[BackgroundJob]:
         """The background jobs of the hub (run by the app's lifespan)."""
         return [self.dispatcher.run, self.monitor.run, self.telemetry.run,
-                *((self.traffic.run,) if self.traffic is not None else ())]
+                *((self.traffic.run,) if self.traffic is not None else ()),
+                *((self.stager.run,) if self.stager is not None else ())]
 
 
 def build_hub(
@@ -93,6 +97,7 @@ def build_hub(
     mission_config: MissionConfig | None = None, policy: AttemptPolicy | None = None,
     monitor_config: MonitorConfig | None = None, eta: EtaService | None = None,
     customs: CustomsForecastConfig | None = None, traffic_reroute: TrafficRerouteConfig | None = None,
+    demand: DemandForecast | None = None, staging: StagingConfig | None = None,
 ) -> HubServices:
     """Wire the owners of one hub's order and mission lifecycle (no I/O until their jobs run)."""
     planner = planner or FleetPlanner(world.frame, walk_graph=world.walk_graph, street_graph=world.street_graph,
@@ -120,8 +125,11 @@ def build_hub(
     telemetry = TelemetryRecorder(database=database, fleet=fleet, hub_id=hub_id, on_vehicle_located=dispatcher.wake)
     traffic = TrafficRerouter(database=database, fleet=fleet, missions=missions, clock=clock, frame=world.frame,
                               street_graph=world.street_graph, hub_id=hub_id, config=traffic_reroute)
+    stager = Stager(database=database, fleet=fleet, missions=missions, clock=clock, frame=world.frame,
+                    street_graph=world.street_graph, hub_id=hub_id, forecast=demand,
+                    config=staging) if demand is not None else None
     return HubServices(hub_id, world, lifecycle, missions, airspace, planner, dispatcher, rerouter, monitor, telemetry,
-                       traffic)
+                       traffic, stager)
 
 
 def load_fleet_config(settings: Settings) -> FleetFile | None:
@@ -387,6 +395,10 @@ def _learnt(settings: Settings, models: ModelSet | None) -> dict[str, Any]:
             "customs": CustomsForecastConfig(models.customs if models else None,
                                              f"model:{models.version}" if models else "",
                                              held_long_s=settings.customs_held_long_s),
+            "demand": models.demand if models else None,
+            "staging": StagingConfig(enabled=settings.staging_enabled, lead_s=settings.staging_lead_s,
+                                     peak_ratio=settings.staging_peak_ratio,
+                                     min_van_charge_pct=settings.staging_min_van_charge_pct),
             "traffic_reroute": TrafficRerouteConfig(enabled=settings.traffic_reroute_enabled,
                                                     min_saving_s=settings.traffic_reroute_min_saving_s,
                                                     min_saving_ratio=settings.traffic_reroute_min_saving_ratio)}
