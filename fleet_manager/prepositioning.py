@@ -6,8 +6,11 @@ the mean of the hours with any demand. From `lead_s` before a peak hour begins, 
 hub with at least `min_van_charge_pct` battery are sent (a mission of one GOTO, through the mission
 control like any other) to staging points: the demand-weighted centres of the peak hour's areas,
 grouped into as many clusters as there are such vans, each moved to the nearest street node. A van
-ends its staging mission idle there, so the dispatcher plans its next trip from the staging point.
-Each staging is event `fleet.staged` (live stream; not a webhook) with the points and the forecast.
+ends its staging mission idle there. Parcels are loaded at the hub, so the planner starts a staged
+van at the hub once driven back and its next mission goes via the hub (`sorties.staged_van_start`):
+an empty staged van gains nothing on orders still at the hub (measured in `python -m benchmarks
+prediction`, rows `prepositioning`). Each staging is event `fleet.staged` (live stream; not a
+webhook) with the points and the forecast.
 
 Vehicles a van carries go along only if they are already aboard; drones and robots waiting at the
 hub are not staged (their loading is part of a handoff mission the planner starts at the hub).
@@ -32,14 +35,13 @@ from .domain.orders import DeliveryMode
 from .fleet import Fleet, FleetVehicle
 from .learning.demand_model import DemandForecast, area_centre
 from .mission_control import MissionControl
-from .sorties import Sortie
+from .sorties import Sortie, van_away_from_hub_m
 from .store import outbox
 from .store.db import Database
 
 logger = logging.getLogger(__name__)
 
 STAGED = "fleet.staged"
-AT_HUB_M = 100.0  # a van this close to its home is at the hub
 _CLUSTER_ROUNDS = 20
 
 
@@ -171,9 +173,8 @@ class Stager:
         if vehicle.kind is not VehicleKind.VAN or state is None or self.missions.is_busy(vehicle.vehicle_id) \
                 or vehicle.out_of_service:
             return False
-        home = self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg)
         charged = state.battery_remaining_pct is None or state.battery_remaining_pct >= self.config.min_van_charge_pct
-        return charged and math.dist(home, self._xy(vehicle)) <= AT_HUB_M
+        return charged and not van_away_from_hub_m(vehicle, state, self.frame)
 
     def _xy(self, vehicle: FleetVehicle) -> tuple[float, float]:
         state = vehicle.state()
