@@ -157,3 +157,36 @@ async def test_van_is_staged_near_the_forecast_demand_before_the_peak_hour(world
             await asyncio.wait_for(serving, 10)
         await runtime.close()
         await van_server.close()
+
+
+def test_a_staged_van_is_planned_from_the_hub_and_drives_there_to_load(world: World) -> None:
+    """Parcels wait at the hub: a van standing 1 km away is planned at the hub once driven back, and its
+    mission starts with the drive there; a van at the hub is planned where it stands."""
+    from types import SimpleNamespace
+
+    from fleet_manager.adapters.base import Mission, MissionStep, StepKind, VehicleKind, VehicleState
+    from fleet_manager.domain.orders import DeliveryMode
+    from fleet_manager.fleet import FleetVehicle, VehicleProfile
+    from fleet_manager.planning import FleetPlanner
+    from fleet_manager.sorties import FleetSlot, Sortie, via_hub_if_away
+
+    hub = world.hub
+    away_lat, away_lon = world.frame.to_wgs84(hub.x_m + 1000.0, hub.y_m)
+    adapter = SimpleNamespace(vehicle_id="van-1", kind=VehicleKind.VAN)
+    profile = VehicleProfile(max_payload_kg=300.0, battery_wh=60_000.0, speed_m_s=10.0)
+    van = FleetVehicle(adapter, "h", profile, hub.latitude_deg, hub.longitude_deg)  # type: ignore[arg-type]
+    planner = FleetPlanner(world.frame, walk_graph=world.walk_graph, street_graph=world.street_graph,
+                           hub_xy=(hub.x_m, hub.y_m))
+    staged = FleetSlot(van, state=VehicleState("van-1", VehicleKind.VAN, 1000.0, away_lat, away_lon))
+    spec = planner.vehicle_spec(staged)
+    assert spec is not None and (spec.latitude_deg, spec.longitude_deg) == (hub.latitude_deg, hub.longitude_deg)
+    assert spec.available_from_s == pytest.approx(1000.0 + 1000.0 * 1.4 / 10.0, rel=1e-3)
+    tour = Sortie("van-1", DeliveryMode.VAN, Mission("m", (MissionStep(StepKind.DELIVER, 60.17, 24.93, order_id="o"),
+                                                            MissionStep(StepKind.RETURN))), ("o",), {}, 0.0)
+    steps = via_hub_if_away(tour, staged, world.frame).mission.steps
+    assert [s.kind for s in steps] == [StepKind.GOTO, StepKind.DELIVER, StepKind.RETURN]
+    assert (steps[0].latitude_deg, steps[0].longitude_deg) == (hub.latitude_deg, hub.longitude_deg)
+    at_hub = FleetSlot(van, state=VehicleState("van-1", VehicleKind.VAN, 1000.0, hub.latitude_deg, hub.longitude_deg))
+    spec = planner.vehicle_spec(at_hub)
+    assert spec is not None and spec.available_from_s is None
+    assert via_hub_if_away(tour, at_hub, world.frame) is tour

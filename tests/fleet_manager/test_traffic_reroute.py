@@ -26,7 +26,7 @@ from mission_planner.ground_paths import GroundNetwork
 from sim_worlds.traffic_sim import feed_body, tell_van_simulator
 from sim_worlds.vans import VanFleetServer, build_vans
 
-pytestmark = [pytest.mark.sim, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.timeout(240)]
 SPEEDUP = 20.0
 HUB = "hub-traffic-reroute"
 VAN_SPEED_M_S = 10.0
@@ -71,6 +71,7 @@ def _on_segment(point: tuple[float, float], a: tuple[float, float], b: tuple[flo
     return math.hypot(point[0] - (a[0] + t * dx), point[1] - (a[1] + t * dy)) < 3.0
 
 
+@pytest.mark.sim
 async def test_incident_posted_on_a_vans_route_reroutes_it_on_the_van_simulator(tmp_path: Path) -> None:
     """A closed street posted on the van's remaining route: the van gets a new mission within seconds, event
     vehicle.rerouted says why and that the new route beats driving through; the van's reported positions never
@@ -183,3 +184,38 @@ async def test_incident_posted_on_a_vans_route_reroutes_it_on_the_van_simulator(
     assert data["mission_id"] == new_mission.mission_id and data["replaces"] == first_mission
     assert "incident" in data["reason"] and data["report_ids"]
     assert data["remaining_s_new_route"] < data["remaining_s_through_traffic"] - 30.0
+
+
+async def test_traffic_simulator_tells_the_world_everything_and_the_feed_only_what_is_reported(
+        tmp_path: Path) -> None:
+    """Two incidents: the van simulator gets both at once; POST /v1/traffic gets the reported one, after its
+    delay, and never the unreported one (the planner only knows what is posted)."""
+    from fm_helpers import API_KEYS_ENV, KEYS, serve_in_thread
+
+    from fleet_manager.api import create_app
+    from sim_worlds.traffic_sim import ScheduledEvent, TrafficSimulator
+
+    world = load_world("helsinki")
+    clock = Clock(speedup=50.0)
+    now_s = clock.now()
+    seen = TrafficReport("seen", "incident", 60.17, 24.93, 40.0, 0.0, now_s, now_s + 3600)
+    unseen = TrafficReport("unseen", "congestion", 60.16, 24.94, 40.0, 0.3, now_s, now_s + 3600)
+    vans = build_vans(world, 1)
+    server = VanFleetServer(vans, clock)
+    port = await server.start()
+    settings = Settings(database_url=upgrade(f"sqlite:///{tmp_path / 'fm.db'}"), api_keys=API_KEYS_ENV,  # type: ignore[arg-type]
+                        hub_id="hub-traffic-sim")
+    try:
+        with serve_in_thread(create_app(settings, clock=clock)) as url:
+            simulator = TrafficSimulator([ScheduledEvent(seen, now_s + 120.0), ScheduledEvent(unseen, None)],
+                                         clock=clock, van_control_url=f"tcp:127.0.0.1:{port}")
+            await asyncio.wait_for(simulator.run(url, KEYS["operator"]), 60.0)
+            posted_at_s = clock.now()
+            async with httpx.AsyncClient(base_url=url, timeout=20) as http:
+                listed = (await http.get("/v1/traffic", headers={"Authorization": f"Bearer {KEYS['viewer']}"})).json()
+    finally:
+        await server.close()
+    assert posted_at_s >= now_s + 120.0
+    assert [(r["kind"], r["radius_m"], r["speed_factor"]) for r in listed] == [("incident", 40.0, 0.0)]
+    assert simulator.posted == [listed[0]["report_id"]]
+    assert vans[0].traffic is not None and [e.report_id for e in vans[0].traffic.events] == ["seen", "unseen"]

@@ -73,3 +73,4 @@ def test_scenario_rush_hours_and_incidents_become_world_events_with_feed_times(w
     assert events["crash"].event.starts_at_s == nine and events["crash"].post_at_s == nine + 300
     assert events["crash"].event.speed_factor == 0.05 and events["unseen"].post_at_s is None
     assert events["rush-1"].event.speed_factor == 0.5 and events["rush-1"].event.radius_m == 2000.0
+
