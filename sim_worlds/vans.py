@@ -567,6 +567,7 @@ class VanFleetServer:
             return {"type": "ack", "request_id": request_id, "ok": False, "error": str(exc)}
         for traffic in {id(v.traffic): v.traffic for v in self._vans.values() if v.traffic is not None}.values():
             traffic.replace(events)
+        logger.info("world traffic: %s", ", ".join(f"{e.report_id} x{e.speed_factor:g}" for e in events) or "none")
         return {"type": "ack", "request_id": request_id, "ok": True}
 
     def _handle(self, vehicle_id: str | None, message: dict[str, Any]) -> dict[str, Any]:
