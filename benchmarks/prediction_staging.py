@@ -5,18 +5,19 @@ weighted) against the unweighted per (area, hour) mean, on the history simulator
 mean absolute error of the expected orders per area and hour.
 
 `staging_rows`: peak hours with and without pre-positioning. A synthetic demand with a fixed peak
-(11:00-12:00, `PEAK_ORDERS` more orders in `HOT_AREAS` grid cells 0.7-2.5 km from the Helsinki hub,
+(11:00-12:00, `peak_orders` more orders in `HOT_AREAS` grid cells 0.7-2.5 km from the Helsinki hub,
 `BACKGROUND` an hour elsewhere) gives `HISTORY_DAYS` days of area-hour history; the forecast learnt
 from them and the service's own `staging_points` place the vans. Each test day (its own seed) is
 played on the van simulator's physics (`VanSim`, 1 s steps) from 10:30 (the staging lead) with
-`VANS` vans and one simple dispatch rule for every arm (every 30 s an idle van takes up to `BATCH`
+`vans` vans and one simple dispatch rule for every arm (every 30 s an idle van takes up to `BATCH`
 of the oldest waiting orders in nearest-neighbour order, then returns to the hub). Arms:
 - no staging: vans wait at the hub;
 - staged, parcels at the hub (what the service does): staged vans first drive back to the hub to load;
 - staged, parcels aboard (not built; clairvoyant bound): a staged van's first tour starts where it stands.
 Figures over the orders created in the peak hour: on-time % (delivered within `PROMISE_S` of being
 ordered), p95 and median order-to-door time (min), van km per day. The dispatch rule stands in for the
-service's planner (no solver, no ETA windows); the rows compare staging, not the planner.
+service's planner (no solver, no ETA windows); the rows compare staging, not the planner. Two
+`REGIMES`: the fleet comfortably sized for the peak, and a strained one (fewer vans, more orders).
 """
 
 from __future__ import annotations
@@ -36,11 +37,10 @@ from fleet_manager.world import World, load_world
 from mission_planner.ground_paths import GroundNetwork
 from sim_worlds.vans import build_vans
 
-VANS = 3
+REGIMES = (("3 vans, peak ~18 orders", 3, 18), ("2 vans, peak ~30 orders (strained)", 2, 30))
 BATCH = 5
 HOT_AREAS = 2
 PEAK_HOUR = 11
-PEAK_ORDERS = 18
 BACKGROUND = 4
 HISTORY_DAYS = 14
 PROMISE_S = 45 * 60.0
@@ -75,7 +75,7 @@ def _hot_areas(world: World, rng: random.Random) -> dict[str, list[Any]]:
 
 
 def _orders(world: World, hot: dict[str, list[Any]], rng: random.Random, day_s: float,
-            hours: range) -> list[tuple[float, Any]]:
+            hours: range, peak_orders: int) -> list[tuple[float, Any]]:
     """(created epoch s, building) of one day: background every hour, the peak in the hot areas."""
     nprng = np.random.default_rng(rng.randrange(2**32))
     out = []
@@ -84,17 +84,17 @@ def _orders(world: World, hot: dict[str, list[Any]], rng: random.Random, day_s: 
         for _ in range(nprng.poisson(BACKGROUND)):
             out.append((start_s + rng.uniform(0, 3600), rng.choice(world.addresses)))
         if hour == PEAK_HOUR:
-            for _ in range(nprng.poisson(PEAK_ORDERS)):
+            for _ in range(nprng.poisson(peak_orders)):
                 out.append((start_s + rng.uniform(0, 3600), rng.choice(hot[rng.choice(sorted(hot))])))
     return sorted(out, key=lambda o: o[0])
 
 
-def _history(world: World, hot: dict[str, list[Any]], rng: random.Random) -> pd.DataFrame:
+def _history(world: World, hot: dict[str, list[Any]], rng: random.Random, peak_orders: int) -> pd.DataFrame:
     counts: dict[tuple[str, str, int], int] = {}
     for day in range(HISTORY_DAYS):
         day_s = DAY0_S - (HISTORY_DAYS - day) * 86_400.0
         date = pd.Timestamp(day_s, unit="s").date().isoformat()
-        for created_s, b in _orders(world, hot, rng, day_s, range(8, 16)):
+        for created_s, b in _orders(world, hot, rng, day_s, range(8, 16), peak_orders):
             key = (area_of(b.latitude_deg, b.longitude_deg), date, int((created_s - day_s) // 3600))
             counts[key] = counts.get(key, 0) + 1
     return pd.DataFrame([{"hub_id": "bench", "area": a, "local_date": d, "local_hour": h, "orders": n,
@@ -119,12 +119,12 @@ def _tour(world: World, streets: GroundNetwork, start_xy: tuple[float, float], p
 
 
 def _play(world: World, streets: GroundNetwork, forecast: DemandForecast, orders: list[tuple[float, Any]],
-          day_s: float, arm: int) -> dict[str, Any]:
-    vans = build_vans(world, VANS, stop_duration_s=STOP_S)
+          day_s: float, arm: int, van_count: int) -> dict[str, Any]:
+    vans = build_vans(world, van_count, stop_duration_s=STOP_S)
     start_s = day_s + PEAK_HOUR * 3600.0 - LEAD_S
     staged: set[str] = set()
     if arm:
-        points = staging_points(forecast, PEAK_HOUR, VANS, world.frame, streets)
+        points = staging_points(forecast, PEAK_HOUR, van_count, world.frame, streets)
         for van, point in zip(vans, points, strict=False):
             goto = MissionStep(StepKind.GOTO, point.latitude_deg, point.longitude_deg)
             van.start_mission(mission_to_wire(Mission(f"{van.vehicle_id}-stage", (goto,))), start_s)
@@ -163,27 +163,27 @@ def _play(world: World, streets: GroundNetwork, forecast: DemandForecast, orders
 
 
 def staging_rows(quick: bool, seed: int) -> list[dict[str, Any]]:
-    """One row per arm over the same days and orders."""
+    """One row per regime and arm over the same days and orders."""
     world = load_world("helsinki")
     streets = GroundNetwork(world.street_graph, speed_m_s=10.0, use_edge_speed=True)
-    rng = random.Random(seed)
-    hot = _hot_areas(world, rng)
-    forecast = DemandForecast.learn(_history(world, hot, rng), timezone="UTC")
-    peaks = forecast.peak_hours(1.5)
     days = DAYS_QUICK if quick else DAYS
-    played: dict[int, list[dict[str, Any]]] = {arm: [] for arm in range(len(ARMS))}
-    for day in range(days):
-        day_rng = random.Random(seed + 1000 + day)
-        orders = _orders(world, hot, day_rng, DAY0_S, range(10, 13))
-        for arm in range(len(ARMS)):
-            played[arm].append(_play(world, streets, forecast, orders, DAY0_S, arm))
     rows = []
-    for arm, results in played.items():
-        door = np.array([x for r in results for x in r["door_s"]])
-        rows.append({"feature": "prepositioning", "method": ARMS[arm], "mode": "van", "n": len(door), "days": days,
-                     "peak_hours": ",".join(str(h) for h in peaks),
-                     "on_time_pct": round(100 * float(np.mean(door <= PROMISE_S)), 1),
-                     "door_p95_min": round(float(np.percentile(door, 95)) / 60, 1),
-                     "door_p50_min": round(float(np.median(door)) / 60, 1),
-                     "van_km_per_day": round(float(np.mean([r["km"] for r in results])), 2)})
+    for regime, van_count, peak_orders in REGIMES:
+        rng = random.Random(seed)
+        hot = _hot_areas(world, rng)
+        forecast = DemandForecast.learn(_history(world, hot, rng, peak_orders), timezone="UTC")
+        played: dict[int, list[dict[str, Any]]] = {arm: [] for arm in range(len(ARMS))}
+        for day in range(days):
+            orders = _orders(world, hot, random.Random(seed + 1000 + day), DAY0_S, range(10, 13), peak_orders)
+            for arm in range(len(ARMS)):
+                played[arm].append(_play(world, streets, forecast, orders, DAY0_S, arm, van_count))
+        for arm, results in played.items():
+            door = np.array([x for r in results for x in r["door_s"]])
+            rows.append({"feature": "prepositioning", "method": ARMS[arm], "mode": "van", "regime": regime,
+                         "n": len(door), "days": days,
+                         "peak_hours": ",".join(str(h) for h in forecast.peak_hours(1.5)),
+                         "on_time_pct": round(100 * float(np.mean(door <= PROMISE_S)), 1),
+                         "door_p95_min": round(float(np.percentile(door, 95)) / 60, 1),
+                         "door_p50_min": round(float(np.median(door)) / 60, 1),
+                         "van_km_per_day": round(float(np.mean([r["km"] for r in results])), 2)})
     return rows
