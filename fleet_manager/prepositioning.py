@@ -12,8 +12,8 @@ an empty staged van gains nothing on orders still at the hub (measured in `pytho
 prediction`, rows `prepositioning`). Each staging is event `fleet.staged` (live stream; not a
 webhook) with the points and the forecast.
 
-Vehicles a van carries go along only if they are already aboard; drones and robots waiting at the
-hub are not staged (their loading is part of a handoff mission the planner starts at the hub).
+Vans that carry drones or robots are not staged: their vehicles board at the hub when a handoff
+mission starts (`VanChoreography.load`), which a van away from the hub cannot do.
 """
 
 from __future__ import annotations
@@ -173,6 +173,8 @@ class Stager:
         if vehicle.kind is not VehicleKind.VAN or state is None or self.missions.is_busy(vehicle.vehicle_id) \
                 or vehicle.out_of_service:
             return False
+        if any(v.carried_by == vehicle.vehicle_id for v in self.fleet):
+            return False  # a carrier's drones and robots board at the hub when its mission starts: it stays there
         charged = state.battery_remaining_pct is None or state.battery_remaining_pct >= self.config.min_van_charge_pct
         return charged and not van_away_from_hub_m(vehicle, state, self.frame)
 
