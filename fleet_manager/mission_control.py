@@ -175,8 +175,12 @@ class MissionControl:
                 return step.order_id, step.latitude_deg, step.longitude_deg
         return None
 
-    async def replace_mission(self, vehicle: FleetVehicle, mission: Mission) -> None:
+    async def replace_mission(self, vehicle: FleetVehicle, mission: Mission,
+                              step_origin: tuple[int | None, ...] | None = None) -> None:
         """Send a new mission to a vehicle already on one; its parcels stay with the running record.
+
+        `step_origin`: per step of `mission`, the step of the vehicle's first mission it stands for (a van's
+        launch and recovery stops are waited for by those indices); None when the steps are not mapped.
 
         The old mission is marked superseded *before* the adapter switches (its CANCELED end must not
         settle the run), the new one is stored as running and the old one canceled (the dashboard
@@ -196,6 +200,7 @@ class MissionControl:
             return
         vehicle.mission_id = mission.mission_id
         running.mission = mission
+        running.step_origin = step_origin
         await self.lifecycle.replaced(old_mission_id=old.mission_id, mission=mission, vehicle_id=vehicle.vehicle_id,
                                       mode=running.mode, order_ids=running.aboard)
 
