@@ -177,6 +177,7 @@ class Settings(BaseSettings):
     staging_lead_s: float = Field(default=1800.0, gt=0, le=4 * 3600)
     staging_peak_ratio: float = Field(default=1.5, gt=0)
     staging_min_van_charge_pct: float = Field(default=80.0, ge=0, le=100)
+    staging_min_carried_charge_pct: float = Field(default=90.0, ge=0, le=100)  # a carrier's drones/robots ride along
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -398,7 +398,8 @@ def _learnt(settings: Settings, models: ModelSet | None) -> dict[str, Any]:
             "demand": models.demand if models else None,
             "staging": StagingConfig(enabled=settings.staging_enabled, lead_s=settings.staging_lead_s,
                                      peak_ratio=settings.staging_peak_ratio,
-                                     min_van_charge_pct=settings.staging_min_van_charge_pct),
+                                     min_van_charge_pct=settings.staging_min_van_charge_pct,
+                                     min_carried_charge_pct=settings.staging_min_carried_charge_pct),
             "traffic_reroute": TrafficRerouteConfig(enabled=settings.traffic_reroute_enabled,
                                                     min_saving_s=settings.traffic_reroute_min_saving_s,
                                                     min_saving_ratio=settings.traffic_reroute_min_saving_ratio)}

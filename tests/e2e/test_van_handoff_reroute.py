@@ -14,9 +14,8 @@ from collections.abc import Hashable
 from pathlib import Path
 
 import pytest
+from _van_drone_stack import van_with_drone
 from test_van_handoff_execution import (
-    DRONE,
-    DRONE_PARAMS,
     HUB,
     NOW_S,
     SPEEDUP,
@@ -28,10 +27,6 @@ from test_van_handoff_execution import (
 )
 
 from fleet_manager.adapters.base import VehicleKind
-from fleet_manager.adapters.factory import AdapterFactory
-from fleet_manager.fleet import Fleet
-from fleet_manager.handover import AlwaysPresent
-from fleet_manager.runtime import build_hub
 from fleet_manager.sorties import FleetSlot
 from fleet_manager.store import outbox
 from fleet_manager.store import traffic as traffic_store
@@ -43,11 +38,7 @@ from mission_planner.clock import Clock
 from mission_planner.fleet import OrderSpec
 from mission_planner.ground_paths import GroundNetwork
 from mission_planner.traffic_routes import compare_routes
-from sim_worlds.mavsim.process import MavsimProcess
-from sim_worlds.mavsim.sim_control import MavsimControl
 from sim_worlds.traffic_sim import tell_van_simulator
-from sim_worlds.van_carriage import Carriages, ChannelCarriage
-from sim_worlds.vans import VanFleetServer, build_vans
 
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(300)]
 
@@ -84,32 +75,16 @@ async def test_incident_between_handoff_stops_reroutes_the_van_and_the_drone_is_
     vehicle.rerouted, a new mission with via points); the van still stops at C on the new mission and takes the
     drone back there; every parcel is delivered."""
     world = load_world("helsinki")
-    hub = world.hub
     clock = Clock(start_s=NOW_S, speedup=SPEEDUP)
     database = Database(f"sqlite:///{tmp_path / 'fm.db'}")
     database.migrate()
     stops = _stops(world, (250.0, 450.0))
     order_ids = _create_orders(database, world, stops)
     _a, b, c, _d = ((world.addresses[i].x_m, world.addresses[i].y_m) for i in stops)
-    with MavsimProcess(1, speedup=SPEEDUP, home=(hub.latitude_deg, hub.longitude_deg, 10.0), params=DRONE_PARAMS,
-                       control=True, exit_with_parent=True) as drones:
-        carriage = Carriages([ChannelCarriage.numbered(MavsimControl(drones.control_url), swaps_packs=True)])
-        server = VanFleetServer(build_vans(world, 1, carriage=carriage), clock)
-        van_url = f"tcp:127.0.0.1:{await server.start()}"
-        factory = AdapterFactory(frame=world.frame, clock=clock)
-        drone = factory.build("drone-1", "mavlink", drones.urls[0], DRONE)
-        van = factory.build("van-1", "van", van_url, VAN)
-        rerouting: asyncio.Task[None] | None = None
+    rerouting: asyncio.Task[None] | None = None
+    async with van_with_drone(world, clock, database, HUB, SPEEDUP) as stack:
+        fleet, services = stack.fleet, stack.services
         try:
-            for adapter in (drone, van):
-                await adapter.connect(timeout_s=30.0)
-                await adapter.wait_ready(timeout_s=60.0)
-            fleet = Fleet()
-            fleet.add(HUB, van, VAN, home_latitude_deg=hub.latitude_deg, home_longitude_deg=hub.longitude_deg)
-            fleet.add(HUB, drone, DRONE, home_latitude_deg=hub.latitude_deg, home_longitude_deg=hub.longitude_deg,
-                      carried_by="van-1")
-            services = build_hub(hub_id=HUB, database=database, fleet=fleet, world=world, clock=clock,
-                                 recipients=AlwaysPresent())
             rerouter = TrafficRerouter(
                 database=database, fleet=fleet, missions=services.missions, clock=clock, frame=world.frame,
                 street_graph=world.street_graph, hub_id=HUB,
@@ -136,19 +111,15 @@ async def test_incident_between_handoff_stops_reroutes_the_van_and_the_drone_is_
             now_s = clock.now()
             closure = await database.write_async(lambda s: traffic_store.create_report(
                 s, hub_id=HUB, kind="incident", latitude_deg=place.latitude_deg, longitude_deg=place.longitude_deg,
-                radius_m=place.radius_m, speed_factor=0.0, starts_at_s=now_s, ends_at_s=now_s + 3 * 3600, actor="test",
-                at_s=now_s))
-            await tell_van_simulator(van_url, [closure])  # the van simulator's van really crawls there
+                radius_m=place.radius_m, speed_factor=0.0, starts_at_s=now_s, ends_at_s=now_s + 3 * 3600,
+                actor="test", at_s=now_s))
+            await tell_van_simulator(stack.van_url, [closure])  # the van simulator's van really crawls there
             await asyncio.wait_for(task, timeout=240.0)
         finally:
             if rerouting is not None:
                 rerouting.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await rerouting
-            for adapter in (drone, van):
-                with contextlib.suppress(Exception):
-                    await adapter.close()
-            await server.close()
     with database.read() as session:
         events = outbox.events_after(session, after_seq=0, limit=10_000)
     database.dispose()
