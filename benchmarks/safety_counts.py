@@ -22,7 +22,8 @@ Definitions (the numbers in benchmarks/results/safety.csv):
   cancelled) without progress for more than `stuck_after_s`: its status has not changed, its
   delivery window has not opened, and the vehicle of the open mission carrying it has not moved
   5 m, for that long. Orders waiting on someone outside the fleet (customs, an operator's address
-  review, a hold) are not stuck.
+  review, a hold) are not stuck, nor are orders at the hub while every vehicle able to lift them
+  (payload) is out on a mission at the end (`waiting_for_capacity`: a busy fleet, not a stuck one).
 - **double delivery**: a door (the destinations within 30 m of a release) that got more drone
   payload releases (the simulator's own gripper log; releases at lockers are not counted) than it
   has orders, or an order with two delivered events.
@@ -191,10 +192,11 @@ class OrderAccount:
     stuck: list[str] = field(default_factory=list)
     double_deliveries: list[str] = field(default_factory=list)
     drone_releases: int = 0
+    waiting_for_capacity: int = 0
 
 
 def account_orders(database_url: str, hub_id: str, *, end_s: float, stuck_after_s: float,
-                   fleet_ids: set[str], world: World, release_log: Path | None,
+                   payload_kg: dict[str, float], world: World, release_log: Path | None,
                    last_moved_s: dict[str, float] | None = None) -> OrderAccount:
     """Lost, stuck and doubly delivered orders at the day's end, from the store and the gripper log."""
     from fleet_manager.store import fleet as fleet_store
@@ -211,7 +213,9 @@ def account_orders(database_url: str, hub_id: str, *, end_s: float, stuck_after_
                     fleet_store.MissionStatus.PAUSED))
     finally:
         database.dispose()
-    carried = {o: m.vehicle_id for m in open_missions if m.vehicle_id in fleet_ids for o in m.order_ids}
+    carried = {o: m.vehicle_id for m in open_missions if m.vehicle_id in payload_kg for o in m.order_ids}
+    idle_payloads_kg = [kg for vehicle_id, kg in payload_kg.items()
+                        if vehicle_id not in {m.vehicle_id for m in open_missions}]
     moved = last_moved_s or {}
     account = OrderAccount(orders=len(orders))
     for order in orders:
@@ -224,7 +228,10 @@ def account_orders(database_url: str, hub_id: str, *, end_s: float, stuck_after_
             account.lost.append(f"{order.order_id} {status.value}: aboard by its status, in no open mission")
         progress_s = max(history[-1].at_s if history else order.updated_at_s, order.window_start_s or 0.0,
                          moved.get(carried.get(order.order_id, ""), 0.0))
-        if status not in FINISHED and status not in WAITING_OUTSIDE and end_s - progress_s > stuck_after_s:
+        stalled = status not in FINISHED and status not in WAITING_OUTSIDE and end_s - progress_s > stuck_after_s
+        if stalled and order.order_id not in carried and not any(kg >= order.weight_kg for kg in idle_payloads_kg):
+            account.waiting_for_capacity += 1
+        elif stalled:
             account.stuck.append(f"{order.order_id} {status.value}, no progress for {end_s - progress_s:.0f} s")
         handovers = sum(1 for e in history if e.to_status in (OrderStatus.DELIVERED, OrderStatus.DELIVERED_TO_LOCKER))
         if handovers > 1:

@@ -50,7 +50,7 @@ def total_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """One row summing the days."""
     total: dict[str, Any] = {"day": "total", "seed": "", "orders": sum(r.get("orders") or 0 for r in rows),
                              "finished": sum(r.get("finished") or 0 for r in rows)}
-    for key in ("zones", "link_drops", "caught_in_zone", "drone_releases", *COUNTED):
+    for key in ("zones", "link_drops", "caught_in_zone", "drone_releases", "waiting_for_capacity", *COUNTED):
         total[key] = sum(r.get(key) or 0 for r in rows)
     total["caught_max_dwell_s"] = max((r.get("caught_max_dwell_s") or 0.0 for r in rows), default=0.0)
     total["min_battery_pct"] = min((r["min_battery_pct"] for r in rows if r.get("min_battery_pct") is not None),
@@ -81,7 +81,7 @@ async def _run(day: SafetyDay, runs_dir: Path, run_id: str) -> dict[str, Any]:
     world = load_world(scenario.world)
     started = time.monotonic()
     counters: list[TelemetryCounter] = []
-    fleet_ids: set[str] = set()
+    payload_kg: dict[str, float] = {}
 
     with LinkRelay() as relay:
         def observers(handles: DayHandles) -> list[Any]:
@@ -92,7 +92,7 @@ async def _run(day: SafetyDay, runs_dir: Path, run_id: str) -> dict[str, Any]:
                 announced=tuple(event_zone(e, scenario, world) for e in scenario.zone_events),
                 unannounced=tuple(event_zone(e, scenario, world) for e in day.unannounced_zones))
             counters.append(counter)
-            fleet_ids.update(v.vehicle_id for v in runtime.fleet)
+            payload_kg.update({v.vehicle_id: v.profile.max_payload_kg for v in runtime.fleet})
             tasks: list[Any] = [counter.follow(v) for v in runtime.fleet]
             tasks.append(drive_link_drops(relay, day.link_drops, clock, scenario.start_epoch_s))
             if day.battery_drains:
@@ -109,7 +109,7 @@ async def _run(day: SafetyDay, runs_dir: Path, run_id: str) -> dict[str, Any]:
     counter.finish()
     account = await asyncio.to_thread(
         account_orders, result.database_url, scenario.hub_id, end_s=scenario.start_epoch_s + scenario.duration_s,
-        stuck_after_s=day.stuck_after_s, fleet_ids=fleet_ids, world=world,
+        stuck_after_s=day.stuck_after_s, payload_kg=payload_kg, world=world,
         release_log=result.run_dir / "mavsim-events.jsonl", last_moved_s=counter.last_moved_s)
     counts = counter.counts
     problems = ([f"geofence {v}" for v in counts.geofence_violations]
@@ -132,6 +132,7 @@ async def _run(day: SafetyDay, runs_dir: Path, run_id: str) -> dict[str, Any]:
         "min_battery_pct": round(min((t.min_battery_pct for t in result.tracks.values() if t.samples), default=100.0),
                                  1),
         "lost_orders": len(account.lost), "stuck_orders": len(account.stuck),
+        "waiting_for_capacity": account.waiting_for_capacity,
         "double_deliveries": len(account.double_deliveries), "drone_releases": account.drone_releases,
         "link_dropped_bytes": dropped_bytes, "telemetry_samples": counts.samples,
         "alerts": len(result.alerts), "crashes": 0, "wall_s": round(time.monotonic() - started, 1),
