@@ -435,11 +435,12 @@ def _links(fleet: Fleet) -> list[VehicleLink]:
     for vehicle in fleet:
         state = vehicle.state()
         if vehicle.out_of_service.startswith(LINK_DOWN):
-            links.append(VehicleLink(vehicle.vehicle_id, False, vehicle.out_of_service))
+            links.append(VehicleLink(vehicle.vehicle_id, False, vehicle.out_of_service, vehicle.hub_id))
         elif state is None or state.link is not LinkStatus.CONNECTED:
-            links.append(VehicleLink(vehicle.vehicle_id, False, f"link {state.link.value if state else 'not up'}"))
+            links.append(VehicleLink(vehicle.vehicle_id, False, f"link {state.link.value if state else 'not up'}",
+                                     vehicle.hub_id))
         else:
-            links.append(VehicleLink(vehicle.vehicle_id, True))
+            links.append(VehicleLink(vehicle.vehicle_id, True, hub_id=vehicle.hub_id))
     return links
 
 
