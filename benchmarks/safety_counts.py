@@ -7,23 +7,28 @@ Definitions (the numbers in benchmarks/results/safety.csv):
   from outside: the drone's previous report was outside the zone's polygon. One per episode
   (drone, zone). A drone that was already inside the polygon when the zone popped up over it is
   `caught_in_zone` instead (the operator closed the air around it; it must leave, and
-  `caught_max_dwell_s` says how long it took). The zones judged are the fleet manager's own
-  airspace at that instant plus any `unannounced` truth-only zones a test adds.
+  `caught_max_dwell_s` says how long it took). An entry into a pop-up zone within
+  `reaction_allowance_s` of the fleet manager learning of it is `entered_before_reaction`, not a
+  violation: its reaction (zone event -> re-route planned -> mission uploaded) takes wall time,
+  which the speed-up stretches (0.5 s of wall time are 50 simulated seconds, 600 m of flight, at
+  x100); both are reported. The zones judged are the fleet manager's own airspace at that instant
+  plus any `unannounced` truth-only zones a test adds (never excused: it was never told).
 - **terrain violation**: a drone outside 30..120 m above the ground (worlds with terrain only;
   empty in flat Helsinki).
 - **battery reserve breach**: a vehicle's reported remaining charge below its profile's
   `reserve_pct`; one per episode (it must climb back above the reserve, i.e. be swapped/charged,
   before a new one counts).
 - **lost order**: at the day's end, an order whose parcel is nowhere: not delivered, not in a
-  locker, not cancelled, not at the hub (a status before loading, or returned/rescheduled/diverted
-  and in no open mission), and not aboard a vehicle (loaded, out for delivery, handed off or attempt
-  failed, but no pending/running/paused mission of a fleet vehicle lists it).
+  locker, not cancelled, not at the hub (a status before loading, or returned/rescheduled/diverted/
+  attempt failed and in no open mission), and not aboard a vehicle (loaded, out for delivery, handed off
+  by its status, but no pending/running/paused mission of a fleet vehicle lists it).
 - **stuck order**: at the day's end, an order not finished (delivered, picked up, in a locker,
   cancelled) without progress for more than `stuck_after_s`: its status has not changed, its
   delivery window has not opened, and the vehicle of the open mission carrying it has not moved
   5 m, for that long. Orders waiting on someone outside the fleet (customs, an operator's address
-  review, a hold) are not stuck, nor are orders at the hub while every vehicle able to lift them
-  (payload) is out on a mission at the end (`waiting_for_capacity`: a busy fleet, not a stuck one).
+  review, a hold) are not stuck, nor are orders at the hub while every vehicle able to take them
+  (payload; for drones, a destination no zone blocks at the end) is out on a mission at the end
+  (`waiting_for_capacity`: a busy fleet or closed air, not a stuck order).
 - **double delivery**: a door (the destinations within 30 m of a release) that got more drone
   payload releases (the simulator's own gripper log; releases at lockers are not counted) than it
   has orders, or an order with two delivered events.
@@ -35,6 +40,7 @@ import asyncio
 import json
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,14 +57,17 @@ from mission_planner.clock import Clock
 from sim_worlds.scenario import Scenario, ZoneEvent
 
 AIRBORNE_M = 1.0
+CRUISE_M = 60.0  # the demo's drone cruise altitude (the zones' bands are judged there)
+DRONE_MARGIN_M = 25.0  # the planner's drone_safety_margin_m default: a drop this near a zone is refused
 MOVED_M = 5.0
 RELEASE_MATCH_M = 30.0
 FINISHED = frozenset({OrderStatus.DELIVERED, OrderStatus.PICKED_UP, OrderStatus.DELIVERED_TO_LOCKER,
                       OrderStatus.CANCELLED})
 WAITING_OUTSIDE = frozenset({OrderStatus.RECEIVED, OrderStatus.AWAITING_CUSTOMS, OrderStatus.ADDRESS_REVIEW,
                              OrderStatus.ON_HOLD})
-ONLY_ABOARD = frozenset({OrderStatus.LOADED, OrderStatus.OUT_FOR_DELIVERY, OrderStatus.HANDED_OFF,
-                         OrderStatus.ATTEMPT_FAILED})
+# Aboard by the status alone. An attempt_failed parcel is aboard until its mission ends and at the hub after
+# (waiting for the recipient's answer, then rescheduled or diverted): accounted either way.
+ONLY_ABOARD = frozenset({OrderStatus.LOADED, OrderStatus.OUT_FOR_DELIVERY, OrderStatus.HANDED_OFF})
 
 
 @dataclass
@@ -67,6 +76,7 @@ class TelemetryCounts:
 
     geofence_violations: list[tuple[float, str, str]] = field(default_factory=list)  # (at_s, vehicle, zone)
     caught_in_zone: list[tuple[float, str, str]] = field(default_factory=list)
+    entered_before_reaction: list[tuple[float, str, str]] = field(default_factory=list)
     caught_max_dwell_s: float = 0.0
     reserve_breaches: list[tuple[float, str, float]] = field(default_factory=list)  # (at_s, vehicle, pct)
     samples: int = 0
@@ -76,7 +86,7 @@ class TelemetryCounter:
     """Follows the fleet's telemetry and counts geofence entries and battery reserve breaches."""
 
     def __init__(self, world: World, airspace_now: Any, clock: Clock, *, announced: tuple[Zone, ...] = (),
-                 unannounced: tuple[Zone, ...] = ()) -> None:
+                 unannounced: tuple[Zone, ...] = (), reaction_allowance_s: float = 0.0) -> None:
         """`announced`: the day's pop-up zones (known ahead here, to tell a drone the zone appeared over from
         one that flew in); `unannounced`: truth-only zones the fleet manager is never told of (tests)."""
         self.world = world
@@ -85,6 +95,9 @@ class TelemetryCounter:
         self._airspace_now = airspace_now
         self._unannounced = unannounced
         self._pop_ups = (*announced, *unannounced)
+        self._announced = frozenset(z.zone_id for z in announced)
+        self._known_at: dict[str, float] = {}  # pop-up zone -> when the fleet manager's airspace first had it
+        self.reaction_allowance_s = reaction_allowance_s
         self._inside: dict[str, set[str]] = {}  # episodes open per vehicle
         self._caught_since: dict[tuple[str, str], float] = {}
         self._in_polygon: dict[str, set[str]] = {}  # polygons around the previous airborne report
@@ -136,6 +149,9 @@ class TelemetryCounter:
         x_m, y_m = self.world.frame.to_local(state.latitude_deg, state.longitude_deg)
         here = (x_m, y_m)
         zones = self.zones()
+        for zone in zones:
+            if zone.zone_id in self._announced:
+                self._known_at.setdefault(zone.zone_id, now_s)
         in_polygon = {z.zone_id for z in (*zones, *self._pop_ups)
                       if z.kind is not ZoneKind.OPERATING_AREA and _covers(z, here)}
         blocking = {z.zone_id for z in zones
@@ -145,9 +161,12 @@ class TelemetryCounter:
             blocking.add("operating-area")
         before = self._in_polygon.get(vehicle_id, set())
         for zone_id in sorted(blocking - open_episodes):
+            known_at = self._known_at.get(zone_id)
             if zone_id in before:  # it was there before the zone blocked: the zone appeared over it
                 self.counts.caught_in_zone.append((now_s, vehicle_id, zone_id))
                 self._caught_since[(vehicle_id, zone_id)] = now_s
+            elif known_at is not None and now_s - known_at <= self.reaction_allowance_s:
+                self.counts.entered_before_reaction.append((now_s, vehicle_id, zone_id))
             else:
                 self.counts.geofence_violations.append((now_s, vehicle_id, zone_id))
         self._close(vehicle_id, open_episodes, blocking, now_s)
@@ -161,6 +180,13 @@ class TelemetryCounter:
                 self.counts.caught_max_dwell_s = max(self.counts.caught_max_dwell_s, now_s - since)
         if not still:
             self._inside[vehicle_id] = set()
+
+    def blocks_drones(self, latitude_deg: float, longitude_deg: float, *, at_s: float,
+                      margin_m: float = DRONE_MARGIN_M) -> bool:
+        """Whether a zone judged now keeps drones (cruising, with the planner's margin) from this point at `at_s`."""
+        point = Point(self.world.frame.to_local(latitude_deg, longitude_deg))
+        return any(z.kind is not ZoneKind.OPERATING_AREA and zone_blocks_at(z, at_s, CRUISE_M)
+                   and z.polygon.distance(point) <= margin_m for z in self.zones())
 
     def finish(self) -> None:
         """Close every open episode at the day's end (a drone still caught counts its dwell so far)."""
@@ -197,8 +223,14 @@ class OrderAccount:
 
 def account_orders(database_url: str, hub_id: str, *, end_s: float, stuck_after_s: float,
                    payload_kg: dict[str, float], world: World, release_log: Path | None,
-                   last_moved_s: dict[str, float] | None = None) -> OrderAccount:
-    """Lost, stuck and doubly delivered orders at the day's end, from the store and the gripper log."""
+                   last_moved_s: dict[str, float] | None = None,
+                   drone_ids: frozenset[str] = frozenset(),
+                   drone_blocked: Callable[[float, float], bool] | None = None) -> OrderAccount:
+    """Lost, stuck and doubly delivered orders at the day's end, from the store and the gripper log.
+
+    `payload_kg`: the fleet's vehicles and what each lifts; `drone_blocked(lat, lon)`: whether a zone keeps
+    the drones (`drone_ids`) from that destination at the day's end.
+    """
     from fleet_manager.store import fleet as fleet_store
     from fleet_manager.store.db import Database
     from sim_worlds.report import _order_history
@@ -214,8 +246,8 @@ def account_orders(database_url: str, hub_id: str, *, end_s: float, stuck_after_
     finally:
         database.dispose()
     carried = {o: m.vehicle_id for m in open_missions if m.vehicle_id in payload_kg for o in m.order_ids}
-    idle_payloads_kg = [kg for vehicle_id, kg in payload_kg.items()
-                        if vehicle_id not in {m.vehicle_id for m in open_missions}]
+    busy = {m.vehicle_id for m in open_missions}
+    idle_payloads_kg = [(vehicle_id, kg) for vehicle_id, kg in payload_kg.items() if vehicle_id not in busy]
     moved = last_moved_s or {}
     account = OrderAccount(orders=len(orders))
     for order in orders:
@@ -229,7 +261,10 @@ def account_orders(database_url: str, hub_id: str, *, end_s: float, stuck_after_
         progress_s = max(history[-1].at_s if history else order.updated_at_s, order.window_start_s or 0.0,
                          moved.get(carried.get(order.order_id, ""), 0.0))
         stalled = status not in FINISHED and status not in WAITING_OUTSIDE and end_s - progress_s > stuck_after_s
-        if stalled and order.order_id not in carried and not any(kg >= order.weight_kg for kg in idle_payloads_kg):
+        air_closed = drone_blocked is not None and drone_blocked(order.destination.latitude_deg,
+                                                                   order.destination.longitude_deg)
+        able = [v for v, kg in idle_payloads_kg if kg >= order.weight_kg and not (air_closed and v in drone_ids)]
+        if stalled and order.order_id not in carried and not able:
             account.waiting_for_capacity += 1
         elif stalled:
             account.stuck.append(f"{order.order_id} {status.value}, no progress for {end_s - progress_s:.0f} s")

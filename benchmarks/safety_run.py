@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import multiprocessing
 import time
@@ -24,6 +25,7 @@ from .safety_days import BatteryDrain, SafetyDay
 
 logger = logging.getLogger(__name__)
 
+REACTION_WALL_S = 0.5  # the fleet manager's reaction to a new zone, in wall time (see safety_counts)
 COUNTED = ("geofence_violations", "terrain_violations", "reserve_breaches", "lost_orders", "stuck_orders",
            "double_deliveries", "crashes")
 
@@ -50,7 +52,8 @@ def total_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """One row summing the days."""
     total: dict[str, Any] = {"day": "total", "seed": "", "orders": sum(r.get("orders") or 0 for r in rows),
                              "finished": sum(r.get("finished") or 0 for r in rows)}
-    for key in ("zones", "link_drops", "caught_in_zone", "drone_releases", "waiting_for_capacity", *COUNTED):
+    for key in ("zones", "link_drops", "caught_in_zone", "entered_before_reaction", "drone_releases",
+                "waiting_for_capacity", *COUNTED):
         total[key] = sum(r.get(key) or 0 for r in rows)
     total["caught_max_dwell_s"] = max((r.get("caught_max_dwell_s") or 0.0 for r in rows), default=0.0)
     total["min_battery_pct"] = min((r["min_battery_pct"] for r in rows if r.get("min_battery_pct") is not None),
@@ -82,6 +85,7 @@ async def _run(day: SafetyDay, runs_dir: Path, run_id: str) -> dict[str, Any]:
     started = time.monotonic()
     counters: list[TelemetryCounter] = []
     payload_kg: dict[str, float] = {}
+    drone_ids: set[str] = set()
 
     with LinkRelay() as relay:
         def observers(handles: DayHandles) -> list[Any]:
@@ -90,9 +94,11 @@ async def _run(day: SafetyDay, runs_dir: Path, run_id: str) -> dict[str, Any]:
             counter = TelemetryCounter(
                 world, lambda: hub.airspace.current, clock,
                 announced=tuple(event_zone(e, scenario, world) for e in scenario.zone_events),
-                unannounced=tuple(event_zone(e, scenario, world) for e in day.unannounced_zones))
+                unannounced=tuple(event_zone(e, scenario, world) for e in day.unannounced_zones),
+                reaction_allowance_s=REACTION_WALL_S * clock.speedup)
             counters.append(counter)
             payload_kg.update({v.vehicle_id: v.profile.max_payload_kg for v in runtime.fleet})
+            drone_ids.update(v.vehicle_id for v in runtime.fleet if v.kind.value == "drone")
             tasks: list[Any] = [counter.follow(v) for v in runtime.fleet]
             tasks.append(drive_link_drops(relay, day.link_drops, clock, scenario.start_epoch_s))
             if day.battery_drains:
@@ -107,10 +113,12 @@ async def _run(day: SafetyDay, runs_dir: Path, run_id: str) -> dict[str, Any]:
         raise RuntimeError("the day ended before its vehicles were followed")
     counter = counters[0]
     counter.finish()
+    end_s = scenario.start_epoch_s + scenario.duration_s
     account = await asyncio.to_thread(
-        account_orders, result.database_url, scenario.hub_id, end_s=scenario.start_epoch_s + scenario.duration_s,
+        account_orders, result.database_url, scenario.hub_id, end_s=end_s,
         stuck_after_s=day.stuck_after_s, payload_kg=payload_kg, world=world,
-        release_log=result.run_dir / "mavsim-events.jsonl", last_moved_s=counter.last_moved_s)
+        release_log=result.run_dir / "mavsim-events.jsonl", last_moved_s=counter.last_moved_s,
+        drone_ids=frozenset(drone_ids), drone_blocked=functools.partial(counter.blocks_drones, at_s=end_s))
     counts = counter.counts
     problems = ([f"geofence {v}" for v in counts.geofence_violations]
                 + [f"reserve {b}" for b in counts.reserve_breaches] + [f"lost {o}" for o in account.lost]
@@ -126,6 +134,7 @@ async def _run(day: SafetyDay, runs_dir: Path, run_id: str) -> dict[str, Any]:
         "delivered": account.by_status.get("delivered", 0) + account.by_status.get("picked_up", 0),
         "delivered_to_locker": account.by_status.get("delivered_to_locker", 0),
         "geofence_violations": len(counts.geofence_violations), "caught_in_zone": len(counts.caught_in_zone),
+        "entered_before_reaction": len(counts.entered_before_reaction),
         "caught_max_dwell_s": round(counts.caught_max_dwell_s, 1),
         "terrain_violations": terrain,
         "reserve_breaches": len(counts.reserve_breaches),

@@ -29,7 +29,7 @@ from fastapi import FastAPI
 
 from mission_planner.clock import Clock
 
-from .adapters.base import Geofence, LinkStatus, VehicleAdapter, VehicleState
+from .adapters.base import Geofence, LinkStatus, Mission, VehicleAdapter, VehicleState
 from .adapters.factory import AdapterFactory
 from .api.app import BackgroundJob, create_app
 from .config import Settings
@@ -58,6 +58,7 @@ from .store.db import Database
 from .supervisor import NamedJob, VehicleLink
 from .telemetry_recorder import TelemetryRecorder
 from .world import World, load_world
+from .zone_rules import mission_conflicts
 
 logger = logging.getLogger(__name__)
 
@@ -102,9 +103,17 @@ def build_hub(
         fence = planner.fence_airspace(airspace.current, vehicle.profile.cruise_altitude_m, clock.now())
         return Geofence.from_airspace(fence)
 
+    def zones_crossed(vehicle: FleetVehicle, mission: Mission) -> list[str]:
+        state = vehicle.state()
+        start = (state.latitude_deg, state.longitude_deg) if state is not None and state.position_valid else None
+        return mission_conflicts(airspace.current, world.frame, start,
+                                 (vehicle.home_latitude_deg, vehicle.home_longitude_deg), mission.steps,
+                                 vehicle.profile.cruise_altitude_m or 60.0, clock.now())
+
     wake: list[Dispatcher] = []  # the dispatcher is built after the mission control it wakes
     missions = MissionControl(fleet=fleet, lifecycle=lifecycle, clock=clock, geofence_for=geofence_for,
-                              on_vehicle_free=lambda: wake[0].wake() if wake else None, config=mission_config)
+                              on_vehicle_free=lambda: wake[0].wake() if wake else None, config=mission_config,
+                              zones_crossed=zones_crossed)
     forecaster = CustomsForecaster(database=database, clock=clock, hub_id=hub_id,
                                    config=customs) if customs is not None and customs.model is not None else None
     dispatcher = Dispatcher(database=database, fleet=fleet, planner=planner, missions=missions, lifecycle=lifecycle,
