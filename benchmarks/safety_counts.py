@@ -64,7 +64,7 @@ RELEASE_MATCH_M = 30.0
 FINISHED = frozenset({OrderStatus.DELIVERED, OrderStatus.PICKED_UP, OrderStatus.DELIVERED_TO_LOCKER,
                       OrderStatus.CANCELLED})
 WAITING_OUTSIDE = frozenset({OrderStatus.RECEIVED, OrderStatus.AWAITING_CUSTOMS, OrderStatus.ADDRESS_REVIEW,
-                             OrderStatus.ON_HOLD})
+                             OrderStatus.ON_HOLD, OrderStatus.NEEDS_REVIEW})
 # Aboard by the status alone. An attempt_failed parcel is aboard until its mission ends and at the hub after
 # (waiting for the recipient's answer, then rescheduled or diverted): accounted either way.
 ONLY_ABOARD = frozenset({OrderStatus.LOADED, OrderStatus.OUT_FOR_DELIVERY, OrderStatus.HANDED_OFF})
