@@ -11,8 +11,10 @@ MISSION_CURRENT, mode and armed state) and then
                  step last recorded in the store are handed over, the parcels after it go to
                  `needs_review` (an operator confirms; verdict `review`), the mission is settled;
 
-a vehicle that cannot report its missions (no adoption capability) is recalled and its mission
-settled FAILED with the reason; one that cannot be asked now (no link) stays out of service with
+MAVLink drones and vans report their missions (a van: the mission id and step in its state); a
+vehicle that cannot (no adoption capability: Nav2 robots so far) and a van whose sortie launches
+drones or robots (their choreography is not rebuilt) is recalled and its mission settled FAILED
+with the reason; one that cannot be asked now (no link) stays out of service with
 its mission unsettled, so it is never given new orders while its old ones may still be aboard.
 Parcels are never lost (each ends delivered, or ready again with a reason) and never sent twice
 (a mission the vehicle still runs is followed, never uploaded again).
@@ -28,7 +30,15 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from .adapters.base import AdoptionReport, HeldMission, Mission, MissionAdoption, MissionOutcome
+from .adapters.base import (
+    AdoptionReport,
+    HeldMission,
+    Mission,
+    MissionAdoption,
+    MissionOutcome,
+    StepKind,
+    VehicleKind,
+)
 from .domain.errors import NotFound
 from .domain.orders import DeliveryMode, OrderStatus
 from .errors import AdapterError
@@ -124,7 +134,10 @@ async def _reconcile_one(
     adapter = vehicle.adapter
     mission = mission_from_json(record.mission_id, record.steps,
                                 cruise_speed_m_s=record.details.get("cruise_speed_m_s"))
-    if not isinstance(adapter, MissionAdoption):
+    # A van adopted mid-route would leave the drones and robots it carries without their launch and recovery
+    # (the choreography is not rebuilt): such a sortie is recalled and settled as before.
+    carries = vehicle.kind is VehicleKind.VAN and any(step.kind is StepKind.WAIT for step in mission.steps)
+    if not isinstance(adapter, MissionAdoption) or carries:
         with contextlib.suppress(AdapterError):
             await adapter.return_home()
         if record.status is fleet_store.MissionStatus.PENDING:
