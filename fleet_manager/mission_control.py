@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +45,7 @@ class MissionControl:
         self, *, fleet: Fleet, lifecycle: OrderLifecycle, clock: Clock,
         geofence_for: Callable[[FleetVehicle], Geofence], on_vehicle_free: Callable[[], None],
         config: MissionConfig | None = None,
-        zones_crossed: Callable[[FleetVehicle, Mission], list[str]] | None = None,
+        zones_crossed: Callable[[FleetVehicle, Mission], Awaitable[list[str]]] | None = None,
     ) -> None:
         """`zones_crossed(vehicle, mission)`: blocking zones in force now that a drone mission would cross
         (checked just before it starts: a zone published since the plan was made sends it back to planning)."""

@@ -103,10 +103,12 @@ def build_hub(
         fence = planner.fence_airspace(airspace.current, vehicle.profile.cruise_altitude_m, clock.now())
         return Geofence.from_airspace(fence)
 
-    def zones_crossed(vehicle: FleetVehicle, mission: Mission) -> list[str]:
+    async def zones_crossed(vehicle: FleetVehicle, mission: Mission) -> list[str]:
+        # The store's zones now: the dispatcher hears of a zone only between its planning cycles.
+        current = await airspace.refresh()
         state = vehicle.state()
         start = (state.latitude_deg, state.longitude_deg) if state is not None and state.position_valid else None
-        return mission_conflicts(airspace.current, world.frame, start,
+        return mission_conflicts(current, world.frame, start,
                                  (vehicle.home_latitude_deg, vehicle.home_longitude_deg), mission.steps,
                                  vehicle.profile.cruise_altitude_m or 60.0, clock.now())
 
