@@ -239,14 +239,16 @@ def account_orders(database_url: str, hub_id: str, *, end_s: float, stuck_after_
     database = Database(database_url)
     try:
         with database.read() as session:
-            open_missions = fleet_store.list_missions(
-                session, hub_ids=[hub_id], limit=100_000, statuses=(
-                    fleet_store.MissionStatus.PENDING, fleet_store.MissionStatus.RUNNING,
-                    fleet_store.MissionStatus.PAUSED))
+            missions = fleet_store.list_missions(session, hub_ids=[hub_id], limit=100_000)
     finally:
         database.dispose()
+    open_statuses = (fleet_store.MissionStatus.PENDING, fleet_store.MissionStatus.RUNNING,
+                     fleet_store.MissionStatus.PAUSED)
+    open_missions = [m for m in missions if m.status in open_statuses]
     carried = {o: m.vehicle_id for m in open_missions if m.vehicle_id in payload_kg for o in m.order_ids}
-    busy = {m.vehicle_id for m in open_missions}
+    # busy at the day's end: on a mission then (the store is read a little later, after the webhooks drained)
+    busy = {m.vehicle_id for m in missions
+            if m.created_at_s <= end_s and (m.status in open_statuses or m.updated_at_s > end_s)}
     idle_payloads_kg = [(vehicle_id, kg) for vehicle_id, kg in payload_kg.items() if vehicle_id not in busy]
     moved = last_moved_s or {}
     account = OrderAccount(orders=len(orders))
