@@ -195,3 +195,41 @@ def outbox_events(session: Any) -> list[dict[str, Any]]:
     from fleet_manager.store.models import OutboxRow
 
     return [{"type": row.type, "data": row.data, "webhook": row.webhook} for row in session.scalars(select(OutboxRow))]
+
+
+@pytest.mark.parametrize("launches", [False, True], ids=["plain-route", "launches-a-drone"])
+async def test_a_van_is_adopted_unless_its_sortie_launches_vehicles(hub_with_mission, world, launches: bool) -> None:  # type: ignore[no-untyped-def]
+    """A van that reports the mission is followed; a van sortie with launch/recovery stops (WAIT) is recalled,
+    since the choreography of the vehicles it carries is not rebuilt after a restart."""
+    from test_dispatcher import FakeVehicle
+
+    from fleet_manager.fleet import VehicleProfile
+    from mission_planner.model import VehicleKind
+
+    database, hub, _drone, order_id, _mission_unused = hub_with_mission
+    van = FakeVehicle("van-1", VehicleKind.VAN, world.hub.latitude_deg, world.hub.longitude_deg)
+    hub.dispatcher.fleet.add(HUB, van, VehicleProfile(max_payload_kg=600.0, battery_wh=60_000.0, speed_m_s=8.0,
+                                                      capacity_parcels=120),
+                             home_latitude_deg=world.hub.latitude_deg, home_longitude_deg=world.hub.longitude_deg)
+    target = world.addresses[5]
+    wait = MissionStep(StepKind.WAIT, target.latitude_deg, target.longitude_deg, duration_s=60.0)
+    stops = (wait,) if launches else ()
+    mission = Mission("m-1", (*stops, MissionStep(StepKind.DELIVER, target.latitude_deg, target.longitude_deg,
+                                                  order_id=order_id), MissionStep(StepKind.RETURN)))
+    await hub.lifecycle.load(mission=mission, vehicle_id="van-1", mode=DeliveryMode.VAN, order_ids=[order_id],
+                             details={"mode": "van"})
+    await hub.lifecycle.depart(mission_id="m-1", vehicle_id="van-1", mode=DeliveryMode.VAN, order_ids=[order_id],
+                               eta_s={})
+
+    async def driving(asked: Mission) -> AdoptionReport:
+        return AdoptionReport(asked.mission_id, HeldMission.RUNNING, 0, (), detail="the van drives it, at step 0")
+
+    van.adopt_mission = driving
+    report = await _reconcile(hub)
+    if launches:
+        assert [m.verdict for m in report.missions] == ["settled"] and "return" in van.commands, report
+        assert _order(database, order_id).status is OrderStatus.READY
+    else:
+        assert [m.verdict for m in report.missions] == ["adopted"] and "return" not in van.commands, report
+        assert hub.missions.running_mission("van-1") is not None
+        assert _order(database, order_id).status is OrderStatus.OUT_FOR_DELIVERY
