@@ -55,6 +55,8 @@ def total_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for key in ("zones", "link_drops", "caught_in_zone", "entered_before_reaction", "drone_releases",
                 "waiting_for_capacity", *COUNTED):
         total[key] = sum(r.get(key) or 0 for r in rows)
+    terrain = [r["terrain_violations"] for r in rows if r.get("terrain_violations") is not None]
+    total["terrain_violations"] = sum(terrain) if terrain else None  # None: no day was in a world with terrain
     total["caught_max_dwell_s"] = max((r.get("caught_max_dwell_s") or 0.0 for r in rows), default=0.0)
     total["min_battery_pct"] = min((r["min_battery_pct"] for r in rows if r.get("min_battery_pct") is not None),
                                    default=None)
