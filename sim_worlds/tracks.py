@@ -86,6 +86,8 @@ class TrackRecorder:
                 # Airborne: armed and off its home's ground. A drone on the ground (before take-off, after
                 # touch-down, riding a van that sets it down stop after stop) reports 0 m above home; in the air
                 # over terrain the height above home may be negative (a door below home), hence the magnitude.
+                # One touched down at a later van stop (higher or lower than its launch point, its home) stands off
+                # home's height until it disarms: the KPI does not count a still drone at the ground (clearance.py).
                 airborne = state.armed and abs(state.relative_altitude_m) >= 1.0
                 self.positions.append(PositionReport(state.stamp_s, vehicle.vehicle_id, state.latitude_deg,
                                                      state.longitude_deg, state.altitude_amsl_m,
