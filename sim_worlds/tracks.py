@@ -67,7 +67,11 @@ class TrackRecorder:
             x0, y0 = self.world.frame.to_local(last.latitude_deg, last.longitude_deg)
             x1, y1 = self.world.frame.to_local(state.latitude_deg, state.longitude_deg)
             step_m = math.hypot(x1 - x0, y1 - y0)
-            if step_m < 500.0:  # a jump (re-home, simulator restart) is not distance travelled
+            # A jump (re-home, simulator restart) is not distance travelled; nor is a carried vehicle's ride on its
+            # van (the van's km): a drone counts only while armed, a robot only while on a mission of its own.
+            riding = vehicle.carried_by is not None and not (
+                (state.armed or last.armed) if vehicle.kind is VehicleKind.DRONE else vehicle.mission_id is not None)
+            if step_m < 500.0 and not riding:
                 track.distance_m += step_m
             if (
                 state.battery_remaining_wh is not None
