@@ -267,10 +267,10 @@ world {html.escape(result.world.name)}; {kpis['simulated_hours']} simulated hour
 
 def kpi_table(kpis: dict[str, Any]) -> str:
     """The headline KPIs as a plain-text table."""
-    keys = ("orders_total", "delivered", "delivered_to_locker", "on_time_pct", "delivery_time_p50_s",
-            "delivery_time_p95_s", "failed_attempts", "cost_per_parcel", "energy_wh_by_mode", "km_by_mode",
-            "min_battery_reserve_pct", "geofence_violations", "terrain_clearance_violations", "webhooks_delivered",
-            "webhooks_dead_lettered",
+    keys = ("fleet_variant", "orders_total", "delivered", "delivered_to_locker", "delivered_on_time", "on_time_pct",
+            "delivery_time_p50_s", "delivery_time_p95_s", "failed_attempts", "cost_per_parcel", "energy_wh_by_mode",
+            "km_by_mode", "vehicles_carried", "van_launched_trips", "min_battery_reserve_pct", "geofence_violations",
+            "terrain_clearance_violations", "webhooks_delivered", "webhooks_dead_lettered",
             "drone_backend", "wall_s", "cold_chain_parcels", "cold_chain_excursions", "max_minutes_out_of_conditioning",
             "addresses_typed", "addresses_resolved", "addresses_reviewed", "addresses_wrong")
     width = max(len(k) for k in keys)
