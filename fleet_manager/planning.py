@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -149,6 +150,8 @@ class FleetPlanner:
         self._van_speed_at: Callable[[float], float] | None = None
         self._traffic_reports: tuple[TrafficReport, ...] = ()
         self._drone_paths: DronePathPlanner | None = None
+        self._paths_lock = threading.Lock()  # plan (a worker thread) vs reroute_path: GEOS prepared geometry is not
+        # thread-safe (libgeos/geos#825) and shapely releases the GIL in predicates: concurrent use crashed a sim day
         self._airspace_key: tuple[str, ...] = ()
         self._travel: FleetTravel | None = None
         self._travel_key: tuple[object, ...] = ()
@@ -190,7 +193,8 @@ class FleetPlanner:
     ) -> DronePath:
         """A safe path for a drone already flying (PathError when there is none)."""
         end_s = now_s + self.config.path_horizon_s
-        return self.drone_paths(airspace, cruise_altitude_m).path(start_xy, goal_xy, start_s=now_s, end_s=end_s)
+        with self._paths_lock:
+            return self.drone_paths(airspace, cruise_altitude_m).path(start_xy, goal_xy, start_s=now_s, end_s=end_s)
 
     def next_mission_id(self, vehicle_id: str, now_s: float) -> str:
         """A unique, readable mission id."""
@@ -362,41 +366,42 @@ class FleetPlanner:
 
         `orders` are what `open_order` made of the dispatcher's open orders.
         """
-        started = time.perf_counter()
-        slots = [s for s in slots if not s.idle or self.usable(s)]
-        vehicle_specs = [spec for spec in (self.vehicle_spec(s) for s in slots) if spec is not None]
-        if not vehicle_specs or not any(s.idle for s in slots):
-            return []  # nobody can be sent (all drained): the plan in force stays for the next cycle
-        travel = self.travel(airspace, [s.vehicle for s in slots], now_s)
-        specs = {o.order_id: o for o in orders}
-        idle_ids = frozenset(s.vehicle.vehicle_id for s in slots if s.idle)
-        charges = {s.vehicle.vehicle_id: charge_wh / s.vehicle.profile.battery_wh for s in slots
-                   if s.idle and (charge_wh := _charge_wh(s)) is not None and s.vehicle.profile.battery_wh > 0}
-        events = self._replan_events(now_s, vehicle_specs, specs, idle_ids, charges)
-        if events is None or self._last is None:
-            result = plan_fleet_result(travel, vehicle_specs, list(specs.values()), now_s=now_s,
-                                       seed=self.config.seed,
-                                       time_budget_s=self.budget_s(self.config.time_budget_s, len(specs)),
-                                       objective=Objective(self.config.objective), handoff=self.config.handoff)
-            self._last = _LastPlan(result, now_s, self._airspace_key, specs, idle_ids, charges)
-            self.last_plan_kind = "full"
-        elif events:
-            result = replan(PlanState(self._last.result, now_s), events,
-                            self.budget_s(self.config.replan_budget_s, len(specs)),
-                            seed=self.config.seed)
-            self._last.result = result
-            self._last.specs = specs
-            self.last_plan_kind = "replan"
-        else:
-            result = self._last.result  # nothing changed: trips planned for later may be due now
-            self.last_plan_kind = "kept"
-        sorties = self.trips_due(result.plan, slots, specs, now_s)
-        self._last.dispatched.update(o for s in sorties for o in s.all_order_ids)
-        self._last.idle_ids = idle_ids - {s.vehicle_id for s in sorties}
-        self.last_plan_wall_s = time.perf_counter() - started
-        logger.debug("%s plan (%s): %d orders, %d vehicles, %d sorties in %.2f s", self.last_plan_kind,
-                     self.last_plan_reason, len(specs), len(vehicle_specs), len(sorties), self.last_plan_wall_s)
-        return sorties
+        with self._paths_lock:
+            started = time.perf_counter()
+            slots = [s for s in slots if not s.idle or self.usable(s)]
+            vehicle_specs = [spec for spec in (self.vehicle_spec(s) for s in slots) if spec is not None]
+            if not vehicle_specs or not any(s.idle for s in slots):
+                return []  # nobody can be sent (all drained): the plan in force stays for the next cycle
+            travel = self.travel(airspace, [s.vehicle for s in slots], now_s)
+            specs = {o.order_id: o for o in orders}
+            idle_ids = frozenset(s.vehicle.vehicle_id for s in slots if s.idle)
+            charges = {s.vehicle.vehicle_id: charge_wh / s.vehicle.profile.battery_wh for s in slots
+                       if s.idle and (charge_wh := _charge_wh(s)) is not None and s.vehicle.profile.battery_wh > 0}
+            events = self._replan_events(now_s, vehicle_specs, specs, idle_ids, charges)
+            if events is None or self._last is None:
+                result = plan_fleet_result(travel, vehicle_specs, list(specs.values()), now_s=now_s,
+                                           seed=self.config.seed,
+                                           time_budget_s=self.budget_s(self.config.time_budget_s, len(specs)),
+                                           objective=Objective(self.config.objective), handoff=self.config.handoff)
+                self._last = _LastPlan(result, now_s, self._airspace_key, specs, idle_ids, charges)
+                self.last_plan_kind = "full"
+            elif events:
+                result = replan(PlanState(self._last.result, now_s), events,
+                                self.budget_s(self.config.replan_budget_s, len(specs)),
+                                seed=self.config.seed)
+                self._last.result = result
+                self._last.specs = specs
+                self.last_plan_kind = "replan"
+            else:
+                result = self._last.result  # nothing changed: trips planned for later may be due now
+                self.last_plan_kind = "kept"
+            sorties = self.trips_due(result.plan, slots, specs, now_s)
+            self._last.dispatched.update(o for s in sorties for o in s.all_order_ids)
+            self._last.idle_ids = idle_ids - {s.vehicle_id for s in sorties}
+            self.last_plan_wall_s = time.perf_counter() - started
+            logger.debug("%s plan (%s): %d orders, %d vehicles, %d sorties in %.2f s", self.last_plan_kind,
+                         self.last_plan_reason, len(specs), len(vehicle_specs), len(sorties), self.last_plan_wall_s)
+            return sorties
 
     def _replan_events(
         self,

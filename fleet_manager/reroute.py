@@ -9,6 +9,7 @@ straight line home is clear, else holds.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from shapely.geometry import LineString, Point
 
 from mission_planner.airspace import Airspace
+from mission_planner.drone_paths import DronePath
 from mission_planner.errors import PlanningError
 from mission_planner.geodesy import LocalFrame
 from mission_planner.terrain import ElevationGrid
@@ -51,6 +53,11 @@ class Rerouter:
         """How far drone paths keep from a blocking zone."""
         return self.planner.config.drone_safety_margin_m
 
+    async def _path(self, airspace: Airspace, altitude_m: float, start_xy: tuple[float, float],
+                    goal_xy: tuple[float, float], now_s: float) -> DronePath:
+        """`FleetPlanner.reroute_path` off the event loop: it waits while a plan runs (they share the path planner)."""
+        return await asyncio.to_thread(self.planner.reroute_path, airspace, altitude_m, start_xy, goal_xy, now_s)
+
     async def reroute(
         self, vehicle: FleetVehicle, state: VehicleState, airspace: Airspace, names: str, now_s: float
     ) -> RerouteOutcome:
@@ -67,12 +74,12 @@ class Rerouter:
             if pending is not None:
                 order_id, latitude_deg, longitude_deg = pending
                 drop = self.frame.to_local(latitude_deg, longitude_deg)
-                to_drop = planner.reroute_path(airspace, altitude_m, here, drop, now_s)
-                home_path = planner.reroute_path(airspace, altitude_m, drop, home, now_s)
+                to_drop = await self._path(airspace, altitude_m, here, drop, now_s)
+                home_path = await self._path(airspace, altitude_m, drop, home, now_s)
                 stop: Stop | None = Stop(order_id, latitude_deg, longitude_deg)
             else:
                 to_drop, stop = None, None
-                home_path = planner.reroute_path(airspace, altitude_m, here, home, now_s)
+                home_path = await self._path(airspace, altitude_m, here, home, now_s)
         except PlanningError as exc:
             await vehicle.adapter.pause()
             return RerouteOutcome("zone_recall", f"no safe path around {names} ({exc}): holding position")
@@ -105,7 +112,7 @@ class Rerouter:
         home = self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg)
         altitude_m = vehicle.profile.cruise_altitude_m or max(state.relative_altitude_m, 30.0)
         try:
-            home_path = self.planner.reroute_path(airspace, altitude_m, here, home, now_s)
+            home_path = await self._path(airspace, altitude_m, here, home, now_s)
             mission = drone_reroute(self.planner.next_mission_id(vehicle.vehicle_id, now_s), None, None, home_path,
                                     self.frame, cruise_speed_m_s=vehicle.profile.speed_m_s)
             await self.missions.replace_mission(vehicle, mission)
@@ -131,7 +138,7 @@ class Rerouter:
             goal, land_at, home_ground_m = _recovery_point(running.mission, terrain, self.frame)
             here = self.frame.to_local(state.latitude_deg, state.longitude_deg)
             altitude_m = vehicle.profile.cruise_altitude_m or max(state.relative_altitude_m, 30.0)
-            path = self.planner.reroute_path(airspace, altitude_m, here, goal, now_s)
+            path = await self._path(airspace, altitude_m, here, goal, now_s)
             mission = drone_reroute(self.planner.next_mission_id(vehicle.vehicle_id, now_s), None, None, path,
                                     self.frame, cruise_speed_m_s=vehicle.profile.speed_m_s,
                                     home_ground_m=home_ground_m, land_at=land_at)

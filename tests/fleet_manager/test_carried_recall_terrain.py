@@ -100,3 +100,30 @@ def test_without_a_mission_in_flight_the_recalled_drone_holds() -> None:
     rerouter = Rerouter(planner=_planner(world), missions=missions, frame=world.frame)  # type: ignore[arg-type]
     asyncio.run(rerouter.go_to_recovery(vehicle, state, world.airspace, NOW_S))
     assert adapter.paused == 1 and missions.sent == []
+
+
+def test_a_recall_waits_for_a_plan_in_progress_instead_of_sharing_the_path_planner() -> None:
+    """GEOS prepared geometry is not thread-safe (libgeos/geos#825): a recall's path query runs only while no plan
+    (a worker thread) uses the same path planner; the event loop stays free meanwhile."""
+    world = load_world("andorra")
+    frame = world.frame
+    in_flight = Mission("drone-3-1", (MissionStep(StepKind.TAKEOFF, altitude_m=60.0),
+                                      MissionStep(StepKind.GOTO, *LAUNCH, altitude_m=60.0),
+                                      MissionStep(StepKind.LAND, *RECOVERY)))
+    state = VehicleState("drone-3", VehicleKind.DRONE, NOW_S, *LAUNCH, relative_altitude_m=60.0, armed=True)
+    vehicle = FleetVehicle(_Adapter(), "hub", DRONE, world.hub.latitude_deg, world.hub.longitude_deg,  # type: ignore[arg-type]
+                           carried_by="van-3")
+    missions = _Missions("drone-3", in_flight)
+    planner = _planner(world)
+    rerouter = Rerouter(planner=planner, missions=missions, frame=frame)  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        with planner._paths_lock:  # a plan is running
+            recall = asyncio.create_task(rerouter.go_to_recovery(vehicle, state, world.airspace, NOW_S))
+            for _ in range(50):  # the loop keeps turning while the recall waits
+                await asyncio.sleep(0)
+            assert not recall.done() and missions.sent == []
+        await asyncio.wait_for(recall, 60.0)
+
+    asyncio.run(scenario())
+    assert len(missions.sent) == 1 and missions.sent[0].steps[-1].kind is StepKind.LAND
