@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     # the store with a fencing token (fleet_manager.leadership). Empty: the fleet file's only hub, no lease.
     hubs: Annotated[tuple[str, ...], NoDecode] = ()
     standby: bool = False  # start as a standby: let a primary started alongside take the hubs first
+    # A stateless API replica: every hub of the fleet file, no vehicles, no dispatcher; orders routed by hub id or
+    # location (fleet_manager.hub_routing), the live stream read from JetStream (needs FINALMILE_NATS_URL).
+    api_only: bool = False
     # NATS JetStream: with a URL, one process at a time (by lease) relays the outbox to the stream (fleet_manager.bus).
     nats_url: str | None = None
     nats_stream: str = "FINALMILE_EVENTS"
@@ -270,6 +273,10 @@ class Settings(BaseSettings):
             )
         if self.webhook_url and (self.webhook_secret is None or not self.webhook_secret.get_secret_value()):
             raise ConfigError("FINALMILE_WEBHOOK_URL is set but FINALMILE_WEBHOOK_SECRET is empty; webhooks are signed")
+        if self.api_only and (self.hubs or self.standby):
+            raise ConfigError("--api-only leads no hub: drop --hubs / --standby (FINALMILE_HUBS, FINALMILE_STANDBY)")
+        if self.api_only and not self.nats_url:
+            raise ConfigError("--api-only streams events from NATS JetStream: set FINALMILE_NATS_URL")
         if self.api_keys and self.server_secret is None:
             raise ConfigError(
                 "FINALMILE_API_KEYS is set but FINALMILE_SERVER_SECRET is not: key ids, stream tickets and sealed "

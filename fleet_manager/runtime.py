@@ -28,6 +28,7 @@ import httpx
 from fastapi import FastAPI
 
 from mission_planner.clock import Clock
+from mission_planner.geodesy import LocalFrame
 
 from .adapters.base import Geofence, LinkStatus, VehicleAdapter, VehicleState
 from .adapters.factory import AdapterFactory
@@ -40,6 +41,7 @@ from .fleet import LINK_DOWN, Fleet, FleetVehicle
 from .fleet_file import AdapterKind, FleetFile, HubConfig, fleet_from_vehicles, load_fleet_file
 from .fleet_file import VehicleConfig as FleetFileVehicle
 from .handover import AlwaysPresent, HttpRecipientCheck, RecipientCheck
+from .hub_routing import router_for_fleet
 from .leadership import HubFence, HubLeadership, guard_commands
 from .learning.eta_model import LearningError
 from .learning.eta_service import EtaService
@@ -58,6 +60,7 @@ from .store.db import Database
 from .supervisor import NamedJob, VehicleLink
 from .telemetry_recorder import TelemetryRecorder
 from .world import World, load_world
+from .world.model import world_spec
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +160,8 @@ class Runtime:
         """
         clock = clock or Clock()
         fleet_file = fleet_file if fleet_file is not None else load_fleet_config(settings)
+        if settings.api_only and fleet_file is None:
+            raise ConfigError("--api-only takes orders for the hubs of a fleet file: set FINALMILE_FLEET_FILE")
         database = Database(settings.database_url)
         try:
             # Before any vehicle link opens: a schema behind the code is the operator's to fix (`finalmile db upgrade`).
@@ -168,6 +173,8 @@ class Runtime:
             app = create_app(settings, clock=clock, database=database, webhook_transport=webhook_transport)
             app.state.service.prepare_address_resolver(settings.hub_id)
             return cls(settings, clock, database, Fleet(), app)
+        if settings.api_only:
+            return cls._start_api_only(settings, fleet_file, clock, database, webhook_transport)
         if len(fleet_file.hubs) > 1 and not settings.hubs:
             raise ConfigError(f"the fleet file names {len(fleet_file.hubs)} hubs: name the ones this process serves "
                               "with --hubs / FINALMILE_HUBS (each is then led through a lease)")
@@ -259,6 +266,28 @@ class Runtime:
         logger.info("fleet manager %s competing for hubs %s%s", settings.node_id, ", ".join(settings.hubs),
                     " (standby)" if settings.standby else "")
         return runtime
+
+    @classmethod
+    def _start_api_only(
+        cls, settings: Settings, fleet_file: FleetFile, clock: Clock, database: Database,
+        webhook_transport: httpx.AsyncBaseTransport | None,
+    ) -> Runtime:
+        """A stateless API replica for every hub of the fleet file: no vehicle link, no dispatcher, no lease.
+
+        Orders go to their hub by hub id or destination (`hub_routing`) and wait in the store for the hub's
+        leader; the live stream comes from JetStream; webhooks are delivered under SKIP LOCKED like any replica.
+        """
+        hub_ids = tuple(hub.hub_id for hub in fleet_file.hubs)
+        first = fleet_file.hubs[0]
+        settings = settings.model_copy(update={"hub_id": first.hub_id, "world": first.world, "hubs": hub_ids})
+        origin = world_spec(first.world)[0]["origin"]  # the YAML only: a replica builds no world graphs
+        app = create_app(settings, clock=clock, database=database, webhook_transport=webhook_transport,
+                         frame=LocalFrame.at(float(origin["latitude_deg"]), float(origin["longitude_deg"])))
+        service = app.state.service
+        service.hub_router = router_for_fleet(fleet_file)
+        service.hub_worlds = {hub.hub_id: hub.world for hub in fleet_file.hubs}
+        logger.info("API replica %s for hubs %s", settings.node_id, ", ".join(hub_ids))
+        return cls(settings, clock, database, Fleet(), app, fleet_file)
 
     async def _serve_hub(self, hub: HubConfig, fence: HubFence) -> None:
         """Run one hub while this process leads it: connect its vehicles (commands fenced), build its services on

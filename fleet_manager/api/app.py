@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from fleet_manager.bus import OutboxRelay, RelayConfig
+from fleet_manager.bus.jetstream_stream import JetStreamEvents
 from fleet_manager.condition_monitor import ConditionMonitor
 from fleet_manager.config import Settings, webhook_secret_bytes
 from fleet_manager.domain.commander import VehicleCommander
@@ -30,7 +31,7 @@ from mission_planner.clock import Clock
 from mission_planner.geodesy import LocalFrame
 
 from . import errors
-from .broker import EventBroker
+from .broker import EventBroker, EventSource
 from .edge import Edge
 from .keyring import KeyRing
 from .limits import BATCH_MAX_BODY_BYTES, MAX_BODY_BYTES
@@ -113,12 +114,17 @@ def create_app(
     own_database = database is None
     database = database or Database(settings.database_url)
     metrics = Metrics()
-    broker = EventBroker(
-        database,
-        settings.hub_ids,
-        poll_interval_s=settings.stream_poll_interval_s,
-        on_event=lambda event: metrics.events.labels(type=event.type).inc(),
-    )
+    broker: EventSource
+    if settings.api_only and settings.nats_url:
+        # A replica that writes no vehicle state streams what the relay put on the bus (any replica, same ids).
+        broker = JetStreamEvents(RelayConfig(url=settings.nats_url, stream=settings.nats_stream), settings.hub_ids)
+    else:
+        broker = EventBroker(
+            database,
+            settings.hub_ids,
+            poll_interval_s=settings.stream_poll_interval_s,
+            on_event=lambda event: metrics.events.labels(type=event.type).inc(),
+        )
     deliverer = None
     if settings.webhook_url:
         secret = webhook_secret_bytes(settings.webhook_secret.get_secret_value()) if settings.webhook_secret else b""

@@ -1,0 +1,169 @@
+"""The stateless API tier over real processes: two `finalmile serve --api-only` replicas and one shard
+(`--hubs hub-north,hub-south`, a drone on mavsim) on one PostgreSQL store and a nats-server of the test.
+
+An order posted to replica A without a hub id goes to the hub whose service area holds its destination,
+is dispatched by the shard, and its events stream from replica B (read from JetStream, ids = outbox
+seqs); a reconnect to replica A with Last-Event-ID resumes right after that id. An order no hub can
+take is a 422 naming the field.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from fm_helpers import API_KEYS_ENV, SERVER_SECRET, auth, free_port, post_order, serve_subprocess
+from nats_helpers import NATS_SERVER, running_nats
+from shapely.geometry import LineString
+from sse_helpers import SseEvent, SseReader
+
+from fleet_manager.world import load_world
+from fleet_manager.world.model import Building
+from mission_planner.airspace import ZoneKind
+from sim_worlds.fleet_setup import drone_parameters
+from sim_worlds.mavsim.process import MavsimProcess
+from sim_worlds.scenario import load_scenario
+
+pytestmark = [pytest.mark.postgres, pytest.mark.sim,
+              pytest.mark.skipif(NATS_SERVER is None, reason="nats-server is not installed")]
+
+NORTH, SOUTH = "hub-north", "hub-south"
+#: hub-south's area: a 1 km circle 2 km south of the Postitalo hub (inside hub-north's 3 km circle too).
+SOUTH_CENTRE = (60.1535, 24.9381)
+ORDER_TYPES = "com.finalmile.order"
+
+
+@pytest.fixture
+def postgres_url(empty_database_url: str) -> str:
+    if not empty_database_url.startswith("postgresql"):
+        pytest.skip("shards and replicas share one PostgreSQL store")
+    return empty_database_url
+
+
+def _fleet_file(path: Path, drone_url: str) -> Path:
+    hub = load_world("helsinki").hub
+    path.write_text(yaml.safe_dump({
+        "hubs": [
+            {"hub_id": NORTH, "world": "helsinki", "recipient_presence": {"kind": "always"},
+             "service_area": {"latitude_deg": hub.latitude_deg, "longitude_deg": hub.longitude_deg, "radius_m": 3000}},
+            {"hub_id": SOUTH, "world": "helsinki", "recipient_presence": {"kind": "always"}, "lockers": [],
+             "service_area": {"latitude_deg": SOUTH_CENTRE[0], "longitude_deg": SOUTH_CENTRE[1], "radius_m": 1000}},
+        ],
+        "vehicles": [{"vehicle_id": "drone-1", "kind": "drone", "url": drone_url, "hub": NORTH}],
+    }))
+    return path
+
+
+def _target() -> Building:
+    """An address ~500 m from the hub whose straight route crosses no zone (the drone takes it)."""
+    world = load_world("helsinki")
+    hub = world.hub
+    blocked = [z.polygon.buffer(80.0) for z in world.airspace.zones if z.kind is not ZoneKind.OPERATING_AREA]
+
+    def clear_route(b: Building) -> bool:
+        return not any(LineString([(hub.x_m, hub.y_m), (b.x_m, b.y_m)]).intersects(p) for p in blocked)
+
+    return min((b for b in world.addresses if clear_route(b)),
+               key=lambda b: abs(math.hypot(b.x_m - hub.x_m, b.y_m - hub.y_m) - 500.0))
+
+
+@pytest.fixture
+def cluster(postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, str, str]]:
+    """(replica A, replica B, shard) base URLs of the running topology."""
+    hub = load_world("helsinki").hub
+    with ExitStack() as stack:
+        nats = stack.enter_context(running_nats(tmp_path / "jetstream"))
+        sim = stack.enter_context(MavsimProcess(1, speedup=2.0, home=(hub.latitude_deg, hub.longitude_deg, 10.0),
+                                                params=drone_parameters(load_scenario("helsinki_day")),
+                                                extra_args=("--boot-s", "3")))
+        fleet_path = _fleet_file(tmp_path / "fleet.yaml", sim.urls[0])
+        env = {"FINALMILE_DATABASE_URL": postgres_url, "FINALMILE_FLEET_FILE": str(fleet_path),
+               "FINALMILE_NATS_URL": nats.url, "FINALMILE_API_KEYS": API_KEYS_ENV,
+               "FINALMILE_SERVER_SECRET": SERVER_SECRET, "FINALMILE_LEASE_TTL_S": "3"}
+        bases = []
+        for name, args in (("shard", ("--hubs", f"{NORTH},{SOUTH}")), ("api-a", ("--api-only",)),
+                           ("api-b", ("--api-only",))):
+            port = free_port()
+            stack.enter_context(serve_subprocess({**env, "FINALMILE_NODE_ID": name}, port=port,
+                                                 log_path=tmp_path / f"{name}.log", timeout_s=180.0, args=args))
+            bases.append(f"http://127.0.0.1:{port}/v1")
+        shard, replica_a, replica_b = bases
+        yield replica_a, replica_b, shard
+
+
+def _order_events(events: list[SseEvent], order_id: str) -> list[SseEvent]:
+    return [e for e in events if e.data.get("data", {}).get("order_id") == order_id]
+
+
+def _statuses(events: list[SseEvent]) -> list[str]:
+    return [str(e.data["data"].get("to_status")) for e in events if e.event.endswith("order.status_changed")]
+
+
+@pytest.mark.timeout(600)
+def test_order_posted_to_one_replica_is_dispatched_by_the_shard_and_streams_from_the_other_and_routed(
+    cluster: tuple[str, str, str],
+) -> None:
+    replica_a, replica_b, shard = cluster
+    target = _target()
+    stream_b = SseReader(f"{replica_b}/events/stream?types={ORDER_TYPES}", auth("viewer"))
+    with stream_b:
+        order_id = post_order(replica_a, auth("backend"), "cluster-1", target.latitude_deg, target.longitude_deg)
+        created = httpx.get(f"{replica_a}/orders/{order_id}", headers=auth("viewer"), timeout=30).json()
+        assert created["hub_id"] == NORTH  # inside hub-north's area only
+        events = stream_b.wait_for(lambda got: "out_for_delivery" in _statuses(_order_events(got, order_id)),
+                                   timeout_s=300, what="replica B streaming the order going out")
+    mine = _order_events(events, order_id)
+    statuses = _statuses(mine)
+    # From its first status on (the stream opened before the POST), each change once, in order.
+    assert statuses == ["received", "ready", "planned", "assigned", "loaded", "out_for_delivery"], statuses
+    ids = [e.event_id for e in mine]
+    assert all(i is not None for i in ids) and ids == sorted(ids) and len(set(ids)) == len(ids), ids
+    dispatched = httpx.get(f"{shard}/orders/{order_id}", headers=auth("viewer"), timeout=30).json()
+    assert dispatched["vehicle_id"] == "drone-1", dispatched
+
+    # Reconnect to the other replica after the first event: the rest of the order's events, nothing before.
+    resumed = SseReader(f"{replica_a}/events/stream?types={ORDER_TYPES}",
+                        {**auth("viewer"), "Last-Event-ID": str(ids[0])})
+    with resumed:
+        again = resumed.wait_for(lambda got: "out_for_delivery" in _statuses(_order_events(got, order_id)),
+                                 timeout_s=60, what="replica A replaying from Last-Event-ID")
+    replayed = _order_events(again, order_id)
+    assert [e.event_id for e in replayed][:len(ids) - 1] == ids[1:]
+    assert all(e.event_id is not None and e.event_id > ids[0] for e in again)
+    _routing_and_refusals(replica_a, replica_b)
+
+
+def _routing_and_refusals(replica_a: str, replica_b: str) -> None:
+    """By hub id, else by service area (nearest centre when two hold it); refused naming the field, nothing made."""
+    backend = auth("backend")
+    south = post_order(replica_b, backend, "cluster-south", *SOUTH_CENTRE)
+    north_by_id = httpx.post(f"{replica_a}/orders", headers={**backend, "Idempotency-Key": "cluster-named"},
+                             timeout=30, json={"hub_id": NORTH, "recipient": {"name": "Aino"}, "weight_kg": 0.8,
+                                               "customs_cleared": True,
+                                               "destination": {"latitude_deg": SOUTH_CENTRE[0],
+                                                               "longitude_deg": SOUTH_CENTRE[1]}})
+    assert north_by_id.status_code == 201, north_by_id.text
+    assert north_by_id.json()["hub_id"] == NORTH  # the hub named wins over the location
+    got = httpx.get(f"{replica_a}/orders/{south}", headers=auth("viewer"), timeout=30).json()
+    assert got["hub_id"] == SOUTH  # in both areas, nearer hub-south's centre
+
+    def refused(body: dict[str, object], key: str) -> dict[str, object]:
+        response = httpx.post(f"{replica_a}/orders", headers={**backend, "Idempotency-Key": key}, timeout=30,
+                              json={"recipient": {"name": "Aino"}, "weight_kg": 0.8, "customs_cleared": True, **body})
+        assert response.status_code == 422, response.text
+        return dict(response.json())
+
+    tallinn = refused({"destination": {"latitude_deg": 59.437, "longitude_deg": 24.7536}}, "cluster-tallinn")
+    assert [e["field"] for e in tallinn["errors"]] == ["body.destination"], tallinn  # type: ignore[union-attr]
+    unknown = refused({"hub_id": "hub-nowhere", "destination": {"latitude_deg": 60.17, "longitude_deg": 24.94}},
+                      "cluster-unknown")
+    assert [e["field"] for e in unknown["errors"]] == ["body.hub_id"], unknown  # type: ignore[union-attr]
+    typed = refused({"address": {"text": "Mannerheimintie 1, Helsinki"}}, "cluster-typed")
+    assert [e["field"] for e in typed["errors"]] == ["body.hub_id"], typed  # type: ignore[union-attr]
+    listed = httpx.get(f"{replica_b}/orders", headers=auth("viewer"), timeout=30).json()["items"]
+    assert len(listed) == 3, [(o["order_id"], o["reference"]) for o in listed]  # cluster-1 and the two above
