@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     # A stateless API replica: every hub of the fleet file, no vehicles, no dispatcher; orders routed by hub id or
     # location (fleet_manager.hub_routing), the live stream read from JetStream (needs FINALMILE_NATS_URL).
     api_only: bool = False
+    # Operator commands go over NATS to the hub's leader (replicas and shards with FINALMILE_NATS_URL); no answer
+    # within this time is a 503 naming the hub.
+    command_timeout_s: float = Field(default=5.0, gt=0, le=60)
     # NATS JetStream: with a URL, one process at a time (by lease) relays the outbox to the stream (fleet_manager.bus).
     nats_url: str | None = None
     nats_stream: str = "FINALMILE_EVENTS"

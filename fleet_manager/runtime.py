@@ -33,6 +33,7 @@ from mission_planner.geodesy import LocalFrame
 from .adapters.base import Geofence, LinkStatus, VehicleAdapter, VehicleState
 from .adapters.factory import AdapterFactory
 from .api.app import BackgroundJob, create_app
+from .bus.commands import CommandResponder, CommandRouter
 from .config import Settings
 from .customs_forecast import CustomsForecastConfig, CustomsForecaster
 from .dispatcher import Dispatcher, DispatcherConfig
@@ -51,7 +52,7 @@ from .live_airspace import LiveAirspace
 from .mavlink_config import mavlink_options
 from .mission_control import MissionConfig, MissionControl
 from .monitors import MonitorConfig, SafetyMonitor
-from .operator_commands import AdapterCommander
+from .operator_commands import AdapterCommander, HubCommandExecutor
 from .order_lifecycle import AttemptPolicy, OrderLifecycle
 from .planning import FleetPlanner
 from .reroute import Rerouter
@@ -258,6 +259,9 @@ class Runtime:
                          frame=worlds[first.world].frame, background=[lead.run for lead in leaderships],
                          webhook_transport=webhook_transport)
         register_link_metrics(app.state.service.metrics.registry, fleet)
+        bus = app.state.service.bus
+        if bus is not None:  # a hub this process does not lead is commanded through its leader
+            app.state.service.command_router = CommandRouter(bus, timeout_s=settings.command_timeout_s)
         for hub_id in settings.hubs:
             app.state.service.prepare_address_resolver(hub_id)
         runtime = cls(settings, clock, database, fleet, app, fleet_file)
@@ -286,6 +290,8 @@ class Runtime:
         service = app.state.service
         service.hub_router = router_for_fleet(fleet_file)
         service.hub_worlds = {hub.hub_id: hub.world for hub in fleet_file.hubs}
+        if service.bus is not None:
+            service.command_router = CommandRouter(service.bus, timeout_s=settings.command_timeout_s)
         logger.info("API replica %s for hubs %s", settings.node_id, ", ".join(hub_ids))
         return cls(settings, clock, database, Fleet(), app, fleet_file)
 
@@ -327,6 +333,11 @@ class Runtime:
                          self.settings.vehicle_connect_timeout_s, services.dispatcher.vehicle_connected))
                      for v in fleet_file.vehicles if v.vehicle_id in down]
             jobs: list[BackgroundJob] = [*services.jobs(), *links]
+            if self.settings.nats_url:  # operator commands sent to any process reach this hub's leader over NATS
+                service = self.app.state.service
+                execute = HubCommandExecutor(hub_id=hub.hub_id, fence=fence, database=database,
+                                             execute=service.execute_command)
+                jobs.append(CommandResponder(self.settings.nats_url, hub_id=hub.hub_id, execute=execute).run)
             await _run_until_one_fails([job(self.app.state.service) for job in jobs])
         finally:
             self.hubs.pop(hub.hub_id, None)

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 
 from fleet_manager.bus import OutboxRelay, RelayConfig
 from fleet_manager.bus.jetstream_stream import JetStreamEvents
+from fleet_manager.bus.link import BusLink
 from fleet_manager.condition_monitor import ConditionMonitor
 from fleet_manager.config import Settings, webhook_secret_bytes
 from fleet_manager.domain.commander import VehicleCommander
@@ -115,9 +116,11 @@ def create_app(
     database = database or Database(settings.database_url)
     metrics = Metrics()
     broker: EventSource
-    if settings.api_only and settings.nats_url:
+    bus = BusLink(settings.nats_url, name=f"finalmile-{settings.node_id}") if settings.nats_url else None
+    if settings.api_only and settings.nats_url and bus is not None:
         # A replica that writes no vehicle state streams what the relay put on the bus (any replica, same ids).
-        broker = JetStreamEvents(RelayConfig(url=settings.nats_url, stream=settings.nats_stream), settings.hub_ids)
+        broker = JetStreamEvents(RelayConfig(url=settings.nats_url, stream=settings.nats_stream), settings.hub_ids,
+                                 bus)
     else:
         broker = EventBroker(
             database,
@@ -170,6 +173,7 @@ def create_app(
         pickup_limiter=RateLimiter(settings.pickups_per_minute, "pickup attempts at this locker"),
         recipient_limiter=RateLimiter(settings.recipient_actions_per_minute, "recipient actions on this order"),
         address_resolvers=dict(address_resolvers or {}),
+        bus=bus,
     )
 
     @asynccontextmanager
@@ -177,6 +181,8 @@ def create_app(
         # Migrations are `finalmile db upgrade`'s job, run once; replicas starting together must not race on them.
         await asyncio.to_thread(database.require_current_schema)
         service.loop = asyncio.get_running_loop()
+        if bus is not None:
+            service.supervise("nats-link", bus.run)
         service.supervise("event-stream-tail", broker.run)
         if settings.mqtt_url:
             monitor = ConditionMonitor(database=database, clock=clock, hub_ids=settings.hub_ids,

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from fleet_manager.bus.commands import CommandRouter
+from fleet_manager.bus.link import BusLink
 from fleet_manager.config import Settings
 from fleet_manager.domain.commander import VehicleCommander
 from fleet_manager.errors import AdapterError
@@ -62,6 +64,8 @@ class FleetService:
     vehicle_links: Callable[[], list[VehicleLink]] | None = None  # the runtime's vehicles, for /readyz
     hub_router: HubRouter | None = None  # which hub an order goes to (the runtime's fleet); None: the one hub
     hub_worlds: dict[str, str] = field(default_factory=dict)  # each hub's world, when not the settings' one
+    bus: BusLink | None = None  # the process's NATS connection (FINALMILE_NATS_URL)
+    command_router: CommandRouter | None = None  # operator commands to the hub's leader over NATS (scale-out)
 
     def route_order(self, *, hub_id: str | None, latitude_deg: float | None, longitude_deg: float | None) -> str:
         """The hub of a new order (`fleet_manager.hub_routing`); `HubUnresolved` naming the field to fix."""
@@ -144,21 +148,22 @@ class FleetService:
         commander = self.commander
         if commander is None:
             return
-        await asyncio.to_thread(self._finish, command.command_id, fleet_store.CommandStatus.SENT, "")
+        await asyncio.to_thread(self.finish_command, command.command_id, fleet_store.CommandStatus.SENT, "")
         try:
             await commander.execute(command)
         except AdapterError as exc:
-            await asyncio.to_thread(self._finish, command.command_id, fleet_store.CommandStatus.FAILED, str(exc))
+            await asyncio.to_thread(self.finish_command, command.command_id, fleet_store.CommandStatus.FAILED, str(exc))
             return
         except Exception as exc:
             logger.exception("commander crashed on %s", command.command_id)
             await asyncio.to_thread(
-                self._finish, command.command_id, fleet_store.CommandStatus.FAILED, f"{type(exc).__name__}: {exc}"
-            )
+                self.finish_command, command.command_id, fleet_store.CommandStatus.FAILED,
+                f"{type(exc).__name__}: {exc}")
             return
-        await asyncio.to_thread(self._finish, command.command_id, fleet_store.CommandStatus.ACCEPTED, "")
+        await asyncio.to_thread(self.finish_command, command.command_id, fleet_store.CommandStatus.ACCEPTED, "")
 
-    def _finish(self, command_id: str, status: fleet_store.CommandStatus, error: str) -> None:
+    def finish_command(self, command_id: str, status: fleet_store.CommandStatus, error: str) -> None:
+        """Record what became of a command."""
         with self.write() as session:
             fleet_store.finish_command(session, command_id=command_id, status=status, at_s=self.now(), error=error)
 

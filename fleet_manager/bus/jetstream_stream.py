@@ -23,6 +23,7 @@ from typing import Any
 from fleet_manager.api.broker import StreamEvent
 
 from .jetstream_relay import SEQ_HEADER, RelayConfig, ensure_stream
+from .link import BusLink
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class JetStreamEvents:
 
     config: RelayConfig
     hub_ids: tuple[str, ...]
-    _client: Any = None
+    link: BusLink  # the process's NATS connection (run by the app)
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
     _listeners: int = 0
 
@@ -48,24 +49,18 @@ class JetStreamEvents:
         """Nothing to do: events reach this stream through the relay, which its own commits wake."""
 
     async def run(self) -> None:
-        """Connect to NATS (reconnecting for ever) and make sure the stream exists; hold the link until cancelled."""
-        import nats
-
-        async def on_disconnected() -> None:
-            logger.warning("NATS connection lost; event streams resume from their last id on reconnect")
-
-        client = await nats.connect(self.config.url, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                                    disconnected_cb=on_disconnected, name="finalmile-api-stream")
+        """Once NATS is connected, make sure the stream exists; then streams may open (until cancelled)."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                client = await self.link.client(CONNECT_WAIT_S)
+                break
+            logger.warning("event stream: NATS not connected after %.0f s; still waiting", CONNECT_WAIT_S)
+        await ensure_stream(client.jetstream(timeout=self.config.publish_timeout_s), self.config)
+        self._ready.set()
         try:
-            await ensure_stream(client.jetstream(timeout=self.config.publish_timeout_s), self.config)
-            self._client = client
-            self._ready.set()
             await asyncio.Event().wait()
         finally:
             self._ready.clear()
-            self._client = None
-            with contextlib.suppress(Exception):
-                await client.close()
 
     async def subscribe(
         self, *, after_seq: int | None = None, hub_ids: Collection[str] | None = None,
@@ -79,7 +74,7 @@ class JetStreamEvents:
         except TimeoutError:
             logger.warning("event stream: NATS not connected within %.0f s; closing the stream", CONNECT_WAIT_S)
             return
-        jetstream = self._client.jetstream(timeout=self.config.publish_timeout_s)
+        jetstream = (await self.link.client(CONNECT_WAIT_S)).jetstream(timeout=self.config.publish_timeout_s)
         start = await self._start_after(jetstream, after_seq)
         wanted = frozenset(hub_ids or self.hub_ids)
         prefixes = tuple(type_prefixes)

@@ -4,7 +4,8 @@
 An order posted to replica A without a hub id goes to the hub whose service area holds its destination,
 is dispatched by the shard, and its events stream from replica B (read from JetStream, ids = outbox
 seqs); a reconnect to replica A with Last-Event-ID resumes right after that id. An order no hub can
-take is a 422 naming the field.
+take is a 422 naming the field. Operator commands posted to either replica reach the hub's leader over
+NATS and the drone takes them; a command for a hub nobody leads (hub-east) is a 503 naming it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from fm_helpers import API_KEYS_ENV, SERVER_SECRET, auth, free_port, post_order, serve_subprocess
+from fm_helpers import API_KEYS_ENV, SERVER_SECRET, auth, free_port, post_order, serve_subprocess, wait_until
 from nats_helpers import NATS_SERVER, running_nats
 from shapely.geometry import LineString
 from sse_helpers import SseEvent, SseReader
@@ -27,12 +28,13 @@ from fleet_manager.world.model import Building
 from mission_planner.airspace import ZoneKind
 from sim_worlds.fleet_setup import drone_parameters
 from sim_worlds.mavsim.process import MavsimProcess
+from sim_worlds.mavsim.sim_control import MavsimControl
 from sim_worlds.scenario import load_scenario
 
 pytestmark = [pytest.mark.postgres, pytest.mark.sim,
               pytest.mark.skipif(NATS_SERVER is None, reason="nats-server is not installed")]
 
-NORTH, SOUTH = "hub-north", "hub-south"
+NORTH, SOUTH, EAST = "hub-north", "hub-south", "hub-east"  # the shard leads north and south; nobody leads east
 #: hub-south's area: a 1 km circle 2 km south of the Postitalo hub (inside hub-north's 3 km circle too).
 SOUTH_CENTRE = (60.1535, 24.9381)
 ORDER_TYPES = "com.finalmile.order"
@@ -53,6 +55,8 @@ def _fleet_file(path: Path, drone_url: str) -> Path:
              "service_area": {"latitude_deg": hub.latitude_deg, "longitude_deg": hub.longitude_deg, "radius_m": 3000}},
             {"hub_id": SOUTH, "world": "helsinki", "recipient_presence": {"kind": "always"}, "lockers": [],
              "service_area": {"latitude_deg": SOUTH_CENTRE[0], "longitude_deg": SOUTH_CENTRE[1], "radius_m": 1000}},
+            {"hub_id": EAST, "world": "helsinki", "recipient_presence": {"kind": "always"}, "lockers": [],
+             "service_area": {"latitude_deg": 60.205, "longitude_deg": 24.655, "radius_m": 1000}},
         ],
         "vehicles": [{"vehicle_id": "drone-1", "kind": "drone", "url": drone_url, "hub": NORTH}],
     }))
@@ -73,18 +77,21 @@ def _target() -> Building:
 
 
 @pytest.fixture
-def cluster(postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, str, str]]:
-    """(replica A, replica B, shard) base URLs of the running topology."""
+def cluster(postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, str, str, MavsimControl]]:
+    """(replica A, replica B, shard) base URLs of the running topology, and the drone simulator's control."""
     hub = load_world("helsinki").hub
     with ExitStack() as stack:
         nats = stack.enter_context(running_nats(tmp_path / "jetstream"))
         sim = stack.enter_context(MavsimProcess(1, speedup=2.0, home=(hub.latitude_deg, hub.longitude_deg, 10.0),
                                                 params=drone_parameters(load_scenario("helsinki_day")),
-                                                extra_args=("--boot-s", "3")))
+                                                extra_args=("--boot-s", "3"), control=True))
+        assert sim.control_url is not None
+        control = stack.enter_context(MavsimControl(sim.control_url))
         fleet_path = _fleet_file(tmp_path / "fleet.yaml", sim.urls[0])
         env = {"FINALMILE_DATABASE_URL": postgres_url, "FINALMILE_FLEET_FILE": str(fleet_path),
                "FINALMILE_NATS_URL": nats.url, "FINALMILE_API_KEYS": API_KEYS_ENV,
-               "FINALMILE_SERVER_SECRET": SERVER_SECRET, "FINALMILE_LEASE_TTL_S": "3"}
+               "FINALMILE_SERVER_SECRET": SERVER_SECRET, "FINALMILE_LEASE_TTL_S": "3",
+               "FINALMILE_COMMAND_TIMEOUT_S": "2"}
         bases = []
         for name, args in (("shard", ("--hubs", f"{NORTH},{SOUTH}")), ("api-a", ("--api-only",)),
                            ("api-b", ("--api-only",))):
@@ -93,7 +100,7 @@ def cluster(postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, str, str]]
                                                  log_path=tmp_path / f"{name}.log", timeout_s=180.0, args=args))
             bases.append(f"http://127.0.0.1:{port}/v1")
         shard, replica_a, replica_b = bases
-        yield replica_a, replica_b, shard
+        yield replica_a, replica_b, shard, control
 
 
 def _order_events(events: list[SseEvent], order_id: str) -> list[SseEvent]:
@@ -106,9 +113,9 @@ def _statuses(events: list[SseEvent]) -> list[str]:
 
 @pytest.mark.timeout(600)
 def test_order_posted_to_one_replica_is_dispatched_by_the_shard_and_streams_from_the_other_and_routed(
-    cluster: tuple[str, str, str],
+    cluster: tuple[str, str, str, MavsimControl],
 ) -> None:
-    replica_a, replica_b, shard = cluster
+    replica_a, replica_b, shard, control = cluster
     target = _target()
     stream_b = SseReader(f"{replica_b}/events/stream?types={ORDER_TYPES}", auth("viewer"))
     with stream_b:
@@ -135,7 +142,30 @@ def test_order_posted_to_one_replica_is_dispatched_by_the_shard_and_streams_from
     replayed = _order_events(again, order_id)
     assert [e.event_id for e in replayed][:len(ids) - 1] == ids[1:]
     assert all(e.event_id is not None and e.event_id > ids[0] for e in again)
+    _commands_through_the_leader(replica_a, replica_b, control)
     _routing_and_refusals(replica_a, replica_b)
+
+
+def _command(base: str, vehicle_id: str, command: str) -> httpx.Response:
+    return httpx.post(f"{base}/vehicles/{vehicle_id}/commands", headers=auth("operator"), timeout=30,
+                      json={"command": command, "reason": "cluster test"})
+
+
+def _commands_through_the_leader(replica_a: str, replica_b: str, control: MavsimControl) -> None:
+    """Pause on replica A, resume on replica B: the shard's adapter sends them and the drone acknowledges
+    (status accepted, answered before the 202); a hub without a leader: 503 naming it, recorded failed."""
+    wait_until(lambda: control.status(0)["relative_alt_m"] > 10.0, timeout_s=120, what="drone-1 airborne",
+               interval_s=0.5)
+    for base, command in ((replica_a, "pause"), (replica_b, "resume")):
+        answer = _command(base, "drone-1", command)
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["status"] == "accepted", answer.json()
+    registered = httpx.put(f"{replica_a}/vehicles/robot-east", headers=auth("operator"), timeout=30,
+                           json={"kind": "robot", "hub_id": EAST})
+    assert registered.status_code == 200, registered.text
+    refused = _command(replica_b, "robot-east", "pause")
+    assert refused.status_code == 503, refused.text
+    assert EAST in refused.json()["detail"], refused.json()
 
 
 def _routing_and_refusals(replica_a: str, replica_b: str) -> None:
