@@ -10,7 +10,6 @@ NATS and the drone takes them; a command for a hub nobody leads (hub-east) is a 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -18,14 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from fm_helpers import API_KEYS_ENV, SERVER_SECRET, auth, free_port, post_order, serve_subprocess, wait_until
+from cluster_helpers import clear_address, cluster_env, start_process
+from fm_helpers import auth, post_order, wait_until
 from nats_helpers import NATS_SERVER, running_nats
-from shapely.geometry import LineString
 from sse_helpers import SseEvent, SseReader
 
 from fleet_manager.world import load_world
-from fleet_manager.world.model import Building
-from mission_planner.airspace import ZoneKind
 from sim_worlds.fleet_setup import drone_parameters
 from sim_worlds.mavsim.process import MavsimProcess
 from sim_worlds.mavsim.sim_control import MavsimControl
@@ -63,19 +60,6 @@ def _fleet_file(path: Path, drone_url: str) -> Path:
     return path
 
 
-def _target() -> Building:
-    """An address ~500 m from the hub whose straight route crosses no zone (the drone takes it)."""
-    world = load_world("helsinki")
-    hub = world.hub
-    blocked = [z.polygon.buffer(80.0) for z in world.airspace.zones if z.kind is not ZoneKind.OPERATING_AREA]
-
-    def clear_route(b: Building) -> bool:
-        return not any(LineString([(hub.x_m, hub.y_m), (b.x_m, b.y_m)]).intersects(p) for p in blocked)
-
-    return min((b for b in world.addresses if clear_route(b)),
-               key=lambda b: abs(math.hypot(b.x_m - hub.x_m, b.y_m - hub.y_m) - 500.0))
-
-
 @pytest.fixture
 def cluster(postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, str, str, MavsimControl]]:
     """(replica A, replica B, shard) base URLs of the running topology, and the drone simulator's control."""
@@ -88,17 +72,14 @@ def cluster(postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, str, str, 
         assert sim.control_url is not None
         control = stack.enter_context(MavsimControl(sim.control_url))
         fleet_path = _fleet_file(tmp_path / "fleet.yaml", sim.urls[0])
-        env = {"FINALMILE_DATABASE_URL": postgres_url, "FINALMILE_FLEET_FILE": str(fleet_path),
-               "FINALMILE_NATS_URL": nats.url, "FINALMILE_API_KEYS": API_KEYS_ENV,
-               "FINALMILE_SERVER_SECRET": SERVER_SECRET, "FINALMILE_LEASE_TTL_S": "3",
-               "FINALMILE_COMMAND_TIMEOUT_S": "2"}
+        env = cluster_env(postgres_url, fleet_path, nats.url, FINALMILE_LEASE_TTL_S="3",
+                          FINALMILE_COMMAND_TIMEOUT_S="2")
         bases = []
         for name, args in (("shard", ("--hubs", f"{NORTH},{SOUTH}")), ("api-a", ("--api-only",)),
                            ("api-b", ("--api-only",))):
-            port = free_port()
-            stack.enter_context(serve_subprocess({**env, "FINALMILE_NODE_ID": name}, port=port,
-                                                 log_path=tmp_path / f"{name}.log", timeout_s=180.0, args=args))
-            bases.append(f"http://127.0.0.1:{port}/v1")
+            process, base = start_process(env, name, tmp_path, *args)
+            stack.enter_context(process)
+            bases.append(base)
         shard, replica_a, replica_b = bases
         yield replica_a, replica_b, shard, control
 
@@ -116,7 +97,7 @@ def test_order_posted_to_one_replica_is_dispatched_by_the_shard_and_streams_from
     cluster: tuple[str, str, str, MavsimControl],
 ) -> None:
     replica_a, replica_b, shard, control = cluster
-    target = _target()
+    target = clear_address(500.0)
     stream_b = SseReader(f"{replica_b}/events/stream?types={ORDER_TYPES}", auth("viewer"))
     with stream_b:
         order_id = post_order(replica_a, auth("backend"), "cluster-1", target.latitude_deg, target.longitude_deg)
