@@ -9,6 +9,7 @@ from typing import Any
 
 from fm_helpers import API_KEYS_ENV, SERVER_SECRET, free_port, serve_subprocess
 from shapely.geometry import LineString
+from shapely.ops import unary_union
 
 from fleet_manager.store import leases
 from fleet_manager.store.db import Database
@@ -21,13 +22,10 @@ def clear_address(distance_m: float) -> Building:
     """An address about `distance_m` from the Helsinki hub whose straight route crosses no zone."""
     world = load_world("helsinki")
     hub = world.hub
-    blocked = [z.polygon.buffer(80.0) for z in world.airspace.zones if z.kind is not ZoneKind.OPERATING_AREA]
-
-    def clear_route(b: Building) -> bool:
-        return not any(LineString([(hub.x_m, hub.y_m), (b.x_m, b.y_m)]).intersects(p) for p in blocked)
-
-    return min((b for b in world.addresses if clear_route(b)),
-               key=lambda b: abs(math.hypot(b.x_m - hub.x_m, b.y_m - hub.y_m) - distance_m))
+    no_fly = unary_union([z.polygon.buffer(80.0) for z in world.airspace.zones
+                          if z.kind is not ZoneKind.OPERATING_AREA])
+    reachable = [b for b in world.addresses if not LineString([(hub.x_m, hub.y_m), (b.x_m, b.y_m)]).intersects(no_fly)]
+    return min(reachable, key=lambda b: abs(math.hypot(b.x_m - hub.x_m, b.y_m - hub.y_m) - distance_m))
 
 
 def cluster_env(database_url: str, fleet_path: Path, nats_url: str, **extra: str) -> dict[str, str]:
