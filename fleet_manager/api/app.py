@@ -41,6 +41,7 @@ from .rate_limits import RateLimiter
 from .routes import events, health, lockers, missions, order_batch, orders, recipients, vehicles, world, zones
 from .routes.address_reviews import router as address_reviews_router
 from .routes.conditions import router as conditions_router
+from .routes.hubs import router as hubs_router
 from .routes.traffic import router as traffic_router
 from .service import FleetService
 
@@ -235,6 +236,7 @@ def create_app(
     app.include_router(address_reviews_router, prefix=API_PREFIX)
     app.include_router(conditions_router, prefix=API_PREFIX)
     app.include_router(traffic_router, prefix=API_PREFIX)
+    app.include_router(hubs_router, prefix=API_PREFIX)
     app.include_router(health.router)
     static_dir = dashboard_dir or DASHBOARD_DIR
     if static_dir.is_dir():
