@@ -137,6 +137,8 @@ class Settings(BaseSettings):
     # Operator commands go over NATS to the hub's leader (replicas and shards with FINALMILE_NATS_URL); no answer
     # within this time is a 503 naming the hub.
     command_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # A hub's leader publishes each vehicle's telemetry on NATS at most once per this period (any replica streams it).
+    telemetry_publish_period_s: float = Field(default=0.5, gt=0, le=60)
     # NATS JetStream: with a URL, one process at a time (by lease) relays the outbox to the stream (fleet_manager.bus).
     nats_url: str | None = None
     nats_stream: str = "FINALMILE_EVENTS"

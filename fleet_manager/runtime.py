@@ -34,6 +34,7 @@ from .adapters.base import Geofence, LinkStatus, VehicleAdapter, VehicleState
 from .adapters.factory import AdapterFactory
 from .api.app import BackgroundJob, create_app
 from .bus.commands import CommandResponder, CommandRouter
+from .bus.telemetry import TelemetryPublisher
 from .config import Settings
 from .customs_forecast import CustomsForecastConfig, CustomsForecaster
 from .dispatcher import Dispatcher, DispatcherConfig
@@ -338,6 +339,8 @@ class Runtime:
                 execute = HubCommandExecutor(hub_id=hub.hub_id, fence=fence, database=database,
                                              execute=service.execute_command)
                 jobs.append(CommandResponder(self.settings.nats_url, hub_id=hub.hub_id, execute=execute).run)
+                jobs.append(TelemetryPublisher(self.settings.nats_url, hub_id=hub.hub_id, fleet=self.fleet,
+                                               period_s=self.settings.telemetry_publish_period_s).run)
             await _run_until_one_fails([job(self.app.state.service) for job in jobs])
         finally:
             self.hubs.pop(hub.hub_id, None)

@@ -123,8 +123,19 @@ def test_order_posted_to_one_replica_is_dispatched_by_the_shard_and_streams_from
     replayed = _order_events(again, order_id)
     assert [e.event_id for e in replayed][:len(ids) - 1] == ids[1:]
     assert all(e.event_id is not None and e.event_id > ids[0] for e in again)
+    _telemetry_on_the_other_replica(replica_b)
     _commands_through_the_leader(replica_a, replica_b, control)
     _routing_and_refusals(replica_a, replica_b)
+
+
+def _telemetry_on_the_other_replica(replica_b: str) -> None:
+    """The shard's drone telemetry (core NATS) streams from a replica that connects to no vehicle."""
+    with SseReader(f"{replica_b}/events/stream?types=com.finalmile.vehicle.telemetry", auth("viewer")) as stream:
+        events = stream.wait_for(lambda got: len(got) >= 3, timeout_s=60, what="drone-1 telemetry on replica B")
+    assert {e.data["subject"] for e in events} == {"vehicles/drone-1"}
+    assert all(e.event_id is None and e.data["data"]["latitude_deg"] is not None for e in events)
+    stamps = [e.data["data"]["stamp_s"] for e in events]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)  # newer each time, never repeated
 
 
 def _command(base: str, vehicle_id: str, command: str) -> httpx.Response:
