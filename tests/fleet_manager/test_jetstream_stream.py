@@ -117,3 +117,29 @@ async def test_api_only_refuses_a_set_up_it_cannot_serve(tmp_path: Path) -> None
                         database_url=upgrade(f"sqlite:///{tmp_path / 'fm.db'}"))
     with pytest.raises(ConfigError, match="FINALMILE_FLEET_FILE"):
         await Runtime.start(settings)
+
+
+@pytest.mark.skipif(NATS_SERVER is None, reason="nats-server is not installed")
+@pytest.mark.timeout(180)
+async def test_an_open_stream_goes_on_after_nats_restarts(tmp_path: Path) -> None:
+    """The server is stopped and started again (its JetStream store kept) under an open stream: the next event
+    still arrives on it, once (the ordered consumer is re-created after the last seq it delivered)."""
+    with running_nats(tmp_path / "jetstream") as server:
+        async with _events(server.url, ("hub-a",)) as (source, client, config):
+            stream = source.subscribe(after_seq=0)
+            async with contextlib.aclosing(stream):  # type: ignore[type-var]
+                await _publish(client.jetstream(), config, "hub-a", "order.status_changed", 1)  # type: ignore[attr-defined]
+                async with asyncio.timeout(WAIT_S):
+                    assert (await anext(stream)).seq == 1
+                await asyncio.to_thread(server.stop)
+                await asyncio.to_thread(server.start)
+                async with asyncio.timeout(60):
+                    while True:  # publishing fails until the client has reconnected
+                        try:
+                            await _publish(client.jetstream(), config, "hub-a",  # type: ignore[attr-defined]
+                                           "order.status_changed", 2)
+                            break
+                        except Exception:
+                            await asyncio.sleep(0.3)
+                async with asyncio.timeout(60):
+                    assert (await anext(stream)).seq == 2
