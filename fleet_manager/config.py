@@ -149,6 +149,15 @@ class Settings(BaseSettings):
     stream_ticket_ttl_s: float = Field(default=60.0, gt=0, le=3600)
     pickups_per_minute: int = Field(default=10, ge=1)  # per locker: codes tried at one locker terminal
     recipient_actions_per_minute: int = Field(default=10, ge=1)  # per order: reschedule, redirect, leave at door
+    # The recipient tracking page (/t/<token>): the public origin its links name (what recipients' phones can
+    # reach), how long a link lives, requests per minute per client address, and how near the destination a
+    # vehicle must be before the page shows it on the map (never farther, never another vehicle).
+    public_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+    tracking_link_max_age_s: float = Field(default=30 * 24 * 3600.0, gt=0)
+    tracking_after_done_s: float = Field(default=48 * 3600.0, gt=0)  # links die this long after delivery/cancel
+    tracking_requests_per_minute: int = Field(default=30, ge=1)
+    tracking_vehicle_radius_m: float = Field(default=500.0, gt=0, le=5000)
+    tracking_refresh_s: float = Field(default=15.0, gt=0, le=300)  # how often the open page asks again
     idempotency_ttl_s: float = Field(default=24 * 3600.0, gt=0)  # keys older than this are pruned
     outbox_retention_s: float = Field(default=7 * 24 * 3600.0, gt=0)  # delivered events older than this are pruned
     prune_interval_s: float = Field(default=600.0, gt=0)
