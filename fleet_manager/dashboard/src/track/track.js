@@ -50,7 +50,9 @@ function renderMap(vehicle) {
   const home = [vehicle.destination.latitude_deg, vehicle.destination.longitude_deg];
   const here = [vehicle.position.latitude_deg, vehicle.position.longitude_deg];
   if (!map) {
-    map = L.map("map", { zoomControl: true, attributionControl: false }).setView(home, 16);
+    // Once, without animation: the whole range circle in view (the recipient may zoom afterwards).
+    map = L.map("map", { attributionControl: false, zoomSnap: 0.25 });
+    map.fitBounds(L.latLng(home).toBounds(vehicle.radius_m * 2.2), { animate: false });
     const icon = (className) => L.divIcon({ className, iconSize: [16, 16], iconAnchor: [8, 8] });
     homeMarker = L.marker(home, { icon: icon("home-marker"), title: "your address", keyboard: false }).addTo(map);
     rangeCircle = L.circle(home, { radius: vehicle.radius_m, color: "#0a7f5a", weight: 1, fillOpacity: 0.05 }).addTo(map);
@@ -59,8 +61,6 @@ function renderMap(vehicle) {
   homeMarker.setLatLng(home);
   rangeCircle.setLatLng(home).setRadius(vehicle.radius_m);
   vehicleMarker.setLatLng(here);
-  map.invalidateSize();
-  map.fitBounds(L.latLngBounds([home, here]).pad(0.4), { maxZoom: 18 });
   $("distance").textContent = `About ${Math.round(vehicle.distance_m)} m away`;
   document.body.dataset.vehicle = "shown";
 }
