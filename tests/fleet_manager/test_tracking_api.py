@@ -213,6 +213,7 @@ def test_vehicle_hidden_when_far_and_shown_when_near(served: Served) -> None:
     _place(served, vehicle_id, 2000.0)
     far = served.client.get(f"/v1/track/{token}").json()
     assert far["on_the_way"] is True and far["vehicle"] is None
+    assert served.client.get(f"/v1/track/{token}/streets").status_code == 409  # no map, no neighbourhood
 
     _place(served, vehicle_id, RADIUS_M + 50)
     assert served.client.get(f"/v1/track/{token}").json()["vehicle"] is None
@@ -223,6 +224,14 @@ def test_vehicle_hidden_when_far_and_shown_when_near(served: Served) -> None:
     assert vehicle["kind"] == "drone" and vehicle["distance_m"] == pytest.approx(200.0, abs=2)
     assert vehicle["destination"] == {"latitude_deg": DOOR[0], "longitude_deg": DOOR[1]}
     assert vehicle_id not in near.text and other not in near.text
+    streets = served.client.get(f"/v1/track/{token}/streets")
+    assert streets.status_code == 200, streets.text
+    segments = streets.json()["streets"]
+    assert len(segments) > 20  # central Helsinki's streets around the door, from the world the planner uses
+    nearest_m = min(_GEOD.inv(DOOR[1], DOOR[0], lon, lat)[2] for segment in segments for lat, lon in segment)
+    assert nearest_m < 100
+    assert all(min(_GEOD.inv(DOOR[1], DOOR[0], lon, lat)[2] for lat, lon in segment) <= RADIUS_M * 1.2 + 1
+               for segment in segments)
 
     # A trained model's window replaces the planned one as soon as the lifecycle stores it.
     now_s = dt.datetime.now(dt.UTC).timestamp()

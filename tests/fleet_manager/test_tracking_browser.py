@@ -144,6 +144,8 @@ def test_phone_shows_status_and_eta_then_the_drone_once_it_is_near(stack: tuple[
     phone.wait_for_selector(".vehicle-marker", state="visible", timeout=WAIT_MS)
     assert phone.is_visible("#map-card") and not phone.is_visible("#on-the-way")
     assert "m away" in phone.inner_text("#distance")
+    phone.wait_for_selector("body[data-streets]", timeout=WAIT_MS)
+    assert int(phone.get_attribute("body", "data-streets") or 0) > 20  # the streets around the door, no tiles
     assert vehicle_id not in phone.content()
     phone.screenshot(path=str(ARTIFACTS / "02-drone-near.png"), full_page=True)
 

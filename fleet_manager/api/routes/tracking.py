@@ -1,7 +1,8 @@
 """The recipient tracking page: public (no API key), found by an unguessable token, rate-limited.
 
 - `GET /t/{token}`: the page (HTML; its script and map bundle are static files of the dashboard build);
-- `GET /v1/track/{token}`: what it shows (`tracking_view`);
+- `GET /v1/track/{token}`: what it shows (`tracking_view`); `.../streets`: the streets around the door for its
+  map (no tiles), only while the vehicle is shown;
 - `POST /v1/track/{token}/reschedule | redirect-to-locker | leave-at-door`: the recipient's choices, through
   the same store functions as the backend's recipient actions (state machine, audit, events, webhooks),
   refused with 409 and a sentence when no longer possible (`domain.recipient_options`);
@@ -14,6 +15,7 @@ malformed token is a 404 that looks the same whatever the reason. Nothing here i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,8 +26,10 @@ from sqlalchemy.orm import Session
 from fleet_manager.domain import recipient_options
 from fleet_manager.domain.errors import Conflict, NotFound
 from fleet_manager.domain.orders import Order
+from fleet_manager.errors import FinalMileError
 from fleet_manager.store import orders as order_store
 from fleet_manager.store import tracking as tracking_store
+from fleet_manager.world.nearby import streets_near
 
 from .. import tracking_view
 from ..deps import Backend, ServiceDep
@@ -33,14 +37,16 @@ from ..limits import PathId
 from ..rate_limits import RateLimiter
 from ..schemas import LeaveAtDoorIn, RescheduleIn
 from ..schemas.common import _utc
-from ..schemas.tracking import TrackingLinkOut, TrackOut, TrackRedirectIn
+from ..schemas.tracking import TrackingLinkOut, TrackOut, TrackRedirectIn, TrackStreetsOut
 from ..service import FleetService
 
+logger = logging.getLogger(__name__)
 router = APIRouter(tags=["recipient tracking"])
 
 MAX_TOKEN_CHARS = 128
 MAX_RESCHEDULE_AHEAD_S = 14 * 24 * 3600.0
 MAX_WINDOW_S = 8 * 3600.0
+STREETS_MARGIN = 1.2  # streets a little beyond the range circle, so the map has no bare rim
 NO_STORE = {"Cache-Control": "no-store"}
 _GONE = "this tracking link is not valid (it may have expired)"
 _NOT_FOUND_PAGE = (
@@ -100,6 +106,23 @@ def tracking_page(token: str, request: Request, service: ServiceDep) -> HTMLResp
 def track(token: str, service: ServiceDep, response: Response) -> TrackOut:
     """Status, ETA window, the vehicle when it is near, and the recipient's choices (no API key: the token)."""
     return _view(service, _tracked(service, token).order.order_id, response)
+
+
+@router.get("/v1/track/{token}/streets", dependencies=[Limited])
+def track_streets(token: str, service: ServiceDep, response: Response) -> TrackStreetsOut:
+    """The streets around the door for the map, only while the vehicle is shown on it (409 before)."""
+    view = _view(service, _tracked(service, token).order.order_id, response)
+    if view.vehicle is None:
+        raise Conflict("The map appears when the vehicle is close to you.")
+    door = view.vehicle.destination
+    try:
+        segments = streets_near(service.settings.world, door.latitude_deg, door.longitude_deg,
+                                view.vehicle.radius_m * STREETS_MARGIN)
+    except (FinalMileError, OSError):
+        logger.exception("streets of world %r could not be loaded for a tracking page", service.settings.world)
+        segments = ()
+    response.headers["Cache-Control"] = "private, max-age=600"
+    return TrackStreetsOut(streets=[list(segment) for segment in segments])
 
 
 def _act(service: FleetService, token: str, response: Response, refusal: Callable[[Order], str],

@@ -97,6 +97,12 @@ class TrackOut(BaseModel):
     refresh_s: float = Field(description="how often the page asks again")
 
 
+class TrackStreetsOut(BaseModel):
+    """The streets around the door, for the page's map (it has no tiles): segments of [latitude, longitude]."""
+
+    streets: list[list[tuple[float, float]]]
+
+
 class TrackRedirectIn(Strict):
     locker_id: ResourceId
 

@@ -57,12 +57,23 @@ function renderMap(vehicle) {
     homeMarker = L.marker(home, { icon: icon("home-marker"), title: "your address", keyboard: false }).addTo(map);
     rangeCircle = L.circle(home, { radius: vehicle.radius_m, color: "#0a7f5a", weight: 1, fillOpacity: 0.05 }).addTo(map);
     vehicleMarker = L.marker(here, { icon: icon("vehicle-marker"), title: "your parcel", keyboard: false }).addTo(map);
+    drawStreets();
   }
   homeMarker.setLatLng(home);
   rangeCircle.setLatLng(home).setRadius(vehicle.radius_m);
   vehicleMarker.setLatLng(here);
   $("distance").textContent = `About ${Math.round(vehicle.distance_m)} m away`;
   document.body.dataset.vehicle = "shown";
+}
+
+async function drawStreets() {
+  try {
+    const { streets } = await call(api("/streets"));
+    L.polyline(streets, { color: "#9aa5b8", weight: 2, interactive: false }).addTo(map).bringToBack();
+    document.body.dataset.streets = String(streets.length);
+  } catch {
+    document.body.dataset.streets = "0"; // the map still works without them
+  }
 }
 
 function renderOption(id, option) {
