@@ -237,6 +237,7 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
             api_keys={keys["backend"]: frozenset({Role.BACKEND}), keys["operator"]: frozenset({Role.OPERATOR}),
                       keys["viewer"]: frozenset({Role.VIEWER})},
             host="127.0.0.1", port=port, hub_id=scenario.hub_id, world=scenario.world,
+            public_url=f"http://127.0.0.1:{port}",  # the tracking links in the day's notifications open here
             hub_latitude_deg=world.frame.origin_latitude_deg, hub_longitude_deg=world.frame.origin_longitude_deg,
             webhook_url=webhook_url, webhook_secret=SecretStr(webhook_secret), webhook_backoff_base_s=2.0,
             server_secret=SecretStr(secrets.token_urlsafe(32)),
