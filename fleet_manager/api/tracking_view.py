@@ -84,12 +84,14 @@ def street_only(street: str) -> str:
 
 
 def _eta(session: Session, order: Order) -> TrackEtaOut | None:
-    """The model's (or the fixed-margin) window kept on the order, else the out_for_delivery notification's."""
+    """The window kept on the order (the model's p10-p90, or the planner's ETA with its margin), else the
+    out_for_delivery notification's, else the delivery window asked for (as the API falls back)."""
     if order.status not in ON_THE_WAY:
         return None
     if order.eta:
+        by_model = str(order.eta.get("source", "")).startswith("model:")
         return TrackEtaOut(earliest=_utc(order.eta["earliest_s"]), latest=_utc(order.eta["latest_s"]),
-                           source="predicted")
+                           source="model" if by_model else "planned")
     sent = [n["payload"] for n in order_store.list_notifications(session, order_id=order.order_id)
             if n["kind"] == "out_for_delivery"]
     if sent and sent[-1].get("eta_earliest_s") is not None and sent[-1].get("eta_latest_s") is not None:

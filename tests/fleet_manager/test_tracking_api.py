@@ -240,7 +240,7 @@ def test_vehicle_hidden_when_far_and_shown_when_near(served: Served) -> None:
             "earliest_s": now_s + 300, "expected_s": now_s + 600, "latest_s": now_s + 900,
             "source": "model:test", "updated_at_s": now_s})
     eta = served.client.get(f"/v1/track/{token}").json()["eta"]
-    assert eta["source"] == "predicted"
+    assert eta["source"] == "model"
     assert dt.datetime.fromisoformat(eta["latest"]).timestamp() == pytest.approx(now_s + 900)
 
 

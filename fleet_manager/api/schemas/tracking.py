@@ -22,9 +22,9 @@ class TrackEtaOut(BaseModel):
 
     earliest: dt.datetime
     latest: dt.datetime
-    source: Literal["predicted", "planned", "requested"] = Field(
-        description="predicted: the ETA model's p10-p90 (or the planner's ETA with its margin) refreshed on the way; "
-        "planned: the window of the out_for_delivery notification; requested: the delivery window asked for")
+    source: Literal["model", "planned", "requested"] = Field(
+        description="model: the trained ETA model's p10-p90, refreshed on the way; planned: the planner's ETA with "
+        "its fixed margin (as in the out_for_delivery notification); requested: the delivery window asked for")
 
 
 class TrackPointOut(BaseModel):
