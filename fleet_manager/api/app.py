@@ -87,7 +87,7 @@ async def _prune_forever(service: FleetService) -> None:
                     outbox_retention_s=settings.outbox_retention_s,
                 )
             )
-            if pruned.idempotency_keys or pruned.outbox_events:
+            if pruned.idempotency_keys or pruned.outbox_events or pruned.tracking_tokens:
                 logger.info("pruned %s", pruned)
         except Exception:
             logger.exception("pruning the store failed; trying again at the next interval")

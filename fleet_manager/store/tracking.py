@@ -134,3 +134,12 @@ def resolve(session: Session, *, token: str, hub_ids: Collection[str], at_s: flo
     if done_at_s is not None and at_s > done_at_s + after_done_s:
         return None
     return TrackedOrder(order, wanted[:12])
+
+
+def prune_expired(session: Session, *, hub_ids: Collection[str], now_s: float, batch: int = 5000) -> int:
+    """Delete up to `batch` tokens past their `expires_at_s` (they can never open a page again); returns how many."""
+    expired = list(session.scalars(select(TrackingTokenRow.token_hash).where(
+        TrackingTokenRow.hub_id.in_(list(hub_ids)), TrackingTokenRow.expires_at_s < now_s).limit(batch)))
+    if expired:
+        session.execute(delete(TrackingTokenRow).where(TrackingTokenRow.token_hash.in_(expired)))
+    return len(expired)

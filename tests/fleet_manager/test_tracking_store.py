@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from fleet_manager.domain import Address, Recipient
 from fleet_manager.domain.orders import DeliveryMode, OrderStatus
-from fleet_manager.store import orders, outbox, tracking
+from fleet_manager.store import orders, outbox, retention, tracking
 from fleet_manager.store.db import Database
 from fleet_manager.store.models import OutboxRow, TrackingTokenRow
 from fleet_manager.store.sealing import is_sealed
@@ -93,3 +93,17 @@ def test_only_the_newest_links_of_an_order_work(database: Database, hub_id: str)
         database.tracking = kept
     assert len(set(tokens)) == 5
     assert [_resolve(database, t, hub_id, T0 + 10) for t in tokens] == [None, None, order_id, order_id, order_id]
+
+
+def test_retention_deletes_expired_tokens_only(database: Database, hub_id: str) -> None:
+    order_id = _order(database, hub_id)
+    with database.transaction() as session:
+        _old, old_expiry_s = tracking.issue_token(session, order_id=order_id, hub_id=hub_id, at_s=T0)
+        young, _ = tracking.issue_token(session, order_id=order_id, hub_id=hub_id, at_s=old_expiry_s)
+    with database.transaction() as session:
+        pruned = retention.prune(session, hub_ids=[hub_id], now_s=old_expiry_s + 1, idempotency_ttl_s=DAY_S,
+                                 outbox_retention_s=DAY_S)
+    assert pruned.tracking_tokens == 1
+    with database.read() as session:
+        left = set(session.scalars(select(TrackingTokenRow.token_hash).where(TrackingTokenRow.order_id == order_id)))
+    assert left == {tracking.token_hash(young)}
