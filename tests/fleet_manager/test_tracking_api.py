@@ -33,6 +33,7 @@ from fleet_manager.api.rate_limits import RateLimiter
 from fleet_manager.config import Settings
 from fleet_manager.store import fleet as fleet_store
 from fleet_manager.store import orders as order_store
+from fleet_manager.store import outbox
 from fleet_manager.store.db import Database
 
 PUBLIC_URL = "https://track.example.test/parcels"
@@ -183,6 +184,12 @@ def test_link_in_out_for_delivery_webhook_opens_the_page_without_a_key(served: S
     assert notes and all("tracking_url" not in n["payload"] for n in notes)
     listed = served.client.get("/v1/events", params={"after": 0, "limit": 1000}, headers=auth("viewer")).text
     assert token not in listed
+
+    def scrubbed() -> bool:
+        with served.database.read() as session:
+            return outbox.get_event(session, event_id=event["id"]).data["tracking_url"] is None
+
+    wait_until(scrubbed, timeout_s=15, what="the delivered link to be erased from the outbox")
 
 
 def test_wrong_expired_or_malformed_tokens_are_404(served: Served) -> None:
