@@ -175,6 +175,17 @@ class Settings(BaseSettings):
     models_dir: Path = Field(default_factory=lambda: Path("var") / "models")
     arriving_soon_s: float = Field(default=600.0, gt=0, le=3600)  # 'arriving soon' when the predicted p50 is this near
     customs_held_long_s: float = Field(default=3600.0, gt=0)  # flag orders predicted to wait longer at customs
+    # Live traffic: a van on the road takes a new route when reported traffic makes its remaining route this much
+    # slower than the fastest one through it (both the seconds and the share must be reached).
+    traffic_reroute_enabled: bool = True
+    traffic_reroute_min_saving_s: float = Field(default=120.0, ge=0)
+    traffic_reroute_min_saving_ratio: float = Field(default=0.1, ge=0, lt=1)
+    # Pre-positioning (with a demand forecast from `finalmile learn`): from `staging_lead_s` before a forecast peak
+    # hour (`staging_peak_ratio` x the mean busy hour), idle charged vans drive to staging points near the demand.
+    staging_enabled: bool = True
+    staging_lead_s: float = Field(default=1800.0, gt=0, le=4 * 3600)
+    staging_peak_ratio: float = Field(default=1.5, gt=0)
+    staging_min_van_charge_pct: float = Field(default=80.0, ge=0, le=100)
 
     @field_validator("api_keys", mode="before")
     @classmethod

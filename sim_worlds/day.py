@@ -41,6 +41,7 @@ from .process_group import exit_with_parent, stop_group
 from .scenario import Scenario
 from .special_demand import day_orders
 from .tracks import Track, TrackRecorder
+from .traffic_sim import day_traffic
 
 logger = logging.getLogger(__name__)
 
@@ -256,6 +257,9 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
             followers = [asyncio.create_task(recorder.follow(v), name=f"track-{v.vehicle_id}") for v in runtime.fleet]
             if sensors is not None:
                 followers.append(asyncio.create_task(sensors.run(scenario.hub_id), name="parcel-sensors"))
+            traffic = day_traffic(scenario, (world.hub.latitude_deg, world.hub.longitude_deg), clock, van_urls,
+                                  f"http://127.0.0.1:{port}", keys["operator"])  # rush hours and incidents
+            followers.extend([traffic] if traffic is not None else [])
             if drone_control_url is not None:
                 followers.append(asyncio.create_task(
                     _hub_swap_station(drone_control_url, scenario, world, clock).run(), name="hub-swap"))

@@ -40,6 +40,7 @@ from .rate_limits import RateLimiter
 from .routes import events, health, lockers, missions, order_batch, orders, recipients, tracking, vehicles, world, zones
 from .routes.address_reviews import router as address_reviews_router
 from .routes.conditions import router as conditions_router
+from .routes.forecast import router as forecast_router
 from .routes.traffic import router as traffic_router
 from .service import FleetService
 
@@ -225,6 +226,7 @@ def create_app(
     app.include_router(address_reviews_router, prefix=API_PREFIX)
     app.include_router(conditions_router, prefix=API_PREFIX)
     app.include_router(traffic_router, prefix=API_PREFIX)
+    app.include_router(forecast_router, prefix=API_PREFIX)
     app.include_router(health.router)
     static_dir = dashboard_dir or DASHBOARD_DIR
     # The recipient tracking page: public, so its own per-address budget; its HTML is part of the dashboard build.
