@@ -17,6 +17,7 @@ import {
 } from "./model.js";
 import { bindPanelActions, renderAlerts, renderOrders, renderVehicles, renderZones } from "./panels.js";
 import { ColdChainPanel } from "./coldchain.js";
+import { ForecastPanel } from "./forecast.js";
 import { ReviewQueue } from "./reviews.js";
 import { HubOverview } from "./hubs.js";
 
@@ -24,6 +25,7 @@ import { HubOverview } from "./hubs.js";
 const VEHICLE_POLL_MS = 1000;
 // Missions and orders follow the stream; this slow poll only repairs what a dropped stream missed.
 const SAFETY_POLL_MS = 15000;
+const FORECAST_POLL_MS = 60000; // the forecast changes by the hour; staging events come once per peak
 const REFRESH_DEBOUNCE_MS = 250;
 const ORDER_PAGE_LIMIT = 500;
 const MAX_ORDER_PAGES = 40;
@@ -418,6 +420,10 @@ async function main() {
       renderOrderPanel();
     },
   });
+  const forecast = new ForecastPanel({ api, fleetMap });
+  const loadForecast = () => forecast.load().catch((error) => reportError("forecast", error));
+  loadForecast();
+  setInterval(loadForecast, FORECAST_POLL_MS);
   $("#key-dialog").open && $("#key-dialog").close();
   $("#world-name").textContent = state.world.name;
   fleetMap.showWorld(state.world);
