@@ -237,6 +237,46 @@ class _Search:
                 return None
         return value, new_tour, new_sorties
 
+    def sortie_swap(self, tour: list[int], sorties: Assignment) -> tuple[float, list[int], Assignment] | None:
+        """Two sorties exchange their customers (drones, launch and recovery nodes stay): the best of a few pairs."""
+        if len(sorties) < 2:
+            return None
+        customers = sorted(sorties)
+        best: tuple[float, list[int], Assignment] | None = None
+        for _ in range(4):
+            a, b = self.rng.sample(customers, 2)
+            trial = dict(sorties)
+            trial[a], trial[b] = sorties[b], sorties[a]
+            value = self.cost(tour, trial)
+            if value < INF and (best is None or value < best[0]):
+                best = (value, tour, trial)
+        return best
+
+    def truck_reorder(self, tour: list[int], sorties: Assignment) -> tuple[float, list[int], Assignment] | None:
+        """2-opt or or-opt on the truck tour with the sorties kept on their nodes (the best of a few tries)."""
+        inner = len(tour) - 2
+        if inner < 2:
+            return None
+        best: tuple[float, list[int], Assignment] | None = None
+        for _ in range(4):
+            i = self.rng.randint(1, inner)
+            j = self.rng.randint(1, inner)
+            if i == j:
+                continue
+            if self.rng.random() < 0.5:  # 2-opt: drive tour[i..j] backwards
+                i, j = min(i, j), max(i, j)
+                trial = [*tour[:i], *reversed(tour[i : j + 1]), *tour[j + 1 :]]
+            else:  # or-opt: move a stretch of 1-3 stops from i to before j
+                length = self.rng.randint(1, 3)
+                segment = tour[i : min(i + length, inner + 1)]
+                rest = [n for n in tour if n not in segment]
+                at = min(max(1, j), len(rest) - 1)
+                trial = [*rest[:at], *segment, *rest[at:]]
+            value = self.cost(trial, sorties)
+            if value < INF and (best is None or value < best[0]):
+                best = (value, trial, sorties)
+        return best
+
     def reversed_segment(self, tour: list[int]) -> list[int]:
         """The tour with one random stretch of customers driven backwards (a restart's perturbation)."""
         if len(tour) < 4:
@@ -265,9 +305,18 @@ class _Search:
 
 
 def search(
-    problem: TruckDroneProblem, *, seed: int, time_limit_s: float, max_iterations: int | None
+    problem: TruckDroneProblem,
+    *,
+    seed: int,
+    time_limit_s: float,
+    max_iterations: int | None,
+    initial: tuple[list[int], Assignment] | None = None,
 ) -> TruckDroneResult:
-    """Run the search (see the module docstring) and return the best schedule, timed."""
+    """Run the search (see the module docstring) and return the best schedule, timed.
+
+    `initial` (a tour and its sorties, e.g. a greedy plan) is a starting schedule: the result is never
+    worse than it when it is feasible.
+    """
     started = time.perf_counter()
     deadline = started + time_limit_s
     run = _Search(problem, seed, deadline)
@@ -278,6 +327,10 @@ def search(
     seed_tour = tour
     restarts = 0
     value, tour, sorties = run.savings_pass(tour, sorties, truck_only)
+    if initial is not None:
+        given = run.cost(list(initial[0]), dict(initial[1]))
+        if given < value:
+            value, tour, sorties = given, list(initial[0]), dict(initial[1])
     best = (value, tour, sorties)
     moves: list[tuple[float, Callable[..., tuple[float, list[int], Assignment] | None]]] = [
         (3.0, run.to_drone),
@@ -286,6 +339,8 @@ def search(
         (2.0, run.relocate),
         (2.0, run.swap),
         (3.0, run.ruin_recreate),
+        (2.0, run.truck_reorder),
+        (2.0, run.sortie_swap),
     ]
     weights = [w for w, _ in moves]
     temperature0 = 0.01 * truck_only

@@ -98,12 +98,27 @@ def simulate(
     truck idles before that launch, as Murray & Raj's schedules do): when the recovery of a sortie breaks
     the endurance by x seconds, the schedule is played again with that drone launched after the others
     leaving the same node, then with its launch x seconds later (up to `REPAIRS` plays); the idle is often
-    absorbed where the truck would wait for another drone anyway.
+    absorbed where the truck would wait for another drone anyway. Where several drones set out from one
+    node, the longest flights go first, and the schedule is also played with the shortest first (the one
+    back soonest frees the driver sooner): the better of the two is kept.
     """
+    makespan, result = _repaired(problem, tour, sorties, timed, True)
+    launch_nodes = [launch for _, launch, _ in sorties.values()]
+    if len(set(launch_nodes)) < len(launch_nodes):
+        other = _repaired(problem, tour, sorties, timed, False)
+        if other[0] < makespan:
+            return other
+    return makespan, result
+
+
+def _repaired(
+    problem: TruckDroneProblem, tour: list[int], sorties: Assignment, timed: bool, longest_first: bool
+) -> tuple[float, TruckDroneResult | None]:
+    """The schedule played with the launch order rule and the endurance repairs of `simulate`."""
     delays: dict[int, float] = {}
     last_out: set[int] = set()
     for _ in range(REPAIRS + 1):
-        makespan, result, excess = _play(problem, tour, sorties, timed, delays, last_out)
+        makespan, result, excess = _play(problem, tour, sorties, timed, delays, last_out, longest_first)
         if excess is None or not problem.endurance_counts_waiting:
             return makespan, result
         customer, extra_s = excess
@@ -121,6 +136,7 @@ def _play(
     timed: bool,
     delays: dict[int, float],
     last_out: set[int],
+    longest_first: bool,
 ) -> tuple[float, TruckDroneResult | None, tuple[int, float] | None]:
     """One play of the schedule: (makespan, timed result, (customer, excess s) when an endurance broke)."""
     t = tables(problem)
@@ -238,7 +254,8 @@ def _play(
         relaunch = {sorties[c][0]: c for c in launches[i] if sorties[c][0] in returning}
         this_launch_s = problem.depot_launch_s if i == 0 else launch_s
         if len(first) > 1:
-            first.sort(key=lambda c: (c in last_out, -(drone_s[node][c] + drone_s[c][sorties[c][2]])))
+            sign = -1.0 if longest_first else 1.0
+            first.sort(key=lambda c: (c in last_out, sign * (drone_s[node][c] + drone_s[c][sorties[c][2]])))
         for customer in first:
             clock += delays.get(customer, 0.0) if delays else 0.0
             if not fly(customer, node, clock, this_launch_s):

@@ -254,6 +254,7 @@ def solve(
     seed: int = 0,
     time_limit_s: float = 5.0,
     max_iterations: int | None = None,
+    initial: tuple[list[int], dict[int, tuple[int, int, int]]] | None = None,
 ) -> TruckDroneResult:
     """Best schedule found by the sortie search (see `sortie_search`) within the limits.
 
@@ -266,4 +267,4 @@ def solve(
         raise PlanningError(f"time_limit_s must be finite and > 0, got {time_limit_s!r}")
     if max_iterations is not None and max_iterations < 0:
         raise PlanningError(f"max_iterations must be None or >= 0, got {max_iterations!r}")
-    return search(problem, seed=seed, time_limit_s=time_limit_s, max_iterations=max_iterations)
+    return search(problem, seed=seed, time_limit_s=time_limit_s, max_iterations=max_iterations, initial=initial)
