@@ -419,4 +419,5 @@ def world_rows(args: Any, world_name: str, reachable_only: bool) -> list[dict[st
 
 def run(args: Any = None) -> list[dict[str, Any]]:
     """FSTSP and mFSTSP rows (when the data is there) and the Helsinki and Andorra fleet rows."""
-    return fstsp_rows(args) + mfstsp_rows(args) + world_rows(args, "helsinki", True) + world_rows(args, "andorra", False)
+    worlds = world_rows(args, "helsinki", True) + world_rows(args, "andorra", False)
+    return fstsp_rows(args) + mfstsp_rows(args) + worlds
