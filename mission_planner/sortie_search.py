@@ -30,6 +30,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .errors import PlanningError
 from .handoff import van_tour
 from .sortie_timing import INF, Assignment, simulate, tables
 from .truck_drone import TruckDroneProblem, TruckDroneResult
@@ -343,7 +344,8 @@ def search(
         (2.0, run.sortie_swap),
     ]
     weights = [w for w, _ in moves]
-    temperature0 = 0.01 * truck_only
+    # (the truck alone can break a live rule, e.g. a window only a drone keeps: then scale by its driving)
+    temperature0 = 0.01 * (truck_only if truck_only < INF else float(np.max(problem.truck_s)) * (n + 1))
     iteration = 0
     since_best = 0
     while True:
@@ -379,6 +381,8 @@ def search(
             if value < best[0] - 1e-9:
                 best = (value, tour, sorties)
             since_best = 0
+    if best[0] == INF:  # the live rules (windows, batteries) can leave no feasible schedule
+        raise PlanningError("the sortie search found no schedule that keeps every rule")
     makespan, timed = simulate(problem, best[1], best[2], timed=True)
     if timed is None:
         raise AssertionError("the best schedule was simulated feasible before")  # pragma: no cover
