@@ -166,6 +166,11 @@ class Settings(BaseSettings):
     models_dir: Path = Field(default_factory=lambda: Path("var") / "models")
     arriving_soon_s: float = Field(default=600.0, gt=0, le=3600)  # 'arriving soon' when the predicted p50 is this near
     customs_held_long_s: float = Field(default=3600.0, gt=0)  # flag orders predicted to wait longer at customs
+    # Van handoff planning: the sortie search's time per van trip after the greedy plan (0: greedy only), and the
+    # charged drone packs a van carries (one swapped in at each drone recovery; 0: each drone flies its van trip on
+    # the pack it left with, the safe side when the vans' spares are unknown).
+    handoff_search_s: float = Field(default=0.25, ge=0, le=10)
+    van_spare_packs: int = Field(default=0, ge=0, le=100)
 
     @field_validator("api_keys", mode="before")
     @classmethod
