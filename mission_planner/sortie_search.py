@@ -2,7 +2,7 @@
 
 State: the truck tour (node list, depot at both ends) and a map customer -> (drone, launch node,
 recovery node); launch node 0 is the depot at the start, recovery node 0 the depot at the end.
-Every candidate is timed by `simulate`, which plays the whole schedule (the truck waits for its
+Every candidate is timed by `sortie_timing.simulate`, which plays the whole schedule (the truck waits for its
 drones; launches, recoveries and service take the driver's time one after another; each sortie's
 endurance is checked), so the search never keeps a schedule the rules forbid.
 
@@ -10,9 +10,11 @@ Method:
 1. Seed: the truck tour of every customer (PyVRP TSP), then a savings pass in the manner of Murray
    & Chu's heuristic: each drone-eligible customer in turn leaves the truck for its best sortie
    when that shortens the makespan.
+   A given initial schedule (the live planner's greedy plan) replaces it when it is better.
 2. Loop until the time or iteration limit: pick one move (customer to a sortie, sortie back to
-   the truck, re-plan a sortie, relocate a truck customer, swap a truck and a drone customer, or
-   ruin-and-recreate of 2–6 random or related customers with best reinsertion), accept it by
+   the truck, re-plan a sortie, relocate a truck customer, swap a truck and a drone customer,
+   exchange the customers of two sorties, 2-opt or or-opt of the truck tour with the sorties kept
+   on their nodes, or ruin-and-recreate of 2–6 random or related customers with best reinsertion), accept it by
    simulated annealing (temperature falling linearly to 0), keep the best schedule.
 Candidate sorties for a customer are the launch/recovery pairs (within a window of tour
 positions, plus depot to depot) whose flight fits the endurance, ranked by the truck delay they

@@ -7,7 +7,10 @@ only, launches at the hub or not, how many carriers a stop sets down, how many s
 flies per van trip).
 
 - Recovery at a later stop (`Recovery.LATER_STOP`, the default): `handoff.improve` moves parcels
-  to sorties while the van's route gets shorter; the van must come back no later than before.
+  to sorties while the van's route gets shorter (greedy); then the sortie search runs from that
+  plan for `HandoffPolicy.search_s` (`van_search`: the live rules, the independent validator) and
+  its schedule replaces the greedy one when it brings the van back sooner. The van must come back
+  no later than before.
 - Recovery at the launch stop (`Recovery.SAME_STOP`): the same search picks the parcels that suit
   a carrier; each is then flown from one stop — its launch stop, or, when the policy forbids
   launches at the hub, the van stop nearest the drop — and back to it while the van waits there.
