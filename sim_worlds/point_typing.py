@@ -29,6 +29,11 @@ PARISH_ABROAD = {
     "La Massana": ["La Massane"],
 }
 FLOORS = [", 2n 1a", ", pis 3 porta 2", ", 3º 2ª", ", 1r", ", 3e étage", ", 4t 1a", ", bloc B, 2n"]
+# The kinds of `address_typing` that apply to a building without a number (no digraphs in Catalan).
+KINDS = (
+    "clean", "format", "other_language", "postcode_first", "no_diacritics", "extra_diacritics", "typo",
+    "transposed_tokens", "apartment", "abbreviated", "wrong_postcode", "combined",
+)
 SHORT_TYPES = {"Avinguda": "Av.", "Carrer": "C/", "Plaça": "Pl.", "Carretera": "Ctra.", "Passeig": "Pg."}
 
 
@@ -68,20 +73,7 @@ class PointTyping:
             for p in index.building_points
             if p.street_id and with_code[(p.street_id, p.locality, p.postcode)] == 1
         }
-        self.makers: dict[str, Callable[[BuildingPoint], str | None]] = {
-            "clean": self.clean,
-            "format": self.format,
-            "other_language": self.other_language,
-            "postcode_first": self.postcode_first,
-            "no_diacritics": self.no_diacritics,
-            "extra_diacritics": self.extra_diacritics,
-            "typo": self.typo,
-            "transposed_tokens": self.transposed_tokens,
-            "apartment": self.apartment,
-            "abbreviated": self.abbreviated,
-            "wrong_postcode": self.wrong_postcode,
-            "combined": self.combined,
-        }
+        self.makers: dict[str, Callable[[BuildingPoint], str | None]] = {kind: getattr(self, kind) for kind in KINDS}
 
     def _names(self, point: BuildingPoint, places: set[str]) -> list[str]:
         """The building's names a person would use to tell it apart (not just its village's or street's)."""

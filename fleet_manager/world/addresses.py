@@ -19,15 +19,17 @@ import logging
 import os
 import tempfile
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mission_planner.errors import WorldError
 
 from .address_text import HouseNumber, fold
 
 logger = logging.getLogger(__name__)
+_Item = TypeVar("_Item")
 
 # Bump when the records or how they are built change: older cache files are then ignored.
 INDEX_FORMAT_VERSION = 3
@@ -162,10 +164,7 @@ class AddressIndex:
     @functools.cached_property
     def points_by_street(self) -> dict[str, tuple[BuildingPoint, ...]]:
         """street_id -> the building points facing it."""
-        grouped: dict[str, list[BuildingPoint]] = defaultdict(list)
-        for point in self.building_points:
-            grouped[point.street_id].append(point)
-        return {street_id: tuple(found) for street_id, found in grouped.items()}
+        return _grouped(self.building_points, lambda point: point.street_id)
 
     @functools.cached_property
     def point_by_building(self) -> dict[str, BuildingPoint]:
@@ -180,18 +179,12 @@ class AddressIndex:
     @functools.cached_property
     def addresses_by_street(self) -> dict[str, tuple[Address, ...]]:
         """street_id -> its addresses."""
-        grouped: dict[str, list[Address]] = defaultdict(list)
-        for address in self.addresses:
-            grouped[address.street_id].append(address)
-        return {street_id: tuple(found) for street_id, found in grouped.items()}
+        return _grouped(self.addresses, lambda address: address.street_id)
 
     @functools.cached_property
     def entrances_by_building(self) -> dict[str, tuple[Entrance, ...]]:
         """building_id -> the entrances on its outline."""
-        grouped: dict[str, list[Entrance]] = defaultdict(list)
-        for entrance in self.entrances:
-            grouped[entrance.building_id].append(entrance)
-        return {building_id: tuple(found) for building_id, found in grouped.items()}
+        return _grouped(self.entrances, lambda entrance: entrance.building_id)
 
     def summary(self) -> dict[str, Any]:
         """Counts a person checks first."""
@@ -252,6 +245,14 @@ class AddressIndex:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise WorldError(f"malformed address index: {exc!r}") from exc
+
+
+def _grouped(items: Iterable[_Item], key: Callable[[_Item], str]) -> dict[str, tuple[_Item, ...]]:
+    """Items by key, in their order."""
+    grouped: dict[str, list[_Item]] = defaultdict(list)
+    for item in items:
+        grouped[key(item)].append(item)
+    return {value: tuple(found) for value, found in grouped.items()}
 
 
 def _drop_from_json(drop: dict[str, Any]) -> DropPoint:
