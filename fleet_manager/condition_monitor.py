@@ -102,7 +102,7 @@ class ConditionMonitor:
 
     def __init__(self, *, database: Database, clock: Clock, hub_ids: Sequence[str], url: str, topic_prefix: str,
                  committed: Callable[[], None] = lambda: None, username: str | None = None,
-                 password: str | None = None, ca_file: Path | None = None) -> None:
+                 password: str | None = None, ca_file: Path | None = None, warm_allowance_s: float = 0.0) -> None:
         self.database = database
         self.clock = clock
         self.hub_ids = tuple(hub_ids)
@@ -111,6 +111,7 @@ class ConditionMonitor:
             logger.warning("parcel sensors: logging in to %s without TLS; use mqtts:// outside a private network",
                            self.broker.host)
         self.prefix = topic_prefix
+        self.warm_allowance_s = warm_allowance_s
         self.committed = committed
         self.received = 0
         self.rejected = 0
@@ -159,7 +160,8 @@ class ConditionMonitor:
         now_s = self.clock.now()
         try:
             outcome = await self.database.write_async(
-                lambda s: conditions.record_reading(s, hub_id=hub_id, order_id=order_id, reading=value, now_s=now_s))
+                lambda s: conditions.record_reading(s, hub_id=hub_id, order_id=order_id, reading=value, now_s=now_s,
+                                                    warm_allowance_s=self.warm_allowance_s))
         except NotFound as exc:
             self._refuse(topic, str(exc))
             return None

@@ -162,6 +162,9 @@ class Settings(BaseSettings):
     mqtt_password: SecretStr | None = None
     mqtt_ca_file: Path | None = None  # mqtts://: the CA that signed the broker's certificate (system CAs if unset)
     mqtt_topic_prefix: str = Field(default="finalmile", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    # Minutes a cold-chain parcel may spend above its range in total before that is an excursion (a "time out
+    # of refrigeration" allowance from the product's stability data); 0: every reading above it is one.
+    cold_chain_warm_allowance_min: float = Field(default=0.0, ge=0, le=7 * 24 * 60)
     # Learning: trained models (`finalmile learn`), the newest version is loaded at start; none: fixed windows.
     models_dir: Path = Field(default_factory=lambda: Path("var") / "models")
     arriving_soon_s: float = Field(default=600.0, gt=0, le=3600)  # 'arriving soon' when the predicted p50 is this near

@@ -244,7 +244,8 @@ class AddressResolver:
                 None,
                 tuple(ranked[:_ALTERNATIVES]),
                 unit,
-                f"best match {best.label()} has confidence {best.confidence:.2f} < {self.review_below:.2f}",
+                f"best match {best.label()} has confidence {best.confidence:.2f} < {self.review_below:.2f}"
+                + (f" ({len(ranked)} candidates)" if len(ranked) > _ALTERNATIVES else ""),
                 language,
             )
         return Resolution(

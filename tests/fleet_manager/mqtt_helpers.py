@@ -18,7 +18,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from fm_helpers import free_port
+from fm_helpers import API_KEYS_ENV, SECRET, WebhookReceiver, free_port, serve_in_thread, wait_until, webhook_receiver
 
 
 def mosquitto_binary() -> str | None:
@@ -142,3 +142,28 @@ def publish(port: int, topic: str, payload: dict[str, Any] | bytes, *, timeout_s
     finally:
         client.loop_stop()
         client.disconnect()
+
+
+@contextlib.contextmanager
+def sensor_stack(database: Any, hub_id: str, tmp_path: Path, **settings: Any
+                 ) -> Iterator[tuple[Any, WebhookReceiver, int, Any]]:
+    """A private broker, a webhook receiver and the Fleet API subscribed to the broker (`settings` added to its
+    Settings); yields (httpx client, receiver, broker port, app) once the condition monitor has subscribed."""
+    import uuid
+
+    import httpx
+
+    from fleet_manager.api import create_app
+    from fleet_manager.config import Settings
+
+    receiver = WebhookReceiver()
+    with private_broker(tmp_path / "mosquitto.log") as port, webhook_receiver(receiver) as hook_url:
+        config = Settings(database_url="sqlite://", api_keys=API_KEYS_ENV, hub_id=hub_id, webhook_url=hook_url,
+                          webhook_secret=SECRET, webhook_poll_interval_s=0.05, mqtt_url=f"mqtt://127.0.0.1:{port}",
+                          mqtt_topic_prefix=f"test-{uuid.uuid4().hex[:6]}", **settings)
+        app = create_app(config, database=database)
+        with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=10.0) as client:
+            monitor = app.state.service.conditions
+            wait_until(lambda: monitor is not None and monitor.subscribed.is_set(), timeout_s=10,
+                       what="the condition monitor to subscribe")
+            yield client, receiver, port, app
