@@ -161,6 +161,9 @@ class Settings(BaseSettings):
     mqtt_username: str | None = Field(default=None, min_length=1, max_length=256)
     mqtt_password: SecretStr | None = None
     mqtt_ca_file: Path | None = None  # mqtts://: the CA that signed the broker's certificate (system CAs if unset)
+    # mqtts:// to a broker that wants client certificates (mutual TLS): our certificate and its private key (PEM).
+    mqtt_cert_file: Path | None = None
+    mqtt_key_file: Path | None = None
     mqtt_topic_prefix: str = Field(default="finalmile", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     # Minutes a cold-chain parcel may spend above its range in total before that is an excursion (a "time out
     # of refrigeration" allowance from the product's stability data); 0: every reading above it is one.
@@ -257,6 +260,15 @@ class Settings(BaseSettings):
             raise ValueError("FINALMILE_MQTT_USERNAME and FINALMILE_MQTT_PASSWORD are set together or not at all")
         if self.mqtt_ca_file is not None and not self.mqtt_ca_file.is_file():
             raise ValueError(f"FINALMILE_MQTT_CA_FILE {self.mqtt_ca_file} is not a file")
+        if (self.mqtt_cert_file is None) != (self.mqtt_key_file is None):
+            raise ValueError("FINALMILE_MQTT_CERT_FILE and FINALMILE_MQTT_KEY_FILE are set together or not at all")
+        for name, path in (("FINALMILE_MQTT_CERT_FILE", self.mqtt_cert_file), ("FINALMILE_MQTT_KEY_FILE",
+                                                                              self.mqtt_key_file)):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name} {path} is not a file")
+        if self.mqtt_cert_file is not None and not (self.mqtt_url or "").startswith("mqtts://"):
+            raise ValueError("FINALMILE_MQTT_CERT_FILE needs an mqtts:// FINALMILE_MQTT_URL (a client certificate "
+                             "is only sent over TLS)")
         return self
 
     @property
