@@ -17,7 +17,9 @@ the tuning set; the `seed` column says which one a CSV holds). Columns:
   by street and village (`sim_worlds/point_typing.py`). Correct means the very building (never "a building
   whose drop point is near"); `shared_street` texts fit several buildings (same street, village and
   postcode), so only a review is correct and any resolution counts as confident-wrong. `all_without_number`
-  sums the rows of those buildings. `n` of the startup rows counts addresses plus building points.
+  sums the rows of those buildings; `unknown_building` names a building the map does not have on a street
+  with one mapped building (another door): it must not resolve. `n` of the startup rows counts addresses
+  plus building points.
 Results: benchmarks/results/addresses.csv.
 """
 
@@ -34,7 +36,7 @@ from typing import Any
 from fleet_manager.world import available_worlds
 from fleet_manager.world.address_resolver import AddressResolver, Resolution
 from fleet_manager.world.addresses import AddressIndex, address_index_for_world, load_address_index
-from sim_worlds.address_typing import AMBIGUOUS_KINDS, KINDS, NEGATIVE_KINDS, LabelledQuery, QueryGenerator
+from sim_worlds.address_typing import AMBIGUOUS_KINDS, KINDS, POINT_NEGATIVE_KINDS, LabelledQuery, QueryGenerator
 
 NAME = "addresses"
 TUNING_SEED = 1
@@ -92,9 +94,10 @@ def measure(world: str, index: AddressIndex, seed: int, per_kind: int) -> tuple[
     by_kind: dict[str, list[tuple[LabelledQuery, Resolution]]] = defaultdict(list)
     for query, resolution in zip(queries, resolutions, strict=True):
         by_kind[query.kind].append((query, resolution))
-    rows = [_row(world, seed, kind, by_kind[kind]) for kind in KINDS + AMBIGUOUS_KINDS if by_kind.get(kind)]
+    kinds = KINDS + AMBIGUOUS_KINDS + POINT_NEGATIVE_KINDS
+    rows = [_row(world, seed, kind, by_kind[kind]) for kind in kinds if by_kind.get(kind)]
     pairs = list(zip(queries, resolutions, strict=True))
-    positives = [(q, r) for q, r in pairs if q.kind not in NEGATIVE_KINDS + AMBIGUOUS_KINDS]
+    positives = [(q, r) for q, r in pairs if q.expected_target is not None and q.kind not in AMBIGUOUS_KINDS]
     rows.append(_row(world, seed, "all_existing", positives))
     points = {p.building_id for p in index.building_points}
     numberless = [(q, r) for q, r in positives if q.expected_target in points]

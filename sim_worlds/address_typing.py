@@ -44,6 +44,8 @@ NEGATIVE_KINDS = ("wrong_number", "street_elsewhere")
 # A building without a number described by its street and village only, where other buildings share both:
 # the text fits several doors, so the right outcome is a review (worlds with building points only).
 AMBIGUOUS_KINDS = ("shared_street",)
+# A building the map does not have, named on a street whose only mapped building is another: must not resolve.
+POINT_NEGATIVE_KINDS = ("unknown_building",)
 # Addresses a person typed so that no resolver can be sure (the right door needs a person): simulated days
 # only, never in the accuracy benchmark (they are not meant to resolve on their own).
 REVIEW_KINDS = ("missing_number",)
@@ -212,7 +214,13 @@ class QueryGenerator:
         queries.extend(self.wrong_numbers(per_kind))
         queries.extend(self.streets_elsewhere(per_kind))
         queries.extend(self.shared_streets(per_kind))
+        queries.extend(self.unknown_buildings(per_kind))
         return queries
+
+    def unknown_buildings(self, count: int) -> list[LabelledQuery]:
+        """A name the map does not know, on the street of a building that is alone there: another door."""
+        texts = self.points.unknown_buildings(count)
+        return [LabelledQuery(self.world, "unknown_building", text, None, f"{text} (not mapped)") for text in texts]
 
     def shared_streets(self, count: int) -> list[LabelledQuery]:
         """Buildings typed by a street and village they share with other buildings (expected: a review)."""

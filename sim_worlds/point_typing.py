@@ -28,6 +28,11 @@ PARISH_ABROAD = {
     "Escaldes-Engordany": ["Les Escaldes", "Escaldes"],
     "La Massana": ["La Massane"],
 }
+# Buildings a sender may name that the extract does not have (checked against its names before use).
+UNMAPPED_NAMES = [
+    "Hotel Plaza", "Farmàcia Central", "Residència Els Pins", "Xalet Montserrat", "Apartaments La Solana",
+    "Hotel Font del Marge", "Casa Rossell", "Forn Pujol", "Restaurant Can Benet", "Casa Cerqueda",
+]
 FLOORS = [", 2n 1a", ", pis 3 porta 2", ", 3º 2ª", ", 1r", ", 3e étage", ", 4t 1a", ", bloc B, 2n"]
 # The kinds of `address_typing` that apply to a building without a number (no digraphs in Catalan).
 KINDS = (
@@ -90,6 +95,18 @@ class PointTyping:
         (and postcode, unless the description leaves the postcode out or gets it wrong)."""
         alone = self._alone_in_village if without_postcode else self._alone_with_postcode
         return bool(self.name(point)) or point.building_id in alone
+
+    def unknown_buildings(self, count: int) -> list[str]:
+        """Up to `count` texts naming an unmapped building on a street where one other building is mapped."""
+        known = {self.plain(n) for p in self.index.building_points for n in p.names}
+        names = [n for n in UNMAPPED_NAMES if self.plain(n) not in known]
+        alone = [p for p in self.index.building_points if p.building_id in self._alone_with_postcode]
+        if not names or not alone:
+            return []
+        return [
+            f"{self.rng.choice(names)}, {self.street(point)}, {self.place(point)}"
+            for point in self.rng.sample(alone, min(count, len(alone)))
+        ]
 
     def typable(self, point: BuildingPoint) -> bool:
         """True if a sender can describe the building at all (it has a unique name or faces a named street)."""

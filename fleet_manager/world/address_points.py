@@ -34,6 +34,10 @@ _STREET_AGREES_DOUBT = 0.5  # a name matched and the building faces the street t
 # A building name is typed, and this building is not it: its street alone is weak evidence for it.
 _ANOTHER_BUILDING_NAMED = 0.6
 _SURE_STREET = 85.0  # street matches at least this good explain their words (a name inside them is the street's)
+# Words nothing explains beside a street typed without a number ("Hotel Plaza, Carrer de la Tartera"): the text
+# names a building the map does not know, so the street's own building may well be another door.
+_UNKNOWN_NAME_WORDS = 2
+_UNKNOWN_NAME = 0.75
 _POSTCODE_AGREES_DOUBT = 0.6
 _POSTCODE_DISAGREES = 0.88
 # A house number typed on a street whose buildings carry none: the door cannot be checked, so these
@@ -64,9 +68,10 @@ class _NameMatch:
 class BuildingPointMatcher:
     """Finds building points by name and street in a query (build once per index)."""
 
-    def __init__(self, index: AddressIndex, localities: set[str]) -> None:
+    def __init__(self, index: AddressIndex, localities: set[str], *, unexplained_word_factor: float) -> None:
         self.points = index.building_points
         self._by_street = index.points_by_street
+        self._word_factor = unexplained_word_factor
         self._localities = localities
         street_names = {fold(name) for street in index.streets for _, name in street.names}
         spaced: list[str] = []
@@ -98,13 +103,13 @@ class BuildingPointMatcher:
         query: Query,
         street_matches: list[StreetMatch],
         read: Callable[[StreetMatch], Reading],
-        unexplained: Callable[[frozenset[int]], float],
+        unexplained: Callable[[frozenset[int]], int],
         street_ids: list[str],
     ) -> list[PointHit]:
         """Every building point the query may mean: named in it, or facing a street matched in it.
 
         `street_ids[i]` is the street of `street_matches[i]`; `read` reads the number and unit next to
-        a street match; `unexplained(used)` is the factor for the words nothing explains once `used` are taken.
+        a street match; `unexplained(used)` counts the words nothing explains once `used` are taken.
         """
         if not self.points:
             return []
@@ -114,9 +119,7 @@ class BuildingPointMatcher:
         street_words = [frozenset(range(m.start, m.end)) for m in street_matches if m.score >= _SURE_STREET]
         found: dict[str, PointHit] = {}
         named: set[str] = set()
-        for name in self._name_matches(query):
-            if any(name.used <= words for words in street_words):
-                continue  # "Sant Andreu" inside "Carrer Sant Andreu" names the street, not the building
+        for name in self._name_matches(query, street_words):
             point = self.points[name.point_index]
             named.add(point.building_id)
             match = by_street.get(point.street_id)
@@ -127,27 +130,36 @@ class BuildingPointMatcher:
                 quality = 1.0 - (1.0 - quality) * _STREET_AGREES_DOUBT
             elif street_matches and street_matches[0].score >= _SURE_STREET:
                 quality *= _OTHER_STREET_TYPED
-            quality = self._with_place(quality * unexplained(frozenset(used)), point, places, postcodes)
+            quality = self._with_place(quality * self._factor(unexplained(frozenset(used))), point, places, postcodes)
             _keep(found, PointHit(point, quality, "name", ""))
         for street_id, match in by_street.items():
             candidates = self._by_street.get(street_id, ()) if street_id else ()
             if not candidates:
                 continue
             reading = read(match)
-            factor, fit = 1.0, "street"
+            # Doubts about the door, applied after the village and postcode (which say where, not which door).
+            door, fit = 1.0, "street"
             # read_around moves a glued letter from the number to `letter`: "3r" is number 3, letter r.
             if reading.house is not None and (reading.letter or reading.house.letter) not in _FLOOR_LETTERS:
-                factor, fit = _UNMAPPED_NUMBER, "unmapped_number"
+                door, fit = _UNMAPPED_NUMBER, "unmapped_number"
+            words = unexplained(reading.used)
+            if words >= _UNKNOWN_NAME_WORDS:
+                door *= _UNKNOWN_NAME
             similarity = match.score / 100.0
-            base = similarity * similarity * factor * unexplained(reading.used)
+            base = similarity * similarity * self._factor(words)
             for point in candidates:
-                quality = self._with_place(base, point, places, postcodes)
+                quality = self._with_place(base, point, places, postcodes) * door
                 if named and point.building_id not in named:
                     quality *= _ANOTHER_BUILDING_NAMED
                 _keep(found, PointHit(point, quality, fit, reading.unit))
         return list(found.values())
 
-    def _name_matches(self, query: Query) -> list[_NameMatch]:
+    def _factor(self, unexplained_words: int) -> float:
+        return float(self._word_factor ** min(unexplained_words, 5))
+
+    def _name_matches(self, query: Query, street_words: list[frozenset[int]]) -> list[_NameMatch]:
+        """The best span naming each building; a span inside a well-matched street's words is the street's
+        ("Sant Andreu" in "Carrer Sant Andreu"), not a building's name."""
         if not self._names_spaced:
             return []
         # Every run of words, up to long names ("Iglesia de Sant Miquel i Sant Joan de la Mosquera").
@@ -156,6 +168,7 @@ class BuildingPointMatcher:
             for run in query.runs
             for start in range(len(run))
             for end in range(start + 1, min(len(run), start + _MAX_NAME_WORDS) + 1)
+            if not any(set(run[start:end]) <= words for words in street_words)
         ]
         if not spans:
             return []

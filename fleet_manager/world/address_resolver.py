@@ -165,7 +165,11 @@ class AddressResolver:
         # Regions people name instead of the village (Andorra's parishes, in Catalan, Spanish and French).
         self._localities |= {fold(n) for _, names in self._words.regions.get(index.country, ()) for n in names}
         self._locality_squashed = sorted(squash(name) for name in self._localities)
-        self._points = BuildingPointMatcher(index, self._localities) if index.building_points else None
+        self._points = (
+            BuildingPointMatcher(index, self._localities, unexplained_word_factor=_UNEXPLAINED_WORD_FACTOR)
+            if index.building_points
+            else None
+        )
 
     def resolve(self, text: str, *, country: str | None = None, language: str | None = None) -> Resolution:
         """Resolve one typed address; `country` (ISO code or name) and `language` ('fi', 'sv', ...) are hints.
@@ -264,16 +268,16 @@ class AddressResolver:
         if self._points is None:
             return []
 
-        def unexplained_factor(used: frozenset[int]) -> float:
+        def unexplained_words(used: frozenset[int]) -> int:
             unexplained, named = self._explain(query, Reading(None, "", "", used))
             countries.update(named)
-            return float(_UNEXPLAINED_WORD_FACTOR ** min(unexplained, 5))
+            return unexplained
 
         return self._points.hits(
             query,
             matches,
             lambda match: query.read_around(match, self._words.unit_words),
-            unexplained_factor,
+            unexplained_words,
             [self._streets[m.street_index].street_id for m in matches],
         )
 
