@@ -113,10 +113,10 @@ class BuildingPointMatcher:
         """
         if not self.points:
             return []
-        places = self._typed_places(query)
+        street_words = [frozenset(range(m.start, m.end)) for m in street_matches if m.score >= _SURE_STREET]
+        places = self._typed_places(query, street_words)
         postcodes = {squash(fold(p)) for p in query.postcodes}
         by_street = {street_id: match for street_id, match in zip(street_ids, street_matches, strict=True)}
-        street_words = [frozenset(range(m.start, m.end)) for m in street_matches if m.score >= _SURE_STREET]
         found: dict[str, PointHit] = {}
         named: set[str] = set()
         for name in self._name_matches(query, street_words):
@@ -184,11 +184,21 @@ class BuildingPointMatcher:
                 best[owner] = _NameMatch(owner, score, spans[row][1])
         return list(best.values())
 
-    def _typed_places(self, query: Query) -> set[str]:
-        """Folded names of the villages and parishes the text names (exactly, or one slip away)."""
+    def _typed_places(self, query: Query, street_words: list[frozenset[int]]) -> set[str]:
+        """Folded names of the villages and parishes the text names (exactly, or one slip away), outside the
+        words of well-matched streets ("Arinsal" in "Carretera d'Arinsal" is the street's name)."""
         places: set[str] = set()
+        in_street = set().union(*street_words) if street_words else set()
+        segments: list[list[int]] = []
         for run in query.runs:
-            words = [query.tokens[i].text for i in run]
+            segments.append([])
+            for position in run:
+                if position in in_street:
+                    segments.append([])
+                else:
+                    segments[-1].append(position)
+        for segment in segments:
+            words = [query.tokens[i].text for i in segment]
             for start in range(len(words)):
                 for end in range(start + 1, min(len(words), start + _PLACE_MAX_WORDS) + 1):
                     phrase = " ".join(words[start:end])
