@@ -132,8 +132,8 @@ def _row(world: str, seed: int, kind: str, pairs: list[tuple[LabelledQuery, Reso
 
 
 def _startup_rows(data_dir: str | None) -> list[dict[str, Any]]:
-    """Index build time from the .pbf (with the building points, for worlds that derive them: these reuse the
-    world this process has loaded already, as the service does) and load time from the cache, per world."""
+    """Index build time from the .pbf (with the building points, for worlds that derive them: that includes
+    building the world, unless this process holds it already) and load time from the cache, per world."""
     import tempfile
 
     rows = []
