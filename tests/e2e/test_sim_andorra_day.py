@@ -26,6 +26,8 @@ def _scenario(tmp_path: Path) -> Path:
     data["demand"]["orders_per_hour"] = [60.0]
     data["demand"].update(customs_delay_min_s=120, customs_delay_max_s=300, stop_ordering_before_end_s=600)
     data["demand"]["cold_chain"]["orders"] = 2
+    # a few typed addresses (most Andorran ones wait for the operator), decided within the short run
+    data["demand"]["typed_addresses"].update(orders=5, operator_review_delay_s=120)
     path = tmp_path / "andorra_short.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
