@@ -79,7 +79,10 @@ class Candidate:
         """'Mannerheimintie 14-20, 00100 Helsinki' (street name in `language` where mapped)."""
         place = " ".join(p for p in (self.address.postcode, self.address.city) if p)
         if isinstance(self.address, BuildingPoint):  # the world's label, which says "(no number)"
-            return f"{self.address.label} ({place})" if place else self.address.label
+            label, locality, postcode = self.address.label, self.address.locality, self.address.postcode
+            if postcode and locality and label.endswith(f", {locality}"):  # "..., AD500 Andorra la Vella"
+                return f"{label.removesuffix(locality)}{postcode} {locality}"
+            return f"{label} ({postcode})" if postcode else label
         text = f"{self.street.name_in(language)} {self.address.housenumber}"
         return f"{text}, {place}" if place else text
 
