@@ -76,8 +76,9 @@ def record_reading(
     """Store a reading of `order_id`'s sensor and act on an excursion (NotFound for an unknown order or hub).
 
     The order's changes (hold, events) are stamped `now_s`, the fleet clock's time (the reading keeps
-    the sensor's own time, which may lag); the reading's time when not given. `warm_allowance_s` > 0:
-    time above the temperature range is an excursion only once it passes this in total (module docstring).
+    the sensor's own time, which may lag); the reading's time when not given. `warm_allowance_s` > 0 (or the
+    order's own `warm_allowance_min`): time above the temperature range is an excursion only once it passes
+    this in total (module docstring).
     """
     now_s = reading.at_s if now_s is None else now_s
     row = session.scalar(select(OrderRow).where(OrderRow.order_id == order_id).with_for_update())
@@ -92,6 +93,8 @@ def record_reading(
                                  shock_g=reading.shock_g, excursion="; ".join(broken)))
     above_s = 0.0
     cold = handling.cold_chain
+    if cold is not None and cold.warm_allowance_min is not None:  # the parcel's own allowance wins
+        warm_allowance_s = cold.warm_allowance_min * 60.0
     if warm_allowance_s > 0 and cold is not None:
         session.flush()  # the new reading is part of the history summed below
         above_s = _seconds_above(session, order_id, cold.max_temp_c)

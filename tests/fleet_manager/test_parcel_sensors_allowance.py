@@ -29,8 +29,8 @@ def stack(database: Database, hub_id: str, tmp_path: Path) -> Iterator[tuple[htt
         yield stack
 
 
-def _order(client: httpx.Client) -> str:
-    body = {"recipient": {"name": "Helmi"}, "weight_kg": 1.0, "customs_cleared": True, "handling": COLD,
+def _order(client: httpx.Client, handling: dict[str, Any] | None = None) -> str:
+    body = {"recipient": {"name": "Helmi"}, "weight_kg": 1.0, "customs_cleared": True, "handling": handling or COLD,
             "destination": {"latitude_deg": 60.1690, "longitude_deg": 24.9410}}
     response = client.post("/v1/orders", json=body, headers={**auth("backend"), "Idempotency-Key": str(uuid.uuid4())})
     assert response.status_code == 201, response.text
@@ -77,3 +77,23 @@ def test_freezing_is_an_excursion_at_once_even_with_an_allowance(
     publish(port, topic, {"temperature_c": 0.5, "at_s": T0})
     wait_until(lambda: _excursions(receiver, order_id) != [], timeout_s=15, what="the freezing excursion webhook")
     assert _excursions(receiver, order_id)[0]["data"]["broken"] == ["temperature 0.5 °C below 2 °C"]
+
+
+def test_a_parcels_own_allowance_overrides_the_servers(
+    stack: tuple[httpx.Client, WebhookReceiver, int, Any], hub_id: str
+) -> None:
+    """A vaccine with no warm time at all (`warm_allowance_min: 0`) on a server allowing 15 min: the first warm
+    reading is an excursion. A negative allowance is a 422 naming the field."""
+    client, receiver, port, app = stack
+    strict = {"cold_chain": {**COLD["cold_chain"], "warm_allowance_min": 0}}
+    order_id = _order(client, strict)
+    topic = parcel_topic(app.state.service.settings.mqtt_topic_prefix, hub_id, order_id)
+    publish(port, topic, {"temperature_c": 5.0, "at_s": T0})
+    publish(port, topic, {"temperature_c": 8.6, "at_s": T0 + 60})
+    wait_until(lambda: _excursions(receiver, order_id) != [], timeout_s=15, what="the excursion webhook")
+    assert _excursions(receiver, order_id)[0]["data"]["broken"] == ["temperature 8.6 °C above 8 °C"]
+    body = {"recipient": {"name": "Helmi"}, "weight_kg": 1.0, "customs_cleared": True,
+            "handling": {"cold_chain": {**COLD["cold_chain"], "warm_allowance_min": -5}},
+            "destination": {"latitude_deg": 60.1690, "longitude_deg": 24.9410}}
+    refused = client.post("/v1/orders", json=body, headers={**auth("backend"), "Idempotency-Key": str(uuid.uuid4())})
+    assert refused.status_code == 422 and "warm_allowance_min" in refused.text
