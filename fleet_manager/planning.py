@@ -46,6 +46,7 @@ from mission_planner.terrain import ElevationGrid
 from mission_planner.travel import DroneTravel, GroundTravel
 from mission_planner.van_handoff import HandoffPolicy, Recovery
 
+from . import sorties as van_staging
 from .adapters.base import StepKind, VehicleKind
 from .domain.handling import Handling
 from .domain.orders import DeliveryMode, Order, OrderStatus
@@ -334,6 +335,8 @@ class FleetPlanner:
         state = slot.state
         if state is None:
             return None
+        if (start := van_staging.staged_van_start(vehicle, state, self.frame)) is not None:  # to the hub to load first
+            return VehicleSpec(vehicle.vehicle_id, kind, **start, **common)  # type: ignore[arg-type]
         charge_wh = _charge_wh(slot)
         battery_wh = None
         if vehicle.kind is not VehicleKind.VAN and charge_wh is not None:
@@ -475,7 +478,7 @@ class FleetPlanner:
             if not trip_order_ids(legs):
                 continue
             try:
-                sortie = self.sortie(slot.vehicle, legs, now_s)
+                sortie = van_staging.via_hub_if_away(self.sortie(slot.vehicle, legs, now_s), slot, self.frame)
             except MissionBuildError as exc:
                 logger.warning("%s: %s", slot.vehicle.vehicle_id, exc)
                 continue

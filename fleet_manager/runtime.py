@@ -41,6 +41,7 @@ from .fleet_file import AdapterKind, FleetFile, HubConfig, fleet_from_vehicles, 
 from .fleet_file import VehicleConfig as FleetFileVehicle
 from .handover import AlwaysPresent, HttpRecipientCheck, RecipientCheck
 from .leadership import HubFence, HubLeadership, guard_commands
+from .learning.demand_model import DemandForecast
 from .learning.eta_model import LearningError
 from .learning.eta_service import EtaService
 from .learning.model_store import ModelSet, load_models
@@ -52,11 +53,13 @@ from .monitors import MonitorConfig, SafetyMonitor
 from .operator_commands import AdapterCommander
 from .order_lifecycle import AttemptPolicy, OrderLifecycle
 from .planning import FleetPlanner, PlanningConfig, dispatcher_handoff
+from .prepositioning import Stager, StagingConfig
 from .reroute import Rerouter
 from .store import lockers as locker_store
 from .store.db import Database
 from .supervisor import NamedJob, VehicleLink
 from .telemetry_recorder import TelemetryRecorder
+from .traffic_reroute import TrafficRerouteConfig, TrafficRerouter
 from .world import World, load_world
 
 logger = logging.getLogger(__name__)
@@ -78,10 +81,14 @@ class HubServices:
     rerouter: Rerouter
     monitor: SafetyMonitor
     telemetry: TelemetryRecorder
+    traffic: TrafficRerouter | None = None  # vans on the road re-routed for reported traffic
+    stager: Stager | None = None  # vans staged before forecast peaks (with a demand forecast)
 
     def jobs(self) -> list[BackgroundJob]:
         """The background jobs of the hub (run by the app's lifespan)."""
-        return [self.dispatcher.run, self.monitor.run, self.telemetry.run]
+        return [self.dispatcher.run, self.monitor.run, self.telemetry.run,
+                *((self.traffic.run,) if self.traffic is not None else ()),
+                *((self.stager.run,) if self.stager is not None else ())]
 
 
 def build_hub(
@@ -90,6 +97,8 @@ def build_hub(
     mission_config: MissionConfig | None = None, policy: AttemptPolicy | None = None,
     monitor_config: MonitorConfig | None = None, eta: EtaService | None = None,
     customs: CustomsForecastConfig | None = None, planning: PlanningConfig | None = None,
+    traffic_reroute: TrafficRerouteConfig | None = None, demand: DemandForecast | None = None,
+    staging: StagingConfig | None = None,
 ) -> HubServices:
     """Wire the owners of one hub's order and mission lifecycle (no I/O until their jobs run)."""
     planner = planner or FleetPlanner(world.frame, walk_graph=world.walk_graph, street_graph=world.street_graph,
@@ -115,7 +124,13 @@ def build_hub(
     monitor = SafetyMonitor(fleet=fleet, clock=clock, frame=world.frame, airspace=airspace, missions=missions,
                             rerouter=rerouter, database=database, config=monitor_config)
     telemetry = TelemetryRecorder(database=database, fleet=fleet, hub_id=hub_id, on_vehicle_located=dispatcher.wake)
-    return HubServices(hub_id, world, lifecycle, missions, airspace, planner, dispatcher, rerouter, monitor, telemetry)
+    traffic = TrafficRerouter(database=database, fleet=fleet, missions=missions, clock=clock, frame=world.frame,
+                              street_graph=world.street_graph, hub_id=hub_id, config=traffic_reroute)
+    stager = Stager(database=database, fleet=fleet, missions=missions, clock=clock, frame=world.frame,
+                    street_graph=world.street_graph, hub_id=hub_id, forecast=demand,
+                    config=staging) if demand is not None else None
+    return HubServices(hub_id, world, lifecycle, missions, airspace, planner, dispatcher, rerouter, monitor, telemetry,
+                       traffic, stager)
 
 
 def planning_config(settings: Settings) -> PlanningConfig:
@@ -382,11 +397,19 @@ async def _load_models(settings: Settings) -> ModelSet | None:
 
 
 def _learnt(settings: Settings, models: ModelSet | None) -> dict[str, Any]:
-    """build_hub's arguments for the ETA and customs models (fixed windows without them)."""
+    """build_hub's arguments for the ETA and customs models (fixed windows without them) and for the live
+    traffic re-routing of vans."""
     return {"eta": EtaService(models, arriving_soon_s=settings.arriving_soon_s),
             "customs": CustomsForecastConfig(models.customs if models else None,
                                              f"model:{models.version}" if models else "",
-                                             held_long_s=settings.customs_held_long_s)}
+                                             held_long_s=settings.customs_held_long_s),
+            "demand": models.demand if models else None,
+            "staging": StagingConfig(enabled=settings.staging_enabled, lead_s=settings.staging_lead_s,
+                                     peak_ratio=settings.staging_peak_ratio,
+                                     min_van_charge_pct=settings.staging_min_van_charge_pct),
+            "traffic_reroute": TrafficRerouteConfig(enabled=settings.traffic_reroute_enabled,
+                                                    min_saving_s=settings.traffic_reroute_min_saving_s,
+                                                    min_saving_ratio=settings.traffic_reroute_min_saving_ratio)}
 
 
 async def _connect_one(adapter: VehicleAdapter, timeout_s: float) -> None:

@@ -17,12 +17,14 @@ import {
 } from "./model.js";
 import { bindPanelActions, renderAlerts, renderOrders, renderVehicles, renderZones } from "./panels.js";
 import { ColdChainPanel } from "./coldchain.js";
+import { ForecastPanel } from "./forecast.js";
 import { ReviewQueue } from "./reviews.js";
 
 // Stored telemetry is polled as a floor; telemetry events on the stream move markers in between.
 const VEHICLE_POLL_MS = 1000;
 // Missions and orders follow the stream; this slow poll only repairs what a dropped stream missed.
 const SAFETY_POLL_MS = 15000;
+const FORECAST_POLL_MS = 60000; // the forecast changes by the hour; staging events come once per peak
 const REFRESH_DEBOUNCE_MS = 250;
 const ORDER_PAGE_LIMIT = 500;
 const MAX_ORDER_PAGES = 40;
@@ -403,6 +405,10 @@ async function main() {
     },
   });
   coldChain = new ColdChainPanel({ api });
+  const forecast = new ForecastPanel({ api, fleetMap });
+  const loadForecast = () => forecast.load().catch((error) => reportError("forecast", error));
+  loadForecast();
+  setInterval(loadForecast, FORECAST_POLL_MS);
   $("#key-dialog").open && $("#key-dialog").close();
   $("#world-name").textContent = state.world.name;
   fleetMap.showWorld(state.world);
