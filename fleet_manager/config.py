@@ -178,11 +178,22 @@ class Settings(BaseSettings):
     mqtt_username: str | None = Field(default=None, min_length=1, max_length=256)
     mqtt_password: SecretStr | None = None
     mqtt_ca_file: Path | None = None  # mqtts://: the CA that signed the broker's certificate (system CAs if unset)
+    # mqtts:// to a broker that wants client certificates (mutual TLS): our certificate and its private key (PEM).
+    mqtt_cert_file: Path | None = None
+    mqtt_key_file: Path | None = None
     mqtt_topic_prefix: str = Field(default="finalmile", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    # Minutes a cold-chain parcel may spend above its range in total before that is an excursion (a "time out
+    # of refrigeration" allowance from the product's stability data); 0: every reading above it is one.
+    cold_chain_warm_allowance_min: float = Field(default=0.0, ge=0, le=7 * 24 * 60)
     # Learning: trained models (`finalmile learn`), the newest version is loaded at start; none: fixed windows.
     models_dir: Path = Field(default_factory=lambda: Path("var") / "models")
     arriving_soon_s: float = Field(default=600.0, gt=0, le=3600)  # 'arriving soon' when the predicted p50 is this near
     customs_held_long_s: float = Field(default=3600.0, gt=0)  # flag orders predicted to wait longer at customs
+    # Van handoff planning: the sortie search's time per van trip after the greedy plan (0: greedy only), and the
+    # charged drone packs a van carries (one swapped in at each drone recovery; 0: each drone flies its van trip on
+    # the pack it left with, the safe side when the vans' spares are unknown).
+    handoff_search_s: float = Field(default=0.25, ge=0, le=10)
+    van_spare_packs: int = Field(default=0, ge=0, le=100)
     # Live traffic: a van on the road takes a new route when reported traffic makes its remaining route this much
     # slower than the fastest one through it (both the seconds and the share must be reached).
     traffic_reroute_enabled: bool = True
@@ -282,6 +293,15 @@ class Settings(BaseSettings):
             raise ValueError("FINALMILE_MQTT_USERNAME and FINALMILE_MQTT_PASSWORD are set together or not at all")
         if self.mqtt_ca_file is not None and not self.mqtt_ca_file.is_file():
             raise ValueError(f"FINALMILE_MQTT_CA_FILE {self.mqtt_ca_file} is not a file")
+        if (self.mqtt_cert_file is None) != (self.mqtt_key_file is None):
+            raise ValueError("FINALMILE_MQTT_CERT_FILE and FINALMILE_MQTT_KEY_FILE are set together or not at all")
+        for name, path in (("FINALMILE_MQTT_CERT_FILE", self.mqtt_cert_file), ("FINALMILE_MQTT_KEY_FILE",
+                                                                              self.mqtt_key_file)):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name} {path} is not a file")
+        if self.mqtt_cert_file is not None and not (self.mqtt_url or "").startswith("mqtts://"):
+            raise ValueError("FINALMILE_MQTT_CERT_FILE needs an mqtts:// FINALMILE_MQTT_URL (a client certificate "
+                             "is only sent over TLS)")
         return self
 
     @property

@@ -56,7 +56,7 @@ from .mission_control import MissionConfig, MissionControl
 from .monitors import MonitorConfig, SafetyMonitor
 from .operator_commands import AdapterCommander, HubCommandExecutor
 from .order_lifecycle import AttemptPolicy, OrderLifecycle
-from .planning import FleetPlanner
+from .planning import FleetPlanner, PlanningConfig, dispatcher_handoff
 from .prepositioning import Stager, StagingConfig
 from .reroute import Rerouter
 from .store import lockers as locker_store
@@ -101,12 +101,13 @@ def build_hub(
     planner: FleetPlanner | None = None, dispatcher_config: DispatcherConfig | None = None,
     mission_config: MissionConfig | None = None, policy: AttemptPolicy | None = None,
     monitor_config: MonitorConfig | None = None, eta: EtaService | None = None,
-    customs: CustomsForecastConfig | None = None, traffic_reroute: TrafficRerouteConfig | None = None,
-    demand: DemandForecast | None = None, staging: StagingConfig | None = None,
+    customs: CustomsForecastConfig | None = None, planning: PlanningConfig | None = None,
+    traffic_reroute: TrafficRerouteConfig | None = None, demand: DemandForecast | None = None,
+    staging: StagingConfig | None = None,
 ) -> HubServices:
     """Wire the owners of one hub's order and mission lifecycle (no I/O until their jobs run)."""
     planner = planner or FleetPlanner(world.frame, walk_graph=world.walk_graph, street_graph=world.street_graph,
-                                      hub_xy=(world.hub.x_m, world.hub.y_m), terrain=world.terrain)
+                                      hub_xy=(world.hub.x_m, world.hub.y_m), terrain=world.terrain, config=planning)
     airspace = LiveAirspace(database=database, hub_id=hub_id, frame=world.frame, base=world.airspace)
     lifecycle = OrderLifecycle(database=database, clock=clock, hub_id=hub_id, recipients=recipients, policy=policy,
                                eta=eta)
@@ -135,6 +136,11 @@ def build_hub(
                     config=staging) if demand is not None else None
     return HubServices(hub_id, world, lifecycle, missions, airspace, planner, dispatcher, rerouter, monitor, telemetry,
                        traffic, stager)
+
+
+def planning_config(settings: Settings) -> PlanningConfig:
+    """The planner's knobs that come from settings: the van handoff search and the vans' spare packs."""
+    return PlanningConfig(handoff=dispatcher_handoff(settings.handoff_search_s, settings.van_spare_packs))
 
 
 def load_fleet_config(settings: Settings) -> FleetFile | None:
@@ -218,6 +224,7 @@ class Runtime:
         services = build_hub(hub_id=hub.hub_id, database=database, fleet=fleet, world=world, clock=clock,
                              recipients=recipients,
                              policy=AttemptPolicy(locker_code_ttl_s=settings.locker_code_ttl_s),
+                             planning=planning_config(settings),
                              **_learnt(settings, models))
         if models is not None and models.traffic is not None:
             services.planner.set_traffic(van_speed_at=models.traffic.factor_at)  # learnt rush hours
@@ -341,6 +348,7 @@ class Runtime:
             services = build_hub(hub_id=hub.hub_id, database=fenced, fleet=self.fleet, world=world, clock=self.clock,
                                  recipients=recipients,
                                  policy=AttemptPolicy(locker_code_ttl_s=self.settings.locker_code_ttl_s),
+                                 planning=planning_config(self.settings),
                                  **_learnt(self.settings, await _load_models(self.settings)))
             self.hubs[hub.hub_id] = services
             links = [NamedJob(f"vehicle-link-{v.vehicle_id}", functools.partial(

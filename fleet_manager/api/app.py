@@ -193,7 +193,9 @@ def create_app(
                                        url=settings.mqtt_url, topic_prefix=settings.mqtt_topic_prefix,
                                        committed=service.committed, username=settings.mqtt_username,
                                        password=settings.mqtt_password.get_secret_value()
-                                       if settings.mqtt_password else None, ca_file=settings.mqtt_ca_file)
+                                       if settings.mqtt_password else None, ca_file=settings.mqtt_ca_file,
+                                       cert_file=settings.mqtt_cert_file, key_file=settings.mqtt_key_file,
+                                       warm_allowance_s=settings.cold_chain_warm_allowance_min * 60.0)
             service.conditions = monitor
             service.supervise("parcel-sensors", monitor.run)
         if deliverer is not None:
