@@ -47,6 +47,7 @@ from mission_planner.terrain import ElevationGrid
 from mission_planner.travel import DroneTravel, GroundTravel
 from mission_planner.van_handoff import HandoffPolicy, Recovery
 
+from . import sorties as van_staging
 from .adapters.base import StepKind, VehicleKind
 from .domain.handling import Handling
 from .domain.orders import DeliveryMode, Order, OrderStatus
@@ -66,12 +67,15 @@ from .traffic import TrafficReport, edge_factors
 logger = logging.getLogger(__name__)
 
 
-def dispatcher_handoff() -> HandoffPolicy:
+def dispatcher_handoff(search_s: float = 0.25, spare_packs: int = 0) -> HandoffPolicy:
     """The van handoffs the dispatcher executes: the van sets drones (robots) down at a stop, drives on and
     takes each back aboard at the stop the plan names (that one or a later one), where it may set it down
-    again for its next trip; none leaves from the hub. (The planner counts a carried drone's trips of one
-    van trip against the pack it left with; the van swaps packs aboard, so that is on the safe side.)"""
-    return HandoffPolicy(recovery=Recovery.LATER_STOP, launch_at_depot=False)
+    again for its next trip; none leaves from the hub. The planner's sortie search gets `search_s` per van
+    trip; a carried drone's trips of one van trip are counted against the pack it left with plus the van's
+    `spare_packs` charged packs, one swapped in at each recovery (FINALMILE_HANDOFF_SEARCH_S,
+    FINALMILE_VAN_SPARE_PACKS)."""
+    return HandoffPolicy(recovery=Recovery.LATER_STOP, launch_at_depot=False, search_s=search_s,
+                         spare_packs=spare_packs)
 
 
 _Traffic = tuple[float, dict[tuple[Hashable, Hashable], float], tuple[object, ...]]  # factor, edge factors, key
@@ -335,6 +339,8 @@ class FleetPlanner:
         state = slot.state
         if state is None:
             return None
+        if (start := van_staging.staged_van_start(vehicle, state, self.frame)) is not None:  # to the hub to load first
+            return VehicleSpec(vehicle.vehicle_id, kind, **start, **common)  # type: ignore[arg-type]
         charge_wh = _charge_wh(slot)
         battery_wh = None
         if vehicle.kind is not VehicleKind.VAN and charge_wh is not None:
@@ -477,7 +483,7 @@ class FleetPlanner:
             if not trip_order_ids(legs):
                 continue
             try:
-                sortie = self.sortie(slot.vehicle, legs, now_s)
+                sortie = van_staging.via_hub_if_away(self.sortie(slot.vehicle, legs, now_s), slot, self.frame)
             except MissionBuildError as exc:
                 logger.warning("%s: %s", slot.vehicle.vehicle_id, exc)
                 continue

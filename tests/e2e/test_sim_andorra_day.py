@@ -1,5 +1,6 @@
 """`finalmile sim andorra_day`, short: a mountain day runs with deliveries, no geofence breach, and every drone
-position it reported 30..120 m above the elevation model while moving on (`terrain_clearance_violations` 0).
+position it reported 30..120 m above the elevation model while moving on (`terrain_clearance_violations` 0),
+and its typed addresses (buildings without numbers) resolved or sent to review, never to a wrong door.
 
 The scenario is the shipped one (fleet, vans carrying drones, customs, lockers, cold chain), cut to 25
 simulated minutes at a high speed-up; demand is denser and customs quicker so parcels go out within it.
@@ -25,6 +26,8 @@ def _scenario(tmp_path: Path) -> Path:
     data["demand"]["orders_per_hour"] = [60.0]
     data["demand"].update(customs_delay_min_s=120, customs_delay_max_s=300, stop_ordering_before_end_s=600)
     data["demand"]["cold_chain"]["orders"] = 2
+    # a few typed addresses (most Andorran ones wait for the operator), decided within the short run
+    data["demand"]["typed_addresses"].update(orders=5, operator_review_delay_s=120)
     path = tmp_path / "andorra_short.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -43,4 +46,8 @@ def test_short_andorra_day_delivers_with_no_geofence_or_terrain_clearance_violat
     assert kpis["km_by_mode"]["drone"] > 0
     episodes = json.loads((run_dir / "terrain_clearance.json").read_text())
     assert kpis["terrain_clearance_violations"] == len(episodes) == 0, episodes
+    # typed addresses of buildings without numbers: found by name or street and village, or left to the operator
+    assert kpis["addresses_typed"] > 0
+    assert kpis["addresses_resolved"] + kpis["addresses_reviewed"] == kpis["addresses_typed"]
+    assert kpis["addresses_wrong"] == 0, kpis["addresses_by_kind"]
     assert returncode == 0, text[-2000:]
