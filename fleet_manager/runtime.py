@@ -56,7 +56,8 @@ from .mission_control import MissionConfig, MissionControl
 from .monitors import MonitorConfig, SafetyMonitor
 from .operator_commands import AdapterCommander, HubCommandExecutor
 from .order_lifecycle import AttemptPolicy, OrderLifecycle
-from .planning import FleetPlanner, PlanningConfig, dispatcher_handoff
+from .planning import FleetPlanner
+from .planning_config import PlanningConfig, dispatcher_handoff
 from .prepositioning import Stager, StagingConfig
 from .reroute import Rerouter
 from .store import lockers as locker_store
