@@ -70,9 +70,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--time-limit", type=float, default=None, help="seconds per instance and solver (override)")
     parser.add_argument(
         "--mfstsp-subset",
-        choices=("stated", "all"),
         default="stated",
-        help="truck_drone: mFSTSP runs (stated: every 8-customer run, one vehicle file per other problem; all: 1600)",
+        help="truck_drone: mFSTSP runs (stated: every 8-customer run, one vehicle file per other problem; all: 1600; "
+        "stated:8,10 or all:25: those problem sizes only)",
     )
     parser.add_argument("--results-dir", default=str(RESULTS_DIR), help="where <name>.csv files go")
     parser.add_argument("--days", type=int, default=None,

@@ -22,6 +22,10 @@ Rows:
 - `van_speeds`: the planner's own van ETA with static street speeds against the same ETA with the
   van speed factor per hour learnt from the training days (`VanSpeedProfile`; it scales the whole
   planned leg, stop time included, as an approximation of what the planner's matrices then give).
+- `traffic`: van days with street closures on their routes, with and without live re-routing
+  (`benchmarks.prediction_traffic`: on-time %, p95 lateness, van km, tour time, re-routes).
+- `demand`: the demand forecast's error per area and hour (recent days weighted vs plain mean), and
+  `prepositioning`: peak hours with and without staging vans (`benchmarks.prediction_staging`).
 With `FINALMILE_PREDICTION_RUNS` pointing at a folder of `finalmile sim` run folders (each with its
 `finalmile.db`), the same ETA rows are added for those days (`source` = `finalmile sim`): the model
 trained on the first three quarters of the runs (by name) and tested on the rest — the real vehicle
@@ -51,6 +55,9 @@ from fleet_manager.store.db import Database
 from fleet_manager.world import load_world
 from sim_worlds.history_day import simulate_history, varied_days
 from sim_worlds.scenario import load_scenario
+
+from .prediction_staging import demand_rows, staging_rows
+from .prediction_traffic import traffic_rows
 
 NAME = "prediction"
 SCENARIO = "helsinki_history"
@@ -206,8 +213,11 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows += [r for r in eta_rows(classic, test.legs, "GradientBoosting quantile + conformal") if r["mode"] == "all"]
     rows += customs_rows(train.clearances, test.clearances, timezone)
     rows += van_speed_rows(train.legs, test.legs, timezone)
+    rows += demand_rows(train.area_hours, test.area_hours, timezone)
     for row in rows:
         row.update(source="history_day", train_days=train_days, test_days=test_days, train_legs=len(train.legs))
+    rows += traffic_rows(getattr(args, "quick", False), SEED)  # van days with incidents, with/without re-routing
+    rows += staging_rows(getattr(args, "quick", False), SEED)  # peak hours with/without pre-positioning
     runs_folder = os.environ.get("FINALMILE_PREDICTION_RUNS")
     if runs_folder:
         rows += sim_run_rows(Path(runs_folder))

@@ -256,6 +256,10 @@ class SafetyMonitor:
                 # over terrain an RTL flies straight home at a height above home, through any ridge between
                 self._act(self.rerouter.go_home(vehicle, state, self.airspace.current, self.clock.now()),
                           f"{vehicle.vehicle_id}-battery-home")
+            elif self.rerouter.planner.terrain is not None:
+                # a van-launched drone's home is its launch stop, which the van has left: to the van instead
+                self._act(self.rerouter.go_to_recovery(vehicle, state, self.airspace.current, self.clock.now()),
+                          f"{vehicle.vehicle_id}-battery-recovery")
             else:
                 self._act(vehicle.adapter.return_home(), f"{vehicle.vehicle_id}-battery-rtl")
 

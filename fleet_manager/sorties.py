@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from mission_planner.geodesy import LocalFrame
 from mission_planner.plan import Leg, LegKind, VehicleRoute
 
-from .adapters.base import Mission, VehicleState
+from .adapters.base import Mission, MissionStep, StepKind, VehicleKind, VehicleState
 from .domain.orders import DeliveryMode
 from .fleet import FleetVehicle
 from .missions import trip_order_ids
@@ -107,3 +108,41 @@ def launch_and_recovery_stops(trip: Sequence[Leg], stops: Sequence[Leg]) -> tupl
     if not at_recovery:
         return None
     return stops[first], stops[at_recovery[-1]]
+
+
+AT_HUB_M = 100.0  # a van this close to its home is at the hub (where the parcels are loaded)
+_STREET_DETOUR = 1.4  # street distance over straight distance, for a van's drive back to the hub
+
+
+def van_away_from_hub_m(vehicle: FleetVehicle, state: VehicleState | None, frame: LocalFrame) -> float:
+    """How far (straight, m) an idle van stands from its hub: 0 when at the hub, not a van or position unknown.
+
+    Parcels are loaded at the hub, so a van away from it (staged before a forecast peak) must drive back
+    before it can deliver anything: the planner starts it there, later, and its mission goes via the hub.
+    """
+    if vehicle.kind is not VehicleKind.VAN or state is None:
+        return 0.0
+    here = frame.to_local(state.latitude_deg, state.longitude_deg)
+    home = frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg)
+    away_m = math.dist(here, home)
+    return away_m if away_m > AT_HUB_M else 0.0
+
+
+def staged_van_start(vehicle: FleetVehicle, state: VehicleState, frame: LocalFrame) -> dict[str, float] | None:
+    """Where and when the planner starts a van that stands away from its hub (None when it is at the hub): at
+    the hub, once driven back (estimate: straight line x street detour), since parcels are loaded there."""
+    away_m = van_away_from_hub_m(vehicle, state, frame)
+    if not away_m:
+        return None
+    back_s = state.stamp_s + away_m * _STREET_DETOUR / max(0.5, vehicle.profile.speed_m_s)
+    return {"latitude_deg": vehicle.home_latitude_deg, "longitude_deg": vehicle.home_longitude_deg,
+            "available_from_s": back_s}
+
+
+def via_hub_if_away(sortie: Sortie, slot: FleetSlot, frame: LocalFrame) -> Sortie:
+    """A van's sortie that first drives to its hub to load the parcels when the van stands away from it."""
+    vehicle = slot.vehicle
+    if not van_away_from_hub_m(vehicle, slot.state, frame):
+        return sortie
+    home = MissionStep(StepKind.GOTO, vehicle.home_latitude_deg, vehicle.home_longitude_deg)
+    return replace(sortie, mission=replace(sortie.mission, steps=(home, *sortie.mission.steps)))

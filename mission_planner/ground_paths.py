@@ -125,6 +125,14 @@ class GroundNetwork:
         length_m = sum(self.graph.edges[a, b]["length_m"] for a, b in itertools.pairwise(nodes))
         return GroundPath(tuple(nodes), float(length_m), float(duration_s))
 
+    def edge_time_s(self, u: Hashable, v: Hashable, data: dict[str, float]) -> float:
+        """Seconds to drive one edge (networkx weight signature) at this network's speeds and traffic."""
+        return self._edge_time_s(u, v, data)
+
+    def path_time_s(self, nodes: Sequence[Hashable]) -> float:
+        """Travel time along consecutive nodes at this network's speeds (a route driven as given, not re-chosen)."""
+        return float(sum(self._edge_time_s(a, b, self.graph.edges[a, b]) for a, b in itertools.pairwise(nodes)))
+
     def matrices(self, nodes: Sequence[Hashable]) -> tuple[np.ndarray, np.ndarray]:
         """(distance_m, duration_s) matrices between `nodes`; +inf where unreachable. Cached per source."""
         size = len(nodes)

@@ -41,6 +41,7 @@ from .process_group import exit_with_parent, stop_group
 from .scenario import Scenario
 from .special_demand import day_orders
 from .tracks import Track, TrackRecorder
+from .traffic_sim import day_traffic
 
 logger = logging.getLogger(__name__)
 
@@ -252,6 +253,7 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
             api_keys={keys["backend"]: frozenset({Role.BACKEND}), keys["operator"]: frozenset({Role.OPERATOR}),
                       keys["viewer"]: frozenset({Role.VIEWER})},
             host="127.0.0.1", port=port, hub_id=scenario.hub_id, world=scenario.world,
+            public_url=f"http://127.0.0.1:{port}",  # the tracking links in the day's notifications open here
             hub_latitude_deg=world.frame.origin_latitude_deg, hub_longitude_deg=world.frame.origin_longitude_deg,
             webhook_url=webhook_url, webhook_secret=SecretStr(webhook_secret), webhook_backoff_base_s=2.0,
             server_secret=SecretStr(secrets.token_urlsafe(32)),
@@ -270,6 +272,9 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
             followers = [asyncio.create_task(recorder.follow(v), name=f"track-{v.vehicle_id}") for v in runtime.fleet]
             if sensors is not None:
                 followers.append(asyncio.create_task(sensors.run(scenario.hub_id), name="parcel-sensors"))
+            traffic = day_traffic(scenario, (world.hub.latitude_deg, world.hub.longitude_deg), clock, van_urls,
+                                  f"http://127.0.0.1:{port}", keys["operator"])  # rush hours and incidents
+            followers.extend([traffic] if traffic is not None else [])
             if drone_control_url is not None:
                 followers.append(asyncio.create_task(
                     _hub_swap_station(drone_control_url, scenario, world, clock).run(), name="hub-swap"))

@@ -12,7 +12,7 @@ import math
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -308,12 +308,32 @@ class RushHour(_Model):
     robot_speed_factor: float = Field(default=1.0, gt=0, le=1)
 
 
+class TrafficIncident(_Model):
+    """Street traffic in the simulated day (the traffic simulator, `sim_worlds.traffic_sim`): the vans meet it
+    from `starts_at`; the feed posts it to the fleet manager `reported_after_s` later (never when `reported`
+    is false: the planner only knows what is posted)."""
+
+    incident_id: str = Field(min_length=1, max_length=64)
+    kind: Literal["congestion", "incident"] = "incident"
+    starts_at: TimeOfDay
+    duration_s: DurationS
+    latitude_deg: float = Field(ge=-90, le=90)
+    longitude_deg: float = Field(ge=-180, le=180)
+    radius_m: float = Field(default=60.0, gt=0, le=2000)
+    speed_factor: float = Field(default=0.05, ge=0, le=1)  # street speed times this (0: closed)
+    reported: bool = True
+    reported_after_s: float = Field(default=0.0, ge=0, le=3600)
+
+
 class Traffic(_Model):
-    """Time-of-day traffic. Read by the history simulator (`sim_worlds.history_day`); the van simulator
-    still drives at static street speeds."""
+    """Time-of-day traffic. The history simulator (`sim_worlds.history_day`) applies the rush hours to its legs;
+    in a live simulated day the traffic simulator (`sim_worlds.traffic_sim`) makes the van simulator honour
+    the rush hours (within `rush_radius_m` of the hub) and `incidents`, and posts them to the traffic feed."""
 
     rush_hours: tuple[RushHour, ...] = ()
     noise_sigma: float = Field(default=0.08, ge=0, le=1)  # lognormal spread of a leg's travel time
+    incidents: tuple[TrafficIncident, ...] = ()
+    rush_radius_m: float = Field(default=2000.0, gt=0, le=2000)
 
     def speed_factor(self, local_time: dt.time, kind: str) -> float:
         """Speed multiplier for a `van` or `robot` at `local_time` (1.0 outside rush hours)."""
@@ -427,6 +447,8 @@ class Scenario(_Model):
     prices: Prices = Field(default_factory=Prices)
     weather: Weather = Field(default_factory=Weather)
     traffic: Traffic = Field(default_factory=Traffic)
+    # `finalmile sim` runs the day three ways by default (vans only, hub drones, handoff; see fleet_variants)
+    fleet_comparison: bool = False
 
     @field_validator("timezone")
     @classmethod

@@ -2,10 +2,12 @@
 
 Each van is the "driver app" end of `fleet_manager.adapters.van_adapter`, whose docstring defines
 the wire protocol: newline-delimited JSON on one TCP port for the whole fleet. The simulator adds
-one message of its own, for simulation control (no hello needed):
+two messages of its own, for simulation control (no hello needed):
 
     client -> server  {"type": "clock", "start_s": S, "origin_monotonic": T, "speedup": K}
                       (re-align the fleet's clock with the orchestrator's)
+                      {"type": "traffic", "events": [...]}  (the world's real traffic, see
+                      `sim_worlds.street_traffic`: vans drive slower where it is)
 
 Carrying: `load` (at the hub, van stopped) stows a landed, disarmed drone in the van; `launch`
 (van stopped anywhere) sets it down at the van and frees it to take off; `recover` (van stopped,
@@ -17,7 +19,8 @@ spare packs (`battery_swapped`; the spares are refilled at the hub); robots char
 bay. The van reaches the carried vehicles' simulators through a `sim_worlds.van_carriage.Carriage`
 (drones: the mavsim sim-control channel, `--mavsim-control`); without one, carrying is refused.
 
-Vans move kinematically at each edge's `speed_m_s` along the fastest street route, consume
+Vans move kinematically at each edge's `speed_m_s` (times the world's traffic there) along the fastest
+free-flow street route between the points they are sent to (their navigation does not know the traffic), consume
 `energy_wh_per_km`, and spend `stop_duration_s` at each DELIVER step (park, walk, hand over).
 The physics (`VanSim.advance`) is pure; the server only moves time and bytes.
 """
@@ -42,6 +45,7 @@ from fleet_manager.world import World, load_world
 from mission_planner.clock import Clock
 from mission_planner.errors import FinalMileError
 
+from .street_traffic import StreetTraffic, TrafficEventError, event_from_wire
 from .van_carriage import Carriage, CarriageError
 
 logger = logging.getLogger(__name__)
@@ -100,6 +104,7 @@ class VanSim:
     spare_packs: int = 4  # charged drone packs aboard; refilled at the hub (`unload`)
     spare_packs_full: int = 4
     _carried_at: tuple[float, float] | None = None
+    traffic: StreetTraffic | None = None  # the world's real traffic (slows the van where it drives)
 
     def __post_init__(self) -> None:
         self.x_m, self.y_m = self.home_xy
@@ -285,7 +290,7 @@ class VanSim:
                 if self.paused:  # held: no driving on (a hand-over or WAIT still counts down, below)
                     self.speed_m_s = 0.0
                     return
-                budget_s = self._drive(budget_s)
+                budget_s = self._drive(budget_s, now_s)
                 if self._leg is None:
                     self._arrived(now_s)
             elif self._dwell_left_s > 0:
@@ -298,12 +303,14 @@ class VanSim:
             else:
                 self._step_done(now_s)
 
-    def _drive(self, budget_s: float) -> float:
+    def _drive(self, budget_s: float, now_s: float) -> float:
         leg = self._leg
         if leg is None:
             return budget_s
         while budget_s > 1e-9 and self._segment < len(leg.speeds_m_s):
             speed = leg.speeds_m_s[self._segment]
+            if self.traffic is not None:
+                speed *= self.traffic.factor_at(leg.points[self._segment], leg.points[self._segment + 1], now_s)
             seg_end_m = leg.cumulative_m[self._segment + 1]
             can_go_m = speed * budget_s
             left_m = seg_end_m - self._leg_progress_m
@@ -519,6 +526,9 @@ class VanFleetServer:
                 except json.JSONDecodeError:
                     writer.write(b'{"type": "ack", "request_id": null, "ok": false, "error": "not JSON"}\n')
                     continue
+                if message.get("type") == "traffic":
+                    self._send(writer, self._set_traffic(message))
+                    continue
                 if message.get("type") == "clock":
                     try:
                         self.sync_clock(float(message["start_s"]), float(message["speedup"]),
@@ -547,6 +557,18 @@ class VanFleetServer:
             if vehicle_id in self._writers and writer in self._writers[vehicle_id]:
                 self._writers[vehicle_id].remove(writer)
             writer.close()
+
+    def _set_traffic(self, message: dict[str, Any]) -> dict[str, Any]:
+        """The world's traffic events (sim control): every van meets them from now on."""
+        request_id = message.get("request_id")
+        try:
+            events = [event_from_wire(e) for e in message.get("events") or ()]
+        except (TrafficEventError, AttributeError) as exc:
+            return {"type": "ack", "request_id": request_id, "ok": False, "error": str(exc)}
+        for traffic in {id(v.traffic): v.traffic for v in self._vans.values() if v.traffic is not None}.values():
+            traffic.replace(events)
+        logger.info("world traffic: %s", ", ".join(f"{e.report_id} x{e.speed_factor:g}" for e in events) or "none")
+        return {"type": "ack", "request_id": request_id, "ok": True}
 
     def _handle(self, vehicle_id: str | None, message: dict[str, Any]) -> dict[str, Any]:
         request_id = message.get("request_id")
@@ -600,9 +622,11 @@ class VanFleetServer:
 
 def build_vans(
     world: World, count: int, *, energy_wh_per_km: float = 250.0, stop_duration_s: float = 120.0, prefix: str = "van",
-    carriage: Carriage | None = None,
+    carriage: Carriage | None = None, traffic: StreetTraffic | None = None,
 ) -> list[VanSim]:
-    """`count` vans parked at the hub's nearest street node, a few metres apart (carrying through `carriage`)."""
+    """`count` vans parked at the hub's nearest street node, a few metres apart (carrying through `carriage`),
+    all meeting the world's `traffic` (a fresh, empty one when None: set through the `traffic` message)."""
+    traffic = traffic if traffic is not None else StreetTraffic(world.frame)
     node = world.street_graph.nodes[world.nearest_street_node(world.hub.x_m, world.hub.y_m)]
     return [
         VanSim(
@@ -612,6 +636,7 @@ def build_vans(
             energy_wh_per_km=energy_wh_per_km,
             stop_duration_s=stop_duration_s,
             carriage=carriage,
+            traffic=traffic,
         )
         for i in range(count)
     ]

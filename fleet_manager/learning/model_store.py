@@ -17,6 +17,7 @@ from typing import Any
 import joblib
 import sklearn
 
+from .demand_model import DemandForecast
 from .eta_model import EtaModel, LearningError, LegQuery
 from .traffic_profile import VanSpeedProfile
 
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
 TRAFFIC_FILE = "traffic.json"
+DEMAND_FILE = "demand.json"
 _FILES = {"eta": "eta.joblib", "customs": "customs.joblib"}
 
 
@@ -37,13 +39,14 @@ class ModelSet:
     customs: Any | None  # customs_model.CustomsModel
     metrics: dict[str, Any]
     traffic: VanSpeedProfile | None = None
+    demand: DemandForecast | None = None
 
 
 def save_models(models_dir: Path, *, metrics: dict[str, Any], eta: EtaModel | None = None,
                 customs: Any | None = None, traffic: VanSpeedProfile | None = None,
-                now: dt.datetime | None = None) -> Path:
+                demand: DemandForecast | None = None, now: dt.datetime | None = None) -> Path:
     """Write a new version folder with the given models and metrics; returns its path."""
-    if eta is None and customs is None and traffic is None:
+    if eta is None and customs is None and traffic is None and demand is None:
         raise LearningError("nothing to save: no model was trained")
     stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%SZ")
     models_dir.mkdir(parents=True, exist_ok=True)
@@ -58,6 +61,8 @@ def save_models(models_dir: Path, *, metrics: dict[str, Any], eta: EtaModel | No
             joblib.dump(model, staging / _FILES[kind])
     if traffic is not None:
         (staging / TRAFFIC_FILE).write_text(traffic.to_json())
+    if demand is not None:
+        (staging / DEMAND_FILE).write_text(demand.to_json())
     document = {"version": path.name, "sklearn": sklearn.__version__,
                 "models": [k for k, m in (("eta", eta), ("customs", customs)) if m is not None], **metrics}
     (staging / METRICS_FILE).write_text(json.dumps(document, indent=1, sort_keys=True, default=float))
@@ -87,6 +92,8 @@ def load_models(models_dir: Path, version: str | None = None) -> ModelSet | None
         loaded = {kind: joblib.load(path / file) if (path / file).is_file() else None for kind, file in _FILES.items()}
         traffic = VanSpeedProfile.from_json((path / TRAFFIC_FILE).read_text()) if (path / TRAFFIC_FILE).is_file() \
             else None
+        demand = DemandForecast.from_json((path / DEMAND_FILE).read_text()) if (path / DEMAND_FILE).is_file() \
+            else None
     except (OSError, ValueError, EOFError, ImportError, AttributeError) as exc:
         raise LearningError(f"model version {name} in {models_dir} cannot be loaded: {exc}") from exc
     if metrics.get("sklearn") != sklearn.__version__:
@@ -100,4 +107,4 @@ def load_models(models_dir: Path, version: str | None = None) -> ModelSet | None
         except Exception as exc:
             raise LearningError(f"the ETA model of version {name} in {models_dir} cannot predict: {exc}") from exc
     return ModelSet(version=name, path=path, eta=loaded["eta"], customs=loaded["customs"], metrics=metrics,
-                    traffic=traffic)
+                    traffic=traffic, demand=demand)

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from ..store.db import Database
+from .demand_model import DemandForecast
 from .eta_model import EtaModel, LearningError
 from .features import build_tables
 from .model_store import save_models
@@ -67,5 +68,23 @@ def learn_from_store(database: Database, *, models_dir: Path, hub_ids: Collectio
         logger.warning("no customs model: %s", exc)
     traffic = VanSpeedProfile.learn(train_legs, timezone=timezone)
     metrics["van_speed_factors"] = list(traffic.factors)
-    path = save_models(models_dir, metrics=metrics, eta=eta, customs=customs, traffic=traffic)
+    demand: DemandForecast | None = None
+    if not tables.area_hours.empty:
+        train_days, test_days = _split_area_hours(tables.area_hours, test_share)
+        demand = DemandForecast.learn(train_days, timezone=timezone)
+        metrics["demand"] = {"train_days": demand.days,
+                             "test": demand.evaluate(test_days) if len(test_days) else None}
+        if len(train_days) < len(tables.area_hours):  # the service forecasts from every day it has
+            demand = DemandForecast.learn(tables.area_hours, timezone=timezone)
+    path = save_models(models_dir, metrics=metrics, eta=eta, customs=customs, traffic=traffic, demand=demand)
     return LearnResult(path=path, metrics=metrics)
+
+
+def _split_area_hours(area_hours: pd.DataFrame, test_share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(older days, newest days) of the area-hour table, as `split_by_day` splits the legs."""
+    days = sorted(area_hours["local_date"].unique())
+    if len(days) < 2:
+        return area_hours, area_hours.iloc[0:0]
+    held_out = set(days[-max(1, round(len(days) * test_share)):])
+    mask = area_hours["local_date"].isin(held_out)
+    return area_hours[~mask], area_hours[mask]

@@ -36,6 +36,10 @@ class ColdChainIn(Strict):
     max_minutes_out_of_conditioning: float = Field(gt=0, le=1440, description="from leaving the hub's cold store "
                                                    "to hand-over; the planner treats it as a hard limit")
     max_humidity_pct: float | None = Field(default=None, gt=0, le=100)
+    warm_allowance_min: float | None = Field(
+        default=None, ge=0, le=1440, description="minutes the parcel may spend above max_temp_c in total before "
+        "that is an excursion (the product's time-out-of-refrigeration allowance); 0: every warm reading is one; "
+        "unset: the server's FINALMILE_COLD_CHAIN_WARM_ALLOWANCE_MIN")
 
     @model_validator(mode="after")
     def _range(self) -> ColdChainIn:

@@ -162,6 +162,10 @@ export function eventAlert(cloudevent) {
     severity = "info";
   }
   else if (type === "mission.failed") kind = "mission failed";
+  else if (type === "vehicle.rerouted") {
+    kind = "traffic re-route"; // a van took a new route around reported traffic (data.reason says why)
+    severity = "info";
+  }
   if (!kind) return null;
   return {
     key: `${type}:${cloudevent.id ?? Math.random()}`,
