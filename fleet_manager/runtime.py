@@ -66,8 +66,8 @@ from .supervisor import NamedJob, VehicleLink
 from .telemetry_recorder import TelemetryRecorder
 from .traffic_reroute import TrafficRerouteConfig, TrafficRerouter
 from .world import World, load_world
-from .zone_rules import mission_conflicts
 from .world.model import world_spec
+from .zone_rules import mission_conflicts
 
 logger = logging.getLogger(__name__)
 
