@@ -15,7 +15,8 @@ ROS_STAMP := ros_ws/install/.finalmile-built
 ROS_SOURCES := $(shell find ros_ws/src -type f -not -name '*.pyc' 2>/dev/null)
 DASHBOARD := fleet_manager/dashboard
 DASHBOARD_STAMP := $(DASHBOARD)/static/.finalmile-built
-DASHBOARD_SOURCES := $(DASHBOARD)/package-lock.json $(DASHBOARD)/build.mjs $(wildcard $(DASHBOARD)/src/*)
+DASHBOARD_SOURCES := $(DASHBOARD)/package-lock.json $(DASHBOARD)/build.mjs $(wildcard $(DASHBOARD)/src/*) \
+  $(wildcard $(DASHBOARD)/src/track/*)
 # Debian packages the tests use: headless Chromium (browser test), libsdformat + ign (SDF check), Mosquitto
 # (each parcel-sensor test starts its own broker; the demo day's sensors too).
 SYSTEM_PACKAGES := chromium ignition-tools libsdformat-dev mosquitto

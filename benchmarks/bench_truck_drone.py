@@ -24,7 +24,8 @@ times and the nonlinear endurance of `mission_planner.sortie_energy`; truck time
 depot), recovery 30 s; parcels over 5 lb go by truck; makespan in seconds. The full set is
 100 problems x 4 vehicle files x 1–4 UAVs = 1600 runs; the default run is the stated subset
 `--mfstsp-subset` (all 320 runs of the 8-customer problems, which have IP values, and for the
-others vehicle file 101 + (problem index mod 4) with 1–4 UAVs); `--mfstsp-subset all` runs them all.
+others vehicle file 101 + (problem index mod 4) with 1–4 UAVs); `--mfstsp-subset all` runs them all;
+`stated:8,10` (or `all:25`) keeps the problems of those sizes only.
 
 Every schedule reported is checked by `mission_planner.schedule_check` (independent of the
 solver); a row whose schedule breaks a rule says so in `valid` and `notes`.
@@ -258,8 +259,14 @@ def mfstsp_configs(folder: Path, subset: str) -> list[tuple[str, int, int, int]]
         for row in csv.DictReader(handle):
             info[row["problemName"].strip()] = int(row["numCustomers"])
     names = sorted(n for n in info if (folder / "Problems" / n / "tbl_locations.csv").is_file())
+    sizes = None
+    if ":" in subset:  # e.g. "stated:8,10": that subset, problems of these sizes only
+        subset, wanted = subset.split(":", 1)
+        sizes = {int(v) for v in wanted.split(",")}
     configs: list[tuple[str, int, int, int]] = []
     for index, name in enumerate(names):
+        if sizes is not None and info[name] not in sizes:
+            continue
         files = (101, 102, 103, 104) if subset == "all" or info[name] == 8 else (101 + index % 4,)
         configs.extend((name, info[name], f, u) for f in files for u in (1, 2, 3, 4))
     configs.sort(key=lambda c: (c[1], c[0], c[2], c[3]))
@@ -341,45 +348,53 @@ def mfstsp_rows(args: Any) -> list[dict[str, Any]]:
                 "valid": all(r["valid"] for r in block),
                 "notes": summary
                 + "; wall_s = slowest; subset "
-                + ("all 1600" if subset == "all" else "stated (full: --mfstsp-subset all)"),
+                + ("all 1600" if subset == "all" else f"{subset} (full: --mfstsp-subset all)"),
             }
         )
     return rows
 
 
-def helsinki_rows(args: Any) -> list[dict[str, Any]]:
-    """Same parcels, three fleets via `plan_fleet`: 2 hub drones (hub-only), a van alone, a van carrying 2 drones."""
+def world_rows(args: Any, world_name: str, reachable_only: bool) -> list[dict[str, Any]]:
+    """Same parcels, several fleets via `plan_fleet` (its handoff planner included): hub drones alone, a van
+    alone, a van plus drones flying from the hub, a van carrying the same drones.
+
+    `reachable_only` keeps the parcels a drone can reach from the hub (so hub drones alone can serve them
+    all: the Helsinki rows); otherwise every sampled parcel stays and hub drones alone are not run.
+    """
     from fleet_manager.world import load_world
     from mission_planner.fleet import FleetTravel, OrderSpec, VehicleSpec, plan_fleet
     from mission_planner.model import VehicleKind
 
-    world = load_world("helsinki")
+    world = load_world(world_name)
     travel = FleetTravel.for_world(world)
     rng = random.Random(7)
     buildings = rng.sample(list(world.addresses), 30)
     now = 1_750_000_000.0
-    # keep the parcels a drone can reach from the hub, so every fleet can serve all of them
     hub = world.hub
-    points = [(hub.x_m, hub.y_m)] + [(b.x_m, b.y_m) for b in buildings]
-    drone = travel.drone.matrices(points)
-    reachable = [b for i, b in enumerate(buildings, start=1) if np.isfinite(drone.distance_m[0, i])]
+    if reachable_only:
+        points = [(hub.x_m, hub.y_m)] + [(b.x_m, b.y_m) for b in buildings]
+        drone = travel.drone.matrices(points)
+        buildings = [b for i, b in enumerate(buildings, start=1) if np.isfinite(drone.distance_m[0, i])]
     orders = [
         OrderSpec(f"o{i}", b.latitude_deg, b.longitude_deg, 1.0, earliest_s=now, latest_s=now + 6 * 3600)
-        for i, b in enumerate(reachable)
+        for i, b in enumerate(buildings)
     ]
 
     def vehicle(vehicle_id: str, kind: VehicleKind, carried_by: str | None = None) -> VehicleSpec:
         return VehicleSpec(vehicle_id, kind, hub.latitude_deg, hub.longitude_deg, carried_by=carried_by)
 
     fleets = {
-        "hub-only-2-drones": [vehicle("d1", VehicleKind.DRONE), vehicle("d2", VehicleKind.DRONE)],
         "van-only": [vehicle("van", VehicleKind.VAN)],
+        "van+2-hub-drones": [vehicle("van", VehicleKind.VAN), vehicle("d1", VehicleKind.DRONE),
+                             vehicle("d2", VehicleKind.DRONE)],
         "van+2-carried-drones": [
             vehicle("van", VehicleKind.VAN),
             vehicle("d1", VehicleKind.DRONE, "van"),
             vehicle("d2", VehicleKind.DRONE, "van"),
         ],
     }
+    if reachable_only:
+        fleets = {"hub-only-2-drones": [vehicle("d1", VehicleKind.DRONE), vehicle("d2", VehicleKind.DRONE)], **fleets}
     budget_s = 2.0 if getattr(args, "quick", False) else 5.0
     rows = []
     for name, fleet in fleets.items():
@@ -389,8 +404,8 @@ def helsinki_rows(args: Any) -> list[dict[str, Any]]:
         sorties = sum(1 for r in plan.routes for leg in r.legs if leg.kind.value == "launch")
         rows.append(
             {
-                "set": "helsinki",
-                "instance": f"helsinki-{len(orders)}",
+                "set": world_name,
+                "instance": f"{world_name}-{len(orders)}",
                 "config": name,
                 "objective": round(plan.makespan_s / 60, 2),
                 "sorties": sorties,
@@ -403,5 +418,6 @@ def helsinki_rows(args: Any) -> list[dict[str, Any]]:
 
 
 def run(args: Any = None) -> list[dict[str, Any]]:
-    """FSTSP and mFSTSP rows (when the data is there) and the Helsinki handoff-vs-hub-only rows."""
-    return fstsp_rows(args) + mfstsp_rows(args) + helsinki_rows(args)
+    """FSTSP and mFSTSP rows (when the data is there) and the Helsinki and Andorra fleet rows."""
+    worlds = world_rows(args, "helsinki", True) + world_rows(args, "andorra", False)
+    return fstsp_rows(args) + mfstsp_rows(args) + worlds

@@ -15,7 +15,7 @@ from typing import Any
 
 from .domain.orders import Address
 from .world.address_resolver import AddressResolver, Resolution, ResolutionStatus
-from .world.addresses import AddressIndex, address_index_for_world
+from .world.addresses import AddressIndex, BuildingPoint, DropPoint, address_index_for_world
 
 
 def build_resolver(world: str, *, cache_dir: Path, review_below: float) -> AddressResolver:
@@ -45,7 +45,10 @@ def destination_of(resolution: Resolution) -> Address | None:
     best = resolution.best
     if resolution.status is not ResolutionStatus.RESOLVED or best is None:
         return None
-    street = f"{best.street.name_in(resolution.language)} {best.address.housenumber}"
+    if isinstance(best.address, BuildingPoint):  # no number: the world's label names the building and street
+        street = best.address.label
+    else:
+        street = f"{best.street.name_in(resolution.language)} {best.address.housenumber}"
     if resolution.unit:
         street = f"{street} {resolution.unit}"
     return Address(best.drop_point.latitude_deg, best.drop_point.longitude_deg, street[:200],
@@ -62,13 +65,21 @@ def destination_of_target(
     offered = {str(a.get("address_id")) for a in alternatives or () if a.get("building_id") == target_id}
     matches = [a for a in index.addresses if a.target_id == target_id or a.address_id == target_id]
     matches.sort(key=lambda a: a.address_id not in offered)
-    if not matches:
-        return None
-    address = matches[0]
-    street = index.street_by_id[address.street_id]
-    point = address.drop_point
-    destination = Address(point.latitude_deg, point.longitude_deg, f"{street.name} {address.housenumber}"[:200],
-                          address.city[:100], address.postcode[:20])
-    return destination, {"building_id": address.building_id or None, "address_id": address.address_id,
-                         "drop_point": point.kind.value, "latitude_deg": point.latitude_deg,
-                         "longitude_deg": point.longitude_deg}
+    if matches:
+        address = matches[0]
+        street = index.street_by_id[address.street_id]
+        return _picked(address.drop_point, f"{street.name} {address.housenumber}", address.city, address.postcode,
+                       address.building_id or None, address.address_id)
+    point = index.point_by_building.get(target_id)
+    if point is not None:  # a building without a number: its derived drop point
+        return _picked(point.drop_point, point.label, point.locality, point.postcode, point.building_id,
+                       point.building_id)
+    return None
+
+
+def _picked(
+    drop: DropPoint, street: str, city: str, postcode: str, building_id: str | None, address_id: str
+) -> tuple[Address, dict[str, Any]]:
+    destination = Address(drop.latitude_deg, drop.longitude_deg, street[:200], city[:100], postcode[:20])
+    return destination, {"building_id": building_id, "address_id": address_id, "drop_point": drop.kind.value,
+                         "latitude_deg": drop.latitude_deg, "longitude_deg": drop.longitude_deg}

@@ -69,20 +69,30 @@ class Broker:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     ca_file: Path | None = None
+    cert_file: Path | None = None  # our client certificate, for a broker that wants one (mutual TLS)
+    key_file: Path | None = None
 
     @classmethod
     def from_url(cls, url: str, *, username: str | None = None, password: str | None = None,
-                 ca_file: Path | None = None) -> Broker:
+                 ca_file: Path | None = None, cert_file: Path | None = None, key_file: Path | None = None) -> Broker:
         """Parse `mqtt://host:port` (1883) or `mqtts://host:port` (8883); ConfigError naming the setting otherwise."""
         parsed = urlparse(url)
         if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
             raise ConfigError(f"FINALMILE_MQTT_URL must look like mqtt://HOST:PORT or mqtts://HOST:PORT (got {url!r})")
         tls = parsed.scheme == "mqtts"
-        return cls(parsed.hostname, parsed.port or (8883 if tls else 1883), tls, username, password, ca_file)
+        if cert_file is not None and not tls:
+            raise ConfigError("FINALMILE_MQTT_CERT_FILE needs an mqtts:// FINALMILE_MQTT_URL")
+        return cls(parsed.hostname, parsed.port or (8883 if tls else 1883), tls, username, password, ca_file,
+                   cert_file, key_file)
 
     def client(self, identifier: str) -> aiomqtt.Client:
-        """An aiomqtt client for this broker (TLS with the configured CA, or the system's, for mqtts)."""
-        tls = aiomqtt.TLSParameters(ca_certs=str(self.ca_file) if self.ca_file else None) if self.tls else None
+        """An aiomqtt client for this broker (TLS with the configured CA, or the system's, for mqtts; with our
+        client certificate where one is configured)."""
+        tls = aiomqtt.TLSParameters(
+            ca_certs=str(self.ca_file) if self.ca_file else None,
+            certfile=str(self.cert_file) if self.cert_file else None,
+            keyfile=str(self.key_file) if self.key_file else None,
+        ) if self.tls else None
         return aiomqtt.Client(self.host, self.port, timeout=10.0, identifier=identifier, username=self.username,
                               password=self.password, tls_params=tls)
 
@@ -102,15 +112,18 @@ class ConditionMonitor:
 
     def __init__(self, *, database: Database, clock: Clock, hub_ids: Sequence[str], url: str, topic_prefix: str,
                  committed: Callable[[], None] = lambda: None, username: str | None = None,
-                 password: str | None = None, ca_file: Path | None = None) -> None:
+                 password: str | None = None, ca_file: Path | None = None, cert_file: Path | None = None,
+                 key_file: Path | None = None, warm_allowance_s: float = 0.0) -> None:
         self.database = database
         self.clock = clock
         self.hub_ids = tuple(hub_ids)
-        self.broker = Broker.from_url(url, username=username, password=password, ca_file=ca_file)
+        self.broker = Broker.from_url(url, username=username, password=password, ca_file=ca_file,
+                                      cert_file=cert_file, key_file=key_file)
         if not self.broker.tls and self.broker.username is not None and not is_loopback(self.broker.host):
             logger.warning("parcel sensors: logging in to %s without TLS; use mqtts:// outside a private network",
                            self.broker.host)
         self.prefix = topic_prefix
+        self.warm_allowance_s = warm_allowance_s
         self.committed = committed
         self.received = 0
         self.rejected = 0
@@ -159,7 +172,8 @@ class ConditionMonitor:
         now_s = self.clock.now()
         try:
             outcome = await self.database.write_async(
-                lambda s: conditions.record_reading(s, hub_id=hub_id, order_id=order_id, reading=value, now_s=now_s))
+                lambda s: conditions.record_reading(s, hub_id=hub_id, order_id=order_id, reading=value, now_s=now_s,
+                                                    warm_allowance_s=self.warm_allowance_s))
         except NotFound as exc:
             self._refuse(topic, str(exc))
             return None

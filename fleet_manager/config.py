@@ -21,6 +21,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fleet_manager.errors import ConfigError
+from fleet_manager.supervisor import VehiclePolicy
 
 
 class Role(enum.StrEnum):
@@ -127,10 +128,20 @@ class Settings(BaseSettings):
     recipient_presence: str = ""
     ros_domain_id: int | None = Field(default=None, ge=0, le=232)
     vehicle_connect_timeout_s: float = Field(default=60.0, gt=0)
+    # /readyz and vehicles down: every_hub_has_one (503 when a hub has none up) | all_up | ignore
+    readyz_vehicles: VehiclePolicy = VehiclePolicy.EVERY_HUB_HAS_ONE
     # Scale-out: the hubs of the fleet file this process competes to lead ('A,B'), each through a lease in
     # the store with a fencing token (fleet_manager.leadership). Empty: the fleet file's only hub, no lease.
     hubs: Annotated[tuple[str, ...], NoDecode] = ()
     standby: bool = False  # start as a standby: let a primary started alongside take the hubs first
+    # A stateless API replica: every hub of the fleet file, no vehicles, no dispatcher; orders routed by hub id or
+    # location (fleet_manager.hub_routing), the live stream read from JetStream (needs FINALMILE_NATS_URL).
+    api_only: bool = False
+    # Operator commands go over NATS to the hub's leader (replicas and shards with FINALMILE_NATS_URL); no answer
+    # within this time is a 503 naming the hub.
+    command_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # A hub's leader publishes each vehicle's telemetry on NATS at most once per this period (any replica streams it).
+    telemetry_publish_period_s: float = Field(default=0.5, gt=0, le=60)
     # NATS JetStream: with a URL, one process at a time (by lease) relays the outbox to the stream (fleet_manager.bus).
     nats_url: str | None = None
     nats_stream: str = "FINALMILE_EVENTS"
@@ -149,6 +160,15 @@ class Settings(BaseSettings):
     stream_ticket_ttl_s: float = Field(default=60.0, gt=0, le=3600)
     pickups_per_minute: int = Field(default=10, ge=1)  # per locker: codes tried at one locker terminal
     recipient_actions_per_minute: int = Field(default=10, ge=1)  # per order: reschedule, redirect, leave at door
+    # The recipient tracking page (/t/<token>): the public origin its links name (what recipients' phones can
+    # reach), how long a link lives, requests per minute per client address, and how near the destination a
+    # vehicle must be before the page shows it on the map (never farther, never another vehicle).
+    public_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+    tracking_link_max_age_s: float = Field(default=30 * 24 * 3600.0, gt=0)
+    tracking_after_done_s: float = Field(default=48 * 3600.0, gt=0)  # links die this long after delivery/cancel
+    tracking_requests_per_minute: int = Field(default=30, ge=1)
+    tracking_vehicle_radius_m: float = Field(default=500.0, gt=0, le=5000)
+    tracking_refresh_s: float = Field(default=15.0, gt=0, le=300)  # how often the open page asks again
     idempotency_ttl_s: float = Field(default=24 * 3600.0, gt=0)  # keys older than this are pruned
     outbox_retention_s: float = Field(default=7 * 24 * 3600.0, gt=0)  # delivered events older than this are pruned
     prune_interval_s: float = Field(default=600.0, gt=0)
@@ -161,11 +181,22 @@ class Settings(BaseSettings):
     mqtt_username: str | None = Field(default=None, min_length=1, max_length=256)
     mqtt_password: SecretStr | None = None
     mqtt_ca_file: Path | None = None  # mqtts://: the CA that signed the broker's certificate (system CAs if unset)
+    # mqtts:// to a broker that wants client certificates (mutual TLS): our certificate and its private key (PEM).
+    mqtt_cert_file: Path | None = None
+    mqtt_key_file: Path | None = None
     mqtt_topic_prefix: str = Field(default="finalmile", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    # Minutes a cold-chain parcel may spend above its range in total before that is an excursion (a "time out
+    # of refrigeration" allowance from the product's stability data); 0: every reading above it is one.
+    cold_chain_warm_allowance_min: float = Field(default=0.0, ge=0, le=7 * 24 * 60)
     # Learning: trained models (`finalmile learn`), the newest version is loaded at start; none: fixed windows.
     models_dir: Path = Field(default_factory=lambda: Path("var") / "models")
     arriving_soon_s: float = Field(default=600.0, gt=0, le=3600)  # 'arriving soon' when the predicted p50 is this near
     customs_held_long_s: float = Field(default=3600.0, gt=0)  # flag orders predicted to wait longer at customs
+    # Van handoff planning: the sortie search's time per van trip after the greedy plan (0: greedy only), and the
+    # charged drone packs a van carries (one swapped in at each drone recovery; 0: each drone flies its van trip on
+    # the pack it left with, the safe side when the vans' spares are unknown).
+    handoff_search_s: float = Field(default=0.25, ge=0, le=10)
+    van_spare_packs: int = Field(default=0, ge=0, le=100)
     # Live traffic: a van on the road takes a new route when reported traffic makes its remaining route this much
     # slower than the fastest one through it (both the seconds and the share must be reached).
     traffic_reroute_enabled: bool = True
@@ -266,6 +297,15 @@ class Settings(BaseSettings):
             raise ValueError("FINALMILE_MQTT_USERNAME and FINALMILE_MQTT_PASSWORD are set together or not at all")
         if self.mqtt_ca_file is not None and not self.mqtt_ca_file.is_file():
             raise ValueError(f"FINALMILE_MQTT_CA_FILE {self.mqtt_ca_file} is not a file")
+        if (self.mqtt_cert_file is None) != (self.mqtt_key_file is None):
+            raise ValueError("FINALMILE_MQTT_CERT_FILE and FINALMILE_MQTT_KEY_FILE are set together or not at all")
+        for name, path in (("FINALMILE_MQTT_CERT_FILE", self.mqtt_cert_file), ("FINALMILE_MQTT_KEY_FILE",
+                                                                              self.mqtt_key_file)):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name} {path} is not a file")
+        if self.mqtt_cert_file is not None and not (self.mqtt_url or "").startswith("mqtts://"):
+            raise ValueError("FINALMILE_MQTT_CERT_FILE needs an mqtts:// FINALMILE_MQTT_URL (a client certificate "
+                             "is only sent over TLS)")
         return self
 
     @property
@@ -282,6 +322,10 @@ class Settings(BaseSettings):
             )
         if self.webhook_url and (self.webhook_secret is None or not self.webhook_secret.get_secret_value()):
             raise ConfigError("FINALMILE_WEBHOOK_URL is set but FINALMILE_WEBHOOK_SECRET is empty; webhooks are signed")
+        if self.api_only and (self.hubs or self.standby):
+            raise ConfigError("--api-only leads no hub: drop --hubs / --standby (FINALMILE_HUBS, FINALMILE_STANDBY)")
+        if self.api_only and not self.nats_url:
+            raise ConfigError("--api-only streams events from NATS JetStream: set FINALMILE_NATS_URL")
         if self.api_keys and self.server_secret is None:
             raise ConfigError(
                 "FINALMILE_API_KEYS is set but FINALMILE_SERVER_SECRET is not: key ids, stream tickets and sealed "

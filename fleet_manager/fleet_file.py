@@ -156,6 +156,15 @@ class SigningConfig(_Model):
         return self
 
 
+class ServiceArea(_Model):
+    """Where a hub takes orders without a hub id (`fleet_manager.hub_routing`): a circle, by default around the
+    hub's site in its world."""
+
+    latitude_deg: float | None = Field(default=None, ge=-90, le=90)
+    longitude_deg: float | None = Field(default=None, ge=-180, le=180)
+    radius_m: float = Field(default=25_000.0, gt=0, le=500_000)
+
+
 class HubConfig(_Model):
     """A hub: where its vehicles start, its lockers, and its recipient-presence service."""
 
@@ -164,6 +173,7 @@ class HubConfig(_Model):
     lockers: Literal["world"] | tuple[Annotated[str, Field(pattern=_ID)], ...] = "world"
     recipient_presence: RecipientPresence
     remote_id: RemoteIdHub | None = None  # stream Remote ID (OpenDroneID) data to this hub's drones
+    service_area: ServiceArea | None = None  # orders without hub_id come here when their destination is inside
 
 
 class MapDatum(_Model):

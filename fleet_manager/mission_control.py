@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,11 +45,15 @@ class MissionControl:
         self, *, fleet: Fleet, lifecycle: OrderLifecycle, clock: Clock,
         geofence_for: Callable[[FleetVehicle], Geofence], on_vehicle_free: Callable[[], None],
         config: MissionConfig | None = None,
+        zones_crossed: Callable[[FleetVehicle, Mission], Awaitable[list[str]]] | None = None,
     ) -> None:
+        """`zones_crossed(vehicle, mission)`: blocking zones in force now that a drone mission would cross
+        (checked just before it starts: a zone published since the plan was made sends it back to planning)."""
         self.fleet = fleet
         self.lifecycle = lifecycle
         self.clock = clock
         self.geofence_for = geofence_for
+        self.zones_crossed = zones_crossed
         self.config = config or MissionConfig()
         self.choreography = VanChoreography(self)
         self.running: dict[str, RunningMission] = {}  # vehicle_id -> mission
@@ -118,6 +122,10 @@ class MissionControl:
         # A refusal is often transient (EKF settling, previous mission still closing): retry later.
         asyncio.get_running_loop().call_later(
             self.clock.wall_s(self.config.refused_pause_s), lambda: setattr(vehicle, "out_of_service", ""))
+
+    async def withdrawn(self, running: RunningMission, why: str) -> None:
+        """The mission is not started after all (its plan is stale): its orders go back to be planned again."""
+        await self.lifecycle.refused(mission_id=running.mission.mission_id, order_ids=running.order_ids, why=why)
 
     async def settle(self, running: RunningMission, outcome: MissionOutcome, *, why: str = "") -> None:
         """The mission is over: records settled; a failed vehicle is not handed its parcels straight back."""

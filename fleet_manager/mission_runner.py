@@ -142,6 +142,13 @@ class MissionRunner:
             await control.settle(running, MissionOutcome.CANCELED,
                                  why=f"order(s) {', '.join(cancelled)} cancelled before departure")
             return False
+        crossed = (await control.zones_crossed(vehicle, mission)
+                   if geofence is not None and control.zones_crossed is not None else [])
+        if crossed:  # published after the plan was made (the plan keeps clear of every zone it knew)
+            why = f"zone(s) {', '.join(crossed)} published since the plan: planned again"
+            logger.warning("%s: %s not started: %s", vehicle.vehicle_id, mission.mission_id, why)
+            await control.withdrawn(running, why)
+            return False
         try:
             await vehicle.adapter.start_mission(mission, geofence=geofence)
         except AdapterError as exc:

@@ -246,6 +246,17 @@ class OrderLifecycle:
 
         await self.database.write_async(unload)
 
+    async def needs_review(self, *, order_ids: Sequence[str], vehicle_id: str, why: str) -> None:
+        """Parcels nobody can place (handed over or still aboard?): an operator confirms; the webhook says why."""
+        now_s = self.clock.now()
+
+        def review(session: Session) -> None:
+            for order_id in order_ids:
+                order_store.transition_order(session, order_id=order_id, to_status=OrderStatus.NEEDS_REVIEW,
+                                             actor=ACTOR, reason=why, at_s=now_s, details={"vehicle_id": vehicle_id})
+
+        await self.database.write_async(review)
+
     async def hand_over(
         self, *, order_id: str, vehicle_id: str, latitude_deg: float | None, longitude_deg: float | None
     ) -> OrderStatus | None:

@@ -28,10 +28,13 @@ import httpx
 from fastapi import FastAPI
 
 from mission_planner.clock import Clock
+from mission_planner.geodesy import LocalFrame
 
-from .adapters.base import Geofence, LinkStatus, VehicleAdapter, VehicleState
+from .adapters.base import Geofence, LinkStatus, Mission, VehicleAdapter, VehicleState
 from .adapters.factory import AdapterFactory
 from .api.app import BackgroundJob, create_app
+from .bus.commands import CommandResponder, CommandRouter
+from .bus.telemetry import TelemetryPublisher
 from .config import Settings
 from .customs_forecast import CustomsForecastConfig, CustomsForecaster
 from .dispatcher import Dispatcher, DispatcherConfig
@@ -40,6 +43,7 @@ from .fleet import LINK_DOWN, Fleet, FleetVehicle
 from .fleet_file import AdapterKind, FleetFile, HubConfig, fleet_from_vehicles, load_fleet_file
 from .fleet_file import VehicleConfig as FleetFileVehicle
 from .handover import AlwaysPresent, HttpRecipientCheck, RecipientCheck
+from .hub_routing import router_for_fleet
 from .leadership import HubFence, HubLeadership, guard_commands
 from .learning.demand_model import DemandForecast
 from .learning.eta_model import LearningError
@@ -50,9 +54,10 @@ from .live_airspace import LiveAirspace
 from .mavlink_config import mavlink_options
 from .mission_control import MissionConfig, MissionControl
 from .monitors import MonitorConfig, SafetyMonitor
-from .operator_commands import AdapterCommander
+from .operator_commands import AdapterCommander, HubCommandExecutor
 from .order_lifecycle import AttemptPolicy, OrderLifecycle
 from .planning import FleetPlanner
+from .planning_config import PlanningConfig, dispatcher_handoff
 from .prepositioning import Stager, StagingConfig
 from .reroute import Rerouter
 from .store import lockers as locker_store
@@ -61,6 +66,8 @@ from .supervisor import NamedJob, VehicleLink
 from .telemetry_recorder import TelemetryRecorder
 from .traffic_reroute import TrafficRerouteConfig, TrafficRerouter
 from .world import World, load_world
+from .world.model import world_spec
+from .zone_rules import mission_conflicts
 
 logger = logging.getLogger(__name__)
 
@@ -96,12 +103,13 @@ def build_hub(
     planner: FleetPlanner | None = None, dispatcher_config: DispatcherConfig | None = None,
     mission_config: MissionConfig | None = None, policy: AttemptPolicy | None = None,
     monitor_config: MonitorConfig | None = None, eta: EtaService | None = None,
-    customs: CustomsForecastConfig | None = None, traffic_reroute: TrafficRerouteConfig | None = None,
-    demand: DemandForecast | None = None, staging: StagingConfig | None = None,
+    customs: CustomsForecastConfig | None = None, planning: PlanningConfig | None = None,
+    traffic_reroute: TrafficRerouteConfig | None = None, demand: DemandForecast | None = None,
+    staging: StagingConfig | None = None,
 ) -> HubServices:
     """Wire the owners of one hub's order and mission lifecycle (no I/O until their jobs run)."""
     planner = planner or FleetPlanner(world.frame, walk_graph=world.walk_graph, street_graph=world.street_graph,
-                                      hub_xy=(world.hub.x_m, world.hub.y_m), terrain=world.terrain)
+                                      hub_xy=(world.hub.x_m, world.hub.y_m), terrain=world.terrain, config=planning)
     airspace = LiveAirspace(database=database, hub_id=hub_id, frame=world.frame, base=world.airspace)
     lifecycle = OrderLifecycle(database=database, clock=clock, hub_id=hub_id, recipients=recipients, policy=policy,
                                eta=eta)
@@ -110,9 +118,19 @@ def build_hub(
         fence = planner.fence_airspace(airspace.current, vehicle.profile.cruise_altitude_m, clock.now())
         return Geofence.from_airspace(fence)
 
+    async def zones_crossed(vehicle: FleetVehicle, mission: Mission) -> list[str]:
+        # The store's zones now: the dispatcher hears of a zone only between its planning cycles.
+        current = await airspace.refresh()
+        state = vehicle.state()
+        start = (state.latitude_deg, state.longitude_deg) if state is not None and state.position_valid else None
+        return mission_conflicts(current, world.frame, start,
+                                 (vehicle.home_latitude_deg, vehicle.home_longitude_deg), mission.steps,
+                                 vehicle.profile.cruise_altitude_m or 60.0, clock.now())
+
     wake: list[Dispatcher] = []  # the dispatcher is built after the mission control it wakes
     missions = MissionControl(fleet=fleet, lifecycle=lifecycle, clock=clock, geofence_for=geofence_for,
-                              on_vehicle_free=lambda: wake[0].wake() if wake else None, config=mission_config)
+                              on_vehicle_free=lambda: wake[0].wake() if wake else None, config=mission_config,
+                              zones_crossed=zones_crossed)
     forecaster = CustomsForecaster(database=database, clock=clock, hub_id=hub_id,
                                    config=customs) if customs is not None and customs.model is not None else None
     dispatcher = Dispatcher(database=database, fleet=fleet, planner=planner, missions=missions, lifecycle=lifecycle,
@@ -130,6 +148,11 @@ def build_hub(
                     config=staging) if demand is not None else None
     return HubServices(hub_id, world, lifecycle, missions, airspace, planner, dispatcher, rerouter, monitor, telemetry,
                        traffic, stager)
+
+
+def planning_config(settings: Settings) -> PlanningConfig:
+    """The planner's knobs that come from settings: the van handoff search and the vans' spare packs."""
+    return PlanningConfig(handoff=dispatcher_handoff(settings.handoff_search_s, settings.van_spare_packs))
 
 
 def load_fleet_config(settings: Settings) -> FleetFile | None:
@@ -171,6 +194,8 @@ class Runtime:
         """
         clock = clock or Clock()
         fleet_file = fleet_file if fleet_file is not None else load_fleet_config(settings)
+        if settings.api_only and fleet_file is None:
+            raise ConfigError("--api-only takes orders for the hubs of a fleet file: set FINALMILE_FLEET_FILE")
         database = Database(settings.database_url)
         try:
             # Before any vehicle link opens: a schema behind the code is the operator's to fix (`finalmile db upgrade`).
@@ -182,6 +207,8 @@ class Runtime:
             app = create_app(settings, clock=clock, database=database, webhook_transport=webhook_transport)
             app.state.service.prepare_address_resolver(settings.hub_id)
             return cls(settings, clock, database, Fleet(), app)
+        if settings.api_only:
+            return cls._start_api_only(settings, fleet_file, clock, database, webhook_transport)
         if len(fleet_file.hubs) > 1 and not settings.hubs:
             raise ConfigError(f"the fleet file names {len(fleet_file.hubs)} hubs: name the ones this process serves "
                               "with --hubs / FINALMILE_HUBS (each is then led through a lease)")
@@ -209,6 +236,7 @@ class Runtime:
         services = build_hub(hub_id=hub.hub_id, database=database, fleet=fleet, world=world, clock=clock,
                              recipients=recipients,
                              policy=AttemptPolicy(locker_code_ttl_s=settings.locker_code_ttl_s),
+                             planning=planning_config(settings),
                              **_learnt(settings, models))
         if models is not None and models.traffic is not None:
             services.planner.set_traffic(van_speed_at=models.traffic.factor_at)  # learnt rush hours
@@ -265,6 +293,9 @@ class Runtime:
                          frame=worlds[first.world].frame, background=[lead.run for lead in leaderships],
                          webhook_transport=webhook_transport)
         register_link_metrics(app.state.service.metrics.registry, fleet)
+        bus = app.state.service.bus
+        if bus is not None:  # a hub this process does not lead is commanded through its leader
+            app.state.service.command_router = CommandRouter(bus, timeout_s=settings.command_timeout_s)
         for hub_id in settings.hubs:
             app.state.service.prepare_address_resolver(hub_id)
         runtime = cls(settings, clock, database, fleet, app, fleet_file)
@@ -273,6 +304,30 @@ class Runtime:
         logger.info("fleet manager %s competing for hubs %s%s", settings.node_id, ", ".join(settings.hubs),
                     " (standby)" if settings.standby else "")
         return runtime
+
+    @classmethod
+    def _start_api_only(
+        cls, settings: Settings, fleet_file: FleetFile, clock: Clock, database: Database,
+        webhook_transport: httpx.AsyncBaseTransport | None,
+    ) -> Runtime:
+        """A stateless API replica for every hub of the fleet file: no vehicle link, no dispatcher, no lease.
+
+        Orders go to their hub by hub id or destination (`hub_routing`) and wait in the store for the hub's
+        leader; the live stream comes from JetStream; webhooks are delivered under SKIP LOCKED like any replica.
+        """
+        hub_ids = tuple(hub.hub_id for hub in fleet_file.hubs)
+        first = fleet_file.hubs[0]
+        settings = settings.model_copy(update={"hub_id": first.hub_id, "world": first.world, "hubs": hub_ids})
+        origin = world_spec(first.world)[0]["origin"]  # the YAML only: a replica builds no world graphs
+        app = create_app(settings, clock=clock, database=database, webhook_transport=webhook_transport,
+                         frame=LocalFrame.at(float(origin["latitude_deg"]), float(origin["longitude_deg"])))
+        service = app.state.service
+        service.hub_router = router_for_fleet(fleet_file)
+        service.hub_worlds = {hub.hub_id: hub.world for hub in fleet_file.hubs}
+        if service.bus is not None:
+            service.command_router = CommandRouter(service.bus, timeout_s=settings.command_timeout_s)
+        logger.info("API replica %s for hubs %s", settings.node_id, ", ".join(hub_ids))
+        return cls(settings, clock, database, Fleet(), app, fleet_file)
 
     async def _serve_hub(self, hub: HubConfig, fence: HubFence) -> None:
         """Run one hub while this process leads it: connect its vehicles (commands fenced), build its services on
@@ -305,6 +360,7 @@ class Runtime:
             services = build_hub(hub_id=hub.hub_id, database=fenced, fleet=self.fleet, world=world, clock=self.clock,
                                  recipients=recipients,
                                  policy=AttemptPolicy(locker_code_ttl_s=self.settings.locker_code_ttl_s),
+                                 planning=planning_config(self.settings),
                                  **_learnt(self.settings, await _load_models(self.settings)))
             self.hubs[hub.hub_id] = services
             links = [NamedJob(f"vehicle-link-{v.vehicle_id}", functools.partial(
@@ -312,6 +368,13 @@ class Runtime:
                          self.settings.vehicle_connect_timeout_s, services.dispatcher.vehicle_connected))
                      for v in fleet_file.vehicles if v.vehicle_id in down]
             jobs: list[BackgroundJob] = [*services.jobs(), *links]
+            if self.settings.nats_url:  # operator commands sent to any process reach this hub's leader over NATS
+                service = self.app.state.service
+                execute = HubCommandExecutor(hub_id=hub.hub_id, fence=fence, database=database,
+                                             execute=service.execute_command)
+                jobs.append(CommandResponder(self.settings.nats_url, hub_id=hub.hub_id, execute=execute).run)
+                jobs.append(TelemetryPublisher(self.settings.nats_url, hub_id=hub.hub_id, fleet=self.fleet,
+                                               period_s=self.settings.telemetry_publish_period_s).run)
             await _run_until_one_fails([job(self.app.state.service) for job in jobs])
         finally:
             self.hubs.pop(hub.hub_id, None)
@@ -458,11 +521,12 @@ def _links(fleet: Fleet) -> list[VehicleLink]:
     for vehicle in fleet:
         state = vehicle.state()
         if vehicle.out_of_service.startswith(LINK_DOWN):
-            links.append(VehicleLink(vehicle.vehicle_id, False, vehicle.out_of_service))
+            links.append(VehicleLink(vehicle.vehicle_id, False, vehicle.out_of_service, vehicle.hub_id))
         elif state is None or state.link is not LinkStatus.CONNECTED:
-            links.append(VehicleLink(vehicle.vehicle_id, False, f"link {state.link.value if state else 'not up'}"))
+            links.append(VehicleLink(vehicle.vehicle_id, False, f"link {state.link.value if state else 'not up'}",
+                                     vehicle.hub_id))
         else:
-            links.append(VehicleLink(vehicle.vehicle_id, True))
+            links.append(VehicleLink(vehicle.vehicle_id, True, hub_id=vehicle.hub_id))
     return links
 
 

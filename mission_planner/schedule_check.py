@@ -18,6 +18,15 @@ times and tests each rule on them. The rules, one code each:
 - `endurance`: the sortie's span (launch start or end to recovery end or start, as the problem
   counts it; hovering while waiting included unless the problem leaves it out) fits its endurance;
 - `makespan`: the stated makespan is when the truck is done at the depot, after every recovery.
+
+Live rules, checked when the problem sets them (see `truck_drone`):
+- `same_node` allows launch and recovery at one tour position with `same_stop_recovery`;
+- `window`: the truck starts serving a customer no later than its latest time, a drone arrives
+  within the customer's window;
+- `carrier`: a drone takes only the parcels it is allowed;
+- `battery`: replaying the recoveries in time order, each sortie's flight energy plus hovering
+  while it waited leaves the drone's reserve; at each recovery the truck swaps in a charged pack
+  while it has spare ones.
 """
 
 from __future__ import annotations
@@ -86,14 +95,15 @@ def violations(problem: TruckDroneProblem, result: TruckDroneResult) -> list[Vio
             bad("eligible", f"customer {s.customer} may not be served by a drone")
         if not 0 <= s.drone < problem.drones:
             bad("eligible", f"drone {s.drone} does not exist (the truck carries {problem.drones})")
-        if not 0 <= s.launch_pos < s.recovery_pos <= last:
+        same_stop = problem.same_stop_recovery and s.launch_pos == s.recovery_pos
+        if not (0 <= s.launch_pos < s.recovery_pos <= last or (same_stop and 0 < s.launch_pos < last)):
             bad(
                 "launch_before_recovery",
                 f"sortie to {s.customer}: launch at {s.launch_pos}, recovery at {s.recovery_pos}",
             )
             continue
         launch_node, recovery_node = tour[s.launch_pos], tour[s.recovery_pos]
-        if launch_node == recovery_node and not (s.launch_pos == 0 and s.recovery_pos == last):
+        if launch_node == recovery_node and not (s.launch_pos == 0 and s.recovery_pos == last) and not same_stop:
             bad("same_node", f"sortie to {s.customer} is launched and recovered at node {launch_node}")
     if any(v.rule == "launch_before_recovery" for v in found):
         return found
@@ -161,6 +171,7 @@ def violations(problem: TruckDroneProblem, result: TruckDroneResult) -> list[Vio
         limit = problem.endurance(launch_node, c, recovery_node)
         if _late(end - begin, limit):
             bad("endurance", f"sortie to {c} lasts {end - begin:.1f} s, endurance {limit:.1f} s")
+    found.extend(_live_violations(problem, result))
     # -- makespan ------------------------------------------------------------------------------
     done = max([departure[last], *(s.recovery_end_s for s in result.sorties)])
     if abs(result.makespan_s - done) > TOLERANCE_S * max(1.0, done) or _late(done, departure[last]):
@@ -169,6 +180,56 @@ def violations(problem: TruckDroneProblem, result: TruckDroneResult) -> list[Vio
             f"stated {result.makespan_s:.3f} s, truck done at the depot {departure[last]:.3f} s, "
             f"last recovery {done:.3f} s",
         )
+    return found
+
+
+def _live_violations(problem: TruckDroneProblem, result: TruckDroneResult) -> list[Violation]:
+    """The live rules: windows, carriers' parcels, battery across sorties (nothing when the problem sets none)."""
+    found: list[Violation] = []
+    tour = result.tour
+    if problem.window_s is not None:
+        windows = problem.window_s
+        for p, node in enumerate(tour[1:-1], start=1):
+            start = result.service_start_s[p]
+            if start is not None and _late(start, float(windows[node, 1])):
+                found.append(
+                    Violation("window", f"the truck serves {node} at {start:.0f} s, after {windows[node, 1]:.0f}")
+                )
+        for s in result.sorties:
+            early, late = float(windows[s.customer, 0]), float(windows[s.customer, 1])
+            if _late(early, s.arrive_customer_s) or _late(s.arrive_customer_s, late):
+                found.append(
+                    Violation(
+                        "window",
+                        f"drone reaches {s.customer} at {s.arrive_customer_s:.0f} s, outside {early:.0f}..{late:.0f}",
+                    )
+                )
+    if problem.drone_allowed is not None:
+        for s in result.sorties:
+            if 0 <= s.drone < problem.drones and not problem.drone_allowed[s.drone, s.customer]:
+                found.append(Violation("carrier", f"drone {s.drone} may not take the parcel of {s.customer}"))
+    battery = problem.battery
+    if battery is not None:
+        charge = list(battery.charge_wh)
+        spare = battery.spare_packs
+        for s in sorted(result.sorties, key=lambda s: s.recovery_start_s):
+            if not 0 <= s.drone < problem.drones:
+                continue
+            launch, recovery = tour[s.launch_pos], tour[s.recovery_pos]
+            used = float(battery.sortie_wh[launch, s.customer, recovery])
+            used += battery.hover_w * max(0.0, s.recovery_start_s - s.land_s) / 3600.0
+            if charge[s.drone] - used < battery.reserve_wh[s.drone] - TOLERANCE_S:
+                found.append(
+                    Violation(
+                        "battery",
+                        f"drone {s.drone} to {s.customer} needs {used:.1f} Wh, holds "
+                        f"{charge[s.drone]:.1f} Wh, reserve {battery.reserve_wh[s.drone]:.1f}",
+                    )
+                )
+            charge[s.drone] -= used
+            if spare > 0:
+                spare -= 1
+                charge[s.drone] = battery.capacity_wh[s.drone]
     return found
 
 

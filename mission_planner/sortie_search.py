@@ -2,7 +2,7 @@
 
 State: the truck tour (node list, depot at both ends) and a map customer -> (drone, launch node,
 recovery node); launch node 0 is the depot at the start, recovery node 0 the depot at the end.
-Every candidate is timed by `simulate`, which plays the whole schedule (the truck waits for its
+Every candidate is timed by `sortie_timing.simulate`, which plays the whole schedule (the truck waits for its
 drones; launches, recoveries and service take the driver's time one after another; each sortie's
 endurance is checked), so the search never keeps a schedule the rules forbid.
 
@@ -10,9 +10,11 @@ Method:
 1. Seed: the truck tour of every customer (PyVRP TSP), then a savings pass in the manner of Murray
    & Chu's heuristic: each drone-eligible customer in turn leaves the truck for its best sortie
    when that shortens the makespan.
+   A given initial schedule (the live planner's greedy plan) replaces it when it is better.
 2. Loop until the time or iteration limit: pick one move (customer to a sortie, sortie back to
-   the truck, re-plan a sortie, relocate a truck customer, swap a truck and a drone customer, or
-   ruin-and-recreate of 2–6 random or related customers with best reinsertion), accept it by
+   the truck, re-plan a sortie, relocate a truck customer, swap a truck and a drone customer,
+   exchange the customers of two sorties, 2-opt or or-opt of the truck tour with the sorties kept
+   on their nodes, or ruin-and-recreate of 2–6 random or related customers with best reinsertion), accept it by
    simulated annealing (temperature falling linearly to 0), keep the best schedule.
 Candidate sorties for a customer are the launch/recovery pairs (within a window of tour
 positions, plus depot to depot) whose flight fits the endurance, ranked by the truck delay they
@@ -30,119 +32,22 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .errors import PlanningError
 from .handoff import van_tour
-from .truck_drone import SortieTimes, TruckDroneProblem, TruckDroneResult
+from .sortie_timing import INF, Assignment, simulate, tables
+from .truck_drone import TruckDroneProblem, TruckDroneResult
 
-Assignment = dict[int, tuple[int, int, int]]  # customer -> (drone, launch node, recovery node)
-INF = math.inf
+__all__ = ["Assignment", "search", "simulate"]
 CANDIDATES_PER_CUSTOMER = 6
 TRUCK_POSITIONS_TRIED = 3
 
 
-def simulate(
-    problem: TruckDroneProblem, tour: list[int], sorties: Assignment, timed: bool = False
-) -> tuple[float, TruckDroneResult | None]:
-    """(makespan_s, timed result if `timed`); makespan inf when the schedule breaks a rule."""
-    last = len(tour) - 1
-    position = {node: i for i, node in enumerate(tour[:-1])}
-    launches: list[list[int]] = [[] for _ in tour]
-    recoveries: list[list[int]] = [[] for _ in tour]
-    per_drone: list[list[tuple[int, int]]] = [[] for _ in range(problem.drones)]
-    spans: dict[int, tuple[int, int]] = {}
-    for customer, (drone, launch, recovery) in sorties.items():
-        a = position.get(launch)
-        b = last if recovery == 0 else position.get(recovery)
-        if a is None or b is None or a >= b or (b != last and recovery == 0) or not 0 <= drone < problem.drones:
-            return INF, None
-        launches[a].append(customer)
-        recoveries[b].append(customer)
-        per_drone[drone].append((a, b))
-        spans[customer] = (a, b)
-    for intervals in per_drone:
-        intervals.sort()
-        for (_, end), (start, _) in itertools.pairwise(intervals):
-            if start < end:
-                return INF, None
-    truck, drone_s = problem.truck_s, problem.drone_s
-    launch_s, recovery_s = problem.launch_s, problem.recovery_s
-    counts_launch, counts_recovery = problem.endurance_counts_launch, problem.endurance_counts_recovery
-    land: dict[int, float] = {}
-    started: dict[int, tuple[float, float, float, float]] = {}  # launch start, end, at customer, leave
-    arrivals: list[float] = []
-    services: list[float | None] = []
-    departures: list[float] = []
-    records: list[SortieTimes] = []
-    clock = 0.0
-
-    def fly(customer: int, node: int, at_s: float, duration_s: float) -> None:
-        _drone, _, recovery = sorties[customer]
-        out = at_s + duration_s
-        at_customer = out + drone_s[node, customer]
-        leave = at_customer + problem.drone_service_s[customer]
-        land[customer] = leave + drone_s[customer, recovery]
-        started[customer] = (at_s, out, at_customer, leave)
-
-    def recover(customer: int, clock: float) -> float:
-        """Recover one drone at the truck's `clock`; the clock after it (inf when the endurance is broken)."""
-        landed = land[customer]
-        begin = max(clock, landed)
-        end = begin + recovery_s
-        launch_start, launch_end, at_customer, leave = started[customer]
-        span = (end if counts_recovery else begin) - (launch_start if counts_launch else launch_end)
-        if not problem.endurance_counts_waiting:
-            span -= begin - landed  # hovering until the recovery starts is not counted
-        drone, launch, recovery = sorties[customer]
-        if not span <= problem.endurance(launch, customer, recovery) + 1e-9:
-            return INF
-        if timed:
-            a, b = spans[customer]
-            records.append(
-                SortieTimes(drone, a, customer, b, launch_start, launch_end, at_customer, leave, landed, begin, end)
-            )
-        return end
-
-    for i, node in enumerate(tour):
-        if i > 0:
-            clock += truck[tour[i - 1], node]
-        arrivals.append(clock)
-        recovered = {sorties[c][0] for c in recoveries[i]}
-        first = [c for c in launches[i] if sorties[c][0] not in recovered]
-        again = [c for c in launches[i] if sorties[c][0] in recovered]
-        this_launch_s = problem.depot_launch_s if i == 0 else launch_s
-        first.sort(key=lambda c: -(drone_s[node, c] + drone_s[c, sorties[c][2]]))
-        for customer in first:
-            fly(customer, node, clock, this_launch_s)
-            clock += this_launch_s
-        waiting = sorted(recoveries[i], key=land.__getitem__)
-        # drones already hovering here are recovered before the truck's own service (saves their endurance)
-        early = 0
-        while early < len(waiting) and land[waiting[early]] <= clock:
-            early += 1
-        ordered = waiting[:early]
-        for customer in ordered:
-            clock = recover(customer, clock)
-            if clock == INF:
-                return INF, None
-        if 0 < i < last:
-            services.append(clock)
-            clock += problem.truck_service_s[node]
-        else:
-            services.append(None)
-        for customer in waiting[early:]:
-            clock = recover(customer, clock)
-            if clock == INF:
-                return INF, None
-        for customer in again:
-            fly(customer, node, clock, this_launch_s)
-            clock += this_launch_s
-        departures.append(clock)
-    if not timed:
-        return clock, None
-    records.sort(key=lambda s: (s.launch_start_s, s.drone))
-    result = TruckDroneResult(
-        tuple(tour), tuple(records), tuple(arrivals), tuple(services), tuple(departures), clock, truck_only_s=0.0
-    )
-    return clock, result
+def _disjoint(a: int, b: int, start: int, end: int) -> bool:
+    """Two sorties (tour positions launch..recovery) of one drone can both be flown: one is recovered where or
+    before the other is launched; a same-stop sortie (launch = recovery) shares its stop with no other."""
+    if b < start or end < a:
+        return True
+    return (b == start or end == a) and a != b and start != end
 
 
 class _Search:
@@ -157,11 +62,16 @@ class _Search:
         self.window = n + 2 if n <= 12 else 8
         self.candidates = 4 * CANDIDATES_PER_CUSTOMER if n <= 12 else CANDIDATES_PER_CUSTOMER
         # drone flight launch -> customer -> recovery, for the candidate ranking
+        self.tables = tables(problem)
+        self.endurance_extra_s = (problem.launch_s if problem.endurance_counts_launch else 0.0) + (
+            problem.recovery_s if problem.endurance_counts_recovery else 0.0
+        )
         self.eligible = sorted(
             c
             for c in problem.eligible
             if problem.drones > 0 and math.isfinite(float(np.min(problem.drone_s[:, c]))) and c <= n
         )
+        self.eligible_set = set(self.eligible)
         near = np.argsort(problem.truck_s + problem.truck_s.T, axis=1)
         self.neighbours = [[int(v) for v in row if v != 0 and v != i][:10] for i, row in enumerate(near)]
 
@@ -173,39 +83,51 @@ class _Search:
     def drone_options(self, tour: list[int], sorties: Assignment, customer: int) -> list[tuple[int, int, int]]:
         """The most promising (drone, launch, recovery) for `customer`, given a tour without it."""
         p = self.problem
+        t = self.tables
+        truck, drone_s, truck_service = t.truck, t.drone, t.truck_service
         last = len(tour) - 1
         cumulative = [0.0]
         for a, b in itertools.pairwise(tour):
-            cumulative.append(cumulative[-1] + p.truck_s[a, b] + p.truck_service_s[b])
+            cumulative.append(cumulative[-1] + truck[a][b] + truck_service[b])
         position = {node: i for i, node in enumerate(tour[:-1])}
         busy: list[list[tuple[int, int]]] = [[] for _ in range(p.drones)]
         for d, launch, recovery in sorties.values():
             busy[d].append((position[launch], last if recovery == 0 else position[recovery]))
-        extra = (p.launch_s if p.endurance_counts_launch else 0.0) + (
-            p.recovery_s if p.endurance_counts_recovery else 0.0
-        )
-        service = p.drone_service_s[customer]
+        extra = self.endurance_extra_s
+        service = t.drone_service[customer]
+        to_customer = [drone_s[node][customer] for node in tour]
+        from_customer = drone_s[customer]
+        launch_s = p.launch_s
         ranked: list[tuple[float, int, int]] = []
-        pairs = [(a, b) for a in range(last) for b in range(a + 1, min(last, a + self.window) + 1)]
-        if self.window < last:
-            pairs.append((0, last))
-        for a, b in pairs:
-            launch, recovery = tour[a], (0 if b == last else tour[b])
-            flight = p.drone_s[launch, customer] + service + p.drone_s[customer, recovery]
-            if not flight + extra <= p.endurance(launch, customer, recovery):
+        first_gap = 0 if p.same_stop_recovery else 1
+        flat, size, scalar = t.endurance_flat, t.size, t.endurance_scalar
+        for a in range(last):
+            out = to_customer[a]
+            if out == INF:
                 continue
-            # the time the drone is tied up (its flight, or the truck between launch and recovery) -
-            # short ties keep drones free for other sorties; the truck delay is in it
-            delay = max(flight + p.launch_s, cumulative[b] - cumulative[a])
-            ranked.append((delay, a, b))
+            base = (tour[a] * size + customer) * size
+            for b in range(a + first_gap, min(last, a + self.window) + 1):
+                recovery = 0 if b == last else tour[b]
+                flight = out + service + from_customer[recovery]
+                if not flight + extra <= (scalar if flat is None else flat[base + recovery]):
+                    continue
+                # the time the drone is tied up (its flight, or the truck between launch and recovery) -
+                # short ties keep drones free for other sorties; the truck delay is in it
+                tied = cumulative[b] - cumulative[a]
+                ranked.append((flight + launch_s if flight + launch_s > tied else tied, a, b))
+        if self.window < last and to_customer[0] != INF:
+            flight = to_customer[0] + service + from_customer[0]
+            if flight + extra <= t.endurance(0, customer, 0):
+                ranked.append((max(flight + launch_s, cumulative[last]), 0, last))
         ranked.sort()
         options = []
+        identical = p.identical_drones
         for _, a, b in ranked[: self.candidates * 2]:
             launch, recovery = tour[a], (0 if b == last else tour[b])
             for d in range(p.drones):
-                if all(b <= start or end <= a for start, end in busy[d]):
+                if all(_disjoint(a, b, start, end) for start, end in busy[d]):
                     options.append((d, launch, recovery))
-                    if d >= 0:
+                    if identical:
                         break  # drones are identical: the first free one stands for all
             if len(options) >= self.candidates:
                 break
@@ -237,10 +159,6 @@ class _Search:
                 if value < best[0]:
                     best = (value, trial_tour, sorties)
         return best
-
-    @property
-    def eligible_set(self) -> set[int]:
-        return set(self.eligible)
 
     def anchors(self, sorties: Assignment) -> set[int]:
         return {n for _, a, b in sorties.values() for n in (a, b)}
@@ -322,6 +240,46 @@ class _Search:
                 return None
         return value, new_tour, new_sorties
 
+    def sortie_swap(self, tour: list[int], sorties: Assignment) -> tuple[float, list[int], Assignment] | None:
+        """Two sorties exchange their customers (drones, launch and recovery nodes stay): the best of a few pairs."""
+        if len(sorties) < 2:
+            return None
+        customers = sorted(sorties)
+        best: tuple[float, list[int], Assignment] | None = None
+        for _ in range(4):
+            a, b = self.rng.sample(customers, 2)
+            trial = dict(sorties)
+            trial[a], trial[b] = sorties[b], sorties[a]
+            value = self.cost(tour, trial)
+            if value < INF and (best is None or value < best[0]):
+                best = (value, tour, trial)
+        return best
+
+    def truck_reorder(self, tour: list[int], sorties: Assignment) -> tuple[float, list[int], Assignment] | None:
+        """2-opt or or-opt on the truck tour with the sorties kept on their nodes (the best of a few tries)."""
+        inner = len(tour) - 2
+        if inner < 2:
+            return None
+        best: tuple[float, list[int], Assignment] | None = None
+        for _ in range(4):
+            i = self.rng.randint(1, inner)
+            j = self.rng.randint(1, inner)
+            if i == j:
+                continue
+            if self.rng.random() < 0.5:  # 2-opt: drive tour[i..j] backwards
+                i, j = min(i, j), max(i, j)
+                trial = [*tour[:i], *reversed(tour[i : j + 1]), *tour[j + 1 :]]
+            else:  # or-opt: move a stretch of 1-3 stops from i to before j
+                length = self.rng.randint(1, 3)
+                segment = tour[i : min(i + length, inner + 1)]
+                rest = [n for n in tour if n not in segment]
+                at = min(max(1, j), len(rest) - 1)
+                trial = [*rest[:at], *segment, *rest[at:]]
+            value = self.cost(trial, sorties)
+            if value < INF and (best is None or value < best[0]):
+                best = (value, trial, sorties)
+        return best
+
     def reversed_segment(self, tour: list[int]) -> list[int]:
         """The tour with one random stretch of customers driven backwards (a restart's perturbation)."""
         if len(tour) < 4:
@@ -350,9 +308,18 @@ class _Search:
 
 
 def search(
-    problem: TruckDroneProblem, *, seed: int, time_limit_s: float, max_iterations: int | None
+    problem: TruckDroneProblem,
+    *,
+    seed: int,
+    time_limit_s: float,
+    max_iterations: int | None,
+    initial: tuple[list[int], Assignment] | None = None,
 ) -> TruckDroneResult:
-    """Run the search (see the module docstring) and return the best schedule, timed."""
+    """Run the search (see the module docstring) and return the best schedule, timed.
+
+    `initial` (a tour and its sorties, e.g. a greedy plan) is a starting schedule: the result is never
+    worse than it when it is feasible.
+    """
     started = time.perf_counter()
     deadline = started + time_limit_s
     run = _Search(problem, seed, deadline)
@@ -363,6 +330,10 @@ def search(
     seed_tour = tour
     restarts = 0
     value, tour, sorties = run.savings_pass(tour, sorties, truck_only)
+    if initial is not None:
+        given = run.cost(list(initial[0]), dict(initial[1]))
+        if given < value:
+            value, tour, sorties = given, list(initial[0]), dict(initial[1])
     best = (value, tour, sorties)
     moves: list[tuple[float, Callable[..., tuple[float, list[int], Assignment] | None]]] = [
         (3.0, run.to_drone),
@@ -371,9 +342,12 @@ def search(
         (2.0, run.relocate),
         (2.0, run.swap),
         (3.0, run.ruin_recreate),
+        (2.0, run.truck_reorder),
+        (2.0, run.sortie_swap),
     ]
     weights = [w for w, _ in moves]
-    temperature0 = 0.01 * truck_only
+    # (the truck alone can break a live rule, e.g. a window only a drone keeps: then scale by its driving)
+    temperature0 = 0.01 * (truck_only if truck_only < INF else float(np.max(problem.truck_s)) * (n + 1))
     iteration = 0
     since_best = 0
     while True:
@@ -409,6 +383,8 @@ def search(
             if value < best[0] - 1e-9:
                 best = (value, tour, sorties)
             since_best = 0
+    if best[0] == INF:  # the live rules (windows, batteries) can leave no feasible schedule
+        raise PlanningError("the sortie search found no schedule that keeps every rule")
     makespan, timed = simulate(problem, best[1], best[2], timed=True)
     if timed is None:
         raise AssertionError("the best schedule was simulated feasible before")  # pragma: no cover

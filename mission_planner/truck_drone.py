@@ -22,6 +22,16 @@ problem fields):
   (only launch, flights, service and recovery count: the rule Murray & Chu's published heuristic
   values appear to use, kept for comparison with them; physically a drone cannot wait for free);
 - makespan: the time the truck is back at the depot with every drone recovered.
+
+Live rules (off unless set; the benchmarks leave them off):
+- `same_stop_recovery`: a drone may be launched and recovered at the same truck stop (the truck
+  waits there for it);
+- `window_s`: per node (earliest, latest) delivery time: the truck starts its service no later
+  than `latest`, a drone arrives within [earliest, latest] (a drone cannot wait at a door);
+- `drone_allowed`: per drone and node, whether that drone may take that parcel;
+- `battery`: each drone's charge across its successive sorties: a sortie uses its flight energy
+  plus hovering while it waits for the truck, must leave the drone's reserve, and at each recovery
+  (in time order) the truck swaps in one of its `spare_packs` charged packs while it has one.
 """
 
 from __future__ import annotations
@@ -33,6 +43,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import PlanningError
+
+
+@dataclass(frozen=True, eq=False)
+class DroneBattery:
+    """Battery of each drone across its sorties (see the module docstring). Energies in Wh."""
+
+    sortie_wh: np.ndarray  # (n+1, n+1, n+1) flight energy [launch, customer, recovery]; inf where it cannot fly
+    hover_w: float  # power while hovering for the truck
+    charge_wh: tuple[float, ...]  # per drone, at the start
+    capacity_wh: tuple[float, ...]  # per drone: a swapped-in pack is full
+    reserve_wh: tuple[float, ...]  # per drone: left after every sortie
+    spare_packs: int = 0  # charged packs aboard the truck
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,6 +74,15 @@ class TruckDroneProblem:
     endurance_counts_launch: bool
     endurance_counts_recovery: bool
     endurance_counts_waiting: bool = True
+    same_stop_recovery: bool = False
+    window_s: np.ndarray | None = None  # (n+1, 2) earliest, latest delivery (s from the truck's start)
+    drone_allowed: np.ndarray | None = None  # (drones, n+1) bool
+    battery: DroneBattery | None = None
+
+    @property
+    def identical_drones(self) -> bool:
+        """Whether the drones are interchangeable (no per-drone rule)."""
+        return self.drone_allowed is None and self.battery is None
 
     @property
     def customers(self) -> int:
@@ -81,6 +112,10 @@ class TruckDroneProblem:
         endurance_counts_launch: bool = True,
         endurance_counts_recovery: bool = True,
         endurance_counts_waiting: bool = True,
+        same_stop_recovery: bool = False,
+        window_s: np.ndarray | None = None,
+        drone_allowed: np.ndarray | None = None,
+        battery: DroneBattery | None = None,
     ) -> TruckDroneProblem:
         """Check and freeze an instance; any inconsistency raises `PlanningError`."""
         truck = np.array(truck_s, dtype=float)
@@ -117,6 +152,7 @@ class TruckDroneProblem:
             endurance = float(endurance_s)
             if math.isnan(endurance) or endurance < 0:
                 raise PlanningError(f"endurance_s must be >= 0, got {endurance_s!r}")
+        windows, allowed = _live_rules(size, drones, window_s, drone_allowed, battery)
         return cls(
             truck,
             drone,
@@ -131,7 +167,33 @@ class TruckDroneProblem:
             bool(endurance_counts_launch),
             bool(endurance_counts_recovery),
             bool(endurance_counts_waiting),
+            bool(same_stop_recovery),
+            windows,
+            allowed,
+            battery,
         )
+
+
+def _live_rules(
+    size: int, drones: int, window_s: np.ndarray | None, drone_allowed: np.ndarray | None, battery: DroneBattery | None
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Check the live rules' arrays (see the module docstring); (windows, allowed) as float / bool arrays."""
+    windows = allowed = None
+    if window_s is not None:
+        windows = np.array(window_s, dtype=float)
+        if windows.shape != (size, 2) or np.isnan(windows).any() or bool((windows[:, 0] > windows[:, 1]).any()):
+            raise PlanningError(f"window_s must have shape {(size, 2)} with earliest <= latest")
+    if drone_allowed is not None:
+        allowed = np.array(drone_allowed, dtype=bool)
+        if allowed.shape != (drones, size):
+            raise PlanningError(f"drone_allowed must have shape {(drones, size)}")
+    if battery is not None:
+        per_drone = (battery.charge_wh, battery.capacity_wh, battery.reserve_wh)
+        if battery.sortie_wh.shape != (size, size, size) or any(len(v) != drones for v in per_drone):
+            raise PlanningError(f"battery: sortie_wh must have shape {(size, size, size)} and one value per drone")
+        if battery.spare_packs < 0 or not battery.hover_w >= 0:
+            raise PlanningError("battery: spare_packs and hover_w must be >= 0")
+    return windows, allowed
 
 
 def _per_node(name: str, value: float | Iterable[float], size: int) -> np.ndarray:
@@ -192,6 +254,7 @@ def solve(
     seed: int = 0,
     time_limit_s: float = 5.0,
     max_iterations: int | None = None,
+    initial: tuple[list[int], dict[int, tuple[int, int, int]]] | None = None,
 ) -> TruckDroneResult:
     """Best schedule found by the sortie search (see `sortie_search`) within the limits.
 
@@ -204,4 +267,4 @@ def solve(
         raise PlanningError(f"time_limit_s must be finite and > 0, got {time_limit_s!r}")
     if max_iterations is not None and max_iterations < 0:
         raise PlanningError(f"max_iterations must be None or >= 0, got {max_iterations!r}")
-    return search(problem, seed=seed, time_limit_s=time_limit_s, max_iterations=max_iterations)
+    return search(problem, seed=seed, time_limit_s=time_limit_s, max_iterations=max_iterations, initial=initial)

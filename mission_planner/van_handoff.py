@@ -7,7 +7,10 @@ only, launches at the hub or not, how many carriers a stop sets down, how many s
 flies per van trip).
 
 - Recovery at a later stop (`Recovery.LATER_STOP`, the default): `handoff.improve` moves parcels
-  to sorties while the van's route gets shorter; the van must come back no later than before.
+  to sorties while the van's route gets shorter (greedy); then the sortie search runs from that
+  plan for `HandoffPolicy.search_s` (`van_search`: the live rules, the independent validator) and
+  its schedule replaces the greedy one when it brings the van back sooner. The van must come back
+  no later than before.
 - Recovery at the launch stop (`Recovery.SAME_STOP`): the same search picks the parcels that suit
   a carrier; each is then flown from one stop — its launch stop, or, when the policy forbids
   launches at the hub, the van stop nearest the drop — and back to it while the van waits there.
@@ -22,6 +25,7 @@ inside its window; otherwise the van's route stays as it was.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -36,6 +40,9 @@ from .handoff import HandoffParams, HandoffSchedule, Sortie, SortieCheck, improv
 from .model import Order, Problem, Vehicle, VehicleKind
 from .plan import Leg, LegKind, Plan, VehicleRoute
 from .travel import DroneTravel
+from .van_search import CarrierLimits, handoff_problem, search_schedule, windows_from
+
+logger = logging.getLogger(__name__)
 
 LAUNCH_S = 60.0
 RECOVERY_S = 60.0
@@ -61,13 +68,20 @@ class HandoffPolicy:
     launch_at_depot: bool = True  # a carrier may leave the van at the hub, before its first stop
     launches_per_stop: int | None = None
     sorties_per_carrier: int | None = None
+    search_s: float = 0.25  # sortie search after the greedy plan (later-stop recovery); 0: greedy only
+    search_iterations: int | None = None  # also stop the search after this many moves (deterministic per seed)
+    spare_packs: int = 0  # charged drone packs aboard the van, one swapped in at each drone recovery
 
     def __post_init__(self) -> None:
         try:
             Recovery(self.recovery)
         except ValueError as exc:
             raise PlanningError(f"recovery must be one of {', '.join(Recovery)}, got {self.recovery!r}") from exc
-        for name in ("launches_per_stop", "sorties_per_carrier"):
+        if not (math.isfinite(self.search_s) and self.search_s >= 0):
+            raise PlanningError(f"search_s must be finite and >= 0, got {self.search_s!r}")
+        if not isinstance(self.spare_packs, int) or self.spare_packs < 0:
+            raise PlanningError(f"spare_packs must be an int >= 0, got {self.spare_packs!r}")
+        for name in ("launches_per_stop", "sorties_per_carrier", "search_iterations"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise PlanningError(f"{name} must be None or an int >= 1, got {value!r}")
@@ -182,29 +196,177 @@ def _handoff_one(
         )
         # launched and recovered at one stop: the carriers out at once are the ones a stop sets down
         params = replace(params, max_stops_apart=0, carriers=min(len(carriers), policy.launches_per_stop or 1_000))
+    greedy: HandoffSchedule | None = None
+    candidates = set(eligible)
     while True:
         if same_stop:
             found = _same_stop_schedule(tour, pairs, van_time, carrier_time, params, check_for(policy.launch_at_depot))
         else:
-            found = improve(tour, van_time, carrier_time, eligible, params, check=check_for(policy.launch_at_depot))
+            found = improve(tour, van_time, carrier_time, candidates, params, check=check_for(policy.launch_at_depot))
         if found is None or not found.sorties:
-            return route, []
-        timed = found
+            break
         fitted = _fit_carriers(
-            timed, carriers, [stop_orders[s.customer - 1] for s in timed.sorties], sortie_wh, reserve, policy, params
+            found, carriers, [stop_orders[s.customer - 1] for s in found.sorties], sortie_wh, reserve, policy, params
         )
         kept = {s.customer for s in fitted}
-        if len(kept) == len(timed.sorties):
+        if len(kept) == len(found.sorties):
+            greedy = replace(found, sorties=tuple(fitted))
             break
         # the parcels no carrier can fly stay with the van; plan again without them (timing may shift the others)
-        eligible = kept
+        candidates = kept
         pairs = [(stop, customer) for stop, customer in pairs if customer in kept]
-    if not same_stop and start_s + timed.makespan_s > route.end_s + 1e-6:
-        return route, []
-    schedule = replace(timed, sorties=tuple(fitted))
-    if not _windows_kept(schedule, stop_orders, start_s):
+    if greedy is not None and not _usable(greedy, route, start_s, stop_orders, same_stop):
+        greedy = None
+    schedule = greedy
+    if not same_stop and policy.search_s > 0:
+        setting = _LiveSetting(problem, carriers, stop_orders, nodes, start_s, reserve, policy)
+        searched = _searched(setting, van_time, carrier_time, eligible, params, greedy)
+        if (
+            searched is not None
+            and (greedy is None or searched.makespan_s < greedy.makespan_s - 1e-6)
+            and _usable(searched, route, start_s, stop_orders, same_stop)
+            and _energy_kept(searched, carriers, sortie_wh, reserve, policy, params)
+        ):
+            schedule = searched
+    if schedule is None:
         return route, []
     return _legs(problem, route, pickup, stops, stop_orders, nodes, schedule, carriers, start_s, params)
+
+
+def _usable(
+    schedule: HandoffSchedule, route: VehicleRoute, start_s: float, stop_orders: list[Order], same_stop: bool
+) -> bool:
+    """The van comes back no later than planned (later-stop recovery) and every parcel keeps its window."""
+    if not same_stop and start_s + schedule.makespan_s > route.end_s + 1e-6:
+        return False
+    return _windows_kept(schedule, stop_orders, start_s)
+
+
+@dataclass(frozen=True)
+class _LiveSetting:
+    """What the search's live rules are built from (see `van_search`)."""
+
+    problem: Problem
+    carriers: list[Vehicle]
+    stop_orders: list[Order]
+    nodes: list[int]
+    start_s: float
+    reserve: ReservePolicy
+    policy: HandoffPolicy
+
+
+def _searched(
+    setting: _LiveSetting,
+    van_time: np.ndarray,
+    carrier_time: np.ndarray,
+    eligible: set[int],
+    params: HandoffParams,
+    greedy: HandoffSchedule | None,
+) -> HandoffSchedule | None:
+    """The sortie search's schedule for this van trip, started from the greedy one (None: nothing better)."""
+    carriers, stop_orders, policy = setting.carriers, setting.stop_orders, setting.policy
+    size = len(setting.nodes)
+    allowed = np.zeros((len(carriers), size), dtype=bool)
+    for k, carrier in enumerate(carriers):
+        for node in eligible:
+            allowed[k, node] = stop_orders[node - 1].allows(carrier)
+    capacity = tuple(c.battery_capacity_wh if c.battery_capacity_wh > 0 else math.inf for c in carriers)
+    limits = CarrierLimits(
+        allowed,
+        charge_wh=tuple(
+            c.battery_wh if math.isfinite(cap) else math.inf for c, cap in zip(carriers, capacity, strict=True)
+        ),
+        capacity_wh=capacity,
+        reserve_wh=tuple(setting.reserve.reserve_wh(cap) if math.isfinite(cap) else 0.0 for cap in capacity),
+        hover_w=_hover_w(setting.problem, carriers[0]),
+        spare_packs=policy.spare_packs if carriers[0].kind is VehicleKind.DRONE else 0,
+    )
+    windows = []
+    for order in stop_orders:
+        early, late = order.home_window_s()
+        if order.max_out_s is not None:  # a cold-chain parcel's time out of the hub's store
+            late = min(late, setting.start_s + order.max_out_s)
+        windows.append((early, late))
+    try:
+        truck_problem = handoff_problem(
+            van_time,
+            carrier_time,
+            eligible,
+            params,
+            launch_at_depot=policy.launch_at_depot,
+            windows_s=windows_from(windows, setting.start_s),
+            limits=limits,
+            sortie_wh=_flight_wh_table(setting.problem, carriers[0], setting.nodes, stop_orders, eligible),
+        )
+    except PlanningError:
+        logger.exception("handoff search: the van trip cannot be stated as a truck-drone problem")
+        return None
+    return search_schedule(
+        truck_problem,
+        greedy,
+        seed=0,
+        time_limit_s=policy.search_s,
+        max_iterations=policy.search_iterations,
+        launches_per_stop=policy.launches_per_stop,
+        sorties_per_carrier=policy.sorties_per_carrier,
+    )
+
+
+def _hover_w(problem: Problem, carrier: Vehicle) -> float:
+    """Power (W) of a carrier waiting for the van: a drone hovers empty; a robot standing still uses ~nothing."""
+    travel = problem.travel.get(carrier.kind)
+    return travel.model.hover_power_w(0.0) if isinstance(travel, DroneTravel) else 0.0
+
+
+def _flight_wh_table(
+    problem: Problem, carrier: Vehicle, nodes: list[int], stop_orders: list[Order], eligible: set[int]
+) -> np.ndarray:
+    """(nodes, nodes, nodes) energy of each sortie [launch, customer, recovery] from the matrices, hovering for the
+    van left out (the chosen sorties are priced on their paths afterwards, `_energy_kept`). The model's sortie
+    energy is a fixed part plus one term per leg, so it is built from the legs: 2 n calls per customer."""
+    size = len(nodes)
+    distance = problem.matrices[carrier.kind].distance_m[np.ix_(nodes, nodes)]
+    table = np.full((size, size, size), math.inf)
+    travel = problem.travel.get(carrier.kind)
+    for customer in eligible:
+        payload = stop_orders[customer - 1].weight_kg
+        out_m, back_m = distance[:, customer], distance[customer, :]
+        if isinstance(travel, DroneTravel):
+            base = travel.sortie_energy_wh(payload, 0.0, 0.0)
+            out = np.array([travel.sortie_energy_wh(payload, m, 0.0) if math.isfinite(m) else math.inf for m in out_m])
+            back = np.array([travel.sortie_energy_wh(payload, 0.0, m) - base if math.isfinite(m) else math.inf
+                             for m in back_m])
+        else:
+            out = carrier.wh_per_km * np.asarray(out_m, dtype=float) / 1000.0
+            back = carrier.wh_per_km * np.asarray(back_m, dtype=float) / 1000.0
+        table[:, customer, :] = out[:, None] + back[None, :]
+    return table
+
+
+def _energy_kept(
+    schedule: HandoffSchedule,
+    carriers: Sequence[Vehicle],
+    sortie_wh: SortieEnergy,
+    reserve: ReservePolicy,
+    policy: HandoffPolicy,
+    params: HandoffParams,
+) -> bool:
+    """Each carrier flies its sorties on its paths' energy (hovering included), its reserve kept, a charged pack
+    swapped in at each drone recovery while the van has one: the search priced sorties from the matrices."""
+    charge = [c.battery_wh for c in carriers]
+    spare = policy.spare_packs if carriers and carriers[0].kind is VehicleKind.DRONE else 0
+    for sortie in sorted(schedule.sorties, key=lambda s: s.recovered_s):
+        carrier = carriers[sortie.carrier]
+        launch, recovery = schedule.tour[sortie.launch_pos], schedule.tour[sortie.recovery_pos]
+        airborne_s = sortie.recovered_s - params.recovery_s - (sortie.launch_s + params.launch_s)
+        energy_wh = sortie_wh(launch, sortie.customer, recovery, airborne_s)
+        if not _can_fly(carrier, charge[sortie.carrier], energy_wh, reserve):
+            return False
+        charge[sortie.carrier] -= energy_wh
+        if spare > 0:
+            spare -= 1
+            charge[sortie.carrier] = carrier.battery_capacity_wh
+    return True
 
 
 def _anchored(schedule: HandoffSchedule, carrier_time: np.ndarray, policy: HandoffPolicy) -> list[tuple[int, int]]:

@@ -20,7 +20,9 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fleet_manager.world.addresses import Address, AddressIndex, Street
+from fleet_manager.world.addresses import Address, AddressIndex, BuildingPoint, Street
+
+from .point_typing import PointTyping
 
 # Kinds whose every query names an address that exists; `not_in_world` queries must not resolve.
 POSITIVE_KINDS = (
@@ -39,6 +41,11 @@ POSITIVE_KINDS = (
     "combined",
 )
 NEGATIVE_KINDS = ("wrong_number", "street_elsewhere")
+# A building without a number described by its street and village only, where other buildings share both:
+# the text fits several doors, so the right outcome is a review (worlds with building points only).
+AMBIGUOUS_KINDS = ("shared_street",)
+# A building the map does not have, named on a street whose only mapped building is another: must not resolve.
+POINT_NEGATIVE_KINDS = ("unknown_building",)
 # Addresses a person typed so that no resolver can be sure (the right door needs a person): simulated days
 # only, never in the accuracy benchmark (they are not meant to resolve on their own).
 REVIEW_KINDS = ("missing_number",)
@@ -132,7 +139,7 @@ class LabelledQuery:
     kind: str
     text: str
     expected_target: str | None  # building_id, or address_id where the address has no building
-    truth: str  # the address as mapped, for reading failures
+    truth: str  # the address as mapped (or the building's label), for reading failures
 
 
 def strip_diacritics(text: str) -> str:
@@ -173,23 +180,56 @@ class QueryGenerator:
             "wrong_postcode": self.wrong_postcode,
             "combined": self.combined,
         }
+        self.points = PointTyping(index, self.rng, plain, strip_diacritics, self._one_typo, CATALAN_TYPES_ABROAD)
+
+    def typed(self, kind: str, target: Address | BuildingPoint) -> str | None:
+        """A text of this kind for an address or a building point; None where the kind does not fit it.
+
+        `missing_number` (simulated days) is the street without a number; for a building point, its street
+        and village without its name.
+        """
+        if isinstance(target, BuildingPoint):
+            if kind == "missing_number":
+                return self.points.street_only(target)
+            point_maker = self.points.makers.get(kind)
+            return point_maker(target) if point_maker is not None else None
+        maker = self.makers.get(kind)
+        return maker(target) if maker is not None else self.missing_number(target)
 
     def generate(self, per_kind: int) -> list[LabelledQuery]:
         """Up to `per_kind` queries of each kind (fewer where the world has fewer fitting addresses)."""
         queries: list[LabelledQuery] = []
-        addresses = list(self.index.addresses)
-        for kind, make in self.makers.items():
+        targets: list[Address | BuildingPoint] = list(self.index.addresses)
+        targets += [p for p in self.index.building_points if self.points.identifiable(p)]
+        for kind in self.makers:
             made: list[LabelledQuery] = []
-            for address in self.rng.sample(addresses, len(addresses)):
-                text = make(address)
+            for target in self.rng.sample(targets, len(targets)):
+                text = self.typed(kind, target)
                 if text is None:
                     continue
-                made.append(LabelledQuery(self.world, kind, text, address.target_id, self.truth(address)))
+                made.append(LabelledQuery(self.world, kind, text, target.target_id, self.truth(target)))
                 if len(made) >= per_kind:
                     break
             queries.extend(made)
         queries.extend(self.wrong_numbers(per_kind))
         queries.extend(self.streets_elsewhere(per_kind))
+        queries.extend(self.shared_streets(per_kind))
+        queries.extend(self.unknown_buildings(per_kind))
+        return queries
+
+    def unknown_buildings(self, count: int) -> list[LabelledQuery]:
+        """A name the map does not know, on the street of a building that is alone there: another door."""
+        texts = self.points.unknown_buildings(count)
+        return [LabelledQuery(self.world, "unknown_building", text, None, f"{text} (not mapped)") for text in texts]
+
+    def shared_streets(self, count: int) -> list[LabelledQuery]:
+        """Buildings typed by a street and village they share with other buildings (expected: a review)."""
+        shared = [p for p in self.index.building_points if self.points.shared(p)]
+        queries = []
+        for point in self.rng.sample(shared, min(count, len(shared))):
+            text = self.points.street_only(point)
+            if text is not None:
+                queries.append(LabelledQuery(self.world, "shared_street", text, point.building_id, point.label))
         return queries
 
     # --- pieces of an address as the person knows them -------------------------------------------
@@ -214,8 +254,10 @@ class QueryGenerator:
         codes = self.street(address).postcodes
         return codes[0] if len(codes) == 1 else ""
 
-    def truth(self, address: Address) -> str:
-        return f"{self.street(address).name} {address.housenumber}"
+    def truth(self, target: Address | BuildingPoint) -> str:
+        if isinstance(target, BuildingPoint):
+            return target.label
+        return f"{self.street(target).name} {target.housenumber}"
 
     def place(self, address: Address, city: str | None = None) -> str:
         return " ".join(p for p in (self.postcode(address), city or self.city(address)) if p)

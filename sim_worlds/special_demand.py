@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from fleet_manager.world import World
-from fleet_manager.world.addresses import Address, AddressIndex
+from fleet_manager.world.addresses import Address, AddressIndex, BuildingPoint
 
 from .address_typing import QueryGenerator
 from .demand import DemandOrder, generate_orders
@@ -79,33 +79,33 @@ def with_typed_addresses(
     """`demand.typed_addresses.orders` of the day's orders arrive with the address as the recipient typed it.
 
     The same parcels to the same buildings (references kept): the backend sends the typed text instead of
-    coordinates, written from one of the building's real addresses, and keeps the building for scoring. Only
-    orders to a building the address index knows can be typed (fewer where the world has few house numbers).
+    coordinates, written from one of the building's real addresses (or, for a building without a number, from
+    its name, street and village), and keeps the building for scoring. Only orders to a building the address
+    index knows can be typed.
     """
     spec = scenario.demand.typed_addresses
     if spec.orders == 0:
         return orders
-    by_target: dict[str, list[Address]] = {}
+    by_target: dict[str, list[Address | BuildingPoint]] = {}
     for address in sorted(index.addresses, key=lambda a: a.address_id):
         by_target.setdefault(address.target_id, []).append(address)
+    generator = QueryGenerator(world.name, index, seed=scenario.seed * 1000 + _TYPED_STREAM)
+    for point in index.building_points:
+        if generator.points.typable(point):  # a building with neither name nor street: nothing to type
+            by_target.setdefault(point.target_id, []).append(point)
     candidates = [i for i, order in enumerate(orders) if order.building_id in by_target]
     rng = np.random.default_rng([scenario.seed, _TYPED_STREAM, 2])
     chosen = sorted(rng.choice(len(candidates), size=min(spec.orders, len(candidates)), replace=False).tolist())
-    generator = QueryGenerator(world.name, index, seed=scenario.seed * 1000 + _TYPED_STREAM)
     typed = list(orders)
     for number, candidate in enumerate(chosen):
         order = orders[candidates[candidate]]
         # the number's kind, else the next one that fits this building (no Swedish name, no diacritics...)
         kinds = spec.kinds[number % len(spec.kinds):] + spec.kinds[:number % len(spec.kinds)]
         made = next(((kind, text) for kind in kinds for address in by_target[order.building_id]
-                     if (text := _typed(generator, kind, address)) is not None), None)
+                     if (text := generator.typed(kind, address)) is not None), None)
         if made is None:
             continue
         typed[candidates[candidate]] = replace(order, address_text=made[1], address_kind=made[0],
                                                expected_target=order.building_id)
     return typed
 
-
-def _typed(generator: QueryGenerator, kind: str, address: Address) -> str | None:
-    maker = generator.makers.get(kind)
-    return maker(address) if maker is not None else generator.missing_number(address)

@@ -18,28 +18,33 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from fleet_manager.bus import OutboxRelay, RelayConfig
+from fleet_manager.bus.jetstream_stream import JetStreamEvents
+from fleet_manager.bus.link import BusLink
 from fleet_manager.condition_monitor import ConditionMonitor
 from fleet_manager.config import Settings, webhook_secret_bytes
 from fleet_manager.domain.commander import VehicleCommander
 from fleet_manager.leadership import HubLeadership
 from fleet_manager.store import retention
 from fleet_manager.store.db import Database
+from fleet_manager.store.tracking import TrackingPolicy
 from fleet_manager.supervisor import NamedJob
 from fleet_manager.webhooks.deliverer import WebhookConfig, WebhookDeliverer
 from mission_planner.clock import Clock
 from mission_planner.geodesy import LocalFrame
 
 from . import errors
-from .broker import EventBroker
+from .broker import EventBroker, EventSource
 from .edge import Edge
 from .keyring import KeyRing
 from .limits import BATCH_MAX_BODY_BYTES, MAX_BODY_BYTES
 from .metrics import Metrics
 from .rate_limits import RateLimiter
-from .routes import events, health, lockers, missions, order_batch, orders, recipients, vehicles, world, zones
+from .routes import events, health, lockers, missions, order_batch, orders, recipients, tracking, vehicles, world, zones
 from .routes.address_reviews import router as address_reviews_router
 from .routes.conditions import router as conditions_router
+from .routes.delivery_reviews import router as delivery_reviews_router
 from .routes.forecast import router as forecast_router
+from .routes.hubs import router as hubs_router
 from .routes.traffic import router as traffic_router
 from .service import FleetService
 
@@ -87,7 +92,7 @@ async def _prune_forever(service: FleetService) -> None:
                     outbox_retention_s=settings.outbox_retention_s,
                 )
             )
-            if pruned.idempotency_keys or pruned.outbox_events:
+            if pruned.idempotency_keys or pruned.outbox_events or pruned.tracking_tokens:
                 logger.info("pruned %s", pruned)
         except Exception:
             logger.exception("pruning the store failed; trying again at the next interval")
@@ -114,12 +119,19 @@ def create_app(
     own_database = database is None
     database = database or Database(settings.database_url)
     metrics = Metrics()
-    broker = EventBroker(
-        database,
-        settings.hub_ids,
-        poll_interval_s=settings.stream_poll_interval_s,
-        on_event=lambda event: metrics.events.labels(type=event.type).inc(),
-    )
+    broker: EventSource
+    bus = BusLink(settings.nats_url, name=f"finalmile-{settings.node_id}") if settings.nats_url else None
+    if settings.api_only and settings.nats_url and bus is not None:
+        # A replica that writes no vehicle state streams what the relay put on the bus (any replica, same ids).
+        broker = JetStreamEvents(RelayConfig(url=settings.nats_url, stream=settings.nats_stream), settings.hub_ids,
+                                 bus)
+    else:
+        broker = EventBroker(
+            database,
+            settings.hub_ids,
+            poll_interval_s=settings.stream_poll_interval_s,
+            on_event=lambda event: metrics.events.labels(type=event.type).inc(),
+        )
     deliverer = None
     if settings.webhook_url:
         secret = webhook_secret_bytes(settings.webhook_secret.get_secret_value()) if settings.webhook_secret else b""
@@ -147,6 +159,7 @@ def create_app(
         if settings.api_keys:
             logger.warning("no FINALMILE_SERVER_SECRET: key ids and stream tickets change when this process restarts")
     database.use_secret(server_secret)
+    database.tracking = TrackingPolicy(base_url=settings.public_url, max_age_s=settings.tracking_link_max_age_s)
     service = FleetService(
         settings=settings,
         database=database,
@@ -165,6 +178,7 @@ def create_app(
         pickup_limiter=RateLimiter(settings.pickups_per_minute, "pickup attempts at this locker"),
         recipient_limiter=RateLimiter(settings.recipient_actions_per_minute, "recipient actions on this order"),
         address_resolvers=dict(address_resolvers or {}),
+        bus=bus,
     )
 
     @asynccontextmanager
@@ -172,13 +186,17 @@ def create_app(
         # Migrations are `finalmile db upgrade`'s job, run once; replicas starting together must not race on them.
         await asyncio.to_thread(database.require_current_schema)
         service.loop = asyncio.get_running_loop()
+        if bus is not None:
+            service.supervise("nats-link", bus.run)
         service.supervise("event-stream-tail", broker.run)
         if settings.mqtt_url:
             monitor = ConditionMonitor(database=database, clock=clock, hub_ids=settings.hub_ids,
                                        url=settings.mqtt_url, topic_prefix=settings.mqtt_topic_prefix,
                                        committed=service.committed, username=settings.mqtt_username,
                                        password=settings.mqtt_password.get_secret_value()
-                                       if settings.mqtt_password else None, ca_file=settings.mqtt_ca_file)
+                                       if settings.mqtt_password else None, ca_file=settings.mqtt_ca_file,
+                                       cert_file=settings.mqtt_cert_file, key_file=settings.mqtt_key_file,
+                                       warm_allowance_s=settings.cold_chain_warm_allowance_min * 60.0)
             service.conditions = monitor
             service.supervise("parcel-sensors", monitor.run)
         if deliverer is not None:
@@ -222,11 +240,18 @@ def create_app(
     for module in (orders, order_batch, recipients, vehicles, zones, missions, lockers, events, world):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(address_reviews_router, prefix=API_PREFIX)
+    app.include_router(delivery_reviews_router, prefix=API_PREFIX)
     app.include_router(conditions_router, prefix=API_PREFIX)
     app.include_router(traffic_router, prefix=API_PREFIX)
+    app.include_router(hubs_router, prefix=API_PREFIX)
     app.include_router(forecast_router, prefix=API_PREFIX)
     app.include_router(health.router)
     static_dir = dashboard_dir or DASHBOARD_DIR
+    # The recipient tracking page: public, so its own per-address budget; its HTML is part of the dashboard build.
+    app.state.tracking_limiter = RateLimiter(settings.tracking_requests_per_minute,
+                                             "tracking page requests from this address")
+    app.state.tracking_page = static_dir / "track" / "index.html"
+    app.include_router(tracking.router)
     if static_dir.is_dir():
         app.mount("/", StaticFiles(directory=static_dir, html=True), name="dashboard")
     return app

@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from fleet_manager.store import outbox
 from fleet_manager.store.db import Database
@@ -32,6 +32,27 @@ class StreamEvent:
     type: str
     hub_id: str
     cloudevent: dict[str, Any]
+
+
+class EventSource(Protocol):
+    """What the SSE route and the app need of a live event source: the store's tail here, or JetStream
+    (`fleet_manager.bus.jetstream_stream`) on API replicas."""
+
+    @property
+    def listener_count(self) -> int:
+        """How many streams are open."""
+
+    def poke(self) -> None:
+        """Events were committed."""
+
+    async def run(self) -> None:
+        """The source's background task (until cancelled)."""
+
+    def subscribe(
+        self, *, after_seq: int | None = None, hub_ids: Collection[str] | None = None,
+        type_prefixes: Collection[str] = (),
+    ) -> AsyncIterator[StreamEvent]:
+        """Events after `after_seq`, or from now on, for one listener."""
 
 
 @dataclass(eq=False)  # identity hash: listeners live in a set

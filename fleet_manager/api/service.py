@@ -14,9 +14,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from fleet_manager.bus.commands import CommandRouter
+from fleet_manager.bus.link import BusLink
 from fleet_manager.config import Settings
 from fleet_manager.domain.commander import VehicleCommander
 from fleet_manager.errors import AdapterError
+from fleet_manager.hub_routing import HubRouter, HubUnresolved
 from fleet_manager.store import fleet as fleet_store
 from fleet_manager.store.db import Database
 from fleet_manager.supervisor import Supervisor, VehicleLink
@@ -24,7 +27,7 @@ from fleet_manager.webhooks.deliverer import WebhookDeliverer
 from mission_planner.clock import Clock
 from mission_planner.geodesy import LocalFrame
 
-from .broker import EventBroker
+from .broker import EventSource
 from .keyring import KeyRing
 from .metrics import Metrics
 from .rate_limits import RateLimiter
@@ -44,7 +47,7 @@ class FleetService:
     database: Database
     clock: Clock
     frame: LocalFrame
-    broker: EventBroker
+    broker: EventSource
     metrics: Metrics
     commander: VehicleCommander | None = None
     deliverer: WebhookDeliverer | None = None
@@ -59,6 +62,19 @@ class FleetService:
     loop: asyncio.AbstractEventLoop | None = None  # the app's event loop (set when its lifespan starts)
     supervisor: Supervisor = field(default_factory=Supervisor)  # the background jobs and their liveness
     vehicle_links: Callable[[], list[VehicleLink]] | None = None  # the runtime's vehicles, for /readyz
+    hub_router: HubRouter | None = None  # which hub an order goes to (the runtime's fleet); None: the one hub
+    hub_worlds: dict[str, str] = field(default_factory=dict)  # each hub's world, when not the settings' one
+    bus: BusLink | None = None  # the process's NATS connection (FINALMILE_NATS_URL)
+    command_router: CommandRouter | None = None  # operator commands to the hub's leader over NATS (scale-out)
+
+    def route_order(self, *, hub_id: str | None, latitude_deg: float | None, longitude_deg: float | None) -> str:
+        """The hub of a new order (`fleet_manager.hub_routing`); `HubUnresolved` naming the field to fix."""
+        if self.hub_router is not None:
+            return self.hub_router.route(hub_id=hub_id, latitude_deg=latitude_deg, longitude_deg=longitude_deg)
+        chosen = hub_id or self.settings.hub_id
+        if chosen not in self.hub_ids:
+            raise HubUnresolved("hub_id", f"hub {chosen!r} is not served here (serving: {', '.join(self.hub_ids)})")
+        return chosen
 
     @property
     def hub_ids(self) -> tuple[str, ...]:
@@ -72,7 +88,8 @@ class FleetService:
             if resolver is None:
                 from fleet_manager.address_intake import build_resolver
 
-                resolver = build_resolver(self.settings.world, cache_dir=self.settings.address_cache_dir,
+                resolver = build_resolver(self.hub_worlds.get(hub_id, self.settings.world),
+                                          cache_dir=self.settings.address_cache_dir,
                                           review_below=self.settings.address_review_below)
                 self.address_resolvers[hub_id] = resolver
             return resolver
@@ -131,21 +148,22 @@ class FleetService:
         commander = self.commander
         if commander is None:
             return
-        await asyncio.to_thread(self._finish, command.command_id, fleet_store.CommandStatus.SENT, "")
+        await asyncio.to_thread(self.finish_command, command.command_id, fleet_store.CommandStatus.SENT, "")
         try:
             await commander.execute(command)
         except AdapterError as exc:
-            await asyncio.to_thread(self._finish, command.command_id, fleet_store.CommandStatus.FAILED, str(exc))
+            await asyncio.to_thread(self.finish_command, command.command_id, fleet_store.CommandStatus.FAILED, str(exc))
             return
         except Exception as exc:
             logger.exception("commander crashed on %s", command.command_id)
             await asyncio.to_thread(
-                self._finish, command.command_id, fleet_store.CommandStatus.FAILED, f"{type(exc).__name__}: {exc}"
-            )
+                self.finish_command, command.command_id, fleet_store.CommandStatus.FAILED,
+                f"{type(exc).__name__}: {exc}")
             return
-        await asyncio.to_thread(self._finish, command.command_id, fleet_store.CommandStatus.ACCEPTED, "")
+        await asyncio.to_thread(self.finish_command, command.command_id, fleet_store.CommandStatus.ACCEPTED, "")
 
-    def _finish(self, command_id: str, status: fleet_store.CommandStatus, error: str) -> None:
+    def finish_command(self, command_id: str, status: fleet_store.CommandStatus, error: str) -> None:
+        """Record what became of a command."""
         with self.write() as session:
             fleet_store.finish_command(session, command_id=command_id, status=status, at_s=self.now(), error=error)
 

@@ -64,6 +64,18 @@ def event_subject(prefix: str, hub_id: str, event_type: str) -> str:
     return f"{prefix}.{hub_id.replace('.', '_')}.{kind}"
 
 
+async def ensure_stream(jetstream: Any, config: RelayConfig) -> None:
+    """Create the events stream unless it exists (the relay and the API's stream readers both may be first)."""
+    from nats.js.api import StreamConfig
+
+    wanted = StreamConfig(name=config.stream, subjects=[f"{config.subject_prefix}.>"],
+                          duplicate_window=config.duplicate_window_s)
+    try:
+        await jetstream.add_stream(wanted)
+    except Exception:  # exists (perhaps with other limits an operator chose): keep it, check it answers
+        await jetstream.stream_info(config.stream)
+
+
 def load_cursor(session: Session, *, name: str) -> int:
     """The last seq the bus acknowledged (0 before the first batch)."""
     row = session.get(RelayCursorRow, name)
@@ -111,7 +123,7 @@ class OutboxRelay:
                                     disconnected_cb=on_disconnected, name=self.config.cursor_name)
         try:
             jetstream = client.jetstream(timeout=self.config.publish_timeout_s)
-            await self._ensure_stream(jetstream)
+            await ensure_stream(jetstream, self.config)
             while True:
                 self._wake.clear()
                 try:
@@ -131,16 +143,6 @@ class OutboxRelay:
         finally:
             with contextlib.suppress(Exception):
                 await client.close()
-
-    async def _ensure_stream(self, jetstream: Any) -> None:
-        from nats.js.api import StreamConfig
-
-        config = StreamConfig(name=self.config.stream, subjects=[f"{self.config.subject_prefix}.>"],
-                              duplicate_window=self.config.duplicate_window_s)
-        try:
-            await jetstream.add_stream(config)
-        except Exception:  # exists (perhaps with other limits an operator chose): keep it, check it answers
-            await jetstream.stream_info(self.config.stream)
 
     async def relay_once(self, jetstream: Any) -> int:
         """Publish the next batch after the stored cursor; store the new cursor once JetStream acked it all."""

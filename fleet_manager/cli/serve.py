@@ -36,6 +36,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--standby", action="store_true", default=None,
                         help="start as a standby: let a primary started alongside take the hubs first")
+    parser.add_argument("--api-only", action="store_true", default=None,
+                        help="a stateless API replica for every hub of the fleet file: no vehicles, no dispatcher; "
+                             "orders routed by hub id or location, events streamed from NATS JetStream "
+                             "(needs FINALMILE_NATS_URL; default FINALMILE_API_ONLY)")
     parser.set_defaults(func=run)
 
 
@@ -46,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     overrides = {
         key: value
         for key, value in (("host", args.host), ("port", args.port), ("fleet_file", args.fleet_file),
-                           ("vehicles", args.vehicles), ("hubs", args.hubs), ("standby", args.standby))
+                           ("vehicles", args.vehicles), ("hubs", args.hubs), ("standby", args.standby),
+                           ("api_only", args.api_only))
         if value is not None
     }
     settings = load_settings(**overrides)
@@ -63,7 +68,9 @@ async def serve(settings: Settings) -> None:
 
     runtime = await Runtime.start(settings)
     try:
-        if runtime.leaderships:
+        if settings.api_only:
+            vehicles = f"API replica for hubs {', '.join(runtime.app.state.service.hub_ids)}"
+        elif runtime.leaderships:
             vehicles = f"hubs {', '.join(runtime.leaderships)} by lease as {settings.node_id}"
         else:
             vehicles = ", ".join(v.vehicle_id for v in runtime.fleet) or "no vehicles: API only"

@@ -1,5 +1,6 @@
 // Build the dashboard into static/: the ES-module app bundled with Leaflet (from node_modules,
-// never a CDN), its CSS with Leaflet's, Leaflet's images, and index.html.
+// never a CDN), its CSS with Leaflet's, Leaflet's images, and index.html; and the recipient tracking
+// page into static/track/ (a bundle of its own, kept small: it is what recipients' phones load).
 //   node build.mjs          build once
 //   node build.mjs --check  build into a temporary folder and report sizes (used by the tests)
 import { build } from "esbuild";
@@ -14,20 +15,30 @@ const outdir = check ? await mkdtemp(join(tmpdir(), "finalmile-dashboard-")) : j
 
 await rm(outdir, { recursive: true, force: true });
 await mkdir(outdir, { recursive: true });
-await build({
-  entryPoints: { app: join(here, "src", "main.js"), style: join(here, "src", "styles.css") },
+const bundle = {
   bundle: true,
   format: "esm",
   target: ["es2022"],
-  outdir,
   sourcemap: true,
   minify: true,
   loader: { ".png": "file", ".svg": "file" },
   assetNames: "vendor/[name]-[hash]",
   logLevel: "warning",
   legalComments: "linked",
+};
+await build({
+  ...bundle,
+  entryPoints: { app: join(here, "src", "main.js"), style: join(here, "src", "styles.css") },
+  outdir,
 });
 await copyFile(join(here, "src", "index.html"), join(outdir, "index.html"));
+// The recipient tracking page (/t/<token>): its own small bundle, Leaflet's core and CSS only, in track/.
+await build({
+  ...bundle,
+  entryPoints: [join(here, "src", "track", "track.js"), join(here, "src", "track", "track.css")],
+  outdir: join(outdir, "track"),
+});
+await copyFile(join(here, "src", "track", "index.html"), join(outdir, "track", "index.html"));
 
 let total = 0;
 for (const name of await readdir(outdir, { recursive: true })) {

@@ -18,6 +18,7 @@ class ColdChain:
     max_temp_c: float
     max_minutes_out_of_conditioning: float  # from leaving the hub's cold store to hand-over
     max_humidity_pct: float | None = None
+    warm_allowance_min: float | None = None  # minutes above the range allowed in total; None: the server's default
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,17 @@ reading that breaks the parcel's handling limits while it is in the fleet's care
 excursion episode (until a reading is within limits again): a `parcel.condition_excursion`
 event for the backend and the dashboard, and, when the parcel has not left the hub yet, the
 order goes `on_hold` (an operator releases or cancels it). All in the caller's transaction.
+
+With an allowance (`FINALMILE_COLD_CHAIN_WARM_ALLOWANCE_MIN`, as pharma "time out of refrigeration"
+budgets allow, from the product's stability studies), readings above a cold-chain parcel's range are
+not an excursion each: the time the parcel spends above it is summed over its readings (each reading's
+state holds until the next one), and the excursion comes when that total passes the allowance; from
+then on any reading above the range is one. Below the range (freezing) and shocks are excursions at once.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -47,6 +54,7 @@ class ReadingOutcome:
     broken: tuple[str, ...]
     new_excursion: bool
     held: bool
+    minutes_above_range: float = 0.0  # in total so far (counted only where an allowance is set)
 
 
 @dataclass(frozen=True)
@@ -62,12 +70,15 @@ class Condition:
 
 
 def record_reading(
-    session: Session, *, hub_id: str, order_id: str, reading: Reading, now_s: float | None = None
+    session: Session, *, hub_id: str, order_id: str, reading: Reading, now_s: float | None = None,
+    warm_allowance_s: float = 0.0,
 ) -> ReadingOutcome:
     """Store a reading of `order_id`'s sensor and act on an excursion (NotFound for an unknown order or hub).
 
     The order's changes (hold, events) are stamped `now_s`, the fleet clock's time (the reading keeps
-    the sensor's own time, which may lag); the reading's time when not given.
+    the sensor's own time, which may lag); the reading's time when not given. `warm_allowance_s` > 0 (or the
+    order's own `warm_allowance_min`): time above the temperature range is an excursion only once it passes
+    this in total (module docstring).
     """
     now_s = reading.at_s if now_s is None else now_s
     row = session.scalar(select(OrderRow).where(OrderRow.order_id == order_id).with_for_update())
@@ -80,6 +91,20 @@ def record_reading(
     session.add(ParcelReadingRow(order_id=order_id, hub_id=hub_id, at_s=reading.at_s,
                                  temperature_c=reading.temperature_c, humidity_pct=reading.humidity_pct,
                                  shock_g=reading.shock_g, excursion="; ".join(broken)))
+    above_s = 0.0
+    cold = handling.cold_chain
+    if cold is not None and cold.warm_allowance_min is not None:  # the parcel's own allowance wins
+        warm_allowance_s = cold.warm_allowance_min * 60.0
+    if warm_allowance_s > 0 and cold is not None:
+        session.flush()  # the new reading is part of the history summed below
+        above_s = _seconds_above(session, order_id, cold.max_temp_c)
+        warm = reading.temperature_c is not None and reading.temperature_c > cold.max_temp_c
+        if warm and above_s <= warm_allowance_s:  # within the allowance: being warm is not an excursion yet
+            broken = tuple(handling.excursion(temperature_c=None, humidity_pct=reading.humidity_pct,
+                                              shock_g=reading.shock_g))
+        elif warm:
+            broken += (f"{above_s / 60:.1f} min above {cold.max_temp_c:g} °C in total, "
+                       f"allowance {warm_allowance_s / 60:g} min",)
     condition = session.get(ParcelConditionRow, order_id)
     if condition is None:
         condition = ParcelConditionRow(order_id=order_id, hub_id=hub_id, readings=0, excursions=0, in_excursion=False)
@@ -106,14 +131,26 @@ def record_reading(
                      data={**_order_data(to_order(row)), "broken": list(broken), "held": held,
                            "status_at_excursion": status.value, "reading": vars(reading),
                            "handling": handling.to_json(), "excursions": condition.excursions,
-                           "at_s": now_s}, at_s=now_s)
+                           "minutes_above_range": round(above_s / 60, 2), "at_s": now_s}, at_s=now_s)
     elif not broken and condition.in_excursion:
         condition.in_excursion = False
         append_event(session, hub_id=hub_id, event_type=CONDITION_RECOVERED, subject=f"orders/{order_id}",
                      data={"order_id": order_id, "reference": row.reference, "reading": vars(reading),
                            "at_s": now_s}, at_s=now_s)
     session.flush()
-    return ReadingOutcome(order_id, broken, new_excursion, held)
+    return ReadingOutcome(order_id, broken, new_excursion, held, round(above_s / 60, 2))
+
+
+def _seconds_above(session: Session, order_id: str, max_temp_c: float) -> float:
+    """Time the parcel spent above `max_temp_c`: each reading's temperature holds until the next reading."""
+    rows = session.execute(select(ParcelReadingRow.at_s, ParcelReadingRow.temperature_c)
+                           .where(ParcelReadingRow.order_id == order_id)
+                           .order_by(ParcelReadingRow.at_s, ParcelReadingRow.seq)).all()
+    total_s = 0.0
+    for (at_s, temperature_c), (next_at_s, _) in itertools.pairwise(rows):
+        if temperature_c is not None and temperature_c > max_temp_c:
+            total_s += max(0.0, next_at_s - at_s)
+    return total_s
 
 
 def get_condition(session: Session, *, order_id: str, recent: int = 120) -> Condition:

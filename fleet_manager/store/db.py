@@ -28,6 +28,7 @@ from fleet_manager.errors import ConfigError, SchemaBehind
 
 from .outbox import SEALER_KEY
 from .sealing import Sealer
+from .tracking import TRACKING_KEY, TrackingPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ class Database:
         if self.is_sqlite:
             _sqlite_setup(self.engine)
         self.sealer = Sealer.ephemeral()  # create_app seals with the server secret (`use_secret`)
+        self.tracking = TrackingPolicy()  # create_app sets the public URL and link lifetime from the settings
         self._write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
         self._write_sessions = sessionmaker(bind=self._write_engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
@@ -121,6 +123,7 @@ class Database:
         """A write transaction: committed when the block ends, rolled back on any exception."""
         with self._write_sessions() as session, session.begin():
             session.info[SEALER_KEY] = self.sealer
+            session.info[TRACKING_KEY] = self.tracking
             if self._fence is not None:
                 self._fence.check(session)
             yield session

@@ -324,3 +324,16 @@ class TrafficReportRow(Base):
     ends_at_s: Mapped[float] = mapped_column(Float)
     created_at_s: Mapped[float] = mapped_column(Float)
     created_by: Mapped[str] = mapped_column(String(128), default="")
+
+
+class TrackingTokenRow(Base):
+    """A recipient's tracking link: only the SHA-256 of its token is kept (the link itself went out once) (0009)."""
+
+    __tablename__ = "tracking_tokens"
+    __table_args__ = (Index("ix_tracking_tokens_order", "order_id", "created_at_s"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id", ondelete="CASCADE"))
+    hub_id: Mapped[str] = mapped_column(String(64))
+    created_at_s: Mapped[float] = mapped_column(Float)
+    expires_at_s: Mapped[float] = mapped_column(Float)  # the latest it works, whatever the order does

@@ -11,14 +11,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fleet_manager.domain import notifications
+from fleet_manager.domain import notifications, recipient_options
 from fleet_manager.domain.errors import Conflict, NotFound
 from fleet_manager.domain.orders import Address, DeliveryMode, Order, OrderStatus, Recipient
-from fleet_manager.domain.state_machine import TERMINAL, check_transition
+from fleet_manager.domain.state_machine import check_transition
 
 from . import lockers as locker_store
+from . import tracking
 from .models import MissionRow, NotificationRow, OrderEventRow, OrderRow
-from .outbox import append_event
+from .outbox import SECRET_FIELDS, append_event
 
 STATUS_CHANGED = "order.status_changed"
 ORDER_UPDATED = "order.updated"
@@ -162,7 +163,9 @@ def _record_change(
 
 def _notify(session: Session, note: notifications.Notification, *, hub_id: str, at_s: float) -> str:
     event_id = str(uuid.uuid4())
-    stored = {k: v for k, v in note.payload.items() if k != "pickup_code"}
+    if note.kind is notifications.NotificationKind.OUT_FOR_DELIVERY:
+        note = tracking.with_tracking_link(session, note, hub_id=hub_id, at_s=at_s)
+    stored = {k: v for k, v in note.payload.items() if k not in SECRET_FIELDS}  # the code, the tracking link
     session.add(
         NotificationRow(
             notification_id=event_id,
@@ -408,11 +411,6 @@ def _updated(session: Session, row: OrderRow, *, actor: str, at_s: float, change
     return order
 
 
-_TOO_LATE = frozenset(
-    {OrderStatus.LOADED, OrderStatus.OUT_FOR_DELIVERY, OrderStatus.HANDED_OFF, OrderStatus.DELIVERED_TO_LOCKER}
-)
-
-
 def reschedule_order(
     session: Session,
     *,
@@ -435,8 +433,9 @@ def reschedule_order(
         raise Conflict("the new delivery window is already over")
     row = _locked_row(session, order_id, hub_id)
     status = OrderStatus(row.status)
-    if status in TERMINAL or status in _TOO_LATE or status is OrderStatus.DIVERTED_TO_LOCKER:
-        raise Conflict(f"order {order_id!r} is {status.value}: too late to reschedule")
+    refusal = recipient_options.reschedule_refusal(status)
+    if refusal:
+        raise Conflict(f"order {order_id!r} is {status.value}: too late to reschedule ({refusal})")
     row.window_start_s, row.window_end_s = window_start_s, window_end_s
     details = {"window_start_s": window_start_s, "window_end_s": window_end_s}
     if status in (OrderStatus.ATTEMPT_FAILED, OrderStatus.RETURNED_TO_HUB):
@@ -485,11 +484,9 @@ def set_leave_at_door(
 ) -> Order:
     """The recipient allows (or withdraws) leaving the parcel at the door, where the order permits it."""
     row = _locked_row(session, order_id, hub_id)
-    if not row.allow_leave_at_door:
-        raise Conflict(f"order {order_id!r} does not allow leaving the parcel at the door")
-    status = OrderStatus(row.status)
-    if status in TERMINAL or status in (OrderStatus.DIVERTED_TO_LOCKER, OrderStatus.DELIVERED_TO_LOCKER):
-        raise Conflict(f"order {order_id!r} is {status.value}: leave-at-door no longer applies")
+    refusal = recipient_options.leave_at_door_refusal(to_order(row))
+    if refusal:
+        raise Conflict(f"order {order_id!r} is {row.status}: leave-at-door does not apply ({refusal})")
     row.leave_at_door = leave_at_door
     return _updated(session, row, actor=actor, at_s=at_s, changes={"leave_at_door": leave_at_door})
 

@@ -28,8 +28,9 @@ from .sealing import Sealer
 logger = logging.getLogger(__name__)
 
 EVENT_TYPE_PREFIX = "com.finalmile."
-# Never shown outside the webhook to the backend: sealed at rest, scrubbed once delivered.
-SECRET_FIELDS = ("pickup_code",)
+# Never shown outside the webhook to the backend: sealed at rest, scrubbed once delivered (the locker pickup
+# code; the tracking link, whose token opens the recipient's page: the store keeps only its hash).
+SECRET_FIELDS = ("pickup_code", "tracking_url")
 #: Where `Database` puts its `Sealer` on every session it opens.
 SEALER_KEY = "finalmile_sealer"
 #: session.info key of the events waiting for their transaction's commit (rows, or bulk inserters).
@@ -298,7 +299,7 @@ def record_attempt(
         row.delivered_at_s = at_s
         row.last_error = ""
         if any(key in row.data for key in SECRET_FIELDS):
-            # The backend has the plain pickup code now; keep no copy of it at rest.
+            # The backend has the plain pickup code (tracking link) now; keep no copy of it at rest.
             row.data = {k: (None if k in SECRET_FIELDS else v) for k, v in row.data.items()}
     elif next_attempt_s is None:
         row.dead_lettered_at_s = at_s

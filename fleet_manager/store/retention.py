@@ -1,4 +1,5 @@
-"""Retention: old idempotency keys and old, settled outbox events are deleted, so the store does not grow for ever."""
+"""Retention: old idempotency keys, old settled outbox events and expired tracking tokens are deleted, so the store
+does not grow for ever."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
+from . import tracking
 from .models import IdempotencyKeyRow, OutboxRow, WebhookAttemptRow
 
 
@@ -18,6 +20,7 @@ class Pruned:
     idempotency_keys: int
     outbox_events: int
     webhook_attempts: int
+    tracking_tokens: int = 0  # tracking links past their lifetime
 
 
 def prune(
@@ -52,4 +55,5 @@ def prune(
         result = session.execute(delete(WebhookAttemptRow).where(WebhookAttemptRow.event_id.in_(events)))
         attempts = getattr(result, "rowcount", 0)
         session.execute(delete(OutboxRow).where(OutboxRow.event_id.in_(events)))
-    return Pruned(len(keys), len(events), int(attempts or 0))
+    tokens = tracking.prune_expired(session, hub_ids=hubs, now_s=now_s, batch=batch)
+    return Pruned(len(keys), len(events), int(attempts or 0), tokens)

@@ -24,9 +24,10 @@ from rapidfuzz import fuzz, process
 
 from fleet_manager.errors import AddressQueryError
 
+from .address_points import BuildingPointMatcher, PointHit
 from .address_query import Query, Reading, StreetMatch
 from .address_text import HouseNumber, fold, locale, squash, tokenize
-from .addresses import Address, AddressIndex, DropPoint, DropPointKind, Street
+from .addresses import Address, AddressIndex, BuildingPoint, DropPoint, DropPointKind, Street
 
 DEFAULT_REVIEW_BELOW = 0.75
 _MIN_STREET_SCORE = 60.0  # rapidfuzz 0..100: below this a street is not even an alternative
@@ -65,17 +66,23 @@ class ResolutionStatus(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Candidate:
-    """One address the query may mean, with its drop point and confidence in [0, 1]."""
+    """One address (or building point) the query may mean, with its drop point and confidence in [0, 1]."""
 
-    address: Address
+    address: Address | BuildingPoint
     street: Street
     confidence: float
     drop_point: DropPoint
-    fit: str  # how the number fits: exact, staircase, range, any_letter
+    # how it fits: exact, staircase, range, any_letter (house numbers); name, street, unmapped_number (buildings)
+    fit: str
 
     def label(self, language: str | None = None) -> str:
         """'Mannerheimintie 14-20, 00100 Helsinki' (street name in `language` where mapped)."""
         place = " ".join(p for p in (self.address.postcode, self.address.city) if p)
+        if isinstance(self.address, BuildingPoint):  # the world's label, which says "(no number)"
+            label, locality, postcode = self.address.label, self.address.locality, self.address.postcode
+            if postcode and locality and label.endswith(f", {locality}"):  # "..., AD500 Andorra la Vella"
+                return f"{label.removesuffix(locality)}{postcode} {locality}"
+            return f"{label} ({postcode})" if postcode else label
         text = f"{self.street.name_in(language)} {self.address.housenumber}"
         return f"{text}, {place}" if place else text
 
@@ -158,7 +165,14 @@ class AddressResolver:
         self._choice_owner = np.array(owners, dtype=np.int64)
         self._choice_weight = np.array(weights, dtype=np.float64)
         self._localities = {fold(name) for name in index.localities} | {fold(a.city) for a in index.addresses if a.city}
+        # Regions people name instead of the village (Andorra's parishes, in Catalan, Spanish and French).
+        self._localities |= {fold(n) for _, names in self._words.regions.get(index.country, ()) for n in names}
         self._locality_squashed = sorted(squash(name) for name in self._localities)
+        self._points = (
+            BuildingPointMatcher(index, self._localities, unexplained_word_factor=_UNEXPLAINED_WORD_FACTOR)
+            if index.building_points
+            else None
+        )
 
     def resolve(self, text: str, *, country: str | None = None, language: str | None = None) -> Resolution:
         """Resolve one typed address; `country` (ISO code or name) and `language` ('fi', 'sv', ...) are hints.
@@ -182,12 +196,18 @@ class AddressResolver:
                 f"country {wanted_country} is not served by this world ({self.index.country})",
             )
         matches = self._street_matches(query)
-        if not matches:
-            return _no_candidate(text, ResolutionStatus.NOT_FOUND, "no street of this world is like the words typed")
         scored: dict[str, Candidate] = {}
         units: dict[str, str] = {}
         numbers_seen: list[str] = []
         mentioned_countries: set[str] = set()
+        for hit in self._point_hits(query, matches, mentioned_countries):
+            candidate = self._point_candidate(hit)
+            key = candidate.address.target_id
+            if key not in scored or candidate.confidence > scored[key].confidence:
+                scored[key] = candidate
+                units[key] = hit.unit
+        if not matches and not scored:
+            return _no_candidate(text, ResolutionStatus.NOT_FOUND, "no street of this world is like the words typed")
         for match in matches:
             reading = query.read_around(match, self._words.unit_words)
             if reading.house is None:
@@ -211,7 +231,7 @@ class AddressResolver:
                 f"the address names {', '.join(sorted(foreign))}; this world is in {self.index.country}",
             )
         if not scored:
-            if not numbers_seen:
+            if not numbers_seen and matches:
                 return _no_candidate(
                     text,
                     ResolutionStatus.NEEDS_REVIEW,
@@ -231,7 +251,8 @@ class AddressResolver:
                 None,
                 tuple(ranked[:_ALTERNATIVES]),
                 unit,
-                f"best match {best.label()} has confidence {best.confidence:.2f} < {self.review_below:.2f}",
+                f"best match {best.label()} has confidence {best.confidence:.2f} < {self.review_below:.2f}"
+                + (f" ({len(ranked)} candidates)" if len(ranked) > _ALTERNATIVES else ""),
                 language,
             )
         return Resolution(
@@ -244,6 +265,28 @@ class AddressResolver:
             f"{best.fit} match",
             language,
         )
+
+    def _point_hits(self, query: Query, matches: list[StreetMatch], countries: set[str]) -> list[PointHit]:
+        """Building points the query may mean (worlds with addressless buildings only)."""
+        if self._points is None:
+            return []
+
+        def unexplained_words(used: frozenset[int]) -> int:
+            unexplained, named = self._explain(query, Reading(None, "", "", used))
+            countries.update(named)
+            return unexplained
+
+        return self._points.hits(
+            query,
+            matches,
+            lambda match: query.read_around(match, self._words.unit_words),
+            unexplained_words,
+            [self._streets[m.street_index].street_id for m in matches],
+        )
+
+    def _point_candidate(self, hit: PointHit) -> Candidate:
+        street = self.index.street_by_id.get(hit.point.street_id) or Street(hit.point.street_id, "", (), ())
+        return Candidate(hit.point, street, hit.quality, hit.point.drop_point, hit.fit)
 
     def resolve_many(self, texts: Iterable[str], **hints: Any) -> list[Resolution]:
         """`resolve` for each text, with the same hints."""

@@ -125,10 +125,20 @@ class Locale:
     postcode_patterns: dict[str, re.Pattern[str]]  # ISO code -> full-match pattern on folded text
     unit_words: frozenset[str]
     street_types: dict[str, str]  # folded alias -> folded word the streets use
+    # ISO code -> (postcode, names of the region it serves): Andorra's parishes.
+    regions: dict[str, tuple[tuple[str, tuple[str, ...]], ...]]
 
     def street_type_aliases(self, street_words: set[str]) -> dict[str, str]:
         """The aliases that apply in a world whose street names contain `street_words`."""
         return {alias: word for alias, word in self.street_types.items() if word in street_words}
+
+    def region_postcode(self, country: str, name: str) -> str:
+        """The postcode of a country's region named `name` (any of its names), '' if none."""
+        folded = fold(name)
+        for postcode, names in self.regions.get(country, ()):
+            if any(fold(n) == folded for n in names):
+                return postcode
+        return ""
 
     def country_of(self, text: str) -> str | None:
         """ISO code for a country name or code ('Suomi', 'FI', 'Andorre'); None if it is not one."""
@@ -145,14 +155,16 @@ def locale() -> Locale:
     names: dict[str, str] = {}
     codes: dict[str, str] = {}
     patterns: dict[str, re.Pattern[str]] = {}
+    regions: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {}
     for iso, entry in raw["countries"].items():
+        regions[iso] = tuple((str(code), tuple(names)) for code, names in (entry.get("regions") or {}).items())
         codes.update({fold(code): iso for code in entry.get("codes", ())})
         names.update({fold(name): iso for name in entry.get("names", ())})
         if entry.get("postcode"):
             patterns[iso] = re.compile(entry["postcode"])
     units = frozenset(fold(word) for group in raw["unit_words"] for word in group)
     types = {fold(alias): fold(word) for word, aliases in raw["street_types"].items() for alias in aliases}
-    return Locale(names, codes, patterns, units, types)
+    return Locale(names, codes, patterns, units, types, regions)
 
 
 def tokenize(text: str, *, max_chars: int = 300) -> list[Token]:
@@ -171,6 +183,8 @@ def tokenize(text: str, *, max_chars: int = 300) -> list[Token]:
     # "FI-00100", "AD-500": the country prefix of a postcode is the country, the rest the postcode.
     ascii_text = re.sub(r"\b([a-z]{2})\s*-\s*(\d{3,5})\b", r"\1 \2", ascii_text)
     ascii_text = re.sub(r"\bad (\d{3})\b", r"ad\1", ascii_text)
+    # "s/n" (sense número, sin número): the sender says there is no number; nothing to read.
+    ascii_text = re.sub(r"\bs\s*/\s*n\b", " ", ascii_text)
     patterns = locale().postcode_patterns
     tokens: list[Token] = []
     for match in _TOKEN.finditer(ascii_text):

@@ -19,18 +19,20 @@ import logging
 import os
 import tempfile
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mission_planner.errors import WorldError
 
 from .address_text import HouseNumber, fold
 
 logger = logging.getLogger(__name__)
+_Item = TypeVar("_Item")
 
 # Bump when the records or how they are built change: older cache files are then ignored.
-INDEX_FORMAT_VERSION = 2
+INDEX_FORMAT_VERSION = 3
 DEFAULT_CACHE_DIR = Path("var") / "cache"
 
 
@@ -106,6 +108,44 @@ class Address:
         return self.building_id or self.address_id
 
 
+@dataclass(frozen=True)
+class BuildingPoint:
+    """A building with no street address, found by its name or by the street it faces and its village.
+
+    Its drop point is the one the world derives (`delivery_points.py`); nothing numbers it, so several
+    buildings facing one street in one village are told apart only by a name, and otherwise by a person.
+    """
+
+    building_id: str
+    names: tuple[str, ...]  # the building's own names: name, name:ca/es/fr/en, alt_name, old_name
+    street_id: str  # folded name of the street it faces ('' when no named street is within reach)
+    locality: str  # the nearest settlement
+    parish: str  # the region (Andorra: parish) it lies in, '' if unknown
+    postcode: str  # that region's postcode, '' if unknown
+    drop_point: DropPoint
+    label: str  # the world's label: 'Casa de la Vall, Carrer de la Grau (no number), Andorra la Vella'
+
+    @property
+    def address_id(self) -> str:
+        """Building points are their building: the same id."""
+        return self.building_id
+
+    @property
+    def target_id(self) -> str:
+        """What a resolution points at: the building."""
+        return self.building_id
+
+    @property
+    def housenumber(self) -> str:
+        """None is mapped."""
+        return ""
+
+    @property
+    def city(self) -> str:
+        """The settlement, as an address's city."""
+        return self.locality
+
+
 @dataclass(frozen=True, eq=False)
 class AddressIndex:
     """All addresses of one OSM source, with lookups by street and building."""
@@ -118,6 +158,18 @@ class AddressIndex:
     entrances: tuple[Entrance, ...]
     localities: tuple[str, ...]  # city, town, village and district names (as mapped)
     building_count: int
+    # Buildings without a street address, in worlds that derive delivery points for them (Andorra).
+    building_points: tuple[BuildingPoint, ...] = ()
+
+    @functools.cached_property
+    def points_by_street(self) -> dict[str, tuple[BuildingPoint, ...]]:
+        """street_id -> the building points facing it."""
+        return _grouped(self.building_points, lambda point: point.street_id)
+
+    @functools.cached_property
+    def point_by_building(self) -> dict[str, BuildingPoint]:
+        """building_id -> its building point."""
+        return {point.building_id: point for point in self.building_points}
 
     @functools.cached_property
     def street_by_id(self) -> dict[str, Street]:
@@ -127,18 +179,12 @@ class AddressIndex:
     @functools.cached_property
     def addresses_by_street(self) -> dict[str, tuple[Address, ...]]:
         """street_id -> its addresses."""
-        grouped: dict[str, list[Address]] = defaultdict(list)
-        for address in self.addresses:
-            grouped[address.street_id].append(address)
-        return {street_id: tuple(found) for street_id, found in grouped.items()}
+        return _grouped(self.addresses, lambda address: address.street_id)
 
     @functools.cached_property
     def entrances_by_building(self) -> dict[str, tuple[Entrance, ...]]:
         """building_id -> the entrances on its outline."""
-        grouped: dict[str, list[Entrance]] = defaultdict(list)
-        for entrance in self.entrances:
-            grouped[entrance.building_id].append(entrance)
-        return {building_id: tuple(found) for building_id, found in grouped.items()}
+        return _grouped(self.entrances, lambda entrance: entrance.building_id)
 
     def summary(self) -> dict[str, Any]:
         """Counts a person checks first."""
@@ -154,6 +200,8 @@ class AddressIndex:
             "addresses_with_postcode": sum(1 for a in self.addresses if a.postcode),
             "entrances": len(self.entrances),
             "buildings": self.building_count,
+            "building_points": len(self.building_points),
+            "named_building_points": sum(1 for p in self.building_points if p.names),
             "drop_points": dict(sorted(kinds.items())),
         }
 
@@ -169,6 +217,7 @@ class AddressIndex:
             "entrances": [asdict(entrance) for entrance in self.entrances],
             "localities": list(self.localities),
             "building_count": self.building_count,
+            "building_points": [asdict(point) for point in self.building_points],
         }
 
     @classmethod
@@ -192,13 +241,40 @@ class AddressIndex:
                 entrances=entrances,
                 localities=tuple(data["localities"]),
                 building_count=int(data["building_count"]),
+                building_points=tuple(_point_from_json(p) for p in data.get("building_points", ())),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise WorldError(f"malformed address index: {exc!r}") from exc
 
 
+def _grouped(items: Iterable[_Item], key: Callable[[_Item], str]) -> dict[str, tuple[_Item, ...]]:
+    """Items by key, in their order."""
+    grouped: dict[str, list[_Item]] = defaultdict(list)
+    for item in items:
+        grouped[key(item)].append(item)
+    return {value: tuple(found) for value, found in grouped.items()}
+
+
+def _drop_from_json(drop: dict[str, Any]) -> DropPoint:
+    return DropPoint(
+        float(drop["latitude_deg"]), float(drop["longitude_deg"]), DropPointKind(drop["kind"]), drop["entrance_id"]
+    )
+
+
+def _point_from_json(raw: dict[str, Any]) -> BuildingPoint:
+    return BuildingPoint(
+        building_id=raw["building_id"],
+        names=tuple(raw["names"]),
+        street_id=raw["street_id"],
+        locality=raw["locality"],
+        parish=raw["parish"],
+        postcode=raw["postcode"],
+        drop_point=_drop_from_json(raw["drop_point"]),
+        label=raw["label"],
+    )
+
+
 def _address_from_json(raw: dict[str, Any]) -> Address:
-    drop = raw["drop_point"]
     return Address(
         address_id=raw["address_id"],
         street_id=raw["street_id"],
@@ -209,9 +285,7 @@ def _address_from_json(raw: dict[str, Any]) -> Address:
         building_id=raw["building_id"],
         centroid_latitude_deg=float(raw["centroid_latitude_deg"]),
         centroid_longitude_deg=float(raw["centroid_longitude_deg"]),
-        drop_point=DropPoint(
-            float(drop["latitude_deg"]), float(drop["longitude_deg"]), DropPointKind(drop["kind"]), drop["entrance_id"]
-        ),
+        drop_point=_drop_from_json(raw["drop_point"]),
         names=tuple(raw["names"]),
         osm_ids=tuple(raw["osm_ids"]),
     )
@@ -283,7 +357,39 @@ def address_index_for_world(name_or_path: str, *, cache_dir: Path | None = DEFAU
     source = str(spec.get("osm_source", ""))
     if not source:
         raise WorldError(f"world {name_or_path!r} names no osm_source, so it has no addresses")
-    return load_address_index(source, folder=folder, cache_dir=cache_dir)
+    index = load_address_index(source, folder=folder, cache_dir=cache_dir)
+    if not spec.get("derive_delivery_points", False):
+        return index
+    return _with_building_points(index, name_or_path, spec, folder, cache_dir)
+
+
+def _with_building_points(
+    index: AddressIndex, name_or_path: str, spec: dict[str, Any], folder: Path, cache_dir: Path | None
+) -> AddressIndex:
+    """The index plus a building point for each building the world derives a delivery point for.
+
+    They come from the world itself (its derived points and labels), so the index and the world agree
+    on every drop point; cached beside the plain index, keyed also by the world's YAML.
+    """
+    from .address_buildings import add_building_points  # builds the world, only on a cache miss
+    from .model import load_world
+
+    pbf_path = osm_pbf_path(index.source, folder)
+    spec_key = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    cache_path = None
+    if cache_dir is not None:
+        name = f"{pbf_path.stem}-{index.fingerprint}-{spec_key}-points-v{INDEX_FORMAT_VERSION}.json"
+        cache_path = Path(cache_dir) / "addresses" / name
+        if cache_path.is_file():
+            try:
+                return AddressIndex.from_json(json.loads(cache_path.read_text(encoding="utf-8")))
+            except (OSError, json.JSONDecodeError, WorldError) as exc:
+                logger.warning("address cache %s is unreadable (%s); rebuilding it", cache_path, exc)
+    with_points = add_building_points(index, load_world(name_or_path), pbf_path)
+    if cache_path is not None:
+        _write_atomically(cache_path, json.dumps(with_points.to_json(), ensure_ascii=False))
+    logger.info("address index of world %s: %s", name_or_path, with_points.summary())
+    return with_points
 
 
 def _read_osm(pbf_path: Path) -> Any:

@@ -33,6 +33,8 @@ class DeliveryPoint:
     longitude_deg: float
     x_m: float
     y_m: float
+    street: str = ""  # the named street the point faces ('' when none within reach)
+    place: str = ""  # the nearest settlement's name ('' when the world has none)
 
 
 @dataclass(frozen=True)
@@ -96,13 +98,17 @@ def derive_delivery_points(
         else:
             x_m, y_m = float(footprint.centroid.x), float(footprint.centroid.y)
         parts = [building_name] if building_name else []
+        place = ""
         if street:
             parts.append(f"{street} (no number)")
         elif target is None:
             parts.append(f"no street within {street_radius_m:g} m")
         if len(place_xy):
             nearest = int(np.argmin(np.hypot(place_xy[:, 0] - x_m, place_xy[:, 1] - y_m)))
-            parts.append(places[nearest].name if street else f"near {places[nearest].name}")
+            place = places[nearest].name
+            parts.append(place if street else f"near {place}")
         latitude_deg, longitude_deg = frame.to_wgs84(x_m, y_m)
-        result.append(DeliveryPoint(", ".join(parts) or "building", latitude_deg, longitude_deg, x_m, y_m))
+        result.append(
+            DeliveryPoint(", ".join(parts) or "building", latitude_deg, longitude_deg, x_m, y_m, street, place)
+        )
     return result

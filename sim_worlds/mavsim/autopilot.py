@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
+from mission_planner.errors import FinalMileError
 from sim_worlds.mavsim import modes
 from sim_worlds.mavsim.battery import Battery
 from sim_worlds.mavsim.fence import Fence, FenceVertex, breaches, validate
@@ -119,8 +120,11 @@ class Vehicle:
         params: ParamTable,
         timeline: BootTimeline | None = None,
         on_release: Callable[[ReleaseEvent], None] | None = None,
+        ground: Callable[[float, float], float] | None = None,
     ) -> None:
         self.index = index
+        # (lat, lon) -> ground m above sea level (a world's elevation model); None: flat ground at home's altitude
+        self.ground = ground
         self.system_id = index + 1
         self.home = home
         self.params = params
@@ -607,7 +611,7 @@ class Vehicle:
         for _ in range(steps):
             self.now_s += dt
             if self.armed and not self.landed:
-                result = advance(self.nav, self.kin, settings, self.now_s, dt)
+                result = advance(self.nav, self.kin, settings, self.now_s, dt, self._ground_alt_m())
                 arrived = arrived or result.arrived
                 if result.touched_down and not self.landed:
                     self.landed = True
@@ -631,6 +635,15 @@ class Vehicle:
         self._remote_id_update()
         self._prearm_report()
         self.protocol.update(now_s)
+
+    def _ground_alt_m(self) -> float:
+        """The ground under the vehicle, metres above home, while a landing needs it (0 without a ground model)."""
+        if self.ground is None or self.nav.kind not in (NavKind.LAND, NavKind.RTL):
+            return 0.0
+        try:
+            return float(self.ground(*self.location())) - self.home.altitude_amsl_m
+        except FinalMileError:  # off the elevation model: the flat ground at home's altitude
+            return 0.0
 
     def _after_motion(self, arrived: bool) -> None:
         if self.mode == modes.AUTO:

@@ -66,13 +66,21 @@ class StepResult:
     touched_down: bool = False
 
 
-def land_descent_m_s(alt_m: float, settings: FlightSettings) -> float:
-    """ArduCopter's landing speed: LAND_SPEED_HIGH (or WPNAV_SPEED_DN) above 10 m, LAND_SPEED below."""
-    return settings.land_speed_high_m_s if alt_m > 10.0 else settings.land_speed_m_s
+def land_descent_m_s(height_m: float, settings: FlightSettings) -> float:
+    """ArduCopter's landing speed: LAND_SPEED_HIGH (or WPNAV_SPEED_DN) more than 10 m above the ground, LAND_SPEED
+    below."""
+    return settings.land_speed_high_m_s if height_m > 10.0 else settings.land_speed_m_s
 
 
-def advance(nav: Nav, state: Kinematics, settings: FlightSettings, now_s: float, dt_s: float) -> StepResult:
-    """Move `state` one step under `nav`; RTL advances through its phases by itself."""
+def advance(nav: Nav, state: Kinematics, settings: FlightSettings, now_s: float, dt_s: float,
+            ground_alt_m: float = 0.0) -> StepResult:
+    """Move `state` one step under `nav`; RTL advances through its phases by itself.
+
+    `ground_alt_m`: the ground under the vehicle, metres above home (0 on flat ground). A landing descends
+    until it touches that ground, as ArduCopter's land detector stops a descent on whatever ground is there:
+    a van-launched drone landing at a later van stop higher or lower than its launch point (home) touches
+    down on that stop's ground, not at home's altitude.
+    """
     result = StepResult()
     limits = settings.limits
     if nav.kind is NavKind.IDLE:
@@ -88,23 +96,24 @@ def advance(nav: Nav, state: Kinematics, settings: FlightSettings, now_s: float,
         else:
             result.arrived = horizontal <= settings.arrive_radius_m and abs(nav.alt_m - state.alt_m) < 1.0
     elif nav.kind is NavKind.LAND:
-        _descend(nav, state, settings, dt_s, result)
+        _descend(nav, state, settings, dt_s, result, ground_alt_m)
     elif nav.kind is NavKind.RTL:
-        _rtl(nav, state, settings, now_s, dt_s, result)
+        _rtl(nav, state, settings, now_s, dt_s, result, ground_alt_m)
     return result
 
 
-def _descend(nav: Nav, state: Kinematics, settings: FlightSettings, dt_s: float, result: StepResult) -> None:
-    step_towards(state, nav.x_m, nav.y_m, -1.0, settings.limits, dt_s,
-                 descent_m_s=land_descent_m_s(state.alt_m, settings))
-    if state.alt_m <= 0.0:
-        state.alt_m = 0.0
+def _descend(nav: Nav, state: Kinematics, settings: FlightSettings, dt_s: float, result: StepResult,
+             ground_alt_m: float) -> None:
+    step_towards(state, nav.x_m, nav.y_m, ground_alt_m - 1.0, settings.limits, dt_s,
+                 descent_m_s=land_descent_m_s(state.alt_m - ground_alt_m, settings))
+    if state.alt_m <= ground_alt_m:
+        state.alt_m = ground_alt_m
         state.stop()
         result.touched_down = True
 
 
 def _rtl(nav: Nav, state: Kinematics, settings: FlightSettings, now_s: float, dt_s: float,
-         result: StepResult) -> None:
+         result: StepResult, ground_alt_m: float) -> None:
     if nav.rtl_phase is RtlPhase.CLIMB:
         step_towards(state, nav.x_m, nav.y_m, nav.alt_m, settings.limits, dt_s)
         if state.alt_m >= nav.alt_m - 0.2:
@@ -120,7 +129,7 @@ def _rtl(nav: Nav, state: Kinematics, settings: FlightSettings, now_s: float, dt
         if now_s >= nav.loiter_until_s:
             nav.rtl_phase = RtlPhase.DESCEND
     else:
-        _descend(nav, state, settings, dt_s, result)
+        _descend(nav, state, settings, dt_s, result, ground_alt_m)
 
 
 def rtl_nav(state: Kinematics, settings: FlightSettings) -> Nav:

@@ -18,7 +18,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from fm_helpers import free_port
+from fm_helpers import API_KEYS_ENV, SECRET, WebhookReceiver, free_port, serve_in_thread, wait_until, webhook_receiver
 
 
 def mosquitto_binary() -> str | None:
@@ -33,15 +33,18 @@ class BrokerSecurity:
     username: str
     password: str
     tls: TlsFiles | None = None
+    client_certificates: bool = False  # with tls: clients must show a certificate the test CA signed (mutual TLS)
 
 
 @dataclass(frozen=True)
 class TlsFiles:
-    """PEM files of a throw-away CA and the broker's certificate for 127.0.0.1 / localhost."""
+    """PEM files of a throw-away CA, the broker's certificate for 127.0.0.1 / localhost, and a client's."""
 
     ca: Path
     cert: Path
     key: Path
+    client_cert: Path
+    client_key: Path
 
 
 def make_tls_files(folder: Path) -> TlsFiles:
@@ -69,13 +72,18 @@ def make_tls_files(folder: Path) -> TlsFiles:
         return builder.sign(issuer_key, hashes.SHA256())
 
     ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    files = TlsFiles(folder / "ca.pem", folder / "broker.pem", folder / "broker.key")
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    files = TlsFiles(folder / "ca.pem", folder / "broker.pem", folder / "broker.key", folder / "client.pem",
+                     folder / "client.key")
     files.ca.write_bytes(cert("FinalMile test CA", ca_key, "FinalMile test CA", ca_key, True)
                          .public_bytes(serialization.Encoding.PEM))
     files.cert.write_bytes(cert("127.0.0.1", server_key, "FinalMile test CA", ca_key, False)
                            .public_bytes(serialization.Encoding.PEM))
-    files.key.write_bytes(server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                   serialization.NoEncryption()))
+    for path, key in ((files.key, server_key), (files.client_key, client_key)):
+        path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    files.client_cert.write_bytes(cert("fleet-manager", client_key, "FinalMile test CA", ca_key, False)
+                                  .public_bytes(serialization.Encoding.PEM))
     return files
 
 
@@ -89,6 +97,8 @@ def _config(folder: Path, port: int, security: BrokerSecurity) -> Path:
              f"password_file {passwords}"]
     if security.tls is not None:
         lines += [f"cafile {security.tls.ca}", f"certfile {security.tls.cert}", f"keyfile {security.tls.key}"]
+        if security.client_certificates:
+            lines.append("require_certificate true")
     config = folder / "mosquitto.conf"
     config.write_text("\n".join(lines) + "\n")
     return config
@@ -132,7 +142,10 @@ def publish(port: int, topic: str, payload: dict[str, Any] | bytes, *, timeout_s
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sensor-{free_port()}")
     if security is not None:
         client.username_pw_set(security.username, security.password)
-        if security.tls is not None:
+        if security.tls is not None and security.client_certificates:
+            client.tls_set(ca_certs=str(security.tls.ca), certfile=str(security.tls.client_cert),
+                           keyfile=str(security.tls.client_key))
+        elif security.tls is not None:
             client.tls_set(ca_certs=str(security.tls.ca))
     client.connect("127.0.0.1", port, keepalive=10)
     client.loop_start()
@@ -142,3 +155,28 @@ def publish(port: int, topic: str, payload: dict[str, Any] | bytes, *, timeout_s
     finally:
         client.loop_stop()
         client.disconnect()
+
+
+@contextlib.contextmanager
+def sensor_stack(database: Any, hub_id: str, tmp_path: Path, **settings: Any
+                 ) -> Iterator[tuple[Any, WebhookReceiver, int, Any]]:
+    """A private broker, a webhook receiver and the Fleet API subscribed to the broker (`settings` added to its
+    Settings); yields (httpx client, receiver, broker port, app) once the condition monitor has subscribed."""
+    import uuid
+
+    import httpx
+
+    from fleet_manager.api import create_app
+    from fleet_manager.config import Settings
+
+    receiver = WebhookReceiver()
+    with private_broker(tmp_path / "mosquitto.log") as port, webhook_receiver(receiver) as hook_url:
+        config = Settings(database_url="sqlite://", api_keys=API_KEYS_ENV, hub_id=hub_id, webhook_url=hook_url,
+                          webhook_secret=SECRET, webhook_poll_interval_s=0.05, mqtt_url=f"mqtt://127.0.0.1:{port}",
+                          mqtt_topic_prefix=f"test-{uuid.uuid4().hex[:6]}", **settings)
+        app = create_app(config, database=database)
+        with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=10.0) as client:
+            monitor = app.state.service.conditions
+            wait_until(lambda: monitor is not None and monitor.subscribed.is_set(), timeout_s=10,
+                       what="the condition monitor to subscribe")
+            yield client, receiver, port, app

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
-import signal
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from fm_helpers import API_KEYS_ENV, auth, free_port, serve_in_thread
+from fm_helpers import API_KEYS_ENV, auth, serve_in_thread
+from nats_helpers import NATS_SERVER, NatsServer, running_nats
 
 from fleet_manager.api import create_app
 from fleet_manager.bus import OutboxRelay, RelayConfig, event_subject
@@ -28,45 +26,14 @@ from fleet_manager.store import leases, outbox
 from fleet_manager.store.db import Database, upgrade
 
 nats = pytest.importorskip("nats")
-NATS_SERVER = shutil.which("nats-server")
 pytestmark = pytest.mark.skipif(NATS_SERVER is None, reason="nats-server is not installed")
 WAIT_S = 60.0
 
 
-class NatsServer:
-    """nats-server -js on a free port with a store directory that survives its restarts."""
-
-    def __init__(self, store_dir: Path) -> None:
-        self.port = free_port()
-        self.store_dir = store_dir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [str(NATS_SERVER), "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store_dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=20)
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[NatsServer]:
-    running = NatsServer(tmp_path / "jetstream")
-    running.start()
-    try:
+    with running_nats(tmp_path / "jetstream") as running:
         yield running
-    finally:
-        with contextlib.suppress(Exception):
-            running.stop()
-        if running.process is not None and running.process.poll() is None:
-            running.process.kill()
 
 
 def _append(database: Database, hub_id: str, count: int, start: int) -> list[str]:

@@ -14,12 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from fm_helpers import API_KEYS_ENV, SECRET, WebhookReceiver, auth, serve_in_thread, wait_until, webhook_receiver
-from mqtt_helpers import private_broker, publish
+from fm_helpers import WebhookReceiver, auth, wait_until
+from mqtt_helpers import publish, sensor_stack
 
-from fleet_manager.api import create_app
 from fleet_manager.condition_monitor import parcel_topic
-from fleet_manager.config import Settings
 from fleet_manager.store.db import Database
 
 COLD = {"cold_chain": {"min_temp_c": 2, "max_temp_c": 8, "max_minutes_out_of_conditioning": 60},
@@ -29,18 +27,8 @@ COLD = {"cold_chain": {"min_temp_c": 2, "max_temp_c": 8, "max_minutes_out_of_con
 @pytest.fixture
 def stack(database: Database, hub_id: str, tmp_path: Path) -> Iterator[tuple[httpx.Client, WebhookReceiver, int, Any]]:
     """Broker, webhook receiver and the API subscribed to the broker; yields (client, receiver, port, app)."""
-    receiver = WebhookReceiver()
-    with private_broker(tmp_path / "mosquitto.log") as port, webhook_receiver(receiver) as hook_url:
-        settings = Settings(database_url="sqlite://", api_keys=API_KEYS_ENV, hub_id=hub_id,  # type: ignore[arg-type]
-                            webhook_url=hook_url, webhook_secret=SECRET,  # type: ignore[arg-type]
-                            webhook_poll_interval_s=0.05, mqtt_url=f"mqtt://127.0.0.1:{port}",
-                            mqtt_topic_prefix=f"test-{uuid.uuid4().hex[:6]}")
-        app = create_app(settings, database=database)
-        with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=10.0) as client:
-            monitor = app.state.service.conditions
-            wait_until(lambda: monitor is not None and monitor.subscribed.is_set(), timeout_s=10,
-                       what="the condition monitor to subscribe")
-            yield client, receiver, port, app
+    with sensor_stack(database, hub_id, tmp_path) as stack:
+        yield stack
 
 
 def _cold_order(client: httpx.Client) -> dict[str, Any]:

@@ -86,12 +86,40 @@ def test_readings_arrive_over_tls_from_a_broker_signed_by_the_configured_ca(
             assert "certificate" in monitor.last_error.lower(), monitor.last_error
 
 
+def test_a_broker_that_wants_client_certificates_gets_ours(database: Database, hub_id: str, tmp_path: Path) -> None:
+    """Mutual TLS: with FINALMILE_MQTT_CERT_FILE / _KEY_FILE the reading arrives; without them the broker ends the
+    handshake and the monitor keeps the reason."""
+    security = BrokerSecurity(USER, PASSWORD, make_tls_files(tmp_path), client_certificates=True)
+    assert security.tls is not None
+    with private_broker(tmp_path / "mosquitto.log", security=security) as port:
+        url = f"mqtts://127.0.0.1:{port}"
+        app = create_app(_settings(hub_id, url, mqtt_username=USER, mqtt_password=PASSWORD,
+                                   mqtt_ca_file=security.tls.ca, mqtt_cert_file=security.tls.client_cert,
+                                   mqtt_key_file=security.tls.client_key), database=database)
+        with serve_in_thread(app) as base, httpx.Client(base_url=base, timeout=10.0) as client:
+            wait_until(lambda: app.state.service.conditions.subscribed.is_set(), timeout_s=10,
+                       what="the monitor to connect with its client certificate")
+            _reading_arrives(app, client, hub_id, port, security)
+        anonymous = create_app(_settings(hub_id, url, mqtt_username=USER, mqtt_password=PASSWORD,
+                                         mqtt_ca_file=security.tls.ca), database=database)
+        with serve_in_thread(anonymous):
+            monitor = anonymous.state.service.conditions
+            # TLS 1.3: the broker's "certificate required" alert comes after the client's handshake, so the
+            # refusal surfaces when the MQTT connect gives up (its 10 s timeout)
+            wait_until(lambda: monitor.last_error is not None, timeout_s=30, what="the broker to refuse us")
+            assert not monitor.subscribed.is_set(), monitor.last_error
+
+
 @pytest.mark.parametrize(("overrides", "says"), [
     ({"mqtt_url": "mqtt://broker.example.com:1883"}, "FINALMILE_MQTT_USERNAME"),
     ({"mqtt_url": "mqtts://broker.example.com:8883"}, "FINALMILE_MQTT_USERNAME"),
     ({"mqtt_url": "mqtt://user:secret@127.0.0.1:1883"}, "must not hold credentials"),
     ({"mqtt_url": "mqtt://127.0.0.1:1883", "mqtt_username": "only-user"}, "set together"),
     ({"mqtt_url": "amqp://127.0.0.1"}, "mqtt://HOST:PORT"),
+    ({"mqtt_url": "mqtts://127.0.0.1:8883", "mqtt_cert_file": __file__}, "set together"),
+    ({"mqtt_url": "mqtt://127.0.0.1:1883", "mqtt_cert_file": __file__, "mqtt_key_file": __file__}, "needs an mqtts://"),
+    ({"mqtt_url": "mqtts://127.0.0.1:8883", "mqtt_cert_file": "/nonexistent.pem", "mqtt_key_file": __file__},
+     "FINALMILE_MQTT_CERT_FILE /nonexistent.pem is not a file"),
 ])
 def test_unsafe_broker_settings_are_refused_naming_the_variable(overrides: dict[str, str], says: str) -> None:
     from fleet_manager.config import load_settings

@@ -37,7 +37,7 @@ def test_missing_truck_drone_data_gives_an_empty_set_with_a_message(tmp_path: Pa
     """Without FSTSP data the FSTSP part is skipped (logged), the run still succeeds."""
     from benchmarks import bench_truck_drone
 
-    monkeypatch.setattr(bench_truck_drone, "helsinki_rows", lambda args: [])
+    monkeypatch.setattr(bench_truck_drone, "world_rows", lambda args, world_name, reachable_only: [])
     monkeypatch.delenv("FINALMILE_BENCH_DATA", raising=False)
     code = runner.main(["truck_drone", "--data-dir", str(tmp_path), "--results-dir", str(tmp_path)])
     assert code == 0

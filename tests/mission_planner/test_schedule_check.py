@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mission_planner.schedule_check import ScheduleError, check, violations
-from mission_planner.truck_drone import SortieTimes, TruckDroneProblem, TruckDroneResult
+from mission_planner.truck_drone import DroneBattery, SortieTimes, TruckDroneProblem, TruckDroneResult
 
 X = [0, 1, 5, 3, 2]  # truck time between nodes = 10 s per unit of |x_i - x_j|
 
@@ -157,3 +157,48 @@ def test_endurance_without_hovering_only_when_the_problem_says_so() -> None:
     assert "endurance" not in rules(good(), problem(endurance_s=26.0, endurance_counts_waiting=False))
     assert "endurance" in rules(good(), problem(endurance_s=25.0, endurance_counts_waiting=False))
     assert "endurance" in rules(good(), problem(endurance_s=26.0))
+
+
+def test_live_rules_windows_carriers_and_battery() -> None:
+    """The live rules: a drone outside its customer's window, a truck serving late, a drone taking a parcel it
+    may not, a drone flying beyond its charge; each is its own rule, and the same schedule passes without them."""
+    windows = np.array([[-np.inf, np.inf]] * 5)
+    windows[4] = (0.0, 7.0)  # the drone reaches 4 at 8 s
+    assert rules(good(), problem(window_s=windows)) == {"window"}
+    windows = np.array([[-np.inf, np.inf]] * 5)
+    windows[3] = (0.0, 40.0)  # the truck starts serving 3 at 45 s
+    assert rules(good(), problem(window_s=windows)) == {"window"}
+    allowed = np.ones((2, 5), dtype=bool)
+    allowed[1, 4] = False  # drone 1 flies to 4
+    assert rules(good(), problem(drone_allowed=allowed)) == {"carrier"}
+
+    def battery(charge_wh: tuple[float, float], spare_packs: int = 0) -> DroneBattery:
+        return DroneBattery(np.full((5, 5, 5), 10.0), 36.0, charge_wh, (20.0, 20.0), (2.0, 2.0), spare_packs)
+
+    assert rules(good(), problem(battery=battery((20.0, 20.0)))) == set()
+    # drone 1 hovers 19 s over node 3 (0.19 Wh at 36 W): 12.1 Wh would leave less than its 2 Wh reserve
+    assert rules(good(), problem(battery=battery((20.0, 12.1)))) == {"battery"}
+    assert rules(good(), problem(battery=battery((20.0, 12.3)))) == set()
+
+
+def test_battery_counts_successive_sorties_and_the_spare_packs() -> None:
+    """One drone flying both sorties one after the other: two 10 Wh flights exceed an 18 Wh pack, unless the truck
+    swaps in a charged pack at the first recovery."""
+    first = SortieTimes(0, 0, 4, 1, 0.0, 0.0, 8.0, 8.0, 16.0, 16.0, 21.0)
+    second = SortieTimes(0, 1, 2, 2, 21.0, 26.0, 34.0, 34.0, 42.0, 46.0, 51.0)
+    result = TruckDroneResult((0, 1, 3, 0), (first, second), (0.0, 10.0, 46.0, 81.0), (None, 10.0, 51.0, None),
+                              (0.0, 26.0, 51.0, 81.0), 81.0, 0.0)
+    assert rules(result, problem(drones=1)) == set()
+
+    def battery(spare_packs: int) -> DroneBattery:
+        return DroneBattery(np.full((5, 5, 5), 10.0), 0.0, (18.0,), (18.0,), (0.0,), spare_packs)
+
+    assert rules(result, problem(drones=1, battery=battery(0))) == {"battery"}
+    assert rules(result, problem(drones=1, battery=battery(1))) == set()
+
+
+def test_same_stop_recovery_only_when_the_problem_allows_it() -> None:
+    """A sortie launched and recovered at one truck stop breaks `same_node` unless the problem allows it."""
+    same = sortie(good(), 1, recovery_pos=1)
+    assert "same_node" in rules(same) or "launch_before_recovery" in rules(same)
+    assert not {"same_node", "launch_before_recovery"} & rules(same, problem(same_stop_recovery=True))

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from fleet_manager.domain.errors import IdempotencyMismatch
 from fleet_manager.domain.orders import OrderStatus
+from fleet_manager.hub_routing import HubUnresolved
 from fleet_manager.store.order_create import Item, create_orders
 
 from ..address_intake import resolve_typed_address
@@ -34,9 +35,12 @@ def create_order_batch(body: OrderBatchIn, service: ServiceDep, caller: Backend)
     items: list[Item] = []
     positions: list[int] = []
     for index, entry in enumerate(body.orders):
-        hub_id = entry.order.hub_id or service.settings.hub_id
-        if hub_id not in service.hub_ids:
-            detail = f"orders.{index}.order.hub_id {hub_id!r} is not served here"
+        given = entry.order.destination
+        try:
+            hub_id = service.route_order(hub_id=entry.order.hub_id, latitude_deg=given.latitude_deg if given else None,
+                                         longitude_deg=given.longitude_deg if given else None)
+        except HubUnresolved as exc:
+            detail = f"orders.{index}.order.{exc.field}: {exc.message}"
             results[index] = BatchItemOut(index=index, status=422, problem=_problem(422, "hub-not-served", detail))
             continue
         payload = json.dumps(entry.order.model_dump(mode="json"), sort_keys=True).encode()

@@ -8,9 +8,11 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi.exceptions import RequestValidationError
 
 from fleet_manager.domain.errors import NotFound
 from fleet_manager.domain.orders import Address, OrderStatus, Recipient
+from fleet_manager.hub_routing import HubUnresolved
 from fleet_manager.store import order_queries
 from fleet_manager.store import orders as order_store
 from fleet_manager.store.order_create import create_orders
@@ -29,8 +31,20 @@ from ..schemas import (
     StatusChangeIn,
     to_time,
 )
+from ..service import FleetService
 
 router = APIRouter(prefix="/orders", tags=["orders"])
+
+
+def route_order(service: FleetService, body: OrderCreate) -> str:
+    """The order's hub by its hub_id or its destination (`fleet_manager.hub_routing`); a 422 naming the field."""
+    given = body.destination
+    try:
+        return service.route_order(hub_id=body.hub_id, latitude_deg=given.latitude_deg if given else None,
+                                   longitude_deg=given.longitude_deg if given else None)
+    except HubUnresolved as exc:
+        raise RequestValidationError([{"loc": ("body", exc.field), "msg": exc.message, "type": "hub_unresolved"}]
+                                     ) from exc
 
 
 def _new_order(body: OrderCreate, hub_id: str, typed: TypedAddress | None) -> NewOrder:
@@ -79,9 +93,7 @@ def create_order(
 
     Retrying with the same Idempotency-Key returns the same order (200).
     """
-    hub_id = body.hub_id or service.settings.hub_id
-    if hub_id not in service.hub_ids:
-        raise HTTPException(422, f"hub_id {hub_id!r} is not served here (serving: {', '.join(service.hub_ids)})")
+    hub_id = route_order(service, body)
     request_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
     idempotency = (caller.key_id, idempotency_key, request_hash)
     typed = resolve_typed_address(service, body, hub_id) if body.address is not None else None

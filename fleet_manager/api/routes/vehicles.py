@@ -8,11 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 
 from fleet_manager.adapters.base import VehicleKind
+from fleet_manager.bus.commands import CommandRouter, NoLeaderAnswered
 from fleet_manager.store import fleet as fleet_store
 
 from ..deps import Operator, Reader, ServiceDep
 from ..limits import PathId
 from ..schemas import CommandIn, CommandOut, VehicleIn, VehicleOut
+from ..service import FleetService
 
 router = APIRouter(prefix="/vehicles", tags=["vehicles"])
 
@@ -55,7 +57,8 @@ def register_vehicle(vehicle_id: PathId, body: VehicleIn, service: ServiceDep, _
     return VehicleOut.of(vehicle)
 
 
-@router.post("/{vehicle_id}/commands", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{vehicle_id}/commands", status_code=status.HTTP_202_ACCEPTED,
+             responses={503: {"description": "scale-out: no leader of the vehicle's hub took the command in time"}})
 async def command_vehicle(vehicle_id: PathId, body: CommandIn, service: ServiceDep, caller: Operator) -> CommandOut:
     """Queue a command; 202 with its id. Poll `GET .../commands/{id}` for accepted/failed."""
 
@@ -72,10 +75,30 @@ async def command_vehicle(vehicle_id: PathId, body: CommandIn, service: ServiceD
             )
 
     command = await asyncio.to_thread(store)
+    if service.command_router is not None:
+        return await _via_hub_leader(service, service.command_router, command)
     if service.commander is None:
         return CommandOut.of(command, NO_COMMANDER)
     service.spawn(service.execute_command(command), name=f"command-{command.command_id}")
     return CommandOut.of(command, "sent to the vehicle commander")
+
+
+async def _via_hub_leader(service: FleetService, router: CommandRouter,
+                          command: fleet_store.VehicleCommand) -> CommandOut:
+    """Send the stored command to the hub's leader over NATS and answer with its outcome; 503 if none answers."""
+    try:
+        await router.send(hub_id=command.hub_id, command_id=command.command_id)
+    except NoLeaderAnswered as exc:
+        # Recorded as failed: a late leader that finds it will not send it (only queued commands are executed).
+        await asyncio.to_thread(service.finish_command, command.command_id, fleet_store.CommandStatus.FAILED,
+                                str(exc))
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), {"Retry-After": "5"}) from exc
+
+    def read() -> fleet_store.VehicleCommand:
+        with service.database.read() as session:
+            return fleet_store.get_command(session, command_id=command.command_id)
+
+    return CommandOut.of(await asyncio.to_thread(read), f"carried out by the leader of hub {command.hub_id}")
 
 
 @router.get("/{vehicle_id}/commands/{command_id}")

@@ -36,6 +36,10 @@ class ColdChainIn(Strict):
     max_minutes_out_of_conditioning: float = Field(gt=0, le=1440, description="from leaving the hub's cold store "
                                                    "to hand-over; the planner treats it as a hard limit")
     max_humidity_pct: float | None = Field(default=None, gt=0, le=100)
+    warm_allowance_min: float | None = Field(
+        default=None, ge=0, le=1440, description="minutes the parcel may spend above max_temp_c in total before "
+        "that is an excursion (the product's time-out-of-refrigeration allowance); 0: every warm reading is one; "
+        "unset: the server's FINALMILE_COLD_CHAIN_WARM_ALLOWANCE_MIN")
 
     @model_validator(mode="after")
     def _range(self) -> ColdChainIn:
@@ -300,6 +304,14 @@ class OrderBatchOut(BaseModel):
     replayed: int
     refused: int
     results: list[BatchItemOut]
+class DeliveryReviewIn(Strict):
+    """An operator's answer for a parcel in `needs_review`: handed over (delivered), or back at the hub."""
+
+    delivered: bool = Field(description="true: the recipient has it (delivered); false: it is back at the hub and "
+                                        "goes out again")
+    reason: str = Field(min_length=1, max_length=500, description="what the operator checked (photo, call, shelf)")
+
+
 class AddressDecisionIn(Strict):
     """An operator's answer to an address review: the building, a point on the map, or a corrected address."""
 

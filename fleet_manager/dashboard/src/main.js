@@ -19,6 +19,7 @@ import { bindPanelActions, renderAlerts, renderOrders, renderVehicles, renderZon
 import { ColdChainPanel } from "./coldchain.js";
 import { ForecastPanel } from "./forecast.js";
 import { ReviewQueue } from "./reviews.js";
+import { HubOverview } from "./hubs.js";
 
 // Stored telemetry is polled as a floor; telemetry events on the stream move markers in between.
 const VEHICLE_POLL_MS = 1000;
@@ -30,11 +31,13 @@ const ORDER_PAGE_LIMIT = 500;
 const MAX_ORDER_PAGES = 40;
 const MISSION_LIMIT = 500;
 const MAX_EVENT_ALERTS = 60;
+const HUBS_POLL_MS = 5000;
 const KEY_STORAGE = "finalmile.apiKey";
 
 const state = {
   world: null,
   vehicles: new Map(),
+  vehicleHubs: new Map(), // vehicle id -> its hub (for the hub selector)
   orders: new Map(),
   ordersChangedSince: null,
   missions: [],
@@ -50,6 +53,7 @@ let fleetMap = null;
 let drawer = null;
 let reviews = null;
 let coldChain = null;
+let hubs = null;
 const $ = (selector) => document.querySelector(selector);
 
 function toast(message, kind = "info") {
@@ -156,6 +160,7 @@ async function loadVehicles() {
   for (const record of records) {
     const view = vehicleView(record);
     seen.add(view.id);
+    state.vehicleHubs.set(view.id, record.hub_id);
     state.vehicles.set(view.id, mergeVehicle(state.vehicles.get(view.id), view));
     if (view.stampS != null) state.clockS = Math.max(state.clockS ?? 0, view.stampS);
   }
@@ -214,12 +219,13 @@ function render() {
   frameRequested = true;
   requestAnimationFrame(() => {
     frameRequested = false;
-    const vehicles = [...state.vehicles.values()];
+    const vehicles = [...state.vehicles.values()].filter((v) => hubs?.shows(state.vehicleHubs.get(v.id)) ?? true);
     fleetMap.showVehicles(vehicles, state.clockS);
     fleetMap.showRoutes(routesOf(state.missions, state.vehicles));
     fleetMap.showHandoffs(state.handoffs);
     renderVehicles(vehicles, { canCommand: state.canOperate });
-    renderAlerts([...telemetryAlerts(vehicles), ...state.eventAlerts]);
+    const eventAlerts = state.eventAlerts.filter((a) => !a.vehicleId || (hubs?.shows(state.vehicleHubs.get(a.vehicleId)) ?? true));
+    renderAlerts([...telemetryAlerts(vehicles), ...eventAlerts]);
     if (state.clockS) {
       $("#clock").textContent = new Date(state.clockS * 1000).toISOString().slice(11, 19) + " UTC";
     }
@@ -227,7 +233,8 @@ function render() {
 }
 
 function renderOrderPanel() {
-  renderOrders([...state.orders.values()], { openOnly: $("#orders-open-only").checked, canCancel: state.canOperate });
+  const orders = [...state.orders.values()].filter((o) => hubs?.shows(o.hub_id) ?? true);
+  renderOrders(orders, { openOnly: $("#orders-open-only").checked, canCancel: state.canOperate });
   refresh.reviews?.();
   refresh.conditions?.();
 }
@@ -405,6 +412,14 @@ async function main() {
     },
   });
   coldChain = new ColdChainPanel({ api });
+  hubs = new HubOverview({
+    api,
+    report: (what, error) => console.warn(what, error),
+    onSelect: () => {
+      render();
+      renderOrderPanel();
+    },
+  });
   const forecast = new ForecastPanel({ api, fleetMap });
   const loadForecast = () => forecast.load().catch((error) => reportError("forecast", error));
   loadForecast();
@@ -416,13 +431,14 @@ async function main() {
   window.finalmileMap = fleetMap.map;
   document.body.dataset.world = state.world.name;
 
-  await Promise.all([loadZones(), loadVehicles(), loadMissions(), loadOrders()]).catch((error) => reportError("loading", error));
+  await Promise.all([loadZones(), loadVehicles(), loadMissions(), loadOrders(), hubs.load()]).catch((error) => reportError("loading", error));
   document.body.dataset.ready = "true";
 
   const stop = new AbortController();
   window.addEventListener("pagehide", () => stop.abort());
   api.followEvents("/v1/events/stream", { onEvent: onStreamEvent, onStatus: onStreamStatus, signal: stop.signal });
   setInterval(() => refresh.vehicles(), VEHICLE_POLL_MS);
+  setInterval(() => hubs.load(), HUBS_POLL_MS);
   setInterval(() => {
     refresh.missions();
     refresh.orders();
