@@ -11,8 +11,10 @@ MISSION_CURRENT, mode and armed state) and then
                  step last recorded in the store are handed over, the parcels after it go to
                  `needs_review` (an operator confirms; verdict `review`), the mission is settled;
 
-MAVLink drones and vans report their missions (a van: the mission id and step in its state); a
-vehicle that cannot (no adoption capability: Nav2 robots so far) and a van whose sortie launches
+MAVLink drones, vans and Nav2 robots report their missions (a van: the mission id and step in its state;
+a robot: its navigator's goal status, whose goal ids name the leg); a robot whose last leg ended at a
+drop cannot tell whether the compartment opened: that parcel goes to `needs_review` (`unsure_steps`).
+A vehicle that cannot (no adoption capability) and a van whose sortie launches
 drones or robots (their choreography is not rebuilt) is recalled and its mission settled FAILED
 with the reason; one that cannot be asked now (no link) stays out of service with
 its mission unsettled, so it is never given new orders while its old ones may still be aboard.
@@ -33,6 +35,7 @@ from sqlalchemy.orm import Session
 from .adapters.base import (
     AdoptionReport,
     HeldMission,
+    HomeSetting,
     Mission,
     MissionAdoption,
     MissionOutcome,
@@ -145,6 +148,8 @@ async def _reconcile_one(
         return await _settle(lifecycle, missions, fleet, record, MissionOutcome.FAILED,
                              f"{vehicle.kind.value} missions cannot be adopted after a restart; vehicle recalled", ())
     try:
+        if isinstance(adapter, HomeSetting):  # a RETURN it goes on with leads to the hub, not to where it is now
+            await adapter.set_home(vehicle.home_latitude_deg, vehicle.home_longitude_deg)
         seen = await adapter.adopt_mission(mission)
     except AdapterError as exc:
         return _hold(fleet, record, f"vehicle cannot be asked: {exc}")
@@ -152,6 +157,8 @@ async def _reconcile_one(
         return await _adopt(lifecycle, missions, fleet, record, seen)
     if seen.held is HeldMission.ABSENT and record.status is not fleet_store.MissionStatus.PENDING:
         return await _absent_after_departure(lifecycle, missions, fleet, record, mission, seen.detail)
+    if seen.unsure_steps:
+        return await _settle_unsure(lifecycle, missions, fleet, record, mission, seen)
     if seen.held is HeldMission.ABSENT or (seen.steps_completed == 0 and not seen.handed_over_steps):
         return await _requeue(lifecycle, record, seen.detail)
     return await _settle(lifecycle, missions, fleet, record, seen.outcome or MissionOutcome.FAILED, seen.detail,
@@ -269,6 +276,24 @@ async def _absent_after_departure(
     verdict = "review" if unsure else "settled"
     return MissionReconciliation(record.mission_id, record.vehicle_id, verdict, why, tuple(unsure) or settled.order_ids,
                                  settled.outcome)
+
+
+async def _settle_unsure(
+    lifecycle: OrderLifecycle, missions: MissionControl, fleet: Fleet, record: fleet_store.MissionRecord,
+    mission: Mission, seen: AdoptionReport,
+) -> MissionReconciliation:
+    """The vehicle ended at a drop it cannot vouch for: that parcel goes to `needs_review`, never out again."""
+    by_step = delivery_steps(mission)
+    aboard = await _aboard(lifecycle, record)
+    unsure = [by_step[step] for step in seen.unsure_steps if by_step.get(step) in aboard]
+    why = f"{record.vehicle_id}: {seen.detail}"
+    if unsure:
+        await lifecycle.needs_review(order_ids=unsure, vehicle_id=record.vehicle_id,
+                                     why=f"{why}: whether it was handed over is unknown")
+    settled = await _settle(lifecycle, missions, fleet, record, seen.outcome or MissionOutcome.FAILED, why,
+                            seen.handed_over_steps)
+    return MissionReconciliation(record.mission_id, record.vehicle_id, "review" if unsure else "settled", why,
+                                 tuple(unsure) or settled.order_ids, settled.outcome)
 
 
 async def _recorded_step(lifecycle: OrderLifecycle, record: fleet_store.MissionRecord) -> int | None:

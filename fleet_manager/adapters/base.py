@@ -184,6 +184,8 @@ class AdoptionReport:
     handed_over_steps: tuple[int, ...] = ()  # DELIVER steps whose parcel has left the vehicle
     outcome: MissionOutcome | None = None  # ENDED: how it ended, as far as the vehicle shows
     detail: str = ""
+    # ENDED: DELIVER steps whose parcel may or may not have left the vehicle (an operator confirms)
+    unsure_steps: tuple[int, ...] = ()
 
 
 class VehicleAdapter(abc.ABC):
@@ -273,6 +275,15 @@ class Carrier(Protocol):
 
     async def recover(self, vehicle_id: str) -> None:
         """Take back a vehicle that has landed/stopped next to the stopped carrier."""
+
+
+@runtime_checkable
+class HomeSetting(Protocol):
+    """A vehicle whose home (where RETURN goes) the fleet manager sets; by default where it was first seen,
+    which after a restart may be anywhere on its route."""
+
+    async def set_home(self, latitude_deg: float, longitude_deg: float) -> None:
+        """RETURN goes to this point from now on."""
 
 
 @runtime_checkable

@@ -29,7 +29,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fleet_manager.adapters.base import (
+    AdoptionReport,
     Geofence,
+    HeldMission,
     Mission,
     MissionEvent,
     MissionResult,
@@ -37,6 +39,7 @@ from fleet_manager.adapters.base import (
     VehicleKind,
     VehicleState,
 )
+from fleet_manager.adapters.ros2_adoption import StatusLatch, mission_goals, read_adoption
 from fleet_manager.adapters.ros2_bridge import BridgeError, Relay, Ros2Bridge
 from fleet_manager.adapters.ros2_fromll import FromLLClient
 from fleet_manager.adapters.ros2_goals import GoalAborted as GoalAborted
@@ -78,6 +81,7 @@ class Ros2Adapter(VehicleAdapter):
         compartment_timeout_s: float = 10.0,
         fromll_service: str | None = None,
         world_frame: LocalFrame | None = None,
+        goal_status_timeout_s: float = 3.0,
     ) -> None:
         if link_timeout_s <= 0:
             raise ValueError(f"link_timeout_s must be > 0, got {link_timeout_s}")
@@ -96,6 +100,7 @@ class Ros2Adapter(VehicleAdapter):
         self.goal_response_timeout_s = goal_response_timeout_s
         self.compartment_service = compartment_service or f"{self.namespace}/sim_robot/open_compartment"
         self.compartment_timeout_s = compartment_timeout_s
+        self.goal_status_timeout_s = goal_status_timeout_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ros: dict[str, Any] = {}
         self._taps: list[tuple[str, Callable[[Any], None]]] = []
@@ -162,11 +167,18 @@ class Ros2Adapter(VehicleAdapter):
 
     def _build_entities(self) -> dict[str, Any]:
         """Runs in the ROS thread, once per robot and bridge."""
+        from action_msgs.msg import GoalStatusArray
         from geometry_msgs.msg import PoseWithCovarianceStamped
         from nav2_msgs.action import NavigateToPose
         from nav_msgs.msg import Odometry
         from rclpy.action import ActionClient
-        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+        from rclpy.qos import (
+            DurabilityPolicy,
+            QoSProfile,
+            ReliabilityPolicy,
+            qos_profile_action_status_default,
+            qos_profile_sensor_data,
+        )
         from sensor_msgs.msg import BatteryState
         from std_srvs.srv import Trigger
 
@@ -180,8 +192,10 @@ class Ros2Adapter(VehicleAdapter):
         # held off for a while, and a 5-deep queue (qos_profile_sensor_data) then loses odometry.
         odom_qos = QoSProfile(depth=ODOM_QUEUE_DEPTH, reliability=ReliabilityPolicy.BEST_EFFORT)
         relays = {topic: Relay() for topic in ("odom", "amcl_pose", "battery_state")}
+        status = StatusLatch()  # the navigator's goals, for adopting a mission after a restart (ros2_adoption)
         return {
             "action": ActionClient(node, NavigateToPose, f"{ns}/navigate_to_pose"),
+            "status": status,
             "compartment": node.create_client(Trigger, self.compartment_service),
             "relays": relays,
             "subscriptions": [
@@ -189,6 +203,8 @@ class Ros2Adapter(VehicleAdapter):
                 node.create_subscription(PoseWithCovarianceStamped, f"{ns}/amcl_pose", relays["amcl_pose"], amcl_qos),
                 node.create_subscription(BatteryState, f"{ns}/battery_state", relays["battery_state"],
                                          qos_profile_sensor_data),
+                node.create_subscription(GoalStatusArray, f"{ns}/navigate_to_pose/_action/status", status,
+                                         qos_profile_action_status_default),
             ],
         }
 
@@ -307,3 +323,31 @@ class Ros2Adapter(VehicleAdapter):
         """A robot has nothing to land: stop where it is (cancel the goal, end the mission CANCELED)."""
         self._require_connected("land")
         await self._missions.land()
+
+    # --- after a restart -------------------------------------------------------------------------
+    async def set_home(self, latitude_deg: float, longitude_deg: float) -> None:
+        """RETURN legs go to this point (the hub) instead of where this adapter first saw the robot."""
+        self._telemetry.home_xy = await self._goal_xy(latitude_deg, longitude_deg)
+
+    async def adopt_mission(self, mission: Mission) -> AdoptionReport:
+        """Match `mission` with the goals the robot's navigator tracks (see `ros2_adoption`); RUNNING: follow it.
+
+        The leg being driven is followed by its goal id, never sent again; the later legs are sent as
+        usual. Once the navigator is up, waits up to `goal_status_timeout_s` for its latched goal status (a
+        navigator that never had a goal publishes none: ABSENT). Raises AdapterTimeout without a navigator.
+        """
+        self._require_connected("adopt_mission")
+        action, _ = self._goals.require_clients("adopt_mission")
+        await self._goals.wait_for_server(action.server_is_ready, "adopt_mission", self.goal_response_timeout_s,
+                                          server="NavigateToPose action server")
+        latch: StatusLatch = self._ros["status"]
+        deadline = time.monotonic() + self.goal_status_timeout_s
+        while latch.latest is None and time.monotonic() < deadline:  # the latched sample follows discovery
+            await asyncio.sleep(0.05)
+        status_list = latch.latest.status_list if latch.latest is not None else ()
+        adoption = read_adoption(mission, mission_goals(mission.mission_id, status_list))
+        if adoption.report.held is HeldMission.RUNNING:
+            await self._missions.adopt(mission, adoption)
+        logger.info("%s: mission %s after a restart: %s (%s)", self.vehicle_id, mission.mission_id,
+                    adoption.report.held.value, adoption.report.detail)
+        return adoption.report

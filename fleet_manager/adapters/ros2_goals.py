@@ -76,10 +76,12 @@ class GoalClient:
 
     async def send(
         self, x_m: float, y_m: float, *, facing_from: tuple[float, float] | None, where: str,
-        on_feedback: Callable[[Any], None],
+        on_feedback: Callable[[Any], None], goal_id: bytes,
     ) -> Any:  # fmt: skip
-        """Send a goal at (x_m, y_m) in the map frame; returns its handle once accepted (GoalRejected if not)."""
+        """Send a goal with id `goal_id` (16 bytes) at (x_m, y_m) in the map frame; returns its handle once
+        accepted (GoalRejected if not)."""
         from nav2_msgs.action import NavigateToPose
+        from unique_identifier_msgs.msg import UUID
 
         goal = NavigateToPose.Goal()
         goal.pose.header.frame_id = MAP_FRAME_ID  # stamp 0: Nav2 uses the latest transform
@@ -91,10 +93,12 @@ class GoalClient:
             goal.pose.pose.orientation.w = 1.0
         client, _ = self.require_clients("navigate_to_pose")
         feedback = self.bridge.to_loop(asyncio.get_running_loop(), on_feedback)
+        uuid = UUID(uuid=list(goal_id))
 
         def send_if_ready() -> Any:
             # One crossing into the ROS thread when the server is up (the usual case): goal latency counts.
-            return client.send_goal_async(goal, feedback_callback=feedback) if client.server_is_ready() else None
+            return (client.send_goal_async(goal, feedback_callback=feedback, goal_uuid=uuid)
+                    if client.server_is_ready() else None)
 
         try:
             handle = await self.bridge.call(send_if_ready, timeout_s=self.goal_response_timeout_s,
@@ -102,7 +106,7 @@ class GoalClient:
             if handle is None:
                 await self.wait_for_server(client.server_is_ready, "navigate_to_pose", self.goal_response_timeout_s)
                 handle = await self.bridge.call(
-                    lambda: client.send_goal_async(goal, feedback_callback=feedback),
+                    lambda: client.send_goal_async(goal, feedback_callback=feedback, goal_uuid=uuid),
                     timeout_s=self.goal_response_timeout_s,
                     what=f"{self.vehicle_id}: send NavigateToPose goal",
                 )
@@ -112,6 +116,21 @@ class GoalClient:
             raise GoalRejected(self.vehicle_id, "navigate_to_pose", f"{where}: goal rejected by the robot's navigator")
         self.handle = handle
         return handle
+
+    def follow(self, goal_id: bytes) -> Any:
+        """A handle on a goal another process sent (`goal_id`, 16 bytes), for `result` and `cancel`.
+
+        get_result and cancel go by goal id alone; no feedback arrives for such a goal (rclpy routes
+        feedback only to goals its client sent).
+        """
+        from nav2_msgs.action import NavigateToPose
+        from rclpy.action.client import ClientGoalHandle
+        from unique_identifier_msgs.msg import UUID
+
+        client, _ = self.require_clients("follow_goal")
+        accepted = NavigateToPose.Impl.SendGoalService.Response(accepted=True)
+        self.handle = ClientGoalHandle(client, UUID(uuid=list(goal_id)), accepted)
+        return self.handle
 
     async def result(self, handle: Any, *, where: str, mission_id: str, step_index: int) -> int:
         """Wait for the goal's end; returns its GoalStatus (SUCCEEDED or CANCELED; an abort raises GoalAborted)."""

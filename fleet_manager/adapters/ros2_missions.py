@@ -21,6 +21,7 @@ from mission_planner.clock import Clock
 from ..errors import AdapterError, AdapterTimeout, CommandRefused, LinkLost, MissionBusy, NoMissionRunning
 from .base import Mission, MissionEvent, MissionOutcome, MissionResult, MissionStep, StepKind
 from .fanout import Fanout
+from .ros2_adoption import LegAdoption, LegGoal, leg_goal_id
 from .ros2_goals import CANCEL_REJECTED, STATUS_CANCELED, GoalClient
 from .ros2_telemetry import MAP_FRAME_ID, MissionView, RobotTelemetry
 
@@ -76,6 +77,7 @@ class RobotMissions:
         self._paused = False
         self._replacing = False  # replace_mission() is stopping the mission task: a canceled goal is its doing
         self._resume_event = asyncio.Event()
+        self._attempts: dict[int, int] = {}  # leg -> goals sent for it (each under its own id, see ros2_adoption)
 
     def view(self) -> MissionView:
         """What a telemetry snapshot says about the mission (mode, running, id, step)."""
@@ -193,25 +195,53 @@ class RobotMissions:
                 old_result.set_result(MissionResult(old.mission_id, MissionOutcome.CANCELED, error_msg=why,
                                                     steps_completed=steps_completed))
 
-    async def _begin(self, mission: Mission) -> None:
-        """Make `mission` current and run it; returns once its first goal is accepted (or it first waits)."""
+    async def adopt(self, mission: Mission, adoption: LegAdoption) -> None:
+        """Follow `mission`, which the robot runs for a process that is gone (`adoption` RUNNING, see ros2_adoption).
+
+        The running leg's goal is followed by its id, never sent again; the steps after it run as usual.
+        Raises MissionBusy while a mission of this adapter runs.
+        """
+        if self.running:
+            raise MissionBusy(self.vehicle_id, "adopt_mission",
+                              f"mission {self._mission.mission_id if self._mission else '?'} is running")
+        start = adoption.follow.step_index if adoption.follow is not None else adoption.next_step
+        if start is None:
+            raise CommandRefused(self.vehicle_id, "adopt_mission", f"{adoption.report.detail}: nothing to follow")
+        self._validate(mission, "adopt_mission")
+        attempts = {adoption.follow.step_index: adoption.follow.attempt + 1} if adoption.follow is not None else {}
+        await self._begin(mission, start=start, follow=adoption.follow, attempts=attempts)
+
+    async def _begin(
+        self, mission: Mission, *, start: int = 0, follow: LegGoal | None = None,
+        attempts: dict[int, int] | None = None,
+    ) -> None:
+        """Make `mission` current and run it from step `start`; returns once its first goal is accepted (or it
+        first waits, or the goal `follow` is being followed)."""
         loop = asyncio.get_running_loop()
-        self._mission, self._step, self._telemetry.progress = mission, 0, None
+        self._mission, self._step, self._telemetry.progress = mission, start, None
         self._paused = False
+        self._attempts = dict(attempts or {})
         self._result = loop.create_future()
         begun: asyncio.Future[None] = loop.create_future()
-        self._mission_task = asyncio.create_task(self._run_mission(mission, begun), name=f"{self.vehicle_id}-mission")
+        self._mission_task = asyncio.create_task(self._run_mission(mission, begun, start, follow),
+                                                 name=f"{self.vehicle_id}-mission")
         await begun
 
-    async def _run_mission(self, mission: Mission, begun: asyncio.Future[None]) -> None:
-        index = 0
+    async def _run_mission(
+        self, mission: Mission, begun: asyncio.Future[None], start: int, follow: LegGoal | None,
+    ) -> None:
+        index = start
         try:
             while index < len(mission.steps):
                 step = mission.steps[index]
                 self._step = index
                 await self._wait_unpaused()
                 if step.kind in _NAVIGATION_STEPS:
-                    status = await self._navigate(index, step, begun)
+                    if follow is not None and follow.step_index == index:
+                        status = await self._follow(index, step, follow, begun)
+                        follow = None  # a leg paused meanwhile is sent again as a new goal
+                    else:
+                        status = await self._navigate(index, step, begun)
                     if status == STATUS_CANCELED:
                         if self._paused:
                             continue  # resume() re-sends this leg
@@ -279,17 +309,36 @@ class RobotMissions:
         x_m, y_m = await self._target_xy(step)
         start_xy = self._telemetry.map_xy
         where = f"step {index} ({step.kind.value}) to ({x_m:.1f}, {y_m:.1f}) m in {MAP_FRAME_ID}"
+        attempt = self._attempts.get(index, 0)
+        self._attempts[index] = attempt + 1
+        mission_id = self._mission.mission_id if self._mission else ""
         handle = await self._goals.send(
             x_m, y_m, facing_from=self._telemetry.map_xy, where=where,
             on_feedback=lambda message: self._telemetry.on_feedback(message, self._step),
+            goal_id=leg_goal_id(mission_id, index, attempt),
         )  # fmt: skip
+        self.emit_event(index, "goal_accepted", where)
+        return await self._await_leg(index, handle, where, start_xy, (x_m, y_m), begun)
+
+    async def _follow(self, index: int, step: MissionStep, goal: LegGoal, begun: asyncio.Future[None]) -> int:
+        """Wait for the end of the goal another process sent for this leg; returns its GoalStatus."""
+        x_m, y_m = await self._target_xy(step)
+        where = f"step {index} ({step.kind.value}) to ({x_m:.1f}, {y_m:.1f}) m in {MAP_FRAME_ID}, adopted goal"
+        handle = self._goals.follow(goal.goal_id)
+        self.emit_event(index, "goal_adopted", where)
+        return await self._await_leg(index, handle, where, self._telemetry.map_xy, (x_m, y_m), begun)
+
+    async def _await_leg(
+        self, index: int, handle: object, where: str, start_xy: tuple[float, float] | None,
+        target_xy: tuple[float, float], begun: asyncio.Future[None],
+    ) -> int:
+        """The end of an accepted leg goal (its GoalStatus; aborts raise), within the leg timeout."""
         self._mode = "NAVIGATING"
         self._settle(begun)
-        self.emit_event(index, "goal_accepted", where)
         if self._paused:  # pause() arrived while the goal was on its way
             await self._goals.cancel()
         mission_id = self._mission.mission_id if self._mission else ""
-        limit_s = self.leg_timeout.for_leg(start_xy, (x_m, y_m))
+        limit_s = self.leg_timeout.for_leg(start_xy, target_xy)
         try:
             return await asyncio.wait_for(
                 self._goals.result(handle, where=where, mission_id=mission_id, step_index=index),

@@ -115,6 +115,24 @@ async def test_a_vehicle_that_cannot_be_asked_keeps_its_mission_and_gets_no_work
     assert _mission(database).status is fleet_store.MissionStatus.RUNNING
 
 
+async def test_a_vehicle_that_ended_at_a_drop_it_cannot_vouch_for_puts_the_parcel_in_review(hub_with_mission) -> None:  # type: ignore[no-untyped-def]
+    """A Nav2 robot whose leg to the door succeeded while nobody listened: the compartment may have opened."""
+    database, hub, drone, order_id, mission = hub_with_mission
+    await _load(hub, mission, order_id, depart=True)
+
+    async def at_the_door(asked: Mission) -> AdoptionReport:
+        return AdoptionReport(asked.mission_id, HeldMission.ENDED, 1, (), MissionOutcome.FAILED,
+                              "arrived at the drop, compartment unknown", unsure_steps=(1,))
+
+    drone.adopt_mission = at_the_door
+    report = await _reconcile(hub)
+    assert [(m.verdict, m.order_ids) for m in report.missions] == [("review", (order_id,))], report
+    assert _order(database, order_id).status is OrderStatus.NEEDS_REVIEW  # never out again on its own
+    assert _mission(database).status is fleet_store.MissionStatus.FAILED
+    await hub.dispatcher.cycle()
+    assert drone.missions == [] and _order(database, order_id).status is OrderStatus.NEEDS_REVIEW
+
+
 def _record_telemetry(database: Database, *, mission_id: str, mission_step: int | None) -> None:
     """What the telemetry recorder stored before the crash: drone-1 on `mission_id` at `mission_step`."""
     from mission_planner.model import VehicleKind

@@ -1,0 +1,202 @@
+"""A Nav2 robot keeps driving while the fleet manager is down; the next process adopts its mission over DDS.
+
+A sim robot in another process (`python -m fleet_manager.cli robots`, random ROS_DOMAIN_ID); one
+adapter on its own bridge (rclpy node) starts a drop-and-return mission and goes away with its node
+while the first leg is driven (the kill -9 of the service); a fresh adapter on a fresh node reads the
+navigator's goal status, follows the running leg's goal without sending it again, opens the
+compartment at the door and sends the return leg. A probe on the status topic counts the goals the
+robot accepted: one per leg.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import threading
+import time
+from collections.abc import Iterator
+
+import networkx as nx
+import pytest
+
+pytest.importorskip("rclpy", reason="rclpy not installed (run `make setup`)")
+pytest.importorskip("nav2_msgs.action", reason="nav2_msgs not built or env not set (run `make ros`)")
+
+from fleet_manager.adapters.base import HeldMission, Mission, MissionOutcome, MissionStep, StepKind
+from fleet_manager.adapters.ros2_adapter import Ros2Adapter
+from fleet_manager.adapters.ros2_adoption import STATUS_SUCCEEDED, LegGoal, mission_goals
+from fleet_manager.adapters.ros2_bridge import Ros2Bridge
+from fleet_manager.world import World, load_world
+from sim_worlds.robots.process import RobotsProcess
+
+pytestmark = [pytest.mark.ros, pytest.mark.sim]
+
+SPEEDUP = 20.0
+DOMAIN_ID = random.SystemRandom().randint(100, 200)
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    """Central Helsinki."""
+    return load_world("helsinki")
+
+
+@pytest.fixture(scope="module")
+def robots() -> Iterator[RobotsProcess]:
+    """Two sim robots at the hub: robot_1 is adopted mid-leg, robot_2 between its drop and its return."""
+    with RobotsProcess(2, domain_id=DOMAIN_ID, speedup=SPEEDUP) as process:
+        yield process
+
+
+class GoalProbe:
+    """Every goal id the robot's navigator ever listed (its status topic, as any ROS tool sees it)."""
+
+    def __init__(self, bridge: Ros2Bridge, namespace: str) -> None:
+        self.bridge, self.namespace = bridge, namespace
+        self._seen: dict[bytes, object] = {}  # goal id -> its newest action_msgs/GoalStatus
+        self._lock = threading.Lock()
+
+    async def start(self) -> None:
+        from action_msgs.msg import GoalStatusArray
+        from rclpy.qos import qos_profile_action_status_default
+
+        def on_status(message: GoalStatusArray) -> None:
+            with self._lock:
+                for entry in message.status_list:
+                    self._seen[bytes(entry.goal_info.goal_id.uuid)] = entry
+
+        await self.bridge.call(lambda: self.bridge.node.create_subscription(
+            GoalStatusArray, f"{self.namespace}/navigate_to_pose/_action/status", on_status,
+            qos_profile_action_status_default), timeout_s=10.0, what="probe subscription")
+
+    def goals(self, mission_id: str) -> dict[int, int]:
+        """Leg -> how many goals were accepted for it in `mission_id`."""
+        counts: dict[int, int] = {}
+        for goal in self.legs(mission_id):
+            counts[goal.step_index] = counts.get(goal.step_index, 0) + 1
+        return counts
+
+    def legs(self, mission_id: str) -> list[LegGoal]:
+        """The goals of `mission_id` the navigator listed, with their newest status."""
+        with self._lock:
+            entries = list(self._seen.values())
+        return mission_goals(mission_id, entries)
+
+
+def _door(world: World, low_m: float, high_m: float) -> tuple[float, float]:
+    """(lat, lon) of the walk node nearest an address low..high m's walk from the hub."""
+    hub = world.nearest_walk_node(world.hub.x_m, world.hub.y_m)
+    lengths = nx.single_source_dijkstra_path_length(world.walk_graph, hub, weight="length_m")
+    for building in world.addresses:
+        node = world.nearest_walk_node(building.x_m, building.y_m)
+        if low_m <= lengths.get(node, -1.0) <= high_m:
+            data = world.walk_graph.nodes[node]
+            return data["latitude_deg"], data["longitude_deg"]
+    raise AssertionError(f"no address {low_m}-{high_m} m from the hub")
+
+
+async def _until(condition: object, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def _mission(world: World, mission_id: str, door: tuple[float, float]) -> Mission:
+    return Mission(mission_id, (MissionStep(StepKind.DELIVER, *door, order_id=f"{mission_id}-parcel"),
+                                MissionStep(StepKind.RETURN)))
+
+
+async def _crashed_process_left(robot: str, world: World, mission: Mission, *, until_what: str) -> None:
+    """An adapter on its own node starts `mission` and dies (node and all) once it saw `until_what`."""
+    bridge = Ros2Bridge(domain_id=DOMAIN_ID, node_name=f"finalmile_crashed_{robot}")
+    bridge.start()
+    adapter = Ros2Adapter(robot, bridge, world.frame, namespace=f"/{robot}")
+    try:
+        await adapter.connect(timeout_s=30.0)
+        await adapter.wait_ready(timeout_s=30.0)
+
+        async def first(what: str) -> None:
+            async for event in adapter.mission_events():
+                if event.what == what:
+                    return
+
+        seen = asyncio.create_task(first(until_what))
+        await asyncio.sleep(0)  # subscribed before the mission starts
+        await adapter.start_mission(mission)
+        await asyncio.wait_for(seen, 60.0)
+    finally:
+        await adapter.close()  # sends nothing to the robot: its goal runs on
+        bridge.close()
+
+
+@pytest.mark.timeout(180)
+async def test_a_robot_mid_leg_is_adopted_and_its_running_goal_is_never_sent_again(
+    world: World, robots: RobotsProcess
+) -> None:
+    mission = _mission(world, "m-adopt-mid-leg", _door(world, 150.0, 400.0))
+    bridge = Ros2Bridge(domain_id=DOMAIN_ID, node_name="finalmile_next_process")
+    bridge.start()
+    probe = GoalProbe(bridge, "/robot_1")
+    adapter = Ros2Adapter("robot_1", bridge, world.frame, namespace="/robot_1")
+    try:
+        await probe.start()
+        await _crashed_process_left("robot_1", world, mission, until_what="goal_accepted")
+        await _until(lambda: probe.goals(mission.mission_id) == {0: 1}, 20.0, "the first leg's goal on the status")
+
+        await adapter.connect(timeout_s=30.0)
+        await adapter.set_home(world.hub.latitude_deg, world.hub.longitude_deg)
+        events: list[str] = []
+
+        async def collect() -> None:
+            async for event in adapter.mission_events():
+                events.append(event.what)
+
+        collector = asyncio.create_task(collect())
+        await asyncio.sleep(0)
+        report = await adapter.adopt_mission(mission)
+        assert report.held is HeldMission.RUNNING and report.steps_completed == 0, report
+        result = await adapter.wait_mission(timeout_s=120.0)
+        collector.cancel()
+        assert result.outcome is MissionOutcome.SUCCEEDED and result.steps_completed == 2, result
+        assert events.index("goal_adopted") < events.index("compartment_opened") < events.index("goal_accepted"), events
+        assert probe.goals(mission.mission_id) == {0: 1, 1: 1}  # the running leg was never sent a second time
+        hub_xy = (world.hub.x_m, world.hub.y_m)
+        await _until(lambda: _distance_m(adapter, world, hub_xy) < 25.0, 10.0, "robot_1 back at the hub")
+    finally:
+        await adapter.close()
+        bridge.close()
+
+
+@pytest.mark.timeout(180)
+async def test_a_robot_stopped_at_its_drop_is_reported_ended_with_the_parcel_unsure(
+    world: World, robots: RobotsProcess
+) -> None:
+    """The old process died after the robot reached the door: the compartment may or may not have opened."""
+    mission = _mission(world, "m-adopt-at-door", _door(world, 150.0, 400.0))
+    bridge = Ros2Bridge(domain_id=DOMAIN_ID, node_name="finalmile_next_process_2")
+    bridge.start()
+    probe = GoalProbe(bridge, "/robot_2")
+    adapter = Ros2Adapter("robot_2", bridge, world.frame, namespace="/robot_2")
+    try:
+        await probe.start()
+        await _crashed_process_left("robot_2", world, mission, until_what="goal_accepted")
+        await _until(lambda: [g.status for g in probe.legs(mission.mission_id)] == [STATUS_SUCCEEDED], 90.0,
+                     "robot_2 at the door")
+        await adapter.connect(timeout_s=30.0)
+        report = await adapter.adopt_mission(mission)
+        assert report.held is HeldMission.ENDED and report.unsure_steps == (0,), report
+        assert report.handed_over_steps == () and report.outcome is MissionOutcome.FAILED, report
+        assert probe.goals(mission.mission_id) == {0: 1}  # nothing sent: no return leg, no second drop
+    finally:
+        await adapter.close()
+        bridge.close()
+
+
+def _distance_m(adapter: Ros2Adapter, world: World, xy: tuple[float, float]) -> float:
+    state = adapter.latest_state()
+    if state is None:
+        return math.inf
+    return math.dist(world.frame.to_local(state.latitude_deg, state.longitude_deg), xy)
