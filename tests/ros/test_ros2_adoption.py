@@ -11,11 +11,13 @@ robot accepted: one per leg.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import networkx as nx
 import pytest
@@ -27,7 +29,17 @@ from fleet_manager.adapters.base import HeldMission, Mission, MissionOutcome, Mi
 from fleet_manager.adapters.ros2_adapter import Ros2Adapter
 from fleet_manager.adapters.ros2_adoption import STATUS_SUCCEEDED, LegGoal, mission_goals
 from fleet_manager.adapters.ros2_bridge import Ros2Bridge
+from fleet_manager.dispatcher import DispatcherConfig
+from fleet_manager.domain.orders import Address, DeliveryMode, Order, OrderStatus, Recipient
+from fleet_manager.fleet import Fleet, VehicleProfile
+from fleet_manager.planning import FleetPlanner
+from fleet_manager.reconcile import reconcile_in_flight
+from fleet_manager.runtime import build_hub
+from fleet_manager.store import fleet as fleet_store
+from fleet_manager.store import orders as order_store
+from fleet_manager.store.db import Database
 from fleet_manager.world import World, load_world
+from mission_planner.clock import Clock
 from sim_worlds.robots.process import RobotsProcess
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
@@ -44,9 +56,16 @@ def world() -> World:
 
 @pytest.fixture(scope="module")
 def robots() -> Iterator[RobotsProcess]:
-    """Two sim robots at the hub: robot_1 is adopted mid-leg, robot_2 between its drop and its return."""
-    with RobotsProcess(2, domain_id=DOMAIN_ID, speedup=SPEEDUP) as process:
+    """Sim robots at the hub: robot_1 adopted mid-leg, robot_2 idle at its drop, robot_3 through reconcile."""
+    with RobotsProcess(3, domain_id=DOMAIN_ID, speedup=SPEEDUP) as process:
         yield process
+
+
+class AtHome:
+    """Every recipient is at home to take the parcel."""
+
+    async def is_present(self, order: Order) -> bool:
+        return True
 
 
 class GoalProbe:
@@ -132,18 +151,29 @@ async def _crashed_process_left(robot: str, world: World, mission: Mission, *, u
         bridge.close()
 
 
+@contextlib.asynccontextmanager
+async def _next_process(robot: str, world: World, mission: Mission) -> AsyncIterator[tuple[GoalProbe, Ros2Adapter]]:
+    """A process that started `mission` on `robot` and crashed once the first goal was accepted; then the restarted
+    fleet manager's node: a goal probe (listening from the start) and a fresh, unconnected adapter."""
+    bridge = Ros2Bridge(domain_id=DOMAIN_ID, node_name=f"finalmile_restarted_{robot}")
+    bridge.start()
+    probe = GoalProbe(bridge, f"/{robot}")
+    adapter = Ros2Adapter(robot, bridge, world.frame, namespace=f"/{robot}")
+    try:
+        await probe.start()
+        await _crashed_process_left(robot, world, mission, until_what="goal_accepted")
+        yield probe, adapter
+    finally:
+        await adapter.close()
+        bridge.close()
+
+
 @pytest.mark.timeout(180)
 async def test_a_robot_mid_leg_is_adopted_and_its_running_goal_is_never_sent_again(
     world: World, robots: RobotsProcess
 ) -> None:
     mission = _mission(world, "m-adopt-mid-leg", _door(world, 150.0, 400.0))
-    bridge = Ros2Bridge(domain_id=DOMAIN_ID, node_name="finalmile_next_process")
-    bridge.start()
-    probe = GoalProbe(bridge, "/robot_1")
-    adapter = Ros2Adapter("robot_1", bridge, world.frame, namespace="/robot_1")
-    try:
-        await probe.start()
-        await _crashed_process_left("robot_1", world, mission, until_what="goal_accepted")
+    async with _next_process("robot_1", world, mission) as (probe, adapter):
         await _until(lambda: probe.goals(mission.mission_id) == {0: 1}, 20.0, "the first leg's goal on the status")
 
         await adapter.connect(timeout_s=30.0)
@@ -165,9 +195,6 @@ async def test_a_robot_mid_leg_is_adopted_and_its_running_goal_is_never_sent_aga
         assert probe.goals(mission.mission_id) == {0: 1, 1: 1}  # the running leg was never sent a second time
         hub_xy = (world.hub.x_m, world.hub.y_m)
         await _until(lambda: _distance_m(adapter, world, hub_xy) < 25.0, 10.0, "robot_1 back at the hub")
-    finally:
-        await adapter.close()
-        bridge.close()
 
 
 @pytest.mark.timeout(180)
@@ -176,13 +203,7 @@ async def test_a_robot_stopped_at_its_drop_is_reported_ended_with_the_parcel_uns
 ) -> None:
     """The old process died after the robot reached the door: the compartment may or may not have opened."""
     mission = _mission(world, "m-adopt-at-door", _door(world, 150.0, 400.0))
-    bridge = Ros2Bridge(domain_id=DOMAIN_ID, node_name="finalmile_next_process_2")
-    bridge.start()
-    probe = GoalProbe(bridge, "/robot_2")
-    adapter = Ros2Adapter("robot_2", bridge, world.frame, namespace="/robot_2")
-    try:
-        await probe.start()
-        await _crashed_process_left("robot_2", world, mission, until_what="goal_accepted")
+    async with _next_process("robot_2", world, mission) as (probe, adapter):
         await _until(lambda: [g.status for g in probe.legs(mission.mission_id)] == [STATUS_SUCCEEDED], 90.0,
                      "robot_2 at the door")
         await adapter.connect(timeout_s=30.0)
@@ -190,9 +211,6 @@ async def test_a_robot_stopped_at_its_drop_is_reported_ended_with_the_parcel_uns
         assert report.held is HeldMission.ENDED and report.unsure_steps == (0,), report
         assert report.handed_over_steps == () and report.outcome is MissionOutcome.FAILED, report
         assert probe.goals(mission.mission_id) == {0: 1}  # nothing sent: no return leg, no second drop
-    finally:
-        await adapter.close()
-        bridge.close()
 
 
 def _distance_m(adapter: Ros2Adapter, world: World, xy: tuple[float, float]) -> float:
@@ -200,3 +218,51 @@ def _distance_m(adapter: Ros2Adapter, world: World, xy: tuple[float, float]) -> 
     if state is None:
         return math.inf
     return math.dist(world.frame.to_local(state.latitude_deg, state.longitude_deg), xy)
+
+
+@pytest.mark.timeout(180)
+async def test_a_restarted_fleet_manager_reconciles_a_robot_mid_leg_and_the_order_is_delivered(
+    world: World, robots: RobotsProcess, tmp_path: Path
+) -> None:
+    """Store, hub services and reconcile as at start-up: the order goes out once and is delivered."""
+    hub_id = "hub-robots"
+    door = _door(world, 150.0, 400.0)
+    database = Database(f"sqlite:///{tmp_path / 'fm.db'}")
+    database.migrate()
+    with database.transaction() as session:
+        order, _ = order_store.create_order(session, new=order_store.NewOrder(
+            hub_id=hub_id, recipient=Recipient("Aino"), reference="robot-restart", weight_kg=1.0,
+            destination=Address(*door, street="door"), customs_cleared=True), actor="backend",
+            at_s=1_749_704_400.0)
+    mission = Mission("m-reconciled", (MissionStep(StepKind.DELIVER, *door, order_id=order.order_id),
+                                       MissionStep(StepKind.RETURN)))
+    planner = FleetPlanner(world.frame, walk_graph=world.walk_graph, street_graph=world.street_graph,
+                           hub_xy=(world.hub.x_m, world.hub.y_m))
+    try:
+        async with _next_process("robot_3", world, mission) as (probe, adapter):
+            fleet = Fleet()
+            fleet.add(hub_id, adapter, VehicleProfile(max_payload_kg=20.0, battery_wh=1000.0, speed_m_s=1.5,
+                                                      cruise_altitude_m=0.0, reserve_pct=20.0),
+                      home_latitude_deg=world.hub.latitude_deg, home_longitude_deg=world.hub.longitude_deg)
+            hub = build_hub(hub_id=hub_id, database=database, fleet=fleet, world=world, clock=Clock(),
+                            recipients=AtHome(), planner=planner,
+                            dispatcher_config=DispatcherConfig(hub_id=hub_id, lookahead_s=math.inf))
+            # What the crashed process had recorded: the mission stored, the parcel loaded, the robot departed.
+            await hub.lifecycle.load(mission=mission, vehicle_id="robot_3", mode=DeliveryMode.ROBOT,
+                                     order_ids=[order.order_id], details={"mode": "robot"})
+            await hub.lifecycle.depart(mission_id=mission.mission_id, vehicle_id="robot_3", mode=DeliveryMode.ROBOT,
+                                       order_ids=[order.order_id], eta_s={})
+
+            await adapter.connect(timeout_s=30.0)
+            report = await reconcile_in_flight(database=database, hub_id=hub_id, fleet=fleet, missions=hub.missions,
+                                               lifecycle=hub.lifecycle)
+            assert [(m.verdict, m.order_ids) for m in report.missions] == [("adopted", (order.order_id,))], report
+            await _until(lambda: not hub.missions.running, 120.0, "the adopted mission to end")
+            with database.read() as session:
+                delivered = order_store.get_order(session, order_id=order.order_id)
+                record = fleet_store.get_mission(session, mission_id=mission.mission_id)
+            assert delivered.status is OrderStatus.DELIVERED, delivered
+            assert record.status is fleet_store.MissionStatus.SUCCEEDED, record
+            assert probe.goals(mission.mission_id) == {0: 1, 1: 1}  # each leg sent once: the drop never twice
+    finally:
+        database.dispose()
