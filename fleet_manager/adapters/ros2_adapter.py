@@ -15,6 +15,8 @@ This module connects and composes: `ros2_missions` runs missions (start, replace
 `ros2_goals` sends, follows and cancels the goals and opens the compartment, and `ros2_telemetry`
 folds what the robot reports into snapshots (and watches the link: silence for `link_timeout_s`
 fails a running mission with `LinkLost`).
+After a fleet-manager restart `adopt_mission` reads the navigator's goal status (`ros2_adoption`)
+and follows the leg the robot is on without sending it again.
 
 All adapter state lives on the asyncio loop; ROS callbacks reach it through `Ros2Bridge.to_loop`
 and rclpy is touched only inside `Ros2Bridge.call`.

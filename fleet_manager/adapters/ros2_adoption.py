@@ -3,8 +3,9 @@
 A new fleet-manager process does not own the goal handles the old one sent, but every NavigateToPose
 server publishes the status of the goals it tracks on `<ns>/navigate_to_pose/_action/status`
 (action_msgs/GoalStatusArray, with rcl_action's status QoS: keep last 1, reliable, transient local,
-so a late subscriber gets the newest array at once). A terminal goal stays in that list until its
-result expires (rclpy and rclcpp servers: 15 min by default).
+so a late subscriber gets the newest array at once). A running goal stays in that list; a finished
+one until its result expires (rcl's result_timeout: 15 min in older releases, 10 s in newer ones and
+in rclpy), after which the robot's mission reads ABSENT.
 
 The goal id is chosen by the client, so the adapter gives every leg an id that names it
 (`leg_goal_id`): 12 bytes of a hash of the mission id, the step index and the attempt (a paused leg

@@ -49,6 +49,9 @@ AMCL_UPDATE_MIN_RAD = 0.2  # nav2_amcl update_min_a
 # nav2_amcl publishes amcl_pose with KeepLast(1), reliable, transient local.
 AMCL_POSE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 BATTERY_EVERY_TICKS = 10
+# How long a finished goal (and its status) stays listed: rcl's default was 15 min, newer rcl and rclpy keep
+# 10 s. A fleet manager restarted after a leg ended reads that leg from the list (fleet_manager ros2_adoption).
+RESULT_TIMEOUT_S = 15 * 60
 _NOMINAL_VOLTAGE_V = 50.4
 
 
@@ -104,6 +107,7 @@ class SimRobotNode(Node):
             goal_callback=self._on_goal,
             handle_accepted_callback=self._on_accepted,
             cancel_callback=self._on_cancel,
+            result_timeout=RESULT_TIMEOUT_S,
         )
         self.create_service(Trigger, "~/open_compartment", self._on_open_compartment)
         if offers_fromll:

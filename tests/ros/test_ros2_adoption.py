@@ -31,6 +31,7 @@ from fleet_manager.adapters.ros2_adoption import STATUS_SUCCEEDED, LegGoal, miss
 from fleet_manager.adapters.ros2_bridge import Ros2Bridge
 from fleet_manager.dispatcher import DispatcherConfig
 from fleet_manager.domain.orders import Address, DeliveryMode, Order, OrderStatus, Recipient
+from fleet_manager.errors import AdapterError
 from fleet_manager.fleet import Fleet, VehicleProfile
 from fleet_manager.planning import FleetPlanner
 from fleet_manager.reconcile import reconcile_in_flight
@@ -148,6 +149,8 @@ async def _crashed_process_left(robot: str, world: World, mission: Mission, *, u
         await asyncio.wait_for(seen, 60.0)
     finally:
         await adapter.close()  # sends nothing to the robot: its goal runs on
+        with contextlib.suppress(AdapterError):  # the dead process's own view: closed during the mission
+            await adapter.wait_mission(timeout_s=1.0)
         bridge.close()
 
 
