@@ -47,6 +47,9 @@ pytestmark = [pytest.mark.ros, pytest.mark.sim]
 
 SPEEDUP = 20.0
 DOMAIN_ID = random.SystemRandom().randint(100, 200)
+# A door this far (walk from the hub) keeps the first leg running for about 15 s of wall time at SPEEDUP:
+# ample for the next process to connect and adopt it while it runs, even on a loaded machine.
+FAR_M = (400.0, 700.0)
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +178,7 @@ async def _next_process(robot: str, world: World, mission: Mission) -> AsyncIter
 async def test_a_robot_mid_leg_is_adopted_and_its_running_goal_is_never_sent_again(
     world: World, robots: RobotsProcess
 ) -> None:
-    mission = _mission(world, "m-adopt-mid-leg", _door(world, 150.0, 400.0))
+    mission = _mission(world, "m-adopt-mid-leg", _door(world, *FAR_M))
     async with _next_process("robot_1", world, mission) as (probe, adapter):
         await _until(lambda: probe.goals(mission.mission_id) == {0: 1}, 20.0, "the first leg's goal on the status")
 
@@ -229,7 +232,7 @@ async def test_a_restarted_fleet_manager_reconciles_a_robot_mid_leg_and_the_orde
 ) -> None:
     """Store, hub services and reconcile as at start-up: the order goes out once and is delivered."""
     hub_id = "hub-robots"
-    door = _door(world, 150.0, 400.0)
+    door = _door(world, *FAR_M)
     database = Database(f"sqlite:///{tmp_path / 'fm.db'}")
     database.migrate()
     with database.transaction() as session:
