@@ -38,6 +38,8 @@ MAX_SUBSTEP_S = 0.05
 GRIPPER_ACTION_S = 3.0  # AP_Gripper_Servo's servo travel time before "released"/"grabbed"
 LANDED_DISARM_S = 1.0  # land detector + disarm after touchdown, as seen on SITL
 PREARM_REPORT_S = 30.0
+_FS_GCS_CONTINUE_IF_AUTO = 1 << 1  # Copter FailsafeOption bits (FS_OPTIONS)
+_FS_CONTINUE_IF_LANDING = 1 << 3
 
 
 class PowerModel(Protocol):
@@ -750,11 +752,18 @@ class Vehicle:
             self.statustext(SEV_WARNING, "GCS Failsafe - Disarming")
             self.disarm()
             return
-        if enable == 2 and self.mode == modes.AUTO:
+        # As Copter's failsafe_gcs_on_event(): FS_OPTIONS bit 3 (8) keeps a landing going, bit 1 (2)
+        # keeps an AUTO mission going. FS_GCS_ENABLE=2 ("continue in AUTO") was removed in Copter 4.0:
+        # it now acts as 1 (RTL), and ArduPilot refuses to arm with it.
+        options = int(get("FS_OPTIONS"))
+        if self.mode == modes.LAND and options & _FS_CONTINUE_IF_LANDING:
+            self.statustext(SEV_WARNING, "GCS Failsafe - Continuing Landing")
+            return
+        if self.mode == modes.AUTO and options & _FS_GCS_CONTINUE_IF_AUTO:
             self.statustext(SEV_WARNING, "GCS Failsafe - Continuing Auto Mode")
             return
         self.statustext(SEV_WARNING, "GCS Failsafe")
-        # FS_GCS_ENABLE: 1 RTL, 2 RTL (continue in AUTO), 3 SmartRTL/RTL, 4 SmartRTL/land, 5 land,
+        # FS_GCS_ENABLE: 1 RTL, 2 RTL (removed value), 3 SmartRTL/RTL, 4 SmartRTL/land, 5 land,
         # 6 DO_LAND_START/RTL, 7 brake/land.
         mapping = {1: "rtl", 2: "rtl", 3: "smartrtl", 4: "smartrtl", 5: "land", 6: "rtl", 7: "brake"}
         self.failsafe_mode(mapping.get(enable, "rtl"))

@@ -60,6 +60,7 @@ _SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("FENCE_TYPE", INT8, 7),
     ParamSpec("FS_GCS_ENABLE", INT8, 0),
     ParamSpec("FS_GCS_TIMEOUT", REAL32, 5.0),
+    ParamSpec("FS_OPTIONS", INT32, 16),  # Copter default: GCS_CONTINUE_IF_PILOT_CONTROL
     ParamSpec("FS_THR_ENABLE", INT8, 1),
     ParamSpec("GRIP_ENABLE", INT8, 1),
     ParamSpec("GRIP_TYPE", INT8, 1),
