@@ -15,8 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
-from cluster_helpers import cluster_env, start_process
+from cluster_helpers import SOUTH_CENTRE, cluster_env, start_process, two_hub_fleet
 from fm_helpers import auth
 from nats_helpers import NATS_SERVER, running_nats
 from sse_helpers import SseEvent, SseReader
@@ -27,7 +26,6 @@ pytestmark = [pytest.mark.postgres,
               pytest.mark.skipif(NATS_SERVER is None, reason="nats-server is not installed")]
 
 NORTH, SOUTH = "hub-north", "hub-south"
-SOUTH_CENTRE = (60.1535, 24.9381)
 ORDERS_PER_HUB = 20
 LIFECYCLE = ["received", "ready", "planned", "assigned", "loaded", "out_for_delivery", "delivered"]
 
@@ -38,13 +36,7 @@ def topology(empty_database_url: str, tmp_path: Path) -> Iterator[tuple[str, str
     if not empty_database_url.startswith("postgresql"):
         pytest.skip("shards and replicas share one PostgreSQL store")
     hub = load_world("helsinki").hub
-    fleet_path = tmp_path / "fleet.yaml"
-    fleet_path.write_text(yaml.safe_dump({"hubs": [
-        {"hub_id": NORTH, "world": "helsinki", "recipient_presence": {"kind": "always"},
-         "service_area": {"latitude_deg": hub.latitude_deg, "longitude_deg": hub.longitude_deg, "radius_m": 1000}},
-        {"hub_id": SOUTH, "world": "helsinki", "recipient_presence": {"kind": "always"}, "lockers": [],
-         "service_area": {"latitude_deg": SOUTH_CENTRE[0], "longitude_deg": SOUTH_CENTRE[1], "radius_m": 1000}},
-    ], "vehicles": []}))
+    fleet_path = two_hub_fleet(tmp_path / "fleet.yaml", north_radius_m=1000)
     with ExitStack() as stack:
         nats = stack.enter_context(running_nats(tmp_path / "jetstream"))
         env = cluster_env(empty_database_url, fleet_path, nats.url)
