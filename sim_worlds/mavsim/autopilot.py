@@ -282,6 +282,10 @@ class Vehicle:
             rtl_loiter_s=get("RTL_LOIT_TIME") / 1000.0,
             land_speed_m_s=max(0.1, get("LAND_SPEED") / 100.0),
             land_speed_high_m_s=(get("LAND_SPEED_HIGH") / 100.0) or max(0.1, descent),
+            # ArduCopter flies RTL in the terrain frame only with terrain data; mavsim's "database" is the world's
+            # elevation model (a real autopilot gets it from the ground station's TERRAIN_DATA answers)
+            rtl_terrain=(get("RTL_ALT_TYPE") == 1 and get("TERRAIN_ENABLE") == 1 and self.ground is not None),
+            terrain_margin_m=get("WPNAV_TER_MARGIN"),
         )
 
     def rtl_settings_speed(self) -> float:
@@ -465,7 +469,7 @@ class Vehicle:
         if mode == modes.LAND:
             self.nav = Nav(NavKind.LAND, *self.hold_point())
         elif mode in (modes.RTL, modes.SMART_RTL, modes.AUTO_RTL):
-            self.nav = rtl_nav(kin, self.flight_settings())
+            self.nav = rtl_nav(kin, self.flight_settings(), self.ground_under_m())
         elif mode == modes.BRAKE:
             self.nav = Nav(NavKind.BRAKE)
         else:
@@ -638,7 +642,13 @@ class Vehicle:
 
     def _ground_alt_m(self) -> float:
         """The ground under the vehicle, metres above home, while a landing needs it (0 without a ground model)."""
-        if self.ground is None or self.nav.kind not in (NavKind.LAND, NavKind.RTL):
+        if self.nav.kind not in (NavKind.LAND, NavKind.RTL):
+            return 0.0
+        return self.ground_under_m()
+
+    def ground_under_m(self) -> float:
+        """The ground under the vehicle, metres above home (0 without a ground model or off it)."""
+        if self.ground is None:
             return 0.0
         try:
             return float(self.ground(*self.location())) - self.home.altitude_amsl_m
