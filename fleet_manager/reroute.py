@@ -111,6 +111,8 @@ class Rerouter:
         """Bring a drone in now, the safe way for where it flies: over terrain a hub drone flies a terrain-following
         path home and a van-launched one to its recovery point; elsewhere (or with no position) an RTL."""
         state = vehicle.state()
+        if state is not None and not state.armed:
+            return  # landed and disarmed (a timed-out mission that ended on the ground): nothing to bring in
         if self.planner.terrain is None or state is None or not state.position_valid:
             await vehicle.adapter.return_home()
         elif vehicle.carried_by is None:

@@ -108,6 +108,19 @@ def test_a_recall_refused_on_every_try_ends_in_the_rtl() -> None:
     assert missions.tries == 3 and missions.sent == [] and adapter.rtl == 1
 
 
+def test_a_disarmed_drone_is_not_recalled() -> None:
+    """A mission that timed out on the ground: neither a mission nor an RTL goes to a drone standing disarmed."""
+    world = load_world("andorra")
+    state = _far_state(world)
+    adapter = _Adapter(VehicleState("drone-1", VehicleKind.DRONE, NOW_S, state.latitude_deg, state.longitude_deg,
+                                    relative_altitude_m=0.0, armed=False, link=LinkStatus.CONNECTED))
+    vehicle = FleetVehicle(adapter, "hub", DRONE, world.hub.latitude_deg, world.hub.longitude_deg)  # type: ignore[arg-type]
+    missions = _Missions(0)
+    rerouter = Rerouter(planner=_planner(world), missions=missions, frame=world.frame)  # type: ignore[arg-type]
+    asyncio.run(rerouter.recall(vehicle, world.airspace, NOW_S))
+    assert missions.tries == 0 and adapter.rtl == 0
+
+
 class _Control:
     """The mission control's face a runner uses when the mission times out."""
 
