@@ -2,9 +2,10 @@
 
 The safety monitors decide that a drone's remaining route crosses a new zone; this module plans
 the way around (to the parcel not yet delivered, then home) through the planner's safe paths,
-builds the replacement mission and has the mission control switch the drone to it. When no safe
-path exists it holds the drone; when the drone refuses the new mission it flies home if the
-straight line home is clear, else holds.
+builds the replacement mission and has the mission control switch the drone to it. When the
+pending drop is out of reach (the zone covers it) the drone brings the parcel home; when no safe
+path home exists either it holds the drone; when the drone refuses the new mission it flies home
+if the straight line home is clear, else holds.
 """
 
 from __future__ import annotations
@@ -83,8 +84,20 @@ class Rerouter:
                 to_drop, stop = None, None
                 home_path = await self._path(airspace, altitude_m, here, home, now_s)
         except PlanningError as exc:
-            await vehicle.adapter.pause()
-            return RerouteOutcome("zone_recall", f"no safe path around {names} ({exc}): holding position")
+            if pending is None:
+                await vehicle.adapter.pause()
+                return RerouteOutcome("zone_recall", f"no safe path around {names} ({exc}): holding position")
+            # The drop itself is out of reach (inside the new zone or its margin): the parcel comes back
+            # with the drone and goes out again later, rather than the drone hovering until its pack runs down.
+            try:
+                home_path = planner.reroute_path(airspace, altitude_m, here, home, now_s)
+            except PlanningError as home_exc:
+                await vehicle.adapter.pause()
+                return RerouteOutcome("zone_recall", f"no safe path around {names} ({exc}; home: {home_exc}): "
+                                                     "holding position")
+            to_drop, stop = None, None
+            logger.warning("%s: drop of %s unreachable since %s (%s): bringing it back", vehicle.vehicle_id,
+                           pending[0], names, exc)
         mission = drone_reroute(
             planner.next_mission_id(vehicle.vehicle_id, now_s), stop, to_drop, home_path, self.frame,
             cruise_speed_m_s=vehicle.profile.speed_m_s,

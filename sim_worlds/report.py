@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 TERMINAL_OR_KNOWN = frozenset({
     "received", "awaiting_customs", "ready", "planned", "assigned", "loaded", "out_for_delivery", "handed_off",
     "delivered", "attempt_failed", "rescheduled", "diverted_to_locker", "delivered_to_locker", "picked_up",
-    "returned_to_hub", "cancelled", "address_review", "on_hold",
+    "returned_to_hub", "cancelled", "address_review", "on_hold", "needs_review",
 })
 _MODE_COLOURS = {"drone": "#d62728", "robot": "#2ca02c", "van": "#1f77b4"}
 
