@@ -54,6 +54,7 @@ class _Tour:
     promised_s: dict[str, float]
     delivered_s: dict[str, float]
     finished_s: float | None = None
+    step_origin: tuple[int | None, ...] | None = None  # after a re-route: which steps are its via points
 
 
 def _tours(world: World, freeflow: GroundNetwork, rng: random.Random) -> list[tuple[Mission, dict[str, float]]]:
@@ -147,10 +148,10 @@ def _play(world: World, tours: list[tuple[Mission, dict[str, float]]], events: l
             weighed[van.vehicle_id] = (run.mission.mission_id, key)
             decision = reroute_mission(freeflow, networks[key], world.frame, run.mission, van.step_index,
                                        (van.x_m, van.y_m), van.home_xy, config,
-                                       f"{van.vehicle_id}-{int(now_s)}")
+                                       f"{van.vehicle_id}-{int(now_s)}", run.step_origin)
             if decision is None:
                 continue
-            run.mission = decision[0]
+            run.mission, run.step_origin = decision.mission, decision.step_origin
             weighed[van.vehicle_id] = (run.mission.mission_id, key)
             van.start_mission(mission_to_wire(run.mission), now_s)
             van.outbox.clear()  # the old mission's "canceled" result

@@ -21,6 +21,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fleet_manager.errors import ConfigError
+from fleet_manager.supervisor import VehiclePolicy
 
 
 class Role(enum.StrEnum):
@@ -127,6 +128,8 @@ class Settings(BaseSettings):
     recipient_presence: str = ""
     ros_domain_id: int | None = Field(default=None, ge=0, le=232)
     vehicle_connect_timeout_s: float = Field(default=60.0, gt=0)
+    # /readyz and vehicles down: every_hub_has_one (503 when a hub has none up) | all_up | ignore
+    readyz_vehicles: VehiclePolicy = VehiclePolicy.EVERY_HUB_HAS_ONE
     # Scale-out: the hubs of the fleet file this process competes to lead ('A,B'), each through a lease in
     # the store with a fencing token (fleet_manager.leadership). Empty: the fleet file's only hub, no lease.
     hubs: Annotated[tuple[str, ...], NoDecode] = ()
@@ -205,6 +208,7 @@ class Settings(BaseSettings):
     staging_lead_s: float = Field(default=1800.0, gt=0, le=4 * 3600)
     staging_peak_ratio: float = Field(default=1.5, gt=0)
     staging_min_van_charge_pct: float = Field(default=80.0, ge=0, le=100)
+    staging_min_carried_charge_pct: float = Field(default=90.0, ge=0, le=100)  # a carrier's drones/robots ride along
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,11 +45,15 @@ class MissionControl:
         self, *, fleet: Fleet, lifecycle: OrderLifecycle, clock: Clock,
         geofence_for: Callable[[FleetVehicle], Geofence], on_vehicle_free: Callable[[], None],
         config: MissionConfig | None = None,
+        zones_crossed: Callable[[FleetVehicle, Mission], Awaitable[list[str]]] | None = None,
     ) -> None:
+        """`zones_crossed(vehicle, mission)`: blocking zones in force now that a drone mission would cross
+        (checked just before it starts: a zone published since the plan was made sends it back to planning)."""
         self.fleet = fleet
         self.lifecycle = lifecycle
         self.clock = clock
         self.geofence_for = geofence_for
+        self.zones_crossed = zones_crossed
         self.config = config or MissionConfig()
         self.choreography = VanChoreography(self)
         self.running: dict[str, RunningMission] = {}  # vehicle_id -> mission
@@ -58,6 +62,8 @@ class MissionControl:
         self._on_vehicle_free = on_vehicle_free
         self._avoid: dict[str, dict[str, float]] = {}  # order -> vehicle -> until (clock s), after a failure
         self._tasks: set[asyncio.Task[None]] = set()
+        # how a drone whose mission timed out is brought in (the runtime sets the rerouter's terrain-safe recall)
+        self.recall_drone: Callable[[FleetVehicle], Awaitable[None]] | None = None
 
     # ----- what the planning cycle asks --------------------------------------------------------------
     def is_busy(self, vehicle_id: str) -> bool:
@@ -119,6 +125,10 @@ class MissionControl:
         asyncio.get_running_loop().call_later(
             self.clock.wall_s(self.config.refused_pause_s), lambda: setattr(vehicle, "out_of_service", ""))
 
+    async def withdrawn(self, running: RunningMission, why: str) -> None:
+        """The mission is not started after all (its plan is stale): its orders go back to be planned again."""
+        await self.lifecycle.refused(mission_id=running.mission.mission_id, order_ids=running.order_ids, why=why)
+
     async def settle(self, running: RunningMission, outcome: MissionOutcome, *, why: str = "") -> None:
         """The mission is over: records settled; a failed vehicle is not handed its parcels straight back."""
         aboard = running.aboard
@@ -175,8 +185,12 @@ class MissionControl:
                 return step.order_id, step.latitude_deg, step.longitude_deg
         return None
 
-    async def replace_mission(self, vehicle: FleetVehicle, mission: Mission) -> None:
+    async def replace_mission(self, vehicle: FleetVehicle, mission: Mission,
+                              step_origin: tuple[int | None, ...] | None = None) -> None:
         """Send a new mission to a vehicle already on one; its parcels stay with the running record.
+
+        `step_origin`: per step of `mission`, the step of the vehicle's first mission it stands for (a van's
+        launch and recovery stops are waited for by those indices); None when the steps are not mapped.
 
         The old mission is marked superseded *before* the adapter switches (its CANCELED end must not
         settle the run), the new one is stored as running and the old one canceled (the dashboard
@@ -196,6 +210,7 @@ class MissionControl:
             return
         vehicle.mission_id = mission.mission_id
         running.mission = mission
+        running.step_origin = step_origin
         await self.lifecycle.replaced(old_mission_id=old.mission_id, mission=mission, vehicle_id=vehicle.vehicle_id,
                                       mode=running.mode, order_ids=running.aboard)
 

@@ -47,7 +47,10 @@ class RunningMission:
     handoff_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     launched: set[str] = field(default_factory=set)  # vehicles this van has set down on the way
     ended: asyncio.Event = field(default_factory=asyncio.Event)  # the vehicle's mission is over (any outcome)
-    furthest_step: int = -1  # the furthest mission step the vehicle has reported reaching
+    furthest_step: int = -1  # the furthest step of the first mission the vehicle has reported reaching
+    # after a traffic re-route: per step of `mission`, the step of the first mission it stands for (None: a via
+    # point); None while the vehicle runs its first mission. Handoff step indices are those of the first mission.
+    step_origin: tuple[int | None, ...] | None = None
     _reached: dict[int, asyncio.Event] = field(default_factory=dict)
 
     @property
@@ -61,6 +64,22 @@ class RunningMission:
         if step_index <= self.furthest_step:
             event.set()
         return event
+
+    def first_mission_step(self, step_index: int) -> int | None:
+        """The step of the first mission that step `step_index` of the current one has got past or to: the step
+        itself when kept, else the nearest kept step before a via point (None when there is none)."""
+        if self.step_origin is None:
+            return step_index
+        for index in range(min(step_index, len(self.step_origin) - 1), -1, -1):
+            if (origin := self.step_origin[index]) is not None:
+                return origin
+        return None
+
+    def mark_current_reached(self, step_index: int) -> None:
+        """The vehicle reports step `step_index` of its current mission (mapped to the first mission's steps)."""
+        origin = self.first_mission_step(step_index)
+        if origin is not None:
+            self.mark_reached(origin)
 
     def mark_reached(self, step_index: int) -> None:
         """The vehicle reports step `step_index`: it and every step before it are reached."""
@@ -123,6 +142,13 @@ class MissionRunner:
             await control.settle(running, MissionOutcome.CANCELED,
                                  why=f"order(s) {', '.join(cancelled)} cancelled before departure")
             return False
+        crossed = (await control.zones_crossed(vehicle, mission)
+                   if geofence is not None and control.zones_crossed is not None else [])
+        if crossed:  # published after the plan was made (the plan keeps clear of every zone it knew)
+            why = f"zone(s) {', '.join(crossed)} published since the plan: planned again"
+            logger.warning("%s: %s not started: %s", vehicle.vehicle_id, mission.mission_id, why)
+            await control.withdrawn(running, why)
+            return False
         try:
             await vehicle.adapter.start_mission(mission, geofence=geofence)
         except AdapterError as exc:
@@ -177,8 +203,7 @@ class MissionRunner:
             remaining_s = deadline_s - control.clock.now()
             if remaining_s <= 0:
                 logger.error("%s: mission %s timed out", running.vehicle.vehicle_id, running.mission.mission_id)
-                with contextlib.suppress(AdapterError):
-                    await adapter.return_home()
+                await self._bring_in()
                 return MissionOutcome.FAILED
             waiting = asyncio.ensure_future(adapter.wait_mission(timeout_s=min(remaining_s, 600.0)))
             given_up = asyncio.ensure_future(running.abandoned.wait())
@@ -203,12 +228,25 @@ class MissionRunner:
             await self._resolve_completed_steps(result.steps_completed)
             return result.outcome
 
+    async def _bring_in(self) -> None:
+        """A timed-out vehicle comes back: a drone through the mission control's recall (over terrain a
+        terrain-following path, where an RTL flies straight at a height above home), anything else by RTL."""
+        running, control = self.running, self.control
+        recall = control.recall_drone
+        try:
+            if recall is not None and running.vehicle.kind is VehicleKind.DRONE:
+                await recall(running.vehicle)
+            else:
+                await running.vehicle.adapter.return_home()
+        except AdapterError as exc:
+            logger.error("%s: not brought in after the timeout: %s", running.vehicle.vehicle_id, exc)
+
     async def _follow_events(self) -> None:
         running = self.running
         async for event in running.vehicle.adapter.mission_events():
             if event.mission_id != running.mission.mission_id:
                 continue
-            running.mark_reached(event.step_index)  # a van at a launch or recovery stop wakes its choreography
+            running.mark_current_reached(event.step_index)  # a van at a launch or recovery stop wakes its choreography
             if event.what == "battery_swapped" and event.detail:  # a van gave a recovered drone a charged pack
                 await self.control.choreography.swapped(running, event.detail)
             if event.what not in HANDOVER_EVENTS:
@@ -222,7 +260,7 @@ class MissionRunner:
     async def _resolve_completed_steps(self, steps_completed: int) -> None:
         """A vehicle that reports its DELIVER steps done without a release event still handed them over."""
         running = self.running
-        running.mark_reached(steps_completed - 1)
+        running.mark_current_reached(steps_completed - 1)
         for index, order_id in delivery_steps(running.mission).items():
             if index < steps_completed and order_id in running.order_ids and order_id not in running.resolved:
                 await self._hand_over(order_id, None)

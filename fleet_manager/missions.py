@@ -198,12 +198,18 @@ def drone_reroute(
     frame: LocalFrame,
     *,
     cruise_speed_m_s: float | None = None,
+    home_ground_m: float | None = None,
+    land_at: tuple[float, float] | None = None,
 ) -> Mission:
     """A mission for a drone already in the air: (safe path to its pending drop and deliver,) then home.
 
-    Over terrain (paths `above_sea_level`) altitudes are relative to the ground at home, the end of `home_path`.
+    Over terrain (paths `above_sea_level`) altitudes are relative to the ground at home: the end of `home_path`,
+    unless `home_ground_m` (m above sea level) says otherwise, as for a van-launched drone whose home is its
+    launch stop while `home_path` leads to the van's recovery stop. `land_at` (lat, lon): land there at the end
+    of `home_path` instead of returning to home.
     """
-    home_ground_m = home_path.waypoints[-1].ground_elevation_m if home_path.above_sea_level else 0.0
+    if home_ground_m is None or not home_path.above_sea_level:
+        home_ground_m = home_path.waypoints[-1].ground_elevation_m if home_path.above_sea_level else 0.0
     steps: list[MissionStep] = []
     if remaining_stop is not None and to_stop is not None:
         steps += _cruise_steps(to_stop, frame, home_ground_m)
@@ -220,7 +226,7 @@ def drone_reroute(
             )
         )
     steps += _cruise_steps(home_path, frame, home_ground_m)
-    steps.append(MissionStep(StepKind.RETURN))
+    steps.append(MissionStep(StepKind.RETURN) if land_at is None else MissionStep(StepKind.LAND, *land_at))
     return Mission(mission_id, tuple(steps), cruise_speed_m_s=cruise_speed_m_s)
 
 

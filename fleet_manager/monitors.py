@@ -109,6 +109,8 @@ class SafetyMonitor:
         self._near: dict[str, set[str]] = {}  # vehicle -> zones it is near now (alerted once per episode)
         self._actions: set[asyncio.Task[None]] = set()
         self._pending_zone_ids: set[str] = set()
+        self._owed_zone_ids: dict[str, set[str]] = {}  # zone reactions a drone did not take (its link was down)
+        self._link_restores: dict[str, int] = {}
         airspace.add_listener(self._on_airspace)
 
     # ----- alerts and actions ----------------------------------------------------------------------
@@ -191,6 +193,10 @@ class SafetyMonitor:
                 self.alert(vehicle.vehicle_id, "link_restored", "telemetry is back")
                 if vehicle.out_of_service.startswith("link lost"):
                     vehicle.out_of_service = ""
+                self._link_restores[vehicle.vehicle_id] = self._link_restores.get(vehicle.vehicle_id, 0) + 1
+                owed = self._owed_zone_ids.pop(vehicle.vehicle_id, set())
+                if owed:  # a zone reaction it never got (its link was down): the zones that still block, again
+                    self._react_to_new_zones(self.airspace.current, owed, now_s, only_vehicle_id=vehicle.vehicle_id)
             vehicle.link_lost_since_s = None
             return
         if vehicle.link_lost_since_s is None:
@@ -246,12 +252,10 @@ class SafetyMonitor:
                 f"{remaining_wh:.0f} Wh left, {needed_wh:.0f} Wh needed to finish plus {reserve_wh:.0f} Wh reserve: "
                 "returning",
             )
-            if self.rerouter.planner.terrain is not None and vehicle.carried_by is None:
-                # over terrain an RTL flies straight home at a height above home, through any ridge between
-                self._act(self.rerouter.go_home(vehicle, state, self.airspace.current, self.clock.now()),
-                          f"{vehicle.vehicle_id}-battery-home")
-            else:
-                self._act(vehicle.adapter.return_home(), f"{vehicle.vehicle_id}-battery-rtl")
+            # over terrain an RTL at a height above home may meet a ridge: a terrain-following path home (hub
+            # drone) or to the van's recovery stop (van-launched drone, whose launch stop the van has left)
+            self._act(self.rerouter.recall(vehicle, self.airspace.current, self.clock.now()),
+                      f"{vehicle.vehicle_id}-battery-recall")
 
     def _energy_to_finish_wh(self, vehicle: FleetVehicle, state: VehicleState) -> float:
         model = MultirotorModel(
@@ -308,10 +312,13 @@ class SafetyMonitor:
         points.append((*self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg), altitude_m))
         return points
 
-    def _react_to_new_zones(self, airspace: Airspace, zone_ids: set[str], now_s: float) -> None:
+    def _react_to_new_zones(self, airspace: Airspace, zone_ids: set[str], now_s: float,
+                            only_vehicle_id: str | None = None) -> None:
         zones = [z for z in airspace.zones if z.zone_id in zone_ids and z.blocks(None)]
         margin_m = self.rerouter.safety_margin_m
         for vehicle in self.fleet:
+            if only_vehicle_id is not None and vehicle.vehicle_id != only_vehicle_id:
+                continue
             state = vehicle.state()
             if vehicle.kind is not VehicleKind.DRONE or state is None or state.relative_altitude_m < AIRBORNE_M:
                 continue
@@ -325,12 +332,31 @@ class SafetyMonitor:
             names = ", ".join(z.zone_id for z in crossed)
             here = Point(self.frame.to_local(state.latitude_deg, state.longitude_deg))
             inside = [z.zone_id for z in crossed if z.polygon.covers(here)]
+            # Until the drone took the reaction (its link may be down: radio out of range), the zones stay owed
+            # to it and are applied again when its link is back (`_check_link`).
+            owed = {z.zone_id for z in crossed}
             if inside:
                 # No path out is "safe" any more; the shortest way out of the way is home (RTL).
                 self.alert(vehicle.vehicle_id, "zone_recall", f"inside new zone {', '.join(inside)}: returning home")
-                self._act(vehicle.adapter.return_home(), f"{vehicle.vehicle_id}-zone-rtl")
+                self._act(self._owing(vehicle.vehicle_id, owed, vehicle.adapter.return_home()),
+                          f"{vehicle.vehicle_id}-zone-rtl")
                 continue
-            self._act(self._reroute(vehicle, state, airspace, names, now_s), f"{vehicle.vehicle_id}-reroute")
+            self._act(self._owing(vehicle.vehicle_id, owed, self._reroute(vehicle, state, airspace, names, now_s)),
+                      f"{vehicle.vehicle_id}-reroute")
+
+    async def _owing(self, vehicle_id: str, zone_ids: set[str], action: Awaitable[None]) -> None:
+        """Run a zone reaction; when it fails, the zones are owed to the vehicle until its link is next back
+        (at once when the link came back while the reaction was still trying)."""
+        restores = self._link_restores.get(vehicle_id, 0)
+        try:
+            await action
+        except FinalMileError:
+            if self._link_restores.get(vehicle_id, 0) != restores:
+                self._react_to_new_zones(self.airspace.current, zone_ids, self.clock.now(),
+                                         only_vehicle_id=vehicle_id)
+            else:
+                self._owed_zone_ids.setdefault(vehicle_id, set()).update(zone_ids)
+            raise
 
     async def _reroute(
         self, vehicle: FleetVehicle, state: VehicleState, airspace: Airspace, names: str, now_s: float

@@ -24,6 +24,7 @@ from .adapters.base import Mission, MissionOutcome
 from .domain.errors import Conflict, NotFound
 from .domain.orders import DeliveryMode, OrderStatus
 from .handover import RecipientCheck
+from .learning import leg_facts as facts
 from .learning.eta_service import Departure, EtaService
 from .missions import mission_steps_json
 from .store import fleet as fleet_store
@@ -166,6 +167,39 @@ class OrderLifecycle:
 
         await self.database.write_async(refresh)
 
+    async def rerouted_etas(self, *, drive_to_stop_s: Mapping[str, tuple[float, float]]) -> dict[str, dict[str, Any]]:
+        """A traffic re-route changed the van's way to these parcels: each one's planned ETA moves by the extra drive
+        time over free flow the plan assumed (never earlier than the drive to its stop from now) and its window is
+        predicted again (model, else the fixed margin). `drive_to_stop_s`: order -> (drive s on the new route,
+        extra s over free flow). Returns the new windows (epoch s) per order still out for delivery."""
+        if not drive_to_stop_s:
+            return {}
+        now_s = self.clock.now()
+
+        def refresh(session: Session) -> dict[str, dict[str, Any]]:
+            in_flight = order_store.count_on_the_way(session, hub_id=self.hub_id)
+            windows: dict[str, dict[str, Any]] = {}
+            for order_id, (drive_s, extra_s) in drive_to_stop_s.items():
+                order = order_store.get_order(session, order_id=order_id)
+                kept = order.eta
+                if order.status is not OrderStatus.OUT_FOR_DELIVERY or kept.get("planned_eta_s") is None:
+                    continue
+                planned_eta_s = max(float(kept["planned_eta_s"]) + extra_s, now_s + drive_s)
+                depart_at_s = float(kept.get("depart_at_s", now_s))
+                leg = {**dict(kept.get("leg", {})), facts.PLANNED_DURATION_KEY: round(planned_eta_s - depart_at_s, 1)}
+                departure = Departure(order_id=order_id, mode=str(kept.get("mode", "")), depart_at_s=depart_at_s,
+                                      planned_eta_s=planned_eta_s, leg=leg, weight_kg=order.weight_kg,
+                                      legs_in_flight=in_flight)
+                window = self.eta.window(departure, now_s)
+                if window is None:
+                    continue
+                self._keep_eta(session, departure, {**window, "arriving_soon_sent": kept.get("arriving_soon_sent",
+                                                                                             False)}, now_s)
+                windows[order_id] = {k: window[k] for k in ("earliest_s", "expected_s", "latest_s", "source")}
+            return windows
+
+        return await self.database.write_async(refresh)
+
     def _keep_eta(self, session: Session, departure: Departure, window: dict[str, Any], now_s: float) -> None:
         """Store the window (with what a refresh needs) and announce 'arriving soon' once when it is close."""
         stored = {**window, "depart_at_s": departure.depart_at_s, "planned_eta_s": departure.planned_eta_s,
@@ -211,6 +245,17 @@ class OrderLifecycle:
                     )
 
         await self.database.write_async(unload)
+
+    async def needs_review(self, *, order_ids: Sequence[str], vehicle_id: str, why: str) -> None:
+        """Parcels nobody can place (handed over or still aboard?): an operator confirms; the webhook says why."""
+        now_s = self.clock.now()
+
+        def review(session: Session) -> None:
+            for order_id in order_ids:
+                order_store.transition_order(session, order_id=order_id, to_status=OrderStatus.NEEDS_REVIEW,
+                                             actor=ACTOR, reason=why, at_s=now_s, details={"vehicle_id": vehicle_id})
+
+        await self.database.write_async(review)
 
     async def hand_over(
         self, *, order_id: str, vehicle_id: str, latitude_deg: float | None, longitude_deg: float | None

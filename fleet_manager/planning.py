@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -37,14 +38,13 @@ from mission_planner.energy import MultirotorModel, ReservePolicy, RobotModel, W
 from mission_planner.fleet import FleetTravel, OrderSpec, SafeSite, VehicleSpec, plan_fleet_result
 from mission_planner.geodesy import LocalFrame
 from mission_planner.ground_paths import GroundNetwork
-from mission_planner.model import Objective, ObjectiveKind
+from mission_planner.model import Objective
 from mission_planner.plan import Leg, LegKind, Plan
 from mission_planner.profiles import DEFAULT_PROFILES
 from mission_planner.replan import CancelOrder, Event, PlanState, VehicleDown, replan
 from mission_planner.solver import Result
 from mission_planner.terrain import ElevationGrid
 from mission_planner.travel import DroneTravel, GroundTravel
-from mission_planner.van_handoff import HandoffPolicy, Recovery
 
 from . import sorties as van_staging
 from .adapters.base import StepKind, VehicleKind
@@ -60,45 +60,22 @@ from .missions import (
     trip_order_ids,
     with_waits_after,
 )
-from .sorties import FleetSlot, Handoff, Sortie, first_open_trip, launch_and_recovery_stops, waits_for_swap
+from .planning_config import PlanningConfig
+from .sorties import (
+    FleetSlot,
+    Handoff,
+    Sortie,
+    first_open_trip,
+    launch_and_recovery_stops,
+    unmatched_trip,
+    waits_for_swap,
+)
 from .traffic import TrafficReport, edge_factors
 
 logger = logging.getLogger(__name__)
 
 
-def dispatcher_handoff(search_s: float = 0.25, spare_packs: int = 0) -> HandoffPolicy:
-    """The van handoffs the dispatcher executes: the van sets drones (robots) down at a stop, drives on and
-    takes each back aboard at the stop the plan names (that one or a later one), where it may set it down
-    again for its next trip; none leaves from the hub. The planner's sortie search gets `search_s` per van
-    trip; a carried drone's trips of one van trip are counted against the pack it left with plus the van's
-    `spare_packs` charged packs, one swapped in at each recovery (FINALMILE_HANDOFF_SEARCH_S,
-    FINALMILE_VAN_SPARE_PACKS)."""
-    return HandoffPolicy(recovery=Recovery.LATER_STOP, launch_at_depot=False, search_s=search_s,
-                         spare_packs=spare_packs)
-
-
 _Traffic = tuple[float, dict[tuple[Hashable, Hashable], float], tuple[object, ...]]  # factor, edge factors, key
-
-
-@dataclass(frozen=True)
-class PlanningConfig:
-    """Knobs of the translation and of the planner calls."""
-
-    drone_safety_margin_m: float = 25.0
-    path_horizon_s: float = 3600.0  # zones active within this of departure are avoided
-    vertical_margin_m: float = 10.0
-    time_budget_s: float = 2.0  # full plan (solver wall time), at most
-    replan_budget_s: float = 0.5  # incremental re-plan after new/withdrawn orders, at most
-    budget_per_order_s: float = 0.002  # small problems converge fast: budget = min(cap, floor + this x orders)
-    budget_floor_s: float = 0.1
-    full_plan_period_s: float = 120.0  # replan() at most this long after the last full plan
-    dispatch_slack_s: float = 60.0  # a trip planned to start within this of now starts now
-    late_after_s: float = 600.0  # orders due sooner than this are planned without a deadline (late beats never)
-    objective: ObjectiveKind = ObjectiveKind.DURATION  # deliver soon: vehicle-seconds, not euros
-    min_spare_charge_fraction: float = 0.03  # idle drones/robots with less above their reserve are not planned
-    recharge_fraction: float = 0.05  # an idle vehicle's charge moved this much (a swap): plan afresh
-    handoff: HandoffPolicy = field(default_factory=dispatcher_handoff)
-    seed: int = 0
 
 
 @dataclass
@@ -153,6 +130,8 @@ class FleetPlanner:
         self._van_speed_at: Callable[[float], float] | None = None
         self._traffic_reports: tuple[TrafficReport, ...] = ()
         self._drone_paths: DronePathPlanner | None = None
+        self._paths_lock = threading.Lock()  # plan (a worker thread) vs reroute_path: GEOS prepared geometry is not
+        # thread-safe (libgeos/geos#825) and shapely releases the GIL in predicates: concurrent use crashed a sim day
         self._airspace_key: tuple[str, ...] = ()
         self._travel: FleetTravel | None = None
         self._travel_key: tuple[object, ...] = ()
@@ -194,7 +173,8 @@ class FleetPlanner:
     ) -> DronePath:
         """A safe path for a drone already flying (PathError when there is none)."""
         end_s = now_s + self.config.path_horizon_s
-        return self.drone_paths(airspace, cruise_altitude_m).path(start_xy, goal_xy, start_s=now_s, end_s=end_s)
+        with self._paths_lock:
+            return self.drone_paths(airspace, cruise_altitude_m).path(start_xy, goal_xy, start_s=now_s, end_s=end_s)
 
     def next_mission_id(self, vehicle_id: str, now_s: float) -> str:
         """A unique, readable mission id."""
@@ -368,41 +348,48 @@ class FleetPlanner:
 
         `orders` are what `open_order` made of the dispatcher's open orders.
         """
-        started = time.perf_counter()
-        slots = [s for s in slots if not s.idle or self.usable(s)]
-        vehicle_specs = [spec for spec in (self.vehicle_spec(s) for s in slots) if spec is not None]
-        if not vehicle_specs or not any(s.idle for s in slots):
-            return []  # nobody can be sent (all drained): the plan in force stays for the next cycle
-        travel = self.travel(airspace, [s.vehicle for s in slots], now_s)
-        specs = {o.order_id: o for o in orders}
-        idle_ids = frozenset(s.vehicle.vehicle_id for s in slots if s.idle)
-        charges = {s.vehicle.vehicle_id: charge_wh / s.vehicle.profile.battery_wh for s in slots
-                   if s.idle and (charge_wh := _charge_wh(s)) is not None and s.vehicle.profile.battery_wh > 0}
-        events = self._replan_events(now_s, vehicle_specs, specs, idle_ids, charges)
-        if events is None or self._last is None:
-            result = plan_fleet_result(travel, vehicle_specs, list(specs.values()), now_s=now_s,
-                                       seed=self.config.seed,
-                                       time_budget_s=self.budget_s(self.config.time_budget_s, len(specs)),
-                                       objective=Objective(self.config.objective), handoff=self.config.handoff)
-            self._last = _LastPlan(result, now_s, self._airspace_key, specs, idle_ids, charges)
-            self.last_plan_kind = "full"
-        elif events:
-            result = replan(PlanState(self._last.result, now_s), events,
-                            self.budget_s(self.config.replan_budget_s, len(specs)),
-                            seed=self.config.seed)
-            self._last.result = result
-            self._last.specs = specs
-            self.last_plan_kind = "replan"
-        else:
-            result = self._last.result  # nothing changed: trips planned for later may be due now
-            self.last_plan_kind = "kept"
-        sorties = self.trips_due(result.plan, slots, specs, now_s)
-        self._last.dispatched.update(o for s in sorties for o in s.all_order_ids)
-        self._last.idle_ids = idle_ids - {s.vehicle_id for s in sorties}
-        self.last_plan_wall_s = time.perf_counter() - started
-        logger.debug("%s plan (%s): %d orders, %d vehicles, %d sorties in %.2f s", self.last_plan_kind,
-                     self.last_plan_reason, len(specs), len(vehicle_specs), len(sorties), self.last_plan_wall_s)
-        return sorties
+        with self._paths_lock:
+            started = time.perf_counter()
+            slots = [s for s in slots if not s.idle or self.usable(s)]
+            vehicle_specs = [spec for spec in (self.vehicle_spec(s) for s in slots) if spec is not None]
+            if not vehicle_specs or not any(s.idle for s in slots):
+                return []  # nobody can be sent (all drained): the plan in force stays for the next cycle
+            travel = self.travel(airspace, [s.vehicle for s in slots], now_s)
+            specs = {o.order_id: o for o in orders}
+            idle_ids = frozenset(s.vehicle.vehicle_id for s in slots if s.idle)
+            charges = {s.vehicle.vehicle_id: charge_wh / s.vehicle.profile.battery_wh for s in slots
+                       if s.idle and (charge_wh := _charge_wh(s)) is not None and s.vehicle.profile.battery_wh > 0}
+            events = self._replan_events(now_s, vehicle_specs, specs, idle_ids, charges)
+            if events is None or self._last is None:
+                result = plan_fleet_result(travel, vehicle_specs, list(specs.values()), now_s=now_s,
+                                           seed=self.config.seed,
+                                           time_budget_s=self.budget_s(self.config.time_budget_s, len(specs)),
+                                           objective=Objective(self.config.objective), handoff=self.config.handoff)
+                self._last = _LastPlan(result, now_s, self._airspace_key, specs, idle_ids, charges)
+                self.last_plan_kind = "full"
+            elif events:
+                result = replan(PlanState(self._last.result, now_s), events,
+                                self.budget_s(self.config.replan_budget_s, len(specs)),
+                                seed=self.config.seed)
+                self._last.result = result
+                self._last.specs = specs
+                self.last_plan_kind = "replan"
+            else:
+                result = self._last.result  # nothing changed: trips planned for later may be due now
+                self.last_plan_kind = "kept"
+            sorties = self.trips_due(result.plan, slots, specs, now_s)
+            self._last.dispatched.update(o for s in sorties for o in s.all_order_ids)
+            self._last.idle_ids = idle_ids - {s.vehicle_id for s in sorties}
+            self.last_plan_wall_s = time.perf_counter() - started
+            # how often the plan flies carried vehicles from the vans, and how many go out: the handoff's use
+            carried_trips = sum(1 for route in result.plan.routes for trip in route.trips()
+                                if trip and trip[0].kind is LegKind.LAUNCH)
+            logger.log(logging.INFO if sorties else logging.DEBUG,
+                       "%s plan (%s): %d orders, %d vehicles, %d carried trips planned; %d sorties (%d handoffs, "
+                       "%s parcels) in %.2f s", self.last_plan_kind, self.last_plan_reason, len(specs),
+                       len(vehicle_specs), carried_trips, len(sorties), sum(len(s.handoffs) for s in sorties),
+                       "/".join(str(len(s.all_order_ids)) for s in sorties), self.last_plan_wall_s)
+            return sorties
 
     def _replan_events(
         self,
@@ -514,8 +501,9 @@ class FleetPlanner:
                     continue
                 found = launch_and_recovery_stops(trip, stops)
                 if found is None:
-                    logger.warning("%s: trip of %s with %s is not launched and recovered at its stops",
-                                   sortie.vehicle_id, carried.vehicle_id, ", ".join(trip_order_ids(trip)))
+                    logger.warning("%s: trip of %s with %s is not launched and recovered at its stops (%s)",
+                                   sortie.vehicle_id, carried.vehicle_id, ", ".join(trip_order_ids(trip)),
+                                   unmatched_trip(trip, stops))
                     continue
                 launch_stop, recovery_stop = found
                 meet_at = van_kerb.get(recovery_stop.order_ids[-1])

@@ -12,8 +12,13 @@ an empty staged van gains nothing on orders still at the hub (measured in `pytho
 prediction`, rows `prepositioning`). Each staging is event `fleet.staged` (live stream; not a
 webhook) with the points and the forecast.
 
-Vans that carry drones or robots are not staged: their vehicles board at the hub when a handoff
-mission starts (`VanChoreography.load`), which a van away from the hub cannot do.
+A van that carries drones or robots is staged with them: they must be idle at the hub with at least
+`min_carried_charge_pct` (else the van waits at the hub), board there before it leaves (event
+`vehicle.loaded`, as at a handoff mission's start) and ride aboard to the staging point. They stay
+aboard: the van's next handoff mission does not board them again (`VanChoreography.load` skips
+vehicles aboard) and unloads them when back. Its parcels are still loaded at the hub, so that
+mission too goes via the hub first: launching at the staging point itself would need parcels
+aboard before the orders exist, which this does not do.
 """
 
 from __future__ import annotations
@@ -30,12 +35,13 @@ from mission_planner.clock import Clock
 from mission_planner.geodesy import LocalFrame
 from mission_planner.ground_paths import GroundNetwork
 
-from .adapters.base import Mission, MissionStep, StepKind, VehicleKind
+from .adapters.base import Carrier, Mission, MissionStep, StepKind, VehicleKind
 from .domain.orders import DeliveryMode
+from .errors import AdapterError
 from .fleet import Fleet, FleetVehicle
 from .learning.demand_model import DemandForecast, area_centre
 from .mission_control import MissionControl
-from .sorties import Sortie, van_away_from_hub_m
+from .sorties import AT_HUB_M, Sortie, van_away_from_hub_m
 from .store import outbox
 from .store.db import Database
 
@@ -53,6 +59,7 @@ class StagingConfig:
     lead_s: float = 1800.0
     peak_ratio: float = 1.5
     min_van_charge_pct: float = 80.0
+    min_carried_charge_pct: float = 90.0  # a carrier's drones and robots must be this charged to go with it
     check_period_wall_s: float = 2.0
 
 
@@ -156,6 +163,8 @@ class Stager:
             if van is None:
                 break
             vans.remove(van)
+            if not await self._board(van):
+                continue
             step = MissionStep(StepKind.GOTO, point.latitude_deg, point.longitude_deg)
             mission = Mission(f"{van.vehicle_id}-stage-{int(now_s)}", (step,), cruise_speed_m_s=van.profile.speed_m_s)
             sortie = Sortie(van.vehicle_id, DeliveryMode.VAN, mission, (), {}, 0.0,
@@ -173,10 +182,46 @@ class Stager:
         if vehicle.kind is not VehicleKind.VAN or state is None or self.missions.is_busy(vehicle.vehicle_id) \
                 or vehicle.out_of_service:
             return False
-        if any(v.carried_by == vehicle.vehicle_id for v in self.fleet):
-            return False  # a carrier's drones and robots board at the hub when its mission starts: it stays there
+        if not all(self._carried_ready(v, vehicle) for v in self.fleet if v.carried_by == vehicle.vehicle_id):
+            return False  # a carrier goes only with all its drones and robots, idle and charged at the hub
         charged = state.battery_remaining_pct is None or state.battery_remaining_pct >= self.config.min_van_charge_pct
         return charged and not van_away_from_hub_m(vehicle, state, self.frame)
+
+    def _carried_ready(self, carried: FleetVehicle, van: FleetVehicle) -> bool:
+        """A carried drone or robot can ride out with its van to a staging point: aboard already, or idle at the hub
+        and charged."""
+        if isinstance(van.adapter, Carrier) and carried.vehicle_id in van.adapter.carried:
+            return True
+        state = carried.state()
+        if state is None or carried.out_of_service or self.missions.is_busy(carried.vehicle_id):
+            return False
+        home = self.frame.to_local(carried.home_latitude_deg, carried.home_longitude_deg)
+        if math.dist(self.frame.to_local(state.latitude_deg, state.longitude_deg), home) > AT_HUB_M:
+            return False
+        return state.battery_remaining_pct is not None and \
+            state.battery_remaining_pct >= self.config.min_carried_charge_pct
+
+    async def _board(self, van: FleetVehicle) -> bool:
+        """Stow the van's drones and robots at the hub before it leaves for its staging point (each one event
+        `vehicle.loaded`); False (the van stays) when one cannot be boarded."""
+        carried = sorted(v.vehicle_id for v in self.fleet if v.carried_by == van.vehicle_id)
+        if not carried:
+            return True
+        adapter = van.adapter
+        if not isinstance(adapter, Carrier):
+            logger.warning("%s: not staged: its adapter cannot load %s", van.vehicle_id, ", ".join(carried))
+            return False
+        for vehicle_id in carried:
+            if vehicle_id in adapter.carried:
+                continue
+            try:
+                await adapter.load(vehicle_id)
+            except AdapterError as exc:
+                logger.warning("%s: not staged: could not load %s: %s", van.vehicle_id, vehicle_id, exc)
+                return False
+            await self.missions.lifecycle.carrying_event("loaded", van_id=van.vehicle_id, vehicle_id=vehicle_id,
+                                                         data={"for_staging": True})
+        return True
 
     def _xy(self, vehicle: FleetVehicle) -> tuple[float, float]:
         state = vehicle.state()
@@ -189,7 +234,9 @@ class Stager:
             "peak_starts_at_s": start_s, "local_hour": hour,
             "expected_orders": round(self.forecast.hour_total(hour), 2),
             "points": [{"vehicle_id": v, "latitude_deg": p.latitude_deg, "longitude_deg": p.longitude_deg,
-                        "expected_orders": p.expected_orders, "areas": list(p.areas)} for v, p in chosen],
+                        "expected_orders": p.expected_orders, "areas": list(p.areas),
+                        "carried": sorted(c.vehicle_id for c in self.fleet if c.carried_by == v)}
+                       for v, p in chosen],
         }
         await self.database.write_async(lambda s: outbox.append_event(
             s, hub_id=self.hub_id, event_type=STAGED, subject=f"hubs/{self.hub_id}", data=data, at_s=now_s,

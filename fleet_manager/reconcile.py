@@ -7,10 +7,14 @@ MISSION_CURRENT, mode and armed state) and then
 
     RUNNING .... adopted: a runner follows it to its end as if this process had started it;
     ENDED ...... settled: parcels released on the way are handed over, the rest brought back;
-    ABSENT ..... settled (running) or re-queued (pending: the parcels never left the hub);
+    ABSENT ..... pending: re-queued (the parcels never left the hub); running: the drops before the
+                 step last recorded in the store are handed over, the parcels after it go to
+                 `needs_review` (an operator confirms; verdict `review`), the mission is settled;
 
-a vehicle that cannot report its missions (no adoption capability) is recalled and its mission
-settled FAILED with the reason; one that cannot be asked now (no link) stays out of service with
+MAVLink drones and vans report their missions (a van: the mission id and step in its state); a
+vehicle that cannot (no adoption capability: Nav2 robots so far) and a van whose sortie launches
+drones or robots (their choreography is not rebuilt) is recalled and its mission settled FAILED
+with the reason; one that cannot be asked now (no link) stays out of service with
 its mission unsettled, so it is never given new orders while its old ones may still be aboard.
 Parcels are never lost (each ends delivered, or ready again with a reason) and never sent twice
 (a mission the vehicle still runs is followed, never uploaded again).
@@ -26,7 +30,15 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from .adapters.base import AdoptionReport, HeldMission, MissionAdoption, MissionOutcome
+from .adapters.base import (
+    AdoptionReport,
+    HeldMission,
+    Mission,
+    MissionAdoption,
+    MissionOutcome,
+    StepKind,
+    VehicleKind,
+)
 from .domain.errors import NotFound
 from .domain.orders import DeliveryMode, OrderStatus
 from .errors import AdapterError
@@ -53,7 +65,7 @@ class MissionReconciliation:
 
     mission_id: str
     vehicle_id: str
-    verdict: str  # adopted | settled | requeued | unsettled
+    verdict: str  # adopted | settled | requeued | review | unsettled
     reason: str
     order_ids: tuple[str, ...] = ()
     outcome: str | None = None
@@ -122,7 +134,10 @@ async def _reconcile_one(
     adapter = vehicle.adapter
     mission = mission_from_json(record.mission_id, record.steps,
                                 cruise_speed_m_s=record.details.get("cruise_speed_m_s"))
-    if not isinstance(adapter, MissionAdoption):
+    # A van adopted mid-route would leave the drones and robots it carries without their launch and recovery
+    # (the choreography is not rebuilt): such a sortie is recalled and settled as before.
+    carries = vehicle.kind is VehicleKind.VAN and any(step.kind is StepKind.WAIT for step in mission.steps)
+    if not isinstance(adapter, MissionAdoption) or carries:
         with contextlib.suppress(AdapterError):
             await adapter.return_home()
         if record.status is fleet_store.MissionStatus.PENDING:
@@ -135,6 +150,8 @@ async def _reconcile_one(
         return _hold(fleet, record, f"vehicle cannot be asked: {exc}")
     if seen.held is HeldMission.RUNNING:
         return await _adopt(lifecycle, missions, fleet, record, seen)
+    if seen.held is HeldMission.ABSENT and record.status is not fleet_store.MissionStatus.PENDING:
+        return await _absent_after_departure(lifecycle, missions, fleet, record, mission, seen.detail)
     if seen.held is HeldMission.ABSENT or (seen.steps_completed == 0 and not seen.handed_over_steps):
         return await _requeue(lifecycle, record, seen.detail)
     return await _settle(lifecycle, missions, fleet, record, seen.outcome or MissionOutcome.FAILED, seen.detail,
@@ -225,6 +242,48 @@ async def _settle(
     await missions.settle(running, outcome, why=reason)
     return MissionReconciliation(record.mission_id, record.vehicle_id, "settled", reason, tuple(aboard),
                                  outcome.value)
+
+
+async def _absent_after_departure(
+    lifecycle: OrderLifecycle, missions: MissionControl, fleet: Fleet, record: fleet_store.MissionRecord,
+    mission: Mission, detail: str,
+) -> MissionReconciliation:
+    """The vehicle flew the mission but no longer holds it (rebooted, or given another): its own report of
+    which step it had reached is gone, so the last telemetry this service recorded is the evidence.
+
+    A drop before the step last recorded happened: handed over. Any other parcel aboard may or may not
+    have left the vehicle after that record: it goes to `needs_review` for an operator to confirm,
+    never out again on its own (that could deliver it twice).
+    """
+    reached = await _recorded_step(lifecycle, record)
+    by_step = delivery_steps(mission)
+    handed = tuple(step for step in by_step if reached is not None and step < reached)
+    aboard = await _aboard(lifecycle, record)
+    unsure = [order_id for step, order_id in by_step.items() if step not in handed and order_id in aboard]
+    where = "no telemetry of it was recorded" if reached is None else f"last recorded at step {reached}"
+    why = f"{record.vehicle_id} no longer holds mission {record.mission_id} ({detail}); {where}"
+    if unsure:
+        await lifecycle.needs_review(order_ids=unsure, vehicle_id=record.vehicle_id,
+                                     why=f"{why}: whether it was handed over is unknown")
+    settled = await _settle(lifecycle, missions, fleet, record, MissionOutcome.FAILED, why, handed)
+    verdict = "review" if unsure else "settled"
+    return MissionReconciliation(record.mission_id, record.vehicle_id, verdict, why, tuple(unsure) or settled.order_ids,
+                                 settled.outcome)
+
+
+async def _recorded_step(lifecycle: OrderLifecycle, record: fleet_store.MissionRecord) -> int | None:
+    """The mission step the vehicle's last stored telemetry shows for this mission, None without one."""
+    def read(session: Session) -> int | None:
+        try:
+            state = fleet_store.get_vehicle(session, vehicle_id=record.vehicle_id).state
+        except NotFound:
+            return None
+        step = state.get("mission_step")
+        if state.get("mission_id") != record.mission_id or not isinstance(step, int):
+            return None
+        return step
+
+    return await lifecycle.database.read_async(read)
 
 
 async def _requeue(

@@ -2,13 +2,15 @@
 
 The safety monitors decide that a drone's remaining route crosses a new zone; this module plans
 the way around (to the parcel not yet delivered, then home) through the planner's safe paths,
-builds the replacement mission and has the mission control switch the drone to it. When no safe
-path exists it holds the drone; when the drone refuses the new mission it flies home if the
-straight line home is clear, else holds.
+builds the replacement mission and has the mission control switch the drone to it. When the
+pending drop is out of reach (the zone covers it) the drone brings the parcel home; when no safe
+path home exists either it holds the drone; when the drone refuses the new mission it flies home
+if the straight line home is clear, else holds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from dataclasses import dataclass
@@ -16,8 +18,10 @@ from dataclasses import dataclass
 from shapely.geometry import LineString, Point
 
 from mission_planner.airspace import Airspace
+from mission_planner.drone_paths import DronePath
 from mission_planner.errors import PlanningError
 from mission_planner.geodesy import LocalFrame
+from mission_planner.terrain import ElevationGrid
 
 from .adapters.base import Mission, MissionStep, StepKind, VehicleState
 from .errors import AdapterError
@@ -40,15 +44,22 @@ class RerouteOutcome:
 class Rerouter:
     """Plans and sends re-routes for one hub's drones."""
 
-    def __init__(self, *, planner: FleetPlanner, missions: MissionControl, frame: LocalFrame) -> None:
+    def __init__(self, *, planner: FleetPlanner, missions: MissionControl, frame: LocalFrame,
+                 upload_attempts: int = 3) -> None:
         self.planner = planner
         self.missions = missions
         self.frame = frame
+        self.upload_attempts = upload_attempts  # tries of a recall mission before the RTL fallback
 
     @property
     def safety_margin_m(self) -> float:
         """How far drone paths keep from a blocking zone."""
         return self.planner.config.drone_safety_margin_m
+
+    async def _path(self, airspace: Airspace, altitude_m: float, start_xy: tuple[float, float],
+                    goal_xy: tuple[float, float], now_s: float) -> DronePath:
+        """`FleetPlanner.reroute_path` off the event loop: it waits while a plan runs (they share the path planner)."""
+        return await asyncio.to_thread(self.planner.reroute_path, airspace, altitude_m, start_xy, goal_xy, now_s)
 
     async def reroute(
         self, vehicle: FleetVehicle, state: VehicleState, airspace: Airspace, names: str, now_s: float
@@ -66,15 +77,27 @@ class Rerouter:
             if pending is not None:
                 order_id, latitude_deg, longitude_deg = pending
                 drop = self.frame.to_local(latitude_deg, longitude_deg)
-                to_drop = planner.reroute_path(airspace, altitude_m, here, drop, now_s)
-                home_path = planner.reroute_path(airspace, altitude_m, drop, home, now_s)
+                to_drop = await self._path(airspace, altitude_m, here, drop, now_s)
+                home_path = await self._path(airspace, altitude_m, drop, home, now_s)
                 stop: Stop | None = Stop(order_id, latitude_deg, longitude_deg)
             else:
                 to_drop, stop = None, None
-                home_path = planner.reroute_path(airspace, altitude_m, here, home, now_s)
+                home_path = await self._path(airspace, altitude_m, here, home, now_s)
         except PlanningError as exc:
-            await vehicle.adapter.pause()
-            return RerouteOutcome("zone_recall", f"no safe path around {names} ({exc}): holding position")
+            if pending is None:
+                await vehicle.adapter.pause()
+                return RerouteOutcome("zone_recall", f"no safe path around {names} ({exc}): holding position")
+            # The drop itself is out of reach (inside the new zone or its margin): the parcel comes back
+            # with the drone and goes out again later, rather than the drone hovering until its pack runs down.
+            try:
+                home_path = planner.reroute_path(airspace, altitude_m, here, home, now_s)
+            except PlanningError as home_exc:
+                await vehicle.adapter.pause()
+                return RerouteOutcome("zone_recall", f"no safe path around {names} ({exc}; home: {home_exc}): "
+                                                     "holding position")
+            to_drop, stop = None, None
+            logger.warning("%s: drop of %s unreachable since %s (%s): bringing it back", vehicle.vehicle_id,
+                           pending[0], names, exc)
         mission = drone_reroute(
             planner.next_mission_id(vehicle.vehicle_id, now_s), stop, to_drop, home_path, self.frame,
             cruise_speed_m_s=vehicle.profile.speed_m_s,
@@ -97,20 +120,77 @@ class Rerouter:
             return RerouteOutcome("zone_recall", f"re-route around {names} refused ({exc}): returning home")
         return RerouteOutcome("zone_reroute", f"re-routed around {names} with mission {mission.mission_id}")
 
+    async def recall(self, vehicle: FleetVehicle, airspace: Airspace, now_s: float) -> None:
+        """Bring a drone in now, the safe way for where it flies: over terrain a hub drone flies a terrain-following
+        path home and a van-launched one to its recovery point; elsewhere (or with no position) an RTL."""
+        state = vehicle.state()
+        if state is not None and not state.armed:
+            return  # landed and disarmed (a timed-out mission that ended on the ground): nothing to bring in
+        if self.planner.terrain is None or state is None or not state.position_valid:
+            await vehicle.adapter.return_home()
+        elif vehicle.carried_by is None:
+            await self.go_home(vehicle, state, airspace, now_s)
+        else:
+            await self.go_to_recovery(vehicle, state, airspace, now_s)
+
     async def go_home(self, vehicle: FleetVehicle, state: VehicleState, airspace: Airspace, now_s: float) -> None:
         """Send a hub drone home now along a safe path (over terrain: following the ground, where an RTL flies
-        straight at a height above home and may meet a ridge); RTL when no path or mission can be had."""
+        straight at a height above home and may meet a ridge); RTL only when no path can be had or the drone
+        refuses the mission on every try (the autopilot then flies its RTL, above terrain when RTL_ALT_TYPE 1)."""
         here = self.frame.to_local(state.latitude_deg, state.longitude_deg)
         home = self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg)
         altitude_m = vehicle.profile.cruise_altitude_m or max(state.relative_altitude_m, 30.0)
         try:
-            home_path = self.planner.reroute_path(airspace, altitude_m, here, home, now_s)
+            home_path = await self._path(airspace, altitude_m, here, home, now_s)
             mission = drone_reroute(self.planner.next_mission_id(vehicle.vehicle_id, now_s), None, None, home_path,
                                     self.frame, cruise_speed_m_s=vehicle.profile.speed_m_s)
-            await self.missions.replace_mission(vehicle, mission)
+            await self._send(vehicle, mission)
         except (PlanningError, AdapterError) as exc:
             logger.warning("%s: no safe path home (%s): RTL", vehicle.vehicle_id, exc)
             await vehicle.adapter.return_home()
+
+    async def go_to_recovery(self, vehicle: FleetVehicle, state: VehicleState, airspace: Airspace,
+                             now_s: float) -> None:
+        """Send a van-launched drone (recalled for its battery) straight to where its mission ends, along a
+        terrain-following path: beside the van at its recovery stop (the mission's LAND), or the launch stop
+        when recovered there. An RTL would fly to the launch stop, long left behind by the van. Only when no
+        such mission can be had (none in flight to take the point from, or refused on every try) does it RTL:
+        a holding drone would stay until the autopilot's battery failsafe, which flies the same RTL with less
+        energy left.
+
+        Altitudes stay relative to the drone's home (its launch point), whose ground the mission in flight
+        encodes: a GOTO's ground above home is the ground under it minus the ground at home.
+        """
+        running = self.missions.running.get(vehicle.vehicle_id)
+        terrain = self.planner.terrain
+        try:
+            if running is None or terrain is None:
+                raise PlanningError("no mission in flight over terrain to take the recovery point from")
+            goal, land_at, home_ground_m = _recovery_point(running.mission, terrain, self.frame)
+            here = self.frame.to_local(state.latitude_deg, state.longitude_deg)
+            altitude_m = vehicle.profile.cruise_altitude_m or max(state.relative_altitude_m, 30.0)
+            path = await self._path(airspace, altitude_m, here, goal, now_s)
+            mission = drone_reroute(self.planner.next_mission_id(vehicle.vehicle_id, now_s), None, None, path,
+                                    self.frame, cruise_speed_m_s=vehicle.profile.speed_m_s,
+                                    home_ground_m=home_ground_m, land_at=land_at)
+            await self._send(vehicle, mission)
+        except (PlanningError, AdapterError) as exc:
+            logger.warning("%s: no safe path to its recovery point (%s): RTL", vehicle.vehicle_id, exc)
+            await vehicle.adapter.return_home()
+
+    async def _send(self, vehicle: FleetVehicle, mission: Mission) -> None:
+        """`MissionControl.replace_mission`, tried again after a refusal: under load a mission or fence upload
+        times out or is cancelled now and then, and a retry is far safer than the fallback (an RTL)."""
+        attempts = max(1, self.upload_attempts)
+        for attempt in range(1, attempts + 1):
+            try:
+                await self.missions.replace_mission(vehicle, mission)
+                return
+            except AdapterError as exc:
+                if attempt == attempts:
+                    raise
+                logger.warning("%s: mission %s refused (%s): try %d of %d", vehicle.vehicle_id,
+                               mission.mission_id, exc, attempt + 1, attempts)
 
     def _escape(self, airspace: Airspace, here: tuple[float, float], altitude_m: float,
                 now_s: float) -> tuple[float, float] | None:
@@ -133,3 +213,22 @@ class Rerouter:
             return None
         scale = (margin_m + 5.0) / length
         return nearest.x + dx * scale, nearest.y + dy * scale
+
+
+def _recovery_point(mission: Mission, terrain: ElevationGrid,
+                    frame: LocalFrame) -> tuple[tuple[float, float], tuple[float, float] | None, float]:
+    """Where a van-launched drone's mission ends (local xy), the LAND point (lat, lon) or None when it returns to
+    its launch point, and the ground at home (m above sea level) its altitudes are relative to."""
+    gotos = [(s.latitude_deg, s.longitude_deg, s.ground_above_home_m) for s in mission.steps
+             if s.kind is StepKind.GOTO and s.latitude_deg is not None and s.longitude_deg is not None]
+    if not gotos:
+        raise PlanningError(f"mission {mission.mission_id} has no waypoint to take its home ground from")
+    latitude_deg, longitude_deg, ground_above_home_m = gotos[0]
+    first_xy = frame.to_local(latitude_deg, longitude_deg)
+    home_ground_m = terrain.elevation_at(*first_xy) - ground_above_home_m
+    last = mission.steps[-1]
+    if last.kind is StepKind.LAND and last.latitude_deg is not None and last.longitude_deg is not None:
+        land_at = (last.latitude_deg, last.longitude_deg)
+        return frame.to_local(*land_at), land_at, home_ground_m
+    # recovered where it was launched: the first waypoint is the top of the climb above the launch point
+    return first_xy, None, home_ground_m

@@ -30,7 +30,7 @@ from fastapi import FastAPI
 from mission_planner.clock import Clock
 from mission_planner.geodesy import LocalFrame
 
-from .adapters.base import Geofence, LinkStatus, VehicleAdapter, VehicleState
+from .adapters.base import Geofence, LinkStatus, Mission, VehicleAdapter, VehicleState
 from .adapters.factory import AdapterFactory
 from .api.app import BackgroundJob, create_app
 from .bus.commands import CommandResponder, CommandRouter
@@ -56,7 +56,8 @@ from .mission_control import MissionConfig, MissionControl
 from .monitors import MonitorConfig, SafetyMonitor
 from .operator_commands import AdapterCommander, HubCommandExecutor
 from .order_lifecycle import AttemptPolicy, OrderLifecycle
-from .planning import FleetPlanner, PlanningConfig, dispatcher_handoff
+from .planning import FleetPlanner
+from .planning_config import PlanningConfig, dispatcher_handoff
 from .prepositioning import Stager, StagingConfig
 from .reroute import Rerouter
 from .store import lockers as locker_store
@@ -66,6 +67,7 @@ from .telemetry_recorder import TelemetryRecorder
 from .traffic_reroute import TrafficRerouteConfig, TrafficRerouter
 from .world import World, load_world
 from .world.model import world_spec
+from .zone_rules import mission_conflicts
 
 logger = logging.getLogger(__name__)
 
@@ -116,9 +118,19 @@ def build_hub(
         fence = planner.fence_airspace(airspace.current, vehicle.profile.cruise_altitude_m, clock.now())
         return Geofence.from_airspace(fence)
 
+    async def zones_crossed(vehicle: FleetVehicle, mission: Mission) -> list[str]:
+        # The store's zones now: the dispatcher hears of a zone only between its planning cycles.
+        current = await airspace.refresh()
+        state = vehicle.state()
+        start = (state.latitude_deg, state.longitude_deg) if state is not None and state.position_valid else None
+        return mission_conflicts(current, world.frame, start,
+                                 (vehicle.home_latitude_deg, vehicle.home_longitude_deg), mission.steps,
+                                 vehicle.profile.cruise_altitude_m or 60.0, clock.now())
+
     wake: list[Dispatcher] = []  # the dispatcher is built after the mission control it wakes
     missions = MissionControl(fleet=fleet, lifecycle=lifecycle, clock=clock, geofence_for=geofence_for,
-                              on_vehicle_free=lambda: wake[0].wake() if wake else None, config=mission_config)
+                              on_vehicle_free=lambda: wake[0].wake() if wake else None, config=mission_config,
+                              zones_crossed=zones_crossed)
     forecaster = CustomsForecaster(database=database, clock=clock, hub_id=hub_id,
                                    config=customs) if customs is not None and customs.model is not None else None
     dispatcher = Dispatcher(database=database, fleet=fleet, planner=planner, missions=missions, lifecycle=lifecycle,
@@ -126,6 +138,7 @@ def build_hub(
                             customs=forecaster)
     wake.append(dispatcher)
     rerouter = Rerouter(planner=planner, missions=missions, frame=world.frame)
+    missions.recall_drone = lambda vehicle: rerouter.recall(vehicle, airspace.current, clock.now())
     monitor = SafetyMonitor(fleet=fleet, clock=clock, frame=world.frame, airspace=airspace, missions=missions,
                             rerouter=rerouter, database=database, config=monitor_config)
     telemetry = TelemetryRecorder(database=database, fleet=fleet, hub_id=hub_id, on_vehicle_located=dispatcher.wake)
@@ -449,7 +462,8 @@ def _learnt(settings: Settings, models: ModelSet | None) -> dict[str, Any]:
             "demand": models.demand if models else None,
             "staging": StagingConfig(enabled=settings.staging_enabled, lead_s=settings.staging_lead_s,
                                      peak_ratio=settings.staging_peak_ratio,
-                                     min_van_charge_pct=settings.staging_min_van_charge_pct),
+                                     min_van_charge_pct=settings.staging_min_van_charge_pct,
+                                     min_carried_charge_pct=settings.staging_min_carried_charge_pct),
             "traffic_reroute": TrafficRerouteConfig(enabled=settings.traffic_reroute_enabled,
                                                     min_saving_s=settings.traffic_reroute_min_saving_s,
                                                     min_saving_ratio=settings.traffic_reroute_min_saving_ratio)}
@@ -508,11 +522,12 @@ def _links(fleet: Fleet) -> list[VehicleLink]:
     for vehicle in fleet:
         state = vehicle.state()
         if vehicle.out_of_service.startswith(LINK_DOWN):
-            links.append(VehicleLink(vehicle.vehicle_id, False, vehicle.out_of_service))
+            links.append(VehicleLink(vehicle.vehicle_id, False, vehicle.out_of_service, vehicle.hub_id))
         elif state is None or state.link is not LinkStatus.CONNECTED:
-            links.append(VehicleLink(vehicle.vehicle_id, False, f"link {state.link.value if state else 'not up'}"))
+            links.append(VehicleLink(vehicle.vehicle_id, False, f"link {state.link.value if state else 'not up'}",
+                                     vehicle.hub_id))
         else:
-            links.append(VehicleLink(vehicle.vehicle_id, True))
+            links.append(VehicleLink(vehicle.vehicle_id, True, hub_id=vehicle.hub_id))
     return links
 
 

@@ -5,12 +5,14 @@ tail, vehicle links) each run under `Supervisor.supervise`. An exception that es
 loop passes catch their own errors; this is what they did not foresee) is logged with its
 traceback, counted, and the job is started again after a backoff that doubles up to
 `backoff_max_s` and resets once the job has run `healthy_after_s` without failing. `/healthz`
-shows each job's liveness and restart count (`JobHealth`), `/readyz` whether all are alive.
+shows each job's liveness and restart count (`JobHealth`), `/readyz` whether all are alive and
+whether the vehicles that are down still let the process serve (`VehiclePolicy`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -51,6 +53,32 @@ class VehicleLink:
     vehicle_id: str
     connected: bool
     why: str = ""
+    hub_id: str = ""
+
+
+class VehiclePolicy(enum.StrEnum):
+    """How vehicles that are down weigh on /readyz (`FINALMILE_READYZ_VEHICLES`)."""
+
+    EVERY_HUB_HAS_ONE = "every_hub_has_one"  # 503 when a hub has vehicles and none is up; degraded otherwise
+    ALL_UP = "all_up"  # 503 while any vehicle is down
+    IGNORE = "ignore"  # vehicles never make the process unready (still listed, status degraded)
+
+
+def vehicle_readiness(links: list[VehicleLink], policy: VehiclePolicy) -> tuple[bool, list[str]]:
+    """(whether the vehicles let the process be ready under `policy`, hubs with vehicles none of which is up).
+
+    A hub with no vehicle up cannot deliver: a load balancer or an orchestrator should route its
+    work to a process that can (a standby), so by default that makes the process unready.
+    """
+    by_hub: dict[str, bool] = {}
+    for link in links:
+        by_hub[link.hub_id] = by_hub.get(link.hub_id, False) or link.connected
+    empty_hubs = sorted(hub for hub, any_up in by_hub.items() if not any_up)
+    if policy is VehiclePolicy.IGNORE:
+        return True, empty_hubs
+    if policy is VehiclePolicy.ALL_UP:
+        return all(link.connected for link in links), empty_hubs
+    return not empty_hubs, empty_hubs
 
 
 @dataclass(frozen=True)

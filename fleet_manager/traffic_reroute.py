@@ -9,16 +9,22 @@ route through it (`mission_planner.traffic_routes`). When the new route saves at
 its adapter's link: the same remaining steps with GOTO via points that make its navigation follow
 the new route. Each re-route is event `vehicle.rerouted` (stream and webhooks) with its reason.
 
-A van is weighed again only when its mission or the set of reports in force changes. Vans with
-carried vehicles still to launch or recover are left alone (their choreography waits on step
-indices of the mission it started with). The hour's rush factor slows every street alike and so
-never changes the choice; it is left out of the times.
+A van is weighed again only when its mission or the set of reports in force changes, and not while
+it is held at a stop for the drones or robots it carries. Every stop stays in the new mission, so
+launch and recovery stops keep their place; the new mission's steps are mapped to those of the
+van's first mission (`RerouteDecision.step_origin`, kept with the running mission) so that the
+choreography, which waits on step indices of the first mission, still launches and recovers at
+its stops. The parcels still aboard get new ETA windows for the new route through the traffic
+(`OrderLifecycle.rerouted_etas`; API `eta`, and `eta_windows` in the event). The hour's rush
+factor (`learning.traffic_profile`) is one factor per hour for every street alike, so it never
+changes the choice; it is left out of the times.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,9 +123,8 @@ class TrafficRerouter:
             if vehicle.kind is not VehicleKind.VAN or not key:
                 continue
             running = self.missions.running_mission(vehicle.vehicle_id)
-            if running is None or any(not task.done() for task in running.handoff_tasks) or (
-                    running.handoffs and not running.handoff_tasks):
-                continue
+            if running is None or self.missions.choreography.holding(vehicle.vehicle_id):
+                continue  # held at a stop for its drones or robots: weighed again once it drives on
             mission = running.mission
             if self._weighed.get(vehicle.vehicle_id) == (mission.mission_id, key):
                 continue
@@ -127,28 +132,32 @@ class TrafficRerouter:
             if state is None or state.mission_id != mission.mission_id or state.mission_step is None:
                 continue  # the van has not taken this mission yet: weigh it once it reports it
             self._weighed[vehicle.vehicle_id] = (mission.mission_id, key)
-            decision = await asyncio.to_thread(self._decide, vehicle, mission, state.mission_step,
-                                               (state.latitude_deg, state.longitude_deg), active, key, now_s)
+            decision = await asyncio.to_thread(self._decide, vehicle, mission, running.step_origin,
+                                               state.mission_step, (state.latitude_deg, state.longitude_deg),
+                                               active, key, now_s)
             if decision is None:
                 continue
-            new_mission, comparison = decision
+            new_mission, comparison = decision.mission, decision.comparison
             try:
-                await self.missions.replace_mission(vehicle, new_mission)
+                await self.missions.replace_mission(vehicle, new_mission, step_origin=decision.step_origin)
             except AdapterError as exc:
                 logger.warning("%s: traffic re-route refused (%s): driving on", vehicle.vehicle_id, exc)
                 continue
             self._weighed[vehicle.vehicle_id] = (new_mission.mission_id, key)
             reroute = TrafficReroute(vehicle.vehicle_id, new_mission.mission_id, mission.mission_id, key, comparison)
-            await self._record(reroute, active, now_s)
+            # the parcels still aboard get windows for the new route through the traffic (API `eta`, the event)
+            windows = await self.missions.lifecycle.rerouted_etas(
+                drive_to_stop_s={o: d for o, d in decision.drive_to_stop_s.items() if o in running.aboard})
+            await self._record(reroute, active, now_s, windows)
             self.reroutes.append(reroute)
             done.append(reroute)
             logger.info("%s: re-routed for traffic (%s), saves %.0f s", vehicle.vehicle_id, ", ".join(key),
                         comparison.saving_s)
         return done
 
-    def _decide(self, vehicle: FleetVehicle, mission: Mission, step_index: int, position: tuple[float, float],
-                active: list[TrafficReport], key: tuple[str, ...],
-                now_s: float) -> tuple[Mission, RouteComparison] | None:
+    def _decide(self, vehicle: FleetVehicle, mission: Mission, step_origin: tuple[int | None, ...] | None,
+                step_index: int, position: tuple[float, float], active: list[TrafficReport], key: tuple[str, ...],
+                now_s: float) -> RerouteDecision | None:
         """The replacement mission and its comparison, or None when driving on is as good (or no route exists)."""
         freeflow = self._network(vehicle.profile.speed_m_s, (), active, now_s)
         traffic = self._network(vehicle.profile.speed_m_s, key, active, now_s)
@@ -157,7 +166,7 @@ class TrafficRerouter:
         try:
             return reroute_mission(
                 freeflow, traffic, self.frame, mission, step_index, self.frame.to_local(*position), home,
-                self.config, f"{vehicle.vehicle_id}-{int(now_s)}-t{self._sequence}")
+                self.config, f"{vehicle.vehicle_id}-{int(now_s)}-t{self._sequence}", step_origin)
         except (PathError, PlanningError) as exc:
             logger.warning("%s: no street route for a traffic re-route: %s", vehicle.vehicle_id, exc)
             return None
@@ -175,24 +184,44 @@ class TrafficRerouter:
             self._networks[cache_key] = network
         return network
 
-    async def _record(self, reroute: TrafficReroute, reports: list[TrafficReport], now_s: float) -> None:
-        data = reroute.event_data(reports)
+    async def _record(self, reroute: TrafficReroute, reports: list[TrafficReport], now_s: float,
+                      windows: dict[str, dict[str, Any]]) -> None:
+        data = {**reroute.event_data(reports), "eta_windows": windows}
         await self.database.write_async(lambda s: outbox.append_event(
             s, hub_id=self.hub_id, event_type=REROUTED, subject=f"vehicles/{reroute.vehicle_id}", data=data,
             at_s=now_s))
 
 
+@dataclass(frozen=True)
+class RerouteDecision:
+    """A replacement mission, why it pays, and what it changes for the van's choreography and parcels."""
+
+    mission: Mission
+    comparison: RouteComparison
+    # per step of `mission`: the step of the van's first mission it stands for (None: a via point of a re-route)
+    step_origin: tuple[int | None, ...]
+    # per parcel still to hand over: (drive s to its stop on the new route through traffic, extra s over free flow)
+    drive_to_stop_s: dict[str, tuple[float, float]]
+
+
 def reroute_mission(
     freeflow: GroundNetwork, traffic: GroundNetwork, frame: LocalFrame, mission: Mission, step_index: int,
     position_xy: tuple[float, float], home_xy: tuple[float, float], config: TrafficRerouteConfig, mission_id: str,
-) -> tuple[Mission, RouteComparison] | None:
+    step_origin: Sequence[int | None] | None = None,
+) -> RerouteDecision | None:
     """A van's replacement mission through `traffic` from step `step_index` on and the comparison behind it, or
     None when driving on is as good (PathError when a stop cannot be reached).
 
-    The remaining steps stay as they are; GOTO via points are put before each stop so that the van's
-    free-flow navigation drives the new legs (an earlier re-route's via points are dropped).
+    The remaining steps stay as they are (launch and recovery stops of carried vehicles included); GOTO via
+    points are put before each stop so that the van's free-flow navigation drives the new legs. `step_origin`
+    maps the steps of `mission` to those of the van's first mission (None when `mission` is the first); an
+    earlier re-route's via points (origin None) are dropped, every other step is a stop the van still makes.
     """
-    remaining = list(mission.steps[step_index:])
+    origin = list(step_origin) if step_origin is not None else list(range(len(mission.steps)))
+    if len(origin) != len(mission.steps):
+        raise PlanningError(f"step origin has {len(origin)} entries for the {len(mission.steps)} steps of "
+                            f"mission {mission.mission_id}")
+    remaining = list(zip(mission.steps[step_index:], origin[step_index:], strict=True))
 
     def target(step: MissionStep) -> tuple[float, float] | None:
         if step.kind is StepKind.RETURN:
@@ -202,23 +231,32 @@ def reroute_mission(
             return frame.to_local(step.latitude_deg, step.longitude_deg)
         return None
 
-    driven = [xy for step in remaining if (xy := target(step)) is not None]
-    stops = [xy for step in remaining if step.kind is not StepKind.GOTO and (xy := target(step)) is not None]
-    if not stops:
+    driven = [xy for step, _o in remaining if (xy := target(step)) is not None]
+    stop_steps = [(step, xy) for step, o in remaining if o is not None and (xy := target(step)) is not None]
+    if not stop_steps:
         return None
-    comparison = compare_routes(freeflow, traffic, position_xy, driven, stops)
+    comparison = compare_routes(freeflow, traffic, position_xy, driven, [xy for _s, xy in stop_steps])
     saving_s = comparison.saving_s
     if saving_s < config.min_saving_s or saving_s < config.min_saving_ratio * comparison.stay_s:
         return None
     graph = freeflow.graph
     steps: list[MissionStep] = []
+    new_origin: list[int | None] = []
     legs = iter(comparison.best_legs)
-    for step in remaining:
-        if step.kind is StepKind.GOTO:
+    for step, step_origin_index in remaining:
+        if step_origin_index is None:
             continue  # an earlier re-route's via points: the new legs bring their own
         if target(step) is not None:
             for node in via_nodes(freeflow, next(legs)):
                 latitude_deg, longitude_deg = frame.to_wgs84(graph.nodes[node]["x_m"], graph.nodes[node]["y_m"])
                 steps.append(MissionStep(StepKind.GOTO, latitude_deg, longitude_deg))
+                new_origin.append(None)
         steps.append(step)
-    return Mission(mission_id, tuple(steps), cruise_speed_m_s=mission.cruise_speed_m_s), comparison
+        new_origin.append(step_origin_index)
+    drive_to_stop_s = {
+        step.order_id: (round(best_s, 1), round(best_s - free_s, 1))
+        for (step, _xy), best_s, free_s in zip(stop_steps, comparison.best_arrival_s, comparison.freeflow_arrival_s,
+                                               strict=True)
+        if step.kind is StepKind.DELIVER and step.order_id}
+    return RerouteDecision(Mission(mission_id, tuple(steps), cruise_speed_m_s=mission.cruise_speed_m_s), comparison,
+                           tuple(new_origin), drive_to_stop_s)

@@ -48,6 +48,10 @@ class VanChoreography:
         self._trips: dict[str, asyncio.Task[None]] = {}  # carried vehicle -> its own mission's runner, until recovered
         self._launching: dict[str, asyncio.Lock] = {}  # van -> held while one of its vehicles is being launched
 
+    def holding(self, van_id: str) -> bool:
+        """The van is held at a stop (launching or recovering a vehicle): its route must not change now."""
+        return self._holds.get(van_id, 0) > 0
+
     async def load(self, running: RunningMission) -> None:
         """Stow the van's drones and robots at the hub before it leaves; one that cannot be loaded stays home."""
         van = running.vehicle.adapter

@@ -7,11 +7,15 @@ them in flight and the simulated day counts violations with them for its KPIs.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from shapely.geometry import Point
 
 from mission_planner.airspace import Airspace, Zone, ZoneKind
+from mission_planner.geodesy import LocalFrame
+
+from .adapters.base import MissionStep
 
 
 def zone_blocks_at(zone: Zone, when_s: float, altitude_m: float) -> bool:
@@ -21,6 +25,28 @@ def zone_blocks_at(zone: Zone, when_s: float, altitude_m: float) -> bool:
     if not (zone.lower_m <= altitude_m <= zone.upper_m):
         return False
     return zone.active_at(dt.datetime.fromtimestamp(when_s, dt.UTC))
+
+
+def mission_conflicts(airspace: Airspace, frame: LocalFrame, start: tuple[float, float] | None,
+                      home: tuple[float, float], steps: Sequence[MissionStep], cruise_altitude_m: float,
+                      when_s: float) -> list[str]:
+    """Ids of the zones blocking at `when_s` that a drone mission's straight legs cross (no margin).
+
+    The legs run from `start` (lat, lon; None: from the first step) through every step with a
+    position to `home`, at each step's altitude above home (or the cruise altitude).
+    """
+    points: list[tuple[float, float, float]] = []
+    if start is not None:
+        points.append((*frame.to_local(*start), cruise_altitude_m))
+    for step in steps:
+        if step.latitude_deg is not None and step.longitude_deg is not None:
+            altitude_m = step.altitude_m if step.altitude_m is not None else cruise_altitude_m
+            points.append((*frame.to_local(step.latitude_deg, step.longitude_deg), max(altitude_m, 1.0)))
+    points.append((*frame.to_local(*home), cruise_altitude_m))
+    if len(points) < 2:
+        return []
+    blocking = Airspace(frame, tuple(z for z in airspace.zones if z.kind is not ZoneKind.OPERATING_AREA))
+    return blocking.path_conflicts(points, start_s=when_s, end_s=when_s)
 
 
 def position_violation(airspace: Airspace, x_m: float, y_m: float, altitude_m: float, when_s: float) -> str | None:

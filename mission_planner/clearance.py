@@ -11,7 +11,11 @@ and the world's `ElevationGrid`, each airborne sample is judged:
   above `column_speed_m_s`. Planned paths climb, descend and drop parcels in vertical columns
   (take-off, landing, the drop at a doorstep), which are below the band by design; so a slow
   sample low down is a column, not a violation. Below the ground itself (height < 0) always
-  counts, whatever the speed;
+  counts, whatever the speed, except a still sample within `ground_tolerance_m` of the ground:
+  a drone that touched down away from home (a van-launched drone landing at a later stop, up or
+  down the valley from its launch point) stays armed for a moment while standing on that ground,
+  and its report (latitude to 1e-7 degrees, altitude to 1 mm) lands a few centimetres either side
+  of the elevation model there;
 - **outside terrain**: no elevation there, so its clearance cannot be vouched for.
 
 Consecutive offending samples of one vehicle and one kind make one episode; a good sample, a
@@ -79,6 +83,7 @@ def terrain_clearance_violations(
     min_clearance_m: float = 30.0,
     max_clearance_m: float = 120.0,
     column_speed_m_s: float = 1.0,
+    ground_tolerance_m: float = 0.1,
 ) -> list[ClearanceViolation]:
     """Violation episodes in `reports` (any order; sorted by time per vehicle), ordered by start time."""
     if not (0.0 <= min_clearance_m < max_clearance_m and math.isfinite(max_clearance_m)):
@@ -87,6 +92,8 @@ def terrain_clearance_violations(
         )
     if not (math.isfinite(column_speed_m_s) and column_speed_m_s >= 0):
         raise PlanningError(f"column_speed_m_s must be a finite number >= 0, got {column_speed_m_s!r}")
+    if not (math.isfinite(ground_tolerance_m) and ground_tolerance_m >= 0):
+        raise PlanningError(f"ground_tolerance_m must be a finite number >= 0, got {ground_tolerance_m!r}")
     for report in reports:
         values = (report.at_s, report.latitude_deg, report.longitude_deg, report.altitude_amsl_m)
         if not all(math.isfinite(v) for v in values):
@@ -98,7 +105,8 @@ def terrain_clearance_violations(
     for vehicle_id in sorted(by_vehicle):
         track = sorted(by_vehicle[vehicle_id], key=lambda r: r.at_s)
         episodes.extend(
-            _track_episodes(vehicle_id, track, terrain, frame, min_clearance_m, max_clearance_m, column_speed_m_s)
+            _track_episodes(vehicle_id, track, terrain, frame, min_clearance_m, max_clearance_m, column_speed_m_s,
+                            ground_tolerance_m)
         )
     return sorted(episodes, key=lambda e: (e.start_s, e.vehicle_id))
 
@@ -111,6 +119,7 @@ def _track_episodes(
     min_clearance_m: float,
     max_clearance_m: float,
     column_speed_m_s: float,
+    ground_tolerance_m: float,
 ) -> list[ClearanceViolation]:
     latitude = np.array([r.latitude_deg for r in track])
     longitude = np.array([r.longitude_deg for r in track])
@@ -130,7 +139,9 @@ def _track_episodes(
             kinds.append(ClearanceKind.OUTSIDE_TERRAIN)
         elif height[i] > max_clearance_m:
             kinds.append(ClearanceKind.TOO_HIGH)
-        elif height[i] < 0 or (height[i] < min_clearance_m and speed[i] > column_speed_m_s):
+        elif speed[i] <= column_speed_m_s and -ground_tolerance_m <= height[i] < min_clearance_m:
+            kinds.append(None)  # a column, or standing on the ground (to the reports' precision)
+        elif height[i] < min_clearance_m:  # moving on low down, or below the ground
             kinds.append(ClearanceKind.TOO_LOW)
         else:
             kinds.append(None)

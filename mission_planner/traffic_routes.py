@@ -28,6 +28,8 @@ class RouteComparison:
     best_s: float
     best_m: float
     best_legs: tuple[tuple[Hashable, ...], ...]  # node path per leg of the fastest route, one per target
+    best_arrival_s: tuple[float, ...] = ()  # drive time to each stop along the fastest route through the traffic
+    freeflow_arrival_s: tuple[float, ...] = ()  # drive time to each stop at free flow (what a plan assumed)
 
     @property
     def saving_s(self) -> float:
@@ -56,15 +58,21 @@ def compare_routes(
         target = freeflow.nearest_node(*xy)
         stay_nodes.extend(freeflow.path(stay_nodes[-1], target).nodes[1:])
     legs: list[tuple[Hashable, ...]] = []
+    best_arrival_s: list[float] = []
+    freeflow_arrival_s: list[float] = []
     here = start
     for xy in stop_targets_xy:
         leg = traffic.path(here, traffic.nearest_node(*xy)).nodes
+        best_arrival_s.append((best_arrival_s[-1] if best_arrival_s else 0.0) + traffic.path_time_s(leg))
+        freeflow_arrival_s.append((freeflow_arrival_s[-1] if freeflow_arrival_s else 0.0)
+                                  + freeflow.path(here, leg[-1]).duration_s)
         legs.append(leg)
         here = leg[-1]
     best_nodes = [start, *(node for leg in legs for node in leg[1:])]
     return RouteComparison(
         stay_s=traffic.path_time_s(stay_nodes), stay_m=_length_m(graph, stay_nodes),
         best_s=traffic.path_time_s(best_nodes), best_m=_length_m(graph, best_nodes), best_legs=tuple(legs),
+        best_arrival_s=tuple(best_arrival_s), freeflow_arrival_s=tuple(freeflow_arrival_s),
     )
 
 

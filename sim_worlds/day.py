@@ -25,7 +25,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +67,19 @@ class RunOptions:
     sitl_binary: str | None = None
     progress: Callable[[float, float, dict[str, Any]], None] | None = None  # (elapsed_s, total_s, counters)
     on_url: Callable[[str], None] | None = None
+    # Benchmarks (`python -m benchmarks safety`): the drones' MAVLink URLs as the fleet manager should dial them
+    # (through a relay that drops links), and tasks that follow the running day (cancelled at its end).
+    drone_links: Callable[[list[str]], list[str]] | None = None
+    observers: Callable[[DayHandles], list[Coroutine[Any, Any, None]]] | None = None
+
+
+@dataclass(frozen=True)
+class DayHandles:
+    """What `RunOptions.observers` get once every vehicle is connected and the day's clock runs."""
+
+    runtime: Any  # fleet_manager.runtime.Runtime
+    clock: Clock
+    drone_control_url: str | None
 
 
 @dataclass
@@ -160,8 +173,10 @@ def _drone_sources(scenario: Scenario, world: World, options: RunOptions, run_di
         return [], None
     from .mavsim.process import MavsimProcess
 
+    # mavsim gets the ground's heights from the world (--terrain-world); SITL would wait for TERRAIN_DATA, which
+    # the fleet manager does not serve yet: there RTLs stay relative to home
     sim = MavsimProcess(count, speedup=scenario.speedup, home=(hub.latitude_deg, hub.longitude_deg, home_alt_m),
-                        params=drone_parameters(scenario, over_terrain=over_terrain),
+                        params=drone_parameters(scenario, over_terrain=over_terrain, terrain_data=over_terrain),
                         extra_args=("--event-log", str(run_dir / "mavsim-events.jsonl"),
                                     *(("--terrain-world", scenario.world) if over_terrain else ())), control=True,
                         exit_with_parent=True)
@@ -202,6 +217,8 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
 
     with ExitStack() as processes:
         drone_urls, drone_control_url = _drone_sources(scenario, world, options, run_dir, processes)
+        if options.drone_links is not None:
+            drone_urls = options.drone_links(drone_urls)
         robots_control_port = free_port() if scenario.fleet.vans.carries_robots > 0 else None
         robot_domain = None
         if options.with_robots and scenario.fleet.robots.count > 0:
@@ -263,6 +280,9 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
             if drone_control_url is not None:
                 followers.append(asyncio.create_task(
                     _hub_swap_station(drone_control_url, scenario, world, clock).run(), name="hub-swap"))
+            if options.observers is not None:
+                followers += [asyncio.create_task(observer) for observer in
+                              options.observers(DayHandles(runtime, clock, drone_control_url))]
             server = uvicorn.Server(uvicorn.Config(runtime.app, host="127.0.0.1", port=port, log_level="warning",
                                                    lifespan="on"))
             server_task = asyncio.create_task(server.serve(), name="fleet-api")

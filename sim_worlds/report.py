@@ -28,6 +28,7 @@ from matplotlib.patches import Polygon as PolygonPatch
 
 from mission_planner.airspace import ZoneKind
 
+from .comparison import fleet_use
 from .day import RunResult
 from .special_kpis import cold_chain_kpis, typed_address_kpis
 
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 TERMINAL_OR_KNOWN = frozenset({
     "received", "awaiting_customs", "ready", "planned", "assigned", "loaded", "out_for_delivery", "handed_off",
     "delivered", "attempt_failed", "rescheduled", "diverted_to_locker", "delivered_to_locker", "picked_up",
-    "returned_to_hub", "cancelled", "address_review", "on_hold",
+    "returned_to_hub", "cancelled", "address_review", "on_hold", "needs_review",
 })
 _MODE_COLOURS = {"drone": "#d62728", "robot": "#2ca02c", "van": "#1f77b4"}
 
@@ -119,6 +120,7 @@ def compute_kpis(result: RunResult) -> dict[str, Any]:
         "orders_total": len(orders),
         "delivered": len(delivered),
         "delivered_to_locker": len(to_locker),
+        "delivered_on_time": on_time,
         "on_time_pct": round(100.0 * on_time / done_count, 1) if done_count else None,
         "delivery_time_p50_s": _percentile(durations, 50),
         "delivery_time_p95_s": _percentile(durations, 95),
@@ -144,6 +146,7 @@ def compute_kpis(result: RunResult) -> dict[str, Any]:
         "zones_published": result.backend_stats.zones_published,
         "vehicles": {kind: sum(1 for t in result.tracks.values() if t.kind.value == kind)
                      for kind in ("drone", "robot", "van")},
+        **fleet_use(result.run_dir, result.database_url, scenario.hub_id),
         "skipped": result.skipped,
         "backend_api_errors": len(result.backend_stats.api_errors),
         **cold_chain_kpis(result.database_url, scenario.hub_id, orders, events),
@@ -264,10 +267,10 @@ world {html.escape(result.world.name)}; {kpis['simulated_hours']} simulated hour
 
 def kpi_table(kpis: dict[str, Any]) -> str:
     """The headline KPIs as a plain-text table."""
-    keys = ("orders_total", "delivered", "delivered_to_locker", "on_time_pct", "delivery_time_p50_s",
-            "delivery_time_p95_s", "failed_attempts", "cost_per_parcel", "energy_wh_by_mode", "km_by_mode",
-            "min_battery_reserve_pct", "geofence_violations", "terrain_clearance_violations", "webhooks_delivered",
-            "webhooks_dead_lettered",
+    keys = ("fleet_variant", "orders_total", "delivered", "delivered_to_locker", "delivered_on_time", "on_time_pct",
+            "delivery_time_p50_s", "delivery_time_p95_s", "failed_attempts", "cost_per_parcel", "energy_wh_by_mode",
+            "km_by_mode", "vehicles_carried", "van_launched_trips", "min_battery_reserve_pct", "geofence_violations",
+            "terrain_clearance_violations", "webhooks_delivered", "webhooks_dead_lettered",
             "drone_backend", "wall_s", "cold_chain_parcels", "cold_chain_excursions", "max_minutes_out_of_conditioning",
             "addresses_typed", "addresses_resolved", "addresses_reviewed", "addresses_wrong")
     width = max(len(k) for k in keys)

@@ -447,6 +447,8 @@ class Scenario(_Model):
     prices: Prices = Field(default_factory=Prices)
     weather: Weather = Field(default_factory=Weather)
     traffic: Traffic = Field(default_factory=Traffic)
+    # `finalmile sim` runs the day three ways by default (vans only, hub drones, handoff; see fleet_variants)
+    fleet_comparison: bool = False
 
     @field_validator("timezone")
     @classmethod

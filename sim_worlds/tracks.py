@@ -67,7 +67,11 @@ class TrackRecorder:
             x0, y0 = self.world.frame.to_local(last.latitude_deg, last.longitude_deg)
             x1, y1 = self.world.frame.to_local(state.latitude_deg, state.longitude_deg)
             step_m = math.hypot(x1 - x0, y1 - y0)
-            if step_m < 500.0:  # a jump (re-home, simulator restart) is not distance travelled
+            # A jump (re-home, simulator restart) is not distance travelled; nor is a carried vehicle's ride on its
+            # van (the van's km): a drone counts only while armed, a robot only while on a mission of its own.
+            riding = vehicle.carried_by is not None and not (
+                (state.armed or last.armed) if vehicle.kind is VehicleKind.DRONE else vehicle.mission_id is not None)
+            if step_m < 500.0 and not riding:
                 track.distance_m += step_m
             if (
                 state.battery_remaining_wh is not None
@@ -86,6 +90,8 @@ class TrackRecorder:
                 # Airborne: armed and off its home's ground. A drone on the ground (before take-off, after
                 # touch-down, riding a van that sets it down stop after stop) reports 0 m above home; in the air
                 # over terrain the height above home may be negative (a door below home), hence the magnitude.
+                # One touched down at a later van stop (higher or lower than its launch point, its home) stands off
+                # home's height until it disarms: the KPI does not count a still drone at the ground (clearance.py).
                 airborne = state.armed and abs(state.relative_altitude_m) >= 1.0
                 self.positions.append(PositionReport(state.stamp_s, vehicle.vehicle_id, state.latitude_deg,
                                                      state.longitude_deg, state.altitude_amsl_m,

@@ -35,12 +35,15 @@ from typing import Any
 from fleet_manager.errors import AdapterTimeout, CommandRefused, LinkLost, MissionBusy, NoMissionRunning, NotConnected
 
 from .base import (
+    AdoptionReport,
     Geofence,
+    HeldMission,
     LinkStatus,
     Mission,
     MissionEvent,
     MissionOutcome,
     MissionResult,
+    StepKind,
     VehicleAdapter,
     VehicleKind,
     VehicleState,
@@ -218,6 +221,31 @@ class VanAdapter(VehicleAdapter):
         except BaseException:
             self._mission_id = previous  # refused or unanswered: the mission in force is still the old one
             raise
+
+    async def adopt_mission(self, mission: Mission) -> AdoptionReport:
+        """After a restart of ours: whether the van still drives `mission` (its state names the mission it runs).
+
+        RUNNING when it does: followed from the step it reports (its events and result carry the mission
+        id), and the DELIVER steps before that step were handed over on the way. ABSENT otherwise (the
+        van runs another mission, or none: its result went to nobody).
+        """
+        call = f"adopt_mission({mission.mission_id!r})"
+        if self._writer is None:
+            raise NotConnected(self.vehicle_id, call, "connect() first")
+        try:
+            await asyncio.wait_for(self._first_state.wait(), _LINK_TIMEOUT_S)
+        except TimeoutError:
+            raise AdapterTimeout(self.vehicle_id, call, f"no state from the van in {_LINK_TIMEOUT_S:.0f} s") from None
+        state = self._state
+        reported = state.mission_id if state is not None else None
+        if state is None or reported != mission.mission_id:
+            what = f"mission {reported}" if reported else f"no mission ({state.mode if state else 'no state'})"
+            return AdoptionReport(mission.mission_id, HeldMission.ABSENT, detail=f"the van runs {what}")
+        step = state.mission_step if state.mission_step is not None else 0
+        self._mission_id = mission.mission_id
+        released = tuple(i for i, s in enumerate(mission.steps[:step]) if s.kind is StepKind.DELIVER)
+        return AdoptionReport(mission.mission_id, HeldMission.RUNNING, step, released,
+                              detail=f"the van drives it, at step {step}/{len(mission.steps)} ({state.mode})")
 
     async def wait_mission(self, timeout_s: float) -> MissionResult:
         """Wait for the current mission's result."""

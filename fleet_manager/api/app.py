@@ -42,6 +42,7 @@ from .rate_limits import RateLimiter
 from .routes import events, health, lockers, missions, order_batch, orders, recipients, tracking, vehicles, world, zones
 from .routes.address_reviews import router as address_reviews_router
 from .routes.conditions import router as conditions_router
+from .routes.delivery_reviews import router as delivery_reviews_router
 from .routes.forecast import router as forecast_router
 from .routes.hubs import router as hubs_router
 from .routes.traffic import router as traffic_router
@@ -239,6 +240,7 @@ def create_app(
     for module in (orders, order_batch, recipients, vehicles, zones, missions, lockers, events, world):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(address_reviews_router, prefix=API_PREFIX)
+    app.include_router(delivery_reviews_router, prefix=API_PREFIX)
     app.include_router(conditions_router, prefix=API_PREFIX)
     app.include_router(traffic_router, prefix=API_PREFIX)
     app.include_router(hubs_router, prefix=API_PREFIX)

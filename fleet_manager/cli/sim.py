@@ -14,6 +14,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 SITL_DEFAULT_SPEEDUP = 10.0
+FLEET_VARIANTS = ("scenario", "vans_only", "hub_drones", "handoff", "compare")
 
 
 def register(subparsers: Any) -> None:
@@ -34,6 +35,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--run-id", default=None, help="name of the run folder (default: time-scenario-seed)")
     parser.add_argument("--drone-count", type=int, default=None, help="override the scenario's drone count")
     parser.add_argument("--no-robots", action="store_true", help="leave the ROS 2 robots out")
+    parser.add_argument("--fleet-variant", choices=FLEET_VARIANTS, default=None,
+                        help="who carries whom: vans_only, hub_drones (drones and robots from the hub), handoff (all "
+                             "carried by the vans), scenario (as the file says) or compare (all three, one table; "
+                             "the default for scenarios with fleet_comparison, such as andorra_day)")
+    parser.add_argument("--parallel", action="store_true",
+                        help="with compare: run the three days at once (faster, but they share the CPU)")
     parser.set_defaults(func=run)
 
 
@@ -84,6 +91,14 @@ def run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario).with_overrides(
         speedup=args.speedup, duration_s=args.duration, seed=args.seed
     )
+    variant = args.fleet_variant or ("compare" if scenario.fleet_comparison else "scenario")
+    if variant == "compare":
+        from .sim_compare import run_comparison
+
+        return run_comparison(args, scenario)
+    from sim_worlds.fleet_variants import FleetVariant, with_fleet_variant
+
+    scenario = with_fleet_variant(scenario, FleetVariant(variant))
     if args.drone_count is not None:
         fleet = scenario.fleet.model_copy(update={"drones": scenario.fleet.drones.model_copy(
             update={"count": args.drone_count})})
@@ -122,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         progress.done()
-    kpis = compute_kpis(result)
+    kpis = {**compute_kpis(result), "fleet_variant": variant}
     folder = write_report(result, kpis)
     sys.stdout.write(f"run folder: {folder}\n{kpi_table(kpis)}\n")
     if kpis["geofence_violations"]:

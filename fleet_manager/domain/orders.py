@@ -27,6 +27,9 @@ class OrderStatus(enum.StrEnum):
     DELIVERED_TO_LOCKER = "delivered_to_locker"
     PICKED_UP = "picked_up"
     RETURNED_TO_HUB = "returned_to_hub"
+    # after a restart the vehicle could not say whether it handed the parcel over: an operator confirms (never
+    # flown again unasked: that could deliver it twice)
+    NEEDS_REVIEW = "needs_review"
     CANCELLED = "cancelled"
 
 

@@ -25,7 +25,8 @@ LOW_BATTERY_PCT = 25.0  # as the dashboard's vehicle alerts (dashboard/src/model
 CRITICAL_BATTERY_PCT = 12.0
 #: Open orders that wait on an operator, with what the alert says.
 _WAITING_ON_OPERATOR = {OrderStatus.ON_HOLD: "held at the hub (cold chain)",
-                        OrderStatus.ADDRESS_REVIEW: "waiting for an address review"}
+                        OrderStatus.ADDRESS_REVIEW: "waiting for an address review",
+                        OrderStatus.NEEDS_REVIEW: "handed over or not? (a restart lost the evidence)"}
 
 
 @dataclass(frozen=True)

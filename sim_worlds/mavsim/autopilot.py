@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
+from mission_planner.errors import FinalMileError
 from sim_worlds.mavsim import modes
 from sim_worlds.mavsim.battery import Battery
 from sim_worlds.mavsim.fence import Fence, FenceVertex, breaches, validate
@@ -121,8 +122,11 @@ class Vehicle:
         params: ParamTable,
         timeline: BootTimeline | None = None,
         on_release: Callable[[ReleaseEvent], None] | None = None,
+        ground: Callable[[float, float], float] | None = None,
     ) -> None:
         self.index = index
+        # (lat, lon) -> ground m above sea level (a world's elevation model); None: flat ground at home's altitude
+        self.ground = ground
         self.system_id = index + 1
         self.home = home
         self.params = params
@@ -280,6 +284,10 @@ class Vehicle:
             rtl_loiter_s=get("RTL_LOIT_TIME") / 1000.0,
             land_speed_m_s=max(0.1, get("LAND_SPEED") / 100.0),
             land_speed_high_m_s=(get("LAND_SPEED_HIGH") / 100.0) or max(0.1, descent),
+            # ArduCopter flies RTL in the terrain frame only with terrain data; mavsim's "database" is the world's
+            # elevation model (a real autopilot gets it from the ground station's TERRAIN_DATA answers)
+            rtl_terrain=(get("RTL_ALT_TYPE") == 1 and get("TERRAIN_ENABLE") == 1 and self.ground is not None),
+            terrain_margin_m=get("WPNAV_TER_MARGIN"),
         )
 
     def rtl_settings_speed(self) -> float:
@@ -463,7 +471,7 @@ class Vehicle:
         if mode == modes.LAND:
             self.nav = Nav(NavKind.LAND, *self.hold_point())
         elif mode in (modes.RTL, modes.SMART_RTL, modes.AUTO_RTL):
-            self.nav = rtl_nav(kin, self.flight_settings())
+            self.nav = rtl_nav(kin, self.flight_settings(), self.ground_under_m())
         elif mode == modes.BRAKE:
             self.nav = Nav(NavKind.BRAKE)
         else:
@@ -609,7 +617,7 @@ class Vehicle:
         for _ in range(steps):
             self.now_s += dt
             if self.armed and not self.landed:
-                result = advance(self.nav, self.kin, settings, self.now_s, dt)
+                result = advance(self.nav, self.kin, settings, self.now_s, dt, self._ground_alt_m())
                 arrived = arrived or result.arrived
                 if result.touched_down and not self.landed:
                     self.landed = True
@@ -633,6 +641,21 @@ class Vehicle:
         self._remote_id_update()
         self._prearm_report()
         self.protocol.update(now_s)
+
+    def _ground_alt_m(self) -> float:
+        """The ground under the vehicle, metres above home, while a landing needs it (0 without a ground model)."""
+        if self.nav.kind not in (NavKind.LAND, NavKind.RTL):
+            return 0.0
+        return self.ground_under_m()
+
+    def ground_under_m(self) -> float:
+        """The ground under the vehicle, metres above home (0 without a ground model or off it)."""
+        if self.ground is None:
+            return 0.0
+        try:
+            return float(self.ground(*self.location())) - self.home.altitude_amsl_m
+        except FinalMileError:  # off the elevation model: the flat ground at home's altitude
+            return 0.0
 
     def _after_motion(self, arrived: bool) -> None:
         if self.mode == modes.AUTO:

@@ -97,7 +97,7 @@ class Fleet:
             latitude, longitude = origin.to_wgs84(x_m, y_m)
             home = GeoOrigin(latitude, longitude, config.home_altitude_m)
             self.vehicles.append(Vehicle(index, home, model, ParamTable(config.params), config.timeline,
-                                         on_release=self._log_release))
+                                         on_release=self._log_release, ground=config.ground))
         self._closers: list[Any] = []
         self.control_port: int | None = None
 

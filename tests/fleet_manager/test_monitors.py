@@ -77,3 +77,60 @@ def test_near_zone_alert_fires_once_per_episode(world, tmp_path) -> None:  # typ
         assert near_alerts() == 2
     finally:
         database.dispose()
+
+
+async def test_a_zone_reaction_missed_while_the_link_was_down_is_applied_when_it_is_back(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Found by the safety days: a zone published while a drone's radio was out; the recall never reached it
+    and nobody asked again, so it flew into the zone. Now the zone is owed to it and applied on the link's return."""
+    import asyncio
+    import math
+
+    from test_dispatcher import HUB, fake_drone_hub
+
+    from fleet_manager.adapters.base import LinkStatus, VehicleKind, VehicleState
+    from fleet_manager.errors import LinkLost
+    from fleet_manager.store import zones as zone_store
+    from fleet_manager.store.db import Database
+
+    database = Database(f"sqlite:///{tmp_path / 'fm.db'}")
+    database.migrate()
+    try:
+        hub, drone, _recipients, clock = fake_drone_hub(database, world)
+        x_m, y_m = world.hub.x_m + 600.0, world.hub.y_m
+        latitude_deg, longitude_deg = world.frame.to_wgs84(x_m, y_m)
+        recalls: list[str] = []
+
+        async def return_home() -> None:
+            if drone.state.link is not LinkStatus.CONNECTED:
+                raise LinkLost("drone-1", "return_home()", "no HEARTBEAT")
+            recalls.append("return")
+
+        drone.return_home = return_home  # type: ignore[method-assign]
+
+        def report(link: LinkStatus) -> None:
+            drone.state = VehicleState("drone-1", VehicleKind.DRONE, clock.now(), latitude_deg, longitude_deg,
+                                       relative_altitude_m=60.0, armed=True, battery_remaining_pct=90.0,
+                                       battery_remaining_wh=450.0, link=link)
+
+        report(LinkStatus.LOST)
+        hub.monitor.check_all()  # the link is seen lost
+        ring = [list(world.frame.to_wgs84(x_m + 150 * math.cos(a / 12 * math.pi),
+                                          y_m + 150 * math.sin(a / 12 * math.pi)))[::-1] for a in range(24)]
+        with database.transaction() as session:
+            zone_store.create_zone(session, hub_id=HUB, frame=world.frame, actor="operator", at_s=clock.now(), feature={
+                "type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
+                "properties": {"id": "pop-up", "kind": "no_fly", "lower_m": 0, "upper_m": 120}})
+        await hub.airspace.refresh()
+        hub.monitor.check_all()  # the recall is tried and fails: the radio is out
+        await asyncio.gather(*hub.monitor._actions, return_exceptions=True)
+        assert recalls == []
+        report(LinkStatus.CONNECTED)
+        hub.monitor.check_all()  # the link is back: the owed zone is applied again
+        await asyncio.gather(*hub.monitor._actions, return_exceptions=True)
+        kinds = [a.kind for a in hub.monitor.alerts]
+        assert "return" in recalls and kinds[kinds.index("link_restored"):].count("zone_recall") == 1, kinds
+        hub.monitor.check_all()  # and only once
+        await asyncio.gather(*hub.monitor._actions, return_exceptions=True)
+        assert [a.kind for a in hub.monitor.alerts].count("zone_recall") == 2
+    finally:
+        database.dispose()

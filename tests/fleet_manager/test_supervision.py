@@ -106,8 +106,12 @@ def test_an_unreachable_vehicle_at_start_up_is_down_in_readyz_and_the_api_serves
     with serve_subprocess(env, port=port, log_path=tmp_path / "serve.log", timeout_s=150.0):
         base = f"http://127.0.0.1:{port}"
         ready = httpx.get(f"{base}/readyz", timeout=30)
-        assert ready.status_code == 200, ready.text
-        vehicles = ready.json()["vehicles"]
+        # the hub's only vehicle is down: it cannot deliver, so the process is not ready (default policy)
+        assert ready.status_code == 503, ready.text
+        body = ready.json()
+        assert body["status"] == "not_ready" and body["vehicle_policy"] == "every_hub_has_one", body
+        assert body["hubs_without_vehicles"] and body["jobs_alive"] and body["database"], body
+        vehicles = body["vehicles"]
         assert vehicles["connected"] == 0 and vehicles["total"] == 1, vehicles
         assert "drone-1" in vehicles["down"] and "link down" in vehicles["down"]["drone-1"], vehicles
         jobs = httpx.get(f"{base}/healthz", timeout=30).json()["jobs"]
@@ -117,6 +121,40 @@ def test_an_unreachable_vehicle_at_start_up_is_down_in_readyz_and_the_api_serves
             json={"reference": "down-1", "recipient": {"name": "Aino"}, "weight_kg": 0.8, "customs_cleared": True,
                   "destination": {"latitude_deg": 60.1702, "longitude_deg": 24.9410}}, timeout=30)
         assert response.status_code == 201, response.text
+
+
+def test_readiness_policy_for_vehicles_down() -> None:
+    """A hub with none of its vehicles up makes the process unready by default; some down is only degraded."""
+    from fleet_manager.supervisor import VehicleLink, VehiclePolicy, vehicle_readiness
+
+    some_down = [VehicleLink("drone-1", True, hub_id="a"), VehicleLink("drone-2", False, "link down", "a"),
+                 VehicleLink("van-1", True, hub_id="b")]
+    hub_b_empty = [*some_down[:2], VehicleLink("van-1", False, "link down", "b")]
+    assert vehicle_readiness(some_down, VehiclePolicy.EVERY_HUB_HAS_ONE) == (True, [])
+    assert vehicle_readiness(hub_b_empty, VehiclePolicy.EVERY_HUB_HAS_ONE) == (False, ["b"])
+    assert vehicle_readiness(some_down, VehiclePolicy.ALL_UP) == (False, [])
+    assert vehicle_readiness(hub_b_empty, VehiclePolicy.IGNORE) == (True, ["b"])
+    assert vehicle_readiness([], VehiclePolicy.ALL_UP) == (True, [])
+
+
+def test_readyz_reports_degraded_vehicles_and_follows_the_configured_policy(tmp_path: Path) -> None:
+    """Over HTTP: one drone of two down is `degraded` (200); both down is 503, unless the policy ignores them."""
+    from fleet_manager.supervisor import VehicleLink
+
+    database_url = upgrade(f"sqlite:///{tmp_path / 'ready.db'}")
+    links = [VehicleLink("drone-1", True, hub_id=HUB), VehicleLink("drone-2", False, "link down: refused", HUB)]
+    for policy, both_down_code in (("every_hub_has_one", 503), ("ignore", 200)):
+        settings = Settings(database_url=database_url, hub_id=HUB, readyz_vehicles=policy)
+        app = create_app(settings)
+        with TestClient(app) as client:
+            app.state.service.vehicle_links = lambda: list(links)
+            one_down = client.get("/readyz")
+            assert one_down.status_code == 200 and one_down.json()["status"] == "degraded", one_down.text
+            assert one_down.json()["vehicles"]["down"] == {"drone-2": "link down: refused"}
+            app.state.service.vehicle_links = lambda: [links[1], VehicleLink("drone-1", False, "link lost", HUB)]
+            both_down = client.get("/readyz")
+            assert both_down.status_code == both_down_code, (policy, both_down.text)
+            assert both_down.json()["hubs_without_vehicles"] == [HUB]
 
 
 async def test_a_vehicle_the_store_knows_as_another_kind_is_held_and_the_dispatcher_runs(tmp_path: Path) -> None:

@@ -132,6 +132,7 @@ async def test_incident_posted_on_a_vans_route_reroutes_it_on_the_van_simulator(
                 assert loop.time() < deadline, "the van never drove off with the order"
                 await asyncio.sleep(0.05)
             first_mission = running.mission.mission_id
+            eta_before = (await http.get(f"/v1/orders/{order_id}", headers=backend)).json()["eta"]
             here = world.frame.to_local(state.latitude_deg, state.longitude_deg)
             goal = (target.x_m, target.y_m)
             ahead = freeflow.path(freeflow.nearest_node(*here), freeflow.nearest_node(*goal)).nodes
@@ -153,6 +154,11 @@ async def test_incident_posted_on_a_vans_route_reroutes_it_on_the_van_simulator(
                 await asyncio.sleep(0.05)
             new_mission = missions.running_mission("van-1").mission  # type: ignore[union-attr]
             rerouted_at = len(seen)
+            deadline = loop.time() + 20.0
+            while (eta_after := (await http.get(f"/v1/orders/{order_id}", headers=backend)).json()["eta"]) \
+                    == eta_before:
+                assert loop.time() < deadline, "the order's ETA window was not refreshed after the re-route"
+                await asyncio.sleep(0.05)
             deadline = loop.time() + 120.0
             while (status := (await http.get(f"/v1/orders/{order_id}", headers=backend)).json()["status"]) \
                     != "delivered":
@@ -184,6 +190,14 @@ async def test_incident_posted_on_a_vans_route_reroutes_it_on_the_van_simulator(
     assert data["mission_id"] == new_mission.mission_id and data["replaces"] == first_mission
     assert "incident" in data["reason"] and data["report_ids"]
     assert data["remaining_s_new_route"] < data["remaining_s_through_traffic"] - 30.0
+    # The detour costs more than the free-flow route the plan assumed: the window the API shows moved later,
+    # and the event carries the same window.
+    assert eta_before is not None and eta_after is not None and eta_after["source"] == "fixed"
+    expected_before, expected_after = (dt.datetime.fromisoformat(e["expected"]) for e in (eta_before, eta_after))
+    assert expected_after > expected_before
+    window = data["eta_windows"][order_id]
+    assert abs(window["expected_s"] - expected_after.timestamp()) < 1e-3
+    assert abs(window["latest_s"] - dt.datetime.fromisoformat(eta_after["latest"]).timestamp()) < 1e-3
 
 
 async def test_traffic_simulator_tells_the_world_everything_and_the_feed_only_what_is_reported(

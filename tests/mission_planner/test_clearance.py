@@ -67,6 +67,21 @@ def test_vertical_columns_are_not_violations_but_the_ground_is() -> None:
     assert len(terrain_clearance_violations(creeping, TERRAIN, FRAME)) == 1
 
 
+def test_a_drone_standing_on_the_ground_away_from_home_is_not_below_it() -> None:
+    """Touched down at a stop up or down the valley from its launch point, a drone is still armed for a moment,
+    off its home's height: standing still within the reports' precision of the ground is not below it; 2 m
+    down is, and so is a centimetre down while moving."""
+    standing = [report(float(t), 300.0, h, ground_speed_m_s=0.0) for t, h in enumerate([0.004, -0.03, -0.08])]
+    assert terrain_clearance_violations(standing, TERRAIN, FRAME) == []
+    sinking = [report(float(t), 300.0, h, ground_speed_m_s=0.0) for t, h in enumerate([-0.03, -2.0])]
+    assert [(v.kind, v.start_s) for v in terrain_clearance_violations(sinking, TERRAIN, FRAME)] == [
+        (ClearanceKind.TOO_LOW, 1.0)]
+    sliding = [report(0.0, 300.0, -0.03, ground_speed_m_s=3.0)]
+    assert len(terrain_clearance_violations(sliding, TERRAIN, FRAME)) == 1
+    with pytest.raises(PlanningError, match="ground_tolerance_m"):
+        terrain_clearance_violations(standing, TERRAIN, FRAME, ground_tolerance_m=-1.0)
+
+
 def test_reported_ground_speed_decides_over_positions() -> None:
     """A report's own ground speed is used when given (a hovering drone at 20 m is in a column)."""
     hovering = [report(float(t), 100.0 + 2.0 * t, 20.0, ground_speed_m_s=0.2) for t in range(5)]

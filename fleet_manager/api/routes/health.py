@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from fleet_manager.store import outbox
 
+from ...supervisor import vehicle_readiness
 from ..deps import ServiceDep
 from ..schemas import Health, JobOut, Readiness, VehiclesReady
 
@@ -36,7 +37,8 @@ def healthz(service: ServiceDep) -> Health:
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 def readyz(service: ServiceDep) -> JSONResponse:
-    """200 when the database answers and every background job runs; 503 otherwise. Lists vehicles down."""
+    """200 when the database answers, every background job runs and the vehicles down are within the policy
+    (`FINALMILE_READYZ_VEHICLES`); 503 otherwise. Lists the vehicles down (status `degraded` while serving)."""
     try:
         with service.database.read() as session:
             session.execute(text("SELECT 1"))
@@ -46,11 +48,15 @@ def readyz(service: ServiceDep) -> JSONResponse:
         database_ok = False
     jobs_down = sorted(name for name, job in service.supervisor.jobs.items() if not job.alive)
     links = service.vehicle_links() if service.vehicle_links is not None else []
-    ready = database_ok and not jobs_down
+    policy = service.settings.readyz_vehicles
+    vehicles_ok, empty_hubs = vehicle_readiness(links, policy)
+    ready = database_ok and not jobs_down and vehicles_ok
+    down = {link.vehicle_id: link.why for link in links if not link.connected}
     body = Readiness(
-        status="ready" if ready else "not_ready", database=database_ok, jobs_alive=not jobs_down, jobs_down=jobs_down,
-        vehicles=VehiclesReady(connected=sum(link.connected for link in links), total=len(links),
-                               down={link.vehicle_id: link.why for link in links if not link.connected}),
+        status=("degraded" if down else "ready") if ready else "not_ready", database=database_ok,
+        jobs_alive=not jobs_down, jobs_down=jobs_down,
+        vehicles=VehiclesReady(connected=sum(link.connected for link in links), total=len(links), down=down),
+        vehicle_policy=policy.value, hubs_without_vehicles=empty_hubs,
     )
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 

@@ -28,6 +28,7 @@ from .orders import (
     ConditionOut,
     ConditionReadingOut,
     CustomsForecastOut,
+    DeliveryReviewIn,
     EtaOut,
     FragileIn,
     HandlingIn,
@@ -50,7 +51,8 @@ from .zones import MAX_INPUT_VERTICES, GeometryIn, ZoneCreated, ZoneFeatureIn, Z
 __all__ = [
     "MAX_INPUT_VERTICES", "AddressDecisionIn", "AddressIn", "AddressReviewOut", "AddressTextIn", "BatchItemOut",
     "BatchOrderIn", "CancelIn", "ColdChainIn", "CommandIn", "CommandOut", "ConditionOut", "ConditionReadingOut",
-    "CustomsForecastOut", "EtaOut", "EventOut", "FragileIn", "GeometryIn", "HandlingIn", "Health", "JobOut",
+    "CustomsForecastOut", "DeliveryReviewIn", "EtaOut", "EventOut", "FragileIn", "GeometryIn", "HandlingIn",
+    "Health", "JobOut",
     "LeaveAtDoorIn", "LockerIn", "LockerOut", "MapKey", "MapValue", "MissionOut", "NotificationOut", "OrderBatchIn",
     "OrderBatchOut", "OrderCreate", "OrderEventOut", "OrderList", "OrderOut", "PickupIn", "PickupOut", "Readiness",
     "RecipientIn", "RedirectIn", "RescheduleIn", "StatusChangeIn", "Strict", "TrafficReportIn", "TrafficReportOut",

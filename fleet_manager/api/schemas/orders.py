@@ -304,6 +304,14 @@ class OrderBatchOut(BaseModel):
     replayed: int
     refused: int
     results: list[BatchItemOut]
+class DeliveryReviewIn(Strict):
+    """An operator's answer for a parcel in `needs_review`: handed over (delivered), or back at the hub."""
+
+    delivered: bool = Field(description="true: the recipient has it (delivered); false: it is back at the hub and "
+                                        "goes out again")
+    reason: str = Field(min_length=1, max_length=500, description="what the operator checked (photo, call, shelf)")
+
+
 class AddressDecisionIn(Strict):
     """An operator's answer to an address review: the building, a point on the map, or a corrected address."""
 

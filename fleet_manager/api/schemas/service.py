@@ -73,11 +73,15 @@ class VehiclesReady(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ready", "not_ready"]
+    """`degraded`: ready, but some vehicles are down (listed); `not_ready` (503) names what is missing."""
+
+    status: Literal["ready", "degraded", "not_ready"]
     database: bool
     jobs_alive: bool
     jobs_down: list[str]
     vehicles: VehiclesReady
+    vehicle_policy: str  # FINALMILE_READYZ_VEHICLES
+    hubs_without_vehicles: list[str]  # served hubs with vehicles, none of them up
 
 
 class TrafficReportIn(Strict):
