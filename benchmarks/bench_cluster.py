@@ -142,12 +142,14 @@ class _Stream:
         self._client.close()
 
 
-def _post(base: str, latitude_deg: float, longitude_deg: float, reference: str) -> tuple[str, float]:
-    """POST one order; (order id, monotonic time the request was sent)."""
+def _post(base: str, latitude_deg: float, longitude_deg: float, reference: str,
+          hub_id: str | None = None) -> tuple[str, float]:
+    """POST one order (to `hub_id`, else routed by location); (order id, monotonic time the request was sent)."""
     sent = time.monotonic()
     answer = httpx.post(f"{base}/orders", timeout=60, json={
         "reference": reference, "recipient": {"name": "Bench"}, "weight_kg": 0.8, "customs_cleared": True,
-        "destination": {"latitude_deg": latitude_deg, "longitude_deg": longitude_deg}},
+        "destination": {"latitude_deg": latitude_deg, "longitude_deg": longitude_deg},
+        **({"hub_id": hub_id} if hub_id else {})},
         headers={"Authorization": f"Bearer {KEYS['backend']}", "Idempotency-Key": reference})
     if answer.status_code != 201:
         raise RuntimeError(f"order {reference}: {answer.status_code} {answer.text[:300]}")
@@ -198,11 +200,14 @@ def _run_k(url: str, nats_server: str, hubs: int, burst: int, tmp: Path) -> dict
         stream = _Stream(replica_b)
         streams.append(stream)
 
-        # Order -> mission: one order per drone, at the hub (the planner's shortest trip), drones free.
+        # Order -> mission: one order per drone, near the drones (all hubs use the Helsinki world and its
+        # hub site, so every hub's drones start there: an order at another hub's area centre, 3 km south,
+        # is outside the world's operating area and never assignable), sent to its hub by hub id.
         first: dict[str, float] = {}
-        for h, (lat, lon) in enumerate(centres):
+        for h, hub_id in enumerate(hub_ids):
             for d in range(DRONES_PER_HUB):
-                order_id, sent = _post(replica_a, lat + 0.002 * (d + 1), lon, f"mission-{h}-{d}-{uuid.uuid4().hex[:6]}")
+                order_id, sent = _post(replica_a, site.latitude_deg + 0.002 * (d + 1), site.longitude_deg,
+                                       f"mission-{h}-{d}-{uuid.uuid4().hex[:6]}", hub_id=hub_id)
                 first[order_id] = sent
         to_mission = _waited(stream, first, "assigned", 120)
 

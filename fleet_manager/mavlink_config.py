@@ -1,4 +1,5 @@
-"""From the fleet file to a MAVLink drone's link options: GCS ids, system id, signing key, Remote ID data.
+"""From the fleet file to a MAVLink drone's link options: GCS ids, system id, signing key, Remote ID data,
+and the GCS-failsafe parameters set at connect (continue an AUTO mission through a leader failover).
 
 Translation only (the adapters hold the protocol). The signing key is read here, from the fleet
 file or its secrets file; errors name the file and the vehicle, never the key.
@@ -21,9 +22,11 @@ _UA_TYPES = {"aeroplane": 1, "helicopter_or_multirotor": 2, "hybrid_lift": 4, "o
 
 def mavlink_options(fleet: FleetFile, vehicle: VehicleConfig, hub_site: tuple[float, float]) -> dict[str, Any]:
     """Keyword arguments for `MavlinkAdapter` (`hub_site`: the hub's lat/lon, the default operator location)."""
+    from .adapters.mavlink_failsafe import GcsFailsafe
     from .adapters.mavlink_remote_id import RemoteIdAircraft, RemoteIdConfig
 
     options: dict[str, Any] = {
+        "gcs_failsafe": GcsFailsafe(),
         "gcs_system_id": vehicle.gcs_system_id,
         "gcs_component_id": vehicle.gcs_component_id,
         "system_id": vehicle.system_id,

@@ -62,6 +62,8 @@ class MissionControl:
         self._on_vehicle_free = on_vehicle_free
         self._avoid: dict[str, dict[str, float]] = {}  # order -> vehicle -> until (clock s), after a failure
         self._tasks: set[asyncio.Task[None]] = set()
+        # how a drone whose mission timed out is brought in (the runtime sets the rerouter's terrain-safe recall)
+        self.recall_drone: Callable[[FleetVehicle], Awaitable[None]] | None = None
 
     # ----- what the planning cycle asks --------------------------------------------------------------
     def is_busy(self, vehicle_id: str) -> bool:

@@ -203,8 +203,7 @@ class MissionRunner:
             remaining_s = deadline_s - control.clock.now()
             if remaining_s <= 0:
                 logger.error("%s: mission %s timed out", running.vehicle.vehicle_id, running.mission.mission_id)
-                with contextlib.suppress(AdapterError):
-                    await adapter.return_home()
+                await self._bring_in()
                 return MissionOutcome.FAILED
             waiting = asyncio.ensure_future(adapter.wait_mission(timeout_s=min(remaining_s, 600.0)))
             given_up = asyncio.ensure_future(running.abandoned.wait())
@@ -228,6 +227,19 @@ class MissionRunner:
                                result.mission_id, running.mission.mission_id)
             await self._resolve_completed_steps(result.steps_completed)
             return result.outcome
+
+    async def _bring_in(self) -> None:
+        """A timed-out vehicle comes back: a drone through the mission control's recall (over terrain a
+        terrain-following path, where an RTL flies straight at a height above home), anything else by RTL."""
+        running, control = self.running, self.control
+        recall = control.recall_drone
+        try:
+            if recall is not None and running.vehicle.kind is VehicleKind.DRONE:
+                await recall(running.vehicle)
+            else:
+                await running.vehicle.adapter.return_home()
+        except AdapterError as exc:
+            logger.error("%s: not brought in after the timeout: %s", running.vehicle.vehicle_id, exc)
 
     async def _follow_events(self) -> None:
         running = self.running

@@ -252,16 +252,10 @@ class SafetyMonitor:
                 f"{remaining_wh:.0f} Wh left, {needed_wh:.0f} Wh needed to finish plus {reserve_wh:.0f} Wh reserve: "
                 "returning",
             )
-            if self.rerouter.planner.terrain is not None and vehicle.carried_by is None:
-                # over terrain an RTL flies straight home at a height above home, through any ridge between
-                self._act(self.rerouter.go_home(vehicle, state, self.airspace.current, self.clock.now()),
-                          f"{vehicle.vehicle_id}-battery-home")
-            elif self.rerouter.planner.terrain is not None:
-                # a van-launched drone's home is its launch stop, which the van has left: to the van instead
-                self._act(self.rerouter.go_to_recovery(vehicle, state, self.airspace.current, self.clock.now()),
-                          f"{vehicle.vehicle_id}-battery-recovery")
-            else:
-                self._act(vehicle.adapter.return_home(), f"{vehicle.vehicle_id}-battery-rtl")
+            # over terrain an RTL at a height above home may meet a ridge: a terrain-following path home (hub
+            # drone) or to the van's recovery stop (van-launched drone, whose launch stop the van has left)
+            self._act(self.rerouter.recall(vehicle, self.airspace.current, self.clock.now()),
+                      f"{vehicle.vehicle_id}-battery-recall")
 
     def _energy_to_finish_wh(self, vehicle: FleetVehicle, state: VehicleState) -> float:
         model = MultirotorModel(

@@ -61,7 +61,15 @@ from .missions import (
     with_waits_after,
 )
 from .planning_config import PlanningConfig
-from .sorties import FleetSlot, Handoff, Sortie, first_open_trip, launch_and_recovery_stops, waits_for_swap
+from .sorties import (
+    FleetSlot,
+    Handoff,
+    Sortie,
+    first_open_trip,
+    launch_and_recovery_stops,
+    unmatched_trip,
+    waits_for_swap,
+)
 from .traffic import TrafficReport, edge_factors
 
 logger = logging.getLogger(__name__)
@@ -373,8 +381,14 @@ class FleetPlanner:
             self._last.dispatched.update(o for s in sorties for o in s.all_order_ids)
             self._last.idle_ids = idle_ids - {s.vehicle_id for s in sorties}
             self.last_plan_wall_s = time.perf_counter() - started
-            logger.debug("%s plan (%s): %d orders, %d vehicles, %d sorties in %.2f s", self.last_plan_kind,
-                         self.last_plan_reason, len(specs), len(vehicle_specs), len(sorties), self.last_plan_wall_s)
+            # how often the plan flies carried vehicles from the vans, and how many go out: the handoff's use
+            carried_trips = sum(1 for route in result.plan.routes for trip in route.trips()
+                                if trip and trip[0].kind is LegKind.LAUNCH)
+            logger.log(logging.INFO if sorties else logging.DEBUG,
+                       "%s plan (%s): %d orders, %d vehicles, %d carried trips planned; %d sorties (%d handoffs, "
+                       "%s parcels) in %.2f s", self.last_plan_kind, self.last_plan_reason, len(specs),
+                       len(vehicle_specs), carried_trips, len(sorties), sum(len(s.handoffs) for s in sorties),
+                       "/".join(str(len(s.all_order_ids)) for s in sorties), self.last_plan_wall_s)
             return sorties
 
     def _replan_events(
@@ -487,8 +501,9 @@ class FleetPlanner:
                     continue
                 found = launch_and_recovery_stops(trip, stops)
                 if found is None:
-                    logger.warning("%s: trip of %s with %s is not launched and recovered at its stops",
-                                   sortie.vehicle_id, carried.vehicle_id, ", ".join(trip_order_ids(trip)))
+                    logger.warning("%s: trip of %s with %s is not launched and recovered at its stops (%s)",
+                                   sortie.vehicle_id, carried.vehicle_id, ", ".join(trip_order_ids(trip)),
+                                   unmatched_trip(trip, stops))
                     continue
                 launch_stop, recovery_stop = found
                 meet_at = van_kerb.get(recovery_stop.order_ids[-1])

@@ -11,12 +11,14 @@ from mission_planner.van_handoff import HandoffPolicy, Recovery
 def dispatcher_handoff(search_s: float = 0.25, spare_packs: int = 0) -> HandoffPolicy:
     """The van handoffs the dispatcher executes: the van sets drones (robots) down at a stop, drives on and
     takes each back aboard at the stop the plan names (that one or a later one), where it may set it down
-    again for its next trip; none leaves from the hub. The planner's sortie search gets `search_s` per van
+    again for its next trip; none leaves from the hub, and none is recovered there (the van's trip ends at
+    the hub after its last stop, which its mission has no stop for: such a trip was planned, then dropped at
+    dispatch, its parcel left waiting for the next plan). The planner's sortie search gets `search_s` per van
     trip; a carried drone's trips of one van trip are counted against the pack it left with plus the van's
     `spare_packs` charged packs, one swapped in at each recovery (FINALMILE_HANDOFF_SEARCH_S,
     FINALMILE_VAN_SPARE_PACKS)."""
-    return HandoffPolicy(recovery=Recovery.LATER_STOP, launch_at_depot=False, search_s=search_s,
-                         spare_packs=spare_packs)
+    return HandoffPolicy(recovery=Recovery.LATER_STOP, launch_at_depot=False, recovery_at_depot=False,
+                         search_s=search_s, spare_packs=spare_packs)
 
 
 

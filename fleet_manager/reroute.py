@@ -44,10 +44,12 @@ class RerouteOutcome:
 class Rerouter:
     """Plans and sends re-routes for one hub's drones."""
 
-    def __init__(self, *, planner: FleetPlanner, missions: MissionControl, frame: LocalFrame) -> None:
+    def __init__(self, *, planner: FleetPlanner, missions: MissionControl, frame: LocalFrame,
+                 upload_attempts: int = 3) -> None:
         self.planner = planner
         self.missions = missions
         self.frame = frame
+        self.upload_attempts = upload_attempts  # tries of a recall mission before the RTL fallback
 
     @property
     def safety_margin_m(self) -> float:
@@ -118,9 +120,23 @@ class Rerouter:
             return RerouteOutcome("zone_recall", f"re-route around {names} refused ({exc}): returning home")
         return RerouteOutcome("zone_reroute", f"re-routed around {names} with mission {mission.mission_id}")
 
+    async def recall(self, vehicle: FleetVehicle, airspace: Airspace, now_s: float) -> None:
+        """Bring a drone in now, the safe way for where it flies: over terrain a hub drone flies a terrain-following
+        path home and a van-launched one to its recovery point; elsewhere (or with no position) an RTL."""
+        state = vehicle.state()
+        if state is not None and not state.armed:
+            return  # landed and disarmed (a timed-out mission that ended on the ground): nothing to bring in
+        if self.planner.terrain is None or state is None or not state.position_valid:
+            await vehicle.adapter.return_home()
+        elif vehicle.carried_by is None:
+            await self.go_home(vehicle, state, airspace, now_s)
+        else:
+            await self.go_to_recovery(vehicle, state, airspace, now_s)
+
     async def go_home(self, vehicle: FleetVehicle, state: VehicleState, airspace: Airspace, now_s: float) -> None:
         """Send a hub drone home now along a safe path (over terrain: following the ground, where an RTL flies
-        straight at a height above home and may meet a ridge); RTL when no path or mission can be had."""
+        straight at a height above home and may meet a ridge); RTL only when no path can be had or the drone
+        refuses the mission on every try (the autopilot then flies its RTL, above terrain when RTL_ALT_TYPE 1)."""
         here = self.frame.to_local(state.latitude_deg, state.longitude_deg)
         home = self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg)
         altitude_m = vehicle.profile.cruise_altitude_m or max(state.relative_altitude_m, 30.0)
@@ -128,7 +144,7 @@ class Rerouter:
             home_path = await self._path(airspace, altitude_m, here, home, now_s)
             mission = drone_reroute(self.planner.next_mission_id(vehicle.vehicle_id, now_s), None, None, home_path,
                                     self.frame, cruise_speed_m_s=vehicle.profile.speed_m_s)
-            await self.missions.replace_mission(vehicle, mission)
+            await self._send(vehicle, mission)
         except (PlanningError, AdapterError) as exc:
             logger.warning("%s: no safe path home (%s): RTL", vehicle.vehicle_id, exc)
             await vehicle.adapter.return_home()
@@ -137,8 +153,10 @@ class Rerouter:
                              now_s: float) -> None:
         """Send a van-launched drone (recalled for its battery) straight to where its mission ends, along a
         terrain-following path: beside the van at its recovery stop (the mission's LAND), or the launch stop
-        when recovered there. An RTL would fly to the launch stop, long left behind by the van, straight at a
-        height above it, through a ridge or far above a valley. Holds position when no such mission can be had.
+        when recovered there. An RTL would fly to the launch stop, long left behind by the van. Only when no
+        such mission can be had (none in flight to take the point from, or refused on every try) does it RTL:
+        a holding drone would stay until the autopilot's battery failsafe, which flies the same RTL with less
+        energy left.
 
         Altitudes stay relative to the drone's home (its launch point), whose ground the mission in flight
         encodes: a GOTO's ground above home is the ground under it minus the ground at home.
@@ -155,10 +173,24 @@ class Rerouter:
             mission = drone_reroute(self.planner.next_mission_id(vehicle.vehicle_id, now_s), None, None, path,
                                     self.frame, cruise_speed_m_s=vehicle.profile.speed_m_s,
                                     home_ground_m=home_ground_m, land_at=land_at)
-            await self.missions.replace_mission(vehicle, mission)
+            await self._send(vehicle, mission)
         except (PlanningError, AdapterError) as exc:
-            logger.warning("%s: no safe path to its recovery point (%s): holding", vehicle.vehicle_id, exc)
-            await vehicle.adapter.pause()
+            logger.warning("%s: no safe path to its recovery point (%s): RTL", vehicle.vehicle_id, exc)
+            await vehicle.adapter.return_home()
+
+    async def _send(self, vehicle: FleetVehicle, mission: Mission) -> None:
+        """`MissionControl.replace_mission`, tried again after a refusal: under load a mission or fence upload
+        times out or is cancelled now and then, and a retry is far safer than the fallback (an RTL)."""
+        attempts = max(1, self.upload_attempts)
+        for attempt in range(1, attempts + 1):
+            try:
+                await self.missions.replace_mission(vehicle, mission)
+                return
+            except AdapterError as exc:
+                if attempt == attempts:
+                    raise
+                logger.warning("%s: mission %s refused (%s): try %d of %d", vehicle.vehicle_id,
+                               mission.mission_id, exc, attempt + 1, attempts)
 
     def _escape(self, airspace: Airspace, here: tuple[float, float], altitude_m: float,
                 now_s: float) -> tuple[float, float] | None:

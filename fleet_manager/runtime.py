@@ -138,6 +138,7 @@ def build_hub(
                             customs=forecaster)
     wake.append(dispatcher)
     rerouter = Rerouter(planner=planner, missions=missions, frame=world.frame)
+    missions.recall_drone = lambda vehicle: rerouter.recall(vehicle, airspace.current, clock.now())
     monitor = SafetyMonitor(fleet=fleet, clock=clock, frame=world.frame, airspace=airspace, missions=missions,
                             rerouter=rerouter, database=database, config=monitor_config)
     telemetry = TelemetryRecorder(database=database, fleet=fleet, hub_id=hub_id, on_vehicle_located=dispatcher.wake)

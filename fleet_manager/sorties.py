@@ -110,6 +110,18 @@ def launch_and_recovery_stops(trip: Sequence[Leg], stops: Sequence[Leg]) -> tupl
     return stops[first], stops[at_recovery[-1]]
 
 
+def unmatched_trip(trip: Sequence[Leg], stops: Sequence[Leg]) -> str:
+    """Why `launch_and_recovery_stops` finds no stops for a carried trip: its launch and recovery points and
+    times against the van trip's stops (for the operator's log)."""
+    launch = trip[0]
+    recovery = next((leg for leg in trip if leg.kind is LegKind.RECOVERY), None)
+    shown = "; ".join(f"({leg.to_xy_m[0]:.0f}, {leg.to_xy_m[1]:.0f}) at {leg.arrival_s:.0f} s" for leg in stops)
+    back = (f"recovered at ({recovery.to_xy_m[0]:.0f}, {recovery.to_xy_m[1]:.0f}) by {recovery.end_s:.0f} s"
+            if recovery is not None else "no recovery")
+    return (f"launched at ({launch.from_xy_m[0]:.0f}, {launch.from_xy_m[1]:.0f}) at {launch.start_s:.0f} s, "
+            f"{back}; van stops: {shown or 'none'}")
+
+
 AT_HUB_M = 100.0  # a van this close to its home is at the hub (where the parcels are loaded)
 _STREET_DETOUR = 1.4  # street distance over straight distance, for a van's drive back to the hub
 

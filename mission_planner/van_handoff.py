@@ -66,6 +66,7 @@ class HandoffPolicy:
 
     recovery: Recovery = Recovery.LATER_STOP
     launch_at_depot: bool = True  # a carrier may leave the van at the hub, before its first stop
+    recovery_at_depot: bool = True  # a carrier may come back to the hub, the van's trip's end, to be recovered
     launches_per_stop: int | None = None
     sorties_per_carrier: int | None = None
     search_s: float = 0.25  # sortie search after the greedy plan (later-stop recovery); 0: greedy only
@@ -156,6 +157,8 @@ def _handoff_one(
     def check_for(depot_launch: bool) -> SortieCheck:
         def check(launch: int, customer: int, recovery: int, airborne_s: float) -> bool:
             if launch == 0 and not depot_launch:
+                return False
+            if recovery == 0 and not policy.recovery_at_depot:
                 return False
             energy_wh = estimate_wh(launch, customer, recovery, airborne_s)
             order = stop_orders[customer - 1]
@@ -294,6 +297,7 @@ def _searched(
             eligible,
             params,
             launch_at_depot=policy.launch_at_depot,
+            recovery_at_depot=policy.recovery_at_depot,
             windows_s=windows_from(windows, setting.start_s),
             limits=limits,
             sortie_wh=_flight_wh_table(setting.problem, carriers[0], setting.nodes, stop_orders, eligible),

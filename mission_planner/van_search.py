@@ -5,7 +5,8 @@ moves); `search_schedule` then states the same van trip as a `TruckDroneProblem`
 rules and runs `truck_drone.solve` from that greedy schedule, so the answer is never worse than it:
 - the van's stops in its planned order (node 0 the hub), van and carrier travel times, the van's
   service, launch and recovery times; a carrier may be recovered at its launch stop or a later one;
-- a carrier never leaves from the hub when the dispatcher's policy forbids it (`launch_at_depot`);
+- a carrier never leaves from the hub when the dispatcher's policy forbids it (`launch_at_depot`), nor
+  comes back to it to be recovered at the trip's end (`recovery_at_depot`);
 - each parcel goes only to a carrier it allows and that can serve it (size, kind, airspace);
 - every delivery inside its window (and a cold-chain parcel within its time out of the hub);
 - each carrier's battery across its successive sorties of the trip: flight energy from the
@@ -53,6 +54,7 @@ def handoff_problem(
     params: HandoffParams,
     *,
     launch_at_depot: bool,
+    recovery_at_depot: bool = True,
     windows_s: np.ndarray,
     limits: CarrierLimits,
     sortie_wh: np.ndarray,
@@ -63,6 +65,8 @@ def handoff_problem(
     endurance = np.full((size, size, size), math.inf)
     if not launch_at_depot:
         endurance[0, :, :] = -1.0  # no sortie can leave from the hub
+    if not recovery_at_depot:
+        endurance[:, :, 0] = -1.0  # none can end at the hub (node 0 is also where the van's trip ends)
     battery = DroneBattery(
         np.asarray(sortie_wh, dtype=float),
         limits.hover_w,

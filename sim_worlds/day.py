@@ -173,8 +173,10 @@ def _drone_sources(scenario: Scenario, world: World, options: RunOptions, run_di
         return [], None
     from .mavsim.process import MavsimProcess
 
+    # mavsim gets the ground's heights from the world (--terrain-world); SITL would wait for TERRAIN_DATA, which
+    # the fleet manager does not serve yet: there RTLs stay relative to home
     sim = MavsimProcess(count, speedup=scenario.speedup, home=(hub.latitude_deg, hub.longitude_deg, home_alt_m),
-                        params=drone_parameters(scenario, over_terrain=over_terrain),
+                        params=drone_parameters(scenario, over_terrain=over_terrain, terrain_data=over_terrain),
                         extra_args=("--event-log", str(run_dir / "mavsim-events.jsonl"),
                                     *(("--terrain-world", scenario.world) if over_terrain else ())), control=True,
                         exit_with_parent=True)

@@ -25,7 +25,8 @@ DEFAULT_VAN_PORT = 7100
 _PLANNER_DRONE = MultirotorModel()
 
 
-def drone_parameters(scenario: Scenario, *, over_terrain: bool = False) -> dict[str, float]:
+def drone_parameters(scenario: Scenario, *, over_terrain: bool = False,
+                     terrain_data: bool = False) -> dict[str, float]:
     """Autopilot parameters of the scenario's delivery drones (same names on SITL and the simulator).
 
     `over_terrain` (a world with an elevation model): the fence keeps its polygons but drops the
@@ -33,6 +34,11 @@ def drone_parameters(scenario: Scenario, *, over_terrain: bool = False) -> dict[
     valley hundreds of metres above its take-off point while staying 30..120 m above the ground under
     it; that band is the planner's (`DronePathPlanner`) and is measured by the KPI
     `terrain_clearance_violations`.
+
+    `terrain_data` (over terrain, an autopilot that has the ground's heights): every RTL flies RTL_ALT above
+    the ground, ArduCopter's RTL_ALT_TYPE 1. ArduCopter refuses to arm with it until its terrain database
+    is loaded (AP_Arming_Copter::terrain_database_required), which on SITL means a ground station answering
+    TERRAIN_REQUEST; mavsim reads the world's elevation model directly.
     """
     drones = scenario.fleet.drones
     return {
@@ -42,6 +48,9 @@ def drone_parameters(scenario: Scenario, *, over_terrain: bool = False) -> dict[
         "FENCE_ACTION": 1,  # RTL
         "FENCE_ALT_MAX": 120,
         "RTL_ALT": round(drones.cruise_altitude_m * 100),
+        # over terrain an RTL (the battery failsafe's, a refused recall's last resort) at RTL_ALT above home flies
+        # straight through a ridge or far above a valley: above the ground instead
+        **({"RTL_ALT_TYPE": 1, "TERRAIN_ENABLE": 1} if over_terrain and terrain_data else {}),
         "WPNAV_SPEED": round(drones.cruise_speed_m_s * 100),
         # the climb and descent rates the planner's energy model flies sloped legs at (MultirotorModel): slower
         # autopilot rates stretch a terrain-following leg (ArduCopter's 2.5/1.5 m/s) and drain more than planned

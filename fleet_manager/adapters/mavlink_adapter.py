@@ -47,6 +47,7 @@ from .fanout import Fanout
 from .mavlink_codec import MissionItem, MissionPlan
 from .mavlink_commands import MavlinkCommands
 from .mavlink_connection import LinkKeeper
+from .mavlink_failsafe import GcsFailsafe, apply_gcs_failsafe
 from .mavlink_link import (
     GCS_COMPONENT_ID,
     GCS_SYSTEM_ID,
@@ -80,7 +81,8 @@ class MavlinkAdapter(VehicleAdapter):
     `system_id` the vehicle's, when several share one URL (else its first autopilot heartbeat);
     `signing` a MAVLink 2 key (`signing_setup`: install it with SETUP_SIGNING at connect, over a
     trusted link); `remote_id` the OpenDroneID data to stream (`transport`: a socket shared with
-    other adapters, see `mavlink_link`).
+    other adapters, see `mavlink_link`); `gcs_failsafe` the GCS-failsafe parameters to set and read
+    back at connect (`mavlink_failsafe`; None leaves the vehicle's own).
     """
 
     kind = VehicleKind.DRONE
@@ -102,6 +104,7 @@ class MavlinkAdapter(VehicleAdapter):
         remote_id: RemoteIdConfig | None = None,
         transport: MavlinkTransport | None = None,
         enable_fence: bool = True,
+        gcs_failsafe: GcsFailsafe | None = None,
     ) -> None:
         if telemetry_rate_hz <= 0:
             raise ValueError(f"telemetry_rate_hz must be > 0, got {telemetry_rate_hz}")
@@ -121,6 +124,8 @@ class MavlinkAdapter(VehicleAdapter):
         if signing_setup and self._session.link.signing is not None:
             self._session.link.signing.expect_setup()
         self.remote_id = RemoteIdBroadcaster(self._session, remote_id) if remote_id is not None else None
+        self.gcs_failsafe = gcs_failsafe
+        self.gcs_failsafe_params: dict[str, float] = {}  # as read back at connect
         self._state: VehicleState | None = None
         self._state_fanout: Fanout[VehicleState] = Fanout(_QUEUE_SIZE, name=f"{vehicle_id} telemetry")
         self._event_fanout: Fanout[MissionEvent] = Fanout(_QUEUE_SIZE, name=f"{vehicle_id} mission events")
@@ -232,6 +237,8 @@ class MavlinkAdapter(VehicleAdapter):
                 "connect()",
                 "no GLOBAL_POSITION_INT after SET_MESSAGE_INTERVAL",
             )
+            if self.gcs_failsafe is not None:
+                self.gcs_failsafe_params = await apply_gcs_failsafe(self._params, self.vehicle_id, self.gcs_failsafe)
             if self.remote_id is not None:
                 self.remote_id.start()
         except BaseException:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -62,6 +62,12 @@ def delete_zone(session: Session, *, hub_id: str, zone_id: str, actor: str, at_s
         at_s=at_s,
         webhook=False,
     )
+
+
+def hubs_with_zone(session: Session, *, zone_id: str, hub_ids: Sequence[str]) -> list[str]:
+    """Which of `hub_ids` have a zone `zone_id` (ids are unique per hub only)."""
+    query = select(ZoneRow.hub_id).where(ZoneRow.zone_id == zone_id, ZoneRow.hub_id.in_(list(hub_ids)))
+    return sorted(session.scalars(query))
 
 
 def list_zone_features(session: Session, *, hub_id: str) -> list[dict[str, Any]]:

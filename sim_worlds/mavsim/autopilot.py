@@ -39,6 +39,8 @@ MAX_SUBSTEP_S = 0.05
 GRIPPER_ACTION_S = 3.0  # AP_Gripper_Servo's servo travel time before "released"/"grabbed"
 LANDED_DISARM_S = 1.0  # land detector + disarm after touchdown, as seen on SITL
 PREARM_REPORT_S = 30.0
+_FS_GCS_CONTINUE_IF_AUTO = 1 << 1  # Copter FailsafeOption bits (FS_OPTIONS)
+_FS_CONTINUE_IF_LANDING = 1 << 3
 
 
 class PowerModel(Protocol):
@@ -282,6 +284,10 @@ class Vehicle:
             rtl_loiter_s=get("RTL_LOIT_TIME") / 1000.0,
             land_speed_m_s=max(0.1, get("LAND_SPEED") / 100.0),
             land_speed_high_m_s=(get("LAND_SPEED_HIGH") / 100.0) or max(0.1, descent),
+            # ArduCopter flies RTL in the terrain frame only with terrain data; mavsim's "database" is the world's
+            # elevation model (a real autopilot gets it from the ground station's TERRAIN_DATA answers)
+            rtl_terrain=(get("RTL_ALT_TYPE") == 1 and get("TERRAIN_ENABLE") == 1 and self.ground is not None),
+            terrain_margin_m=get("WPNAV_TER_MARGIN"),
         )
 
     def rtl_settings_speed(self) -> float:
@@ -465,7 +471,7 @@ class Vehicle:
         if mode == modes.LAND:
             self.nav = Nav(NavKind.LAND, *self.hold_point())
         elif mode in (modes.RTL, modes.SMART_RTL, modes.AUTO_RTL):
-            self.nav = rtl_nav(kin, self.flight_settings())
+            self.nav = rtl_nav(kin, self.flight_settings(), self.ground_under_m())
         elif mode == modes.BRAKE:
             self.nav = Nav(NavKind.BRAKE)
         else:
@@ -638,7 +644,13 @@ class Vehicle:
 
     def _ground_alt_m(self) -> float:
         """The ground under the vehicle, metres above home, while a landing needs it (0 without a ground model)."""
-        if self.ground is None or self.nav.kind not in (NavKind.LAND, NavKind.RTL):
+        if self.nav.kind not in (NavKind.LAND, NavKind.RTL):
+            return 0.0
+        return self.ground_under_m()
+
+    def ground_under_m(self) -> float:
+        """The ground under the vehicle, metres above home (0 without a ground model or off it)."""
+        if self.ground is None:
             return 0.0
         try:
             return float(self.ground(*self.location())) - self.home.altitude_amsl_m
@@ -763,11 +775,18 @@ class Vehicle:
             self.statustext(SEV_WARNING, "GCS Failsafe - Disarming")
             self.disarm()
             return
-        if enable == 2 and self.mode == modes.AUTO:
+        # As Copter's failsafe_gcs_on_event(): FS_OPTIONS bit 3 (8) keeps a landing going, bit 1 (2)
+        # keeps an AUTO mission going. FS_GCS_ENABLE=2 ("continue in AUTO") was removed in Copter 4.0:
+        # it now acts as 1 (RTL), and ArduPilot refuses to arm with it.
+        options = int(get("FS_OPTIONS"))
+        if self.mode == modes.LAND and options & _FS_CONTINUE_IF_LANDING:
+            self.statustext(SEV_WARNING, "GCS Failsafe - Continuing Landing")
+            return
+        if self.mode == modes.AUTO and options & _FS_GCS_CONTINUE_IF_AUTO:
             self.statustext(SEV_WARNING, "GCS Failsafe - Continuing Auto Mode")
             return
         self.statustext(SEV_WARNING, "GCS Failsafe")
-        # FS_GCS_ENABLE: 1 RTL, 2 RTL (continue in AUTO), 3 SmartRTL/RTL, 4 SmartRTL/land, 5 land,
+        # FS_GCS_ENABLE: 1 RTL, 2 RTL (removed value), 3 SmartRTL/RTL, 4 SmartRTL/land, 5 land,
         # 6 DO_LAND_START/RTL, 7 brake/land.
         mapping = {1: "rtl", 2: "rtl", 3: "smartrtl", 4: "smartrtl", 5: "land", 6: "rtl", 7: "brake"}
         self.failsafe_mode(mapping.get(enable, "rtl"))

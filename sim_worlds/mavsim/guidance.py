@@ -56,6 +56,9 @@ class FlightSettings:
     rtl_loiter_s: float
     land_speed_m_s: float
     land_speed_high_m_s: float
+    # RTL_ALT_TYPE 1 with TERRAIN_ENABLE 1 and terrain data: RTL holds its altitude above the ground under it
+    rtl_terrain: bool = False
+    terrain_margin_m: float = 10.0  # WPNAV_TER_MARGIN: the height error at which terrain following stops moving on
 
 
 @dataclass
@@ -114,7 +117,9 @@ def _descend(nav: Nav, state: Kinematics, settings: FlightSettings, dt_s: float,
 
 def _rtl(nav: Nav, state: Kinematics, settings: FlightSettings, now_s: float, dt_s: float,
          result: StepResult, ground_alt_m: float) -> None:
-    if nav.rtl_phase is RtlPhase.CLIMB:
+    if settings.rtl_terrain and nav.rtl_phase is not RtlPhase.DESCEND:
+        _rtl_terrain(nav, state, settings, now_s, dt_s, ground_alt_m)
+    elif nav.rtl_phase is RtlPhase.CLIMB:
         step_towards(state, nav.x_m, nav.y_m, nav.alt_m, settings.limits, dt_s)
         if state.alt_m >= nav.alt_m - 0.2:
             nav.rtl_phase = RtlPhase.RETURN
@@ -132,8 +137,44 @@ def _rtl(nav: Nav, state: Kinematics, settings: FlightSettings, now_s: float, dt
         _descend(nav, state, settings, dt_s, result, ground_alt_m)
 
 
-def rtl_nav(state: Kinematics, settings: FlightSettings) -> Nav:
+def _rtl_terrain(nav: Nav, state: Kinematics, settings: FlightSettings, now_s: float, dt_s: float,
+                 ground_alt_m: float) -> None:
+    """Climb, return and loiter with `nav.alt_m` meaning metres above the ground under the vehicle (RTL_ALT_TYPE 1).
+
+    The altitude target moves with the ground; the horizontal speed is scaled down as the height error grows
+    and is zero at WPNAV_TER_MARGIN, as ArduCopter's waypoint controller does when it follows terrain
+    (AC_WPNav: pos_offset_z_scaler), so a steep slope is climbed before the vehicle flies into it.
+    """
+    target_alt_m = ground_alt_m + nav.alt_m
+    limits = settings.limits
+    if nav.rtl_phase is RtlPhase.CLIMB:
+        step_towards(state, nav.x_m, nav.y_m, target_alt_m, limits, dt_s)
+        if state.alt_m >= target_alt_m - 0.2:
+            nav.rtl_phase = RtlPhase.RETURN
+            nav.x_m = nav.y_m = 0.0
+        return
+    scaler = max(0.0, 1.0 - abs(target_alt_m - state.alt_m) / max(0.1, settings.terrain_margin_m))
+    slowed = Limits(speed_m_s=limits.speed_m_s * scaler, climb_m_s=limits.climb_m_s,
+                    descent_m_s=limits.descent_m_s, accel_m_s2=limits.accel_m_s2)
+    # the vertical target is the ground's, not a point at the end of the leg: height and distance apart
+    step_towards(state, 0.0, 0.0, target_alt_m, slowed, dt_s, descent_m_s=limits.descent_m_s)
+    if nav.rtl_phase is RtlPhase.RETURN:
+        if math.hypot(state.x_m, state.y_m) <= 0.2 and state.ground_speed_m_s < 0.3:
+            nav.rtl_phase = RtlPhase.LOITER
+            nav.loiter_until_s = now_s + settings.rtl_loiter_s
+    elif now_s >= nav.loiter_until_s:
+        nav.rtl_phase = RtlPhase.DESCEND
+
+
+def rtl_nav(state: Kinematics, settings: FlightSettings, ground_alt_m: float = 0.0) -> Nav:
     """Start an RTL from where the vehicle is: climb to RTL_ALT first if lower (ArduCopter's rule), over the
-    point where it can stop (so a fast vehicle brakes at the acceleration limit, as ArduCopter does)."""
+    point where it can stop (so a fast vehicle brakes at the acceleration limit, as ArduCopter does).
+
+    With terrain (`settings.rtl_terrain`) the return altitude is above the ground: the higher of RTL_ALT and
+    the vehicle's height above `ground_alt_m` (the ground under it, metres above home), as ArduCopter's
+    `ModeRTL::compute_return_target` takes it in the terrain frame.
+    """
     x_m, y_m = stopping_point(state, settings.limits)
+    if settings.rtl_terrain:
+        return Nav(NavKind.RTL, x_m, y_m, max(state.alt_m - ground_alt_m, settings.rtl_alt_m), RtlPhase.CLIMB)
     return Nav(NavKind.RTL, x_m, y_m, max(state.alt_m, settings.rtl_alt_m), RtlPhase.CLIMB)

@@ -123,7 +123,7 @@ class MissionExecutor:
                 x_m, y_m = self._target_xy(item)
                 vehicle.nav = Nav(NavKind.GOTO, x_m, y_m, kin.alt_m)
         elif command == mp.NAV_RETURN_TO_LAUNCH:
-            vehicle.nav = rtl_nav(kin, vehicle.flight_settings())
+            vehicle.nav = rtl_nav(kin, vehicle.flight_settings(), vehicle.ground_under_m())
             self._landing_leg = True
         elif command in (mp.NAV_DELAY, mp.CONDITION_DELAY):
             vehicle.nav = Nav(NavKind.HOLD, kin.x_m, kin.y_m, kin.alt_m)

@@ -60,6 +60,7 @@ _SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("FENCE_TYPE", INT8, 7),
     ParamSpec("FS_GCS_ENABLE", INT8, 0),
     ParamSpec("FS_GCS_TIMEOUT", REAL32, 5.0),
+    ParamSpec("FS_OPTIONS", INT32, 16),  # Copter default: GCS_CONTINUE_IF_PILOT_CONTROL
     ParamSpec("FS_THR_ENABLE", INT8, 1),
     ParamSpec("GRIP_ENABLE", INT8, 1),
     ParamSpec("GRIP_TYPE", INT8, 1),
@@ -73,6 +74,7 @@ _SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("RC3_MIN", INT16, 1000),
     ParamSpec("RC_OVERRIDE_TIME", REAL32, 3.0),
     ParamSpec("RTL_ALT", INT32, 1500),
+    ParamSpec("RTL_ALT_TYPE", INT8, 0),  # 0 relative to home, 1 above terrain (Copter 4.x)
     ParamSpec("RTL_LOIT_TIME", INT32, 5000),
     ParamSpec("RTL_SPEED", REAL32, 0.0),
     ParamSpec("SERIAL0_PROTOCOL", INT8, 2),
@@ -81,11 +83,13 @@ _SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("SIM_PAYLOAD_KG", REAL32, 1.0),
     ParamSpec("SIM_WIND_DIR", REAL32, 180.0),
     ParamSpec("SIM_WIND_SPD", REAL32, 0.0),
+    ParamSpec("TERRAIN_ENABLE", INT8, 1),
     ParamSpec("WPNAV_ACCEL", REAL32, 250.0),
     ParamSpec("WPNAV_RADIUS", REAL32, 200.0),
     ParamSpec("WPNAV_SPEED", REAL32, 1000.0),
     ParamSpec("WPNAV_SPEED_DN", REAL32, 150.0),
     ParamSpec("WPNAV_SPEED_UP", REAL32, 250.0),
+    ParamSpec("WPNAV_TER_MARGIN", REAL32, 10.0),  # m: terrain following slows to hold the height within it
 )
 
 _INT_RANGES = {INT8: (-128, 127), INT16: (-32768, 32767), INT32: (-(2**31), 2**31 - 1)}

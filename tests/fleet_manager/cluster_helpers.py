@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+import yaml
 from fm_helpers import API_KEYS_ENV, SERVER_SECRET, free_port, serve_subprocess
 from shapely.geometry import LineString
 from shapely.ops import unary_union
@@ -49,3 +50,20 @@ def lease_holder(database: Database, hub_id: str) -> tuple[str, int] | None:
     with database.read() as session:
         lease = leases.current(session, hub_id=hub_id)
     return None if lease is None else (lease.holder, lease.token)
+
+
+#: hub-south's service-area centre in the two-hub fleets: 2 km south of the Postitalo hub.
+SOUTH_CENTRE = (60.1535, 24.9381)
+
+
+def two_hub_fleet(path: Path, *, north_radius_m: float) -> Path:
+    """A fleet file without vehicles: hub-north (its area around the Helsinki hub) and hub-south (1 km)."""
+    hub = load_world("helsinki").hub
+    path.write_text(yaml.safe_dump({"hubs": [
+        {"hub_id": "hub-north", "world": "helsinki", "recipient_presence": {"kind": "always"},
+         "service_area": {"latitude_deg": hub.latitude_deg, "longitude_deg": hub.longitude_deg,
+                          "radius_m": north_radius_m}},
+        {"hub_id": "hub-south", "world": "helsinki", "recipient_presence": {"kind": "always"}, "lockers": [],
+         "service_area": {"latitude_deg": SOUTH_CENTRE[0], "longitude_deg": SOUTH_CENTRE[1], "radius_m": 1000}},
+    ], "vehicles": []}))
+    return path

@@ -45,9 +45,13 @@ class _Adapter:
 
     def __init__(self) -> None:
         self.paused = 0
+        self.rtl = 0
 
     async def pause(self) -> None:
         self.paused += 1
+
+    async def return_home(self) -> None:
+        self.rtl += 1
 
 
 def test_a_recalled_van_launched_drone_follows_the_terrain_to_the_vans_recovery_stop() -> None:
@@ -90,7 +94,10 @@ def test_a_recalled_van_launched_drone_follows_the_terrain_to_the_vans_recovery_
     assert abs(last_xy[0] - frame.to_local(*RECOVERY)[0]) < 5.0 and abs(last_xy[1] - frame.to_local(*RECOVERY)[1]) < 5.0
 
 
-def test_without_a_mission_in_flight_the_recalled_drone_holds() -> None:
+def test_without_a_mission_in_flight_the_recalled_drone_flies_its_rtl() -> None:
+    """Holding would keep it there until the autopilot's battery failsafe flies the same RTL with less energy
+    left; the RTL is the autopilot's, above the ground where RTL_ALT_TYPE is 1 (tests/sim_worlds/
+    test_mavsim_terrain_rtl.py)."""
     world = load_world("andorra")
     adapter = _Adapter()
     vehicle = FleetVehicle(adapter, "hub", DRONE, world.hub.latitude_deg, world.hub.longitude_deg,  # type: ignore[arg-type]
@@ -99,7 +106,7 @@ def test_without_a_mission_in_flight_the_recalled_drone_holds() -> None:
     state = VehicleState("drone-3", VehicleKind.DRONE, NOW_S, *LAUNCH, relative_altitude_m=60.0, armed=True)
     rerouter = Rerouter(planner=_planner(world), missions=missions, frame=world.frame)  # type: ignore[arg-type]
     asyncio.run(rerouter.go_to_recovery(vehicle, state, world.airspace, NOW_S))
-    assert adapter.paused == 1 and missions.sent == []
+    assert adapter.rtl == 1 and adapter.paused == 0 and missions.sent == []
 
 
 def test_a_recall_waits_for_a_plan_in_progress_instead_of_sharing_the_path_planner() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from fleet_manager.adapters.mavlink_failsafe import GcsFailsafe
 from fleet_manager.fleet_file import FleetFileError, parse_fleet
 from fleet_manager.mavlink_config import mavlink_options
 
@@ -29,7 +30,8 @@ def test_drones_sharing_a_url_need_distinct_system_ids() -> None:
     fleet = _fleet([{"vehicle_id": "d1", "kind": "drone", "url": url, "system_id": 1},
                     {"vehicle_id": "d2", "kind": "drone", "url": "/dev/ttyUSB0,57600", "system_id": 2}])
     options = mavlink_options(fleet, fleet.vehicles[0], (60.17, 24.94))
-    assert options == {"gcs_system_id": 255, "gcs_component_id": 190, "system_id": 1}
+    assert options == {"gcs_system_id": 255, "gcs_component_id": 190, "system_id": 1,
+                       "gcs_failsafe": GcsFailsafe()}  # continue AUTO through a failover: mavlink_failsafe
 
 
 def test_signing_key_inline_or_from_a_secrets_file_never_in_errors(tmp_path: Path) -> None:

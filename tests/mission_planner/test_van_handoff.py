@@ -186,3 +186,44 @@ def test_handoff_policy_refuses_bad_limits() -> None:
         HandoffPolicy(launches_per_stop=0)
     with pytest.raises(PlanningError, match="recovery"):
         HandoffPolicy(recovery="whenever")  # type: ignore[arg-type]
+
+
+def _recovered_at_hub(travel, plan) -> int:  # type: ignore[no-untyped-def]
+    """How many carried trips end at the hub (the van's trip's end) rather than at one of the van's stops."""
+    hub_xy = (travel.hub.x_m, travel.hub.y_m)
+    return sum(1 for route in plan.routes if route.kind is VehicleKind.DRONE for trip in route.trips()
+               for leg in trip if leg.kind is LegKind.RECOVERY and leg.to_xy_m == hub_xy)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_dispatchers_policy_recovers_no_carrier_at_the_hub(world, seed: int) -> None:  # type: ignore[no-untyped-def]
+    """The dispatcher executes recovery only at a van stop (the van's mission has no stop at the hub to take a
+    drone back at): with `recovery_at_depot` off the plan has sorties, launched and recovered at van stops only.
+    The Andorra day planned such hub recoveries, which the dispatcher then dropped, parcels and all."""
+    travel = FleetTravel.for_world(world)
+    vehicles = _van_and_drones(world, **{"vd-1": None, "vd-2": None})
+    policy = HandoffPolicy(Recovery.LATER_STOP, launch_at_depot=False, recovery_at_depot=False)
+    plan = plan_fleet(travel, vehicles, _parcels(world), now_s=NOW_S, seed=seed, time_budget_s=1.0, handoff=policy)
+    assert any(r.kind is VehicleKind.DRONE and r.trips() for r in plan.routes), "no sortie: proves nothing"
+    assert _recovered_at_hub(travel, plan) == 0
+
+
+def test_the_van_search_problem_forbids_hub_recovery_when_asked() -> None:
+    """`handoff_problem`: every (launch, parcel, hub) sortie is infeasible without `recovery_at_depot`, and only
+    those (the hub is node 0, where the van's trip ends)."""
+    import numpy as np
+
+    from mission_planner.handoff import HandoffParams
+    from mission_planner.van_search import CarrierLimits, handoff_problem
+
+    size = 4
+    times = np.full((size, size), 60.0)
+    np.fill_diagonal(times, 0.0)
+    limits = CarrierLimits(np.ones((1, size), dtype=bool), (500.0,), (500.0,), (50.0,), 0.0, 0)
+    params = HandoffParams(carriers=1, launch_s=60.0, recovery_s=60.0, van_service_s=60.0, carrier_service_s=30.0)
+    common = {"launch_at_depot": False, "windows_s": np.array([[0.0, 1e9]] * size), "limits": limits,
+              "sortie_wh": np.ones((size, size, size))}
+    allowed = handoff_problem(times, times, {1, 2, 3}, params, recovery_at_depot=True, **common)
+    forbidden = handoff_problem(times, times, {1, 2, 3}, params, recovery_at_depot=False, **common)
+    assert allowed.endurance(1, 2, 0) > 0 and forbidden.endurance(1, 2, 0) < 0
+    assert forbidden.endurance(1, 2, 3) == allowed.endurance(1, 2, 3) > 0

@@ -118,6 +118,15 @@ class Gcs:
             assert time.monotonic() < end, f"never armable: {self.texts[-5:]}"
             self.pump(0.2)
 
+    def fly_auto(self, items: list[tuple[int, int, float, float, int, int, float]]) -> None:
+        """Upload a mission, stream positions at 10 Hz, arm and start it in AUTO (throttle up, as a pilot)."""
+        self.heartbeat()
+        assert self.upload(mav.MAV_MISSION_TYPE_MISSION, items) == mav.MAV_MISSION_ACCEPTED
+        self.stream(0, 10)
+        self.wait_armable_and_arm()
+        assert self.command(mav.MAV_CMD_MISSION_START) == mav.MAV_RESULT_ACCEPTED
+        self.raise_throttle()
+
     def stream(self, stream_id: int = 0, rate_hz: int = 5) -> None:
         """REQUEST_DATA_STREAM."""
         self.conn.mav.request_data_stream_send(self.target, 1, stream_id, rate_hz, 1)

@@ -144,3 +144,48 @@ def test_gcs_link_loss_returns_home(sim: MavsimProcess) -> None:
         assert "GCS Failsafe" in gcs.texts
         gcs.talking = True
         gcs.wait(lambda m: m.get_type() == "STATUSTEXT" and m.text == "GCS Failsafe Cleared", 10, "failsafe cleared")
+
+
+# FinalMile's GCS-failsafe choice (fleet_manager/adapters/mavlink_failsafe.py) against Copter's default FS_OPTIONS.
+# Speed-up 4: FS_GCS_TIMEOUT 15 s is then 3.75 wall seconds, well over the test GCS's 1 s heartbeat period.
+_FINALMILE_FS = {"FS_GCS_ENABLE": 1, "FS_GCS_TIMEOUT": 15, "FS_OPTIONS": 16 | 2 | 8}
+_DEFAULT_FS = {"FS_GCS_ENABLE": 1, "FS_GCS_TIMEOUT": 15}
+
+
+def _wait_text(gcs: Gcs, text: str, timeout_s: float) -> None:
+    if text not in gcs.texts:
+        gcs.wait(lambda m: m.get_type() == "STATUSTEXT" and m.text == text, timeout_s, repr(text))
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize("params", [_FINALMILE_FS, _DEFAULT_FS], ids=["continue-in-auto", "default"])
+def test_gcs_silent_mid_mission(params: dict[str, float]) -> None:
+    """GCS silent during an AUTO delivery: with FS_OPTIONS bit 1 the mission goes on to its end; without, RTL."""
+    continues = params is _FINALMILE_FS
+    far = offset_e7(HOME, 400, 0)  # 40 s out at 10 m/s: longer than FS_GCS_TIMEOUT
+    mission = [(0, 16, 0, 0, 0, 0, 0.0), (3, 22, 0, 0, 0, 0, 15.0), (3, 16, 0, 0, *far, 15.0),
+               (3, 20, 0, 0, 0, 0, 0.0)]
+    with MavsimProcess(1, speedup=4, home=HOME, params={"DISARM_DELAY": 0, **params},
+                       extra_args=("--boot-s", "3")) as sim, Gcs(sim.urls[0]) as gcs:
+        gcs.heartbeat()
+        assert gcs.upload(mav.MAV_MISSION_TYPE_MISSION, mission) == mav.MAV_MISSION_ACCEPTED
+        gcs.stream(0, 10)
+        gcs.wait_armable_and_arm()
+        assert gcs.command(mav.MAV_CMD_MISSION_START) == mav.MAV_RESULT_ACCEPTED
+        gcs.raise_throttle()
+        _wait_text(gcs, "Mission: 2 WP", 30)
+        assert not any(t.startswith("GCS Failsafe") for t in gcs.texts)
+        gcs.talking = False  # the fleet manager's leader dies
+        if continues:
+            _wait_text(gcs, "GCS Failsafe - Continuing Auto Mode", 30)
+            gcs.wait(lambda m: m.get_type() == "MISSION_ITEM_REACHED" and m.seq == 2, 60, "far waypoint reached")
+            gcs.wait(lambda m: m.get_type() == "HEARTBEAT" and m.get_srcComponent() == 1 and not m.base_mode & 128,
+                     90, "landed at home after the mission's RTL item")
+            armed_modes = {m.custom_mode for m in gcs.seen if m.get_type() == "HEARTBEAT" and m.base_mode & 128}
+            assert 6 not in armed_modes  # never left AUTO for the RTL mode
+            position = [m for m in gcs.seen if m.get_type() == "GLOBAL_POSITION_INT"][-1]
+            assert _distance_m(position.lat, position.lon, offset_e7(HOME, 0, 0)) < 2.0
+        else:
+            _wait_mode(gcs, 6, 30)
+            assert "GCS Failsafe" in gcs.texts
+            assert not any(m.get_type() == "MISSION_ITEM_REACHED" and m.seq == 2 for m in gcs.seen)

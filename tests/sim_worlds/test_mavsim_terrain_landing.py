@@ -14,7 +14,6 @@ import math
 
 import pytest
 from _mavsim_gcs import Gcs, offset_e7
-from pymavlink.dialects.v20 import ardupilotmega as mav
 
 from sim_worlds.mavsim.cli import _world_ground
 from sim_worlds.mavsim.process import MavsimProcess
@@ -28,12 +27,7 @@ def _fly_and_land(gcs: Gcs, landing_e7: tuple[int, int]) -> list[object]:
     """Take off, fly to `landing_e7` at CRUISE_M above home, land there (AUTO, relative-to-home frame)."""
     mission = [(0, 16, 0, 0, 0, 0, 0.0), (3, 22, 0, 0, 0, 0, CRUISE_M), (3, 16, 0, 0, *landing_e7, CRUISE_M),
                (3, 21, 0, 0, *landing_e7, 0.0)]
-    gcs.heartbeat()
-    assert gcs.upload(mav.MAV_MISSION_TYPE_MISSION, mission) == mav.MAV_MISSION_ACCEPTED
-    gcs.stream(0, 10)
-    gcs.wait_armable_and_arm()
-    assert gcs.command(mav.MAV_CMD_MISSION_START) == mav.MAV_RESULT_ACCEPTED
-    gcs.raise_throttle()
+    gcs.fly_auto(mission)
     gcs.wait(lambda m: m.get_type() == "HEARTBEAT" and m.get_srcComponent() == 1 and not m.base_mode & 128,
              90, "disarm after landing")
     gcs.pump(0.5)

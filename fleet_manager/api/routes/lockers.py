@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
 
 from fleet_manager.config import Role
 from fleet_manager.domain.errors import CompartmentLocked, PickupRefused
@@ -10,6 +12,7 @@ from fleet_manager.store import lockers as locker_store
 from fleet_manager.store import orders as order_store
 
 from ..deps import LockerTerminal, Operator, Reader, ServiceDep
+from ..hub_scope import hub_for
 from ..limits import PathId
 from ..schemas import LockerIn, LockerOut, PickupIn, PickupOut, UnlockIn
 
@@ -17,18 +20,19 @@ router = APIRouter(prefix="/lockers", tags=["lockers"])
 
 
 @router.get("")
-def list_lockers(service: ServiceDep, _caller: Reader) -> list[LockerOut]:
-    """The hub's lockers."""
+def list_lockers(service: ServiceDep, _caller: Reader,
+                 hub_id: Annotated[str | None, Query(max_length=64)] = None) -> list[LockerOut]:
+    """The hub's lockers (`hub_id`, else the process's first hub)."""
+    hub = hub_for(service, hub_id)
     with service.database.read() as session:
-        return [LockerOut.of(lk) for lk in locker_store.list_lockers(session, hub_id=service.settings.hub_id)]
+        return [LockerOut.of(lk) for lk in locker_store.list_lockers(session, hub_id=hub)]
 
 
 @router.put("/{locker_id}")
 def register_locker(locker_id: PathId, body: LockerIn, service: ServiceDep, _caller: Operator) -> LockerOut:
-    """Register or update a locker."""
-    hub_id = body.hub_id or service.settings.hub_id
-    if hub_id not in service.hub_ids:
-        raise HTTPException(422, f"hub_id {hub_id!r} is not served here")
+    """Register or update a locker of `hub_id`, else of the hub whose service area holds it."""
+    hub_id = hub_for(service, body.hub_id, latitude_deg=body.latitude_deg, longitude_deg=body.longitude_deg,
+                     where="body")
     with service.write() as session:
         locker = locker_store.upsert_locker(
             session,

@@ -2,42 +2,49 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
+from fastapi.exceptions import RequestValidationError
 
 from fleet_manager.store import zones as zone_store
 from fleet_manager.zone_limits import cap_vertices
 
 from ..deps import Operator, Reader, ServiceDep
+from ..hub_scope import hub_for, hub_frame
 from ..limits import PathId
 from ..schemas import ZoneCreated, ZoneFeatureIn
 
 router = APIRouter(prefix="/zones", tags=["airspace"])
+HubQuery = Annotated[str | None, Query(max_length=64, description="the hub (default: see fleet_manager.api.hub_scope)")]
 
 
 @router.get("")
-def list_zones(service: ServiceDep, _caller: Reader) -> dict[str, Any]:
+def list_zones(service: ServiceDep, _caller: Reader, hub_id: HubQuery = None) -> dict[str, Any]:
     """The hub's zones as a GeoJSON FeatureCollection (WGS84)."""
+    hub = hub_for(service, hub_id)
     with service.database.read() as session:
-        features = zone_store.list_zone_features(session, hub_id=service.settings.hub_id)
+        features = zone_store.list_zone_features(session, hub_id=hub)
     return {"type": "FeatureCollection", "features": features}
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_zone(body: ZoneFeatureIn, service: ServiceDep, caller: Operator) -> ZoneCreated:
-    """Add a zone (e.g. a temporary no-fly zone); the dispatcher re-plans around it.
+def create_zone(body: ZoneFeatureIn, service: ServiceDep, caller: Operator, hub_id: HubQuery = None) -> ZoneCreated:
+    """Add a zone (e.g. a temporary no-fly zone) to `hub_id`, else to the hub whose area holds its first vertex.
 
     A ring with more than 500 vertices is simplified (an exclusion zone only grows, an operating area
     only shrinks) and the answer's `simplified` says from how many vertices to how many, and by how much.
     """
-    feature, simplification = cap_vertices(body.model_dump(mode="json", exclude_none=True), service.frame)
+    longitude_deg, latitude_deg = body.geometry.coordinates[0][0][:2]
+    hub = hub_for(service, hub_id, latitude_deg=latitude_deg, longitude_deg=longitude_deg)
+    frame = hub_frame(service, hub)
+    feature, simplification = cap_vertices(body.model_dump(mode="json", exclude_none=True), frame)
     with service.write() as session:
         zone = zone_store.create_zone(
             session,
-            hub_id=service.settings.hub_id,
+            hub_id=hub,
             feature=feature,
-            frame=service.frame,
+            frame=frame,
             actor=caller.actor,
             at_s=service.now(),
         )
@@ -51,10 +58,16 @@ def create_zone(body: ZoneFeatureIn, service: ServiceDep, caller: Operator) -> Z
 
 
 @router.delete("/{zone_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_zone(zone_id: PathId, service: ServiceDep, caller: Operator) -> Response:
-    """Remove a zone."""
+def delete_zone(zone_id: PathId, service: ServiceDep, caller: Operator, hub_id: HubQuery = None) -> Response:
+    """Remove a zone of `hub_id`, else of the one served hub that has a zone of that id (422 when several do)."""
     with service.write() as session:
-        zone_store.delete_zone(
-            session, hub_id=service.settings.hub_id, zone_id=zone_id, actor=caller.actor, at_s=service.now()
-        )
+        if hub_id is None:
+            holders = zone_store.hubs_with_zone(session, zone_id=zone_id, hub_ids=service.hub_ids)
+            if len(holders) > 1:
+                raise RequestValidationError([{"loc": ("query", "hub_id"), "type": "hub_unresolved",
+                                               "msg": f"hubs {', '.join(holders)} each have a zone {zone_id!r}"}])
+            hub = holders[0] if holders else service.settings.hub_id  # none: the store's 404 names the hub
+        else:
+            hub = hub_for(service, hub_id)
+        zone_store.delete_zone(session, hub_id=hub, zone_id=zone_id, actor=caller.actor, at_s=service.now())
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -88,6 +88,7 @@ class TrafficReportIn(Strict):
     """Congestion or an incident on the streets within `radius_m` of a point (a traffic feed's report)."""
 
     kind: Literal["congestion", "incident"]
+    hub_id: str | None = Field(default=None, max_length=64, description="default: the hub whose area holds it")
     latitude_deg: float = Field(ge=-90, le=90)
     longitude_deg: float = Field(ge=-180, le=180)
     radius_m: float = Field(gt=0, le=2000, description="street segments whose midpoint is this near are affected")

@@ -1,0 +1,63 @@
+"""ArduCopter's GCS failsafe, configured so that a drone keeps flying its mission through a leader failover.
+
+What ArduCopter (4.x, `ArduCopter/events.cpp`) does when the GCS goes silent: after FS_GCS_TIMEOUT
+seconds without a HEARTBEAT from MAV_GCS_SYSID it runs the FS_GCS_ENABLE action (1 RTL, 3 SmartRTL
+or RTL, 4 SmartRTL or land, 5 land, 6 DO_LAND_START or RTL, 7 brake or land; 2 was removed in 4.0
+and blocks arming) unless an FS_OPTIONS bit keeps the current flight: bit 1 (2) "continue if in
+AUTO", bit 3 (8) "continue if landing". Heartbeats coming back clear it ("GCS Failsafe Cleared").
+
+FinalMile's choice (`GcsFailsafe()`): RTL (1), a 15 s timeout (a failover takes up to 10 s, so a
+drone hovering in GUIDED survives it too), and the two continue bits added to whatever the vehicle
+already had. A drone in AUTO then finishes its delivery whatever happens to the fleet manager, and
+comes home anyway: every mission FinalMile uploads ends with NAV_RETURN_TO_LAUNCH. In any other
+mode a silence longer than 15 s makes it return.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..errors import CommandRefused
+from .mavlink_params import MavlinkParameters
+
+FS_GCS_ENABLED_ALWAYS_RTL = 1
+FS_OPTION_GCS_CONTINUE_IF_AUTO = 1 << 1
+FS_OPTION_CONTINUE_IF_LANDING = 1 << 3
+_TIMEOUT_RANGE_S = (2.0, 120.0)  # FS_GCS_TIMEOUT @Range
+
+
+@dataclass(frozen=True)
+class GcsFailsafe:
+    """The GCS-failsafe parameters FinalMile sets on a drone at connect (see the module docstring)."""
+
+    enable: int = FS_GCS_ENABLED_ALWAYS_RTL
+    timeout_s: float = 15.0
+    options_set: int = FS_OPTION_GCS_CONTINUE_IF_AUTO | FS_OPTION_CONTINUE_IF_LANDING
+
+    def __post_init__(self) -> None:
+        if self.enable == 2:
+            raise ValueError("FS_GCS_ENABLE=2 was removed from ArduCopter 4.0 (arming refused); use FS_OPTIONS")
+        if not 0 <= self.enable <= 7:
+            raise ValueError(f"FS_GCS_ENABLE must be 0..7, got {self.enable}")
+        if not _TIMEOUT_RANGE_S[0] <= self.timeout_s <= _TIMEOUT_RANGE_S[1]:
+            raise ValueError(f"FS_GCS_TIMEOUT must be within {_TIMEOUT_RANGE_S} s, got {self.timeout_s}")
+
+
+async def apply_gcs_failsafe(params: MavlinkParameters, vehicle_id: str, config: GcsFailsafe) -> dict[str, float]:
+    """Set FS_GCS_ENABLE, FS_GCS_TIMEOUT and FS_OPTIONS (keeping the vehicle's other bits), then read them back.
+
+    Returns the values read back; raises `CommandRefused` when one differs from what was set.
+    """
+    options = int(await params.get("FS_OPTIONS")) | config.options_set
+    wanted = {"FS_GCS_ENABLE": float(config.enable), "FS_GCS_TIMEOUT": config.timeout_s,
+              "FS_OPTIONS": float(options)}
+    for name, value in wanted.items():
+        await params.set(name, value)
+    # A second read, not the PARAM_SET echo alone: what the autopilot holds is what counts.
+    read_back = {name: await params.get(name) for name in wanted}
+    for name, value in wanted.items():
+        if not math.isclose(read_back[name], value, abs_tol=1e-3):
+            raise CommandRefused(vehicle_id, "configure_gcs_failsafe()", f"{name} reads back {read_back[name]}, "
+                                 f"not {value}")
+    return read_back
