@@ -35,8 +35,12 @@ def create_zone(body: ZoneFeatureIn, service: ServiceDep, caller: Operator, hub_
     A ring with more than 500 vertices is simplified (an exclusion zone only grows, an operating area
     only shrinks) and the answer's `simplified` says from how many vertices to how many, and by how much.
     """
-    longitude_deg, latitude_deg = body.geometry.coordinates[0][0][:2]
-    hub = hub_for(service, hub_id, latitude_deg=latitude_deg, longitude_deg=longitude_deg)
+    # The first vertex places the zone; a geometry without one gets no place here and is refused, naming the
+    # field, by the zone validation below (found by the API fuzz: an empty ring was a 500).
+    rings = body.geometry.coordinates
+    first = rings[0][0] if rings and rings[0] and len(rings[0][0]) >= 2 else None
+    hub = hub_for(service, hub_id, latitude_deg=first[1] if first else None,
+                  longitude_deg=first[0] if first else None)
     frame = hub_frame(service, hub)
     feature, simplification = cap_vertices(body.model_dump(mode="json", exclude_none=True), frame)
     with service.write() as session:
