@@ -46,9 +46,10 @@ class LinkDrop:
 
 @dataclass(frozen=True)
 class BatteryDrain:
-    """Tests: drone `drone_index`'s pack is set to `remaining_pct` once it is airborne after `at_offset_s`."""
+    """Tests: a drone's pack is set to `remaining_pct` once it is airborne after `at_offset_s`: drone
+    `drone_index`, or (None) whichever drone is airborne first."""
 
-    drone_index: int
+    drone_index: int | None
     at_offset_s: float
     remaining_pct: float
 

@@ -14,6 +14,7 @@ import concurrent.futures
 import functools
 import logging
 import multiprocessing
+import re
 import time
 import traceback
 from pathlib import Path
@@ -157,19 +158,34 @@ async def _drain_batteries(drains: tuple[BatteryDrain, ...], handles: Any, start
 
     if handles.drone_control_url is None:
         raise RuntimeError("battery drains need the embedded drone simulator's control channel")
-    for drain in drains:
-        await sleep_until(handles.clock, start_s + drain.at_offset_s)
-        vehicle = handles.runtime.fleet.get(f"drone-{drain.drone_index + 1}")
+    async def airborne(index: int) -> int:
+        vehicle = handles.runtime.fleet.get(f"drone-{index + 1}")
         async for state in vehicle.adapter.telemetry():  # ends with the day (the adapter closes)
             if state.armed and state.relative_altitude_m > 10.0:
-                break
+                return index
+        await asyncio.Event().wait()  # the day ended first: never airborne
+        return index
 
-        def drain_now(index: int = drain.drone_index, pct: float = drain.remaining_pct) -> None:
+    for drain in drains:
+        await sleep_until(handles.clock, start_s + drain.at_offset_s)
+        # Whichever drone flies first when none is named: which drones a plan sends is not the test's to fix.
+        indices = [drain.drone_index] if drain.drone_index is not None else [
+            int(match.group(1)) - 1 for v in handles.runtime.fleet.vehicles()
+            if (match := re.fullmatch(r"drone-(\d+)", v.vehicle_id))]
+        waits = [asyncio.create_task(airborne(i)) for i in indices]
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+        index = next(iter(done)).result()
+
+        def drain_now(index: int = index, pct: float = drain.remaining_pct) -> None:
             with MavsimControl(handles.drone_control_url) as control:
                 control.recharge(index, pct)
 
         await asyncio.to_thread(drain_now)
-        logger.warning("drained drone-%d's pack to %.0f %% in flight", drain.drone_index + 1, drain.remaining_pct)
+        logger.warning("drained drone-%d's pack to %.0f %% in flight", index + 1, drain.remaining_pct)
 
 
 def _crash_row(day: SafetyDay, error: str, wall_s: float) -> dict[str, Any]:

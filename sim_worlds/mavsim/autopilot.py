@@ -8,6 +8,7 @@ the AUTO mission in `mission_executor.py`, the outgoing telemetry in `telemetry.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -39,6 +40,11 @@ MAX_SUBSTEP_S = 0.05
 GRIPPER_ACTION_S = 3.0  # AP_Gripper_Servo's servo travel time before "released"/"grabbed"
 LANDED_DISARM_S = 1.0  # land detector + disarm after touchdown, as seen on SITL
 PREARM_REPORT_S = 30.0
+# A ground station's heartbeats come once a wall second, whatever the speed-up: at k x, FS_GCS_TIMEOUT of vehicle
+# time is FS_GCS_TIMEOUT/k of wall time (0.125 s for 15 s at 120x), shorter than the heartbeat period, and the
+# failsafe would trip between two heartbeats (arming refused: "GCS failsafe on"). The simulator also waits this
+# much wall time of silence (at 1x nothing changes), as it does for mission uploads.
+GCS_TIMEOUT_MIN_WALL_S = 3.0
 _FS_GCS_CONTINUE_IF_AUTO = 1 << 1  # Copter FailsafeOption bits (FS_OPTIONS)
 _FS_CONTINUE_IF_LANDING = 1 << 3
 
@@ -163,6 +169,7 @@ class Vehicle:
         self.climb_override_m_s: float | None = None
         self.descent_override_m_s: float | None = None
         self.last_gcs_heartbeat_s: float | None = None
+        self.last_gcs_heartbeat_wall_s = 0.0  # time.monotonic() of that heartbeat
         self.remote_id = RemoteIdState()
         self.rc = RcInput()
         self.auto_armed = False  # ArduCopter's ap.auto_armed: throttle raised (or a GUIDED take-off) since arming
@@ -753,13 +760,15 @@ class Vehicle:
         """Record a heartbeat from the ground station the failsafe watches (MAV_GCS_SYSID)."""
         if system_id == int(self.params.get("MAV_GCS_SYSID")):
             self.last_gcs_heartbeat_s = self.now_s
+            self.last_gcs_heartbeat_wall_s = time.monotonic()
 
     def _check_gcs(self) -> None:
         get = self.params.get
         if self.last_gcs_heartbeat_s is None:
             return
         enable = int(get("FS_GCS_ENABLE"))
-        lost = self.now_s - self.last_gcs_heartbeat_s > get("FS_GCS_TIMEOUT")
+        lost = (self.now_s - self.last_gcs_heartbeat_s > get("FS_GCS_TIMEOUT")
+                and time.monotonic() - self.last_gcs_heartbeat_wall_s > GCS_TIMEOUT_MIN_WALL_S)
         if not lost:
             if self.failsafe.gcs:
                 self.failsafe.gcs = False

@@ -134,7 +134,7 @@ def test_randomised_days_count_from_real_data_and_the_counters_can_fail(tmp_path
     forced = random_day(1, 19_001, world, quick=True)
     forced = SafetyDay(forced.index, forced.seed, forced.scenario, link_drops=(),
                        unannounced_zones=_ring(world, forced, 180.0),
-                       battery_drains=(BatteryDrain(1, at_offset_s=0.0, remaining_pct=8.0),))
+                       battery_drains=(BatteryDrain(None, at_offset_s=0.0, remaining_pct=8.0),))
 
     rows = run_days([normal, forced], tmp_path / "runs", workers=2)
 

@@ -66,6 +66,12 @@ def test_mission_and_fence_upload_read_back_like_arducopter(sim: MavsimProcess) 
     """Item 0 reads back as home, _INT frames as plain, RTL without position; fence items keep vertices."""
     with Gcs(sim.urls[1]) as gcs:
         gcs.heartbeat()
+        # Item 0 is home only once the vehicle has one (EKF origin after boot): a GCS asks first. Run alone, this
+        # test met a just-booted simulator and read back home as 0, 0.
+        deadline = time.monotonic() + 20.0
+        while gcs.command(mav.MAV_CMD_GET_HOME_POSITION) != mav.MAV_RESULT_ACCEPTED:
+            assert time.monotonic() < deadline, "the vehicle has no home 20 s after boot"
+            gcs.pump(0.2)
         wp = offset_e7(HOME, 50, 0)
         mission = [(0, 16, 0, 0, 0, 0, 0.0), (3, 22, 0, 0, 0, 0, 15.0), (6, 16, 0, 0, *wp, 15.0),
                    (3, 211, 1, 0, 0, 0, 0.0), (3, 20, 0, 0, 5, 5, 5.0)]
