@@ -45,6 +45,7 @@ from mission_planner.replan import CancelOrder, Event, PlanState, VehicleDown, r
 from mission_planner.solver import Result
 from mission_planner.terrain import ElevationGrid
 from mission_planner.travel import DroneTravel, GroundTravel
+from mission_planner.van_handoff import launch_and_recovery_stops
 
 from . import sorties as van_staging
 from .adapters.base import StepKind, VehicleKind
@@ -66,7 +67,6 @@ from .sorties import (
     Handoff,
     Sortie,
     first_open_trip,
-    launch_and_recovery_stops,
     unmatched_trip,
     waits_for_swap,
 )

@@ -90,26 +90,6 @@ def waits_for_swap(route: VehicleRoute, trip: tuple[Leg, ...]) -> bool:
     return trip[0].kind is LegKind.CHARGE and trip[0] is route.legs[0]
 
 
-def launch_and_recovery_stops(trip: Sequence[Leg], stops: Sequence[Leg]) -> tuple[Leg, Leg] | None:
-    """The van stops a carried trip leaves from and comes back to: the last stop at the launch point the van
-    reaches by the launch, and the first stop at the recovery point from there on that the van reaches by the
-    recovery's end. None when either is not one of the van's stops."""
-    launch = trip[0]
-    recovery = next((leg for leg in trip if leg.kind is LegKind.RECOVERY), None)
-    if recovery is None:
-        return None
-    at_launch = [n for n, leg in enumerate(stops) if leg.to_xy_m == launch.from_xy_m
-                 and leg.arrival_s <= launch.start_s + 1e-6]
-    if not at_launch:
-        return None
-    first = at_launch[-1]
-    at_recovery = [n for n in range(first, len(stops)) if stops[n].to_xy_m == recovery.to_xy_m
-                   and stops[n].arrival_s <= recovery.end_s + 1e-6]
-    if not at_recovery:
-        return None
-    return stops[first], stops[at_recovery[-1]]
-
-
 def unmatched_trip(trip: Sequence[Leg], stops: Sequence[Leg]) -> str:
     """Why `launch_and_recovery_stops` finds no stops for a carried trip: its launch and recovery points and
     times against the van trip's stops (for the operator's log)."""

@@ -94,7 +94,11 @@ SortieEnergy = Callable[[int, int, int, float], float]  # (launch node, customer
 def apply_handoff(
     problem: Problem, plan: Plan, reserve: ReservePolicy | None = None, policy: HandoffPolicy | None = None
 ) -> Plan:
-    """The plan with carried drones/robots launched from their vans where that shortens the van's route."""
+    """The plan with carried drones/robots launched from their vans where that shortens the van's route.
+
+    Drones are placed first, then robots on what is left of the van's route: the stops where drones are
+    launched or recovered stay the van's, and the robots' placement is kept only if every drone trip
+    still finds its launch and recovery stops on the re-timed van route (`launch_and_recovery_stops`)."""
     reserve = reserve if reserve is not None else ReservePolicy()
     policy = policy if policy is not None else HandoffPolicy()
     routes = list(plan.routes)
@@ -102,18 +106,61 @@ def apply_handoff(
         if route.kind is not VehicleKind.VAN:
             continue
         carried = [v for v in problem.vehicles if v.carried_by == route.vehicle_id]
+        placed: list[VehicleRoute] = []  # carried routes of the kinds placed so far
         for kind in (VehicleKind.DRONE, VehicleKind.ROBOT):
             carriers = [v for v in carried if v.kind is kind]
-            if carriers and kind in problem.matrices:
-                van_route, carrier_routes = _handoff_one(problem, routes[number], carriers, reserve, policy)
-                routes[number] = van_route
-                routes.extend(carrier_routes)
+            if not carriers or kind not in problem.matrices:
+                continue
+            anchors = frozenset(xy for r in placed for trip in r.trips() for xy in _trip_ends(trip))
+            van_route, carrier_routes = _handoff_one(problem, routes[number], carriers, reserve, policy, anchors)
+            if placed and not _all_anchored(placed, van_route):
+                continue  # this kind's sorties would strand the earlier ones: the van keeps those stops
+            routes[number] = van_route
+            routes.extend(carrier_routes)
+            placed.extend(carrier_routes)
     return replace(plan, routes=tuple(routes))
 
 
+def launch_and_recovery_stops(trip: Sequence[Leg], stops: Sequence[Leg]) -> tuple[Leg, Leg] | None:
+    """The van stops a carried trip leaves from and comes back to: the last stop at the launch point the van
+    reaches by the launch, and the first stop at the recovery point from there on that the van reaches by the
+    recovery's end. None when either is not one of the van's stops (the dispatcher cannot execute the trip)."""
+    launch = trip[0]
+    recovery = next((leg for leg in trip if leg.kind is LegKind.RECOVERY), None)
+    if recovery is None:
+        return None
+    at_launch = [n for n, leg in enumerate(stops) if leg.to_xy_m == launch.from_xy_m
+                 and leg.arrival_s <= launch.start_s + 1e-6]
+    if not at_launch:
+        return None
+    first = at_launch[-1]
+    at_recovery = [n for n in range(first, len(stops)) if stops[n].to_xy_m == recovery.to_xy_m
+                   and stops[n].arrival_s <= recovery.end_s + 1e-6]
+    if not at_recovery:
+        return None
+    return stops[first], stops[at_recovery[-1]]
+
+
+def _trip_ends(trip: Sequence[Leg]) -> tuple[tuple[float, float], ...]:
+    """Where a carried trip leaves its van and where it gets back aboard."""
+    return (trip[0].from_xy_m, *(leg.to_xy_m for leg in trip if leg.kind is LegKind.RECOVERY))
+
+
+def _all_anchored(carried: Sequence[VehicleRoute], van_route: VehicleRoute) -> bool:
+    """Every trip of `carried` is launched and recovered at stops of `van_route`."""
+    stops = [leg for leg in van_route.legs if leg.kind is LegKind.DROPOFF and leg.order_ids]
+    return all(launch_and_recovery_stops(trip, stops) is not None for r in carried for trip in r.trips())
+
+
 def _handoff_one(
-    problem: Problem, route: VehicleRoute, carriers: list[Vehicle], reserve: ReservePolicy, policy: HandoffPolicy
+    problem: Problem,
+    route: VehicleRoute,
+    carriers: list[Vehicle],
+    reserve: ReservePolicy,
+    policy: HandoffPolicy,
+    anchors: frozenset[tuple[float, float]] = frozenset(),
 ) -> tuple[VehicleRoute, list[VehicleRoute]]:
+    """`anchors`: points where other carriers leave or rejoin the van, whose stops stay the van's."""
     van = problem.vehicle(route.vehicle_id)
     kind = carriers[0].kind
     stops = [leg for leg in route.legs if leg.kind is LegKind.DROPOFF and len(leg.order_ids) == 1]
@@ -132,6 +179,7 @@ def _handoff_one(
         i + 1
         for i, (leg, order) in enumerate(zip(stops, stop_orders, strict=True))
         if any(order.allows(c) for c in carriers)
+        and leg.to_xy_m not in anchors
         and problem.eligible[kind][order.index][int(leg.at_locker)]
         and math.isfinite(carrier_time[0, i + 1])
     }

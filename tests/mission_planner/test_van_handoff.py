@@ -227,3 +227,28 @@ def test_the_van_search_problem_forbids_hub_recovery_when_asked() -> None:
     forbidden = handoff_problem(times, times, {1, 2, 3}, params, recovery_at_depot=False, **common)
     assert allowed.endurance(1, 2, 0) > 0 and forbidden.endurance(1, 2, 0) < 0
     assert forbidden.endurance(1, 2, 3) == allowed.endurance(1, 2, 3) > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_drones_and_robots_on_one_van_are_all_launched_and_recovered_at_its_stops(world, seed: int) -> None:  # type: ignore[no-untyped-def]
+    """A van carrying drones and a robot: every carried trip, of either kind, leaves from a van stop the van has
+    reached by the launch and comes back to one it reaches by the recovery. The robots' pass took stops off the
+    van where the drones' pass had launched or recovered drones (the Andorra handoff day: 'trip of drone-3 ...
+    is not launched and recovered at its stops', the trip and its parcel dropped at dispatch)."""
+    from mission_planner.van_handoff import launch_and_recovery_stops
+
+    hub = world.hub
+    travel = FleetTravel.for_world(world)
+    vehicles = [*_van_and_drones(world, **{"vd-1": None, "vd-2": None}),
+                VehicleSpec("vr-1", VehicleKind.ROBOT, hub.latitude_deg, hub.longitude_deg, carried_by="van-1")]
+    policy = HandoffPolicy(Recovery.LATER_STOP, launch_at_depot=False, recovery_at_depot=False)
+    plan = plan_fleet(travel, vehicles, _parcels(world, 30), now_s=NOW_S, seed=seed, time_budget_s=1.0,
+                      handoff=policy)
+    van = plan.route("van-1")
+    assert van is not None
+    stops = [leg for leg in van.legs if leg.kind is LegKind.DROPOFF and leg.order_ids]
+    trips = [(r.kind, trip) for r in plan.routes if r.kind is not VehicleKind.VAN for trip in r.trips()]
+    assert {kind for kind, _ in trips} == {VehicleKind.DRONE, VehicleKind.ROBOT}, "one kind only: proves nothing"
+    unmatched = [trip[0].order_ids for _, trip in trips if launch_and_recovery_stops(trip, stops) is None]
+    assert unmatched == []
+    assert sorted(plan.planned_order_ids) == sorted(f"o{i}" for i in range(30))
