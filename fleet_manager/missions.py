@@ -60,18 +60,22 @@ def drone_trip(
     cruise_altitude_m: float,
     cruise_speed_m_s: float | None = None,
     release_altitude_m: float = 3.0,
+    home_ground_m: float | None = None,
 ) -> Mission:
     """One planned drone trip: take off, fly each leg's 3-D corners (around zones), deliver, fly home, land.
 
     The planner's leg waypoints are climb column, cruise corners, descent column; the corners
     (with their altitudes) become GOTO steps, the drop point a DELIVER step, the way home RETURN.
+    `home_ground_m`: the ground (m above sea level) where the drone arms, when that is not where its
+    first leg starts (a van-launched drone arms where the van stands, not at the planner's stop point).
     """
     _check_legs(legs)
     flown = [leg for leg in legs if leg.kind in (LegKind.DROPOFF, LegKind.RETURN)]
     # Over terrain, waypoints are heights above the ground under them; the autopilot flies altitudes
     # relative to home (MAV_FRAME_GLOBAL_RELATIVE_ALT, see docs/architecture.md), so each becomes its
     # elevation minus the ground at home (where the trip takes off). Flat worlds: ground 0, unchanged.
-    home_ground_m = flown[0].waypoints[0].ground_elevation_m if flown and flown[0].waypoints else 0.0
+    if home_ground_m is None:
+        home_ground_m = flown[0].waypoints[0].ground_elevation_m if flown and flown[0].waypoints else 0.0
     cruise = [w.elevation_m - home_ground_m for leg in flown for w in leg.waypoints[1:-1]]
     takeoff_m = cruise[0] if cruise else cruise_altitude_m
     steps: list[MissionStep] = [MissionStep(StepKind.TAKEOFF, altitude_m=takeoff_m)]
@@ -110,13 +114,16 @@ def carried_drone_trip(
     cruise_altitude_m: float,
     cruise_speed_m_s: float | None = None,
     land_at: tuple[float, float] | None = None,
+    home_ground_m: float | None = None,
 ) -> Mission:
     """A van-launched drone trip (LAUNCH, DROPOFF, RECOVERY) as a drone mission.
 
-    Arming resets home to the launch point. Recovered at the launch stop (`land_at` None), the way
-    back is the RECOVERY leg's corners then RETURN. Recovered at a later stop, the drone flies the
-    RECOVERY leg's corners and lands at `land_at` (lat, lon): where the van will stand at that stop,
-    so the van can take it aboard there. A later-stop recovery without `land_at` is a MissionBuildError.
+    Arming resets home to the launch point: where the van stands at its launch stop, whose ground
+    (`home_ground_m`, m above sea level; None: the planner's stop point's) the altitudes are relative to.
+    Recovered at the launch stop (`land_at` None), the way back is the RECOVERY leg's corners then
+    RETURN. Recovered at a later stop, the drone flies the RECOVERY leg's corners and lands at
+    `land_at` (lat, lon): where the van will stand at that stop, so the van can take it aboard there.
+    A later-stop recovery without `land_at` is a MissionBuildError.
     """
     launch = next((leg for leg in legs if leg.kind is LegKind.LAUNCH), None)
     recovery = next((leg for leg in legs if leg.kind is LegKind.RECOVERY), None)
@@ -130,7 +137,7 @@ def carried_drone_trip(
     flown = [replace(leg, kind=LegKind.RETURN) if leg.kind is LegKind.RECOVERY else leg
              for leg in legs if leg.kind is not LegKind.LAUNCH]
     mission = drone_trip(mission_id, flown, frame, cruise_altitude_m=cruise_altitude_m,
-                         cruise_speed_m_s=cruise_speed_m_s)
+                         cruise_speed_m_s=cruise_speed_m_s, home_ground_m=home_ground_m)
     if land_at is None:
         return mission
     # The RETURN (to the launch stop, long left behind) becomes a landing beside the van's later stop.

@@ -511,7 +511,8 @@ class FleetPlanner:
                     continue  # the van's mission does not stop there (the parcel was withdrawn)
                 try:
                     carried_sortie = self.sortie(carried, trip, now_s, meet_at=meet_at,
-                                                 plan_start_s=van_legs[0].start_s)
+                                                 plan_start_s=van_legs[0].start_s,
+                                                 launch_at=van_kerb.get(launch_stop.order_ids[-1]))
                 except MissionBuildError as exc:
                     logger.warning("%s: %s", carried.vehicle_id, exc)
                     continue
@@ -535,11 +536,12 @@ class FleetPlanner:
 
     def sortie(
         self, vehicle: FleetVehicle, legs: Sequence[Leg], now_s: float, *, meet_at: tuple[float, float] | None = None,
-        plan_start_s: float | None = None,
+        plan_start_s: float | None = None, launch_at: tuple[float, float] | None = None,
     ) -> Sortie:
         """One planned trip -> the adapter mission and what the dispatcher records about it.
 
-        `meet_at` (lat, lon): a van-carried vehicle's trip ends there, beside its van at the recovery stop.
+        `meet_at` (lat, lon): a van-carried vehicle's trip ends there, beside its van at the recovery stop;
+        `launch_at` (lat, lon): where the van stands to launch it (a drone's altitudes: above the ground there).
         `plan_start_s`: when the plan has the trip (for a carried one: its van's trip) start; it starts now."""
         mission_id = self.next_mission_id(vehicle.vehicle_id, now_s)
         profile = vehicle.profile
@@ -547,8 +549,10 @@ class FleetPlanner:
         if vehicle.kind is VehicleKind.DRONE and carried:
             launch_xy = legs[0].from_xy_m
             recovery_xy = next((leg.to_xy_m for leg in legs if leg.kind is LegKind.RECOVERY), launch_xy)
+            home_ground_m = (float(self.terrain.elevation_at(*self.frame.to_local(*launch_at)))
+                             if self.terrain is not None and launch_at is not None else None)
             mission = carried_drone_trip(mission_id, legs, self.frame, cruise_altitude_m=profile.cruise_altitude_m,
-                                         cruise_speed_m_s=profile.speed_m_s,
+                                         cruise_speed_m_s=profile.speed_m_s, home_ground_m=home_ground_m,
                                          land_at=meet_at if recovery_xy != launch_xy else None)
         elif vehicle.kind is VehicleKind.ROBOT and carried:
             if meet_at is None:

@@ -136,3 +136,47 @@ def test_a_hub_drone_gets_no_trip_only_a_van_launched_drone_could_fly(world) -> 
     assert planner.plan(now_s=NOW_S, airspace=world.airspace, slots=slots, orders=[far]) == []
     plan = planner.plan_in_force()
     assert plan is not None and "far" in plan.plan.unplanned
+
+
+def test_a_van_launched_drone_flies_its_heights_above_the_ground_where_the_van_launches_it(world) -> None:  # type: ignore[no-untyped-def]
+    """The drone arms where the van stands (its kerb on the street), which the autopilot takes as home; the mission's
+    altitudes must be relative to the ground there, not to the planner's stop point (the door, metres higher or
+    lower up a valley side). They were: in a 4 h Andorra handoff day drones flew whole sorties 15-20 m lower than
+    planned and released parcels below the door's ground (terrain clearance episodes of -1 to -18 m)."""
+    hub, frame, terrain = world.hub, world.frame, world.terrain
+    van = FleetVehicle(SimpleNamespace(vehicle_id="van-1", kind=VehicleKind.VAN), "hub",  # type: ignore[arg-type]
+                       VehicleProfile(max_payload_kg=600.0, capacity_parcels=40, energy_wh_per_km=250.0,
+                                      battery_wh=0.0, speed_m_s=10.0), hub.latitude_deg, hub.longitude_deg)
+    van_state = VehicleState("van-1", VehicleKind.VAN, NOW_S, hub.latitude_deg, hub.longitude_deg,
+                             link=LinkStatus.CONNECTED)
+    slots = [FleetSlot(van, None, van_state)]
+    for drone_id in ("drone-8", "drone-9"):
+        drone = FleetVehicle(SimpleNamespace(vehicle_id=drone_id, kind=VehicleKind.DRONE), "hub", DRONE,  # type: ignore[arg-type]
+                             hub.latitude_deg, hub.longitude_deg, carried_by="van-1")
+        slots.append(FleetSlot(drone, None, VehicleState(drone_id, VehicleKind.DRONE, NOW_S, hub.latitude_deg,
+                                                         hub.longitude_deg, battery_remaining_pct=100.0,
+                                                         link=LinkStatus.CONNECTED)))
+    near = [b for b in world.addresses if 1500.0 <= math.hypot(b.x_m - hub.x_m, b.y_m - hub.y_m) <= 4000.0]
+    orders = [OrderSpec(f"o-{i}", b.latitude_deg, b.longitude_deg, 1.0) for i, b in enumerate(near[::7][:24])]
+    sorties = _planner(world).plan(now_s=NOW_S, airspace=world.airspace, slots=slots, orders=orders)
+    handoffs = [h for s in sorties if s.vehicle_id == "van-1" for h in s.handoffs]
+    assert handoffs, "no drone launched from the van: the test would prove nothing"
+    van_steps = next(s for s in sorties if s.vehicle_id == "van-1").mission.steps
+    by_id = {o.order_id: o for o in orders}
+    kerb_below_stop_m = []
+    relative = mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT
+    for handoff in handoffs:
+        kerb = van_steps[handoff.launch_step_index]
+        kerb_ground_m = terrain.elevation_at(*frame.to_local(kerb.latitude_deg, kerb.longitude_deg))
+        stop = by_id[handoff.launch_order_id]
+        kerb_below_stop_m.append(terrain.elevation_at(*frame.to_local(stop.latitude_deg, stop.longitude_deg))
+                                 - kerb_ground_m)
+        plan = mission_plan(handoff.sortie.mission, home=(kerb.latitude_deg, kerb.longitude_deg, kerb_ground_m))
+        waypoints = [i for i in plan.items[1:] if i.command == mavlink.MAV_CMD_NAV_WAYPOINT and i.frame == relative]
+        (drop,) = [i for i in waypoints if i.param1 > 0]  # the hold at the release height
+        door_ground_m = terrain.elevation_at(*frame.to_local(drop.x / 1e7, drop.y / 1e7))
+        assert kerb_ground_m + drop.z - door_ground_m == pytest.approx(3.0, abs=0.5)
+        heights = _heights_along(world, [i for i in waypoints if i is not drop], kerb_ground_m)
+        assert heights.min() >= 29.5 and heights.max() <= 120.5, (heights.min(), heights.max())
+    # the kerb and the stop point stand on different ground somewhere, or the test would prove nothing
+    assert max(abs(d) for d in kerb_below_stop_m) > 2.0, kerb_below_stop_m
