@@ -228,7 +228,7 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
         origin_monotonic = time.monotonic()
         van_urls = _start_vans(scenario, run_dir, processes, origin_monotonic, drone_control_url,
                                robots_control_port if robot_domain is not None else None)
-        from .vans import shared_clock
+        from .vans import SPARE_PACKS, shared_clock
 
         # Provisional until every vehicle is connected; then the day starts at its start time for all.
         clock = shared_clock(scenario.start_epoch_s, scenario.speedup, origin_monotonic)
@@ -260,6 +260,7 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
             webhook_url=webhook_url, webhook_secret=SecretStr(webhook_secret), webhook_backoff_base_s=2.0,
             server_secret=SecretStr(secrets.token_urlsafe(32)),
             webhook_max_attempts=8, ros_domain_id=robot_domain, vehicle_connect_timeout_s=120.0,
+            van_spare_packs=SPARE_PACKS,  # the simulated vans' charged packs: the planner counts on what they carry
             mqtt_url=f"mqtt://127.0.0.1:{mqtt_port}" if mqtt_port is not None else None, mqtt_topic_prefix=MQTT_PREFIX,
         )
         try:

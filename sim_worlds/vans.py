@@ -49,6 +49,7 @@ from .street_traffic import StreetTraffic, TrafficEventError, event_from_wire
 from .van_carriage import Carriage, CarriageError
 
 logger = logging.getLogger(__name__)
+SPARE_PACKS = 4  # charged drone packs a simulated van carries out (its day tells the planner so)
 
 TELEMETRY_PERIOD_S = 0.2  # wall seconds between state messages per van
 TICK_PERIOD_S = 0.05  # wall seconds between physics steps
@@ -101,8 +102,8 @@ class VanSim:
     outbox: list[dict[str, Any]] = field(default_factory=list)
     carriage: Carriage | None = None
     carried: list[str] = field(default_factory=list)
-    spare_packs: int = 4  # charged drone packs aboard; refilled at the hub (`unload`)
-    spare_packs_full: int = 4
+    spare_packs: int = SPARE_PACKS  # charged drone packs aboard; refilled at the hub (`unload`)
+    spare_packs_full: int = SPARE_PACKS
     _carried_at: tuple[float, float] | None = None
     traffic: StreetTraffic | None = None  # the world's real traffic (slows the van where it drives)
 
