@@ -197,6 +197,11 @@ class Settings(BaseSettings):
     # the pack it left with, the safe side when the vans' spares are unknown).
     handoff_search_s: float = Field(default=0.25, ge=0, le=10)
     van_spare_packs: int = Field(default=0, ge=0, le=100)
+    # Van consolidation (fleet_manager.van_departure): a van at the hub whose trip is due waits up to
+    # `van_hold_max_s` for more parcels while every parcel on it would still be handed over `van_keep_slack_s`
+    # before its window closes (0 s hold: it leaves as soon as a trip is due).
+    van_hold_max_s: float = Field(default=1800.0, ge=0, le=4 * 3600)
+    van_keep_slack_s: float = Field(default=1800.0, ge=0, le=24 * 3600)
     # Live traffic: a van on the road takes a new route when reported traffic makes its remaining route this much
     # slower than the fastest one through it (both the seconds and the share must be reached).
     traffic_reroute_enabled: bool = True

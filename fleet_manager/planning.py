@@ -71,6 +71,7 @@ from .sorties import (
     waits_for_swap,
 )
 from .traffic import TrafficReport, edge_factors
+from .van_departure import VanDepartures
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ class FleetPlanner:
         self.hub_xy = hub_xy
         self.wind = wind or Wind()  # the planner's energy model has no wind yet; kept for the path planner callers
         self.config = config or PlanningConfig()
+        self.departures = VanDepartures(self.config.van_consolidation, frame)  # vans wait at the hub for fuller loads
         hub_lat, hub_lon = frame.to_wgs84(*hub_xy)
         self.hub = SafeSite(hub_id, hub_lat, hub_lon, hub_xy[0], hub_xy[1])
         self.lockers: tuple[SafeSite, ...] = ()
@@ -436,7 +438,8 @@ class FleetPlanner:
         if changed:
             return f"the charge of {', '.join(sorted(changed))} changed"  # a battery swap, mostly
         for route in last.result.plan.routes:
-            for leg in route.legs:
+            held = self.departures.waiting(route.vehicle_id)  # a van waiting for more parcels left nothing behind
+            for leg in () if held else route.legs:
                 if leg.kind is LegKind.DROPOFF and leg.start_s < now_s and not set(leg.order_ids) <= last.dispatched:
                     return f"{route.vehicle_id} should have left with {', '.join(leg.order_ids)}"
         if any(specs[o] != last.specs[o] for o in specs.keys() & last.specs.keys()):
@@ -450,6 +453,7 @@ class FleetPlanner:
         trips of the drones and robots they carry); `specs` are the orders the dispatcher still offers."""
         dispatched = self._last.dispatched if self._last is not None else set()
         sorties: list[Sortie] = []
+        waiting: set[str] = set()  # vans held at the hub for more parcels
         for slot in slots:
             if not slot.idle or slot.vehicle.carried_by is not None:
                 continue  # carried drones go out with their van's sortie
@@ -472,7 +476,11 @@ class FleetPlanner:
             if slot.vehicle.kind is VehicleKind.VAN:
                 taken = dispatched | (set(plan.planned_order_ids) - specs.keys())
                 sortie = self._with_handoffs(sortie, legs, plan, slots, now_s, taken)
+                if self.departures.waits(slot, sortie, specs, now_s):
+                    waiting.add(slot.vehicle.vehicle_id)
+                    continue
             sorties.append(sortie)
+        self.departures.forget_others(waiting)
         return sorties
 
     def _with_handoffs(

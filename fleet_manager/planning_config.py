@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from mission_planner.model import ObjectiveKind
 from mission_planner.van_handoff import HandoffPolicy, Recovery
 
+from .van_departure import VanConsolidation
+
 
 def dispatcher_handoff(search_s: float = 0.25, spare_packs: int = 0) -> HandoffPolicy:
     """The van handoffs the dispatcher executes: the van sets drones (robots) down at a stop, drives on and
@@ -19,7 +21,6 @@ def dispatcher_handoff(search_s: float = 0.25, spare_packs: int = 0) -> HandoffP
     FINALMILE_VAN_SPARE_PACKS)."""
     return HandoffPolicy(recovery=Recovery.LATER_STOP, launch_at_depot=False, recovery_at_depot=False,
                          search_s=search_s, spare_packs=spare_packs)
-
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class PlanningConfig:
     min_spare_charge_fraction: float = 0.03  # idle drones/robots with less above their reserve are not planned
     recharge_fraction: float = 0.05  # an idle vehicle's charge moved this much (a swap): plan afresh
     handoff: HandoffPolicy = field(default_factory=dispatcher_handoff)
+    van_consolidation: VanConsolidation = field(default_factory=VanConsolidation)  # see fleet_manager.van_departure
     seed: int = 0
 
 

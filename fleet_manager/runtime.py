@@ -65,6 +65,7 @@ from .store.db import Database
 from .supervisor import NamedJob, VehicleLink
 from .telemetry_recorder import TelemetryRecorder
 from .traffic_reroute import TrafficRerouteConfig, TrafficRerouter
+from .van_departure import VanConsolidation
 from .world import World, load_world
 from .world.model import world_spec
 from .zone_rules import mission_conflicts
@@ -152,8 +153,10 @@ def build_hub(
 
 
 def planning_config(settings: Settings) -> PlanningConfig:
-    """The planner's knobs that come from settings: the van handoff search and the vans' spare packs."""
-    return PlanningConfig(handoff=dispatcher_handoff(settings.handoff_search_s, settings.van_spare_packs))
+    """The planner's knobs that come from settings: the van handoff search, the vans' spare packs, how long a van
+    waits at the hub for more parcels."""
+    return PlanningConfig(handoff=dispatcher_handoff(settings.handoff_search_s, settings.van_spare_packs),
+                          van_consolidation=VanConsolidation(settings.van_hold_max_s, settings.van_keep_slack_s))
 
 
 def load_fleet_config(settings: Settings) -> FleetFile | None:
