@@ -229,8 +229,7 @@ def test_the_van_search_problem_forbids_hub_recovery_when_asked() -> None:
     assert forbidden.endurance(1, 2, 3) == allowed.endurance(1, 2, 3) > 0
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_drones_and_robots_on_one_van_are_all_launched_and_recovered_at_its_stops(world, seed: int) -> None:  # type: ignore[no-untyped-def]
+def test_drones_and_robots_on_one_van_are_all_launched_and_recovered_at_its_stops(world) -> None:  # type: ignore[no-untyped-def]
     """A van carrying drones and a robot: every carried trip, of either kind, leaves from a van stop the van has
     reached by the launch and comes back to one it reaches by the recovery. The robots' pass took stops off the
     van where the drones' pass had launched or recovered drones (the Andorra handoff day: 'trip of drone-3 ...
@@ -242,7 +241,7 @@ def test_drones_and_robots_on_one_van_are_all_launched_and_recovered_at_its_stop
     vehicles = [*_van_and_drones(world, **{"vd-1": None, "vd-2": None}),
                 VehicleSpec("vr-1", VehicleKind.ROBOT, hub.latitude_deg, hub.longitude_deg, carried_by="van-1")]
     policy = HandoffPolicy(Recovery.LATER_STOP, launch_at_depot=False, recovery_at_depot=False)
-    plan = plan_fleet(travel, vehicles, _parcels(world, 30), now_s=NOW_S, seed=seed, time_budget_s=1.0,
+    plan = plan_fleet(travel, vehicles, _parcels(world, 30), now_s=NOW_S, seed=0, time_budget_s=1.0,
                       handoff=policy)
     van = plan.route("van-1")
     assert van is not None
