@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HANDOVER_EVENTS = frozenset({"payload_released", "compartment_opened", "parcel_handed_over", "delivered"})
+HANDOVER_RECORD_WALL_S = 60.0  # a hand-over's recipient check and write, at most, before the mission is settled
 
 
 @dataclass
@@ -97,6 +98,9 @@ class MissionRunner:
         self.control = control
         self.running = running
         self.sortie = sortie
+        self._handovers = 0  # hand-overs being recorded (a recipient check, a write)
+        self._no_handover = asyncio.Event()
+        self._no_handover.set()
 
     async def run(self) -> None:
         """Start, follow and settle the mission; always leaves the vehicle free and the dispatcher woken."""
@@ -109,6 +113,7 @@ class MissionRunner:
                 return
             outcome = await self._wait_until_done()
             running.ended.set()
+            await self._handovers_recorded()
             await control.settle(running, outcome)
             if running.handoff_tasks:  # a van that ended its mission early: its drone's runner still settles
                 await asyncio.wait(running.handoff_tasks,
@@ -131,7 +136,7 @@ class MissionRunner:
         """Start the mission on the vehicle and record the departure; False when the vehicle refused it."""
         control, running = self.control, self.running
         vehicle, mission = running.vehicle, running.mission
-        geofence = control.geofence_for(vehicle) if vehicle.kind is VehicleKind.DRONE else None
+        drone = vehicle.kind is VehicleKind.DRONE
         if running.handoffs:
             await control.choreography.load(running)
         cancelled = await control.lifecycle.cancelled_among(running.order_ids)
@@ -143,12 +148,13 @@ class MissionRunner:
                                  why=f"order(s) {', '.join(cancelled)} cancelled before departure")
             return False
         crossed = (await control.zones_crossed(vehicle, mission)
-                   if geofence is not None and control.zones_crossed is not None else [])
+                   if drone and control.zones_crossed is not None else [])
         if crossed:  # published after the plan was made (the plan keeps clear of every zone it knew)
             why = f"zone(s) {', '.join(crossed)} published since the plan: planned again"
             logger.warning("%s: %s not started: %s", vehicle.vehicle_id, mission.mission_id, why)
             await control.withdrawn(running, why)
             return False
+        geofence = control.geofence_for(vehicle) if drone else None  # the airspace as just refreshed
         try:
             await vehicle.adapter.start_mission(mission, geofence=geofence)
         except AdapterError as exc:
@@ -163,6 +169,8 @@ class MissionRunner:
                                        mode=running.mode, order_ids=running.order_ids, eta_s=sortie.eta_s,
                                        legs=legs)
         running.departed.set()
+        if drone:
+            await self._zones_since_start()
         previous: dict[str, asyncio.Task[None]] = {}  # a vehicle's trips of one van trip go one after the other
         for handoff in sorted(running.handoffs, key=lambda h: h.launch_step_index):
             task = asyncio.create_task(control.choreography.fly(running, handoff, previous.get(handoff.vehicle_id)),
@@ -171,6 +179,19 @@ class MissionRunner:
             running.handoff_tasks.append(task)
         await self._recall_if_cancelled()
         return True
+
+    async def _zones_since_start(self) -> None:
+        """A zone published while the start was under way (a long upload, a radio link that dropped and came
+        back) is neither in the mission nor in the fence the drone now flies, and the monitors' zone reaction
+        skipped the drone while it stood on the ground: it gets that reaction now that it flies."""
+        control, running = self.control, self.running
+        if control.zones_crossed is None or control.react_to_zones is None:
+            return
+        crossed = await control.zones_crossed(running.vehicle, running.mission)
+        if crossed:
+            logger.warning("%s: zone(s) %s published while %s was being started: re-routing",
+                           running.vehicle.vehicle_id, ", ".join(crossed), running.mission.mission_id)
+            control.react_to_zones(running.vehicle.vehicle_id, crossed)
 
     async def _recall_if_cancelled(self) -> None:
         """An order cancelled while it was loaded must not be dropped at the door: the vehicle is recalled.
@@ -265,14 +286,31 @@ class MissionRunner:
             if index < steps_completed and order_id in running.order_ids and order_id not in running.resolved:
                 await self._hand_over(order_id, None)
 
+    async def _handovers_recorded(self) -> None:
+        """Wait for a hand-over still being recorded when the mission ended (its parcel is no longer aboard, so
+        the settlement would not bring it back, and the event follower is cancelled after it: left alone, the
+        parcel stayed out for delivery for good, found by the safety days)."""
+        try:
+            await asyncio.wait_for(self._no_handover.wait(), HANDOVER_RECORD_WALL_S)
+        except TimeoutError:
+            logger.error("%s: a hand-over of mission %s was still being recorded after %.0f s",
+                         self.running.vehicle.vehicle_id, self.running.mission.mission_id, HANDOVER_RECORD_WALL_S)
+
     async def _hand_over(self, order_id: str, event: MissionEvent | None) -> None:
         running = self.running
         running.resolved.add(order_id)
-        state = running.vehicle.state()
-        latitude_deg = event.latitude_deg if event and event.latitude_deg is not None else (
-            state.latitude_deg if state else None)
-        longitude_deg = event.longitude_deg if event and event.longitude_deg is not None else (
-            state.longitude_deg if state else None)
-        await self.control.lifecycle.hand_over(order_id=order_id, vehicle_id=running.vehicle.vehicle_id,
-                                               latitude_deg=latitude_deg, longitude_deg=longitude_deg)
+        self._handovers += 1
+        self._no_handover.clear()
+        try:
+            state = running.vehicle.state()
+            latitude_deg = event.latitude_deg if event and event.latitude_deg is not None else (
+                state.latitude_deg if state else None)
+            longitude_deg = event.longitude_deg if event and event.longitude_deg is not None else (
+                state.longitude_deg if state else None)
+            await self.control.lifecycle.hand_over(order_id=order_id, vehicle_id=running.vehicle.vehicle_id,
+                                                   latitude_deg=latitude_deg, longitude_deg=longitude_deg)
+        finally:
+            self._handovers -= 1
+            if not self._handovers:
+                self._no_handover.set()
         await self.control.lifecycle.refresh_etas(order_ids=running.aboard)  # the mission progressed

@@ -109,6 +109,7 @@ class SafetyMonitor:
         self._near: dict[str, set[str]] = {}  # vehicle -> zones it is near now (alerted once per episode)
         self._actions: set[asyncio.Task[None]] = set()
         self._pending_zone_ids: set[str] = set()
+        self._pending_by_vehicle: dict[str, set[str]] = {}  # zones one drone is to react to (see react_to_zones)
         self._owed_zone_ids: dict[str, set[str]] = {}  # zone reactions a drone did not take (its link was down)
         self._link_restores: dict[str, int] = {}
         airspace.add_listener(self._on_airspace)
@@ -170,9 +171,15 @@ class SafetyMonitor:
         """One pass over the fleet."""
         now_s = self.clock.now()
         airspace = self.airspace.current
+        reacted: set[str] = set()
         if self._pending_zone_ids:
-            zone_ids, self._pending_zone_ids = set(self._pending_zone_ids), set()
-            self._react_to_new_zones(airspace, zone_ids, now_s)
+            reacted, self._pending_zone_ids = set(self._pending_zone_ids), set()
+            self._react_to_new_zones(airspace, reacted, now_s)
+        if self._pending_by_vehicle:
+            by_vehicle, self._pending_by_vehicle = self._pending_by_vehicle, {}
+            for vehicle_id, zone_ids in by_vehicle.items():
+                if zone_ids - reacted:
+                    self._react_to_new_zones(airspace, zone_ids - reacted, now_s, only_vehicle_id=vehicle_id)
         for vehicle in self.fleet:
             state = vehicle.state()
             if state is None:
@@ -216,8 +223,9 @@ class SafetyMonitor:
         zone_id = position_violation(airspace, x_m, y_m, state.relative_altitude_m, now_s)
         if self.ledger.observe(vehicle.vehicle_id, zone_id, now_s):
             altitude = f"{state.relative_altitude_m:.0f} m"
-            self.alert(vehicle.vehicle_id, "geofence", f"inside {zone_id} at {altitude}: return to launch")
-            self._act(vehicle.adapter.return_home(), f"{vehicle.vehicle_id}-geofence-rtl")
+            self.alert(vehicle.vehicle_id, "geofence", f"inside {zone_id} at {altitude}: returning home")
+            # the shortest way out, then home around every zone: an RTL's straight line may cross another one
+            self._act(self.rerouter.recall(vehicle, airspace, now_s), f"{vehicle.vehicle_id}-geofence-recall")
             return
         near_ids: set[str] = set()
         if zone_id is None:
@@ -312,6 +320,13 @@ class SafetyMonitor:
         points.append((*self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg), altitude_m))
         return points
 
+    def react_to_zones(self, vehicle_id: str, zone_ids: list[str]) -> None:
+        """React to zones one drone never reacted to (published while its mission was being started), in the next
+        pass: one reaction when the same zones just came in through the airspace as well."""
+        self._pending_by_vehicle.setdefault(vehicle_id, set()).update(zone_ids)
+        with contextlib.suppress(RuntimeError):
+            asyncio.get_running_loop().call_soon(self.check_all)
+
     def _react_to_new_zones(self, airspace: Airspace, zone_ids: set[str], now_s: float,
                             only_vehicle_id: str | None = None) -> None:
         zones = [z for z in airspace.zones if z.zone_id in zone_ids and z.blocks(None)]
@@ -336,10 +351,11 @@ class SafetyMonitor:
             # to it and are applied again when its link is back (`_check_link`).
             owed = {z.zone_id for z in crossed}
             if inside:
-                # No path out is "safe" any more; the shortest way out of the way is home (RTL).
+                # The zone appeared over it: the shortest way out, then home around every zone (an RTL's
+                # straight line home may cross this zone or another one).
                 self.alert(vehicle.vehicle_id, "zone_recall", f"inside new zone {', '.join(inside)}: returning home")
-                self._act(self._owing(vehicle.vehicle_id, owed, vehicle.adapter.return_home()),
-                          f"{vehicle.vehicle_id}-zone-rtl")
+                self._act(self._owing(vehicle.vehicle_id, owed, self.rerouter.recall(vehicle, airspace, now_s)),
+                          f"{vehicle.vehicle_id}-zone-recall")
                 continue
             self._act(self._owing(vehicle.vehicle_id, owed, self._reroute(vehicle, state, airspace, names, now_s)),
                       f"{vehicle.vehicle_id}-reroute")

@@ -141,6 +141,7 @@ def build_hub(
     missions.recall_drone = lambda vehicle: rerouter.recall(vehicle, airspace.current, clock.now())
     monitor = SafetyMonitor(fleet=fleet, clock=clock, frame=world.frame, airspace=airspace, missions=missions,
                             rerouter=rerouter, database=database, config=monitor_config)
+    missions.react_to_zones = monitor.react_to_zones
     telemetry = TelemetryRecorder(database=database, fleet=fleet, hub_id=hub_id, on_vehicle_located=dispatcher.wake)
     traffic = TrafficRerouter(database=database, fleet=fleet, missions=missions, clock=clock, frame=world.frame,
                               street_graph=world.street_graph, hub_id=hub_id, config=traffic_reroute)
