@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import itertools
 import logging
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,6 +26,7 @@ from mission_planner.errors import FinalMileError
 from mission_planner.geodesy import LocalFrame
 
 from .adapters.base import LinkStatus, StepKind, VehicleKind, VehicleState
+from .energy_home import route_energy_wh, wind_vector_m_s
 from .fleet import Fleet, FleetVehicle
 from .live_airspace import LiveAirspace
 from .reroute import Rerouter
@@ -110,6 +109,8 @@ class SafetyMonitor:
         self._actions: set[asyncio.Task[None]] = set()
         self._pending_zone_ids: set[str] = set()
         self._pending_by_vehicle: dict[str, set[str]] = {}  # zones one drone is to react to (see react_to_zones)
+        self._last_pass_s: float | None = None
+        self._pass_gap_s = 0.0  # clock time between the last two passes (the battery margin covers it)
         self._owed_zone_ids: dict[str, set[str]] = {}  # zone reactions a drone did not take (its link was down)
         self._link_restores: dict[str, int] = {}
         airspace.add_listener(self._on_airspace)
@@ -170,6 +171,9 @@ class SafetyMonitor:
     def check_all(self) -> None:
         """One pass over the fleet."""
         now_s = self.clock.now()
+        if self._last_pass_s is not None:
+            self._pass_gap_s = max(0.0, now_s - self._last_pass_s)
+        self._last_pass_s = now_s
         airspace = self.airspace.current
         reacted: set[str] = set()
         if self._pending_zone_ids:
@@ -250,9 +254,15 @@ class SafetyMonitor:
             remaining_wh = vehicle.profile.battery_wh * state.battery_remaining_pct / 100.0
         if remaining_wh is None:
             return
-        needed_wh = self._energy_to_finish_wh(vehicle, state)
-        reserve_wh = vehicle.profile.battery_wh * vehicle.profile.reserve_pct / 100.0 * 0.5
-        if remaining_wh < needed_wh + reserve_wh + self.config.battery_margin_wh:
+        model = self._energy_model(vehicle)
+        needed_wh = self._energy_to_finish_wh(vehicle, state, model)
+        # The whole reserve stays in the pack (it is what the counters and the regulations hold it to), plus a
+        # margin for what the drone burns until the next pass: a pass every period of wall time is a longer flight
+        # at a simulation's speed-up, and longer still when the host is loaded.
+        reserve_wh = vehicle.profile.battery_wh * vehicle.profile.reserve_pct / 100.0
+        gap_s = max(self.config.period_wall_s * self.clock.speedup, self._pass_gap_s)
+        margin_wh = self.config.battery_margin_wh + model.power_w(0.0, model.max_airspeed_m_s) * gap_s / 3600.0
+        if remaining_wh < needed_wh + reserve_wh + margin_wh:
             self._recalled.add(vehicle.vehicle_id)
             self.alert(
                 vehicle.vehicle_id,
@@ -265,24 +275,22 @@ class SafetyMonitor:
             self._act(self.rerouter.recall(vehicle, self.airspace.current, self.clock.now()),
                       f"{vehicle.vehicle_id}-battery-recall")
 
-    def _energy_to_finish_wh(self, vehicle: FleetVehicle, state: VehicleState) -> float:
-        model = MultirotorModel(
+    @staticmethod
+    def _energy_model(vehicle: FleetVehicle) -> MultirotorModel:
+        return MultirotorModel(
             battery_capacity_wh=vehicle.profile.battery_wh,
             max_payload_kg=max(vehicle.profile.max_payload_kg, 0.1),
             cruise_airspeed_m_s=vehicle.profile.speed_m_s,
+            max_airspeed_m_s=max(22.0, vehicle.profile.speed_m_s),
         )
-        # Along the rest of the mission in 3-D: each step's altitude is relative to home, so a leg that climbs
-        # or descends with the terrain (a mountain world) costs its climb or saves on its descent, as the
-        # planner reckoned it; in a flat world every leg is level and this is the flat leg energy.
+
+    def _energy_to_finish_wh(self, vehicle: FleetVehicle, state: VehicleState, model: MultirotorModel) -> float:
+        """Along the rest of the mission in 3-D, in the wind the drone reports (`energy_home`): each step's altitude
+        is relative to home, so a leg that climbs or descends with the terrain costs its climb or saves on its
+        descent, as the planner reckoned it."""
         points = self._remaining_points(vehicle, state)
-        energy_wh = 0.0
-        for (x0, y0, z0), (x1, y1, z1) in itertools.pairwise(points):
-            ground_m = math.hypot(x1 - x0, y1 - y0)
-            if ground_m > 0:
-                energy_wh += model.sloped_leg_energy_wh(0.0, ground_m, z1 - z0)
-            elif z1 != z0:
-                energy_wh += model.vertical_energy_wh(0.0, z1 - z0)
-        return energy_wh + model.vertical_energy_wh(0.0, -points[-1][2])
+        wind = wind_vector_m_s(state.wind_speed_m_s, state.wind_from_deg)
+        return route_energy_wh(model, 0.0, points, vehicle.profile.speed_m_s, wind)
 
     # ----- new zones -------------------------------------------------------------------------------
     def _on_airspace(self, _airspace: Airspace, new_zone_ids: frozenset[str]) -> None:

@@ -54,6 +54,8 @@ class VehicleState:
     mission_id: str | None = None
     mission_step: int | None = None  # index into Mission.steps being executed
     position_valid: bool = True  # False before a GPS fix / localisation
+    wind_speed_m_s: float | None = None  # the vehicle's own wind estimate (drones: MAVLink WIND), horizontal
+    wind_from_deg: float | None = None  # where that wind blows from (0 north, 90 east)
 
 
 class StepKind(enum.StrEnum):

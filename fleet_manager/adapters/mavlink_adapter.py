@@ -467,6 +467,8 @@ class MavlinkAdapter(VehicleAdapter):
             mission_id=run.mission.mission_id if run is not None else None,
             mission_step=step if step is not None and step >= 0 else None,
             position_valid=t.position_valid(),
+            wind_speed_m_s=t.wind_speed_m_s,
+            wind_from_deg=t.wind_from_deg,
         )
         self._state = state
         self._state_fanout.publish(state)
