@@ -123,9 +123,12 @@ def build_hub(
         current = await airspace.refresh()
         state = vehicle.state()
         start = (state.latitude_deg, state.longitude_deg) if state is not None and state.position_valid else None
+        # within the paths' safety margin counts (the planner keeps at least that far from every zone it knew; a
+        # drone flying a leg drifts, and the monitors re-route around the same margin)
         return mission_conflicts(current, world.frame, start,
                                  (vehicle.home_latitude_deg, vehicle.home_longitude_deg), mission.steps,
-                                 vehicle.profile.cruise_altitude_m or 60.0, clock.now())
+                                 vehicle.profile.cruise_altitude_m or 60.0, clock.now(),
+                                 margin_m=max(0.0, planner.config.drone_safety_margin_m - 1.0))
 
     wake: list[Dispatcher] = []  # the dispatcher is built after the mission control it wakes
     missions = MissionControl(fleet=fleet, lifecycle=lifecycle, clock=clock, geofence_for=geofence_for,
