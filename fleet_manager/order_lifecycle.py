@@ -348,18 +348,23 @@ class OrderLifecycle:
         except (Conflict, NotFound) as exc:
             logger.warning("%s: could not record re-route %s: %s", vehicle_id, mission.mission_id, exc)
 
-    async def follow_up_failed_attempts(self, *, busy_vehicle_ids: frozenset[str], now_s: float | None = None) -> None:
+    async def follow_up_failed_attempts(self, *, busy_vehicle_ids: frozenset[str], now_s: float | None = None,
+                                        on_missions: frozenset[str] | None = None) -> None:
         """Failed attempts the recipient left unanswered: reschedule once, then the nearest locker.
 
-        Each order is its own transaction, so one that cannot be diverted (every locker full) does
-        not hold the others back.
+        A parcel still on the mission that failed it waits for that mission's end: `on_missions` are the orders of
+        the missions under way (when given), else every order whose vehicle is in `busy_vehicle_ids` waits (which
+        also held back a parcel long unloaded while its vehicle flew its next mission: found stuck on the safety
+        days). Each order is its own transaction, so one that cannot be diverted (every locker full) does not hold
+        the others back.
         """
         now_s = self.clock.now() if now_s is None else now_s
         policy = self.policy
         page = await self.database.read_async(lambda s: order_queries.list_orders(
             s, hub_ids=[self.hub_id], statuses=[OrderStatus.ATTEMPT_FAILED], limit=200))
         for order in page.orders:
-            if now_s - order.updated_at_s < policy.answer_grace_s or order.vehicle_id in busy_vehicle_ids:
+            aboard = order.order_id in on_missions if on_missions is not None else order.vehicle_id in busy_vehicle_ids
+            if now_s - order.updated_at_s < policy.answer_grace_s or aboard:
                 continue
             decide = functools.partial(self._reschedule if order.attempts < policy.max_attempts else self._divert,
                                        order_id=order.order_id, attempts=order.attempts, now_s=now_s)

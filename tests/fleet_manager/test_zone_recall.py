@@ -129,3 +129,20 @@ async def test_a_hand_over_still_being_recorded_when_the_mission_ends_is_not_los
     await hub.dispatcher.cycle()
     await _settle(hub)
     assert _order(database, order_id).status is OrderStatus.DELIVERED
+
+
+async def test_a_failed_attempt_is_followed_up_while_its_vehicle_flies_its_next_mission(setup, world) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """Found stuck on the safety days: a parcel the van brought back after a failed attempt stayed attempt_failed
+    while the van was out on its next mission (the follow-up waited for the vehicle, not for the parcel's mission)."""
+    database, hub, _drone, recipients, clock = setup
+    recipients.absent.add("ref-away-busy")
+    order_id = _create(database, world, "ref-away-busy")
+    await hub.dispatcher.start()
+    await hub.dispatcher.cycle()
+    await _settle(hub)
+    assert _order(database, order_id).status is OrderStatus.ATTEMPT_FAILED
+    later_s = clock.now() + hub.lifecycle.policy.answer_grace_s + 1
+    # the drone is out again on another mission; this parcel is on none
+    await hub.lifecycle.follow_up_failed_attempts(busy_vehicle_ids=frozenset({"drone-1"}), now_s=later_s,
+                                                  on_missions=frozenset({"another-order"}))
+    assert _order(database, order_id).status is OrderStatus.RESCHEDULED
