@@ -385,5 +385,10 @@ class SafetyMonitor:
     async def _reroute(
         self, vehicle: FleetVehicle, state: VehicleState, airspace: Airspace, names: str, now_s: float
     ) -> None:
+        # Planning the way around and uploading it take a while (a plan in progress holds the path planner; a
+        # loaded host, a sped-up simulation: seconds of wall time are minutes of flight): the drone holds where
+        # it is, outside the zone, meanwhile, rather than flying on into it (found by the safety days); the new
+        # mission sets it going again.
+        await vehicle.adapter.pause()
         outcome = await self.rerouter.reroute(vehicle, state, airspace, names, now_s)
         self.alert(vehicle.vehicle_id, outcome.kind, outcome.message)
