@@ -96,6 +96,7 @@ def drone_trip(
                         order_id=order_id,
                         release_altitude_m=release_altitude_m,
                         ground_above_home_m=door_ground_m,
+                        confirm_release=True,  # hover over the door until the recipient is known to be there
                     )
                 )
     steps.append(MissionStep(StepKind.RETURN))
@@ -223,6 +224,7 @@ def drone_reroute(
                 altitude_m=(last.elevation_m - home_ground_m) if to_stop.above_sea_level else to_stop.cruise_altitude_m,
                 order_id=remaining_stop.order_id,
                 ground_above_home_m=(door.ground_elevation_m - home_ground_m) if to_stop.above_sea_level else 0.0,
+                confirm_release=True,
             )
         )
     steps += _cruise_steps(home_path, frame, home_ground_m)

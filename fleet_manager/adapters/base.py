@@ -82,6 +82,10 @@ class MissionStep:
     # home). `altitude_m` stays above home; the step flies `altitude_m - ground_above_home_m` above the
     # ground there, and a DELIVER releases at `ground_above_home_m + release_altitude_m` above home.
     ground_above_home_m: float = 0.0
+    # DELIVER by drone: hover over the drop point until the fleet manager says whether the recipient takes the
+    # parcel (`DropConfirmation`): released only then, kept aboard otherwise. False: release on arrival (a
+    # mission stored before drones held, or an adapter test flying a bare mission).
+    confirm_release: bool = False
 
 
 @dataclass(frozen=True)
@@ -284,6 +288,19 @@ class HomeSetting(Protocol):
 
     async def set_home(self, latitude_deg: float, longitude_deg: float) -> None:
         """RETURN goes to this point from now on."""
+
+
+@runtime_checkable
+class DropConfirmation(Protocol):
+    """A vehicle that holds over each drop point (a DELIVER step with `confirm_release`) and reports it with a
+    mission event `at_drop`; it lets the parcel go only when told the recipient takes it."""
+
+    async def confirm_drop(self, mission_id: str, step_index: int, *, release: bool) -> None:
+        """Release the parcel of DELIVER step `step_index` (`release`) or keep it aboard and fly on.
+
+        Raises CommandRefused when the vehicle is not holding at that drop (a failsafe took it away), AdapterError
+        when it cannot be told; it then holds on (the GCS failsafe brings it home if the link is gone).
+        """
 
 
 @runtime_checkable

@@ -336,6 +336,14 @@ class MavlinkAdapter(VehicleAdapter):
         """After a restart of ours: whether the drone still flies `mission`; when it does, it is followed."""
         return await self._flight.adopt_mission(mission)
 
+    async def set_home(self, latitude_deg: float, longitude_deg: float) -> None:
+        """Where RTL goes from now on (DO_SET_HOME, home's altitude kept; see `MissionFlight.set_home`)."""
+        await self._flight.set_home(latitude_deg, longitude_deg)
+
+    async def confirm_drop(self, mission_id: str, step_index: int, *, release: bool) -> None:
+        """Release the parcel held over its drop, or keep it aboard and fly on (see `MissionFlight`)."""
+        await self._flight.confirm_drop(mission_id, step_index, release=release)
+
     async def wait_mission(self, timeout_s: float) -> MissionResult:
         """Wait until the mission ends (landed and disarmed, or its last item reached airborne).
 

@@ -138,6 +138,16 @@ class MavlinkCommands:
         """Open gripper 1 now (DO_GRIPPER release)."""
         await self.command(mavlink.MAV_CMD_DO_GRIPPER, 1, mavlink.GRIPPER_ACTION_RELEASE, call="release_payload()")
 
+    async def set_home(self, latitude_deg: float, longitude_deg: float, altitude_amsl_m: float) -> None:
+        """DO_SET_HOME at a point (COMMAND_LONG: ArduCopter reads param7 as AMSL); ArduCopter then locks home,
+        so arming no longer moves it (`set_home_here` before the next take-off)."""
+        await self.command(mavlink.MAV_CMD_DO_SET_HOME, 0, 0, 0, 0, latitude_deg, longitude_deg, altitude_amsl_m,
+                           call=f"set_home({latitude_deg:.6f}, {longitude_deg:.6f})")
+
+    async def set_home_here(self) -> None:
+        """DO_SET_HOME param1=1: home where the vehicle is (what arming does unless a GCS locked home)."""
+        await self.command(mavlink.MAV_CMD_DO_SET_HOME, 1, call="set_home_here()")
+
     async def set_current_item(self, seq: int, call: str) -> None:
         """Make mission item `seq` current (ACCEPTED means the autopilot jumped; in AUTO it starts it now)."""
         await self.command(mavlink.MAV_CMD_DO_SET_MISSION_CURRENT, seq, 0, call=f"{call}: set_current({seq})")
