@@ -3,9 +3,10 @@
 Fed by MISSION_ITEM_REACHED / MISSION_CURRENT and by the heartbeat (mode changes, disarm): a step
 is reached when the last item of its plan is; a drone holding over a drop for the fleet manager's decision
 (its NAV_LOITER_UNLIM item current) is announced once as `at_drop`; a DO_GRIPPER item counts as released
-once the mission has moved past it, unless the fleet manager had the drone skip it; a failsafe mode the adapter did not ask for is reported with the STATUSTEXT that
-came with it; the mission ends SUCCEEDED when its last step is reached in the air, or at the disarm
-after RETURN/LAND, CANCELED after return_home()/land()/a replacement, FAILED otherwise.
+once the mission has moved past it, unless the fleet manager had the drone skip it; a failsafe mode
+the adapter did not ask for is reported with the STATUSTEXT that came with it; the mission ends
+SUCCEEDED when its last step is reached in the air, or at the disarm after RETURN/LAND, CANCELED
+after return_home()/land()/a replacement, FAILED otherwise.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from fleet_manager.adapters.mavlink_adapter import MavlinkAdapter
 from fleet_manager.adapters.mavlink_codec import mission_plan
 from fleet_manager.adapters.mavlink_link import mavlink
 from fleet_manager.dispatcher import DispatcherConfig
-from fleet_manager.domain.orders import Address, Order, OrderStatus, Recipient
+from fleet_manager.domain.orders import Address, Order, Recipient
 from fleet_manager.errors import CommandRefused
 from fleet_manager.fleet import Fleet, VehicleProfile
 from fleet_manager.planning import FleetPlanner
