@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HANDOVER_EVENTS = frozenset({"payload_released", "compartment_opened", "parcel_handed_over", "delivered"})
+LEG_EVENTS = frozenset({"goal_accepted", "goal_adopted"})  # a robot's leg sent as a NavigateToPose goal
 
 
 @dataclass
@@ -250,6 +251,8 @@ class MissionRunner:
             running.mark_current_reached(event.step_index)  # a van at a launch or recovery stop wakes its choreography
             if event.what == "battery_swapped" and event.detail:  # a van gave a recovered drone a charged pack
                 await self.control.choreography.swapped(running, event.detail)
+            if event.what in LEG_EVENTS:  # after a restart, the evidence when the robot's own record expired
+                await self._record(event.mission_id, {"leg_sent": event.step_index})
             if event.what == "at_drop":
                 await running.departed.wait()
                 await self._decide_drop(event)
@@ -276,6 +279,8 @@ class MissionRunner:
         release = on_board and await self.control.lifecycle.recipient_takes(order_id)
         if release:
             self._answers[order_id] = True
+            # before the vehicle lets go: after a crash, only a drop with this record can have been released
+            await self._record(event.mission_id, {"releasing_step": event.step_index})
         elif on_board:
             await self._hand_over(order_id, event, present=False)
         try:
@@ -287,6 +292,12 @@ class MissionRunner:
                          order_id, release, exc)
             self._answers.pop(order_id, None)
             await self._bring_in()
+
+    async def _record(self, mission_id: str, details: dict[str, int]) -> None:
+        try:
+            await self.control.lifecycle.note_mission(mission_id=mission_id, details=details)
+        except Exception:  # a lost record only makes a restart more cautious (needs_review), never wrong
+            logger.exception("%s: could not record %s of %s", self.running.vehicle.vehicle_id, details, mission_id)
 
     async def _resolve_completed_steps(self, steps_completed: int) -> None:
         """A vehicle that reports its DELIVER steps done without a release event still handed them over."""

@@ -314,3 +314,13 @@ class MissionAdoption(Protocol):
         `mission_events`); ENDED / ABSENT: nothing is followed. Raises AdapterError when the vehicle
         cannot be asked (no link).
         """
+
+
+@runtime_checkable
+class RecordedLegAdoption(Protocol):
+    """A vehicle whose own report of a mission can expire (a Nav2 navigator lists a finished goal for its result
+    timeout only): after a restart the store's record of the legs sent is the evidence."""
+
+    async def adopt_recorded_leg(self, mission: Mission, leg: int, *, releasing_step: int | None) -> AdoptionReport:
+        """`leg`: the last leg the fleet manager recorded sending; `releasing_step`: the drop it last recorded
+        deciding to release. RUNNING: followed from then on, as `MissionAdoption.adopt_mission`."""

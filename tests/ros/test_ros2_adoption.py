@@ -132,9 +132,10 @@ def _mission(world: World, mission_id: str, door: tuple[float, float]) -> Missio
                                 MissionStep(StepKind.RETURN)))
 
 
-async def _crashed_process_left(robot: str, world: World, mission: Mission, *, until_what: str) -> None:
+async def _crashed_process_left(robot: str, world: World, mission: Mission, *, until_what: str,
+                                domain_id: int = DOMAIN_ID) -> None:
     """An adapter on its own node starts `mission` and dies (node and all) once it saw `until_what`."""
-    bridge = Ros2Bridge(domain_id=DOMAIN_ID, node_name=f"finalmile_crashed_{robot}")
+    bridge = Ros2Bridge(domain_id=domain_id, node_name=f"finalmile_crashed_{robot}")
     bridge.start()
     adapter = Ros2Adapter(robot, bridge, world.frame, namespace=f"/{robot}")
     try:
