@@ -32,6 +32,9 @@ _NAVIGATION_STEPS = (StepKind.GOTO, StepKind.DELIVER, StepKind.RETURN)
 _SUPPORTED_STEPS = (*_NAVIGATION_STEPS, StepKind.WAIT)
 _QUEUE_SIZE = 256  # per mission-event subscriber; a slow one loses its oldest events
 DROP_DECISION_TIMEOUT_S = 120.0  # clock s at a door without an answer: the parcel stays in, the robot goes on
+# ... but never less wall time than this: the answer comes from the fleet manager and the recipient-presence
+# service (its HTTP timeout is 5 s), whose pace is wall time however fast a simulation runs
+DROP_DECISION_MIN_WALL_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -362,7 +365,8 @@ class RobotMissions:
         self._drop = (index, answer)
         self.emit_event(index, "at_drop", step.order_id or "")
         try:
-            return await asyncio.wait_for(answer, self.clock.wall_s(DROP_DECISION_TIMEOUT_S))
+            return await asyncio.wait_for(answer, max(self.clock.wall_s(DROP_DECISION_TIMEOUT_S),
+                                                      DROP_DECISION_MIN_WALL_S))
         except TimeoutError:
             logger.warning("%s: no drop decision for step %d within %.0f s: parcel kept in, going on",
                            self.vehicle_id, index, DROP_DECISION_TIMEOUT_S)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import random
 from pathlib import Path
 
@@ -23,23 +22,16 @@ import pytest
 pytest.importorskip("rclpy", reason="rclpy not installed (run `make setup`)")
 pytest.importorskip("nav2_msgs.action", reason="nav2_msgs not built or env not set (run `make ros`)")
 
-from test_ros2_adoption import AtHome, GoalProbe, _crashed_process_left, _door, _until
+from test_ros2_adoption import GoalProbe, _crashed_process_left, _door, _until, adopted_and_delivered, robot_hub
 
 from fleet_manager.adapters.base import Mission, MissionStep, StepKind
 from fleet_manager.adapters.ros2_adapter import Ros2Adapter
 from fleet_manager.adapters.ros2_adoption import STATUS_SUCCEEDED
 from fleet_manager.adapters.ros2_bridge import Ros2Bridge
-from fleet_manager.dispatcher import DispatcherConfig
-from fleet_manager.domain.orders import Address, DeliveryMode, OrderStatus, Recipient
-from fleet_manager.fleet import Fleet, VehicleProfile
-from fleet_manager.planning import FleetPlanner
-from fleet_manager.reconcile import reconcile_in_flight
-from fleet_manager.runtime import build_hub
-from fleet_manager.store import fleet as fleet_store
+from fleet_manager.domain.orders import Address, DeliveryMode, Recipient
 from fleet_manager.store import orders as order_store
 from fleet_manager.store.db import Database
 from fleet_manager.world import load_world
-from mission_planner.clock import Clock
 from sim_worlds.robots.process import RobotsProcess
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
@@ -72,15 +64,7 @@ async def test_a_leg_that_ended_before_the_restart_is_taken_from_the_store_and_t
         try:
             probe = GoalProbe(bridge, "/robot_1")
             await probe.start()
-            fleet = Fleet()
-            fleet.add(HUB, adapter, VehicleProfile(max_payload_kg=20.0, battery_wh=1000.0, speed_m_s=1.5,
-                                                   cruise_altitude_m=0.0, reserve_pct=20.0),
-                      home_latitude_deg=world.hub.latitude_deg, home_longitude_deg=world.hub.longitude_deg)
-            planner = FleetPlanner(world.frame, walk_graph=world.walk_graph, street_graph=world.street_graph,
-                                   hub_xy=(world.hub.x_m, world.hub.y_m))
-            hub = build_hub(hub_id=HUB, database=database, fleet=fleet, world=world, clock=Clock(),
-                            recipients=AtHome(), planner=planner,
-                            dispatcher_config=DispatcherConfig(hub_id=HUB, lookahead_s=math.inf))
+            hub = robot_hub(HUB, database, world, adapter)
             # What the crashed process had recorded: mission stored, parcel loaded, robot departed, leg 0 sent.
             await hub.lifecycle.load(mission=mission, vehicle_id="robot_1", mode=DeliveryMode.ROBOT,
                                      order_ids=[order.order_id], details={"mode": "robot"})
@@ -95,15 +79,7 @@ async def test_a_leg_that_ended_before_the_restart_is_taken_from_the_store_and_t
             await asyncio.sleep(2.0)  # past the 1 s result timeout: the navigator has forgotten the goal's result
             # (rclpy, like rcl, does not publish the status array again when a goal expires: the latched array
             # still shows the leg SUCCEEDED at the door, the case the goal status alone cannot settle)
-            report = await reconcile_in_flight(database=database, hub_id=HUB, fleet=fleet, missions=hub.missions,
-                                               lifecycle=hub.lifecycle)
-            assert [(m.verdict, m.order_ids) for m in report.missions] == [("adopted", (order.order_id,))], report
-            await _until(lambda: not hub.missions.running, 150.0, "the adopted mission to end")
-            with database.read() as session:
-                delivered = order_store.get_order(session, order_id=order.order_id)
-                record = fleet_store.get_mission(session, mission_id=mission.mission_id)
-            assert delivered.status is OrderStatus.DELIVERED, delivered
-            assert record.status is fleet_store.MissionStatus.SUCCEEDED, record
+            record = await adopted_and_delivered(hub, database, order.order_id, mission.mission_id)
             # the new process recorded its own legs and the release decision as they happened
             assert record.details.get("leg_sent") == 1 and record.details.get("releasing_step") == 0, record.details
         finally:
