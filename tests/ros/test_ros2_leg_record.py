@@ -77,7 +77,7 @@ async def test_a_leg_that_ended_before_the_restart_is_taken_from_the_store_and_t
 
             await adapter.connect(timeout_s=30.0)
             await asyncio.sleep(2.0)  # past the 1 s result timeout: the navigator has forgotten the goal's result
-            # (rclpy, like rcl, does not publish the status array again when a goal expires: the latched array
+            # (rclpy, like rclcpp, does not publish the status array again when a goal expires: the latched array
             # still shows the leg SUCCEEDED at the door, the case the goal status alone cannot settle)
             record = await adopted_and_delivered(hub, database, order.order_id, mission.mission_id)
             # the new process recorded its own legs and the release decision as they happened
