@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import random
 
 import pytest
 
@@ -41,46 +43,78 @@ async def _airborne(drone: MavlinkAdapter) -> None:
         await asyncio.sleep(0.05)
 
 
+async def fly_home_moves(drone: MavlinkAdapter, frame: LocalFrame) -> None:
+    """Home moved in flight, RTL lands there; a trip landed elsewhere, the next trip's RTL lands at its own start.
+
+    Shared by the simulator and the SITL test: both autopilots must behave the same."""
+
+    def at(x_m: float, y_m: float) -> tuple[float, float]:
+        return frame.to_wgs84(x_m, y_m)
+
+    await drone.wait_ready(timeout_s=300)
+    recovery = (0.0, 120.0)  # where the van will be; the launch stop is (0, 0)
+    await drone.start_mission(Mission("out", (
+        MissionStep(StepKind.TAKEOFF, altitude_m=ALT_M),
+        MissionStep(StepKind.GOTO, *at(80.0, 0.0), altitude_m=ALT_M),
+        MissionStep(StepKind.WAIT, duration_s=600.0))))
+    await _airborne(drone)
+    home_before = drone._telemetry.data.home
+    await drone.set_home(*at(*recovery))
+    await asyncio.sleep(1.0)  # HOME_POSITION follows at 0.2 Hz of vehicle time
+    assert drone._telemetry.data.home is not None and home_before is not None
+    assert drone._telemetry.data.home[2] == pytest.approx(home_before[2], abs=0.5)  # altitude kept
+    await drone.return_home()  # the autopilot's RTL, as a refused recall would fall back on
+    landed = await _landed_at(drone, frame)
+    assert math.dist(landed, recovery) < 5.0, landed
+
+    # A trip recovered somewhere else (it lands at the van), then the next trip from there.
+    elsewhere = (60.0, 120.0)
+    await drone.start_mission(Mission("to-van", (
+        MissionStep(StepKind.TAKEOFF, altitude_m=ALT_M),
+        MissionStep(StepKind.GOTO, *at(*elsewhere), altitude_m=ALT_M),
+        MissionStep(StepKind.LAND, *at(*elsewhere)))))
+    assert math.dist(await _landed_at(drone, frame), elsewhere) < 5.0
+    await drone.wait_ready(timeout_s=300)
+    await drone.start_mission(Mission("next", (
+        MissionStep(StepKind.TAKEOFF, altitude_m=ALT_M),
+        MissionStep(StepKind.GOTO, *at(60.0, 170.0), altitude_m=ALT_M),
+        MissionStep(StepKind.WAIT, duration_s=600.0))))
+    await _airborne(drone)
+    await drone.return_home()
+    landed = await _landed_at(drone, frame)
+    assert math.dist(landed, elsewhere) < 5.0, (landed, "the home pinned by the first trip leaked")
+
+
 async def test_rtl_flies_to_the_home_set_in_flight_and_the_next_trip_returns_to_its_own_start() -> None:
     with MavsimProcess(1, speedup=SPEEDUP, home=HOME) as sim:
         drone = MavlinkAdapter("drone-1", f"udpout:127.0.0.1:{sim.udp_ports[0]}", clock=Clock(speedup=SPEEDUP))
         await drone.connect(timeout_s=30)
         try:
-            await drone.wait_ready(timeout_s=300)
-            frame = LocalFrame.at(HOME[0], HOME[1])
-
-            def at(x_m: float, y_m: float) -> tuple[float, float]:
-                return frame.to_wgs84(x_m, y_m)
-
-            recovery = (0.0, 120.0)  # where the van will be; the launch stop is (0, 0)
-            await drone.start_mission(Mission("out", (
-                MissionStep(StepKind.TAKEOFF, altitude_m=ALT_M),
-                MissionStep(StepKind.GOTO, *at(80.0, 0.0), altitude_m=ALT_M),
-                MissionStep(StepKind.WAIT, duration_s=600.0))))
-            await _airborne(drone)
-            home_before = drone._telemetry.data.home
-            await drone.set_home(*at(*recovery))
-            await asyncio.sleep(1.0)  # HOME_POSITION follows at 0.2 Hz of vehicle time
-            assert drone._telemetry.data.home is not None and home_before is not None
-            assert drone._telemetry.data.home[2] == pytest.approx(home_before[2], abs=0.5)  # altitude kept
-            await drone.return_home()  # the autopilot's RTL, as a refused recall would fall back on
-            landed = await _landed_at(drone, frame)
-            assert math.dist(landed, recovery) < 5.0, landed
-
-            # A trip recovered somewhere else (it lands at the van), then the next trip from there.
-            elsewhere = (60.0, 120.0)
-            await drone.start_mission(Mission("to-van", (
-                MissionStep(StepKind.TAKEOFF, altitude_m=ALT_M),
-                MissionStep(StepKind.GOTO, *at(*elsewhere), altitude_m=ALT_M),
-                MissionStep(StepKind.LAND, *at(*elsewhere)))))
-            assert math.dist(await _landed_at(drone, frame), elsewhere) < 5.0
-            await drone.start_mission(Mission("next", (
-                MissionStep(StepKind.TAKEOFF, altitude_m=ALT_M),
-                MissionStep(StepKind.GOTO, *at(60.0, 170.0), altitude_m=ALT_M),
-                MissionStep(StepKind.WAIT, duration_s=600.0))))
-            await _airborne(drone)
-            await drone.return_home()
-            landed = await _landed_at(drone, frame)
-            assert math.dist(landed, elsewhere) < 5.0, (landed, "the home pinned by the first trip leaked")
+            await fly_home_moves(drone, LocalFrame.at(HOME[0], HOME[1]))
         finally:
             await drone.close()
+
+
+@pytest.mark.sitl
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+async def test_on_sitl_rtl_flies_to_the_home_set_in_flight_and_the_next_trip_returns_to_its_own_start() -> None:
+    """Real ArduCopter: DO_SET_HOME in flight moves the RTL target and locks home; the next take-off's
+    DO_SET_HOME (param1 = 1) puts it back where that trip starts."""
+    from sim_worlds.sitl import BINARY_ENV, MAX_INSTANCE, SitlFleet
+
+    binary = os.environ.get(BINARY_ENV, "")
+    if not binary or not os.access(binary, os.X_OK):
+        pytest.skip(f"{BINARY_ENV} is not set to an executable ArduCopter SITL binary")
+    fleet = SitlFleet(binary, count=1, instance_base=random.randrange(20, MAX_INSTANCE - 1), speedup=SPEEDUP)
+    fleet.start()
+    try:
+        lat, lon, _, _ = fleet.vehicles[0].home
+        drone = MavlinkAdapter("drone-sitl", fleet.urls[0], clock=Clock(speedup=SPEEDUP))
+        await drone.connect(timeout_s=60)
+        try:
+            await fly_home_moves(drone, LocalFrame.at(lat, lon))
+        finally:
+            await drone.close()
+    finally:
+        fleet.stop()
