@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
-import random
 
 import pytest
+from test_reroute import sitl_drone_url  # noqa: F401  (the one-SITL-drone fixture, SPEEDUP 10 as here)
 
 from fleet_manager.adapters.base import Mission, MissionStep, StepKind
 from fleet_manager.adapters.mavlink_adapter import MavlinkAdapter
@@ -98,23 +97,15 @@ async def test_rtl_flies_to_the_home_set_in_flight_and_the_next_trip_returns_to_
 @pytest.mark.sitl
 @pytest.mark.slow
 @pytest.mark.timeout(400)
-async def test_on_sitl_rtl_flies_to_the_home_set_in_flight_and_the_next_trip_returns_to_its_own_start() -> None:
+async def test_on_sitl_rtl_flies_to_the_home_set_in_flight_and_the_next_trip_returns_to_its_own_start(
+    request: pytest.FixtureRequest,
+) -> None:
     """Real ArduCopter: DO_SET_HOME in flight moves the RTL target and locks home; the next take-off's
     DO_SET_HOME (param1 = 1) puts it back where that trip starts."""
-    from sim_worlds.sitl import BINARY_ENV, MAX_INSTANCE, SitlFleet
-
-    binary = os.environ.get(BINARY_ENV, "")
-    if not binary or not os.access(binary, os.X_OK):
-        pytest.skip(f"{BINARY_ENV} is not set to an executable ArduCopter SITL binary")
-    fleet = SitlFleet(binary, count=1, instance_base=random.randrange(20, MAX_INSTANCE - 1), speedup=SPEEDUP)
-    fleet.start()
+    url, (lat, lon) = request.getfixturevalue("sitl_drone_url")  # test_reroute's one SITL drone (skips without)
+    drone = MavlinkAdapter("drone-sitl", url, clock=Clock(speedup=SPEEDUP))
+    await drone.connect(timeout_s=60)
     try:
-        lat, lon, _, _ = fleet.vehicles[0].home
-        drone = MavlinkAdapter("drone-sitl", fleet.urls[0], clock=Clock(speedup=SPEEDUP))
-        await drone.connect(timeout_s=60)
-        try:
-            await fly_home_moves(drone, LocalFrame.at(lat, lon))
-        finally:
-            await drone.close()
+        await fly_home_moves(drone, LocalFrame.at(lat, lon))
     finally:
-        fleet.stop()
+        await drone.close()
