@@ -28,7 +28,7 @@ import asyncio
 import math
 from dataclasses import dataclass
 
-from ..errors import CommandRefused
+from ..errors import AdapterTimeout, CommandRefused
 from .mavlink_params import MavlinkParameters
 
 FS_GCS_ENABLED_ALWAYS_RTL = 1
@@ -60,19 +60,27 @@ GCS_SYSID_NAMES = ("MAV_GCS_SYSID", "SYSID_MYGCS")
 
 async def gcs_sysid_parameter(params: MavlinkParameters, vehicle_id: str) -> str:
     """The name the vehicle gives its GCS system id (`GCS_SYSID_NAMES`): both read at once, the first answer wins
-    (the firmware ignores a read of a name it does not have; that read is cancelled)."""
-    reads = {asyncio.ensure_future(params.get(name)): name for name in GCS_SYSID_NAMES}
+    (the firmware ignores a read of a name it does not have; that read is cancelled). Neither answering is
+    `CommandRefused`; a link lost meanwhile is raised as such."""
+    reads: dict[asyncio.Future[float], str] = {asyncio.ensure_future(params.get(name)): name
+                                              for name in GCS_SYSID_NAMES}
+    failures: list[BaseException] = []
     try:
         pending: set[asyncio.Future[float]] = set(reads)
         while pending:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for read in done:
-                if read.exception() is None:
+                error = read.exception()
+                if error is None:
                     return reads[read]
+                failures.append(error)
     finally:
         for read in reads:
             read.cancel()
         await asyncio.gather(*reads, return_exceptions=True)
+    lost = next((error for error in failures if not isinstance(error, AdapterTimeout)), None)
+    if lost is not None:
+        raise lost
     raise CommandRefused(vehicle_id, "configure_gcs_failsafe()",
                          f"the vehicle answers for none of {', '.join(GCS_SYSID_NAMES)}: not an ArduPilot?")
 
