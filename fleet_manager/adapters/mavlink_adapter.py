@@ -109,6 +109,7 @@ class MavlinkAdapter(VehicleAdapter):
         if telemetry_rate_hz <= 0:
             raise ValueError(f"telemetry_rate_hz must be > 0, got {telemetry_rate_hz}")
         self.vehicle_id = vehicle_id
+        self.gcs_system_id = gcs_system_id  # our MAVLink source system; set as the vehicle's GCS id at connect
         self.telemetry_rate_hz = telemetry_rate_hz
         self.battery_capacity_wh = battery_capacity_wh
         self.streams = telemetry_streams(telemetry_rate_hz)
@@ -238,7 +239,8 @@ class MavlinkAdapter(VehicleAdapter):
                 "no GLOBAL_POSITION_INT after SET_MESSAGE_INTERVAL",
             )
             if self.gcs_failsafe is not None:
-                self.gcs_failsafe_params = await apply_gcs_failsafe(self._params, self.vehicle_id, self.gcs_failsafe)
+                self.gcs_failsafe_params = await apply_gcs_failsafe(
+                    self._params, self.vehicle_id, self.gcs_failsafe, gcs_system_id=self.gcs_system_id)
             if self.remote_id is not None:
                 self.remote_id.start()
         except BaseException:

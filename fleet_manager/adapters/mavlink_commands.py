@@ -21,6 +21,11 @@ from .mavlink_telemetry import TelemetryData
 
 logger = logging.getLogger(__name__)
 
+# How ArduPilot starts the STATUSTEXT explaining a refused command of this kind (AP_Arming: "Arm: ", "PreArm: ").
+_REFUSAL_PREFIXES: dict[int, tuple[str, ...]] = {
+    mavlink.MAV_CMD_COMPONENT_ARM_DISARM: ("Arm:", "PreArm:", "Disarm:"),
+}
+
 
 class MavlinkCommands:
     """Commands to one vehicle; one at a time (the ack is matched by command id)."""
@@ -59,7 +64,7 @@ class MavlinkCommands:
                     self._ack_waiters.pop(command, None)
                 if ack.result in (mavlink.MAV_RESULT_ACCEPTED, mavlink.MAV_RESULT_IN_PROGRESS):
                     return int(ack.result)
-                text = await session.texts_since(sent_wall)
+                text = await session.texts_since(sent_wall, _REFUSAL_PREFIXES.get(command, ()))
                 result_name = enum_name("MAV_RESULT", ack.result)
                 logger.warning("%s: %s refused: %s %s", session.vehicle_id, call, result_name, text)
                 raise CommandRefused(

@@ -151,6 +151,7 @@ class SimRobotNode(Node):
         return GoalResponse.ACCEPT
 
     def _on_accepted(self, handle: ServerGoalHandle) -> None:
+        self.robot.goals_accepted += 1
         # Nav2 preempts: a new goal replaces the running one, which ends aborted.
         if self._active is not None:
             self._finish("aborted", NAV2_UNKNOWN, "preempted by a new goal")
