@@ -87,7 +87,8 @@ def hub_id() -> str:
 # sim robots) picks a random ROS_DOMAIN_ID out of the same hundred, where two at once could cross-talk.
 _ROS_USERS = ("tests/ros/", "tests/e2e/", "tests/fleet_manager/test_serve.py",
               "tests/fleet_manager/test_fleet_file_map_frames.py", "tests/fleet_manager/test_learning_eta.py",
-              "tests/fleet_manager/test_traffic.py", "tests/sim_worlds/test_mavsim_flight.py")
+              "tests/fleet_manager/test_traffic.py", "tests/fleet_manager/test_cluster_failover.py",
+              "tests/sim_worlds/test_mavsim_flight.py")
 
 
 def _resource_group(nodeid: str) -> str | None:
