@@ -81,30 +81,34 @@ def hub_id() -> str:
     return f"hub-{uuid.uuid4().hex[:8]}"
 
 
-# `make test` runs the suite on two xdist workers (`--dist loadgroup`). Tests that hold a resource of the
-# machine run in one group each, one after the other on one worker: real SITL binds fixed ports
-# (5760 + 10 * instance), and every ROS 2 user (the ROS suites, and the sim days and services that start
-# sim robots) picks a random ROS_DOMAIN_ID out of the same hundred, where two at once could cross-talk.
-_ROS_USERS = ("tests/ros/", "tests/e2e/", "tests/fleet_manager/test_serve.py",
-              "tests/fleet_manager/test_fleet_file_map_frames.py", "tests/fleet_manager/test_learning_eta.py",
-              "tests/fleet_manager/test_traffic.py", "tests/sim_worlds/test_mavsim_flight.py")
+# `make test` runs the suite on two xdist workers (`--dist loadgroup --no-loadscope-reorder`). The machine's
+# shared numbers (ROS_DOMAIN_IDs, SITL instances and so their ports) are leased per process
+# (sim_worlds.leases), so tests no longer need to queue behind each other for them. What is grouped:
+# - each test file, so its module-scoped set-up (a robots process, SITL drones, a browser) runs once, on
+#   one worker, and its tests never race each other for a file or port of the module;
+# - the end-to-end days (tests/e2e) together: each drives a whole simulated day of several processes at
+#   25-100x and needs most of the machine; two at once on two cores starve each other's clocks.
+# Units are handed out heaviest first (by their markers: a whole day, a real SITL flight or a browser
+# outweighs hundreds of unit tests), so that the last one to start is short and no worker idles at the end.
+_ALONE_TOGETHER = ("tests/e2e/",)
+_WEIGHT_S = {"slow": 40.0, "sitl": 20.0, "browser": 15.0, "sim": 15.0, "ros": 2.0, "postgres": 0.5}
 
 
-def _resource_group(nodeid: str) -> str | None:
-    if nodeid.startswith("tests/sitl/") or "sitl" in nodeid.split("::")[-1]:
-        return "sitl"
-    if nodeid.startswith(_ROS_USERS):
-        return "ros2"
-    return None
+def _group(nodeid: str) -> str:
+    path = nodeid.split("::")[0]
+    return next((prefix for prefix in _ALONE_TOGETHER if path.startswith(prefix)), path)
+
+
+def _weight_s(item: pytest.Item) -> float:
+    """A rough guess of a test's wall time from its markers (only its rank among the others matters)."""
+    return 0.3 + sum(weight for name, weight in _WEIGHT_S.items() if item.get_closest_marker(name) is not None)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Put the tests that share a machine resource into one xdist group (see `_resource_group`), the long
-    groups first so that one worker is not left alone with them at the end."""
-    order = {"sitl": 0, "ros2": 1, None: 2}
-    groups = {item.nodeid: _resource_group(item.nodeid) for item in items}
+    """Put every test into its xdist group (see above), the heaviest groups first; a group keeps its order."""
+    groups = {item.nodeid: _group(item.nodeid) for item in items}
+    weights: dict[str, float] = {}
     for item in items:
-        group = groups[item.nodeid]
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: order[groups[item.nodeid]])
+        weights[groups[item.nodeid]] = weights.get(groups[item.nodeid], 0.0) + _weight_s(item)
+        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
+    items.sort(key=lambda item: -weights[groups[item.nodeid]])
