@@ -62,6 +62,7 @@ def test_vehicle_state_round_trip_over_dds() -> None:
         node.destroy_node()
     finally:
         rclpy.shutdown(context=context)
+        domain.release()
 
 
 def test_delivery_task_fields() -> None:

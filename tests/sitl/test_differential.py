@@ -357,6 +357,12 @@ def run_session(url: str, transmitter_url: str | None = None) -> Session:
         gcs.wait(lambda m: m.get_type() == "GLOBAL_POSITION_INT" and m.relative_alt > 8000, 60.0, "8 m altitude")
         mark_messages, mark_texts = len(gcs.messages), len(gcs.texts)
         obs["auto"] = gcs.command(mav.MAV_CMD_DO_SET_MODE, 1, 3)[0]
+        # The flight starts at the switch's COMMAND_ACK: on one TCP stream, a GUIDED heartbeat the autopilot sent
+        # before switching arrives before the ack, however late the ground station reads it (under load it was
+        # read after the mark above and showed up as a flight mode).
+        mark_messages = next(i for i in range(mark_messages, len(gcs.messages))
+                             if gcs.messages[i][1].get_type() == "COMMAND_ACK"
+                             and gcs.messages[i][1].command == mav.MAV_CMD_DO_SET_MODE) + 1
         gcs.wait(lambda m: m.get_type() == "HEARTBEAT" and m.get_srcComponent() == 1 and not m.base_mode & 128,
                  300.0 / SPEEDUP * 2, "disarm after the mission")
         gcs.pump(1.0)
