@@ -86,22 +86,31 @@ def hub_id() -> str:
 # (sim_worlds.leases), so tests no longer need to queue behind each other for them. What is grouped:
 # - each test file, so its module-scoped set-up (a robots process, SITL drones, a browser) runs once, on
 #   one worker, and its tests never race each other for a file or port of the module;
-# - the end-to-end days (tests/e2e) together: each drives a whole simulated day of several processes at
-#   25-100x and needs most of the machine; two at once on two cores starve each other's clocks.
+# - the whole simulated days (`finalmile sim` / run_day at 25-120x) together: each drives several processes
+#   and needs most of the machine; two at once on two cores starve each other's clocks (at load ~20 such
+#   days already end with nothing delivered by some vehicle kind). The lighter end-to-end stacks (one
+#   simulator at 4-20x: dashboard, van hand-offs, staged carrier) are files like any other.
 # Units are handed out heaviest first (by their markers: a whole day, a real SITL flight or a browser
 # outweighs hundreds of unit tests), so that the last one to start is short and no worker idles at the end.
-_ALONE_TOGETHER = ("tests/e2e/",)
+_SIM_DAYS = ("tests/e2e/test_safety_days.py", "tests/e2e/test_sim_andorra_day.py", "tests/e2e/test_sim_day.py",
+             "tests/e2e/test_sim_day_van_drones.py", "tests/e2e/test_sim_fleet_comparison.py",
+             "tests/e2e/test_sim_traffic.py")
 _WEIGHT_S = {"slow": 40.0, "sitl": 20.0, "browser": 15.0, "sim": 15.0, "ros": 2.0, "postgres": 0.5}
 
 
 def _group(nodeid: str) -> str:
     path = nodeid.split("::")[0]
-    return next((prefix for prefix in _ALONE_TOGETHER if path.startswith(prefix)), path)
+    return "sim-days" if path in _SIM_DAYS else path
+
+
+_DAY_WEIGHT_S = 100.0  # a whole simulated day: 1-3 minutes of a loaded machine
 
 
 def _weight_s(item: pytest.Item) -> float:
     """A rough guess of a test's wall time from its markers (only its rank among the others matters)."""
-    return 0.3 + sum(weight for name, weight in _WEIGHT_S.items() if item.get_closest_marker(name) is not None)
+    marked = sum(weight for name, weight in _WEIGHT_S.items() if item.get_closest_marker(name) is not None)
+    day = _DAY_WEIGHT_S if item.nodeid.split("::")[0] in _SIM_DAYS and item.get_closest_marker("sim") else 0.0
+    return 0.3 + marked + day
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
