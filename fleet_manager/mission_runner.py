@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .adapters.base import Mission, MissionEvent, MissionOutcome, VehicleKind
+from .adapters.base import DropConfirmation, Mission, MissionEvent, MissionOutcome, VehicleKind
 from .domain.orders import DeliveryMode
 from .errors import AdapterError
 from .fleet import FleetVehicle
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HANDOVER_EVENTS = frozenset({"payload_released", "compartment_opened", "parcel_handed_over", "delivered"})
+LEG_EVENTS = frozenset({"goal_accepted", "goal_adopted"})  # a robot's leg sent as a NavigateToPose goal
 
 
 @dataclass
@@ -97,6 +98,7 @@ class MissionRunner:
         self.control = control
         self.running = running
         self.sortie = sortie
+        self._answers: dict[str, bool] = {}  # order -> the recipient's answer asked while the drone held over the door
 
     async def run(self) -> None:
         """Start, follow and settle the mission; always leaves the vehicle free and the dispatcher woken."""
@@ -249,6 +251,12 @@ class MissionRunner:
             running.mark_current_reached(event.step_index)  # a van at a launch or recovery stop wakes its choreography
             if event.what == "battery_swapped" and event.detail:  # a van gave a recovered drone a charged pack
                 await self.control.choreography.swapped(running, event.detail)
+            if event.what in LEG_EVENTS:  # after a restart, the evidence when the robot's own record expired
+                await self._record(event.mission_id, {"leg_sent": event.step_index})
+            if event.what == "at_drop":
+                await running.departed.wait()
+                await self._decide_drop(event)
+                continue
             if event.what not in HANDOVER_EVENTS:
                 continue
             order_id = delivery_steps(running.mission).get(event.step_index) or event.detail
@@ -256,6 +264,40 @@ class MissionRunner:
             await running.departed.wait()
             if order_id in running.order_ids and order_id not in running.resolved:
                 await self._hand_over(order_id, event)
+
+    async def _decide_drop(self, event: MissionEvent) -> None:
+        """A drone hovers over a drop: the parcel leaves it only when the recipient (or a locker) takes it.
+
+        An absent recipient is recorded (attempt_failed) before the drone is told to fly on with the parcel, so
+        a crash in between never leaves 'delivered' for a parcel aboard. A drone that cannot be told either way
+        is brought in with what it carries.
+        """
+        running = self.running
+        adapter = running.vehicle.adapter
+        order_id = delivery_steps(running.mission).get(event.step_index) or event.detail
+        on_board = order_id in running.order_ids and order_id not in running.resolved
+        release = on_board and await self.control.lifecycle.recipient_takes(order_id)
+        if release:
+            self._answers[order_id] = True
+            # before the vehicle lets go: after a crash, only a drop with this record can have been released
+            await self._record(event.mission_id, {"releasing_step": event.step_index})
+        elif on_board:
+            await self._hand_over(order_id, event, present=False)
+        try:
+            if not isinstance(adapter, DropConfirmation):
+                raise TypeError(f"{running.vehicle.vehicle_id} reported a drop hold but takes no drop decision")
+            await adapter.confirm_drop(event.mission_id, event.step_index, release=release)
+        except (AdapterError, TypeError) as exc:
+            logger.error("%s: drop of %s (release=%s) not confirmed: %s; brought in", running.vehicle.vehicle_id,
+                         order_id, release, exc)
+            self._answers.pop(order_id, None)
+            await self._bring_in()
+
+    async def _record(self, mission_id: str, details: dict[str, int]) -> None:
+        try:
+            await self.control.lifecycle.note_mission(mission_id=mission_id, details=details)
+        except Exception:  # a lost record only makes a restart more cautious (needs_review), never wrong
+            logger.exception("%s: could not record %s of %s", self.running.vehicle.vehicle_id, details, mission_id)
 
     async def _resolve_completed_steps(self, steps_completed: int) -> None:
         """A vehicle that reports its DELIVER steps done without a release event still handed them over."""
@@ -265,7 +307,7 @@ class MissionRunner:
             if index < steps_completed and order_id in running.order_ids and order_id not in running.resolved:
                 await self._hand_over(order_id, None)
 
-    async def _hand_over(self, order_id: str, event: MissionEvent | None) -> None:
+    async def _hand_over(self, order_id: str, event: MissionEvent | None, *, present: bool | None = None) -> None:
         running = self.running
         running.resolved.add(order_id)
         state = running.vehicle.state()
@@ -274,5 +316,6 @@ class MissionRunner:
         longitude_deg = event.longitude_deg if event and event.longitude_deg is not None else (
             state.longitude_deg if state else None)
         await self.control.lifecycle.hand_over(order_id=order_id, vehicle_id=running.vehicle.vehicle_id,
-                                               latitude_deg=latitude_deg, longitude_deg=longitude_deg)
+                                               latitude_deg=latitude_deg, longitude_deg=longitude_deg,
+                                               present=self._answers.pop(order_id, present))
         await self.control.lifecycle.refresh_etas(order_ids=running.aboard)  # the mission progressed
