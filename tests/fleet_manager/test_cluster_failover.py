@@ -15,7 +15,6 @@ carries the same id and body.
 from __future__ import annotations
 
 import os
-import random
 import signal
 from contextlib import ExitStack
 from pathlib import Path
@@ -34,6 +33,7 @@ from fleet_manager.store.db import Database
 from fleet_manager.world import World, load_world
 from fleet_manager.world.model import Building
 from sim_worlds.fleet_setup import drone_parameters
+from sim_worlds.leases import lease_ros_domain
 from sim_worlds.mavsim.process import MavsimProcess, free_tcp_port
 from sim_worlds.mavsim.sim_control import MavsimControl
 from sim_worlds.robots.process import RobotsProcess
@@ -89,9 +89,9 @@ def test_kill_9_the_leader_with_drones_flying_and_a_robot_on_a_goal_and_the_stan
     door = _robot_door(world)
     receiver = WebhookReceiver()
     database = Database(postgres_url)
-    domain_id = random.SystemRandom().randint(100, 200)
     with ExitStack() as stack:
         stack.callback(database.dispose)
+        domain_id = stack.enter_context(lease_ros_domain()).number
         nats = stack.enter_context(running_nats(tmp_path / "jetstream"))
         hook_url = stack.enter_context(webhook_receiver(receiver))
         sim = stack.enter_context(MavsimProcess(2, speedup=2.0, home=(hub.latitude_deg, hub.longitude_deg, 10.0),

@@ -9,7 +9,6 @@ import contextlib
 import datetime as dt
 import math
 import os
-import random
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -158,13 +157,12 @@ async def test_adapter_replaces_the_mission_of_a_flying_drone(mavsim_drone: Mavl
 @pytest.fixture
 def sitl_drone_url() -> Iterator[tuple[str, tuple[float, float]]]:
     """One real ArduCopter SITL (FINALMILE_SITL_BINARY; skipped when unset): (url, home lat/lon)."""
-    from sim_worlds.sitl import BINARY_ENV, MAX_INSTANCE, SitlFleet
+    from sim_worlds.sitl import BINARY_ENV, start_on_free_instances
 
     binary = os.environ.get(BINARY_ENV, "")
     if not binary or not os.access(binary, os.X_OK):
         pytest.skip(f"{BINARY_ENV} is not set to an executable ArduCopter SITL binary")
-    fleet = SitlFleet(binary, count=1, instance_base=random.randrange(20, MAX_INSTANCE - 1), speedup=SPEEDUP)
-    fleet.start()
+    fleet = start_on_free_instances(binary, 1, speedup=SPEEDUP)
     try:
         lat, lon, _, _ = fleet.vehicles[0].home
         yield fleet.urls[0], (lat, lon)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import random
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -41,12 +40,15 @@ from fleet_manager.store import orders as order_store
 from fleet_manager.store.db import Database
 from fleet_manager.world import World, load_world
 from mission_planner.clock import Clock
+from sim_worlds.leases import lease_ros_domain
 from sim_worlds.robots.process import RobotsProcess
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
 
 SPEEDUP = 20.0
-DOMAIN_ID = random.SystemRandom().randint(100, 200)
+# Held while this test process lives: no other FinalMile process on the machine uses the domain meanwhile.
+_DOMAIN = lease_ros_domain()
+DOMAIN_ID = _DOMAIN.number
 # A door this far (walk from the hub) keeps the first leg running for about 15 s of wall time at SPEEDUP:
 # ample for the next process to connect and adopt it while it runs, even on a loaded machine.
 FAR_M = (400.0, 700.0)

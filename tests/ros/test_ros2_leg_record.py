@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from pathlib import Path
 
 import pytest
@@ -32,6 +31,7 @@ from fleet_manager.domain.orders import Address, DeliveryMode, Recipient
 from fleet_manager.store import orders as order_store
 from fleet_manager.store.db import Database
 from fleet_manager.world import load_world
+from sim_worlds.leases import lease_ros_domain
 from sim_worlds.robots.process import RobotsProcess
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
@@ -45,7 +45,8 @@ async def test_a_leg_that_ended_before_the_restart_is_taken_from_the_store_and_t
     tmp_path: Path,
 ) -> None:
     world = load_world("helsinki")
-    domain_id = random.SystemRandom().randint(201, 230)
+    domain = lease_ros_domain()
+    domain_id = domain.number
     door = _door(world, 150.0, 400.0)
     database = Database(f"sqlite:///{tmp_path / 'fm.db'}")
     database.migrate()
@@ -56,8 +57,8 @@ async def test_a_leg_that_ended_before_the_restart_is_taken_from_the_store_and_t
     mission = Mission("m-leg-record", (MissionStep(StepKind.DELIVER, *door, order_id=order.order_id,
                                                    confirm_release=True),
                                        MissionStep(StepKind.RETURN)))
-    with RobotsProcess(1, domain_id=domain_id, speedup=SPEEDUP,
-                       ros_args=["-p", "action_server_result_timeout:=1"]):
+    with domain, RobotsProcess(1, domain_id=domain_id, speedup=SPEEDUP,
+                               ros_args=["-p", "action_server_result_timeout:=1"]):
         bridge = Ros2Bridge(domain_id=domain_id, node_name="finalmile_restarted_leg_record")
         bridge.start()
         adapter = Ros2Adapter("robot_1", bridge, world.frame, namespace="/robot_1")
