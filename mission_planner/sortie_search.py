@@ -42,12 +42,13 @@ CANDIDATES_PER_CUSTOMER = 6
 TRUCK_POSITIONS_TRIED = 3
 POLISH_UP_TO = 30  # customers: the polish descent's neighbourhoods grow as n^2 timings; larger instances skip it
 POLISH_EVERY_RESTART_UP_TO = 12  # customers: up to here the best is polished at every restart, else once at the end
-OR_OPT_REACH = 8
+OR_OPT_REACH = 8  # tour positions a stretch moves at most in the polish
 STUCK_ITERATIONS = 100  # (+ 5 per customer) iterations without a new best before a restart
 # restarts in turn: a fresh savings pass from the seed tour; a random part of the customers on the truck and the
-# rest inserted at their best places (reaches schedules with few truck stops that savings, one customer at a time,
-# does not); the best schedule ruined and recreated; a savings pass from the seed tour with a segment reversed
-RESTARTS = ("savings", "subset", "ruin", "subset", "reversed")  # tour positions a stretch moves at most in the polish
+# rest inserted at their best places, or by drone where one can take them (these reach schedules with few truck
+# stops that savings, one customer at a time, does not); the best schedule ruined and recreated; a savings pass
+# from the seed tour with a segment reversed
+RESTARTS = ("savings", "subset", "ruin", "subset-drones", "reversed")
 
 
 def _disjoint(a: int, b: int, start: int, end: int) -> bool:
@@ -289,9 +290,10 @@ class _Search:
                 best = (value, trial, sorties)
         return best
 
-    def subset_start(self, seed_tour: list[int]) -> tuple[float, list[int], Assignment]:
+    def subset_start(self, seed_tour: list[int], drones_only: bool) -> tuple[float, list[int], Assignment]:
         """A start with a random 30–70 % of the drone-eligible customers off the seed tour (the others keep its
-        order), each then inserted at its best place, truck or sortie, in random order."""
+        order), each then inserted in random order at its best place: a sortie where one can take it
+        (`drones_only`), else truck or sortie."""
         keep = self.rng.uniform(0.3, 0.7)
         tour = [n for n in seed_tour if n not in self.eligible_set or self.rng.random() < keep]
         others = [n for n in seed_tour if n not in tour]
@@ -299,7 +301,7 @@ class _Search:
         sorties: Assignment = {}
         value = self.cost(tour, sorties)
         for customer in others:
-            value, tour, sorties = self.best_insertion(tour, sorties, customer)
+            value, tour, sorties = self.best_insertion(tour, sorties, customer, allow_truck=not drones_only)
             if value == INF:  # (a live rule can leave a customer nowhere to go): the caller keeps its state
                 break
         return value, tour, sorties
@@ -453,8 +455,8 @@ def search(
             elif kind == "reversed":  # a perturbed truck tour: a random segment reversed
                 shaken_tour = run.reversed_segment(seed_tour)
                 value, tour, sorties = run.savings_pass(shaken_tour, {}, run.cost(shaken_tour, {}))
-            elif kind == "subset":
-                started_state = run.subset_start(seed_tour)
+            elif kind.startswith("subset"):
+                started_state = run.subset_start(seed_tour, drones_only=kind == "subset-drones")
                 if started_state[0] < INF:  # else a customer found no place: go on from the current state
                     value, tour, sorties = started_state
             else:
