@@ -75,6 +75,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "stated:8,10 or all:25: those problem sizes only)",
     )
     parser.add_argument(
+        "--mfstsp-slice",
+        default=None,
+        help="truck_drone: i/m runs every m-th mFSTSP configuration from the i-th (split a run over processes)",
+    )
+    parser.add_argument(
         "--truck-drone-parts",
         default=None,
         help="truck_drone: comma-separated parts to run, of fstsp, mfstsp, worlds (default: all three)",

@@ -345,6 +345,11 @@ def mfstsp_rows(args: Any) -> list[dict[str, Any]]:
     configs = mfstsp_configs(folder, subset)
     if getattr(args, "quick", False):
         configs = [c for c in configs if c[3] == 2][::10]
+    part = getattr(args, "mfstsp_slice", None)
+    if part:  # "i/m": every m-th configuration from the i-th (one run split over processes)
+        index, count = (int(v) for v in part.split("/"))
+        configs = configs[index::count]
+        subset = f"{subset}, slice {part}"
     published = published_mfstsp(folder)
     rows: list[dict[str, Any]] = []
     for name, customers, vehicle_file, uavs in configs:
@@ -381,8 +386,22 @@ def mfstsp_rows(args: Any) -> list[dict[str, Any]]:
                 "schedule": schedule_text(result),
             }
         )
-    for size in sorted({c[1] for c in configs}):
-        block = [r for r in rows if r["set"] == f"mFSTSP-{size}"]
+        logger.info(
+            "%s %s: %.1f s (heuristic gap %s %%, IP gap %s %%)",
+            name,
+            rows[-1]["config"],
+            result.makespan_s,
+            rows[-1]["gap_pct"],
+            rows[-1]["gap_ip_pct"],
+        )
+    return rows + mfstsp_summaries(rows, subset)
+
+
+def mfstsp_summaries(rows: list[dict[str, Any]], subset: str) -> list[dict[str, Any]]:
+    """One summary row per problem size of the mFSTSP rows (`subset` names the configurations run)."""
+    summaries: list[dict[str, Any]] = []
+    for size in sorted({int(r["set"].split("-")[1]) for r in rows if r["instance"] != "SUMMARY"}):
+        block = [r for r in rows if r["set"] == f"mFSTSP-{size}" and r["instance"] != "SUMMARY"]
         gaps = [r["gap_pct"] for r in block if r["gap_pct"] is not None]
         ip_gaps = [r["gap_ip_pct"] for r in block if r["gap_ip_pct"] is not None]
         summary = (
@@ -396,7 +415,7 @@ def mfstsp_rows(args: Any) -> list[dict[str, Any]]:
                 f"; within 1 % of the IP optimum on {sum(g <= 1.0 for g in ip_gaps)}/{len(ip_gaps)}, "
                 f"mean {sum(ip_gaps) / len(ip_gaps):.2f} %"
             )
-        rows.append(
+        summaries.append(
             {
                 "set": f"mFSTSP-{size}",
                 "instance": "SUMMARY",
@@ -412,7 +431,7 @@ def mfstsp_rows(args: Any) -> list[dict[str, Any]]:
                 + ("all 1600" if subset == "all" else f"{subset} (full: --mfstsp-subset all)"),
             }
         )
-    return rows
+    return summaries
 
 
 def world_rows(args: Any, world_name: str, reachable_only: bool) -> list[dict[str, Any]]:
