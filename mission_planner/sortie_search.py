@@ -315,7 +315,7 @@ class _Search:
 
     # --- the phases -----------------------------------------------------------------------
     def polish(self, value: float, tour: list[int], sorties: Assignment) -> tuple[float, list[int], Assignment]:
-        """Best-improvement descent over whole neighbourhoods (the random moves only sample them).
+        """A descent over whole neighbourhoods (the random moves only sample them), first improvement taken.
 
         Each pass re-inserts every customer that anchors no sortie at its best place (any truck position,
         or any of its candidate sorties), then tries every 2-opt and every or-opt (1–3 stops) of the truck
@@ -328,6 +328,8 @@ class _Search:
             while improved and time.perf_counter() < self.deadline:
                 improved = False
                 for customer in sorted([*tour[1:-1], *sorties]):
+                    if time.perf_counter() >= self.deadline:  # the live planner's time budget holds in a pass too
+                        return value, tour, sorties
                     if customer in self.anchors(sorties):
                         continue
                     if customer in sorties:
@@ -338,7 +340,9 @@ class _Search:
                     if trial[0] < value - 1e-9:
                         value, tour, sorties = trial
                         improved = True
-                for trial_tour in self._tour_neighbours(tour):
+                for count, trial_tour in enumerate(self._tour_neighbours(tour)):
+                    if count % 64 == 63 and time.perf_counter() >= self.deadline:
+                        return value, tour, sorties
                     trial_value = self.cost(trial_tour, sorties)
                     if trial_value < value - 1e-9:
                         value, tour = trial_value, trial_tour
