@@ -20,9 +20,10 @@ DASHBOARD_SOURCES := $(DASHBOARD)/package-lock.json $(DASHBOARD)/build.mjs $(wil
 # Debian packages the tests use: headless Chromium (browser test), libsdformat + ign (SDF check), Mosquitto
 # (each parcel-sensor test starts its own broker; the demo day's sensors too).
 SYSTEM_PACKAGES := chromium ignition-tools libsdformat-dev mosquitto
-# Two workers: most tests wait on simulated time, not the CPU; tests sharing a machine resource (SITL's fixed
-# ports, ROS 2 domains) stay in one xdist group each (tests/conftest.py).
-PYTEST_ARGS ?= -n 2 --dist loadgroup
+# Two workers: most tests wait on simulated time, not the CPU. One xdist group per test file (the end-to-end
+# days together), handed out heaviest first in the order tests/conftest.py sorts them (--no-loadscope-reorder:
+# xdist would otherwise put the groups with the most tests first, whatever their length).
+PYTEST_ARGS ?= -n 2 --dist loadgroup --no-loadscope-reorder
 
 .PHONY: help setup venv ros dashboard system-packages demo test lint bench clean
 

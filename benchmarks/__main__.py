@@ -93,6 +93,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--workers", type=int, default=2, help="safety: days run at once, each in its own process")
     parser.add_argument("--seed", type=int, default=None, help="safety: first day's seed (day i uses seed + i)")
+    parser.add_argument("--hubs", default=None, metavar="K[,K...]",
+                        help="cluster: hub counts to run (default 1,2; --quick 1), e.g. 1,2,4,8")
     return parser.parse_args(argv)
 
 

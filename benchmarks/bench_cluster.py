@@ -11,7 +11,9 @@ Per K it measures:
   lost / duplicated counts afterwards (orders with a 201 missing from the store; one reference stored twice);
 - failover: SIGKILL of hub 1's leader -> the standby holds its lease, and -> the first vehicle report that the
   standby's own telemetry recorder stores (its drone re-adopted and connected).
-Skips without PostgreSQL on 127.0.0.1 or without `nats-server`. Quick: K = 1 only; full: K = 1, 2.
+Skips without PostgreSQL on 127.0.0.1 or without `nats-server`. Quick: K = 1 only; full: K = 1, 2; `--hubs 1,2,4,8`
+picks the counts. A K whose run fails (a process not up in time, a wait timed out) gives a row saying what broke
+in `outcome` (and the load then), and the larger counts still run.
 """
 
 from __future__ import annotations
@@ -295,10 +297,30 @@ def run(args: Any = None) -> list[dict[str, Any]]:
         return []
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per order otherwise
     quick = getattr(args, "quick", False)
+    counts = _hub_counts(getattr(args, "hubs", None), quick=quick)
     rows = []
-    for hubs in (1,) if quick else (1, 2):
+    for hubs in counts:
         with scratch_postgres() as url, tempfile.TemporaryDirectory(prefix="finalmile-cluster-") as tmp:
             if url is None:
                 return []
-            rows.append(_run_k(url, nats_server, hubs, 100 if quick else 300, Path(tmp)))
+            try:
+                rows.append({**_run_k(url, nats_server, hubs, 100 if quick else 300, Path(tmp)), "outcome": "ok"})
+            except (TimeoutError, RuntimeError, httpx.HTTPError) as exc:
+                logging.getLogger(__name__).exception("cluster: K = %d failed", hubs)
+                rows.append({"hubs": hubs, "drones_per_hub": DRONES_PER_HUB, "api_replicas": 2,
+                             "load_average_1m": round(os.getloadavg()[0], 2),
+                             "outcome": f"failed: {type(exc).__name__}: {exc}"[:300]})
     return rows
+
+
+def _hub_counts(option: str | None, *, quick: bool) -> tuple[int, ...]:
+    """The hub counts of `--hubs` ("1,2,4"), else 1 (quick) or 1, 2."""
+    if not option:
+        return (1,) if quick else (1, 2)
+    try:
+        counts = tuple(int(part) for part in option.split(","))
+    except ValueError as exc:
+        raise ValueError(f"--hubs {option!r}: give hub counts like 1,2,4,8") from exc
+    if any(count < 1 for count in counts):
+        raise ValueError(f"--hubs {option!r}: every count must be >= 1")
+    return counts

@@ -144,7 +144,8 @@ class Dispatcher:
             self._wake.clear()
             self._last_plan_s = now_s
             busy = frozenset(self.missions.running)
-            await self.lifecycle.follow_up_failed_attempts(busy_vehicle_ids=busy)
+            await self.lifecycle.follow_up_failed_attempts(busy_vehicle_ids=busy,
+                                                           on_missions=frozenset(self.missions.claimed))
             if self.customs is not None:
                 await self.customs.forecast_new()
             await self.cycle()

@@ -64,6 +64,9 @@ class MissionControl:
         self._tasks: set[asyncio.Task[None]] = set()
         # how a drone whose mission timed out is brought in (the runtime sets the rerouter's terrain-safe recall)
         self.recall_drone: Callable[[FleetVehicle], Awaitable[None]] | None = None
+        # the monitors' reaction to zones a drone's mission crosses (the runtime sets it): for zones published
+        # while a start was under way, which the drone's mission and fence do not hold
+        self.react_to_zones: Callable[[str, list[str]], None] | None = None
 
     # ----- what the planning cycle asks --------------------------------------------------------------
     def is_busy(self, vehicle_id: str) -> bool:

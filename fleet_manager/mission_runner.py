@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .adapters.base import Mission, MissionEvent, MissionOutcome, VehicleKind
+from .adapters.base import DropConfirmation, Mission, MissionEvent, MissionOutcome, VehicleKind
 from .domain.orders import DeliveryMode
 from .errors import AdapterError
 from .fleet import FleetVehicle
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HANDOVER_EVENTS = frozenset({"payload_released", "compartment_opened", "parcel_handed_over", "delivered"})
+HANDOVER_RECORD_WALL_S = 60.0  # a hand-over's recipient check and write, at most, before the mission is settled
+LEG_EVENTS = frozenset({"goal_accepted", "goal_adopted"})  # a robot's leg sent as a NavigateToPose goal
 
 
 @dataclass
@@ -97,6 +99,10 @@ class MissionRunner:
         self.control = control
         self.running = running
         self.sortie = sortie
+        self._handovers = 0  # hand-overs being recorded (a recipient check, a write)
+        self._no_handover = asyncio.Event()
+        self._no_handover.set()
+        self._answers: dict[str, bool] = {}  # order -> the recipient's answer asked while the drone held over the door
 
     async def run(self) -> None:
         """Start, follow and settle the mission; always leaves the vehicle free and the dispatcher woken."""
@@ -109,6 +115,7 @@ class MissionRunner:
                 return
             outcome = await self._wait_until_done()
             running.ended.set()
+            await self._handovers_recorded()
             await control.settle(running, outcome)
             if running.handoff_tasks:  # a van that ended its mission early: its drone's runner still settles
                 await asyncio.wait(running.handoff_tasks,
@@ -131,7 +138,7 @@ class MissionRunner:
         """Start the mission on the vehicle and record the departure; False when the vehicle refused it."""
         control, running = self.control, self.running
         vehicle, mission = running.vehicle, running.mission
-        geofence = control.geofence_for(vehicle) if vehicle.kind is VehicleKind.DRONE else None
+        drone = vehicle.kind is VehicleKind.DRONE
         if running.handoffs:
             await control.choreography.load(running)
         cancelled = await control.lifecycle.cancelled_among(running.order_ids)
@@ -143,12 +150,13 @@ class MissionRunner:
                                  why=f"order(s) {', '.join(cancelled)} cancelled before departure")
             return False
         crossed = (await control.zones_crossed(vehicle, mission)
-                   if geofence is not None and control.zones_crossed is not None else [])
+                   if drone and control.zones_crossed is not None else [])
         if crossed:  # published after the plan was made (the plan keeps clear of every zone it knew)
             why = f"zone(s) {', '.join(crossed)} published since the plan: planned again"
             logger.warning("%s: %s not started: %s", vehicle.vehicle_id, mission.mission_id, why)
             await control.withdrawn(running, why)
             return False
+        geofence = control.geofence_for(vehicle) if drone else None  # the airspace as just refreshed
         try:
             await vehicle.adapter.start_mission(mission, geofence=geofence)
         except AdapterError as exc:
@@ -163,6 +171,8 @@ class MissionRunner:
                                        mode=running.mode, order_ids=running.order_ids, eta_s=sortie.eta_s,
                                        legs=legs)
         running.departed.set()
+        if drone:
+            await self._zones_since_start()
         previous: dict[str, asyncio.Task[None]] = {}  # a vehicle's trips of one van trip go one after the other
         for handoff in sorted(running.handoffs, key=lambda h: h.launch_step_index):
             task = asyncio.create_task(control.choreography.fly(running, handoff, previous.get(handoff.vehicle_id)),
@@ -171,6 +181,19 @@ class MissionRunner:
             running.handoff_tasks.append(task)
         await self._recall_if_cancelled()
         return True
+
+    async def _zones_since_start(self) -> None:
+        """A zone published while the start was under way (a long upload, a radio link that dropped and came
+        back) is neither in the mission nor in the fence the drone now flies, and the monitors' zone reaction
+        skipped the drone while it stood on the ground: it gets that reaction now that it flies."""
+        control, running = self.control, self.running
+        if control.zones_crossed is None or control.react_to_zones is None:
+            return
+        crossed = await control.zones_crossed(running.vehicle, running.mission)
+        if crossed:
+            logger.warning("%s: zone(s) %s published while %s was being started: re-routing",
+                           running.vehicle.vehicle_id, ", ".join(crossed), running.mission.mission_id)
+            control.react_to_zones(running.vehicle.vehicle_id, crossed)
 
     async def _recall_if_cancelled(self) -> None:
         """An order cancelled while it was loaded must not be dropped at the door: the vehicle is recalled.
@@ -249,6 +272,12 @@ class MissionRunner:
             running.mark_current_reached(event.step_index)  # a van at a launch or recovery stop wakes its choreography
             if event.what == "battery_swapped" and event.detail:  # a van gave a recovered drone a charged pack
                 await self.control.choreography.swapped(running, event.detail)
+            if event.what in LEG_EVENTS:  # after a restart, the evidence when the robot's own record expired
+                await self._record(event.mission_id, {"leg_sent": event.step_index})
+            if event.what == "at_drop":
+                await running.departed.wait()
+                await self._decide_drop(event)
+                continue
             if event.what not in HANDOVER_EVENTS:
                 continue
             order_id = delivery_steps(running.mission).get(event.step_index) or event.detail
@@ -256,6 +285,40 @@ class MissionRunner:
             await running.departed.wait()
             if order_id in running.order_ids and order_id not in running.resolved:
                 await self._hand_over(order_id, event)
+
+    async def _decide_drop(self, event: MissionEvent) -> None:
+        """A drone hovers over a drop: the parcel leaves it only when the recipient (or a locker) takes it.
+
+        An absent recipient is recorded (attempt_failed) before the drone is told to fly on with the parcel, so
+        a crash in between never leaves 'delivered' for a parcel aboard. A drone that cannot be told either way
+        is brought in with what it carries.
+        """
+        running = self.running
+        adapter = running.vehicle.adapter
+        order_id = delivery_steps(running.mission).get(event.step_index) or event.detail
+        on_board = order_id in running.order_ids and order_id not in running.resolved
+        release = on_board and await self.control.lifecycle.recipient_takes(order_id)
+        if release:
+            self._answers[order_id] = True
+            # before the vehicle lets go: after a crash, only a drop with this record can have been released
+            await self._record(event.mission_id, {"releasing_step": event.step_index})
+        elif on_board:
+            await self._hand_over(order_id, event, present=False)
+        try:
+            if not isinstance(adapter, DropConfirmation):
+                raise TypeError(f"{running.vehicle.vehicle_id} reported a drop hold but takes no drop decision")
+            await adapter.confirm_drop(event.mission_id, event.step_index, release=release)
+        except (AdapterError, TypeError) as exc:
+            logger.error("%s: drop of %s (release=%s) not confirmed: %s; brought in", running.vehicle.vehicle_id,
+                         order_id, release, exc)
+            self._answers.pop(order_id, None)
+            await self._bring_in()
+
+    async def _record(self, mission_id: str, details: dict[str, int]) -> None:
+        try:
+            await self.control.lifecycle.note_mission(mission_id=mission_id, details=details)
+        except Exception:  # a lost record only makes a restart more cautious (needs_review), never wrong
+            logger.exception("%s: could not record %s of %s", self.running.vehicle.vehicle_id, details, mission_id)
 
     async def _resolve_completed_steps(self, steps_completed: int) -> None:
         """A vehicle that reports its DELIVER steps done without a release event still handed them over."""
@@ -265,14 +328,32 @@ class MissionRunner:
             if index < steps_completed and order_id in running.order_ids and order_id not in running.resolved:
                 await self._hand_over(order_id, None)
 
-    async def _hand_over(self, order_id: str, event: MissionEvent | None) -> None:
+    async def _handovers_recorded(self) -> None:
+        """Wait for a hand-over still being recorded when the mission ended (its parcel is no longer aboard, so
+        the settlement would not bring it back, and the event follower is cancelled after it: left alone, the
+        parcel stayed out for delivery for good, found by the safety days)."""
+        try:
+            await asyncio.wait_for(self._no_handover.wait(), HANDOVER_RECORD_WALL_S)
+        except TimeoutError:
+            logger.error("%s: a hand-over of mission %s was still being recorded after %.0f s",
+                         self.running.vehicle.vehicle_id, self.running.mission.mission_id, HANDOVER_RECORD_WALL_S)
+
+    async def _hand_over(self, order_id: str, event: MissionEvent | None, *, present: bool | None = None) -> None:
         running = self.running
         running.resolved.add(order_id)
-        state = running.vehicle.state()
-        latitude_deg = event.latitude_deg if event and event.latitude_deg is not None else (
-            state.latitude_deg if state else None)
-        longitude_deg = event.longitude_deg if event and event.longitude_deg is not None else (
-            state.longitude_deg if state else None)
-        await self.control.lifecycle.hand_over(order_id=order_id, vehicle_id=running.vehicle.vehicle_id,
-                                               latitude_deg=latitude_deg, longitude_deg=longitude_deg)
+        self._handovers += 1
+        self._no_handover.clear()
+        try:
+            state = running.vehicle.state()
+            latitude_deg = event.latitude_deg if event and event.latitude_deg is not None else (
+                state.latitude_deg if state else None)
+            longitude_deg = event.longitude_deg if event and event.longitude_deg is not None else (
+                state.longitude_deg if state else None)
+            await self.control.lifecycle.hand_over(order_id=order_id, vehicle_id=running.vehicle.vehicle_id,
+                                                   latitude_deg=latitude_deg, longitude_deg=longitude_deg,
+                                                   present=self._answers.pop(order_id, present))
+        finally:
+            self._handovers -= 1
+            if not self._handovers:
+                self._no_handover.set()
         await self.control.lifecycle.refresh_etas(order_ids=running.aboard)  # the mission progressed

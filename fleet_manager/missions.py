@@ -96,6 +96,7 @@ def drone_trip(
                         order_id=order_id,
                         release_altitude_m=release_altitude_m,
                         ground_above_home_m=door_ground_m,
+                        confirm_release=True,  # hover over the door until the recipient is known to be there
                     )
                 )
     steps.append(MissionStep(StepKind.RETURN))
@@ -150,7 +151,7 @@ def carried_robot_trip(
     `meet_at` (lat, lon), where the van stands at its recovery stop (the same stop or a later one)."""
     if not any(leg.kind is LegKind.LAUNCH for leg in legs) or not any(leg.kind is LegKind.RECOVERY for leg in legs):
         raise MissionBuildError(f"carried trip of {legs[0].vehicle_id if legs else '?'} lacks a LAUNCH or RECOVERY leg")
-    stops = [MissionStep(StepKind.DELIVER, *kerb(leg.to_xy_m), order_id=order_id)
+    stops = [MissionStep(StepKind.DELIVER, *kerb(leg.to_xy_m), order_id=order_id, confirm_release=True)
              for leg in legs if leg.kind is LegKind.DROPOFF for order_id in leg.order_ids]
     if not stops:
         raise MissionBuildError(f"trip of {legs[0].vehicle_id} delivers nothing")
@@ -182,12 +183,15 @@ def ground_trip(
     kerb: Callable[[tuple[float, float]], tuple[float, float]],
     *,
     cruise_speed_m_s: float | None = None,
+    confirm_release: bool = False,
 ) -> Mission:
-    """One planned robot/van trip: deliver at the kerb point of each DROPOFF (`kerb(xy) -> lat, lon`), then home."""
+    """One planned robot/van trip: deliver at the kerb point of each DROPOFF (`kerb(xy) -> lat, lon`), then home.
+
+    `confirm_release` (robots): each door waits for the fleet manager's decision before the compartment opens."""
     _check_legs(legs)
     stops = [Stop(order_id, *kerb(leg.to_xy_m)) for leg in legs if leg.kind is LegKind.DROPOFF
              for order_id in leg.order_ids]
-    return ground_tour(mission_id, stops, cruise_speed_m_s=cruise_speed_m_s)
+    return ground_tour(mission_id, stops, cruise_speed_m_s=cruise_speed_m_s, confirm_release=confirm_release)
 
 
 def drone_reroute(
@@ -223,6 +227,7 @@ def drone_reroute(
                 altitude_m=(last.elevation_m - home_ground_m) if to_stop.above_sea_level else to_stop.cruise_altitude_m,
                 order_id=remaining_stop.order_id,
                 ground_above_home_m=(door.ground_elevation_m - home_ground_m) if to_stop.above_sea_level else 0.0,
+                confirm_release=True,
             )
         )
     steps += _cruise_steps(home_path, frame, home_ground_m)
@@ -246,9 +251,11 @@ def _cruise_steps(path: DronePath, frame: LocalFrame, home_ground_m: float) -> l
     return steps
 
 
-def ground_tour(mission_id: str, stops: Sequence[Stop], *, cruise_speed_m_s: float | None = None) -> Mission:
+def ground_tour(mission_id: str, stops: Sequence[Stop], *, cruise_speed_m_s: float | None = None,
+                confirm_release: bool = False) -> Mission:
     """Robots and vans: deliver at each stop in order, then return to the hub."""
-    steps = [MissionStep(StepKind.DELIVER, s.latitude_deg, s.longitude_deg, order_id=s.order_id) for s in stops]
+    steps = [MissionStep(StepKind.DELIVER, s.latitude_deg, s.longitude_deg, order_id=s.order_id,
+                         confirm_release=confirm_release) for s in stops]
     steps.append(MissionStep(StepKind.RETURN))
     return Mission(mission_id, tuple(steps), cruise_speed_m_s=cruise_speed_m_s)
 

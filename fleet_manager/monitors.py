@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import itertools
 import logging
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,6 +26,7 @@ from mission_planner.errors import FinalMileError
 from mission_planner.geodesy import LocalFrame
 
 from .adapters.base import LinkStatus, StepKind, VehicleKind, VehicleState
+from .energy_home import route_energy_wh, wind_vector_m_s
 from .fleet import Fleet, FleetVehicle
 from .live_airspace import LiveAirspace
 from .reroute import Rerouter
@@ -109,6 +108,9 @@ class SafetyMonitor:
         self._near: dict[str, set[str]] = {}  # vehicle -> zones it is near now (alerted once per episode)
         self._actions: set[asyncio.Task[None]] = set()
         self._pending_zone_ids: set[str] = set()
+        self._pending_by_vehicle: dict[str, set[str]] = {}  # zones one drone is to react to (see react_to_zones)
+        self._last_pass_s: float | None = None
+        self._pass_gap_s = 0.0  # clock time between the last two passes (the battery margin covers it)
         self._owed_zone_ids: dict[str, set[str]] = {}  # zone reactions a drone did not take (its link was down)
         self._link_restores: dict[str, int] = {}
         airspace.add_listener(self._on_airspace)
@@ -169,10 +171,19 @@ class SafetyMonitor:
     def check_all(self) -> None:
         """One pass over the fleet."""
         now_s = self.clock.now()
+        if self._last_pass_s is not None:
+            self._pass_gap_s = max(0.0, now_s - self._last_pass_s)
+        self._last_pass_s = now_s
         airspace = self.airspace.current
+        reacted: set[str] = set()
         if self._pending_zone_ids:
-            zone_ids, self._pending_zone_ids = set(self._pending_zone_ids), set()
-            self._react_to_new_zones(airspace, zone_ids, now_s)
+            reacted, self._pending_zone_ids = set(self._pending_zone_ids), set()
+            self._react_to_new_zones(airspace, reacted, now_s)
+        if self._pending_by_vehicle:
+            by_vehicle, self._pending_by_vehicle = self._pending_by_vehicle, {}
+            for vehicle_id, zone_ids in by_vehicle.items():
+                if zone_ids - reacted:
+                    self._react_to_new_zones(airspace, zone_ids - reacted, now_s, only_vehicle_id=vehicle_id)
         for vehicle in self.fleet:
             state = vehicle.state()
             if state is None:
@@ -216,8 +227,9 @@ class SafetyMonitor:
         zone_id = position_violation(airspace, x_m, y_m, state.relative_altitude_m, now_s)
         if self.ledger.observe(vehicle.vehicle_id, zone_id, now_s):
             altitude = f"{state.relative_altitude_m:.0f} m"
-            self.alert(vehicle.vehicle_id, "geofence", f"inside {zone_id} at {altitude}: return to launch")
-            self._act(vehicle.adapter.return_home(), f"{vehicle.vehicle_id}-geofence-rtl")
+            self.alert(vehicle.vehicle_id, "geofence", f"inside {zone_id} at {altitude}: returning home")
+            # the shortest way out, then home around every zone: an RTL's straight line may cross another one
+            self._act(self.rerouter.recall(vehicle, airspace, now_s), f"{vehicle.vehicle_id}-geofence-recall")
             return
         near_ids: set[str] = set()
         if zone_id is None:
@@ -242,9 +254,15 @@ class SafetyMonitor:
             remaining_wh = vehicle.profile.battery_wh * state.battery_remaining_pct / 100.0
         if remaining_wh is None:
             return
-        needed_wh = self._energy_to_finish_wh(vehicle, state)
-        reserve_wh = vehicle.profile.battery_wh * vehicle.profile.reserve_pct / 100.0 * 0.5
-        if remaining_wh < needed_wh + reserve_wh + self.config.battery_margin_wh:
+        model = self._energy_model(vehicle)
+        needed_wh = self._energy_to_finish_wh(vehicle, state, model)
+        # The whole reserve stays in the pack (it is what the counters and the regulations hold it to), plus a
+        # margin for what the drone burns until the next pass: a pass every period of wall time is a longer flight
+        # at a simulation's speed-up, and longer still when the host is loaded.
+        reserve_wh = vehicle.profile.battery_wh * vehicle.profile.reserve_pct / 100.0
+        gap_s = max(self.config.period_wall_s * self.clock.speedup, self._pass_gap_s)
+        margin_wh = self.config.battery_margin_wh + model.power_w(0.0, model.max_airspeed_m_s) * gap_s / 3600.0
+        if remaining_wh < needed_wh + reserve_wh + margin_wh:
             self._recalled.add(vehicle.vehicle_id)
             self.alert(
                 vehicle.vehicle_id,
@@ -257,24 +275,22 @@ class SafetyMonitor:
             self._act(self.rerouter.recall(vehicle, self.airspace.current, self.clock.now()),
                       f"{vehicle.vehicle_id}-battery-recall")
 
-    def _energy_to_finish_wh(self, vehicle: FleetVehicle, state: VehicleState) -> float:
-        model = MultirotorModel(
+    @staticmethod
+    def _energy_model(vehicle: FleetVehicle) -> MultirotorModel:
+        return MultirotorModel(
             battery_capacity_wh=vehicle.profile.battery_wh,
             max_payload_kg=max(vehicle.profile.max_payload_kg, 0.1),
             cruise_airspeed_m_s=vehicle.profile.speed_m_s,
+            max_airspeed_m_s=max(22.0, vehicle.profile.speed_m_s),
         )
-        # Along the rest of the mission in 3-D: each step's altitude is relative to home, so a leg that climbs
-        # or descends with the terrain (a mountain world) costs its climb or saves on its descent, as the
-        # planner reckoned it; in a flat world every leg is level and this is the flat leg energy.
+
+    def _energy_to_finish_wh(self, vehicle: FleetVehicle, state: VehicleState, model: MultirotorModel) -> float:
+        """Along the rest of the mission in 3-D, in the wind the drone reports (`energy_home`): each step's altitude
+        is relative to home, so a leg that climbs or descends with the terrain costs its climb or saves on its
+        descent, as the planner reckoned it."""
         points = self._remaining_points(vehicle, state)
-        energy_wh = 0.0
-        for (x0, y0, z0), (x1, y1, z1) in itertools.pairwise(points):
-            ground_m = math.hypot(x1 - x0, y1 - y0)
-            if ground_m > 0:
-                energy_wh += model.sloped_leg_energy_wh(0.0, ground_m, z1 - z0)
-            elif z1 != z0:
-                energy_wh += model.vertical_energy_wh(0.0, z1 - z0)
-        return energy_wh + model.vertical_energy_wh(0.0, -points[-1][2])
+        wind = wind_vector_m_s(state.wind_speed_m_s, state.wind_from_deg)
+        return route_energy_wh(model, 0.0, points, vehicle.profile.speed_m_s, wind)
 
     # ----- new zones -------------------------------------------------------------------------------
     def _on_airspace(self, _airspace: Airspace, new_zone_ids: frozenset[str]) -> None:
@@ -312,6 +328,13 @@ class SafetyMonitor:
         points.append((*self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg), altitude_m))
         return points
 
+    def react_to_zones(self, vehicle_id: str, zone_ids: list[str]) -> None:
+        """React to zones one drone never reacted to (published while its mission was being started), in the next
+        pass: one reaction when the same zones just came in through the airspace as well."""
+        self._pending_by_vehicle.setdefault(vehicle_id, set()).update(zone_ids)
+        with contextlib.suppress(RuntimeError):
+            asyncio.get_running_loop().call_soon(self.check_all)
+
     def _react_to_new_zones(self, airspace: Airspace, zone_ids: set[str], now_s: float,
                             only_vehicle_id: str | None = None) -> None:
         zones = [z for z in airspace.zones if z.zone_id in zone_ids and z.blocks(None)]
@@ -336,10 +359,11 @@ class SafetyMonitor:
             # to it and are applied again when its link is back (`_check_link`).
             owed = {z.zone_id for z in crossed}
             if inside:
-                # No path out is "safe" any more; the shortest way out of the way is home (RTL).
+                # The zone appeared over it: the shortest way out, then home around every zone (an RTL's
+                # straight line home may cross this zone or another one).
                 self.alert(vehicle.vehicle_id, "zone_recall", f"inside new zone {', '.join(inside)}: returning home")
-                self._act(self._owing(vehicle.vehicle_id, owed, vehicle.adapter.return_home()),
-                          f"{vehicle.vehicle_id}-zone-rtl")
+                self._act(self._owing(vehicle.vehicle_id, owed, self.rerouter.recall(vehicle, airspace, now_s)),
+                          f"{vehicle.vehicle_id}-zone-recall")
                 continue
             self._act(self._owing(vehicle.vehicle_id, owed, self._reroute(vehicle, state, airspace, names, now_s)),
                       f"{vehicle.vehicle_id}-reroute")
@@ -361,5 +385,10 @@ class SafetyMonitor:
     async def _reroute(
         self, vehicle: FleetVehicle, state: VehicleState, airspace: Airspace, names: str, now_s: float
     ) -> None:
+        # Planning the way around and uploading it take a while (a plan in progress holds the path planner; a
+        # loaded host, a sped-up simulation: seconds of wall time are minutes of flight): the drone holds where
+        # it is, outside the zone, meanwhile, rather than flying on into it (found by the safety days); the new
+        # mission sets it going again.
+        await vehicle.adapter.pause()
         outcome = await self.rerouter.reroute(vehicle, state, airspace, names, now_s)
         self.alert(vehicle.vehicle_id, outcome.kind, outcome.message)

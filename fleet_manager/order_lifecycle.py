@@ -257,12 +257,27 @@ class OrderLifecycle:
 
         await self.database.write_async(review)
 
+    async def recipient_takes(self, order_id: str) -> bool:
+        """At the drop point, before anything leaves the vehicle: may the parcel be let go here?
+
+        A locker takes it; a leave-at-door order needs nobody; otherwise the recipient-presence service
+        answers. An order no longer on its way (cancelled meanwhile, say) is never released.
+        """
+        order = await self.database.read_async(lambda s: order_store.get_order(s, order_id=order_id))
+        if order.status is OrderStatus.DIVERTED_TO_LOCKER:
+            return True
+        if order.status not in (OrderStatus.OUT_FOR_DELIVERY, OrderStatus.HANDED_OFF):
+            return False
+        return order.leave_at_door or await self.recipients.is_present(order)
+
     async def hand_over(
-        self, *, order_id: str, vehicle_id: str, latitude_deg: float | None, longitude_deg: float | None
+        self, *, order_id: str, vehicle_id: str, latitude_deg: float | None, longitude_deg: float | None,
+        present: bool | None = None,
     ) -> OrderStatus | None:
         """The parcel is at the door (or in the locker): delivered, delivered_to_locker or attempt_failed.
 
-        Asks the recipient-presence service unless the recipient asked to leave it at the door.
+        `present`: the recipient's answer when it was asked before the release (`recipient_takes`); None asks
+        the recipient-presence service now, unless the recipient asked to leave it at the door.
         Returns the new status, None when the order was in no state to be handed over.
         """
         now_s = self.clock.now()
@@ -270,7 +285,8 @@ class OrderLifecycle:
         if order.status is OrderStatus.DIVERTED_TO_LOCKER:
             target, reason = OrderStatus.DELIVERED_TO_LOCKER, f"placed in locker {order.locker_id}"
         elif order.status in (OrderStatus.OUT_FOR_DELIVERY, OrderStatus.HANDED_OFF):
-            present = order.leave_at_door or await self.recipients.is_present(order)
+            present = order.leave_at_door or (present if present is not None else await self.recipients.is_present(
+                order))
             target = OrderStatus.DELIVERED if present else OrderStatus.ATTEMPT_FAILED
             reason = "handed to the recipient" if present else "recipient not at home"
             if order.leave_at_door:
@@ -348,18 +364,23 @@ class OrderLifecycle:
         except (Conflict, NotFound) as exc:
             logger.warning("%s: could not record re-route %s: %s", vehicle_id, mission.mission_id, exc)
 
-    async def follow_up_failed_attempts(self, *, busy_vehicle_ids: frozenset[str], now_s: float | None = None) -> None:
+    async def follow_up_failed_attempts(self, *, busy_vehicle_ids: frozenset[str], now_s: float | None = None,
+                                        on_missions: frozenset[str] | None = None) -> None:
         """Failed attempts the recipient left unanswered: reschedule once, then the nearest locker.
 
-        Each order is its own transaction, so one that cannot be diverted (every locker full) does
-        not hold the others back.
+        A parcel still on the mission that failed it waits for that mission's end: `on_missions` are the orders of
+        the missions under way (when given), else every order whose vehicle is in `busy_vehicle_ids` waits (which
+        also held back a parcel long unloaded while its vehicle flew its next mission: found stuck on the safety
+        days). Each order is its own transaction, so one that cannot be diverted (every locker full) does not hold
+        the others back.
         """
         now_s = self.clock.now() if now_s is None else now_s
         policy = self.policy
         page = await self.database.read_async(lambda s: order_queries.list_orders(
             s, hub_ids=[self.hub_id], statuses=[OrderStatus.ATTEMPT_FAILED], limit=200))
         for order in page.orders:
-            if now_s - order.updated_at_s < policy.answer_grace_s or order.vehicle_id in busy_vehicle_ids:
+            aboard = order.order_id in on_missions if on_missions is not None else order.vehicle_id in busy_vehicle_ids
+            if now_s - order.updated_at_s < policy.answer_grace_s or aboard:
                 continue
             decide = functools.partial(self._reschedule if order.attempts < policy.max_attempts else self._divert,
                                        order_id=order.order_id, attempts=order.attempts, now_s=now_s)

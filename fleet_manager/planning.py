@@ -563,7 +563,8 @@ class FleetPlanner:
             # Robots and vans stop on the footpath / street node nearest the door (a centroid is off their map).
             network = self._network(vehicle.kind)
             mission = ground_trip(mission_id, legs, lambda xy: _node_wgs84(network, xy),
-                                  cruise_speed_m_s=profile.speed_m_s if vehicle.kind is VehicleKind.ROBOT else None)
+                                  cruise_speed_m_s=profile.speed_m_s if vehicle.kind is VehicleKind.ROBOT else None,
+                                  confirm_release=vehicle.kind is VehicleKind.ROBOT)
         # The plan's clock started when it was made; shift the trip (a carried one: its van's) to start now.
         shift_s = now_s - (legs[0].start_s if plan_start_s is None else plan_start_s)
         eta = {o: leg.arrival_s + shift_s for leg in legs if leg.kind is LegKind.DROPOFF for o in leg.order_ids}

@@ -12,8 +12,10 @@ MISSION_CURRENT, mode and armed state) and then
                  `needs_review` (an operator confirms; verdict `review`), the mission is settled;
 
 MAVLink drones, vans and Nav2 robots report their missions (a van: the mission id and step in its state;
-a robot: its navigator's goal status, whose goal ids name the leg); a robot whose last leg ended at a
-drop cannot tell whether the compartment opened: that parcel goes to `needs_review` (`unsure_steps`).
+a robot: its navigator's goal status, whose goal ids name the leg, or, once that expired, the legs and
+release decisions the runner recorded in the mission's details with the robot's pose); a robot whose last
+leg ended at a drop whose release was decided cannot tell whether the compartment opened: that parcel goes
+to `needs_review` (`unsure_steps`).
 A vehicle that cannot (no adoption capability) and a van whose sortie launches
 drones or robots (their choreography is not rebuilt) is recalled and its mission settled FAILED
 with the reason; one that cannot be asked now (no link) stays out of service with
@@ -39,6 +41,7 @@ from .adapters.base import (
     Mission,
     MissionAdoption,
     MissionOutcome,
+    RecordedLegAdoption,
     StepKind,
     VehicleKind,
 )
@@ -151,6 +154,8 @@ async def _reconcile_one(
         if isinstance(adapter, HomeSetting):  # a RETURN it goes on with leads to the hub, not to where it is now
             await adapter.set_home(vehicle.home_latitude_deg, vehicle.home_longitude_deg)
         seen = await adapter.adopt_mission(mission)
+        if isinstance(adapter, RecordedLegAdoption) and record.status is not fleet_store.MissionStatus.PENDING:
+            seen = await _from_the_record(adapter, mission, record, seen)
     except AdapterError as exc:
         return _hold(fleet, record, f"vehicle cannot be asked: {exc}")
     if seen.held is HeldMission.RUNNING:
@@ -163,6 +168,22 @@ async def _reconcile_one(
         return await _requeue(lifecycle, record, seen.detail)
     return await _settle(lifecycle, missions, fleet, record, seen.outcome or MissionOutcome.FAILED, seen.detail,
                          seen.handed_over_steps)
+
+
+async def _from_the_record(
+    adapter: RecordedLegAdoption, mission: Mission, record: fleet_store.MissionRecord, seen: AdoptionReport,
+) -> AdoptionReport:
+    """The store's record of the legs sent and the release decided, where the robot's own report falls short:
+    its goal expired (ABSENT: a Nav2 goal is listed for seconds after it ends), or it ended at a door that waits
+    for the fleet manager's decision and none was recorded (the compartment never opened)."""
+    leg, releasing = record.details.get("leg_sent"), record.details.get("releasing_step")
+    releasing = releasing if isinstance(releasing, int) else None
+    if seen.held is HeldMission.ABSENT and isinstance(leg, int):
+        return await adapter.adopt_recorded_leg(mission, leg, releasing_step=releasing)
+    held_at = [step for step in seen.unsure_steps if 0 <= step < len(mission.steps)]
+    if held_at and all(mission.steps[step].confirm_release and step != releasing for step in held_at):
+        return await adapter.adopt_recorded_leg(mission, held_at[-1], releasing_step=releasing)
+    return seen
 
 
 def _vehicle(fleet: Fleet, vehicle_id: str) -> FleetVehicle | None:

@@ -103,9 +103,7 @@ class Rerouter:
             cruise_speed_m_s=vehicle.profile.speed_m_s,
         )
         if escape is not None:
-            latitude_deg, longitude_deg = self.frame.to_wgs84(*escape)
-            out = MissionStep(StepKind.GOTO, latitude_deg, longitude_deg, altitude_m=altitude_m)
-            mission = Mission(mission.mission_id, (out, *mission.steps), cruise_speed_m_s=mission.cruise_speed_m_s)
+            mission = self._with_escape(mission, escape, altitude_m)
         try:
             await self.missions.replace_mission(vehicle, mission)
         except AdapterError as exc:
@@ -126,10 +124,13 @@ class Rerouter:
         state = vehicle.state()
         if state is not None and not state.armed:
             return  # landed and disarmed (a timed-out mission that ended on the ground): nothing to bring in
-        if self.planner.terrain is None or state is None or not state.position_valid:
+        if state is None or not state.position_valid:
             await vehicle.adapter.return_home()
         elif vehicle.carried_by is None:
+            # flat or not: an RTL flies the straight line home, which may cross a no-fly zone
             await self.go_home(vehicle, state, airspace, now_s)
+        elif self.planner.terrain is None:
+            await vehicle.adapter.return_home()  # van-launched, flat world: the RTL to its launch point
         else:
             await self.go_to_recovery(vehicle, state, airspace, now_s)
 
@@ -140,10 +141,14 @@ class Rerouter:
         here = self.frame.to_local(state.latitude_deg, state.longitude_deg)
         home = self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg)
         altitude_m = vehicle.profile.cruise_altitude_m or max(state.relative_altitude_m, 30.0)
+        # inside a zone or its margin (the path planner refuses such a start): straight out first
+        escape = self._escape(airspace, here, altitude_m, now_s)
         try:
-            home_path = await self._path(airspace, altitude_m, here, home, now_s)
+            home_path = await self._path(airspace, altitude_m, escape or here, home, now_s)
             mission = drone_reroute(self.planner.next_mission_id(vehicle.vehicle_id, now_s), None, None, home_path,
                                     self.frame, cruise_speed_m_s=vehicle.profile.speed_m_s)
+            if escape is not None:
+                mission = self._with_escape(mission, escape, altitude_m)
             await self._send(vehicle, mission)
         except (PlanningError, AdapterError) as exc:
             logger.warning("%s: no safe path home (%s): RTL", vehicle.vehicle_id, exc)
@@ -192,12 +197,20 @@ class Rerouter:
                 logger.warning("%s: mission %s refused (%s): try %d of %d", vehicle.vehicle_id,
                                mission.mission_id, exc, attempt + 1, attempts)
 
+    def _with_escape(self, mission: Mission, escape: tuple[float, float], altitude_m: float) -> Mission:
+        """`mission` with a first waypoint at the escape point (see `_escape`)."""
+        latitude_deg, longitude_deg = self.frame.to_wgs84(*escape)
+        out = MissionStep(StepKind.GOTO, latitude_deg, longitude_deg, altitude_m=altitude_m)
+        return Mission(mission.mission_id, (out, *mission.steps), cruise_speed_m_s=mission.cruise_speed_m_s)
+
     def _escape(self, airspace: Airspace, here: tuple[float, float], altitude_m: float,
                 now_s: float) -> tuple[float, float] | None:
-        """A point just outside every buffered blocking zone, straight away from the zone the drone is near.
+        """A point just outside the buffered blocking zone the drone is in or near, the shortest way out.
 
-        The path planner refuses a start inside a zone's safety margin; a drone that is there (but
-        not inside the zone itself) first moves straight out, which only increases its distance.
+        The path planner refuses a start inside a zone or its safety margin; a drone that is there
+        first moves straight out: from the margin, away from the zone (only increasing its distance);
+        from inside the zone (it appeared over the drone, or the drone was pushed in), to the nearest
+        edge and on past the margin: the shortest time inside.
         """
         margin_m = self.safety_margin_m
         point = Point(here)
@@ -205,12 +218,19 @@ class Rerouter:
                 and z.polygon.distance(point) < margin_m + 1.0]
         if not near:
             return None
-        zone = min(near, key=lambda z: z.polygon.distance(point))
+        inside = [z for z in near if z.polygon.covers(point)]
+        zone = inside[0] if inside else min(near, key=lambda z: z.polygon.distance(point))
         nearest = zone.polygon.exterior.interpolate(zone.polygon.exterior.project(point))
         dx, dy = point.x - nearest.x, point.y - nearest.y
+        if inside:
+            dx, dy = -dx, -dy  # from the drone to the edge: outwards
         length = math.hypot(dx, dy)
-        if length < 1e-6:
-            return None
+        if length < 1e-6:  # on the edge itself: outwards is away from the zone's centre
+            centre = zone.polygon.centroid
+            dx, dy = nearest.x - centre.x, nearest.y - centre.y
+            length = math.hypot(dx, dy)
+            if length < 1e-6:
+                return None
         scale = (margin_m + 5.0) / length
         return nearest.x + dx * scale, nearest.y + dy * scale
 

@@ -123,9 +123,12 @@ def build_hub(
         current = await airspace.refresh()
         state = vehicle.state()
         start = (state.latitude_deg, state.longitude_deg) if state is not None and state.position_valid else None
+        # within the paths' safety margin counts (the planner keeps at least that far from every zone it knew; a
+        # drone flying a leg drifts, and the monitors re-route around the same margin)
         return mission_conflicts(current, world.frame, start,
                                  (vehicle.home_latitude_deg, vehicle.home_longitude_deg), mission.steps,
-                                 vehicle.profile.cruise_altitude_m or 60.0, clock.now())
+                                 vehicle.profile.cruise_altitude_m or 60.0, clock.now(),
+                                 margin_m=max(0.0, planner.config.drone_safety_margin_m - 1.0))
 
     wake: list[Dispatcher] = []  # the dispatcher is built after the mission control it wakes
     missions = MissionControl(fleet=fleet, lifecycle=lifecycle, clock=clock, geofence_for=geofence_for,
@@ -141,6 +144,7 @@ def build_hub(
     missions.recall_drone = lambda vehicle: rerouter.recall(vehicle, airspace.current, clock.now())
     monitor = SafetyMonitor(fleet=fleet, clock=clock, frame=world.frame, airspace=airspace, missions=missions,
                             rerouter=rerouter, database=database, config=monitor_config)
+    missions.react_to_zones = monitor.react_to_zones
     telemetry = TelemetryRecorder(database=database, fleet=fleet, hub_id=hub_id, on_vehicle_located=dispatcher.wake)
     traffic = TrafficRerouter(database=database, fleet=fleet, missions=missions, clock=clock, frame=world.frame,
                               street_graph=world.street_graph, hub_id=hub_id, config=traffic_reroute)

@@ -24,7 +24,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from .adapters.base import Carrier
+from .adapters.base import Carrier, HomeSetting, VehicleKind
 from .errors import AdapterError
 from .fleet import FleetVehicle
 from .mission_runner import RunningMission
@@ -127,7 +127,24 @@ class VanChoreography:
                 await self._recover(running, handoff, at_launch_stop=True, waited_for_vehicle=False)
                 return True
             self._trips[handoff.vehicle_id] = task
+        if handoff.recovery_step_index != handoff.launch_step_index:
+            await self._home_at_recovery(handoff, meet_at)
         return True
+
+    async def _home_at_recovery(self, handoff: Handoff, meet_at: tuple[float | None, float | None]) -> None:
+        """Arming made the launch stop the drone's home, and the van leaves it: an RTL the drone falls back on
+        (a recall it refused, its own battery or GCS failsafe) must fly to where the van will be."""
+        vehicle = self.control.fleet.get(handoff.vehicle_id)
+        adapter = vehicle.adapter
+        latitude_deg, longitude_deg = meet_at
+        if vehicle.kind is not VehicleKind.DRONE or not isinstance(adapter, HomeSetting) or latitude_deg is None \
+                or longitude_deg is None:
+            return
+        try:
+            await adapter.set_home(latitude_deg, longitude_deg)
+        except AdapterError as exc:
+            logger.warning("%s: home not moved to the recovery stop of %s (an RTL would fly to the launch stop): "
+                           "%s", handoff.vehicle_id, handoff.recovery_order_id, exc)
 
     async def _departed(self, vehicle_id: str, task: asyncio.Task[None]) -> bool:
         """Wait (the van held) until the launched vehicle has set out on its mission; False when its runner ended

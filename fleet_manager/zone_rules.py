@@ -6,6 +6,7 @@ them in flight and the simulated day counts violations with them for its KPIs.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,8 +30,8 @@ def zone_blocks_at(zone: Zone, when_s: float, altitude_m: float) -> bool:
 
 def mission_conflicts(airspace: Airspace, frame: LocalFrame, start: tuple[float, float] | None,
                       home: tuple[float, float], steps: Sequence[MissionStep], cruise_altitude_m: float,
-                      when_s: float) -> list[str]:
-    """Ids of the zones blocking at `when_s` that a drone mission's straight legs cross (no margin).
+                      when_s: float, *, margin_m: float = 0.0) -> list[str]:
+    """Ids of the zones blocking at `when_s` that a drone mission's straight legs cross, or pass within `margin_m` of.
 
     The legs run from `start` (lat, lon; None: from the first step) through every step with a
     position to `home`, at each step's altitude above home (or the cruise altitude).
@@ -45,7 +46,9 @@ def mission_conflicts(airspace: Airspace, frame: LocalFrame, start: tuple[float,
     points.append((*frame.to_local(*home), cruise_altitude_m))
     if len(points) < 2:
         return []
-    blocking = Airspace(frame, tuple(z for z in airspace.zones if z.kind is not ZoneKind.OPERATING_AREA))
+    blocking = Airspace(frame, tuple(
+        dataclasses.replace(z, polygon=z.polygon.buffer(margin_m)) if margin_m > 0 else z
+        for z in airspace.zones if z.kind is not ZoneKind.OPERATING_AREA))
     return blocking.path_conflicts(points, start_s=when_s, end_s=when_s)
 
 

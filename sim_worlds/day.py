@@ -36,6 +36,7 @@ from mission_planner.clock import Clock
 from mission_planner.errors import FinalMileError
 
 from .fleet_setup import drone_parameters, scenario_fleet
+from .leases import lease_ros_domain
 from .parcel_sensors import ParcelSensors
 from .process_group import exit_with_parent, stop_group
 from .scenario import Scenario
@@ -411,7 +412,8 @@ def _start_robots(scenario: Scenario, run_dir: Path, stack: ExitStack,
     """ROS 2 sim robots in a subprocess on a private domain (sim-control on `control_port`); (domain, why skipped)."""
     if importlib.util.find_spec("rclpy") is None or importlib.util.find_spec("nav2_msgs") is None:
         return None, "robots skipped: ROS 2 (rclpy, nav2_msgs) is not importable; run `make setup` to build it"
-    domain_id = 100 + secrets.randbelow(100)
+    # Leased for the whole day: another simulated day or test on this machine draws a different domain.
+    domain_id = stack.enter_context(lease_ros_domain()).number
     count = scenario.fleet.robots.count
     stack.enter_context(managed_process(
         [sys.executable, "-m", "fleet_manager.cli", "robots", "--count", str(count), "--world", scenario.world,

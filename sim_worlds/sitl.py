@@ -17,6 +17,7 @@ import atexit
 import concurrent.futures
 import logging
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -31,6 +32,7 @@ from typing import IO, Any
 from mission_planner.errors import FinalMileError
 from mission_planner.geodesy import LocalFrame
 
+from .leases import Lease, try_lease
 from .process_group import stop_groups
 
 logger = logging.getLogger(__name__)
@@ -205,6 +207,7 @@ class SitlFleet:
         self._processes: list[subprocess.Popen[bytes]] = []
         self._logs: list[IO[bytes]] = []
         self._tempdirs: list[Path] = []
+        self._leases: list[Lease] = []
         self.vehicles: tuple[SitlVehicle, ...] = ()
 
     @property
@@ -244,6 +247,9 @@ class SitlFleet:
         for path in self._tempdirs:
             shutil.rmtree(path, ignore_errors=True)
         self._tempdirs = []
+        for lease in self._leases:
+            lease.release()
+        self._leases = []
         self.vehicles = ()
         atexit.unregister(self.stop)
 
@@ -267,6 +273,13 @@ class SitlFleet:
     def _launch(self, index: int) -> SitlVehicle:
         instance = self.instance_base + index
         port = sitl_tcp_port(instance)
+        # Another FinalMile process may have picked this instance and not bound its ports yet: the lease,
+        # held until stop(), makes the pick exclusive on this machine (the port probe alone races).
+        lease = try_lease("sitl-instance", instance)
+        if lease is None:
+            raise SitlError(f"SITL instance {instance} is in use by another FinalMile process; choose another "
+                            "instance_base")
+        self._leases.append(lease)
         for busy in (sitl_tcp_port(instance, serial) for serial in range(len(SERIAL_PORT_OFFSETS))):
             if not _port_free(busy):
                 raise SitlError(f"TCP port {busy} for SITL instance {instance} is in use; choose another instance_base")
@@ -299,6 +312,25 @@ class SitlFleet:
                 _wait_armable(conn, vehicle, deadline)
         finally:
             conn.close()  # SERIAL0 serves one client at a time: leave it to the fleet manager
+
+
+def start_on_free_instances(
+    binary: str | os.PathLike[str] | None, count: int, *, lowest: int = 20, tries: int = 5, **kwargs: Any
+) -> SitlFleet:
+    """A started SitlFleet on a random instance base >= `lowest`, drawing again (up to `tries` times) when an
+    instance is leased by another FinalMile process or its ports are taken by a foreign one."""
+    last: SitlError | None = None
+    for _ in range(tries):
+        fleet = SitlFleet(binary, count=count, instance_base=random.randrange(lowest, MAX_INSTANCE - count + 2),
+                          **kwargs)
+        try:
+            fleet.start()
+            return fleet
+        except SitlError as exc:
+            if "in use" not in str(exc):
+                raise
+            last = exc
+    raise SitlError(f"no free SITL instance range after {tries} tries: {last}")
 
 
 # ---------------------------------------------------------------------- blocking MAVLink helpers

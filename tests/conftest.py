@@ -81,30 +81,43 @@ def hub_id() -> str:
     return f"hub-{uuid.uuid4().hex[:8]}"
 
 
-# `make test` runs the suite on two xdist workers (`--dist loadgroup`). Tests that hold a resource of the
-# machine run in one group each, one after the other on one worker: real SITL binds fixed ports
-# (5760 + 10 * instance), and every ROS 2 user (the ROS suites, and the sim days and services that start
-# sim robots) picks a random ROS_DOMAIN_ID out of the same hundred, where two at once could cross-talk.
-_ROS_USERS = ("tests/ros/", "tests/e2e/", "tests/fleet_manager/test_serve.py",
-              "tests/fleet_manager/test_fleet_file_map_frames.py", "tests/fleet_manager/test_learning_eta.py",
-              "tests/fleet_manager/test_traffic.py", "tests/sim_worlds/test_mavsim_flight.py")
+# `make test` runs the suite on two xdist workers (`--dist loadgroup --no-loadscope-reorder`). The machine's
+# shared numbers (ROS_DOMAIN_IDs, SITL instances and so their ports) are leased per process
+# (sim_worlds.leases), so tests no longer need to queue behind each other for them. What is grouped:
+# - each test file, so its module-scoped set-up (a robots process, SITL drones, a browser) runs once, on
+#   one worker, and its tests never race each other for a file or port of the module;
+# - the whole simulated days (`finalmile sim` / run_day at 25-120x) together: each drives several processes
+#   and needs most of the machine; two at once on two cores starve each other's clocks (at load ~20 such
+#   days already end with nothing delivered by some vehicle kind). The lighter end-to-end stacks (one
+#   simulator at 4-20x: dashboard, van hand-offs, staged carrier) are files like any other.
+# Units are handed out heaviest first (by their markers: a whole day, a real SITL flight or a browser
+# outweighs hundreds of unit tests), so that the last one to start is short and no worker idles at the end.
+_SIM_DAYS = ("tests/e2e/test_safety_days.py", "tests/e2e/test_sim_andorra_day.py", "tests/e2e/test_sim_day.py",
+             "tests/e2e/test_sim_day_van_drones.py", "tests/e2e/test_sim_fleet_comparison.py",
+             "tests/e2e/test_sim_traffic.py")
+_WEIGHT_S = {"slow": 40.0, "sitl": 20.0, "browser": 15.0, "sim": 15.0, "ros": 2.0, "postgres": 0.5}
 
 
-def _resource_group(nodeid: str) -> str | None:
-    if nodeid.startswith("tests/sitl/") or "sitl" in nodeid.split("::")[-1]:
-        return "sitl"
-    if nodeid.startswith(_ROS_USERS):
-        return "ros2"
-    return None
+def _group(nodeid: str) -> str:
+    path = nodeid.split("::")[0]
+    return "sim-days" if path in _SIM_DAYS else path
+
+
+_DAY_WEIGHT_S = 100.0  # a whole simulated day: 1-3 minutes of a loaded machine
+
+
+def _weight_s(item: pytest.Item) -> float:
+    """A rough guess of a test's wall time from its markers (only its rank among the others matters)."""
+    marked = sum(weight for name, weight in _WEIGHT_S.items() if item.get_closest_marker(name) is not None)
+    day = _DAY_WEIGHT_S if item.nodeid.split("::")[0] in _SIM_DAYS and item.get_closest_marker("sim") else 0.0
+    return 0.3 + marked + day
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Put the tests that share a machine resource into one xdist group (see `_resource_group`), the long
-    groups first so that one worker is not left alone with them at the end."""
-    order = {"sitl": 0, "ros2": 1, None: 2}
-    groups = {item.nodeid: _resource_group(item.nodeid) for item in items}
+    """Put every test into its xdist group (see above), the heaviest groups first; a group keeps its order."""
+    groups = {item.nodeid: _group(item.nodeid) for item in items}
+    weights: dict[str, float] = {}
     for item in items:
-        group = groups[item.nodeid]
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: order[groups[item.nodeid]])
+        weights[groups[item.nodeid]] = weights.get(groups[item.nodeid], 0.0) + _weight_s(item)
+        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
+    items.sort(key=lambda item: -weights[groups[item.nodeid]])

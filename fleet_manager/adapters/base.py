@@ -54,6 +54,8 @@ class VehicleState:
     mission_id: str | None = None
     mission_step: int | None = None  # index into Mission.steps being executed
     position_valid: bool = True  # False before a GPS fix / localisation
+    wind_speed_m_s: float | None = None  # the vehicle's own wind estimate (drones: MAVLink WIND), horizontal
+    wind_from_deg: float | None = None  # where that wind blows from (0 north, 90 east)
 
 
 class StepKind(enum.StrEnum):
@@ -82,6 +84,10 @@ class MissionStep:
     # home). `altitude_m` stays above home; the step flies `altitude_m - ground_above_home_m` above the
     # ground there, and a DELIVER releases at `ground_above_home_m + release_altitude_m` above home.
     ground_above_home_m: float = 0.0
+    # DELIVER by drone: hover over the drop point until the fleet manager says whether the recipient takes the
+    # parcel (`DropConfirmation`): released only then, kept aboard otherwise. False: release on arrival (a
+    # mission stored before drones held, or an adapter test flying a bare mission).
+    confirm_release: bool = False
 
 
 @dataclass(frozen=True)
@@ -287,6 +293,19 @@ class HomeSetting(Protocol):
 
 
 @runtime_checkable
+class DropConfirmation(Protocol):
+    """A vehicle that holds over each drop point (a DELIVER step with `confirm_release`) and reports it with a
+    mission event `at_drop`; it lets the parcel go only when told the recipient takes it."""
+
+    async def confirm_drop(self, mission_id: str, step_index: int, *, release: bool) -> None:
+        """Release the parcel of DELIVER step `step_index` (`release`) or keep it aboard and fly on.
+
+        Raises CommandRefused when the vehicle is not holding at that drop (a failsafe took it away), AdapterError
+        when it cannot be told; it then holds on (the GCS failsafe brings it home if the link is gone).
+        """
+
+
+@runtime_checkable
 class MissionAdoption(Protocol):
     """A vehicle that can say, after a fleet-manager restart, whether it still runs a mission it was given."""
 
@@ -297,3 +316,13 @@ class MissionAdoption(Protocol):
         `mission_events`); ENDED / ABSENT: nothing is followed. Raises AdapterError when the vehicle
         cannot be asked (no link).
         """
+
+
+@runtime_checkable
+class RecordedLegAdoption(Protocol):
+    """A vehicle whose own report of a mission can expire (a Nav2 navigator lists a finished goal for its result
+    timeout only): after a restart the store's record of the legs sent is the evidence."""
+
+    async def adopt_recorded_leg(self, mission: Mission, leg: int, *, releasing_step: int | None) -> AdoptionReport:
+        """`leg`: the last leg the fleet manager recorded sending; `releasing_step`: the drop it last recorded
+        deciding to release. RUNNING: followed from then on, as `MissionAdoption.adopt_mission`."""

@@ -109,6 +109,7 @@ class MavlinkAdapter(VehicleAdapter):
         if telemetry_rate_hz <= 0:
             raise ValueError(f"telemetry_rate_hz must be > 0, got {telemetry_rate_hz}")
         self.vehicle_id = vehicle_id
+        self.gcs_system_id = gcs_system_id  # our MAVLink source system; set as the vehicle's GCS id at connect
         self.telemetry_rate_hz = telemetry_rate_hz
         self.battery_capacity_wh = battery_capacity_wh
         self.streams = telemetry_streams(telemetry_rate_hz)
@@ -238,7 +239,8 @@ class MavlinkAdapter(VehicleAdapter):
                 "no GLOBAL_POSITION_INT after SET_MESSAGE_INTERVAL",
             )
             if self.gcs_failsafe is not None:
-                self.gcs_failsafe_params = await apply_gcs_failsafe(self._params, self.vehicle_id, self.gcs_failsafe)
+                self.gcs_failsafe_params = await apply_gcs_failsafe(
+                    self._params, self.vehicle_id, self.gcs_failsafe, gcs_system_id=self.gcs_system_id)
             if self.remote_id is not None:
                 self.remote_id.start()
         except BaseException:
@@ -335,6 +337,14 @@ class MavlinkAdapter(VehicleAdapter):
     async def adopt_mission(self, mission: Mission) -> AdoptionReport:
         """After a restart of ours: whether the drone still flies `mission`; when it does, it is followed."""
         return await self._flight.adopt_mission(mission)
+
+    async def set_home(self, latitude_deg: float, longitude_deg: float) -> None:
+        """Where RTL goes from now on (DO_SET_HOME, home's altitude kept; see `MissionFlight.set_home`)."""
+        await self._flight.set_home(latitude_deg, longitude_deg)
+
+    async def confirm_drop(self, mission_id: str, step_index: int, *, release: bool) -> None:
+        """Release the parcel held over its drop, or keep it aboard and fly on (see `MissionFlight`)."""
+        await self._flight.confirm_drop(mission_id, step_index, release=release)
 
     async def wait_mission(self, timeout_s: float) -> MissionResult:
         """Wait until the mission ends (landed and disarmed, or its last item reached airborne).
@@ -467,6 +477,8 @@ class MavlinkAdapter(VehicleAdapter):
             mission_id=run.mission.mission_id if run is not None else None,
             mission_step=step if step is not None and step >= 0 else None,
             position_valid=t.position_valid(),
+            wind_speed_m_s=t.wind_speed_m_s,
+            wind_from_deg=t.wind_from_deg,
         )
         self._state = state
         self._state_fanout.publish(state)

@@ -101,6 +101,17 @@ class MissionPlan:
     last_seq_of_step: tuple[int, ...]  # the item whose completion completes each step
     gripper_seqs: tuple[int, ...]  # DO_GRIPPER release items, in order
     takeoff_altitude_m: float
+    # NAV_LOITER_UNLIM items where the drone holds over a drop for the fleet manager's decision, in order; the
+    # item after each is the descent to release height, the item after its gripper the climb that skips it
+    drop_hold_seqs: tuple[int, ...] = ()
+
+    def drop_items(self, step_index: int) -> tuple[int, int, int] | None:
+        """(hold, descent, climb) items of DELIVER step `step_index` when it holds for a decision, else None."""
+        for hold in self.drop_hold_seqs:
+            if self.step_of_seq[hold] == step_index:
+                gripper = next(seq for seq in self.gripper_seqs if seq > hold)
+                return hold, hold + 1, gripper + 1
+        return None
 
 
 def _e7(value_deg: float) -> int:
@@ -137,6 +148,7 @@ def mission_plan(
     step_of_seq = [-1]
     last_seq_of_step: list[int] = []
     gripper_seqs: list[int] = []
+    drop_hold_seqs: list[int] = []
     first_altitude = next((s.altitude_m for s in mission.steps if s.altitude_m is not None), None)
     cruise_m = float(first_altitude if first_altitude is not None else default_altitude_m)
     takeoff_m = cruise_m
@@ -199,6 +211,11 @@ def mission_plan(
                 cruise_m = float(step.altitude_m)
             x, y = _e7(position[0]), _e7(position[1])
             add(index, mavlink.MAV_CMD_NAV_WAYPOINT, x=x, y=y, z=cruise_m)
+            if step.confirm_release:
+                # Hold over the door (ArduCopter never completes LOITER_UNLIM) until the fleet manager jumps
+                # (DO_SET_MISSION_CURRENT) to the descent when the recipient takes the parcel, or past the
+                # gripper to the climb when not; a silent GCS meanwhile trips FS_GCS: RTL with the parcel aboard.
+                drop_hold_seqs.append(add(index, mavlink.MAV_CMD_NAV_LOITER_UNLIM, x=x, y=y, z=cruise_m))
             add(index, mavlink.MAV_CMD_NAV_WAYPOINT, x=x, y=y, z=ground_m + release_m, param1=RELEASE_HOLD_S)
             gripper_seqs.append(
                 add(
@@ -234,7 +251,8 @@ def mission_plan(
         else:  # pragma: no cover - StepKind is closed
             raise MissionEncodingError(f"mission step {index}: kind {step.kind!r} is not supported by drones")
         last_seq_of_step.append(seq)
-    return MissionPlan(tuple(items), tuple(step_of_seq), tuple(last_seq_of_step), tuple(gripper_seqs), takeoff_m)
+    return MissionPlan(tuple(items), tuple(step_of_seq), tuple(last_seq_of_step), tuple(gripper_seqs), takeoff_m,
+                       tuple(drop_hold_seqs))
 
 
 def fence_items(geofence: Geofence) -> tuple[MissionItem, ...]:

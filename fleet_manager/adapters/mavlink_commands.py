@@ -21,6 +21,11 @@ from .mavlink_telemetry import TelemetryData
 
 logger = logging.getLogger(__name__)
 
+# How ArduPilot starts the STATUSTEXT explaining a refused command of this kind (AP_Arming: "Arm: ", "PreArm: ").
+_REFUSAL_PREFIXES: dict[int, tuple[str, ...]] = {
+    mavlink.MAV_CMD_COMPONENT_ARM_DISARM: ("Arm:", "PreArm:", "Disarm:"),
+}
+
 
 class MavlinkCommands:
     """Commands to one vehicle; one at a time (the ack is matched by command id)."""
@@ -59,7 +64,7 @@ class MavlinkCommands:
                     self._ack_waiters.pop(command, None)
                 if ack.result in (mavlink.MAV_RESULT_ACCEPTED, mavlink.MAV_RESULT_IN_PROGRESS):
                     return int(ack.result)
-                text = await session.texts_since(sent_wall)
+                text = await session.texts_since(sent_wall, _REFUSAL_PREFIXES.get(command, ()))
                 result_name = enum_name("MAV_RESULT", ack.result)
                 logger.warning("%s: %s refused: %s %s", session.vehicle_id, call, result_name, text)
                 raise CommandRefused(
@@ -137,6 +142,16 @@ class MavlinkCommands:
     async def release_payload(self) -> None:
         """Open gripper 1 now (DO_GRIPPER release)."""
         await self.command(mavlink.MAV_CMD_DO_GRIPPER, 1, mavlink.GRIPPER_ACTION_RELEASE, call="release_payload()")
+
+    async def set_home(self, latitude_deg: float, longitude_deg: float, altitude_amsl_m: float) -> None:
+        """DO_SET_HOME at a point (COMMAND_LONG: ArduCopter reads param7 as AMSL); ArduCopter then locks home,
+        so arming no longer moves it (`set_home_here` before the next take-off)."""
+        await self.command(mavlink.MAV_CMD_DO_SET_HOME, 0, 0, 0, 0, latitude_deg, longitude_deg, altitude_amsl_m,
+                           call=f"set_home({latitude_deg:.6f}, {longitude_deg:.6f})")
+
+    async def set_home_here(self) -> None:
+        """DO_SET_HOME param1=1: home where the vehicle is (what arming does unless a GCS locked home)."""
+        await self.command(mavlink.MAV_CMD_DO_SET_HOME, 1, call="set_home_here()")
 
     async def set_current_item(self, seq: int, call: str) -> None:
         """Make mission item `seq` current (ACCEPTED means the autopilot jumped; in AUTO it starts it now)."""

@@ -11,14 +11,24 @@ drone hovering in GUIDED survives it too), and the two continue bits added to wh
 already had. A drone in AUTO then finishes its delivery whatever happens to the fleet manager, and
 comes home anyway: every mission FinalMile uploads ends with NAV_RETURN_TO_LAUNCH. In any other
 mode a silence longer than 15 s makes it return.
+
+Which heartbeats count: ArduPilot's `GCS_MAVLINK::handle_heartbeat` refreshes the failsafe's last-seen
+time only for a sender `sysid_is_gcs()` accepts, i.e. the GCS system id parameter (GCS.cpp: "what MAVLink
+source system IDs are accepted for GCS failsafe handling, RC overrides and manual control"; default 255).
+A drone whose parameter names another id never sees FinalMile as its GCS: the failsafe would never arm
+(no GCS ever seen) and RC overrides would be dropped. So FinalMile also sets that parameter to its own
+source system id at connect. It is `MAV_GCS_SYSID` from ArduCopter 4.7 (converted from the old one at
+first boot) and `SYSID_MYGCS` before; the vehicle knows only one of them, so both are asked at once and
+the one that answers is set and read back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass
 
-from ..errors import CommandRefused
+from ..errors import AdapterTimeout, CommandRefused
 from .mavlink_params import MavlinkParameters
 
 FS_GCS_ENABLED_ALWAYS_RTL = 1
@@ -44,14 +54,49 @@ class GcsFailsafe:
             raise ValueError(f"FS_GCS_TIMEOUT must be within {_TIMEOUT_RANGE_S} s, got {self.timeout_s}")
 
 
-async def apply_gcs_failsafe(params: MavlinkParameters, vehicle_id: str, config: GcsFailsafe) -> dict[str, float]:
-    """Set FS_GCS_ENABLE, FS_GCS_TIMEOUT and FS_OPTIONS (keeping the vehicle's other bits), then read them back.
+#: The GCS system id parameter: ArduCopter 4.7 and later, then older firmware.
+GCS_SYSID_NAMES = ("MAV_GCS_SYSID", "SYSID_MYGCS")
 
-    Returns the values read back; raises `CommandRefused` when one differs from what was set.
+
+async def gcs_sysid_parameter(params: MavlinkParameters, vehicle_id: str) -> str:
+    """The name the vehicle gives its GCS system id (`GCS_SYSID_NAMES`): both read at once, the first answer wins
+    (the firmware ignores a read of a name it does not have; that read is cancelled). Neither answering is
+    `CommandRefused`; a link lost meanwhile is raised as such."""
+    reads: dict[asyncio.Future[float], str] = {asyncio.ensure_future(params.get(name)): name
+                                              for name in GCS_SYSID_NAMES}
+    failures: list[BaseException] = []
+    try:
+        pending: set[asyncio.Future[float]] = set(reads)
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for read in done:
+                error = read.exception()
+                if error is None:
+                    return reads[read]
+                failures.append(error)
+    finally:
+        for read in reads:
+            read.cancel()
+        await asyncio.gather(*reads, return_exceptions=True)
+    lost = next((error for error in failures if not isinstance(error, AdapterTimeout)), None)
+    if lost is not None:
+        raise lost
+    raise CommandRefused(vehicle_id, "configure_gcs_failsafe()",
+                         f"the vehicle answers for none of {', '.join(GCS_SYSID_NAMES)}: not an ArduPilot?")
+
+
+async def apply_gcs_failsafe(params: MavlinkParameters, vehicle_id: str, config: GcsFailsafe, *,
+                             gcs_system_id: int) -> dict[str, float]:
+    """Set the GCS system id parameter to `gcs_system_id` (the id FinalMile sends with), FS_GCS_ENABLE,
+    FS_GCS_TIMEOUT and FS_OPTIONS (keeping the vehicle's other bits), then read them back.
+
+    Returns the values read back by name (MAV_GCS_SYSID or SYSID_MYGCS, as the vehicle has it); raises
+    `CommandRefused` when one differs from what was set.
     """
+    sysid_name = await gcs_sysid_parameter(params, vehicle_id)
     options = int(await params.get("FS_OPTIONS")) | config.options_set
-    wanted = {"FS_GCS_ENABLE": float(config.enable), "FS_GCS_TIMEOUT": config.timeout_s,
-              "FS_OPTIONS": float(options)}
+    wanted = {sysid_name: float(gcs_system_id), "FS_GCS_ENABLE": float(config.enable),
+              "FS_GCS_TIMEOUT": config.timeout_s, "FS_OPTIONS": float(options)}
     for name, value in wanted.items():
         await params.set(name, value)
     # A second read, not the PARAM_SET echo alone: what the autopilot holds is what counts.

@@ -71,6 +71,9 @@ class MissionFlight:
         self._progress.run = run
         try:
             if not t.airborne():
+                # A home an earlier trip pinned (a van-launched drone's recovery stop) is locked: arming would
+                # keep it, and an RTL of this trip would fly there. Home is where this trip takes off.
+                await self._commands.set_home_here()
                 await self._commands.set_mode("GUIDED")
                 await self._commands.arm()
                 await self._commands.takeoff(plan.takeoff_altitude_m)
@@ -164,6 +167,44 @@ class MissionFlight:
         released = tuple(plan.step_of_seq[s] for s in plan.gripper_seqs if s < seq)
         return AdoptionReport(mission.mission_id, HeldMission.ENDED, steps_done_before(plan, seq), released,
                               MissionOutcome.FAILED, detail=f"landed and disarmed before the end ({where})")
+
+    async def set_home(self, latitude_deg: float, longitude_deg: float) -> None:
+        """RTL (the autopilot's own failsafes included) goes to this point from now on.
+
+        Home keeps its altitude: the mission's altitudes are relative to home, so moving it up or down would
+        shift every waypoint still to fly by the difference in ground height; the landing at the new point
+        descends to the ground there (and with RTL_ALT_TYPE=1 the way there keeps its height above terrain).
+        """
+        call = f"set_home({latitude_deg:.6f}, {longitude_deg:.6f})"
+        self._session.require_link(call)
+        home = self._telemetry.home
+        if home is None:
+            raise AdapterError(self._vehicle_id, call, "the vehicle has reported no home yet")
+        await self._commands.set_home(latitude_deg, longitude_deg, home[2])
+
+    async def confirm_drop(self, mission_id: str, step_index: int, *, release: bool) -> None:
+        """The drone holds over the drop of DELIVER step `step_index`: descend and release, or keep the parcel.
+
+        Either is a jump in the stored mission (DO_SET_MISSION_CURRENT, which ArduCopter starts at once in
+        AUTO): to the descent, or past the gripper to the climb. Refused unless the drone is in AUTO on that
+        hold, so a drone a failsafe took away never goes back to the door on a late answer.
+        """
+        call = f"confirm_drop({mission_id!r}, {step_index}, release={release})"
+        self._session.require_link(call)
+        run = self._progress.active()
+        if run is None or run.mission.mission_id != mission_id:
+            raise NoMissionRunning(self._vehicle_id, call, f"mission {mission_id!r} is not the one running")
+        items = run.plan.drop_items(step_index)
+        if items is None:
+            raise CommandRefused(self._vehicle_id, call, f"step {step_index} does not hold for a decision")
+        hold, descent, climb = items
+        t = self._telemetry
+        if t.mission_seq != hold or t.custom_mode != COPTER_MODES["AUTO"]:
+            raise CommandRefused(self._vehicle_id, call,
+                                 f"not holding at the drop (item {t.mission_seq}, {t.mode_name()}); hold is {hold}")
+        if not release:  # before the jump: MISSION_CURRENT past the gripper must not count as a release
+            run.withheld.add(climb - 1)
+        await self._commands.set_current_item(descent if release else climb, call)
 
     async def wait_mission(self, timeout_s: float) -> MissionResult:
         """Wait until the mission ends (landed and disarmed, or its last item reached airborne).

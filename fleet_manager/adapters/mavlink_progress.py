@@ -1,10 +1,12 @@
 """A drone's running mission as the autopilot reports it: steps reached, parcels released, failsafes, the end.
 
 Fed by MISSION_ITEM_REACHED / MISSION_CURRENT and by the heartbeat (mode changes, disarm): a step
-is reached when the last item of its plan is; a DO_GRIPPER item counts as released once the mission
-has moved past it; a failsafe mode the adapter did not ask for is reported with the STATUSTEXT that
-came with it; the mission ends SUCCEEDED when its last step is reached in the air, or at the disarm
-after RETURN/LAND, CANCELED after return_home()/land()/a replacement, FAILED otherwise.
+is reached when the last item of its plan is; a drone holding over a drop for the fleet manager's decision
+(its NAV_LOITER_UNLIM item current) is announced once as `at_drop`; a DO_GRIPPER item counts as released
+once the mission has moved past it, unless the fleet manager had the drone skip it; a failsafe mode
+the adapter did not ask for is reported with the STATUSTEXT that came with it; the mission ends
+SUCCEEDED when its last step is reached in the air, or at the disarm after RETURN/LAND, CANCELED
+after return_home()/land()/a replacement, FAILED otherwise.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class MissionRun:
     result: asyncio.Future[MissionResult]
     steps_completed: int = 0
     released: set[int] = field(default_factory=set)
+    withheld: set[int] = field(default_factory=set)  # gripper items jumped over: the parcel stayed aboard
+    announced_holds: set[int] = field(default_factory=set)  # drop holds reported as `at_drop`
     cancel_reason: str = ""
     failsafe_reason: str = ""
     started: bool = False
@@ -156,7 +160,14 @@ class MissionProgress:
         self._telemetry.mission_state = int(getattr(msg, "mission_state", 0) or 0)
         run = self.run
         if run is not None and run.started and not run.result.done():
-            self._check_release(run, int(msg.seq) - 1)
+            seq = int(msg.seq)
+            self._check_release(run, seq - 1)
+            if seq in run.plan.drop_hold_seqs and seq not in run.announced_holds:
+                run.announced_holds.add(seq)
+                step = run.plan.step_of_seq[seq]
+                t = self._telemetry
+                self.event(run, "at_drop", step, run.mission.steps[step].order_id or "", t.latitude_deg,
+                           t.longitude_deg)
 
     def on_item_reached(self, msg: Any) -> None:
         """Steps whose last item is reached are done; the last one ends a mission that stays in the air."""
@@ -191,7 +202,7 @@ class MissionProgress:
     def _check_release(self, run: MissionRun, passed_seq: int) -> None:
         """A DO_GRIPPER item is done once the mission has moved past it."""
         for seq in run.plan.gripper_seqs:
-            if passed_seq >= seq and seq not in run.released:
+            if passed_seq >= seq and seq not in run.released and seq not in run.withheld:
                 run.released.add(seq)
                 step = run.plan.step_of_seq[seq]
                 t = self._telemetry

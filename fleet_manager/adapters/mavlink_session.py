@@ -154,16 +154,28 @@ class MavlinkSession:
         since = time.monotonic() - seconds
         return [text for stamp, _, text in self.texts if stamp > since]
 
-    async def texts_since(self, since_wall: float) -> str:
-        """STATUSTEXT sent around a refusal (warnings and worse first), waiting briefly if none came yet."""
+    async def texts_since(self, since_wall: float, prefixes: tuple[str, ...] = ()) -> str:
+        """STATUSTEXT sent around a refusal (warnings and worse first), waiting briefly if none came yet.
+
+        With `prefixes`, texts that name the refused action (ArduPilot starts its arming refusals with "Arm:" or
+        "PreArm:") are the answer; an unrelated warning sent in the same second (e.g. a periodic Remote ID one)
+        is not.
+        """
 
         def collect() -> list[tuple[int, str]]:
-            return [(sev, text) for stamp, sev, text in self.texts if stamp >= since_wall - 0.05]
+            found = [(sev, text) for stamp, sev, text in self.texts if stamp >= since_wall - 0.05]
+            named = [(sev, text) for sev, text in found if prefixes and text.startswith(prefixes)]
+            return named or ([] if prefixes else found)
 
         found = collect()
         if not found:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._text_arrived.wait(), _TEXT_GRACE_S)
-            found = collect()
+            deadline = time.monotonic() + _TEXT_GRACE_S
+            while not found and (left := deadline - time.monotonic()) > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._text_arrived.wait(), left)
+                found = collect()
+            if not found and prefixes:
+                prefixes = ()
+                found = collect()
         serious = [text for sev, text in found if sev <= mavlink.MAV_SEVERITY_WARNING]
         return "; ".join(serious or [text for _, text in found])

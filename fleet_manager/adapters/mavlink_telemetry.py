@@ -41,6 +41,7 @@ def telemetry_streams(telemetry_rate_hz: float) -> tuple[StreamRequest, ...]:
         StreamRequest(mavlink.MAVLINK_MSG_ID_MISSION_CURRENT, 1.0),
         StreamRequest(mavlink.MAVLINK_MSG_ID_EKF_STATUS_REPORT, 1.0),
         StreamRequest(mavlink.MAVLINK_MSG_ID_HOME_POSITION, 0.2),
+        StreamRequest(mavlink.MAVLINK_MSG_ID_WIND, 0.5),  # the autopilot's wind estimate: energy to get home
     )
 
 
@@ -63,6 +64,8 @@ class TelemetryData:
     mission_state: int | None = None  # MISSION_CURRENT.mission_state (MAVLink 2 extension; 0 unknown)
     home: tuple[float, float, float] | None = None
     ekf_flags: int | None = None
+    wind_speed_m_s: float | None = None  # WIND: the autopilot's estimate, horizontal
+    wind_from_deg: float | None = None  # the direction it blows from
 
     def mode_name(self) -> str:
         """ArduCopter's name of the current mode ('' before the first heartbeat)."""
@@ -106,6 +109,7 @@ class MavlinkTelemetry:
             "BATTERY_STATUS": self.on_battery_status,
             "HOME_POSITION": self.on_home_position,
             "EKF_STATUS_REPORT": self.on_ekf_status,
+            "WIND": self.on_wind,
         }
 
     def on_heartbeat(self, msg: Any) -> tuple[bool, int | None]:
@@ -154,6 +158,12 @@ class MavlinkTelemetry:
     def on_home_position(self, msg: Any) -> None:
         """Home (latitude, longitude, altitude AMSL)."""
         self.data.home = (msg.latitude / 1e7, msg.longitude / 1e7, msg.altitude / 1000.0)
+
+    def on_wind(self, msg: Any) -> None:
+        """ArduPilot's WIND (ardupilotmega 168): where the wind blows from (deg) and its speed (m/s)."""
+        if math.isfinite(msg.speed) and math.isfinite(msg.direction) and msg.speed >= 0:
+            self.data.wind_speed_m_s = float(msg.speed)
+            self.data.wind_from_deg = float(msg.direction) % 360.0
 
     def on_ekf_status(self, msg: Any) -> None:
         """EKF flags (a new snapshot when they change)."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -37,11 +38,18 @@ from fleet_manager.adapters.base import (
     Mission,
     MissionEvent,
     MissionResult,
+    StepKind,
     VehicleAdapter,
     VehicleKind,
     VehicleState,
 )
-from fleet_manager.adapters.ros2_adoption import StatusLatch, mission_goals, read_adoption
+from fleet_manager.adapters.ros2_adoption import (
+    ARRIVED_WITHIN_M,
+    StatusLatch,
+    mission_goals,
+    read_adoption,
+    read_recorded_leg,
+)
 from fleet_manager.adapters.ros2_bridge import BridgeError, Relay, Ros2Bridge
 from fleet_manager.adapters.ros2_fromll import FromLLClient
 from fleet_manager.adapters.ros2_goals import GoalAborted as GoalAborted
@@ -330,6 +338,36 @@ class Ros2Adapter(VehicleAdapter):
     async def set_home(self, latitude_deg: float, longitude_deg: float) -> None:
         """RETURN legs go to this point (the hub) instead of where this adapter first saw the robot."""
         self._telemetry.home_xy = await self._goal_xy(latitude_deg, longitude_deg)
+
+    async def confirm_drop(self, mission_id: str, step_index: int, *, release: bool) -> None:
+        """Open the compartment at the door the robot waits at, or keep the parcel and go on."""
+        self._require_connected("confirm_drop")
+        self._missions.confirm_drop(mission_id, step_index, release=release)
+
+    async def adopt_recorded_leg(self, mission: Mission, leg: int, *, releasing_step: int | None) -> AdoptionReport:
+        """The navigator lists no goal of `mission`, or ended it at a door: adopt it from the store's record of its
+        legs and release decisions and the robot's pose (see `read_recorded_leg`); RUNNING: the legs from the one
+        named are sent."""
+        self._require_connected("adopt_mission")
+        step = mission.steps[leg] if 0 <= leg < len(mission.steps) else None
+        here = self._telemetry.map_xy
+        target: tuple[float, float] | None = None
+        if step is not None and step.kind is StepKind.RETURN:
+            target = self._telemetry.home_xy
+        elif step is not None and step.latitude_deg is not None and step.longitude_deg is not None:
+            target = await self._goal_xy(step.latitude_deg, step.longitude_deg)
+        arrived = here is not None and target is not None and math.dist(here, target) <= ARRIVED_WITHIN_M
+        adoption = read_recorded_leg(mission, leg, releasing_step=releasing_step, arrived=arrived)
+        if adoption.report.held is HeldMission.RUNNING:
+            # a new id for the leg sent again: the navigator refuses one it still tracks (a finished goal, listed
+            # until its result expires)
+            latch: StatusLatch = self._ros["status"]
+            listed = mission_goals(mission.mission_id, latch.latest.status_list if latch.latest is not None else ())
+            attempt = 1 + max((g.attempt for g in listed if g.step_index == adoption.next_step), default=0)
+            await self._missions.adopt(mission, adoption, attempts={adoption.next_step or 0: attempt})
+        logger.info("%s: mission %s after a restart, from the store: %s (%s)", self.vehicle_id, mission.mission_id,
+                    adoption.report.held.value, adoption.report.detail)
+        return adoption.report
 
     async def adopt_mission(self, mission: Mission) -> AdoptionReport:
         """Match `mission` with the goals the robot's navigator tracks (see `ros2_adoption`); RUNNING: follow it.

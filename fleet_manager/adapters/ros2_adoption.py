@@ -12,6 +12,11 @@ The goal id is chosen by the client, so the adapter gives every leg an id that n
 is sent again under a new id: a server refuses a goal id it still tracks). The new process then reads
 the leg from the status list instead of guessing it from the robot's position, and follows that goal
 by its id (the action's get_result and cancel services take any goal id).
+
+A real Nav2 bt_navigator passes rcl's default options unchanged (nav2::SimpleActionServer), so a finished
+leg is listed for 10 s on current releases. Without the list, the store's record is the evidence
+(`read_recorded_leg`): the fleet manager writes each leg as it sends it, and a drop's release decision
+before the compartment opens; with the robot's own pose against that leg's target.
 """
 
 from __future__ import annotations
@@ -127,3 +132,38 @@ def read_adoption(mission: Mission, goals: list[LegGoal]) -> LegAdoption:
     outcome = MissionOutcome.CANCELED if newest.status == STATUS_CANCELED else MissionOutcome.FAILED
     return LegAdoption(AdoptionReport(mission_id, HeldMission.ENDED, newest.step_index, handed, outcome,
                                       detail=f"{where}: the robot is no longer on it"))
+
+
+ARRIVED_WITHIN_M = 5.0  # a robot this close to a leg's target may have finished it (Nav2's tolerance is far less)
+
+
+def read_recorded_leg(mission: Mission, leg: int, *, releasing_step: int | None, arrived: bool) -> LegAdoption:
+    """What the store says when the navigator lists no goal of `mission` (expired, or the robot restarted).
+
+    `leg` is the last leg the fleet manager recorded sending; `releasing_step` the drop it last decided to
+    release (recorded before the compartment opens); `arrived`: the robot stands at `leg`'s target. The
+    robot drives only goals the fleet manager sends and opens a compartment only when told, so: not at the
+    target, the leg is sent again; at a door with no release recorded, the compartment never opened: the leg
+    is sent again (it ends at once) and the drop decided anew; a release recorded there is the one unknown
+    (unsure); at any other target, the mission goes on with the next step.
+    """
+    mission_id = mission.mission_id
+    if not 0 <= leg < len(mission.steps):
+        return LegAdoption(AdoptionReport(mission_id, HeldMission.ABSENT,
+                                          detail=f"recorded leg {leg} is not a step of the stored mission"))
+    step = mission.steps[leg]
+    handed = tuple(i for i, s in enumerate(mission.steps) if s.kind is StepKind.DELIVER and i < leg)
+    where = f"no goal listed; leg {leg} recorded as sent, robot {'at' if arrived else 'away from'} its target"
+    if not arrived or (step.kind is StepKind.DELIVER and releasing_step != leg):
+        return LegAdoption(AdoptionReport(mission_id, HeldMission.RUNNING, leg, handed,
+                                          detail=f"{where}: leg {leg} sent again"), next_step=leg)
+    if step.kind is StepKind.DELIVER:
+        return LegAdoption(AdoptionReport(
+            mission_id, HeldMission.ENDED, leg, handed, MissionOutcome.FAILED,
+            detail=f"{where}: its release was decided, whether the compartment opened is unknown",
+            unsure_steps=(leg,)))
+    if leg + 1 < len(mission.steps):
+        return LegAdoption(AdoptionReport(mission_id, HeldMission.RUNNING, leg + 1, handed,
+                                          detail=f"{where}: going on with step {leg + 1}"), next_step=leg + 1)
+    return LegAdoption(AdoptionReport(mission_id, HeldMission.ENDED, len(mission.steps), handed,
+                                      MissionOutcome.SUCCEEDED, detail=f"{where}: the last leg is done"))

@@ -1,6 +1,7 @@
 """Missions on a ROS 2 robot, leg by leg as NavigateToPose goals.
 
-GOTO = navigate; DELIVER = navigate, then open the compartment; WAIT = hold; RETURN = navigate to
+GOTO = navigate; DELIVER = navigate, then open the compartment (with `confirm_release`: only once the fleet
+manager says the recipient takes the parcel, `at_drop` / `confirm_drop`); WAIT = hold; RETURN = navigate to
 where the robot was first seen. Pause cancels the goal and keeps the mission (resume re-sends the
 leg); replace cancels the goal and goes on with the new mission's goals; land/return end it
 CANCELED. One task per mission follows it; its outcome is a `MissionResult` (or the error that
@@ -30,6 +31,10 @@ logger = logging.getLogger(__name__)
 _NAVIGATION_STEPS = (StepKind.GOTO, StepKind.DELIVER, StepKind.RETURN)
 _SUPPORTED_STEPS = (*_NAVIGATION_STEPS, StepKind.WAIT)
 _QUEUE_SIZE = 256  # per mission-event subscriber; a slow one loses its oldest events
+DROP_DECISION_TIMEOUT_S = 120.0  # clock s at a door without an answer: the parcel stays in, the robot goes on
+# ... but never less wall time than this: the answer comes from the fleet manager and the recipient-presence
+# service (its HTTP timeout is 5 s), whose pace is wall time however fast a simulation runs
+DROP_DECISION_MIN_WALL_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ class RobotMissions:
         self._replacing = False  # replace_mission() is stopping the mission task: a canceled goal is its doing
         self._resume_event = asyncio.Event()
         self._attempts: dict[int, int] = {}  # leg -> goals sent for it (each under its own id, see ros2_adoption)
+        self._drop: tuple[int, asyncio.Future[bool]] | None = None  # the DELIVER step held at its door, the answer
 
     def view(self) -> MissionView:
         """What a telemetry snapshot says about the mission (mode, running, id, step)."""
@@ -195,7 +201,7 @@ class RobotMissions:
                 old_result.set_result(MissionResult(old.mission_id, MissionOutcome.CANCELED, error_msg=why,
                                                     steps_completed=steps_completed))
 
-    async def adopt(self, mission: Mission, adoption: LegAdoption) -> None:
+    async def adopt(self, mission: Mission, adoption: LegAdoption, *, attempts: dict[int, int] | None = None) -> None:
         """Follow `mission`, which the robot runs for a process that is gone (`adoption` RUNNING, see ros2_adoption).
 
         The running leg's goal is followed by its id, never sent again; the steps after it run as usual.
@@ -208,7 +214,8 @@ class RobotMissions:
         if start is None:
             raise CommandRefused(self.vehicle_id, "adopt_mission", f"{adoption.report.detail}: nothing to follow")
         self._validate(mission, "adopt_mission")
-        attempts = {adoption.follow.step_index: adoption.follow.attempt + 1} if adoption.follow is not None else {}
+        if adoption.follow is not None:
+            attempts = {**(attempts or {}), adoption.follow.step_index: adoption.follow.attempt + 1}
         await self._begin(mission, start=start, follow=adoption.follow, attempts=attempts)
 
     async def _begin(
@@ -253,7 +260,8 @@ class RobotMissions:
                     self._settle(begun)
                     self._mode = "WAITING"
                     await self.clock.sleep(step.duration_s)
-                if step.kind is StepKind.DELIVER:
+                if step.kind is StepKind.DELIVER and (
+                        not step.confirm_release or await self._drop_decision(index, step)):
                     await self._open_compartment(index, step)
                 self.emit_event(index, "step_reached", step.kind.value)
                 index += 1
@@ -349,6 +357,32 @@ class RobotMissions:
                 await self._goals.cancel()  # the robot may still be driving it: stop it before the mission fails
             raise AdapterTimeout(self.vehicle_id, "navigate_to_pose",
                                  f"{where}: no result within {limit_s:.0f} s (leg timeout)") from None
+
+    async def _drop_decision(self, index: int, step: MissionStep) -> bool:
+        """At the door of DELIVER step `index`: wait for `confirm_drop`; no answer in time keeps the parcel in."""
+        self._mode = "AT_DROP"
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._drop = (index, answer)
+        self.emit_event(index, "at_drop", step.order_id or "")
+        try:
+            return await asyncio.wait_for(answer, max(self.clock.wall_s(DROP_DECISION_TIMEOUT_S),
+                                                      DROP_DECISION_MIN_WALL_S))
+        except TimeoutError:
+            logger.warning("%s: no drop decision for step %d within %.0f s: parcel kept in, going on",
+                           self.vehicle_id, index, DROP_DECISION_TIMEOUT_S)
+            return False
+        finally:
+            self._drop = None
+
+    def confirm_drop(self, mission_id: str, step_index: int, *, release: bool) -> None:
+        """The answer for the door the robot waits at: open the compartment, or keep the parcel and go on."""
+        call = f"confirm_drop({mission_id!r}, {step_index}, release={release})"
+        drop = self._drop
+        if self._mission is None or self._mission.mission_id != mission_id:
+            raise NoMissionRunning(self.vehicle_id, call, f"mission {mission_id!r} is not the one running")
+        if drop is None or drop[0] != step_index or drop[1].done():
+            raise CommandRefused(self.vehicle_id, call, f"not holding at the drop of step {step_index}")
+        drop[1].set_result(release)
 
     async def _open_compartment(self, index: int, step: MissionStep) -> None:
         self._mode = "DELIVERING"

@@ -1,8 +1,9 @@
 """Which hub a zone, locker or traffic request is for, on a process serving several hubs.
 
 The hub named in the request (`hub_id`) wins; a write without it goes to the hub whose service area
-holds the resource's location (`hub_routing`); a read without it is for the process's first hub, as
-on a single-hub process. An unknown hub, or a location in no hub's area, is a 422 naming the field.
+holds the resource's location (`hub_routing`); a list without it covers every hub the process serves
+(`hubs_to_read`: an operator of several hubs sees all of them, each item naming its hub). An unknown
+hub, or a location in no hub's area, is a 422 naming the field.
 """
 
 from __future__ import annotations
@@ -25,6 +26,18 @@ def hub_for(service: FleetService, hub_id: str | None, *, latitude_deg: float | 
     except HubUnresolved as exc:
         loc = (where, "hub_id") if exc.field == "hub_id" else ("body",)
         raise RequestValidationError([{"loc": loc, "msg": exc.message, "type": "hub_unresolved"}]) from exc
+
+
+def hubs_to_read(service: FleetService, hub_id: str | None) -> tuple[str, ...]:
+    """The hubs a list covers: `hub_id` alone when given (422 if this process does not serve it), else every
+    hub it serves."""
+    if hub_id is None:
+        return service.hub_ids
+    if hub_id not in service.hub_ids:
+        raise RequestValidationError([{"loc": ("query", "hub_id"), "type": "hub_unresolved",
+                                       "msg": f"hub {hub_id!r} is not served here (serving: "
+                                              f"{', '.join(service.hub_ids)})"}])
+    return (hub_id,)
 
 
 def hub_frame(service: FleetService, hub_id: str) -> LocalFrame:

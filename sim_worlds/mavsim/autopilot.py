@@ -150,6 +150,7 @@ class Vehicle:
         self.touchdown_s: float | None = None
         self.armed_idle_since_s: float | None = None
         self.home_set = False
+        self.home_locked = False  # a GCS set home (DO_SET_HOME): arming no longer moves it (AP_Arming_Copter::arm)
         self.gps_fix = False
         self.ekf_gps = False
         capacity_wh = params.get("SIM_BATT_CAP_AH") * 11.1 or power_model.battery_capacity_wh
@@ -377,9 +378,10 @@ class Vehicle:
         self.armed_idle_since_s = self.now_s
         self.battery.current_a = 0.0
         self.statustext(SEV_INFO, "Arming motors")
-        # Home is reset to the arming position, and announced (observed on SITL).
-        latitude, longitude = self.location()
-        self.move_home(latitude, longitude, self.home.altitude_amsl_m + self.kin.alt_m, announce=False)
+        # Home is reset to the arming position, and announced (observed on SITL), unless a GCS locked it.
+        if not self.home_locked:
+            latitude, longitude = self.location()
+            self.move_home(latitude, longitude, self.home.altitude_amsl_m + self.kin.alt_m, announce=False)
         from sim_worlds.mavsim import telemetry
 
         self.broadcast(telemetry.home_position(self))

@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--serial", default=None, metavar="DEVICE[,BAUD]",
                         help="also serve every vehicle on this serial device, one link carrying all system ids "
                              "(e.g. one end of a pseudo-terminal pair; baud default 57600)")
+    parser.add_argument("--param-names", choices=("4.7", "before-4.7"), default="4.7",
+                        help="parameter names of ArduCopter 4.7 (MAV_GCS_SYSID) or of older firmware (SYSID_MYGCS)")
     parser.add_argument("--control-port", type=int, default=None,
                         help="open the sim-control channel (place, recharge; sim_control.py) on this TCP port"
                              " (0 = any free port, logged at start-up)")
@@ -64,7 +66,7 @@ def config_from_args(args: argparse.Namespace) -> FleetConfig:
         home_altitude_m=args.home_alt, base_port=args.base_port,
         udp_base_port=args.udp_base_port or None, host=args.host, speedup=args.speedup,
         params=parse_overrides(args.param), event_log=args.event_log, control_port=args.control_port,
-        serial=args.serial,
+        serial=args.serial, names_before_4_7=getattr(args, "param_names", "4.7") == "before-4.7",
         timeline=BootTimeline() if args.boot_s is None else BootTimeline.scaled(args.boot_s),
     )
 

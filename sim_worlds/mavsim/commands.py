@@ -188,13 +188,15 @@ def _reposition(vehicle: Vehicle, p: tuple[float, ...], frame: int) -> int:
 
 
 def _set_home(vehicle: Vehicle, p: tuple[float, ...], frame: int) -> int:
-    # GCS_MAVLINK::handle_command_do_set_home: param1 == 1, or lat and lon both 0, means "here".
+    # GCS_MAVLINK::handle_command_do_set_home: param1 == 1, or lat and lon both 0, means "here"; either way
+    # home is then locked (set_home(loc, true)): arming keeps it.
     if not vehicle.home_set:
         return FAILED
     latitude, longitude, alt = float(p[4]), float(p[5]), float(p[6])
     if int(p[0]) == 1 or (latitude == 0 and longitude == 0):
         latitude, longitude = vehicle.location()
         vehicle.move_home(latitude, longitude, vehicle.home.altitude_amsl_m + vehicle.kin.alt_m)
+        vehicle.home_locked = True
         return ACCEPTED
     if not (math.isfinite(latitude) and math.isfinite(longitude) and math.isfinite(alt)) \
             or abs(latitude) > 90 or abs(longitude) > 180:
@@ -202,6 +204,7 @@ def _set_home(vehicle: Vehicle, p: tuple[float, ...], frame: int) -> int:
     if frame not in (mavlink.MAV_FRAME_GLOBAL, mavlink.MAV_FRAME_GLOBAL_INT):
         alt += vehicle.home.altitude_amsl_m
     vehicle.move_home(latitude, longitude, alt)
+    vehicle.home_locked = True
     return ACCEPTED
 
 

@@ -95,13 +95,25 @@ _SPECS: tuple[ParamSpec, ...] = (
 _INT_RANGES = {INT8: (-128, 127), INT16: (-32768, 32767), INT32: (-(2**31), 2**31 - 1)}
 
 
-class ParamTable:
-    """Current values of one vehicle's parameters, in a fixed (sorted) index order."""
+#: Names ArduCopter 4.7 gave parameters that older firmware still has under their old name (GCS.cpp's
+#: MAV_GCS_SYSID was Parameters.cpp's SYSID_MYGCS, converted at first boot of 4.7).
+NAMES_BEFORE_4_7 = {"MAV_GCS_SYSID": "SYSID_MYGCS"}
 
-    def __init__(self, overrides: dict[str, float] | None = None) -> None:
-        self._specs = {spec.name: spec for spec in _SPECS}
-        self._names = [spec.name for spec in _SPECS]
-        self._values = {spec.name: float(spec.default) for spec in _SPECS}
+
+class ParamTable:
+    """Current values of one vehicle's parameters, in a fixed (sorted) index order.
+
+    `names_before_4_7`: the vehicle speaks of the parameters in `NAMES_BEFORE_4_7` by their old names on the
+    wire, as an ArduCopter before 4.7 does (the new name is unknown to it); the simulator's own code keeps
+    asking by the 4.7 name.
+    """
+
+    def __init__(self, overrides: dict[str, float] | None = None, *, names_before_4_7: bool = False) -> None:
+        self._current = dict(NAMES_BEFORE_4_7) if names_before_4_7 else {}
+        specs = [ParamSpec(self._current.get(s.name, s.name), s.param_type, s.default) for s in _SPECS]
+        self._specs = {spec.name: spec for spec in sorted(specs, key=lambda spec: spec.name)}
+        self._names = list(self._specs)
+        self._values = {spec.name: float(spec.default) for spec in self._specs.values()}
         for name, value in (overrides or {}).items():
             self.set(name, value)
 
@@ -111,16 +123,18 @@ class ParamTable:
         return len(self._names)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._specs
+        return name in self._specs  # the names on the wire
 
     def get(self, name: str) -> float:
         """Value of `name`; ParamError if there is no such parameter."""
+        name = self._current.get(name, name)
         if name not in self._values:
             raise ParamError(f"no parameter named {name!r}")
         return self._values[name]
 
     def set(self, name: str, value: float) -> float:
         """Set `name` (rounded/clamped to its type as ArduPilot stores it) and return the stored value."""
+        name = self._current.get(name, name)
         spec = self._specs.get(name)
         if spec is None:
             raise ParamError(f"no parameter named {name!r}")
@@ -134,7 +148,7 @@ class ParamTable:
 
     def index_of(self, name: str) -> int:
         """Position of `name` in PARAM_REQUEST_LIST order."""
-        return self._names.index(name)
+        return self._names.index(self._current.get(name, name))
 
     def name_at(self, index: int) -> str | None:
         """Name at `index`, or None when out of range."""
@@ -142,7 +156,7 @@ class ParamTable:
 
     def type_of(self, name: str) -> int:
         """MAV_PARAM_TYPE of `name`."""
-        return self._specs[name].param_type
+        return self._specs[self._current.get(name, name)].param_type
 
     def names(self) -> list[str]:
         """All names in index order."""

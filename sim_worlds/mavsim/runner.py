@@ -54,6 +54,7 @@ class FleetConfig:
     serial: str | None = None  # DEVICE[,BAUD]: every vehicle also on this serial line (one link, several sysids)
     # (lat, lon) -> ground m AMSL: a world's elevation model; vehicles placed by sim-control stand on it
     ground: Callable[[float, float], float] | None = None
+    names_before_4_7: bool = False  # parameter names of firmware before ArduCopter 4.7 (params.NAMES_BEFORE_4_7)
 
     def __post_init__(self) -> None:
         if self.count < 1:
@@ -96,7 +97,8 @@ class Fleet:
             y_m = HOME_SPACING_M * (index // 10)
             latitude, longitude = origin.to_wgs84(x_m, y_m)
             home = GeoOrigin(latitude, longitude, config.home_altitude_m)
-            self.vehicles.append(Vehicle(index, home, model, ParamTable(config.params), config.timeline,
+            params = ParamTable(config.params, names_before_4_7=config.names_before_4_7)
+            self.vehicles.append(Vehicle(index, home, model, params, config.timeline,
                                          on_release=self._log_release, ground=config.ground))
         self._closers: list[Any] = []
         self.control_port: int | None = None

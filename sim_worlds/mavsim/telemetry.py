@@ -35,7 +35,7 @@ STREAM_GROUPS: dict[int, tuple[int, ...]] = {
     mavlink.MAV_DATA_STREAM_EXTRA2: (mavlink.MAVLINK_MSG_ID_VFR_HUD,),
     mavlink.MAV_DATA_STREAM_EXTRA3: (
         mavlink.MAVLINK_MSG_ID_BATTERY_STATUS, mavlink.MAVLINK_MSG_ID_EKF_STATUS_REPORT,
-        mavlink.MAVLINK_MSG_ID_SYSTEM_TIME,
+        mavlink.MAVLINK_MSG_ID_SYSTEM_TIME, mavlink.MAVLINK_MSG_ID_WIND,
     ),
 }
 ALL_STREAMS = (
@@ -135,6 +135,14 @@ def battery_status(vehicle: Vehicle) -> Any:
         round(battery.current_a * 100), round(battery.consumed_mah), round(battery.used_wh * 36),
         battery.remaining_pct, 0, mavlink.MAV_BATTERY_CHARGE_STATE_OK if vehicle.failsafe.battery == 0
         else mavlink.MAV_BATTERY_CHARGE_STATE_LOW + vehicle.failsafe.battery - 1)
+
+
+def wind(vehicle: Vehicle) -> Any:
+    """WIND (ardupilotmega, id 168), as ArduCopter sends its AHRS wind estimate in the EXTRA3 stream: the direction
+    the wind blows from (degrees) and its horizontal speed. The simulator's estimate is the wind it simulates."""
+    speed_m_s = vehicle.params.get("SIM_WIND_SPD")
+    direction_deg = vehicle.params.get("SIM_WIND_DIR") % 360.0 if speed_m_s > 0 else 0.0
+    return mavlink.MAVLink_wind_message(direction_deg, speed_m_s, 0.0)
 
 
 def ekf_status_report(vehicle: Vehicle) -> Any:
@@ -273,6 +281,7 @@ BUILDERS: dict[int, Callable[[Vehicle], Any]] = {
     mavlink.MAVLINK_MSG_ID_SYSTEM_TIME: system_time,
     mavlink.MAVLINK_MSG_ID_POSITION_TARGET_GLOBAL_INT: position_target_global_int,
     mavlink.MAVLINK_MSG_ID_LOCAL_POSITION_NED: local_position_ned,
+    mavlink.MAVLINK_MSG_ID_WIND: wind,
 }
 
 

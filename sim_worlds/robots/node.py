@@ -107,7 +107,8 @@ class SimRobotNode(Node):
             goal_callback=self._on_goal,
             handle_accepted_callback=self._on_accepted,
             cancel_callback=self._on_cancel,
-            result_timeout=RESULT_TIMEOUT_S,
+            # Nav2's servers read the same-named parameter; a real bt_navigator keeps rcl's default (10 s now)
+            result_timeout=int(self.declare_parameter("action_server_result_timeout", RESULT_TIMEOUT_S).value),
         )
         self.create_service(Trigger, "~/open_compartment", self._on_open_compartment)
         if offers_fromll:
@@ -150,6 +151,7 @@ class SimRobotNode(Node):
         return GoalResponse.ACCEPT
 
     def _on_accepted(self, handle: ServerGoalHandle) -> None:
+        self.robot.goals_accepted += 1
         # Nav2 preempts: a new goal replaces the running one, which ends aborted.
         if self._active is not None:
             self._finish("aborted", NAV2_UNKNOWN, "preempted by a new goal")

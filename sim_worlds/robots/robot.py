@@ -88,6 +88,7 @@ class RobotSim:
         self.parcels_handed_over = 0
         self.carrier: str | None = None  # simulation only (sim_control): the van it rides in
         self.odometry_sent = 0  # odometry messages its node published (sim_control reports it; benchmarks)
+        self.goals_accepted = 0  # NavigateToPose goals its action server accepted (sim_control: no goal sent twice)
 
     @property
     def active(self) -> bool:

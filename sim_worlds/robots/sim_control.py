@@ -35,7 +35,7 @@ def status(index: int, robot: RobotSim, frame: LocalFrame) -> dict[str, Any]:
         "vehicle": index, "name": robot.name, "armed": robot.active, "landed": True,
         "latitude_deg": latitude_deg, "longitude_deg": longitude_deg, "relative_alt_m": 0.0,
         "battery_remaining_pct": robot.battery.fraction * 100.0, "carrier": robot.carrier,
-        "odometry_sent": robot.odometry_sent,
+        "odometry_sent": robot.odometry_sent, "goals_accepted": robot.goals_accepted,
     }
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from fleet_manager.world import World, load_world
 from mission_planner.clock import Clock
 from mission_planner.fleet import OrderSpec
 from mission_planner.plan import Leg, LegKind, Plan, VehicleRoute
+from sim_worlds.leases import lease_ros_domain
 from sim_worlds.mavsim.process import MavsimProcess, free_tcp_port
 from sim_worlds.mavsim.sim_control import MavsimControl
 from sim_worlds.robots.process import RobotsProcess
@@ -267,9 +267,11 @@ async def test_robot_launched_at_one_stop_delivers_and_is_recovered_at_a_later_o
     pytest.importorskip("nav2_msgs.action", reason="nav2_msgs not built or env not set (run `make ros`)")
     world = load_world("helsinki")
     clock = Clock(start_s=NOW_S, speedup=SPEEDUP)
-    domain_id = random.SystemRandom().randint(100, 200)
     control_port = free_tcp_port()
-    with RobotsProcess(1, domain_id=domain_id, speedup=SPEEDUP, battery_pct=60.0, control_port=control_port) as robots:
+    domain = lease_ros_domain()  # kept while the robot runs: no other FinalMile process joins its domain
+    domain_id = domain.number
+    with domain, RobotsProcess(1, domain_id=domain_id, speedup=SPEEDUP, battery_pct=60.0,
+                               control_port=control_port) as robots:
         control = MavsimControl(f"tcp:127.0.0.1:{control_port}")
         await asyncio.to_thread(control.wait_ready, 60.0)
         carriage = Carriages([ChannelCarriage.numbered(control, "robot_")])

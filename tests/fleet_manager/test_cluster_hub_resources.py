@@ -1,7 +1,8 @@
 """Zones, lockers and traffic per hub on a `finalmile serve --api-only` replica serving two hubs (HTTP).
 
-A write goes to the hub it names, else to the hub whose service area holds it; a read names its hub
-(`?hub_id=`), else it is for the process's first hub. An unknown hub or a place in no hub's area is a 422.
+A write goes to the hub it names, else to the hub whose service area holds it; a list names its hub
+(`?hub_id=`), else it covers both hubs, each item naming its hub (orders, vehicles, missions, zones, lockers,
+traffic). An unknown hub or a place in no hub's area is a 422.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 from cluster_helpers import SOUTH_CENTRE, cluster_env, start_process, two_hub_fleet
-from fm_helpers import auth
+from fm_helpers import auth, post_order
 from nats_helpers import NATS_SERVER, running_nats
+
+from fleet_manager.world import load_world
 
 pytestmark = [pytest.mark.postgres,
               pytest.mark.skipif(NATS_SERVER is None, reason="nats-server is not installed")]
@@ -52,6 +55,17 @@ def _zone_ids(base: str, hub_id: str | None) -> list[str]:
     return [f["properties"]["id"] for f in reply.json()["features"]]
 
 
+def _listed(base: str, path: str, hub_id: str | None = None) -> list[tuple[str, str]]:
+    """(hub_id, id) of every item `GET base/path` lists, sorted (`hub_id` as the query when given)."""
+    params = {"hub_id": hub_id} if hub_id else {}
+    reply = httpx.get(f"{base}/{path}", params=params, headers=auth("viewer"), timeout=30)
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    items = body["items"] if isinstance(body, dict) else body
+    key = {"orders": "order_id", "vehicles": "vehicle_id", "lockers": "locker_id", "traffic": "report_id"}[path]
+    return sorted((item["hub_id"], item[key]) for item in items)
+
+
 @pytest.mark.timeout(300)
 def test_zones_lockers_and_traffic_go_to_their_own_hub(replica: str) -> None:
     op, viewer = auth("operator"), auth("viewer")
@@ -63,7 +77,10 @@ def test_zones_lockers_and_traffic_go_to_their_own_hub(replica: str) -> None:
     reply = httpx.post(f"{replica}/zones", params={"hub_id": NORTH}, json=named, headers=op, timeout=30)
     assert reply.status_code == 201, reply.text
     assert _zone_ids(replica, SOUTH) == ["nfz-south"]
-    assert _zone_ids(replica, NORTH) == ["nfz-named"] == _zone_ids(replica, None)
+    assert _zone_ids(replica, NORTH) == ["nfz-named"]
+    everywhere = httpx.get(f"{replica}/zones", headers=viewer, timeout=30).json()["features"]
+    assert sorted((f["properties"]["hub_id"], f["properties"]["id"]) for f in everywhere) == [
+        (NORTH, "nfz-named"), (SOUTH, "nfz-south")]
     far_zone = {**south_zone, "geometry": {"type": "Polygon", "coordinates": [_square(FAR)]},
                 "properties": {**south_zone["properties"], "id": "nfz-far"}}
     reply = httpx.post(f"{replica}/zones", json=far_zone, headers=op, timeout=30)
@@ -81,6 +98,8 @@ def test_zones_lockers_and_traffic_go_to_their_own_hub(replica: str) -> None:
     assert [lk["locker_id"] for lk in south_lockers] == ["etela"]
     north_lockers = httpx.get(f"{replica}/lockers", params={"hub_id": NORTH}, headers=viewer, timeout=30).json()
     assert "etela" not in [lk["locker_id"] for lk in north_lockers]
+    assert _listed(replica, "lockers") == sorted([*((NORTH, lk["locker_id"]) for lk in north_lockers),
+                                                  (SOUTH, "etela")])
 
     # Traffic: a report names its hub or is placed by location; each hub lists its own.
     ends = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)).isoformat()
@@ -93,3 +112,24 @@ def test_zones_lockers_and_traffic_go_to_their_own_hub(replica: str) -> None:
     listed = {hub: httpx.get(f"{replica}/traffic", params={"hub_id": hub}, headers=viewer, timeout=30).json()
               for hub in (NORTH, SOUTH)}
     assert len(listed[SOUTH]) == 1 and listed[NORTH] == [], listed
+    assert _listed(replica, "traffic") == [(SOUTH, listed[SOUTH][0]["report_id"])]
+
+
+@pytest.mark.timeout(300)
+def test_lists_without_a_hub_cover_every_hub_served_and_filter_by_hub_id(replica: str) -> None:
+    op = auth("operator")
+    hub = load_world("helsinki").hub  # hub-north's area is around it
+    north_order = post_order(replica, auth("backend"), "north-1", hub.latitude_deg, hub.longitude_deg)
+    south_order = post_order(replica, auth("backend"), "south-1", *SOUTH_CENTRE)
+    for vehicle_id, hub in (("drone-n", NORTH), ("drone-s", SOUTH)):
+        reply = httpx.put(f"{replica}/vehicles/{vehicle_id}", json={"kind": "drone", "hub_id": hub}, headers=op,
+                          timeout=30)
+        assert reply.status_code == 200, reply.text
+
+    assert _listed(replica, "orders") == [(NORTH, north_order), (SOUTH, south_order)]
+    assert _listed(replica, "orders", SOUTH) == [(SOUTH, south_order)]
+    assert _listed(replica, "vehicles") == [(NORTH, "drone-n"), (SOUTH, "drone-s")]
+    assert _listed(replica, "vehicles", NORTH) == [(NORTH, "drone-n")]
+    for path in ("orders", "vehicles", "missions", "lockers", "traffic", "zones"):
+        reply = httpx.get(f"{replica}/{path}", params={"hub_id": "hub-nowhere"}, headers=auth("viewer"), timeout=30)
+        assert reply.status_code == 422 and "hub-nowhere" in reply.text, (path, reply.text)

@@ -15,6 +15,7 @@ from fleet_manager.adapters.ros2_adoption import (
     leg_goal_id,
     mission_goals,
     read_adoption,
+    read_recorded_leg,
 )
 
 MISSION = Mission("m-7", (
@@ -72,3 +73,25 @@ def test_the_return_leg_done_means_the_mission_succeeded_with_every_drop() -> No
 def test_no_goal_of_the_mission_is_absent() -> None:
     assert _read(_entry("m-other", 0, 0, STATUS_EXECUTING)).report.held is HeldMission.ABSENT
     assert _read().report.held is HeldMission.ABSENT
+
+
+@pytest.mark.parametrize(("leg", "releasing", "arrived", "held", "next_step", "unsure"), [
+    (1, None, False, HeldMission.RUNNING, 1, ()),  # not at the door: the leg is sent again
+    (1, None, True, HeldMission.RUNNING, 1, ()),  # at the door, nothing decided: the compartment never opened
+    (1, 0, True, HeldMission.RUNNING, 1, ()),  # an earlier drop's decision says nothing about this one
+    (1, 1, True, HeldMission.ENDED, None, (1,)),  # release decided there: the one unknown
+    (0, None, True, HeldMission.RUNNING, 1, ()),  # a via point reached: on with the next step
+])
+def test_without_the_goal_list_the_recorded_leg_and_the_pose_decide(  # type: ignore[no-untyped-def]
+    leg, releasing, arrived, held, next_step, unsure
+) -> None:
+    """Goal status expired: the legs and release decisions the fleet manager recorded, with the robot's pose."""
+    adoption = read_recorded_leg(MISSION, leg, releasing_step=releasing, arrived=arrived)
+    assert adoption.report.held is held and adoption.next_step == next_step
+    assert adoption.report.unsure_steps == unsure
+    assert adoption.report.handed_over_steps == tuple(i for i in (1, 2) if i < leg)
+
+
+def test_the_recorded_return_leg_done_ends_the_mission_and_an_unknown_leg_is_absent() -> None:
+    assert read_recorded_leg(MISSION, 3, releasing_step=2, arrived=True).report.outcome is MissionOutcome.SUCCEEDED
+    assert read_recorded_leg(MISSION, 9, releasing_step=None, arrived=True).report.held is HeldMission.ABSENT

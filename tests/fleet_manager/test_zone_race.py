@@ -77,3 +77,19 @@ async def test_a_zone_published_after_the_plan_sends_the_mission_back_and_it_fli
     flown = drone.missions[0]
     home = (world.hub.latitude_deg, world.hub.longitude_deg)
     assert mission_conflicts(hub.airspace.current, world.frame, home, home, flown.steps, 60.0, clock.now()) == []
+
+
+def test_a_mission_passing_within_the_safety_margin_of_a_new_zone_conflicts(world) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """Found by the safety days: a zone published just before the start lay 15 m beside a leg; the start let the
+    mission go (its legs did not cross the zone), the drone drifted into it. Within the paths' margin counts."""
+    from fleet_manager.adapters.base import MissionStep, StepKind
+
+    frame, hub = world.frame, world.hub
+    target = frame.to_wgs84(hub.x_m + 800.0, hub.y_m)
+    steps = (MissionStep(StepKind.TAKEOFF, altitude_m=60.0), MissionStep(StepKind.GOTO, *target, altitude_m=60.0),
+             MissionStep(StepKind.RETURN))
+    beside = Zone("beside", ZoneKind.NO_FLY, Point(hub.x_m + 400.0, hub.y_m + 95.0).buffer(80.0), 0.0, 120.0)
+    home = (hub.latitude_deg, hub.longitude_deg)
+    airspace = Airspace(frame, (beside,))
+    assert mission_conflicts(airspace, frame, home, home, steps, 60.0, 1_749_704_400.0) == []
+    assert mission_conflicts(airspace, frame, home, home, steps, 60.0, 1_749_704_400.0, margin_m=24.0) == ["beside"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from fleet_manager.cli.ros_env import INSTALL_DIR, ros_environment
+from sim_worlds.leases import lease_ros_domain
 
 # What tools/env.sh sets, our re-exec marker, and the ROS wheels' own bootstrap marker (its .pth re-executes
 # Python once with the wheels' library folders on LD_LIBRARY_PATH).
@@ -46,10 +46,11 @@ def test_finalmile_robots_runs_from_a_shell_that_never_sourced_env_sh(tmp_path: 
         pytest.skip("ros_ws/install is not built (make setup builds it)")
     finalmile = Path(sys.executable).with_name("finalmile")
     log_path = tmp_path / "robots.log"
+    domain = lease_ros_domain()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [str(finalmile), "robots", "--count", "1", "--world", "helsinki",
-             "--domain-id", str(random.randrange(150, 230))],
+             "--domain-id", str(domain.number)],
             env=_clean_environment(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     try:
@@ -62,3 +63,4 @@ def test_finalmile_robots_runs_from_a_shell_that_never_sourced_env_sh(tmp_path: 
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+        domain.release()

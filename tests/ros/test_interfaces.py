@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import random
 import time
 
 import pytest
+
+from sim_worlds.leases import lease_ros_domain
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (run `make setup`)")
 msgs = pytest.importorskip(
@@ -18,7 +19,8 @@ pytestmark = [pytest.mark.ros, pytest.mark.timeout(60)]
 
 def test_vehicle_state_round_trip_over_dds() -> None:
     """A subscriber on the same ROS domain receives exactly the fields that were published."""
-    domain_id = int(os.environ.get("FINALMILE_TEST_ROS_DOMAIN_ID", random.randint(101, 199)))
+    domain = lease_ros_domain()
+    domain_id = int(os.environ.get("FINALMILE_TEST_ROS_DOMAIN_ID", domain.number))
     context = rclpy.context.Context()
     rclpy.init(context=context, domain_id=domain_id)
     try:
@@ -60,6 +62,7 @@ def test_vehicle_state_round_trip_over_dds() -> None:
         node.destroy_node()
     finally:
         rclpy.shutdown(context=context)
+        domain.release()
 
 
 def test_delivery_task_fields() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import random
 import time
 from collections.abc import Iterator
 
@@ -28,12 +27,15 @@ from fleet_manager.adapters.ros2_adapter import GoalAborted, GoalRejected, Ros2A
 from fleet_manager.adapters.ros2_bridge import Ros2Bridge
 from fleet_manager.errors import AdapterTimeout, CommandRefused, LinkLost, MissionBusy, NoMissionRunning
 from fleet_manager.world import World, load_world
+from sim_worlds.leases import lease_ros_domain
 from sim_worlds.robots.process import RobotsProcess
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
 
 SPEEDUP = 40.0
-DOMAIN_ID = random.SystemRandom().randint(100, 200)
+# Held while this test process lives: no other FinalMile process on the machine uses the domain meanwhile.
+_DOMAIN = lease_ros_domain()
+DOMAIN_ID = _DOMAIN.number
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import random
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -35,18 +34,21 @@ from fleet_manager.errors import AdapterError
 from fleet_manager.fleet import Fleet, VehicleProfile
 from fleet_manager.planning import FleetPlanner
 from fleet_manager.reconcile import reconcile_in_flight
-from fleet_manager.runtime import build_hub
+from fleet_manager.runtime import HubServices, build_hub
 from fleet_manager.store import fleet as fleet_store
 from fleet_manager.store import orders as order_store
 from fleet_manager.store.db import Database
 from fleet_manager.world import World, load_world
 from mission_planner.clock import Clock
+from sim_worlds.leases import lease_ros_domain
 from sim_worlds.robots.process import RobotsProcess
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
 
 SPEEDUP = 20.0
-DOMAIN_ID = random.SystemRandom().randint(100, 200)
+# Held while this test process lives: no other FinalMile process on the machine uses the domain meanwhile.
+_DOMAIN = lease_ros_domain()
+DOMAIN_ID = _DOMAIN.number
 # A door this far (walk from the hub) keeps the first leg running for about 15 s of wall time at SPEEDUP:
 # ample for the next process to connect and adopt it while it runs, even on a loaded machine.
 FAR_M = (400.0, 700.0)
@@ -132,9 +134,10 @@ def _mission(world: World, mission_id: str, door: tuple[float, float]) -> Missio
                                 MissionStep(StepKind.RETURN)))
 
 
-async def _crashed_process_left(robot: str, world: World, mission: Mission, *, until_what: str) -> None:
+async def _crashed_process_left(robot: str, world: World, mission: Mission, *, until_what: str,
+                                domain_id: int = DOMAIN_ID) -> None:
     """An adapter on its own node starts `mission` and dies (node and all) once it saw `until_what`."""
-    bridge = Ros2Bridge(domain_id=DOMAIN_ID, node_name=f"finalmile_crashed_{robot}")
+    bridge = Ros2Bridge(domain_id=domain_id, node_name=f"finalmile_crashed_{robot}")
     bridge.start()
     adapter = Ros2Adapter(robot, bridge, world.frame, namespace=f"/{robot}")
     try:
@@ -242,17 +245,9 @@ async def test_a_restarted_fleet_manager_reconciles_a_robot_mid_leg_and_the_orde
             at_s=1_749_704_400.0)
     mission = Mission("m-reconciled", (MissionStep(StepKind.DELIVER, *door, order_id=order.order_id),
                                        MissionStep(StepKind.RETURN)))
-    planner = FleetPlanner(world.frame, walk_graph=world.walk_graph, street_graph=world.street_graph,
-                           hub_xy=(world.hub.x_m, world.hub.y_m))
     try:
         async with _next_process("robot_3", world, mission) as (probe, adapter):
-            fleet = Fleet()
-            fleet.add(hub_id, adapter, VehicleProfile(max_payload_kg=20.0, battery_wh=1000.0, speed_m_s=1.5,
-                                                      cruise_altitude_m=0.0, reserve_pct=20.0),
-                      home_latitude_deg=world.hub.latitude_deg, home_longitude_deg=world.hub.longitude_deg)
-            hub = build_hub(hub_id=hub_id, database=database, fleet=fleet, world=world, clock=Clock(),
-                            recipients=AtHome(), planner=planner,
-                            dispatcher_config=DispatcherConfig(hub_id=hub_id, lookahead_s=math.inf))
+            hub = robot_hub(hub_id, database, world, adapter)
             # What the crashed process had recorded: the mission stored, the parcel loaded, the robot departed.
             await hub.lifecycle.load(mission=mission, vehicle_id="robot_3", mode=DeliveryMode.ROBOT,
                                      order_ids=[order.order_id], details={"mode": "robot"})
@@ -260,15 +255,35 @@ async def test_a_restarted_fleet_manager_reconciles_a_robot_mid_leg_and_the_orde
                                        order_ids=[order.order_id], eta_s={})
 
             await adapter.connect(timeout_s=30.0)
-            report = await reconcile_in_flight(database=database, hub_id=hub_id, fleet=fleet, missions=hub.missions,
-                                               lifecycle=hub.lifecycle)
-            assert [(m.verdict, m.order_ids) for m in report.missions] == [("adopted", (order.order_id,))], report
-            await _until(lambda: not hub.missions.running, 120.0, "the adopted mission to end")
-            with database.read() as session:
-                delivered = order_store.get_order(session, order_id=order.order_id)
-                record = fleet_store.get_mission(session, mission_id=mission.mission_id)
-            assert delivered.status is OrderStatus.DELIVERED, delivered
-            assert record.status is fleet_store.MissionStatus.SUCCEEDED, record
+            await adopted_and_delivered(hub, database, order.order_id, mission.mission_id)
             assert probe.goals(mission.mission_id) == {0: 1, 1: 1}  # each leg sent once: the drop never twice
     finally:
         database.dispose()
+
+
+def robot_hub(hub_id: str, database: Database, world: World, adapter: Ros2Adapter) -> HubServices:
+    """Hub services over `database` with one robot (`adapter`); every recipient at home."""
+    fleet = Fleet()
+    fleet.add(hub_id, adapter, VehicleProfile(max_payload_kg=20.0, battery_wh=1000.0, speed_m_s=1.5,
+                                              cruise_altitude_m=0.0, reserve_pct=20.0),
+              home_latitude_deg=world.hub.latitude_deg, home_longitude_deg=world.hub.longitude_deg)
+    planner = FleetPlanner(world.frame, walk_graph=world.walk_graph, street_graph=world.street_graph,
+                           hub_xy=(world.hub.x_m, world.hub.y_m))
+    return build_hub(hub_id=hub_id, database=database, fleet=fleet, world=world, clock=Clock(), recipients=AtHome(),
+                     planner=planner, dispatcher_config=DispatcherConfig(hub_id=hub_id, lookahead_s=math.inf))
+
+
+async def adopted_and_delivered(
+    hub: HubServices, database: Database, order_id: str, mission_id: str,
+) -> fleet_store.MissionRecord:
+    """Reconcile as at start-up: the mission is adopted, followed to its end, and the order delivered."""
+    report = await reconcile_in_flight(database=database, hub_id=hub.hub_id, fleet=hub.missions.fleet,
+                                       missions=hub.missions, lifecycle=hub.lifecycle)
+    assert [(m.verdict, m.order_ids) for m in report.missions] == [("adopted", (order_id,))], report
+    await _until(lambda: not hub.missions.running, 150.0, "the adopted mission to end")
+    with database.read() as session:
+        delivered = order_store.get_order(session, order_id=order_id)
+        record = fleet_store.get_mission(session, mission_id=mission_id)
+    assert delivered.status is OrderStatus.DELIVERED, delivered
+    assert record.status is fleet_store.MissionStatus.SUCCEEDED, record
+    return record

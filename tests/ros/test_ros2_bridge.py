@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import threading
 from collections.abc import Iterator
 
@@ -12,6 +11,7 @@ import pytest
 pytest.importorskip("rclpy", reason="rclpy not installed (run `make setup`)")
 
 from fleet_manager.adapters.ros2_bridge import BridgeError, BridgeTimeout, Ros2Bridge
+from sim_worlds.leases import lease_ros_domain
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(60)]
 
@@ -19,10 +19,11 @@ pytestmark = [pytest.mark.ros, pytest.mark.timeout(60)]
 @pytest.fixture
 def bridge() -> Iterator[Ros2Bridge]:
     """A started bridge on a random ROS domain."""
-    ros_bridge = Ros2Bridge(domain_id=random.SystemRandom().randint(100, 200), node_name="bridge_test")
-    ros_bridge.start()
-    yield ros_bridge
-    ros_bridge.close()
+    with lease_ros_domain() as domain:
+        ros_bridge = Ros2Bridge(domain_id=domain.number, node_name="bridge_test")
+        ros_bridge.start()
+        yield ros_bridge
+        ros_bridge.close()
 
 
 async def test_call_runs_in_the_ros_thread_and_returns_the_value(bridge: Ros2Bridge) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,12 +35,15 @@ from fleet_manager.world import World, load_world
 from mission_planner.clock import Clock
 from mission_planner.map_frame import MapFrame
 from sim_worlds.day import free_port
+from sim_worlds.leases import lease_ros_domain
 from sim_worlds.mavsim.sim_control import MavsimControl
 from sim_worlds.robots.process import RobotsProcess
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
 
-DOMAIN_ID = random.SystemRandom().randint(100, 200)
+# Held while this test process lives: no other FinalMile process on the machine uses the domain meanwhile.
+_DOMAIN = lease_ros_domain()
+DOMAIN_ID = _DOMAIN.number
 DATUM_1 = {"latitude_deg": 60.1655, "longitude_deg": 24.9290, "yaw_deg": 30.0}  # ~800 m SW of the hub
 DATUM_2 = {"latitude_deg": 60.1760, "longitude_deg": 24.9500, "yaw_deg": -60.0, "projection": "utm"}
 SPEED_LIMIT_M_S = 2.0

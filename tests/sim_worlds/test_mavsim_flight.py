@@ -146,6 +146,26 @@ def test_gcs_link_loss_returns_home(sim: MavsimProcess) -> None:
         gcs.wait(lambda m: m.get_type() == "STATUSTEXT" and m.text == "GCS Failsafe Cleared", 10, "failsafe cleared")
 
 
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("sim", [{"FS_GCS_ENABLE": 1, "FS_GCS_TIMEOUT": 3, "MAV_GCS_SYSID": 77}], indirect=True)
+def test_only_the_gcs_system_id_arms_the_gcs_failsafe(sim: MavsimProcess) -> None:
+    """Heartbeats from a sysid that is not MAV_GCS_SYSID are not the GCS's (ArduPilot's handle_heartbeat): its
+    silence triggers nothing. Once MAV_GCS_SYSID names it (what FinalMile sets at connect), silence means RTL."""
+    with Gcs(sim.urls[0], sysid=200) as gcs:
+        _take_off(gcs)
+        gcs.talking = False
+        gcs.pump(8.0)  # FS_GCS_TIMEOUT is 0.3 s of wall time at 10x; mavsim also waits 3 wall seconds
+        assert not any(t.startswith("GCS Failsafe") for t in gcs.texts), gcs.texts
+        modes = [m.custom_mode for m in gcs.seen if m.get_type() == "HEARTBEAT" and m.get_srcComponent() == 1]
+        assert modes[-1] == 4, modes  # still GUIDED: a GCS never seen is never lost
+        assert gcs.set_param("MAV_GCS_SYSID", 200) == 200
+        gcs.talking = True
+        gcs.pump(2.0)
+        gcs.talking = False
+        _wait_mode(gcs, 6, 20)
+        assert "GCS Failsafe" in gcs.texts
+
+
 # FinalMile's GCS-failsafe choice (fleet_manager/adapters/mavlink_failsafe.py) against Copter's default FS_OPTIONS.
 # Speed-up 4: FS_GCS_TIMEOUT 15 s is then 3.75 wall seconds, well over the test GCS's 1 s heartbeat period.
 _FINALMILE_FS = {"FS_GCS_ENABLE": 1, "FS_GCS_TIMEOUT": 15, "FS_OPTIONS": 16 | 2 | 8}

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import random
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from sim_worlds.sitl import BINARY_ENV, MAX_INSTANCE, SitlError, SitlFleet
+from sim_worlds.sitl import BINARY_ENV, SitlFleet, start_on_free_instances
 
 
 @pytest.fixture(scope="session")
@@ -25,21 +24,9 @@ def sitl_binary() -> str:
 
 @pytest.fixture(scope="session")
 def make_sitl_fleet(sitl_binary: str) -> Callable[..., SitlFleet]:
-    """Start a SitlFleet on a random instance base (ports 5760+10·I), retrying when the ports are taken."""
+    """Start a SitlFleet on a random instance base (ports 5760+10·I), drawing again when one is leased or taken."""
 
     def make(count: int, **kwargs: Any) -> SitlFleet:
-        last: SitlError | None = None
-        for _ in range(5):
-            fleet = SitlFleet(
-                sitl_binary, count=count, instance_base=random.randrange(20, MAX_INSTANCE - count), **kwargs
-            )
-            try:
-                fleet.start()
-                return fleet
-            except SitlError as exc:
-                if "in use" not in str(exc):
-                    raise
-                last = exc
-        raise SitlError(f"no free SITL instance range after 5 tries: {last}")
+        return start_on_free_instances(sitl_binary, count, **kwargs)
 
     return make

@@ -217,3 +217,47 @@ async def test_invalid_fence_is_refused_with_arducopters_code_and_text(fleet: Si
         assert "Invalid vertex count (2)" in (refusal.value.status_text or "")
     finally:
         await drone.close()
+
+
+@pytest.mark.timeout(300)
+async def test_drops_hold_for_the_decision_and_only_a_confirmed_one_descends_and_releases(fleet: SitlFleet) -> None:
+    """Real ArduCopter holds on NAV_LOITER_UNLIM over each door; DO_SET_MISSION_CURRENT past the gripper keeps the
+    parcel (it never descends there), to the descent releases it."""
+    frame = _frame(fleet, 1)
+    drone = await _connect(fleet.urls[1], "drop-hold")
+    away, home = frame.to_wgs84(80, 0), frame.to_wgs84(80, 80)
+    mission = Mission("drop-hold", (
+        MissionStep(StepKind.TAKEOFF, altitude_m=20.0),
+        MissionStep(StepKind.DELIVER, *away, altitude_m=20.0, order_id="away", confirm_release=True),
+        MissionStep(StepKind.DELIVER, *home, altitude_m=20.0, order_id="home", confirm_release=True),
+        MissionStep(StepKind.RETURN)))
+    lowest_at_away_m = math.inf
+    events: list[MissionEvent] = []
+
+    async def decide() -> None:
+        async for event in drone.mission_events():
+            events.append(event)
+            if event.what == "at_drop":
+                await drone.confirm_drop("drop-hold", event.step_index, release=event.detail == "home")
+
+    async def watch() -> None:
+        nonlocal lowest_at_away_m
+        async for state in drone.telemetry():
+            if state.armed and math.dist(frame.to_local(state.latitude_deg, state.longitude_deg), (80, 0)) < 5:
+                lowest_at_away_m = min(lowest_at_away_m, state.relative_altitude_m)
+
+    try:
+        await drone.wait_ready(timeout_s=120)
+        tasks = [asyncio.create_task(decide()), asyncio.create_task(watch())]
+        await asyncio.sleep(0)
+        await drone.start_mission(mission, geofence=_fence(frame, 300))
+        result = await drone.wait_mission(timeout_s=900)
+        await asyncio.sleep(0.1)
+        for task in tasks:
+            task.cancel()
+        assert result.outcome is MissionOutcome.SUCCEEDED, result
+        assert [(e.step_index, e.detail) for e in events if e.what == "at_drop"] == [(1, "away"), (2, "home")]
+        assert [e.step_index for e in events if e.what == "payload_released"] == [2]
+        assert lowest_at_away_m > 15.0, lowest_at_away_m  # held at cruise height over the away door
+    finally:
+        await drone.close()

@@ -1,8 +1,9 @@
 """ArduCopter SITL takes FinalMile's GCS-failsafe parameters and keeps flying AUTO when the fleet manager goes silent.
 
-Needs FINALMILE_SITL_BINARY (skipped otherwise). The adapter connects on SERIAL0 with `GcsFailsafe()`; a
-passive observer (system id 200, not MAV_GCS_SYSID, so it never counts as the GCS) listens on SERIAL1
-to the heartbeats the vehicle sends on every link. The observer never sends a byte.
+Needs FINALMILE_SITL_BINARY (skipped otherwise). The adapter connects on SERIAL0 with `GcsFailsafe()` as system
+id 254, not ArduPilot's default GCS id 255: at connect it makes 254 the vehicle's MAV_GCS_SYSID (the only sender
+whose heartbeats the failsafe watches) and reads it back. A passive observer (system id 200, never the GCS)
+listens on SERIAL1 to the heartbeats the vehicle sends on every link. The observer never sends a byte.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ pytestmark = [pytest.mark.sitl, pytest.mark.slow]
 
 SPEEDUP = 10.0
 AUTO, RTL = 3, 6  # Copter custom_mode numbers
+OUR_GCS_ID = 254  # not ArduCopter's default MAV_GCS_SYSID (255): the connect must set it
 
 
 def _armed_modes_until_disarm(url: str, silent: threading.Event, timeout_s: float) -> list[int]:
@@ -53,16 +55,20 @@ def _armed_modes_until_disarm(url: str, silent: threading.Event, timeout_s: floa
 async def test_parameters_are_taken_and_auto_continues_without_the_gcs(
     make_sitl_fleet: Callable[..., SitlFleet], config: GcsFailsafe,
 ) -> None:
-    """Parameters read back; GCS silent in flight: FinalMile's FS_OPTIONS keeps AUTO to the end, without it RTL."""
+    """Parameters read back (MAV_GCS_SYSID = our 254); GCS silent in flight: FinalMile's FS_OPTIONS keeps AUTO to
+    the end, without it RTL."""
     sitl = make_sitl_fleet(1, speedup=SPEEDUP)
     silent = threading.Event()
     try:
-        drone = MavlinkAdapter("fs-sitl", sitl.urls[0], clock=Clock(speedup=SPEEDUP), gcs_failsafe=config)
+        drone = MavlinkAdapter("fs-sitl", sitl.urls[0], clock=Clock(speedup=SPEEDUP), gcs_failsafe=config,
+                               gcs_system_id=OUR_GCS_ID)
         await drone.connect(timeout_s=30)
         try:
             # Copter's default FS_OPTIONS is 16 (continue in pilot-controlled modes); FinalMile adds 2 and 8.
             options = 16.0 + config.options_set
-            assert drone.gcs_failsafe_params == {"FS_GCS_ENABLE": 1.0, "FS_GCS_TIMEOUT": 15.0, "FS_OPTIONS": options}
+            assert drone.gcs_failsafe_params == {"MAV_GCS_SYSID": OUR_GCS_ID, "FS_GCS_ENABLE": 1.0,
+                                                 "FS_GCS_TIMEOUT": 15.0, "FS_OPTIONS": options}
+            assert await drone.get_parameter("MAV_GCS_SYSID") == OUR_GCS_ID  # 4.7: SYSID_MYGCS is gone
             assert await drone.get_parameter("FS_OPTIONS") == options
             vehicle = sitl.vehicles[0]
             observer_url = f"tcp:127.0.0.1:{sitl_tcp_port(vehicle.instance, 1)}"

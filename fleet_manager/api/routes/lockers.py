@@ -12,7 +12,7 @@ from fleet_manager.store import lockers as locker_store
 from fleet_manager.store import orders as order_store
 
 from ..deps import LockerTerminal, Operator, Reader, ServiceDep
-from ..hub_scope import hub_for
+from ..hub_scope import hub_for, hubs_to_read
 from ..limits import PathId
 from ..schemas import LockerIn, LockerOut, PickupIn, PickupOut, UnlockIn
 
@@ -22,10 +22,10 @@ router = APIRouter(prefix="/lockers", tags=["lockers"])
 @router.get("")
 def list_lockers(service: ServiceDep, _caller: Reader,
                  hub_id: Annotated[str | None, Query(max_length=64)] = None) -> list[LockerOut]:
-    """The hub's lockers (`hub_id`, else the process's first hub)."""
-    hub = hub_for(service, hub_id)
+    """The lockers of `hub_id`, else of every hub served here."""
     with service.database.read() as session:
-        return [LockerOut.of(lk) for lk in locker_store.list_lockers(session, hub_id=hub)]
+        return [LockerOut.of(lk) for hub in hubs_to_read(service, hub_id)
+                for lk in locker_store.list_lockers(session, hub_id=hub)]
 
 
 @router.put("/{locker_id}")

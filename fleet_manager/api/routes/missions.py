@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fleet_manager.store import fleet as fleet_store
 
 from ..deps import Reader, ServiceDep
+from ..hub_scope import hubs_to_read
 from ..limits import PathId
 from ..schemas import MissionOut
 
@@ -21,12 +22,13 @@ def list_missions(
     _caller: Reader,
     status: Annotated[list[fleet_store.MissionStatus] | None, Query()] = None,
     vehicle_id: Annotated[str | None, Query(max_length=64)] = None,
+    hub_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[MissionOut]:
-    """Missions newest first, by status and vehicle."""
+    """Missions newest first, by status, vehicle and hub (default: every hub served here)."""
     with service.database.read() as session:
         missions = fleet_store.list_missions(
-            session, hub_ids=service.hub_ids, statuses=status, vehicle_id=vehicle_id, limit=limit
+            session, hub_ids=hubs_to_read(service, hub_id), statuses=status, vehicle_id=vehicle_id, limit=limit
         )
     return [MissionOut.of(m) for m in missions]
 

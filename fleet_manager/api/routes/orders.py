@@ -20,6 +20,7 @@ from fleet_manager.store.orders import NewOrder
 
 from ..address_intake import TypedAddress, resolve_typed_address
 from ..deps import Backend, BackendOrOperator, Operator, Reader, ServiceDep
+from ..hub_scope import hubs_to_read
 from ..limits import PathId
 from ..schemas import (
     CancelIn,
@@ -136,7 +137,7 @@ def list_orders(
         except ValueError as exc:
             raise HTTPException(422, f"since {since!r} is not an RFC 3339 time") from exc
         since_s = (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
-    hub_ids = [hub_id] if hub_id else list(service.hub_ids)
+    hub_ids = hubs_to_read(service, hub_id)
     with service.database.read() as session:
         page = order_queries.list_orders(
             session, hub_ids=hub_ids, statuses=status_filter, since_s=since_s, limit=limit, cursor=cursor

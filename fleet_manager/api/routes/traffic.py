@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, status
 from fleet_manager.store import traffic as traffic_store
 
 from ..deps import Operator, Reader, ServiceDep
-from ..hub_scope import hub_for
+from ..hub_scope import hub_for, hubs_to_read
 from ..schemas import TrafficReportIn, TrafficReportOut
 
 router = APIRouter(prefix="/traffic", tags=["traffic"])
@@ -29,14 +29,14 @@ def report_traffic(body: TrafficReportIn, service: ServiceDep, caller: Operator)
             starts_at_s=body.starts_at.timestamp() if body.starts_at else now_s, ends_at_s=body.ends_at.timestamp(),
             actor=caller.actor, at_s=now_s,
         )
-    return TrafficReportOut.of(report)
+    return TrafficReportOut.of(report, hub_id=hub)
 
 
 @router.get("")
 def list_traffic(service: ServiceDep, _caller: Reader,
                  hub_id: Annotated[str | None, Query(max_length=64)] = None) -> list[TrafficReportOut]:
-    """The hub's reports in force now or later (`hub_id`, else the process's first hub)."""
-    hub = hub_for(service, hub_id)
+    """Reports in force now or later, of `hub_id`, else of every hub served here."""
+    now_s = service.now()
     with service.database.read() as session:
-        reports = traffic_store.list_reports(session, hub_id=hub, not_over_at_s=service.now())
-    return [TrafficReportOut.of(r) for r in reports]
+        return [TrafficReportOut.of(r, hub_id=hub) for hub in hubs_to_read(service, hub_id)
+                for r in traffic_store.list_reports(session, hub_id=hub, not_over_at_s=now_s)]

@@ -12,6 +12,7 @@ from fleet_manager.bus.commands import CommandRouter, NoLeaderAnswered
 from fleet_manager.store import fleet as fleet_store
 
 from ..deps import Operator, Reader, ServiceDep
+from ..hub_scope import hubs_to_read
 from ..limits import PathId
 from ..schemas import CommandIn, CommandOut, VehicleIn, VehicleOut
 from ..service import FleetService
@@ -23,11 +24,12 @@ NO_COMMANDER = "queued: no vehicle commander is running in this process; the dis
 
 @router.get("")
 def list_vehicles(
-    service: ServiceDep, _caller: Reader, kind: Annotated[VehicleKind | None, Query()] = None
+    service: ServiceDep, _caller: Reader, kind: Annotated[VehicleKind | None, Query()] = None,
+    hub_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[VehicleOut]:
-    """The hub's vehicles with their newest telemetry."""
+    """The vehicles of `hub_id`, else of every hub served here, with their newest telemetry."""
     with service.database.read() as session:
-        vehicles = fleet_store.list_vehicles(session, hub_ids=service.hub_ids, kind=kind)
+        vehicles = fleet_store.list_vehicles(session, hub_ids=hubs_to_read(service, hub_id), kind=kind)
     return [VehicleOut.of(v) for v in vehicles]
 
 

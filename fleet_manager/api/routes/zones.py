@@ -11,7 +11,7 @@ from fleet_manager.store import zones as zone_store
 from fleet_manager.zone_limits import cap_vertices
 
 from ..deps import Operator, Reader, ServiceDep
-from ..hub_scope import hub_for, hub_frame
+from ..hub_scope import hub_for, hub_frame, hubs_to_read
 from ..limits import PathId
 from ..schemas import ZoneCreated, ZoneFeatureIn
 
@@ -21,10 +21,13 @@ HubQuery = Annotated[str | None, Query(max_length=64, description="the hub (defa
 
 @router.get("")
 def list_zones(service: ServiceDep, _caller: Reader, hub_id: HubQuery = None) -> dict[str, Any]:
-    """The hub's zones as a GeoJSON FeatureCollection (WGS84)."""
-    hub = hub_for(service, hub_id)
+    """The zones of `hub_id`, else of every hub served here, as a GeoJSON FeatureCollection (WGS84); each
+    feature's `properties.hub_id` names its hub (two hubs may each have a zone of the same id)."""
+    features: list[dict[str, Any]] = []
     with service.database.read() as session:
-        features = zone_store.list_zone_features(session, hub_id=hub)
+        for hub in hubs_to_read(service, hub_id):
+            features.extend({**feature, "properties": {**(feature.get("properties") or {}), "hub_id": hub}}
+                            for feature in zone_store.list_zone_features(session, hub_id=hub))
     return {"type": "FeatureCollection", "features": features}
 
 

@@ -99,6 +99,7 @@ class TrafficReportIn(Strict):
 
 class TrafficReportOut(BaseModel):
     report_id: str
+    hub_id: str
     kind: str
     latitude_deg: float
     longitude_deg: float
@@ -108,8 +109,8 @@ class TrafficReportOut(BaseModel):
     ends_at: dt.datetime
 
     @classmethod
-    def of(cls, report: TrafficReport) -> TrafficReportOut:
-        """From the stored report."""
-        return cls(report_id=report.report_id, kind=report.kind, latitude_deg=report.latitude_deg,
+    def of(cls, report: TrafficReport, *, hub_id: str) -> TrafficReportOut:
+        """From the stored report of `hub_id`."""
+        return cls(report_id=report.report_id, hub_id=hub_id, kind=report.kind, latitude_deg=report.latitude_deg,
                    longitude_deg=report.longitude_deg, radius_m=report.radius_m, speed_factor=report.speed_factor,
                    starts_at=_utc(report.starts_at_s), ends_at=_utc(report.ends_at_s))
