@@ -74,9 +74,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="truck_drone: mFSTSP runs (stated: every 8-customer run, one vehicle file per other problem; all: 1600; "
         "stated:8,10 or all:25: those problem sizes only)",
     )
+    parser.add_argument(
+        "--mfstsp-slice",
+        default=None,
+        help="truck_drone: i/m runs every m-th mFSTSP configuration from the i-th (split a run over processes)",
+    )
+    parser.add_argument(
+        "--truck-drone-parts",
+        default=None,
+        help="truck_drone: comma-separated parts to run, of fstsp, mfstsp, worlds (default: all three)",
+    )
     parser.add_argument("--results-dir", default=str(RESULTS_DIR), help="where <name>.csv files go")
-    parser.add_argument("--days", type=int, default=None,
-                        help="safety: randomised days to run (default 100, --quick 3; 0: the MAVLink fuzz only)")
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=None,
+        help="safety: randomised days to run (default 100, --quick 3; 0: the MAVLink fuzz only)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="safety: days run at once, each in its own process")
     parser.add_argument("--seed", type=int, default=None, help="safety: first day's seed (day i uses seed + i)")
     parser.add_argument("--hubs", default=None, metavar="K[,K...]",

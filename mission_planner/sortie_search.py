@@ -28,7 +28,7 @@ import itertools
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -40,6 +40,15 @@ from .truck_drone import TruckDroneProblem, TruckDroneResult
 __all__ = ["Assignment", "search", "simulate"]
 CANDIDATES_PER_CUSTOMER = 6
 TRUCK_POSITIONS_TRIED = 3
+POLISH_UP_TO = 30  # customers: the polish descent's neighbourhoods grow as n^2 timings; larger instances skip it
+POLISH_EVERY_RESTART_UP_TO = 12  # customers: up to here the best is polished at every restart, else once at the end
+OR_OPT_REACH = 8  # tour positions a stretch moves at most in the polish
+STUCK_ITERATIONS = 100  # (+ 5 per customer) iterations without a new best before a restart
+# restarts in turn: a fresh savings pass from the seed tour; a random part of the customers on the truck and the
+# rest inserted at their best places, or by drone where one can take them (these reach schedules with few truck
+# stops that savings, one customer at a time, does not); the best schedule ruined and recreated; a savings pass
+# from the seed tour with a segment reversed
+RESTARTS = ("savings", "subset", "ruin", "subset-drones", "reversed")
 
 
 def _disjoint(a: int, b: int, start: int, end: int) -> bool:
@@ -72,6 +81,7 @@ class _Search:
             if problem.drones > 0 and math.isfinite(float(np.min(problem.drone_s[:, c]))) and c <= n
         )
         self.eligible_set = set(self.eligible)
+        self.truck_positions_tried = TRUCK_POSITIONS_TRIED
         near = np.argsort(problem.truck_s + problem.truck_s.T, axis=1)
         self.neighbours = [[int(v) for v in row if v != 0 and v != i][:10] for i, row in enumerate(near)]
 
@@ -134,12 +144,12 @@ class _Search:
         return options
 
     def truck_positions(self, tour: list[int], customer: int) -> list[int]:
-        """Insertion positions (insert before tour[i]) with the least added truck travel."""
+        """Insertion positions (insert before tour[i]) with the least added truck travel (all of them in a polish)."""
         t = self.problem.truck_s
         added = sorted(
             (t[tour[i - 1], customer] + t[customer, tour[i]] - t[tour[i - 1], tour[i]], i) for i in range(1, len(tour))
         )
-        return [i for _, i in added[:TRUCK_POSITIONS_TRIED]]
+        return [i for _, i in added[: self.truck_positions_tried]]
 
     def best_insertion(
         self, tour: list[int], sorties: Assignment, customer: int, allow_truck: bool = True, allow_drone: bool = True
@@ -280,6 +290,22 @@ class _Search:
                 best = (value, trial, sorties)
         return best
 
+    def subset_start(self, seed_tour: list[int], drones_only: bool) -> tuple[float, list[int], Assignment]:
+        """A start with a random 30–70 % of the drone-eligible customers off the seed tour (the others keep its
+        order), each then inserted in random order at its best place: a sortie where one can take it
+        (`drones_only`), else truck or sortie."""
+        keep = self.rng.uniform(0.3, 0.7)
+        tour = [n for n in seed_tour if n not in self.eligible_set or self.rng.random() < keep]
+        others = [n for n in seed_tour if n not in tour]
+        self.rng.shuffle(others)
+        sorties: Assignment = {}
+        value = self.cost(tour, sorties)
+        for customer in others:
+            value, tour, sorties = self.best_insertion(tour, sorties, customer, allow_truck=not drones_only)
+            if value == INF:  # (a live rule can leave a customer nowhere to go): the caller keeps its state
+                break
+        return value, tour, sorties
+
     def reversed_segment(self, tour: list[int]) -> list[int]:
         """The tour with one random stretch of customers driven backwards (a restart's perturbation)."""
         if len(tour) < 4:
@@ -287,7 +313,60 @@ class _Search:
         i, j = sorted(self.rng.sample(range(1, len(tour) - 1), 2))
         return [*tour[:i], *reversed(tour[i : j + 1]), *tour[j + 1 :]]
 
-    # --- the two phases -------------------------------------------------------------------
+    # --- the phases -----------------------------------------------------------------------
+    def polish(self, value: float, tour: list[int], sorties: Assignment) -> tuple[float, list[int], Assignment]:
+        """A descent over whole neighbourhoods (the random moves only sample them), first improvement taken.
+
+        Each pass re-inserts every customer that anchors no sortie at its best place (any truck position,
+        or any of its candidate sorties), then tries every 2-opt and every or-opt (1–3 stops) of the truck
+        tour with the sorties kept on their nodes; passes repeat while one improves. Deterministic given
+        the schedule; on small instances it is a few hundred timings.
+        """
+        self.truck_positions_tried = len(tour)
+        try:
+            improved = True
+            while improved and time.perf_counter() < self.deadline:
+                improved = False
+                for customer in sorted([*tour[1:-1], *sorties]):
+                    if time.perf_counter() >= self.deadline:  # the live planner's time budget holds in a pass too
+                        return value, tour, sorties
+                    if customer in self.anchors(sorties):
+                        continue
+                    if customer in sorties:
+                        base_tour, rest = tour, {c: s for c, s in sorties.items() if c != customer}
+                    else:
+                        base_tour, rest = [n for n in tour if n != customer], sorties
+                    trial = self.best_insertion(base_tour, rest, customer)
+                    if trial[0] < value - 1e-9:
+                        value, tour, sorties = trial
+                        improved = True
+                for count, trial_tour in enumerate(self._tour_neighbours(tour)):
+                    if count % 64 == 63 and time.perf_counter() >= self.deadline:
+                        return value, tour, sorties
+                    trial_value = self.cost(trial_tour, sorties)
+                    if trial_value < value - 1e-9:
+                        value, tour = trial_value, trial_tour
+                        improved = True
+                        break
+        finally:
+            self.truck_positions_tried = TRUCK_POSITIONS_TRIED
+        return value, tour, sorties
+
+    @staticmethod
+    def _tour_neighbours(tour: list[int]) -> Iterator[list[int]]:
+        """Every 2-opt and or-opt (stretches of 1–3 stops moved) of the truck tour, depot ends kept."""
+        inner = len(tour) - 2
+        for i in range(1, inner):
+            for j in range(i + 1, inner + 1):
+                yield [*tour[:i], *reversed(tour[i : j + 1]), *tour[j + 1 :]]
+        for length in (1, 2, 3):
+            for i in range(1, inner - length + 2):
+                segment = tour[i : i + length]
+                rest = [*tour[:i], *tour[i + length :]]
+                for at in range(max(1, i - OR_OPT_REACH), min(len(rest), i + OR_OPT_REACH + 1)):
+                    if at != i:
+                        yield [*rest[:at], *segment, *rest[at:]]
+
     def savings_pass(self, tour: list[int], sorties: Assignment, value: float) -> tuple[float, list[int], Assignment]:
         improved = True
         while improved and time.perf_counter() < self.deadline:
@@ -370,19 +449,28 @@ def search(
             if value < best[0] - 1e-9:
                 best = (value, tour, sorties)
                 since_best = 0
-        if since_best > 200 + 5 * n:  # stuck: restart from a fresh savings pass or from the best, shaken
+        if since_best > STUCK_ITERATIONS + 5 * n:  # stuck: polish the best, restart (see RESTARTS)
+            if n <= POLISH_EVERY_RESTART_UP_TO:
+                best = run.polish(*best)
+            kind = RESTARTS[restarts % len(RESTARTS)]
             restarts += 1
-            if restarts % 3 == 1:
+            if kind == "savings":
                 value, tour, sorties = run.savings_pass(seed_tour, {}, truck_only)
-            elif restarts % 3 == 2:  # a perturbed truck tour: a random segment reversed
+            elif kind == "reversed":  # a perturbed truck tour: a random segment reversed
                 shaken_tour = run.reversed_segment(seed_tour)
                 value, tour, sorties = run.savings_pass(shaken_tour, {}, run.cost(shaken_tour, {}))
+            elif kind.startswith("subset"):
+                started_state = run.subset_start(seed_tour, drones_only=kind == "subset-drones")
+                if started_state[0] < INF:  # else a customer found no place: go on from the current state
+                    value, tour, sorties = started_state
             else:
                 shaken = run.ruin_recreate(best[1], best[2], largest=max(3, n // 3))
                 value, tour, sorties = shaken if shaken is not None and shaken[0] < INF else best
             if value < best[0] - 1e-9:
                 best = (value, tour, sorties)
             since_best = 0
+    if best[0] < INF and n <= POLISH_UP_TO:
+        best = run.polish(*best)
     if best[0] == INF:  # the live rules (windows, batteries) can leave no feasible schedule
         raise PlanningError("the sortie search found no schedule that keeps every rule")
     makespan, timed = simulate(problem, best[1], best[2], timed=True)

@@ -19,8 +19,12 @@ problem fields):
   `endurance_counts_recovery` is off), hovering while waiting for the truck included;
   `endurance_s` is one number or a per-(launch, customer, recovery) array (energy-based models);
   with `endurance_counts_waiting` off, the time a drone hovers waiting for the truck is left out
-  (only launch, flights, service and recovery count: the rule Murray & Chu's published heuristic
-  values appear to use, kept for comparison with them; physically a drone cannot wait for free);
+  (only launch, flights, service and recovery count; physically a drone cannot wait for free).
+  `MURRAY_CHU_2015_ENDURANCE` is Murray & Chu's FSTSP rule: their MILP bounds
+  t'_k - (t'_j - tau'_ij) <= e (recovery end at k minus the drone's arrival at j less its flight
+  i -> j), and nothing else bounds t'_j from above, so a drone back early counts as arriving later
+  at j: launch and waiting are not counted, flights and recovery are (their heuristic's test,
+  tau'_ij + tau'_jk <= e, is looser still by the recovery); the strict rule (default) counts waiting;
 - makespan: the time the truck is back at the depot with every drone recovered.
 
 Live rules (off unless set; the benchmarks leave them off):
@@ -43,6 +47,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import PlanningError
+
+# Murray & Chu (2015)'s FSTSP endurance rule (see the module docstring): pass as `**MURRAY_CHU_2015_ENDURANCE`
+# to `TruckDroneProblem.build`; `schedule_check` tests the same three flags.
+MURRAY_CHU_2015_ENDURANCE = {
+    "endurance_counts_launch": False,
+    "endurance_counts_recovery": True,
+    "endurance_counts_waiting": False,
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -246,6 +258,14 @@ class TruckDroneResult:
     def truck_customers(self) -> tuple[int, ...]:
         """Customers the truck serves, in tour order."""
         return self.tour[1:-1]
+
+
+def search_iterations(problem: TruckDroneProblem) -> int:
+    """A deterministic search budget (moves) from the instance's size: 1,200 up to 12 customers, then
+    25,000 / n (1,000 at 25, 500 at 50), at least 300. With it `solve` gives the same schedule for a seed
+    on any machine load, as long as its time limit (then only a safety cap) is not reached."""
+    n = problem.customers
+    return 1200 if n <= 12 else max(300, 25_000 // n)
 
 
 def solve(

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from mission_planner.schedule_check import ScheduleError, check, violations
-from mission_planner.truck_drone import DroneBattery, SortieTimes, TruckDroneProblem, TruckDroneResult
+from mission_planner.truck_drone import (
+    MURRAY_CHU_2015_ENDURANCE,
+    DroneBattery,
+    SortieTimes,
+    TruckDroneProblem,
+    TruckDroneResult,
+)
 
 X = [0, 1, 5, 3, 2]  # truck time between nodes = 10 s per unit of |x_i - x_j|
 
@@ -157,6 +163,16 @@ def test_endurance_without_hovering_only_when_the_problem_says_so() -> None:
     assert "endurance" not in rules(good(), problem(endurance_s=26.0, endurance_counts_waiting=False))
     assert "endurance" in rules(good(), problem(endurance_s=25.0, endurance_counts_waiting=False))
     assert "endurance" in rules(good(), problem(endurance_s=26.0))
+
+
+def test_murray_chu_rule_leaves_waiting_out_and_counts_the_recovery() -> None:
+    """Murray & Chu's FSTSP rule: drone 1 counts 0 -> 40 s less its 19 s hovering, drone 0 15 -> 45 s less 9 s:
+    21 s each; the strict rule with the same launch and recovery flags counts 40 and 30 s."""
+    assert "endurance" not in rules(good(), problem(endurance_s=21.0, **MURRAY_CHU_2015_ENDURANCE))
+    assert "endurance" in rules(good(), problem(endurance_s=20.5, **MURRAY_CHU_2015_ENDURANCE))
+    strict = {**MURRAY_CHU_2015_ENDURANCE, "endurance_counts_waiting": True}
+    assert "endurance" in rules(good(), problem(endurance_s=21.0, **strict))
+    assert "endurance" not in rules(good(), problem(endurance_s=40.0, **strict))
 
 
 def test_live_rules_windows_carriers_and_battery() -> None:

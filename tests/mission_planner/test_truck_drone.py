@@ -14,7 +14,7 @@ from mission_planner.errors import EnergyError, PlanningError
 from mission_planner.schedule_check import violations
 from mission_planner.sortie_energy import UavParams, endurance_s, flight_times_s, leg_times_s
 from mission_planner.sortie_search import simulate
-from mission_planner.truck_drone import TruckDroneProblem, solve
+from mission_planner.truck_drone import TruckDroneProblem, search_iterations, solve
 
 ITERATIONS = 400
 LIMIT_S = 120.0  # far above what ITERATIONS take: the iteration count stops the search
@@ -164,3 +164,20 @@ def test_mfstsp_8_customer_problem_reaches_their_ip_optimum() -> None:
     result = solve(p, seed=0, time_limit_s=LIMIT_S, max_iterations=2000)
     assert violations(p, result) == []
     assert result.makespan_s == pytest.approx(3408.714786, rel=1e-4)
+
+
+@pytest.mark.skipif(_mfstsp_dir() is None, reason="FINALMILE_BENCH_DATA with mfstsp/mFSTSP not set")
+def test_mfstsp_schedule_with_few_truck_stops_reaches_their_ip_optimum() -> None:
+    """Murray & Raj 20170608T121411132375, vehicle file 104, 1 UAV: their IP proves 3497.819419 s optimal with
+    the truck serving half the customers; the savings pass (one customer off the truck at a time) stops at
+    +4.8 %; the restarts from part of the customers on the truck reach the optimum within the size's move budget."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from benchmarks.bench_truck_drone import mfstsp_problem
+
+    folder = _mfstsp_dir()
+    assert folder is not None
+    p = mfstsp_problem(folder / "Problems", "20170608T121411132375", 104, 1)
+    result = solve(p, seed=0, time_limit_s=LIMIT_S, max_iterations=search_iterations(p))
+    assert violations(p, result) == []
+    assert result.iterations == search_iterations(p)
+    assert result.makespan_s == pytest.approx(3497.819419, rel=1e-4)
