@@ -438,8 +438,7 @@ class FleetPlanner:
         if changed:
             return f"the charge of {', '.join(sorted(changed))} changed"  # a battery swap, mostly
         for route in last.result.plan.routes:
-            held = self.departures.waiting(route.vehicle_id)  # a van waiting for more parcels left nothing behind
-            for leg in () if held else route.legs:
+            for leg in () if self.departures.waiting(route.vehicle_id) else route.legs:  # a held van left none
                 if leg.kind is LegKind.DROPOFF and leg.start_s < now_s and not set(leg.order_ids) <= last.dispatched:
                     return f"{route.vehicle_id} should have left with {', '.join(leg.order_ids)}"
         if any(specs[o] != last.specs[o] for o in specs.keys() & last.specs.keys()):
