@@ -58,7 +58,7 @@ UPLOAD_TIMEOUT_S = 8.0
 # At a speed-up k, ArduPilot's 8 s of vehicle time would be 8/k s of wall time (0.1 s at 80x): less than a busy
 # host's scheduling jitter, so a ground station's answer late by a hiccup would cancel the transfer. The
 # simulator also waits this much wall time before giving up (at 1x nothing changes).
-UPLOAD_TIMEOUT_MIN_WALL_S = 1.5
+UPLOAD_TIMEOUT_MIN_WALL_S = 3.0  # as the GCS failsafe's floor (autopilot.GCS_TIMEOUT_MIN_WALL_S)
 LOCATION_ALT_MAX_M = 83000.0
 
 

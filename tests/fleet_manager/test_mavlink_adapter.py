@@ -380,7 +380,7 @@ async def test_an_upload_the_vehicle_cancels_on_its_own_timeout_is_sent_again(
     try:
         drone: MavlinkAdapter = await adapter_factory(f"udpout:127.0.0.1:{relay.port}")
         await drone.wait_ready(timeout_s=120)
-        relay.mute_s = 2.5  # > 8 s of vehicle time (0.8 s at 10x) and the simulator's 1.5 s wall-time floor
+        relay.mute_s = 4.0  # > 8 s of vehicle time (0.8 s at 10x) and the simulator's 3 s wall-time floor
         relay.mute_after_msgid = mavlink.MAVLINK_MSG_ID_MISSION_ITEM_INT
         fence = _square_fence(150)
         stored = await drone.upload_geofence(fence)
