@@ -36,6 +36,9 @@ class MissionConfig:
     mission_timeout_s: float = 3 * 3600.0
     avoid_after_failure_s: float = 1800.0  # a vehicle that failed an order is not given it again for this long
     refused_pause_s: float = 300.0  # a vehicle that refused a mission is left alone this long (often transient)
+    # A van holds at a launch stop for its vehicle's planned launch time plus this margin at most: past it the launch
+    # is given up (the vehicle back aboard, its parcels planned again) and the van drives on.
+    launch_hold_margin_s: float = 300.0
 
 
 class MissionControl:
@@ -223,5 +226,6 @@ class MissionControl:
         if running is None or running.abandoned.is_set():
             return False
         logger.warning("%s: abandoning mission %s (%s)", vehicle_id, running.mission.mission_id, why)
+        running.abandoned_why = why
         running.abandoned.set()
         return True

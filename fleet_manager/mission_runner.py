@@ -45,6 +45,7 @@ class RunningMission:
     superseded_ids: set[str] = field(default_factory=set)
     departed: asyncio.Event = field(default_factory=asyncio.Event)  # out_for_delivery is in the store
     abandoned: asyncio.Event = field(default_factory=asyncio.Event)  # the vehicle is given up (lost link)
+    abandoned_why: str = ""
     handoffs: tuple[Handoff, ...] = ()  # van: the trips of the vehicles it carries
     handoff_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     launched: set[str] = field(default_factory=set)  # vehicles this van has set down on the way
@@ -157,8 +158,15 @@ class MissionRunner:
             await control.withdrawn(running, why)
             return False
         geofence = control.geofence_for(vehicle) if drone else None  # the airspace as just refreshed
+        starting = asyncio.ensure_future(vehicle.adapter.start_mission(mission, geofence=geofence))
+        given_up = asyncio.ensure_future(running.abandoned.wait())
+        await asyncio.wait({starting, given_up}, return_when=asyncio.FIRST_COMPLETED)
+        given_up.cancel()
+        if not starting.done():  # given up while starting (a van that would not hold any longer): it stays put
+            await self._stand_down(starting)
+            return False
         try:
-            await vehicle.adapter.start_mission(mission, geofence=geofence)
+            starting.result()
         except AdapterError as exc:
             logger.warning("%s refused %s: %s", vehicle.vehicle_id, mission.mission_id, exc)
             await control.refused(running, str(exc))
@@ -181,6 +189,24 @@ class MissionRunner:
             running.handoff_tasks.append(task)
         await self._recall_if_cancelled()
         return True
+
+    async def _stand_down(self, starting: asyncio.Future[None]) -> None:
+        """A start given up before it ended: the upload or take-off is stopped, a vehicle that armed meanwhile
+        lands where it is (beside its van), and its orders go back to be planned (none left the ground with it)."""
+        running = self.running
+        vehicle = running.vehicle
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, AdapterError):
+            await starting
+        state = vehicle.state()
+        if state is not None and state.armed:
+            try:
+                await vehicle.adapter.land()
+            except AdapterError as exc:
+                logger.error("%s: armed when its start was given up and not landed: %s", vehicle.vehicle_id, exc)
+        why = running.abandoned_why or "given up before it set out"
+        logger.warning("%s: %s not started: %s", vehicle.vehicle_id, running.mission.mission_id, why)
+        await self.control.withdrawn(running, why)
 
     async def _zones_since_start(self) -> None:
         """A zone published while the start was under way (a long upload, a radio link that dropped and came

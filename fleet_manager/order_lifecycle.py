@@ -307,8 +307,8 @@ class OrderLifecycle:
         return target
 
     async def carrying_event(self, what: str, *, van_id: str, vehicle_id: str, data: dict[str, Any]) -> None:
-        """A van's step with a vehicle it carries (`loaded`, `launched`, `recovered`, `recovery_failed`,
-        `unloaded`) as event `vehicle.<what>` on the stream and the webhooks."""
+        """A van's step with a vehicle it carries (`loaded`, `launched`, `launch_given_up`, `recovered`,
+        `recovery_failed`, `unloaded`) as event `vehicle.<what>` on the stream and the webhooks."""
         now_s = self.clock.now()
         body = {"van_id": van_id, "vehicle_id": vehicle_id, "at_s": now_s, **data}
         await self.database.write_async(lambda s: outbox.append_event(

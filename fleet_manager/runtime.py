@@ -156,6 +156,11 @@ def build_hub(
                        traffic, stager)
 
 
+def mission_config(settings: Settings) -> MissionConfig:
+    """The mission control's knobs that come from settings (how long a van holds at a launch stop)."""
+    return MissionConfig(launch_hold_margin_s=settings.van_launch_hold_margin_s)
+
+
 def planning_config(settings: Settings) -> PlanningConfig:
     """The planner's knobs that come from settings: the van handoff search, the vans' spare packs, how long a van
     waits at the hub for more parcels."""
@@ -244,7 +249,7 @@ class Runtime:
         services = build_hub(hub_id=hub.hub_id, database=database, fleet=fleet, world=world, clock=clock,
                              recipients=recipients,
                              policy=AttemptPolicy(locker_code_ttl_s=settings.locker_code_ttl_s),
-                             planning=planning_config(settings),
+                             planning=planning_config(settings), mission_config=mission_config(settings),
                              **_learnt(settings, models))
         if models is not None and models.traffic is not None:
             services.planner.set_traffic(van_speed_at=models.traffic.factor_at)  # learnt rush hours
@@ -369,6 +374,7 @@ class Runtime:
                                  recipients=recipients,
                                  policy=AttemptPolicy(locker_code_ttl_s=self.settings.locker_code_ttl_s),
                                  planning=planning_config(self.settings),
+                                 mission_config=mission_config(self.settings),
                                  **_learnt(self.settings, await _load_models(self.settings)))
             self.hubs[hub.hub_id] = services
             links = [NamedJob(f"vehicle-link-{v.vehicle_id}", functools.partial(

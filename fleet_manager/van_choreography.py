@@ -11,7 +11,8 @@ are done. A vehicle that cannot be loaded or launched releases its orders to the
 cycle; one that cannot be recovered is left out of service where it stands.
 
 Every step is an event in the outbox (`vehicle.loaded`, `vehicle.launched`, `vehicle.recovered`,
-`vehicle.recovery_failed`, `vehicle.battery_swapped` (a charged pack from the van's spares),
+`vehicle.recovery_failed`, `vehicle.launch_given_up` (the vehicle had not set out within the van's hold at the
+launch stop: its parcels are planned again), `vehicle.battery_swapped` (a charged pack from the van's spares),
 `vehicle.unloaded`: van, vehicle, stop, position), so the live stream (dashboard) and the webhooks see it.
 """
 
@@ -24,7 +25,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from .adapters.base import Carrier, HomeSetting, VehicleKind
+from .adapters.base import Carrier, HomeSetting, StepKind, VehicleKind
 from .errors import AdapterError
 from .fleet import FleetVehicle
 from .mission_runner import RunningMission
@@ -121,8 +122,9 @@ class VanChoreography:
                        "launch_longitude_deg": position[1], "launch_stop_order_id": handoff.launch_order_id,
                        "recovery_stop_order_id": handoff.recovery_order_id}
             task = await control.start(dataclasses.replace(handoff.sortie, details=details))
-            if task is None or not await self._departed(handoff.vehicle_id, task):
-                # its orders moved meanwhile, or it refused its mission: straight back aboard (the van is held)
+            if task is None or not await self._departed(running, handoff, task):
+                # its orders moved meanwhile, it refused its mission or it did not set out within the van's hold:
+                # straight back aboard (the van is held)
                 control.release_handoff(handoff)
                 await self._recover(running, handoff, at_launch_stop=True, waited_for_vehicle=False)
                 return True
@@ -146,18 +148,33 @@ class VanChoreography:
             logger.warning("%s: home not moved to the recovery stop of %s (an RTL would fly to the launch stop): "
                            "%s", handoff.vehicle_id, handoff.recovery_order_id, exc)
 
-    async def _departed(self, vehicle_id: str, task: asyncio.Task[None]) -> bool:
+    async def _departed(self, van_running: RunningMission, handoff: Handoff, task: asyncio.Task[None]) -> bool:
         """Wait (the van held) until the launched vehicle has set out on its mission; False when its runner ended
-        first (the vehicle refused the mission: it is still beside the van)."""
+        first (the vehicle refused the mission: it is still beside the van) or when it has not set out within the
+        van's hold (`launch_hold_s`): its start is then given up, so the van does not stand there until a slow
+        upload or take-off fails."""
+        vehicle_id = handoff.vehicle_id
         running = self.control.running_mission(vehicle_id)
         if running is None:
             return not task.done()
+        hold_s = launch_hold_s(van_running, handoff, self.control.config.launch_hold_margin_s)
         departed = asyncio.ensure_future(running.departed.wait())
         try:
             await asyncio.wait({departed, task}, return_when=asyncio.FIRST_COMPLETED,
-                               timeout=self.control.clock.wall_s(self.control.config.mission_timeout_s))
+                               timeout=self.control.clock.wall_s(hold_s))
         finally:
             departed.cancel()
+        if running.departed.is_set() or task.done():
+            return running.departed.is_set()
+        why = (f"had not set out {hold_s:.0f} s after its launch (planned launch time plus "
+               f"{self.control.config.launch_hold_margin_s:.0f} s): launch given up, the van drives on")
+        logger.warning("%s: %s %s", van_running.vehicle.vehicle_id, vehicle_id, why)
+        self.control.abandon(vehicle_id, why)
+        await asyncio.wait({task}, timeout=self.control.clock.wall_s(self.control.config.mission_timeout_s))
+        await self._tell("launch_given_up", van_running, vehicle_id, {
+            "launch_stop_order_id": handoff.launch_order_id, "launch_stop_step_index": handoff.launch_step_index,
+            "mission_id": handoff.sortie.mission.mission_id, "order_ids": list(handoff.sortie.order_ids),
+            "hold_s": round(hold_s, 1), "why": why})
         return running.departed.is_set()
 
     async def _recover_at_stop(self, running: RunningMission, handoff: Handoff) -> None:
@@ -277,6 +294,17 @@ class VanChoreography:
                 data={"van_mission_id": running.mission.mission_id, **data})
         except Exception:
             logger.exception("%s: could not record %s of %s", running.vehicle.vehicle_id, what, vehicle_id)
+
+
+def launch_hold_s(van_running: RunningMission, handoff: Handoff, margin_s: float) -> float:
+    """How long the van may stand at a launch stop for its vehicle to set out: the plan's launch time (the WAIT
+    after the launch stop in the van's mission) plus `margin_s`."""
+    steps = van_running.mission.steps
+    after = handoff.launch_step_index + 1
+    planned_s = 0.0
+    if after < len(steps) and steps[after].kind is StepKind.WAIT:
+        planned_s = float(steps[after].duration_s or 0.0)
+    return planned_s + margin_s
 
 
 def _position(vehicle: FleetVehicle) -> tuple[float | None, float | None]:
