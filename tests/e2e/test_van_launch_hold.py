@@ -14,41 +14,21 @@ delivered), and an event says why.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 from pathlib import Path
 
 import pytest
-from test_van_handoff_execution import (
-    DRONE,
-    DRONE_PARAMS,
-    HUB,
-    NOW_S,
-    SPEEDUP,
-    VAN,
-    _create_orders,
-    _plan,
-    _stops,
-)
+from _van_drone_stack import events_by_type, van_carrying, van_sortie
+from test_van_handoff_execution import DRONE_PARAMS, HUB, NOW_S, SPEEDUP, _create_orders, _plan, _stops
 
 from fleet_manager.adapters.base import VehicleKind
-from fleet_manager.adapters.factory import AdapterFactory
-from fleet_manager.fleet import Fleet
-from fleet_manager.handover import AlwaysPresent
 from fleet_manager.mission_control import MissionConfig
-from fleet_manager.runtime import build_hub
-from fleet_manager.sorties import FleetSlot
 from fleet_manager.store import orders as order_store
-from fleet_manager.store import outbox
 from fleet_manager.store.db import Database
 from fleet_manager.world import load_world
 from mission_planner.clock import Clock
-from mission_planner.fleet import OrderSpec
 from mission_planner.plan import LegKind, Plan, VehicleRoute
 from sim_worlds.mavsim.process import MavsimProcess
-from sim_worlds.mavsim.sim_control import MavsimControl
-from sim_worlds.van_carriage import Carriages, ChannelCarriage
-from sim_worlds.vans import VanFleetServer, build_vans
 
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(300)]
 LAUNCH_S = 10.0  # the plan's launch time at the stop (the van mission's WAIT there)
@@ -118,45 +98,23 @@ async def test_a_launch_that_does_not_set_out_within_the_hold_is_given_up_and_th
                        control=True, exit_with_parent=True) as drones:
         relay = _Relay(drones.udp_ports[0])
         relay_port = await relay.start()
-        carriage = Carriages([ChannelCarriage.numbered(MavsimControl(drones.control_url), swaps_packs=True)])
-        server = VanFleetServer(build_vans(world, 1, carriage=carriage), clock)
-        factory = AdapterFactory(frame=world.frame, clock=clock)
-        drone = factory.build("drone-1", "mavlink", f"udpout:127.0.0.1:{relay_port}", DRONE)
-        van = factory.build("van-1", "van", f"tcp:127.0.0.1:{await server.start()}", VAN)
         try:
-            for adapter in (drone, van):
-                await adapter.connect(timeout_s=30.0)
-                await adapter.wait_ready(timeout_s=60.0)
-            fleet = Fleet()
-            fleet.add(HUB, van, VAN, home_latitude_deg=hub.latitude_deg, home_longitude_deg=hub.longitude_deg)
-            fleet.add(HUB, drone, DRONE, home_latitude_deg=hub.latitude_deg, home_longitude_deg=hub.longitude_deg,
-                      carried_by="van-1")
-            services = build_hub(hub_id=HUB, database=database, fleet=fleet, world=world, clock=clock,
-                                 recipients=AlwaysPresent(),
-                                 mission_config=MissionConfig(launch_hold_margin_s=margin_s))
-            slots = [FleetSlot(v, None, v.state()) for v in fleet]
-            specs = {o: OrderSpec(o, world.addresses[i].latitude_deg, world.addresses[i].longitude_deg, 1.0)
-                     for o, i in zip(order_ids, stops, strict=True)}
-            plan = _short_launch(_plan(world, services.planner, order_ids, stops, "drone-1", VehicleKind.DRONE),
-                                 "drone-1")
-            (sortie,) = services.planner.trips_due(plan, slots, specs, clock.now())
-            relay.uplink = False  # from now on the drone hears nothing: its start at the launch stop stalls
-            task = await services.missions.start(sortie)
-            assert task is not None
-            await asyncio.wait_for(task, timeout=240.0)
+            async with van_carrying(world, clock, database, HUB, drone_url=f"udpout:127.0.0.1:{relay_port}",
+                                    control_url=drones.control_url,
+                                    mission_config=MissionConfig(launch_hold_margin_s=margin_s)) as stack:
+                plan = _short_launch(_plan(world, stack.services.planner, order_ids, stops, "drone-1",
+                                           VehicleKind.DRONE), "drone-1")
+                sortie = van_sortie(stack, world, plan, order_ids, stops, clock.now())
+                relay.uplink = False  # from now on the drone hears nothing: its start at the launch stop stalls
+                task = await stack.services.missions.start(sortie)
+                assert task is not None
+                await asyncio.wait_for(task, timeout=240.0)
         finally:
-            for adapter in (drone, van):
-                with contextlib.suppress(Exception):
-                    await adapter.close()
-            await server.close()
             relay.close()
+    by_type = events_by_type(database)
     with database.read() as session:
-        events = outbox.events_after(session, after_seq=0, limit=10_000)
         statuses = {o: order_store.get_order(session, order_id=o).status.value for o in order_ids}
     database.dispose()
-    by_type: dict[str, list[outbox.OutboxEvent]] = {}
-    for event in events:
-        by_type.setdefault(event.type.removeprefix(outbox.EVENT_TYPE_PREFIX), []).append(event)
 
     (launched,) = by_type["vehicle.launched"]
     (given_up,) = by_type["vehicle.launch_given_up"]
