@@ -1,8 +1,11 @@
-"""The demand forecast as the API and the dashboard show it: the newest trained forecast, hour by hour."""
+"""The demand forecast as the API and the dashboard show it: the newest trained forecast, hour by hour, and
+each hub's share of it (the areas whose centre lies in the hub's service area)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -37,3 +40,16 @@ def forecast_hours(forecast: DemandForecast, now_s: float, hours: int) -> list[d
                                "longitude_deg": round(area_centre(area)[1], 6), "expected_orders": round(n, 3)}
                               for area, n in areas]})
     return out
+
+
+def hub_shares(forecast: DemandForecast, hub_ids: Collection[str],
+               hub_of: Callable[[float, float], str | None]) -> dict[str, DemandForecast]:
+    """Per hub of `hub_ids`, the forecast of the areas `hub_of(latitude_deg, longitude_deg)` of whose centre
+    names it (orders placed there go to that hub). An area in no hub's service area, or in a hub not listed, is
+    in no share."""
+    rates: dict[str, dict[str, tuple[float, ...]]] = {hub_id: {} for hub_id in hub_ids}
+    for area, values in forecast.rates.items():
+        hub_id = hub_of(*area_centre(area))
+        if hub_id in rates:
+            rates[hub_id][area] = values
+    return {hub_id: dataclasses.replace(forecast, rates=share) for hub_id, share in rates.items()}

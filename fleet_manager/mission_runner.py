@@ -54,6 +54,9 @@ class RunningMission:
     # after a traffic re-route: per step of `mission`, the step of the first mission it stands for (None: a via
     # point); None while the vehicle runs its first mission. Handoff step indices are those of the first mission.
     step_origin: tuple[int | None, ...] | None = None
+    # adopted after a restart: orders whose release the old process recorded deciding (`releasing_step`); the
+    # recipient took it then, so the parcel leaving the vehicle is a delivery, not a new presence question
+    release_decided: set[str] = field(default_factory=set)
     _reached: dict[int, asyncio.Event] = field(default_factory=dict)
 
     @property
@@ -103,7 +106,8 @@ class MissionRunner:
         self._handovers = 0  # hand-overs being recorded (a recipient check, a write)
         self._no_handover = asyncio.Event()
         self._no_handover.set()
-        self._answers: dict[str, bool] = {}  # order -> the recipient's answer asked while the drone held over the door
+        # order -> the recipient's answer asked while the drone held over the door (or recorded before a restart)
+        self._answers: dict[str, bool] = dict.fromkeys(running.release_decided, True)
 
     async def run(self) -> None:
         """Start, follow and settle the mission; always leaves the vehicle free and the dispatcher woken."""
@@ -322,6 +326,9 @@ class MissionRunner:
         running = self.running
         adapter = running.vehicle.adapter
         order_id = delivery_steps(running.mission).get(event.step_index) or event.detail
+        # a drone still holding at a door whose release was recorded before a restart never got the jump: the
+        # recipient is asked anew (the parcel is still aboard), and that answer alone counts
+        self._answers.pop(order_id, None)
         on_board = order_id in running.order_ids and order_id not in running.resolved
         release = on_board and await self.control.lifecycle.recipient_takes(order_id)
         if release:

@@ -15,7 +15,9 @@ MAVLink drones, vans and Nav2 robots report their missions (a van: the mission i
 a robot: its navigator's goal status, whose goal ids name the leg, or, once that expired, the legs and
 release decisions the runner recorded in the mission's details with the robot's pose); a robot whose last
 leg ended at a drop whose release was decided cannot tell whether the compartment opened: that parcel goes
-to `needs_review` (`unsure_steps`).
+to `needs_review` (`unsure_steps`). A drop the vehicle shows released (a drone past its gripper item) whose
+release was recorded (`releasing_step`, written before the drone is told to descend) is delivered on that
+record: the recipient is not asked again, whether it is handed over here or when the adopted drone reports it.
 A vehicle that cannot (no adoption capability) and a van whose sortie launches
 drones or robots (their choreography is not rebuilt) is recalled and its mission settled FAILED
 with the reason; one that cannot be asked now (no link) stays out of service with
@@ -223,7 +225,10 @@ async def _departed(lifecycle: OrderLifecycle, record: fleet_store.MissionRecord
 async def _hand_over_released(
     lifecycle: OrderLifecycle, record: fleet_store.MissionRecord, running: RunningMission, steps: tuple[int, ...],
 ) -> None:
-    """Parcels that left the vehicle while nobody listened: handed over now (delivered or attempt failed)."""
+    """Parcels that left the vehicle while nobody listened: handed over now (delivered or attempt failed).
+
+    A drop whose release the old process recorded deciding was answered then (the recipient takes it): it is
+    delivered without asking again, since the recipient may well have gone in since the parcel was let go."""
     by_step = delivery_steps(running.mission)
     state = running.vehicle.state()
     for index in steps:
@@ -232,14 +237,21 @@ async def _hand_over_released(
             running.resolved.add(order_id)
             await lifecycle.hand_over(order_id=order_id, vehicle_id=record.vehicle_id,
                                       latitude_deg=state.latitude_deg if state else None,
-                                      longitude_deg=state.longitude_deg if state else None)
+                                      longitude_deg=state.longitude_deg if state else None,
+                                      present=True if order_id in running.release_decided else None)
 
 
 def _running(fleet: Fleet, record: fleet_store.MissionRecord, aboard: list[str]) -> RunningMission:
     vehicle = fleet.get(record.vehicle_id)
     mission = mission_from_json(record.mission_id, record.steps,
                                 cruise_speed_m_s=record.details.get("cruise_speed_m_s"))
-    return RunningMission(vehicle, mission, _mode(record), aboard)
+    running = RunningMission(vehicle, mission, _mode(record), aboard)
+    releasing = record.details.get("releasing_step")
+    decided = delivery_steps(mission).get(releasing) if isinstance(releasing, int) else None
+    # `mission_runner._decide_drop` records it before the vehicle is told to let go
+    if decided is not None and decided in aboard:
+        running.release_decided.add(decided)
+    return running
 
 
 async def _adopt(

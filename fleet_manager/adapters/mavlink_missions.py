@@ -25,6 +25,7 @@ from .mavlink_telemetry import TelemetryData
 from .mavlink_transfer import MissionTransfer, compare_items
 
 logger = logging.getLogger(__name__)
+HOME_WAIT_CLOCK_S = 12.0  # HOME_POSITION is requested every 5 s of the vehicle's clock: two periods and a margin
 
 
 class MissionFlight:
@@ -176,8 +177,12 @@ class MissionFlight:
         descends to the ground there (and with RTL_ALT_TYPE=1 the way there keeps its height above terrain).
         """
         call = f"set_home({latitude_deg:.6f}, {longitude_deg:.6f})"
-        self._session.require_link(call)
-        home = self._telemetry.home
+        session, t = self._session, self._telemetry
+        session.require_link(call)
+        # HOME_POSITION is streamed at 0.2 Hz: a link opened just now (a restart's reconciliation) has not had it
+        await session.wait_until(lambda: t.home is not None, session.vehicle_wait_wall(HOME_WAIT_CLOCK_S), call,
+                                 "the vehicle reported no home")
+        home = t.home
         if home is None:
             raise AdapterError(self._vehicle_id, call, "the vehicle has reported no home yet")
         await self._commands.set_home(latitude_deg, longitude_deg, home[2])

@@ -162,7 +162,10 @@ class MissionProgress:
         if run is not None and run.started and not run.result.done():
             seq = int(msg.seq)
             self._check_release(run, seq - 1)
-            if seq in run.plan.drop_hold_seqs and seq not in run.announced_holds:
+            # A hold nobody follows yet is announced once somebody does: after a restart of ours the adopted
+            # mission's runner subscribes only after the adoption, and a drone left waiting for an answer that
+            # nobody was asked for would hover until its mission timed out.
+            if seq in run.plan.drop_hold_seqs and seq not in run.announced_holds and self._events.subscribers:
                 run.announced_holds.add(seq)
                 step = run.plan.step_of_seq[seq]
                 t = self._telemetry

@@ -11,8 +11,9 @@ function cell(text, className = "") {
 }
 
 export class ForecastPanel {
-  constructor({ api, fleetMap }) {
+  constructor({ api, fleetMap, hubs }) {
     this.api = api;
+    this.hubs = hubs; // the hub overview: its selected hub narrows the forecast (?hub_id=)
     this.fleetMap = fleetMap;
     this.layer = fleetMap.toolLayer();
     this.body = document.querySelector("#forecast tbody");
@@ -23,7 +24,7 @@ export class ForecastPanel {
   async load() {
     let forecast;
     try {
-      forecast = await this.api.get(`/v1/forecast?hours=${HOURS}`);
+      forecast = await this.fetch(this.hubs?.selected);
     } catch (error) {
       if (error?.status !== 404) throw error;
       this.note.textContent = "no demand forecast yet (train one with finalmile learn)";
@@ -33,6 +34,19 @@ export class ForecastPanel {
       return;
     }
     this.render(forecast);
+  }
+
+  /** The forecast of `hub` (every hub served when null); a remembered hub this process no longer serves (422)
+   * falls back to every hub. */
+  async fetch(hub) {
+    const all = `/v1/forecast?hours=${HOURS}`;
+    if (!hub) return this.api.get(all);
+    try {
+      return await this.api.get(`${all}&hub_id=${encodeURIComponent(hub)}`);
+    } catch (error) {
+      if (error?.status !== 422) throw error;
+      return this.api.get(all);
+    }
   }
 
   render(forecast) {

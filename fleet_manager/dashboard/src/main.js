@@ -418,9 +418,10 @@ async function main() {
     onSelect: () => {
       render();
       renderOrderPanel();
+      loadForecast(); // the selected hub's share of the forecast (all hubs served when none is selected)
     },
   });
-  const forecast = new ForecastPanel({ api, fleetMap });
+  const forecast = new ForecastPanel({ api, fleetMap, hubs });
   const loadForecast = () => forecast.load().catch((error) => reportError("forecast", error));
   loadForecast();
   setInterval(loadForecast, FORECAST_POLL_MS);
