@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 
 
-def run_sim(scenario: Path, runs: Path, run_id: str, *extra: str, timeout_s: float) -> tuple[int, str]:
-    """(exit code, combined output) of `finalmile sim SCENARIO --headless` into runs/run_id."""
+def run_sim(scenario: Path, runs: Path, run_id: str, *extra: str, timeout_s: float,
+            env: dict[str, str] | None = None) -> tuple[int, str]:
+    """(exit code, combined output) of `finalmile sim SCENARIO --headless` into runs/run_id; `env` adds settings."""
     process = subprocess.Popen(
         [sys.executable, "-m", "fleet_manager.cli", "sim", str(scenario), "--runs-dir", str(runs),
          "--run-id", run_id, "--headless", *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True)
+        start_new_session=True, env={**os.environ, **(env or {})})
     try:
         output, _ = process.communicate(timeout=timeout_s)
     finally:

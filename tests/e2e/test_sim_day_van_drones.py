@@ -21,6 +21,9 @@ from fleet_manager.world import load_world
 from sim_worlds.scenario import load_scenario
 
 pytestmark = [pytest.mark.sim, pytest.mark.slow, pytest.mark.timeout(150)]
+# A 30-minute day: the van departure rule (tested in tests/fleet_manager/test_van_departure.py) would keep the van at
+# the hub for up to its trip's drive out and back, most of such a day; here it leaves as soon as a trip is due.
+LEAVE_WHEN_DUE = {"FINALMILE_VAN_HOLD_MAX_S": "0"}
 
 
 def _scenario(tmp_path: Path) -> Path:
@@ -41,7 +44,7 @@ def _scenario(tmp_path: Path) -> Path:
 def test_day_with_van_carried_drones_and_hub_swaps(tmp_path: Path) -> None:
     """Van-launched drones deliver away from the hub without fence breaches; hub drones get full packs."""
     runs = tmp_path / "runs"
-    returncode, text = run_sim(_scenario(tmp_path), runs, "vd", timeout_s=140)
+    returncode, text = run_sim(_scenario(tmp_path), runs, "vd", timeout_s=140, env=LEAVE_WHEN_DUE)
     assert returncode == 0, text[-2000:]
     run_dir = runs / "vd"
     kpis = json.loads((run_dir / "kpis.json").read_text())
