@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .adapters.base import DropConfirmation, Mission, MissionEvent, MissionOutcome, VehicleKind
 from .domain.orders import DeliveryMode
@@ -95,6 +95,19 @@ class RunningMission:
                 event.set()
 
 
+async def _first_of(*futures: asyncio.Future[Any]) -> None:
+    """Wait for the first of `futures`; if this wait is cancelled (service shutdown), they are cancelled with it, so
+    a vehicle call failing later (its adapter closed) is not left as an exception nobody retrieves."""
+    try:
+        await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        for future in futures:
+            if future.done() and not future.cancelled():
+                future.exception()  # retrieved: it is moot now
+            future.cancel()
+        raise
+
+
 class MissionRunner:
     """Runs one `RunningMission` to its end; created and owned by `MissionControl`."""
 
@@ -164,7 +177,7 @@ class MissionRunner:
         geofence = control.geofence_for(vehicle) if drone else None  # the airspace as just refreshed
         starting = asyncio.ensure_future(vehicle.adapter.start_mission(mission, geofence=geofence))
         given_up = asyncio.ensure_future(running.abandoned.wait())
-        await asyncio.wait({starting, given_up}, return_when=asyncio.FIRST_COMPLETED)
+        await _first_of(starting, given_up)
         given_up.cancel()
         if not starting.done():  # given up while starting (a van that would not hold any longer): it stays put
             await self._stand_down(starting)
@@ -260,7 +273,7 @@ class MissionRunner:
                 return MissionOutcome.FAILED
             waiting = asyncio.ensure_future(adapter.wait_mission(timeout_s=min(remaining_s, 600.0)))
             given_up = asyncio.ensure_future(running.abandoned.wait())
-            await asyncio.wait({waiting, given_up}, return_when=asyncio.FIRST_COMPLETED)
+            await _first_of(waiting, given_up)
             given_up.cancel()
             if running.abandoned.is_set():
                 waiting.cancel()
