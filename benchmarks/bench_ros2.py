@@ -42,6 +42,8 @@ from typing import Any
 import networkx as nx
 import psutil
 
+from sim_worlds.leases import lease_ros_domain
+
 NAME = "ros2"
 ODOM_RATE_HZ = 10.0
 ROBOTS_PER_PROCESS = 20
@@ -228,10 +230,14 @@ def _measure_in_fresh_process(count: int, window_s: float, domain_id: int, execu
 
 
 def measure(count: int, window_s: float, executor: str, nodes: str) -> dict[str, Any]:
-    """One row on a fresh random ROS domain, in a spawned child process."""
-    domain_id = random.SystemRandom().randint(100, 200)
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        row = pool.submit(_measure_in_fresh_process, count, window_s, domain_id, executor, nodes).result(timeout=900)
+    """One row on a fresh ROS domain no other FinalMile process uses, in a spawned child process."""
+    # The parent holds the lease while the child runs: the child is gone before the lease is freed.
+    with lease_ros_domain() as domain, ProcessPoolExecutor(
+        max_workers=1, mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
+        row = pool.submit(
+            _measure_in_fresh_process, count, window_s, domain.number, executor, nodes
+        ).result(timeout=900)
     logger.info("ros2 bench: %s", row)
     return row
 

@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import os
 import random
+import socket
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -93,3 +94,42 @@ def lease_one(kind: str, candidates: Sequence[int], *, rng: random.Random | None
 def lease_ros_domain() -> Lease:
     """A ROS_DOMAIN_ID out of ROS_TEST_DOMAINS that no other FinalMile process on this machine uses now."""
     return lease_one("ros-domain", ROS_TEST_DOMAINS)
+
+
+#: Port slots of ten (`SLOT_PORTS.start + 10·k` and the nine above it) that FinalMile's simulators draw from:
+#: below Linux's ephemeral range (32768-60999 by default), so no outgoing connection on the machine can take a
+#: port between the probe and the simulator's bind, and below the ROS test domains' DDS ports (7400 + 250·100).
+SLOT_PORTS = range(20000, 32000, 10)
+
+
+def lease_port_slots(count: int, *, tries: int = 200, rng: random.Random | None = None) -> list[Lease]:
+    """Leases on `count` consecutive free port slots (see SLOT_PORTS); `.number` of the first is its base port."""
+    if not 0 < count <= len(SLOT_PORTS):
+        raise LeaseError(f"cannot lease {count} port slots out of {len(SLOT_PORTS)}")
+    pick = rng or random.SystemRandom()
+    for _ in range(tries):
+        first = pick.randrange(len(SLOT_PORTS) - count + 1)
+        held: list[Lease] = []
+        for slot in range(first, first + count):
+            lease = try_lease("port-slot", SLOT_PORTS[slot])
+            if lease is None or not _slot_free(SLOT_PORTS[slot]):
+                if lease is not None:
+                    lease.release()
+                break
+            held.append(lease)
+        else:
+            return held
+        for lease in held:
+            lease.release()
+    raise LeaseError(f"no {count} consecutive free port slots in {tries} tries")
+
+
+def _slot_free(base: int) -> bool:
+    """Whether the slot's two ports a simulated vehicle uses (TCP base, UDP base + 1) are free right now."""
+    for port, kind in ((base, socket.SOCK_STREAM), (base + 1, socket.SOCK_DGRAM)):
+        with socket.socket(socket.AF_INET, kind) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True

@@ -122,7 +122,9 @@ def _ring(world, day, radius_m: float) -> tuple[ZoneEvent, ...]:  # type: ignore
 @pytest.mark.timeout(420)
 def test_randomised_days_count_from_real_data_and_the_counters_can_fail(tmp_path: Path) -> None:
     world = load_world(HELSINKI)
-    normal = random_day(0, 19_000, world, quick=True)
+    # a whole-length day (40 simulated min, 24 s of wall time): in a quick one (25 min) whether a parcel is finished
+    # by the end depended on the machine (CI: 12 orders, the first two recipients away, the rest still out at the end)
+    normal = random_day(0, 19_000, world)
     assert normal.scenario.zone_events, "a randomised day has pop-up zones"
     # the link drop is over before the zones pop up (a zone published while a drone's radio is out is
     # applied when it is back: a case of its own, in test_monitors)

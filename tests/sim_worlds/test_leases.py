@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from sim_worlds.leases import LeaseError, lease_directory, lease_one, try_lease
+from sim_worlds.leases import SLOT_PORTS, LeaseError, lease_directory, lease_one, lease_port_slots, try_lease
 
 HOLD = """
 import sys, time
@@ -66,3 +69,27 @@ def test_lease_one_skips_held_numbers_and_fails_naming_the_kind_when_all_are_hel
     finally:
         os.killpg(holder.pid, signal.SIGKILL)
         holder.wait(timeout=10)
+
+
+def test_port_slots_are_consecutive_outside_the_ephemeral_range_and_skip_a_port_someone_else_bound() -> None:
+    """A simulator's ports never come from the range outgoing connections draw from, and never meet a bound port."""
+    rng = random.Random(5)
+    first_pick = SLOT_PORTS[random.Random(5).randrange(len(SLOT_PORTS) - 3 + 1)]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:  # a foreign program on the first slot's UDP
+        try:
+            squatter.bind(("127.0.0.1", first_pick + 1))
+        except OSError:
+            pytest.skip(f"port {first_pick + 1} is in use on this machine already")
+        slots = lease_port_slots(3, rng=rng)
+        try:
+            bases = [lease.number for lease in slots]
+            assert first_pick not in bases
+            assert bases == [bases[0], bases[0] + 10, bases[0] + 20]
+            low, high = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+            assert all(not low <= base + offset <= high for base in bases for offset in range(10))
+            [other] = lease_port_slots(1)  # another caller never gets a slot that is held
+            assert other.number not in bases
+            other.release()
+        finally:
+            for lease in slots:
+                lease.release()
