@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Any
 
 from pymavlink import mavutil
 from pymavlink.dialects.v20 import ardupilotmega as mav
 
 GCS_SYSID = 255  # ArduPilot's MAV_GCS_SYSID default: the GCS failsafe watches this one
+COUNT_TIMEOUT_S = 2.0  # a MISSION_COUNT unanswered this long is sent again (MAVSDK: 1.5 s, 5 tries)
+COUNT_TRIES = 4
 
 
 class Gcs:
@@ -22,6 +25,8 @@ class Gcs:
         self.seen: list[Any] = []
         self._next_heartbeat = 0.0
         self.target = 1
+        self.count_resends = 0
+        self._unread: deque[Any] = deque()  # received by a `wait` after the message it returned
 
     def raise_throttle(self, pwm: int = 1500) -> None:
         """RC_CHANNELS_OVERRIDE of the throttle (channel 3), as MAVProxy's `rc 3 1500`: lets AUTO take off."""
@@ -37,7 +42,11 @@ class Gcs:
         self.close()
 
     def pump(self, seconds: float) -> list[Any]:
-        """Receive for `seconds`."""
+        """Receive for `seconds`; what a `wait` received after its match comes first."""
+        got, self._unread = [*self._unread, *self._receive(seconds)], deque()
+        return got
+
+    def _receive(self, seconds: float) -> list[Any]:
         got = []
         end = time.monotonic() + seconds
         while True:
@@ -56,13 +65,22 @@ class Gcs:
                 self.texts.append(message.text)
 
     def wait(self, predicate: Any, timeout_s: float, what: str) -> Any:
-        """First message matching `predicate`; AssertionError naming `what` on timeout."""
+        """First message matching `predicate` (those before it are dropped, those after it kept for the next
+        read); AssertionError naming `what` on timeout.
+
+        Keeping them matters: a vehicle that re-asks for an item (every second of vehicle time, 50 ms of wall
+        time at x20) can have its repeated request and its final MISSION_ACK arrive together; dropping the
+        ACK with the rest of the batch had the upload answer the repeat with an item the vehicle ignores
+        (its upload was over) and wait 5 s for nothing (CI, test_mavsim_terrain_landing)."""
         end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            for message in self.pump(0.05):
+        while True:
+            while self._unread:
+                message = self._unread.popleft()
                 if predicate(message):
                     return message
-        raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+            if time.monotonic() >= end:
+                raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+            self._unread.extend(self._receive(0.05))
 
     def wait_type(self, kind: str, timeout_s: float = 5.0, **fields: Any) -> Any:
         """First message of `kind` whose fields equal `fields`."""
@@ -88,16 +106,34 @@ class Gcs:
         return self.wait_type("PARAM_VALUE", 5.0, param_id=name).param_value
 
     def upload(self, mission_type: int, items: list[tuple[int, int, float, float, int, int, float]]) -> int:
-        """Upload (frame, command, p1, p2, x, y, z) items; returns the MISSION_ACK type."""
-        self.conn.mav.mission_count_send(self.target, 1, len(items), mission_type)
+        """Upload (frame, command, p1, p2, x, y, z) items; returns the MISSION_ACK type.
+
+        As a ground station does (MAVSDK, QGroundControl, the fleet manager's own `mavlink_transfer`), MISSION_COUNT
+        goes again when the vehicle has not answered it within the protocol's timeout: in CI one upload right
+        after the first heartbeat got no answer in 5 s (cause not found; 30 repeats here all answered at once; the
+        dropped batch `wait` had, below, may have been it).
+        `count_resends` says how often that happened."""
+        reply = None
+        for _ in range(COUNT_TRIES):
+            self.conn.mav.mission_count_send(self.target, 1, len(items), mission_type)
+            try:
+                reply = self._mission_reply(mission_type, COUNT_TIMEOUT_S)
+                break
+            except AssertionError:
+                self.count_resends += 1
+        if reply is None:
+            raise AssertionError(f"MISSION_COUNT unanswered {COUNT_TRIES} times ({COUNT_TIMEOUT_S} s each)")
         while True:
-            reply = self.wait(lambda m: m.get_type() in ("MISSION_REQUEST", "MISSION_REQUEST_INT", "MISSION_ACK")
-                              and m.mission_type == mission_type, 5.0, "mission request/ack")
             if reply.get_type() == "MISSION_ACK":
                 return reply.type
             frame, command, p1, p2, x, y, z = items[reply.seq]
             self.conn.mav.mission_item_int_send(self.target, 1, reply.seq, frame, command, 0, 1, p1, p2, 0, 0,
                                                 x, y, z, mission_type)
+            reply = self._mission_reply(mission_type, 5.0)  # the vehicle re-asks for a lost item itself (1 s)
+
+    def _mission_reply(self, mission_type: int, timeout_s: float) -> Any:
+        return self.wait(lambda m: m.get_type() in ("MISSION_REQUEST", "MISSION_REQUEST_INT", "MISSION_ACK")
+                         and m.mission_type == mission_type, timeout_s, "mission request/ack")
 
     def download(self, mission_type: int) -> list[Any]:
         """Read a list back with MISSION_REQUEST_INT."""
