@@ -383,6 +383,10 @@ def test_pausing_a_moving_drone_stops_it(page: Any, api: httpx.Client, world: Wo
         far = _far_addresses(world, DRONES + 1)[-1]
         _create_order(stack, far.latitude_deg, far.longitude_deg, "E2E-pause", cleared=True)
     vehicle_id = _wait("a drone flying faster than 3 m/s", moving, 120)
+    pause = page.query_selector(f'#vehicles tr[data-vehicle-id="{vehicle_id}"] button[data-action="pause"]')
+    # The table is redrawn with every telemetry frame; a button replaced between press and release gets no click.
+    time.sleep(2.0)
+    assert pause.evaluate("b => b.isConnected"), "the Pause button was replaced while the drone's telemetry came in"
     page.click(f'#vehicles tr[data-vehicle-id="{vehicle_id}"] button[data-action="pause"]')
     _wait(
         "the pause command accepted",

@@ -1,6 +1,8 @@
 // The side panels: vehicles, orders, zones and alerts tables. Rendering only; actions are delegated
 // to the callbacks given to `bindPanelActions`.
 
+import morphdom from "morphdom";
+
 import { cargoText, countBy, orderIsCancellable, orderIsFinal, sortOrders } from "./model.js";
 
 const MAX_ORDER_ROWS = 200;
@@ -25,6 +27,22 @@ function button(label, action, id, { title = "", disabled = false } = {}) {
   return b;
 }
 
+/**
+ * Put `rows` in `container`, updating the elements already there (matched by `data-key`) in place.
+ *
+ * The tables are redrawn on every telemetry frame. Replacing their elements lost clicks: a button
+ * swapped for a new one between the press and the release gets no click (found by the browser test,
+ * an operator's Pause that did nothing on a busy dashboard).
+ */
+function patchChildren(container, rows) {
+  const next = container.cloneNode(false);
+  next.append(...rows);
+  morphdom(container, next, {
+    childrenOnly: true,
+    getNodeKey: (node) => node.dataset?.key ?? node.id,
+  });
+}
+
 function batteryText(pct) {
   return pct == null ? "–" : `${Math.round(pct)} %`;
 }
@@ -34,6 +52,7 @@ export function renderVehicles(vehicles, { canCommand }) {
   const rows = [];
   for (const v of [...vehicles].sort((a, b) => a.id.localeCompare(b.id))) {
     const tr = document.createElement("tr");
+    tr.dataset.key = v.id;
     tr.dataset.vehicleId = v.id;
     tr.dataset.kind = v.kind;
     const name = cell(`${v.id}`, "vehicle-name");
@@ -59,16 +78,18 @@ export function renderVehicles(vehicles, { canCommand }) {
     tr.append(actions);
     rows.push(tr);
   }
-  body.replaceChildren(...rows);
+  patchChildren(body, rows);
   document.querySelector("#vehicle-count").textContent = String(vehicles.length);
 }
 
 export function renderOrders(orders, { openOnly, canCancel }) {
   const body = document.querySelector("#orders tbody");
   const shown = sortOrders(openOnly ? orders.filter((o) => !orderIsFinal(o)) : orders).slice(0, MAX_ORDER_ROWS);
-  body.replaceChildren(
-    ...shown.map((order) => {
+  patchChildren(
+    body,
+    shown.map((order) => {
       const tr = document.createElement("tr");
+      tr.dataset.key = order.order_id;
       tr.dataset.orderId = order.order_id;
       tr.dataset.status = order.status;
       const id = cell(order.reference || order.order_id.slice(0, 8), "order-id");
@@ -92,10 +113,12 @@ export function renderOrders(orders, { openOnly, canCancel }) {
 
 export function renderZones(features, { canEdit }) {
   const list = document.querySelector("#zones");
-  list.replaceChildren(
-    ...features.map((feature) => {
+  patchChildren(
+    list,
+    features.map((feature) => {
       const p = feature.properties ?? {};
       const li = document.createElement("li");
+      li.dataset.key = p.id;
       li.dataset.zoneId = p.id;
       li.dataset.kind = p.kind;
       const label = document.createElement("span");
