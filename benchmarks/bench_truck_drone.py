@@ -20,6 +20,10 @@ out, see `mission_planner.truck_drone`). The published values look like e = 40 v
 Search budget: `search_iterations` (moves, from the instance size; seed 0), so a row does not depend
 on machine load; the wall limit (10 s, `--time-limit`) is only a safety cap and a row whose search
 it cut says so. `cpu_s` is the process CPU time (what the search costs, nearly load-independent).
+Up to `EXACT_UP_TO` customers (the 8- and 10-customer mFSTSP problems, FSTSP) the exact branch and bound
+of `mission_planner.sortie_exact` runs after a quarter-budget search, with a node budget; each row's
+notes start with the method that produced its schedule ("method: exact branch and bound (proven optimal
+for simulate's timing ...)" or "method: search ...").
 
 mFSTSP settings (Murray & Raj's code: requireTruckAtDepot, requireDriver, Etype 1): UAV travel
 times and the nonlinear endurance of `mission_planner.sortie_energy`; truck times from
@@ -41,6 +45,7 @@ import logging
 import os
 import random
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +53,7 @@ import numpy as np
 
 from mission_planner.schedule_check import violations
 from mission_planner.sortie_energy import UavParams, endurance_s, flight_times_s, haversine_m
+from mission_planner.sortie_exact import exact
 from mission_planner.truck_drone import (
     MURRAY_CHU_2015_ENDURANCE,
     TruckDroneProblem,
@@ -71,6 +77,10 @@ LAUNCH_MIN = RECOVERY_MIN = 1.0
 # depend on machine load; the wall limit is only a safety cap, and a row says when it cut a search.
 WALL_CAP_S = 10.0
 SEED = 0
+# The exact branch and bound runs after the search up to this many customers (its Held–Karp table has 2^n
+# rows), with a node budget (deterministic, like the search's moves) of a few seconds of CPU at most.
+EXACT_UP_TO = 10
+EXACT_NODE_BUDGET = 250_000
 
 
 def data_root(args: Any) -> Path | None:
@@ -134,13 +144,13 @@ def fstsp_rows(args: Any) -> list[dict[str, Any]]:
         block: list[dict[str, Any]] = []
         for instance in instances:
             problem = fstsp_problem(instance, endurance_min, murray_chu)
-            result, wall_s, cpu_s, budget = _solve(problem, args)
+            result, wall_s, cpu_s, budget, method = _solve(problem, args)
             broken = violations(problem, result)
             published_file = instance / "FSTSP_OFV.csv"
             published = float(published_file.read_text().strip()) if published_file.is_file() else None
             makespan_min = result.makespan_s / 60.0
             gap = 100 * (makespan_min - published) / published if published else None
-            notes = _budget_note(result, budget)
+            notes = method + _budget_note(result, budget)
             if broken:
                 notes = "INVALID: " + "; ".join(f"{v.rule}: {v.detail}" for v in broken[:3])
             elif gap is not None and gap < -0.005:
@@ -223,13 +233,42 @@ def _explain_gaps(rows: list[dict[str, Any]]) -> None:
                 )
 
 
-def _solve(problem: TruckDroneProblem, args: Any) -> tuple[TruckDroneResult, float, float, int]:
-    """(result, wall s, CPU s, move budget): the deterministic budget of `search_iterations`, the wall cap."""
-    budget = search_iterations(problem)
+def _solve(problem: TruckDroneProblem, args: Any) -> tuple[TruckDroneResult, float, float, int, str]:
+    """(result, wall s, CPU s, move budget, method note).
+
+    Up to `EXACT_UP_TO` customers: the search with a quarter of its `search_iterations` moves gives the
+    incumbent of the exact branch and bound (`mission_planner.sortie_exact`, with a node budget); when that
+    does not finish, the search runs its full budget and the better of its and the exact method's schedules is
+    reported. Above: the
+    search with its budget. Either way the wall limit is only a cap."""
     cap_s = getattr(args, "time_limit", None) or WALL_CAP_S
     started, started_cpu = time.perf_counter(), time.process_time()
-    result = solve(problem, seed=SEED, time_limit_s=cap_s, max_iterations=budget)
-    return result, time.perf_counter() - started, time.process_time() - started_cpu, budget
+    result, budget, method = _search_then_exact(problem, cap_s)
+    return result, time.perf_counter() - started, time.process_time() - started_cpu, budget, method
+
+
+def _search_then_exact(problem: TruckDroneProblem, cap_s: float) -> tuple[TruckDroneResult, int, str]:
+    """(result, move budget, method note) of `_solve`."""
+    budget = search_iterations(problem)
+    if problem.customers > EXACT_UP_TO:
+        return solve(problem, seed=SEED, time_limit_s=cap_s, max_iterations=budget), budget, "method: search; "
+    budget //= 4
+    searched = solve(problem, seed=SEED, time_limit_s=cap_s, max_iterations=budget)
+    outcome = exact(problem, incumbent_s=searched.makespan_s, node_budget=EXACT_NODE_BUDGET)
+    found = outcome.result
+    if outcome.proven:
+        method = f"method: exact branch and bound (proven optimal for simulate's timing, {outcome.nodes:,} nodes"
+        method += ")" if found is not None else "; the search's schedule)"
+    else:
+        budget = search_iterations(problem)
+        searched = solve(problem, seed=SEED, time_limit_s=cap_s, max_iterations=budget)
+        if found is not None and found.makespan_s >= searched.makespan_s:
+            found = None
+        method = f"method: {'exact branch and bound' if found else 'search'} (the exact one stopped at its "
+        method += f"{EXACT_NODE_BUDGET:,}-node budget, not proven)"
+    if found is None:
+        return searched, budget, method + "; "
+    return replace(found, truck_only_s=searched.truck_only_s, iterations=searched.iterations), budget, method + "; "
 
 
 def _budget_note(result: TruckDroneResult, budget: int) -> str:
@@ -354,7 +393,7 @@ def mfstsp_rows(args: Any) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for name, customers, vehicle_file, uavs in configs:
         problem = mfstsp_problem(folder / "Problems", name, vehicle_file, uavs)
-        result, wall_s, cpu_s, budget = _solve(problem, args)
+        result, wall_s, cpu_s, budget, method = _solve(problem, args)
         broken = violations(problem, result)
         heuristic = published.get((name, vehicle_file, uavs, "heuristic"))
         ip = published.get((name, vehicle_file, uavs, "ip_optimal"))
@@ -362,7 +401,7 @@ def mfstsp_rows(args: Any) -> list[dict[str, Any]]:
         gap_ip = 100 * (result.makespan_s - ip) / ip if ip else None
         notes = "INVALID: " + "; ".join(f"{v.rule}: {v.detail}" for v in broken[:3]) if broken else ""
         if not broken:
-            notes = _budget_note(result, budget)
+            notes = method + _budget_note(result, budget)
         if not broken and gap_ip is not None and gap_ip < -0.005:
             notes += "below their proven IP optimum: check the rule set (validated schedule attached)"
         rows.append(
@@ -415,6 +454,10 @@ def mfstsp_summaries(rows: list[dict[str, Any]], subset: str) -> list[dict[str, 
                 f"; within 1 % of the IP optimum on {sum(g <= 1.0 for g in ip_gaps)}/{len(ip_gaps)}, "
                 f"mean {sum(ip_gaps) / len(ip_gaps):.2f} %"
             )
+        exact_rows = sum("method: exact" in r["notes"] for r in block)
+        proven = sum("proven optimal" in r["notes"] for r in block)
+        if any("branch and bound" in r["notes"] for r in block):
+            summary += f"; exact method's schedule on {exact_rows}, optimum proven (simulate's timing) on {proven}"
         summaries.append(
             {
                 "set": f"mFSTSP-{size}",

@@ -1,6 +1,8 @@
 """FinalMile mission planner: pure planning library (geodesy, airspace, paths, energy, assignment, handoff).
 
-No I/O, no threads, no database; deterministic for a seed.
+No I/O, no threads, no database; deterministic for a seed and an iteration budget (``plan_fleet(...,
+max_iterations=N)``, ``HandoffPolicy(search_iterations=N)``): a time budget alone stops the search wherever
+the machine's speed has got it.
 
 Entry point for the dispatcher::
 

@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from pyvrp.stop import MultipleCriteria, StoppingCriterion
+
 from .airspace import Airspace
 from .drone_paths import DronePathPlanner
 from .energy import MultirotorModel, ReservePolicy, RobotModel
@@ -34,7 +36,7 @@ from .ground_paths import GroundNetwork
 from .model import Locker, Model, Objective, Order, SizeClass, VehicleKind
 from .plan import Plan, VehicleRoute
 from .profiles import DEFAULT_PROFILES
-from .solver import MaxRuntime, Result, solve
+from .solver import MaxIterations, MaxRuntime, Result, solve
 from .travel import DroneTravel, GroundTravel, Travel
 from .van_handoff import HandoffPolicy, apply_handoff
 
@@ -246,13 +248,16 @@ def plan_fleet(
     now_s: float,
     seed: int = 0,
     time_budget_s: float = 5.0,
+    max_iterations: int | None = None,
     objective: Objective | None = None,
     handoff: HandoffPolicy | None = None,
 ) -> Plan:
     """Plan the fleet: which vehicle delivers which order, in what order, when, with what energy.
 
     Orders not cleared by customs are never planned; impossible orders come back in
-    `Plan.unplanned` with the reason. Deterministic for a seed (up to the time limit).
+    `Plan.unplanned` with the reason. Deterministic for a seed up to the time limit: with `max_iterations`
+    the search also stops after that many iterations, so a budget that is not reached gives the same plan on
+    any machine and under any load (tests, benchmarks; the handoff search has `HandoffPolicy.search_iterations`).
     `handoff` limits the van handoffs to what the caller can execute (default: any the planner finds).
     """
     return plan_fleet_result(
@@ -262,6 +267,7 @@ def plan_fleet(
         now_s=now_s,
         seed=seed,
         time_budget_s=time_budget_s,
+        max_iterations=max_iterations,
         objective=objective,
         handoff=handoff,
     ).plan
@@ -275,12 +281,18 @@ def plan_fleet_result(
     now_s: float,
     seed: int = 0,
     time_budget_s: float = 5.0,
+    max_iterations: int | None = None,
     objective: Objective | None = None,
     handoff: HandoffPolicy | None = None,
 ) -> Result:
     """Like `plan_fleet`, but returns the full `Result` (problem, solver solution) for re-planning."""
     if not math.isfinite(time_budget_s) or time_budget_s <= 0:
         raise PlanningError(f"time_budget_s must be > 0, got {time_budget_s!r}")
+    if max_iterations is not None and max_iterations < 1:
+        raise PlanningError(f"max_iterations must be >= 1, got {max_iterations!r}")
+    stop: StoppingCriterion = MaxRuntime(time_budget_s)
+    if max_iterations is not None:
+        stop = MultipleCriteria([stop, MaxIterations(max_iterations)])
     model = build_model(travel, vehicles, orders, now_s=now_s, objective=objective)
     problem = model.problem(
         travel.by_kind(),
@@ -290,7 +302,7 @@ def plan_fleet_result(
         frame=travel.frame,
         lockers=travel.locker_sites(),
     )
-    result = solve(problem, MaxRuntime(time_budget_s), seed=seed)
+    result = solve(problem, stop, seed=seed)
     plan = apply_handoff(problem, result.plan, travel.reserve, handoff)
     return replace(result, plan=with_wgs84(plan, travel.frame))
 

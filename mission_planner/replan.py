@@ -25,6 +25,7 @@ from .model import Model, Vehicle, VehicleKind
 from .plan import Leg, LegKind, Plan, VehicleRoute
 from .solver import Result, solve
 from .travel import build_problem
+from .van_handoff import HandoffPolicy, apply_handoff
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,14 @@ def committed_legs(route: VehicleRoute, now_s: float) -> tuple[Leg, ...]:
     return tuple(leg for leg in route.legs if leg.start_s < now_s or leg in trip)
 
 
-def replan(state: PlanState, events: Sequence[Event], time_budget_s: float, *, seed: int = 0) -> Result:
-    """A new plan after `events`, keeping committed legs, returned within `time_budget_s` (plus decode time)."""
+def replan(
+    state: PlanState, events: Sequence[Event], time_budget_s: float, *, seed: int = 0,
+    handoff: HandoffPolicy | None = None,
+) -> Result:
+    """A new plan after `events`, keeping committed legs, returned within `time_budget_s` (plus decode time).
+
+    `handoff`: the drones and robots riding vans are placed on the new van routes as `plan_fleet_result` places
+    them (`apply_handoff`); None leaves them out, so a van trip planned by a re-plan carries none of them."""
     started = time.perf_counter()
     if not math.isfinite(time_budget_s) or time_budget_s <= 0:
         raise PlanningError(f"time_budget_s must be > 0, got {time_budget_s!r}")
@@ -124,7 +131,10 @@ def replan(state: PlanState, events: Sequence[Event], time_budget_s: float, *, s
     # a vehicle taken down by an earlier replan is no longer in the problem but its committed legs still fly
     kinds = {route.vehicle_id: route.kind for route in old.plan.routes}
     kinds.update({v.vehicle_id: v.kind for v in problem.vehicles})
-    planned = result.plan if problem.frame is None else with_wgs84(result.plan, problem.frame)
+    plan = result.plan
+    if handoff is not None:
+        plan = apply_handoff(new_problem, plan, ReservePolicy(problem.reserve_fraction), handoff)
+    planned = plan if problem.frame is None else with_wgs84(plan, problem.frame)
     merged = _merge(planned, kept, kinds, time.perf_counter() - started)  # committed legs stay verbatim
     return replace(result, plan=merged, runtime_s=merged.runtime_s)
 

@@ -90,7 +90,11 @@ REPAIRS = 4  # launch delays tried per schedule when a drone would hover beyond 
 
 
 def simulate(
-    problem: TruckDroneProblem, tour: list[int], sorties: Assignment, timed: bool = False
+    problem: TruckDroneProblem,
+    tour: list[int],
+    sorties: Assignment,
+    timed: bool = False,
+    launch_rank: dict[int, int] | None = None,
 ) -> tuple[float, TruckDroneResult | None]:
     """(makespan_s, timed result if `timed`); makespan inf when the schedule breaks a rule.
 
@@ -99,26 +103,36 @@ def simulate(
     the endurance by x seconds, the schedule is played again with that drone launched after the others
     leaving the same node, then with its launch x seconds later (up to `REPAIRS` plays); the idle is often
     absorbed where the truck would wait for another drone anyway. Where several drones set out from one
-    node, the longest flights go first, and the schedule is also played with the shortest first (the one
-    back soonest frees the driver sooner): the better of the two is kept.
+    node, the longest flights go first; the schedule is also played with the shortest first (the one
+    back soonest frees the driver sooner) and with those recovered at the earliest tour position first
+    (they hold the truck up there): the best is kept. `launch_rank` (customer -> rank, lowest first)
+    replaces these three orders with one given order (the exact method tries every order this way).
     """
-    makespan, result = _repaired(problem, tour, sorties, timed, True)
+    if launch_rank is not None:
+        return _repaired(problem, tour, sorties, timed, "rank", launch_rank)
+    makespan, result = _repaired(problem, tour, sorties, timed, "longest")
     launch_nodes = [launch for _, launch, _ in sorties.values()]
     if len(set(launch_nodes)) < len(launch_nodes):
-        other = _repaired(problem, tour, sorties, timed, False)
-        if other[0] < makespan:
-            return other
+        for order in ("shortest", "back-first"):
+            other = _repaired(problem, tour, sorties, timed, order)
+            if other[0] < makespan:
+                makespan, result = other
     return makespan, result
 
 
 def _repaired(
-    problem: TruckDroneProblem, tour: list[int], sorties: Assignment, timed: bool, longest_first: bool
+    problem: TruckDroneProblem,
+    tour: list[int],
+    sorties: Assignment,
+    timed: bool,
+    order: str,
+    rank: dict[int, int] | None = None,
 ) -> tuple[float, TruckDroneResult | None]:
     """The schedule played with the launch order rule and the endurance repairs of `simulate`."""
     delays: dict[int, float] = {}
     last_out: set[int] = set()
     for _ in range(REPAIRS + 1):
-        makespan, result, excess = _play(problem, tour, sorties, timed, delays, last_out, longest_first)
+        makespan, result, excess = _play(problem, tour, sorties, timed, delays, last_out, order, rank)
         if excess is None or not problem.endurance_counts_waiting:
             return makespan, result
         customer, extra_s = excess
@@ -136,7 +150,8 @@ def _play(
     timed: bool,
     delays: dict[int, float],
     last_out: set[int],
-    longest_first: bool,
+    order: str,
+    rank: dict[int, int] | None,
 ) -> tuple[float, TruckDroneResult | None, tuple[int, float] | None]:
     """One play of the schedule: (makespan, timed result, (customer, excess s) when an endurance broke)."""
     t = tables(problem)
@@ -231,6 +246,13 @@ def _play(
         _drone, launch, recovery = sorties[customer]
         return not span <= t.endurance(launch, customer, recovery) + _EPS
 
+    def _deadline(customer: int) -> float:
+        """The latest start of this drone's recovery its endurance allows."""
+        launch_start, launch_end, _, _ = started[customer]
+        _drone, launch, recovery = sorties[customer]
+        limit = t.endurance(launch, customer, recovery) - (recovery_s if counts_recovery else 0.0)
+        return limit + (launch_start if counts_launch else launch_end)
+
     events = {i for i, (up, down) in enumerate(zip(launches, recoveries, strict=True)) if up or down}
     previous = tour[0]
     for i, node in enumerate(tour):
@@ -253,9 +275,18 @@ def _play(
         first = [c for c in launches[i] if sorties[c][0] not in returning]
         relaunch = {sorties[c][0]: c for c in launches[i] if sorties[c][0] in returning}
         this_launch_s = problem.depot_launch_s if i == 0 else launch_s
-        if len(first) > 1:
-            sign = -1.0 if longest_first else 1.0
-            first.sort(key=lambda c: (c in last_out, sign * (drone_s[node][c] + drone_s[c][sorties[c][2]])))
+        if len(first) > 1 and rank is not None:
+            first.sort(key=lambda c: (c in last_out, rank.get(c, 0)))
+        elif len(first) > 1:
+            sign = 1.0 if order == "shortest" else -1.0
+            soon = order == "back-first"  # the drones the truck meets again soonest go first (they hold it up there)
+            first.sort(
+                key=lambda c: (
+                    c in last_out,
+                    spans[c][1] if soon else 0,
+                    sign * (drone_s[node][c] + drone_s[c][sorties[c][2]]),
+                )
+            )
         for customer in first:
             clock += delays.get(customer, 0.0) if delays else 0.0
             if not fly(customer, node, clock, this_launch_s):
@@ -271,6 +302,12 @@ def _play(
             services.append(None)
         while pending or ready or serve:
             hovering = bool(pending) and land[pending[0]] <= clock
+            if hovering and counts_waiting and len(pending) > 1:
+                # of the drones hovering, the one whose endurance ends first is recovered first (their IP
+                # schedules do so: a drone that flew far is taken in before others that landed earlier)
+                due = min((c for c in pending if land[c] <= clock), key=_deadline)
+                pending.remove(due)
+                pending.insert(0, due)
             if ready and not (hovering and _hover_bound(pending[0], clock + this_launch_s)):
                 customer = ready.pop()
                 clock += delays.get(customer, 0.0) if delays else 0.0

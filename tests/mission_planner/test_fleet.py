@@ -94,3 +94,26 @@ def test_legs_are_in_time_order_with_energy(plan, travel: FleetTravel) -> None:
                 used = sum(leg.energy_wh for leg in route.legs if leg.trip == trip)
                 assert 0 < used <= 0.8 * capacity
     assert not math.isnan(plan.objective_value)
+
+
+def test_an_iteration_budget_gives_the_same_plan_however_long_the_machine_takes(travel: FleetTravel) -> None:
+    """With `max_iterations` the search stops after that many iterations (the time budget a backstop), so two runs
+    give the same plan, whatever else the machine is doing; a budget below one iteration is refused."""
+    from fleet_manager.world import load_world
+    from mission_planner.errors import PlanningError
+
+    hub = load_world("helsinki").hub
+    vehicles = [VehicleSpec(f"drone-{n}", VehicleKind.DRONE, hub.latitude_deg, hub.longitude_deg) for n in (1, 2)]
+    vehicles.append(VehicleSpec("van-1", VehicleKind.VAN, hub.latitude_deg, hub.longitude_deg))
+    orders = [OrderSpec(f"o{n}", b.latitude_deg, b.longitude_deg, 1.0, earliest_s=NOW_S, latest_s=NOW_S + 4 * 3600)
+              for n, b in enumerate(load_world("helsinki").addresses[20:32])]
+
+    def routes(seed: int) -> list[tuple[str, tuple[str, ...]]]:
+        plan = plan_fleet(travel, vehicles, orders, now_s=NOW_S, seed=seed, time_budget_s=60.0, max_iterations=300)
+        return sorted((r.vehicle_id, r.order_ids) for r in plan.routes)
+
+    first = routes(0)
+    assert sorted(o for _, ids in first for o in ids) == sorted(o.order_id for o in orders)
+    assert routes(0) == first
+    with pytest.raises(PlanningError, match="max_iterations"):
+        plan_fleet(travel, vehicles, orders, now_s=NOW_S, max_iterations=0)

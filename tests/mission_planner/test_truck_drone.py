@@ -181,3 +181,25 @@ def test_mfstsp_schedule_with_few_truck_stops_reaches_their_ip_optimum() -> None
     assert violations(p, result) == []
     assert result.iterations == search_iterations(p)
     assert result.makespan_s == pytest.approx(3497.819419, rel=1e-4)
+
+
+def test_of_two_drones_hovering_the_one_whose_endurance_ends_first_is_recovered_first() -> None:
+    """Both drones leave the depot (10 s launches) for customers 2 and 3 and wait over customer 1, where the
+    truck comes at 520 s. The drone from 3 left first (at 0 s, longest flight first) and may fly 555 s from its
+    launch start to its recovery's end; the one from 2 landed first (at 120 s) but may fly for hours.
+    Recovering in landing order ends the first drone's recovery at 580 s (too late, and launching it later
+    delays the truck as much); recovering it first (520-550 s), then the other, keeps both: 1,080 s."""
+    far = 1000.0
+    truck = [[0, 500, far, far], [500, 0, far, far], [far, far, 0, far], [far, far, far, 0]]
+    drone = [[0, far, 50, 150], [far, 0, 50, 150], [50, 50, 0, far], [150, 150, far, 0]]
+    endurance = np.full((4, 4, 4), 10_000.0)
+    endurance[0, 3, 1] = 555.0
+    p = TruckDroneProblem.build(
+        truck, drone, [2, 3], drones=2, launch_s=10, recovery_s=30, depot_launch_s=10, endurance_s=endurance
+    )
+    makespan, timed = simulate(p, [0, 1, 0], {2: (0, 0, 1), 3: (1, 0, 1)}, timed=True)
+    assert timed is not None
+    assert makespan == pytest.approx(1080.0)
+    assert violations(p, timed) == []
+    recovered = sorted(timed.sorties, key=lambda s: s.recovery_start_s)
+    assert [s.customer for s in recovered] == [3, 2]
