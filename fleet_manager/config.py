@@ -203,7 +203,8 @@ class Settings(BaseSettings):
     van_hold_max_s: float = Field(default=1800.0, ge=0, le=4 * 3600)
     van_keep_slack_s: float = Field(default=1800.0, ge=0, le=24 * 3600)
     # A van holds at a launch stop for its drone's or robot's planned launch time plus this margin at most; past it
-    # the launch is given up (vehicle back aboard, parcels planned again) and the van drives on.
+    # the launch is given up (vehicle back aboard, parcels planned again) and the van drives on. At a recovery stop
+    # it waits the plan's wait plus this margin (or the vehicle's way back, if longer), then leaves it there.
     van_launch_hold_margin_s: float = Field(default=300.0, ge=0, le=3600)
     # Live traffic: a van on the road takes a new route when reported traffic makes its remaining route this much
     # slower than the fastest one through it (both the seconds and the share must be reached).

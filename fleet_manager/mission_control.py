@@ -37,7 +37,8 @@ class MissionConfig:
     avoid_after_failure_s: float = 1800.0  # a vehicle that failed an order is not given it again for this long
     refused_pause_s: float = 300.0  # a vehicle that refused a mission is left alone this long (often transient)
     # A van holds at a launch stop for its vehicle's planned launch time plus this margin at most: past it the launch
-    # is given up (the vehicle back aboard, its parcels planned again) and the van drives on.
+    # is given up (the vehicle back aboard, its parcels planned again) and the van drives on. At a recovery stop it
+    # waits the plan's wait plus this margin (or the vehicle's way back, if longer), then leaves it and drives on.
     launch_hold_margin_s: float = 300.0
 
 

@@ -146,6 +146,20 @@ def carried_drone_trip(
     return replace(mission, steps=(*mission.steps[:-1], landing))
 
 
+def carried_drone_ends(
+    steps: Sequence[MissionStep],
+) -> tuple[tuple[float, float, float] | None, tuple[float, float] | None]:
+    """A `carried_drone_trip` mission's two ends: its first waypoint (lat, lon, ground above home: the top of the
+    climb above where the van launched it) and its closing LAND beside the van at a later stop (lat, lon; None
+    when it comes back to its launch point)."""
+    first = next(((s.latitude_deg, s.longitude_deg, s.ground_above_home_m) for s in steps
+                  if s.kind is StepKind.GOTO and s.latitude_deg is not None and s.longitude_deg is not None), None)
+    last = steps[-1] if steps else None
+    if last is None or last.kind is not StepKind.LAND or last.latitude_deg is None or last.longitude_deg is None:
+        return first, None
+    return first, (last.latitude_deg, last.longitude_deg)
+
+
 def carried_robot_trip(
     mission_id: str,
     legs: Sequence[Leg],

@@ -25,10 +25,11 @@ from mission_planner.energy import MultirotorModel
 from mission_planner.errors import FinalMileError
 from mission_planner.geodesy import LocalFrame
 
-from .adapters.base import LinkStatus, StepKind, VehicleKind, VehicleState
+from .adapters.base import LinkStatus, MissionStep, StepKind, VehicleKind, VehicleState
 from .energy_home import route_energy_wh, wind_vector_m_s
 from .fleet import Fleet, FleetVehicle
 from .live_airspace import LiveAirspace
+from .missions import carried_drone_ends
 from .reroute import Rerouter
 from .store import outbox
 from .store.db import Database
@@ -325,6 +326,8 @@ class SafetyMonitor:
                 if step.latitude_deg is not None and step.longitude_deg is not None:
                     altitude_m = step.altitude_m if step.altitude_m is not None else altitude_m
                     points.append((*self.frame.to_local(step.latitude_deg, step.longitude_deg), altitude_m))
+            if vehicle.carried_by is not None:
+                return points + _back_to_launch(steps, self.frame, altitude_m)
         points.append((*self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg), altitude_m))
         return points
 
@@ -392,3 +395,14 @@ class SafetyMonitor:
         await vehicle.adapter.pause()
         outcome = await self.rerouter.reroute(vehicle, state, airspace, names, now_s)
         self.alert(vehicle.vehicle_id, outcome.kind, outcome.message)
+
+
+def _back_to_launch(steps: list[MissionStep], frame: LocalFrame, altitude_m: float) -> list[tuple[float, float, float]]:
+    """A van-launched drone's way back after its last step: none when its mission lands beside the van at a later
+    stop (the LAND is its last point), else the RTL to its launch point (the first waypoint, the top of its climb
+    there). Never the hub, its fleet home: counting the flight there recalled drones that had ample charge for
+    the van."""
+    first, land_at = carried_drone_ends(steps)
+    if land_at is not None or first is None:
+        return []
+    return [(*frame.to_local(first[0], first[1]), altitude_m)]

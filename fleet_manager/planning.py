@@ -33,7 +33,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from mission_planner.airspace import Airspace, ZoneKind
-from mission_planner.drone_paths import DronePath, DronePathPlanner
+from mission_planner.drone_paths import DronePathPlanner
 from mission_planner.energy import MultirotorModel, ReservePolicy, RobotModel, Wind
 from mission_planner.fleet import FleetTravel, OrderSpec, SafeSite, VehicleSpec, plan_fleet_result
 from mission_planner.geodesy import LocalFrame
@@ -132,8 +132,8 @@ class FleetPlanner:
         self._van_speed_at: Callable[[float], float] | None = None
         self._traffic_reports: tuple[TrafficReport, ...] = ()
         self._drone_paths: DronePathPlanner | None = None
-        self._paths_lock = threading.Lock()  # plan (a worker thread) vs reroute_path: GEOS prepared geometry is not
-        # thread-safe (libgeos/geos#825) and shapely releases the GIL in predicates: concurrent use crashed a sim day
+        self._paths_lock = threading.Lock()  # plans run in worker threads: one at a time on this path planner (GEOS
+        # prepared geometry is not thread-safe, libgeos/geos#825); re-routes have their own (reroute_paths)
         self._airspace_key: tuple[str, ...] = ()
         self._travel: FleetTravel | None = None
         self._travel_key: tuple[object, ...] = ()
@@ -168,15 +168,6 @@ class FleetPlanner:
             high_m=cruise_altitude_m + self.config.vertical_margin_m,
         )
         return Airspace(airspace.frame, (*airspace.of_kind(ZoneKind.OPERATING_AREA), *blocking))
-
-    def reroute_path(
-        self, airspace: Airspace, cruise_altitude_m: float, start_xy: tuple[float, float],
-        goal_xy: tuple[float, float], now_s: float
-    ) -> DronePath:
-        """A safe path for a drone already flying (PathError when there is none)."""
-        end_s = now_s + self.config.path_horizon_s
-        with self._paths_lock:
-            return self.drone_paths(airspace, cruise_altitude_m).path(start_xy, goal_xy, start_s=now_s, end_s=end_s)
 
     def next_mission_id(self, vehicle_id: str, now_s: float) -> str:
         """A unique, readable mission id."""
@@ -372,7 +363,7 @@ class FleetPlanner:
             elif events:
                 result = replan(PlanState(self._last.result, now_s), events,
                                 self.budget_s(self.config.replan_budget_s, len(specs)),
-                                seed=self.config.seed)
+                                seed=self.config.seed, handoff=self.config.handoff)
                 self._last.result = result
                 self._last.specs = specs
                 self.last_plan_kind = "replan"

@@ -10,12 +10,12 @@ if the straight line home is clear, else holds.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from dataclasses import dataclass
 
-from shapely.geometry import LineString, Point
+from shapely.geometry import LineString, Point, Polygon
+from shapely.ops import nearest_points, unary_union
 
 from mission_planner.airspace import Airspace
 from mission_planner.drone_paths import DronePath
@@ -27,8 +27,9 @@ from .adapters.base import Mission, MissionStep, StepKind, VehicleState
 from .errors import AdapterError
 from .fleet import FleetVehicle
 from .mission_control import MissionControl
-from .missions import Stop, drone_reroute
+from .missions import Stop, carried_drone_ends, drone_reroute
 from .planning import FleetPlanner
+from .reroute_paths import ReroutePaths
 from .zone_rules import zone_blocks_at
 
 logger = logging.getLogger(__name__)
@@ -45,11 +46,13 @@ class Rerouter:
     """Plans and sends re-routes for one hub's drones."""
 
     def __init__(self, *, planner: FleetPlanner, missions: MissionControl, frame: LocalFrame,
-                 upload_attempts: int = 3) -> None:
+                 upload_attempts: int = 3, paths: ReroutePaths | None = None) -> None:
         self.planner = planner
         self.missions = missions
         self.frame = frame
         self.upload_attempts = upload_attempts  # tries of a recall mission before the RTL fallback
+        # a path planner of their own: a fleet plan in progress never delays a re-route (see reroute_paths)
+        self.paths = paths or ReroutePaths(planner.config, planner.terrain)
 
     @property
     def safety_margin_m(self) -> float:
@@ -58,20 +61,44 @@ class Rerouter:
 
     async def _path(self, airspace: Airspace, altitude_m: float, start_xy: tuple[float, float],
                     goal_xy: tuple[float, float], now_s: float) -> DronePath:
-        """`FleetPlanner.reroute_path` off the event loop: it waits while a plan runs (they share the path planner)."""
-        return await asyncio.to_thread(self.planner.reroute_path, airspace, altitude_m, start_xy, goal_xy, now_s)
+        """A safe path from the re-routes' own planner, in its own thread (never waits for a fleet plan)."""
+        return await self.paths.path(airspace, altitude_m, start_xy, goal_xy, now_s)
+
+    async def _head_out(self, vehicle: FleetVehicle, escape: tuple[float, float], altitude_m: float) -> None:
+        """Start the drone towards the escape point at once, before any path is planned or uploaded: every second
+        spent planning and uploading (seconds of wall time are minutes of flight in a sped-up simulation) it would
+        otherwise fly on, deeper into the zone. A drone that cannot take the command is held instead (BRAKE: it
+        stops, getting no deeper); when even that fails the planned mission still follows."""
+        latitude_deg, longitude_deg = self.frame.to_wgs84(*escape)
+        try:
+            await vehicle.adapter.fly_to(latitude_deg, longitude_deg, altitude_m)
+        except AdapterError as exc:
+            logger.warning("%s: could not head out of the zone (%s): holding", vehicle.vehicle_id, exc)
+            try:
+                await vehicle.adapter.pause()
+            except AdapterError as pause_exc:
+                logger.warning("%s: could not hold either (%s)", vehicle.vehicle_id, pause_exc)
 
     async def reroute(
         self, vehicle: FleetVehicle, state: VehicleState, airspace: Airspace, names: str, now_s: float
     ) -> RerouteOutcome:
-        """New mission around the zone (to the pending drop if any, then home); recall or hold when impossible."""
+        """New mission around the zone (to the pending drop if any, then home); recall or hold when impossible.
+
+        `state` is what the reaction was decided on; the way around starts from the drone's newest position.
+        """
         planner = self.planner
+        # The hold before a re-route waits for the autopilot's answer, through a radio drop too: seconds of wall
+        # time, minutes of flight at x100. Planned from the older position, the new mission's first GOTO sent the
+        # drone back there in a straight line (seed 19055 of the safety days: from its drop back towards the hub,
+        # through the rail yard).
+        state = _newest(vehicle.state(), state)
         here = self.frame.to_local(state.latitude_deg, state.longitude_deg)
         home = self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg)
         altitude_m = vehicle.profile.cruise_altitude_m or max(state.relative_altitude_m, 30.0)
         pending = self.missions.pending_drop(vehicle.vehicle_id)
         escape = self._escape(airspace, here, altitude_m, now_s)
         if escape is not None:
+            await self._head_out(vehicle, escape, altitude_m)
             here = escape
         try:
             if pending is not None:
@@ -90,7 +117,7 @@ class Rerouter:
             # The drop itself is out of reach (inside the new zone or its margin): the parcel comes back
             # with the drone and goes out again later, rather than the drone hovering until its pack runs down.
             try:
-                home_path = planner.reroute_path(airspace, altitude_m, here, home, now_s)
+                home_path = await self._path(airspace, altitude_m, here, home, now_s)
             except PlanningError as home_exc:
                 await vehicle.adapter.pause()
                 return RerouteOutcome("zone_recall", f"no safe path around {names} ({exc}; home: {home_exc}): "
@@ -126,13 +153,37 @@ class Rerouter:
             return  # landed and disarmed (a timed-out mission that ended on the ground): nothing to bring in
         if state is None or not state.position_valid:
             await vehicle.adapter.return_home()
-        elif vehicle.carried_by is None:
-            # flat or not: an RTL flies the straight line home, which may cross a no-fly zone
-            await self.go_home(vehicle, state, airspace, now_s)
-        elif self.planner.terrain is None:
+        elif vehicle.carried_by is not None and self.planner.terrain is None:
             await vehicle.adapter.return_home()  # van-launched, flat world: the RTL to its launch point
         else:
-            await self.go_to_recovery(vehicle, state, airspace, now_s)
+            # The path starts where the drone is when asked; flown on while it is planned and sent (seconds under
+            # load: minutes of a fast simulation) the drone may be far from that start by then, low down in the
+            # column of its next drop, and would fly from there to the start, climbing as it goes (the short
+            # Andorra day: a terrain clearance episode). So it holds where it is first.
+            state = await self._hold(vehicle) or state
+            try:
+                if vehicle.carried_by is None:
+                    # flat or not: an RTL flies the straight line home, which may cross a no-fly zone
+                    await self.go_home(vehicle, state, airspace, now_s)
+                else:
+                    await self.go_to_recovery(vehicle, state, airspace, now_s)
+            except Exception:
+                # never left holding: that lasts until the autopilot's battery failsafe
+                logger.exception("%s: recall failed: RTL", vehicle.vehicle_id)
+                await vehicle.adapter.return_home()
+                raise
+
+    async def _hold(self, vehicle: FleetVehicle) -> VehicleState | None:
+        """Stop the drone where it is (BRAKE) and return its state then; None when it would not (it flies on, and
+        the path is planned from where it was)."""
+        try:
+            await vehicle.adapter.pause()
+        except AdapterError as exc:
+            logger.warning("%s: would not hold for its recall (%s): planned from where it was", vehicle.vehicle_id,
+                           exc)
+            return None
+        state = vehicle.state()
+        return state if state is not None and state.position_valid else None
 
     async def go_home(self, vehicle: FleetVehicle, state: VehicleState, airspace: Airspace, now_s: float) -> None:
         """Send a hub drone home now along a safe path (over terrain: following the ground, where an RTL flies
@@ -143,6 +194,8 @@ class Rerouter:
         altitude_m = vehicle.profile.cruise_altitude_m or max(state.relative_altitude_m, 30.0)
         # inside a zone or its margin (the path planner refuses such a start): straight out first
         escape = self._escape(airspace, here, altitude_m, now_s)
+        if escape is not None:
+            await self._head_out(vehicle, escape, altitude_m)
         try:
             home_path = await self._path(airspace, altitude_m, escape or here, home, now_s)
             mission = drone_reroute(self.planner.next_mission_id(vehicle.vehicle_id, now_s), None, None, home_path,
@@ -205,50 +258,55 @@ class Rerouter:
 
     def _escape(self, airspace: Airspace, here: tuple[float, float], altitude_m: float,
                 now_s: float) -> tuple[float, float] | None:
-        """A point just outside the buffered blocking zone the drone is in or near, the shortest way out.
+        """A point just outside every buffered blocking zone, the shortest way out of the one(s) the drone is in or
+        near; None when it is clear of them all.
 
         The path planner refuses a start inside a zone or its safety margin; a drone that is there
         first moves straight out: from the margin, away from the zone (only increasing its distance);
         from inside the zone (it appeared over the drone, or the drone was pushed in), to the nearest
-        edge and on past the margin: the shortest time inside.
+        edge and on past the margin: the shortest time inside. The zones are taken together, grown by
+        the margin (and 5 m more): an exit out of one zone into a neighbour's margin, or into the neighbour
+        itself, is no exit (the planner would refuse that start, and the drone would hold or RTL there).
         """
         margin_m = self.safety_margin_m
         point = Point(here)
-        near = [z for z in airspace.zones if zone_blocks_at(z, now_s, altitude_m)
-                and z.polygon.distance(point) < margin_m + 1.0]
-        if not near:
+        blocking = [z for z in airspace.zones if zone_blocks_at(z, now_s, altitude_m)]
+        if not any(z.polygon.distance(point) < margin_m + 1.0 for z in blocking):
             return None
-        inside = [z for z in near if z.polygon.covers(point)]
-        zone = inside[0] if inside else min(near, key=lambda z: z.polygon.distance(point))
-        nearest = zone.polygon.exterior.interpolate(zone.polygon.exterior.project(point))
-        dx, dy = point.x - nearest.x, point.y - nearest.y
-        if inside:
-            dx, dy = -dx, -dy  # from the drone to the edge: outwards
+        blocked = unary_union([z.polygon.buffer(margin_m + 5.0) for z in blocking])
+        # the part of the grown zones the drone is in; its outer edge is the way out to the free air where the path
+        # planner can start (a drone in a hole, air enclosed by zones, is in none: the planner takes it from there)
+        region = next((p for p in getattr(blocked, "geoms", [blocked]) if isinstance(p, Polygon) and p.covers(point)),
+                      None)
+        if region is None:
+            return None
+        exit_point = nearest_points(region.exterior, point)[0]
+        dx, dy = exit_point.x - point.x, exit_point.y - point.y
         length = math.hypot(dx, dy)
-        if length < 1e-6:  # on the edge itself: outwards is away from the zone's centre
-            centre = zone.polygon.centroid
-            dx, dy = nearest.x - centre.x, nearest.y - centre.y
-            length = math.hypot(dx, dy)
-            if length < 1e-6:
-                return None
-        scale = (margin_m + 5.0) / length
-        return nearest.x + dx * scale, nearest.y + dy * scale
+        if length < 1e-6:
+            return exit_point.x, exit_point.y
+        step_m = 1.0  # just past the grown edge: the planner's own check buffers by the margin plus half its clearance
+        return exit_point.x + dx / length * step_m, exit_point.y + dy / length * step_m
+
+
+def _newest(latest: VehicleState | None, decided_on: VehicleState) -> VehicleState:
+    """The newer of two reports of one vehicle with a usable position."""
+    if latest is None or not latest.position_valid or latest.stamp_s < decided_on.stamp_s:
+        return decided_on
+    return latest
 
 
 def _recovery_point(mission: Mission, terrain: ElevationGrid,
                     frame: LocalFrame) -> tuple[tuple[float, float], tuple[float, float] | None, float]:
     """Where a van-launched drone's mission ends (local xy), the LAND point (lat, lon) or None when it returns to
     its launch point, and the ground at home (m above sea level) its altitudes are relative to."""
-    gotos = [(s.latitude_deg, s.longitude_deg, s.ground_above_home_m) for s in mission.steps
-             if s.kind is StepKind.GOTO and s.latitude_deg is not None and s.longitude_deg is not None]
-    if not gotos:
+    first, land_at = carried_drone_ends(mission.steps)
+    if first is None:
         raise PlanningError(f"mission {mission.mission_id} has no waypoint to take its home ground from")
-    latitude_deg, longitude_deg, ground_above_home_m = gotos[0]
+    latitude_deg, longitude_deg, ground_above_home_m = first
     first_xy = frame.to_local(latitude_deg, longitude_deg)
     home_ground_m = terrain.elevation_at(*first_xy) - ground_above_home_m
-    last = mission.steps[-1]
-    if last.kind is StepKind.LAND and last.latitude_deg is not None and last.longitude_deg is not None:
-        land_at = (last.latitude_deg, last.longitude_deg)
+    if land_at is not None:
         return frame.to_local(*land_at), land_at, home_ground_m
     # recovered where it was launched: the first waypoint is the top of the climb above the launch point
     return first_xy, None, home_ground_m

@@ -1,7 +1,8 @@
 """Every vehicle's newest telemetry into the store, once a period: the API and the dashboard read it there.
 
-It also notices a vehicle that has just become locatable (a drone after its GPS fix) and tells
-the planning cycle, so orders placed while the fleet booted are not left for the periodic plan.
+It also notices a vehicle that has just become plannable, connected and located (a drone after its GPS fix,
+or back on its link after a drop or a reboot), and tells the planning cycle, so orders placed while the fleet
+booted or the vehicle was away are not left for the periodic plan (two minutes).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from .adapters.base import VehicleState
+from .adapters.base import LinkStatus, VehicleState
 from .errors import StaleLeader
 from .fleet import Fleet, FleetVehicle
 from .store import fleet as fleet_store
@@ -46,9 +47,12 @@ class TelemetryRecorder:
     async def record_once(self) -> None:
         """One snapshot of the fleet (taken in the event loop: adapters are not thread-safe) into the store."""
         states = [(v, v.state()) for v in self.fleet.vehicles(self.hub_id)]
-        located = {v.vehicle_id for v, state in states if state is not None and state.position_valid}
+        # A drone back on its link keeps its last position: its link going down and up is the change to see (an
+        # order placed as its rebooted simulator came back waited 120 s for the periodic plan in CI).
+        located = {v.vehicle_id for v, state in states
+                   if state is not None and state.position_valid and state.link is LinkStatus.CONNECTED}
         if located - self._located:
-            self._on_vehicle_located()  # a vehicle that could not be planned (no position) now can
+            self._on_vehicle_located()  # a vehicle that could not be planned (no position, no link) now can
         self._located = located
         rows = [(v.vehicle_id, state_json(state, v), state.stamp_s) for v, state in states if state is not None]
         try:

@@ -25,6 +25,8 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from pyproj import Geod
+
 from .adapters.base import Carrier, HomeSetting, StepKind, VehicleKind
 from .errors import AdapterError
 from .fleet import FleetVehicle
@@ -36,8 +38,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RECOVER_ATTEMPTS = 20  # the drone disarms a moment after its mission ends; retry recovery meanwhile
-RECOVER_RETRY_WALL_S = 0.5
+# A vehicle whose mission has ended may still be on its way to the van (an RTL or a recall that ends in the air, a
+# robot's last metres) and a drone disarms a moment after landing: recovery is retried for the time, on the vehicles'
+# clock, it needs to come the distance it stood from the van at its own speed, plus a settling time. (It was 20 tries
+# 0.5 s of wall time apart: 10 s, 200 s of a day at 20x, which left drones still flying back out of service.)
+RECOVER_SETTLE_S = 120.0
+RECOVER_RETRY_S = 5.0
+RECOVER_DETOUR = 1.5  # path over straight distance for a vehicle coming back (a robot on the walkways)
+RECOVER_CHECK_S = 30.0  # how often a van held at a recovery stop looks whether its vehicle is still on the move
+MOVING_M_S = 0.5  # a vehicle reporting this ground speed or more is on the move
+_GEOD = Geod(ellps="WGS84")
 
 
 class VanChoreography:
@@ -188,9 +198,36 @@ class VanChoreography:
             return
         async with self._held(van_vehicle):
             back = task.done()
-            if not back:  # the van is there first: it waits (the plan said so when planned_wait_s > 0)
-                await asyncio.wait({task}, timeout=self.control.clock.wall_s(self.control.config.mission_timeout_s))
+            if not back and not await self._came_back(running, handoff, task):
+                return
             await self._recover(running, handoff, at_launch_stop=False, waited_for_vehicle=not back)
+
+    async def _came_back(self, running: RunningMission, handoff: Handoff, task: asyncio.Task[None]) -> bool:
+        """The van is at the recovery stop first: it waits (the plan said so when planned_wait_s > 0) for the
+        vehicle's trip to end, for the plan's wait plus the margin, or the time the vehicle needs to come from
+        where it is if that is longer (`recovery_hold_s`); past that, for as long as the vehicle is still on the
+        move (its way back from where it then is, again and again: a drone recalled for its battery flies to the
+        van). A vehicle not back and no longer moving (stuck, landed elsewhere, holding, its mission never ending)
+        is left where it is, out of service, and the van drives on with its own parcels: before, it stood there up
+        to the 3 h mission timeout (a 4 h Andorra day: a van with 13 parcels aboard held 2.5 h at one stop)."""
+        clock = self.control.clock
+        vehicle = self.control.fleet.get(handoff.vehicle_id)
+        margin_s = self.control.config.launch_hold_margin_s
+        arrived_s = clock.now()
+        deadline_s = arrived_s + recovery_hold_s(handoff, margin_s, recovery_patience_s(running.vehicle, vehicle))
+        while not task.done():
+            now_s = clock.now()
+            if now_s >= deadline_s:
+                if not _on_the_move(vehicle):
+                    break
+                deadline_s = now_s + recovery_patience_s(running.vehicle, vehicle)
+            await asyncio.wait({task}, timeout=clock.wall_s(min(deadline_s - now_s, RECOVER_CHECK_S)))
+        if task.done():
+            return True
+        why = (f"not back at the recovery stop {clock.now() - arrived_s:.0f} s after the van (planned wait "
+               f"{handoff.planned_wait_s:.0f} s plus {margin_s:.0f} s) and not on its way: the van drives on")
+        await self._left_behind(running, handoff, why)
+        return False
 
     async def _recover(
         self, running: RunningMission, handoff: Handoff, *, at_launch_stop: bool, waited_for_vehicle: bool
@@ -204,14 +241,16 @@ class VanChoreography:
         van = van_vehicle.adapter
         if not isinstance(van, Carrier):
             return
-        for attempt in range(RECOVER_ATTEMPTS):
+        clock = self.control.clock
+        deadline_s = clock.now() + recovery_patience_s(van_vehicle, self.control.fleet.get(handoff.vehicle_id))
+        while True:
             try:
                 await van.recover(handoff.vehicle_id)
             except AdapterError as exc:
-                if attempt == RECOVER_ATTEMPTS - 1:
+                if clock.now() >= deadline_s:
                     await self._left_behind(running, handoff, str(exc))
                     return
-                await asyncio.sleep(RECOVER_RETRY_WALL_S)
+                await clock.sleep(RECOVER_RETRY_S)
             else:
                 logger.info("%s recovered %s at its stop of %s%s", van_vehicle.vehicle_id, handoff.vehicle_id,
                             stop_order_id, " (its trip did not start)" if at_launch_stop else "")
@@ -305,6 +344,32 @@ def launch_hold_s(van_running: RunningMission, handoff: Handoff, margin_s: float
     if after < len(steps) and steps[after].kind is StepKind.WAIT:
         planned_s = float(steps[after].duration_s or 0.0)
     return planned_s + margin_s
+
+
+def recovery_hold_s(handoff: Handoff, margin_s: float, way_back_s: float) -> float:
+    """How long the van may stand at a recovery stop for its vehicle: the plan's wait there plus `margin_s`, or the
+    vehicle's way back from where it is (`recovery_patience_s`) when that is longer."""
+    return max(handoff.planned_wait_s + margin_s, way_back_s)
+
+
+def recovery_patience_s(van: FleetVehicle, vehicle: FleetVehicle) -> float:
+    """How long (clock s) the van keeps trying to take `vehicle` aboard: its way from where it reports itself to the
+    van at its own speed, plus `RECOVER_SETTLE_S` (landing, disarming, the last telemetry)."""
+    here, there = van.state(), vehicle.state()
+    if here is None or there is None or not there.position_valid:
+        return RECOVER_SETTLE_S
+    _, _, away_m = _GEOD.inv(here.longitude_deg, here.latitude_deg, there.longitude_deg, there.latitude_deg)
+    return RECOVER_SETTLE_S + float(away_m) * RECOVER_DETOUR / max(0.5, vehicle.profile.speed_m_s)
+
+
+def _on_the_move(vehicle: FleetVehicle) -> bool:
+    """The vehicle reports itself moving (a drone armed and flying along, a robot driving)."""
+    state = vehicle.state()
+    if state is None or not state.position_valid:
+        return False
+    if vehicle.kind is VehicleKind.DRONE and not state.armed:
+        return False
+    return state.ground_speed_m_s >= MOVING_M_S
 
 
 def _position(vehicle: FleetVehicle) -> tuple[float | None, float | None]:

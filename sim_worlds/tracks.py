@@ -103,6 +103,25 @@ class TrackRecorder:
             return None
         return terrain_clearance_violations(self.positions, self.world.terrain, self.world.frame)
 
+    def clearance_samples(self, episode: ClearanceViolation, *, before_s: float = 30.0,
+                          after_s: float = 10.0) -> list[dict[str, Any]]:
+        """The reports of the episode's drone from `before_s` before it to `after_s` after, each with its height
+        above the model's ground: what an engineer reads to tell a flight path from a column or a landing."""
+        terrain = self.world.terrain
+        if terrain is None:
+            return []
+        samples = [p for p in self.positions if p.vehicle_id == episode.vehicle_id
+                   and episode.start_s - before_s <= p.at_s <= episode.end_s + after_s]
+        rows = []
+        for p in sorted(samples, key=lambda p: p.at_s):
+            x, y = self.world.frame.to_local(p.latitude_deg, p.longitude_deg)
+            ground_m = terrain.elevation_at(x, y) if terrain.covers(x, y) else math.nan
+            rows.append({"at_s": p.at_s, "latitude_deg": p.latitude_deg, "longitude_deg": p.longitude_deg,
+                         "altitude_amsl_m": round(p.altitude_amsl_m, 2),
+                         "height_m": None if math.isnan(ground_m) else round(p.altitude_amsl_m - ground_m, 2),
+                         "ground_speed_m_s": p.ground_speed_m_s, "airborne": p.airborne})
+        return rows
+
     def _check_fence(self, vehicle_id: str, state: VehicleState) -> None:
         keys = {k for k in self._inside if k[0] == vehicle_id}
         if state.relative_altitude_m < 1.0 or not state.position_valid:

@@ -251,6 +251,12 @@ class VehicleAdapter(abc.ABC):
     async def pause(self) -> None:
         """Stop where the vehicle is and hold (drones: BRAKE/LOITER; robots: cancel the goal, keep the mission)."""
 
+    async def fly_to(self, latitude_deg: float, longitude_deg: float, altitude_m: float) -> None:
+        """Leave the mission and fly straight to a point, holding there (drones: GUIDED go-to, `altitude_m` above
+        home): the way out of a no-fly zone while the path home is planned. Vehicles with no such command stop
+        where they are (`pause`)."""
+        await self.pause()
+
     @abc.abstractmethod
     async def resume(self) -> None:
         """Continue the paused mission."""

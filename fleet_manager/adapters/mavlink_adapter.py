@@ -357,6 +357,10 @@ class MavlinkAdapter(VehicleAdapter):
         """Stop and hold where the vehicle is (BRAKE)."""
         await self._flight.pause()
 
+    async def fly_to(self, latitude_deg: float, longitude_deg: float, altitude_m: float) -> None:
+        """Fly straight to a point and hold there (GUIDED, DO_REPOSITION); `altitude_m` above home."""
+        await self._commands.fly_to(latitude_deg, longitude_deg, altitude_m)
+
     async def resume(self) -> None:
         """Continue the mission from where it stopped (AUTO)."""
         await self._flight.resume()

@@ -37,8 +37,10 @@ class MavlinkCommands:
         self._lock = asyncio.Lock()
         self.commanded_mode: int | None = None  # the mode we asked for: any other failsafe mode is the vehicle's
 
-    async def command(self, command: int, *params: float, call: str | None = None) -> int:
-        """Send COMMAND_LONG and wait for its COMMAND_ACK; raises CommandRefused or AdapterTimeout."""
+    async def command(self, command: int, *params: float, call: str | None = None, int_frame: int | None = None) -> int:
+        """Send COMMAND_LONG (COMMAND_INT in `int_frame`: params 5 and 6 latitude and longitude in degrees, sent as
+        degE7 integers, which a float loses to ~0.5 m) and wait for its COMMAND_ACK; raises CommandRefused or
+        AdapterTimeout."""
         session = self._session
         name = enum_name("MAV_CMD", command)
         call = call or f"{name}{tuple(params)}"
@@ -51,11 +53,16 @@ class MavlinkCommands:
                 future: asyncio.Future[Any] = loop.create_future()
                 self._ack_waiters[command] = future
                 sent_wall = time.monotonic()
-                session.link.send(
-                    session.link.mav.command_long_encode(
+                if int_frame is None:
+                    message = session.link.mav.command_long_encode(
                         session.target_sys(), session.target_component, command, min(confirmation, 255), *padded
                     )
-                )
+                else:  # COMMAND_INT has no confirmation field: a retry is the same message again
+                    message = session.link.mav.command_int_encode(
+                        session.target_sys(), session.target_component, int_frame, command, 0, 0, *padded[:4],
+                        round(padded[4] * 1e7), round(padded[5] * 1e7), padded[6],
+                    )
+                session.link.send(message)
                 try:
                     ack = await asyncio.wait_for(future, timeouts.command_ack_wall_s)
                 except TimeoutError:
@@ -107,6 +114,22 @@ class MavlinkCommands:
                 call,
                 f"heartbeat still shows {self._telemetry.mode_name()}",
             )
+        except BaseException:
+            self.commanded_mode = previous
+            raise
+
+    async def fly_to(self, latitude_deg: float, longitude_deg: float, altitude_m: float) -> None:
+        """GUIDED go-to and hold there: MAV_CMD_DO_REPOSITION with MAV_DO_REPOSITION_FLAGS_CHANGE_MODE, altitude
+        relative to home. ArduCopter (`handle_command_int_do_reposition`) sets the GUIDED destination, then
+        switches to GUIDED, at once: no heartbeat wait, the ack says it took the target. GUIDED becomes the mode
+        asked for, so the progress tracker does not read the change as a failsafe."""
+        previous = self.commanded_mode
+        self.commanded_mode = COPTER_MODES["GUIDED"]
+        try:
+            await self.command(mavlink.MAV_CMD_DO_REPOSITION, -1.0, mavlink.MAV_DO_REPOSITION_FLAGS_CHANGE_MODE, 0.0,
+                               math.nan, latitude_deg, longitude_deg, altitude_m,
+                               call=f"fly_to({latitude_deg:.6f}, {longitude_deg:.6f}, {altitude_m:.0f} m)",
+                               int_frame=mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT)
         except BaseException:
             self.commanded_mode = previous
             raise

@@ -18,7 +18,7 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 from mission_planner.errors import FinalMileError
 from sim_worlds.mavsim import modes
 from sim_worlds.mavsim.battery import Battery
-from sim_worlds.mavsim.fence import Fence, FenceVertex, breaches, validate
+from sim_worlds.mavsim.fence import FENCE_TYPE_ALT_MIN, Fence, FenceVertex, breaches, validate
 from sim_worlds.mavsim.guidance import FlightSettings, Nav, NavKind, advance, rtl_nav
 from sim_worlds.mavsim.link import Link
 from sim_worlds.mavsim.mission_executor import MissionExecutor
@@ -801,6 +801,18 @@ class Vehicle:
         # 6 DO_LAND_START/RTL, 7 brake/land.
         mapping = {1: "rtl", 2: "rtl", 3: "smartrtl", 4: "smartrtl", 5: "land", 6: "rtl", 7: "brake"}
         self.failsafe_mode(mapping.get(enable, "rtl"))
+
+    def destination_within_fence(self, x_m: float, y_m: float, alt_m: float) -> bool:
+        """AC_Fence::check_destination_within_fence: with the fence enabled, a GUIDED destination must lie inside
+        the altitude ceiling, the circle and the polygons (the floor is not checked)."""
+        get = self.params.get
+        if get("FENCE_ENABLE") < 1 or not self.home_set:
+            return True
+        found = breaches(
+            self.fence, int(get("FENCE_TYPE")) & ~FENCE_TYPE_ALT_MIN, x_m, y_m, alt_m,
+            radius_m=get("FENCE_RADIUS"), alt_max_m=get("FENCE_ALT_MAX"), alt_min_m=get("FENCE_ALT_MIN"),
+        )
+        return found == 0
 
     def _check_fence(self) -> None:
         get = self.params.get

@@ -175,13 +175,17 @@ def _reposition(vehicle: Vehicle, p: tuple[float, ...], frame: int) -> int:
     latitude, longitude, alt = float(p[4]), float(p[5]), float(p[6])
     if not (math.isfinite(latitude) and math.isfinite(longitude)) or abs(latitude) > 90 or abs(longitude) > 180:
         return DENIED
-    if vehicle.mode != modes.GUIDED:
-        if not int(p[1]) & mavlink.MAV_DO_REPOSITION_FLAGS_CHANGE_MODE:
-            return DENIED
-        if not vehicle.set_mode(modes.GUIDED):
-            return FAILED
+    if vehicle.mode != modes.GUIDED and not int(p[1]) & mavlink.MAV_DO_REPOSITION_FLAGS_CHANGE_MODE:
+        return DENIED
     x_m, y_m = vehicle.home.to_local(latitude, longitude)
     alt_m = _relative_alt(vehicle, alt, frame) if math.isfinite(alt) else vehicle.kin.alt_m
+    # GCS_MAVLINK_Copter::handle_command_int_do_reposition sets the destination before it changes the mode ("we
+    # don't want to change flight mode unless we can also set the target"): ModeGuided::set_destination refuses
+    # one outside the fence (AC_Fence::check_destination_within_fence) -> FAILED, the mode unchanged.
+    if not vehicle.destination_within_fence(x_m, y_m, alt_m):
+        return FAILED
+    if vehicle.mode != modes.GUIDED and not vehicle.set_mode(modes.GUIDED):
+        return FAILED
     if p[0] > 0:
         vehicle.speed_override_m_s = float(p[0])
     return ACCEPTED if vehicle.goto(x_m, y_m, alt_m) else FAILED

@@ -8,7 +8,6 @@ the whole group (TERM, then KILL).
 from __future__ import annotations
 
 import contextlib
-import random
 import socket
 import subprocess
 import sys
@@ -16,32 +15,11 @@ import time
 from collections.abc import Mapping
 from types import TracebackType
 
+from sim_worlds.leases import lease_port_slots
 from sim_worlds.mavsim.runner import SimulatorConfigError
 from sim_worlds.process_group import exit_with_parent, stop_group
 
 _PORT_STRIDE = 10
-
-
-def _free(port: int, kind: int) -> bool:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_base_ports(count: int, *, tries: int = 200) -> tuple[int, int]:
-    """(tcp_base, udp_base): random bases whose ports base+10·i are all free for `count` vehicles."""
-    for _ in range(tries):
-        tcp_base = random.randrange(20000, 60000 - _PORT_STRIDE * count)
-        udp_base = tcp_base + 1  # interleaves with the TCP ports, never the same number
-        ports = [tcp_base + _PORT_STRIDE * i for i in range(count)]
-        if all(_free(p, socket.SOCK_STREAM) for p in ports) and all(
-            _free(p + 1, socket.SOCK_DGRAM) for p in ports
-        ):
-            return tcp_base, udp_base
-    raise SimulatorConfigError(f"no free port range for {count} vehicles after {tries} tries")
 
 
 def free_tcp_port() -> int:
@@ -69,9 +47,14 @@ class MavsimProcess:
         control: bool = False,
         exit_with_parent: bool = False,
     ) -> None:
+        # Ports come from leased slots (sim_worlds.leases): another FinalMile process never draws the same ones,
+        # and no outgoing connection takes one before the simulator binds it.
+        own_ports = base_port is None or udp_base_port is None
+        slots = (count if own_ports else 0) + (1 if control else 0)
+        self._port_leases = lease_port_slots(slots) if slots else []
         if base_port is None or udp_base_port is None:
-            base_port, udp_base_port = free_base_ports(count)
-        self.control_port = free_tcp_port() if control else None
+            base_port, udp_base_port = self._port_leases[0].number, self._port_leases[0].number + 1
+        self.control_port = self._port_leases[-1].number if control else None
         if self.control_port is not None:
             extra_args = (*extra_args, "--control-port", str(self.control_port))
         self.exit_with_parent = exit_with_parent  # the simulator dies with the process that started it
@@ -111,9 +94,10 @@ class MavsimProcess:
                                         preexec_fn=exit_with_parent if self.exit_with_parent else None)
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            returncode = self.process.poll()
+            if returncode is not None:
                 self.stop()
-                raise SimulatorConfigError(f"mavsim exited with code {self.process.returncode}: {self.command}")
+                raise SimulatorConfigError(f"mavsim exited with code {returncode}: {self.command}")
             # Probe the port bound last: the sim-control channel, else the last vehicle's.
             last_port = self.base_port + _PORT_STRIDE * (self.count - 1)
             probe_port = last_port if self.control_port is None else self.control_port
@@ -137,3 +121,6 @@ class MavsimProcess:
         process, self.process = self.process, None
         if process is not None:
             stop_group(process, grace_s=5.0)
+        leases, self._port_leases = self._port_leases, []
+        for lease in leases:
+            lease.release()

@@ -3,6 +3,7 @@ built by the fleet manager's own `build_hub`: the stack of the van-and-drone e2e
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -100,3 +101,13 @@ def van_sortie(stack: VanDroneStack, world: World, plan: Plan, order_ids: list[s
              for o, i in zip(order_ids, stops, strict=True)}
     (sortie,) = stack.services.planner.trips_due(plan, slots, specs, now_s)
     return sortie
+
+
+async def until_flying(drone: VehicleAdapter, task: asyncio.Task[None], timeout_wall_s: float = 200.0) -> None:
+    """Wait until the launched drone is armed and 20 m up (fails when the van's mission ends first, or after
+    `timeout_wall_s` of wall time)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_wall_s
+    while (state := drone.latest_state()) is None or not state.armed or state.relative_altitude_m < 20.0:
+        assert loop.time() < deadline and not task.done(), "the drone never flew"
+        await asyncio.sleep(0.05)

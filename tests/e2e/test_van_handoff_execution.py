@@ -123,6 +123,16 @@ def _plan(world: World, planner, order_ids: list[str], stops: tuple[int, int, in
                  VehicleRoute(carried_id, kind, tuple(carried))), {}, 0.0, True, NOW_S, 0.0)
 
 
+def _store_with_orders(tmp_path: Path, world: World,
+                       side_m: tuple[float, float] = (250.0, 450.0)) -> tuple[Database, tuple[int, int, int, int],
+                                                                             list[str]]:
+    """A migrated store in `tmp_path` holding one order at each of the stops `_stops` picks: (store, stops, ids)."""
+    database = Database(f"sqlite:///{tmp_path / 'fm.db'}")
+    database.migrate()
+    stops = _stops(world, side_m)
+    return database, stops, _create_orders(database, world, stops)
+
+
 def _create_orders(database: Database, world: World, stops: tuple[int, ...]) -> list[str]:
     ids = []
     with database.transaction() as session:
@@ -158,10 +168,7 @@ async def _run_handoff(tmp_path: Path, world: World, clock: Clock, *, carriage: 
                        kind: VehicleKind, profile: VehicleProfile, side_m: tuple[float, float]) -> Run:
     """The van (simulator in this process) carries `carried` through one planned handoff; returns what happened."""
     hub = world.hub
-    database = Database(f"sqlite:///{tmp_path / 'fm.db'}")
-    database.migrate()
-    stops = _stops(world, side_m)
-    order_ids = _create_orders(database, world, stops)
+    database, stops, order_ids = _store_with_orders(tmp_path, world, side_m)
     server = VanFleetServer(build_vans(world, 1, carriage=carriage), clock)
     port = await server.start()
     van = AdapterFactory(frame=world.frame, clock=clock).build("van-1", "van", f"tcp:127.0.0.1:{port}", VAN)

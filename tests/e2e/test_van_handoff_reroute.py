@@ -20,17 +20,15 @@ from test_van_handoff_execution import (
     NOW_S,
     SPEEDUP,
     VAN,
-    _create_orders,
     _distance_m,
     _plan,
-    _stops,
+    _store_with_orders,
 )
 
 from fleet_manager.adapters.base import VehicleKind
 from fleet_manager.sorties import FleetSlot
 from fleet_manager.store import outbox
 from fleet_manager.store import traffic as traffic_store
-from fleet_manager.store.db import Database
 from fleet_manager.traffic import TrafficReport, edge_factors
 from fleet_manager.traffic_reroute import TrafficRerouteConfig, TrafficRerouter
 from fleet_manager.world import World, load_world
@@ -76,10 +74,7 @@ async def test_incident_between_handoff_stops_reroutes_the_van_and_the_drone_is_
     drone back there; every parcel is delivered."""
     world = load_world("helsinki")
     clock = Clock(start_s=NOW_S, speedup=SPEEDUP)
-    database = Database(f"sqlite:///{tmp_path / 'fm.db'}")
-    database.migrate()
-    stops = _stops(world, (250.0, 450.0))
-    order_ids = _create_orders(database, world, stops)
+    database, stops, order_ids = _store_with_orders(tmp_path, world)
     _a, b, c, _d = ((world.addresses[i].x_m, world.addresses[i].y_m) for i in stops)
     rerouting: asyncio.Task[None] | None = None
     async with van_with_drone(world, clock, database, HUB, SPEEDUP) as stack:

@@ -19,12 +19,11 @@ from pathlib import Path
 
 import pytest
 from _van_drone_stack import events_by_type, van_carrying, van_sortie
-from test_van_handoff_execution import DRONE_PARAMS, HUB, NOW_S, SPEEDUP, _create_orders, _plan, _stops
+from test_van_handoff_execution import DRONE_PARAMS, HUB, NOW_S, SPEEDUP, _plan, _store_with_orders
 
 from fleet_manager.adapters.base import VehicleKind
 from fleet_manager.mission_control import MissionConfig
 from fleet_manager.store import orders as order_store
-from fleet_manager.store.db import Database
 from fleet_manager.world import load_world
 from mission_planner.clock import Clock
 from mission_planner.plan import LegKind, Plan, VehicleRoute
@@ -89,10 +88,7 @@ async def test_a_launch_that_does_not_set_out_within_the_hold_is_given_up_and_th
     world = load_world("helsinki")
     hub = world.hub
     clock = Clock(start_s=NOW_S, speedup=SPEEDUP)
-    database = Database(f"sqlite:///{tmp_path / 'fm.db'}")
-    database.migrate()
-    stops = _stops(world, (250.0, 450.0))
-    order_ids = _create_orders(database, world, stops)
+    database, stops, order_ids = _store_with_orders(tmp_path, world)
     margin_s = 20.0
     with MavsimProcess(1, speedup=SPEEDUP, home=(hub.latitude_deg, hub.longitude_deg, 10.0), params=DRONE_PARAMS,
                        control=True, exit_with_parent=True) as drones:

@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 
 import pytest
-from _van_drone_stack import events_by_type, van_carrying, van_sortie
+from _van_drone_stack import events_by_type, until_flying, van_carrying, van_sortie
 from test_van_handoff_execution import DRONE_PARAMS, HUB, NOW_S, _create_orders, _plan
 
 from fleet_manager.adapters.base import VehicleKind
@@ -71,11 +71,7 @@ async def test_a_van_launched_drone_brought_in_early_is_recovered_at_the_recover
             task = await stack.services.missions.start(van_sortie(stack, world, plan, order_ids, stops, clock.now()))
             assert task is not None
             drone = stack.drone
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 200.0
-            while (state := drone.latest_state()) is None or not state.armed or state.relative_altitude_m < 20.0:
-                assert loop.time() < deadline and not task.done(), "the drone never flew"
-                await asyncio.sleep(0.05)
+            await until_flying(drone, task)
             if how == "rtl":
                 await drone.return_home()
             else:

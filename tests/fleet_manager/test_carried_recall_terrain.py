@@ -10,6 +10,8 @@ altitudes still relative to its launch point, as the autopilot flies them.
 from __future__ import annotations
 
 import asyncio
+import math
+import threading
 from types import SimpleNamespace
 from typing import Any
 
@@ -109,9 +111,11 @@ def test_without_a_mission_in_flight_the_recalled_drone_flies_its_rtl() -> None:
     assert adapter.rtl == 1 and adapter.paused == 0 and missions.sent == []
 
 
-def test_a_recall_waits_for_a_plan_in_progress_instead_of_sharing_the_path_planner() -> None:
-    """GEOS prepared geometry is not thread-safe (libgeos/geos#825): a recall's path query runs only while no plan
-    (a worker thread) uses the same path planner; the event loop stays free meanwhile."""
+def test_a_recall_is_planned_and_sent_while_a_plan_is_in_progress() -> None:
+    """A recall never waits for the dispatcher's plan (which holds the fleet planner's path planner for seconds:
+    300-800 s of flight at a simulation's x100, the safety days' violations): it plans with a path planner of its
+    own, in a thread of its own, on geometry of its own (GEOS prepared geometry is not thread-safe,
+    libgeos/geos#825: sharing it crashed a day)."""
     world = load_world("andorra")
     frame = world.frame
     in_flight = Mission("drone-3-1", (MissionStep(StepKind.TAKEOFF, altitude_m=60.0),
@@ -125,12 +129,101 @@ def test_a_recall_waits_for_a_plan_in_progress_instead_of_sharing_the_path_plann
     rerouter = Rerouter(planner=planner, missions=missions, frame=frame)  # type: ignore[arg-type]
 
     async def scenario() -> None:
-        with planner._paths_lock:  # a plan is running
-            recall = asyncio.create_task(rerouter.go_to_recovery(vehicle, state, world.airspace, NOW_S))
-            for _ in range(50):  # the loop keeps turning while the recall waits
-                await asyncio.sleep(0)
-            assert not recall.done() and missions.sent == []
-        await asyncio.wait_for(recall, 60.0)
+        with planner._paths_lock:  # a plan is running, and runs on until the recall is sent
+            await asyncio.wait_for(rerouter.go_to_recovery(vehicle, state, world.airspace, NOW_S), 60.0)
+            assert len(missions.sent) == 1 and missions.sent[0].steps[-1].kind is StepKind.LAND
 
-    asyncio.run(scenario())
-    assert len(missions.sent) == 1 and missions.sent[0].steps[-1].kind is StepKind.LAND
+    try:
+        asyncio.run(scenario())
+    finally:
+        rerouter.paths.close()
+    # planned off the event loop, in one thread, on polygons no other thread holds
+    assert len(rerouter.paths.thread_ids) == 1 and threading.get_ident() not in rerouter.paths.thread_ids
+    own = rerouter.paths._planner
+    assert own is not None and own is not planner._drone_paths
+    world_polygons = {id(z.polygon) for z in world.airspace.zones}
+    assert not world_polygons & {id(z.polygon) for z in own.airspace.zones}
+
+
+@pytest.mark.parametrize("carried_by", ["van-3", None])
+def test_a_drone_recalled_low_after_a_release_climbs_straight_up_before_it_moves_on(carried_by: str | None) -> None:
+    """Recalled just after a drop, the drone hangs a few metres above the door: the new mission climbs straight up
+    to the path's height there first (the top of the path's start column), then follows the ground 30-120 m up;
+    flown from the door to the path's next corner it would move on low down."""
+    world = load_world("andorra")
+    frame, terrain = world.frame, world.terrain
+    launch_ground_m = terrain.elevation_at(*frame.to_local(*LAUNCH))
+    in_flight = Mission("drone-3-1", (MissionStep(StepKind.TAKEOFF, altitude_m=60.0),
+                                      MissionStep(StepKind.GOTO, *LAUNCH, altitude_m=60.0, ground_above_home_m=0.0),
+                                      MissionStep(StepKind.LAND, *RECOVERY)))
+    door_xy = [a + (b - a) * 0.3 for a, b in zip(frame.to_local(*LAUNCH), frame.to_local(*RECOVERY), strict=True)]
+    door = frame.to_wgs84(*door_xy)
+    home = (*LAUNCH, launch_ground_m) if carried_by else (world.hub.latitude_deg, world.hub.longitude_deg,
+                                                          terrain.elevation_at(world.hub.x_m, world.hub.y_m))
+    state = VehicleState("drone-3", VehicleKind.DRONE, NOW_S, *door,
+                         relative_altitude_m=terrain.elevation_at(*door_xy) + 5.0 - home[2], armed=True,
+                         link=LinkStatus.CONNECTED, position_valid=True)
+    vehicle = FleetVehicle(_Adapter(), "hub", DRONE, home[0], home[1], carried_by=carried_by)  # type: ignore[arg-type]
+    missions = _Missions("drone-3", in_flight)
+    rerouter = Rerouter(planner=_planner(world), missions=missions, frame=frame)  # type: ignore[arg-type]
+    try:
+        go = rerouter.go_to_recovery if carried_by else rerouter.go_home
+        asyncio.run(go(vehicle, state, world.airspace, NOW_S))
+    finally:
+        rerouter.paths.close()
+    (mission,) = missions.sent
+    plan = mission_plan(mission, home=home)
+    relative = mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT
+    cruise = [i for i in plan.items[1:] if i.command == mavlink.MAV_CMD_NAV_WAYPOINT and i.frame == relative]
+    first_xy = frame.to_local(cruise[0].x / 1e7, cruise[0].y / 1e7)
+    assert math.dist(first_xy, door_xy) < 1.0, "the first waypoint is not straight above the drone"
+    heights = _heights_along(world, cruise, home[2])
+    assert heights.min() >= 30.0 and heights.max() <= 120.0, (heights.min(), heights.max())
+
+
+def test_a_recalled_drone_holds_where_it_is_while_its_path_is_planned() -> None:
+    """The path starts where the drone is after it stopped: it holds (BRAKE) before the path is planned, not after.
+    It flew on while the path was planned and sent (seconds under load: minutes at a simulation's speed-up) and then
+    flew back from wherever that left it, low down in its next drop's column, to the path's start, climbing as it
+    went: a terrain clearance episode on the short Andorra day (CI, drone-5, 41 s after the end of the day)."""
+    world = load_world("andorra")
+    frame, terrain = world.frame, world.terrain
+    hub = world.hub
+    home_ground_m = terrain.elevation_at(hub.x_m, hub.y_m)
+    asked = (hub.x_m + 900.0, hub.y_m + 300.0)  # where the monitor saw it: cruising
+    held = (asked[0] + 12.0, asked[1] + 4.0)  # where it stopped (BRAKE decelerates over a few metres)
+    calls: list[str] = []
+
+    def state_at(xy: tuple[float, float]) -> VehicleState:
+        return VehicleState("drone-5", VehicleKind.DRONE, NOW_S, *frame.to_wgs84(*xy),
+                            relative_altitude_m=terrain.elevation_at(*xy) + 60.0 - home_ground_m, armed=True)
+
+    class Holding(_Adapter):
+        vehicle_id = "drone-5"
+        position = asked
+
+        async def pause(self) -> None:
+            calls.append("hold")
+            self.position = held
+
+        def latest_state(self) -> VehicleState:
+            return state_at(self.position)
+
+    class Recording(_Missions):
+        async def replace_mission(self, vehicle: Any, mission: Mission) -> None:
+            calls.append("mission")
+            await super().replace_mission(vehicle, mission)
+
+    vehicle = FleetVehicle(Holding(), "hub", DRONE, hub.latitude_deg, hub.longitude_deg)  # type: ignore[arg-type]
+    missions = Recording("drone-5", Mission("drone-5-1", (MissionStep(StepKind.TAKEOFF, altitude_m=60.0),)))
+    rerouter = Rerouter(planner=_planner(world), missions=missions, frame=frame)  # type: ignore[arg-type]
+    try:
+        asyncio.run(rerouter.recall(vehicle, world.airspace, NOW_S))
+    finally:
+        rerouter.paths.close()
+    assert calls == ["hold", "mission"]
+    (mission,) = missions.sent
+    first = next(s for s in mission.steps if s.kind is StepKind.GOTO)
+    assert first.latitude_deg is not None and first.longitude_deg is not None
+    assert math.dist(frame.to_local(first.latitude_deg, first.longitude_deg), held) < 1.0
+    assert mission.steps[-1].kind is StepKind.RETURN

@@ -54,6 +54,7 @@ class FakeVehicle(VehicleAdapter):
                                   battery_remaining_wh=500.0, link=LinkStatus.CONNECTED)
         self.missions: list[Mission] = []
         self.commands: list[str] = []
+        self.fly_targets: list[tuple[float, float, float]] = []  # fly_to's (lat, lon, altitude above home)
         self.fail_before_delivery = False
         self.silent = False  # never reports again (lost link)
         self._events: list[asyncio.Queue[MissionEvent | None]] = []
@@ -113,6 +114,10 @@ class FakeVehicle(VehicleAdapter):
 
     async def pause(self) -> None:
         self.commands.append("pause")
+
+    async def fly_to(self, latitude_deg: float, longitude_deg: float, altitude_m: float) -> None:
+        self.commands.append("fly_to")
+        self.fly_targets.append((latitude_deg, longitude_deg, altitude_m))
 
     async def resume(self) -> None:
         self.commands.append("resume")

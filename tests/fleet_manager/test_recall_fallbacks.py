@@ -60,13 +60,14 @@ class _Adapter:
 
     def __init__(self, state: VehicleState | None = None) -> None:
         self.rtl = 0
+        self.holds = 0
         self.state = state
 
     async def return_home(self) -> None:
         self.rtl += 1
 
     async def pause(self) -> None:
-        raise AssertionError("a recalled drone does not hold")
+        self.holds += 1  # while its path is planned (a holding drone is then always sent on: mission or RTL)
 
     def latest_state(self) -> VehicleState | None:
         return self.state
@@ -92,7 +93,7 @@ def _recall(refusals: int) -> tuple[Any, _Adapter, _Missions]:
 
 def test_a_refused_recall_mission_is_sent_again_and_flies_home_following_the_ground() -> None:
     world, adapter, missions = _recall(refusals=2)
-    assert adapter.rtl == 0 and missions.tries == 3
+    assert adapter.rtl == 0 and missions.tries == 3 and adapter.holds == 1
     (mission,) = missions.sent
     assert mission.steps[-1].kind in (StepKind.RETURN, StepKind.LAND)
     hub_ground_m = world.terrain.elevation_at(*world.frame.to_local(world.hub.latitude_deg, world.hub.longitude_deg))
@@ -105,7 +106,7 @@ def test_a_refused_recall_mission_is_sent_again_and_flies_home_following_the_gro
 
 def test_a_recall_refused_on_every_try_ends_in_the_rtl() -> None:
     _world, adapter, missions = _recall(refusals=10)
-    assert missions.tries == 3 and missions.sent == [] and adapter.rtl == 1
+    assert missions.tries == 3 and missions.sent == [] and adapter.rtl == 1 and adapter.holds == 1
 
 
 def test_a_disarmed_drone_is_not_recalled() -> None:

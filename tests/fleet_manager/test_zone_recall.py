@@ -54,23 +54,32 @@ class SlowStartDrone(FakeVehicle):
         asyncio.get_running_loop().call_soon(self._fly, mission)
 
 
+def _zone_on_the_way(setup, world, drone: SlowStartDrone, reference: str, *, at: float,  # type: ignore[no-untyped-def]  # noqa: F811
+                     radius_share: float) -> tuple[str, LineString]:
+    """An order, and a pop-up zone `at` (a share of the way) on the line from the hub to it, published while the
+    drone's mission starts (after the start's zone check, before the drone flies): (order id, that line)."""
+    database, _hub, _fake, _recipients, clock = setup
+    order_id = _create(database, world, reference)
+    order = _order(database, order_id)
+    target = world.frame.to_local(order.destination.latitude_deg, order.destination.longitude_deg)
+    line = LineString([(world.hub.x_m, world.hub.y_m), target])
+    centre = line.interpolate(at, normalized=True)
+
+    def publish() -> None:
+        with database.transaction() as session:
+            zone_store.create_zone(session, hub_id=HUB, feature=_circle_feature(
+                world.frame, "pop-up", centre.x, centre.y, min(120.0, line.length * radius_share)), frame=world.frame,
+                actor="operator", at_s=clock.now())
+
+    drone.during_start.append(publish)
+    return order_id, line
+
+
 async def test_a_zone_published_while_the_mission_starts_gets_the_drone_rerouted(setup, world) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     database, hub, fake, _recipients, clock = setup
     drone = SlowStartDrone(fake)
     hub.missions.fleet.get("drone-1").adapter = drone
-    order_id = _create(database, world, "ref-slow-start")
-    order = _order(database, order_id)
-    target = world.frame.to_local(order.destination.latitude_deg, order.destination.longitude_deg)
-    line = LineString([(world.hub.x_m, world.hub.y_m), target])
-    middle = line.interpolate(0.5, normalized=True)
-
-    def publish() -> None:  # after the start's zone check, before the drone flies
-        with database.transaction() as session:
-            zone_store.create_zone(session, hub_id=HUB, feature=_circle_feature(
-                world.frame, "pop-up", middle.x, middle.y, min(120.0, line.length / 4)), frame=world.frame,
-                actor="operator", at_s=clock.now())
-
-    drone.during_start.append(publish)
+    order_id, _line = _zone_on_the_way(setup, world, drone, "ref-slow-start", at=0.5, radius_share=1 / 4)
     await hub.dispatcher.start()
     await hub.dispatcher.cycle()
     await _settle(hub)
@@ -82,6 +91,44 @@ async def test_a_zone_published_while_the_mission_starts_gets_the_drone_rerouted
     assert mission_conflicts(current, world.frame, home, home, drone.replaced[0].steps, 60.0, clock.now()) == []
     assert _order(database, order_id).status is OrderStatus.DELIVERED
     assert drone.commands == ["pause"], "it holds while the way around is planned, then flies it: no RTL"
+
+
+class SlowHoldDrone(SlowStartDrone):
+    """Its hold (BRAKE) is answered only after it flew on to `flown_to` (its radio out for a while: seed 19055 of
+    the safety days, 3 s of wall time at x100, 318 s of flight)."""
+
+    flown_to: tuple[float, float] = (0.0, 0.0)
+
+    async def pause(self) -> None:
+        await super().pause()
+        self.state = dataclasses.replace(self.state, latitude_deg=self.flown_to[0], longitude_deg=self.flown_to[1])
+
+
+async def test_a_reroute_starts_where_the_drone_holds_not_where_it_was_when_the_zone_came(setup, world) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """Found by the safety days (seed 19055): the hold before a re-route came back only after the drone had flown
+    on for minutes; the way around was planned from where it had been (by the hub) and began with a GOTO there,
+    so the drone flew back in a straight line, through the rail yard. The way around starts where it holds."""
+    database, hub, fake, _recipients, clock = setup
+    drone = SlowHoldDrone(fake)
+    hub.missions.fleet.get("drone-1").adapter = drone
+    order_id, line = _zone_on_the_way(setup, world, drone, "ref-slow-hold", at=0.35, radius_share=1 / 5)
+    # it held most of the way to the drop, past the zone that appeared on its line (nearer the hub)
+    held = line.interpolate(0.8, normalized=True)
+    drone.flown_to = world.frame.to_wgs84(held.x, held.y)
+    await hub.dispatcher.start()
+    await hub.dispatcher.cycle()
+    await _settle(hub)
+    assert len(drone.replaced) == 1, "the drone must be re-routed once it flies"
+    assert drone.commands[0] == "pause"
+    current = await hub.airspace.refresh()
+    home = (world.hub.latitude_deg, world.hub.longitude_deg)
+    first = drone.replaced[0].steps[0]
+    assert first.latitude_deg is not None and first.longitude_deg is not None
+    assert Point(world.frame.to_local(first.latitude_deg, first.longitude_deg)).distance(held) < 1.0, \
+        "the way around starts where the drone holds"
+    assert mission_conflicts(current, world.frame, drone.flown_to, home, drone.replaced[0].steps, 60.0,
+                             clock.now()) == []
+    assert _order(database, order_id).status is OrderStatus.DELIVERED
 
 
 async def test_a_drone_inside_a_zone_leaves_the_shortest_way_and_flies_home_around_every_zone(setup, world) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
@@ -101,10 +148,14 @@ async def test_a_drone_inside_a_zone_leaves_the_shortest_way_and_flies_home_arou
                                       relative_altitude_m=60.0, armed=True)
     vehicle = hub.missions.fleet.get("drone-1")
     await hub.rerouter.recall(vehicle, airspace, clock.now())
-    assert drone.commands == [], "not an RTL: its straight line home crosses a zone"
+    # not an RTL (its straight line home crosses a zone): it stops (as every recalled drone does, see
+    # test_carried_recall_terrain), then at once towards the way out, before the path home is planned and uploaded
+    # (getting no deeper meanwhile), then the path home from there
+    assert drone.commands == ["pause", "fly_to"]
     (mission,) = drone.missions
     out = mission.steps[0]
     assert out.kind is StepKind.GOTO and out.latitude_deg is not None and out.longitude_deg is not None
+    assert drone.fly_targets == [(out.latitude_deg, out.longitude_deg, out.altitude_m)]
     out_xy = frame.to_local(out.latitude_deg, out.longitude_deg)
     margin_m = hub.rerouter.safety_margin_m
     assert inside.polygon.distance(Point(out_xy)) >= margin_m

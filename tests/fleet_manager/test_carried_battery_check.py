@@ -1,0 +1,81 @@
+"""The battery check of a van-launched drone counts the flight to where its mission ends, beside the van.
+
+On a 4 h Andorra handoff day, 4 of 10 van-launched drones were recalled for their battery ("500 Wh left, 394 Wh
+needed to finish plus 125 Wh reserve") right after launch or right after their drop, with a full or ample pack:
+the check added a flight from the mission's end to the drone's fleet home, the hub, kilometres down the valley,
+where a van-launched drone never flies. The recalled trips delivered nothing, and one recall ended with the van
+standing at its recovery stop for the rest of the day.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+
+from test_dispatcher import setup, world  # noqa: F401  (fixtures)
+
+from fleet_manager.adapters.base import Mission, MissionStep, StepKind
+
+OUT_M = 4_000.0  # the drone works this far east of the hub, with its van
+
+
+def _flying(hub, drone, place, mission: Mission, east_m: float):  # type: ignore[no-untyped-def]
+    """(monitor, drone-1, its state): flying 60 m up `east_m` east of the hub of world `place`, running `mission`."""
+    hub.missions.running["drone-1"] = SimpleNamespace(mission=mission, order_ids=[], resolved=set())
+    here = place.frame.to_wgs84(place.hub.x_m + east_m, place.hub.y_m)
+    flying = dataclasses.replace(drone.state, latitude_deg=here[0], longitude_deg=here[1], relative_altitude_m=60.0,
+                                 armed=True)
+    return hub.monitor, hub.missions.fleet.get("drone-1"), flying
+
+
+async def test_a_van_launched_drone_is_not_recalled_for_a_flight_to_the_hub_it_will_not_fly(setup, world) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    _database, hub, drone, _recipients, _clock = setup
+    van_stop = world.frame.to_wgs84(world.hub.x_m + OUT_M + 300.0, world.hub.y_m)
+    # after its drop: on its way to land beside the van 300 m on, its pack well above that and the reserve,
+    # far below a flight of 4 km back to the hub
+    mission = Mission("m-carried", (
+        MissionStep(StepKind.GOTO, *van_stop, altitude_m=60.0),
+        MissionStep(StepKind.LAND, *van_stop)))
+    monitor, vehicle, flying = _flying(hub, drone, world, mission, OUT_M)
+    model = monitor._energy_model(vehicle)
+    reserve_wh = vehicle.profile.battery_wh * vehicle.profile.reserve_pct / 100.0
+    margin_wh = monitor.config.battery_margin_wh + model.power_w(0.0, model.max_airspeed_m_s) * \
+        monitor.config.period_wall_s * monitor.clock.speedup / 3600.0
+    vehicle.carried_by = "van-1"
+    to_van_wh = monitor._energy_to_finish_wh(vehicle, flying, model)
+    vehicle.carried_by = None
+    to_hub_wh = monitor._energy_to_finish_wh(vehicle, flying, model)
+    assert to_hub_wh > to_van_wh + 20.0  # the hub is kilometres further than the van
+    left_wh = to_van_wh + reserve_wh + margin_wh + 10.0
+    assert left_wh < to_hub_wh + reserve_wh  # a drone of the hub would have to come in now
+    drone.state = dataclasses.replace(flying, battery_remaining_wh=left_wh)
+
+    vehicle.carried_by = "van-1"
+    monitor._check_battery(vehicle, drone.state)
+    assert not [a for a in monitor.alerts if a.kind == "low_battery"], [a.message for a in monitor.alerts]
+
+    # the same drone flying from the hub, with the same charge, must come home now: the check still bites
+    vehicle.carried_by = None
+    monitor._check_battery(vehicle, drone.state)
+    assert [a.kind for a in monitor.alerts] == ["low_battery"]
+
+
+async def test_a_van_launched_drone_recovered_where_it_was_launched_counts_its_rtl_to_the_launch_point(  # type: ignore[no-untyped-def]
+        setup, world) -> None:  # noqa: F811
+    """Recovered at its launch stop, the mission ends with a RETURN (the RTL to its launch point, the top of its
+    first climb): that flight is counted, the hub is not."""
+    _database, hub, drone, _recipients, _clock = setup
+    launch = world.frame.to_wgs84(world.hub.x_m + OUT_M, world.hub.y_m)
+    mission = Mission("m-same-stop", (
+        MissionStep(StepKind.TAKEOFF, altitude_m=60.0),
+        MissionStep(StepKind.GOTO, *launch, altitude_m=60.0),
+        MissionStep(StepKind.RETURN)))
+    monitor, vehicle, flying = _flying(hub, drone, world, mission, OUT_M + 900.0)
+    model = monitor._energy_model(vehicle)
+    vehicle.carried_by = "van-1"
+    route = monitor.remaining_route(vehicle, flying)
+    assert route is not None
+    end_x, end_y = route.coords[-1]
+    assert abs(end_x - (world.hub.x_m + OUT_M)) < 1.0 and abs(end_y - world.hub.y_m) < 1.0
+    assert route.length > 850.0  # the way back to the launch point is counted
+    assert monitor._energy_to_finish_wh(vehicle, flying, model) > 0.0
