@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 _ANSWER_DELAY_S = 180.0  # recipients answer a failed attempt a few minutes later
 _RESCHEDULE_AFTER_S = 3600.0
 _RESCHEDULE_WINDOW_S = 7200.0
+# An order create carries its reference as Idempotency-Key, so the backend may send it again: a loaded API that
+# times out or answers 5xx must not change the day's demand (the three fleets of a comparison get the same orders).
+ORDER_POST_ATTEMPTS = 5
 
 
 def _special_fields(order: DemandOrder, scenario: Scenario) -> dict[str, Any]:
@@ -83,6 +86,15 @@ def verify_signature(body: bytes, headers: dict[str, str], secret: str) -> bool:
     return True
 
 
+def _retry_after_s(response: httpx.Response) -> float | None:
+    """The answer's Retry-After in seconds (the delta form; an HTTP date is ignored), capped at a minute."""
+    value = response.headers.get("Retry-After", "")
+    try:
+        return min(max(float(value), 0.0), 60.0)
+    except ValueError:
+        return None
+
+
 def _iso(epoch_s: float) -> str:
     return dt.datetime.fromtimestamp(epoch_s, dt.UTC).isoformat()
 
@@ -100,6 +112,7 @@ class BackendStats:
     answers_sent: int = 0
     zones_published: int = 0
     api_errors: list[str] = field(default_factory=list)
+    api_retries: int = 0  # requests sent again after a transport error, 429 or 5xx (the order create only)
     event_types: Counter[str] = field(default_factory=Counter)
     status_by_order: dict[str, str] = field(default_factory=dict)
     history: dict[str, list[tuple[float, str]]] = field(default_factory=dict)  # order_id -> [(at_s, status)]
@@ -240,12 +253,15 @@ class BackendSim:
         self.stats.answers_sent += 1
 
     # ----- the sending side ------------------------------------------------------------------------
-    async def run(self) -> None:
-        """Send every order at its release time, customs clearances after their delays, and the zones."""
+    async def run(self, until_epoch_s: float | None = None) -> None:
+        """Send every order at its release time (those released by `until_epoch_s`), customs clearances after their
+        delays, and the zones; returns when the last order is sent."""
         start_s = self.scenario.start_epoch_s
         for event in self.scenario.zone_events:
             self._spawn(self._zone(event, self.scenario.epoch_at(event.appears_at)), f"zone-{event.zone_id}")
         for order in self.orders:
+            if until_epoch_s is not None and start_s + order.release_s > until_epoch_s:
+                break  # sorted by release time: the rest is after the day
             await self._sleep_until(start_s + order.release_s)
             await self._create(order)
 
@@ -276,7 +292,8 @@ class BackendSim:
         body.update(_special_fields(order, self.scenario))
         if order.address_text is not None:
             del body["destination"]  # the backend only has what the recipient typed
-        response = await self._post(self._backend, "/v1/orders", body, {"Idempotency-Key": order.reference})
+        response = await self._post(self._backend, "/v1/orders", body, {"Idempotency-Key": order.reference},
+                                    attempts=ORDER_POST_ATTEMPTS)
         if response is None:
             return
         order_id = str(response["order_id"])
@@ -335,20 +352,37 @@ class BackendSim:
             self.stats.api_errors.append(f"DELETE zone {event.zone_id}: {response.status_code} {response.text[:200]}")
 
     async def _post(
-        self, client: httpx.AsyncClient, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
+        self, client: httpx.AsyncClient, path: str, body: dict[str, Any], headers: dict[str, str] | None = None,
+        *, attempts: int = 1,
     ) -> dict[str, Any] | None:
-        try:
-            response = await client.post(path, json=body, headers=headers or {})
-        except httpx.HTTPError as exc:
-            self.stats.api_errors.append(f"POST {path}: {exc}")
-            logger.error("backend: POST %s failed: %s", path, exc)
-            return None
-        if response.status_code >= 400:
-            self.stats.api_errors.append(f"POST {path}: {response.status_code} {response.text[:300]}")
-            logger.error("backend: POST %s -> %s %s", path, response.status_code, response.text[:300])
-            return None
-        result: dict[str, Any] = response.json() if response.content else {}
-        return result
+        """POST and return the JSON answer, or None (logged, counted in `api_errors`) when it fails.
+
+        With `attempts` > 1 (only for requests the API de-duplicates: an `Idempotency-Key`), a transport error, a
+        429 or a 5xx is tried again after a back-off, as a real backend's client does; a 4xx other than 429 is final.
+        """
+        for attempt in range(1, attempts + 1):
+            status, retry_after_s = None, None
+            try:
+                response = await client.post(path, json=body, headers=headers or {})
+            except httpx.HTTPError as exc:
+                failure = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code < 400:
+                    result: dict[str, Any] = response.json() if response.content else {}
+                    return result
+                status, retry_after_s = response.status_code, _retry_after_s(response)
+                failure = f"{status} {response.text[:300]}"
+            refused = status is not None and status < 500 and status != 429  # sending this body again cannot help
+            if attempt >= attempts or refused:
+                self.stats.api_errors.append(f"POST {path}: {failure}")
+                logger.error("backend: POST %s failed (attempt %d of %d): %s", path, attempt, attempts, failure)
+                return None
+            self.stats.api_retries += 1
+            logger.warning("backend: POST %s failed (attempt %d of %d), trying again: %s", path, attempt, attempts,
+                           failure)
+            # wall time: what is slow here is the API process, not the simulated day
+            await asyncio.sleep(retry_after_s if retry_after_s is not None else min(2.0**attempt, 15.0))
+        return None
 
     def _spawn(self, coroutine: Any, name: str) -> None:
         task = asyncio.create_task(coroutine, name=name)

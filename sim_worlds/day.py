@@ -45,6 +45,7 @@ from .tracks import Track, TrackRecorder
 from .traffic_sim import day_traffic
 
 logger = logging.getLogger(__name__)
+FEEDER_DRAIN_WALL_S = 60.0  # how long a finished day waits for the backend to send orders it released late
 
 
 class SimRunError(FinalMileError):
@@ -72,6 +73,9 @@ class RunOptions:
     # (through a relay that drops links), and tasks that follow the running day (cancelled at its end).
     drone_links: Callable[[list[str]], list[str]] | None = None
     observers: Callable[[DayHandles], list[Coroutine[Any, Any, None]]] | None = None
+    # The longest a due van trip waits at the hub for more parcels (FINALMILE_VAN_HOLD_MAX_S); None: the setting's
+    # own value. Short days that judge flights set 0: a 30-minute hold fills most of a 40-minute day.
+    van_hold_max_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,7 @@ class RunResult:
     tracks: dict[str, Track]
     geofence_violations: list[tuple[float, str, str]]
     terrain_clearance: list[Any] | None  # ClearanceViolation episodes; None in worlds without terrain
+    clearance_samples: list[list[dict[str, Any]]]  # per episode, its drone's reports around it (see TrackRecorder)
     alerts: list[Any]
     backend_stats: Any
     skipped: list[str]
@@ -264,6 +269,8 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
             van_spare_packs=SPARE_PACKS,  # the simulated vans' charged packs: the planner counts on what they carry
             mqtt_url=f"mqtt://127.0.0.1:{mqtt_port}" if mqtt_port is not None else None, mqtt_topic_prefix=MQTT_PREFIX,
         )
+        if options.van_hold_max_s is not None:
+            settings = settings.model_copy(update={"van_hold_max_s": options.van_hold_max_s})
         try:
             runtime = await Runtime.start(settings, fleet_file, clock=clock)
         except BaseException:
@@ -302,11 +309,13 @@ async def run_day(scenario: Scenario, options: RunOptions) -> RunResult:
             alerts = hub.monitor.alerts
         finally:
             await runtime.close()
+    episodes = recorder.terrain_clearance()
     return RunResult(
         run_dir=run_dir, scenario=scenario, world=world, drone_backend=options.drones_backend,
         database_url=database_url, started_wall_s=started_wall, wall_s=time.monotonic() - started_wall,
         tracks=recorder.tracks, geofence_violations=recorder.violations,
-        terrain_clearance=recorder.terrain_clearance(), alerts=alerts,
+        terrain_clearance=episodes, clearance_samples=[recorder.clearance_samples(e) for e in episodes or []],
+        alerts=alerts,
         backend_stats=backend.stats, skipped=skipped, webhook_counts=webhook_counts,
     )
 
@@ -325,8 +334,9 @@ async def _run_the_day(
     backend.use_api(api_url)
     if options.on_url:
         options.on_url(f"{api_url}/#key={keys['operator']}")  # a fragment: never sent to the server
-    feeder = asyncio.create_task(backend.run(), name="backend-feeder")
     end_s = scenario.start_epoch_s + scenario.duration_s
+    feeder = asyncio.create_task(backend.run(until_epoch_s=end_s), name="backend-feeder")
+    day_over = False
     try:
         while clock.now() < end_s:
             if server_task.done():
@@ -343,7 +353,16 @@ async def _run_the_day(
                 }
                 options.progress(clock.now() - scenario.start_epoch_s, scenario.duration_s, counters)
             await asyncio.sleep(0.25)
+        day_over = True
     finally:
+        if day_over and not feeder.done():
+            # Orders released before the end that a loaded API has not taken yet are still the day's demand (the
+            # fleets of a comparison must get the same orders): they are sent, late, before the day is closed.
+            with contextlib.suppress(asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(asyncio.shield(feeder), FEEDER_DRAIN_WALL_S)
+            if not feeder.done():
+                logger.error("the backend had not sent every order of the day %.0f s after its end",
+                             FEEDER_DRAIN_WALL_S)
         feeder.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await feeder

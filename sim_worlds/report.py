@@ -149,6 +149,7 @@ def compute_kpis(result: RunResult) -> dict[str, Any]:
         **fleet_use(result.run_dir, result.database_url, scenario.hub_id),
         "skipped": result.skipped,
         "backend_api_errors": len(result.backend_stats.api_errors),
+        "backend_api_retries": result.backend_stats.api_retries,
         **cold_chain_kpis(result.database_url, scenario.hub_id, orders, events),
         **typed_address_kpis(result.backend_stats.address_outcomes, result.backend_stats.reviews_decided),
     }
@@ -228,7 +229,8 @@ def write_report(result: RunResult, kpis: dict[str, Any]) -> Path:
     run_dir = result.run_dir
     (run_dir / "kpis.json").write_text(json.dumps(kpis, indent=2, sort_keys=True))
     if result.terrain_clearance is not None:  # each episode (vehicle, kind, times, worst height and where)
-        episodes = [{**dataclasses.asdict(e), "kind": str(e.kind)} for e in result.terrain_clearance]
+        episodes = [{**dataclasses.asdict(e), "kind": str(e.kind), "samples": samples}
+                    for e, samples in zip(result.terrain_clearance, result.clearance_samples, strict=True)]
         (run_dir / "terrain_clearance.json").write_text(json.dumps(episodes, indent=1))
     orders, events = _order_history(result.database_url, result.scenario.hub_id)
     created = [o.created_at_s for o in orders]
