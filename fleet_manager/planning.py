@@ -308,9 +308,11 @@ class FleetPlanner:
         state = slot.state
         if state is None:
             return None
+        charge_wh = _charge_wh(slot)
+        if kind is VehicleKind.VAN:  # charges at the hub for hours: its next trip must fit the charge it has
+            common["range_m"] = _van_range_m(profile, charge_wh)
         if (start := van_staging.staged_van_start(vehicle, state, self.frame)) is not None:  # to the hub to load first
             return VehicleSpec(vehicle.vehicle_id, kind, **start, **common)  # type: ignore[arg-type]
-        charge_wh = _charge_wh(slot)
         battery_wh = None
         if vehicle.kind is not VehicleKind.VAN and charge_wh is not None:
             battery_wh = max(0.0, min(charge_wh, profile.battery_wh))
@@ -572,6 +574,14 @@ class FleetPlanner:
         eta = {o: leg.arrival_s + shift_s for leg in legs if leg.kind is LegKind.DROPOFF for o in leg.order_ids}
         return Sortie(vehicle.vehicle_id, _MODES[vehicle.kind], mission, trip_order_ids(legs), eta,
                       sum(leg.energy_wh for leg in legs), legs[-1].end_s + shift_s)
+
+
+def _van_range_m(profile: VehicleProfile, charge_wh: float | None) -> float | None:
+    """How far a van's charge above its reserve takes it (None: charge or consumption unknown, not limited)."""
+    if charge_wh is None or profile.energy_wh_per_km <= 0:
+        return None
+    spare_wh = charge_wh - profile.reserve_pct / 100.0 * profile.battery_wh
+    return max(0.0, spare_wh) / profile.energy_wh_per_km * 1000.0
 
 
 def _charge_wh(slot: FleetSlot) -> float | None:

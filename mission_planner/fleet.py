@@ -13,9 +13,10 @@ the handoff planner (`mission_planner.van_handoff`) after the core solve; ``hand
 says which handoffs the caller can execute (recovery at the launch stop only, launches at the hub).
 
 What the planner honours besides places and windows: each vehicle's present charge
-(``VehicleSpec.battery_wh``: its first trip must fit it, later trips start on a swapped battery),
-per-order vehicle exclusions (``OrderSpec.avoid_vehicle_ids``), and the speeds of the vehicle
-profiles (`DEFAULT_PROFILES` unless the travel models say otherwise).
+(``VehicleSpec.battery_wh``: its first trip must fit it, later trips start on a swapped battery; a van's
+``VehicleSpec.range_m``: its trip must fit the charge it has), per-order vehicle exclusions
+(``OrderSpec.avoid_vehicle_ids``), and the speeds of the vehicle profiles (`DEFAULT_PROFILES` unless the
+travel models say otherwise).
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ class VehicleSpec:
     capacity_parcels: int | None = None
     cold_chain: bool | None = None  # has an insulated box; None = the kind's default profile
     ride_shock_g: float | None = None  # shock its ride puts on a parcel; None = the kind's default profile
+    range_m: float | None = None  # how far its charge takes it before it must recharge (vans); None = not limited
 
 
 @dataclass(frozen=True)
@@ -233,6 +235,7 @@ def build_model(
             start_xy_m=(x_m, y_m) if away else None,
             cold_chain=defaults.cold_chain if spec.cold_chain is None else spec.cold_chain,
             ride_shock_g=defaults.ride_shock_g if spec.ride_shock_g is None else spec.ride_shock_g,
+            range_m=math.inf if spec.range_m is None else spec.range_m,
         )
     lockers = travel.locker_sites()
     for order in orders:

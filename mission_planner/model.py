@@ -125,6 +125,9 @@ class Vehicle:
     start_y_m: float | None = None
     cold_chain: bool = True  # has an insulated box (cold-chain parcels need one)
     ride_shock_g: float = 0.0  # peak shock its ride and hand-over put on a parcel (fragile parcels set a limit)
+    # How far it may travel in this plan, all trips counted, before it must recharge (a van's present charge above
+    # its reserve: it charges at the hub for hours, not in a swap); inf = not limited.
+    range_m: float = math.inf
 
     @property
     def max_size(self) -> SizeClass:
@@ -337,6 +340,7 @@ class Model:
         start_xy_m: tuple[float, float] | None = None,
         cold_chain: bool = True,
         ride_shock_g: float = 0.0,
+        range_m: float = math.inf,
     ) -> Vehicle:
         """Add a vehicle and return it. Drones and robots carry `capacity_parcels` per trip (default 1)."""
         if not vehicle_id:
@@ -381,6 +385,7 @@ class Model:
             start_y_m=None if start_xy_m is None else float(start_xy_m[1]),
             cold_chain=bool(cold_chain),
             ride_shock_g=_check_number("ride_shock_g", ride_shock_g),
+            range_m=_check_number("range_m", range_m, allow_inf=True),
         )
         self.vehicles.append(vehicle)
         return vehicle

@@ -16,6 +16,8 @@ Encoding (one PyVRP client per delivery target):
   first trip must fit the present charge, later ones a full battery. A vehicle whose charge
   covers no trip at all starts with a swap instead (a full battery one depot reload later: a
   CHARGE leg opens its route), as PyVRP's search does not open a route with an empty trip;
+- a van charges at the hub for hours, not in a swap: its present charge above its reserve is a
+  distance (`Vehicle.range_m`), PyVRP's ``max_distance`` for its vehicle type (one trip per route);
 - per-order vehicle exclusions (`Order.avoid_vehicle_ids`, and vehicles its handling class rules
   out: no insulated box for a cold-chain parcel, too rough a ride for a fragile one): one ``avoid``
   dimension per excluded vehicle, 1 on the orders that exclude it, capacity 0 for that vehicle (its
@@ -50,6 +52,7 @@ __all__ = ["MaxIterations", "MaxRuntime", "Result", "encode", "solve"]
 HORIZON_S = 14 * 86400
 _UNREACHABLE = 10_000_000  # metres / seconds standing in for "no path" in PyVRP's integer matrices
 _BIG_CAPACITY = 1_000_000_000
+_UNLIMITED = int(np.iinfo(np.int64).max)  # PyVRP's "no limit" for a vehicle type's distance
 _ENERGY_UNITS_PER_WH = 1  # energy dimensions count Wh (small numbers: excess load is priced per unit)
 _KINDS = (VehicleKind.DRONE, VehicleKind.ROBOT, VehicleKind.VAN)
 
@@ -72,6 +75,7 @@ class _TypeKey:
     end_s: float
     costs: tuple[int, int, int]
     energy: tuple[tuple[int, int], ...] = ()  # per energy dimension: (capacity, initial load)
+    max_distance: int = _UNLIMITED  # metres it may travel (a van's present charge)
     alone: str | None = None  # a vehicle some order avoids gets a type of its own
 
 
@@ -245,6 +249,7 @@ def encode(problem: Problem) -> Encoded:
             energy=tuple(
                 _energy_capacity(problem, vehicle, c, vehicle.vehicle_id in swap_first) for c in energy_classes
             ),
+            max_distance=_UNLIMITED if math.isinf(vehicle.range_m) else math.floor(vehicle.range_m),
             alone=vehicle.vehicle_id if vehicle.vehicle_id in avoided else None,
         )
         grouped.setdefault(type_key, []).append(vehicle)
@@ -268,6 +273,7 @@ def encode(problem: Problem) -> Encoded:
                 fixed_cost=fixed_cost,
                 tw_early=_rel(problem, type_key.start_s),
                 tw_late=_rel(problem, type_key.end_s),
+                max_distance=type_key.max_distance,
                 unit_distance_cost=distance_cost,
                 unit_duration_cost=duration_cost,
                 profile=kinds.index(type_key.kind),
@@ -619,6 +625,8 @@ def repair(encoded: Encoded, solution: pyvrp.Solution) -> pyvrp.Solution:
                 victim = max(clients, key=lambda a: a.time_warp)
                 if victim.time_warp == 0:
                     victim = clients[-1]
+            elif candidate.has_excess_distance():  # farther than its charge allows: shed visits from the end
+                victim = clients[-1]
             else:  # the visit with most load in the dimensions exceeded (weight, parcels, energy)
                 over = [d for d, excess in enumerate(candidate.excess_load()) if excess > 0]
                 victim = max(clients, key=lambda a: [delivery[a.idx][d] for d in over])

@@ -410,7 +410,8 @@ def _start_vans(scenario: Scenario, run_dir: Path, stack: ExitStack, origin_mono
         [sys.executable, "-m", "sim_worlds.vans", "--world", scenario.world, "--count", str(vans.count),
          "--speedup", f"{scenario.speedup:g}", "--start-s", f"{scenario.start_epoch_s:.3f}",
          "--origin-monotonic", f"{origin_monotonic:.6f}", "--energy-wh-per-km", f"{vans.energy_wh_per_km:g}",
-         "--stop-duration-s", f"{vans.stop_duration_s:g}",
+         "--stop-duration-s", f"{vans.stop_duration_s:g}", "--battery-wh", f"{vans.battery_wh:g}",
+         "--charge-kw", f"{vans.charge_kw:g}",
          *(("--mavsim-control", drone_control_url) if drone_control_url and vans.carries_drones > 0 else ()),
          *(("--robots-control", f"tcp:127.0.0.1:{robots_control_port}") if robots_control_port is not None else ())],
         log_path=run_dir / "vans.log"))

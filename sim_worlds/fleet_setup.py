@@ -106,7 +106,7 @@ def scenario_fleet(
                       "speed_m_s": robots.speed_m_s, "reserve_pct": robots.reserve_pct,
                       "energy_wh_per_km": robots.energy_wh_per_km},
             "van": {"max_payload_kg": vans.max_payload_kg, "capacity_parcels": vans.capacity_parcels,
-                    "energy_wh_per_km": vans.energy_wh_per_km},
+                    "energy_wh_per_km": vans.energy_wh_per_km, "battery_wh": vans.battery_wh},
         },
         "vehicles": vehicles,
     }

@@ -100,6 +100,8 @@ class VanFleet(_Model):
     carries_drones: int = Field(default=0, ge=0, le=4)
     carries_robots: int = Field(default=0, ge=0, le=4)
     energy_wh_per_km: float = Field(default=_VAN.energy_wh_per_km, gt=0)  # an electric van in city traffic
+    battery_wh: float = Field(default=_VAN.battery_wh, gt=0, le=500_000)
+    charge_kw: float = Field(default=22.0, ge=0, le=400)  # the hub's charger: an idle van there charges
     stop_duration_s: float = Field(default=120.0, ge=0)  # park, walk to the door, hand over, walk back
 
 

@@ -21,7 +21,8 @@ bay. The van reaches the carried vehicles' simulators through a `sim_worlds.van_
 
 Vans move kinematically at each edge's `speed_m_s` (times the world's traffic there) along the fastest
 free-flow street route between the points they are sent to (their navigation does not know the traffic), consume
-`energy_wh_per_km`, and spend `stop_duration_s` at each DELIVER step (park, walk, hand over).
+`energy_wh_per_km`, and spend `stop_duration_s` at each DELIVER step (park, walk, hand over). An idle van at
+the hub charges at `charge_w` (a depot charger); a van whose pack is empty stops where it is.
 The physics (`VanSim.advance`) is pure; the server only moves time and bytes.
 """
 
@@ -56,6 +57,7 @@ TICK_PERIOD_S = 0.05  # wall seconds between physics steps
 HUB_RADIUS_M = 30.0  # load/unload only this close to the van's home
 RECOVER_RADIUS_M = 30.0  # a vehicle this close to a stopped van can be recovered
 CARRY_SYNC_M = 1.0  # carried vehicles are moved when the van has gone this far
+DEPOT_CHARGE_W = 22_000.0  # an AC depot charger (three-phase 32 A), what a van fleet's yard typically has
 
 
 class VanSimError(FinalMileError):
@@ -84,6 +86,7 @@ class VanSim:
     home_xy: tuple[float, float]
     battery_wh: float = 60_000.0
     energy_wh_per_km: float = 250.0
+    charge_w: float = DEPOT_CHARGE_W
     stop_duration_s: float = 120.0
     x_m: float = 0.0
     y_m: float = 0.0
@@ -108,6 +111,10 @@ class VanSim:
     traffic: StreetTraffic | None = None  # the world's real traffic (slows the van where it drives)
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.battery_wh) and self.battery_wh > 0 and math.isfinite(self.charge_w)
+                and self.charge_w >= 0):
+            raise VanSimError(f"{self.vehicle_id}: battery_wh must be > 0 and charge_w >= 0, got "
+                              f"{self.battery_wh!r} and {self.charge_w!r}")
         self.x_m, self.y_m = self.home_xy
         self.remaining_wh = self.battery_wh
 
@@ -284,6 +291,8 @@ class VanSim:
         """Move the simulation `dt_s` seconds forward."""
         if self.mission is None:
             self.speed_m_s = 0.0
+            if math.hypot(self.x_m - self.home_xy[0], self.y_m - self.home_xy[1]) <= HUB_RADIUS_M:
+                self.remaining_wh = min(self.battery_wh, self.remaining_wh + self.charge_w * dt_s / 3600.0)
             return
         budget_s = dt_s
         while budget_s > 1e-9 and self.mission is not None:
@@ -309,6 +318,9 @@ class VanSim:
         if leg is None:
             return budget_s
         while budget_s > 1e-9 and self._segment < len(leg.speeds_m_s):
+            if self.remaining_wh <= 0.0:  # flat: it goes nowhere until someone brings a charger
+                self.speed_m_s = 0.0
+                return 0.0
             speed = leg.speeds_m_s[self._segment]
             if self.traffic is not None:
                 speed *= self.traffic.factor_at(leg.points[self._segment], leg.points[self._segment + 1], now_s)
@@ -623,7 +635,8 @@ class VanFleetServer:
 
 def build_vans(
     world: World, count: int, *, energy_wh_per_km: float = 250.0, stop_duration_s: float = 120.0, prefix: str = "van",
-    carriage: Carriage | None = None, traffic: StreetTraffic | None = None,
+    carriage: Carriage | None = None, traffic: StreetTraffic | None = None, battery_wh: float = 60_000.0,
+    charge_w: float = DEPOT_CHARGE_W,
 ) -> list[VanSim]:
     """`count` vans parked at the hub's nearest street node, a few metres apart (carrying through `carriage`),
     all meeting the world's `traffic` (a fresh, empty one when None: set through the `traffic` message)."""
@@ -634,7 +647,9 @@ def build_vans(
             vehicle_id=f"{prefix}-{i + 1}",
             world=world,
             home_xy=(float(node["x_m"]) + 3.0 * i, float(node["y_m"])),
+            battery_wh=battery_wh,
             energy_wh_per_km=energy_wh_per_km,
+            charge_w=charge_w,
             stop_duration_s=stop_duration_s,
             carriage=carriage,
             traffic=traffic,
@@ -654,6 +669,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-s", type=float, default=None, help="simulated epoch seconds at --origin-monotonic")
     parser.add_argument("--origin-monotonic", type=float, default=None, help="time.monotonic() at which --start-s held")
     parser.add_argument("--energy-wh-per-km", type=float, default=250.0)
+    parser.add_argument("--battery-wh", type=float, default=60_000.0)
+    parser.add_argument("--charge-kw", type=float, default=DEPOT_CHARGE_W / 1000.0, help="the hub's charger")
     parser.add_argument("--stop-duration-s", type=float, default=120.0)
     parser.add_argument("--mavsim-control", default=None, metavar="tcp:HOST:PORT",
                         help="mavsim's sim-control channel: vans can then carry its drones (drone-1..N)")
@@ -665,7 +682,7 @@ def main(argv: list[str] | None = None) -> int:
     world = load_world(args.world)
     carriage = _carriage(args.mavsim_control, args.robots_control)
     vans = build_vans(world, args.count, energy_wh_per_km=args.energy_wh_per_km, stop_duration_s=args.stop_duration_s,
-                      carriage=carriage)
+                      carriage=carriage, battery_wh=args.battery_wh, charge_w=args.charge_kw * 1000.0)
     return asyncio.run(_serve_forever(vans, clock, args.host, args.port))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -74,6 +75,27 @@ def serve_in_thread(app: FastAPI, *, timeout_s: float = 20.0) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=timeout_s)
+
+
+@contextlib.asynccontextmanager
+async def serving_runtime(runtime: Any, port: int, *, timeout_s: float = 20.0) -> AsyncIterator[str]:
+    """Serve a started `Runtime`'s API with uvicorn in this event loop (its base URL); on exit stop serving and
+    close the runtime."""
+    server = uvicorn.Server(uvicorn.Config(runtime.app, host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    try:
+        while not server.started:
+            if serving.done() or loop.time() > deadline:
+                raise RuntimeError(f"the API did not start serving on port {port} within {timeout_s:g} s")
+            await asyncio.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(serving, 10)
+        await runtime.close()
 
 
 @contextlib.contextmanager

@@ -4,7 +4,6 @@ re-routes it over the van adapter's link to the van simulator, which really slow
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import itertools
 import math
@@ -14,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from fm_helpers import serving_runtime
 
 from fleet_manager.config import Role, Settings
 from fleet_manager.store import outbox
@@ -103,8 +102,6 @@ async def test_incident_posted_on_a_vans_route_reroutes_it_on_the_van_simulator(
     missions = runtime.hub.missions
     traffic = runtime.hub.traffic
     assert traffic is not None
-    server = uvicorn.Server(uvicorn.Config(runtime.app, host="127.0.0.1", port=port, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
     seen: list[tuple[float, float, str | None]] = []
 
     async def record() -> None:
@@ -114,11 +111,8 @@ async def test_incident_posted_on_a_vans_route_reroutes_it_on_the_van_simulator(
     recorder = asyncio.create_task(record())
     loop = asyncio.get_running_loop()
     try:
-        while not server.started:
-            await asyncio.sleep(0.05)
-        base = f"http://127.0.0.1:{port}"
         backend = {"Authorization": f"Bearer {KEYS['backend']}"}
-        async with httpx.AsyncClient(base_url=base, timeout=20) as http:
+        async with serving_runtime(runtime, port) as base, httpx.AsyncClient(base_url=base, timeout=20) as http:
             response = await http.post(
                 "/v1/orders", headers={**backend, "Idempotency-Key": "traffic-reroute-1"},
                 json={"reference": "traffic-reroute-1", "recipient": {"name": "Aino"}, "weight_kg": 1.0,
@@ -166,10 +160,6 @@ async def test_incident_posted_on_a_vans_route_reroutes_it_on_the_van_simulator(
                 await asyncio.sleep(0.25)
     finally:
         recorder.cancel()
-        server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(serving, 10)
-        await runtime.close()
         await van_server.close()
 
     assert [s.kind.value for s in new_mission.steps][-2:] == ["deliver", "return"]

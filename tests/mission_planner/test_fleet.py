@@ -117,3 +117,29 @@ def test_an_iteration_budget_gives_the_same_plan_however_long_the_machine_takes(
     assert routes(0) == first
     with pytest.raises(PlanningError, match="max_iterations"):
         plan_fleet(travel, vehicles, orders, now_s=NOW_S, max_iterations=0)
+
+
+def test_a_van_is_given_no_trip_longer_than_its_charge_takes_it(travel: FleetTravel) -> None:
+    """A van charges at the hub for hours, not in a swap: its trip fits the range its charge gives
+    (`VehicleSpec.range_m`); what does not fit is left unplanned with a reason, and an empty van gets nothing."""
+    from fleet_manager.world import load_world
+
+    world = load_world("helsinki")
+    hub = world.hub
+    far = sorted(world.addresses, key=lambda b: -math.hypot(b.x_m - hub.x_m, b.y_m - hub.y_m))[:10:2]
+    orders = [OrderSpec(f"o{n}", b.latitude_deg, b.longitude_deg, 20.0, size_class=SizeClass.L, earliest_s=NOW_S,
+                        latest_s=NOW_S + 8 * 3600) for n, b in enumerate(far)]  # vans only: 20 kg, size L
+
+    def van_plan(range_m: float | None):  # type: ignore[no-untyped-def]
+        van = VehicleSpec("van-1", VehicleKind.VAN, hub.latitude_deg, hub.longitude_deg, range_m=range_m)
+        return plan_fleet(travel, [van], orders, now_s=NOW_S, seed=0, time_budget_s=10.0, max_iterations=400)
+
+    full = van_plan(None)
+    assert not full.unplanned and len(full.routes) == 1
+    full_m = sum(leg.distance_m for leg in full.routes[0].legs)
+    half = van_plan(0.75 * full_m)  # more than any one parcel's round trip (~3 km here), less than the tour
+    assert half.routes, "a van with some charge still delivers what it can reach"
+    assert sum(leg.distance_m for leg in half.routes[0].legs) <= 0.75 * full_m + 1.0
+    assert half.unplanned and all("no feasible" in why for why in half.unplanned.values())
+    empty = van_plan(0.0)
+    assert not empty.routes and sorted(empty.unplanned) == sorted(o.order_id for o in orders)

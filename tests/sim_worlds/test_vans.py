@@ -107,6 +107,55 @@ async def test_van_refuses_flying_and_pauses(world) -> None:  # type: ignore[no-
         await server.close()
 
 
+async def test_an_idle_van_charges_at_the_hub_and_an_empty_one_goes_nowhere(world) -> None:  # type: ignore[no-untyped-def]
+    """Back at the hub a van charges at the depot charger's power (its telemetry shows it); away from the hub it
+    does not; with an empty pack it stays where it is."""
+    vans = build_vans(world, 2, battery_wh=60_000.0, charge_w=22_000.0)
+    at_hub, flat = vans
+    at_hub.remaining_wh = 6_000.0
+    server = VanFleetServer(vans, Clock(start_s=0.0, speedup=600))
+    port = await server.start()
+    adapter = VanAdapter("van-1", f"tcp:127.0.0.1:{port}")
+    flat_adapter = VanAdapter("van-2", f"tcp:127.0.0.1:{port}")
+    try:
+        await adapter.connect(timeout_s=5)
+        await flat_adapter.connect(timeout_s=5)
+        before = adapter.latest_state()
+        assert before is not None and before.battery_remaining_wh is not None
+        await asyncio.sleep(1.0)  # 600 s of simulated time: ~3.7 kWh at 22 kW
+        after = adapter.latest_state()
+        assert after is not None and after.battery_remaining_wh is not None and after.battery_remaining_pct is not None
+        gained_wh = after.battery_remaining_wh - before.battery_remaining_wh
+        elapsed_s = after.stamp_s - before.stamp_s
+        assert gained_wh == pytest.approx(22_000.0 * elapsed_s / 3600.0, rel=0.05)
+        assert after.battery_remaining_pct == pytest.approx(100.0 * after.battery_remaining_wh / 60_000.0)
+
+        flat.charge_w = 0.0  # no charger for this one: nothing tops it up before it is sent off
+        flat.remaining_wh = 0.0
+        far = max(world.addresses, key=lambda b: math.hypot(b.x_m, b.y_m))
+        await flat_adapter.start_mission(Mission("m-flat", (MissionStep(StepKind.GOTO, far.latitude_deg,
+                                                                        far.longitude_deg),)))
+        await asyncio.sleep(0.6)
+        stuck = flat_adapter.latest_state()
+        assert stuck is not None and stuck.ground_speed_m_s == 0.0
+        assert _distance_m(world, stuck.latitude_deg, stuck.longitude_deg, *world.frame.to_wgs84(*flat.home_xy)) < 1
+        assert flat.odometer_m == 0.0
+    finally:
+        await adapter.close()
+        await flat_adapter.close()
+        await server.close()
+
+    away = build_vans(world, 1, charge_w=22_000.0)[0]
+    away.x_m += 500.0
+    away.remaining_wh = 1_000.0
+    away.advance(3600.0, 0.0)
+    assert away.remaining_wh == 1_000.0, "no charger away from the hub"
+    home = build_vans(world, 1, charge_w=22_000.0)[0]
+    home.remaining_wh = 59_000.0
+    home.advance(3600.0, 0.0)
+    assert home.remaining_wh == 60_000.0, "a full pack stops charging"
+
+
 async def test_unknown_van_is_refused(world) -> None:  # type: ignore[no-untyped-def]
     """Saying hello with an unknown id gets no telemetry: connect times out naming the van."""
     server = VanFleetServer(build_vans(world, 1), Clock())
