@@ -27,8 +27,9 @@ Definitions (the numbers in benchmarks/results/safety.csv):
   delivery window has not opened, and the vehicle of the open mission carrying it has not moved
   5 m, for that long. Orders waiting on someone outside the fleet (customs, an operator's address
   review, a hold) are not stuck, nor are orders at the hub while every vehicle able to take them
-  (payload; for drones, a destination no zone blocks at the end) is out on a mission at the end
-  (`waiting_for_capacity`: a busy fleet or closed air, not a stuck order).
+  (payload; for drones, a drop no zone closes at the end, from the ground up to cruise) is out on a
+  mission at the end or came back less than `IDLE_GRACE_S` before it (`waiting_for_capacity`: a
+  busy fleet or closed air, not a stuck order).
 - **double delivery**: a door (the destinations within 30 m of a release) that got more drone
   payload releases (the simulator's own gripper log; releases at lockers are not counted) than it
   has orders, or an order with two delivered events.
@@ -60,6 +61,10 @@ AIRBORNE_M = 1.0
 CRUISE_M = 60.0  # the demo's drone cruise altitude (the zones' bands are judged there)
 DRONE_MARGIN_M = 25.0  # the planner's drone_safety_margin_m default: a drop this near a zone is refused
 MOVED_M = 5.0
+# A vehicle back this shortly before the day's end has had no fair chance to take a waiting parcel: the hub's battery
+# swap alone is 180 s, and a plan at x100 costs a minute or more of simulated time (safety day 64: two parcels
+# "stuck" for drones back 200 and 118 s before the end).
+IDLE_GRACE_S = 300.0
 RELEASE_MATCH_M = 30.0
 FINISHED = frozenset({OrderStatus.DELIVERED, OrderStatus.PICKED_UP, OrderStatus.DELIVERED_TO_LOCKER,
                       OrderStatus.CANCELLED})
@@ -183,10 +188,14 @@ class TelemetryCounter:
 
     def blocks_drones(self, latitude_deg: float, longitude_deg: float, *, at_s: float,
                       margin_m: float = DRONE_MARGIN_M) -> bool:
-        """Whether a zone judged now keeps drones (cruising, with the planner's margin) from this point at `at_s`."""
+        """Whether a zone judged now keeps drones from a drop at this point at `at_s`: one up then, within the
+        planner's margin, anywhere from the ground up to cruise (the drone descends there to hand the parcel over;
+        judged at cruise only, a drop beside Helsinki's Esplanadi zone, 0-50 m, read as open to drones: safety day
+        47's "stuck" parcel waited for the only vehicle that could take it, the van, out at the day's end)."""
         point = Point(self.world.frame.to_local(latitude_deg, longitude_deg))
-        return any(z.kind is not ZoneKind.OPERATING_AREA and zone_blocks_at(z, at_s, CRUISE_M)
-                   and z.polygon.distance(point) <= margin_m for z in self.zones())
+        return any(z.kind is not ZoneKind.OPERATING_AREA and z.lower_m <= CRUISE_M
+                   and zone_blocks_at(z, at_s, max(z.lower_m, 0.0)) and z.polygon.distance(point) <= margin_m
+                   for z in self.zones())
 
     def finish(self) -> None:
         """Close every open episode at the day's end (a drone still caught counts its dwell so far)."""
@@ -225,7 +234,8 @@ def account_orders(database_url: str, hub_id: str, *, end_s: float, stuck_after_
                    payload_kg: dict[str, float], world: World, release_log: Path | None,
                    last_moved_s: dict[str, float] | None = None,
                    drone_ids: frozenset[str] = frozenset(),
-                   drone_blocked: Callable[[float, float], bool] | None = None) -> OrderAccount:
+                   drone_blocked: Callable[[float, float], bool] | None = None,
+                   idle_grace_s: float = IDLE_GRACE_S) -> OrderAccount:
     """Lost, stuck and doubly delivered orders at the day's end, from the store and the gripper log.
 
     `payload_kg`: the fleet's vehicles and what each lifts; `drone_blocked(lat, lon)`: whether a zone keeps
@@ -246,9 +256,10 @@ def account_orders(database_url: str, hub_id: str, *, end_s: float, stuck_after_
                      fleet_store.MissionStatus.PAUSED)
     open_missions = [m for m in missions if m.status in open_statuses]
     carried = {o: m.vehicle_id for m in open_missions if m.vehicle_id in payload_kg for o in m.order_ids}
-    # busy at the day's end: on a mission then (the store is read a little later, after the webhooks drained)
+    # busy at the day's end: on a mission then, or back from one within the grace (the store is read a little
+    # later, after the webhooks drained)
     busy = {m.vehicle_id for m in missions
-            if m.created_at_s <= end_s and (m.status in open_statuses or m.updated_at_s > end_s)}
+            if m.created_at_s <= end_s and (m.status in open_statuses or m.updated_at_s > end_s - idle_grace_s)}
     idle_payloads_kg = [(vehicle_id, kg) for vehicle_id, kg in payload_kg.items() if vehicle_id not in busy]
     moved = last_moved_s or {}
     account = OrderAccount(orders=len(orders))

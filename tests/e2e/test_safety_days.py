@@ -14,6 +14,7 @@ tests on synthetic reports.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from pathlib import Path
@@ -85,6 +86,63 @@ def test_a_drone_flying_into_a_zone_is_a_violation_one_it_appeared_over_is_caugh
         counter.observe("van-1", VehicleKind.VAN, 10.0, _state(world, hub_x + 400, hub_y, alt_m=0.0, pct=pct))
     assert len(counter.counts.geofence_violations) == 1
     assert [b[1:] for b in counter.counts.reserve_breaches] == [("van-1", 9.0), ("van-1", 5.0)]
+
+
+def test_a_drop_beside_a_low_zone_is_closed_to_drones_one_under_a_high_zone_is_not() -> None:
+    """A drone descends to the door: a zone up then anywhere from the ground to cruise, within the planner's
+    margin, keeps drones from that drop (Helsinki's Esplanadi, 0-50 m, in the daytime), one wholly above cruise
+    does not, and neither does a zone that is not up at that moment."""
+    from shapely.geometry import Polygon
+
+    from mission_planner.airspace import Zone, ZoneKind
+
+    world = load_world(HELSINKI)
+    hub_x, hub_y = world.hub.x_m, world.hub.y_m
+    square = Polygon([(hub_x + 300, hub_y - 50), (hub_x + 400, hub_y - 50), (hub_x + 400, hub_y + 50),
+                      (hub_x + 300, hub_y + 50)])
+    low, high = (Zone("low", ZoneKind.NO_FLY, square, 0.0, 50.0), Zone("high", ZoneKind.NO_FLY, square, 120.0, 300.0))
+    clock = Clock(start_s=random_day(0, 5, world, quick=True).scenario.start_epoch_s)
+    beside = world.frame.to_wgs84(hub_x + 415, hub_y)  # 15 m outside the square: inside the 25 m margin
+    far = world.frame.to_wgs84(hub_x + 500, hub_y)
+    for zones, drop, blocked in (((low,), beside, True), ((low,), far, False), ((high,), beside, False)):
+        counter = TelemetryCounter(world, lambda zones=zones: Airspace(world.frame, zones), clock)
+        assert counter.blocks_drones(*drop, at_s=clock.now()) is blocked, (zones[0].zone_id, drop)
+    esplanadi = next(z for z in world.airspace.zones if z.zone_id == "esplanadi-daytime")
+    inside = world.frame.to_wgs84(*esplanadi.polygon.representative_point().coords[0])
+    counter = TelemetryCounter(world, lambda: world.airspace, clock)
+    noon = dt.datetime(2025, 6, 12, 10, 0, tzinfo=dt.UTC).timestamp()  # 13:00 in Helsinki: the park is closed
+    night = dt.datetime(2025, 6, 12, 21, 0, tzinfo=dt.UTC).timestamp()
+    assert counter.blocks_drones(*inside, at_s=noon) and not counter.blocks_drones(*inside, at_s=night)
+
+
+def test_a_parcel_waiting_for_a_drone_just_back_is_not_stuck_one_waiting_past_an_idle_drone_is(
+        tmp_path: Path) -> None:
+    """A parcel ready for 15 min at the day's end: not stuck while the only drone came back 2 min before the end
+    (its battery swap alone is 3 min), stuck when the drone has stood idle at the hub for 15 min."""
+    from benchmarks.safety_counts import account_orders
+    from fleet_manager.domain.orders import Address, Recipient
+    from fleet_manager.store import fleet as fleet_store
+    from fleet_manager.store import orders as order_store
+    from fleet_manager.store.db import Database, upgrade
+
+    world = load_world(HELSINKI)
+    end_s, hub_id = 1_800_000_000.0, "hub-safety-account"
+    for back_s, stuck in ((120.0, False), (900.0, True)):
+        url = upgrade(f"sqlite:///{tmp_path / f'back-{back_s:.0f}.db'}")
+        database = Database(url)
+        with database.transaction() as session:
+            order_store.create_order(session, new=order_store.NewOrder(
+                hub_id=hub_id, recipient=Recipient("A"), destination=Address(60.17, 24.94), weight_kg=1.0,
+                customs_cleared=True), actor="t", at_s=end_s - 900.0)
+            fleet_store.create_mission(session, mission_id="m-1", hub_id=hub_id, vehicle_id="drone-1", order_ids=["x"],
+                                       steps=[], at_s=end_s - 1500.0)
+            fleet_store.update_mission(session, mission_id="m-1", status=fleet_store.MissionStatus.SUCCEEDED,
+                                       at_s=end_s - back_s)
+        database.dispose()
+        account = account_orders(url, hub_id, end_s=end_s, stuck_after_s=600.0, payload_kg={"drone-1": 2.5},
+                                 world=world, release_log=None, drone_ids=frozenset({"drone-1"}),
+                                 drone_blocked=lambda _lat, _lon: False)
+        assert (len(account.stuck), account.waiting_for_capacity) == ((1, 0) if stuck else (0, 1)), back_s
 
 
 def test_two_parcels_for_one_door_are_not_a_double_delivery_a_third_release_is(tmp_path: Path) -> None:
