@@ -653,6 +653,13 @@ def _route_or_none(data: pyvrp.ProblemData, activities: list[pyvrp.Activity], ve
     return pyvrp.Route(data, cleaned, vehicle_type)
 
 
+def _round_trip_m(problem: Problem, vehicle: Vehicle, order_index: int) -> float:
+    """From the vehicle's depot to the order's door and back, on its kind's network (metres)."""
+    distance_m = problem.matrices[vehicle.kind].distance_m
+    depot, door = problem.depot_point[vehicle.depot.index], problem.home_point[order_index]
+    return float(distance_m[depot, door] + distance_m[door, depot])
+
+
 def decode(problem: Problem, encoded: Encoded, solution: pyvrp.Solution, *, runtime: float) -> Plan:
     """Turn a PyVRP solution into per-vehicle legs with absolute times, distances and energy."""
     free = [list(members) for members in encoded.type_vehicles]
@@ -668,8 +675,14 @@ def decode(problem: Problem, encoded: Encoded, solution: pyvrp.Solution, *, runt
         if order.order_id in visited or order.order_id in unplanned:
             continue
         able = [v for v in problem.vehicles if v.carried_by is None and any(problem.eligible[v.kind][order.index])]
+        short = [v for v in able if _round_trip_m(problem, v, order.index) > v.range_m]
         if able and all(v.vehicle_id in order.avoid_vehicle_ids for v in able):
             unplanned[order.order_id] = "every vehicle that could take it is one it avoids (avoid_vehicle_ids)"
+        elif able and len(short) == len(able):  # transient ("left out"): they charge at the hub meanwhile
+            unplanned[order.order_id] = (
+                f"left out: farther than the charge of {', '.join(v.vehicle_id for v in short)} takes it now "
+                f"({_round_trip_m(problem, short[0], order.index) / 1000:.1f} km there and back, "
+                f"{short[0].range_m / 1000:.1f} km of charge above the reserve)")
         else:
             unplanned[order.order_id] = "left out: no feasible or worthwhile slot in the fleet's routes"
     divisor = _UNIT_DIVISOR[problem.objective.kind]

@@ -115,6 +115,7 @@ async def test_a_van_too_low_for_the_trip_charges_at_the_hub_then_delivers_above
                 assert loop.time() < deadline, f"no reason given for the unplanned order: {order}"
                 assert missions.running_mission("van-1") is None, "the van was sent without the charge for it"
                 await asyncio.sleep(0.1)
+            assert "farther than the charge of van-1 takes it now" in order["unplannable_reason"], order
             while missions.running_mission("van-1") is None:
                 assert loop.time() < deadline + 60.0, "the van never left after charging"
                 await asyncio.sleep(0.1)

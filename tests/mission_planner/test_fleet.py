@@ -143,3 +143,5 @@ def test_a_van_is_given_no_trip_longer_than_its_charge_takes_it(travel: FleetTra
     assert half.unplanned and all("no feasible" in why for why in half.unplanned.values())
     empty = van_plan(0.0)
     assert not empty.routes and sorted(empty.unplanned) == sorted(o.order_id for o in orders)
+    assert all(why.startswith("left out: farther than the charge of van-1 takes it now")
+               for why in empty.unplanned.values()), empty.unplanned
