@@ -31,6 +31,7 @@ from mission_planner.airspace import ZoneKind
 from .comparison import fleet_use
 from .day import RunResult
 from .special_kpis import cold_chain_kpis, typed_address_kpis
+from .tracks import reserve_breaches
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +133,9 @@ def compute_kpis(result: RunResult) -> dict[str, Any]:
         "vehicle_hours_by_mode": {m: round(v, 2) for m, v in hours_by_mode.items()},
         "deliveries_by_mode": dict(mode_counts),
         "min_battery_reserve_pct": round(min_battery, 1),
+        "min_battery_pct_by_vehicle": {v: round(t.min_battery_pct, 1) for v, t in sorted(result.tracks.items())
+                                       if t.samples},
+        "battery_reserve_breaches": reserve_breaches(result.tracks),
         "geofence_violations": len(result.geofence_violations),
         # drones outside 30..120 m above the ground (episodes from their own reports); None without terrain
         "terrain_clearance_violations": None if result.terrain_clearance is None else len(result.terrain_clearance),
@@ -271,8 +275,9 @@ def kpi_table(kpis: dict[str, Any]) -> str:
     """The headline KPIs as a plain-text table."""
     keys = ("fleet_variant", "orders_total", "delivered", "delivered_to_locker", "delivered_on_time", "on_time_pct",
             "delivery_time_p50_s", "delivery_time_p95_s", "failed_attempts", "cost_per_parcel", "energy_wh_by_mode",
-            "km_by_mode", "vehicles_carried", "van_launched_trips", "min_battery_reserve_pct", "geofence_violations",
-            "terrain_clearance_violations", "webhooks_delivered", "webhooks_dead_lettered",
+            "km_by_mode", "vehicles_carried", "van_launched_trips", "min_battery_reserve_pct",
+            "battery_reserve_breaches", "geofence_violations", "terrain_clearance_violations", "webhooks_delivered",
+            "webhooks_dead_lettered",
             "drone_backend", "wall_s", "cold_chain_parcels", "cold_chain_excursions", "max_minutes_out_of_conditioning",
             "addresses_typed", "addresses_resolved", "addresses_reviewed", "addresses_wrong")
     width = max(len(k) for k in keys)

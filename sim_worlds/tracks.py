@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,8 +32,15 @@ class Track:
     energy_wh: float = 0.0
     busy_s: float = 0.0
     min_battery_pct: float = 100.0
+    reserve_pct: float = 0.0  # its profile's battery reserve: reported charge under it is a breach
     samples: int = 0
     _last: VehicleState | None = None
+
+
+def reserve_breaches(tracks: Mapping[str, Track]) -> list[str]:
+    """The vehicles whose reported charge went below their profile's reserve, and how low."""
+    return [f"{t.vehicle_id}: {t.min_battery_pct:.1f} % (reserve {t.reserve_pct:g} %)"
+            for _id, t in sorted(tracks.items()) if t.samples and t.min_battery_pct < t.reserve_pct]
 
 
 class TrackRecorder:
@@ -43,7 +50,7 @@ class TrackRecorder:
         self.fleet = fleet
         self.world = world
         self.clock = clock
-        self.tracks = {v.vehicle_id: Track(v.vehicle_id, v.kind) for v in fleet}
+        self.tracks = {v.vehicle_id: Track(v.vehicle_id, v.kind, reserve_pct=v.profile.reserve_pct) for v in fleet}
         self.violations: list[tuple[float, str, str]] = []
         self._airspace_now = airspace_now
         self._inside: set[tuple[str, str]] = set()

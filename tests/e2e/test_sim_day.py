@@ -30,7 +30,8 @@ pytestmark = [pytest.mark.sim, pytest.mark.slow, pytest.mark.timeout(180)]
 
 REQUIRED = ("orders_total", "delivered", "delivered_to_locker", "on_time_pct", "delivery_time_p50_s",
             "delivery_time_p95_s", "failed_attempts", "cost_per_parcel", "energy_wh_by_mode", "km_by_mode",
-            "min_battery_reserve_pct", "geofence_violations", "webhooks_delivered", "webhooks_dead_lettered",
+            "min_battery_reserve_pct", "battery_reserve_breaches", "min_battery_pct_by_vehicle", "geofence_violations",
+            "webhooks_delivered", "webhooks_dead_lettered",
             "drone_backend")
 
 

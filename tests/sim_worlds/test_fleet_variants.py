@@ -3,6 +3,7 @@ and a carried vehicle's ride on its van is the van's distance, not its own."""
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
@@ -63,8 +64,9 @@ def test_a_carried_vehicle_riding_its_van_travels_no_distance_of_its_own(kind: V
     from mission_planner.geodesy import LocalFrame
 
     world = SimpleNamespace(frame=LocalFrame.at(60.0, 24.9), terrain=None)
-    carried = SimpleNamespace(vehicle_id="c", kind=kind, carried_by="van-1", mission_id=None)
-    hub = SimpleNamespace(vehicle_id="h", kind=kind, carried_by=None, mission_id=None)
+    profile = SimpleNamespace(reserve_pct=20.0)
+    carried = SimpleNamespace(vehicle_id="c", kind=kind, carried_by="van-1", mission_id=None, profile=profile)
+    hub = SimpleNamespace(vehicle_id="h", kind=kind, carried_by=None, mission_id=None, profile=profile)
     recorder = TrackRecorder([carried, hub], world, lambda: None, SimpleNamespace(now=lambda: 0.0))  # type: ignore[arg-type]
     recorder._check_fence = lambda vehicle_id, state: None  # type: ignore[method-assign]  # no airspace here
     for vehicle in (carried, hub):
@@ -76,3 +78,20 @@ def test_a_carried_vehicle_riding_its_van_travels_no_distance_of_its_own(kind: V
     for second in range(5, 9):
         recorder.observe(carried, _state("c", kind, float(second), 25.0 * second, armed=True))
     assert recorder.tracks["c"].distance_m == pytest.approx(100.0, rel=0.02)
+
+
+def test_a_vehicle_reporting_less_charge_than_its_reserve_is_a_breach_with_how_low() -> None:
+    """The day's KPIs name every vehicle whose reported charge went under its profile's reserve."""
+    from mission_planner.geodesy import LocalFrame
+    from sim_worlds.tracks import reserve_breaches
+
+    world = SimpleNamespace(frame=LocalFrame.at(60.0, 24.9), terrain=None)
+    vehicles = [SimpleNamespace(vehicle_id=v, kind=VehicleKind.DRONE, carried_by=None, mission_id=None,
+                                profile=SimpleNamespace(reserve_pct=25.0)) for v in ("drone-1", "drone-2")]
+    recorder = TrackRecorder(vehicles, world, lambda: None, SimpleNamespace(now=lambda: 0.0))  # type: ignore[arg-type]
+    recorder._check_fence = lambda vehicle_id, state: None  # type: ignore[method-assign]
+    for vehicle, lows in zip(vehicles, ((80.0, 26.0, 90.0), (70.0, 6.7, 100.0)), strict=True):
+        for second, pct in enumerate(lows):
+            state = _state(vehicle.vehicle_id, VehicleKind.DRONE, float(second), 0.0, armed=True)
+            recorder.observe(vehicle, dataclasses.replace(state, battery_remaining_pct=pct))
+    assert reserve_breaches(recorder.tracks) == ["drone-2: 6.7 % (reserve 25 %)"]
