@@ -117,6 +117,8 @@ def test_the_shipped_demo_fleet_is_the_demo_scenarios_fleet() -> None:
     assert shipped == default_ports_fleet(load_scenario("helsinki_day"))
     assert [v.vehicle_id for v in shipped.vehicles if v.kind is VehicleKind.DRONE] == [f"drone-{i}" for i in
                                                                                         range(1, 7)]
+    andorra = SHIPPED_FLEET.with_name("andorra_day.fleet.yaml")  # the rural world's, kept in step the same way
+    assert load_fleet_file(andorra) == default_ports_fleet(load_scenario("andorra_day"))
 
 
 @contextmanager
