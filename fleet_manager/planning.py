@@ -49,6 +49,7 @@ from mission_planner.van_handoff import launch_and_recovery_stops
 
 from . import sorties as van_staging
 from .adapters.base import StepKind, VehicleKind
+from .charge import charge_left_wh, van_range_m
 from .domain.handling import Handling
 from .domain.orders import DeliveryMode, Order, OrderStatus
 from .fleet import FleetVehicle, VehicleProfile
@@ -308,9 +309,9 @@ class FleetPlanner:
         state = slot.state
         if state is None:
             return None
-        charge_wh = _charge_wh(slot)
+        charge_wh = charge_left_wh(slot)
         if kind is VehicleKind.VAN:  # charges at the hub for hours: its next trip must fit the charge it has
-            common["range_m"] = _van_range_m(profile, charge_wh)
+            common["range_m"] = van_range_m(profile, charge_wh)
         if (start := van_staging.staged_van_start(vehicle, state, self.frame)) is not None:  # to the hub to load first
             return VehicleSpec(vehicle.vehicle_id, kind, **start, **common)  # type: ignore[arg-type]
         battery_wh = None
@@ -328,7 +329,7 @@ class FleetPlanner:
 
     def usable(self, slot: FleetSlot) -> bool:
         """Worth planning: not so drained that even a short trip would eat into the reserve."""
-        charge_wh = _charge_wh(slot)
+        charge_wh = charge_left_wh(slot)
         if slot.vehicle.kind is VehicleKind.VAN or charge_wh is None:
             return True
         profile = slot.vehicle.profile
@@ -353,7 +354,7 @@ class FleetPlanner:
             specs = {o.order_id: o for o in orders}
             idle_ids = frozenset(s.vehicle.vehicle_id for s in slots if s.idle)
             charges = {s.vehicle.vehicle_id: charge_wh / s.vehicle.profile.battery_wh for s in slots
-                       if s.idle and (charge_wh := _charge_wh(s)) is not None and s.vehicle.profile.battery_wh > 0}
+                       if s.idle and (charge_wh := charge_left_wh(s)) is not None and s.vehicle.profile.battery_wh > 0}
             events = self._replan_events(now_s, vehicle_specs, specs, idle_ids, charges)
             if events is None or self._last is None:
                 result = plan_fleet_result(travel, vehicle_specs, list(specs.values()), now_s=now_s,
@@ -574,26 +575,6 @@ class FleetPlanner:
         eta = {o: leg.arrival_s + shift_s for leg in legs if leg.kind is LegKind.DROPOFF for o in leg.order_ids}
         return Sortie(vehicle.vehicle_id, _MODES[vehicle.kind], mission, trip_order_ids(legs), eta,
                       sum(leg.energy_wh for leg in legs), legs[-1].end_s + shift_s)
-
-
-def _van_range_m(profile: VehicleProfile, charge_wh: float | None) -> float | None:
-    """How far a van's charge above its reserve takes it (None: charge or consumption unknown, not limited)."""
-    if charge_wh is None or profile.energy_wh_per_km <= 0:
-        return None
-    spare_wh = charge_wh - profile.reserve_pct / 100.0 * profile.battery_wh
-    return max(0.0, spare_wh) / profile.energy_wh_per_km * 1000.0
-
-
-def _charge_wh(slot: FleetSlot) -> float | None:
-    """Charge left (Wh) by telemetry, None when unknown."""
-    state = slot.state
-    if state is None:
-        return None
-    if state.battery_remaining_wh is not None:
-        return state.battery_remaining_wh
-    if state.battery_remaining_pct is not None:
-        return slot.vehicle.profile.battery_wh * state.battery_remaining_pct / 100.0
-    return None
 
 
 def _node_wgs84(network: GroundNetwork, xy: tuple[float, float]) -> tuple[float, float]:
