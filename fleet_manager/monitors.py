@@ -25,8 +25,9 @@ from mission_planner.energy import MultirotorModel
 from mission_planner.errors import FinalMileError
 from mission_planner.geodesy import LocalFrame
 
-from .adapters.base import LinkStatus, MissionStep, StepKind, VehicleKind, VehicleState
+from .adapters.base import FenceHolding, LinkStatus, MissionStep, StepKind, VehicleKind, VehicleState
 from .energy_home import route_energy_wh, wind_vector_m_s
+from .errors import AdapterError
 from .fleet import Fleet, FleetVehicle
 from .live_airspace import LiveAirspace
 from .missions import carried_drone_ends
@@ -36,6 +37,7 @@ from .store.db import Database
 from .zone_rules import GeofenceLedger, position_violation, zone_blocks_at
 
 if TYPE_CHECKING:
+    from .adapters.base import Geofence
     from .mission_runner import RunningMission
 
 
@@ -48,6 +50,10 @@ class FlightControl(Protocol):
 
     def abandon(self, vehicle_id: str, why: str) -> bool:
         """Give up a lost vehicle's mission (its parcels are replanned); False when it has none."""
+        ...
+
+    def geofence_for(self, vehicle: FleetVehicle) -> Geofence:
+        """The fence a drone's autopilot should hold now (the airspace as it is)."""
         ...
 
 
@@ -354,6 +360,9 @@ class SafetyMonitor:
             now_utc = dt.datetime.fromtimestamp(now_s, dt.UTC)
             crossed = [z for z in zones if route.intersects(z.polygon.buffer(margin_m)) and z.active_at(now_utc)]
             if not crossed:
+                # off its route, but a failsafe RTL (a lost link, its battery) flies straight home: its autopilot
+                # keeps out of the zone only once the zone is in its fence
+                self._act(self._update_fence(vehicle), f"{vehicle.vehicle_id}-fence")
                 continue
             names = ", ".join(z.zone_id for z in crossed)
             here = Point(self.frame.to_local(state.latitude_deg, state.longitude_deg))
@@ -393,8 +402,22 @@ class SafetyMonitor:
         # it is, outside the zone, meanwhile, rather than flying on into it (found by the safety days); the new
         # mission sets it going again.
         await vehicle.adapter.pause()
+        # then the zone into its own fence, before the path is planned: should the link drop now, the GCS failsafe's
+        # RTL goes round it (an autopilot with OA_TYPE 2), not straight through (safety day 44, seed 19044)
+        await self._update_fence(vehicle)
         outcome = await self.rerouter.reroute(vehicle, state, airspace, names, now_s)
         self.alert(vehicle.vehicle_id, outcome.kind, outcome.message)
+
+    async def _update_fence(self, vehicle: FleetVehicle) -> None:
+        """The airspace as it is now into the drone's own fence (a vehicle that holds one); a failure is logged (the
+        re-route's mission carries the fence again)."""
+        adapter = vehicle.adapter
+        if not isinstance(adapter, FenceHolding):
+            return
+        try:
+            await adapter.update_geofence(self.missions.geofence_for(vehicle))
+        except AdapterError as exc:
+            logger.warning("%s: new zone not in its fence yet (%s)", vehicle.vehicle_id, exc)
 
 
 def _back_to_launch(steps: list[MissionStep], frame: LocalFrame, altitude_m: float) -> list[tuple[float, float, float]]:

@@ -47,6 +47,8 @@ def drone_parameters(scenario: Scenario, *, over_terrain: bool = False,
         "FENCE_TYPE": 4 if over_terrain else 5,
         "FENCE_ACTION": 1,  # RTL
         "FENCE_ALT_MAX": 120,
+        # round the fence's zones by itself in AUTO, GUIDED and RTL (a lost link's RTL too); read only at boot
+        "OA_TYPE": 2,
         "RTL_ALT": round(drones.cruise_altitude_m * 100),
         # over terrain an RTL (the battery failsafe's, a refused recall's last resort) at RTL_ALT above home flies
         # straight through a ridge or far above a valley: above the ground instead

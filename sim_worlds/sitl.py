@@ -52,6 +52,9 @@ DELIVERY_PARAMETERS: Mapping[str, float] = {
     "FENCE_TYPE": 5,  # bitmask: 1 max altitude + 4 polygon (inclusion/exclusion uploaded by the fleet manager)
     "FENCE_ACTION": 1,  # breach -> RTL, or LAND when RTL is not possible
     "FENCE_ALT_MAX": 120,  # m, the open-category ceiling
+    # Dijkstra's round the fence's exclusion zones in AUTO, GUIDED and RTL: a lost link's RTL keeps out of them
+    # (only read at boot: hence the defaults file)
+    "OA_TYPE": 2,
     "BATT_LOW_VOLT": 10.5,  # V: low-battery failsafe threshold (3S pack, 12.6 V full)
     "BATT_CRT_VOLT": 10.0,  # V: critical threshold
     "BATT_LOW_TIMER": 5,  # s below the threshold before the failsafe triggers

@@ -290,6 +290,15 @@ class Carrier(Protocol):
 
 
 @runtime_checkable
+class FenceHolding(Protocol):
+    """A vehicle whose autopilot holds the airspace as its own geofence (drones): what keeps it out of a zone when
+    the fleet manager cannot reach it (see `mavlink_failsafe`)."""
+
+    async def update_geofence(self, geofence: Geofence) -> None:
+        """Replace the fence the vehicle holds now, in flight or not."""
+
+
+@runtime_checkable
 class HomeSetting(Protocol):
     """A vehicle whose home (where RETURN goes) the fleet manager sets; by default where it was first seen,
     which after a restart may be anywhere on its route."""

@@ -47,7 +47,7 @@ from .fanout import Fanout
 from .mavlink_codec import MissionItem, MissionPlan
 from .mavlink_commands import MavlinkCommands
 from .mavlink_connection import LinkKeeper
-from .mavlink_failsafe import GcsFailsafe, apply_gcs_failsafe
+from .mavlink_failsafe import GcsFailsafe, apply_fence_avoidance, apply_gcs_failsafe
 from .mavlink_link import (
     GCS_COMPONENT_ID,
     GCS_SYSTEM_ID,
@@ -127,6 +127,7 @@ class MavlinkAdapter(VehicleAdapter):
         self.remote_id = RemoteIdBroadcaster(self._session, remote_id) if remote_id is not None else None
         self.gcs_failsafe = gcs_failsafe
         self.gcs_failsafe_params: dict[str, float] = {}  # as read back at connect
+        self.avoids_zones = False  # the autopilot flies round its fence's zones by itself (OA_TYPE, at connect)
         self._state: VehicleState | None = None
         self._state_fanout: Fanout[VehicleState] = Fanout(_QUEUE_SIZE, name=f"{vehicle_id} telemetry")
         self._event_fanout: Fanout[MissionEvent] = Fanout(_QUEUE_SIZE, name=f"{vehicle_id} mission events")
@@ -241,6 +242,7 @@ class MavlinkAdapter(VehicleAdapter):
             if self.gcs_failsafe is not None:
                 self.gcs_failsafe_params = await apply_gcs_failsafe(
                     self._params, self.vehicle_id, self.gcs_failsafe, gcs_system_id=self.gcs_system_id)
+                self.avoids_zones = await apply_fence_avoidance(self._params, self.vehicle_id, self.gcs_failsafe)
             if self.remote_id is not None:
                 self.remote_id.start()
         except BaseException:
@@ -333,6 +335,10 @@ class MavlinkAdapter(VehicleAdapter):
         old mission then runs on); see `MissionFlight.replace_mission` for the order of the uploads.
         """
         await self._flight.replace_mission(mission, geofence=geofence)
+
+    async def update_geofence(self, geofence: Geofence) -> None:
+        """The fence the autopilot holds, replaced now (a new zone: its own way round, link or no link)."""
+        await self._flight.update_geofence(geofence)
 
     async def adopt_mission(self, mission: Mission) -> AdoptionReport:
         """After a restart of ours: whether the drone still flies `mission`; when it does, it is followed."""

@@ -266,6 +266,11 @@ class MissionFlight:
         await self._transfer.upload_items(items, FENCE, call="upload_geofence()")
         return items
 
+    async def update_geofence(self, geofence: Geofence) -> None:
+        """Upload and enable a new fence now, mission or not (a zone published while the drone flies)."""
+        self._session.require_link("update_geofence()")
+        await self._upload_fence(geofence, "update_geofence()")
+
     async def _upload_fence(self, geofence: Geofence, call: str) -> None:
         fence = self._fence_for_here(geofence)
         await self.upload_geofence(fence)

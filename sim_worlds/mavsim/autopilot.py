@@ -17,9 +17,10 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from mission_planner.errors import FinalMileError
 from sim_worlds.mavsim import modes
+from sim_worlds.mavsim.avoidance import ERROR_REPORT_S, FenceAvoidance, NoPath
 from sim_worlds.mavsim.battery import Battery
-from sim_worlds.mavsim.fence import FENCE_TYPE_ALT_MIN, Fence, FenceVertex, breaches, validate
-from sim_worlds.mavsim.guidance import FlightSettings, Nav, NavKind, advance, rtl_nav
+from sim_worlds.mavsim.fence import FENCE_TYPE_ALT_MIN, FENCE_TYPE_POLYGON, Fence, FenceVertex, breaches, validate
+from sim_worlds.mavsim.guidance import FlightSettings, Nav, NavKind, RtlPhase, advance, rtl_nav
 from sim_worlds.mavsim.link import Link
 from sim_worlds.mavsim.mission_executor import MissionExecutor
 from sim_worlds.mavsim.mission_protocol import FENCE, MISSION, MissionItem, MissionProtocol
@@ -47,6 +48,7 @@ PREARM_REPORT_S = 30.0
 GCS_TIMEOUT_MIN_WALL_S = 3.0
 _FS_GCS_CONTINUE_IF_AUTO = 1 << 1  # Copter FailsafeOption bits (FS_OPTIONS)
 _FS_CONTINUE_IF_LANDING = 1 << 3
+_FS_GCS_CONTINUE_IF_PILOT_CONTROL = 1 << 4  # Copter's default FS_OPTIONS (16)
 
 
 class PowerModel(Protocol):
@@ -161,6 +163,8 @@ class Vehicle:
         # The parcel hangs in the gripper whatever the servo reports: AP_Gripper opens at boot.
         self.payload_attached = True
         self.fence = Fence()
+        self.avoidance = FenceAvoidance(int(params.get("OA_TYPE")))  # OA_TYPE takes effect at boot
+        self._avoiding: Nav | None = None  # the target the planner's path leads to
         self.mission: list[MissionItem] = []
         self.mission_uploads = 0  # mission lists accepted (MISSION_COUNT..MISSION_ACK) since boot
         self.rally: list[MissionItem] = []
@@ -336,6 +340,9 @@ class Vehicle:
                 failures.append(battery)
             if self.failsafe.gcs:
                 failures.append("GCS failsafe on")
+            avoidance = self.avoidance.pre_arm_failure(int(get("OA_TYPE")))
+            if avoidance:
+                failures.append(avoidance)
         remote_id = pre_arm_failure(self.remote_id, self.params, self.now_s)
         if remote_id:
             failures.append(f"OpenDroneID: {remote_id}")
@@ -626,6 +633,7 @@ class Vehicle:
         for _ in range(steps):
             self.now_s += dt
             if self.armed and not self.landed:
+                self._avoid_fence()
                 result = advance(self.nav, self.kin, settings, self.now_s, dt, self._ground_alt_m())
                 arrived = arrived or result.arrived
                 if result.touched_down and not self.landed:
@@ -716,7 +724,8 @@ class Vehicle:
         else:
             reason = self.battery_check_failure()
         remote_id = pre_arm_failure(self.remote_id, self.params, self.now_s)
-        for text in (reason, remote_id and f"OpenDroneID: {remote_id}"):
+        avoidance = self.avoidance.pre_arm_failure(int(self.params.get("OA_TYPE")))
+        for text in (reason, remote_id and f"OpenDroneID: {remote_id}", avoidance):
             if text:
                 self.statustext(SEV_CRITICAL, f"PreArm: {text}")
 
@@ -796,6 +805,11 @@ class Vehicle:
         if self.mode == modes.AUTO and options & _FS_GCS_CONTINUE_IF_AUTO:
             self.statustext(SEV_WARNING, "GCS Failsafe - Continuing Auto Mode")
             return
+        # bit 4 keeps a mode the pilot flies (Mode::is_autopilot() false: BRAKE, LOITER, ...); ArduCopter SITL says
+        # "Continuing Pilot Control" for a drone held in BRAKE
+        if self.mode not in modes.AUTOPILOT and options & _FS_GCS_CONTINUE_IF_PILOT_CONTROL:
+            self.statustext(SEV_WARNING, "GCS Failsafe - Continuing Pilot Control")
+            return
         self.statustext(SEV_WARNING, "GCS Failsafe")
         # FS_GCS_ENABLE: 1 RTL, 2 RTL (removed value), 3 SmartRTL/RTL, 4 SmartRTL/land, 5 land,
         # 6 DO_LAND_START/RTL, 7 brake/land.
@@ -813,6 +827,33 @@ class Vehicle:
             radius_m=get("FENCE_RADIUS"), alt_max_m=get("FENCE_ALT_MAX"), alt_min_m=get("FENCE_ALT_MIN"),
         )
         return found == 0
+
+    def _avoid_fence(self) -> None:
+        """OA_TYPE 2: the way around the polygon fence to the controller's target (GOTO in AUTO or GUIDED, the RTL's
+        return leg), or a stop when there is none (avoidance.py)."""
+        nav = self.nav
+        if nav.kind is NavKind.GOTO:
+            target = (nav.x_m, nav.y_m)
+        elif nav.kind is NavKind.RTL and nav.rtl_phase is RtlPhase.RETURN:
+            target = (0.0, 0.0)
+        else:
+            return
+        get = self.params.get
+        if not self.avoidance.enabled or get("FENCE_ENABLE") < 1 or not int(get("FENCE_TYPE")) & FENCE_TYPE_POLYGON:
+            nav.via = None
+            return
+        if nav is not self._avoiding:  # a new target (mode, leg or command): planned afresh from here
+            self._avoiding = nav
+            self.avoidance.forget_destination()
+        here = (self.kin.x_m, self.kin.y_m)
+        try:
+            nav.via = self.avoidance.waypoint(self.fence.shapes, self.fence.version, get("OA_MARGIN_MAX"), here,
+                                              target)
+        except NoPath as exc:
+            nav.via = here  # AC_WPNav_OA on an error: the vehicle stops where it is
+            if self.now_s - self.avoidance.last_error_s >= ERROR_REPORT_S:
+                self.avoidance.last_error_s = self.now_s
+                self.statustext(SEV_CRITICAL, f"Dijkstra: {exc}")
 
     def _check_fence(self) -> None:
         get = self.params.get

@@ -97,6 +97,7 @@ class Fence:
 
     items: list[FenceVertex] = field(default_factory=list)
     shapes: list[FenceShape] = field(default_factory=list)
+    version: int = 0  # counts every change of the shapes (the path planner rebuilds on a new one)
 
     def load(self, items: list[FenceVertex], origin: GeoOrigin | None) -> None:
         """Replace the fence with `items` (already validated); shapes need the home origin."""
@@ -106,6 +107,7 @@ class Fence:
     def reindex(self, origin: GeoOrigin | None) -> None:
         """Recompute local shapes (after home is set or moved)."""
         self.shapes = []
+        self.version += 1
         if origin is None:
             return
         index = 0

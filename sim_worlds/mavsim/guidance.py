@@ -44,6 +44,8 @@ class Nav:
     alt_m: float = 0.0
     rtl_phase: RtlPhase = RtlPhase.CLIMB
     loiter_until_s: float = 0.0
+    # the fence path planner's next point on the way (avoidance.py), flown to instead of the target itself
+    via: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ def advance(nav: Nav, state: Kinematics, settings: FlightSettings, now_s: float,
         return result
     if nav.kind is NavKind.BRAKE:
         brake(state, limits, dt_s)
+    elif nav.kind is NavKind.GOTO and nav.via is not None:
+        step_towards(state, nav.via[0], nav.via[1], nav.alt_m, limits, dt_s)
     elif nav.kind in (NavKind.HOLD, NavKind.GOTO, NavKind.TAKEOFF):
         step_towards(state, nav.x_m, nav.y_m, nav.alt_m, limits, dt_s)
         horizontal = math.hypot(nav.x_m - state.x_m, nav.y_m - state.y_m)
@@ -125,8 +129,8 @@ def _rtl(nav: Nav, state: Kinematics, settings: FlightSettings, now_s: float, dt
             nav.rtl_phase = RtlPhase.RETURN
             nav.x_m = nav.y_m = 0.0
     elif nav.rtl_phase is RtlPhase.RETURN:
-        step_towards(state, 0.0, 0.0, nav.alt_m, settings.limits, dt_s)
-        if math.hypot(state.x_m, state.y_m) <= 0.2 and state.ground_speed_m_s < 0.3:
+        step_towards(state, *(nav.via or (0.0, 0.0)), nav.alt_m, settings.limits, dt_s)
+        if nav.via is None and math.hypot(state.x_m, state.y_m) <= 0.2 and state.ground_speed_m_s < 0.3:
             nav.rtl_phase = RtlPhase.LOITER
             nav.loiter_until_s = now_s + settings.rtl_loiter_s
     elif nav.rtl_phase is RtlPhase.LOITER:
@@ -157,9 +161,10 @@ def _rtl_terrain(nav: Nav, state: Kinematics, settings: FlightSettings, now_s: f
     slowed = Limits(speed_m_s=limits.speed_m_s * scaler, climb_m_s=limits.climb_m_s,
                     descent_m_s=limits.descent_m_s, accel_m_s2=limits.accel_m_s2)
     # the vertical target is the ground's, not a point at the end of the leg: height and distance apart
-    step_towards(state, 0.0, 0.0, target_alt_m, slowed, dt_s, descent_m_s=limits.descent_m_s)
+    toward = nav.via if nav.rtl_phase is RtlPhase.RETURN and nav.via is not None else (0.0, 0.0)
+    step_towards(state, *toward, target_alt_m, slowed, dt_s, descent_m_s=limits.descent_m_s)
     if nav.rtl_phase is RtlPhase.RETURN:
-        if math.hypot(state.x_m, state.y_m) <= 0.2 and state.ground_speed_m_s < 0.3:
+        if nav.via is None and math.hypot(state.x_m, state.y_m) <= 0.2 and state.ground_speed_m_s < 0.3:
             nav.rtl_phase = RtlPhase.LOITER
             nav.loiter_until_s = now_s + settings.rtl_loiter_s
     elif now_s >= nav.loiter_until_s:

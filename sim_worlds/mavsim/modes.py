@@ -49,3 +49,7 @@ GUIDED_FLAG_MODES = frozenset(
 )
 # Modes a ground station may arm in (AUTO only with AUTO_OPTIONS bit 0; RTL/LAND/BRAKE/SMART_RTL never).
 NOT_ARMABLE = frozenset({RTL, LAND, SMART_RTL, BRAKE, AUTO_RTL, AUTOROTATE, CIRCLE, FOLLOW})
+
+# Modes whose Mode::is_autopilot() is true in ArduCopter: the GCS failsafe's "continue if pilot control" (FS_OPTIONS
+# bit 4) does not keep them.
+AUTOPILOT = frozenset({AUTO, GUIDED, RTL, CIRCLE, LAND, AVOID_ADSB, SMART_RTL, FOLLOW, AUTO_RTL})

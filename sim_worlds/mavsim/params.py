@@ -68,6 +68,8 @@ _SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("LAND_SPEED_HIGH", INT16, 0),
     ParamSpec("MAV_GCS_SYSID", INT16, 255),
     ParamSpec("MAV_OPTIONS", INT16, 0),
+    ParamSpec("OA_MARGIN_MAX", REAL32, 5.0),
+    ParamSpec("OA_TYPE", INT8, 0),
     ParamSpec("MIS_RESTART", INT8, 0),
     ParamSpec("PILOT_TKOFF_ALT", REAL32, 0.0),
     ParamSpec("RC3_DZ", INT16, 30),

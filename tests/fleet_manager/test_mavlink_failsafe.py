@@ -22,6 +22,7 @@ def test_removed_or_out_of_range_values_are_refused() -> None:
     with pytest.raises(ValueError, match="FS_GCS_TIMEOUT"):
         GcsFailsafe(timeout_s=1.0)
     assert GcsFailsafe().options_set == 2 | 8
+    assert GcsFailsafe().options_clear == 16  # no pilot: a BRAKE hold is not "pilot control"
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +37,15 @@ def mavsim() -> Iterator[Any]:
 @pytest.mark.sim
 @pytest.mark.timeout(60)
 async def test_connect_sets_the_failsafe_and_keeps_the_operators_other_bits(mavsim: Any) -> None:
-    """After connect: MAV_GCS_SYSID 255 (our id), FS_GCS_ENABLE 1, FS_GCS_TIMEOUT 15, FS_OPTIONS 48|2|8, read back
-    from the vehicle."""
+    """After connect: MAV_GCS_SYSID 255 (our id), FS_GCS_ENABLE 1, FS_GCS_TIMEOUT 15, FS_OPTIONS 48|2|8 without
+    Copter's 16 ("continue if pilot control"), read back from the vehicle."""
     drone = MavlinkAdapter("drone-fs", f"udpout:127.0.0.1:{mavsim.udp_ports[0]}", clock=Clock(speedup=SPEEDUP),
                            gcs_failsafe=GcsFailsafe())
     try:
         await drone.connect(timeout_s=20)
         assert drone.gcs_failsafe_params == {"MAV_GCS_SYSID": 255.0, "FS_GCS_ENABLE": 1.0, "FS_GCS_TIMEOUT": 15.0,
-                                             "FS_OPTIONS": 58.0}
-        assert await drone.get_parameter("FS_OPTIONS") == 58.0
+                                             "FS_OPTIONS": 42.0}
+        assert await drone.get_parameter("FS_OPTIONS") == 42.0
         assert await drone.get_parameter("FS_GCS_TIMEOUT") == 15.0
     finally:
         await drone.close()

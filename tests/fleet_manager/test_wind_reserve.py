@@ -44,6 +44,18 @@ def test_a_round_trip_at_held_ground_speed_costs_more_in_wind() -> None:
     assert crosswind > still
 
 
+def test_the_energy_home_counts_the_slow_last_ten_metres_of_the_landing() -> None:
+    """ArduCopter lands the last LAND_ALT_LOW (10 m) at LAND_SPEED (0.5 m/s): 20 s near hover that a descent at the
+    model's rate all the way down left out (safety day 34: a recalled drone landed at 24 % against its 25 %)."""
+    model = MultirotorModel(cruise_airspeed_m_s=12.0)
+    hover_w = model.power_w(0.0, 0.0, 0.0)
+    at_model_rate = model.vertical_energy_wh(0.0, -60.0)
+    landing = route_energy_wh(model, 0.0, [(0.0, 0.0, 60.0)], 12.0, (0.0, 0.0))
+    slow_s = 10.0 / 0.5 - 10.0 / model.descent_rate_m_s  # what the last 10 m take beyond the model's rate
+    assert landing - at_model_rate > 0.8 * hover_w * slow_s / 3600.0
+    assert route_energy_wh(model, 0.0, [(0.0, 0.0, 4.0)], 12.0, (0.0, 0.0)) > hover_w * 7.0 / 3600.0  # 8 s at 0.5 m/s
+
+
 @pytest.fixture(scope="module")
 def windy_mavsim() -> Iterator[Any]:
     from sim_worlds.mavsim.process import MavsimProcess

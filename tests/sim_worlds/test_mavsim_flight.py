@@ -168,7 +168,7 @@ def test_only_the_gcs_system_id_arms_the_gcs_failsafe(sim: MavsimProcess) -> Non
 
 # FinalMile's GCS-failsafe choice (fleet_manager/adapters/mavlink_failsafe.py) against Copter's default FS_OPTIONS.
 # Speed-up 4: FS_GCS_TIMEOUT 15 s is then 3.75 wall seconds, well over the test GCS's 1 s heartbeat period.
-_FINALMILE_FS = {"FS_GCS_ENABLE": 1, "FS_GCS_TIMEOUT": 15, "FS_OPTIONS": 16 | 2 | 8}
+_FINALMILE_FS = {"FS_GCS_ENABLE": 1, "FS_GCS_TIMEOUT": 15, "FS_OPTIONS": 2 | 8}
 _DEFAULT_FS = {"FS_GCS_ENABLE": 1, "FS_GCS_TIMEOUT": 15}
 
 
@@ -209,3 +209,24 @@ def test_gcs_silent_mid_mission(params: dict[str, float]) -> None:
             _wait_mode(gcs, 6, 30)
             assert "GCS Failsafe" in gcs.texts
             assert not any(m.get_type() == "MISSION_ITEM_REACHED" and m.seq == 2 for m in gcs.seen)
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize(("sim", "holds"), [({"FS_GCS_ENABLE": 1, "FS_GCS_TIMEOUT": 3, "FS_OPTIONS": 16}, True),
+                                            ({"FS_GCS_ENABLE": 1, "FS_GCS_TIMEOUT": 3, "FS_OPTIONS": 0}, False)],
+                         indirect=["sim"])
+def test_a_silent_gcs_leaves_a_braking_drone_braking_only_with_the_pilot_control_bit(sim: MavsimProcess,
+                                                                                      holds: bool) -> None:
+    """BRAKE is a pilot mode (is_autopilot() false): Copter's default FS_OPTIONS 16 keeps it ('Continuing Pilot
+    Control', as ArduCopter SITL says), without the bit the failsafe RTLs (FinalMile clears it)."""
+    with Gcs(sim.urls[0]) as gcs:
+        _take_off(gcs)
+        assert gcs.command(mav.MAV_CMD_DO_SET_MODE, 1, 17) == mav.MAV_RESULT_ACCEPTED
+        gcs.talking = False
+        if holds:
+            _wait_text(gcs, "GCS Failsafe - Continuing Pilot Control", 20)
+            gcs.pump(1.0)
+            modes = [m.custom_mode for m in gcs.seen if m.get_type() == "HEARTBEAT" and m.get_srcComponent() == 1]
+            assert modes[-1] == 17, modes
+        else:
+            _wait_mode(gcs, 6, 20)
