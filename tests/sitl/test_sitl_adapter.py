@@ -39,7 +39,9 @@ SPEEDUP = 10.0
 @pytest.fixture(scope="module")
 def fleet(make_sitl_fleet: Callable[..., SitlFleet]) -> Iterator[SitlFleet]:
     """Three ready SITL drones (delivery parameters set and read back), killed after the module."""
-    sitl = make_sitl_fleet(3, speedup=SPEEDUP)
+    # OA_TYPE 0 here: with FinalMile's OA_TYPE 2 ArduCopter's Dijkstra's stops a drone short of a waypoint outside
+    # the inclusion fence (no path) instead of letting it breach, and the breach test checks FENCE_ACTION itself
+    sitl = make_sitl_fleet(3, speedup=SPEEDUP, params={"OA_TYPE": 0})
     try:
         yield sitl
     finally:

@@ -64,8 +64,9 @@ async def test_parameters_are_taken_and_auto_continues_without_the_gcs(
                                gcs_system_id=OUR_GCS_ID)
         await drone.connect(timeout_s=30)
         try:
-            # Copter's default FS_OPTIONS is 16 (continue in pilot-controlled modes); FinalMile adds 2 and 8.
-            options = 16.0 + config.options_set
+            # Copter's default FS_OPTIONS is 16 (continue in pilot-controlled modes); FinalMile adds 2 and 8 and clears
+            # 16 (no pilot: its BRAKE hold is not pilot control)
+            options = float((16 | config.options_set) & ~config.options_clear)
             assert drone.gcs_failsafe_params == {"MAV_GCS_SYSID": OUR_GCS_ID, "FS_GCS_ENABLE": 1.0,
                                                  "FS_GCS_TIMEOUT": 15.0, "FS_OPTIONS": options}
             assert await drone.get_parameter("MAV_GCS_SYSID") == OUR_GCS_ID  # 4.7: SYSID_MYGCS is gone
