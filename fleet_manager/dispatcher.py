@@ -45,6 +45,8 @@ from .store.db import Database
 
 logger = logging.getLogger(__name__)
 
+# planner reasons that hold whatever vehicles are free (the transient ones, "left out...", stay as they are)
+_FLEET_INDEPENDENT = (planning_notes.TRANSIENT_PREFIX, "customs not cleared", "delivery window already closed")
 _WAKE_EVENTS = ("order.", "zone.", locker_store.LOCKER_REGISTERED, traffic_store.TRAFFIC_REPORTED)
 
 
@@ -219,7 +221,7 @@ class Dispatcher:
             logger.exception("planning cycle %d failed", self.cycles)
             self.planner.invalidate()
             return []
-        await self._note_unplannable([o.order_id for o in open_orders if o.order_id not in preplanned_ids])
+        await self._note_unplannable([o.order_id for o in open_orders if o.order_id not in preplanned_ids], slots)
         # A trip with a parcel still at customs waits (its vehicle stays idle) until the parcel clears.
         sorties = [s for s in sorties if not preplanned_ids.intersection(s.all_order_ids)]
         for sortie in sorties:
@@ -249,12 +251,26 @@ class Dispatcher:
             specs.append(replace(spec, earliest_s=max(spec.earliest_s, float(cleared_at_s))))
         return specs
 
-    async def _note_unplannable(self, order_ids: list[str]) -> None:
-        """Keep why the plan in force leaves orders out (API, dashboard; a webhook for a hard reason)."""
+    async def _note_unplannable(self, order_ids: list[str], slots: list[FleetSlot]) -> None:
+        """Keep why the plan in force leaves orders out (API, dashboard; a webhook for a hard reason).
+
+        The plan had the idle vehicles only: while others are out on trips, a refusal that depends on the vehicles
+        ("no vehicle can carry it there", "cold chain: no vehicle ... has an insulated box") may only mean the one
+        that can is busy, so it is kept as a transient "left out while ..." (no webhook) until the whole
+        available fleet has been asked. Out-of-service vehicles do not count: they take nothing.
+        """
         result = self.planner.plan_in_force()
         if result is None:
             return
         reasons = dict(result.plan.unplanned)
+        planned_with = {slot.vehicle.vehicle_id for slot in slots}
+        away = sorted(v.vehicle_id for v in self.fleet.vehicles(self.config.hub_id)
+                      if v.vehicle_id not in planned_with and v.is_available())
+        if away:
+            out = f"{', '.join(away)} {'is' if len(away) == 1 else 'are'} out"
+            reasons = {order_id: reason if reason.startswith(_FLEET_INDEPENDENT)
+                       else f"{planning_notes.TRANSIENT_PREFIX} while {out}: {reason}"
+                       for order_id, reason in reasons.items()}
         hub_id, now_s = self.config.hub_id, self.clock.now()
         refused = await self.database.write_async(lambda s: planning_notes.record_unplannable(
             s, hub_id=hub_id, order_ids=order_ids, reasons=reasons, at_s=now_s))

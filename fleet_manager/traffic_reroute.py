@@ -37,9 +37,11 @@ from mission_planner.ground_paths import GroundNetwork
 from mission_planner.traffic_routes import RouteComparison, compare_routes, via_nodes
 
 from .adapters.base import Mission, MissionStep, StepKind, VehicleKind
+from .charge import charge_left_wh, van_range_m
 from .errors import AdapterError
 from .fleet import Fleet, FleetVehicle
 from .mission_control import MissionControl
+from .sorties import FleetSlot
 from .store import outbox
 from .store import traffic as traffic_store
 from .store.db import Database
@@ -138,6 +140,12 @@ class TrafficRerouter:
             if decision is None:
                 continue
             new_mission, comparison = decision.mission, decision.comparison
+            range_m = van_range_m(vehicle.profile, charge_left_wh(FleetSlot(vehicle, state=state)))
+            if not within_charge(comparison, range_m):
+                logger.warning("%s: the traffic detour (%.1f km left) is farther than its charge takes it (%.1f km "
+                               "above the reserve): driving on", vehicle.vehicle_id, comparison.best_m / 1000,
+                               (range_m or 0.0) / 1000)
+                continue
             try:
                 await self.missions.replace_mission(vehicle, new_mission, step_origin=decision.step_origin)
             except AdapterError as exc:
@@ -202,6 +210,12 @@ class RerouteDecision:
     step_origin: tuple[int | None, ...]
     # per parcel still to hand over: (drive s to its stop on the new route through traffic, extra s over free flow)
     drive_to_stop_s: dict[str, tuple[float, float]]
+
+
+def within_charge(comparison: RouteComparison, range_m: float | None) -> bool:
+    """Whether the van may take the faster route: its charge above the reserve covers it (None: not limited), or it
+    is no longer than the route it drives now (the planner gave it that one within its charge)."""
+    return range_m is None or comparison.best_m <= max(range_m, comparison.stay_m)
 
 
 def reroute_mission(

@@ -358,6 +358,38 @@ async def test_cold_chain_order_refused_with_the_reason_then_flown_in_an_insulat
     assert delivered.status is OrderStatus.DELIVERED and delivered.unplannable_reason == ""
 
 
+async def test_a_parcel_only_a_busy_vehicle_can_carry_waits_for_it_without_telling_the_backend_it_is_refused(  # type: ignore[no-untyped-def]
+    setup, world
+) -> None:
+    """drone-1 has the insulated box and is out on a trip; drone-2, idle, has none. The cold parcel waits with a
+    transient reason naming the busy drone, and no order.unplannable goes to the backend (it is not refused: the
+    fleet can carry it); once drone-1 is back it flies."""
+    database, hub, drone, _recipients, _clock = setup
+    insulated = next(iter(hub.dispatcher.fleet.vehicles(HUB)))
+    insulated.profile = insulated.profile.with_changes(cold_chain=True)
+    plain = FakeVehicle("drone-2", VehicleKind.DRONE, world.hub.latitude_deg, world.hub.longitude_deg)
+    hub.dispatcher.fleet.add(HUB, plain, VehicleProfile(max_payload_kg=2.5, battery_wh=500.0, speed_m_s=12.0,
+                                                        cruise_altitude_m=60.0, reserve_pct=25.0),
+                             home_latitude_deg=world.hub.latitude_deg, home_longitude_deg=world.hub.longitude_deg)
+    order_id = _cold(database, world, "ref-cold-busy", minutes=20.0)
+    await hub.dispatcher.start()
+    hub.dispatcher.missions.riding.add("drone-1")  # out on a trip
+    assert await hub.dispatcher.cycle() == []
+    reason = _order(database, order_id).unplannable_reason
+    assert reason.startswith("left out while drone-1 is out: cold chain"), reason
+    with database.read() as session:
+        from fleet_manager.store import outbox
+
+        assert not [e for e in outbox.events_after(session, after_seq=0, hub_ids=[HUB])
+                    if e.type.endswith("order.unplannable")]
+    hub.dispatcher.missions.riding.discard("drone-1")  # back
+    sorties = await hub.dispatcher.cycle()
+    assert [(s.vehicle_id, s.order_ids) for s in sorties] == [("drone-1", (order_id,))]
+    await _settle(hub)
+    assert _order(database, order_id).status is OrderStatus.DELIVERED
+    assert drone.missions and not plain.missions
+
+
 async def test_departure_records_the_leg_facts_learning_reads(setup, world) -> None:  # type: ignore[no-untyped-def]
     """The mission runner writes each parcel's planned leg (duration, route length, stop, bearing) into the
     out_for_delivery event, and the fixed ETA window (no model) into the order."""

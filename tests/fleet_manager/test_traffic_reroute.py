@@ -223,3 +223,17 @@ async def test_traffic_simulator_tells_the_world_everything_and_the_feed_only_wh
     assert [(r["kind"], r["radius_m"], r["speed_factor"]) for r in listed] == [("incident", 40.0, 0.0)]
     assert simulator.posted == [listed[0]["report_id"]]
     assert vans[0].traffic is not None and [e.report_id for e in vans[0].traffic.events] == ["seen", "unseen"]
+
+
+def test_a_detour_beyond_the_vans_charge_is_not_taken() -> None:
+    """Faster through the traffic but longer than the charge above the reserve reaches: the van drives on (the
+    planner gave it the route it has within its charge). A shorter detour, or an unknown charge, is taken."""
+    from fleet_manager.traffic_reroute import within_charge
+    from mission_planner.traffic_routes import RouteComparison
+
+    longer = RouteComparison(stay_s=1200.0, stay_m=10_000.0, best_s=700.0, best_m=12_000.0, best_legs=())
+    assert not within_charge(longer, 11_000.0)
+    assert within_charge(longer, 13_000.0)
+    assert within_charge(longer, None)
+    shorter = RouteComparison(stay_s=1200.0, stay_m=10_000.0, best_s=700.0, best_m=9_000.0, best_legs=())
+    assert within_charge(shorter, 5_000.0)
