@@ -162,6 +162,14 @@ class MissionProgress:
         if run is not None and run.started and not run.result.done():
             seq = int(msg.seq)
             self._check_release(run, seq - 1)
+            # Steps whose items all lie behind the current one are done, reached or not: a drone that flew on
+            # through a radio drop (FS_OPTIONS: continue in AUTO) reports MISSION_CURRENT again when the link is back,
+            # but the MISSION_ITEM_REACHED of the drop were lost. Without this, a delivery flown and landed wholly
+            # inside a drop ended FAILED ("disarmed at step 1") and its parcel went out a second time.
+            while run.steps_completed < steps_done_before(run.plan, seq):
+                run.steps_completed += 1
+                self.event(run, "step_reached", run.steps_completed - 1,
+                           run.mission.steps[run.steps_completed - 1].kind.value)
             # A hold nobody follows yet is announced once somebody does: after a restart of ours the adopted
             # mission's runner subscribes only after the adoption, and a drone left waiting for an answer that
             # nobody was asked for would hover until its mission timed out.
