@@ -214,7 +214,8 @@ def mission_plan(
             if step.confirm_release:
                 # Hold over the door (ArduCopter never completes LOITER_UNLIM) until the fleet manager jumps
                 # (DO_SET_MISSION_CURRENT) to the descent when the recipient takes the parcel, or past the
-                # gripper to the climb when not; a silent GCS meanwhile trips FS_GCS: RTL with the parcel aboard.
+                # gripper to the climb when not. A silent GCS meanwhile leaves it holding (FinalMile's FS_OPTIONS keep
+                # AUTO going) until the link is back or the battery failsafe brings it home with the parcel aboard.
                 drop_hold_seqs.append(add(index, mavlink.MAV_CMD_NAV_LOITER_UNLIM, x=x, y=y, z=cruise_m))
             add(index, mavlink.MAV_CMD_NAV_WAYPOINT, x=x, y=y, z=ground_m + release_m, param1=RELEASE_HOLD_S)
             gripper_seqs.append(
