@@ -28,7 +28,7 @@ And the zones: a drone whose link is lost flies its failsafe RTL in a straight l
 zone in the way, unless its autopilot plans round the fence itself. ArduCopter does with OA_TYPE 2 (Dijkstra's,
 `AC_Avoidance/AP_OADijkstra.cpp`: in AUTO, GUIDED and RTL, round the exclusion polygons and circles FinalMile
 uploads as its fence). OA_TYPE takes effect only at boot, so it belongs in the drone's configuration
-(`sim_worlds/sitl.py` and `fleet_setup.py` put it in their defaults); at connect FinalMile reads it, sets
+(the README's parameter list; the simulators boot with it); at connect FinalMile reads it, sets
 OA_MARGIN_MAX (how wide the autopilot goes round) and warns when it is off.
 """
 
