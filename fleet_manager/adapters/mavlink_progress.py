@@ -166,10 +166,7 @@ class MissionProgress:
             # through a radio drop (FS_OPTIONS: continue in AUTO) reports MISSION_CURRENT again when the link is back,
             # but the MISSION_ITEM_REACHED of the drop were lost. Without this, a delivery flown and landed wholly
             # inside a drop ended FAILED ("disarmed at step 1") and its parcel went out a second time.
-            while run.steps_completed < steps_done_before(run.plan, seq):
-                run.steps_completed += 1
-                self.event(run, "step_reached", run.steps_completed - 1,
-                           run.mission.steps[run.steps_completed - 1].kind.value)
+            self._complete_steps(run, steps_done_before(run.plan, seq))
             # A hold nobody follows yet is announced once somebody does: after a restart of ours the adopted
             # mission's runner subscribes only after the adoption, and a drone left waiting for an answer that
             # nobody was asked for would hover until its mission timed out.
@@ -190,16 +187,19 @@ class MissionProgress:
         if not 0 < seq < len(plan.items):
             return
         self._check_release(run, seq)
-        step = plan.step_of_seq[seq]
-        while run.steps_completed <= step and plan.last_seq_of_step[run.steps_completed] <= seq:
-            done = run.steps_completed
-            run.steps_completed += 1
-            self.event(run, "step_reached", done, run.mission.steps[done].kind.value)
+        self._complete_steps(run, steps_done_before(plan, seq + 1))
         if run.steps_completed == len(run.mission.steps) and run.mission.steps[-1].kind not in (
             StepKind.RETURN,
             StepKind.LAND,
         ):
             run.result.set_result(self.result(run, MissionOutcome.SUCCEEDED))
+
+    def _complete_steps(self, run: MissionRun, count: int) -> None:
+        """The first `count` steps are done: a step_reached event for each not yet reported."""
+        while run.steps_completed < count:
+            done = run.steps_completed
+            run.steps_completed += 1
+            self.event(run, "step_reached", done, run.mission.steps[done].kind.value)
 
     def _on_mode_change(self, run: MissionRun, custom_mode: int) -> None:
         name = mode_name(custom_mode)
