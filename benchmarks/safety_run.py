@@ -14,6 +14,7 @@ import concurrent.futures
 import functools
 import logging
 import multiprocessing
+import os
 import re
 import time
 import traceback
@@ -197,15 +198,18 @@ def _crash_row(day: SafetyDay, error: str, wall_s: float) -> dict[str, Any]:
 
 
 def _log_to(path: Path) -> None:
-    """A worker's log: warnings and up into the day's file (the simulated day logs a lot at INFO)."""
+    """A worker's log: warnings and up into the day's file (the day logs a lot at INFO; FINALMILE_SAFETY_LOG_LEVEL=INFO
+    keeps it all, to follow one day's missions)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if isinstance(handler, logging.FileHandler):
             root.removeHandler(handler)
             handler.close()
+    level = logging.getLevelName(os.environ.get("FINALMILE_SAFETY_LOG_LEVEL", "WARNING").upper())
+    level = level if isinstance(level, int) else logging.WARNING
     handler = logging.FileHandler(path)
-    handler.setLevel(logging.WARNING)
+    handler.setLevel(level)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
-    if root.level == logging.NOTSET or root.level > logging.WARNING:
-        root.setLevel(logging.WARNING)
+    if root.level == logging.NOTSET or root.level > level:
+        root.setLevel(level)
