@@ -36,7 +36,7 @@ from .mission_control import MissionControl
 from .order_lifecycle import OrderLifecycle
 from .planning import FleetPlanner
 from .reconcile import ReconciliationReport, reconcile_in_flight
-from .sorties import FleetSlot, Sortie
+from .sorties import FleetSlot, Sortie, at_hub
 from .store import fleet as fleet_store
 from .store import lockers as locker_store
 from .store import order_queries, outbox, planning_notes
@@ -282,9 +282,16 @@ class Dispatcher:
         free = [vehicle for vehicle in self.fleet.vehicles(self.config.hub_id)
                 if not self.missions.is_busy(vehicle.vehicle_id) and vehicle.is_available()]
         free_ids = {vehicle.vehicle_id for vehicle in free}
-        # A carried drone is planned only with its van (the planner launches it from the van's stops).
-        return [FleetSlot(vehicle, state=vehicle.state()) for vehicle in free
-                if vehicle.carried_by is None or vehicle.carried_by in free_ids]
+        # A carried drone is planned with its van (the planner launches it from the van's stops) while the van is
+        # free; one its van left at the hub flies from the hub until the van is back.
+        slots = []
+        for vehicle in free:
+            state = vehicle.state()
+            if vehicle.carried_by is None or vehicle.carried_by in free_ids:
+                slots.append(FleetSlot(vehicle, state=state))
+            elif state is not None and at_hub(vehicle, state, self.planner.frame):
+                slots.append(FleetSlot(vehicle, state=state, from_hub=True))
+        return slots
 
     def _plannable(self, order: Order, now_s: float) -> bool:
         if order.order_id in self.missions.claimed:

@@ -21,7 +21,7 @@ from mission_planner.clock import Clock
 from .adapters.base import Geofence, Mission, MissionOutcome, StepKind
 from .domain.errors import Conflict, NotFound
 from .fleet import Fleet, FleetVehicle
-from .mission_runner import MissionRunner, RunningMission
+from .mission_runner import MissionRunner, RunningMission, launching_van
 from .order_lifecycle import OrderLifecycle
 from .sorties import Handoff, Sortie
 from .van_choreography import VanChoreography
@@ -101,7 +101,7 @@ class MissionControl:
             self.riding.difference_update(h.vehicle_id for h in sortie.handoffs)
             return None
         running = RunningMission(vehicle, mission, sortie.mode, list(loaded),
-                                 handoffs=sortie.handoffs)
+                                 handoffs=sortie.handoffs, launched_from=launching_van(sortie.details))
         self.running[vehicle.vehicle_id] = running
         task = asyncio.create_task(MissionRunner(self, running, sortie).run(), name=f"mission-{mission.mission_id}")
         self._tasks.add(task)
@@ -180,6 +180,11 @@ class MissionControl:
         """The mission a vehicle is running, if any."""
         return self.running.get(vehicle_id)
 
+    def van_launched(self, vehicle_id: str) -> bool:
+        """The vehicle flies a mission a van launched it on (it ends beside the van), not one from the hub."""
+        running = self.running.get(vehicle_id)
+        return running is not None and running.launched_from is not None
+
     def pending_drop(self, vehicle_id: str) -> tuple[str, float, float] | None:
         """(order_id, lat, lon) of the next parcel a running vehicle has not handed over yet."""
         running = self.running.get(vehicle_id)
@@ -230,3 +235,4 @@ class MissionControl:
         running.abandoned_why = why
         running.abandoned.set()
         return True
+

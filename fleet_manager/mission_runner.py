@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,7 @@ class RunningMission:
     abandoned: asyncio.Event = field(default_factory=asyncio.Event)  # the vehicle is given up (lost link)
     abandoned_why: str = ""
     handoffs: tuple[Handoff, ...] = ()  # van: the trips of the vehicles it carries
+    launched_from: str | None = None  # the van that set this drone or robot down for this mission; None: the hub
     handoff_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     launched: set[str] = field(default_factory=set)  # vehicles this van has set down on the way
     ended: asyncio.Event = field(default_factory=asyncio.Event)  # the vehicle's mission is over (any outcome)
@@ -94,6 +96,12 @@ class RunningMission:
             if index <= step_index:
                 event.set()
 
+
+
+def launching_van(details: Mapping[str, object]) -> str | None:
+    """The van a carried trip was launched from, as its mission's details record it (`launched_from`)."""
+    van_id = details.get("launched_from")
+    return van_id if isinstance(van_id, str) else None
 
 async def _first_of(*futures: asyncio.Future[Any]) -> None:
     """Wait for the first of `futures`; if this wait is cancelled (service shutdown), they are cancelled with it, so

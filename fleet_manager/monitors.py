@@ -332,7 +332,7 @@ class SafetyMonitor:
                 if step.latitude_deg is not None and step.longitude_deg is not None:
                     altitude_m = step.altitude_m if step.altitude_m is not None else altitude_m
                     points.append((*self.frame.to_local(step.latitude_deg, step.longitude_deg), altitude_m))
-            if vehicle.carried_by is not None:
+            if running.launched_from is not None:
                 return points + _back_to_launch(steps, self.frame, altitude_m)
         points.append((*self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg), altitude_m))
         return points

@@ -301,7 +301,7 @@ class FleetPlanner:
         profile = vehicle.profile
         kind = vehicle.kind
         common = {"capacity_kg": profile.max_payload_kg, "capacity_parcels": profile.capacity_parcels,
-                  "carried_by": vehicle.carried_by, "cold_chain": profile.cold_chain,
+                  "carried_by": slot.carried_by, "cold_chain": profile.cold_chain,
                   "ride_shock_g": profile.ride_shock_g}
         if not slot.idle:  # a running mission ends at home; the battery is swapped there
             return VehicleSpec(vehicle.vehicle_id, kind, vehicle.home_latitude_deg, vehicle.home_longitude_deg,
@@ -424,9 +424,11 @@ class FleetPlanner:
             return "airspace changed"
         if idle_ids != last.idle_ids:
             return "a vehicle came back or left"  # the plan's start states are wrong
-        planned_ids = frozenset(v.vehicle_id for v in last.result.problem.vehicles)
-        if not {v.vehicle_id for v in vehicle_specs} <= planned_ids:
+        planned = {v.vehicle_id: v for v in last.result.problem.vehicles}
+        if not {v.vehicle_id for v in vehicle_specs} <= planned.keys():
             return "a vehicle joined"
+        if any(v.carried_by != planned[v.vehicle_id].carried_by for v in vehicle_specs):
+            return "a carried vehicle flies from the hub while its van is out, or its van is back"
         changed = [v for v, charge in charges.items()
                    if abs(charge - last.charges.get(v, charge)) >= self.config.recharge_fraction]
         if changed:
@@ -448,7 +450,7 @@ class FleetPlanner:
         sorties: list[Sortie] = []
         waiting: set[str] = set()  # vans held at the hub for more parcels
         for slot in slots:
-            if not slot.idle or slot.vehicle.carried_by is not None:
+            if not slot.idle or slot.carried_by is not None:
                 continue  # carried drones go out with their van's sortie
             route = plan.route(slot.vehicle.vehicle_id)
             trip = first_open_trip(route, dispatched) if route is not None else None
@@ -493,7 +495,7 @@ class FleetPlanner:
         waits_s: dict[str, float] = {}
         for slot in slots:
             carried = slot.vehicle
-            if (not slot.idle or carried.carried_by != sortie.vehicle_id
+            if (not slot.idle or slot.carried_by != sortie.vehicle_id
                     or carried.kind not in (VehicleKind.DRONE, VehicleKind.ROBOT)):
                 continue
             route = plan.route(carried.vehicle_id)

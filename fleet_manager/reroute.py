@@ -153,7 +153,7 @@ class Rerouter:
             return  # landed and disarmed (a timed-out mission that ended on the ground): nothing to bring in
         if state is None or not state.position_valid:
             await vehicle.adapter.return_home()
-        elif vehicle.carried_by is not None and self.planner.terrain is None:
+        elif self.missions.van_launched(vehicle.vehicle_id) and self.planner.terrain is None:
             await vehicle.adapter.return_home()  # van-launched, flat world: the RTL to its launch point
         else:
             # The path starts where the drone is when asked; flown on while it is planned and sent (seconds under
@@ -162,7 +162,7 @@ class Rerouter:
             # Andorra day: a terrain clearance episode). So it holds where it is first.
             state = await self._hold(vehicle) or state
             try:
-                if vehicle.carried_by is None:
+                if not self.missions.van_launched(vehicle.vehicle_id):
                     # flat or not: an RTL flies the straight line home, which may cross a no-fly zone
                     await self.go_home(vehicle, state, airspace, now_s)
                 else:

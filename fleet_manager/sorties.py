@@ -28,6 +28,14 @@ class FleetSlot:
     vehicle: FleetVehicle
     busy_until_s: float | None = None
     state: VehicleState | None = None
+    # A drone or robot its van left at the hub while the van is out: planned as a hub vehicle until the van is back
+    # (idle at the hub, it would otherwise wait hours for a van that took no trip of it).
+    from_hub: bool = False
+
+    @property
+    def carried_by(self) -> str | None:
+        """The van the planner launches this vehicle from this time: None for a hub vehicle (or one left at the hub)."""
+        return None if self.from_hub else self.vehicle.carried_by
 
     @property
     def idle(self) -> bool:
@@ -104,6 +112,14 @@ def unmatched_trip(trip: Sequence[Leg], stops: Sequence[Leg]) -> str:
 
 AT_HUB_M = 100.0  # a van this close to its home is at the hub (where the parcels are loaded)
 _STREET_DETOUR = 1.4  # street distance over straight distance, for a van's drive back to the hub
+
+
+def at_hub(vehicle: FleetVehicle, state: VehicleState, frame: LocalFrame) -> bool:
+    """The vehicle stands at its hub (within `AT_HUB_M` of its home), by its own report."""
+    if not state.position_valid:
+        return False
+    here = frame.to_local(state.latitude_deg, state.longitude_deg)
+    return math.dist(here, frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg)) <= AT_HUB_M
 
 
 def van_away_from_hub_m(vehicle: FleetVehicle, state: VehicleState | None, frame: LocalFrame) -> float:

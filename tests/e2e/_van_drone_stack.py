@@ -15,6 +15,7 @@ from fleet_manager.adapters.factory import AdapterFactory
 from fleet_manager.fleet import Fleet
 from fleet_manager.handover import AlwaysPresent
 from fleet_manager.mission_control import MissionConfig
+from fleet_manager.planning_config import PlanningConfig
 from fleet_manager.runtime import HubServices, build_hub
 from fleet_manager.sorties import FleetSlot, Sortie
 from fleet_manager.store import outbox
@@ -42,20 +43,21 @@ class VanDroneStack:
 
 @contextlib.asynccontextmanager
 async def van_with_drone(world: World, clock: Clock, database: Database, hub_id: str,
-                         speedup: float) -> AsyncIterator[VanDroneStack]:
+                         speedup: float, *, planning: PlanningConfig | None = None) -> AsyncIterator[VanDroneStack]:
     """Start mavsim and the van simulator (its carriage moves the drone over mavsim's sim control), connect both
     adapters, build the hub's services; everything is closed on exit."""
     hub = world.hub
     with MavsimProcess(1, speedup=speedup, home=(hub.latitude_deg, hub.longitude_deg, 10.0), params=DRONE_PARAMS,
                        control=True, exit_with_parent=True) as drones:
         async with van_carrying(world, clock, database, hub_id, drone_url=drones.urls[0],
-                                control_url=drones.control_url) as stack:
+                                control_url=drones.control_url, planning=planning) as stack:
             yield stack
 
 
 @contextlib.asynccontextmanager
 async def van_carrying(world: World, clock: Clock, database: Database, hub_id: str, *, drone_url: str,
-                       control_url: str, mission_config: MissionConfig | None = None) -> AsyncIterator[VanDroneStack]:
+                       control_url: str, mission_config: MissionConfig | None = None,
+                       planning: PlanningConfig | None = None) -> AsyncIterator[VanDroneStack]:
     """van-1 (the van simulator, in this process) carrying drone-1 at `drone_url` (a running mavsim with its
     sim-control channel at `control_url`), both connected, and the hub's services; closed on exit."""
     hub = world.hub
@@ -74,7 +76,7 @@ async def van_carrying(world: World, clock: Clock, database: Database, hub_id: s
         fleet.add(hub_id, drone, DRONE, home_latitude_deg=hub.latitude_deg, home_longitude_deg=hub.longitude_deg,
                   carried_by="van-1")
         services = build_hub(hub_id=hub_id, database=database, fleet=fleet, world=world, clock=clock,
-                             recipients=AlwaysPresent(), mission_config=mission_config)
+                             recipients=AlwaysPresent(), mission_config=mission_config, planning=planning)
         yield VanDroneStack(fleet, services, van, drone, van_url)
     finally:
         for adapter in (drone, van):

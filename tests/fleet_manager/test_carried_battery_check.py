@@ -21,7 +21,8 @@ OUT_M = 4_000.0  # the drone works this far east of the hub, with its van
 
 def _flying(hub, drone, place, mission: Mission, east_m: float):  # type: ignore[no-untyped-def]
     """(monitor, drone-1, its state): flying 60 m up `east_m` east of the hub of world `place`, running `mission`."""
-    hub.missions.running["drone-1"] = SimpleNamespace(mission=mission, order_ids=[], resolved=set())
+    hub.missions.running["drone-1"] = SimpleNamespace(mission=mission, order_ids=[], resolved=set(),
+                                                      launched_from="van-1")
     here = place.frame.to_wgs84(place.hub.x_m + east_m, place.hub.y_m)
     flying = dataclasses.replace(drone.state, latitude_deg=here[0], longitude_deg=here[1], relative_altitude_m=60.0,
                                  armed=True)
@@ -41,21 +42,21 @@ async def test_a_van_launched_drone_is_not_recalled_for_a_flight_to_the_hub_it_w
     reserve_wh = vehicle.profile.battery_wh * vehicle.profile.reserve_pct / 100.0
     margin_wh = monitor.config.battery_margin_wh + model.power_w(0.0, model.max_airspeed_m_s) * \
         monitor.config.period_wall_s * monitor.clock.speedup / 3600.0
-    vehicle.carried_by = "van-1"
+    hub.missions.running["drone-1"].launched_from = "van-1"
     to_van_wh = monitor._energy_to_finish_wh(vehicle, flying, model)
-    vehicle.carried_by = None
+    hub.missions.running["drone-1"].launched_from = None  # a trip from the hub
     to_hub_wh = monitor._energy_to_finish_wh(vehicle, flying, model)
     assert to_hub_wh > to_van_wh + 20.0  # the hub is kilometres further than the van
     left_wh = to_van_wh + reserve_wh + margin_wh + 10.0
     assert left_wh < to_hub_wh + reserve_wh  # a drone of the hub would have to come in now
     drone.state = dataclasses.replace(flying, battery_remaining_wh=left_wh)
 
-    vehicle.carried_by = "van-1"
+    hub.missions.running["drone-1"].launched_from = "van-1"
     monitor._check_battery(vehicle, drone.state)
     assert not [a for a in monitor.alerts if a.kind == "low_battery"], [a.message for a in monitor.alerts]
 
     # the same drone flying from the hub, with the same charge, must come home now: the check still bites
-    vehicle.carried_by = None
+    hub.missions.running["drone-1"].launched_from = None  # a trip from the hub
     monitor._check_battery(vehicle, drone.state)
     assert [a.kind for a in monitor.alerts] == ["low_battery"]
 
@@ -72,7 +73,7 @@ async def test_a_van_launched_drone_recovered_where_it_was_launched_counts_its_r
         MissionStep(StepKind.RETURN)))
     monitor, vehicle, flying = _flying(hub, drone, world, mission, OUT_M + 900.0)
     model = monitor._energy_model(vehicle)
-    vehicle.carried_by = "van-1"
+    hub.missions.running["drone-1"].launched_from = "van-1"
     route = monitor.remaining_route(vehicle, flying)
     assert route is not None
     end_x, end_y = route.coords[-1]

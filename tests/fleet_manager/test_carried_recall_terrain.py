@@ -33,9 +33,13 @@ RECOVERY = (42.5323267, 1.5878773)  # its recovery stop there, 149 m higher; the
 class _Missions:
     """The mission control's face the rerouter uses: the running mission, and the replacement it is sent."""
 
-    def __init__(self, vehicle_id: str, mission: Mission) -> None:
-        self.running = {vehicle_id: SimpleNamespace(mission=mission)}
+    def __init__(self, vehicle_id: str, mission: Mission, launched_from: str | None = "van-3") -> None:
+        self.running = {vehicle_id: SimpleNamespace(mission=mission, launched_from=launched_from)}
         self.sent: list[Mission] = []
+
+    def van_launched(self, vehicle_id: str) -> bool:
+        running = self.running.get(vehicle_id)
+        return running is not None and running.launched_from is not None
 
     async def replace_mission(self, vehicle: Any, mission: Mission) -> None:
         self.sent.append(mission)
@@ -215,7 +219,8 @@ def test_a_recalled_drone_holds_where_it_is_while_its_path_is_planned() -> None:
             await super().replace_mission(vehicle, mission)
 
     vehicle = FleetVehicle(Holding(), "hub", DRONE, hub.latitude_deg, hub.longitude_deg)  # type: ignore[arg-type]
-    missions = Recording("drone-5", Mission("drone-5-1", (MissionStep(StepKind.TAKEOFF, altitude_m=60.0),)))
+    missions = Recording("drone-5", Mission("drone-5-1", (MissionStep(StepKind.TAKEOFF, altitude_m=60.0),)),
+                         launched_from=None)
     rerouter = Rerouter(planner=_planner(world), missions=missions, frame=frame)  # type: ignore[arg-type]
     try:
         asyncio.run(rerouter.recall(vehicle, world.airspace, NOW_S))

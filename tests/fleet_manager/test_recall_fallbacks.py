@@ -47,6 +47,9 @@ class _Missions:
         self.tries = 0
         self.sent: list[Mission] = []
 
+    def van_launched(self, vehicle_id: str) -> bool:
+        return False  # hub trips only here
+
     async def replace_mission(self, vehicle: Any, mission: Mission) -> None:
         self.tries += 1
         if self.tries <= self.refusals:
