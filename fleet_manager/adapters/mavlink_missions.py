@@ -54,7 +54,8 @@ class MissionFlight:
 
         A drone that is airborne without a mission (its last one ended in the air) flies the new one
         from where it is. Raises MissionBusy while the drone is armed on a mission that has not ended
-        (`replace_mission` switches a flying drone to a new one).
+        (`replace_mission` switches a flying drone to a new one), AdapterError when it stands disarmed once AUTO
+        is set (a failsafe landed it during the start).
         """
         call = f"start_mission({mission.mission_id!r})"
         self._session.require_link(call)
@@ -88,6 +89,13 @@ class MissionFlight:
             else:
                 await self._commands.set_current_item(1, call)
             await self._commands.set_mode("AUTO")
+            if not t.armed:
+                # A failsafe landed it while the start waited for AUTO (its radio link dropped after the take-off: GCS
+                # failsafe, RTL, disarmed). ArduCopter still takes AUTO on the ground, disarmed, so the switch above
+                # succeeds; the disarm came before the run started and no other comes, so the run would stay open
+                # for good with the drone standing at home (safety day 35, seed 19035: a mission 'running' all day).
+                raise AdapterError(self._vehicle_id, call, "the vehicle stands disarmed: a failsafe landed it before "
+                                   "the mission could start")
         except BaseException:
             self._progress.run = None
             raise
