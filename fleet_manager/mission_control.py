@@ -66,6 +66,7 @@ class MissionControl:
         self._on_vehicle_free = on_vehicle_free
         self._avoid: dict[str, dict[str, float]] = {}  # order -> vehicle -> until (clock s), after a failure
         self._tasks: set[asyncio.Task[None]] = set()
+        self._replacing: dict[str, asyncio.Lock] = {}  # vehicle -> one replace_mission at a time
         # how a drone whose mission timed out is brought in (the runtime sets the rerouter's terrain-safe recall)
         self.recall_drone: Callable[[FleetVehicle], Awaitable[None]] | None = None
         # the monitors' reaction to zones a drone's mission crosses (the runtime sets it): for zones published
@@ -207,24 +208,30 @@ class MissionControl:
         The old mission is marked superseded *before* the adapter switches (its CANCELED end must not
         settle the run), the new one is stored as running and the old one canceled (the dashboard
         draws the new route). Raises AdapterError when the vehicle refuses; the old mission then runs on.
+
+        Calls for one vehicle go one after the other: two at once (a zone reaction and a geofence recall in one
+        monitor pass, found on the safety days) both took the running mission as the one they replaced, so the first
+        replacement was never marked replaced: it stayed 'running' in the store for good, and the adapter, whose
+        second switch also took the original as the one replaced, never ended the first replacement's run.
         """
-        running = self.running.get(vehicle.vehicle_id)
-        old = running.mission if running is not None else None
-        if running is not None and old is not None:
-            running.superseded_ids.add(old.mission_id)
-        try:
-            await vehicle.adapter.replace_mission(mission, geofence=self.geofence_for(vehicle))
-        except BaseException:
-            if running is not None and old is not None and running.mission is old:
-                running.superseded_ids.discard(old.mission_id)
-            raise
-        if running is None or old is None:
-            return
-        vehicle.mission_id = mission.mission_id
-        running.mission = mission
-        running.step_origin = step_origin
-        await self.lifecycle.replaced(old_mission_id=old.mission_id, mission=mission, vehicle_id=vehicle.vehicle_id,
-                                      mode=running.mode, order_ids=running.aboard)
+        async with self._replacing.setdefault(vehicle.vehicle_id, asyncio.Lock()):
+            running = self.running.get(vehicle.vehicle_id)
+            old = running.mission if running is not None else None
+            if running is not None and old is not None:
+                running.superseded_ids.add(old.mission_id)
+            try:
+                await vehicle.adapter.replace_mission(mission, geofence=self.geofence_for(vehicle))
+            except BaseException:
+                if running is not None and old is not None and running.mission is old:
+                    running.superseded_ids.discard(old.mission_id)
+                raise
+            if running is None or old is None:
+                return
+            vehicle.mission_id = mission.mission_id
+            running.mission = mission
+            running.step_origin = step_origin
+            await self.lifecycle.replaced(old_mission_id=old.mission_id, mission=mission,
+                                          vehicle_id=vehicle.vehicle_id, mode=running.mode, order_ids=running.aboard)
 
     def abandon(self, vehicle_id: str, why: str) -> bool:
         """Give up a vehicle's running mission (lost for good): its parcels are replanned. False if none."""
