@@ -26,7 +26,9 @@ from sqlalchemy.orm import Session
 
 from mission_planner.clock import Clock
 from mission_planner.fleet import OrderSpec
+from mission_planner.wind_flight import wind_vector_m_s
 
+from .adapters.base import VehicleKind
 from .customs_forecast import CustomsForecaster
 from .domain.errors import Conflict
 from .domain.orders import Order, OrderStatus
@@ -214,7 +216,7 @@ class Dispatcher:
             return []
         # The solver runs for its time budget: keep the event loop (vehicle links) responsive meanwhile.
         plan = functools.partial(self.planner.plan, now_s=now_s, airspace=self.airspace.current, slots=slots,
-                                 orders=open_orders)
+                                 orders=open_orders, wind_m_s=self._wind_m_s())
         try:
             sorties = await asyncio.to_thread(plan)
         except Exception:  # a planner bug must not stop dispatching: start over from a full plan next cycle
@@ -292,6 +294,14 @@ class Dispatcher:
             elif state is not None and at_hub(vehicle, state, self.planner.frame):
                 slots.append(FleetSlot(vehicle, state=state, from_hub=True))
         return slots
+
+    def _wind_m_s(self) -> tuple[float, float]:
+        """The strongest wind the hub's drones report (MAVLink WIND: the autopilot's estimate), as (east, north) m/s;
+        still air when none reports one. The strongest, since the live battery check of each drone uses its own."""
+        winds = [wind_vector_m_s(state.wind_speed_m_s, state.wind_from_deg)
+                 for vehicle in self.fleet.vehicles(self.config.hub_id)
+                 if vehicle.kind is VehicleKind.DRONE and (state := vehicle.state()) is not None]
+        return max(winds, key=lambda w: math.hypot(*w), default=(0.0, 0.0))
 
     def _plannable(self, order: Order, now_s: float) -> bool:
         if order.order_id in self.missions.claimed:

@@ -24,9 +24,10 @@ from mission_planner.clock import Clock
 from mission_planner.energy import MultirotorModel
 from mission_planner.errors import FinalMileError
 from mission_planner.geodesy import LocalFrame
+from mission_planner.wind_flight import wind_vector_m_s
 
 from .adapters.base import FenceHolding, LinkStatus, MissionStep, StepKind, VehicleKind, VehicleState
-from .energy_home import route_energy_wh, wind_vector_m_s
+from .energy_home import route_energy_wh
 from .errors import AdapterError
 from .fleet import Fleet, FleetVehicle
 from .live_airspace import LiveAirspace

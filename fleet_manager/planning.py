@@ -338,11 +338,13 @@ class FleetPlanner:
 
     # ----- planning --------------------------------------------------------------------------------
     def plan(
-        self, *, now_s: float, airspace: Airspace, slots: Sequence[FleetSlot], orders: Sequence[OrderSpec]
+        self, *, now_s: float, airspace: Airspace, slots: Sequence[FleetSlot], orders: Sequence[OrderSpec],
+        wind_m_s: tuple[float, float] = (0.0, 0.0),
     ) -> list[Sortie]:
         """Plan (or re-plan) the fleet and return the trips idle vehicles should start now.
 
-        `orders` are what `open_order` made of the dispatcher's open orders.
+        `orders` are what `open_order` made of the dispatcher's open orders; `wind_m_s` (east, north) is the
+        wind the drones' trips are reckoned in (the drones' own estimate; see `DroneTravel.wind_m_s`).
         """
         with self._paths_lock:
             started = time.perf_counter()
@@ -351,6 +353,7 @@ class FleetPlanner:
             if not vehicle_specs or not any(s.idle for s in slots):
                 return []  # nobody can be sent (all drained): the plan in force stays for the next cycle
             travel = self.travel(airspace, [s.vehicle for s in slots], now_s)
+            travel.drone.wind_m_s = wind_m_s
             specs = {o.order_id: o for o in orders}
             idle_ids = frozenset(s.vehicle.vehicle_id for s in slots if s.idle)
             charges = {s.vehicle.vehicle_id: charge_wh / s.vehicle.profile.battery_wh for s in slots
@@ -502,6 +505,8 @@ class FleetPlanner:
             for trip in route.trips() if route is not None else ():
                 if set(trip_order_ids(trip)) & taken or trip[0].kind is not LegKind.LAUNCH:
                     continue
+                if trip[0].start_s > van_legs[-1].end_s:
+                    continue  # launched on one of the van's later trips, planned again before that one
                 found = launch_and_recovery_stops(trip, stops)
                 if found is None:
                     logger.warning("%s: trip of %s with %s is not launched and recovered at its stops (%s)",

@@ -34,6 +34,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 from shapely.prepared import PreparedGeometry, prep
 
+from . import wind_flight
 from .airspace import Airspace
 from .energy import MultirotorModel, Wind
 from .errors import PathError, PlanningError
@@ -128,6 +129,17 @@ class DronePath:
                 )
             else:
                 total += leg_model.vertical_energy_wh(payload_kg, rise_m)
+        return total
+
+    def energy_in_wind_wh(self, model: MultirotorModel, payload_kg: float, ground_speed_m_s: float,
+                          wind_m_s: tuple[float, float]) -> float:
+        """Energy (Wh) to fly the path as the autopilot flies it in the wind `wind_m_s` (east, north): ground speed
+        held along each leg (`wind_flight`), at the air density of each leg's mean height when `above_sea_level`."""
+        total = 0.0
+        for a, b in itertools.pairwise(self.waypoints):
+            leg_model = model.at_altitude((a.elevation_m + b.elevation_m) / 2.0) if self.above_sea_level else model
+            total += wind_flight.leg_energy_wh(leg_model, payload_kg, (a.x_m, a.y_m, a.elevation_m),
+                                               (b.x_m, b.y_m, b.elevation_m), ground_speed_m_s, wind_m_s)
         return total
 
 

@@ -70,6 +70,9 @@ class DroneTravel:
     drop_hover_s: float = 30.0
     start_s: float | None = None
     end_s: float | None = None
+    # The wind (east, north; m/s) trips are reckoned in, flown at the model's cruise speed over the ground as the
+    # autopilot flies them (`wind_flight`); still air: the model's own sortie. Set per plan, not part of the caches.
+    wind_m_s: tuple[float, float] = (0.0, 0.0)
     _rows: dict[tuple[float, float], dict[tuple[float, float], float]] = field(default_factory=dict, repr=False)
     _paths: dict[tuple[tuple[float, float], tuple[float, float]], DronePath] = field(default_factory=dict, repr=False)
 
@@ -117,20 +120,26 @@ class DroneTravel:
     ) -> float:
         """Energy (Wh) of the sortie depot -> `target_xy` -> depot; inf when a leg has no safe path.
 
-        Flat worlds: `sortie_energy_wh` over the cruise lengths. Over terrain the sortie is flown along the
+        Flat worlds in still air: `sortie_energy_wh` over the cruise lengths. Over terrain the sortie is flown along the
         terrain-following paths themselves (`DronePath.energy_wh`): the climbs and descents along the valley
         and the thinner air up high are in it, which a flat sortie of the same length misses (a village
-        500 m above the hub costs the potential energy of the climb there).
+        500 m above the hub costs the potential energy of the climb there). In wind (`wind_m_s`), over terrain or
+        not, the paths are flown as the autopilot flies them: ground speed held, faster through the air upwind.
         """
-        if self.planner.terrain is None:
+        in_wind = self.wind_m_s != (0.0, 0.0)
+        if self.planner.terrain is None and not in_wind:
             return self.sortie_energy_wh(payload_kg, outbound_m, return_m)
         try:
             out = self.path(depot_xy, target_xy)
             back = self.path(target_xy, depot_xy)
         except PathError:
             return math.inf
-        return (out.energy_wh(self.model, payload_kg) + self.model.hover_energy_wh(payload_kg, self.drop_hover_s)
-                + back.energy_wh(self.model, 0.0))
+        hover_wh = self.model.hover_energy_wh(payload_kg, self.drop_hover_s)
+        if in_wind:
+            speed_m_s = self.model.cruise_airspeed_m_s
+            return (out.energy_in_wind_wh(self.model, payload_kg, speed_m_s, self.wind_m_s) + hover_wh
+                    + back.energy_in_wind_wh(self.model, 0.0, speed_m_s, self.wind_m_s))
+        return out.energy_wh(self.model, payload_kg) + hover_wh + back.energy_wh(self.model, 0.0)
 
 
 def _dedupe(points: list[tuple[float, float]]) -> tuple[list[tuple[float, float]], list[int]]:

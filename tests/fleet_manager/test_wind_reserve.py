@@ -19,9 +19,10 @@ import pytest
 from test_dispatcher import HUB, setup, world  # noqa: F401  (fixtures)
 
 from fleet_manager.adapters.mavlink_adapter import MavlinkAdapter
-from fleet_manager.energy_home import route_energy_wh, wind_vector_m_s
+from fleet_manager.energy_home import route_energy_wh
 from mission_planner.clock import Clock
 from mission_planner.energy import MultirotorModel
+from mission_planner.wind_flight import wind_vector_m_s
 
 SPEEDUP = 10.0
 

@@ -44,6 +44,9 @@ class _SlowUpload:
         self.release = asyncio.Event()
         self.sent: list[Mission] = []
 
+    def van_launched(self, vehicle_id: str) -> bool:
+        return False  # a drone from the hub
+
     async def replace_mission(self, vehicle: Any, mission: Mission) -> None:
         await asyncio.wait_for(self.release.wait(), 120.0)
         self.sent.append(mission)
