@@ -5,7 +5,8 @@ is reached when the last item of its plan is; a drone holding over a drop for th
 (its NAV_LOITER_UNLIM item current) is announced once as `at_drop`; a DO_GRIPPER item counts as released
 once the mission has moved past it, unless the fleet manager had the drone skip it; a failsafe mode
 the adapter did not ask for is reported with the STATUSTEXT that came with it; the mission ends
-SUCCEEDED when its last step is reached in the air, or at the disarm after RETURN/LAND, CANCELED
+SUCCEEDED when its last step is reached in the air, or at the disarm after RETURN/LAND (any disarmed
+heartbeat of a started run, not only a change from armed), CANCELED
 after return_home()/land()/a replacement, FAILED otherwise.
 """
 
@@ -47,6 +48,7 @@ class MissionRun:
     cancel_reason: str = ""
     failsafe_reason: str = ""
     started: bool = False
+    ending: bool = False  # a disarm was heard: the end is being settled after the grace
 
 
 class MissionProgress:
@@ -141,7 +143,10 @@ class MissionProgress:
             return
         if old_mode is not None and old_mode != t.custom_mode:
             self._on_mode_change(run, t.custom_mode)
-        if was_armed and not t.armed:
+        # Any disarmed heartbeat of a started run ends it, not only the change from armed: a drone a failsafe landed
+        # during a radio drop may be heard disarmed first after its run started, and no change would come then.
+        if not t.armed and not run.ending:
+            run.ending = True
             asyncio.get_running_loop().call_later(_DISARM_GRACE_S, self._finish_after_disarm, run)
 
     def on_link(self, status: LinkStatus, previous: LinkStatus, why: str) -> None:
@@ -227,6 +232,7 @@ class MissionProgress:
                 )
 
     def _finish_after_disarm(self, run: MissionRun) -> None:
+        run.ending = False
         if run.result.done() or self._telemetry.armed:
             return
         n = len(run.mission.steps)
