@@ -126,20 +126,22 @@ class DroneTravel:
         500 m above the hub costs the potential energy of the climb there). In wind (`wind_m_s`), over terrain or
         not, the paths are flown as the autopilot flies them: ground speed held, faster through the air upwind.
         """
-        in_wind = self.wind_m_s != (0.0, 0.0)
-        if self.planner.terrain is None and not in_wind:
+        if self.planner.terrain is None and self.wind_m_s == (0.0, 0.0):
             return self.sortie_energy_wh(payload_kg, outbound_m, return_m)
         try:
             out = self.path(depot_xy, target_xy)
             back = self.path(target_xy, depot_xy)
         except PathError:
             return math.inf
-        hover_wh = self.model.hover_energy_wh(payload_kg, self.drop_hover_s)
-        if in_wind:
-            speed_m_s = self.model.cruise_airspeed_m_s
-            return (out.energy_in_wind_wh(self.model, payload_kg, speed_m_s, self.wind_m_s) + hover_wh
-                    + back.energy_in_wind_wh(self.model, 0.0, speed_m_s, self.wind_m_s))
-        return out.energy_wh(self.model, payload_kg) + hover_wh + back.energy_wh(self.model, 0.0)
+        return (self.path_energy_wh(out, payload_kg) + self.model.hover_energy_wh(payload_kg, self.drop_hover_s)
+                + self.path_energy_wh(back, 0.0))
+
+    def path_energy_wh(self, path: DronePath, payload_kg: float) -> float:
+        """Energy (Wh) to fly `path` carrying `payload_kg`: in still air the model's legs, in wind (`wind_m_s`) the
+        autopilot's (ground speed held at the model's cruise speed)."""
+        if self.wind_m_s == (0.0, 0.0):
+            return path.energy_wh(self.model, payload_kg)
+        return path.energy_in_wind_wh(self.model, payload_kg, self.model.cruise_airspeed_m_s, self.wind_m_s)
 
 
 def _dedupe(points: list[tuple[float, float]]) -> tuple[list[tuple[float, float]], list[int]]:

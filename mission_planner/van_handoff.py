@@ -515,8 +515,8 @@ def _sortie_legs(
 ) -> tuple[tuple[float, float, tuple], tuple[float, float, tuple]]:
     """(distance_m, energy_wh, waypoints) out to the drop and back to the van.
 
-    Drones fly the safe paths; the drop carries the hover while the parcel is lowered, the way back the
-    hover while the drone waits `waiting_s` for the van.
+    Drones fly the safe paths (in the plan's wind, `DroneTravel.wind_m_s`); the drop carries the hover while the
+    parcel is lowered, the way back the hover while the drone waits `waiting_s` for the van.
     """
     kind = carrier.kind
     travel = problem.travel.get(kind)
@@ -527,8 +527,8 @@ def _sortie_legs(
         out_path = travel.path(launch_xy, drop.to_xy_m)
         back_path = travel.path(drop.to_xy_m, recovery_xy)
         payload_kg = order.weight_kg
-        out_wh = out_path.energy_wh(model, payload_kg) + model.hover_energy_wh(payload_kg, travel.drop_hover_s)
-        back_wh = back_path.energy_wh(model, 0.0) + model.hover_energy_wh(0.0, waiting_s)
+        out_wh = travel.path_energy_wh(out_path, payload_kg) + model.hover_energy_wh(payload_kg, travel.drop_hover_s)
+        back_wh = travel.path_energy_wh(back_path, 0.0) + model.hover_energy_wh(0.0, waiting_s)
         return (out_m, out_wh, out_path.waypoints), (back_m, back_wh, back_path.waypoints)
     return (
         (out_m, carrier.wh_per_km * out_m / 1000.0, ()),

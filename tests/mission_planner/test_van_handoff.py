@@ -275,3 +275,22 @@ def test_a_replan_keeps_the_vans_drones_flying(world) -> None:  # type: ignore[n
     assert launched, "the re-planned van trip carries no drone trip"
     # every parcel once, the new one included, by the van or a drone
     assert sorted(plan.planned_order_ids) == sorted(p.order_id for p in parcels)
+
+
+def test_sorties_in_wind_are_priced_as_the_autopilot_flies_their_paths(world) -> None:  # type: ignore[no-untyped-def]
+    """In the plan's wind (`DroneTravel.wind_m_s`) a sortie's legs carry the energy of their paths flown at the
+    cruise ground speed in that wind (`wind_flight`), not in still air, within the pack's reserve."""
+    travel = FleetTravel.for_world(world)
+    travel.drone.wind_m_s = (-7.0, 3.0)
+    model = travel.drone.model
+    plan = plan_fleet(travel, _van_and_drones(world, **{"vd-1": None, "vd-2": None}), _parcels(world),
+                      now_s=NOW_S, seed=0, time_budget_s=1.0)
+    trips = [trip for r in plan.routes if r.kind is VehicleKind.DRONE for trip in r.trips()]
+    assert trips
+    for launch, drop, recovery in trips:
+        out = travel.drone.path(launch.from_xy_m, drop.to_xy_m)
+        windy_wh = out.energy_in_wind_wh(model, 1.0, model.cruise_airspeed_m_s, travel.drone.wind_m_s)
+        assert drop.energy_wh == pytest.approx(windy_wh + model.hover_energy_wh(1.0, 30.0))
+        assert windy_wh != pytest.approx(out.energy_wh(model, 1.0))  # a tailwind leg may cost less than still air
+        assert travel.reserve.is_feasible(model.battery_capacity_wh, model.battery_capacity_wh,
+                                          drop.energy_wh + recovery.energy_wh)
