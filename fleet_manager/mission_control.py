@@ -21,7 +21,7 @@ from mission_planner.clock import Clock
 from .adapters.base import Geofence, Mission, MissionOutcome, StepKind
 from .domain.errors import Conflict, NotFound
 from .fleet import Fleet, FleetVehicle
-from .mission_runner import MissionRunner, RunningMission, launching_van
+from .mission_runner import MissionRunner, RunningMission, launch_point, launching_van
 from .order_lifecycle import OrderLifecycle
 from .sorties import Handoff, Sortie
 from .van_choreography import VanChoreography
@@ -102,7 +102,8 @@ class MissionControl:
             self.riding.difference_update(h.vehicle_id for h in sortie.handoffs)
             return None
         running = RunningMission(vehicle, mission, sortie.mode, list(loaded),
-                                 handoffs=sortie.handoffs, launched_from=launching_van(sortie.details))
+                                 handoffs=sortie.handoffs, launched_from=launching_van(sortie.details),
+                                 launched_at=launch_point(sortie.details))
         self.running[vehicle.vehicle_id] = running
         task = asyncio.create_task(MissionRunner(self, running, sortie).run(), name=f"mission-{mission.mission_id}")
         self._tasks.add(task)
@@ -185,6 +186,13 @@ class MissionControl:
         """The vehicle flies a mission a van launched it on (it ends beside the van), not one from the hub."""
         running = self.running.get(vehicle_id)
         return running is not None and running.launched_from is not None
+
+    def return_point(self, vehicle: FleetVehicle) -> tuple[float, float]:
+        """(lat, lon) a RETURN of the vehicle's mission flies to: where its van set it down, else its home (hub)."""
+        running = self.running.get(vehicle.vehicle_id)
+        if running is not None and running.launched_at is not None:
+            return running.launched_at
+        return vehicle.home_latitude_deg, vehicle.home_longitude_deg
 
     def pending_drop(self, vehicle_id: str) -> tuple[str, float, float] | None:
         """(order_id, lat, lon) of the next parcel a running vehicle has not handed over yet."""

@@ -32,6 +32,11 @@ logger = logging.getLogger(__name__)
 HANDOVER_EVENTS = frozenset({"payload_released", "compartment_opened", "parcel_handed_over", "delivered"})
 HANDOVER_RECORD_WALL_S = 60.0  # a hand-over's recipient check and write, at most, before the mission is settled
 LEG_EVENTS = frozenset({"goal_accepted", "goal_adopted"})  # a robot's leg sent as a NavigateToPose goal
+# Events that mean the vehicle got to their step. Others carry the step it is on or heading for: a van held at a
+# stop after its hand-over reports the next stop's index with a drone recovered there, and taking that for arrival
+# launched the drone's next trip, planned from the next stop, where the van still stood (a drone flown from the
+# wrong stop into a hillside on the full Andorra day).
+PROGRESS_EVENTS = frozenset({"step_reached"}) | HANDOVER_EVENTS
 
 
 @dataclass
@@ -49,6 +54,7 @@ class RunningMission:
     abandoned_why: str = ""
     handoffs: tuple[Handoff, ...] = ()  # van: the trips of the vehicles it carries
     launched_from: str | None = None  # the van that set this drone or robot down for this mission; None: the hub
+    launched_at: tuple[float, float] | None = None  # (lat, lon) where that van set it down
     handoff_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     launched: set[str] = field(default_factory=set)  # vehicles this van has set down on the way
     ended: asyncio.Event = field(default_factory=asyncio.Event)  # the vehicle's mission is over (any outcome)
@@ -102,6 +108,14 @@ def launching_van(details: Mapping[str, object]) -> str | None:
     """The van a carried trip was launched from, as its mission's details record it (`launched_from`)."""
     van_id = details.get("launched_from")
     return van_id if isinstance(van_id, str) else None
+
+
+def launch_point(details: Mapping[str, object]) -> tuple[float, float] | None:
+    """Where a carried trip was launched (lat, lon), as its mission's details record it; None when not recorded."""
+    latitude, longitude = details.get("launch_latitude_deg"), details.get("launch_longitude_deg")
+    if isinstance(latitude, int | float) and isinstance(longitude, int | float):
+        return float(latitude), float(longitude)
+    return None
 
 async def _first_of(*futures: asyncio.Future[Any]) -> None:
     """Wait for the first of `futures`; if this wait is cancelled (service shutdown), they are cancelled with it, so
@@ -320,7 +334,8 @@ class MissionRunner:
         async for event in running.vehicle.adapter.mission_events():
             if event.mission_id != running.mission.mission_id:
                 continue
-            running.mark_current_reached(event.step_index)  # a van at a launch or recovery stop wakes its choreography
+            if event.what in PROGRESS_EVENTS:  # a van at a launch or recovery stop wakes its choreography
+                running.mark_current_reached(event.step_index)
             if event.what == "battery_swapped" and event.detail:  # a van gave a recovered drone a charged pack
                 await self.control.choreography.swapped(running, event.detail)
             if event.what in LEG_EVENTS:  # after a restart, the evidence when the robot's own record expired

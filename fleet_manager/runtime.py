@@ -124,10 +124,12 @@ def build_hub(
         current = await airspace.refresh()
         state = vehicle.state()
         start = (state.latitude_deg, state.longitude_deg) if state is not None and state.position_valid else None
+        # A RETURN flies to where the drone took off: the hub, or for a van-launched trip the stop it was set down at
+        # (a same-stop sortie was refused when the line from its drop to the hub crossed a zone).
+        home = missions.return_point(vehicle)
         # within the paths' safety margin counts (the planner keeps at least that far from every zone it knew; a
         # drone flying a leg drifts, and the monitors re-route around the same margin)
-        return mission_conflicts(current, world.frame, start,
-                                 (vehicle.home_latitude_deg, vehicle.home_longitude_deg), mission.steps,
+        return mission_conflicts(current, world.frame, start, home, mission.steps,
                                  vehicle.profile.cruise_altitude_m or 60.0, clock.now(),
                                  margin_m=max(0.0, planner.config.drone_safety_margin_m - 1.0))
 
