@@ -292,7 +292,8 @@ class Dispatcher:
             if vehicle.carried_by is None or vehicle.carried_by in free_ids:
                 slots.append(FleetSlot(vehicle, state=state))
             elif state is not None and at_hub(vehicle, state, self.planner.frame):
-                slots.append(FleetSlot(vehicle, state=state, from_hub=True))
+                slots.append(FleetSlot(vehicle, state=state, from_hub=True,
+                                       back_by_s=self.missions.planned_back_s(vehicle.carried_by)))
         return slots
 
     def _wind_m_s(self) -> tuple[float, float]:

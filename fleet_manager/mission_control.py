@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -103,7 +104,7 @@ class MissionControl:
             return None
         running = RunningMission(vehicle, mission, sortie.mode, list(loaded),
                                  handoffs=sortie.handoffs, launched_from=launching_van(sortie.details),
-                                 launched_at=launch_point(sortie.details))
+                                 launched_at=launch_point(sortie.details), planned_end_s=sortie.planned_end_s)
         self.running[vehicle.vehicle_id] = running
         task = asyncio.create_task(MissionRunner(self, running, sortie).run(), name=f"mission-{mission.mission_id}")
         self._tasks.add(task)
@@ -186,6 +187,11 @@ class MissionControl:
         """The vehicle flies a mission a van launched it on (it ends beside the van), not one from the hub."""
         running = self.running.get(vehicle_id)
         return running is not None and running.launched_from is not None
+
+    def planned_back_s(self, vehicle_id: str) -> float:
+        """When the plan has a vehicle on a mission back (inf when it is on none, or the plan did not say)."""
+        running = self.running.get(vehicle_id)
+        return running.planned_end_s if running is not None else math.inf
 
     def return_point(self, vehicle: FleetVehicle) -> tuple[float, float]:
         """(lat, lon) a RETURN of the vehicle's mission flies to: where its van set it down, else its home (hub)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,7 @@ class RunningMission:
     handoffs: tuple[Handoff, ...] = ()  # van: the trips of the vehicles it carries
     launched_from: str | None = None  # the van that set this drone or robot down for this mission; None: the hub
     launched_at: tuple[float, float] | None = None  # (lat, lon) where that van set it down
+    planned_end_s: float = math.inf  # when the plan has the vehicle back (its RETURN's end)
     handoff_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     launched: set[str] = field(default_factory=set)  # vehicles this van has set down on the way
     ended: asyncio.Event = field(default_factory=asyncio.Event)  # the vehicle's mission is over (any outcome)

@@ -302,7 +302,7 @@ class FleetPlanner:
         kind = vehicle.kind
         common = {"capacity_kg": profile.max_payload_kg, "capacity_parcels": profile.capacity_parcels,
                   "carried_by": slot.carried_by, "cold_chain": profile.cold_chain,
-                  "ride_shock_g": profile.ride_shock_g}
+                  "ride_shock_g": profile.ride_shock_g, "shift_end_s": slot.back_by_s}
         if not slot.idle:  # a running mission ends at home; the battery is swapped there
             return VehicleSpec(vehicle.vehicle_id, kind, vehicle.home_latitude_deg, vehicle.home_longitude_deg,
                                available_from_s=slot.busy_until_s, **common)  # type: ignore[arg-type]

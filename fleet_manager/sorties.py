@@ -29,8 +29,10 @@ class FleetSlot:
     busy_until_s: float | None = None
     state: VehicleState | None = None
     # A drone or robot its van left at the hub while the van is out: planned as a hub vehicle until the van is back
-    # (idle at the hub, it would otherwise wait hours for a van that took no trip of it).
+    # (idle at the hub, it would otherwise wait hours for a van that took no trip of it), on trips that end by
+    # `back_by_s`, when the van is due back, so it is there to ride out on the van's next trip.
     from_hub: bool = False
+    back_by_s: float = math.inf
 
     @property
     def carried_by(self) -> str | None:

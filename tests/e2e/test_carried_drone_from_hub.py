@@ -49,8 +49,8 @@ def _status(database: Database, order_id: str) -> OrderStatus:
 
 async def test_a_drone_its_van_left_at_the_hub_delivers_from_the_hub_while_the_van_is_out(tmp_path: Path) -> None:
     """A parcel only the van can carry sends the van out without its drone; a light parcel ordered meanwhile goes
-    by that drone, from the hub, while the van is still out; the drone's mission is a hub trip (no van launched
-    it) and it lands back at the hub."""
+    by that drone, from the hub, while the van is still out, on a trip planned to end before the van is due back;
+    the drone's mission is a hub trip (no van launched it) and it lands back at the hub."""
     world = load_world("helsinki")
     clock = Clock(start_s=NOW_S, speedup=SPEEDUP)
     database = Database(f"sqlite:///{tmp_path / 'fm.db'}")
@@ -61,11 +61,14 @@ async def test_a_drone_its_van_left_at_the_hub_delivers_from_the_hub_while_the_v
         heavy = _order(database, _place(world, 850.0, 1100.0), 8.0, "heavy")  # over the drone's 2.5 kg
         sorties = await dispatcher.cycle()
         assert [(s.vehicle_id, s.handoffs) for s in sorties] == [("van-1", ())]
+        (van_trip,) = sorties
         light = _order(database, _place(world, 250.0, 500.0), 1.0, "light")
         sorties = await dispatcher.cycle()
         assert [(s.vehicle_id, s.order_ids) for s in sorties] == [("drone-1", (light,))], \
             "the drone its van left at the hub was not given the light parcel"
         (drone_trip,) = sorties
+        # planned to be back before its van, so it is there to ride out on the van's next trip
+        assert drone_trip.planned_end_s <= van_trip.planned_end_s
         while _status(database, light) is not OrderStatus.DELIVERED:
             assert clock.now() < NOW_S + 1800.0, f"light parcel not delivered: {_status(database, light)}"
             await asyncio.sleep(0.2)
