@@ -41,7 +41,7 @@ from .errors import AdapterError
 from .fleet import Fleet, FleetVehicle
 from .learning.demand_model import DemandForecast, area_centre
 from .mission_control import MissionControl
-from .sorties import AT_HUB_M, Sortie, van_away_from_hub_m
+from .sorties import Sortie, at_hub, van_away_from_hub_m
 from .store import outbox
 from .store.db import Database
 
@@ -195,8 +195,7 @@ class Stager:
         state = carried.state()
         if state is None or carried.out_of_service or self.missions.is_busy(carried.vehicle_id):
             return False
-        home = self.frame.to_local(carried.home_latitude_deg, carried.home_longitude_deg)
-        if math.dist(self.frame.to_local(state.latitude_deg, state.longitude_deg), home) > AT_HUB_M:
+        if not at_hub(carried, state, self.frame):
             return False
         return state.battery_remaining_pct is not None and \
             state.battery_remaining_pct >= self.config.min_carried_charge_pct

@@ -118,10 +118,13 @@ _STREET_DETOUR = 1.4  # street distance over straight distance, for a van's driv
 
 def at_hub(vehicle: FleetVehicle, state: VehicleState, frame: LocalFrame) -> bool:
     """The vehicle stands at its hub (within `AT_HUB_M` of its home), by its own report."""
-    if not state.position_valid:
-        return False
+    return state.position_valid and _from_home_m(vehicle, state, frame) <= AT_HUB_M
+
+
+def _from_home_m(vehicle: FleetVehicle, state: VehicleState, frame: LocalFrame) -> float:
+    """Straight distance (m) from the vehicle's reported position to its home."""
     here = frame.to_local(state.latitude_deg, state.longitude_deg)
-    return math.dist(here, frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg)) <= AT_HUB_M
+    return math.dist(here, frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg))
 
 
 def van_away_from_hub_m(vehicle: FleetVehicle, state: VehicleState | None, frame: LocalFrame) -> float:
@@ -132,9 +135,7 @@ def van_away_from_hub_m(vehicle: FleetVehicle, state: VehicleState | None, frame
     """
     if vehicle.kind is not VehicleKind.VAN or state is None:
         return 0.0
-    here = frame.to_local(state.latitude_deg, state.longitude_deg)
-    home = frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg)
-    away_m = math.dist(here, home)
+    away_m = _from_home_m(vehicle, state, frame)
     return away_m if away_m > AT_HUB_M else 0.0
 
 
