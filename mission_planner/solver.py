@@ -32,6 +32,7 @@ Encoding (one PyVRP client per delivery target):
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Sequence
@@ -46,6 +47,8 @@ from .errors import PlanningError
 from .model import EnergyClass, ObjectiveKind, Order, Problem, Vehicle, VehicleKind
 from .plan import Leg, LegKind, Plan, VehicleRoute
 from .travel import DroneTravel
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["MaxIterations", "MaxRuntime", "Result", "encode", "solve"]
 
@@ -252,7 +255,15 @@ def encode(problem: Problem) -> Encoded:
             max_distance=_UNLIMITED if math.isinf(vehicle.range_m) else math.floor(vehicle.range_m),
             alone=vehicle.vehicle_id if vehicle.vehicle_id in avoided else None,
         )
+        if type_key.start_s > type_key.end_s:
+            # free only after its shift ends (a carried vehicle whose van is due back before its swap is done, or
+            # a van running late): it can take no trip, and PyVRP refuses such a vehicle type
+            logger.info("%s left out of the plan: free at %.0f s, shift ends at %.0f s", vehicle.vehicle_id,
+                        type_key.start_s, type_key.end_s)
+            continue
         grouped.setdefault(type_key, []).append(vehicle)
+    if not grouped:
+        raise PlanningError("no vehicle to plan with: every one is free only after its shift ends")
     vehicle_types = []
     for type_key, members in grouped.items():
         own = _KINDS.index(type_key.kind)

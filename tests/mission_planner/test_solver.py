@@ -226,3 +226,23 @@ def test_a_drone_too_drained_for_any_trip_starts_with_a_swap() -> None:
     kinds = [leg.kind for leg in route.legs]
     assert kinds == [LegKind.CHARGE, LegKind.PICKUP, LegKind.DROPOFF, LegKind.RETURN]
     assert route.legs[0].start_s == 0.0 and route.legs[0].end_s == 60.0 <= route.legs[1].start_s
+
+
+def test_vehicle_free_only_after_its_shift_ends_is_left_out_not_fatal() -> None:
+    """A drone busy until after its shift end (a carried drone whose van is due back before it is free) takes no
+    trip, and the rest of the fleet is still planned: the live dispatcher's whole cycle failed on it before."""
+    model = Model(Objective(ObjectiveKind.DISTANCE))
+    hub = model.add_depot(0, 0, reload_s=60)
+    model.add_vehicle("late", VehicleKind.DRONE, hub, capacity_kg=2, speed_m_s=15, shift_end_s=600,
+                      available_from_s=900)
+    model.add_vehicle("free", VehicleKind.DRONE, hub, capacity_kg=2, speed_m_s=15)
+    model.add_order("parcel", 300, 0, weight_kg=1.0)
+    result = solve(model.problem({VehicleKind.DRONE: EuclideanTravel(15.0)}), MaxIterations(50), seed=0)
+    assert result.plan.planned_order_ids == ("parcel",)
+    assert result.plan.route("free") is not None and result.plan.route("late") is None
+    only_late = Model(Objective(ObjectiveKind.DISTANCE))
+    only_late.add_vehicle("late", VehicleKind.DRONE, only_late.add_depot(0, 0), capacity_kg=2, speed_m_s=15,
+                          shift_end_s=600, available_from_s=900)
+    only_late.add_order("parcel", 300, 0, weight_kg=1.0)
+    with pytest.raises(PlanningError, match="free only after its shift ends"):
+        solve(only_late.problem({VehicleKind.DRONE: EuclideanTravel(15.0)}), MaxIterations(50), seed=0)
