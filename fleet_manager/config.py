@@ -197,6 +197,10 @@ class Settings(BaseSettings):
     # the pack it left with, the safe side when the vans' spares are unknown).
     handoff_search_s: float = Field(default=0.25, ge=0, le=10)
     van_spare_packs: int = Field(default=0, ge=0, le=100)
+    # Carried drones/robots whose van is at the hub fly from the hub when the plan has a trip for them there now,
+    # and ride the van's trip otherwise (false, the default: a free van always takes them, to be launched from its
+    # stops; see PlanningConfig.hub_first for why).
+    handoff_hub_first: bool = False
     # Van consolidation (fleet_manager.van_departure): a van at the hub whose trip is due waits up to
     # `van_hold_max_s` for more parcels while every parcel on it would still be handed over `van_keep_slack_s`
     # before its window closes (0 s hold: it leaves as soon as a trip is due).

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy.orm import Session
 
 from mission_planner.clock import Clock
-from mission_planner.fleet import OrderSpec
+from mission_planner.fleet import HUB_RELOAD_S, OrderSpec
 from mission_planner.wind_flight import wind_vector_m_s
 
 from .adapters.base import VehicleKind
@@ -286,14 +286,15 @@ class Dispatcher:
         free_ids = {vehicle.vehicle_id for vehicle in free}
         # A carried drone is planned with its van (the planner launches it from the van's stops) while the van is
         # free; one its van left at the hub flies from the hub until the van is back.
-        slots = []
+        slots, now_s = [], self.clock.now()
         for vehicle in free:
             state = vehicle.state()
             if vehicle.carried_by is None or vehicle.carried_by in free_ids:
                 slots.append(FleetSlot(vehicle, state=state))
             elif state is not None and at_hub(vehicle, state, self.planner.frame):
-                slots.append(FleetSlot(vehicle, state=state, from_hub=True,
-                                       back_by_s=self.missions.planned_back_s(vehicle.carried_by)))
+                back_by_s = self.missions.planned_back_s(vehicle.carried_by)
+                if back_by_s - now_s > HUB_RELOAD_S:  # else its van is due back before even a battery swap is done
+                    slots.append(FleetSlot(vehicle, state=state, from_hub=True, back_by_s=back_by_s))
         return slots
 
     def _wind_m_s(self) -> tuple[float, float]:

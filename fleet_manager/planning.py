@@ -360,10 +360,7 @@ class FleetPlanner:
                        if s.idle and (charge_wh := charge_left_wh(s)) is not None and s.vehicle.profile.battery_wh > 0}
             events = self._replan_events(now_s, vehicle_specs, specs, idle_ids, charges)
             if events is None or self._last is None:
-                result = plan_fleet_result(travel, vehicle_specs, list(specs.values()), now_s=now_s,
-                                           seed=self.config.seed,
-                                           time_budget_s=self.budget_s(self.config.time_budget_s, len(specs)),
-                                           objective=Objective(self.config.objective), handoff=self.config.handoff)
+                slots, result = self._full_plan(travel, slots, specs, now_s)
                 self._last = _LastPlan(result, now_s, self._airspace_key, specs, idle_ids, charges)
                 self.last_plan_kind = "full"
             elif events:
@@ -389,6 +386,36 @@ class FleetPlanner:
                        len(vehicle_specs), carried_trips, len(sorties), sum(len(s.handoffs) for s in sorties),
                        "/".join(str(len(s.all_order_ids)) for s in sorties), self.last_plan_wall_s)
             return sorties
+
+    def _full_plan(
+        self, travel: FleetTravel, slots: Sequence[FleetSlot], specs: Mapping[str, OrderSpec], now_s: float
+    ) -> tuple[list[FleetSlot], Result]:
+        """A plan from scratch, and the slots it was made for.
+
+        With `PlanningConfig.hub_first`, the drones and robots riding a van that stands idle at the hub are first
+        planned as hub vehicles: those that get a trip due now fly it from the hub, and only the others ride the
+        van's trip. A carried drone flies several hub trips in the time its van's trip launches it once or twice,
+        so it goes with the van only when the hub has no work for it now."""
+        def solve(with_slots: Sequence[FleetSlot]) -> Result:
+            vehicle_specs = [spec for spec in (self.vehicle_spec(s) for s in with_slots) if spec is not None]
+            return plan_fleet_result(travel, vehicle_specs, list(specs.values()), now_s=now_s, seed=self.config.seed,
+                                     time_budget_s=self.budget_s(self.config.time_budget_s, len(specs)),
+                                     objective=Objective(self.config.objective), handoff=self.config.handoff)
+
+        carried = {s.vehicle.vehicle_id for s in slots if s.idle and s.carried_by is not None}
+        if not carried or not self.config.hub_first:
+            return list(slots), solve(slots)
+        as_hub = [replace(s, from_hub=True) if s.vehicle.vehicle_id in carried else s for s in slots]
+        at_hub = solve(as_hub)
+        due_s = now_s + self.config.dispatch_slack_s
+        busy = {v for v in carried if (route := at_hub.plan.route(v)) is not None
+                and (trip := first_open_trip(route, set())) is not None and trip[0].start_s <= due_s}
+        if busy:
+            logger.info("carried %s fly from the hub: the plan has a trip for them there now", ", ".join(sorted(busy)))
+        if busy == carried:
+            return as_hub, at_hub
+        chosen = [replace(s, from_hub=True) if s.vehicle.vehicle_id in busy else s for s in slots]
+        return chosen, solve(chosen)
 
     def _replan_events(
         self,

@@ -44,6 +44,8 @@ from .van_handoff import HandoffPolicy, apply_handoff
 AT_HUB_RADIUS_M = 30.0
 
 
+HUB_RELOAD_S = 120.0  # a battery swap (drones, robots) or a reload at the hub, as the planner counts it
+
 @dataclass(frozen=True)
 class SafeSite:
     """A named place (hub, locker) in WGS84 and local metres."""
@@ -193,7 +195,7 @@ def build_model(
     *,
     now_s: float,
     objective: Objective | None = None,
-    hub_reload_s: float = 120.0,
+    hub_reload_s: float = HUB_RELOAD_S,
 ) -> Model:
     """The `Model` `plan_fleet` solves: one hub depot, the vehicles, and the orders with locker fallbacks."""
     model = Model(objective)

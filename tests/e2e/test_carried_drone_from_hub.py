@@ -33,6 +33,13 @@ def _place(world: World, low_m: float, high_m: float) -> Building:
     return next(a for a in world.addresses if low_m <= math.hypot(a.x_m - hub.x_m, a.y_m - hub.y_m) <= high_m)
 
 
+def _opposite(world: World, place: Building, low_m: float, high_m: float) -> Building:
+    """An address `low_m`..`high_m` from the hub on the side away from `place`."""
+    hub = world.hub
+    return min((a for a in world.addresses if low_m <= math.hypot(a.x_m - hub.x_m, a.y_m - hub.y_m) <= high_m),
+               key=lambda a: (a.x_m - hub.x_m) * (place.x_m - hub.x_m) + (a.y_m - hub.y_m) * (place.y_m - hub.y_m))
+
+
 def _order(database: Database, place: Building, weight_kg: float, reference: str) -> str:
     with database.transaction() as session:
         order, _ = order_store.create_order(session, new=order_store.NewOrder(
@@ -84,3 +91,30 @@ async def test_a_drone_its_van_left_at_the_hub_delivers_from_the_hub_while_the_v
         assert state is not None and not state.armed
         hub = world.hub
         assert math.dist(world.frame.to_local(state.latitude_deg, state.longitude_deg), (hub.x_m, hub.y_m)) < 30.0
+
+
+async def test_a_carried_drone_with_work_at_the_hub_flies_from_there_and_the_van_leaves_without_it(
+        tmp_path: Path) -> None:
+    """Van and drone both free at the hub, a heavy parcel for the van and a light one near the hub: the drone takes
+    the light one from the hub at once (the hub has work for it now) instead of riding the van's trip, and delivers
+    it while the van is out (`PlanningConfig.hub_first`; without it the van launches the drone from its stop)."""
+    world = load_world("helsinki")
+    clock = Clock(start_s=NOW_S, speedup=SPEEDUP)
+    database = Database(f"sqlite:///{tmp_path / 'fm.db'}")
+    database.migrate()
+    planning = PlanningConfig(van_consolidation=VanConsolidation(max_hold_s=0.0), hub_first=True)
+    async with van_with_drone(world, clock, database, HUB, SPEEDUP, planning=planning) as stack:
+        far = _place(world, 850.0, 1100.0)
+        heavy = _order(database, far, 8.0, "heavy")
+        light = _order(database, _opposite(world, far, 300.0, 600.0), 1.0, "light")  # a detour for the van
+        sorties = await stack.services.dispatcher.cycle()
+        assert sorted((s.vehicle_id, s.order_ids, len(s.handoffs)) for s in sorties) == [
+            ("drone-1", (light,), 0), ("van-1", (heavy,), 0)]
+        drone_trip = next(s for s in sorties if s.vehicle_id == "drone-1")
+        while _status(database, light) is not OrderStatus.DELIVERED:
+            assert clock.now() < NOW_S + 1800.0, f"light parcel not delivered: {_status(database, light)}"
+            await asyncio.sleep(0.2)
+        assert stack.services.missions.is_busy("van-1"), "the van was back before the drone delivered"
+        with database.read() as session:
+            record = fleet_store.get_mission(session, mission_id=drone_trip.mission.mission_id)
+        assert "launched_from" not in record.details
