@@ -22,7 +22,7 @@ from mission_planner.clock import Clock
 from .adapters.base import Geofence, Mission, MissionOutcome, StepKind
 from .domain.errors import Conflict, NotFound
 from .fleet import Fleet, FleetVehicle
-from .mission_runner import MissionRunner, RunningMission, launch_point, launching_van
+from .mission_runner import MissionRunner, RunningMission
 from .order_lifecycle import OrderLifecycle
 from .sorties import Handoff, Sortie
 from .van_choreography import VanChoreography
@@ -102,9 +102,8 @@ class MissionControl:
             self.claimed.difference_update(sortie.all_order_ids)
             self.riding.difference_update(h.vehicle_id for h in sortie.handoffs)
             return None
-        running = RunningMission(vehicle, mission, sortie.mode, list(loaded),
-                                 handoffs=sortie.handoffs, launched_from=launching_van(sortie.details),
-                                 launched_at=launch_point(sortie.details), planned_end_s=sortie.planned_end_s)
+        running = RunningMission.from_details(vehicle, mission, sortie.mode, loaded, sortie.details,
+                                              handoffs=sortie.handoffs, planned_end_s=sortie.planned_end_s)
         self.running[vehicle.vehicle_id] = running
         task = asyncio.create_task(MissionRunner(self, running, sortie).run(), name=f"mission-{mission.mission_id}")
         self._tasks.add(task)

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +68,14 @@ class RunningMission:
     # recipient took it then, so the parcel leaving the vehicle is a delivery, not a new presence question
     release_decided: set[str] = field(default_factory=set)
     _reached: dict[int, asyncio.Event] = field(default_factory=dict)
+
+    @classmethod
+    def from_details(cls, vehicle: FleetVehicle, mission: Mission, mode: DeliveryMode, order_ids: Sequence[str],
+                     details: Mapping[str, object], **fields: Any) -> RunningMission:
+        """A mission in flight whose van launch (`launched_from`, `launched_at`) is read from its details, as the
+        sortie that starts it and the store that keeps it across a restart both record them."""
+        return cls(vehicle, mission, mode, list(order_ids), launched_from=launching_van(details),
+                   launched_at=launch_point(details), **fields)
 
     @property
     def aboard(self) -> list[str]:

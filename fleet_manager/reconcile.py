@@ -52,7 +52,7 @@ from .domain.orders import DeliveryMode, OrderStatus
 from .errors import AdapterError
 from .fleet import LINK_DOWN, Fleet, FleetError, FleetVehicle
 from .mission_control import MissionControl
-from .mission_runner import RunningMission, launch_point, launching_van
+from .mission_runner import RunningMission
 from .missions import delivery_steps, mission_from_json
 from .order_lifecycle import OrderLifecycle
 from .store import fleet as fleet_store
@@ -245,8 +245,7 @@ def _running(fleet: Fleet, record: fleet_store.MissionRecord, aboard: list[str])
     vehicle = fleet.get(record.vehicle_id)
     mission = mission_from_json(record.mission_id, record.steps,
                                 cruise_speed_m_s=record.details.get("cruise_speed_m_s"))
-    running = RunningMission(vehicle, mission, _mode(record), aboard, launched_from=launching_van(record.details),
-                             launched_at=launch_point(record.details))
+    running = RunningMission.from_details(vehicle, mission, _mode(record), aboard, record.details)
     releasing = record.details.get("releasing_step")
     decided = delivery_steps(mission).get(releasing) if isinstance(releasing, int) else None
     # `mission_runner._decide_drop` records it before the vehicle is told to let go
