@@ -52,6 +52,9 @@ def _target(leg: Leg, frame: LocalFrame) -> tuple[float, float]:
     return frame.to_wgs84(*leg.to_xy_m)
 
 
+TAKEOFF_CEILING_M = 110.0  # above the take-off ground: the terrain band's 120 m less the planner's 10 m vertical margin
+
+
 def drone_trip(
     mission_id: str,
     legs: Sequence[Leg],
@@ -77,7 +80,10 @@ def drone_trip(
     if home_ground_m is None:
         home_ground_m = flown[0].waypoints[0].ground_elevation_m if flown and flown[0].waypoints else 0.0
     cruise = [w.elevation_m - home_ground_m for leg in flown for w in leg.waypoints[1:-1]]
-    takeoff_m = cruise[0] if cruise else cruise_altitude_m
+    # The take-off climbs straight up where the drone arms; a van stands at the kerb, which can lie metres below
+    # the planner's stop point, so the first corner's altitude (up to the 120 m ceiling above the stop point) may
+    # be above the ceiling there: climb to below it and make the rest of the climb on the way to that corner.
+    takeoff_m = min(cruise[0], TAKEOFF_CEILING_M) if cruise else cruise_altitude_m
     steps: list[MissionStep] = [MissionStep(StepKind.TAKEOFF, altitude_m=takeoff_m)]
     for leg in flown:
         corners = leg.waypoints[1:-1]

@@ -74,3 +74,23 @@ def test_waits_go_right_after_the_named_stop_deliveries() -> None:
     assert (waited.steps[1].duration_s, waited.steps[4].duration_s) == (60.0, 120.0)
     with pytest.raises(MissionBuildError, match="zzz"):
         with_waits_after(van, {"zzz": 1.0})
+
+
+def test_a_van_standing_below_the_stop_point_launches_the_drone_no_higher_than_the_ceiling_above_it() -> None:
+    """The planner's climb column tops out 120 m above its stop point; the van stands at a kerb 15 m lower. The
+    take-off (straight up, where the drone arms) stays under the 120 m ceiling above the kerb, and the first corner
+    keeps the planner's altitude: on the full Andorra day a drone climbed to 134 m above the kerb before this."""
+    ground_m = 1000.0
+    out = (Waypoint(*STOP, 0.0, ground_m), Waypoint(*STOP, 120.0, ground_m), Waypoint(*DROP, 0.0, ground_m))
+    back = (Waypoint(*DROP, 0.0, ground_m), Waypoint(*STOP, 60.0, ground_m), Waypoint(*STOP, 0.0, ground_m))
+    legs = [
+        Leg(LegKind.LAUNCH, "drone-1", 0.0, 0.0, 60.0, STOP, STOP, order_ids=("o1",)),
+        Leg(LegKind.DROPOFF, "drone-1", 60.0, 200.0, 230.0, STOP, DROP, 290.0, 20.0, ("o1",), waypoints=out),
+        Leg(LegKind.RECOVERY, "drone-1", 230.0, 370.0, 430.0, DROP, STOP, 290.0, 15.0, waypoints=back),
+    ]
+    kerb_ground_m = ground_m - 15.0
+    mission = carried_drone_trip("m1", legs, FRAME, cruise_altitude_m=60.0, home_ground_m=kerb_ground_m)
+    takeoff, first_corner = mission.steps[0], mission.steps[1]
+    assert takeoff.kind is StepKind.TAKEOFF and takeoff.altitude_m is not None
+    assert 30.0 <= takeoff.altitude_m <= 120.0 - 10.0  # above the kerb's ground, the vertical margin kept
+    assert first_corner.kind is StepKind.GOTO and first_corner.altitude_m == pytest.approx(135.0)
