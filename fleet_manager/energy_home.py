@@ -21,11 +21,14 @@ LAND_SPEED_M_S = 0.5  # ArduCopter LAND_SPEED default, 50 cm/s
 
 
 def route_energy_wh(model: MultirotorModel, payload_kg: float, points: Sequence[tuple[float, float, float]],
-                    ground_speed_m_s: float, wind_m_s: tuple[float, float]) -> float:
-    """Energy (Wh) along `points` (altitudes above home) and down to the ground at the last one."""
+                    ground_speed_m_s: float, wind_m_s: tuple[float, float], *, landing_ground_m: float = 0.0) -> float:
+    """Energy (Wh) along `points` (altitudes above home) and down to the ground at the last one, `landing_ground_m`
+    above home's (a van-launched drone lands beside its van at a stop higher or lower than its launch point)."""
     energy_wh = sum(leg_energy_wh(model, payload_kg, a, b, ground_speed_m_s, wind_m_s)
                     for a, b in itertools.pairwise(points))
-    return energy_wh + landing_energy_wh(model, payload_kg, points[-1][2]) if points else energy_wh
+    if not points:
+        return energy_wh
+    return energy_wh + landing_energy_wh(model, payload_kg, points[-1][2] - landing_ground_m)
 
 
 def landing_energy_wh(model: MultirotorModel, payload_kg: float, height_m: float) -> float:

@@ -298,7 +298,8 @@ class SafetyMonitor:
         descent, as the planner reckoned it."""
         points = self._remaining_points(vehicle, state)
         wind = wind_vector_m_s(state.wind_speed_m_s, state.wind_from_deg)
-        return route_energy_wh(model, 0.0, points, vehicle.profile.speed_m_s, wind)
+        return route_energy_wh(model, 0.0, points, vehicle.profile.speed_m_s, wind,
+                               landing_ground_m=self._landing_ground_m(vehicle))
 
     # ----- new zones -------------------------------------------------------------------------------
     def _on_airspace(self, _airspace: Airspace, new_zone_ids: frozenset[str]) -> None:
@@ -337,6 +338,18 @@ class SafetyMonitor:
                 return points + _back_to_launch(steps, self.frame, altitude_m)
         points.append((*self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg), altitude_m))
         return points
+
+    def _landing_ground_m(self, vehicle: FleetVehicle) -> float:
+        """The ground where `_remaining_points` ends, above home's: a van-launched drone's closing LAND beside its van
+        carries the ground of that stop (its home stays its launch stop's height); anywhere else it lands at home.
+        Priced as a landing from its height above home, a drone landing at a stop 200 m below its launch point had
+        its last 60 m of descent counted as none and landed under its reserve (tests/fleet_manager/
+        test_battery_check_in_mavsim.py)."""
+        running = self.missions.running_mission(vehicle.vehicle_id)
+        if running is None or running.launched_from is None:
+            return 0.0
+        _first, land_at = carried_drone_ends(running.mission.steps)
+        return running.mission.steps[-1].ground_above_home_m if land_at is not None else 0.0
 
     def react_to_zones(self, vehicle_id: str, zone_ids: list[str]) -> None:
         """React to zones one drone never reacted to (published while its mission was being started), in the next

@@ -276,6 +276,12 @@ class FleetPlanner:
             self._last = None
         return self._travel
 
+    def _ground_m(self, point: tuple[float, float] | None) -> float | None:
+        """The ground (m above sea level) at `point` (lat, lon); None without terrain or a point."""
+        if self.terrain is None or point is None:
+            return None
+        return float(self.terrain.elevation_at(*self.frame.to_local(*point)))
+
     def _network(
         self, kind: VehicleKind, speed_m_s: float | None = None,
         traffic: _Traffic = (1.0, {}, ()),
@@ -584,11 +590,11 @@ class FleetPlanner:
         if vehicle.kind is VehicleKind.DRONE and carried:
             launch_xy = legs[0].from_xy_m
             recovery_xy = next((leg.to_xy_m for leg in legs if leg.kind is LegKind.RECOVERY), launch_xy)
-            home_ground_m = (float(self.terrain.elevation_at(*self.frame.to_local(*launch_at)))
-                             if self.terrain is not None and launch_at is not None else None)
+            home_ground_m = self._ground_m(launch_at)
             mission = carried_drone_trip(mission_id, legs, self.frame, cruise_altitude_m=profile.cruise_altitude_m,
                                          cruise_speed_m_s=profile.speed_m_s, home_ground_m=home_ground_m,
-                                         land_at=meet_at if recovery_xy != launch_xy else None)
+                                         land_at=meet_at if recovery_xy != launch_xy else None,
+                                         land_ground_m=self._ground_m(meet_at))
         elif vehicle.kind is VehicleKind.ROBOT and carried:
             if meet_at is None:
                 raise MissionBuildError(f"carried trip of {vehicle.vehicle_id} needs the van's recovery stop")

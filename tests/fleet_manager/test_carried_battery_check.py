@@ -12,9 +12,11 @@ from __future__ import annotations
 import dataclasses
 from types import SimpleNamespace
 
+import pytest
 from test_dispatcher import setup, world  # noqa: F401  (fixtures)
 
 from fleet_manager.adapters.base import Mission, MissionStep, StepKind
+from fleet_manager.energy_home import landing_energy_wh
 
 OUT_M = 4_000.0  # the drone works this far east of the hub, with its van
 
@@ -80,3 +82,28 @@ async def test_a_van_launched_drone_recovered_where_it_was_launched_counts_its_r
     assert abs(end_x - (world.hub.x_m + OUT_M)) < 1.0 and abs(end_y - world.hub.y_m) < 1.0
     assert route.length > 850.0  # the way back to the launch point is counted
     assert monitor._energy_to_finish_wh(vehicle, flying, model) > 0.0
+
+
+async def test_a_van_launched_drone_landing_at_a_lower_stop_counts_its_landing_from_its_height_above_that_stop(  # type: ignore[no-untyped-def]
+        setup, world) -> None:  # noqa: F811
+    """Its altitudes stay relative to its launch stop (home keeps its height when moved to the van's recovery stop);
+    the van waits at a stop 200 m lower. Above the column of that stop, 60 m above its ground (-140 m relative to
+    home), the landing is 60 m of descent, the last 10 at LAND_SPEED: counted as a landing from -140 m above home,
+    none of it was, and in mavsim over Andorra the drone recalled there landed with 23 % against its 25 %."""
+    _database, hub, drone, _recipients, _clock = setup
+    van_stop = world.frame.to_wgs84(world.hub.x_m + OUT_M, world.hub.y_m)
+    mission = Mission("m-lower-stop", (
+        MissionStep(StepKind.GOTO, *van_stop, altitude_m=-140.0, ground_above_home_m=-200.0),
+        MissionStep(StepKind.LAND, *van_stop, ground_above_home_m=-200.0)))
+    monitor, vehicle, flying = _flying(hub, drone, world, mission, OUT_M)
+    flying = dataclasses.replace(flying, relative_altitude_m=-140.0)
+    model = monitor._energy_model(vehicle)
+    landing_wh = landing_energy_wh(model, 0.0, 60.0)
+    assert monitor._energy_to_finish_wh(vehicle, flying, model) == pytest.approx(landing_wh, rel=0.01)
+    # and a stop 200 m higher: 60 m of descent there, not the 260 m above home
+    higher = Mission("m-higher-stop", (
+        MissionStep(StepKind.GOTO, *van_stop, altitude_m=260.0, ground_above_home_m=200.0),
+        MissionStep(StepKind.LAND, *van_stop, ground_above_home_m=200.0)))
+    monitor, vehicle, flying = _flying(hub, drone, world, higher, OUT_M)
+    flying = dataclasses.replace(flying, relative_altitude_m=260.0)
+    assert monitor._energy_to_finish_wh(vehicle, flying, model) == pytest.approx(landing_wh, rel=0.01)
