@@ -42,8 +42,7 @@ async def test_a_van_launched_drone_is_not_recalled_for_a_flight_to_the_hub_it_w
     monitor, vehicle, flying = _flying(hub, drone, world, mission, OUT_M)
     model = monitor._energy_model(vehicle)
     reserve_wh = vehicle.profile.battery_wh * vehicle.profile.reserve_pct / 100.0
-    margin_wh = monitor.config.battery_margin_wh + model.power_w(0.0, model.max_airspeed_m_s) * \
-        monitor.config.period_wall_s * monitor.clock.speedup / 3600.0
+    margin_wh = monitor._margin_wh(model)
     hub.missions.running["drone-1"].launched_from = "van-1"
     to_van_wh = monitor._energy_to_finish_wh(vehicle, flying, model)
     hub.missions.running["drone-1"].launched_from = None  # a trip from the hub
