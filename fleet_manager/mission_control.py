@@ -104,7 +104,8 @@ class MissionControl:
             return None
         running = RunningMission(vehicle, mission, sortie.mode, list(loaded),
                                  handoffs=sortie.handoffs, launched_from=launching_van(sortie.details),
-                                 launched_at=launch_point(sortie.details), planned_end_s=sortie.planned_end_s)
+                                 launched_at=launch_point(sortie.details), planned_end_s=sortie.planned_end_s,
+                                 payload_kg=sortie.payload_kg)
         self.running[vehicle.vehicle_id] = running
         task = asyncio.create_task(MissionRunner(self, running, sortie).run(), name=f"mission-{mission.mission_id}")
         self._tasks.add(task)

@@ -510,7 +510,7 @@ class FleetPlanner:
                 if self.departures.waits(slot, sortie, specs, now_s):
                     waiting.add(slot.vehicle.vehicle_id)
                     continue
-            sorties.append(sortie)
+            sorties.append(_weighed(sortie, specs))
         self.departures.forget_others(waiting)
         return sorties
 
@@ -615,6 +615,14 @@ class FleetPlanner:
         eta = {o: leg.arrival_s + shift_s for leg in legs if leg.kind is LegKind.DROPOFF for o in leg.order_ids}
         return Sortie(vehicle.vehicle_id, _MODES[vehicle.kind], mission, trip_order_ids(legs), eta,
                       sum(leg.energy_wh for leg in legs), legs[-1].end_s + shift_s)
+
+
+def _weighed(sortie: Sortie, specs: Mapping[str, OrderSpec]) -> Sortie:
+    """`sortie` and the sorties of the vehicles its van launches with their parcels' weights: a drone's battery check
+    prices its way home with what it carries (a refused drop or a recall brings the parcel back)."""
+    handoffs = tuple(replace(h, sortie=_weighed(h.sortie, specs)) for h in sortie.handoffs)
+    weights = {o: specs[o].weight_kg for o in sortie.order_ids if o in specs}
+    return replace(sortie, payload_kg=weights, handoffs=handoffs)
 
 
 def _node_wgs84(network: GroundNetwork, xy: tuple[float, float]) -> tuple[float, float]:

@@ -55,21 +55,23 @@ def andorra() -> World:
 class _Missions:
     """The mission control's face the monitor reads: the mission a van launched the drone on."""
 
-    def __init__(self, mission: Mission) -> None:
-        self.running = SimpleNamespace(mission=mission, order_ids=[], resolved=set(), launched_from="van-1")
+    def __init__(self, mission: Mission, parcel_kg: float) -> None:
+        self.running = SimpleNamespace(mission=mission, order_ids=["o-1"] if parcel_kg else [], resolved=set(),
+                                       payload_kg={"o-1": parcel_kg}, launched_from="van-1")
 
     def running_mission(self, vehicle_id: str) -> Any:
         return self.running
 
 
-def _fly(world: World, mission: Mission, launch_ground_m: float) -> tuple[VehicleState, float]:
-    """Fly `mission` in mavsim (in this process, its clock stepped) from LAUNCH, in the scenario's wind; return the
-    drone's state at the top of its climb (as the adapter reports it) and the energy (Wh) it drew from there on."""
+def _fly(world: World, mission: Mission, launch_ground_m: float, parcel_kg: float) -> tuple[VehicleState, float]:
+    """Fly `mission` in mavsim (in this process, its clock stepped) from LAUNCH, in the scenario's wind, with a parcel
+    of `parcel_kg` in its gripper; return the drone's state at the top of its climb (as the adapter reports it) and
+    the energy (Wh) it drew from there on."""
     frame, terrain = world.frame, world.terrain
     assert terrain is not None
     scenario = load_scenario("andorra_day")
-    # the scenario's autopilot parameters; an empty drone (a recalled one kept no parcel here), no fence to load
-    params = {**drone_parameters(scenario, over_terrain=True, terrain_data=True), "SIM_PAYLOAD_KG": 0.0,
+    # the scenario's autopilot parameters, the parcel it brings back, no fence to load
+    params = {**drone_parameters(scenario, over_terrain=True, terrain_data=True), "SIM_PAYLOAD_KG": parcel_kg,
               "AUTO_OPTIONS": 2, "FENCE_ENABLE": 0}
     drone = Vehicle(0, GeoOrigin(*LAUNCH, launch_ground_m), MultirotorModel(), ParamTable(params),
                     ground=lambda lat, lon: float(terrain.elevation_at(*frame.to_local(lat, lon))))
@@ -99,11 +101,14 @@ def _fly(world: World, mission: Mission, launch_ground_m: float) -> tuple[Vehicl
     return top, drone.battery.used_wh - used_at_top_wh
 
 
-def test_the_check_prices_the_landing_beside_a_van_at_a_lower_stop_as_mavsim_flies_it(andorra: World) -> None:
+# mavsim's power model (MultirotorModel's defaults) lifts 2 kg at most
+@pytest.mark.parametrize("parcel_kg", [0.0, 1.0, 2.0], ids=["empty", "1kg-aboard", "2kg-aboard"])
+def test_the_check_prices_the_way_to_a_van_at_a_lower_stop_as_mavsim_flies_it(andorra: World, parcel_kg: float) -> None:
     """The way a recall sends a van-launched drone to its van (`Rerouter.go_to_recovery`: a terrain-following path,
     altitudes above the launch stop, LAND beside the van), flown by mavsim from the top of the climb above the
-    launch stop: what the check priced from there, plus its margin, covers what the drone drew, and is no more
-    than a tenth under it (mavsim slows down at every waypoint, which the model does not count)."""
+    launch stop, empty or bringing back its parcel (a refused drop, or recalled before it): what the check priced
+    from there, plus its margin, covers what the drone drew, and is no more than a tenth under it (mavsim slows down
+    at every waypoint, which the model does not count)."""
     frame, terrain = andorra.frame, andorra.terrain
     assert terrain is not None
     launch_xy, recovery_xy = frame.to_local(*LAUNCH), frame.to_local(*RECOVERY)
@@ -115,14 +120,14 @@ def test_the_check_prices_the_landing_beside_a_van_at_a_lower_stop_as_mavsim_fli
     mission = Mission("m-recall", (MissionStep(StepKind.TAKEOFF, altitude_m=CRUISE_M),
                                    MissionStep(StepKind.GOTO, *LAUNCH, altitude_m=CRUISE_M), *to_van.steps),
                       cruise_speed_m_s=DRONE.speed_m_s)
-    top, drawn_wh = _fly(andorra, mission, launch_ground_m)
+    top, drawn_wh = _fly(andorra, mission, launch_ground_m, parcel_kg)
 
     adapter = SimpleNamespace(vehicle_id="drone-1", kind=VehicleKind.DRONE)
     vehicle = FleetVehicle(adapter, "hub", DRONE, andorra.hub.latitude_deg, andorra.hub.longitude_deg,  # type: ignore[arg-type]
                            carried_by="van-1")
     monitor = SafetyMonitor(fleet=Fleet(), clock=Clock(start_s=NOW_S), frame=frame,
                             airspace=SimpleNamespace(add_listener=lambda _listener: None),  # type: ignore[arg-type]
-                            missions=_Missions(mission), rerouter=None)  # type: ignore[arg-type]
+                            missions=_Missions(mission, parcel_kg), rerouter=None)  # type: ignore[arg-type]
     model = monitor._energy_model(vehicle)
     priced_wh = monitor._energy_to_finish_wh(vehicle, top, model)
     assert drawn_wh <= priced_wh + monitor.config.battery_margin_wh, (priced_wh, drawn_wh)

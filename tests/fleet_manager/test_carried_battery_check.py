@@ -23,7 +23,7 @@ OUT_M = 4_000.0  # the drone works this far east of the hub, with its van
 
 def _flying(hub, drone, place, mission: Mission, east_m: float):  # type: ignore[no-untyped-def]
     """(monitor, drone-1, its state): flying 60 m up `east_m` east of the hub of world `place`, running `mission`."""
-    hub.missions.running["drone-1"] = SimpleNamespace(mission=mission, order_ids=[], resolved=set(),
+    hub.missions.running["drone-1"] = SimpleNamespace(mission=mission, order_ids=[], resolved=set(), payload_kg={},
                                                       launched_from="van-1")
     here = place.frame.to_wgs84(place.hub.x_m + east_m, place.hub.y_m)
     flying = dataclasses.replace(drone.state, latitude_deg=here[0], longitude_deg=here[1], relative_altitude_m=60.0,
