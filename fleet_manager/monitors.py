@@ -319,21 +319,25 @@ class SafetyMonitor:
         """Along the rest of the mission in 3-D, in the wind the drone reports (`energy_home`): each step's altitude
         is relative to home, so a leg that climbs or descends with the terrain costs its climb or saves on its
         descent, as the planner reckoned it."""
-        points = self._remaining_points(vehicle, state)
+        stops = self._remaining_stops(vehicle, state)
         wind = wind_vector_m_s(state.wind_speed_m_s, state.wind_from_deg)
-        return route_energy_wh(model, self._aboard_kg(vehicle, model), points, vehicle.profile.speed_m_s, wind,
-                               landing_ground_m=self._landing_ground_m(vehicle))
+        return route_energy_wh(model, self._loads_kg(vehicle, stops, model), [p for p, _o in stops],
+                               vehicle.profile.speed_m_s, wind, landing_ground_m=self._landing_ground_m(vehicle))
 
-    def _aboard_kg(self, vehicle: FleetVehicle, model: MultirotorModel) -> float:
-        """The weight of the parcels it has not handed over yet, carried the whole way: a drop the recipient refuses
-        keeps the parcel aboard, and a recall brings it home. Priced empty, a 9 kg drone bringing back a 1 kg parcel
-        drew 13-15 % more than the check had counted (mavsim, the Andorra hub-drones day's recalls) and landed at
-        20 % against its 25 % reserve."""
+    def _loads_kg(self, vehicle: FleetVehicle, stops: list[tuple[tuple[float, float, float], str | None]],
+                  model: MultirotorModel) -> list[float]:
+        """The weight it carries from each of `stops` on: the parcels not handed over yet, each until its drop (as the
+        planner prices the trip); one the rest of the mission does not drop (a recall's) to the end. Priced empty,
+        a 9 kg drone bringing back a 1 kg parcel drew 13-15 % more than the check had counted (mavsim, the recalls
+        of the Andorra hub-drones day)."""
         running = self.missions.running_mission(vehicle.vehicle_id)
-        if running is None:
-            return 0.0
-        aboard_kg = sum(running.payload_kg.get(o, 0.0) for o in running.order_ids if o not in running.resolved)
-        return min(aboard_kg, model.max_payload_kg)
+        weights = {o: running.payload_kg.get(o, 0.0) for o in running.order_ids
+                   if o not in running.resolved} if running is not None else {}
+        loads = []
+        for _point, dropped in stops:
+            weights.pop(dropped or "", None)
+            loads.append(min(sum(weights.values()), model.max_payload_kg))
+        return loads
 
     # ----- new zones -------------------------------------------------------------------------------
     def _on_airspace(self, _airspace: Airspace, new_zone_ids: frozenset[str]) -> None:
@@ -355,9 +359,15 @@ class SafetyMonitor:
 
     def _remaining_points(self, vehicle: FleetVehicle, state: VehicleState) -> list[tuple[float, float, float]]:
         """`remaining_route`'s points with altitudes above home (a step without one keeps the one before)."""
+        return [point for point, _dropped in self._remaining_stops(vehicle, state)]
+
+    def _remaining_stops(self, vehicle: FleetVehicle,
+                         state: VehicleState) -> list[tuple[tuple[float, float, float], str | None]]:
+        """`_remaining_points`, each with the order handed over there (a DELIVER's), else None."""
         running = self.missions.running_mission(vehicle.vehicle_id)
         altitude_m = state.relative_altitude_m
-        points = [(*self.frame.to_local(state.latitude_deg, state.longitude_deg), altitude_m)]
+        points: list[tuple[tuple[float, float, float], str | None]] = [
+            ((*self.frame.to_local(state.latitude_deg, state.longitude_deg), altitude_m), None)]
         if running is not None:
             steps = list(running.mission.steps)
             pending = [i for i, step in enumerate(steps) if step.kind is StepKind.DELIVER
@@ -367,10 +377,11 @@ class SafetyMonitor:
             for step in steps[first:]:
                 if step.latitude_deg is not None and step.longitude_deg is not None:
                     altitude_m = step.altitude_m if step.altitude_m is not None else altitude_m
-                    points.append((*self.frame.to_local(step.latitude_deg, step.longitude_deg), altitude_m))
+                    dropped = step.order_id if step.kind is StepKind.DELIVER else None
+                    points.append(((*self.frame.to_local(step.latitude_deg, step.longitude_deg), altitude_m), dropped))
             if running.launched_from is not None:
-                return points + _back_to_launch(steps, self.frame, altitude_m)
-        points.append((*self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg), altitude_m))
+                return points + [(p, None) for p in _back_to_launch(steps, self.frame, altitude_m)]
+        points.append(((*self.frame.to_local(vehicle.home_latitude_deg, vehicle.home_longitude_deg), altitude_m), None))
         return points
 
     def _landing_ground_m(self, vehicle: FleetVehicle) -> float:

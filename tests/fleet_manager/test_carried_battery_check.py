@@ -16,7 +16,7 @@ import pytest
 from test_dispatcher import setup, world  # noqa: F401  (fixtures)
 
 from fleet_manager.adapters.base import Mission, MissionStep, StepKind
-from fleet_manager.energy_home import landing_energy_wh
+from fleet_manager.energy_home import landing_energy_wh, route_energy_wh
 
 OUT_M = 4_000.0  # the drone works this far east of the hub, with its van
 
@@ -106,3 +106,32 @@ async def test_a_van_launched_drone_landing_at_a_lower_stop_counts_its_landing_f
     monitor, vehicle, flying = _flying(hub, drone, world, higher, OUT_M)
     flying = dataclasses.replace(flying, relative_altitude_m=260.0)
     assert monitor._energy_to_finish_wh(vehicle, flying, model) == pytest.approx(landing_wh, rel=0.01)
+
+
+async def test_a_parcel_aboard_is_priced_until_its_drop_and_to_the_end_when_it_is_not_dropped(setup, world) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """2 kg aboard, its drop 1 km on, the van 1 km further: the way to the drop is priced loaded, the rest empty (as
+    the planner prices the trip); recalled (a mission without the drop), the parcel is carried to the end."""
+    _database, hub, drone, _recipients, _clock = setup
+    frame, x_m, y_m = world.frame, world.hub.x_m + OUT_M, world.hub.y_m
+    drop, van_stop = frame.to_wgs84(x_m + 1_000.0, y_m), frame.to_wgs84(x_m + 2_000.0, y_m)
+    delivering = Mission("m-drop", (
+        MissionStep(StepKind.DELIVER, *drop, altitude_m=60.0, order_id="o-1"),
+        MissionStep(StepKind.GOTO, *van_stop, altitude_m=60.0),
+        MissionStep(StepKind.LAND, *van_stop)))
+    monitor, vehicle, flying = _flying(hub, drone, world, delivering, OUT_M)
+    model = monitor._energy_model(vehicle)
+    empty_wh = monitor._energy_to_finish_wh(vehicle, flying, model)
+    running = hub.missions.running["drone-1"]
+    running.order_ids, running.payload_kg = ["o-1"], {"o-1": 2.0}
+    loaded_wh = monitor._energy_to_finish_wh(vehicle, flying, model)
+    points = monitor._remaining_points(vehicle, flying)
+    wind = (0.0, 0.0)
+    expected_wh = route_energy_wh(model, [2.0, 0.0, 0.0, 0.0], points, vehicle.profile.speed_m_s, wind)
+    assert loaded_wh == pytest.approx(expected_wh) and loaded_wh > empty_wh + 1.0
+    assert loaded_wh < route_energy_wh(model, 2.0, points, vehicle.profile.speed_m_s, wind)
+    recalled = Mission("m-recall", (MissionStep(StepKind.GOTO, *van_stop, altitude_m=60.0),
+                                    MissionStep(StepKind.LAND, *van_stop)))
+    running.mission = recalled
+    points = monitor._remaining_points(vehicle, flying)
+    assert monitor._energy_to_finish_wh(vehicle, flying, model) == pytest.approx(
+        route_energy_wh(model, 2.0, points, vehicle.profile.speed_m_s, wind))
