@@ -20,12 +20,18 @@ LAND_ALT_LOW_M = 10.0  # ArduCopter LAND_ALT_LOW: below this the final descent s
 LAND_SPEED_M_S = 0.5  # ArduCopter LAND_SPEED default, 50 cm/s
 
 
-def route_energy_wh(model: MultirotorModel, payload_kg: float, points: Sequence[tuple[float, float, float]],
-                    ground_speed_m_s: float, wind_m_s: tuple[float, float]) -> float:
-    """Energy (Wh) along `points` (altitudes above home) and down to the ground at the last one."""
-    energy_wh = sum(leg_energy_wh(model, payload_kg, a, b, ground_speed_m_s, wind_m_s)
-                    for a, b in itertools.pairwise(points))
-    return energy_wh + landing_energy_wh(model, payload_kg, points[-1][2]) if points else energy_wh
+def route_energy_wh(model: MultirotorModel, payload_kg: float | Sequence[float],
+                    points: Sequence[tuple[float, float, float]], ground_speed_m_s: float,
+                    wind_m_s: tuple[float, float], *, landing_ground_m: float = 0.0) -> float:
+    """Energy (Wh) along `points` (altitudes above home) and down to the ground at the last one, `landing_ground_m`
+    above home's (a van-launched drone lands beside its van at a stop higher or lower than its launch point).
+    `payload_kg`: carried all the way, or one per point, from that point on (parcels dropped on the way)."""
+    loads_kg = [payload_kg] * len(points) if isinstance(payload_kg, (int, float)) else list(payload_kg)
+    energy_wh = sum(leg_energy_wh(model, load_kg, a, b, ground_speed_m_s, wind_m_s)
+                    for load_kg, (a, b) in zip(loads_kg, itertools.pairwise(points), strict=False))
+    if not points:
+        return energy_wh
+    return energy_wh + landing_energy_wh(model, loads_kg[-1], points[-1][2] - landing_ground_m)
 
 
 def landing_energy_wh(model: MultirotorModel, payload_kg: float, height_m: float) -> float:

@@ -103,7 +103,8 @@ class MissionControl:
             self.riding.difference_update(h.vehicle_id for h in sortie.handoffs)
             return None
         running = RunningMission.from_details(vehicle, mission, sortie.mode, loaded, sortie.details,
-                                              handoffs=sortie.handoffs, planned_end_s=sortie.planned_end_s)
+                                              handoffs=sortie.handoffs, planned_end_s=sortie.planned_end_s,
+                                              payload_kg=sortie.payload_kg)
         self.running[vehicle.vehicle_id] = running
         task = asyncio.create_task(MissionRunner(self, running, sortie).run(), name=f"mission-{mission.mission_id}")
         self._tasks.add(task)

@@ -56,6 +56,7 @@ class RunningMission:
     handoffs: tuple[Handoff, ...] = ()  # van: the trips of the vehicles it carries
     launched_from: str | None = None  # the van that set this drone or robot down for this mission; None: the hub
     launched_at: tuple[float, float] | None = None  # (lat, lon) where that van set it down
+    payload_kg: Mapping[str, float] = field(default_factory=dict)  # order -> weight, as planned (the battery check)
     planned_end_s: float = math.inf  # when the plan has the vehicle back (its RETURN's end)
     handoff_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     launched: set[str] = field(default_factory=set)  # vehicles this van has set down on the way

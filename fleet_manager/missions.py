@@ -77,8 +77,7 @@ def drone_trip(
     # Over terrain, waypoints are heights above the ground under them; the autopilot flies altitudes
     # relative to home (MAV_FRAME_GLOBAL_RELATIVE_ALT, see docs/architecture.md), so each becomes its
     # elevation minus the ground at home (where the trip takes off). Flat worlds: ground 0, unchanged.
-    if home_ground_m is None:
-        home_ground_m = flown[0].waypoints[0].ground_elevation_m if flown and flown[0].waypoints else 0.0
+    home_ground_m = _home_ground_m(flown, home_ground_m)
     cruise = [w.elevation_m - home_ground_m for leg in flown for w in leg.waypoints[1:-1]]
     # The take-off climbs straight up where the drone arms; a van stands at the kerb, which can lie metres below
     # the planner's stop point, so the first corner's altitude (up to the 120 m ceiling above the stop point) may
@@ -113,6 +112,14 @@ def drone_trip(
     return Mission(mission_id, tuple(steps), cruise_speed_m_s=cruise_speed_m_s)
 
 
+def _home_ground_m(flown: Sequence[Leg], home_ground_m: float | None) -> float:
+    """The ground (m above sea level) a trip's altitudes are relative to: `home_ground_m`, else under the start of its
+    first flown leg (0 in flat worlds)."""
+    if home_ground_m is not None:
+        return home_ground_m
+    return flown[0].waypoints[0].ground_elevation_m if flown and flown[0].waypoints else 0.0
+
+
 def carried_drone_trip(
     mission_id: str,
     legs: Sequence[Leg],
@@ -122,6 +129,7 @@ def carried_drone_trip(
     cruise_speed_m_s: float | None = None,
     land_at: tuple[float, float] | None = None,
     home_ground_m: float | None = None,
+    land_ground_m: float | None = None,
 ) -> Mission:
     """A van-launched drone trip (LAUNCH, DROPOFF, RECOVERY) as a drone mission.
 
@@ -130,7 +138,10 @@ def carried_drone_trip(
     Recovered at the launch stop (`land_at` None), the way back is the RECOVERY leg's corners then
     RETURN. Recovered at a later stop, the drone flies the RECOVERY leg's corners and lands at
     `land_at` (lat, lon): where the van will stand at that stop, so the van can take it aboard there.
-    A later-stop recovery without `land_at` is a MissionBuildError.
+    A later-stop recovery without `land_at` is a MissionBuildError. The LAND step carries the ground there
+    (`land_ground_m`, m above sea level; None: under the end of the RECOVERY leg) above home's, as every waypoint
+    carries its own: the stop may stand hundreds of metres above or below the launch stop, and the battery check
+    prices the landing from the drone's height above that ground, not above home.
     """
     launch = next((leg for leg in legs if leg.kind is LegKind.LAUNCH), None)
     recovery = next((leg for leg in legs if leg.kind is LegKind.RECOVERY), None)
@@ -148,7 +159,10 @@ def carried_drone_trip(
     if land_at is None:
         return mission
     # The RETURN (to the launch stop, long left behind) becomes a landing beside the van's later stop.
-    landing = MissionStep(StepKind.LAND, land_at[0], land_at[1])
+    if land_ground_m is None:
+        land_ground_m = recovery.waypoints[-1].ground_elevation_m if recovery.waypoints else 0.0
+    ground_above_home_m = land_ground_m - _home_ground_m(flown, home_ground_m)
+    landing = MissionStep(StepKind.LAND, land_at[0], land_at[1], ground_above_home_m=ground_above_home_m)
     return replace(mission, steps=(*mission.steps[:-1], landing))
 
 
@@ -258,7 +272,11 @@ def drone_reroute(
             )
         )
     steps += _cruise_steps(home_path, frame, home_ground_m)
-    steps.append(MissionStep(StepKind.RETURN) if land_at is None else MissionStep(StepKind.LAND, *land_at))
+    if land_at is None:
+        steps.append(MissionStep(StepKind.RETURN))
+    else:  # the ground where it lands, above home's (the battery check's landing: see `carried_drone_trip`)
+        land_ground_m = home_path.waypoints[-1].ground_elevation_m - home_ground_m if home_path.above_sea_level else 0.0
+        steps.append(MissionStep(StepKind.LAND, *land_at, ground_above_home_m=land_ground_m))
     return Mission(mission_id, tuple(steps), cruise_speed_m_s=cruise_speed_m_s)
 
 

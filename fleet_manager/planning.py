@@ -276,6 +276,12 @@ class FleetPlanner:
             self._last = None
         return self._travel
 
+    def _ground_m(self, point: tuple[float, float] | None) -> float | None:
+        """The ground (m above sea level) at `point` (lat, lon); None without terrain or a point."""
+        if self.terrain is None or point is None:
+            return None
+        return float(self.terrain.elevation_at(*self.frame.to_local(*point)))
+
     def _network(
         self, kind: VehicleKind, speed_m_s: float | None = None,
         traffic: _Traffic = (1.0, {}, ()),
@@ -504,7 +510,7 @@ class FleetPlanner:
                 if self.departures.waits(slot, sortie, specs, now_s):
                     waiting.add(slot.vehicle.vehicle_id)
                     continue
-            sorties.append(sortie)
+            sorties.append(_weighed(sortie, specs))
         self.departures.forget_others(waiting)
         return sorties
 
@@ -584,11 +590,11 @@ class FleetPlanner:
         if vehicle.kind is VehicleKind.DRONE and carried:
             launch_xy = legs[0].from_xy_m
             recovery_xy = next((leg.to_xy_m for leg in legs if leg.kind is LegKind.RECOVERY), launch_xy)
-            home_ground_m = (float(self.terrain.elevation_at(*self.frame.to_local(*launch_at)))
-                             if self.terrain is not None and launch_at is not None else None)
+            home_ground_m = self._ground_m(launch_at)
             mission = carried_drone_trip(mission_id, legs, self.frame, cruise_altitude_m=profile.cruise_altitude_m,
                                          cruise_speed_m_s=profile.speed_m_s, home_ground_m=home_ground_m,
-                                         land_at=meet_at if recovery_xy != launch_xy else None)
+                                         land_at=meet_at if recovery_xy != launch_xy else None,
+                                         land_ground_m=self._ground_m(meet_at))
         elif vehicle.kind is VehicleKind.ROBOT and carried:
             if meet_at is None:
                 raise MissionBuildError(f"carried trip of {vehicle.vehicle_id} needs the van's recovery stop")
@@ -609,6 +615,14 @@ class FleetPlanner:
         eta = {o: leg.arrival_s + shift_s for leg in legs if leg.kind is LegKind.DROPOFF for o in leg.order_ids}
         return Sortie(vehicle.vehicle_id, _MODES[vehicle.kind], mission, trip_order_ids(legs), eta,
                       sum(leg.energy_wh for leg in legs), legs[-1].end_s + shift_s)
+
+
+def _weighed(sortie: Sortie, specs: Mapping[str, OrderSpec]) -> Sortie:
+    """`sortie` and the sorties of the vehicles its van launches with their parcels' weights: a drone's battery check
+    prices its way home with what it carries (a refused drop or a recall brings the parcel back)."""
+    handoffs = tuple(replace(h, sortie=_weighed(h.sortie, specs)) for h in sortie.handoffs)
+    weights = {o: specs[o].weight_kg for o in sortie.order_ids if o in specs}
+    return replace(sortie, payload_kg=weights, handoffs=handoffs)
 
 
 def _node_wgs84(network: GroundNetwork, xy: tuple[float, float]) -> tuple[float, float]:

@@ -82,6 +82,7 @@ class Sortie:
     planned_end_s: float = math.inf  # when the vehicle is expected back (the RETURN leg's end)
     handoffs: tuple[Handoff, ...] = ()  # van only: drones it carries and launches on the way
     details: Mapping[str, object] = field(default_factory=dict)  # extra facts for the stored mission
+    payload_kg: Mapping[str, float] = field(default_factory=dict)  # order -> parcel weight (the battery check)
 
     @property
     def all_order_ids(self) -> tuple[str, ...]:

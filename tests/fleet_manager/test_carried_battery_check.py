@@ -12,16 +12,18 @@ from __future__ import annotations
 import dataclasses
 from types import SimpleNamespace
 
+import pytest
 from test_dispatcher import setup, world  # noqa: F401  (fixtures)
 
 from fleet_manager.adapters.base import Mission, MissionStep, StepKind
+from fleet_manager.energy_home import landing_energy_wh, route_energy_wh
 
 OUT_M = 4_000.0  # the drone works this far east of the hub, with its van
 
 
 def _flying(hub, drone, place, mission: Mission, east_m: float):  # type: ignore[no-untyped-def]
     """(monitor, drone-1, its state): flying 60 m up `east_m` east of the hub of world `place`, running `mission`."""
-    hub.missions.running["drone-1"] = SimpleNamespace(mission=mission, order_ids=[], resolved=set(),
+    hub.missions.running["drone-1"] = SimpleNamespace(mission=mission, order_ids=[], resolved=set(), payload_kg={},
                                                       launched_from="van-1")
     here = place.frame.to_wgs84(place.hub.x_m + east_m, place.hub.y_m)
     flying = dataclasses.replace(drone.state, latitude_deg=here[0], longitude_deg=here[1], relative_altitude_m=60.0,
@@ -40,8 +42,7 @@ async def test_a_van_launched_drone_is_not_recalled_for_a_flight_to_the_hub_it_w
     monitor, vehicle, flying = _flying(hub, drone, world, mission, OUT_M)
     model = monitor._energy_model(vehicle)
     reserve_wh = vehicle.profile.battery_wh * vehicle.profile.reserve_pct / 100.0
-    margin_wh = monitor.config.battery_margin_wh + model.power_w(0.0, model.max_airspeed_m_s) * \
-        monitor.config.period_wall_s * monitor.clock.speedup / 3600.0
+    margin_wh = monitor._margin_wh(model)
     hub.missions.running["drone-1"].launched_from = "van-1"
     to_van_wh = monitor._energy_to_finish_wh(vehicle, flying, model)
     hub.missions.running["drone-1"].launched_from = None  # a trip from the hub
@@ -80,3 +81,57 @@ async def test_a_van_launched_drone_recovered_where_it_was_launched_counts_its_r
     assert abs(end_x - (world.hub.x_m + OUT_M)) < 1.0 and abs(end_y - world.hub.y_m) < 1.0
     assert route.length > 850.0  # the way back to the launch point is counted
     assert monitor._energy_to_finish_wh(vehicle, flying, model) > 0.0
+
+
+async def test_a_van_launched_drone_landing_at_a_lower_stop_counts_its_landing_from_its_height_above_that_stop(  # type: ignore[no-untyped-def]
+        setup, world) -> None:  # noqa: F811
+    """Its altitudes stay relative to its launch stop (home keeps its height when moved to the van's recovery stop);
+    the van waits at a stop 200 m lower. Above the column of that stop, 60 m above its ground (-140 m relative to
+    home), the landing is 60 m of descent, the last 10 at LAND_SPEED: counted as a landing from -140 m above home,
+    none of it was, and in mavsim over Andorra the drone recalled there landed with 23 % against its 25 %."""
+    _database, hub, drone, _recipients, _clock = setup
+    van_stop = world.frame.to_wgs84(world.hub.x_m + OUT_M, world.hub.y_m)
+    mission = Mission("m-lower-stop", (
+        MissionStep(StepKind.GOTO, *van_stop, altitude_m=-140.0, ground_above_home_m=-200.0),
+        MissionStep(StepKind.LAND, *van_stop, ground_above_home_m=-200.0)))
+    monitor, vehicle, flying = _flying(hub, drone, world, mission, OUT_M)
+    flying = dataclasses.replace(flying, relative_altitude_m=-140.0)
+    model = monitor._energy_model(vehicle)
+    landing_wh = landing_energy_wh(model, 0.0, 60.0)
+    assert monitor._energy_to_finish_wh(vehicle, flying, model) == pytest.approx(landing_wh, rel=0.01)
+    # and a stop 200 m higher: 60 m of descent there, not the 260 m above home
+    higher = Mission("m-higher-stop", (
+        MissionStep(StepKind.GOTO, *van_stop, altitude_m=260.0, ground_above_home_m=200.0),
+        MissionStep(StepKind.LAND, *van_stop, ground_above_home_m=200.0)))
+    monitor, vehicle, flying = _flying(hub, drone, world, higher, OUT_M)
+    flying = dataclasses.replace(flying, relative_altitude_m=260.0)
+    assert monitor._energy_to_finish_wh(vehicle, flying, model) == pytest.approx(landing_wh, rel=0.01)
+
+
+async def test_a_parcel_aboard_is_priced_until_its_drop_and_to_the_end_when_it_is_not_dropped(setup, world) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """2 kg aboard, its drop 1 km on, the van 1 km further: the way to the drop is priced loaded, the rest empty (as
+    the planner prices the trip); recalled (a mission without the drop), the parcel is carried to the end."""
+    _database, hub, drone, _recipients, _clock = setup
+    frame, x_m, y_m = world.frame, world.hub.x_m + OUT_M, world.hub.y_m
+    drop, van_stop = frame.to_wgs84(x_m + 1_000.0, y_m), frame.to_wgs84(x_m + 2_000.0, y_m)
+    delivering = Mission("m-drop", (
+        MissionStep(StepKind.DELIVER, *drop, altitude_m=60.0, order_id="o-1"),
+        MissionStep(StepKind.GOTO, *van_stop, altitude_m=60.0),
+        MissionStep(StepKind.LAND, *van_stop)))
+    monitor, vehicle, flying = _flying(hub, drone, world, delivering, OUT_M)
+    model = monitor._energy_model(vehicle)
+    empty_wh = monitor._energy_to_finish_wh(vehicle, flying, model)
+    running = hub.missions.running["drone-1"]
+    running.order_ids, running.payload_kg = ["o-1"], {"o-1": 2.0}
+    loaded_wh = monitor._energy_to_finish_wh(vehicle, flying, model)
+    points = monitor._remaining_points(vehicle, flying)
+    wind = (0.0, 0.0)
+    expected_wh = route_energy_wh(model, [2.0, 0.0, 0.0, 0.0], points, vehicle.profile.speed_m_s, wind)
+    assert loaded_wh == pytest.approx(expected_wh) and loaded_wh > empty_wh + 1.0
+    assert loaded_wh < route_energy_wh(model, 2.0, points, vehicle.profile.speed_m_s, wind)
+    recalled = Mission("m-recall", (MissionStep(StepKind.GOTO, *van_stop, altitude_m=60.0),
+                                    MissionStep(StepKind.LAND, *van_stop)))
+    running.mission = recalled
+    points = monitor._remaining_points(vehicle, flying)
+    assert monitor._energy_to_finish_wh(vehicle, flying, model) == pytest.approx(
+        route_energy_wh(model, 2.0, points, vehicle.profile.speed_m_s, wind))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from fleet_manager.adapters.base import Mission, MissionStep, StepKind
@@ -42,6 +44,24 @@ def test_recovery_at_another_stop_lands_beside_the_van() -> None:
     kinds = [step.kind for step in mission.steps]
     assert kinds == [StepKind.TAKEOFF, StepKind.GOTO, StepKind.DELIVER, StepKind.GOTO, StepKind.LAND]
     assert (mission.steps[-1].latitude_deg, mission.steps[-1].longitude_deg) == kerb
+
+
+def test_the_landing_beside_the_van_carries_the_ground_of_its_stop_above_the_launch_stops() -> None:
+    """Over terrain the recovery stop may stand far below or above the launch stop (home, whose height the
+    altitudes stay relative to): the LAND carries that stop's ground above home, as every waypoint carries its own,
+    so the battery check prices the landing from the drone's height above the ground there."""
+    launch_ground_m, recovery_ground_m = 1_660.0, 1_460.0
+    legs = _trip((900.0, 900.0))
+    back = (Waypoint(*DROP, 0.0, 1_600.0), Waypoint(350.0, -250.0, 60.0, 1_500.0),
+            Waypoint(900.0, 900.0, 0.0, recovery_ground_m))
+    legs[2] = dataclasses.replace(legs[2], waypoints=back)
+    kerb = (60.1700, 24.9400)
+    mission = carried_drone_trip("m1", legs, FRAME, cruise_altitude_m=60.0, land_at=kerb,
+                                 home_ground_m=launch_ground_m)
+    assert mission.steps[-1].ground_above_home_m == pytest.approx(-200.0)  # the recovery leg's end
+    mission = carried_drone_trip("m1", legs, FRAME, cruise_altitude_m=60.0, land_at=kerb,
+                                 home_ground_m=launch_ground_m, land_ground_m=1_455.0)
+    assert mission.steps[-1].ground_above_home_m == pytest.approx(-205.0)  # the ground where the van stands
 
 
 def test_recovery_at_another_stop_needs_the_landing_point() -> None:

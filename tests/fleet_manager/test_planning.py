@@ -95,6 +95,7 @@ def test_drone_trip_flies_the_planners_corners(world) -> None:  # type: ignore[n
     assert math.isclose(steps[deliver].latitude_deg, building.latitude_deg, abs_tol=1e-6)
     assert all(step.altitude_m and step.altitude_m > 20 for step in steps if step.kind is StepKind.GOTO)
     assert sorties[0].eta_s["o-1"] > NOW_S and sorties[0].planned_end_s > sorties[0].eta_s["o-1"]
+    assert sorties[0].payload_kg == {"o-1": 1.0}  # the battery check prices the way home with it aboard
 
 
 def test_busy_vehicles_get_no_trip(world) -> None:  # type: ignore[no-untyped-def]
@@ -344,6 +345,8 @@ def test_van_sortie_carries_its_drones_launched_and_recovered_at_its_stops(world
         back_at[handoff.vehicle_id] = handoff.recovery_step_index
     assert sorted(van_sortie.all_order_ids) == sorted(set(van_sortie.all_order_ids))
     assert set(van_sortie.all_order_ids) <= {o.order_id for o in orders}
+    # each drone's mission knows what its parcels weigh (its battery check prices them aboard)
+    assert all(h.sortie.payload_kg == dict.fromkeys(h.sortie.order_ids, 1.0) for h in van_sortie.handoffs)
 
 
 def test_van_sortie_carries_its_robots_to_doors_near_its_stops(world) -> None:  # type: ignore[no-untyped-def]

@@ -98,8 +98,7 @@ async def test_a_drone_in_wind_is_recalled_where_still_air_would_let_it_fly_on(s
     still_wh = monitor._energy_to_finish_wh(vehicle, flying, model)
     reserve_wh = vehicle.profile.battery_wh * vehicle.profile.reserve_pct / 100.0
     # enough for still air, the reserve, the margin and a little more
-    margin_wh = monitor.config.battery_margin_wh + model.power_w(0.0, model.max_airspeed_m_s) * \
-        monitor.config.period_wall_s * hub.monitor.clock.speedup / 3600.0
+    margin_wh = monitor._margin_wh(model)
     left_pct = 100.0 * (still_wh + reserve_wh + margin_wh + 3.0) / vehicle.profile.battery_wh
     drone.state = dataclasses.replace(flying, battery_remaining_pct=left_pct, battery_remaining_wh=None)
     monitor._check_battery(vehicle, drone.state)
