@@ -9,10 +9,10 @@ endurance is checked), so the search never keeps a schedule the rules forbid.
 Method:
 1. Seed: the truck tour of every customer (PyVRP TSP), then a savings pass in the manner of Murray
    & Chu's heuristic: each drone-eligible customer in turn leaves the truck for its best sortie
-   when that shortens the makespan. From 13 customers (`SCREEN_FROM`) also the clustered starts
-   (`clustered_start`, runs of 2 to drones + 2 customers along the tour, one of each kept on a re-planned truck
-   tour, the rest flown: the shape of Murray & Raj's schedules, which one-at-a-time savings do not reach
-   with several drones aboard); the best start is kept.
+   when that shortens the makespan. From 13 customers on the FSTSP/mFSTSP rules (`LARGE_FROM`) also the
+   clustered starts (`clustered_start`, runs of 2 to drones + 2 customers along the tour, one of each kept on a
+   re-planned truck tour, the rest flown: the shape of Murray & Raj's schedules, which one-at-a-time savings
+   do not reach with several drones aboard); the best start is kept.
    A given initial schedule (the live planner's greedy plan) replaces it when it is better.
 2. Loop until the time or iteration limit: pick one move (customer to a sortie, sortie back to
    the truck, re-plan a sortie, relocate a truck customer, swap a truck and a drone customer,
@@ -21,9 +21,10 @@ Method:
    simulated annealing (temperature falling linearly to 0), keep the best schedule.
 Candidate sorties for a customer are the launch/recovery pairs (within a window of tour
 positions, plus depot to depot) whose flight fits the endurance, ranked by the truck delay they
-would cause; the best few are timed exactly for each free drone. From 13 customers the candidates of a
-move are first played with one launch order (`sortie_timing.screen`) and only the best two get the other
-orders (`best_of`): the same answer almost always, for about half the plays.
+would cause; the best few are timed exactly for each free drone. From 13 customers (FSTSP/mFSTSP rules) the
+candidates of a move are first played with one launch order (`sortie_timing.screen`) and only the best two
+get the other orders (`best_of`): about half the plays (a candidate that only another order makes the best
+can be missed).
 All randomness comes from `random.Random(seed)`.
 """
 
@@ -45,7 +46,10 @@ from .truck_drone import TruckDroneProblem, TruckDroneResult
 __all__ = ["Assignment", "search", "simulate"]
 CANDIDATES_PER_CUSTOMER = 6
 TRUCK_POSITIONS_TRIED = 3
-SCREEN_FROM = 13  # customers: from here candidates are ranked by one launch order's play (`best_of`)
+# customers: from here, on the FSTSP/mFSTSP rules (no live rule), candidates are ranked by one launch order's play
+# (`best_of`), the clustered starts join the savings start and the annealing starts cooler; the live planner's
+# searches (batteries, windows, per-carrier parcels) keep every candidate fully timed, as they were measured
+LARGE_FROM = 13
 FULLY_TIMED = 2  # screened candidates timed with every launch order
 POLISH_UP_TO = 30  # customers: the polish descent's neighbourhoods grow as n^2 timings; larger instances skip it
 POLISH_EVERY_RESTART_UP_TO = 12  # customers: up to here the best is polished at every restart, else once at the end
@@ -94,7 +98,8 @@ class _Search:
         )
         self.eligible_set = set(self.eligible)
         self.truck_positions_tried = TRUCK_POSITIONS_TRIED
-        self.screening = n >= SCREEN_FROM
+        live = not problem.identical_drones or problem.window_s is not None or problem.same_stop_recovery
+        self.large = n >= LARGE_FROM and not live
         near = np.argsort(problem.truck_s + problem.truck_s.T, axis=1)
         self.neighbours = [[int(v) for v in row if v != 0 and v != i][:10] for i, row in enumerate(near)]
 
@@ -190,7 +195,7 @@ class _Search:
         with its true `simulate` makespan, found for about half the plays.
         """
         best: tuple[float, list[int], Assignment] = (INF, *trials[0]) if trials else (INF, [], {})
-        if not self.screening:
+        if not self.large:
             for trial_tour, trial_sorties in trials:
                 value = self.cost(trial_tour, trial_sorties)
                 if value < best[0]:
@@ -471,7 +476,7 @@ def search(
     seed_tour = tour
     restarts = 0
     value, tour, sorties = run.savings_pass(tour, sorties, truck_only)
-    if run.screening and run.eligible and problem.drones > 0:  # larger instances: the clustered starts too
+    if run.large and run.eligible and problem.drones > 0:  # larger instances: the clustered starts too
         for group in range(2, problem.drones + 3):
             if time.perf_counter() >= deadline:  # (the live planner's time budget)
                 break
@@ -495,7 +500,7 @@ def search(
     ]
     weights = [w for w, _ in moves]
     # (the truck alone can break a live rule, e.g. a window only a drone keeps: then scale by its driving)
-    share = START_TEMPERATURE_SHARE_LARGE if run.screening else START_TEMPERATURE_SHARE
+    share = START_TEMPERATURE_SHARE_LARGE if run.large else START_TEMPERATURE_SHARE
     temperature0 = share * (truck_only if truck_only < INF else float(np.max(problem.truck_s)) * (n + 1))
     iteration = 0
     since_best = 0

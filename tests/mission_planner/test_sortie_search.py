@@ -11,7 +11,7 @@ from test_truck_drone import random_problem  # (pytest puts this folder on the p
 
 from mission_planner.handoff import van_tour
 from mission_planner.schedule_check import violations
-from mission_planner.sortie_search import SCREEN_FROM, _Search
+from mission_planner.sortie_search import LARGE_FROM, _Search
 from mission_planner.sortie_timing import screen, simulate
 from mission_planner.truck_drone import MOVES_CAP, TruckDroneProblem, search_iterations, solve
 
@@ -26,7 +26,7 @@ def grid_problem(customers: int, drones: int, seed: int = 4) -> TruckDroneProble
 def test_screen_never_times_a_schedule_better_than_simulate_and_matches_it_when_exact() -> None:
     """`screen` plays one of simulate's launch orders: never below simulate's best of them, equal when no two
     drones leave one node (then simulate plays that order alone)."""
-    p = grid_problem(SCREEN_FROM + 5, 3)
+    p = grid_problem(LARGE_FROM + 5, 3)
     best = solve(p, seed=1, time_limit_s=LIMIT_S, max_iterations=100)
     tour = list(best.tour)
     sorties = {s.customer: (s.drone, tour[s.launch_pos], tour[s.recovery_pos]) for s in best.sorties}
@@ -43,7 +43,7 @@ def test_screen_never_times_a_schedule_better_than_simulate_and_matches_it_when_
 
 
 def test_screened_search_is_deterministic_for_a_seed_and_valid() -> None:
-    p = grid_problem(SCREEN_FROM + 7, 2)
+    p = grid_problem(LARGE_FROM + 7, 2)
     first = solve(p, seed=3, time_limit_s=LIMIT_S, max_iterations=150)
     second = solve(p, seed=3, time_limit_s=LIMIT_S, max_iterations=150)
     assert first.iterations == 150
@@ -68,7 +68,7 @@ def test_budget_falls_with_size_and_drones_never_below_the_former_one() -> None:
 def test_clustered_start_keeps_a_short_truck_tour_and_passes_the_validator() -> None:
     """Of every run of `group` customers along the seed tour the truck keeps one (plus those no drone may take);
     the rest fly, and the schedule is one the independent validator accepts."""
-    p = grid_problem(SCREEN_FROM + 11, 3)
+    p = grid_problem(LARGE_FROM + 11, 3)
     run = _Search(p, seed=0, deadline=time.perf_counter() + LIMIT_S)
     seed_tour = van_tour(p.truck_s, seed=0, iterations=200)
     value, tour, sorties = run.clustered_start(seed_tour, group=4)
