@@ -7,6 +7,7 @@ import random
 import time
 from dataclasses import replace
 
+import numpy as np
 from test_truck_drone import random_problem  # (pytest puts this folder on the path)
 
 from mission_planner.handoff import van_tour
@@ -80,3 +81,14 @@ def test_clustered_start_keeps_a_short_truck_tour_and_passes_the_validator() -> 
     makespan, timed = simulate(p, tour, sorties, timed=True)
     assert timed is not None and makespan == value
     assert violations(p, replace(timed, truck_only_s=value)) == []
+
+
+def test_live_rules_keep_the_former_search() -> None:
+    """The screening, clustered starts and cooler annealing are for the FSTSP/mFSTSP rules; a problem with a live
+    rule (here one drone that may not take customer 1) is searched as before, every candidate fully timed."""
+    p = grid_problem(LARGE_FROM + 2, 2)
+    assert _Search(p, seed=0, deadline=time.perf_counter() + LIMIT_S).large
+    allowed = [[True] * (p.customers + 1) for _ in range(p.drones)]
+    allowed[0][1] = False
+    live = replace(p, drone_allowed=np.array(allowed))
+    assert not _Search(live, seed=0, deadline=time.perf_counter() + LIMIT_S).large
