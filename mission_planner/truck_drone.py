@@ -262,7 +262,7 @@ class TruckDroneResult:
 
 # Above 12 customers the budget is this many (customer x drone) move units: a move's timings grow with the tour
 # (n) and with the drones aboard (with several, each timing plays three launch orders), so moves =
-# MOVE_UNITS / (n * (drones + 1/4)) keep a search at 2-6 s of CPU on the benchmark machine at 25-100 customers
+# MOVE_UNITS / (n * (drones + 1/4)) keep a search at 2-8 s of CPU on the benchmark machine at 25-100 customers
 # (the 10 s limit per instance with room for a loaded machine).
 MOVE_UNITS = 280_000
 MOVES_CAP = 4_000
