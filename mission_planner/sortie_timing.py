@@ -108,22 +108,61 @@ def simulate(
     (they hold the truck up there): the best is kept. `launch_rank` (customer -> rank, lowest first)
     replaces these three orders with one given order (the exact method tries every order this way).
     """
+    layout = _layout(problem, tour, sorties)
+    if layout is None:
+        return INF, None
     if launch_rank is not None:
-        return _repaired(problem, tour, sorties, timed, "rank", launch_rank)
-    makespan, result = _repaired(problem, tour, sorties, timed, "longest")
+        return _repaired(problem, tour, sorties, layout, timed, "rank", launch_rank)
+    makespan, result = _repaired(problem, tour, sorties, layout, timed, "longest")
+    return _other_orders(problem, tour, sorties, layout, timed, makespan, result)
+
+
+def _other_orders(
+    problem: TruckDroneProblem,
+    tour: list[int],
+    sorties: Assignment,
+    layout: _Layout,
+    timed: bool,
+    makespan: float,
+    result: TruckDroneResult | None,
+) -> tuple[float, TruckDroneResult | None]:
+    """The better of the longest-first play (`makespan`, `result`) and `simulate`'s other launch orders, which
+    are played only where two drones or more set out from one node (elsewhere every order is the same play)."""
     launch_nodes = [launch for _, launch, _ in sorties.values()]
     if len(set(launch_nodes)) < len(launch_nodes):
         for order in ("shortest", "back-first"):
-            other = _repaired(problem, tour, sorties, timed, order)
+            other = _repaired(problem, tour, sorties, layout, timed, order)
             if other[0] < makespan:
                 makespan, result = other
     return makespan, result
+
+
+def screen(problem: TruckDroneProblem, tour: list[int], sorties: Assignment) -> tuple[float, bool]:
+    """(makespan_s, exact): the schedule played with `simulate`'s first launch order only.
+
+    The makespan is never below `simulate`'s (which keeps the best of its orders, this one included), and
+    equals it when `exact` (no two drones set out from one node, so simulate plays this order alone). The
+    search ranks many candidates this way, a third of the plays each, and times only the best few fully.
+    """
+    layout = _layout(problem, tour, sorties)
+    makespan = INF if layout is None else _repaired(problem, tour, sorties, layout, False, "longest")[0]
+    launch_nodes = [launch for _, launch, _ in sorties.values()]
+    return makespan, len(set(launch_nodes)) == len(launch_nodes)
+
+
+def finish_screen(problem: TruckDroneProblem, tour: list[int], sorties: Assignment, screened_s: float) -> float:
+    """`simulate`'s makespan of a schedule `screen` timed at `screened_s` (its other launch orders played)."""
+    layout = _layout(problem, tour, sorties)
+    if layout is None:
+        return INF
+    return _other_orders(problem, tour, sorties, layout, False, screened_s, None)[0]
 
 
 def _repaired(
     problem: TruckDroneProblem,
     tour: list[int],
     sorties: Assignment,
+    layout: _Layout,
     timed: bool,
     order: str,
     rank: dict[int, int] | None = None,
@@ -132,7 +171,7 @@ def _repaired(
     delays: dict[int, float] = {}
     last_out: set[int] = set()
     for _ in range(REPAIRS + 1):
-        makespan, result, excess = _play(problem, tour, sorties, timed, delays, last_out, order, rank)
+        makespan, result, excess = _play(problem, tour, sorties, layout, timed, delays, last_out, order, rank)
         if excess is None or not problem.endurance_counts_waiting:
             return makespan, result
         customer, extra_s = excess
@@ -143,17 +182,13 @@ def _repaired(
     return INF, None
 
 
-def _play(
-    problem: TruckDroneProblem,
-    tour: list[int],
-    sorties: Assignment,
-    timed: bool,
-    delays: dict[int, float],
-    last_out: set[int],
-    order: str,
-    rank: dict[int, int] | None,
-) -> tuple[float, TruckDroneResult | None, tuple[int, float] | None]:
-    """One play of the schedule: (makespan, timed result, (customer, excess s) when an endurance broke)."""
+# (launches, recoveries: customers per tour position; customer -> (launch, recovery position); positions with either)
+_Layout = tuple[list[list[int]], list[list[int]], dict[int, tuple[int, int]], set[int]]
+
+
+def _layout(problem: TruckDroneProblem, tour: list[int], sorties: Assignment) -> _Layout | None:
+    """Where each sortie sets out and comes back on the tour (shared by every play of one schedule); None when
+    a sortie's nodes, drone or parcel break a rule, or a drone would fly two sorties at once."""
     t = tables(problem)
     last = len(tour) - 1
     position = {node: i for i, node in enumerate(tour[:-1])}
@@ -168,15 +203,34 @@ def _play(
         a = position.get(launch)
         b = last if recovery == 0 else position.get(recovery)
         if a is None or b is None or (b != last and recovery == 0) or not 0 <= drone < drones:
-            return INF, None, None
+            return None
         if a > b or (a == b and not same_ok) or (allowed is not None and not allowed[drone][customer]):
-            return INF, None, None
+            return None
         launches[a].append(customer)
         recoveries[b].append(customer)
         per_drone[drone].append((a, b))
         spans[customer] = (a, b)
     if not _drone_order_ok(per_drone):
-        return INF, None, None
+        return None
+    events = {i for i, (up, down) in enumerate(zip(launches, recoveries, strict=True)) if up or down}
+    return launches, recoveries, spans, events
+
+
+def _play(
+    problem: TruckDroneProblem,
+    tour: list[int],
+    sorties: Assignment,
+    layout: _Layout,
+    timed: bool,
+    delays: dict[int, float],
+    last_out: set[int],
+    order: str,
+    rank: dict[int, int] | None,
+) -> tuple[float, TruckDroneResult | None, tuple[int, float] | None]:
+    """One play of the schedule: (makespan, timed result, (customer, excess s) when an endurance broke)."""
+    t = tables(problem)
+    last = len(tour) - 1
+    launches, recoveries, spans, events = layout
     truck, drone_s = t.truck, t.drone
     drone_service, truck_service = t.drone_service, t.truck_service
     launch_s, recovery_s = problem.launch_s, problem.recovery_s
@@ -253,7 +307,6 @@ def _play(
         limit = t.endurance(launch, customer, recovery) - (recovery_s if counts_recovery else 0.0)
         return limit + (launch_start if counts_launch else launch_end)
 
-    events = {i for i, (up, down) in enumerate(zip(launches, recoveries, strict=True)) if up or down}
     previous = tour[0]
     for i, node in enumerate(tour):
         if i > 0:

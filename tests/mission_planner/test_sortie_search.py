@@ -1,0 +1,94 @@
+"""The sortie search on larger instances: candidates screened by one launch order, the budget from size and drones."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import replace
+
+import numpy as np
+from test_truck_drone import random_problem  # (pytest puts this folder on the path)
+
+from mission_planner.handoff import van_tour
+from mission_planner.schedule_check import violations
+from mission_planner.sortie_search import LARGE_FROM, _Search
+from mission_planner.sortie_timing import screen, simulate
+from mission_planner.truck_drone import MOVES_CAP, TruckDroneProblem, search_iterations, solve
+
+LIMIT_S = 120.0  # far above what the move counts take: the move count stops the search
+
+
+def grid_problem(customers: int, drones: int, seed: int = 4) -> TruckDroneProblem:
+    """`random_problem` of the truck–drone tests: a 3 km square, 70 % of the customers drone-eligible."""
+    return random_problem(customers, drones, seed=seed, endurance=1200.0)
+
+
+def test_screen_never_times_a_schedule_better_than_simulate_and_matches_it_when_exact() -> None:
+    """`screen` plays one of simulate's launch orders: never below simulate's best of them, equal when no two
+    drones leave one node (then simulate plays that order alone)."""
+    p = grid_problem(LARGE_FROM + 5, 3)
+    best = solve(p, seed=1, time_limit_s=LIMIT_S, max_iterations=100)
+    tour = list(best.tour)
+    sorties = {s.customer: (s.drone, tour[s.launch_pos], tour[s.recovery_pos]) for s in best.sorties}
+    rng = random.Random(0)
+    for _ in range(40):  # the schedule with its sorties' drones shuffled: feasible or not, the relation holds
+        trial = {c: (rng.randrange(p.drones), a, b) for c, (_d, a, b) in sorties.items()}
+        value, exact = screen(p, tour, trial)
+        full = simulate(p, tour, trial)[0]
+        assert value >= full - 1e-9
+        if exact:
+            assert value == full
+    value, exact = screen(p, tour, {})
+    assert exact and value == simulate(p, tour, {})[0]
+
+
+def test_screened_search_is_deterministic_for_a_seed_and_valid() -> None:
+    p = grid_problem(LARGE_FROM + 7, 2)
+    first = solve(p, seed=3, time_limit_s=LIMIT_S, max_iterations=150)
+    second = solve(p, seed=3, time_limit_s=LIMIT_S, max_iterations=150)
+    assert first.iterations == 150
+    assert (first.tour, first.sorties, first.makespan_s) == (second.tour, second.sorties, second.makespan_s)
+    assert violations(p, first) == []
+    assert first.makespan_s < first.truck_only_s
+
+
+def test_budget_falls_with_size_and_drones_never_below_the_former_one() -> None:
+    """Above 12 customers: fewer moves for larger tours and more drones (each move costs more), within
+    [25,000 / n, MOVES_CAP]; up to 12 customers 1,200 as before."""
+    assert search_iterations(grid_problem(10, 4)) == 1200
+    budgets = {(n, d): search_iterations(grid_problem(n, d)) for n in (25, 50, 100) for d in (1, 2, 3, 4)}
+    for (n, d), moves in budgets.items():
+        assert 25_000 // n <= moves <= MOVES_CAP
+        if d > 1:
+            assert moves <= budgets[(n, d - 1)]
+        if n > 25:
+            assert moves <= budgets[(n // 2, d)]
+
+
+def test_clustered_start_keeps_a_short_truck_tour_and_passes_the_validator() -> None:
+    """Of every run of `group` customers along the seed tour the truck keeps one (plus those no drone may take);
+    the rest fly, and the schedule is one the independent validator accepts."""
+    p = grid_problem(LARGE_FROM + 11, 3)
+    run = _Search(p, seed=0, deadline=time.perf_counter() + LIMIT_S)
+    seed_tour = van_tour(p.truck_s, seed=0, iterations=200)
+    value, tour, sorties = run.clustered_start(seed_tour, group=4)
+    assert value < math.inf
+    customers = p.customers
+    must_truck = customers - len(p.eligible)
+    assert len(tour) - 2 <= must_truck + -(-customers // 4)  # (here every other customer finds a sortie)
+    assert sorted([*tour[1:-1], *sorties]) == list(range(1, customers + 1))
+    makespan, timed = simulate(p, tour, sorties, timed=True)
+    assert timed is not None and makespan == value
+    assert violations(p, replace(timed, truck_only_s=value)) == []
+
+
+def test_live_rules_keep_the_former_search() -> None:
+    """The screening, clustered starts and cooler annealing are for the FSTSP/mFSTSP rules; a problem with a live
+    rule (here one drone that may not take customer 1) is searched as before, every candidate fully timed."""
+    p = grid_problem(LARGE_FROM + 2, 2)
+    assert _Search(p, seed=0, deadline=time.perf_counter() + LIMIT_S).large
+    allowed = [[True] * (p.customers + 1) for _ in range(p.drones)]
+    allowed[0][1] = False
+    live = replace(p, drone_allowed=np.array(allowed))
+    assert not _Search(live, seed=0, deadline=time.perf_counter() + LIMIT_S).large
