@@ -201,6 +201,9 @@ class Settings(BaseSettings):
     # and ride the van's trip otherwise (false, the default: a free van always takes them, to be launched from its
     # stops; see PlanningConfig.hub_first for why).
     handoff_hub_first: bool = False
+    # A van-launched drone flies home to the hub after its last sortie of the van trip, when it lands there well
+    # before the van and its battery allows (mission_planner.hub_return), instead of riding the van back.
+    handoff_return_to_hub: bool = True
     # Van consolidation (fleet_manager.van_departure): a van at the hub whose trip is due waits up to
     # `van_hold_max_s` for more parcels while every parcel on it would still be handed over `van_keep_slack_s`
     # before its window closes (0 s hold: it leaves as soon as a trip is due).

@@ -10,17 +10,18 @@ from mission_planner.van_handoff import HandoffPolicy, Recovery
 from .van_departure import VanConsolidation
 
 
-def dispatcher_handoff(search_s: float = 0.25, spare_packs: int = 0) -> HandoffPolicy:
+def dispatcher_handoff(search_s: float = 0.25, spare_packs: int = 0, *, return_to_hub: bool = False) -> HandoffPolicy:
     """The van handoffs the dispatcher executes: the van sets drones (robots) down at a stop, drives on and
     takes each back aboard at the stop the plan names (that one or a later one), where it may set it down
-    again for its next trip; none leaves from the hub, and none is recovered there (the van's trip ends at
-    the hub after its last stop, which its mission has no stop for: such a trip was planned, then dropped at
-    dispatch, its parcel left waiting for the next plan). The planner's sortie search gets `search_s` per van
-    trip; a carried drone's trips of one van trip are counted against the pack it left with plus the van's
-    `spare_packs` charged packs, one swapped in at each recovery (FINALMILE_HANDOFF_SEARCH_S,
+    again for its next trip; none leaves from the hub. None is recovered there by the van either (the van's
+    trip ends at the hub after its last stop, which its mission has no stop for), but with `return_to_hub` a
+    drone's last sortie of the van trip may end at the hub, where it lands on its own
+    (`mission_planner.hub_return`, FINALMILE_HANDOFF_RETURN_TO_HUB). The planner's sortie search gets `search_s`
+    per van trip; a carried drone's trips of one van trip are counted against the pack it left with plus the
+    van's `spare_packs` charged packs, one swapped in at each recovery (FINALMILE_HANDOFF_SEARCH_S,
     FINALMILE_VAN_SPARE_PACKS)."""
     return HandoffPolicy(recovery=Recovery.LATER_STOP, launch_at_depot=False, recovery_at_depot=False,
-                         search_s=search_s, spare_packs=spare_packs)
+                         search_s=search_s, spare_packs=spare_packs, return_to_hub=return_to_hub)
 
 
 @dataclass(frozen=True)

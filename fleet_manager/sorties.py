@@ -47,7 +47,8 @@ class FleetSlot:
 
 @dataclass(frozen=True)
 class Handoff:
-    """A drone or robot the van sets down at one of its stops and takes back aboard at that or a later stop.
+    """A drone or robot the van sets down at one of its stops and takes back aboard at that or a later stop (or that
+    flies home to the hub, `to_hub`).
 
     Step indexes are the van mission's DELIVER steps at the two stops; a WAIT of the plan's launch
     (recovery) time follows each. Between them the van drives on; at the recovery stop it stands
@@ -62,11 +63,14 @@ class Handoff:
     planned_wait_s: float = 0.0
     launch_order_id: str = ""  # the van's stop: the parcel it hands over there
     recovery_order_id: str = ""
+    # it flies home to the hub after its trip and lands there (`mission_planner.hub_return`): the van never takes it
+    # back aboard (`recovery_step_index` -1, `recovery_order_id` "")
+    to_hub: bool = False
 
     @property
     def later_stop(self) -> bool:
         """Recovered at another stop than the launch stop."""
-        return self.recovery_step_index != self.launch_step_index
+        return not self.to_hub and self.recovery_step_index != self.launch_step_index
 
 
 @dataclass(frozen=True)

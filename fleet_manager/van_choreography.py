@@ -1,5 +1,5 @@
 """A van and the drones and robots it carries: load at the hub, launch at one stop, recover at the same or a
-later one, unload when back.
+later one (or let a drone fly home to the hub on its own), unload when back.
 
 One `fly` task per carried trip runs beside the van's mission. When the van reports the launch
 stop, the choreography holds the van there (a pause: the hand-over at the door goes on, only the
@@ -13,7 +13,8 @@ cycle; one that cannot be recovered is left out of service where it stands.
 Every step is an event in the outbox (`vehicle.loaded`, `vehicle.launched`, `vehicle.recovered`,
 `vehicle.recovery_failed`, `vehicle.launch_given_up` (the vehicle had not set out within the van's hold at the
 launch stop: its parcels are planned again), `vehicle.battery_swapped` (a charged pack from the van's spares),
-`vehicle.unloaded`: van, vehicle, stop, position), so the live stream (dashboard) and the webhooks see it.
+`vehicle.unloaded`, `vehicle.returned_to_hub` (a drone the plan sent home from its last drop is back at the hub):
+van, vehicle, stop, position), so the live stream (dashboard) and the webhooks see it.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from pyproj import Geod
 
-from .adapters.base import Carrier, HomeSetting, StepKind, VehicleKind
+from .adapters.base import Carrier, HomeSetting, StepKind, VehicleKind, VehicleState
 from .errors import AdapterError
 from .fleet import FleetVehicle
 from .mission_runner import RunningMission
-from .sorties import Handoff
+from .sorties import AT_HUB_M, Handoff
 
 if TYPE_CHECKING:
     from .mission_control import MissionControl
@@ -58,6 +59,7 @@ class VanChoreography:
         self._holds: dict[str, int] = {}  # van -> choreography tasks holding it at its stop
         self._trips: dict[str, asyncio.Task[None]] = {}  # carried vehicle -> its own mission's runner, until recovered
         self._launching: dict[str, asyncio.Lock] = {}  # van -> held while one of its vehicles is being launched
+        self._homebound: set[asyncio.Task[None]] = set()  # watchers of drones flying home to the hub (`_home`)
 
     def holding(self, van_id: str) -> bool:
         """The van is held at a stop (launching or recovering a vehicle): its route must not change now."""
@@ -98,7 +100,7 @@ class VanChoreography:
             if after is not None:
                 await asyncio.wait({after})
             launched = await self._launch(running, handoff)
-            if launched:
+            if launched and not handoff.to_hub:
                 await self._recover_at_stop(running, handoff)
         finally:
             if not launched:
@@ -138,10 +140,34 @@ class VanChoreography:
                 control.release_handoff(handoff)
                 await self._recover(running, handoff, at_launch_stop=True, waited_for_vehicle=False)
                 return True
-            self._trips[handoff.vehicle_id] = task
-        if handoff.recovery_step_index != handoff.launch_step_index:
+            if handoff.to_hub:
+                # not the van's to take back: free for the hub's work once its mission is over (it lands there)
+                self.control.riding.discard(handoff.vehicle_id)
+                watcher = asyncio.create_task(self._home(running, handoff, task),
+                                              name=f"home-{handoff.sortie.mission.mission_id}")
+                self._homebound.add(watcher)
+                watcher.add_done_callback(self._homebound.discard)
+            else:
+                self._trips[handoff.vehicle_id] = task
+        if handoff.to_hub or handoff.recovery_step_index != handoff.launch_step_index:
             await self._home_at_recovery(handoff, meet_at)
         return True
+
+    async def _home(self, van_running: RunningMission, handoff: Handoff, task: asyncio.Task[None]) -> None:
+        """A drone flying home to the hub from its last drop: `vehicle.returned_to_hub` once its mission is over and
+        it stands at the hub (its own mission's timeout bounds the wait; the van's end does not cancel it)."""
+        await asyncio.wait({task})
+        vehicle = self.control.fleet.get(handoff.vehicle_id)
+        state = vehicle.state()
+        if state is None or not state.position_valid or _from_home_m(vehicle, state) > AT_HUB_M:
+            logger.warning("%s: mission of %s (launched from %s) is over away from the hub", handoff.vehicle_id,
+                           handoff.sortie.mission.mission_id, van_running.vehicle.vehicle_id)
+            return
+        logger.info("%s is back at the hub from its trip launched by %s", handoff.vehicle_id,
+                    van_running.vehicle.vehicle_id)
+        await self._tell("returned_to_hub", van_running, handoff.vehicle_id, {
+            "launch_stop_order_id": handoff.launch_order_id, "mission_id": handoff.sortie.mission.mission_id,
+            "latitude_deg": state.latitude_deg, "longitude_deg": state.longitude_deg})
 
     async def _home_at_recovery(self, handoff: Handoff, meet_at: tuple[float | None, float | None]) -> None:
         """Arming made the launch stop the drone's home, and the van leaves it: an RTL the drone falls back on
@@ -360,6 +386,13 @@ def recovery_patience_s(van: FleetVehicle, vehicle: FleetVehicle) -> float:
         return RECOVER_SETTLE_S
     _, _, away_m = _GEOD.inv(here.longitude_deg, here.latitude_deg, there.longitude_deg, there.latitude_deg)
     return RECOVER_SETTLE_S + float(away_m) * RECOVER_DETOUR / max(0.5, vehicle.profile.speed_m_s)
+
+
+def _from_home_m(vehicle: FleetVehicle, state: VehicleState) -> float:
+    """How far (m) the vehicle reports itself from its home (the hub)."""
+    _, _, away_m = _GEOD.inv(vehicle.home_longitude_deg, vehicle.home_latitude_deg, state.longitude_deg,
+                             state.latitude_deg)
+    return float(away_m)
 
 
 def _on_the_move(vehicle: FleetVehicle) -> bool:

@@ -37,6 +37,7 @@ from . import handling
 from .energy import ReservePolicy
 from .errors import PlanningError
 from .handoff import HandoffParams, HandoffSchedule, Sortie, SortieCheck, improve, simulate
+from .hub_return import homebound
 from .model import Order, Problem, Vehicle, VehicleKind
 from .plan import Leg, LegKind, Plan, VehicleRoute
 from .travel import DroneTravel
@@ -72,6 +73,8 @@ class HandoffPolicy:
     search_s: float = 0.25  # sortie search after the greedy plan (later-stop recovery); 0: greedy only
     search_iterations: int | None = None  # also stop the search after this many moves (deterministic per seed)
     spare_packs: int = 0  # charged drone packs aboard the van, one swapped in at each drone recovery
+    # a drone's last sortie of the van trip may end at the hub, where it lands on arrival (`hub_return`)
+    return_to_hub: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -125,20 +128,33 @@ def launch_and_recovery_stops(trip: Sequence[Leg], stops: Sequence[Leg]) -> tupl
     """The van stops a carried trip leaves from and comes back to: the last stop at the launch point the van
     reaches by the launch, and the first stop at the recovery point from there on that the van reaches by the
     recovery's end. None when either is not one of the van's stops (the dispatcher cannot execute the trip)."""
-    launch = trip[0]
     recovery = next((leg for leg in trip if leg.kind is LegKind.RECOVERY), None)
-    if recovery is None:
+    first = _launch_stop(trip, stops)
+    if recovery is None or first is None:
         return None
-    at_launch = [n for n, leg in enumerate(stops) if leg.to_xy_m == launch.from_xy_m
-                 and leg.arrival_s <= launch.start_s + 1e-6]
-    if not at_launch:
-        return None
-    first = at_launch[-1]
     at_recovery = [n for n in range(first, len(stops)) if stops[n].to_xy_m == recovery.to_xy_m
                    and stops[n].arrival_s <= recovery.end_s + 1e-6]
     if not at_recovery:
         return None
     return stops[first], stops[at_recovery[-1]]
+
+
+def homebound_launch_stop(trip: Sequence[Leg], stops: Sequence[Leg], hub_xy: tuple[float, float]) -> Leg | None:
+    """The van stop a carried trip that ends at the hub (`hub_return`) leaves from; None for any other trip, or when
+    its launch point is not one of the van's stops."""
+    recovery = next((leg for leg in trip if leg.kind is LegKind.RECOVERY), None)
+    if recovery is None or recovery.to_xy_m != hub_xy:
+        return None
+    first = _launch_stop(trip, stops)
+    return stops[first] if first is not None else None
+
+
+def _launch_stop(trip: Sequence[Leg], stops: Sequence[Leg]) -> int | None:
+    """Index in `stops` of the last stop at a carried trip's launch point the van reaches by the launch."""
+    launch = trip[0]
+    at_launch = [n for n, leg in enumerate(stops) if leg.to_xy_m == launch.from_xy_m
+                 and leg.arrival_s <= launch.start_s + 1e-6]
+    return at_launch[-1] if at_launch else None
 
 
 def _trip_ends(trip: Sequence[Leg]) -> tuple[tuple[float, float], ...]:
@@ -147,9 +163,13 @@ def _trip_ends(trip: Sequence[Leg]) -> tuple[tuple[float, float], ...]:
 
 
 def _all_anchored(carried: Sequence[VehicleRoute], van_route: VehicleRoute) -> bool:
-    """Every trip of `carried` is launched and recovered at stops of `van_route`."""
+    """Every trip of `carried` is launched and recovered at stops of `van_route` (or flies home to the hub from
+    one of its stops)."""
     stops = [leg for leg in van_route.legs if leg.kind is LegKind.DROPOFF and leg.order_ids]
-    return all(launch_and_recovery_stops(trip, stops) is not None for r in carried for trip in r.trips())
+    hub_xy = next((leg.to_xy_m for leg in van_route.legs if leg.kind is LegKind.PICKUP), None)
+    return all(launch_and_recovery_stops(trip, stops) is not None
+               or (hub_xy is not None and homebound_launch_stop(trip, stops, hub_xy) is not None)
+               for r in carried for trip in r.trips())
 
 
 def _handoff_one(
@@ -276,12 +296,37 @@ def _handoff_one(
             searched is not None
             and (greedy is None or searched.makespan_s < greedy.makespan_s - 1e-6)
             and _usable(searched, route, start_s, stop_orders, same_stop)
-            and _energy_kept(searched, carriers, sortie_wh, reserve, policy, params)
+            and _charges_at_launch(searched, carriers, sortie_wh, reserve, policy, params) is not None
         ):
             schedule = searched
     if schedule is None:
         return route, []
+    if policy.return_to_hub and kind is VehicleKind.DRONE:
+        schedule = _homebound(schedule, carriers, carrier_time, sortie_wh, reserve, policy, params)
     return _legs(problem, route, pickup, stops, stop_orders, nodes, schedule, carriers, start_s, params)
+
+
+def _homebound(
+    schedule: HandoffSchedule,
+    carriers: Sequence[Vehicle],
+    carrier_time: np.ndarray,
+    sortie_wh: SortieEnergy,
+    reserve: ReservePolicy,
+    policy: HandoffPolicy,
+    params: HandoffParams,
+) -> HandoffSchedule:
+    """`schedule` with the drones whose last sortie can end at the hub (`hub_return.homebound`) flying home."""
+    at_launch = _charges_at_launch(schedule, carriers, sortie_wh, reserve, policy, params)
+    if at_launch is None:
+        return schedule
+
+    def fits(number: int, sortie: Sortie) -> bool:
+        launch = schedule.tour[sortie.launch_pos]
+        airborne_s = sortie.recovered_s - params.recovery_s - (sortie.launch_s + params.launch_s)
+        energy_wh = sortie_wh(launch, sortie.customer, 0, airborne_s)
+        return _can_fly(carriers[sortie.carrier], at_launch[number], energy_wh, reserve)
+
+    return homebound(schedule, carrier_time, params, fits)
 
 
 def _usable(
@@ -374,7 +419,7 @@ def _flight_wh_table(
     problem: Problem, carrier: Vehicle, nodes: list[int], stop_orders: list[Order], eligible: set[int]
 ) -> np.ndarray:
     """(nodes, nodes, nodes) energy of each sortie [launch, customer, recovery] from the matrices, hovering for the
-    van left out (the chosen sorties are priced on their paths afterwards, `_energy_kept`). The model's sortie
+    van left out (the chosen sorties are priced on their paths afterwards, `_charges_at_launch`). The model's sortie
     energy is a fixed part plus one term per leg, so it is built from the legs: 2 n calls per customer."""
     size = len(nodes)
     distance = problem.matrices[carrier.kind].distance_m[np.ix_(nodes, nodes)]
@@ -395,30 +440,34 @@ def _flight_wh_table(
     return table
 
 
-def _energy_kept(
+def _charges_at_launch(
     schedule: HandoffSchedule,
     carriers: Sequence[Vehicle],
     sortie_wh: SortieEnergy,
     reserve: ReservePolicy,
     policy: HandoffPolicy,
     params: HandoffParams,
-) -> bool:
-    """Each carrier flies its sorties on its paths' energy (hovering included), its reserve kept, a charged pack
-    swapped in at each drone recovery while the van has one: the search priced sorties from the matrices."""
+) -> dict[int, float] | None:
+    """The charge (Wh) each sortie's carrier leaves with (by index in `schedule.sorties`); None when a sortie would
+    not keep its carrier's reserve. Each carrier flies its sorties on its paths' energy (hovering included), a
+    charged pack swapped in at each drone recovery while the van has one (the search priced them from the
+    matrices)."""
     charge = [c.battery_wh for c in carriers]
     spare = policy.spare_packs if carriers and carriers[0].kind is VehicleKind.DRONE else 0
-    for sortie in sorted(schedule.sorties, key=lambda s: s.recovered_s):
+    at_launch: dict[int, float] = {}
+    for number, sortie in sorted(enumerate(schedule.sorties), key=lambda ns: ns[1].recovered_s):
         carrier = carriers[sortie.carrier]
         launch, recovery = schedule.tour[sortie.launch_pos], schedule.tour[sortie.recovery_pos]
         airborne_s = sortie.recovered_s - params.recovery_s - (sortie.launch_s + params.launch_s)
         energy_wh = sortie_wh(launch, sortie.customer, recovery, airborne_s)
+        at_launch[number] = charge[sortie.carrier]
         if not _can_fly(carrier, charge[sortie.carrier], energy_wh, reserve):
-            return False
+            return None
         charge[sortie.carrier] -= energy_wh
         if spare > 0:
             spare -= 1
             charge[sortie.carrier] = carrier.battery_capacity_wh
-    return True
+    return at_launch
 
 
 def _anchored(schedule: HandoffSchedule, carrier_time: np.ndarray, policy: HandoffPolicy) -> list[tuple[int, int]]:

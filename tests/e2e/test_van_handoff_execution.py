@@ -82,12 +82,14 @@ def _stops(world: World, side_m: tuple[float, float]) -> tuple[int, int, int, in
 
 
 def _plan(world: World, planner, order_ids: list[str], stops: tuple[int, int, int, int],  # type: ignore[no-untyped-def]
-          carried_id: str, kind: VehicleKind) -> Plan:
+          carried_id: str, kind: VehicleKind, *, to_hub: bool = False) -> Plan:
     """Van: hub -> A -> B -> C -> hub; the carried vehicle launched at A, drops at D, recovered at C (a drone
-    flies the planner's safe paths; a robot walks, about a third longer than the straight line)."""
+    flies the planner's safe paths; a robot walks, about a third longer than the straight line), or with `to_hub`
+    flies home to the hub from D (`mission_planner.hub_return`)."""
     places = world.addresses
     hub_xy = (world.hub.x_m, world.hub.y_m)
     a, b, c, d = ((places[i].x_m, places[i].y_m) for i in stops)
+    back_to = hub_xy if to_hub else c
     legs = [Leg(LegKind.PICKUP, "van-1", NOW_S, NOW_S, NOW_S, hub_xy, hub_xy, order_ids=tuple(order_ids[:3]))]
     t = NOW_S
     here = hub_xy
@@ -103,11 +105,11 @@ def _plan(world: World, planner, order_ids: list[str], stops: tuple[int, int, in
     if kind is VehicleKind.DRONE:
         paths = planner.drone_paths(world.airspace, DRONE.cruise_altitude_m)
         out = paths.path(a, d, start_s=NOW_S, end_s=NOW_S + 3600)
-        back = paths.path(d, c, start_s=NOW_S, end_s=NOW_S + 3600)
+        back = paths.path(d, back_to, start_s=NOW_S, end_s=NOW_S + 3600)
         out_m, back_m, speed_m_s = out.horizontal_m, back.horizontal_m, DRONE.speed_m_s
         out_waypoints, back_waypoints = out.waypoints, back.waypoints
     else:
-        out_m, back_m = 1.3 * math.dist(a, d), 1.3 * math.dist(d, c)
+        out_m, back_m = 1.3 * math.dist(a, d), 1.3 * math.dist(d, back_to)
         speed_m_s, out_waypoints, back_waypoints = ROBOT.speed_m_s, (), ()
     launch_s = arrivals[order_ids[0]] + 120.0
     dropped_s = launch_s + 60.0 + out_m / speed_m_s
@@ -116,7 +118,7 @@ def _plan(world: World, planner, order_ids: list[str], stops: tuple[int, int, in
         Leg(LegKind.LAUNCH, carried_id, launch_s, launch_s, launch_s + 60.0, a, a, order_ids=(order_ids[3],)),
         Leg(LegKind.DROPOFF, carried_id, launch_s + 60.0, dropped_s, dropped_s + 30.0, a, d, out_m,
             order_ids=(order_ids[3],), waypoints=out_waypoints),
-        Leg(LegKind.RECOVERY, carried_id, dropped_s + 30.0, home_s, home_s + 60.0, d, c, back_m,
+        Leg(LegKind.RECOVERY, carried_id, dropped_s + 30.0, home_s, home_s + 60.0, d, back_to, back_m,
             waypoints=back_waypoints),
     ]
     return Plan((VehicleRoute("van-1", VehicleKind.VAN, tuple(legs)),
@@ -162,11 +164,14 @@ class Run:
     by_type: dict[str, list[outbox.OutboxEvent]]
     violations: list[tuple[float, str, str]]
     samples: list[tuple[float, float | None, bool]] = field(default_factory=list)  # (clock s, charge %, charging)
+    free_while_van_out: bool = False  # the carried vehicle's mission was over (free for other work) before the van's
 
 
 async def _run_handoff(tmp_path: Path, world: World, clock: Clock, *, carriage: Carriages, carried: VehicleAdapter,
-                       kind: VehicleKind, profile: VehicleProfile, side_m: tuple[float, float]) -> Run:
-    """The van (simulator in this process) carries `carried` through one planned handoff; returns what happened."""
+                       kind: VehicleKind, profile: VehicleProfile, side_m: tuple[float, float],
+                       to_hub: bool = False) -> Run:
+    """The van (simulator in this process) carries `carried` through one planned handoff (`to_hub`: the carried
+    vehicle flies home to the hub after its drop); returns what happened."""
     hub = world.hub
     database, stops, order_ids = _store_with_orders(tmp_path, world, side_m)
     server = VanFleetServer(build_vans(world, 1, carriage=carriage), clock)
@@ -195,13 +200,20 @@ async def _run_handoff(tmp_path: Path, world: World, clock: Clock, *, carriage: 
         slots = [FleetSlot(v, None, v.state()) for v in fleet]
         specs = {o: OrderSpec(o, world.addresses[i].latitude_deg, world.addresses[i].longitude_deg, 1.0)
                  for o, i in zip(order_ids, stops, strict=True)}
-        plan = _plan(world, services.planner, order_ids, stops, carried.vehicle_id, kind)
+        plan = _plan(world, services.planner, order_ids, stops, carried.vehicle_id, kind, to_hub=to_hub)
         sorties = services.planner.trips_due(plan, slots, specs, clock.now())
         assert [s.vehicle_id for s in sorties] == ["van-1"]
         (handoff,) = sorties[0].handoffs
-        assert (handoff.launch_order_id, handoff.recovery_order_id) == (order_ids[0], order_ids[2])
+        assert (handoff.launch_order_id, handoff.recovery_order_id, handoff.to_hub) == (
+            order_ids[0], "" if to_hub else order_ids[2], to_hub)
         task = await services.missions.start(sorties[0])
         assert task is not None
+        free_while_van_out = False
+        if to_hub:
+            await asyncio.sleep(1.0)  # the van is on its way to A: the drone rides, busy
+            while services.missions.is_busy(carried.vehicle_id) and not task.done():
+                await asyncio.sleep(0.2)
+            free_while_van_out = not task.done() and not services.missions.is_busy(carried.vehicle_id)
         await asyncio.wait_for(task, timeout=240.0)
         await asyncio.sleep(3.0)  # a few more telemetry samples at the hub (a robot reports its charge at 1 Hz)
     finally:
@@ -217,7 +229,7 @@ async def _run_handoff(tmp_path: Path, world: World, clock: Clock, *, carriage: 
     by_type: dict[str, list[outbox.OutboxEvent]] = {}
     for event in events:
         by_type.setdefault(event.type.removeprefix(outbox.EVENT_TYPE_PREFIX), []).append(event)
-    return Run(order_ids, stops, by_type, recorder.violations, samples)
+    return Run(order_ids, stops, by_type, recorder.violations, samples, free_while_van_out)
 
 
 def _check_launched_at_a_recovered_at_c(world: World, run: Run, carried_id: str) -> None:
@@ -247,24 +259,57 @@ def _check_launched_at_a_recovered_at_c(world: World, run: Run, carried_id: str)
     assert [e.data["vehicle_id"] for e in by_type["vehicle.unloaded"]] == [carried_id]  # it rode home
 
 
-async def test_drone_launched_at_one_stop_is_recovered_at_a_later_one(tmp_path: Path) -> None:
-    """A mavsim drone launched at A is recovered at C while the van drives on; no fence is broken; aboard again
-    it gets a charged pack from the van's spares."""
-    world = load_world("helsinki")
+async def _drone_handoff(tmp_path: Path, world: World, *, to_hub: bool = False) -> Run:
+    """`_run_handoff` with a mavsim drone at the hub (its van swaps packs)."""
     hub = world.hub
     clock = Clock(start_s=NOW_S, speedup=SPEEDUP)
     with MavsimProcess(1, speedup=SPEEDUP, home=(hub.latitude_deg, hub.longitude_deg, 10.0), params=DRONE_PARAMS,
                        control=True, exit_with_parent=True) as drones:
         carriage = Carriages([ChannelCarriage.numbered(MavsimControl(drones.control_url), swaps_packs=True)])
         drone = AdapterFactory(frame=world.frame, clock=clock).build("drone-1", "mavlink", drones.urls[0], DRONE)
-        run = await _run_handoff(tmp_path, world, clock, carriage=carriage, carried=drone, kind=VehicleKind.DRONE,
-                                 profile=DRONE, side_m=(250.0, 450.0))
+        return await _run_handoff(tmp_path, world, clock, carriage=carriage, carried=drone, kind=VehicleKind.DRONE,
+                                  profile=DRONE, side_m=(250.0, 450.0), to_hub=to_hub)
+
+
+async def test_drone_launched_at_one_stop_is_recovered_at_a_later_one(tmp_path: Path) -> None:
+    """A mavsim drone launched at A is recovered at C while the van drives on; no fence is broken; aboard again
+    it gets a charged pack from the van's spares."""
+    world = load_world("helsinki")
+    run = await _drone_handoff(tmp_path, world)
     _check_launched_at_a_recovered_at_c(world, run, "drone-1")
     assert run.violations == []
     (swapped,) = run.by_type["vehicle.battery_swapped"]  # a charged pack from the van's spares once aboard
     assert swapped.data["vehicle_id"] == "drone-1" and swapped.webhook
     assert swapped.data["at_s"] >= run.by_type["vehicle.recovered"][0].data["at_s"]
     assert run.samples[-1][1] is not None and run.samples[-1][1] > 99.0, "the drone came home without a full pack"
+
+
+async def test_drone_launched_at_one_stop_flies_home_to_the_hub_and_is_free_before_the_van_is_back(
+        tmp_path: Path) -> None:
+    """The plan sends the drone home from its drop (`mission_planner.hub_return`): launched at A, it delivers D and
+    lands at the hub on its own while the van drives on to B and C; the van never stops to take it back, brings no
+    drone home, and the drone is free for the hub's work before the van is back."""
+    world = load_world("helsinki")
+    hub = world.hub
+    run = await _drone_handoff(tmp_path, world, to_hub=True)
+    by_type, order_ids = run.by_type, run.order_ids
+    (launched,) = by_type["vehicle.launched"]
+    assert launched.data["launch_stop_order_id"] == order_ids[0] and launched.data["recovery_stop_order_id"] == ""
+    assert _distance_m(world, (launched.data["recovery_latitude_deg"], launched.data["recovery_longitude_deg"]),
+                       (hub.latitude_deg, hub.longitude_deg)) < 1.0, "its mission does not end at the hub"
+    assert "vehicle.recovered" not in by_type and "vehicle.recovery_failed" not in by_type
+    assert "vehicle.unloaded" not in by_type, "the van brought a drone home"
+    (home,) = by_type["vehicle.returned_to_hub"]
+    assert home.webhook and home.data["vehicle_id"] == "drone-1" and home.data["van_id"] == "van-1"
+    assert _distance_m(world, (home.data["latitude_deg"], home.data["longitude_deg"]),
+                       (hub.latitude_deg, hub.longitude_deg)) < 30.0
+    delivered = {e.data["order_id"]: e.data for e in by_type["order.status_changed"]
+                 if e.data["to_status"] == "delivered"}
+    assert set(delivered) == set(order_ids)
+    assert delivered[order_ids[3]]["vehicle_id"] == "drone-1"
+    assert launched.data["at_s"] < delivered[order_ids[3]]["at_s"] < home.data["at_s"]
+    assert run.free_while_van_out, "the drone was still held for its van after landing at the hub"
+    assert run.violations == []
 
 
 async def test_robot_launched_at_one_stop_delivers_and_is_recovered_at_a_later_one(tmp_path: Path) -> None:

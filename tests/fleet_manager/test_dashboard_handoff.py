@@ -95,3 +95,28 @@ def test_van_cargo_and_its_launch_and_recovery_points(page: Any, stack: tuple[st
     page.locator("path.handoff-link").wait_for(state="detached", timeout=10_000)
     page.screenshot(path=str(ARTIFACTS / "handoff-1-launch-and-recovery.png"))
     assert page.page_errors == []  # type: ignore[attr-defined]
+
+
+def test_a_drone_that_flew_home_to_the_hub_is_marked_there_and_its_launch_line_goes(
+        page: Any, stack: tuple[str, Any]) -> None:
+    """A launch whose planned end is the hub (the plan sent the drone home from its drop) draws its dashed line to
+    the hub; `vehicle.returned_to_hub` draws a ⌂ there and the line goes."""
+    service = stack[1]
+    hub = (60.1675, 24.9290)
+    for what, data in (("launched", {"launch_stop_order_id": "o-c", "latitude_deg": LAUNCH[0],
+                                     "longitude_deg": LAUNCH[1], "recovery_stop_order_id": "",
+                                     "recovery_latitude_deg": hub[0], "recovery_longitude_deg": hub[1]}),):
+        with service.write() as session:
+            outbox.append_event(session, hub_id=HUB, event_type=f"vehicle.{what}", subject="vehicles/drone-1",
+                                data={"van_id": "van-1", "vehicle_id": "drone-1", "mission_id": "drone-1-m2",
+                                      "at_s": NOW_S + 60, **data}, at_s=NOW_S + 60)
+    page.locator("path.handoff-link").wait_for(timeout=30_000)
+    with service.write() as session:
+        outbox.append_event(session, hub_id=HUB, event_type="vehicle.returned_to_hub", subject="vehicles/drone-1",
+                            data={"van_id": "van-1", "vehicle_id": "drone-1", "mission_id": "drone-1-m2",
+                                  "launch_stop_order_id": "o-c", "latitude_deg": hub[0], "longitude_deg": hub[1],
+                                  "at_s": NOW_S + 600}, at_s=NOW_S + 600)
+    page.locator('.handoff__glyph[data-kind="home"][data-vehicle-id="drone-1"]').wait_for(timeout=30_000)
+    page.locator("path.handoff-link").wait_for(state="detached", timeout=10_000)
+    page.screenshot(path=str(ARTIFACTS / "handoff-2-home-to-the-hub.png"))
+    assert page.page_errors == []  # type: ignore[attr-defined]

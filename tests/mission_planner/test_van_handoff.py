@@ -294,3 +294,48 @@ def test_sorties_in_wind_are_priced_as_the_autopilot_flies_their_paths(world) ->
         assert windy_wh != pytest.approx(out.energy_wh(model, 1.0))  # a tailwind leg may cost less than still air
         assert travel.reserve.is_feasible(model.battery_capacity_wh, model.battery_capacity_wh,
                                           drop.energy_wh + recovery.energy_wh)
+
+
+def test_a_drone_flies_home_to_the_hub_after_its_last_sortie_when_it_lands_well_before_the_van() -> None:
+    """With `return_to_hub` a drone's last sortie of the van trip ends at the hub, never an earlier one, only where
+    it lands there `HOMEBOUND_GAIN_S` before the van is back, on a way home its battery covers with the reserve
+    kept; every other carried trip (the robot's too) still leaves from and comes back to the van's stops. Andorra:
+    in 1.5 km of Helsinki a drone is never that far ahead of its van."""
+    from fleet_manager.world import load_world
+    from mission_planner.hub_return import HOMEBOUND_GAIN_S
+    from mission_planner.van_handoff import homebound_launch_stop, launch_and_recovery_stops
+
+    world = load_world("andorra")
+    hub = world.hub
+    hub_xy = (hub.x_m, hub.y_m)
+    travel = FleetTravel.for_world(world)
+    vehicles = [*_van_and_drones(world, **{"vd-1": None, "vd-2": None}),
+                VehicleSpec("vr-1", VehicleKind.ROBOT, hub.latitude_deg, hub.longitude_deg, carried_by="van-1")]
+    parcels = [OrderSpec(f"o{i}", b.latitude_deg, b.longitude_deg, 1.0, earliest_s=NOW_S, latest_s=NOW_S + 8 * 3600)
+               for i, b in enumerate(random.Random(1).sample(list(world.addresses), 12))]
+    policy = HandoffPolicy(Recovery.LATER_STOP, launch_at_depot=False, recovery_at_depot=False, search_s=60.0,
+                           search_iterations=50, return_to_hub=True)
+    plan = plan_fleet(travel, vehicles, parcels, now_s=NOW_S, seed=0, time_budget_s=60.0, max_iterations=1000,
+                      handoff=policy)
+    van = plan.route("van-1")
+    assert van is not None
+    stops = [leg for leg in van.legs if leg.kind is LegKind.DROPOFF and leg.order_ids]
+    van_back_s = next(leg.arrival_s for leg in van.legs if leg.kind is LegKind.RETURN)
+    capacity_wh = MultirotorModel().battery_capacity_wh
+    homebound = 0
+    for route in plan.routes:
+        if route.kind is VehicleKind.VAN:
+            continue
+        trips = route.trips()
+        for number, trip in enumerate(trips):
+            if launch_and_recovery_stops(trip, stops) is not None:
+                continue
+            assert route.kind is VehicleKind.DRONE and number == len(trips) - 1, "not a drone's last sortie"
+            assert homebound_launch_stop(trip, stops, hub_xy) is not None
+            assert trip[-1].arrival_s + HOMEBOUND_GAIN_S <= van_back_s + 1e-6
+            used_wh = sum(leg.energy_wh for t in trips for leg in t)  # every sortie of the van trip on one pack
+            assert ReservePolicy().is_feasible(capacity_wh, capacity_wh, used_wh)
+            homebound += 1
+    assert homebound, "no drone flew home: proves nothing"
+    assert any(r.kind is VehicleKind.ROBOT and r.trips() for r in plan.routes), "the robot's trips were dropped"
+    assert sorted(plan.planned_order_ids) == sorted(f"o{i}" for i in range(12))

@@ -10,6 +10,7 @@ const ZONE_STYLES = {
   restricted: { color: "#d97706", weight: 2, fillColor: "#f59e0b", fillOpacity: 0.15 },
   operating_area: { color: "#2563eb", weight: 1.5, dashArray: "6 6", fill: false },
 };
+const HANDOFF_GLYPHS = { launch: "▲", recovery: "▼", home: "⌂" };
 const STALE_AFTER_S = 10; // a vehicle whose newest telemetry is older than this is drawn faded
 
 function escapeHtml(text) {
@@ -220,11 +221,11 @@ export class FleetMap {
     }
   }
 
-  /** Mark where vans launched (▲) and recovered (▼) their drones/robots, with a dashed line from each launch
-   *  to the point the van is to take the vehicle back at, until it is recovered. */
+  /** Mark where vans launched (▲) and recovered (▼) their drones/robots (⌂: a drone flew home to the hub instead),
+   *  with a dashed line from each launch to the point the vehicle is to be taken back at, until it is. */
   showHandoffs(points) {
     const seen = new Set();
-    const recovered = new Set(points.filter((p) => p.kind === "recovery").map((p) => p.missionId));
+    const recovered = new Set(points.filter((p) => p.kind !== "launch").map((p) => p.missionId));
     for (const point of points) {
       seen.add(point.key);
       if (this.handoffLayers.has(point.key)) {
@@ -236,15 +237,17 @@ export class FleetMap {
           className: `handoff handoff--${point.kind}`,
           html:
             `<span class="handoff__glyph" data-vehicle-id="${escapeHtml(point.vehicleId)}" ` +
-            `data-kind="${point.kind}">${point.kind === "launch" ? "▲" : "▼"}</span>`,
+            `data-kind="${point.kind}">${HANDOFF_GLYPHS[point.kind]}</span>`,
           iconSize: [18, 18],
           iconAnchor: [9, 9],
         }),
         keyboard: false,
       })
         .bindTooltip(
-          `<b>${escapeHtml(point.vanId)}</b> ${point.kind === "launch" ? "launched" : "recovered"} ` +
-            `<b>${escapeHtml(point.vehicleId)}</b>` +
+          (point.kind === "home"
+            ? `<b>${escapeHtml(point.vehicleId)}</b> flew home to the hub (launched by ${escapeHtml(point.vanId)})`
+            : `<b>${escapeHtml(point.vanId)}</b> ${point.kind === "launch" ? "launched" : "recovered"} ` +
+              `<b>${escapeHtml(point.vehicleId)}</b>`) +
             (point.stopOrderId ? `<br>stop of ${escapeHtml(point.stopOrderId.slice(0, 8))}` : "") +
             (point.kind === "recovery" ? `<br>${point.laterStop ? "at a later stop" : "at its launch stop"}` +
               (point.vanWaited ? " · the van waited" : "") : ""),

@@ -53,9 +53,11 @@ export function cargoText(vehicle) {
   return parts.length ? parts.join(" · ") : null;
 }
 
-const HANDOFF_EVENTS = { "vehicle.launched": "launch", "vehicle.recovered": "recovery" };
+// "home": a drone the plan sent home from its last drop landed at the hub (the van never took it back)
+const HANDOFF_EVENTS = { "vehicle.launched": "launch", "vehicle.recovered": "recovery", "vehicle.returned_to_hub": "home" };
 
-/** A van's launch or recovery of a drone/robot from a stream event (where, when, which stop), or null. */
+/** A van's launch or recovery of a drone/robot (or its flight home to the hub) from a stream event (where, when,
+ *  which stop), or null. */
 export function handoffPoint(cloudevent) {
   const type = String(cloudevent.type ?? "").replace(/^com\.finalmile\./, "");
   const kind = HANDOFF_EVENTS[type];
