@@ -196,6 +196,9 @@ class Settings(BaseSettings):
     # charged drone packs a van carries (one swapped in at each drone recovery; 0: each drone flies its van trip on
     # the pack it left with, the safe side when the vans' spares are unknown).
     handoff_search_s: float = Field(default=0.25, ge=0, le=10)
+    # Drone and robot trips are planned to land with this % of the battery above the reserve (the energy model's
+    # error, hovering at doors, the live check's margin; see PlanningConfig.energy_margin_fraction).
+    planning_energy_margin_pct: float = Field(default=5.0, ge=0, le=50)
     van_spare_packs: int = Field(default=0, ge=0, le=100)
     # Carried drones/robots whose van is at the hub fly from the hub when the plan has a trip for them there now,
     # and ride the van's trip otherwise (false, the default: a free van always takes them, to be launched from its

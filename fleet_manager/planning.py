@@ -255,8 +255,9 @@ class FleetPlanner:
             battery_capacity_wh=robot.battery_wh, speed_m_s=robot.speed_m_s,
             max_payload_kg=max((p.max_payload_kg for p in seen[VehicleKind.ROBOT]), default=robot.max_payload_kg),
         )
-        reserve = ReservePolicy(max((p.reserve_pct for _id, (kind, p) in known if kind is not VehicleKind.VAN),
-                                    default=DEFAULT_PROFILES[VehicleKind.DRONE].reserve_pct) / 100.0)
+        reserve_pct = max((p.reserve_pct for _id, (kind, p) in known if kind is not VehicleKind.VAN),
+                          default=DEFAULT_PROFILES[VehicleKind.DRONE].reserve_pct)
+        reserve = ReservePolicy(min(0.95, reserve_pct / 100.0 + self.config.energy_margin_fraction))
         walk = self._network(VehicleKind.ROBOT, robot.speed_m_s)
         van_factor, van_edges, traffic_key = self._van_traffic(now_s)
         streets = self._network(VehicleKind.VAN, van.speed_m_s, traffic=(van_factor, van_edges, traffic_key))

@@ -165,11 +165,12 @@ def mission_config(settings: Settings) -> MissionConfig:
 
 def planning_config(settings: Settings) -> PlanningConfig:
     """The planner's knobs that come from settings: the van handoff search, the vans' spare packs, whether drones
-    fly home from their last sortie, whether carried vehicles fly from the hub first, how long a van waits at the
-    hub for more parcels."""
+    fly home from their last sortie, whether carried vehicles fly from the hub first, the energy margin trips keep
+    above the reserve, how long a van waits at the hub for more parcels."""
     return PlanningConfig(handoff=dispatcher_handoff(settings.handoff_search_s, settings.van_spare_packs,
                                                      return_to_hub=settings.handoff_return_to_hub),
                           hub_first=settings.handoff_hub_first,
+                          energy_margin_fraction=settings.planning_energy_margin_pct / 100.0,
                           van_consolidation=VanConsolidation(settings.van_hold_max_s, settings.van_keep_slack_s))
 
 

@@ -248,7 +248,8 @@ def test_drained_drone_gets_only_a_trip_its_charge_covers(world) -> None:  # typ
     planner = _planner(world)
     far, near = _far_and_near(world)
     orders = [_order(world, "o-far", far, weight_kg=2.5), _order(world, "o-near", near)]
-    reserve = ReservePolicy(DRONE.reserve_pct / 100.0)
+    # the planner keeps its energy margin above the drone's reserve (see the next test)
+    reserve = ReservePolicy(DRONE.reserve_pct / 100.0 + PlanningConfig().energy_margin_fraction)
     full = planner.plan(now_s=NOW_S, airspace=world.airspace, orders=orders,
                         slots=[_slot(world, "drone-x", VehicleKind.DRONE), _slot(world, "drone-y", VehicleKind.DRONE)])
     energy_wh = {s.order_ids: s.planned_energy_wh for s in full}
@@ -264,6 +265,32 @@ def test_drained_drone_gets_only_a_trip_its_charge_covers(world) -> None:  # typ
     assert by_vehicle["drone-1"].order_ids == ("o-near",)
     charge_wh = DRONE.battery_wh * pct / 100.0
     assert reserve.is_feasible(DRONE.battery_wh, charge_wh, by_vehicle["drone-1"].planned_energy_wh)
+
+
+def test_a_trip_is_planned_to_land_with_the_energy_margin_above_the_reserve(world) -> None:  # type: ignore[no-untyped-def]
+    """The charge a drone needs to be sent on a trip is `energy_margin_fraction` of its battery higher than without
+    the margin: planned to the reserve itself, hub drones landed under it on the Andorra day."""
+    far, _near = _far_and_near(world)
+    orders = [_order(world, "o-far", far, weight_kg=2.5)]
+
+    def sent(margin: float, pct: float) -> bool:
+        planner = FleetPlanner(world.frame, walk_graph=world.walk_graph, street_graph=world.street_graph,
+                               hub_xy=(world.hub.x_m, world.hub.y_m),
+                               config=PlanningConfig(time_budget_s=0.5, replan_budget_s=0.3,
+                                                     energy_margin_fraction=margin))
+        sorties = planner.plan(now_s=NOW_S, airspace=world.airspace, orders=orders,
+                               slots=[_drained(world, "drone-1", pct)])
+        return [(s.vehicle_id, s.order_ids) for s in sorties] == [("drone-1", ("o-far",))]
+
+    low, high = DRONE.reserve_pct, 100.0  # the least charge (%) that sends it without a margin, to 0.5 %
+    while high - low > 0.5:
+        middle = (low + high) / 2
+        low, high = (low, middle) if sent(0.0, middle) else (middle, high)
+    margin = PlanningConfig().energy_margin_fraction
+    assert margin > 0 and high + 100.0 * margin + 1.0 <= 100.0
+    assert not sent(margin, high), "sent on the trip with no margin above its reserve"
+    assert not sent(margin, high + 100.0 * margin - 1.0)
+    assert sent(margin, high + 100.0 * margin + 1.0)
 
 
 def test_drone_too_drained_for_any_trip_waits_for_its_swap(world) -> None:  # type: ignore[no-untyped-def]
