@@ -276,6 +276,14 @@ class SafetyMonitor:
         reserve_wh = vehicle.profile.battery_wh * vehicle.profile.reserve_pct / 100.0
         if remaining_wh < needed_wh + reserve_wh + self._margin_wh(model):
             self._recalled.add(vehicle.vehicle_id)
+            if self._homeward(vehicle):
+                # Nothing left to hand over: the rest of its mission is already the planner's safe way home (or to
+                # its van), and a recall would fly that same way after a hold that only burns hover (at x60 each
+                # held its drone ~40 s, and hub drones recalled on most long trips landed under their reserve).
+                self.alert(vehicle.vehicle_id, "low_battery",
+                           f"{remaining_wh:.0f} Wh left, {needed_wh:.0f} Wh needed to finish plus {reserve_wh:.0f} Wh "
+                           "reserve: on its way home with nothing left to drop, not recalled")
+                return
             self.alert(
                 vehicle.vehicle_id,
                 "low_battery",
@@ -286,6 +294,14 @@ class SafetyMonitor:
             # drone) or to the van's recovery stop (van-launched drone, whose launch stop the van has left)
             self._act(self._recall(vehicle, self.airspace.current, self.clock.now()),
                       f"{vehicle.vehicle_id}-battery-recall")
+
+    def _homeward(self, vehicle: FleetVehicle) -> bool:
+        """The drone flies a mission with no parcel left to hand over: its remaining steps only bring it in."""
+        running = self.missions.running_mission(vehicle.vehicle_id)
+        if running is None:
+            return False
+        return not any(step.kind is StepKind.DELIVER and step.order_id in running.order_ids
+                       and step.order_id not in running.resolved for step in running.mission.steps)
 
     def _margin_wh(self, model: MultirotorModel) -> float:
         """What a drone burns beyond its way home before it flies it: until the next pass (a pass every period of wall
