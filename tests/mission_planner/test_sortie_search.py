@@ -12,7 +12,7 @@ from test_truck_drone import random_problem  # (pytest puts this folder on the p
 
 from mission_planner.handoff import van_tour
 from mission_planner.schedule_check import violations
-from mission_planner.sortie_search import LARGE_FROM, _Search
+from mission_planner.sortie_search import LARGE_FROM, _relabelled, _Search
 from mission_planner.sortie_timing import screen, simulate
 from mission_planner.truck_drone import MOVES_CAP, TruckDroneProblem, search_iterations, solve
 
@@ -117,3 +117,15 @@ def test_a_drone_that_would_hover_too_long_is_launched_after_the_trucks_service(
     second = next(s for s in timed.sorties if s.customer == 4)
     assert (second.launch_start_s, second.recovery_end_s) == (220.0, 810.0)
 
+
+def test_relabelling_frees_a_drone_only_another_labelling_has() -> None:
+    """Two drones, sorties over tour positions 0-2 and 3-5 on drone 0 and 2-4 on drone 1: neither is free for a
+    new sortie over 1-3, yet at most two sorties are ever in the air; over 2-3 with 0-3 and 1-4 flying, three."""
+    position = {node: node for node in range(6)}
+    sorties = {7: (0, 0, 2), 8: (1, 2, 4), 9: (0, 3, 5)}
+    found = _relabelled(sorties, position, 6, 2, (6, 1, 3))
+    assert found is not None
+    drone, relabelled = found
+    assert drone == 1 and relabelled == {7: (0, 0, 2), 8: (0, 2, 4), 9: (1, 3, 5)}
+    assert _relabelled({7: (0, 0, 2), 9: (0, 3, 5)}, position, 6, 2, (6, 1, 3)) == (1, {7: (0, 0, 2), 9: (0, 3, 5)})
+    assert _relabelled({7: (0, 0, 3), 8: (1, 1, 4)}, position, 6, 2, (6, 2, 3)) is None
