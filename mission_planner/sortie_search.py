@@ -24,9 +24,9 @@ positions, plus depot to depot) whose flight fits the endurance, ranked by the t
 would cause; the best few are timed exactly for each free drone. From 13 customers (FSTSP/mFSTSP rules) the
 candidates of a move are first played with one launch order (`sortie_timing.screen`) and only the best two
 get the other orders (`best_of`): about half the plays (a candidate that only another order makes the best
-can be missed). From 13 to 50 customers (`RESHAPED_UP_TO`) also: a sortie that no drone is free for under the
-current labelling is offered with the identical drones relabelled when that frees one (`_relabelled`), and a
-launch is timed after the truck's service where that keeps its drone within its endurance (`simulate`'s
+can be missed). From 13 to 50 customers (`RESHAPED_UP_TO`) with several drones also: a sortie that no drone is free
+for under the current labelling is offered with the identical drones relabelled when that frees one (`_relabelled`),
+and a launch is timed after the truck's service where that keeps its drone within its endurance (`simulate`'s
 serve_first, as Murray & Raj's schedules do): both reach schedules with several drones the search missed.
 All randomness comes from `random.Random(seed)`.
 """
@@ -139,10 +139,12 @@ class _Search:
         self.truck_positions_tried = TRUCK_POSITIONS_TRIED
         live = not problem.identical_drones or problem.window_s is not None or problem.same_stop_recovery
         self.large = n >= LARGE_FROM and not live
-        # up to RESHAPED_UP_TO customers the larger instances' search also relabels drones and times launches after
-        # the truck's service (`simulate`'s serve_first); above, with fewer moves per customer, it is as it was (on
-        # the 100-customer subset it cost up to 60 % more CPU per move and did no better)
-        self.reshaped = self.large and n <= RESHAPED_UP_TO
+        # up to RESHAPED_UP_TO customers and with several drones the larger instances' search also relabels drones
+        # and times launches after the truck's service (`simulate`'s serve_first); above, with fewer moves per
+        # customer, it is as it was (on the 100-customer subset it cost up to 60 % more CPU and did no better); one
+        # drone has no other labelling, and serve_first alone moved 2 of the 20 25-customer 1-UAV runs above their
+        # heuristic and none below
+        self.reshaped = self.large and n <= RESHAPED_UP_TO and problem.drones > 1
         near = np.argsort(problem.truck_s + problem.truck_s.T, axis=1)
         self.neighbours = [[int(v) for v in row if v != 0 and v != i][:10] for i, row in enumerate(near)]
 

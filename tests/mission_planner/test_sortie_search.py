@@ -12,7 +12,7 @@ from test_truck_drone import random_problem  # (pytest puts this folder on the p
 
 from mission_planner.handoff import van_tour
 from mission_planner.schedule_check import violations
-from mission_planner.sortie_search import LARGE_FROM, _relabelled, _Search
+from mission_planner.sortie_search import LARGE_FROM, RESHAPED_UP_TO, _relabelled, _Search
 from mission_planner.sortie_timing import screen, simulate
 from mission_planner.truck_drone import MOVES_CAP, TruckDroneProblem, search_iterations, solve
 
@@ -129,3 +129,13 @@ def test_relabelling_frees_a_drone_only_another_labelling_has() -> None:
     assert drone == 1 and relabelled == {7: (0, 0, 2), 8: (0, 2, 4), 9: (1, 3, 5)}
     assert _relabelled({7: (0, 0, 2), 9: (0, 3, 5)}, position, 6, 2, (6, 1, 3)) == (1, {7: (0, 0, 2), 9: (0, 3, 5)})
     assert _relabelled({7: (0, 0, 3), 8: (1, 1, 4)}, position, 6, 2, (6, 2, 3)) is None
+
+
+def test_the_reshaped_search_needs_several_drones_and_at_most_fifty_customers() -> None:
+    """Relabelling and serve_first are for 13 to `RESHAPED_UP_TO` customers with several drones (no live rule)."""
+
+    def reshaped(customers: int, drones: int) -> bool:
+        return _Search(grid_problem(customers, drones), seed=0, deadline=time.perf_counter() + LIMIT_S).reshaped
+
+    assert reshaped(LARGE_FROM, 2) and reshaped(RESHAPED_UP_TO, 4)
+    assert not reshaped(LARGE_FROM - 1, 2) and not reshaped(LARGE_FROM, 1) and not reshaped(RESHAPED_UP_TO + 1, 2)
