@@ -24,7 +24,10 @@ positions, plus depot to depot) whose flight fits the endurance, ranked by the t
 would cause; the best few are timed exactly for each free drone. From 13 customers (FSTSP/mFSTSP rules) the
 candidates of a move are first played with one launch order (`sortie_timing.screen`) and only the best two
 get the other orders (`best_of`): about half the plays (a candidate that only another order makes the best
-can be missed).
+can be missed). From 13 to 50 customers (`RESHAPED_UP_TO`) with several drones also: a sortie that no drone is free
+for under the current labelling is offered with the identical drones relabelled when that frees one (`_relabelled`),
+and a launch is timed after the truck's service where that keeps its drone within its endurance (`simulate`'s
+serve_first, as Murray & Raj's schedules do): both reach schedules with several drones the search missed.
 All randomness comes from `random.Random(seed)`.
 """
 
@@ -51,6 +54,7 @@ TRUCK_POSITIONS_TRIED = 3
 # searches (batteries, windows, per-carrier parcels) keep every candidate fully timed, as they were measured
 LARGE_FROM = 13
 FULLY_TIMED = 2  # screened candidates timed with every launch order
+RESHAPED_UP_TO = 50  # customers: see `_Search.reshaped`
 POLISH_UP_TO = 30  # customers: the polish descent's neighbourhoods grow as n^2 timings; larger instances skip it
 POLISH_EVERY_RESTART_UP_TO = 12  # customers: up to here the best is polished at every restart, else once at the end
 OR_OPT_REACH = 8  # tour positions a stretch moves at most in the polish
@@ -73,6 +77,41 @@ def _disjoint(a: int, b: int, start: int, end: int) -> bool:
     if b < start or end < a:
         return True
     return (b == start or end == a) and a != b and start != end
+
+
+def _relabelled(
+    sorties: Assignment, position: dict[int, int], last: int, drones: int, new: tuple[int, int, int]
+) -> tuple[int, Assignment] | None:
+    """`sorties` and `new` (a customer flown from tour position a to b) with their identical drones relabelled so
+    that each drone flies one sortie at a time: (the drone for `new`, the relabelled sorties), or None when more
+    than `drones` sorties would be in the air at once.
+
+    The sorties are taken by launch position and each given a drone already back: its own one when free (a
+    feasible labelling is kept as it is), else the one back longest (a launch need not wait for a recovery at its
+    node). Taken in launch order, any free drone keeps the count feasible (interval colouring)."""
+    spans = [
+        (position[launch], last if recovery == 0 else position[recovery], c, d)
+        for c, (d, launch, recovery) in sorties.items()
+    ]
+    spans.append((new[1], new[2], new[0], -1))
+    spans.sort()
+    back = [0] * drones  # the tour position from which each drone is free
+    result: Assignment = {}
+    chosen = -1
+    for start, end, c, own in spans:
+        if own >= 0 and back[own] <= start:
+            drone = own
+        else:
+            free = [d for d in range(drones) if back[d] <= start]
+            if not free:
+                return None
+            drone = min(free, key=lambda d: (back[d], d))
+        back[drone] = end
+        if own < 0:
+            chosen = drone
+        else:
+            result[c] = (drone, sorties[c][1], sorties[c][2])
+    return chosen, result
 
 
 class _Search:
@@ -100,16 +139,26 @@ class _Search:
         self.truck_positions_tried = TRUCK_POSITIONS_TRIED
         live = not problem.identical_drones or problem.window_s is not None or problem.same_stop_recovery
         self.large = n >= LARGE_FROM and not live
+        # up to RESHAPED_UP_TO customers and with several drones the larger instances' search also relabels drones
+        # and times launches after the truck's service (`simulate`'s serve_first); above, with fewer moves per
+        # customer, it is as it was (on the 100-customer subset it cost up to 60 % more CPU and did no better); one
+        # drone has no other labelling, and serve_first alone moved 2 of the 20 25-customer 1-UAV runs above their
+        # heuristic and none below
+        self.reshaped = self.large and n <= RESHAPED_UP_TO and problem.drones > 1
         near = np.argsort(problem.truck_s + problem.truck_s.T, axis=1)
         self.neighbours = [[int(v) for v in row if v != 0 and v != i][:10] for i, row in enumerate(near)]
 
     def cost(self, tour: list[int], sorties: Assignment) -> float:
         self.evaluations += 1
-        return simulate(self.problem, tour, sorties)[0]
+        return simulate(self.problem, tour, sorties, serve_first=self.reshaped)[0]
 
     # --- candidate moves -------------------------------------------------------------------
-    def drone_options(self, tour: list[int], sorties: Assignment, customer: int) -> list[tuple[int, int, int]]:
-        """The most promising (drone, launch, recovery) for `customer`, given a tour without it."""
+    def drone_options(
+        self, tour: list[int], sorties: Assignment, customer: int
+    ) -> list[tuple[tuple[int, int, int], Assignment]]:
+        """The most promising (drone, launch, recovery) for `customer`, given a tour without it, each with the
+        other sorties it goes with: `sorties`, or (larger instances) those sorties with their drones relabelled
+        when only that frees a drone for it."""
         p = self.problem
         t = self.tables
         truck, drone_s, truck_service = t.truck, t.drone, t.truck_service
@@ -148,15 +197,20 @@ class _Search:
             if flight + extra <= t.endurance(0, customer, 0):
                 ranked.append((max(flight + launch_s, cumulative[last]), 0, last))
         ranked.sort()
-        options = []
+        options: list[tuple[tuple[int, int, int], Assignment]] = []
         identical = p.identical_drones
         for _, a, b in ranked[: self.candidates * 2]:
             launch, recovery = tour[a], (0 if b == last else tour[b])
+            found = len(options)
             for d in range(p.drones):
                 if all(_disjoint(a, b, start, end) for start, end in busy[d]):
-                    options.append((d, launch, recovery))
+                    options.append(((d, launch, recovery), sorties))
                     if identical:
                         break  # drones are identical: the first free one stands for all
+            if len(options) == found and self.reshaped:
+                relabelled = _relabelled(sorties, position, last, p.drones, (customer, a, b))
+                if relabelled is not None:
+                    options.append(((relabelled[0], launch, recovery), relabelled[1]))
             if len(options) >= self.candidates:
                 break
         return options
@@ -177,7 +231,7 @@ class _Search:
         best: tuple[float, list[int], Assignment] = (INF, tour, sorties)
         if allow_drone and customer in self.eligible_set:
             options = self.drone_options(tour, sorties, customer)
-            flown = self.best_of([(tour, {**sorties, customer: option}) for option in options])
+            flown = self.best_of([(tour, {**others, customer: option}) for option, others in options])
             if flown[0] < best[0]:
                 best = flown
         if allow_truck or best[0] == INF:
@@ -204,7 +258,7 @@ class _Search:
         screened = []
         for index, (trial_tour, trial_sorties) in enumerate(trials):
             self.evaluations += 1
-            value, exact = screen(self.problem, trial_tour, trial_sorties)
+            value, exact = screen(self.problem, trial_tour, trial_sorties, self.reshaped)
             screened.append((value, index, exact))
         screened.sort()
         # a schedule no order-one play can time may still be timed by another order: then all are timed fully
@@ -214,7 +268,7 @@ class _Search:
                 if fully <= 0:
                     continue
                 fully -= 1
-                value = finish_screen(self.problem, *trials[index], value)
+                value = finish_screen(self.problem, *trials[index], value, self.reshaped)
             if value < best[0]:
                 best = (value, *trials[index])
         return best
@@ -548,7 +602,7 @@ def search(
         best = run.polish(*best)
     if best[0] == INF:  # the live rules (windows, batteries) can leave no feasible schedule
         raise PlanningError("the sortie search found no schedule that keeps every rule")
-    makespan, timed = simulate(problem, best[1], best[2], timed=True)
+    makespan, timed = simulate(problem, best[1], best[2], timed=True, serve_first=run.reshaped)
     if timed is None:
         raise AssertionError("the best schedule was simulated feasible before")  # pragma: no cover
     return TruckDroneResult(

@@ -7,6 +7,9 @@ for a schedule that breaks a rule. It runs thousands of times per second, so the
 arrays are copied once into plain Python lists (`Tables`): indexing a list is several times
 faster than indexing a numpy array element by element.
 
+With `serve_first` (the search on larger FSTSP/mFSTSP instances) a drone whose endurance breaks is also tried
+launched after the truck's own service at its node, before its launch is delayed.
+
 Besides the FSTSP/mFSTSP rules it applies the problem's live rules when they are set: time
 windows of the deliveries, carriers that may not take some parcels, and each carrier's battery
 across its successive sorties, with the truck's spare packs swapped in at recoveries.
@@ -87,6 +90,7 @@ def _drone_order_ok(per_drone: list[list[tuple[int, int]]]) -> bool:
 
 
 REPAIRS = 4  # launch delays tried per schedule when a drone would hover beyond its endurance
+SERVICE_FIRST_REPAIRS = 2  # then plays with such drones launched after the truck's service at their node
 
 
 def simulate(
@@ -95,6 +99,7 @@ def simulate(
     sorties: Assignment,
     timed: bool = False,
     launch_rank: dict[int, int] | None = None,
+    serve_first: bool = False,
 ) -> tuple[float, TruckDroneResult | None]:
     """(makespan_s, timed result if `timed`); makespan inf when the schedule breaks a rule.
 
@@ -107,14 +112,16 @@ def simulate(
     back soonest frees the driver sooner) and with those recovered at the earliest tour position first
     (they hold the truck up there): the best is kept. `launch_rank` (customer -> rank, lowest first)
     replaces these three orders with one given order (the exact method tries every order this way).
+    With `serve_first` (the search on larger FSTSP/mFSTSP instances), a drone that would hover too long is
+    launched after the truck's own service at its node before any launch is delayed (see `_repaired`).
     """
     layout = _layout(problem, tour, sorties)
     if layout is None:
         return INF, None
     if launch_rank is not None:
-        return _repaired(problem, tour, sorties, layout, timed, "rank", launch_rank)
-    makespan, result = _repaired(problem, tour, sorties, layout, timed, "longest")
-    return _other_orders(problem, tour, sorties, layout, timed, makespan, result)
+        return _repaired(problem, tour, sorties, layout, timed, "rank", launch_rank, serve_first)
+    makespan, result = _repaired(problem, tour, sorties, layout, timed, "longest", serve_first=serve_first)
+    return _other_orders(problem, tour, sorties, layout, timed, makespan, result, serve_first)
 
 
 def _other_orders(
@@ -125,19 +132,22 @@ def _other_orders(
     timed: bool,
     makespan: float,
     result: TruckDroneResult | None,
+    serve_first: bool = False,
 ) -> tuple[float, TruckDroneResult | None]:
     """The better of the longest-first play (`makespan`, `result`) and `simulate`'s other launch orders, which
     are played only where two drones or more set out from one node (elsewhere every order is the same play)."""
     launch_nodes = [launch for _, launch, _ in sorties.values()]
     if len(set(launch_nodes)) < len(launch_nodes):
         for order in ("shortest", "back-first"):
-            other = _repaired(problem, tour, sorties, layout, timed, order)
+            other = _repaired(problem, tour, sorties, layout, timed, order, serve_first=serve_first)
             if other[0] < makespan:
                 makespan, result = other
     return makespan, result
 
 
-def screen(problem: TruckDroneProblem, tour: list[int], sorties: Assignment) -> tuple[float, bool]:
+def screen(
+    problem: TruckDroneProblem, tour: list[int], sorties: Assignment, serve_first: bool = False
+) -> tuple[float, bool]:
     """(makespan_s, exact): the schedule played with `simulate`'s first launch order only.
 
     The makespan is never below `simulate`'s (which keeps the best of its orders, this one included), and
@@ -145,17 +155,21 @@ def screen(problem: TruckDroneProblem, tour: list[int], sorties: Assignment) -> 
     search ranks many candidates this way, a third of the plays each, and times only the best few fully.
     """
     layout = _layout(problem, tour, sorties)
-    makespan = INF if layout is None else _repaired(problem, tour, sorties, layout, False, "longest")[0]
+    makespan = INF
+    if layout is not None:
+        makespan = _repaired(problem, tour, sorties, layout, False, "longest", serve_first=serve_first)[0]
     launch_nodes = [launch for _, launch, _ in sorties.values()]
     return makespan, len(set(launch_nodes)) == len(launch_nodes)
 
 
-def finish_screen(problem: TruckDroneProblem, tour: list[int], sorties: Assignment, screened_s: float) -> float:
+def finish_screen(
+    problem: TruckDroneProblem, tour: list[int], sorties: Assignment, screened_s: float, serve_first: bool = False
+) -> float:
     """`simulate`'s makespan of a schedule `screen` timed at `screened_s` (its other launch orders played)."""
     layout = _layout(problem, tour, sorties)
     if layout is None:
         return INF
-    return _other_orders(problem, tour, sorties, layout, False, screened_s, None)[0]
+    return _other_orders(problem, tour, sorties, layout, False, screened_s, None, serve_first)[0]
 
 
 def _repaired(
@@ -166,20 +180,40 @@ def _repaired(
     timed: bool,
     order: str,
     rank: dict[int, int] | None = None,
+    serve_first: bool = False,
 ) -> tuple[float, TruckDroneResult | None]:
     """The schedule played with the launch order rule and the endurance repairs of `simulate`."""
     delays: dict[int, float] = {}
     last_out: set[int] = set()
-    for _ in range(REPAIRS + 1):
-        makespan, result, excess = _play(problem, tour, sorties, layout, timed, delays, last_out, order, rank)
+    # `serve_first`: a drone's launch is also tried after the truck's own service at its node. A delayed launch
+    # delays the truck as much, so a drone it then meets late still hovers as long; served first, the truck loses
+    # no time and the drone is away for less (Murray & Raj's schedules do so). Tried before the delays, and the
+    # delays stopped once one changes nothing; without it (live rules, the exact method) the plays are as they were.
+    after_service: set[int] | None = set() if serve_first else None
+    launches, _recoveries, spans, _events = layout
+    previous: tuple[int, float] | None = None
+    for _ in range(REPAIRS + 1 + (after_service is not None)):
+        makespan, result, excess = _play(
+            problem, tour, sorties, layout, timed, delays, last_out, order, rank, after_service
+        )
         if excess is None or not problem.endurance_counts_waiting:
             return makespan, result
         customer, extra_s = excess
-        if customer not in last_out:  # first try launching it after the others set out from its node
-            last_out.add(customer)
+        if customer not in last_out and (after_service is None or len(launches[spans[customer][0]]) > 1):
+            last_out.add(customer)  # first try launching it after the others set out from its node
+        elif after_service is not None and customer not in after_service:
+            after_service.add(customer)
         else:
+            if after_service is not None and customer in delays and _no_better(previous, excess):
+                break  # the delay moved the truck's whole timetable and the drone hovers as long: more will too
             delays[customer] = delays.get(customer, 0.0) + extra_s + 1e-6
+        previous = excess
     return INF, None
+
+
+def _no_better(previous: tuple[int, float] | None, excess: tuple[int, float]) -> bool:
+    """Whether a play broke the same drone's endurance by as much as the play before it (to 1e-6 s)."""
+    return previous is not None and previous[0] == excess[0] and previous[1] - excess[1] < 1e-6
 
 
 # (launches, recoveries: customers per tour position; customer -> (launch, recovery position); positions with either)
@@ -226,8 +260,10 @@ def _play(
     last_out: set[int],
     order: str,
     rank: dict[int, int] | None,
+    after_service: set[int] | None = None,
 ) -> tuple[float, TruckDroneResult | None, tuple[int, float] | None]:
-    """One play of the schedule: (makespan, timed result, (customer, excess s) when an endurance broke)."""
+    """One play of the schedule: (makespan, timed result, (customer, excess s) when an endurance broke); the
+    drones of `after_service` are launched once the truck has served its customer and recovered its drones."""
     t = tables(problem)
     last = len(tour) - 1
     launches, recoveries, spans, events = layout
@@ -340,6 +376,10 @@ def _play(
                     sign * (drone_s[node][c] + drone_s[c][sorties[c][2]]),
                 )
             )
+        deferred: list[int] = []
+        if after_service:
+            deferred = [c for c in first if c in after_service]
+            first = [c for c in first if c not in after_service]
         for customer in first:
             clock += delays.get(customer, 0.0) if delays else 0.0
             if not fly(customer, node, clock, this_launch_s):
@@ -374,13 +414,17 @@ def _play(
                     return INF, None, (broken[0] if broken else None)
                 follow = relaunch.get(sorties[customer][0])
                 if follow is not None:
-                    ready.append(follow)
+                    (deferred if after_service and follow in after_service else ready).append(follow)
             else:
                 if latest is not None and clock > latest[node] + _EPS:
                     return INF, None, None
                 services.append(clock)
                 clock += truck_service[node]
                 serve = False
+        for customer in deferred:
+            if not fly(customer, node, clock, this_launch_s):
+                return INF, None, None
+            clock += this_launch_s
         departures.append(clock)
     if not timed:
         return clock, None, None

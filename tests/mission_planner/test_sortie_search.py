@@ -12,7 +12,7 @@ from test_truck_drone import random_problem  # (pytest puts this folder on the p
 
 from mission_planner.handoff import van_tour
 from mission_planner.schedule_check import violations
-from mission_planner.sortie_search import LARGE_FROM, _Search
+from mission_planner.sortie_search import LARGE_FROM, RESHAPED_UP_TO, _relabelled, _Search
 from mission_planner.sortie_timing import screen, simulate
 from mission_planner.truck_drone import MOVES_CAP, TruckDroneProblem, search_iterations, solve
 
@@ -92,3 +92,50 @@ def test_live_rules_keep_the_former_search() -> None:
     allowed[0][1] = False
     live = replace(p, drone_allowed=np.array(allowed))
     assert not _Search(live, seed=0, deadline=time.perf_counter() + LIMIT_S).large
+
+
+def test_a_drone_that_would_hover_too_long_is_launched_after_the_trucks_service() -> None:
+    """Recovered at stop 1 and sent out again at once, the drone would hover at stop 2 until the truck comes and
+    break its endurance by 20 s; delaying its launch delays the truck as much. With `serve_first` (the search on
+    larger FSTSP/mFSTSP instances) it is launched after the truck's own service there: it fits, the truck losing no
+    time (Murray & Raj's schedules serve first too)."""
+    truck = np.full((5, 5), 100.0)
+    truck[1, 2] = truck[2, 1] = 500.0
+    drone = np.full((5, 5), 20.0)
+    np.fill_diagonal(truck, 0.0)
+    np.fill_diagonal(drone, 0.0)
+    p = TruckDroneProblem.build(
+        truck, drone, [3, 4], drones=1, launch_s=60.0, recovery_s=30.0, truck_service_s=30.0, endurance_s=600.0
+    )
+    tour, sorties = [0, 1, 2, 0], {3: (0, 0, 1), 4: (0, 1, 2)}
+    assert simulate(p, tour, sorties)[0] == math.inf  # (the live rules' and the exact method's timing)
+    makespan, timed = simulate(p, tour, sorties, timed=True, serve_first=True)
+    # truck: launches 0-60, at 1 at 160, recovers 160-190, serves 190-220, launches 220-280 (sent out at 190 it
+    # would be away 620 s), at 2 at 780, recovers 780-810, serves 810-840, home at 940
+    assert makespan == 940.0
+    assert timed is not None and violations(p, replace(timed, truck_only_s=makespan)) == []
+    second = next(s for s in timed.sorties if s.customer == 4)
+    assert (second.launch_start_s, second.recovery_end_s) == (220.0, 810.0)
+
+
+def test_relabelling_frees_a_drone_only_another_labelling_has() -> None:
+    """Two drones, sorties over tour positions 0-2 and 3-5 on drone 0 and 2-4 on drone 1: neither is free for a
+    new sortie over 1-3, yet at most two sorties are ever in the air; over 2-3 with 0-3 and 1-4 flying, three."""
+    position = {node: node for node in range(6)}
+    sorties = {7: (0, 0, 2), 8: (1, 2, 4), 9: (0, 3, 5)}
+    found = _relabelled(sorties, position, 6, 2, (6, 1, 3))
+    assert found is not None
+    drone, relabelled = found
+    assert drone == 1 and relabelled == {7: (0, 0, 2), 8: (0, 2, 4), 9: (1, 3, 5)}
+    assert _relabelled({7: (0, 0, 2), 9: (0, 3, 5)}, position, 6, 2, (6, 1, 3)) == (1, {7: (0, 0, 2), 9: (0, 3, 5)})
+    assert _relabelled({7: (0, 0, 3), 8: (1, 1, 4)}, position, 6, 2, (6, 2, 3)) is None
+
+
+def test_the_reshaped_search_needs_several_drones_and_at_most_fifty_customers() -> None:
+    """Relabelling and serve_first are for 13 to `RESHAPED_UP_TO` customers with several drones (no live rule)."""
+
+    def reshaped(customers: int, drones: int) -> bool:
+        return _Search(grid_problem(customers, drones), seed=0, deadline=time.perf_counter() + LIMIT_S).reshaped
+
+    assert reshaped(LARGE_FROM, 2) and reshaped(RESHAPED_UP_TO, 4)
+    assert not reshaped(LARGE_FROM - 1, 2) and not reshaped(LARGE_FROM, 1) and not reshaped(RESHAPED_UP_TO + 1, 2)
