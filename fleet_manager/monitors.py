@@ -365,8 +365,8 @@ class SafetyMonitor:
     def remaining_route(self, vehicle: FleetVehicle, state: VehicleState) -> LineString | None:
         """From the reported position to the parcel not yet handed over, along the rest of the mission, home.
 
-        Step counters differ between back-ends (MAVLink items vs mission steps), so progress is taken
-        from the hand-overs the dispatcher has recorded, not from `mission_step`.
+        Progress is taken from the hand-overs the dispatcher has recorded, and from the step the vehicle reports
+        flying (`mission_step`, an index into the mission's steps on every adapter) while it reports this mission.
         """
         points = self._remaining_points(vehicle, state)
         if len(points) < 2:
@@ -389,7 +389,14 @@ class SafetyMonitor:
             pending = [i for i, step in enumerate(steps) if step.kind is StepKind.DELIVER
                        and step.order_id in running.order_ids and step.order_id not in running.resolved]
             first = pending[0] if pending else next(
-                (i for i in range(len(steps) - 1, -1, -1) if steps[i].kind is StepKind.DELIVER), 0) + 1
+                (i for i in range(len(steps) - 1, -1, -1) if steps[i].kind is StepKind.DELIVER), -1) + 1
+            # The steps before the one it flies to are behind it. Counted from its start instead, a recall's mission
+            # (no DELIVER) was priced whole at every pass, and a trip after its drop from the drop on: on the Andorra
+            # handoff day drone-5, 1.4 km and 350 m of descent from the hub (~55 Wh), was recalled a second time
+            # for "253 Wh needed" (the whole 6 km way home of its first recall), and the first recall priced the
+            # climb back to its drop, 190 m above it (234 Wh where the way home drew ~195).
+            if state.mission_id == running.mission.mission_id and state.mission_step is not None:
+                first = max(first, min(state.mission_step, len(steps)))
             for step in steps[first:]:
                 if step.latitude_deg is not None and step.longitude_deg is not None:
                     altitude_m = step.altitude_m if step.altitude_m is not None else altitude_m

@@ -53,6 +53,7 @@ class Rerouter:
         self.upload_attempts = upload_attempts  # tries of a recall mission before the RTL fallback
         # a path planner of their own: a fleet plan in progress never delays a re-route (see reroute_paths)
         self.paths = paths or ReroutePaths(planner.config, planner.terrain)
+        self._recalling: dict[str, Airspace] = {}  # drone -> the airspace its recall in progress is planned in
 
     @property
     def safety_margin_m(self) -> float:
@@ -147,7 +148,26 @@ class Rerouter:
 
     async def recall(self, vehicle: FleetVehicle, airspace: Airspace, now_s: float) -> None:
         """Bring a drone in now, the safe way for where it flies: over terrain a hub drone flies a terrain-following
-        path home and a van-launched one to its recovery point; elsewhere (or with no position) an RTL."""
+        path home and a van-launched one to its recovery point; elsewhere (or with no position) an RTL.
+
+        One recall at a time per drone in one airspace: a second one asked while the first is planned and sent
+        brings nothing more in. It would be planned from where the drone held for the first and sent after it: on
+        the Andorra handoff day a battery recall held drone-5 over its drop, the drop it was holding for could then
+        not be confirmed, and the runner's recall for that was sent ~80 s after the first, when the drone had flown
+        350 m on its way home: it flew back to its drop to start again (~150 s, ~37 Wh) and landed with 18 %
+        against its 25 %. A recall in an airspace with other zones (one published over the drone) still goes."""
+        in_progress = self._recalling.get(vehicle.vehicle_id)
+        if in_progress is not None and _zone_ids(in_progress) == _zone_ids(airspace):
+            logger.info("%s: already being recalled", vehicle.vehicle_id)
+            return
+        self._recalling[vehicle.vehicle_id] = airspace
+        try:
+            await self._recall(vehicle, airspace, now_s)
+        finally:
+            if self._recalling.get(vehicle.vehicle_id) is airspace:
+                del self._recalling[vehicle.vehicle_id]
+
+    async def _recall(self, vehicle: FleetVehicle, airspace: Airspace, now_s: float) -> None:
         state = vehicle.state()
         if state is not None and not state.armed:
             return  # landed and disarmed (a timed-out mission that ended on the ground): nothing to bring in
@@ -287,6 +307,10 @@ class Rerouter:
             return exit_point.x, exit_point.y
         step_m = 1.0  # just past the grown edge: the planner's own check buffers by the margin plus half its clearance
         return exit_point.x + dx / length * step_m, exit_point.y + dy / length * step_m
+
+
+def _zone_ids(airspace: Airspace) -> frozenset[str]:
+    return frozenset(zone.zone_id for zone in airspace.zones)
 
 
 def _newest(latest: VehicleState | None, decided_on: VehicleState) -> VehicleState:

@@ -635,7 +635,13 @@ class Vehicle:
             if self.armed and not self.landed:
                 self._avoid_fence()
                 result = advance(self.nav, self.kin, settings, self.now_s, dt, self._ground_alt_m())
-                arrived = arrived or result.arrived
+                if result.arrived and self.mode == modes.AUTO and self.nav.kind is NavKind.GOTO and (
+                        self.nav.pass_speed_m_s > 0):
+                    # a waypoint flown through: the next leg starts in this substep, not after the whole tick (a
+                    # second or more at x60), which the vehicle would spend overshooting and turning back
+                    self.executor.update(True)
+                else:
+                    arrived = arrived or result.arrived
                 if result.touched_down and not self.landed:
                     self.landed = True
                     self.touchdown_s = self.now_s

@@ -46,6 +46,9 @@ class Nav:
     loiter_until_s: float = 0.0
     # the fence path planner's next point on the way (avoidance.py), flown to instead of the target itself
     via: tuple[float, float] | None = None
+    # a mission waypoint flown through to the next one (ArduCopter's "fast waypoint"): the horizontal speed it keeps
+    # at the target, where it counts as reached once within WPNAV_RADIUS (or the distance of one step)
+    pass_speed_m_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -96,12 +99,14 @@ def advance(nav: Nav, state: Kinematics, settings: FlightSettings, now_s: float,
     elif nav.kind is NavKind.GOTO and nav.via is not None:
         step_towards(state, nav.via[0], nav.via[1], nav.alt_m, limits, dt_s)
     elif nav.kind in (NavKind.HOLD, NavKind.GOTO, NavKind.TAKEOFF):
-        step_towards(state, nav.x_m, nav.y_m, nav.alt_m, limits, dt_s)
+        passing = nav.pass_speed_m_s if nav.kind is NavKind.GOTO else 0.0
+        step_towards(state, nav.x_m, nav.y_m, nav.alt_m, limits, dt_s, pass_speed_m_s=passing)
         horizontal = math.hypot(nav.x_m - state.x_m, nav.y_m - state.y_m)
+        radius_m = max(settings.arrive_radius_m, state.ground_speed_m_s * dt_s) if passing else settings.arrive_radius_m
         if nav.kind is NavKind.TAKEOFF:
             result.arrived = state.alt_m >= nav.alt_m - 0.1
         else:
-            result.arrived = horizontal <= settings.arrive_radius_m and abs(nav.alt_m - state.alt_m) < 1.0
+            result.arrived = horizontal <= radius_m and abs(nav.alt_m - state.alt_m) < 1.0
     elif nav.kind is NavKind.LAND:
         _descend(nav, state, settings, dt_s, result, ground_alt_m)
     elif nav.kind is NavKind.RTL:

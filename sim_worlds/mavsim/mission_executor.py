@@ -3,7 +3,8 @@
 Announces each command as ArduPilot does (`Mission: <seq> <name>`), reports completion with
 MISSION_ITEM_REACHED (and `Reached command #<seq>` for waypoints), runs DO_ commands in order as
 they are reached, flies RTL/LAND items inside AUTO (the heartbeat keeps custom_mode 3), and at
-the end of the mission disarms if landed or holds position if flying.
+the end of the mission disarms if landed or holds position if flying. A waypoint without a delay
+followed by another waypoint or a loiter is flown through, not stopped on (ArduCopter's fast waypoint).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from sim_worlds.mavsim import mission_protocol as mp
 from sim_worlds.mavsim.guidance import Nav, NavKind, rtl_nav
+from sim_worlds.mavsim.physics import corner_speed_m_s
 
 if TYPE_CHECKING:
     from sim_worlds.mavsim.autopilot import Vehicle
@@ -114,7 +116,8 @@ class MissionExecutor:
             self._take_off(item)
         elif command in (mp.NAV_WAYPOINT, mp.NAV_LOITER_TIME, mp.NAV_LOITER_UNLIM, mp.NAV_LOITER_TURNS):
             x_m, y_m = self._target_xy(item)
-            vehicle.nav = Nav(NavKind.GOTO, x_m, y_m, self._relative_alt(item))
+            vehicle.nav = Nav(NavKind.GOTO, x_m, y_m, self._relative_alt(item),
+                              pass_speed_m_s=self._pass_speed_m_s(item, (x_m, y_m, self._relative_alt(item))))
         elif command == mp.NAV_LAND:
             if item.x == 0 and item.y == 0:
                 vehicle.nav = Nav(NavKind.LAND, kin.x_m, kin.y_m)
@@ -170,7 +173,12 @@ class MissionExecutor:
             elif arrived and vehicle.nav.kind is NavKind.TAKEOFF:
                 self._done(item)
         elif command in (mp.NAV_WAYPOINT, mp.NAV_LOITER_TIME):
-            if self._wait_until_s is None:
+            if self._wait_until_s is None and arrived and vehicle.nav.kind is NavKind.GOTO and (
+                    vehicle.nav.pass_speed_m_s > 0):
+                # flown through: the next leg starts at once, at the speed it has (no hold, no stop)
+                vehicle.statustext(mavlink.MAV_SEVERITY_INFO, f"Reached command #{self.current_seq}")
+                self._done(item)
+            elif self._wait_until_s is None:
                 if arrived and vehicle.nav.kind is NavKind.GOTO:
                     vehicle.nav = Nav(NavKind.HOLD, vehicle.nav.x_m, vehicle.nav.y_m, vehicle.nav.alt_m)
                     self._wait_until_s = now + max(0.0, float(int(item.param1)))
@@ -208,6 +216,21 @@ class MissionExecutor:
             vehicle.nav = Nav(NavKind.HOLD, kin.x_m, kin.y_m, kin.alt_m)
 
     # ---- item geometry -------------------------------------------------------------------
+    def _pass_speed_m_s(self, item: mp.MissionItem, target: tuple[float, float, float]) -> float:
+        """The speed a waypoint is flown through at (0: it stops there). As ArduCopter's ModeAuto::set_next_wp: a
+        NAV_WAYPOINT without a delay whose next navigation command is a waypoint or a loiter gives the position
+        controller that next leg, and the vehicle flies on through the corner instead of stopping on it."""
+        if item.command != mp.NAV_WAYPOINT or int(item.param1) > 0:
+            return 0.0
+        following = next((i for i in self.items[item.seq + 1:] if i.command in _NAV_COMMANDS), None)
+        if following is None or following.command not in (mp.NAV_WAYPOINT, mp.NAV_LOITER_UNLIM, mp.NAV_LOITER_TIME):
+            return 0.0
+        if following.x == 0 and following.y == 0:
+            return 0.0  # a loiter where the vehicle is: it stops at this waypoint
+        kin = self.vehicle.kin
+        after = (*self._target_xy(following), self._relative_alt(following))
+        return corner_speed_m_s((kin.x_m, kin.y_m, kin.alt_m), target, after, self.vehicle.flight_settings().limits)
+
     def _relative_alt(self, item: mp.MissionItem) -> float:
         if item.frame == 0:  # MAV_FRAME_GLOBAL: AMSL
             return item.z - self.vehicle.home.altitude_amsl_m

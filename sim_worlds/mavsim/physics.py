@@ -3,7 +3,8 @@
 Positions are metres east/north of home and metres above home (`alt_m`). The position controller
 is the part ArduCopter's WPNAV/PSC would do: it flies at most `speed_m_s` horizontally, climbs at
 `climb_m_s`, descends at `descent_m_s`, never accelerates faster than `accel_m_s2`, and slows down
-so that it stops on the target (v = sqrt(2·a·d)). Wind does not move a position-controlled
+so that it stops on the target (v = sqrt(2·a·d)), or passes it at the speed of the corner to the
+next leg when a mission flies through it (`corner_speed_m_s`). Wind does not move a position-controlled
 vehicle (the controller holds the track) but sets the airspeed the energy model sees.
 """
 
@@ -73,8 +74,12 @@ def step_towards(
     limits: Limits,
     dt_s: float,
     descent_m_s: float | None = None,
+    pass_speed_m_s: float = 0.0,
 ) -> None:
     """Advance `state` by `dt_s` towards the target point under `limits` (arrives without overshoot).
+
+    `pass_speed_m_s`: the horizontal speed it may still have at the target (a waypoint flown through to the next
+    one, see `corner_speed_m_s`); it slows down to that speed, not to a stop.
 
     A target that is both away and higher or lower is approached along the straight 3-D line, as
     ArduCopter's waypoint controller tracks the leg: the horizontal speed is held down so that the
@@ -90,7 +95,7 @@ def step_towards(
     down = descent_m_s if descent_m_s is not None else limits.descent_m_s
     on_line = descent_m_s is None and distance > 1e-3 and abs(dz) > 0.05
     if distance > 1e-3:
-        speed = min(limits.speed_m_s, math.sqrt(2.0 * accel * distance))
+        speed = min(limits.speed_m_s, math.sqrt(pass_speed_m_s**2 + 2.0 * accel * distance))
         if on_line:
             speed = min(speed, (limits.climb_m_s if dz > 0 else down) * distance / abs(dz))
         want_vx, want_vy = dx / distance * speed, dy / distance * speed
@@ -131,6 +136,29 @@ def step_towards(
             state.vz_m_s = 0.0
     else:
         state.alt_m += step_z
+
+
+def corner_speed_m_s(start: tuple[float, float, float], corner: tuple[float, float, float],
+                     after: tuple[float, float, float], limits: Limits) -> float:
+    """Horizontal speed at `corner` when flying start -> corner -> after without stopping there.
+
+    ArduCopter does not stop at a waypoint followed by another (ModeAuto::set_next_wp gives the position controller
+    the next leg, AC_WPNav blends the two S-curves as the first brakes): the speed through the corner is that of
+    the slower leg (a steep leg is slowed so that its climb or descent keeps within the vertical limit) times
+    cos(turn/2), as two legs blended half and half give; a reversal, or a next leg with no length, stops.
+    """
+    speeds = []
+    headings = []
+    for (x0, y0, z0), (x1, y1, z1) in ((start, corner), (corner, after)):
+        run = math.hypot(x1 - x0, y1 - y0)
+        if run < 1.0:
+            return 0.0
+        rise = z1 - z0
+        vertical = limits.climb_m_s if rise > 0 else limits.descent_m_s
+        speeds.append(min(limits.speed_m_s, vertical * run / abs(rise)) if abs(rise) > 0.05 else limits.speed_m_s)
+        headings.append(math.atan2(y1 - y0, x1 - x0))
+    turn = abs((headings[1] - headings[0] + math.pi) % (2.0 * math.pi) - math.pi)
+    return min(speeds) * max(0.0, math.cos(turn / 2.0))
 
 
 def stopping_point(state: Kinematics, limits: Limits) -> tuple[float, float]:

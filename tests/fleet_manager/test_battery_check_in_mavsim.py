@@ -64,19 +64,20 @@ class _Missions:
         return self.running
 
 
-def _fly(world: World, mission: Mission, launch_ground_m: float, parcel_kg: float) -> tuple[VehicleState, float]:
-    """Fly `mission` in mavsim (in this process, its clock stepped) from LAUNCH, in the scenario's wind, with a parcel
-    of `parcel_kg` in its gripper; return the drone's state at the top of its climb (as the adapter reports it) and
-    the energy (Wh) it drew from there on."""
+def _fly(world: World, mission: Mission, launch_ground_m: float, parcel_kg: float, *, top_step: int = 1,
+         launch: tuple[float, float] = LAUNCH) -> tuple[VehicleState, float]:
+    """Fly `mission` in mavsim (in this process, its clock stepped) from `launch`, in the scenario's wind, with a
+    parcel of `parcel_kg` in its gripper; return the drone's state once past step `top_step` (the top of its climb,
+    as the adapter reports it) and the energy (Wh) it drew from there on."""
     frame, terrain = world.frame, world.terrain
     assert terrain is not None
     scenario = load_scenario("andorra_day")
     # the scenario's autopilot parameters, the parcel it brings back, no fence to load
     params = {**drone_parameters(scenario, over_terrain=True, terrain_data=True), "SIM_PAYLOAD_KG": parcel_kg,
               "AUTO_OPTIONS": 2, "FENCE_ENABLE": 0}
-    drone = Vehicle(0, GeoOrigin(*LAUNCH, launch_ground_m), MultirotorModel(), ParamTable(params),
+    drone = Vehicle(0, GeoOrigin(*launch, launch_ground_m), MultirotorModel(), ParamTable(params),
                     ground=lambda lat, lon: float(terrain.elevation_at(*frame.to_local(lat, lon))))
-    plan = mission_plan(mission, home=(*LAUNCH, launch_ground_m))
+    plan = mission_plan(mission, home=(*launch, launch_ground_m))
     now_s = 0.0
     drone.start_boot(now_s)
     while not drone.position_ok or drone.arming_failures():
@@ -85,7 +86,7 @@ def _fly(world: World, mission: Mission, launch_ground_m: float, parcel_kg: floa
         assert now_s < 120.0, drone.arming_failures()
     assert drone.commit_items(MISSION, list(plan.items)) == 0
     assert drone.set_mode(modes.GUIDED) and drone.arm() and drone.set_mode(modes.AUTO)
-    top_seq = plan.last_seq_of_step[1]
+    top_seq = plan.last_seq_of_step[top_step]
     top: VehicleState | None = None
     used_at_top_wh = 0.0
     while drone.armed:
@@ -108,8 +109,8 @@ def test_the_check_prices_the_way_to_a_van_at_a_lower_stop_as_mavsim_flies_it(an
     """The way a recall sends a van-launched drone to its van (`Rerouter.go_to_recovery`: a terrain-following path,
     altitudes above the launch stop, LAND beside the van), flown by mavsim from the top of the climb above the
     launch stop, empty or bringing back its parcel (a refused drop, or recalled before it): what the check priced
-    from there, plus its margin, covers what the drone drew, and is no more than a tenth under it (mavsim slows down
-    at every waypoint, which the model does not count)."""
+    from there, plus its margin, covers what the drone drew, and is no more than 3 % under it (a tenth while mavsim
+    stopped at every waypoint, which ArduCopter does not and the model does not count)."""
     frame, terrain = andorra.frame, andorra.terrain
     assert terrain is not None
     launch_xy, recovery_xy = frame.to_local(*LAUNCH), frame.to_local(*RECOVERY)
@@ -132,4 +133,41 @@ def test_the_check_prices_the_way_to_a_van_at_a_lower_stop_as_mavsim_flies_it(an
     model = monitor._energy_model(vehicle)
     priced_wh = monitor._energy_to_finish_wh(vehicle, top, model)
     assert drawn_wh <= priced_wh + monitor.config.battery_margin_wh, (priced_wh, drawn_wh)
-    assert priced_wh >= 0.9 * drawn_wh, (priced_wh, drawn_wh)
+    assert priced_wh >= 0.97 * drawn_wh, (priced_wh, drawn_wh)
+
+
+# drone-5's drop on the Andorra handoff day (hub trip 539): up the valley from the hub, with a ridge 250 m above the
+# drop on the way back
+DROP = (42.532177, 1.5764843)
+
+
+def test_a_hub_drone_flying_home_over_a_ridge_draws_what_the_check_priced(andorra: World) -> None:
+    """The terrain-following way home of a hub drone recalled at its drop (what `Rerouter.go_home` sends: 6 km,
+    ~250 m of climb over a ridge, ~460 m of descent to the hub, 11 waypoints), flown by mavsim with a 0.29 kg parcel
+    aboard in the scenario's wind, draws within 2.5 % of what the check priced from the drop (before its margin).
+    Stopping at every waypoint, as mavsim did where ArduCopter flies through a waypoint followed by another
+    (ModeAuto::set_next_wp), it drew 3.5 % more; on the handoff day the recalls of hub drones drew 2.4-4.7 % more."""
+    frame, terrain = andorra.frame, andorra.terrain
+    assert terrain is not None
+    hub = (andorra.hub.latitude_deg, andorra.hub.longitude_deg)
+    hub_xy, drop_xy = frame.to_local(*hub), frame.to_local(*DROP)
+    hub_ground_m = float(terrain.elevation_at(*hub_xy))
+    paths = ReroutePaths(PlanningConfig(), terrain)
+    out = drone_reroute("m-out", None, None, paths.path_now(andorra.airspace, CRUISE_M, hub_xy, drop_xy, NOW_S),
+                        frame, cruise_speed_m_s=DRONE.speed_m_s, home_ground_m=hub_ground_m)
+    home = drone_reroute("m-home", None, None, paths.path_now(andorra.airspace, CRUISE_M, drop_xy, hub_xy, NOW_S),
+                         frame, cruise_speed_m_s=DRONE.speed_m_s, home_ground_m=hub_ground_m)
+    outbound = out.steps[:-1]  # to the drop, without its RETURN
+    mission = Mission("m-trip", (MissionStep(StepKind.TAKEOFF, altitude_m=CRUISE_M), *outbound, *home.steps),
+                      cruise_speed_m_s=DRONE.speed_m_s)
+    top, drawn_wh = _fly(andorra, mission, hub_ground_m, 0.29, top_step=len(outbound), launch=hub)
+
+    adapter = SimpleNamespace(vehicle_id="drone-1", kind=VehicleKind.DRONE)
+    vehicle = FleetVehicle(adapter, "hub", DRONE, *hub)  # type: ignore[arg-type]
+    running = _Missions(home, 0.29)
+    running.running.launched_from = None  # a hub drone: it lands at home
+    monitor = SafetyMonitor(fleet=Fleet(), clock=Clock(start_s=NOW_S), frame=frame,
+                            airspace=SimpleNamespace(add_listener=lambda _listener: None),  # type: ignore[arg-type]
+                            missions=running, rerouter=None)  # type: ignore[arg-type]
+    priced_wh = monitor._energy_to_finish_wh(vehicle, top, monitor._energy_model(vehicle))
+    assert abs(drawn_wh - priced_wh) <= 0.025 * priced_wh, (priced_wh, drawn_wh)

@@ -135,3 +135,38 @@ async def test_a_parcel_aboard_is_priced_until_its_drop_and_to_the_end_when_it_i
     points = monitor._remaining_points(vehicle, flying)
     assert monitor._energy_to_finish_wh(vehicle, flying, model) == pytest.approx(
         route_energy_wh(model, 2.0, points, vehicle.profile.speed_m_s, wind))
+
+
+async def test_the_steps_a_drone_has_flown_past_are_not_priced(setup, world) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """The check prices from the step the drone reports flying to. Counted from the mission's start (a recall's has
+    no DELIVER) or from its drop, the Andorra handoff day's drone-5, 1.4 km from the hub at the end of its recall,
+    was recalled again for "253 Wh needed" (the whole 6 km way home; the rest drew ~55 Wh in mavsim), and the
+    first recall, on its way home past its drop, priced the climb back to the drop (234 Wh; ~185 Wh drawn)."""
+    _database, hub, drone, _recipients, _clock = setup
+    frame, x_m, y_m = world.frame, world.hub.x_m, world.hub.y_m
+    corners = [frame.to_wgs84(x_m + east_m, y_m) for east_m in (OUT_M, 3_000.0, 2_000.0, 1_000.0, 0.0)]
+    recall = Mission("m-recall", (*(MissionStep(StepKind.GOTO, *corner, altitude_m=60.0) for corner in corners),
+                                  MissionStep(StepKind.RETURN)))
+    monitor, vehicle, flying = _flying(hub, drone, world, recall, 500.0)
+    hub.missions.running["drone-1"].launched_from = None  # a hub drone: home is the hub
+    model = monitor._energy_model(vehicle)
+    wind = (0.0, 0.0)
+    flying = dataclasses.replace(flying, mission_id="m-recall", mission_step=4)  # its last leg, to the hub
+    points = monitor._remaining_points(vehicle, flying)
+    assert [round(x - x_m) for x, _y, _z in points] == [500, 0, 0]
+    assert monitor._energy_to_finish_wh(vehicle, flying, model) == pytest.approx(
+        route_energy_wh(model, 0.0, points, vehicle.profile.speed_m_s, wind))
+    # a report of another mission (the one just replaced) says nothing of this one's progress: all of it is priced
+    other = dataclasses.replace(flying, mission_id="m-before", mission_step=4)
+    assert [round(x - x_m) for x, _y, _z in monitor._remaining_points(vehicle, other)][:3] == [500, 4_000, 3_000]
+
+    # past its drop, on its way home: the way back to the drop is not priced
+    drop = frame.to_wgs84(x_m + OUT_M, y_m)
+    trip = Mission("m-trip", (MissionStep(StepKind.TAKEOFF, altitude_m=60.0),
+                              MissionStep(StepKind.DELIVER, *drop, altitude_m=60.0, order_id="o-1"),
+                              *(MissionStep(StepKind.GOTO, *corner, altitude_m=60.0) for corner in corners),
+                              MissionStep(StepKind.RETURN)))
+    running = hub.missions.running["drone-1"]
+    running.mission, running.order_ids, running.resolved = trip, ["o-1"], {"o-1"}
+    flying = dataclasses.replace(flying, mission_id="m-trip", mission_step=6)  # to the hub
+    assert [round(x - x_m) for x, _y, _z in monitor._remaining_points(vehicle, flying)] == [500, 0, 0]

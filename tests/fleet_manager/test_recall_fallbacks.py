@@ -150,3 +150,23 @@ def test_a_timed_out_drone_is_recalled_and_anything_else_returns(kind: VehicleKi
         assert control.recalled == ["drone-1"] and adapter.rtl == 0
     else:
         assert control.recalled == [] and adapter.rtl == 1
+
+
+def test_a_second_recall_while_the_first_is_planned_sends_nothing_more() -> None:
+    """A battery recall held drone-5 over its drop (Andorra handoff day), so the drop could not be confirmed and the
+    runner recalled it too: that second mission, planned from the drop, went ~80 s after the first and flew the
+    drone back 350 m to its drop (it landed with 18 % against its 25 %). One recall brings it in."""
+    world = load_world("andorra")
+    adapter = _Adapter(_far_state(world))
+    vehicle = FleetVehicle(adapter, "hub", DRONE, world.hub.latitude_deg, world.hub.longitude_deg)  # type: ignore[arg-type]
+    missions = _Missions(0)
+    rerouter = Rerouter(planner=_planner(world), missions=missions, frame=world.frame)  # type: ignore[arg-type]
+
+    async def twice() -> None:
+        await asyncio.gather(rerouter.recall(vehicle, world.airspace, NOW_S),
+                             rerouter.recall(vehicle, world.airspace, NOW_S + 19.0))
+
+    asyncio.run(twice())
+    assert len(missions.sent) == 1 and adapter.rtl == 0
+    asyncio.run(rerouter.recall(vehicle, world.airspace, NOW_S + 600.0))  # once the first is sent, a recall goes
+    assert len(missions.sent) == 2
