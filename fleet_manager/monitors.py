@@ -64,6 +64,13 @@ logger = logging.getLogger(__name__)
 AIRBORNE_M = 1.0
 
 
+def flying(state: VehicleState) -> bool:
+    """Off the ground by its own report: above home, or armed and below it (a van-launched drone's home is its
+    launch stop, and its way to a lower stop or down a valley to the hub is flown hundreds of metres below it:
+    counted as on the ground, half such a flight went without a battery check)."""
+    return state.relative_altitude_m >= AIRBORNE_M or (state.armed and state.relative_altitude_m <= -AIRBORNE_M)
+
+
 @dataclass(frozen=True)
 class Alert:
     """Something an operator must see."""
@@ -235,7 +242,7 @@ class SafetyMonitor:
             self.alert(vehicle.vehicle_id, "reassigned", "link lost too long: its parcels go out with other vehicles")
 
     def _check_geofence(self, vehicle: FleetVehicle, state: VehicleState, airspace: Airspace, now_s: float) -> None:
-        if state.relative_altitude_m < AIRBORNE_M or not state.position_valid:
+        if not flying(state) or not state.position_valid:
             self.ledger.observe(vehicle.vehicle_id, None, now_s)
             self._near.pop(vehicle.vehicle_id, None)
             return
@@ -260,7 +267,7 @@ class SafetyMonitor:
 
     def _check_battery(self, vehicle: FleetVehicle, state: VehicleState) -> None:
         """Energy to fly home from here (plus reserve) against what is left -> return early."""
-        if state.relative_altitude_m < AIRBORNE_M or not state.armed or not state.position_valid:
+        if not flying(state) or not state.armed or not state.position_valid:
             self._recalled.discard(vehicle.vehicle_id)
             return
         if vehicle.vehicle_id in self._recalled:
@@ -434,7 +441,7 @@ class SafetyMonitor:
             if only_vehicle_id is not None and vehicle.vehicle_id != only_vehicle_id:
                 continue
             state = vehicle.state()
-            if vehicle.kind is not VehicleKind.DRONE or state is None or state.relative_altitude_m < AIRBORNE_M:
+            if vehicle.kind is not VehicleKind.DRONE or state is None or not flying(state):
                 continue
             route = self.remaining_route(vehicle, state)
             if route is None:

@@ -170,3 +170,24 @@ async def test_the_steps_a_drone_has_flown_past_are_not_priced(setup, world) -> 
     running.mission, running.order_ids, running.resolved = trip, ["o-1"], {"o-1"}
     flying = dataclasses.replace(flying, mission_id="m-trip", mission_step=6)  # to the hub
     assert [round(x - x_m) for x, _y, _z in monitor._remaining_points(vehicle, flying)] == [500, 0, 0]
+
+
+async def test_a_van_launched_drone_flying_below_its_launch_stop_is_still_battery_checked(setup, world) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """Its home is the launch stop; on its way down a valley to a lower stop (or to the hub) it reports an altitude
+    hundreds of metres below home. Taken for on the ground, it had no battery check for half such a flight."""
+    _database, hub, drone, _recipients, _clock = setup
+    van_stop = world.frame.to_wgs84(world.hub.x_m + OUT_M + 300.0, world.hub.y_m)
+    mission = Mission("m-down", (
+        MissionStep(StepKind.GOTO, *van_stop, altitude_m=-250.0),
+        MissionStep(StepKind.LAND, *van_stop, ground_above_home_m=-300.0)))
+    monitor, vehicle, flying = _flying(hub, drone, world, mission, OUT_M)
+    below = dataclasses.replace(flying, relative_altitude_m=-240.0)
+    reserve_wh = vehicle.profile.battery_wh * vehicle.profile.reserve_pct / 100.0
+    drone.state = dataclasses.replace(below, battery_remaining_wh=reserve_wh)  # nothing above the reserve
+    monitor._check_battery(vehicle, drone.state)
+    assert [a.kind for a in monitor.alerts] == ["low_battery"]
+    monitor.alerts.clear()
+    monitor._recalled.clear()
+    landed = dataclasses.replace(drone.state, armed=False)  # down beside the van: disarmed, no check
+    monitor._check_battery(vehicle, landed)
+    assert monitor.alerts == []
