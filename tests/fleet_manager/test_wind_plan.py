@@ -74,8 +74,10 @@ def test_a_drone_whose_charge_covers_a_trip_only_in_still_air_is_not_sent_on_it_
     windy_wh = _trip_wh(travel, world, index, WIND)
     drone = _slot(world, "drone-1", VehicleKind.DRONE)
     assert drone.state is not None
-    reserve_wh = drone.vehicle.profile.battery_wh * drone.vehicle.profile.reserve_pct / 100.0
-    charge_wh = reserve_wh + (still_wh + windy_wh) / 2.0 + 15.0  # 15 Wh: the landing-point margin of the plan
+    profile = drone.vehicle.profile
+    # the reserve and the plan's energy margin above it stay in the pack
+    kept_wh = profile.battery_wh * (profile.reserve_pct / 100.0 + planner.config.energy_margin_fraction)
+    charge_wh = kept_wh + (still_wh + windy_wh) / 2.0 + 15.0  # 15 Wh: the landing-point margin of the plan
     drone = FleetSlot(drone.vehicle, None, replace(drone.state, battery_remaining_wh=charge_wh,
                                                    battery_remaining_pct=100.0 * charge_wh / 500.0))
     order = _order(world, "o-1", index)
