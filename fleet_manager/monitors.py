@@ -71,6 +71,12 @@ def flying(state: VehicleState) -> bool:
     return state.relative_altitude_m >= AIRBORNE_M or (state.armed and state.relative_altitude_m <= -AIRBORNE_M)
 
 
+def _drops_left(running: RunningMission) -> list[int]:
+    """Indexes of the mission's DELIVER steps whose parcel is not handed over yet."""
+    return [i for i, step in enumerate(running.mission.steps) if step.kind is StepKind.DELIVER
+            and step.order_id in running.order_ids and step.order_id not in running.resolved]
+
+
 @dataclass(frozen=True)
 class Alert:
     """Something an operator must see."""
@@ -283,20 +289,15 @@ class SafetyMonitor:
         reserve_wh = vehicle.profile.battery_wh * vehicle.profile.reserve_pct / 100.0
         if remaining_wh < needed_wh + reserve_wh + self._margin_wh(model):
             self._recalled.add(vehicle.vehicle_id)
+            short = f"{remaining_wh:.0f} Wh left, {needed_wh:.0f} Wh needed to finish plus {reserve_wh:.0f} Wh reserve"
             if self._homeward(vehicle):
                 # Nothing left to hand over: the rest of its mission is already the planner's safe way home (or to
                 # its van), and a recall would fly that same way after a hold that only burns hover (at x60 each
                 # held its drone ~40 s, and hub drones recalled on most long trips landed under their reserve).
-                self.alert(vehicle.vehicle_id, "low_battery",
-                           f"{remaining_wh:.0f} Wh left, {needed_wh:.0f} Wh needed to finish plus {reserve_wh:.0f} Wh "
-                           "reserve: on its way home with nothing left to drop, not recalled")
+                self.alert(vehicle.vehicle_id, "low_battery", f"{short}: on its way home with nothing left to drop, "
+                           "not recalled")
                 return
-            self.alert(
-                vehicle.vehicle_id,
-                "low_battery",
-                f"{remaining_wh:.0f} Wh left, {needed_wh:.0f} Wh needed to finish plus {reserve_wh:.0f} Wh reserve: "
-                "returning",
-            )
+            self.alert(vehicle.vehicle_id, "low_battery", f"{short}: returning")
             # over terrain an RTL at a height above home may meet a ridge: a terrain-following path home (hub
             # drone) or to the van's recovery stop (van-launched drone, whose launch stop the van has left)
             self._act(self._recall(vehicle, self.airspace.current, self.clock.now()),
@@ -305,10 +306,7 @@ class SafetyMonitor:
     def _homeward(self, vehicle: FleetVehicle) -> bool:
         """The drone flies a mission with no parcel left to hand over: its remaining steps only bring it in."""
         running = self.missions.running_mission(vehicle.vehicle_id)
-        if running is None:
-            return False
-        return not any(step.kind is StepKind.DELIVER and step.order_id in running.order_ids
-                       and step.order_id not in running.resolved for step in running.mission.steps)
+        return running is not None and not _drops_left(running)
 
     def _margin_wh(self, model: MultirotorModel) -> float:
         """What a drone burns beyond its way home before it flies it: until the next pass (a pass every period of wall
@@ -393,8 +391,7 @@ class SafetyMonitor:
             ((*self.frame.to_local(state.latitude_deg, state.longitude_deg), altitude_m), None)]
         if running is not None:
             steps = list(running.mission.steps)
-            pending = [i for i, step in enumerate(steps) if step.kind is StepKind.DELIVER
-                       and step.order_id in running.order_ids and step.order_id not in running.resolved]
+            pending = _drops_left(running)
             first = pending[0] if pending else next(
                 (i for i in range(len(steps) - 1, -1, -1) if steps[i].kind is StepKind.DELIVER), -1) + 1
             # The steps before the one it flies to are behind it. Counted from its start instead, a recall's mission
